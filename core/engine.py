@@ -1,0 +1,699 @@
+"""The Engine: wires config, schedules, store and runner, and holds the public methods.
+
+Every action a person takes (run now, cancel, pause, resume) is one method here; the CLI
+and the console call the same ones. Methods take plain arguments and return plain data
+(dicts), so a remote client can call them over a socket later. State changes reach
+screens only as events on `engine.bus`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.config import Config, Job
+from core.events import (
+    EngineNotice,
+    EventBus,
+    JobChanged,
+    OutputLine,
+    RunFinished,
+    RunQueued,
+    RunRetrying,
+    RunStarted,
+)
+from core.inventory import TargetError, resolve_targets
+from core.runner import MAX_EVENT_LINE, LocalProcess, group_alive, terminate_group
+from core.runs import ACTIVE_STATES, Run, RunState, Trigger
+from core.schedule import Schedule, ScheduleError, parse_schedule
+from core.scheduler import Due, Scheduler
+from core.store import StateLock, Store
+
+log = logging.getLogger("fleetdeck.engine")
+
+SUCCESS_WINDOW = 20  # recent results kept per job for its success rate
+MAX_SKIPPED_RECORDS = 100  # skipped occurrences recorded one by one; beyond, one summary
+
+
+class EngineError(Exception):
+    """A request the engine refuses; the message is one line for a person."""
+
+
+@dataclass
+class _Active:
+    run: Run
+    job: Job | None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    process: LocalProcess | None = None
+    task: asyncio.Task[None] | None = None
+    cancel_reason: str | None = None
+    waiting_retry: asyncio.TimerHandle | None = None
+    after: set[int] = field(default_factory=set)  # run ids this one must wait for
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return str(os.getuid())
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        state_dir: Path,
+        *,
+        clock: Any = time.time,
+        max_concurrent_runs: int | None = None,
+    ) -> None:
+        self.config = config
+        self.state_dir = Path(state_dir)
+        self.bus = EventBus()
+        self.clock = clock
+        self.max_concurrent = max_concurrent_runs or config.engine.max_concurrent_runs
+        self.store: Store | None = None
+        self._lock: StateLock | None = None
+        self._schedules: dict[str, Schedule] = {}
+        self._scheduler = Scheduler(self._on_due, clock)
+        self._scheduler_task: asyncio.Task[None] | None = None
+        self._active: dict[int, _Active] = {}
+        self._pending: deque[int] = deque()
+        self._running = 0
+        self._commit_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._started = False
+        self._stopping = False
+        self._parse_schedules()
+
+    # ------------------------------------------------------------------ life cycle ----
+    def _parse_schedules(self) -> None:
+        self._schedules = {}
+        for job in self.config.jobs.values():
+            if job.schedule:
+                try:
+                    self._schedules[job.name] = parse_schedule(job.schedule, job.timezone)
+                except ScheduleError as e:  # config validation normally catches this first
+                    log.error("job %s: %s", job.name, e, extra={"job": job.name})
+
+    def open_view(self) -> None:
+        """Open the state read-only, without the lock: for listings while a daemon runs."""
+        self.store = Store.open(self.state_dir, read_only=True)
+
+    async def start(self, *, scheduling: bool = True) -> None:
+        """Take the state directory, recover what a dead engine left, start scheduling."""
+        self._lock = StateLock(self.state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock.acquire()
+        try:
+            self.store = Store.open(self.state_dir, retention=self.config.engine.history_retention)
+            await self._recover()
+            self._started = True
+            if scheduling:
+                self._schedule_all()
+                self._scheduler_task = asyncio.create_task(self._scheduler.run())
+            await self.store.commit_async()
+        except BaseException:
+            self._lock.release()
+            raise
+        log.info("engine started: %d jobs, %d scheduled", len(self.config.jobs),
+                 len(self._scheduler))
+
+    async def stop(self) -> None:
+        """Stop scheduling, end what runs (recorded `interrupted`), commit, release."""
+        if not self._started:
+            return
+        self._stopping = True
+        if self._scheduler_task:
+            self._scheduler_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scheduler_task
+        reason = "fleetdeck stopped while it ran"
+        for act in list(self._active.values()):
+            if act.task is None:
+                self._finish(act, RunState.INTERRUPTED, "fleetdeck stopped before it started")
+            else:
+                act.cancel_reason = reason
+        running = [a.task for a in self._active.values() if a.task is not None]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        assert self.store is not None
+        self.store.commit()
+        self.store.close()
+        if self._lock:
+            self._lock.release()
+        self._started = False
+        log.info("engine stopped")
+
+    async def _recover(self) -> None:
+        """Runs a dead engine left queued or running become `interrupted`."""
+        assert self.store is not None
+        for run in self.store.active_runs():
+            holder = f"fleetdeck (pid {run.engine_pid})" if run.engine_pid else "fleetdeck"
+            if run.state == RunState.QUEUED:
+                run.reason = f"{holder} died before it started"
+            else:
+                run.reason = f"{holder} died while it ran"
+                if run.pgid and group_alive(run.pgid, run.proc_started):
+                    killed = await terminate_group(run.pgid, 5.0)
+                    how = "killed" if killed else "terminated"
+                    run.reason += f"; its process group {run.pgid} was still alive and was {how}"
+            run.state = RunState.INTERRUPTED.value
+            run.finished_at = self.clock()
+            self.store.save_run(run)
+            self._note_result(run)
+            log.warning("run #%d of %s: %s", run.id, run.job, run.reason,
+                        extra={"job": run.job, "run_id": run.id})
+            self._notice("warning", f"run #{run.id} of {run.job}: {run.reason}", run.job, run.id)
+
+    def _schedule_all(self) -> None:
+        assert self.store is not None
+        now = self.clock()
+        for job in self.config.jobs.values():
+            self._schedule_job(job, now)
+
+    def _schedule_job(self, job: Job, now: float) -> None:
+        assert self.store is not None
+        sched = self._schedules.get(job.name)
+        state = self.store.job_state(job.name)
+        if sched is None or not job.enabled or state.get("paused"):
+            self._scheduler.remove_job(job.name)
+            return
+        if "first_seen" not in state:
+            self.store.update_job_state(job.name, first_seen=now)
+            state = self.store.job_state(job.name)
+        # resume from the last occurrence claimed, so downtime shows up as misfires
+        after = state.get("last_occurrence") or state.get("first_seen") or now
+        if state.get("resumed_at"):
+            after = max(after, state["resumed_at"])
+        self._scheduler.set_job(job.name, sched, after=min(after, now), jitter=job.jitter)
+
+    # ------------------------------------------------------------- public: reading ----
+    def list_jobs(self) -> list[dict[str, Any]]:
+        return [self._job_info(job) for job in self.config.jobs.values()]
+
+    def get_job(self, name: str) -> dict[str, Any]:
+        return self._job_info(self._job(name))
+
+    def list_runs(
+        self,
+        *,
+        job: str | None = None,
+        states: list[str] | None = None,
+        since: float | None = None,
+        limit: int | None = 50,
+    ) -> list[dict[str, Any]]:
+        assert self.store is not None
+        runs = self.store.list_runs(job=job, states=states, since=since, limit=limit)
+        return [r.to_dict() for r in runs]
+
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        return self._run(run_id).to_dict()
+
+    def queue(self) -> list[dict[str, Any]]:
+        """Queued and running runs, running first, each with the reason it waits."""
+        acts = sorted(self._active.values(), key=lambda a: (a.run.state != "running", a.run.id))
+        return [a.run.to_dict() for a in acts]
+
+    def run_log_path(self, run_id: int) -> Path:
+        assert self.store is not None
+        self._run(run_id)
+        return self.store.log_path(run_id)
+
+    async def wait_run(self, run_id: int) -> dict[str, Any]:
+        """Wait until a run reaches a final state; returns its record."""
+        act = self._active.get(run_id)
+        if act is not None:
+            await act.done.wait()
+        return self.get_run(run_id)
+
+    # ------------------------------------------------------------- public: actions ----
+    async def run_job(self, name: str, *, requested_by: str | None = None) -> list[dict[str, Any]]:
+        """Run a job now on each of its targets; returns the new runs."""
+        job = self._job(name)
+        self._require_started()
+        try:
+            hosts = resolve_targets(job.targets, self.config.hosts)
+        except TargetError as e:
+            raise EngineError(f"job {name}: {e}") from None
+        who = requested_by or _user()
+        runs = [self._create_run(job, host, Trigger.MANUAL, None, who) for host in hosts]
+        log.info("run now: %s by %s", name, who, extra={"job": name})
+        await self._commit_now()
+        self._pump()
+        return [r.to_dict() for r in runs]
+
+    async def cancel_run(self, run_id: int, *, requested_by: str | None = None) -> dict[str, Any]:
+        self._require_started()
+        act = self._active.get(run_id)
+        if act is None:
+            run = self._run(run_id)
+            raise EngineError(f"run #{run_id} is not active (it is {run.state})")
+        who = requested_by or _user()
+        reason = f"cancelled by {who}"
+        log.info("cancel run #%d of %s by %s", run_id, act.run.job, who,
+                 extra={"job": act.run.job, "run_id": run_id})
+        self._cancel(act, reason)
+        await act.done.wait()
+        return act.run.to_dict()
+
+    async def pause_job(self, name: str, *, requested_by: str | None = None) -> dict[str, Any]:
+        job = self._job(name)
+        self._require_started()
+        assert self.store is not None
+        self.store.update_job_state(name, paused=True, paused_by=requested_by or _user())
+        self._scheduler.remove_job(name)
+        await self._commit_now()
+        info = self._job_info(job)
+        self.bus.publish(JobChanged(info))
+        log.info("paused %s", name, extra={"job": name})
+        return info
+
+    async def resume_job(self, name: str, *, requested_by: str | None = None) -> dict[str, Any]:
+        job = self._job(name)
+        self._require_started()
+        assert self.store is not None
+        # a paused job does not catch up on what it missed while paused
+        self.store.update_job_state(name, paused=False, paused_by=None, resumed_at=self.clock())
+        self._schedule_job(job, self.clock())
+        await self._commit_now()
+        info = self._job_info(job)
+        self.bus.publish(JobChanged(info))
+        log.info("resumed %s", name, extra={"job": name})
+        return info
+
+    # ----------------------------------------------------------------- internals ------
+    def _require_started(self) -> None:
+        if not self._started:
+            raise EngineError("the engine is not running")
+
+    def _job(self, name: str) -> Job:
+        job = self.config.jobs.get(name)
+        if job is None:
+            raise EngineError(f"no job named {name!r}")
+        return job
+
+    def _run(self, run_id: int) -> Run:
+        act = self._active.get(run_id)
+        if act is not None:
+            return act.run
+        assert self.store is not None
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise EngineError(f"no run #{run_id}")
+        return run
+
+    def _job_info(self, job: Job) -> dict[str, Any]:
+        assert self.store is not None
+        state = self.store.job_state(job.name)
+        sched = self._schedules.get(job.name)
+        recent = state.get("recent", [])
+        ok = sum(1 for s in recent if s == RunState.SUCCEEDED)
+        return {
+            "name": job.name,
+            "command": job.command,
+            "targets": job.targets,
+            "schedule": job.schedule,
+            "schedule_text": sched.describe() if sched else "on demand",
+            "timezone": sched.timezone if sched else None,
+            "next_fire": self._scheduler.next_fire(job.name),
+            "enabled": job.enabled,
+            "paused": bool(state.get("paused")),
+            "last_run": state.get("last_run"),
+            "success_rate": (ok / len(recent)) if recent else None,
+            "recent": recent,
+            "active": sorted(a.run.id for a in self._active.values() if a.run.job == job.name),
+            "tags": list(job.tags),
+            "description": job.description,
+        }
+
+    def _notice(self, level: str, message: str, job: str | None = None,
+                run_id: int | None = None) -> None:
+        self.bus.publish(EngineNotice(level, message, job, run_id, self.clock()))
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # durability: changes are batched into one atomic commit per loop turn ----------------
+    def _dirty(self) -> None:
+        if self._commit_task is None or self._commit_task.done():
+            self._commit_task = self._spawn(self._commit_soon())
+
+    async def _commit_soon(self) -> None:
+        await asyncio.sleep(0)
+        assert self.store is not None
+        try:
+            await self.store.commit_async()
+        except Exception:
+            log.exception("writing state failed")
+
+    async def _commit_now(self) -> None:
+        assert self.store is not None
+        await self.store.commit_async()
+
+    # scheduling ----------------------------------------------------------------------
+    def _on_due(self, batch: list[Due], now: float) -> None:
+        """Turn due occurrences into runs (or recorded skips), then persist and start."""
+        assert self.store is not None
+        created = False
+        for due in batch:
+            job = self.config.jobs.get(due.job)
+            if job is None:
+                continue
+            to_run, to_skip = self._apply_misfire(job, due, now)
+            last = due.more_until or due.occurrences[-1]
+            self.store.claim_occurrence(job.name, last)
+            self._record_skips(job, to_skip, due)
+            for occ, trigger in to_run:
+                try:
+                    hosts = resolve_targets(job.targets, self.config.hosts)
+                except TargetError as e:
+                    self._notice("error", f"job {job.name}: {e}", job.name)
+                    continue
+                for host in hosts:
+                    self._create_run(job, host, trigger, occ, None)
+                    created = True
+        if created or batch:
+            self._spawn(self._persist_then_pump())
+
+    async def _persist_then_pump(self) -> None:
+        # the occurrence keys are on disk before anything starts: no occurrence runs twice
+        await self._commit_now()
+        self._pump()
+
+    def _apply_misfire(
+        self, job: Job, due: Due, now: float
+    ) -> tuple[list[tuple[float, Trigger]], list[float]]:
+        ontime = [o for o, f in zip(due.occurrences, due.fire_times, strict=True)
+                  if now - f <= job.misfire_grace]
+        late = [o for o, f in zip(due.occurrences, due.fire_times, strict=True)
+                if now - f > job.misfire_grace]
+        if not late:
+            return [(o, Trigger.SCHEDULE) for o in ontime], []
+        policy = job.misfire
+        if policy == "run_all":
+            caught_up = [(o, Trigger.MISFIRE) for o in late]
+            return caught_up + [(o, Trigger.SCHEDULE) for o in ontime], []
+        if policy == "run_once" and not ontime:
+            return [(late[-1], Trigger.MISFIRE)], late[:-1]
+        return [(o, Trigger.SCHEDULE) for o in ontime], late
+
+    def _record_skips(self, job: Job, skipped: list[float], due: Due) -> None:
+        if not skipped and not due.more:
+            return
+        assert self.store is not None
+        shown = skipped[-MAX_SKIPPED_RECORDS:]
+        hidden = len(skipped) - len(shown) + due.more
+        reason = f"missed while fleetdeck was down or busy (misfire={job.misfire})"
+        for occ in shown:
+            self._record_skipped(job, occ, reason)
+        if hidden:
+            self._notice("warning", f"job {job.name}: {hidden} more missed occurrences skipped",
+                         job.name)
+            log.warning("job %s: %d more missed occurrences skipped", job.name, hidden,
+                        extra={"job": job.name})
+        log.warning("job %s: %d occurrences missed, skipped (misfire=%s)", job.name,
+                    len(skipped) + due.more, job.misfire, extra={"job": job.name})
+
+    def _record_skipped(self, job: Job, occ: float | None, reason: str,
+                        host: str = "local") -> Run:
+        assert self.store is not None
+        now = self.clock()
+        run = Run(
+            id=self.store.next_run_id(), job=job.name, host=host, command=job.command,
+            trigger=Trigger.SCHEDULE.value, occurrence=occ, state=RunState.SKIPPED.value,
+            reason=reason, queued_at=now, finished_at=now, engine_pid=os.getpid(),
+        )
+        self.store.add_run(run)
+        self._note_result(run)
+        self.bus.publish(RunFinished(run.to_dict()))
+        self._dirty()
+        return run
+
+    # runs ----------------------------------------------------------------------------
+    def _create_run(self, job: Job, host: str, trigger: Trigger, occ: float | None,
+                    who: str | None) -> Run:
+        """A new run of `job` on `host`, queued behind what its overlap policy says."""
+        assert self.store is not None
+        same = [a for a in self._active.values() if a.run.job == job.name and a.run.host == host]
+        policy = job.overlap
+        if policy == "skip" and same and trigger != Trigger.MANUAL:
+            ids = ", ".join(f"#{a.run.id}" for a in same)
+            return self._record_skipped(job, occ, f"run {ids} still active (overlap=skip)", host)
+        run = Run(
+            id=self.store.next_run_id(), job=job.name, host=host, command=job.command,
+            trigger=trigger.value, occurrence=occ, state=RunState.QUEUED.value,
+            queued_at=self.clock(), max_attempts=1 + job.retry.retries,
+            engine_pid=os.getpid(), requested_by=who,
+        )
+        act = _Active(run, job)
+        if policy == "replace" and same:
+            for other in same:
+                self._cancel(other, f"replaced by run #{run.id} (overlap=replace)")
+            act.after = {a.run.id for a in same}
+        elif policy in ("queue", "skip") and same:  # skip: a person's run-now waits its turn
+            act.after = {a.run.id for a in same}
+        self._active[run.id] = act
+        self._pending.append(run.id)
+        self.store.add_run(run)
+        self.bus.publish(RunQueued(run.to_dict()))
+        return run
+
+    def _pump(self) -> None:
+        """Start queued runs while there are free slots and nothing they wait for."""
+        if self._stopping:
+            return
+        waiting: deque[int] = deque()
+        changed: list[_Active] = []
+        while self._pending:
+            run_id = self._pending.popleft()
+            act = self._active.get(run_id)
+            if act is None or act.run.state != RunState.QUEUED:
+                continue
+            act.after = {r for r in act.after if r in self._active}
+            if act.after:
+                reason = "waiting for run " + ", ".join(f"#{r}" for r in sorted(act.after))
+                reason += f" (overlap={act.job.overlap if act.job else 'queue'})"
+            elif self._running >= self.max_concurrent:
+                reason = f"waiting for a free slot ({self._running}/{self.max_concurrent} running)"
+            else:
+                self._running += 1
+                act.task = asyncio.ensure_future(self._execute(act))
+                continue
+            if act.run.reason != reason:
+                act.run.reason = reason
+                changed.append(act)
+            waiting.append(run_id)
+        self._pending = waiting
+        for act in changed[:200]:  # reasons are for display; don't flood on a huge queue
+            self.bus.publish(RunQueued(act.run.to_dict()))
+
+    def _cancel(self, act: _Active, reason: str) -> None:
+        if act.run.state == RunState.QUEUED:
+            if act.waiting_retry:
+                act.waiting_retry.cancel()
+            if act.task is None:
+                self._finish(act, RunState.CANCELLED, reason)
+                self._pump()
+                return
+        act.cancel_reason = reason
+        if act.process is not None:
+            act.process.cancel()
+
+    def _finish(self, act: _Active, state: RunState, reason: str) -> None:
+        assert self.store is not None
+        run = act.run
+        run.state = state.value
+        run.reason = reason
+        run.finished_at = self.clock()
+        self.store.save_run(run)
+        self._note_result(run)
+        self._active.pop(run.id, None)
+        act.done.set()
+        self.bus.publish(RunFinished(run.to_dict()))
+        self._dirty()
+        job = self.config.jobs.get(run.job)
+        if job is not None:
+            self.bus.publish(JobChanged(self._job_info(job)))
+
+    def _note_result(self, run: Run) -> None:
+        assert self.store is not None
+        state = self.store.job_state(run.job)
+        recent = (state.get("recent") or [])[-(SUCCESS_WINDOW - 1):] + [run.state]
+        self.store.update_job_state(
+            run.job,
+            recent=recent,
+            last_run={"id": run.id, "state": run.state, "finished_at": run.finished_at,
+                      "exit_code": run.exit_code, "host": run.host},
+        )
+
+    async def _execute(self, act: _Active) -> None:
+        """One run from start to a final state, attempts and retries included."""
+        run, job = act.run, act.job
+        assert self.store is not None and job is not None
+        logfile = None
+        try:
+            path = self.store.log_path(run.id)
+            fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+            logfile = open(fd, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+            state, reason = await self._attempts(act, job, logfile)
+        except asyncio.CancelledError:
+            state, reason = RunState.INTERRUPTED, act.cancel_reason or "fleetdeck stopped"
+        except Exception as e:  # a bug must not leave a run hanging as `running`
+            log.exception("run #%d failed inside fleetdeck", run.id)
+            state, reason = RunState.FAILED, f"fleetdeck error: {e}"
+        finally:
+            if logfile is not None:
+                logfile.close()
+            self._running -= 1
+        self._finish(act, state, reason)
+        log.info("run #%d of %s %s%s", run.id, run.job, state.value,
+                 f": {reason}" if reason else "", extra={"job": run.job, "run_id": run.id})
+        self._pump()
+
+    async def _attempts(self, act: _Active, job: Job, logfile: Any) -> tuple[RunState, str]:
+        run = act.run
+        written = 0
+        cap = self.config.engine.log_retention_bytes
+        truncated = False
+
+        def on_line(stream: str, line: str) -> None:
+            nonlocal written, truncated
+            if written < cap:
+                logfile.write(line + "\n")
+                written += len(line) + 1
+            elif not truncated:
+                truncated = True
+                logfile.write(f"[fleetdeck] log capped at {cap} bytes; output dropped\n")
+            self.bus.publish(OutputLine(run.id, run.job, run.host, stream,
+                                        line[:MAX_EVENT_LINE], time.time()))
+
+        def note(text: str) -> None:
+            logfile.write(f"[fleetdeck] {text}\n")
+            self.bus.publish(OutputLine(run.id, run.job, run.host, "fleetdeck", text,
+                                        time.time()))
+
+        while True:
+            if run.host != "local":
+                return RunState.FAILED, f"host {run.host}: remote execution is not available yet"
+            env = {
+                **job.env,
+                "FLEETDECK_JOB": job.name,
+                "FLEETDECK_RUN_ID": str(run.id),
+                "FLEETDECK_ATTEMPT": str(run.attempt),
+            }
+            if run.occurrence is not None:
+                env["FLEETDECK_SCHEDULED_AT"] = str(int(run.occurrence))
+            if run.attempt > 1:
+                note(f"attempt {run.attempt} of {run.max_attempts}")
+            proc = LocalProcess(job.command, env=env, cwd=job.cwd, timeout=job.timeout,
+                                kill_grace=job.kill_grace, on_line=on_line)
+            act.process = proc
+            error = await proc.start()
+            started = self.clock()
+            if run.started_at is None:
+                run.started_at = started
+            attempt = {"number": run.attempt, "started_at": started}
+            if error is None:
+                assert proc.info is not None
+                run.pid, run.pgid, run.proc_started = (proc.info.pid, proc.info.pgid,
+                                                       proc.info.started)
+            run.state = RunState.RUNNING.value
+            run.reason = ""
+            self.store.save_run(run)  # type: ignore[union-attr]
+            self.bus.publish(RunStarted(run.to_dict()))
+            self._dirty()
+            if error is not None:
+                note(error)
+                attempt.update(finished_at=self.clock(), state=RunState.FAILED.value)
+                run.attempts.append(attempt)
+                return RunState.FAILED, error
+            if act.cancel_reason:  # cancelled while it was starting
+                proc.cancel()
+            outcome = await proc.wait()
+            act.process = None
+            run.exit_code = outcome.exit_code
+            if outcome.cancelled:
+                state, reason = RunState.CANCELLED, act.cancel_reason or "cancelled"
+            elif outcome.timed_out:
+                state, reason = RunState.TIMED_OUT, f"timed out after {job.timeout:g}s"
+            elif outcome.exit_code == 0:
+                state, reason = RunState.SUCCEEDED, ""
+            elif outcome.signal:
+                state, reason = RunState.FAILED, f"killed by signal {outcome.signal}"
+            else:
+                state, reason = RunState.FAILED, f"exit code {outcome.exit_code}"
+            attempt.update(finished_at=self.clock(), exit_code=outcome.exit_code,
+                           state=state.value)
+            run.attempts.append(attempt)
+            if state in (RunState.FAILED, RunState.TIMED_OUT) and run.attempt < run.max_attempts:
+                delay = self._backoff(job, run.attempt)
+                note(f"attempt {run.attempt} {state.value} ({reason}); retrying in {delay:.1f}s")
+                run.attempt += 1
+                run.state = RunState.QUEUED.value
+                run.reason = (f"retry {run.attempt}/{run.max_attempts} in {delay:.0f}s"
+                              f" after: {reason}")
+                run.pid = run.pgid = run.proc_started = None
+                self.store.save_run(run)  # type: ignore[union-attr]
+                self.bus.publish(RunRetrying(run.to_dict(), delay))
+                self._dirty()
+                # the slot is given back while it waits
+                self._running -= 1
+                self._pump()
+                try:
+                    await self._sleep_unless_cancelled(act, delay)
+                finally:
+                    self._running += 1
+                if act.cancel_reason:
+                    return RunState.CANCELLED, act.cancel_reason
+                continue
+            return state, reason
+
+    async def _sleep_unless_cancelled(self, act: _Active, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        woke = asyncio.Event()
+        act.waiting_retry = loop.call_later(delay, woke.set)
+        original = act.process
+        act.process = _RetryWait(woke)  # type: ignore[assignment]
+        try:
+            await woke.wait()
+        finally:
+            act.waiting_retry.cancel()
+            act.waiting_retry = None
+            act.process = original
+
+    @staticmethod
+    def _backoff(job: Job, attempt: int) -> float:
+        base = min(job.retry.backoff_max, job.retry.backoff * (2 ** (attempt - 1)))
+        spread = base * job.retry.jitter
+        return max(0.0, base + random.uniform(-spread, spread))
+
+
+class _RetryWait:
+    """Stands in for the process while a run waits to retry, so cancel() wakes it."""
+
+    def __init__(self, woke: asyncio.Event) -> None:
+        self._woke = woke
+
+    def cancel(self) -> None:
+        self._woke.set()
+
+
+def active_states() -> tuple[str, ...]:
+    return tuple(s.value for s in ACTIVE_STATES)

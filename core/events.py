@@ -1,0 +1,162 @@
+"""Events and the EventBus: the only way state changes reach a screen or a notifier.
+
+Events are plain dataclasses so they can cross a socket as JSON later
+(`to_message` / `event_from_message`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+log = logging.getLogger("fleetdeck.events")
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: ClassVar[str] = "event"
+
+    def to_message(self) -> dict[str, Any]:
+        return {"event": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class RunQueued(Event):
+    kind: ClassVar[str] = "run_queued"
+    run: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    kind: ClassVar[str] = "run_started"
+    run: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OutputLine(Event):
+    kind: ClassVar[str] = "output_line"
+    run_id: int
+    job: str
+    host: str
+    stream: str  # "stdout" | "stderr" | "fleetdeck" (notes the engine writes into the log)
+    line: str
+    ts: float
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    kind: ClassVar[str] = "run_finished"
+    run: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunRetrying(Event):
+    kind: ClassVar[str] = "run_retrying"
+    run: dict[str, Any]
+    delay: float
+
+
+@dataclass(frozen=True)
+class JobChanged(Event):
+    """A job's state changed: paused, resumed, next fire time moved, config reloaded."""
+
+    kind: ClassVar[str] = "job_changed"
+    job: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EngineNotice(Event):
+    """Something the engine did and a person should see (recovery, misfire, reload)."""
+
+    kind: ClassVar[str] = "engine_notice"
+    level: str
+    message: str
+    job: str | None = None
+    run_id: int | None = None
+    ts: float = 0.0
+
+
+_EVENT_TYPES: dict[str, type[Event]] = {}
+
+
+def _register() -> None:
+    for cls in (RunQueued, RunStarted, OutputLine, RunFinished, RunRetrying, JobChanged,
+                EngineNotice):
+        _EVENT_TYPES[cls.kind] = cls
+
+
+_register()
+
+
+def register_event(cls: type[Event]) -> type[Event]:
+    """Other modules (fan-out, health) add their events here so messages round-trip."""
+    _EVENT_TYPES[cls.kind] = cls
+    return cls
+
+
+def event_from_message(msg: dict[str, Any]) -> Event:
+    kind = msg.get("event")
+    cls = _EVENT_TYPES.get(kind)  # type: ignore[arg-type]
+    if cls is None:
+        raise ValueError(f"unknown event kind {kind!r}")
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in msg.items() if k in names})
+
+
+Subscriber = Callable[[Event], None]
+
+
+@dataclass
+class _Stream:
+    queue: asyncio.Queue[Event]
+    kinds: frozenset[str] | None
+    dropped: int = 0
+
+
+@dataclass
+class EventBus:
+    """Fan events out to callbacks and bounded async streams.
+
+    publish() never blocks and never raises: a failing subscriber is logged, and a stream
+    whose reader falls behind drops its newest events (counted)
+    so one slow pane cannot grow the engine's memory.
+    """
+
+    stream_limit: int = 10_000
+    _subscribers: list[Subscriber] = field(default_factory=list)
+    _streams: list[_Stream] = field(default_factory=list)
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        for cb in list(self._subscribers):
+            try:
+                cb(event)
+            except Exception:  # a broken subscriber must not break the engine
+                log.exception("event subscriber %r failed on %s", cb, event.kind)
+        for st in self._streams:
+            if st.kinds is not None and event.kind not in st.kinds:
+                continue
+            try:
+                st.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                st.dropped += 1
+
+    async def stream(self, kinds: set[str] | None = None) -> AsyncIterator[Event]:
+        st = _Stream(asyncio.Queue(self.stream_limit), frozenset(kinds) if kinds else None)
+        self._streams.append(st)
+        try:
+            while True:
+                yield await st.queue.get()
+        finally:
+            self._streams.remove(st)

@@ -1,0 +1,82 @@
+"""The Run: one execution of a job (or an ad-hoc command) on one host, and its states."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class RunState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (RunState.QUEUED, RunState.RUNNING)
+
+
+ACTIVE_STATES = (RunState.QUEUED, RunState.RUNNING)
+FINAL_STATES = tuple(s for s in RunState if s.finished)
+
+
+class Trigger(StrEnum):
+    SCHEDULE = "schedule"  # an occurrence of the job's schedule
+    MANUAL = "manual"  # a person asked: run now
+    MISFIRE = "misfire"  # an occurrence caught up after downtime
+
+
+@dataclass
+class Attempt:
+    number: int
+    started_at: float | None = None
+    finished_at: float | None = None
+    exit_code: int | None = None
+    state: str = RunState.RUNNING.value
+
+
+@dataclass
+class Run:
+    """Plain data: what history, events, the CLI and the screen all show of a run."""
+
+    id: int
+    job: str
+    host: str
+    command: str
+    trigger: str = Trigger.MANUAL.value
+    occurrence: float | None = None  # the scheduled time this run fulfils, if any
+    state: str = RunState.QUEUED.value
+    reason: str = ""  # why it waits, was skipped, ended this way
+    queued_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    exit_code: int | None = None
+    attempt: int = 1
+    max_attempts: int = 1
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    pid: int | None = None
+    pgid: int | None = None
+    proc_started: float | None = None  # the process's create time, to tell pid reuse apart
+    engine_pid: int | None = None
+    requested_by: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at
+        return None if end is None else max(0.0, end - self.started_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Run:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)

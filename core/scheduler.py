@@ -1,0 +1,137 @@
+"""The heap loop: one timer for all jobs, due occurrences handed to the engine in batches.
+
+No job polls. Each scheduled job has one heap entry, its next fire time (occurrence plus
+its jitter). When entries come due the loop pops them all, gathers every occurrence a
+late job missed up to now (so misfire policy sees the whole gap), pushes each job's
+next entry and hands the batch to the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.schedule import Schedule, jitter_offset
+
+log = logging.getLogger("fleetdeck.scheduler")
+
+MAX_GATHERED = 1000  # occurrences gathered for one late job in one go; the rest are counted
+
+
+@dataclass
+class Due:
+    """One job's due occurrences, oldest first, each with the time it should have fired."""
+
+    job: str
+    occurrences: list[float]
+    fire_times: list[float]
+    more: int = 0  # occurrences beyond MAX_GATHERED that were also missed
+    more_until: float | None = None
+
+
+@dataclass
+class _Entry:
+    schedule: Schedule
+    jitter: float
+    generation: int
+
+
+class Scheduler:
+    def __init__(
+        self,
+        on_due: Callable[[list[Due], float], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._on_due = on_due
+        self._clock = clock
+        self._heap: list[tuple[float, float, str, int]] = []  # fire, occurrence, job, gen
+        self._entries: dict[str, _Entry] = {}
+        self._gen = 0
+        self._next: dict[str, float] = {}
+        self._wake = asyncio.Event()
+
+    # -- what is scheduled -------------------------------------------------------------
+    def set_job(self, name: str, schedule: Schedule, *, after: float, jitter: float = 0.0) -> None:
+        """(Re)schedule a job from its first occurrence strictly after `after`."""
+        self._gen += 1
+        entry = _Entry(schedule, jitter, self._gen)
+        self._entries[name] = entry
+        self._push(name, entry, schedule.next_after(after))
+
+    def remove_job(self, name: str) -> None:
+        self._entries.pop(name, None)
+        self._next.pop(name, None)  # its heap entries go stale and are dropped lazily
+        self._wake.set()
+
+    def next_fire(self, name: str) -> float | None:
+        """The next occurrence of a job (not counting jitter), or None."""
+        return self._next.get(name) if name in self._entries else None
+
+    def _push(self, name: str, entry: _Entry, occ: float | None) -> None:
+        if occ is None:
+            self._next.pop(name, None)
+            return
+        self._next[name] = occ
+        fire = occ + jitter_offset(name, occ, entry.jitter)
+        first = not self._heap or fire < self._heap[0][0]
+        heapq.heappush(self._heap, (fire, occ, name, entry.generation))
+        if first:
+            self._wake.set()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    # -- the loop ------------------------------------------------------------------------
+    def pop_due(self, now: float) -> list[Due]:
+        heap = self._heap
+        batch: list[Due] = []
+        while heap and heap[0][0] <= now:
+            fire, occ, name, gen = heapq.heappop(heap)
+            entry = self._entries.get(name)
+            if entry is None or entry.generation != gen:
+                continue
+            due = Due(name, [occ], [fire])
+            nxt = entry.schedule.next_after(occ)
+            # a late job: gather everything it missed up to now, then schedule the future
+            while nxt is not None:
+                nfire = nxt + jitter_offset(name, nxt, entry.jitter)
+                if nfire > now:
+                    break
+                if len(due.occurrences) < MAX_GATHERED:
+                    due.occurrences.append(nxt)
+                    due.fire_times.append(nfire)
+                else:
+                    due.more += 1
+                    due.more_until = nxt
+                nxt = entry.schedule.next_after(nxt)
+            batch.append(due)
+            if nxt is None:
+                self._next.pop(name, None)
+            else:
+                self._next[name] = nxt
+                heapq.heappush(heap, (nxt + jitter_offset(name, nxt, entry.jitter), nxt, name, gen))
+        return batch
+
+    async def run(self) -> None:
+        while True:
+            now = self._clock()
+            batch = self.pop_due(now)
+            if batch:
+                try:
+                    self._on_due(batch, now)
+                except Exception:
+                    log.exception("dispatching %d due jobs failed", len(batch))
+                await asyncio.sleep(0)  # let the dispatched work breathe before the next pass
+                continue
+            self._wake.clear()
+            timeout = None
+            if self._heap:
+                timeout = max(0.0, self._heap[0][0] - self._clock())
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
