@@ -329,7 +329,7 @@ class Engine:
             "schedule": job.schedule,
             "schedule_text": sched.describe() if sched else "on demand",
             "timezone": sched.timezone if sched else None,
-            "next_fire": self._scheduler.next_fire(job.name),
+            "next_fire": self._next_fire(job, sched, state),
             "enabled": job.enabled,
             "paused": bool(state.get("paused")),
             "last_run": state.get("last_run"),
@@ -339,6 +339,14 @@ class Engine:
             "tags": list(job.tags),
             "description": job.description,
         }
+
+    def _next_fire(self, job: Job, sched: Schedule | None, state: dict[str, Any]) -> float | None:
+        if self._scheduler_task is not None:
+            return self._scheduler.next_fire(job.name)
+        # a read-only view (no scheduler of our own): compute it from the schedule
+        if sched is None or not job.enabled or state.get("paused"):
+            return None
+        return sched.next_after(max(self.clock(), state.get("last_occurrence") or 0))
 
     def _notice(self, level: str, message: str, job: str | None = None,
                 run_id: int | None = None) -> None:
