@@ -81,6 +81,18 @@ async def terminate_group(pgid: int, grace: float) -> bool:
     return True
 
 
+class _ExitAwareProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """Says when the process itself has exited, whatever holds its pipes."""
+
+    def __init__(self, exited: asyncio.Event, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self._exited_event = exited
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        self._exited_event.set()
+
+
 class LocalProcess:
     """One command on this machine. `start()`, then `wait()`; `cancel()` from anywhere."""
 
@@ -105,6 +117,7 @@ class LocalProcess:
         self.info: ProcessInfo | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._cancel = asyncio.Event()
+        self._exited = asyncio.Event()
         self._stopping: str | None = None  # "timeout" | "cancel"
 
     async def start(self) -> str | None:
@@ -112,8 +125,10 @@ class LocalProcess:
         full_env = dict(os.environ)
         if self.env:
             full_env.update(self.env)
+        loop = asyncio.get_running_loop()
         try:
-            self._proc = await asyncio.create_subprocess_exec(
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _ExitAwareProtocol(self._exited, limit=CHUNK, loop=loop),
                 self.shell, "-c", self.command,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
@@ -122,6 +137,7 @@ class LocalProcess:
                 env=full_env,
                 start_new_session=True,
             )
+            self._proc = asyncio.subprocess.Process(transport, protocol, loop)
         except FileNotFoundError as e:
             missing = self.cwd if self.cwd and not os.path.isdir(self.cwd) else e.filename
             return f"cannot start: no such file or directory: {missing}"
@@ -156,7 +172,8 @@ class LocalProcess:
         proc = self._proc
         assert proc is not None and proc.stdout is not None and proc.stderr is not None
         pumps = asyncio.gather(self._pump(proc.stdout, "stdout"), self._pump(proc.stderr, "stderr"))
-        waiter = asyncio.ensure_future(proc.wait())
+        # not proc.wait(): it also waits for the pipes, which a background child may hold
+        waiter = asyncio.ensure_future(self._exited.wait())
         canceller = asyncio.ensure_future(self._cancel.wait())
         try:
             done, _ = await asyncio.wait(

@@ -1,0 +1,114 @@
+"""The local runner against real processes: streaming, exit codes, timeouts, groups."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import psutil
+import pytest
+
+from core.runner import LocalProcess, group_alive, process_create_time, terminate_group
+
+
+def collect() -> tuple[list[tuple[str, str]], object]:
+    lines: list[tuple[str, str]] = []
+    return lines, lambda stream, line: lines.append((stream, line))
+
+
+async def run(command: str, **kw) -> tuple[object, list[tuple[str, str]], LocalProcess]:
+    lines, sink = collect()
+    proc = LocalProcess(command, on_line=sink, **kw)
+    assert await proc.start() is None
+    outcome = await asyncio.wait_for(proc.wait(), 30)
+    return outcome, lines, proc
+
+
+async def test_streams_stdout_and_stderr_line_by_line():
+    outcome, lines, _ = await run("echo one; echo two >&2; printf 'no newline'")
+    assert outcome.exit_code == 0 and not outcome.timed_out
+    assert ("stdout", "one") in lines
+    assert ("stderr", "two") in lines
+    assert ("stdout", "no newline") in lines
+
+
+async def test_exit_code_and_env_and_cwd(tmp_path):
+    outcome, lines, _ = await run("echo $GREETING; pwd; exit 7", env={"GREETING": "hi"},
+                                  cwd=str(tmp_path))
+    assert outcome.exit_code == 7
+    assert [line for _, line in lines] == ["hi", str(tmp_path)]
+
+
+async def test_lines_arrive_while_running():
+    seen = asyncio.Event()
+    lines: list[str] = []
+
+    def sink(stream: str, line: str) -> None:
+        lines.append(line)
+        seen.set()
+
+    proc = LocalProcess("echo first; sleep 5; echo second", on_line=sink)
+    await proc.start()
+    waiter = asyncio.ensure_future(proc.wait())
+    await asyncio.wait_for(seen.wait(), 10)
+    assert lines == ["first"] and not waiter.done()
+    proc.cancel()
+    outcome = await asyncio.wait_for(waiter, 20)
+    assert outcome.cancelled
+
+
+async def test_timeout_terminates_the_whole_group(tmp_path):
+    pidfile = tmp_path / "child.pid"
+    # the shell starts a grandchild that would outlive a plain kill of the shell
+    outcome, _, proc = await run(f"sleep 300 & echo $! > {pidfile}; wait", timeout=0.5,
+                                 kill_grace=2)
+    assert outcome.timed_out and outcome.exit_code is None
+    child = int(pidfile.read_text())
+    for _ in range(100):
+        if not psutil.pid_exists(child) or psutil.Process(child).status() == "zombie":
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail("grandchild survived the timeout")
+    assert not group_alive(proc.info.pgid, proc.info.started)
+
+
+async def test_sigterm_ignored_gets_sigkill_after_grace():
+    outcome, lines, _ = await run("trap '' TERM; echo ready; sleep 300", timeout=0.5,
+                                  kill_grace=0.5)
+    assert outcome.timed_out
+    assert outcome.signal == signal.SIGKILL
+
+
+async def test_huge_line_and_binary_output_do_not_break_streaming():
+    outcome, lines, _ = await run(
+        "head -c 300000 /dev/zero | tr '\\0' x; echo; printf '\\377\\376 bad utf8\\n'"
+    )
+    assert outcome.exit_code == 0
+    assert len(lines[0][1]) == 300000
+    assert lines[1][1].endswith("bad utf8")
+
+
+async def test_missing_cwd_is_a_clear_error(tmp_path):
+    lines, sink = collect()
+    proc = LocalProcess("true", cwd=str(tmp_path / "nope"), on_line=sink)
+    error = await proc.start()
+    assert error is not None and "nope" in error and "\n" not in error
+
+
+async def test_background_child_holding_the_pipe_does_not_hang_the_run(tmp_path):
+    # the leader exits at once; its child keeps stdout open for a long time
+    outcome, lines, proc = await run("(sleep 60; echo late) & echo early")
+    assert outcome.exit_code == 0
+    assert ("stdout", "early") in lines
+    await terminate_group(proc.info.pgid, 1)
+
+
+async def test_group_alive_tells_pid_reuse_apart():
+    proc = await asyncio.create_subprocess_exec("sleep", "30", start_new_session=True)
+    started = process_create_time(proc.pid)
+    assert group_alive(proc.pid, started)
+    assert not group_alive(proc.pid, started - 1000)  # another process's birth time
+    await terminate_group(proc.pid, 1)
+    await proc.wait()
+    assert not group_alive(proc.pid, started)
