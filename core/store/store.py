@@ -1,0 +1,336 @@
+"""The Store: runs, job state and engine facts in small TinyDB files, durable on commit.
+
+Memory is authoritative; every method is synchronous and cheap. ``commit`` (or
+``commit_async`` from an event loop) makes all changes durable, one atomic file
+replacement per changed file, in an order that a crash at any point can only leave
+recoverable states (see ``core.store.history``).
+
+Layout of a state directory (0700, files 0600)::
+
+    engine.lock                 the StateLock (holder's pid)
+    jobs.json                   table "jobs": one document per job: {"job", "state"}
+    meta.json                   table "meta": document 1 holds the engine's key/values
+    runs/runs-000042.json       table "runs": the runs 42*size .. 43*size-1 (doc_id = run id),
+                                table "segment": {"number", "size"}; the newest segment
+                                also holds the run index: tables "store" (next id, segment
+                                size, run count per segment) and "active" (queued/running ids)
+    logs/000042/<run_id>.log    the output of each run of that segment
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from tinydb.table import Document
+
+from core.runs import Run
+from core.store.history import (
+    DEFAULT_SEGMENT_SIZE,
+    RunHistory,
+    delete_paths,
+    open_db,
+    run_from_doc,
+)
+from core.store.storage import AtomicJSONStorage, private_dir
+
+DEFAULT_RETENTION = 50_000
+_META_DOC = 1
+
+_Batch = tuple[list[tuple[AtomicJSONStorage, int, bytes]], list[Path]]
+
+
+class StoreReadOnly(RuntimeError):
+    """A change was asked of a store opened read-only."""
+
+
+def _plain(value: Any) -> Any:
+    """A deep copy as it will read back from disk; fails now, not at commit, if not JSON."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"not storable as JSON: {e}") from None
+
+
+class Store:
+    """Synchronous, in-memory-authoritative state of one state directory."""
+
+    def __init__(self, state_dir: Path, *, retention: int = DEFAULT_RETENTION,
+                 segment_size: int = DEFAULT_SEGMENT_SIZE, read_only: bool = False,
+                 cache_segments: int = 8) -> None:
+        self.state_dir = Path(state_dir)
+        self.runs_dir = self.state_dir / "runs"
+        self.logs_dir = self.state_dir / "logs"
+        self.read_only = read_only
+        if not read_only:
+            for d in (self.state_dir, self.runs_dir, self.logs_dir):
+                private_dir(d)
+            for leftover in self.state_dir.glob("*.tmp"):
+                leftover.unlink(missing_ok=True)
+        self._history = RunHistory(self.runs_dir, self.logs_dir, retention=retention,
+                                   segment_size=segment_size, read_only=read_only,
+                                   cache_segments=cache_segments)
+        self._jobs_db, self._jobs_storage = open_db(self.state_dir / "jobs.json", read_only)
+        self._jobs = self._jobs_db.table("jobs")
+        self._job_ids: dict[str, int] = {doc["job"]: doc.doc_id for doc in self._jobs
+                                         if isinstance(doc.get("job"), str)}
+        self._meta_db, self._meta_storage = open_db(self.state_dir / "meta.json", read_only)
+        self._meta = self._meta_db.table("meta")
+        self._log_dirs: set[Path] = set()
+        self._io_lock = threading.Lock()  # one batch of file writes at a time
+        self._seq = 0  # bumped by every change
+        self._durable_seq = 0  # the last change known to be on disk
+        self._inflight: asyncio.Future[None] | None = None
+        self._closed = False
+        self.commits_written = 0  # batches of files written (group commit shares them)
+
+    @classmethod
+    def open(cls, state_dir: Path, *, retention: int = DEFAULT_RETENTION,
+             segment_size: int = DEFAULT_SEGMENT_SIZE, read_only: bool = False,
+             cache_segments: int = 8) -> Store:
+        """Open (creating if needed, 0700) the state in ``state_dir``.
+
+        The caller owns the directory's StateLock. ``read_only`` opens without the
+        lock beside a running engine: nothing on disk changes and changes raise.
+        ``segment_size`` only applies to a new store; an existing one keeps its own.
+        """
+        return cls(Path(state_dir), retention=retention, segment_size=segment_size,
+                   read_only=read_only, cache_segments=cache_segments)
+
+    # ------------------------------------------------------------------ helpers ----
+    def _change(self) -> None:
+        if self.read_only:
+            raise StoreReadOnly(f"state in {self.state_dir} is open read-only")
+        if self._closed:
+            raise RuntimeError(f"state in {self.state_dir} is closed")
+        self._seq += 1
+
+    @property
+    def segment_size(self) -> int:
+        return self._history.segment_size
+
+    @property
+    def retention(self) -> int:
+        return self._history.retention
+
+    @property
+    def segment_reads(self) -> int:
+        """How many run segment files were parsed since open (open reads the newest)."""
+        return self._history.segment_reads
+
+    # --------------------------------------------------------------------- runs ----
+    def next_run_id(self) -> int:
+        self._change()
+        return self._history.next_run_id()
+
+    def add_run(self, run: Run) -> None:
+        """Record a new run (its id from ``next_run_id``); ValueError if the id exists."""
+        self._change()
+        self._history.add(run)
+
+    def save_run(self, run: Run) -> None:
+        """Replace the stored record of ``run.id`` (recording it if it is new)."""
+        self._change()
+        self._history.save(run)
+
+    def get_run(self, run_id: int) -> Run | None:
+        return self._history.get(run_id)
+
+    def list_runs(self, *, job: str | None = None, states: Iterable[str] | None = None,
+                  since: float | None = None, limit: int | None = 50) -> list[Run]:
+        """Runs newest first, filtered; reads segments newest to oldest until ``limit``."""
+        if limit is not None and limit <= 0:
+            return []
+        wanted = None if states is None else {str(s) for s in states}
+        out: list[Run] = []
+        for doc in self._history.iter_newest_first(since):
+            if job is not None and doc.get("job") != job:
+                continue
+            if wanted is not None and doc.get("state") not in wanted:
+                continue
+            if since is not None and (doc.get("queued_at") or 0.0) < since:
+                continue
+            out.append(run_from_doc(doc))
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def active_runs(self) -> list[Run]:
+        """Queued and running runs, oldest first, from the active index (no scan)."""
+        runs, healed = self._history.active()
+        if healed and not self.read_only:
+            self._seq += 1  # the index dropped runs a crash left in it; next commit writes it
+        return runs
+
+    def count_runs(self) -> int:
+        return self._history.count()
+
+    def segments(self) -> list[int]:
+        """The numbers of the run segments on record, oldest first."""
+        return self._history.segments()
+
+    def prune(self) -> int:
+        """Apply retention now; returns the number of runs dropped."""
+        if self.read_only:
+            return 0
+        removed = self._history.prune()
+        if removed:
+            self._seq += 1
+        return removed
+
+    def log_path(self, run_id: int) -> Path:
+        """``logs/<segment>/<run_id>.log``; the segment folder is created (0700) lazily."""
+        folder = self._history.log_dir(run_id)
+        if not self.read_only and folder not in self._log_dirs:
+            private_dir(folder)
+            self._log_dirs.add(folder)
+        return folder / f"{run_id}.log"
+
+    # --------------------------------------------------------------------- jobs ----
+    def job_state(self, job: str) -> dict[str, Any]:
+        doc_id = self._job_ids.get(job)
+        if doc_id is None:
+            return {}
+        doc = self._jobs.get(doc_id=doc_id)
+        return copy.deepcopy(doc.get("state") or {}) if doc is not None else {}
+
+    def update_job_state(self, job: str, **fields: Any) -> None:
+        self._change()
+        fields = _plain(fields)
+        doc_id = self._job_ids.get(job)
+        if doc_id is None:
+            self._job_ids[job] = self._jobs.insert({"job": job, "state": fields})
+            return
+
+        def merge(doc: dict[str, Any]) -> None:
+            state = doc.setdefault("state", {})
+            state.update(fields)
+
+        self._jobs.update(merge, doc_ids=[doc_id])
+
+    def claim_occurrence(self, job: str, occurrence: float) -> bool:
+        """True (and recorded) the first time an occurrence later than the last is claimed."""
+        last = self.job_state(job).get("last_occurrence")
+        if last is not None and occurrence <= last:
+            return False
+        self.update_job_state(job, last_occurrence=occurrence)
+        return True
+
+    # --------------------------------------------------------------------- meta ----
+    def meta(self) -> dict[str, Any]:
+        doc = self._meta.get(doc_id=_META_DOC)
+        return copy.deepcopy(dict(doc)) if doc is not None else {}
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._change()
+        current = self._meta.get(doc_id=_META_DOC)
+        if current is None:
+            self._meta.insert(Document({key: _plain(value)}, doc_id=_META_DOC))
+        else:
+            value = _plain(value)
+            self._meta.update(lambda d: d.__setitem__(key, value), doc_ids=[_META_DOC])
+
+    # ------------------------------------------------------------------- commit ----
+    def _storages(self) -> list[AtomicJSONStorage]:
+        """Commit order: older run segments, the head segment (with the index), jobs, meta."""
+        return self._history.storages() + [self._jobs_storage, self._meta_storage]
+
+    def _prepare(self) -> _Batch:
+        """Serialize everything not yet on disk (on the caller's thread)."""
+        items = [(s, s.version, s.serialize()) for s in self._storages() if s.dirty]
+        return items, self._history.take_deletions()
+
+    def _write(self, batch: _Batch) -> None:
+        """Write a prepared batch; any thread. Deletions come after the index."""
+        items, deletions = batch
+        if not items and not deletions:
+            return
+        with self._io_lock:
+            for storage, version, data in items:
+                storage.write_bytes(data, version)
+            delete_paths(deletions)
+            self.commits_written += 1
+
+    @property
+    def dirty(self) -> bool:
+        return self._durable_seq < self._seq
+
+    def commit(self) -> None:
+        """Make every change so far durable (blocking)."""
+        if self.read_only or self._closed:
+            return
+        seq = self._seq
+        batch = self._prepare()
+        try:
+            self._write(batch)
+        except BaseException:
+            self._history.give_back_deletions(batch[1])
+            raise
+        self._durable_seq = max(self._durable_seq, seq)
+        self._history.after_commit()
+
+    async def commit_async(self) -> None:
+        """Group commit: returns once every change made before the call is durable.
+
+        Serializes on the loop's thread and writes in a worker thread. If a commit
+        is already writing, waits for it and then, if it did not cover this
+        caller's changes, one more commit does (shared by everyone waiting).
+        """
+        if self.read_only or self._closed:
+            return
+        target = self._seq
+        while self._durable_seq < target:
+            if self._inflight is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._inflight)
+                continue
+            seq = self._seq
+            batch = self._prepare()
+            task = asyncio.ensure_future(self._write_async(batch, seq))
+            task.add_done_callback(_consume)
+            self._inflight = task
+            await asyncio.shield(task)
+
+    async def _write_async(self, batch: _Batch, seq: int) -> None:
+        try:
+            await asyncio.to_thread(self._write, batch)
+            self._durable_seq = max(self._durable_seq, seq)
+            self._history.after_commit()
+        except BaseException:
+            self._history.give_back_deletions(batch[1])
+            raise
+        finally:
+            self._inflight = None
+
+    def close(self) -> None:
+        """Commit and let go of the files."""
+        if self._closed:
+            return
+        self.commit()
+        self._closed = True
+        self._history.close()
+        self._jobs_db.close()
+        self._meta_db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _consume(task: asyncio.Future[None]) -> None:
+    """A write whose caller was cancelled must not log 'exception never retrieved'."""
+    if not task.cancelled():
+        task.exception()
+
+
+__all__ = ["DEFAULT_RETENTION", "Store", "StoreReadOnly"]
