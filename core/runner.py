@@ -200,6 +200,8 @@ class LocalProcess:
         except asyncio.CancelledError:
             # the engine is going away: do not leave the group behind
             await terminate_group(proc.pid, min(self.kill_grace, 5.0))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exited.wait(), 2.0)  # reaped, not a zombie
             pumps.cancel()
             raise
         finally:

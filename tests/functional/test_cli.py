@@ -1,0 +1,230 @@
+"""The `fleetdeck` command as a person runs it: real processes, real files, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FLEETDECK, cli_env
+
+CONFIG = """
+[engine]
+max_concurrent_runs = 4
+
+[jobs.hello]
+command = "echo hello from $FLEETDECK_JOB"
+
+[jobs.fail]
+command = "echo going down >&2; exit 4"
+
+[jobs.slow]
+command = "echo started; sleep 60"
+schedule = "every 2s"
+overlap = "skip"
+"""
+
+
+def fd(tmp_path: Path, *args: str, timeout: float = 60, check: bool = False,
+       config: str | None = CONFIG) -> subprocess.CompletedProcess[str]:
+    cfg = tmp_path / "config.toml"
+    if config is not None and not cfg.exists():
+        cfg.write_text(config)
+    base = [*FLEETDECK, "--state-dir", str(tmp_path / "state")]
+    if config is not None:
+        base += ["--config", str(cfg)]
+    proc = subprocess.run([*base, *args], capture_output=True, text=True, timeout=timeout,
+                          env=cli_env(tmp_path))
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def test_run_streams_output_and_exits_with_the_run_exit_code(tmp_path):
+    ok = fd(tmp_path, "run", "hello")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == "hello from hello"
+    bad = fd(tmp_path, "run", "fail")
+    assert bad.returncode == 4
+    assert "going down" in bad.stderr
+    assert "fleetdeck: run #2 of fail on local failed: exit code 4" in bad.stderr
+
+
+def test_runs_jobs_and_logs_listings(tmp_path):
+    fd(tmp_path, "run", "hello", check=True)
+    fd(tmp_path, "run", "fail")
+    runs = json.loads(fd(tmp_path, "runs", "--json", check=True).stdout)
+    assert [(r["job"], r["state"]) for r in runs] == [("fail", "failed"), ("hello", "succeeded")]
+    only = json.loads(fd(tmp_path, "runs", "--job", "hello", "--json", check=True).stdout)
+    assert [r["job"] for r in only] == ["hello"]
+    table = fd(tmp_path, "runs", check=True).stdout
+    assert "#1" in table and "succeeded" in table and "exit code 4" in table
+    jobs = json.loads(fd(tmp_path, "jobs", "--json", check=True).stdout)
+    by_name = {j["name"]: j for j in jobs}
+    assert by_name["hello"]["last_run"]["state"] == "succeeded"
+    assert by_name["slow"]["schedule_text"] == "every 2s"
+    assert by_name["slow"]["next_fire"] > time.time() - 1
+    assert "hello" in fd(tmp_path, "jobs", check=True).stdout
+    log = fd(tmp_path, "logs", "1", check=True)
+    assert log.stdout == "hello from hello\n"
+
+
+def test_mistakes_are_one_line_errors(tmp_path):
+    cases = [
+        (("run", "nope"), "no job named 'nope'"),
+        (("logs", "77"), "no run #77"),
+        (("runs", "--state", "weird"), "unknown state 'weird'"),
+    ]
+    for args, message in cases:
+        proc = fd(tmp_path, *args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert message in proc.stderr
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_check_config_and_init(tmp_path):
+    good = tmp_path / "good.toml"
+    good.write_text(CONFIG)
+    assert fd(tmp_path, "check-config", str(good), config=None).returncode == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[jobs.x]\ncommand = "true"\nschedule = "61 * * * *"\ntimeout = "5 minutes"\n')
+    proc = fd(tmp_path, "check-config", str(bad), config=None)
+    assert proc.returncode == 2
+    assert f"{bad}:3: jobs.x.schedule:" in proc.stderr
+    assert f"{bad}:4: jobs.x.timeout:" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    # a bad config stops every command with the same errors
+    proc = fd(tmp_path, "--config", str(bad), "jobs", config=None)
+    assert proc.returncode == 2 and "jobs.x.schedule" in proc.stderr
+    # init writes the built-in default, which is valid, and does not overwrite
+    target = tmp_path / "init" / "config.toml"
+    assert fd(tmp_path, "init", str(target), config=None).returncode == 0
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+    assert fd(tmp_path, "check-config", str(target), config=None).returncode == 0
+    again = fd(tmp_path, "init", str(target), config=None)
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_builtin_default_runs_without_any_config(tmp_path):
+    jobs = json.loads(fd(tmp_path, "jobs", "--json", config=None, check=True).stdout)
+    names = {j["name"] for j in jobs}
+    assert {"heartbeat", "disk-report", "flaky-check"} <= names
+    proc = fd(tmp_path, "run", "heartbeat", config=None)
+    assert proc.returncode == 0 and proc.stdout.strip()
+
+
+def _wait(pred, timeout: float = 30, what: str = "condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _runs(tmp_path: Path) -> list[dict]:
+    proc = fd(tmp_path, "runs", "--json", "--limit", "1000")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _start_daemon(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
+    cfg = tmp_path / "config.toml"
+    if not cfg.exists():
+        cfg.write_text(CONFIG)
+    return subprocess.Popen(
+        [*FLEETDECK, "--state-dir", str(tmp_path / "state"), "--config", str(cfg), *extra,
+         "daemon"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(tmp_path),
+    )
+
+
+def test_daemon_killed_mid_run_comes_back_interrupted(tmp_path):
+    daemon = _start_daemon(tmp_path)
+    try:
+        running = _wait(lambda: [r for r in _runs(tmp_path) if r["state"] == "running"
+                                 and r["pgid"]], what="a running run")[0]
+        pgid = running["pgid"]
+        # a second engine on the same state is refused, naming the holder
+        second = fd(tmp_path, "run", "hello")
+        assert second.returncode == 2
+        assert f"in use by fleetdeck (pid {daemon.pid})" in second.stderr
+        daemon.send_signal(signal.SIGKILL)
+        daemon.wait(10)
+        os.killpg(pgid, 0)  # the job outlived its engine
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    daemon = _start_daemon(tmp_path)
+    try:
+        run = _wait(lambda: [r for r in _runs(tmp_path) if r["id"] == running["id"]
+                             and r["state"] == "interrupted"], what="interrupted")[0]
+        assert f"fleetdeck (pid {running['engine_pid']}) died while it ran" in run["reason"]
+        assert f"process group {pgid} was still alive" in run["reason"]
+        _wait(lambda: _group_gone(pgid), what="the orphaned group to go")
+        # the schedule goes on after the restart
+        _wait(lambda: [r for r in _runs(tmp_path) if r["id"] > running["id"]
+                       and r["state"] in ("running", "skipped")], what="a new occurrence")
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
+        err = daemon.stderr.read()
+        assert "Traceback" not in err and "engine stopped" in err
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    runs = _runs(tmp_path)
+    occurrences = [r["occurrence"] for r in runs if r["occurrence"] is not None]
+    assert len(occurrences) == len(set(occurrences)), "an occurrence ran twice"
+    assert not [r for r in runs if r["state"] in ("queued", "running")]
+    state = tmp_path / "state"
+    assert oct(state.stat().st_mode & 0o777) == "0o700"
+    for path in state.rglob("*"):
+        if path.is_file():
+            assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"
+
+
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_daemon_json_log_format(tmp_path):
+    daemon = _start_daemon(tmp_path, "--log-format", "json")
+    try:
+        _wait(lambda: _runs(tmp_path), what="a run")
+        daemon.send_signal(signal.SIGINT)
+        assert daemon.wait(30) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    lines = [json.loads(line) for line in daemon.stderr.read().splitlines() if line.strip()]
+    assert lines and all({"time", "level", "message"} <= set(obj) for obj in lines)
+    assert any(obj.get("job") == "slow" for obj in lines)
+    own_log = (tmp_path / "state" / "fleetdeck.log").read_text().splitlines()
+    assert json.loads(own_log[0])["message"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_run_forwards_interrupt_as_cancel(tmp_path, sig):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(CONFIG)
+    proc = subprocess.Popen(
+        [*FLEETDECK, "--state-dir", str(tmp_path / "state"), "--config", str(cfg), "run",
+         "slow"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=cli_env(tmp_path))
+    assert proc.stdout.readline().strip() == "started"
+    proc.send_signal(sig)
+    assert proc.wait(30) == 130
+    [run] = _runs(tmp_path)
+    assert run["state"] == "cancelled"

@@ -1,0 +1,263 @@
+"""The engine end to end, in process: real subprocesses, real state files, real time."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import pytest
+
+from core.engine import Engine, EngineError
+from core.store import StateLocked, Store
+from tests.conftest import job, make_config
+
+
+def finished(run_id: int):
+    return lambda e: e.kind == "run_finished" and e.run["id"] == run_id
+
+
+async def test_run_now_streams_output_records_history_and_log(start_engine, state_dir):
+    engine, rec = await start_engine(make_config(job("hello", "echo hello; echo oops >&2")),
+                                     scheduling=False)
+    [run] = await engine.run_job("hello", requested_by="alice")
+    done = await engine.wait_run(run["id"])
+    assert done["state"] == "succeeded" and done["exit_code"] == 0
+    assert done["requested_by"] == "alice" and done["trigger"] == "manual"
+    kinds = [e.kind for e in rec.events if getattr(e, "run", {}).get("id", run["id"]) == run["id"]]
+    assert kinds.index("run_queued") < kinds.index("run_started") < kinds.index("run_finished")
+    lines = [(e.stream, e.line) for e in rec.of("output_line")]
+    assert ("stdout", "hello") in lines and ("stderr", "oops") in lines
+    log_text = engine.run_log_path(run["id"]).read_text()
+    assert "hello" in log_text and "oops" in log_text
+    assert engine.list_runs(job="hello")[0]["id"] == run["id"]
+    info = engine.get_job("hello")
+    assert info["last_run"]["state"] == "succeeded" and info["success_rate"] == 1.0
+
+
+async def test_failure_exit_code_and_reason(start_engine):
+    engine, _ = await start_engine(make_config(job("bad", "exit 3")), scheduling=False)
+    [run] = await engine.run_job("bad")
+    done = await engine.wait_run(run["id"])
+    assert done["state"] == "failed" and done["exit_code"] == 3
+    assert done["reason"] == "exit code 3"
+
+
+async def test_timeout_ends_timed_out(start_engine):
+    engine, _ = await start_engine(make_config(job("slow", "sleep 30", timeout=0.3)),
+                                   scheduling=False)
+    [run] = await engine.run_job("slow")
+    done = await engine.wait_run(run["id"])
+    assert done["state"] == "timed_out"
+    assert "timed out after 0.3s" in done["reason"]
+
+
+async def test_retry_is_a_new_attempt_of_the_same_run(start_engine, tmp_path):
+    counter = tmp_path / "count"
+    cmd = f"n=$(cat {counter} 2>/dev/null || echo 0); echo $((n+1)) > {counter}; " \
+          f"echo try $((n+1)); test $n -ge 2"
+    engine, rec = await start_engine(make_config(job("flaky", cmd, retries=3)), scheduling=False)
+    [run] = await engine.run_job("flaky")
+    done = await engine.wait_run(run["id"])
+    assert done["state"] == "succeeded"
+    assert done["attempt"] == 3 and len(done["attempts"]) == 3
+    assert [a["state"] for a in done["attempts"]] == ["failed", "failed", "succeeded"]
+    assert len(rec.of("run_retrying")) == 2
+    log_text = engine.run_log_path(run["id"]).read_text()
+    assert "try 1" in log_text and "attempt 3 of 4" in log_text and "try 3" in log_text
+
+
+async def test_retries_exhausted_end_failed(start_engine):
+    engine, _ = await start_engine(make_config(job("never", "exit 1", retries=1)),
+                                   scheduling=False)
+    [run] = await engine.run_job("never")
+    done = await engine.wait_run(run["id"])
+    assert done["state"] == "failed" and done["attempt"] == 2
+
+
+async def test_cancel_running_run(start_engine):
+    engine, rec = await start_engine(make_config(job("long", "echo started; sleep 60")),
+                                     scheduling=False)
+    [run] = await engine.run_job("long")
+    await rec.wait_for(lambda e: e.kind == "output_line" and e.line == "started")
+    done = await asyncio.wait_for(engine.cancel_run(run["id"], requested_by="bob"), 20)
+    assert done["state"] == "cancelled" and done["reason"] == "cancelled by bob"
+    with pytest.raises(EngineError, match="not active"):
+        await engine.cancel_run(run["id"])
+
+
+async def test_cancel_during_retry_wait(start_engine):
+    engine, rec = await start_engine(
+        make_config(job("r", "exit 1", retries=5, backoff=30)), scheduling=False)
+    [run] = await engine.run_job("r")
+    await rec.wait_for(lambda e: e.kind == "run_retrying")
+    done = await asyncio.wait_for(engine.cancel_run(run["id"]), 10)
+    assert done["state"] == "cancelled"
+
+
+async def test_overlap_queue_waits_for_the_previous_run(start_engine, tmp_path):
+    gate = tmp_path / "gate"
+    cmd = f"while [ ! -e {gate} ]; do sleep 0.05; done"
+    engine, rec = await start_engine(make_config(job("q", cmd, overlap="queue")),
+                                     scheduling=False)
+    [first] = await engine.run_job("q")
+    [second] = await engine.run_job("q")
+    queued = [r for r in engine.queue() if r["id"] == second["id"]][0]
+    assert queued["state"] == "queued"
+    assert queued["reason"] == f"waiting for run #{first['id']} (overlap=queue)"
+    gate.touch()
+    a = await engine.wait_run(first["id"])
+    b = await engine.wait_run(second["id"])
+    assert a["state"] == b["state"] == "succeeded"
+    assert b["started_at"] >= a["finished_at"]
+
+
+async def test_overlap_replace_cancels_the_running_one(start_engine):
+    engine, rec = await start_engine(
+        make_config(job("rep", "echo up; sleep 60", overlap="replace")), scheduling=False)
+    [first] = await engine.run_job("rep")
+    await rec.wait_for(lambda e: e.kind == "output_line" and e.run_id == first["id"])
+    [second] = await engine.run_job("rep")
+    a = await engine.wait_run(first["id"])
+    assert a["state"] == "cancelled"
+    assert a["reason"] == f"replaced by run #{second['id']} (overlap=replace)"
+    await rec.wait_for(lambda e: e.kind == "run_started" and e.run["id"] == second["id"])
+    await engine.cancel_run(second["id"])
+
+
+async def test_overlap_skip_records_skipped_occurrences(start_engine):
+    engine, rec = await start_engine(
+        make_config(job("tick", "sleep 2.5", schedule="every 1s", overlap="skip")))
+    skipped = await rec.wait_for(
+        lambda e: e.kind == "run_finished" and e.run["state"] == "skipped", timeout=20)
+    assert "still active (overlap=skip)" in skipped.run["reason"]
+    assert skipped.run["occurrence"] is not None
+
+
+async def test_global_concurrency_limit_queues_with_a_reason(start_engine, tmp_path):
+    gate = tmp_path / "gate"
+    cmd = f"while [ ! -e {gate} ]; do sleep 0.05; done"
+    config = make_config(job("a", cmd), job("b", cmd), job("c", cmd), max_concurrent_runs=2)
+    engine, rec = await start_engine(config, scheduling=False)
+    runs = [(await engine.run_job(n))[0] for n in ("a", "b", "c")]
+    states = {r["id"]: r for r in engine.queue()}
+    assert [states[r["id"]]["state"] for r in runs] == ["running", "running", "queued"]
+    assert states[runs[2]["id"]]["reason"] == "waiting for a free slot (2/2 running)"
+    gate.touch()
+    for r in runs:
+        assert (await engine.wait_run(r["id"]))["state"] == "succeeded"
+
+
+async def test_scheduled_job_fires_and_pause_stops_it(start_engine):
+    engine, rec = await start_engine(make_config(job("beat", "echo beat", schedule="every 1s")))
+    first = await rec.wait_for(lambda e: e.kind == "run_finished", timeout=10)
+    assert first.run["trigger"] == "schedule" and first.run["state"] == "succeeded"
+    assert first.run["occurrence"] == int(first.run["occurrence"])  # on the second boundary
+    info = await engine.pause_job("beat")
+    assert info["paused"] and info["next_fire"] is None
+    await asyncio.sleep(0.2)
+    count = len(rec.of("run_queued"))
+    await asyncio.sleep(2.2)
+    assert len(rec.of("run_queued")) == count, "a paused job fired"
+    info = await engine.resume_job("beat")
+    assert not info["paused"] and info["next_fire"] is not None
+    await rec.wait_for(lambda e: e.kind == "run_queued" and e.run["queued_at"] > time.time() - 1,
+                       timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("policy", "expect_ran", "expect_skipped"),
+    [("skip", 0, 5), ("run_once", 1, 4), ("run_all", 5, 0)],
+)
+async def test_misfire_policy_after_downtime(start_engine, state_dir, policy, expect_ran,
+                                             expect_skipped):
+    # down for five minutes, a job every minute, grace 1 s: five occurrences missed
+    if time.time() % 60 < 2:  # keep clear of the grace period of the current minute
+        await asyncio.sleep(2.1 - time.time() % 60)
+    last = (time.time() // 60) * 60 - 300
+    store = Store.open(state_dir)
+    store.update_job_state("m", first_seen=last, last_occurrence=last)
+    store.commit()
+    store.close()
+    config = make_config(job("m", "true", schedule="every 1m", misfire=policy, misfire_grace=1,
+                             overlap="allow"))
+    engine, rec = await start_engine(config)
+    await rec.wait_for(lambda e: e.kind == "run_finished")
+    await asyncio.sleep(0.3)
+    for r in [e.run for e in rec.of("run_queued")]:
+        await engine.wait_run(r["id"])
+    runs = engine.list_runs(job="m", limit=None)
+    ran = [r for r in runs if r["state"] != "skipped"]
+    skipped = [r for r in runs if r["state"] == "skipped"]
+    assert (len(ran), len(skipped)) == (expect_ran, expect_skipped)
+    assert all(r["trigger"] == "misfire" and r["state"] == "succeeded" for r in ran)
+    if policy == "run_once":
+        assert ran[0]["occurrence"] == last + 300  # the latest one
+    for r in skipped:
+        assert "missed while fleetdeck was down" in r["reason"]
+    occurrences = [r["occurrence"] for r in runs]
+    assert len(occurrences) == len(set(occurrences)), "an occurrence was handled twice"
+    assert engine.get_job("m")["next_fire"] == last + 360
+
+
+async def test_recovery_marks_runs_interrupted_and_kills_a_surviving_group(start_engine,
+                                                                          state_dir):
+    # a run left `running` by a dead engine, whose process group is still alive
+    proc = await asyncio.create_subprocess_exec("sleep", "60", start_new_session=True)
+    from core.runner import process_create_time
+    from core.runs import Run
+
+    store = Store.open(state_dir)
+    run = Run(id=store.next_run_id(), job="x", host="local", command="sleep 60",
+              state="running", queued_at=time.time(), started_at=time.time(), pid=proc.pid,
+              pgid=proc.pid, proc_started=process_create_time(proc.pid), engine_pid=999999)
+    store.add_run(run)
+    queued = Run(id=store.next_run_id(), job="x", host="local", command="true",
+                 state="queued", queued_at=time.time(), engine_pid=999999)
+    store.add_run(queued)
+    store.commit()
+    store.close()
+    engine, rec = await start_engine(make_config(job("x", "true")), scheduling=False)
+    got = engine.get_run(run.id)
+    assert got["state"] == "interrupted"
+    assert "fleetdeck (pid 999999) died while it ran" in got["reason"]
+    assert f"process group {proc.pid} was still alive" in got["reason"]
+    assert await asyncio.wait_for(proc.wait(), 10) is not None
+    assert engine.get_run(queued.id)["state"] == "interrupted"
+    assert engine.queue() == []
+    assert any("died while it ran" in e.message for e in rec.of("engine_notice"))
+
+
+async def test_a_second_engine_on_the_same_state_is_refused(start_engine, state_dir):
+    await start_engine(make_config(job("a", "true")), scheduling=False)
+    other = Engine(make_config(job("a", "true")), state_dir)
+    with pytest.raises(StateLocked, match=f"pid {os.getpid()}"):
+        await other.start()
+
+
+async def test_unknown_job_is_a_clear_error(start_engine):
+    engine, _ = await start_engine(make_config(job("a", "true")), scheduling=False)
+    with pytest.raises(EngineError, match="no job named 'nope'"):
+        await engine.run_job("nope")
+    with pytest.raises(EngineError, match="no run #999"):
+        engine.get_run(999)
+
+
+async def test_stop_interrupts_running_runs_and_kills_them(start_engine, state_dir):
+    engine, rec = await start_engine(make_config(job("long", "echo up; sleep 60")),
+                                     scheduling=False)
+    [run] = await engine.run_job("long")
+    started = await rec.wait_for(lambda e: e.kind == "run_started")
+    pgid = started.run["pgid"]
+    await engine.stop()
+    for _ in range(100):  # the kernel lets a group go once its zombies are reaped
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail(f"process group {pgid} survived engine.stop()")
+    store = Store.open(state_dir)
+    assert store.get_run(run["id"]).state == "interrupted"
+    store.close()
