@@ -34,6 +34,12 @@ class Host:
     user: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     groups: tuple[str, ...] = ()
+    # SSH: unset fields are left to ~/.ssh/config (HostName, User, Port, IdentityFile,
+    # ProxyJump); `explicit` names the keys the inventory wrote itself
+    identity_file: str | None = None  # private key path (~ expanded)
+    jump_host: str | None = None  # an inventory host name, or [user@]host[:port]
+    known_hosts: str | None = None  # an extra known_hosts file trusted for this host
+    explicit: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def is_local(self) -> bool:
@@ -203,7 +209,8 @@ _TOP_KEYS = ("theme", "engine", "defaults", "hosts", "jobs", "keys")
 _ENGINE_KEYS = ("max_concurrent_runs", "history_retention", "log_retention_bytes")
 _DEFAULTS_KEYS = ("timeout", "kill_grace", "retries", "retry_backoff", "retry_backoff_max",
                   "overlap", "misfire", "misfire_grace", "timezone")
-_HOST_KEYS = ("address", "port", "user", "tags", "groups")
+_HOST_KEYS = ("address", "port", "user", "tags", "groups", "identity_file", "jump_host",
+              "known_hosts")
 _JOB_KEYS = ("command", "targets", "schedule", "timezone", "jitter", "timeout", "kill_grace",
              "retries", "retry_backoff", "retry_backoff_max", "overlap", "misfire",
              "misfire_grace", "env", "cwd", "tags", "enabled", "description")
@@ -498,10 +505,38 @@ def _read_hosts(c: _Checker, doc: dict[str, Any]) -> dict[str, Host]:
             user=c.string(t, "user", p, None),
             tags=c.str_map(t, "tags", p),
             groups=c.str_list(t, "groups", p, names="group"),
+            identity_file=c.string(t, "identity_file", p, None),
+            jump_host=c.string(t, "jump_host", p, None),
+            known_hosts=c.string(t, "known_hosts", p, None),
+            explicit=tuple(k for k in _HOST_KEYS if k in t),
         )
         if ok:
             hosts[name] = host
+    _check_jump_hosts(c, hosts)
     return hosts
+
+
+_JUMP_RE = re.compile(r"(?:[^@\s:]+@)?[A-Za-z0-9_.-]+(?::\d{1,5})?")
+
+
+def _check_jump_hosts(c: _Checker, hosts: dict[str, Host]) -> None:
+    """A jump host is an inventory host or [user@]host[:port]; no loops through hosts."""
+    for host in hosts.values():
+        jump = host.jump_host
+        if jump is None:
+            continue
+        p = ("hosts", host.name, "jump_host")
+        if jump == host.name:
+            c.add(p, "a host cannot be its own jump host")
+        elif jump in hosts:
+            if jump == LOCAL_HOST:
+                c.add(p, "local cannot be a jump host")
+            elif hosts[jump].jump_host is not None:
+                c.add(p, f"jump host '{jump}' has a jump host itself; chains are not "
+                         "supported")
+        elif not _JUMP_RE.fullmatch(jump):
+            c.add(p, f"invalid jump host {jump!r}; use an inventory host name or "
+                     "[user@]host[:port]")
 
 
 def _read_jobs(c: _Checker, doc: dict[str, Any], defaults: Defaults,
@@ -556,15 +591,10 @@ def _read_jobs(c: _Checker, doc: dict[str, Any], defaults: Defaults,
 
 def _check_targets(c: _Checker, targets: str, path: _Path, hosts: dict[str, Host],
                    groups: set[str]) -> None:
-    items = [i.strip() for i in targets.split(",") if i.strip()]
-    if not items:
-        c.add(path, "targets must name at least one host")
-    for item in items:
-        if item.startswith("@"):
-            if item[1:] not in groups:
-                c.add(path, f"unknown group '{item}'")
-        elif item != LOCAL_HOST and item not in hosts:
-            c.add(path, f"unknown host '{item}'")
+    from core.inventory import check_pattern
+
+    for problem in check_pattern(targets, hosts):
+        c.add(path, problem)
 
 
 def _check_schedule(c: _Checker, text: str, timezone: str | None, path: _Path) -> None:
