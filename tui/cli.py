@@ -44,7 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-format", choices=("text", "json"), default="text",
                    help="format of fleetdeck's own log")
     p.add_argument("--version", action="version", version=f"fleetdeck {_version()}")
+    p.add_argument("--read-only", action="store_true",
+                   help="console: look, but run, pause and cancel nothing")
+    p.add_argument("--theme", help="console theme: dark, light, high-contrast, ansi, or yours")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("console", help="open the console (the default with no command)")
 
     d = sub.add_parser("daemon", help="run the engine until SIGINT/SIGTERM")
     d.add_argument("--quiet", action="store_true", help="no run lines on stdout")
@@ -134,7 +139,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_init(args)
     config = _load_config(args.config)
     state_dir = args.state_dir or default_state_dir()
-    if cmd is None or cmd == "daemon":
+    if cmd is None or cmd == "console":
+        return cmd_console(args, config, state_dir)
+    if cmd == "daemon":
         return cmd_daemon(args, config, state_dir)
     if cmd == "jobs":
         return cmd_jobs(args, config, state_dir)
@@ -191,6 +198,20 @@ def cmd_init(args: argparse.Namespace) -> int:
         f.write(DEFAULT_CONFIG_TOML)
     print(f"wrote {path}; edit it, then: fleetdeck check-config {path}")
     return 0
+
+
+def cmd_console(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    from core.enginelog import setup_logging
+
+    if not sys.stdout.isatty() and not os.environ.get("FLEETDECK_FORCE_CONSOLE"):
+        raise CLIError("the console needs a terminal; for headless use: fleetdeck daemon")
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    setup_logging(state_dir, fmt=args.log_format)
+    from tui.app import FleetdeckApp  # textual loads only here
+
+    app = FleetdeckApp(config, state_dir, read_only=args.read_only, theme=args.theme)
+    app.run()
+    return app.return_code or 0
 
 
 def cmd_daemon(args: argparse.Namespace, config: Any, state_dir: Path) -> int:

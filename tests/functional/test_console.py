@@ -1,0 +1,327 @@
+"""The console through Pilot: a real app over a real engine running real local jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable, Static
+
+from core.config import Config
+from tests.conftest import job, make_config
+from tui.app import FleetdeckApp
+from tui.screens.dialogs import CommandLineScreen, ConfirmScreen, HelpScreen
+from tui.screens.jobs import JobsScreen
+from tui.screens.overview import OverviewScreen
+from tui.screens.queue import QueueScreen
+from tui.screens.run_log import RunLogScreen
+from tui.screens.runs import RunsScreen
+
+
+def console_config(**keys: str) -> Config:
+    cfg = make_config(
+        job("hello", "echo hello world; echo 'ERROR: something odd'"),
+        job("fail", "echo about to fail; exit 3"),
+        job("slow", "echo slow start; sleep 30", timeout=0.5),
+        job("wait", "echo waiting; sleep 60"),
+        job("tick", "true", schedule="*/5 * * * *"),
+    )
+    if keys:
+        cfg = Config(path=cfg.path, hosts=cfg.hosts, jobs=cfg.jobs, defaults=cfg.defaults,
+                     engine=cfg.engine, keys=keys)
+    return cfg
+
+
+def notices(app: FleetdeckApp) -> list[str]:
+    return [n.message for n in app._notifications]  # noqa: SLF001
+
+
+def rows(table: DataTable) -> list[list[str]]:
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def column(table: DataTable, index: int) -> list[str]:
+    return [r[index] for r in rows(table)]
+
+
+async def until(pilot: Any, pred: Any, what: str, timeout: float = 20) -> Any:
+    for _ in range(int(timeout / 0.05)):
+        value = pred()
+        if value:
+            return value
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def ready(pilot: Any) -> FleetdeckApp:
+    app = pilot.app
+    await until(pilot, lambda: app.engine_ready, "engine start")
+    await pilot.pause()
+    return app
+
+
+def keys(text: str) -> list[str]:
+    return ["space" if ch == " " else ch for ch in text]
+
+
+async def command(pilot: Any, line: str) -> None:
+    await pilot.press("colon")
+    assert isinstance(pilot.app.screen, CommandLineScreen)
+    await pilot.press(*keys(line.removeprefix(":")))
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+def run_states(app: FleetdeckApp, name: str) -> list[str]:
+    return [r["state"] for r in app.engine.list_runs(job=name)]
+
+
+@pytest.fixture
+def make_app(state_dir: Path):
+    def make(**kw: Any) -> FleetdeckApp:
+        config = kw.pop("config", None) or console_config()
+        return FleetdeckApp(config, state_dir, scheduling=kw.pop("scheduling", False),
+                            theme=kw.pop("theme", "dark"), **kw)
+
+    return make
+
+
+async def test_number_keys_switch_screens_and_later_screens_say_so(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        assert isinstance(app.screen, OverviewScreen)
+        for key, cls in (("2", JobsScreen), ("3", QueueScreen), ("4", RunsScreen),
+                         ("1", OverviewScreen)):
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, cls)
+        await pilot.press("5")
+        await pilot.pause()
+        assert "Host health arrives with health checks" in notices(app)
+        status = str(app.screen.query_one("#status", Static).render())
+        assert "standalone" in status and "0 running" in status
+
+
+async def test_jobs_screen_run_pause_resume_and_cancel_with_confirmation(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("2")
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        assert column(table, 0) == ["hello", "fail", "slow", "wait", "tick"]
+        assert "every 5 minutes" in rows(table)[4][1]
+        # r: run now the selected job (the first: hello)
+        await pilot.press("r")
+        await until(pilot, lambda: run_states(app, "hello") == ["succeeded"], "hello ran")
+        await until(pilot, lambda: "✓ succeeded" in rows(table)[0][4], "last result shown")
+        # p: pause the schedule of tick, then resume it
+        await pilot.press("j", "j", "j", "j")
+        await pilot.press("p")
+        await until(pilot, lambda: "paused" in rows(table)[4][7], "paused shown")
+        assert app.engine.get_job("tick")["paused"]
+        await pilot.press("p")
+        await until(pilot, lambda: "enabled" in rows(table)[4][7], "resumed shown")
+        # c: cancel the running run of `wait`, after saying yes
+        await pilot.press("k")
+        await pilot.press("r")
+        await until(pilot, lambda: run_states(app, "wait") == ["running"], "wait running")
+        await until(pilot, lambda: "running" in rows(table)[3][7], "running shown")
+        await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert run_states(app, "wait") == ["running"]
+        await pilot.press("c")
+        await pilot.pause()
+        await pilot.press("y")
+        await until(pilot, lambda: run_states(app, "wait") == ["cancelled"], "cancelled")
+
+
+async def test_failures_and_timeouts_reach_the_overview(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await command(pilot, ":run fail")
+        await command(pilot, ":run slow")
+        await until(pilot, lambda: run_states(app, "fail") == ["failed"], "fail failed")
+        await until(pilot, lambda: run_states(app, "slow") == ["timed_out"], "slow timed out")
+        await pilot.press("1")
+        failing = app.screen.query_one("#failing", DataTable)
+        await until(pilot, lambda: len(rows(failing)) == 2, "two failing rows")
+        text = " ".join(" ".join(r) for r in rows(failing))
+        assert "exit code 3" in text and "timed out after 0.5s" in text
+        bad_jobs = app.screen.query_one("#bad-jobs", DataTable)
+        assert sorted(column(bad_jobs, 0)) == ["fail", "slow"]
+        status = str(app.screen.query_one("#status", Static).render())
+        assert "2 failed" in status
+        # Enter on a failing run opens its output
+        failing.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, RunLogScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, OverviewScreen)
+
+
+async def test_colon_commands(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await command(pilot, ":jobs")
+        assert isinstance(app.screen, JobsScreen)
+        await command(pilot, ":queue")
+        assert isinstance(app.screen, QueueScreen)
+        await command(pilot, ":run hello")
+        await until(pilot, lambda: run_states(app, "hello") == ["succeeded"], "hello ran")
+        await command(pilot, ":pause tick")
+        await until(pilot, lambda: app.engine.get_job("tick")["paused"], "tick paused")
+        await command(pilot, ":resume tick")
+        await until(pilot, lambda: not app.engine.get_job("tick")["paused"], "tick resumed")
+        await command(pilot, ":runs hello")
+        assert isinstance(app.screen, RunsScreen) and app.screen.job == "hello"
+        await command(pilot, ":log 1")
+        assert isinstance(app.screen, RunLogScreen) and app.screen.run["id"] == 1
+        await pilot.press("escape")
+        await command(pilot, ":theme high-contrast")
+        assert app.theme == "high-contrast"
+        await command(pilot, ":overview")
+        assert isinstance(app.screen, OverviewScreen)
+        await command(pilot, ":run wait")
+        await until(pilot, lambda: run_states(app, "wait") == ["running"], "wait running")
+        run_id = app.engine.list_runs(job="wait")[0]["id"]
+        await command(pilot, f":cancel {run_id}")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await until(pilot, lambda: run_states(app, "wait") == ["cancelled"], "cancelled")
+        for bad, message in ((":theme nope", "no theme 'nope'"),
+                             (":frobnicate", "unknown command :frobnicate"),
+                             (":run", "usage: :run JOB"),
+                             (":run nope", "no job named 'nope'"),
+                             (":log x", "not a run id: 'x'"),
+                             (":cancel 1", "run #1 is not active (it is succeeded)")):
+            await command(pilot, bad)
+            assert message in " ".join(notices(app)), bad
+        await command(pilot, ":help")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await command(pilot, ":q")
+        await until(pilot, lambda: not app.engine_ready, "engine stopped by :q")
+    assert app.return_code == 0
+
+
+async def test_runs_screen_filters_and_opens_output(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        for name in ("hello", "fail", "hello"):
+            await command(pilot, f":run {name}")
+            await until(pilot, lambda: not app.engine.queue(), "run done")
+        await pilot.press("4")
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 3, "three runs")
+        await pilot.press("slash", *list("state=failed"))
+        await until(pilot, lambda: column(table, 1) == ["fail"], "only failed")
+        await pilot.press("escape")  # clears the filter
+        await until(pilot, lambda: table.row_count == 3, "filter cleared")
+        await pilot.press("slash", *list("!hel+o"), "enter")
+        await until(pilot, lambda: column(table, 1) == ["fail"], "inverted regex")
+        await pilot.press("escape", "escape")
+        await until(pilot, lambda: table.row_count == 3, "filter cleared again")
+        table.focus()
+        await pilot.press("G", "enter")  # the oldest: the first hello
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, RunLogScreen) and screen.run["id"] == 1
+        header = str(screen.query_one("#run-header", Static).render())
+        assert "hello@local" in header and "succeeded" in header and "exit 0" in header
+
+
+async def test_help_lists_every_binding_with_its_id(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("2")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        ids = column(app.screen.query_one(DataTable), 2)
+        for ident in ("jobs.run", "jobs.pause", "jobs.cancel", "table.filter", "table.down",
+                      "app.command", "app.help", "app.overview"):
+            assert ident in ids
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, JobsScreen)
+
+
+async def test_read_only_console_looks_but_does_not_act(make_app):
+    app = make_app(read_only=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("2", "r")
+        await pilot.pause()
+        await command(pilot, ":run hello")
+        await asyncio.sleep(0.3)
+        assert app.engine.list_runs() == []
+        text = " ".join(notices(app))
+        assert "read-only console: cannot run jobs" in text
+        assert ":run is not allowed in a read-only console" in text
+        assert "read-only" in str(app.screen.query_one("#status", Static).render())
+
+
+async def test_keys_are_remappable_by_binding_id(make_app):
+    app = make_app(config=console_config(**{"jobs.run": "x", "app.jobs": "J"}))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("J")
+        await pilot.pause()
+        assert isinstance(app.screen, JobsScreen)
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.engine.list_runs() == []
+        await pilot.press("x")
+        await until(pilot, lambda: run_states(app, "hello") == ["succeeded"], "x ran it")
+
+
+async def test_palette_offers_the_registry_commands(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*keys("run hello"))
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: run_states(app, "hello") == ["succeeded"], "palette ran it")
+
+
+async def test_bad_theme_file_is_a_notice_not_a_crash(make_app, tmp_path, monkeypatch):
+    themes = tmp_path / "xdg" / "fleetdeck" / "themes"
+    themes.mkdir(parents=True)
+    (themes / "broken.toml").write_text('name = "broken"\nprimary = "not-a-colour"\n')
+    (themes / "mine.toml").write_text('name = "mine"\nprimary = "#ff00ff"\n')
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    app = make_app(theme="mine")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        assert app.theme == "mine"
+        assert any("broken.toml: primary: not a colour" in n for n in notices(app))
+
+
+async def test_queue_shows_why_a_run_waits(make_app):
+    cfg = make_config(job("a", "sleep 30"), job("b", "sleep 30"), max_concurrent_runs=1)
+    app = make_app(config=cfg)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("3")
+        await command(pilot, ":run a")
+        await command(pilot, ":run b")
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 2 and "waiting for a free slot"
+                    in rows(table)[1][7], "waiting reason")
+        assert "running" in rows(table)[0][3]

@@ -1,0 +1,351 @@
+"""The console: a Textual App over one Engine.
+
+The app holds no business logic. It starts the engine in its own event loop, collects
+engine events into a buffer that is flushed to the visible screen a few times a second
+(never one widget write per event), and turns keys and `:` commands into Engine calls.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from core.config import Config
+from core.engine import Engine, EngineError
+from core.events import Event
+from tui import commands as cmds
+from tui.screens.base import FleetScreen
+from tui.screens.dialogs import CommandLineScreen, ConfirmScreen, HelpScreen
+from tui.screens.jobs import JobsScreen
+from tui.screens.overview import OverviewScreen
+from tui.screens.queue import QueueScreen
+from tui.screens.run_log import RunLogScreen
+from tui.screens.runs import RunsScreen
+from tui.theming import default_theme_name, load_themes, stylesheet_path
+
+FLUSH_INTERVAL = 0.1  # seconds between event batches reaching the screen
+LATER = {
+    "hosts": "Host health arrives with health checks",
+    "fanout": "Fan-out arrives with SSH execution",
+    "alerts": "Alerts arrive with health checks",
+}
+
+
+class CommandsProvider(Provider):
+    """The palette (ctrl+p) offers the same commands as `:`."""
+
+    def _entries(self) -> Iterable[tuple[str, str, Callable[[], Any]]]:
+        app: FleetdeckApp = self.app  # type: ignore[assignment]
+        for c in cmds.COMMANDS:
+            if c.args:
+                continue  # commands with arguments are typed: the palette offers targets below
+            yield f":{c.name}", c.help, lambda c=c: app.execute(f"{c.name}")
+        for job in app.engine.config.jobs:
+            yield f":run {job}", "run this job now", lambda j=job: app.execute(f"run {j}")
+            yield f":runs {job}", "history of this job", lambda j=job: app.execute(f"runs {j}")
+
+    async def discover(self) -> Hits:
+        for title, help_text, cb in self._entries():
+            yield DiscoveryHit(title, cb, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, cb in self._entries():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), cb, help=help_text)
+
+
+class FleetdeckApp(App[None]):
+    TITLE = "fleetdeck"
+    CSS_PATH = str(stylesheet_path())
+    COMMANDS = {CommandsProvider}
+    ENABLE_COMMAND_PALETTE = True
+    MODES = {
+        "overview": OverviewScreen,
+        "jobs": JobsScreen,
+        "queue": QueueScreen,
+        "runs": RunsScreen,
+    }
+    DEFAULT_MODE = "overview"
+    BINDINGS = [
+        Binding("1", "show('overview')", "Overview", id="app.overview"),
+        Binding("2", "show('jobs')", "Jobs", id="app.jobs"),
+        Binding("3", "show('queue')", "Queue", id="app.queue"),
+        Binding("4", "show('runs')", "Runs", id="app.runs"),
+        Binding("5", "show('hosts')", "Hosts", show=False, id="app.hosts"),
+        Binding("6", "show('fanout')", "Fan-out", show=False, id="app.fanout"),
+        Binding("7", "show('alerts')", "Alerts", show=False, id="app.alerts"),
+        Binding("colon", "command_line", "Command", id="app.command"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("ctrl+q", "quit", "Quit", show=False, id="app.quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        config: Config,
+        state_dir: Path,
+        *,
+        read_only: bool = False,
+        clock: Callable[[], float] = time.time,
+        scheduling: bool = True,
+        theme: str | None = None,
+        engine: Engine | None = None,
+    ) -> None:
+        super().__init__()
+        self.read_only = read_only
+        self.clock = clock
+        self.scheduling = scheduling
+        self.engine = engine or Engine(config, state_dir, clock=clock)
+        self.engine_ready = False
+        self.engine_error: str | None = None
+        self._buffer: list[Event] = []
+        self._unsubscribe: Callable[[], None] | None = None
+        self._wanted_theme = theme or config.theme
+        self.theme_errors: list[str] = []
+        self.mode_label = "standalone"
+
+    # ------------------------------------------------------------------ start / stop --
+    def on_mount(self) -> None:
+        themes = load_themes()
+        self.theme_errors = themes.errors
+        for theme in themes.themes.values():
+            self.register_theme(theme)
+        wanted = self._wanted_theme or default_theme_name()
+        if wanted not in themes.themes:
+            self.theme_errors.append(f"theme {wanted!r} not found; using dark")
+            wanted = "dark"
+        self.theme = wanted
+        keys = self.engine.config.keys
+        if keys:
+            self.set_keymap(keys)
+        for error in self.theme_errors:
+            self.notify(error, severity="error", timeout=10)
+        self._unsubscribe = self.engine.bus.subscribe(self._buffer.append)
+        self.set_interval(FLUSH_INTERVAL, self._flush)
+        self._start_engine()
+
+    @work(group="engine", exclusive=True)
+    async def _start_engine(self) -> None:
+        try:
+            await self.engine.start(scheduling=self.scheduling)
+        except Exception as e:  # a locked state directory, unreadable state: say so
+            self.engine_error = str(e)
+            self.exit(message=f"fleetdeck: {e}", return_code=2)
+            return
+        self.engine_ready = True
+        self._refresh_screen()
+
+    async def action_quit(self) -> None:
+        await self._shutdown_engine()
+        self.exit()
+
+    async def _shutdown_engine(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self.engine_ready:
+            self.engine_ready = False
+            await self.engine.stop()
+
+    async def on_unmount(self) -> None:
+        await self._shutdown_engine()
+
+    # ------------------------------------------------------------------- event pump ---
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        events, self._buffer[:] = list(self._buffer), []
+        for mode_screen in self._visible_screens():
+            mode_screen.engine_events(events)
+
+    def _visible_screens(self) -> list[FleetScreen]:
+        out: list[FleetScreen] = []
+        for screen in self.screen_stack:
+            if isinstance(screen, FleetScreen):
+                out.append(screen)
+        # screens of other modes refresh from the engine when shown again
+        return out[-1:] if out else []
+
+    def _refresh_screen(self) -> None:
+        for screen in self._visible_screens():
+            screen.refresh_data()
+
+    # --------------------------------------------------------------------- actions ----
+    def action_show(self, name: str) -> None:
+        if name in LATER:
+            self.notify(LATER[name], title=name.capitalize())
+            return
+        self.switch_mode(name)
+
+    def action_command_line(self) -> None:
+        def done(line: str | None) -> None:
+            if line:
+                self.execute(line)
+
+        self.push_screen(CommandLineScreen([f":{c.usage}" for c in cmds.COMMANDS]), done)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    def execute(self, line: str) -> None:
+        """Run one `:` command line; mistakes become one-line notices."""
+        try:
+            command, args = cmds.parse(line)
+            if command.acts and self.read_only:
+                raise cmds.CommandError(f":{command.name} is not allowed in a read-only console")
+            handler = getattr(self, f"cmd_{command.name}")
+            result = handler(*args)
+            if inspect.isawaitable(result):
+                self.run_worker(result, group="actions")
+        except (cmds.CommandError, EngineError) as e:
+            self.notify(str(e), severity="error")
+
+    # -- commands (the `:` verbs); keys on screens call the same methods ---------------
+    def cmd_overview(self) -> None:
+        self.switch_mode("overview")
+
+    def cmd_jobs(self) -> None:
+        self.switch_mode("jobs")
+
+    def cmd_queue(self) -> None:
+        self.switch_mode("queue")
+
+    def cmd_runs(self, job: str | None = None) -> None:
+        if job is not None and job not in self.engine.config.jobs:
+            raise cmds.CommandError(f"no job named {job!r}")
+        self.switch_mode("runs")
+        screen = self.screen
+        if isinstance(screen, RunsScreen):
+            screen.set_job_filter(job)
+
+    def cmd_hosts(self) -> None:
+        self.action_show("hosts")
+
+    def cmd_fanout(self) -> None:
+        self.action_show("fanout")
+
+    def cmd_alerts(self) -> None:
+        self.action_show("alerts")
+
+    def cmd_log(self, run: str) -> None:
+        self.open_run(cmds.parse_run_id(run))
+
+    def cmd_run(self, job: str) -> None:
+        self.run_job(job)
+
+    def cmd_pause(self, job: str) -> None:
+        self.set_paused(job, True)
+
+    def cmd_resume(self, job: str) -> None:
+        self.set_paused(job, False)
+
+    def cmd_cancel(self, run: str) -> None:
+        self.cancel_run(cmds.parse_run_id(run))
+
+    def cmd_theme(self, name: str | None = None) -> None:
+        names = sorted(n for n in self.available_themes if not n.startswith("textual-")
+                       and n not in ("ansi-dark", "ansi-light"))
+        if name is None:
+            self.notify("themes: " + ", ".join(names) + f" (now: {self.theme})")
+            return
+        if name not in self.available_themes:
+            raise cmds.CommandError(f"no theme {name!r}; one of: {', '.join(names)}")
+        self.theme = name
+
+    def cmd_help(self) -> None:
+        self.action_help()
+
+    async def cmd_quit(self) -> None:
+        await self.action_quit()
+
+    # -- engine calls: each is a worker, so the screen never waits on them -------------
+    def _guard(self, verb: str) -> bool:
+        if self.read_only:
+            self.notify(f"read-only console: cannot {verb}", severity="warning")
+            return False
+        if not self.engine_ready:
+            self.notify("the engine is still starting", severity="warning")
+            return False
+        return True
+
+    def open_run(self, run_id: int) -> None:
+        try:
+            run = self.engine.get_run(run_id)
+        except EngineError as e:
+            raise cmds.CommandError(str(e)) from None
+        self.push_screen(RunLogScreen(run))
+
+    def run_job(self, job: str) -> None:
+        if job not in self.engine.config.jobs:
+            raise cmds.CommandError(f"no job named {job!r}")
+        if self._guard("run jobs"):
+            self._run_job(job)
+
+    @work(group="actions")
+    async def _run_job(self, job: str) -> None:
+        try:
+            runs = await self.engine.run_job(job)
+        except EngineError as e:
+            self.notify(str(e), severity="error")
+            return
+        ids = ", ".join(f"#{r['id']}" for r in runs)
+        self.notify(f"{job}: started run {ids}")
+
+    def set_paused(self, job: str, paused: bool) -> None:
+        if job not in self.engine.config.jobs:
+            raise cmds.CommandError(f"no job named {job!r}")
+        if self._guard("pause or resume jobs"):
+            self._set_paused(job, paused)
+
+    @work(group="actions")
+    async def _set_paused(self, job: str, paused: bool) -> None:
+        try:
+            if paused:
+                await self.engine.pause_job(job)
+            else:
+                await self.engine.resume_job(job)
+        except EngineError as e:
+            self.notify(str(e), severity="error")
+            return
+        self.notify(f"{job}: {'paused' if paused else 'resumed'}")
+
+    def cancel_run(self, run_id: int) -> None:
+        """Cancel after a confirmation naming the run."""
+        if not self._guard("cancel runs"):
+            return
+        try:
+            run = self.engine.get_run(run_id)
+        except EngineError as e:
+            raise cmds.CommandError(str(e)) from None
+        if run["state"] not in ("queued", "running"):
+            raise cmds.CommandError(f"run #{run_id} is not active (it is {run['state']})")
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self._cancel_run(run_id)
+
+        self.push_screen(
+            ConfirmScreen(f"Cancel run #{run_id} of {run['job']} on {run['host']}?",
+                          "Its process group gets SIGTERM, then SIGKILL."),
+            confirmed,
+        )
+
+    @work(group="actions")
+    async def _cancel_run(self, run_id: int) -> None:
+        try:
+            run = await self.engine.cancel_run(run_id)
+        except EngineError as e:
+            self.notify(str(e), severity="error")
+            return
+        self.notify(f"run #{run_id}: {run['state']}")

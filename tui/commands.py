@@ -1,0 +1,96 @@
+"""One registry of named commands: the `:` command line and the palette both read it.
+
+A command names an app method (`cmd_<name>`) and how many arguments it takes, so the
+same verbs are typed, searched in the palette and bound to keys without a second list.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+
+class CommandError(ValueError):
+    """A command line that cannot be run; one line for the person."""
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    args: tuple[str, ...] = ()  # argument names, all required
+    optional: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    acts: bool = False  # changes something: refused in a read-only console
+    destructive: bool = False  # asks for confirmation first
+
+    @property
+    def usage(self) -> str:
+        parts = [self.name, *(a.upper() for a in self.args),
+                 *(f"[{a.upper()}]" for a in self.optional)]
+        return " ".join(parts)
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("overview", "triage: what is failing, what is running, what is next",
+            aliases=("o", "home")),
+    Command("jobs", "jobs with schedules, next fire and last result"),
+    Command("queue", "queued and running runs, and why they wait"),
+    Command("runs", "run history; optionally of one job", optional=("job",),
+            aliases=("history",)),
+    Command("hosts", "host health (arrives with health checks)"),
+    Command("fanout", "one command on many hosts (arrives with SSH fan-out)"),
+    Command("alerts", "firing and acknowledged alerts (arrives with alerts)"),
+    Command("log", "open a run's output", args=("run",), aliases=("logs", "open")),
+    Command("run", "run a job now", args=("job",), acts=True),
+    Command("pause", "pause a job's schedule", args=("job",), acts=True),
+    Command("resume", "resume a paused job", args=("job",), acts=True),
+    Command("cancel", "cancel a queued or running run", args=("run",), acts=True,
+            destructive=True),
+    Command("theme", "switch theme (no name: list them)", optional=("name",)),
+    Command("help", "keys of the current screen", aliases=("?",)),
+    Command("quit", "leave the console (a standalone engine stops with it)",
+            aliases=("q", "q!", "exit")),
+)
+
+_BY_NAME: dict[str, Command] = {}
+for _c in COMMANDS:
+    _BY_NAME[_c.name] = _c
+    for _a in _c.aliases:
+        _BY_NAME[_a] = _c
+
+
+def find(name: str) -> Command | None:
+    return _BY_NAME.get(name)
+
+
+def parse(line: str) -> tuple[Command, list[str]]:
+    """`run backup` -> (Command run, ["backup"]); errors say what to type instead."""
+    text = line.strip().removeprefix(":").strip()
+    if not text:
+        raise CommandError("empty command; try :help or :jobs")
+    try:
+        words = shlex.split(text)
+    except ValueError as e:
+        raise CommandError(f"cannot read {text!r}: {e}") from None
+    name, args = words[0], words[1:]
+    cmd = find(name)
+    if cmd is None:
+        close = [c.name for c in COMMANDS if c.name.startswith(name[:2])]
+        hint = f" (did you mean :{close[0]}?)" if close else "; :help lists the commands"
+        raise CommandError(f"unknown command :{name}{hint}")
+    if len(args) < len(cmd.args):
+        raise CommandError(f"usage: :{cmd.usage}")
+    if len(args) > len(cmd.args) + len(cmd.optional):
+        raise CommandError(f"too many arguments; usage: :{cmd.usage}")
+    return cmd, args
+
+
+def parse_run_id(text: str) -> int:
+    try:
+        value = int(text.lstrip("#"))
+    except ValueError:
+        raise CommandError(f"not a run id: {text!r} (e.g. 42)") from None
+    if value < 1:
+        raise CommandError(f"not a run id: {text!r}")
+    return value

@@ -1,0 +1,156 @@
+"""What every console screen shares: status bar, footer, engine refresh, table filter."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from core.events import Event
+from tui.widgets.common import FilterBar, NavTable, RowFilter, StatusBar
+
+if TYPE_CHECKING:
+    from tui.app import FleetdeckApp
+
+RECENT_WINDOW = 6 * 3600  # "failing lately" means the last six hours
+RUN_EVENTS = {"run_queued", "run_started", "run_finished", "run_retrying"}
+
+
+class FleetScreen(Screen[None]):
+    """A top-level screen: pulls its data from the engine, then follows events."""
+
+    TITLE_TEXT = ""
+
+    @property
+    def fleet(self) -> FleetdeckApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:  # pragma: no cover - overridden
+        yield from ()
+
+    def on_mount(self) -> None:
+        self.refresh_data()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_data()
+
+    def now(self) -> float:
+        return self.fleet.clock()
+
+    def refresh_data(self) -> None:
+        """Pull the whole view from the engine (on show, and when the engine is ready)."""
+        self.update_status()
+
+    def engine_events(self, events: list[Event]) -> None:
+        """A batch of events; the default is a full refresh when anything run-like came."""
+        if any(e.kind in RUN_EVENTS or e.kind == "job_changed" for e in events):
+            self.refresh_data()
+
+    def update_status(self) -> None:
+        app = self.fleet
+        parts = ["[b]fleetdeck[/b]", app.mode_label + (" · read-only" if app.read_only else ""),
+                 self.TITLE_TEXT]
+        if not app.engine_ready:
+            parts.append("starting engine…")
+        else:
+            queue = app.engine.queue()
+            running = sum(1 for r in queue if r["state"] == "running")
+            queued = len(queue) - running
+            failed = len(app.engine.list_runs(states=["failed", "timed_out", "interrupted"],
+                                              since=self.now() - RECENT_WINDOW, limit=999))
+            parts.append(f"{running} running · {queued} queued")
+            parts.append(f"[$error]{failed} failed[/] (6h)" if failed else "0 failed (6h)")
+        try:
+            self.query_one(StatusBar).update(" │ ".join(p for p in parts if p))
+        except Exception:
+            pass
+
+
+class TableScreen(FleetScreen):
+    """A screen whose body is one table with a `/` filter."""
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="table.filter"),
+        Binding("escape", "clear_filter", "Back", show=False, id="table.clear_filter"),
+    ]
+    FILTER_FIELDS: tuple[str, ...] = ()
+    COLUMNS: tuple[tuple[str, str], ...] = ()  # (key, label)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.row_filter = RowFilter()
+        self._rows: list[tuple[str, tuple[Any, ...], str]] = []  # key, cells, search text
+
+    def compose_body(self) -> ComposeResult:
+        table = NavTable(id="table")
+        for key, label in self.COLUMNS:
+            table.add_column(label, key=key)
+        yield table
+        yield FilterBar(placeholder="filter: regex, !regex inverts"
+                        + (", or " + " ".join(f"{f}=…" for f in self.FILTER_FIELDS)
+                           if self.FILTER_FIELDS else ""), id="filter")
+
+    @property
+    def table(self) -> NavTable:
+        return self.query_one(NavTable)
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        super().on_mount()
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBar).open()
+
+    def action_clear_filter(self) -> None:
+        bar = self.query_one(FilterBar)
+        if bar.value or bar.has_class("-shown"):
+            bar.action_close()
+        elif len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+    def on_input_changed(self, event: FilterBar.Changed) -> None:
+        if event.input.id != "filter":
+            return
+        self.row_filter = RowFilter.parse(event.value, self.FILTER_FIELDS)
+        if self.row_filter.error is None:
+            self.filter_changed()
+            self.render_rows()
+
+    def on_input_submitted(self, event: FilterBar.Submitted) -> None:
+        if event.input.id != "filter":
+            return
+        if self.row_filter.error:
+            self.notify(self.row_filter.error, severity="error")
+            return
+        self.table.focus()
+
+    def filter_changed(self) -> None:
+        """Hook for screens whose filter fields change what they fetch."""
+
+    def set_rows(self, rows: list[tuple[str, tuple[Any, ...], str]]) -> None:
+        self._rows = rows
+        self.render_rows()
+
+    def render_rows(self) -> None:
+        tables = self.query(NavTable)
+        if not tables:
+            return  # not composed yet: on_mount renders
+        table = tables.first()
+        keep = [r for r in self._rows if self.row_filter.keep(r[2])]
+        selected = table.selected_key()
+        table.clear()
+        for key, cells, _text in keep:
+            table.add_row(*cells, key=key)
+        if selected is not None:
+            for i, (key, _c, _t) in enumerate(keep):
+                if key == selected:
+                    table.move_cursor(row=i, animate=False)
+                    break

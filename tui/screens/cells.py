@@ -1,0 +1,61 @@
+"""Table cells as rich Text: states coloured in plain ANSI names, so any theme reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+
+from tui.fmt import STATE_STYLES, fmt_age, fmt_duration, fmt_rate, fmt_time
+
+STATE_MARKS = {
+    "queued": "…",
+    "running": "▶",
+    "succeeded": "✓",
+    "failed": "✖",
+    "timed_out": "⏱",
+    "cancelled": "■",
+    "skipped": "·",
+    "interrupted": "!",
+}
+
+
+def state_cell(state: str | None) -> Text:
+    if not state:
+        return Text("-", style="dim")
+    return Text(f"{STATE_MARKS.get(state, ' ')} {state}", style=STATE_STYLES.get(state, ""))
+
+
+def plain(value: Any) -> Text:
+    return Text("-" if value is None or value == "" else str(value))
+
+
+def run_duration(run: dict[str, Any], now: float) -> float | None:
+    start = run.get("started_at")
+    if start is None:
+        return None
+    return (run.get("finished_at") or now) - start
+
+
+def run_cells(run: dict[str, Any], now: float) -> tuple[Text, ...]:
+    exit_code = run.get("exit_code")
+    return (
+        Text(f"#{run['id']}"),
+        Text(run["job"]),
+        Text(run["host"]),
+        state_cell(run["state"]),
+        plain(exit_code),
+        Text(fmt_time(run.get("started_at") or run.get("queued_at"))),
+        Text(fmt_duration(run_duration(run, now))),
+        Text(run.get("reason") or "", style="dim" if run["state"] == "skipped" else ""),
+    )
+
+
+def run_text(run: dict[str, Any]) -> str:
+    """What `/` searches in a run row."""
+    return " ".join(str(run.get(k) or "") for k in ("id", "job", "host", "state", "exit_code",
+                                                     "reason", "trigger"))
+
+
+__all__ = ["fmt_age", "fmt_duration", "fmt_rate", "fmt_time", "plain", "run_cells",
+           "run_duration", "run_text", "state_cell"]

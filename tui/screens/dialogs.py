@@ -1,0 +1,131 @@
+"""Modal dialogs: the `:` command line, confirmations and the key help."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Input, Label, Static
+
+
+class CommandLineScreen(ModalScreen[str | None]):
+    """A one-line prompt at the bottom, like vi's and k9s's `:`."""
+
+    DEFAULT_CSS = """
+    CommandLineScreen { align: left bottom; background: $background 0%; }
+    CommandLineScreen > Input { dock: bottom; width: 100%; height: 1; border: none;
+                                padding: 0 1; background: $panel; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="command.cancel")]
+
+    def __init__(self, suggestions: list[str]) -> None:
+        super().__init__()
+        self._suggestions = suggestions
+
+    def compose(self) -> ComposeResult:
+        from textual.suggester import SuggestFromList
+
+        words = [s.split()[0] for s in self._suggestions]
+        yield Input(placeholder=":command  (:help lists them)", id="command",
+                    suggester=SuggestFromList(words, case_sensitive=False))
+
+    def on_mount(self) -> None:
+        field = self.query_one(Input)
+        field.value = ":"
+        field.cursor_position = 1
+        field.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Destructive actions ask first; `y` confirms, anything else declines."""
+
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Vertical { width: 60; max-width: 95%; height: auto; border: thick $error;
+                               background: $surface; padding: 1 2; }
+    ConfirmScreen #question { text-style: bold; }
+    ConfirmScreen #keys { color: $text-muted; margin-top: 1; }
+    """
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n", "answer(False)", "No", id="confirm.no"),
+        Binding("escape", "answer(False)", "No", show=False, id="confirm.cancel"),
+    ]
+
+    def __init__(self, question: str, detail: str = "") -> None:
+        super().__init__()
+        self.question = question
+        self.detail = detail
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Text(self.question), id="question")
+            if self.detail:
+                yield Label(Text(self.detail), id="detail")
+            yield Label("y: yes   n / Esc: no", id="keys")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every binding that works on the screen below, with its id for `[keys]` remapping."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical { width: 90%; max-width: 100; height: 90%; border: round $primary;
+                            background: $surface; padding: 0 1; }
+    HelpScreen #title { text-style: bold; height: 1; }
+    HelpScreen #hint { color: $text-muted; height: 1; }
+    """
+    BINDINGS = [
+        Binding("escape", "close", "Close", id="help.close"),
+        Binding("question_mark", "close", "Close", show=False, id="help.close_alt"),
+        Binding("q", "close", "Close", show=False, id="help.quit"),
+    ]
+
+    def __init__(self, below: Screen) -> None:
+        super().__init__()
+        self.below = below
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"Keys: {self.below.__class__.__name__.removesuffix('Screen')}",
+                         id="title")
+            yield DataTable(id="keys", cursor_type="row", show_cursor=True)
+            yield Static("Remap any key in the config: [keys] <id> = \"<key>\".  "
+                         "Esc closes.", id="hint")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("KEY", "ACTION", "ID")
+        for binding in self._bindings_below():
+            if not binding.description and not binding.id:
+                continue
+            table.add_row(Text(self.app.get_key_display(binding)),
+                          Text(binding.description or binding.action),
+                          Text(binding.id or "", style="dim"))
+        table.focus()
+
+    def _bindings_below(self) -> list[Binding]:
+        """The bindings in force on the screen below, most specific first, remaps applied."""
+        out: list[Binding] = []
+        taken: set[str] = set()
+        for _node, bindings in self.below._binding_chain:  # noqa: SLF001
+            for key, group in bindings.key_to_bindings.items():
+                if key in taken:
+                    continue
+                taken.add(key)
+                out.extend(group)
+        return out
+
+    def action_close(self) -> None:
+        self.dismiss(None)

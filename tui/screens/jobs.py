@@ -1,0 +1,97 @@
+"""Jobs: every job with its schedule, next fire, last result and state; act on one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+
+from tui.screens.base import TableScreen
+from tui.screens.cells import fmt_age, fmt_rate, fmt_time, state_cell
+
+
+class JobsScreen(TableScreen):
+    TITLE_TEXT = "2 Jobs"
+    COLUMNS = (("name", "JOB"), ("schedule", "SCHEDULE"), ("raw", "RAW"), ("next", "NEXT"),
+               ("last", "LAST"), ("age", "AGE"), ("rate", "OK%"), ("state", "STATE"))
+    BINDINGS = [
+        Binding("r", "run", "Run now", id="jobs.run"),
+        Binding("p", "pause", "Pause/resume", id="jobs.pause"),
+        Binding("c", "cancel", "Cancel run", id="jobs.cancel"),
+        Binding("enter", "open", "Runs", id="jobs.open"),
+    ]
+
+    def refresh_data(self) -> None:
+        super().refresh_data()
+        if not self.fleet.engine_ready:
+            return
+        now = self.now()
+        rows = []
+        for job in self.fleet.engine.list_jobs():
+            rows.append((job["name"], self._cells(job, now), self._text(job)))
+        self.set_rows(rows)
+
+    @staticmethod
+    def _state(job: dict[str, Any]) -> Text:
+        if job["active"]:
+            return Text("▶ running", style="bold blue")
+        if not job["enabled"]:
+            return Text("disabled", style="dim")
+        if job["paused"]:
+            return Text("⏸ paused", style="yellow")
+        return Text("enabled")
+
+    def _cells(self, job: dict[str, Any], now: float) -> tuple[Any, ...]:
+        last = job["last_run"] or {}
+        nxt = job["next_fire"]
+        return (
+            Text(job["name"], style="bold"),
+            Text(job["schedule_text"]),
+            Text(job["schedule"] or "-", style="dim"),
+            Text(f"{fmt_time(nxt)} ({fmt_age(nxt, now)})" if nxt else "-"),
+            state_cell(last.get("state")),
+            Text(fmt_age(last.get("finished_at"), now) if last else "-"),
+            Text(fmt_rate(job["success_rate"])),
+            self._state(job),
+        )
+
+    @staticmethod
+    def _text(job: dict[str, Any]) -> str:
+        last = (job["last_run"] or {}).get("state", "")
+        state = "paused" if job["paused"] else "enabled" if job["enabled"] else "disabled"
+        return f"{job['name']} {job['schedule_text']} {job['schedule'] or ''} {last} {state} " \
+               + " ".join(job["tags"])
+
+    def _selected_job(self) -> dict[str, Any] | None:
+        key = self.table.selected_key()
+        if key is None:
+            return None
+        return self.fleet.engine.get_job(key)
+
+    def action_run(self) -> None:
+        job = self._selected_job()
+        if job:
+            self.fleet.run_job(job["name"])
+
+    def action_pause(self) -> None:
+        job = self._selected_job()
+        if job:
+            self.fleet.set_paused(job["name"], not job["paused"])
+
+    def action_cancel(self) -> None:
+        job = self._selected_job()
+        if not job:
+            return
+        if not job["active"]:
+            self.notify(f"{job['name']} has no active run", severity="warning")
+            return
+        self.fleet.cancel_run(job["active"][0])
+
+    def action_open(self) -> None:
+        key = self.table.selected_key()
+        if key:
+            self.fleet.cmd_runs(key)
+
+    def on_data_table_row_selected(self, event: Any) -> None:
+        self.action_open()

@@ -1,0 +1,123 @@
+"""Overview, the triage screen: what is broken and since when, what runs, what is next."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from tui.screens.base import RECENT_WINDOW, FleetScreen
+from tui.screens.cells import fmt_age, fmt_time, state_cell
+from tui.widgets.common import NavTable
+
+BAD_STATES = ["failed", "timed_out", "interrupted"]
+SHOW_FAILING = 20
+SHOW_NEXT = 8
+
+
+class OverviewScreen(FleetScreen):
+    TITLE_TEXT = "1 Overview"
+    BINDINGS = [
+        Binding("enter", "open", "Open", id="overview.open"),
+        Binding("tab", "app.focus_next", "Next list", show=False, id="overview.next"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="overview"):
+            yield Static("Failing in the last 6 hours", classes="section", id="failing-title")
+            t = NavTable(id="failing")
+            for key, label in (("id", "RUN"), ("job", "JOB"), ("host", "HOST"),
+                               ("state", "STATE"), ("when", "WHEN"), ("reason", "REASON")):
+                t.add_column(label, key=key)
+            yield t
+            yield Static("Jobs whose last run failed", classes="section", id="jobs-title")
+            t = NavTable(id="bad-jobs")
+            for key, label in (("job", "JOB"), ("state", "LAST"), ("since", "SINCE"),
+                               ("rate", "OK%"), ("schedule", "SCHEDULE")):
+                t.add_column(label, key=key)
+            yield t
+            yield Static("Next due", classes="section", id="next-title")
+            t = NavTable(id="next")
+            for key, label in (("job", "JOB"), ("at", "AT"), ("in", "IN"),
+                               ("schedule", "SCHEDULE")):
+                t.add_column(label, key=key)
+            yield t
+            yield Static("Hosts and alerts: no health checks configured yet",
+                         classes="section muted", id="health-title")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#failing", NavTable).focus()
+
+    def refresh_data(self) -> None:
+        super().refresh_data()
+        if not self.fleet.engine_ready:
+            return
+        engine = self.fleet.engine
+        now = self.now()
+        failing = engine.list_runs(states=BAD_STATES, since=now - RECENT_WINDOW,
+                                   limit=SHOW_FAILING)
+        jobs = engine.list_jobs()
+        bad_jobs = [j for j in jobs if (j["last_run"] or {}).get("state") in BAD_STATES]
+        due = sorted((j for j in jobs if j["next_fire"]), key=lambda j: j["next_fire"])
+        self._fill("#failing", [
+            (str(r["id"]), (Text(f"#{r['id']}"), Text(r["job"], style="bold"), Text(r["host"]),
+                            state_cell(r["state"]),
+                            Text(fmt_age(r.get("finished_at"), now)),
+                            Text(r.get("reason") or "")))
+            for r in failing
+        ], "nothing failed — all quiet")
+        self._fill("#bad-jobs", [
+            (f"job:{j['name']}", (Text(j["name"], style="bold"),
+                                  state_cell(j["last_run"]["state"]),
+                                  Text(fmt_age(j["last_run"].get("finished_at"), now)),
+                                  Text("-" if j["success_rate"] is None
+                                       else f"{j['success_rate'] * 100:.0f}%"),
+                                  Text(j["schedule_text"])))
+            for j in bad_jobs
+        ], "every job's last run is fine")
+        self._fill("#next", [
+            (f"job:{j['name']}", (Text(j["name"]), Text(fmt_time(j["next_fire"])),
+                                  Text(fmt_age(j["next_fire"], now)), Text(j["schedule_text"])))
+            for j in due[:SHOW_NEXT]
+        ], "nothing scheduled")
+        self.query_one("#failing-title", Static).update(
+            f"Failing in the last 6 hours ({len(failing)}"
+            f"{'+' if len(failing) == SHOW_FAILING else ''})")
+        self.query_one("#jobs-title", Static).update(
+            f"Jobs whose last run failed ({len(bad_jobs)})")
+
+    def _fill(self, selector: str, rows: list[tuple[str, tuple[Any, ...]]], empty: str) -> None:
+        table = self.query_one(selector, NavTable)
+        selected = table.selected_key()
+        table.clear()
+        if not rows:
+            cells = [Text("")] * len(table.columns)
+            cells[min(1, len(cells) - 1)] = Text(empty, style="dim")
+            table.add_row(*cells, key="empty")
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
+        table.styles.height = len(rows or [None]) + 1
+        if selected:
+            for i, (key, _c) in enumerate(rows):
+                if key == selected:
+                    table.move_cursor(row=i, animate=False)
+
+    def action_open(self) -> None:
+        focused = self.focused
+        if not isinstance(focused, NavTable):
+            return
+        key = focused.selected_key()
+        if not key or key == "empty":
+            return
+        if key.startswith("job:"):
+            self.fleet.cmd_runs(key[4:])
+        else:
+            self.fleet.open_run(int(key))
+
+    def on_data_table_row_selected(self, event: Any) -> None:
+        self.action_open()

@@ -1,0 +1,91 @@
+"""One run's output: header with state, exit code and duration; the log, live while it runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Static
+
+from tui.fmt import fmt_duration, fmt_time
+from tui.screens.base import FleetScreen
+from tui.screens.cells import run_duration, state_cell
+from tui.widgets.log_view import LogView
+
+LIVE_REFRESH = 0.15  # seconds: the log pane takes new lines in batches, not one by one
+
+
+class RunLogScreen(FleetScreen):
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="log.back"),
+        Binding("c", "cancel", "Cancel run", id="log.cancel"),
+        Binding("R", "rerun", "Run job again", id="log.rerun"),
+    ]
+
+    def __init__(self, run: dict[str, Any]) -> None:
+        super().__init__()
+        self.run = run
+        self.TITLE_TEXT = f"Run #{run['id']}"
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="run-header")
+        yield LogView(None, follow=True, id="log")
+
+    def on_mount(self) -> None:
+        view = self.query_one(LogView)
+        view.open(self.fleet.engine.run_log_path(self.run["id"]))
+        view.focus()
+        super().on_mount()
+        self.set_interval(LIVE_REFRESH, self._live)
+
+    def refresh_data(self) -> None:
+        super().refresh_data()
+        try:
+            self.run = self.fleet.engine.get_run(self.run["id"])
+        except Exception:
+            return
+        self._header()
+
+    def _header(self) -> None:
+        r = self.run
+        now = self.now()
+        parts = [Text(f"#{r['id']} ", style="bold"), Text(f"{r['job']}@{r['host']}  ",
+                                                          style="bold"),
+                 state_cell(r["state"]),
+                 Text(f"  exit {r['exit_code'] if r['exit_code'] is not None else '-'}"),
+                 Text(f"  started {fmt_time(r.get('started_at'))}"),
+                 Text(f"  took {fmt_duration(run_duration(r, now))}")]
+        if r.get("max_attempts", 1) > 1:
+            parts.append(Text(f"  attempt {r['attempt']}/{r['max_attempts']}"))
+        line = Text.assemble(*parts)
+        if r.get("reason"):
+            line.append(f"\n{r['reason']}", style="dim")
+        self.query_one("#run-header", Static).update(line)
+
+    def engine_events(self, events: list[Any]) -> None:
+        mine = [e for e in events if getattr(e, "run", {}).get("id") == self.run["id"]]
+        if mine:
+            self.run = mine[-1].run
+            self._header()
+            self.update_status()
+        if any(getattr(e, "run_id", None) == self.run["id"] for e in events):
+            self.query_one(LogView).refresh_file()
+
+    def _live(self) -> None:
+        if self.run["state"] in ("queued", "running"):
+            self.query_one(LogView).refresh_file()
+            self._header()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_cancel(self) -> None:
+        try:
+            self.fleet.cancel_run(self.run["id"])
+        except Exception as e:
+            self.notify(str(e), severity="warning")
+
+    def action_rerun(self) -> None:
+        self.fleet.run_job(self.run["job"])

@@ -1,0 +1,107 @@
+"""Small widgets every screen shares: the status bar, a keyboard table, the filter bar."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from textual.binding import Binding
+from textual.widgets import DataTable, Input, Static
+
+
+class StatusBar(Static):
+    """Top line: where you are, how the engine is attached, and what needs a look."""
+
+    DEFAULT_CSS = """
+    StatusBar { dock: top; height: 1; background: $panel; color: $foreground; padding: 0 1; }
+    """
+
+
+class NavTable(DataTable):
+    """A row table driven by vi-style motions as well as the arrow keys."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False, id="table.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="table.up"),
+        Binding("g", "scroll_top", "Top", show=False, id="table.top"),
+        Binding("G", "scroll_bottom", "Bottom", show=False, id="table.bottom"),
+    ]
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kw)  # type: ignore[arg-type]
+
+    def action_scroll_top(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=0)
+
+    def action_scroll_bottom(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
+
+    def selected_key(self) -> str | None:
+        if not self.row_count:
+            return None
+        try:
+            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        except Exception:
+            return None
+        return None if key is None else str(key.value)
+
+
+@dataclass
+class RowFilter:
+    """`/` filter text: a regex over the row's text; a leading `!` keeps rows NOT matching.
+
+    Screens may also read `field=value` words (e.g. `state=failed`) before the regex.
+    """
+
+    regex: re.Pattern[str] | None = None
+    invert: bool = False
+    fields: dict[str, str] | None = None
+    error: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, field_names: tuple[str, ...] = ()) -> RowFilter:
+        fields: dict[str, str] = {}
+        rest: list[str] = []
+        for word in text.split():
+            key, sep, value = word.partition("=")
+            if sep and key in field_names:
+                fields[key] = value
+            else:
+                rest.append(word)
+        pattern = " ".join(rest)
+        invert = pattern.startswith("!")
+        if invert:
+            pattern = pattern[1:]
+        if not pattern:
+            return cls(None, invert, fields)
+        try:
+            return cls(re.compile(pattern, re.IGNORECASE), invert, fields)
+        except re.error as e:
+            return cls(None, False, fields, f"bad regex {pattern!r}: {e}")
+
+    def keep(self, text: str) -> bool:
+        if self.regex is None:
+            return True
+        return bool(self.regex.search(text)) != self.invert
+
+
+class FilterBar(Input):
+    """The `/` line under a table: typing filters at once, Enter returns to the table."""
+
+    DEFAULT_CSS = """
+    FilterBar { dock: bottom; height: 1; border: none; padding: 0 1; display: none; }
+    FilterBar.-shown { display: block; }
+    """
+
+    BINDINGS = [Binding("escape", "close", "Clear filter", id="filter.close")]
+
+    def open(self) -> None:
+        self.add_class("-shown")
+        self.focus()
+
+    def action_close(self) -> None:
+        self.value = ""
+        self.remove_class("-shown")
+        self.screen.focus_next(NavTable) if self.screen else None
