@@ -13,7 +13,7 @@ STATE_MARKS = {
     "running": "▶",
     "succeeded": "✓",
     "failed": "✖",
-    "timed_out": "⏱",
+    "timed_out": "◔",
     "cancelled": "■",
     "skipped": "·",
     "interrupted": "!",

@@ -39,7 +39,7 @@ class JobsScreen(TableScreen):
         if not job["enabled"]:
             return Text("disabled", style="dim")
         if job["paused"]:
-            return Text("⏸ paused", style="yellow")
+            return Text("‖ paused", style="yellow")
         return Text("enabled")
 
     def _cells(self, job: dict[str, Any], now: float) -> tuple[Any, ...]:
