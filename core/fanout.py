@@ -1,0 +1,434 @@
+"""Fan-out: one command on many hosts at once, per-host results, gathered output.
+
+``FanOut`` is headless and event-driven: it publishes ``FanOutStarted``, a
+``FanOutHost`` on every host state change (pending -> connecting -> running -> a final
+class), a ``FanOutLine`` per output line and ``FanOutDone`` on an EventBus. The CLI
+prints from those events; the console can subscribe to the same ones. ``cancel()``
+stops starting hosts and cancels the running ones; ``cancel_host(name)`` cancels one.
+
+Final classes are ``core.ssh.HostClass`` values: ok, failed, timed_out, unreachable,
+auth_failed, host_key_unknown, host_key_changed, cancelled. ``local`` runs as a local
+subprocess, everything else over the shared ``SSHPool``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import hashlib
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from core.events import Event, EventBus, register_event
+from core.inventory import LOCAL_HOST, fold_hosts
+from core.runner import MAX_EVENT_LINE, LocalProcess
+from core.ssh import (
+    CONNECT_CLASSES,
+    DEFAULT_KILL_GRACE,
+    HostClass,
+    SSHError,
+    SSHPool,
+    run_command,
+    target_for,
+)
+
+DEFAULT_FORKS = 64
+MEMORY_CAP = 256 * 1024  # output kept in memory per host for gathering; the log has it all
+LOG_CAP = 50 * 1024 * 1024  # one host's log file is capped at this size
+PENDING, CONNECTING, RUNNING = "pending", "connecting", "running"
+FINAL = tuple(c.value for c in HostClass)
+
+
+# -------------------------------------------------------------------------- events ---
+@register_event
+@dataclass(frozen=True)
+class FanOutStarted(Event):
+    kind: ClassVar[str] = "fanout_started"
+    fanout: dict[str, Any]
+
+
+@register_event
+@dataclass(frozen=True)
+class FanOutHost(Event):
+    """One host's state changed; ``result`` is a HostResult as a dict."""
+
+    kind: ClassVar[str] = "host_result"
+    fanout_id: int
+    result: dict[str, Any]
+
+
+@register_event
+@dataclass(frozen=True)
+class FanOutLine(Event):
+    kind: ClassVar[str] = "fanout_line"
+    fanout_id: int
+    host: str
+    stream: str  # "stdout" | "stderr"
+    line: str
+    ts: float
+
+
+@register_event
+@dataclass(frozen=True)
+class FanOutDone(Event):
+    kind: ClassVar[str] = "fanout_done"
+    fanout: dict[str, Any]
+
+
+# ------------------------------------------------------------------------- results ---
+@dataclass
+class HostResult:
+    host: str
+    state: str = PENDING  # pending | connecting | running | a HostClass value
+    exit_code: int | None = None
+    reason: str = ""
+    fingerprint: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    lines: int = 0
+    bytes: int = 0
+    digest: str = ""  # sha256 of the output, for gathering identical outputs
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return max(0.0, self.finished_at - self.started_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["duration"] = self.duration
+        return d
+
+
+@dataclass
+class _HostRun:
+    result: HostResult
+    task: asyncio.Task[None] | None = None
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    hasher: Any = field(default_factory=hashlib.sha256)
+    text: list[str] = field(default_factory=list)
+    kept: int = 0
+    truncated: bool = False
+    log: Any = None
+    log_bytes: int = 0
+
+
+def counts(results: Iterable[HostResult | dict[str, Any]]) -> dict[str, int]:
+    """Hosts per class (and per in-progress state), in HostClass order."""
+    out: dict[str, int] = {}
+    for r in results:
+        state = r.state if isinstance(r, HostResult) else r["state"]
+        out[state] = out.get(state, 0) + 1
+    order = [*FINAL, PENDING, CONNECTING, RUNNING]
+    return {k: out[k] for k in order if k in out}
+
+
+def exit_status(results: Iterable[HostResult | dict[str, Any]]) -> int:
+    """0 all ok; 3 any unreachable or refused (auth, host key); else 1 any not ok."""
+    c = counts(results)
+    if any(c.get(k.value) for k in CONNECT_CLASSES):
+        return 3
+    if any(n for k, n in c.items() if k != HostClass.OK.value):
+        return 1
+    return 0
+
+
+def summary_line(results: Iterable[HostResult | dict[str, Any]], elapsed: float | None = None,
+                 fanout_id: int | None = None) -> str:
+    rs = list(results)
+    parts = [f"{n} {k}" for k, n in counts(rs).items()]
+    tail = f"{len(rs)} host{'s' if len(rs) != 1 else ''}"
+    if elapsed is not None:
+        tail += f", {elapsed:.1f}s"
+    if fanout_id:
+        tail += f", fan-out #{fanout_id}"
+    return f"{', '.join(parts) or 'no hosts'} ({tail})"
+
+
+def hosts_of(record: Mapping[str, Any], classes: Iterable[str]) -> list[str]:
+    """Host names of a fan-out record whose class is one of `classes`."""
+    wanted = set(classes)
+    return [h for h, r in record.get("hosts", {}).items() if r.get("state") in wanted]
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return str(os.getuid())
+
+
+# -------------------------------------------------------------------------- fan-out ---
+class FanOut:
+    """One command on many hosts; `await run()` returns the finished record (a dict)."""
+
+    def __init__(self, command: str, hosts: Sequence[Any], *, pool: SSHPool,
+                 inventory: Mapping[str, Any] | None = None, bus: EventBus | None = None,
+                 fanout_id: int = 0, pattern: str = "", forks: int = DEFAULT_FORKS,
+                 timeout: float | None = None, connect_timeout: float | None = None,
+                 kill_grace: float = DEFAULT_KILL_GRACE, log_dir: Path | None = None,
+                 requested_by: str | None = None, store: Any = None,
+                 rerun_of: int | None = None) -> None:
+        if forks < 1:
+            raise ValueError("forks must be at least 1")
+        self.id = fanout_id
+        self.command = command
+        self.pattern = pattern
+        self.hosts = list(hosts)
+        self.inventory = inventory or {h.name: h for h in self.hosts}
+        self.pool = pool
+        self.bus = bus or EventBus()
+        self.forks = forks
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout or pool.connect_timeout
+        self.kill_grace = kill_grace
+        self.log_dir = Path(log_dir) if log_dir else None
+        self.requested_by = requested_by or _user()
+        self.store = store
+        self.rerun_of = rerun_of
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+        self.state = "pending"
+        self._runs = {h.name: _HostRun(HostResult(h.name)) for h in self.hosts}
+        self._stopping = False
+        self._sem = asyncio.Semaphore(forks)
+
+    # ---- public ----
+    @property
+    def results(self) -> dict[str, HostResult]:
+        return {name: hr.result for name, hr in self._runs.items()}
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "command": self.command,
+            "pattern": self.pattern,
+            "requested_by": self.requested_by,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "state": self.state,
+            "forks": self.forks,
+            "timeout": self.timeout,
+            "connect_timeout": self.connect_timeout,
+            "rerun_of": self.rerun_of,
+            "counts": counts(self.results.values()),
+            "exit_status": exit_status(self.results.values()) if self.finished_at else None,
+            "log_dir": str(self.log_dir) if self.log_dir else None,
+            "hosts": {n: r.to_dict() for n, r in self.results.items()},
+        }
+
+    def cancel(self) -> None:
+        """Start no more hosts; cancel the ones connecting or running."""
+        self._stopping = True
+        for name in self._runs:
+            self.cancel_host(name)
+
+    def cancel_host(self, name: str) -> None:
+        hr = self._runs.get(name)
+        if hr is None or hr.result.final:
+            return
+        hr.cancel.set()
+        if hr.result.state in (PENDING, CONNECTING) and hr.task is not None:
+            hr.task.cancel()  # a connection being opened for others is shielded
+
+    async def run(self) -> dict[str, Any]:
+        self.started_at = time.time()
+        self.state = "running"
+        self._save()
+        self.bus.publish(FanOutStarted(self.record()))
+        for hr in self._runs.values():
+            hr.task = asyncio.ensure_future(self._host(hr))
+        try:
+            await asyncio.gather(*(hr.task for hr in self._runs.values() if hr.task))
+        except asyncio.CancelledError:
+            self.cancel()
+            await asyncio.gather(*(hr.task for hr in self._runs.values() if hr.task),
+                                 return_exceptions=True)
+            self._done()
+            raise
+        self._done()
+        return self.record()
+
+    def gather(self) -> list[dict[str, Any]]:
+        """Finished hosts grouped by identical output, class and exit code; largest first.
+
+        Each group: hosts (inventory order), folded (node-set text), count, state,
+        exit_code, reason and text (the shared output).
+        """
+        groups: dict[tuple[Any, ...], list[str]] = {}
+        for name, hr in self._runs.items():
+            r = hr.result
+            key = (r.state, r.exit_code, r.reason, r.digest)
+            groups.setdefault(key, []).append(name)
+        out = []
+        for (state, code, reason, _), names in groups.items():
+            out.append({"hosts": names, "folded": fold_hosts(names), "count": len(names),
+                        "state": state, "exit_code": code, "reason": reason,
+                        "text": self.output(names[0])})
+        out.sort(key=lambda g: (-g["count"], g["state"] != "ok", g["folded"]))
+        return out
+
+    def output(self, name: str) -> str:
+        """A host's output (stdout and stderr as they came)."""
+        hr = self._runs[name]
+        if hr.truncated and self.log_dir is not None:
+            path = self._log_path(name)
+            with contextlib.suppress(OSError):
+                return path.read_text(errors="replace")
+        return "".join(hr.text)
+
+    # ---- internals ----
+    def _log_path(self, name: str) -> Path:
+        from core.store.fanouts import FanOutStore
+
+        assert self.log_dir is not None
+        return self.log_dir / FanOutStore.log_name(name)
+
+    def _save(self) -> None:
+        if self.store is not None:
+            try:
+                self.store.save(self.record())
+            except OSError as e:
+                import logging
+
+                logging.getLogger("fleetdeck.fanout").error(
+                    "fan-out #%s: cannot record it: %s", self.id, e)
+
+    def _done(self) -> None:
+        self.finished_at = time.time()
+        self.state = "cancelled" if self._stopping else "finished"
+        self._save()
+        self.bus.publish(FanOutDone(self.record()))
+
+    def _publish(self, hr: _HostRun) -> None:
+        self.bus.publish(FanOutHost(self.id, hr.result.to_dict()))
+
+    def _set(self, hr: _HostRun, state: str, **kw: Any) -> None:
+        r = hr.result
+        r.state = state
+        for k, v in kw.items():
+            setattr(r, k, v)
+        if r.final:
+            r.finished_at = time.time()
+            r.digest = hr.hasher.hexdigest()
+            if hr.log is not None:
+                hr.log.close()
+                hr.log = None
+        self._publish(hr)
+
+    def _on_line(self, hr: _HostRun) -> Any:
+        name = hr.result.host
+        if self.log_dir is not None:
+            fd = os.open(self._log_path(name), os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+            hr.log = open(fd, "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+
+        def on_line(stream: str, line: str) -> None:
+            text = line + "\n"
+            hr.hasher.update(text.encode("utf-8", "replace"))
+            r = hr.result
+            r.lines += 1
+            r.bytes += len(text)
+            if hr.kept < MEMORY_CAP:
+                hr.text.append(text)
+                hr.kept += len(text)
+            else:
+                hr.truncated = True
+            if hr.log is not None and hr.log_bytes < LOG_CAP:
+                hr.log.write(text)
+                hr.log_bytes += len(text)
+            self.bus.publish(FanOutLine(self.id, name, stream, line[:MAX_EVENT_LINE],
+                                        time.time()))
+
+        return on_line
+
+    async def _host(self, hr: _HostRun) -> None:
+        r = hr.result
+        try:
+            async with self._sem:
+                if self._stopping or hr.cancel.is_set():
+                    self._set(hr, HostClass.CANCELLED.value, reason="cancelled before it started")
+                    return
+                r.started_at = time.time()
+                on_line = self._on_line(hr)
+                if r.host == LOCAL_HOST:
+                    await self._local(hr, on_line)
+                else:
+                    await self._remote(hr, on_line)
+        except asyncio.CancelledError:
+            if not r.final:
+                how = {PENDING: " before it started", CONNECTING: " while connecting"}
+                self._set(hr, HostClass.CANCELLED.value,
+                          reason="cancelled" + how.get(r.state, ""))
+        except Exception as e:  # a bug must not leave a host hanging as running
+            if not r.final:
+                self._set(hr, HostClass.FAILED.value, reason=f"fleetdeck error: {e}")
+        finally:
+            if hr.log is not None:
+                hr.log.close()
+                hr.log = None
+
+    async def _remote(self, hr: _HostRun, on_line: Any) -> None:
+        host = self.inventory.get(hr.result.host) or next(
+            h for h in self.hosts if h.name == hr.result.host)
+        target = target_for(host, self.inventory)
+        self._set(hr, CONNECTING)
+        try:
+            conn = await self.pool.connect(target, connect_timeout=self.connect_timeout)
+        except SSHError as e:
+            self._set(hr, e.cls.value, reason=str(e), fingerprint=e.fingerprint)
+            return
+        self._set(hr, RUNNING)
+        res = await run_command(conn, self.command, on_line=on_line, timeout=self.timeout,
+                                kill_grace=self.kill_grace, cancel=hr.cancel)
+        self.pool.touch(target)
+        if res.cancelled:
+            self._set(hr, HostClass.CANCELLED.value, reason="cancelled while running",
+                      exit_code=res.exit_code)
+        elif res.timed_out:
+            self._set(hr, HostClass.TIMED_OUT.value, reason=f"timed out after "
+                      f"{self.timeout:g}s; stopped on the host")
+        elif res.lost:
+            self._set(hr, HostClass.FAILED.value, reason=res.error or "connection lost")
+        elif res.signal:
+            self._set(hr, HostClass.FAILED.value, reason=f"killed by signal {res.signal}")
+        elif res.exit_code == 0:
+            self._set(hr, HostClass.OK.value, exit_code=0)
+        else:
+            self._set(hr, HostClass.FAILED.value, exit_code=res.exit_code,
+                      reason=f"exit code {res.exit_code}")
+
+    async def _local(self, hr: _HostRun, on_line: Any) -> None:
+        proc = LocalProcess(self.command, timeout=self.timeout, kill_grace=self.kill_grace,
+                            on_line=on_line)
+        error = await proc.start()
+        if error is not None:
+            self._set(hr, HostClass.FAILED.value, reason=error)
+            return
+        self._set(hr, RUNNING)
+        watcher = asyncio.ensure_future(hr.cancel.wait())
+        watcher.add_done_callback(lambda _: proc.cancel())
+        try:
+            outcome = await proc.wait()
+        finally:
+            watcher.cancel()
+        if outcome.cancelled:
+            self._set(hr, HostClass.CANCELLED.value, reason="cancelled while running")
+        elif outcome.timed_out:
+            self._set(hr, HostClass.TIMED_OUT.value, reason=f"timed out after {self.timeout:g}s")
+        elif outcome.exit_code == 0:
+            self._set(hr, HostClass.OK.value, exit_code=0)
+        elif outcome.signal:
+            self._set(hr, HostClass.FAILED.value, reason=f"killed by signal {outcome.signal}")
+        else:
+            self._set(hr, HostClass.FAILED.value, exit_code=outcome.exit_code,
+                      reason=f"exit code {outcome.exit_code}")
