@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     ini = sub.add_parser("init", help="write the built-in default config as a file to edit")
     ini.add_argument("path", nargs="?", type=Path)
     ini.add_argument("--force", action="store_true", help="overwrite an existing file")
+    from tui.cli_fanout import add_fanout_parsers  # hosts, fanout, fanouts
+
+    add_fanout_parsers(sub)
     return p
 
 
@@ -151,6 +154,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_runs(args, config, state_dir)
     if cmd == "logs":
         return cmd_logs(args, config, state_dir)
+    if cmd in ("hosts", "fanout", "fanouts"):
+        from tui.cli_fanout import dispatch
+
+        return dispatch(args, config, state_dir, CLIError)
     raise CLIError(f"unknown command {cmd!r}")
 
 

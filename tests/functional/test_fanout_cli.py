@@ -1,0 +1,159 @@
+"""`fleetdeck hosts`, `fanout` and `fanouts` as a person runs them, against real sshd."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FLEETDECK, cli_env
+from tests.sshd import USER, Sshd, known_line, make_keys, require_sshd
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    """Three real sshd hosts (web01..web03) and a config naming them and two dead ones."""
+    binary = require_sshd()
+    root = tmp_path_factory.mktemp("fleet")
+    keys = make_keys(root / "keys")
+    daemons = [Sshd(binary, root / "sshd", keys, keys.host_path).start() for _ in range(3)]
+    hosts = "".join(
+        f'[hosts.web{i + 1:02d}]\naddress = "127.0.0.1"\nport = {d.port}\nuser = "{USER}"\n'
+        f'identity_file = "{keys.client_path}"\ngroups = ["web"]\ntags = {{ n = "{i + 1}" }}\n'
+        for i, d in enumerate(daemons))
+    dead = "".join(
+        f'[hosts.dead{i}]\naddress = "127.0.0.1"\nport = {_closed()}\nuser = "{USER}"\n'
+        f'identity_file = "{keys.client_path}"\ngroups = ["dead"]\n' for i in (1, 2))
+    config = hosts + dead
+    known = "".join(known_line(d.port, keys.host) for d in daemons)
+    yield {"config": config, "known": known, "daemons": daemons, "keys": keys}
+    for d in daemons:
+        d.stop()
+
+
+def _closed() -> int:
+    from tests.sshd import free_port
+
+    return free_port()
+
+
+def fd(tmp_path: Path, fleet, *args: str, known: bool = True,
+       timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True, mode=0o700)
+    if known and not (state / "known_hosts").exists():
+        (state / "known_hosts").write_text(fleet["known"])
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(fleet["config"])
+    return subprocess.run([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state), *args],
+                          capture_output=True, text=True, timeout=timeout, env=_env(tmp_path))
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = cli_env(tmp_path)
+    env["HOME"] = str(tmp_path / "home")  # no ~/.ssh of the person running the tests
+    env.pop("SSH_AUTH_SOCK", None)
+    return env
+
+
+def test_hosts_shows_what_a_pattern_resolves_to(tmp_path, fleet):
+    out = fd(tmp_path, fleet, "hosts", "@web,!web02")
+    assert out.returncode == 0, out.stderr
+    assert "2 hosts: web[01,03]" in out.stdout
+    js = json.loads(fd(tmp_path, fleet, "hosts", "web[01-03],n=2", "--json").stdout)
+    assert js["folded"] == "web[01-03]" and [h["name"] for h in js["hosts"]] == [
+        "web01", "web02", "web03"]
+    bad = fd(tmp_path, fleet, "hosts", "web[01-05]")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "fleetdeck: unknown hosts 'web[04-05]' (in 'web[01-05]')"
+    none = fd(tmp_path, fleet, "hosts", "@web,!web*")
+    assert none.returncode == 2 and "matches no host" in none.stderr
+
+
+def test_fanout_streams_records_and_reruns(tmp_path, fleet):
+    d1 = fleet["daemons"][1].port
+    cmd = f'case "$SSH_CONNECTION" in *" {d1}") echo two; exit 3;; esac; echo hello'
+    out = fd(tmp_path, fleet, "fanout", "web[01-03]", "--", cmd)
+    assert out.returncode == 1, out.stderr
+    lines = out.stdout.splitlines()
+    assert sorted(lines[:-1]) == ["web01: hello", "web02: two", "web03: hello"]
+    assert lines[-1].startswith("2 ok, 1 failed (3 hosts, ")
+    assert lines[-1].endswith(", fan-out #1)")
+    assert "web02: [failed] exit code 3" in out.stderr
+    listing = fd(tmp_path, fleet, "fanouts")
+    assert "#1" in listing.stdout and "2 ok, 1 failed" in listing.stdout
+    detail = json.loads(fd(tmp_path, fleet, "fanouts", "1", "--json").stdout)
+    assert detail["command"] == cmd and detail["pattern"] == "web[01-03]"
+    assert detail["hosts"]["web02"]["exit_code"] == 3
+    assert Path(detail["log_dir"], "web02.log").read_text() == "two\n"
+    again = fd(tmp_path, fleet, "fanout", "--rerun", "1", "--only", "failed", "--json")
+    rec = json.loads(again.stdout)
+    assert again.returncode == 1
+    assert (rec["rerun_of"], rec["pattern"], list(rec["hosts"])) == (1, "web02", ["web02"])
+    bad = fd(tmp_path, fleet, "fanout", "--rerun", "1", "--only", "weird")
+    assert bad.returncode == 2 and "unknown class 'weird'" in bad.stderr
+
+
+def test_fanout_gather_and_exit_status_three_for_unreachable(tmp_path, fleet):
+    out = fd(tmp_path, fleet, "fanout", "--gather", "--connect-timeout", "2s", "*", "--",
+             "echo same")
+    assert out.returncode == 3, out.stderr
+    text = out.stdout
+    assert "web[01-03] (3)\n" in text and "same\n" in text
+    assert "dead[1-2] (2) unreachable: connection refused" in text
+    assert text.splitlines()[-1].startswith("3 ok, 2 unreachable (5 hosts")
+    assert text.index("web[01-03] (3)") < text.index("dead[1-2] (2)")
+
+
+def test_unknown_host_keys_fail_until_trusted_explicitly(tmp_path, fleet):
+    out = fd(tmp_path, fleet, "fanout", "web01", "--", "true", known=False)
+    assert out.returncode == 3
+    fp = fleet["keys"].host.get_fingerprint("sha256")
+    assert "web01: [host_key_unknown] host key unknown: [127.0.0.1]:" in out.stderr
+    assert fp in out.stderr
+    trusted = fd(tmp_path, fleet, "fanout", "--trust-new-host-keys", "web01", "--", "true",
+                 known=False)
+    assert trusted.returncode == 0, trusted.stderr
+    assert "trusted the new host key of web01" in trusted.stderr and fp in trusted.stderr
+    state = tmp_path / "state"
+    assert oct((state / "known_hosts").stat().st_mode & 0o777) == "0o600"
+    assert fd(tmp_path, fleet, "fanout", "web01", "--", "true", known=False).returncode == 0
+
+
+def test_usage_errors_exit_two(tmp_path, fleet):
+    for args, message in [
+        (("fanout", "web01"), "no command"),
+        (("fanout", "--forks", "0", "web01", "--", "true"), "--forks must be at least 1"),
+        (("fanout", "--timeout", "soon", "web01", "--", "true"), "--timeout:"),
+        (("fanout", "nope", "--", "true"), "unknown host 'nope'"),
+        (("fanout", "--rerun", "99"), "no fan-out #99"),
+    ]:
+        out = fd(tmp_path, fleet, *args)
+        assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
+
+
+def test_ctrl_c_cancels_running_hosts_and_still_prints_the_summary(tmp_path, fleet):
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "known_hosts").write_text(fleet["known"])
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(fleet["config"])
+    proc = subprocess.Popen(
+        [*FLEETDECK, "--config", str(cfg), "--state-dir", str(state), "fanout", "@web", "--",
+         "echo begun; sleep 30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=_env(tmp_path))
+    assert proc.stdout is not None
+    seen = [proc.stdout.readline() for _ in range(3)]
+    assert sorted(seen) == ["web01: begun\n", "web02: begun\n", "web03: begun\n"]
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert out.splitlines()[-1].startswith("3 cancelled (3 hosts")
+    assert "interrupted" in err
+    time.sleep(0)  # the remote sleeps are stopped: covered by the core tests
+    assert os.path.exists(state / "fanouts")

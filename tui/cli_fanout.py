@@ -1,0 +1,358 @@
+"""The `hosts`, `fanout` and `fanouts` commands of the `fleetdeck` CLI.
+
+    fleetdeck hosts [PATTERN] [--json]
+    fleetdeck fanout PATTERN [options] -- COMMAND...
+    fleetdeck fanout --rerun ID [--only CLASS[,CLASS]] [options]
+    fleetdeck fanouts [ID] [--limit N] [--json]
+
+`fanout` streams `host: line` as lines arrive (stderr lines on stderr); with `--gather`
+it prints output grouped by identical text, class and exit code, largest group first;
+it always ends with a summary line of counts per class. Exit status: 0 all ok, 1 any
+failed, timed out or cancelled, 3 any unreachable or refused (auth, host key), 2 a
+usage or config error, 130 after Ctrl-C (which stops starting hosts, cancels the running
+ones and still prints the summary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+EXIT_INTERRUPTED = 130
+CLASS_NAMES = ("ok", "failed", "timed_out", "unreachable", "auth_failed", "host_key_unknown",
+               "host_key_changed", "cancelled")
+
+
+def add_fanout_parsers(sub: Any) -> None:
+    h = sub.add_parser("hosts", help="show the hosts a target pattern resolves to")
+    h.add_argument("pattern", nargs="?", default=None,
+                   help="e.g. 'web[01-20]', '@db', 'role=cache', '*.eu,!web07' (default: all)")
+    h.add_argument("--json", action="store_true")
+
+    f = sub.add_parser(
+        "fanout", help="run one command on many hosts: fanout PATTERN -- COMMAND",
+        description="Run one command on every host a pattern names, at most --forks at "
+                    "a time. Put options before `--`; everything after it is the command.")
+    f.add_argument("pattern", nargs="?", help="target pattern, e.g. 'web[01-20],!web07'")
+    f.add_argument("remote_command", nargs="*", metavar="COMMAND",
+                   help="the command (after --)")
+    f.add_argument("--forks", type=int, default=64, help="hosts at once (default 64)")
+    f.add_argument("--timeout", default=None, help="command timeout, e.g. 30s (default none)")
+    f.add_argument("--connect-timeout", default="10s", help="SSH connect timeout (default 10s)")
+    f.add_argument("--gather", action="store_true",
+                   help="print output grouped by identical text at the end")
+    f.add_argument("--json", action="store_true", help="print the fan-out record as JSON")
+    f.add_argument("--trust-new-host-keys", action="store_true",
+                   help="trust unknown host keys (written to fleetdeck's own known_hosts); "
+                        "changed keys are still refused")
+    f.add_argument("--rerun", type=_fanout_id, metavar="ID",
+                   help="run the command of fan-out ID again")
+    f.add_argument("--only", metavar="CLASS",
+                   help="with --rerun: only the hosts of these classes, e.g. failed,timed_out")
+
+    fs = sub.add_parser("fanouts", help="list recorded fan-outs, or show one")
+    fs.add_argument("id", nargs="?", type=_fanout_id)
+    fs.add_argument("--limit", type=int, default=30)
+    fs.add_argument("--json", action="store_true")
+
+
+def _fanout_id(text: str) -> int:
+    try:
+        value = int(text.lstrip("#"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a fan-out id: {text!r} (e.g. 12)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a fan-out id: {text!r}")
+    return value
+
+
+_error_class: type[Exception] | None = None
+
+
+def dispatch(args: argparse.Namespace, config: Any, state_dir: Path,
+             error_class: type[Exception] | None = None) -> int:
+    """Run one of the three commands; mistakes raise `error_class` (the CLI's CLIError:
+    passed in, since under `python -m tui.cli` that module is `__main__`)."""
+    global _error_class
+    _error_class = error_class
+    if args.command == "hosts":
+        return cmd_hosts(args, config)
+    if args.command == "fanout":
+        return cmd_fanout(args, config, state_dir)
+    return cmd_fanouts(args, config, state_dir)
+
+
+def _cli_error(message: str) -> Exception:
+    if _error_class is not None:
+        return _error_class(message)
+    from tui.cli import CLIError
+
+    return CLIError(message)
+
+
+# --------------------------------------------------------------------------- hosts ---
+def cmd_hosts(args: argparse.Namespace, config: Any) -> int:
+    from core.inventory import TargetError, fold_hosts, resolve_targets
+
+    pattern = args.pattern
+    try:
+        if pattern is None:
+            names = list(config.hosts)
+        else:
+            names = resolve_targets(pattern, config.hosts)
+    except TargetError as e:
+        raise _cli_error(str(e)) from None
+    hosts = [config.hosts.get(n) for n in names]
+    rows = [_host_row(n, h) for n, h in zip(names, hosts, strict=True)]
+    if args.json:
+        print(json.dumps({"pattern": pattern, "folded": fold_hosts(names), "hosts": rows},
+                         indent=2))
+        return 0
+    from rich.markup import escape
+    from rich.table import Table
+
+    from tui.cli import _console
+
+    table = Table(box=None, header_style="bold")
+    for col in ("HOST", "ADDRESS", "PORT", "USER", "GROUPS", "TAGS", "VIA"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(escape(str(r[k] if r[k] not in (None, "", []) else "-")) for k in
+                        ("name", "address", "port", "user", "groups", "tags", "jump_host")))
+    console = _console()
+    console.print(table)
+    console.print(f"{len(names)} host{'s' if len(names) != 1 else ''}: "
+                  f"{escape(fold_hosts(names))}")
+    return 0
+
+
+def _host_row(name: str, h: Any) -> dict[str, Any]:
+    if h is None or name == "local":
+        return {"name": name, "address": "(this machine)", "port": None, "user": None,
+                "groups": "", "tags": "", "jump_host": None}
+    explicit = set(h.explicit or ())
+    return {
+        "name": name,
+        "address": h.address if "address" in explicit else f"{h.name} (ssh config)",
+        "port": h.port if "port" in explicit else None,
+        "user": h.user,
+        "groups": ",".join(h.groups),
+        "tags": ",".join(f"{k}={v}" for k, v in h.tags.items()),
+        "jump_host": h.jump_host,
+    }
+
+
+# -------------------------------------------------------------------------- fanout ---
+def _duration(text: str | None, flag: str) -> float | None:
+    from core.durations import DurationError, parse_duration
+
+    if text is None:
+        return None
+    try:
+        value = parse_duration(text)
+    except DurationError as e:
+        raise _cli_error(f"{flag}: {e}") from None
+    if value <= 0:
+        raise _cli_error(f"{flag} must be more than 0")
+    return value
+
+
+def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    from core.fanout import hosts_of
+    from core.inventory import TargetError, fold_hosts, resolve_targets
+    from core.store.fanouts import FanOutStore
+
+    if args.forks < 1:
+        raise _cli_error("--forks must be at least 1")
+    timeout = _duration(args.timeout, "--timeout")
+    connect_timeout = _duration(args.connect_timeout, "--connect-timeout")
+    rerun_of = None
+    if args.rerun is not None:
+        if args.pattern is not None or args.remote_command:
+            raise _cli_error("--rerun takes its command and hosts from the recorded fan-out; "
+                             "give no pattern or command")
+        old = FanOutStore(state_dir, read_only=True).get(args.rerun)
+        if old is None:
+            raise _cli_error(f"no fan-out #{args.rerun}; `fleetdeck fanouts` lists them")
+        classes = CLASS_NAMES
+        if args.only:
+            classes = tuple(c.strip() for c in args.only.split(",") if c.strip())
+            bad = [c for c in classes if c not in CLASS_NAMES]
+            if bad or not classes:
+                raise _cli_error(f"--only: unknown class {', '.join(bad) or args.only!r}; "
+                                 f"one of {', '.join(CLASS_NAMES)}")
+        names = hosts_of(old, classes)
+        if not names:
+            raise _cli_error(f"fan-out #{args.rerun} has no host in {', '.join(classes)}")
+        gone = [n for n in names if n not in config.hosts]
+        if gone:
+            raise _cli_error(f"host '{gone[0]}' of fan-out #{args.rerun} is no longer in the "
+                             "inventory")
+        command, pattern, rerun_of = old["command"], fold_hosts(names), args.rerun
+    else:
+        if args.only:
+            raise _cli_error("--only goes with --rerun")
+        if not args.pattern:
+            raise _cli_error("name the hosts: fleetdeck fanout PATTERN -- COMMAND")
+        if not args.remote_command:
+            raise _cli_error("no command: fleetdeck fanout PATTERN -- COMMAND")
+        command, pattern = " ".join(args.remote_command), args.pattern
+        try:
+            names = resolve_targets(pattern, config.hosts)
+        except TargetError as e:
+            raise _cli_error(str(e)) from None
+    from core.enginelog import setup_logging
+    from core.store.storage import private_dir
+
+    private_dir(state_dir)
+    setup_logging(state_dir, fmt=args.log_format)
+    hosts = [config.hosts[n] if n in config.hosts else _local() for n in names]
+    return asyncio.run(_fanout(args, config, state_dir, command, pattern, hosts, timeout,
+                               connect_timeout, rerun_of))
+
+
+def _local() -> Any:
+    from core.config import Host
+
+    return Host("local")
+
+
+async def _fanout(args: argparse.Namespace, config: Any, state_dir: Path, command: str,
+                  pattern: str, hosts: list[Any], timeout: float | None,
+                  connect_timeout: float | None, rerun_of: int | None) -> int:
+    from core.fanout import FanOut, FanOutHost, FanOutLine, exit_status, summary_line
+    from core.ssh import SSHPool
+    from core.store.fanouts import FanOutStore
+
+    store = FanOutStore(state_dir)
+    fid = store.allocate()
+    pool = SSHPool(state_dir=state_dir, connect_timeout=connect_timeout or 10.0,
+                   trust_new_keys=args.trust_new_host_keys)
+    fo = FanOut(command, hosts, pool=pool, inventory=config.hosts, fanout_id=fid,
+                pattern=pattern, forks=args.forks, timeout=timeout,
+                connect_timeout=connect_timeout, log_dir=store.log_dir(fid), store=store,
+                rerun_of=rerun_of)
+    stream = not (args.gather or args.json)
+
+    def show(event: Any) -> None:
+        if isinstance(event, FanOutLine) and stream:
+            out = sys.stdout if event.stream == "stdout" else sys.stderr
+            print(f"{event.host}: {event.line}", file=out, flush=True)
+        elif isinstance(event, FanOutHost) and stream:
+            r = event.result
+            if r["state"] not in ("ok", "pending", "connecting", "running"):
+                print(f"{r['host']}: [{r['state']}] {r['reason']}", file=sys.stderr,
+                      flush=True)
+
+    fo.bus.subscribe(show)
+    interrupted = False
+    loop = asyncio.get_running_loop()
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        if not interrupted:
+            interrupted = True
+            print("fleetdeck: interrupted: cancelling the running hosts", file=sys.stderr,
+                  flush=True)
+        fo.cancel()
+
+    loop.add_signal_handler(signal.SIGINT, interrupt)
+    loop.add_signal_handler(signal.SIGTERM, interrupt)
+    started = time.monotonic()
+    try:
+        record = await fo.run()
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGTERM)
+        await pool.close()
+    elapsed = time.monotonic() - started
+    for name, where, fp in pool.trusted:
+        print(f"fleetdeck: trusted the new host key of {name} ({where}): {fp}",
+              file=sys.stderr)
+    results = list(record["hosts"].values())
+    if args.json:
+        record["groups"] = [{k: v for k, v in g.items() if k != "text"} | {"text": g["text"]}
+                            for g in fo.gather()]
+        print(json.dumps(record, indent=2))
+    elif args.gather:
+        _print_groups(fo.gather())
+    if not args.json:
+        print(summary_line(results, elapsed, fid))
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return exit_status(results)
+
+
+def _print_groups(groups: list[dict[str, Any]]) -> None:
+    for g in groups:
+        head = f"{g['folded']} ({g['count']})"
+        if g["state"] != "ok":
+            head += f" {g['state']}" + (f": {g['reason']}" if g["reason"] else "")
+        bar = "-" * min(79, max(15, len(head)))
+        print(bar)
+        print(head)
+        print(bar)
+        text = g["text"]
+        if text:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+# ------------------------------------------------------------------------- fanouts ---
+def cmd_fanouts(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from core.fanout import summary_line
+    from core.store.fanouts import FanOutStore
+    from tui.cli import _console
+    from tui.fmt import fmt_duration, fmt_time
+
+    store = FanOutStore(state_dir, read_only=True)
+    if args.id is not None:
+        rec = store.get(args.id)
+        if rec is None:
+            raise _cli_error(f"no fan-out #{args.id}; `fleetdeck fanouts` lists them")
+        if args.json:
+            print(json.dumps(rec, indent=2))
+            return 0
+        console = _console()
+        console.print(f"fan-out #{rec['id']} by {escape(rec['requested_by'])} at "
+                      f"{fmt_time(rec['started_at'])}: {escape(rec['pattern'])} -- "
+                      f"{escape(rec['command'])}")
+        table = Table(box=None, header_style="bold")
+        for col in ("HOST", "CLASS", "EXIT", "DURATION", "LINES", "REASON"):
+            table.add_column(col)
+        for name, r in rec["hosts"].items():
+            table.add_row(escape(name), r["state"],
+                          "-" if r["exit_code"] is None else str(r["exit_code"]),
+                          fmt_duration(r.get("duration")), str(r.get("lines", 0)),
+                          escape(r.get("reason") or ""))
+        console.print(table)
+        console.print(summary_line(rec["hosts"].values()))
+        if rec.get("log_dir"):
+            console.print(f"output: {escape(rec['log_dir'])}/<host>.log")
+        return 0
+    if args.limit < 1:
+        raise _cli_error("--limit must be at least 1")
+    recs = store.list(args.limit)
+    if args.json:
+        print(json.dumps(recs, indent=2))
+        return 0
+    table = Table(box=None, header_style="bold")
+    for col in ("ID", "STARTED", "BY", "PATTERN", "COMMAND", "DURATION", "RESULT"):
+        table.add_column(col)
+    for r in recs:
+        dur = (r["finished_at"] - r["started_at"]
+               if r.get("finished_at") and r.get("started_at") else None)
+        counts = ", ".join(f"{n} {k}" for k, n in (r.get("counts") or {}).items())
+        table.add_row(f"#{r['id']}", fmt_time(r.get("started_at")),
+                      escape(r.get("requested_by") or ""), escape(r.get("pattern") or ""),
+                      escape(r.get("command") or ""), fmt_duration(dur), escape(counts))
+    _console().print(table)
+    return 0
