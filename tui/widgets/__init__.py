@@ -1,0 +1,1 @@
+"""Widgets of the console. Import them from their modules (`tui.widgets.log_view`)."""
