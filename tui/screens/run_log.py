@@ -51,15 +51,16 @@ class RunLogScreen(FleetScreen):
     def _header(self) -> None:
         r = self.run
         now = self.now()
-        parts = [Text(f"#{r['id']} ", style="bold"), Text(f"{r['job']}@{r['host']}  ",
-                                                          style="bold"),
-                 state_cell(r["state"]),
-                 Text(f"  exit {r['exit_code'] if r['exit_code'] is not None else '-'}"),
-                 Text(f"  started {fmt_time(r.get('started_at'))}"),
-                 Text(f"  took {fmt_duration(run_duration(r, now))}")]
+        line = Text()
+        line.append(f"#{r['id']} {r['job']}@{r['host']}", style="bold")
+        line.append("   ")
+        line.append_text(state_cell(r["state"]))
+        code = r["exit_code"]
+        line.append(f"   exit {'-' if code is None else code}")
+        line.append(f"   started {fmt_time(r.get('started_at'))}")
+        line.append(f"   took {fmt_duration(run_duration(r, now))}")
         if r.get("max_attempts", 1) > 1:
-            parts.append(Text(f"  attempt {r['attempt']}/{r['max_attempts']}"))
-        line = Text.assemble(*parts)
+            line.append(f"   attempt {r['attempt']}/{r['max_attempts']}")
         if r.get("reason"):
             line.append(f"\n{r['reason']}", style="dim")
         self.query_one("#run-header", Static).update(line)

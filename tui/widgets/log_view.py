@@ -37,7 +37,7 @@ from core.levels import ANSI_RE, NOTE_PREFIX, detect_level
 from core.logindex import LogIndex
 
 MAX_WIDTH = 2000  # cells of a line shown; the rest of a longer line is cut
-INDEX_SLICE = 8 << 20  # bytes indexed per step, so a huge file never freezes the screen
+INDEX_SLICE = 2 << 20  # bytes indexed per step (~10 ms), so a key never waits long
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -275,7 +275,7 @@ class LogView(ScrollView, can_focus=True):
             self.refresh()
         if index.behind and not self._catching_up:
             self._catching_up = True
-            self.call_after_refresh(self._catch_up)
+            self.set_timer(0.005, self._catch_up)
         return added
 
     # ---------------------------------------------------------------- rendering

@@ -1,0 +1,111 @@
+"""Snapshots of every screen at 80x24 and 160x48, in the default and high-contrast themes.
+
+The data is fixed: runs seeded into a real store with fixed times, a fixed clock, the
+process in UTC, no scheduling; so no timing text can move between runs.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from core.runs import Run
+from core.store import Store
+from tests.conftest import job, make_config
+from tui.app import FleetdeckApp
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()
+SIZES = [(80, 24), (160, 48)]
+THEMES = ["dark", "high-contrast"]
+
+CONFIG = make_config(
+    job("backup-db", "pg_dump app > /srv/backup/app.sql", schedule="0 3 * * *"),
+    job("heartbeat", "echo ok", schedule="every 30s"),
+    job("rotate-logs", "logrotate /etc/logrotate.conf", schedule="*/15 * * * *"),
+    job("sync-assets", "rsync -a /srv/assets/ cdn:/assets/", schedule="0 0/10 8-17 * * ?"),
+    job("deploy", "./deploy.sh"),
+)
+
+SEED = [  # job, state, exit, minutes before NOW it started, duration s, reason, output
+    ("heartbeat", "succeeded", 0, 200, 0.2, "", ["ok"]),
+    ("backup-db", "succeeded", 0, 180, 95.0, "", ["dumping app", "done: 1.2 GB"]),
+    ("rotate-logs", "succeeded", 0, 60, 1.5, "", ["rotated 4 files"]),
+    ("sync-assets", "failed", 23, 45, 12.0, "exit code 23",
+     ["sending incremental file list", "rsync: connection unexpectedly closed",
+      "ERROR: rsync error: some files could not be transferred (code 23)"]),
+    ("deploy", "timed_out", None, 30, 600.0, "timed out after 600s",
+     ["pulling image", "WARNING: registry slow", "waiting for health check"]),
+    ("heartbeat", "succeeded", 0, 5, 0.1, "", ["ok"]),
+    ("rotate-logs", "skipped", None, 2, 0.0, "run #3 still active (overlap=skip)", []),
+]
+
+
+def seed(state_dir: Path) -> None:
+    store = Store.open(state_dir)
+    for name, state, code, ago, duration, reason, output in SEED:
+        started = NOW - ago * 60
+        run = Run(id=store.next_run_id(), job=name, host="local", command="-",
+                  trigger="schedule", state=state, reason=reason, queued_at=started,
+                  started_at=None if state == "skipped" else started,
+                  finished_at=started + duration, exit_code=code)
+        store.add_run(run)
+        store.log_path(run.id).write_text("".join(f"{line}\n" for line in output))
+        recent = (store.job_state(name).get("recent") or []) + [state]
+        store.update_job_state(name, recent=recent, first_seen=NOW - 86400,
+                               last_run={"id": run.id, "state": state,
+                                         "finished_at": run.finished_at, "exit_code": code,
+                                         "host": "local"})
+    store.update_job_state("deploy", paused=True)
+    store.commit()
+    store.close()
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def make(tmp_path: Path, theme: str) -> FleetdeckApp:
+    state = tmp_path / "state"
+    seed(state)
+    return FleetdeckApp(CONFIG, state, scheduling=False, clock=lambda: NOW, theme=theme)
+
+
+def before(*keys: str):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        for _ in range(200):
+            if app.engine_ready:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
+        app._refresh_screen()  # noqa: SLF001
+        if keys:
+            await pilot.press(*keys)
+        await pilot.pause(0.3)  # the log pane's first batch
+
+    return run_before
+
+
+SCREENS = {
+    "overview": (),
+    "jobs": ("2",),
+    "queue": ("3",),
+    "runs": ("4",),
+    "run_log": ("4", "j", "j", "j", "enter"),  # the failed sync-assets run
+}
+
+
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_screen_snapshot(snap_compare, tmp_path, screen, size, theme):
+    app = make(tmp_path, theme)
+    assert snap_compare(app, terminal_size=size, run_before=before(*SCREENS[screen]))
