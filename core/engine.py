@@ -599,7 +599,9 @@ class Engine:
 
         while True:
             if run.host != "local":
-                return RunState.FAILED, f"host {run.host}: remote execution is not available yet"
+                from core.remote import remote_attempts
+
+                return await remote_attempts(self, act, job, on_line, note)
             env = {
                 **job.env,
                 "FLEETDECK_JOB": job.name,

@@ -1,0 +1,68 @@
+"""Jobs with remote targets: one run per host, over SSH, with the engine's rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.config import Config, EngineSettings, Host
+from core.remote import close_engine_pool, set_engine_pool
+from tests.conftest import job
+from tests.sshd import closed_port, host, make_keys, make_pool, start_servers
+
+
+@pytest.fixture
+async def remote(tmp_path):
+    keys = make_keys(tmp_path / "keys")
+    known = tmp_path / "known"
+    servers = await start_servers(keys, 2, known)
+    yield keys, known, servers
+    for s in servers:
+        await s.stop()
+
+
+def config(hosts: list[Host], *jobs) -> Config:
+    return Config(path=None, hosts={"local": Host("local"), **{h.name: h for h in hosts}},
+                  jobs={j.name: j for j in jobs}, engine=EngineSettings())
+
+
+async def test_a_job_runs_once_per_remote_host(remote, start_engine, state_dir):
+    keys, known, (a, b) = remote
+    hosts = [host("a", a.port, groups=("app",)), host("b", b.port, groups=("app",))]
+    cfg = config(hosts, job("hello", 'echo "hi from $FLEETDECK_JOB"; exit $E',
+                            targets="@app,local", env={"E": "0"}))
+    engine, rec = await start_engine(cfg, scheduling=False)
+    pool = make_pool(keys, known)
+    set_engine_pool(engine, pool)
+    try:
+        runs = await engine.run_job("hello")
+        done = [await engine.wait_run(r["id"]) for r in runs]
+    finally:
+        await close_engine_pool(engine)
+    assert [(r["host"], r["state"]) for r in done] == [
+        ("local", "succeeded"), ("a", "succeeded"), ("b", "succeeded")]
+    for r in done:
+        assert engine.run_log_path(r["id"]).read_text() == "hi from hello\n"
+    assert pool.opened == 2
+
+
+async def test_remote_timeout_and_retry_of_an_unreachable_host(remote, start_engine):
+    keys, known, (a, _) = remote
+    hosts = [host("a", a.port), host("gone", closed_port())]
+    cfg = config(hosts,
+                 job("slow", "sleep 30", targets="a", timeout=0.5, kill_grace=1.0),
+                 job("flaky", "true", targets="gone", retries=1, backoff=0.05))
+    engine, rec = await start_engine(cfg, scheduling=False)
+    set_engine_pool(engine, make_pool(keys, known, connect_timeout=1))
+    try:
+        (slow,) = await engine.run_job("slow")
+        (flaky,) = await engine.run_job("flaky")
+        slow = await engine.wait_run(slow["id"])
+        flaky = await engine.wait_run(flaky["id"])
+    finally:
+        await close_engine_pool(engine)
+    assert slow["state"] == "timed_out"
+    assert slow["reason"] == "timed out after 0.5s; stopped on the host"
+    assert flaky["state"] == "failed" and flaky["attempt"] == 2
+    assert flaky["reason"] == "unreachable: connection refused"
+    assert [a["state"] for a in flaky["attempts"]] == ["failed", "failed"]
+    assert len(rec.of("run_retrying")) == 1
