@@ -27,7 +27,6 @@ from tui.screens.dialogs import CommandLineScreen, ConfirmScreen, HelpScreen
 from tui.screens.jobs import JobsScreen
 from tui.screens.overview import OverviewScreen
 from tui.screens.queue import QueueScreen
-from tui.screens.run_log import RunLogScreen
 from tui.screens.runs import RunsScreen
 from tui.theming import default_theme_name, load_themes, stylesheet_path
 
@@ -131,7 +130,7 @@ class FleetdeckApp(App[None]):
             self.notify(error, severity="error", timeout=10)
         self._unsubscribe = self.engine.bus.subscribe(self._buffer.append)
         self.set_interval(FLUSH_INTERVAL, self._flush)
-        self._start_engine()
+        self.call_after_refresh(self._start_engine)  # first paint first, then the engine
 
     @work(group="engine", exclusive=True)
     async def _start_engine(self) -> None:
@@ -280,6 +279,8 @@ class FleetdeckApp(App[None]):
         return True
 
     def open_run(self, run_id: int) -> None:
+        from tui.screens.run_log import RunLogScreen  # the log viewer loads when first used
+
         try:
             run = self.engine.get_run(run_id)
         except EngineError as e:
