@@ -39,7 +39,8 @@ def write_lines(path: Path, lines: list[str], mode: str = "w") -> None:
 
 
 def screen_lines(view: LogView) -> list[str]:
-    return [view.render_line(y).text.rstrip() for y in range(view.size.height)]
+    return [view.render_line(y).text.rstrip()
+            for y in range(view.scrollable_content_region.height)]
 
 
 async def settle(app: App[None], pilot: object) -> None:
@@ -232,9 +233,11 @@ async def test_million_line_file_opens_and_G_shows_the_last_line(tmp_path: Path)
     app = LogApp(path, follow=False)
     async with app.run_test(size=SIZE) as pilot:
         view = app.query_one(LogView)
-        for _ in range(200):  # a big file is indexed in slices, between screen updates
+        await pilot.pause()
+        assert app.focused is view  # keys still reach the view while it indexes
+        for _ in range(1000):  # a big file is indexed in slices, between screen updates
             await pilot.pause()
-            if not view.loading:
+            if not view.indexing:
                 break
         assert view.line_count == 1_000_000
         assert screen_lines(view)[0] == "0000000 INFO payload line"
@@ -272,3 +275,13 @@ def test_snapshot_80x24(snap_compare, tmp_path: Path):
         await pilot.pause()
 
     assert snap_compare(LogApp(path, follow=False), terminal_size=SIZE, run_before=run_before)
+
+
+def test_every_binding_has_an_id_and_hjkl_only_move():
+    for binding in [*LogView.BINDINGS, *SearchPrompt.BINDINGS]:
+        assert binding.id and binding.id.startswith("log."), binding
+    motions = {"cursor_down", "cursor_up", "scroll_left", "scroll_right"}
+    for binding in LogView.BINDINGS:
+        keys = set(binding.key.split(","))
+        if keys & {"h", "j", "k", "l"}:
+            assert binding.action in motions

@@ -37,7 +37,7 @@ from core.levels import ANSI_RE, NOTE_PREFIX, detect_level
 from core.logindex import LogIndex
 
 MAX_WIDTH = 2000  # cells of a line shown; the rest of a longer line is cut
-INDEX_SLICE = 2 << 20  # bytes indexed per step (~10 ms), so a key never waits long
+INDEX_SLICE = 1 << 20  # bytes indexed per step (a few ms), so a key never waits long
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -194,7 +194,7 @@ class LogView(ScrollView, can_focus=True):
         return self._search_text
 
     @property
-    def loading(self) -> bool:
+    def indexing(self) -> bool:
         """The file is bigger than what is indexed yet (a huge file opening)."""
         return self._index is not None and self._index.behind
 
@@ -205,7 +205,7 @@ class LogView(ScrollView, can_focus=True):
         parts = [f"line {min(self._cursor + 1, n)}/{n}"]
         if self.follow:
             parts.append("follow")
-        if self.loading:
+        if self.indexing:
             parts.append("indexing…")
         if self._search_text:
             parts.append(f"/{self._search_text}")
