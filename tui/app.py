@@ -107,6 +107,7 @@ class FleetdeckApp(App[None]):
         self.engine_ready = False
         self.engine_error: str | None = None
         self._buffer: list[Event] = []
+        self._output_runs: set[int] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self._wanted_theme = theme or config.theme
         self.theme_errors: list[str] = []
@@ -128,7 +129,7 @@ class FleetdeckApp(App[None]):
             self.set_keymap(keys)
         for error in self.theme_errors:
             self.notify(error, severity="error", timeout=10)
-        self._unsubscribe = self.engine.bus.subscribe(self._buffer.append)
+        self._unsubscribe = self.engine.bus.subscribe(self._on_engine_event)
         self.set_interval(FLUSH_INTERVAL, self._flush)
         self.call_after_refresh(self._start_engine)  # first paint first, then the engine
 
@@ -159,12 +160,23 @@ class FleetdeckApp(App[None]):
         await self._shutdown_engine()
 
     # ------------------------------------------------------------------- event pump ---
+    def _on_engine_event(self, event: Event) -> None:
+        # output lines are many and only say "there is more": keep which runs, not each line
+        if event.kind == "output_line":
+            self._output_runs.add(event.run_id)  # type: ignore[attr-defined]
+        else:
+            self._buffer.append(event)
+
     def _flush(self) -> None:
-        if not self._buffer:
+        if not self._buffer and not self._output_runs:
             return
-        events, self._buffer[:] = list(self._buffer), []
-        for mode_screen in self._visible_screens():
-            mode_screen.engine_events(events)
+        events, self._buffer = self._buffer, []
+        output, self._output_runs = self._output_runs, set()
+        for screen in self._visible_screens():
+            if events:
+                screen.engine_events(events)
+            if output:
+                screen.output_arrived(output)
 
     def _visible_screens(self) -> list[FleetScreen]:
         out: list[FleetScreen] = []

@@ -54,6 +54,9 @@ class FleetScreen(Screen[None]):
         if any(e.kind in RUN_EVENTS or e.kind == "job_changed" for e in events):
             self.refresh_data()
 
+    def output_arrived(self, run_ids: set[int]) -> None:
+        """New output lines of these runs reached their log files since the last batch."""
+
     def update_status(self) -> None:
         app = self.fleet
         parts = ["[b]fleetdeck[/b]", app.mode_label + (" · read-only" if app.read_only else ""),

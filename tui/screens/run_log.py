@@ -71,7 +71,9 @@ class RunLogScreen(FleetScreen):
             self.run = mine[-1].run
             self._header()
             self.update_status()
-        if any(getattr(e, "run_id", None) == self.run["id"] for e in events):
+
+    def output_arrived(self, run_ids: set[int]) -> None:
+        if self.run["id"] in run_ids:
             self.query_one(LogView).refresh_file()
 
     def _live(self) -> None:
