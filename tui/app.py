@@ -112,9 +112,11 @@ class FleetdeckApp(App[None]):
         self._wanted_theme = theme or config.theme
         self.theme_errors: list[str] = []
         self.mode_label = "standalone"
+        self._apply_themes()
 
     # ------------------------------------------------------------------ start / stop --
-    def on_mount(self) -> None:
+    def _apply_themes(self) -> None:
+        # before the first mount: a theme set later would restyle every widget again
         themes = load_themes()
         self.theme_errors = themes.errors
         for theme in themes.themes.values():
@@ -124,6 +126,8 @@ class FleetdeckApp(App[None]):
             self.theme_errors.append(f"theme {wanted!r} not found; using dark")
             wanted = "dark"
         self.theme = wanted
+
+    def on_mount(self) -> None:
         keys = self.engine.config.keys
         if keys:
             self.set_keymap(keys)
