@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import getpass
+import heapq
 import logging
 import os
 import random
 import time
-from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ from core.runs import ACTIVE_STATES, Run, RunState, Trigger
 from core.schedule import Schedule, ScheduleError, parse_schedule
 from core.scheduler import Due, Scheduler
 from core.store import StateLock, Store
+from core.store.history import run_doc
 
 log = logging.getLogger("fleetdeck.engine")
 
@@ -58,6 +61,29 @@ class _Active:
     cancel_reason: str | None = None
     waiting_retry: asyncio.TimerHandle | None = None
     after: set[int] = field(default_factory=set)  # run ids this one must wait for
+
+
+def _run_dict(run: Run) -> dict[str, Any]:
+    """``run.to_dict()``, the same dict, made without ``asdict``'s deep-copy machinery
+    (it was the larger part of the cost of queueing a run)."""
+    try:
+        return run_doc(run)
+    except TypeError:  # something run_doc does not copy itself: let asdict do it
+        return run.to_dict()
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside (if it was on): a batch that creates tens of
+    thousands of lasting objects otherwise triggers collections that walk the heap."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _user() -> str:
@@ -87,7 +113,14 @@ class Engine:
         self._scheduler = Scheduler(self._on_due, clock)
         self._scheduler_task: asyncio.Task[None] | None = None
         self._active: dict[int, _Active] = {}
-        self._pending: deque[int] = deque()
+        self._active_by_job: dict[str, dict[int, _Active]] = {}  # the same, by job name
+        # the queue (see _pump): run ids free to start, a heap; runs waiting for others
+        self._ready: list[int] = []
+        self._ready_new: list[int] = []  # joined _ready since the last pump
+        self._slot_reason = ""  # what every run in _ready not in _ready_new shows
+        self._blocked: dict[int, _Active] = {}
+        self._waiting_on: dict[int, set[int]] = {}  # run id -> blocked runs waiting for it
+        self._recheck: set[int] = set()  # blocked runs to look at in the next pump
         self._running = 0
         self._commit_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -218,7 +251,7 @@ class Engine:
     ) -> list[dict[str, Any]]:
         assert self.store is not None
         runs = self.store.list_runs(job=job, states=states, since=since, limit=limit)
-        return [r.to_dict() for r in runs]
+        return [_run_dict(r) for r in runs]
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         return self._run(run_id).to_dict()
@@ -226,7 +259,7 @@ class Engine:
     def queue(self) -> list[dict[str, Any]]:
         """Queued and running runs, running first, each with the reason it waits."""
         acts = sorted(self._active.values(), key=lambda a: (a.run.state != "running", a.run.id))
-        return [a.run.to_dict() for a in acts]
+        return [_run_dict(a.run) for a in acts]
 
     def run_log_path(self, run_id: int) -> Path:
         assert self.store is not None
@@ -254,7 +287,7 @@ class Engine:
         log.info("run now: %s by %s", name, who, extra={"job": name})
         await self._commit_now()
         self._pump()
-        return [r.to_dict() for r in runs]
+        return [_run_dict(r) for r in runs]
 
     async def cancel_run(self, run_id: int, *, requested_by: str | None = None) -> dict[str, Any]:
         self._require_started()
@@ -268,7 +301,7 @@ class Engine:
                  extra={"job": act.run.job, "run_id": run_id})
         self._cancel(act, reason)
         await act.done.wait()
-        return act.run.to_dict()
+        return _run_dict(act.run)
 
     async def pause_job(self, name: str, *, requested_by: str | None = None) -> dict[str, Any]:
         job = self._job(name)
@@ -335,7 +368,7 @@ class Engine:
             "last_run": state.get("last_run"),
             "success_rate": (ok / len(recent)) if recent else None,
             "recent": recent,
-            "active": sorted(a.run.id for a in self._active.values() if a.run.job == job.name),
+            "active": sorted(self._active_by_job.get(job.name, ())),
             "tags": list(job.tags),
             "description": job.description,
         }
@@ -379,7 +412,15 @@ class Engine:
     def _on_due(self, batch: list[Due], now: float) -> None:
         """Turn due occurrences into runs (or recorded skips), then persist and start."""
         assert self.store is not None
+        with _gc_paused():  # a big batch makes many lasting objects: no GC passes meanwhile
+            created = self._dispatch(batch, now)
+        if created or batch:
+            self._spawn(self._persist_then_pump())
+
+    def _dispatch(self, batch: list[Due], now: float) -> bool:
+        assert self.store is not None
         created = False
+        targets: dict[str, list[str]] = {}  # patterns resolved in this batch (hosts are fixed)
         for due in batch:
             job = self.config.jobs.get(due.job)
             if job is None:
@@ -389,16 +430,18 @@ class Engine:
             self.store.claim_occurrence(job.name, last)
             self._record_skips(job, to_skip, due)
             for occ, trigger in to_run:
-                try:
-                    hosts = resolve_targets(job.targets, self.config.hosts)
-                except TargetError as e:
-                    self._notice("error", f"job {job.name}: {e}", job.name)
-                    continue
+                hosts = targets.get(job.targets)
+                if hosts is None:
+                    try:
+                        hosts = resolve_targets(job.targets, self.config.hosts)
+                    except TargetError as e:
+                        self._notice("error", f"job {job.name}: {e}", job.name)
+                        continue
+                    targets[job.targets] = hosts
                 for host in hosts:
                     self._create_run(job, host, trigger, occ, None)
                     created = True
-        if created or batch:
-            self._spawn(self._persist_then_pump())
+        return created
 
     async def _persist_then_pump(self) -> None:
         # the occurrence keys are on disk before anything starts: no occurrence runs twice
@@ -450,7 +493,7 @@ class Engine:
         )
         self.store.add_run(run)
         self._note_result(run)
-        self.bus.publish(RunFinished(run.to_dict()))
+        self.bus.publish(RunFinished(_run_dict(run)))
         self._dirty()
         return run
 
@@ -459,7 +502,7 @@ class Engine:
                     who: str | None) -> Run:
         """A new run of `job` on `host`, queued behind what its overlap policy says."""
         assert self.store is not None
-        same = [a for a in self._active.values() if a.run.job == job.name and a.run.host == host]
+        same = [a for a in self._active_by_job.get(job.name, {}).values() if a.run.host == host]
         policy = job.overlap
         if policy == "skip" and same and trigger != Trigger.MANUAL:
             ids = ", ".join(f"#{a.run.id}" for a in same)
@@ -478,39 +521,89 @@ class Engine:
         elif policy in ("queue", "skip") and same:  # skip: a person's run-now waits its turn
             act.after = {a.run.id for a in same}
         self._active[run.id] = act
-        self._pending.append(run.id)
-        self.store.add_run(run)
-        self.bus.publish(RunQueued(run.to_dict()))
+        self._active_by_job.setdefault(job.name, {})[run.id] = act
+        self._queue(act)
+        record = self.store.add_run(run)  # the same as run.to_dict(), made once
+        self.bus.publish(RunQueued(record))
         return run
 
     def _pump(self) -> None:
-        """Start queued runs while there are free slots and nothing they wait for."""
+        """Start queued runs while there are free slots and nothing they wait for.
+
+        The queue, oldest (lowest id) first, is kept in two parts so that a pump costs
+        what changed, not the length of the queue: runs waiting for other runs
+        (``_blocked``, looked at again only when one of those leaves), and runs free
+        to start (``_ready``, a heap by id), started while slots are free; the rest
+        show the free-slot reason, rewritten for all only when that text changes.
+        Runs whose reason changed are announced (RunQueued) oldest first.
+        """
         if self._stopping:
             return
-        waiting: deque[int] = deque()
         changed: list[_Active] = []
-        while self._pending:
-            run_id = self._pending.popleft()
-            act = self._active.get(run_id)
+        if self._recheck:
+            for run_id in sorted(self._recheck):
+                act = self._blocked.get(run_id)
+                if act is None:
+                    continue
+                act.after = {r for r in act.after if r in self._active}
+                if act.after:
+                    self._block(act)
+                    reason = self._after_reason(act)
+                    if act.run.reason != reason:
+                        act.run.reason = reason
+                        changed.append(act)
+                else:
+                    del self._blocked[run_id]
+                    heapq.heappush(self._ready, run_id)
+                    self._ready_new.append(run_id)
+            self._recheck.clear()
+        ready = self._ready
+        while ready and self._running < self.max_concurrent:
+            act = self._active.get(heapq.heappop(ready))
             if act is None or act.run.state != RunState.QUEUED:
                 continue
-            act.after = {r for r in act.after if r in self._active}
-            if act.after:
-                reason = "waiting for run " + ", ".join(f"#{r}" for r in sorted(act.after))
-                reason += f" (overlap={act.job.overlap if act.job else 'queue'})"
-            elif self._running >= self.max_concurrent:
-                reason = f"waiting for a free slot ({self._running}/{self.max_concurrent} running)"
-            else:
-                self._running += 1
-                act.task = asyncio.ensure_future(self._execute(act))
-                continue
-            if act.run.reason != reason:
-                act.run.reason = reason
-                changed.append(act)
-            waiting.append(run_id)
-        self._pending = waiting
+            self._running += 1
+            act.task = asyncio.ensure_future(self._execute(act))
+        if ready:
+            reason = f"waiting for a free slot ({self._running}/{self.max_concurrent} running)"
+            if reason != self._slot_reason:  # every waiting run shows the new count
+                self._slot_reason = reason
+                self._ready_new = list(ready)
+            for run_id in self._ready_new:
+                act = self._active.get(run_id)
+                if act is None or act.run.state != RunState.QUEUED or act.task is not None:
+                    continue
+                if act.run.reason != reason:
+                    act.run.reason = reason
+                    changed.append(act)
+        self._ready_new = []
+        if len(ready) > 64 and len(ready) > 2 * len(self._active):  # drop finished ones
+            self._ready = [i for i in ready if i in self._active]
+            heapq.heapify(self._ready)
+        if changed:
+            changed.sort(key=lambda a: a.run.id)
         for act in changed[:200]:  # reasons are for display; don't flood on a huge queue
-            self.bus.publish(RunQueued(act.run.to_dict()))
+            self.bus.publish(RunQueued(_run_dict(act.run)))
+
+    def _queue(self, act: _Active) -> None:
+        """A new run joins the queue: blocked behind the runs in ``act.after``, or ready."""
+        if act.after:
+            self._blocked[act.run.id] = act
+            self._block(act)
+            self._recheck.add(act.run.id)
+        else:
+            heapq.heappush(self._ready, act.run.id)
+            self._ready_new.append(act.run.id)
+
+    def _block(self, act: _Active) -> None:
+        for r in act.after:
+            if r in self._active:  # one already gone is pruned at the recheck
+                self._waiting_on.setdefault(r, set()).add(act.run.id)
+
+    @staticmethod
+    def _after_reason(act: _Active) -> str:
+        reason = "waiting for run " + ", ".join(f"#{r}" for r in sorted(act.after))
+        return reason + f" (overlap={act.job.overlap if act.job else 'queue'})"
 
     def _cancel(self, act: _Active, reason: str) -> None:
         if act.run.state == RunState.QUEUED:
@@ -533,8 +626,15 @@ class Engine:
         self.store.save_run(run)
         self._note_result(run)
         self._active.pop(run.id, None)
+        self._blocked.pop(run.id, None)
+        self._recheck.update(self._waiting_on.pop(run.id, ()))
+        of_job = self._active_by_job.get(run.job)
+        if of_job is not None:
+            of_job.pop(run.id, None)
+            if not of_job:
+                del self._active_by_job[run.job]
         act.done.set()
-        self.bus.publish(RunFinished(run.to_dict()))
+        self.bus.publish(RunFinished(_run_dict(run)))
         self._dirty()
         job = self.config.jobs.get(run.job)
         if job is not None:
@@ -627,7 +727,7 @@ class Engine:
             run.state = RunState.RUNNING.value
             run.reason = ""
             self.store.save_run(run)  # type: ignore[union-attr]
-            self.bus.publish(RunStarted(run.to_dict()))
+            self.bus.publish(RunStarted(_run_dict(run)))
             self._dirty()
             if error is not None:
                 note(error)
@@ -661,7 +761,7 @@ class Engine:
                               f" after: {reason}")
                 run.pid = run.pgid = run.proc_started = None
                 self.store.save_run(run)  # type: ignore[union-attr]
-                self.bus.publish(RunRetrying(run.to_dict(), delay))
+                self.bus.publish(RunRetrying(_run_dict(run), delay))
                 self._dirty()
                 # the slot is given back while it waits
                 self._running -= 1

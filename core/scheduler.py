@@ -20,6 +20,7 @@ from core.schedule import Schedule, jitter_offset
 log = logging.getLogger("fleetdeck.scheduler")
 
 MAX_GATHERED = 1000  # occurrences gathered for one late job in one go; the rest are counted
+BULK_POP = 64  # due entries popped one by one before the rest are taken in one pass
 
 
 @dataclass
@@ -86,11 +87,30 @@ class Scheduler:
         return len(self._entries)
 
     # -- the loop ------------------------------------------------------------------------
+    def _take_due(self, now: float) -> list[tuple[float, float, str, int]]:
+        """Remove the heap entries due by ``now`` and return them in heap (sorted) order.
+
+        Popping one at a time costs log(n) comparisons each, and entries due at the same
+        second compare down to their names; when many are due, one pass that splits the
+        heap and sorts the due part gives the same entries in the same order, cheaper.
+        """
+        heap = self._heap
+        out: list[tuple[float, float, str, int]] = []
+        while heap and heap[0][0] <= now:
+            if len(out) >= BULK_POP:
+                due = [item for item in heap if item[0] <= now]
+                heap[:] = [item for item in heap if item[0] > now]
+                heapq.heapify(heap)
+                due.sort()
+                out.extend(due)  # all after what was popped: the heap held nothing smaller
+                break
+            out.append(heapq.heappop(heap))
+        return out
+
     def pop_due(self, now: float) -> list[Due]:
         heap = self._heap
         batch: list[Due] = []
-        while heap and heap[0][0] <= now:
-            fire, occ, name, gen = heapq.heappop(heap)
+        for fire, occ, name, gen in self._take_due(now):
             entry = self._entries.get(name)
             if entry is None or entry.generation != gen:
                 continue

@@ -34,6 +34,7 @@ from tinydb.table import Document, Table
 
 from core.runs import ACTIVE_STATES, Run
 from core.store.storage import AtomicJSONStorage
+from core.store.tables import insert_doc, put_doc, remove_docs, replace_raw
 
 log = logging.getLogger("fleetdeck.store")
 
@@ -43,6 +44,7 @@ _ACTIVE = frozenset(s.value for s in ACTIVE_STATES)
 _STORE_DOC = 1
 _INDEX_TABLES = ("store", "active")
 _RUN_FIELDS = tuple(f.name for f in fields(Run))
+_RUN_FIELD_SET = frozenset(_RUN_FIELDS)
 
 
 def segment_file_name(k: int) -> str:
@@ -60,18 +62,11 @@ def open_db(path: Path, read_only: bool) -> tuple[TinyDB, AtomicJSONStorage]:
 
 def put(table: Table, doc_id: int, doc: dict[str, Any]) -> bool:
     """Replace document ``doc_id`` by ``doc`` (insert it if missing); True if inserted."""
-
-    def replace(old: dict[str, Any]) -> None:
-        old.clear()
-        old.update(doc)
-
-    if table.update(replace, doc_ids=[doc_id]):
-        return False
-    table.insert(Document(doc, doc_id=doc_id))
-    return True
+    return put_doc(table, doc_id, doc)
 
 
 _SCALARS = (str, int, float, bool, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS)  # exact types: a set lookup before isinstance
 
 
 def _plain_copy(value: Any, where: str = "") -> Any:
@@ -95,13 +90,24 @@ def run_doc(run: Run) -> dict[str, Any]:
     attempts = run.attempts
     if not all(type(a) is dict for a in attempts):
         return run.to_dict()  # e.g. Attempt dataclasses: let asdict convert them
-    doc = {name: getattr(run, name) for name in _RUN_FIELDS}
+    doc = dict(vars(run))  # the fields, in their order (set by __init__ in that order)
+    if doc.keys() != _RUN_FIELD_SET:  # something else lives on the instance
+        doc = {name: getattr(run, name) for name in _RUN_FIELDS}
     for name, value in doc.items():
-        if not isinstance(value, _SCALARS) and name != "attempts":
+        if type(value) not in _SCALAR_TYPES and not isinstance(value, _SCALARS) \
+                and name != "attempts":
             raise TypeError(f"run {run.id}: field {name}: {type(value).__name__} is not "
                             "storable as JSON")
-    doc["attempts"] = _plain_copy(attempts, f"run {run.id}: attempts")
+    doc["attempts"] = _plain_copy(attempts, f"run {run.id}: attempts") if attempts else []
     return doc
+
+
+def copy_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a run document that shares nothing changeable with it."""
+    out = dict(doc)
+    attempts = doc.get("attempts")
+    out["attempts"] = _plain_copy(attempts) if attempts else []
+    return out
 
 
 def run_from_doc(doc: dict[str, Any]) -> Run:
@@ -272,22 +278,31 @@ class RunHistory:
                 self._counts[k] = 0
                 self._counters_changed = True
             if self._head is None or k > self._head.number:
-                self._head = seg
-                self._install_index(seg)
+                prev, self._head = self._head, seg
+                self._install_index(seg, prev)
         self._trim_cache()
         return seg
 
-    def _install_index(self, seg: _Segment) -> None:
+    def _install_index(self, seg: _Segment, prev: _Segment | None = None) -> None:
         """Give the head the full index. An old head keeps a stale copy until it is
-        rewritten after the new head is on disk (see ``storages``)."""
+        rewritten after the new head is on disk (see ``storages``).
+
+        ``prev``, the head before ``seg``, holds the active index in step with
+        ``self._active``: its documents are copied as they are (they are never changed
+        in place), not rebuilt one by one -- a roll-over with thousands of queued runs
+        would otherwise cost a fresh document per active run.
+        """
         if self.read_only:
             return
         self._sealed_ranges = None
-        active = seg.db.table("active")
-        active.truncate()
-        if self._active:
-            active.insert_multiple(
-                Document({"job": job}, doc_id=i) for i, job in self._active.items())
+        docs = None
+        if prev is not None and prev is not seg:
+            held = prev.storage.read().get("active") or {}
+            if len(held) == len(self._active):
+                docs = dict(held)
+        if docs is None:
+            docs = {str(i): {"job": job} for i, job in self._active.items()}
+        replace_raw(seg.db.table("active"), docs)
         self._counters_changed = True
 
     def _trim_cache(self) -> None:
@@ -311,17 +326,20 @@ class RunHistory:
         self._counters_changed = True
         return run_id
 
-    def add(self, run: Run) -> None:
+    def add(self, run: Run) -> dict[str, Any]:
+        """Record a new run; returns a copy of its record (``run.to_dict()``)."""
         k = self.segment_of(run.id)
         new_segment = k not in self._counts
         seg = self._segment(k, create=True)
         assert seg is not None
-        seg.runs.insert(Document(run_doc(run), doc_id=run.id))
+        doc = run_doc(run)
+        insert_doc(seg.runs, run.id, doc, copy=False)
         self._counted(k, 1)
         self._next_id = max(self._next_id, run.id + 1)
         self._track(run)
         if new_segment:
             self.prune()
+        return copy_doc(doc)
 
     def save(self, run: Run) -> None:
         k = self.segment_of(run.id)
@@ -353,14 +371,14 @@ class RunHistory:
             if run.id not in self._active:
                 self._active[run.id] = run.job
                 assert self._head is not None
-                self._head.db.table("active").insert(Document({"job": run.job}, doc_id=run.id))
+                insert_doc(self._head.db.table("active"), run.id, {"job": run.job})
         elif run.id in self._active:
             self._unindex_active(run.id)
 
     def _unindex_active(self, run_id: int) -> None:
         del self._active[run_id]
         if self._head is not None and not self.read_only:
-            self._head.db.table("active").remove(doc_ids=[run_id])
+            remove_docs(self._head.db.table("active"), [run_id])
 
     def iter_newest_first(self, since: float | None = None) -> Iterator[dict[str, Any]]:
         """Run documents, newest id first, one segment at a time.

@@ -40,6 +40,7 @@ from core.store.history import (
     run_from_doc,
 )
 from core.store.storage import AtomicJSONStorage, private_dir
+from core.store.tables import get_raw, insert_doc, next_doc_id, update_doc
 
 DEFAULT_RETENTION = 50_000
 _META_DOC = 1
@@ -51,8 +52,14 @@ class StoreReadOnly(RuntimeError):
     """A change was asked of a store opened read-only."""
 
 
+_EXACT_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
 def _plain(value: Any) -> Any:
     """A deep copy as it will read back from disk; fails now, not at commit, if not JSON."""
+    if type(value) is dict and all(type(k) is str and type(v) in _EXACT_SCALARS
+                                   for k, v in value.items()):
+        return dict(value)  # what the JSON round trip gives for plain scalars, only cheaper
     try:
         return json.loads(json.dumps(value))
     except (TypeError, ValueError) as e:
@@ -81,6 +88,7 @@ class Store:
         self._jobs = self._jobs_db.table("jobs")
         self._job_ids: dict[str, int] = {doc["job"]: doc.doc_id for doc in self._jobs
                                          if isinstance(doc.get("job"), str)}
+        self._next_job_doc = next_doc_id(self._jobs)  # as TinyDB's insert would number it
         self._meta_db, self._meta_storage = open_db(self.state_dir / "meta.json", read_only)
         self._meta = self._meta_db.table("meta")
         self._log_dirs: set[Path] = set()
@@ -130,10 +138,11 @@ class Store:
         self._change()
         return self._history.next_run_id()
 
-    def add_run(self, run: Run) -> None:
-        """Record a new run (its id from ``next_run_id``); ValueError if the id exists."""
+    def add_run(self, run: Run) -> dict[str, Any]:
+        """Record a new run (its id from ``next_run_id``); ValueError if the id exists.
+        Returns a copy of the record, the same as ``run.to_dict()``."""
         self._change()
-        self._history.add(run)
+        return self._history.add(run)
 
     def save_run(self, run: Run) -> None:
         """Replace the stored record of ``run.id`` (recording it if it is new)."""
@@ -206,18 +215,23 @@ class Store:
         fields = _plain(fields)
         doc_id = self._job_ids.get(job)
         if doc_id is None:
-            self._job_ids[job] = self._jobs.insert({"job": job, "state": fields})
+            doc_id = self._next_job_doc
+            insert_doc(self._jobs, doc_id, {"job": job, "state": fields})
+            self._job_ids[job] = doc_id
+            self._next_job_doc = doc_id + 1
             return
 
         def merge(doc: dict[str, Any]) -> None:
             state = doc.setdefault("state", {})
             state.update(fields)
 
-        self._jobs.update(merge, doc_ids=[doc_id])
+        update_doc(self._jobs, doc_id, merge)
 
     def claim_occurrence(self, job: str, occurrence: float) -> bool:
         """True (and recorded) the first time an occurrence later than the last is claimed."""
-        last = self.job_state(job).get("last_occurrence")
+        doc_id = self._job_ids.get(job)
+        doc = None if doc_id is None else get_raw(self._jobs, doc_id)  # read only: no copy
+        last = ((doc.get("state") or {}) if doc is not None else {}).get("last_occurrence")
         if last is not None and occurrence <= last:
             return False
         self.update_job_state(job, last_occurrence=occurrence)
