@@ -318,6 +318,8 @@ def bench_recording(sizes: list[int], reps: int, base: Path) -> list[Row]:
             _fill(store, n)
             fill_s = time.perf_counter() - t0
             store.close()
+            os.sync()  # the fill's writeback must not land inside the timed commits
+            time.sleep(0.5)
             store = Store.open(state, retention=max(2 * n, 50_000))
             for _ in range(5):
                 _record_one(store)  # warm up
