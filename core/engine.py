@@ -126,7 +126,16 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started = False
         self._stopping = False
+        self._services: list[Any] = []
         self._parse_schedules()
+
+    def add_service(self, service: Any) -> None:
+        """Attach a part that lives as long as the engine (health monitor, notifier...).
+
+        It needs `async start(engine)` and `async stop()`; started after the engine,
+        stopped before it, in reverse order.
+        """
+        self._services.append(service)
 
     # ------------------------------------------------------------------ life cycle ----
     def _parse_schedules(self) -> None:
@@ -155,6 +164,8 @@ class Engine:
                 self._schedule_all()
                 self._scheduler_task = asyncio.create_task(self._scheduler.run())
             await self.store.commit_async()
+            for service in self._services:
+                await service.start(self)
         except BaseException:
             self._lock.release()
             raise
@@ -166,6 +177,11 @@ class Engine:
         if not self._started:
             return
         self._stopping = True
+        for service in reversed(self._services):
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("stopping %r failed", service)
         if self._scheduler_task:
             self._scheduler_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -183,6 +199,10 @@ class Engine:
             await asyncio.gather(*running, return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
+        if getattr(self, "_fleetdeck_ssh_pool", None) is not None:  # remote hosts ran
+            from core.remote import close_engine_pool
+
+            await close_engine_pool(self)
         assert self.store is not None
         self.store.commit()
         self.store.close()
