@@ -299,10 +299,10 @@ def _record_one(store: Store) -> None:
                          "exit_code": 0, "state": RunState.SUCCEEDED.value})
     store.save_run(run)
     recent = (store.job_state("bench").get("recent") or [])[-19:] + [run.state]
-    store.update_job_state("bench", recent=recent,
-                           last_run={"id": run.id, "state": run.state,
-                                     "finished_at": run.finished_at, "exit_code": 0,
-                                     "host": "local"})
+    store.update_job_summary("bench", recent=recent,
+                             last_run={"id": run.id, "state": run.state,
+                                       "finished_at": run.finished_at, "exit_code": 0,
+                                       "host": "local"})
     store.commit()
 
 

@@ -40,6 +40,7 @@ from core.schedule import Schedule, ScheduleError, parse_schedule
 from core.scheduler import Due, Scheduler
 from core.store import StateLock, Store
 from core.store.history import run_doc
+from core.store.store import SUMMARY_INTERVAL
 
 log = logging.getLogger("fleetdeck.engine")
 
@@ -664,12 +665,14 @@ class Engine:
         assert self.store is not None
         state = self.store.job_state(run.job)
         recent = (state.get("recent") or [])[-(SUCCESS_WINDOW - 1):] + [run.state]
-        self.store.update_job_state(
+        self.store.update_job_summary(
             run.job,
             recent=recent,
             last_run={"id": run.id, "state": run.state, "finished_at": run.finished_at,
                       "exit_code": run.exit_code, "host": run.host},
         )
+        if self._started and not self._stopping:  # the summary reaches the disk soon
+            asyncio.get_running_loop().call_later(SUMMARY_INTERVAL + 0.1, self._dirty)
 
     async def _execute(self, act: _Active) -> None:
         """One run from start to a final state, attempts and retries included."""

@@ -24,6 +24,7 @@ import contextlib
 import copy
 import json
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -46,6 +47,9 @@ DEFAULT_RETENTION = 50_000
 _META_DOC = 1
 
 _Batch = tuple[list[tuple[AtomicJSONStorage, int, bytes]], list[Path]]
+
+
+SUMMARY_INTERVAL = 1.0  # seconds between writes of job summaries alone
 
 
 class StoreReadOnly(RuntimeError):
@@ -97,6 +101,9 @@ class Store:
         self._durable_seq = 0  # the last change known to be on disk
         self._inflight: asyncio.Future[None] | None = None
         self._closed = False
+        self._closing = False
+        self._jobs_must_write = False  # a durable job-state change waits for a commit
+        self._jobs_written_at = 0.0  # monotonic time jobs.json was last written
         self.commits_written = 0  # batches of files written (group commit shares them)
 
     @classmethod
@@ -210,8 +217,19 @@ class Store:
         doc = self._jobs.get(doc_id=doc_id)
         return copy.deepcopy(doc.get("state") or {}) if doc is not None else {}
 
-    def update_job_state(self, job: str, **fields: Any) -> None:
+    def update_job_summary(self, job: str, **fields: Any) -> None:
+        """Like update_job_state, for a cache (last result, success rate).
+
+        Written with the next commit at most once every SUMMARY_INTERVAL seconds (and at
+        close), so recording a run replaces one file, not two. After a crash the last
+        moments of summaries may be stale; the runs themselves are not.
+        """
+        self.update_job_state(job, _summary=True, **fields)
+
+    def update_job_state(self, job: str, _summary: bool = False, **fields: Any) -> None:
         self._change()
+        if not _summary:
+            self._jobs_must_write = True
         fields = _plain(fields)
         doc_id = self._job_ids.get(job)
         if doc_id is None:
@@ -258,7 +276,13 @@ class Store:
 
     def _prepare(self) -> _Batch:
         """Serialize everything not yet on disk (on the caller's thread)."""
-        items = [(s, s.version, s.serialize()) for s in self._storages() if s.dirty]
+        jobs_lazy = (not self._jobs_must_write and not self._closing
+                     and time.monotonic() - self._jobs_written_at < SUMMARY_INTERVAL)
+        items = [(s, s.version, s.serialize()) for s in self._storages()
+                 if s.dirty and not (s is self._jobs_storage and jobs_lazy)]
+        if any(s is self._jobs_storage for s, _v, _d in items):
+            self._jobs_must_write = False
+            self._jobs_written_at = time.monotonic()
         return items, self._history.take_deletions()
 
     def _write(self, batch: _Batch) -> None:
@@ -327,6 +351,7 @@ class Store:
         """Commit and let go of the files."""
         if self._closed:
             return
+        self._closing = True  # summaries too: everything reaches the disk
         self.commit()
         self._closed = True
         self._history.close()
