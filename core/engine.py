@@ -680,9 +680,7 @@ class Engine:
         assert self.store is not None and job is not None
         logfile = None
         try:
-            path = self.store.log_path(run.id)
-            fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
-            logfile = open(fd, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+            logfile = _LazyLog(self.store.log_path(run.id))
             state, reason = await self._attempts(act, job, logfile)
         except asyncio.CancelledError:
             state, reason = RunState.INTERRUPTED, act.cancel_reason or "fleetdeck stopped"
@@ -816,6 +814,24 @@ class Engine:
         base = min(job.retry.backoff_max, job.retry.backoff * (2 ** (attempt - 1)))
         spread = base * job.retry.jitter
         return max(0.0, base + random.uniform(-spread, spread))
+
+
+class _LazyLog:
+    """A run's log file, created at its first line: a silent run costs no file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: Any = None
+
+    def write(self, text: str) -> None:
+        if self._file is None:
+            fd = os.open(self.path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+            self._file = open(fd, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        self._file.write(text)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 class _RetryWait:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
+import re
+import shutil
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,6 +84,35 @@ async def terminate_group(pgid: int, grace: float) -> bool:
     return True
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_./:,+@%=-]+(?: [A-Za-z0-9_./:,+@%=-]+)*")
+# words a POSIX shell treats itself: these always go through the shell
+_SHELL_WORDS = frozenset(
+    "alias bg break cd command continue echo eval exec exit export false fc fg getopts "
+    "hash jobs kill printf pwd read readonly return set shift source test times trap "
+    "true type ulimit umask unalias unset wait . : [ if then else elif fi case esac for "
+    "while until do done in function select time".split())
+
+
+@functools.lru_cache(maxsize=1024)
+def _direct(command: str, path: str | None) -> tuple[str, ...] | None:
+    if not _PLAIN.fullmatch(command):
+        return None
+    words = command.split(" ")
+    first = words[0]
+    if "=" in first or first in _SHELL_WORDS:
+        return None
+    exe = shutil.which(first, path=path)
+    return (exe, *words[1:]) if exe else None
+
+
+def argv_for(command: str, path: str | None, shell: str = "/bin/sh") -> tuple[str, ...]:
+    """A command with no shell syntax at all runs directly; anything else via the shell.
+
+    The result is the same (`sh -c 'cmd arg'` would exec it too), minus a shell start.
+    """
+    return _direct(command, path) or (shell, "-c", command)
+
+
 class _ExitAwareProtocol(asyncio.subprocess.SubprocessStreamProtocol):
     """Says when the process itself has exited, whatever holds its pipes."""
 
@@ -129,7 +161,7 @@ class LocalProcess:
         try:
             transport, protocol = await loop.subprocess_exec(
                 lambda: _ExitAwareProtocol(self._exited, limit=CHUNK, loop=loop),
-                self.shell, "-c", self.command,
+                *argv_for(self.command, full_env.get("PATH"), self.shell),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 
 import psutil
@@ -112,3 +113,24 @@ async def test_group_alive_tells_pid_reuse_apart():
     await terminate_group(proc.pid, 1)
     await proc.wait()
     assert not group_alive(proc.pid, started)
+
+
+def test_plain_commands_run_directly_and_shell_syntax_through_the_shell(tmp_path):
+    from core.runner import argv_for
+
+    path = os.environ["PATH"]
+    assert argv_for("/bin/true", path)[0] == "/bin/true"
+    assert argv_for("ls -l /tmp", path)[1:] == ("-l", "/tmp")
+    for cmd in ("exit 3", "echo $HOME", "true && false", "FOO=1 env", "ls *", "cd /tmp",
+                "echo 'a b'", "nonexistent-binary-xyz --flag"):
+        assert argv_for(cmd, path)[:2] == ("/bin/sh", "-c"), cmd
+
+
+async def test_direct_and_shell_paths_give_the_same_result(tmp_path):
+    direct, lines_d, _ = await run(f"ls {tmp_path}")
+    (tmp_path / "f").touch()
+    shell, lines_s, _ = await run(f"ls {tmp_path} ; true")
+    assert direct.exit_code == shell.exit_code == 0
+    assert lines_s == [("stdout", "f")] and lines_d == []
+    missing, _, _ = await run("ls /nonexistent-dir-xyz")
+    assert missing.exit_code == 2
