@@ -372,7 +372,7 @@ class Engine:
 
     def _job_info(self, job: Job) -> dict[str, Any]:
         assert self.store is not None
-        state = self.store.job_state(job.name)
+        state = self.store.job_state_view(job.name)
         sched = self._schedules.get(job.name)
         recent = state.get("recent", [])
         ok = sum(1 for s in recent if s == RunState.SUCCEEDED)
@@ -386,9 +386,9 @@ class Engine:
             "next_fire": self._next_fire(job, sched, state),
             "enabled": job.enabled,
             "paused": bool(state.get("paused")),
-            "last_run": state.get("last_run"),
+            "last_run": dict(state["last_run"]) if state.get("last_run") else None,
             "success_rate": (ok / len(recent)) if recent else None,
-            "recent": recent,
+            "recent": list(recent),
             "active": sorted(self._active_by_job.get(job.name, ())),
             "tags": list(job.tags),
             "description": job.description,
@@ -663,7 +663,7 @@ class Engine:
 
     def _note_result(self, run: Run) -> None:
         assert self.store is not None
-        state = self.store.job_state(run.job)
+        state = self.store.job_state_view(run.job)
         recent = (state.get("recent") or [])[-(SUCCESS_WINDOW - 1):] + [run.state]
         self.store.update_job_summary(
             run.job,

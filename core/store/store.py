@@ -25,9 +25,9 @@ import copy
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any
 
 from tinydb.table import Document
@@ -216,6 +216,12 @@ class Store:
             return {}
         doc = self._jobs.get(doc_id=doc_id)
         return copy.deepcopy(doc.get("state") or {}) if doc is not None else {}
+
+    def job_state_view(self, job: str) -> Mapping[str, Any]:
+        """The job's state without a copy: for reading only (the engine's hot path)."""
+        doc_id = self._job_ids.get(job)
+        doc = None if doc_id is None else get_raw(self._jobs, doc_id)
+        return MappingProxyType((doc or {}).get("state") or {})
 
     def update_job_summary(self, job: str, **fields: Any) -> None:
         """Like update_job_state, for a cache (last result, success rate).
