@@ -774,27 +774,35 @@ class Engine:
                            state=state.value)
             run.attempts.append(attempt)
             if state in (RunState.FAILED, RunState.TIMED_OUT) and run.attempt < run.max_attempts:
-                delay = self._backoff(job, run.attempt)
-                note(f"attempt {run.attempt} {state.value} ({reason}); retrying in {delay:.1f}s")
-                run.attempt += 1
-                run.state = RunState.QUEUED.value
-                run.reason = (f"retry {run.attempt}/{run.max_attempts} in {delay:.0f}s"
-                              f" after: {reason}")
-                run.pid = run.pgid = run.proc_started = None
-                self.store.save_run(run)  # type: ignore[union-attr]
-                self.bus.publish(RunRetrying(_run_dict(run), delay))
-                self._dirty()
-                # the slot is given back while it waits
-                self._running -= 1
-                self._pump()
-                try:
-                    await self._sleep_unless_cancelled(act, delay)
-                finally:
-                    self._running += 1
+                await self._wait_to_retry(act, job, state, reason, note)
                 if act.cancel_reason:
                     return RunState.CANCELLED, act.cancel_reason
                 continue
             return state, reason
+
+    async def _wait_to_retry(self, act: _Active, job: Job, state: RunState, reason: str,
+                             note: Any) -> None:
+        """Record the next attempt and wait its backoff with the slot given back.
+
+        Shared by local and remote runs; the caller checks `act.cancel_reason` after.
+        """
+        run = act.run
+        delay = self._backoff(job, run.attempt)
+        note(f"attempt {run.attempt} {state.value} ({reason}); retrying in {delay:.1f}s")
+        run.attempt += 1
+        run.state = RunState.QUEUED.value
+        run.reason = f"retry {run.attempt}/{run.max_attempts} in {delay:.0f}s after: {reason}"
+        run.pid = run.pgid = run.proc_started = None
+        assert self.store is not None
+        self.store.save_run(run)
+        self.bus.publish(RunRetrying(_run_dict(run), delay))
+        self._dirty()
+        self._running -= 1  # the slot is given back while it waits
+        self._pump()
+        try:
+            await self._sleep_unless_cancelled(act, delay)
+        finally:
+            self._running += 1
 
     async def _sleep_unless_cancelled(self, act: _Active, delay: float) -> None:
         loop = asyncio.get_running_loop()

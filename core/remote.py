@@ -144,22 +144,7 @@ async def remote_attempts(engine: Any, act: Any, job: Any, on_line: Any,
         run.attempts.append(attempt)
         if state in (RunState.FAILED, RunState.TIMED_OUT) and run.attempt < run.max_attempts \
                 and not act.cancel_reason:
-            from core.events import RunRetrying
-
-            delay = engine._backoff(job, run.attempt)
-            note(f"attempt {run.attempt} {state.value} ({reason}); retrying in {delay:.1f}s")
-            run.attempt += 1
-            run.state = RunState.QUEUED.value
-            run.reason = f"retry {run.attempt}/{run.max_attempts} in {delay:.0f}s after: {reason}"
-            engine.store.save_run(run)
-            engine.bus.publish(RunRetrying(run.to_dict(), delay))
-            engine._dirty()
-            engine._running -= 1  # the slot is given back while it waits
-            engine._pump()
-            try:
-                await engine._sleep_unless_cancelled(act, delay)
-            finally:
-                engine._running += 1
+            await engine._wait_to_retry(act, job, state, reason, note)
             if act.cancel_reason:
                 return RunState.CANCELLED, act.cancel_reason
             continue
