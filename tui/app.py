@@ -24,10 +24,7 @@ from core.events import Event
 from tui import commands as cmds
 from tui.screens.base import FleetScreen
 from tui.screens.dialogs import CommandLineScreen, ConfirmScreen, HelpScreen
-from tui.screens.jobs import JobsScreen
 from tui.screens.overview import OverviewScreen
-from tui.screens.queue import QueueScreen
-from tui.screens.runs import RunsScreen
 from tui.theming import default_theme_name, load_themes, stylesheet_path
 
 FLUSH_INTERVAL = 0.1  # seconds between event batches reaching the screen
@@ -36,6 +33,13 @@ LATER = {
     "fanout": "Fan-out arrives with SSH execution",
     "alerts": "Alerts arrive with health checks",
 }
+
+
+def _screen(module: str, name: str) -> FleetScreen:
+    """A screen class from tui.screens.<module>, imported on first use (faster start)."""
+    import importlib
+
+    return getattr(importlib.import_module(f"tui.screens.{module}"), name)()
 
 
 class CommandsProvider(Provider):
@@ -70,9 +74,9 @@ class FleetdeckApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
     MODES = {
         "overview": OverviewScreen,
-        "jobs": JobsScreen,
-        "queue": QueueScreen,
-        "runs": RunsScreen,
+        "jobs": lambda: _screen("jobs", "JobsScreen"),  # loaded when first shown
+        "queue": lambda: _screen("queue", "QueueScreen"),
+        "runs": lambda: _screen("runs", "RunsScreen"),
     }
     DEFAULT_MODE = "overview"
     BINDINGS = [
@@ -240,6 +244,8 @@ class FleetdeckApp(App[None]):
         if job is not None and job not in self.engine.config.jobs:
             raise cmds.CommandError(f"no job named {job!r}")
         self.switch_mode("runs")
+        from tui.screens.runs import RunsScreen
+
         screen = self.screen
         if isinstance(screen, RunsScreen):
             screen.set_job_filter(job)
