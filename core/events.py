@@ -79,12 +79,45 @@ class EngineNotice(Event):
     ts: float = 0.0
 
 
+@dataclass(frozen=True)
+class CheckChanged(Event):
+    """A health check's damped state changed on one target (core/health publishes it).
+
+    States: "up", "pending", "down", "maintenance", "gave_up" (the watchdog stopped
+    restarting). The alerts pipeline opens and resolves alerts from these.
+    """
+
+    kind: ClassVar[str] = "check_changed"
+    check: str  # check name from the config
+    target: str  # host name ("local" for the local host)
+    old: str
+    new: str
+    at: float
+    detail: str = ""  # what the last sample said, e.g. "HTTP 500 in 31 ms", "disk / 96% >= 95%"
+    severity: str = "crit"  # "warn" | "crit": which threshold a down state crossed
+
+
+@dataclass(frozen=True)
+class RuleChanged(Event):
+    """A log rule crossed its threshold (firing) or fell back (core/logrules publishes it)."""
+
+    kind: ClassVar[str] = "rule_changed"
+    rule: str
+    source: str  # source name, or the group the rule counts across
+    firing: bool
+    count: float  # matches (or percent of lines) in the window when it changed
+    threshold: float
+    window: float  # seconds
+    at: float
+    detail: str = ""
+
+
 _EVENT_TYPES: dict[str, type[Event]] = {}
 
 
 def _register() -> None:
     for cls in (RunQueued, RunStarted, OutputLine, RunFinished, RunRetrying, JobChanged,
-                EngineNotice):
+                EngineNotice, CheckChanged, RuleChanged):
         _EVENT_TYPES[cls.kind] = cls
 
 
