@@ -39,13 +39,16 @@ from core.runs import ACTIVE_STATES, Run, RunState, Trigger
 from core.schedule import Schedule, ScheduleError, parse_schedule
 from core.scheduler import Due, Scheduler
 from core.store import StateLock, Store
-from core.store.history import run_doc
+from core.store.history import copy_doc, run_doc
 from core.store.store import SUMMARY_INTERVAL
 
 log = logging.getLogger("fleetdeck.engine")
 
 SUCCESS_WINDOW = 20  # recent results kept per job for its success rate
 MAX_SKIPPED_RECORDS = 100  # skipped occurrences recorded one by one; beyond, one summary
+
+_QUEUED = RunState.QUEUED.value
+COMMIT_DELAY = 0.02  # seconds: changes made within it share one commit
 
 
 class EngineError(Exception):
@@ -128,6 +131,7 @@ class Engine:
         self._started = False
         self._stopping = False
         self._services: list[Any] = []
+        self._pid = os.getpid()
         self._parse_schedules()
 
     def add_service(self, service: Any) -> None:
@@ -275,7 +279,14 @@ class Engine:
         return [_run_dict(r) for r in runs]
 
     def get_run(self, run_id: int) -> dict[str, Any]:
-        return self._run(run_id).to_dict()
+        act = self._active.get(run_id)
+        if act is not None:
+            return _run_dict(act.run)
+        assert self.store is not None
+        record = self.store.get_run_record(run_id)
+        if record is None:
+            raise EngineError(f"no run #{run_id}")
+        return record
 
     def queue(self) -> list[dict[str, Any]]:
         """Queued and running runs, running first, each with the reason it waits."""
@@ -412,13 +423,16 @@ class Engine:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    # durability: changes are batched into one atomic commit per loop turn ----------------
+    # durability: changes are batched into one atomic commit (group commit) -------------
     def _dirty(self) -> None:
         if self._commit_task is None or self._commit_task.done():
             self._commit_task = self._spawn(self._commit_soon())
 
     async def _commit_soon(self) -> None:
-        await asyncio.sleep(0)
+        # Changes of the next COMMIT_DELAY share one write: a busy engine rewrites its
+        # head segment ~50 times a second, not once per run. What must be on disk before
+        # something happens (an occurrence claim before its run starts) uses _commit_now.
+        await asyncio.sleep(COMMIT_DELAY)
         assert self.store is not None
         try:
             await self.store.commit_async()
@@ -442,14 +456,18 @@ class Engine:
         assert self.store is not None
         created = False
         targets: dict[str, list[str]] = {}  # patterns resolved in this batch (hosts are fixed)
+        claims: dict[str, float] = {}
+        runs: list[tuple[Run, dict[str, Any]]] = []
         for due in batch:
             job = self.config.jobs.get(due.job)
             if job is None:
                 continue
             to_run, to_skip = self._apply_misfire(job, due, now)
-            last = due.more_until or due.occurrences[-1]
-            self.store.claim_occurrence(job.name, last)
-            self._record_skips(job, to_skip, due)
+            claims[job.name] = due.more_until or due.occurrences[-1]
+            if to_skip or due.more:
+                self._record_batch(runs, claims)  # skips take ids: keep records in id order
+                runs, claims = [], {}
+                self._record_skips(job, to_skip, due)
             for occ, trigger in to_run:
                 hosts = targets.get(job.targets)
                 if hosts is None:
@@ -460,8 +478,9 @@ class Engine:
                         continue
                     targets[job.targets] = hosts
                 for host in hosts:
-                    self._create_run(job, host, trigger, occ, None)
+                    self._create_run(job, host, trigger, occ, None, runs)
                     created = True
+        self._record_batch(runs, claims)
         return created
 
     async def _persist_then_pump(self) -> None:
@@ -472,6 +491,8 @@ class Engine:
     def _apply_misfire(
         self, job: Job, due: Due, now: float
     ) -> tuple[list[tuple[float, Trigger]], list[float]]:
+        if len(due.occurrences) == 1 and now - due.fire_times[0] <= job.misfire_grace:
+            return [(due.occurrences[0], Trigger.SCHEDULE)], []  # the usual case: on time
         ontime = [o for o, f in zip(due.occurrences, due.fire_times, strict=True)
                   if now - f <= job.misfire_grace]
         late = [o for o, f in zip(due.occurrences, due.fire_times, strict=True)
@@ -520,8 +541,13 @@ class Engine:
 
     # runs ----------------------------------------------------------------------------
     def _create_run(self, job: Job, host: str, trigger: Trigger, occ: float | None,
-                    who: str | None) -> Run:
-        """A new run of `job` on `host`, queued behind what its overlap policy says."""
+                    who: str | None, batch: list[tuple[Run, dict[str, Any]]] | None = None,
+                    ) -> Run:
+        """A new run of `job` on `host`, queued behind what its overlap policy says.
+
+        With ``batch`` the run is queued and announced at once but recorded in the store
+        later, with the rest of the batch (``_record_batch``), in the same loop turn.
+        """
         assert self.store is not None
         same = [a for a in self._active_by_job.get(job.name, {}).values() if a.run.host == host]
         policy = job.overlap
@@ -530,9 +556,9 @@ class Engine:
             return self._record_skipped(job, occ, f"run {ids} still active (overlap=skip)", host)
         run = Run(
             id=self.store.next_run_id(), job=job.name, host=host, command=job.command,
-            trigger=trigger.value, occurrence=occ, state=RunState.QUEUED.value,
+            trigger=trigger.value, occurrence=occ, state=_QUEUED,
             queued_at=self.clock(), max_attempts=1 + job.retry.retries,
-            engine_pid=os.getpid(), requested_by=who,
+            engine_pid=self._pid, requested_by=who,
         )
         act = _Active(run, job)
         if policy == "replace" and same:
@@ -544,9 +570,20 @@ class Engine:
         self._active[run.id] = act
         self._active_by_job.setdefault(job.name, {})[run.id] = act
         self._queue(act)
-        record = self.store.add_run(run)  # the same as run.to_dict(), made once
+        if batch is None:
+            record = self.store.add_run(run)  # the same as run.to_dict(), made once
+        else:
+            doc = run_doc(run)
+            batch.append((run, doc))
+            record = copy_doc(doc)
         self.bus.publish(RunQueued(record))
         return run
+
+    def _record_batch(self, batch: list[tuple[Run, dict[str, Any]]],
+                      claims: dict[str, float]) -> None:
+        assert self.store is not None
+        self.store.claim_occurrences(claims)
+        self.store.add_runs([run for run, _ in batch], [doc for _, doc in batch])
 
     def _pump(self) -> None:
         """Start queued runs while there are free slots and nothing they wait for.

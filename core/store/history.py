@@ -34,7 +34,7 @@ from tinydb.table import Document, Table
 
 from core.runs import ACTIVE_STATES, Run
 from core.store.storage import AtomicJSONStorage
-from core.store.tables import insert_doc, put_doc, remove_docs, replace_raw
+from core.store.tables import get_raw, insert_doc, insert_docs, put_doc, remove_docs, replace_raw
 
 log = logging.getLogger("fleetdeck.store")
 
@@ -93,11 +93,12 @@ def run_doc(run: Run) -> dict[str, Any]:
     doc = dict(vars(run))  # the fields, in their order (set by __init__ in that order)
     if doc.keys() != _RUN_FIELD_SET:  # something else lives on the instance
         doc = {name: getattr(run, name) for name in _RUN_FIELDS}
-    for name, value in doc.items():
-        if type(value) not in _SCALAR_TYPES and not isinstance(value, _SCALARS) \
-                and name != "attempts":
-            raise TypeError(f"run {run.id}: field {name}: {type(value).__name__} is not "
-                            "storable as JSON")
+    doc["attempts"] = None
+    if not _SCALAR_TYPES.issuperset(map(type, doc.values())):  # one C pass; details below
+        for name, value in doc.items():
+            if type(value) not in _SCALAR_TYPES and not isinstance(value, _SCALARS):
+                raise TypeError(f"run {run.id}: field {name}: {type(value).__name__} is "
+                                "not storable as JSON")
     doc["attempts"] = _plain_copy(attempts, f"run {run.id}: attempts") if attempts else []
     return doc
 
@@ -341,6 +342,37 @@ class RunHistory:
             self.prune()
         return copy_doc(doc)
 
+    def add_many(self, runs: list[Run], docs: list[dict[str, Any]] | None = None) -> None:
+        """``add`` for a batch of new runs, ids ascending: one table change per segment
+        instead of two per run (a scheduler tick may queue thousands). ``docs``: the
+        runs' fresh ``run_doc``s, stored as they are, when the caller made them already."""
+        if docs is None:
+            docs = [run_doc(run) for run in runs]
+        i = 0
+        while i < len(runs):
+            k = self.segment_of(runs[i].id)
+            j = i
+            while j < len(runs) and self.segment_of(runs[j].id) == k:
+                j += 1
+            group, group_docs = runs[i:j], docs[i:j]
+            i = j
+            new_segment = k not in self._counts
+            seg = self._segment(k, create=True)
+            assert seg is not None
+            insert_docs(seg.runs, [(run.id, doc)
+                                   for run, doc in zip(group, group_docs, strict=True)])
+            self._counted(k, len(group))
+            self._next_id = max(self._next_id, group[-1].id + 1)
+            active = [(run.id, {"job": run.job}) for run in group
+                      if run.state in _ACTIVE and run.id not in self._active]
+            if active:
+                for run_id, doc in active:
+                    self._active[run_id] = doc["job"]
+                assert self._head is not None
+                insert_docs(self._head.db.table("active"), active)
+            if new_segment:
+                self.prune()
+
     def save(self, run: Run) -> None:
         k = self.segment_of(run.id)
         seg = self._segment(k, create=True)
@@ -349,6 +381,14 @@ class RunHistory:
             self._counted(k, 1)
             self._next_id = max(self._next_id, run.id + 1)
         self._track(run)
+
+    def get_doc(self, run_id: int) -> dict[str, Any] | None:
+        """A copy of run ``run_id``'s record (what ``get(...).to_dict()`` gives), or None."""
+        if run_id < 0:
+            return None
+        seg = self._segment(self.segment_of(run_id))
+        doc = None if seg is None else get_raw(seg.runs, run_id)
+        return None if doc is None else copy_doc(doc)
 
     def get(self, run_id: int) -> Run | None:
         if run_id < 0:

@@ -41,7 +41,7 @@ from core.store.history import (
     run_from_doc,
 )
 from core.store.storage import AtomicJSONStorage, private_dir
-from core.store.tables import get_raw, insert_doc, next_doc_id, update_doc
+from core.store.tables import changed, get_raw, insert_doc, next_doc_id, raw_docs, update_doc
 
 DEFAULT_RETENTION = 50_000
 _META_DOC = 1
@@ -151,6 +151,13 @@ class Store:
         self._change()
         return self._history.add(run)
 
+    def add_runs(self, runs: list[Run], docs: list[dict[str, Any]] | None = None) -> None:
+        """Record a batch of new runs, ids ascending (``add_run`` for each, cheaper).
+        ``docs``: their ``run_doc``s if made already (fresh dicts, kept as they are)."""
+        if runs:
+            self._change()
+            self._history.add_many(runs, docs)
+
     def save_run(self, run: Run) -> None:
         """Replace the stored record of ``run.id`` (recording it if it is new)."""
         self._change()
@@ -158,6 +165,10 @@ class Store:
 
     def get_run(self, run_id: int) -> Run | None:
         return self._history.get(run_id)
+
+    def get_run_record(self, run_id: int) -> dict[str, Any] | None:
+        """``get_run(run_id).to_dict()`` without making the Run."""
+        return self._history.get_doc(run_id)
 
     def list_runs(self, *, job: str | None = None, states: Iterable[str] | None = None,
                   since: float | None = None, limit: int | None = 50) -> list[Run]:
@@ -260,6 +271,29 @@ class Store:
             return False
         self.update_job_state(job, last_occurrence=occurrence)
         return True
+
+    def claim_occurrences(self, claims: dict[str, float]) -> None:
+        """``claim_occurrence`` for many jobs at once (an occurrence not later than the
+        one already claimed is ignored)."""
+        if not claims:
+            return
+        self._change()
+        self._jobs_must_write = True
+        tables, raw = raw_docs(self._jobs)
+        for job, occurrence in claims.items():
+            doc_id = self._job_ids.get(job)
+            doc = None if doc_id is None else raw.get(str(doc_id))
+            if doc is None:
+                self.update_job_state(job, last_occurrence=occurrence)
+                tables, raw = raw_docs(self._jobs)
+                continue
+            state = doc.get("state")
+            if state is None:
+                state = doc["state"] = {}
+            last = state.get("last_occurrence")
+            if last is None or occurrence > last:
+                state["last_occurrence"] = occurrence
+        changed(self._jobs, tables)
 
     # --------------------------------------------------------------------- meta ----
     def meta(self) -> dict[str, Any]:

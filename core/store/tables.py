@@ -18,7 +18,7 @@ from typing import Any
 from tinydb.table import Table
 
 
-def _raw(table: Table) -> tuple[dict[str, Any], dict[str, Any]]:
+def raw_docs(table: Table) -> tuple[dict[str, Any], dict[str, Any]]:
     """(all tables, this table's documents), creating the table if missing."""
     storage = table.storage
     tables = storage.read()
@@ -30,7 +30,7 @@ def _raw(table: Table) -> tuple[dict[str, Any], dict[str, Any]]:
     return tables, raw
 
 
-def _changed(table: Table, tables: dict[str, Any]) -> None:
+def changed(table: Table, tables: dict[str, Any]) -> None:
     table.storage.write(tables)
     table.clear_cache()
 
@@ -38,13 +38,25 @@ def _changed(table: Table, tables: dict[str, Any]) -> None:
 def insert_doc(table: Table, doc_id: int, doc: dict[str, Any], *, copy: bool = True) -> None:
     """Insert ``doc`` as ``doc_id``; ValueError if that id exists (as TinyDB does).
     ``copy=False`` stores ``doc`` itself: for a fresh dict nobody else holds."""
-    tables, raw = _raw(table)
+    tables, raw = raw_docs(table)
     key = str(doc_id)
     if key in raw:
         raise ValueError(f"Document with ID {key} already exists")
     raw[key] = dict(doc) if copy else doc
     table._next_id = None  # as TinyDB's insert of a Document: recompute on its next insert
-    _changed(table, tables)
+    changed(table, tables)
+
+
+def insert_docs(table: Table, docs: Iterable[tuple[int, dict[str, Any]]]) -> None:
+    """``insert_doc(..., copy=False)`` for many fresh documents, announced once."""
+    tables, raw = raw_docs(table)
+    new = {str(doc_id): doc for doc_id, doc in docs}
+    if not raw.keys().isdisjoint(new):  # all or nothing
+        key = min(raw.keys() & new.keys(), key=int)
+        raise ValueError(f"Document with ID {key} already exists")
+    raw.update(new)
+    table._next_id = None
+    changed(table, tables)
 
 
 def get_raw(table: Table, doc_id: int) -> dict[str, Any] | None:
@@ -56,44 +68,44 @@ def get_raw(table: Table, doc_id: int) -> dict[str, Any] | None:
 
 def put_doc(table: Table, doc_id: int, doc: dict[str, Any]) -> bool:
     """Replace document ``doc_id`` by ``doc`` (insert it if missing); True if inserted."""
-    tables, raw = _raw(table)
+    tables, raw = raw_docs(table)
     key = str(doc_id)
     old = raw.get(key)
     if old is not None:
         old.clear()
         old.update(doc)
-        _changed(table, tables)
+        changed(table, tables)
         return False
     raw[key] = dict(doc)
     table._next_id = None
-    _changed(table, tables)
+    changed(table, tables)
     return True
 
 
 def update_doc(table: Table, doc_id: int, change: Callable[[dict[str, Any]], None]) -> bool:
     """Apply ``change`` to document ``doc_id`` in place; False (nothing done) if missing."""
-    tables, raw = _raw(table)
+    tables, raw = raw_docs(table)
     doc = raw.get(str(doc_id))
     if doc is not None:
         change(doc)
-    _changed(table, tables)  # TinyDB marks the storage changed even when nothing matched
+    changed(table, tables)  # TinyDB marks the storage changed even when nothing matched
     return doc is not None
 
 
 def remove_docs(table: Table, doc_ids: Iterable[int]) -> list[int]:
     """Remove the documents that exist among ``doc_ids``; returns the ids removed."""
-    tables, raw = _raw(table)
+    tables, raw = raw_docs(table)
     removed = []
     for doc_id in doc_ids:
         if raw.pop(str(doc_id), None) is not None:
             removed.append(doc_id)
-    _changed(table, tables)
+    changed(table, tables)
     return removed
 
 
 def next_doc_id(table: Table) -> int:
     """The id TinyDB's ``insert`` would give a new document (one past the highest)."""
-    _, raw = _raw(table)
+    _, raw = raw_docs(table)
     return max((int(k) for k in raw), default=0) + 1
 
 
@@ -101,7 +113,7 @@ def replace_raw(table: Table, docs: dict[str, dict[str, Any]]) -> None:
     """Make ``docs`` the table's whole content, in one step, as stored: keys are
     ``str(doc_id)``, values plain dicts, taken as they are (not copied).
     (``truncate`` and ``insert_multiple`` rebuild the table once per call.)"""
-    tables, _ = _raw(table)
+    tables, _ = raw_docs(table)
     tables[table.name] = docs
     table._next_id = None
-    _changed(table, tables)
+    changed(table, tables)

@@ -209,6 +209,51 @@ def test_job_state_and_claims(state: Path, opened: list[Store]) -> None:
     assert s.meta() == {"last_seen": 1.5, "version": "1"}
 
 
+def test_a_batch_of_runs_is_recorded_as_one_by_one(state: Path, opened: list[Store]) -> None:
+    """add_runs (a scheduler tick's batch) leaves the same store as add_run per run:
+    records, segments rolled over, the active index, ids, and what reopens."""
+    one, many = state / "one", state / "many"
+    stores = {p: open_store(p, opened, segment_size=4) for p in (one, many)}
+    for s in stores.values():
+        new_run(s)  # history before the batch
+    batches = {}
+    for p, s in stores.items():
+        batch = []
+        for i in range(10):  # crosses two segment boundaries
+            st = RunState.QUEUED.value if i % 3 else RunState.SKIPPED.value
+            batch.append(Run(id=s.next_run_id(), job=f"j{i}", host="local", command="true",
+                             state=st, queued_at=2000.0 + i))
+        batches[p] = batch
+    for run in batches[one]:
+        stores[one].add_run(run)
+    stores[many].add_runs(batches[many])
+    with pytest.raises(ValueError):
+        stores[many].add_runs([batches[many][0]])  # an id recorded already
+    for p, s in stores.items():
+        s.close()
+    reopened = {p: open_store(p, opened, segment_size=4) for p in (one, many)}
+    a, b = reopened[one], reopened[many]
+    assert [r.to_dict() for r in a.list_runs(limit=100)] == \
+        [r.to_dict() for r in b.list_runs(limit=100)]
+    assert [r.id for r in b.active_runs()] == [r.id for r in batches[many] if r.state == "queued"]
+    assert a.next_run_id() == b.next_run_id() == 12
+    assert seg_files(one) == seg_files(many)
+
+
+def test_claims_in_bulk(state: Path, opened: list[Store]) -> None:
+    s = open_store(state, opened)
+    s.update_job_state("backup", paused=False)
+    s.claim_occurrence("report", 500.0)
+    s.claim_occurrences({"backup": 100.0, "report": 400.0, "new": 7.0})
+    assert s.job_state("backup") == {"paused": False, "last_occurrence": 100.0}
+    assert s.job_state("report")["last_occurrence"] == 500.0  # never moves back
+    s.close()
+    s = open_store(state, opened)
+    assert s.claim_occurrence("backup", 100.0) is False
+    assert s.claim_occurrence("new", 7.0) is False
+    assert s.claim_occurrence("new", 8.0) is True
+
+
 def test_log_path(state: Path, opened: list[Store]) -> None:
     s = open_store(state, opened, segment_size=100)
     path = s.log_path(1234)
