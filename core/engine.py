@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import getpass
 import heapq
@@ -17,7 +18,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,7 @@ class Engine:
         self._stopping = False
         self._services: list[Any] = []
         self._pid = os.getpid()
+        self._summary_timer = False
         self._parse_schedules()
 
     def add_service(self, service: Any) -> None:
@@ -708,8 +710,14 @@ class Engine:
             last_run={"id": run.id, "state": run.state, "finished_at": run.finished_at,
                       "exit_code": run.exit_code, "host": run.host},
         )
-        if self._started and not self._stopping:  # the summary reaches the disk soon
-            asyncio.get_running_loop().call_later(SUMMARY_INTERVAL + 0.1, self._dirty)
+        if self._started and not self._stopping and not self._summary_timer:
+            # the summary reaches the disk soon, with one timer for any number of runs
+            self._summary_timer = True
+            asyncio.get_running_loop().call_later(SUMMARY_INTERVAL + 0.1, self._summary_due)
+
+    def _summary_due(self) -> None:
+        self._summary_timer = False
+        self._dirty()
 
     async def _execute(self, act: _Active) -> None:
         """One run from start to a final state, attempts and retries included."""
@@ -717,7 +725,7 @@ class Engine:
         assert self.store is not None and job is not None
         logfile = None
         try:
-            logfile = _LazyLog(self.store.log_path(run.id))
+            logfile = _LazyLog(functools.partial(self.store.log_path, run.id))
             state, reason = await self._attempts(act, job, logfile)
         except asyncio.CancelledError:
             state, reason = RunState.INTERRUPTED, act.cancel_reason or "fleetdeck stopped"
@@ -864,13 +872,13 @@ class Engine:
 class _LazyLog:
     """A run's log file, created at its first line: a silent run costs no file."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Callable[[], Path]) -> None:
+        self._path = path  # asked at the first line: its folder is made then
         self._file: Any = None
 
     def write(self, text: str) -> None:
         if self._file is None:
-            fd = os.open(self.path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+            fd = os.open(self._path(), os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
             self._file = open(fd, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
         self._file.write(text)
 

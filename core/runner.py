@@ -43,7 +43,29 @@ class ProcessInfo:
 LineSink = Callable[[str, str], None]  # (stream, line)
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@functools.cache
+def _boot_time() -> float:
+    return psutil.boot_time()
+
+
 def process_create_time(pid: int) -> float | None:
+    """When a process started (psutil's create_time), to tell pid reuse apart.
+
+    On Linux read from /proc/<pid>/stat directly, with psutil's formula: a run start
+    costs one small read, not a psutil.Process."""
+    try:
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+        try:
+            stat = os.read(fd, 4096)
+        finally:
+            os.close(fd)
+        ticks = int(stat[stat.rindex(b")") + 2:].split()[19])  # field 22, starttime
+        return _boot_time() + ticks / _CLOCK_TICKS
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return psutil.Process(pid).create_time()
     except (psutil.Error, OSError):
@@ -113,20 +135,32 @@ def argv_for(command: str, path: str | None, shell: str = "/bin/sh") -> tuple[st
     return _direct(command, path) or (shell, "-c", command)
 
 
-class _ExitAwareProtocol(asyncio.subprocess.SubprocessStreamProtocol):
-    """Says when the process itself has exited, whatever holds its pipes."""
+@functools.cache
+def _devnull() -> int:
+    """One read-only /dev/null kept open for every child's stdin (not inherited itself)."""
+    return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
-    def __init__(self, exited: asyncio.Event, **kw: object) -> None:
-        super().__init__(**kw)  # type: ignore[arg-type]
-        self._exited_event = exited
 
-    def process_exited(self) -> None:
-        super().process_exited()
-        self._exited_event.set()
+def _environ(extra: dict[str, str] | None) -> dict[bytes, bytes]:
+    """This process's environment plus ``extra``, as bytes for posix_spawn.
+
+    os.environ decodes every variable on each read; its bytes twin is copied whole.
+    """
+    data = getattr(os.environ, "_data", None)  # CPython's bytes mapping behind os.environ
+    env = dict(data) if isinstance(data, dict) else dict(os.environb)
+    if extra:
+        env.update((os.fsencode(k), os.fsencode(v)) for k, v in extra.items())
+    return env
 
 
 class LocalProcess:
-    """One command on this machine. `start()`, then `wait()`; `cancel()` from anywhere."""
+    """One command on this machine. `start()`, then `wait()`; `cancel()` from anywhere.
+
+    The process is started with ``posix_spawn`` in a new session (its own process
+    group), its exit is watched through a pidfd and its pipes are read straight from
+    the event loop: no helper thread per child and no stream objects, which is most of
+    what a run costs besides the process itself.
+    """
 
     def __init__(
         self,
@@ -147,98 +181,143 @@ class LocalProcess:
         self.on_line = on_line
         self.shell = shell
         self.info: ProcessInfo | None = None
-        self._proc: asyncio.subprocess.Process | None = None
-        self._cancel = asyncio.Event()
-        self._exited = asyncio.Event()
+        self.returncode: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pidfd = -1
+        self._pipes: dict[int, tuple[str, bytearray]] = {}  # fd -> (stream, partial line)
+        self._exited: asyncio.Future[None] | None = None
+        self._drained: asyncio.Future[None] | None = None
+        self._wake: asyncio.Future[None] | None = None
         self._stopping: str | None = None  # "timeout" | "cancel"
 
     async def start(self) -> str | None:
         """Start the process; returns an error line if it could not start."""
-        full_env = dict(os.environ)
-        if self.env:
-            full_env.update(self.env)
-        loop = asyncio.get_running_loop()
+        env = _environ(self.env)
+        path = env.get(b"PATH")
+        argv = argv_for(self.command, None if path is None else os.fsdecode(path), self.shell)
+        if self.cwd:
+            if not os.path.exists(self.cwd):
+                return f"cannot start: no such file or directory: {self.cwd}"
+            if not os.path.isdir(self.cwd):
+                return f"cannot start: cwd is not a directory: {self.cwd}"
+            # posix_spawn cannot change directory: a shell does it, then execs the command
+            argv = (self.shell, "-c", 'cd -- "$0" && exec "$@"', self.cwd, *argv)
+        loop = self._loop = asyncio.get_running_loop()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        null = _devnull()
         try:
-            transport, protocol = await loop.subprocess_exec(
-                lambda: _ExitAwareProtocol(self._exited, limit=CHUNK, loop=loop),
-                *argv_for(self.command, full_env.get("PATH"), self.shell),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                cwd=self.cwd or None,
-                env=full_env,
-                start_new_session=True,
-            )
-            self._proc = asyncio.subprocess.Process(transport, protocol, loop)
-        except FileNotFoundError as e:
-            missing = self.cwd if self.cwd and not os.path.isdir(self.cwd) else e.filename
-            return f"cannot start: no such file or directory: {missing}"
-        except NotADirectoryError:
-            return f"cannot start: cwd is not a directory: {self.cwd}"
-        except PermissionError as e:
-            return f"cannot start: permission denied: {e.filename or self.cwd}"
+            pid = os.posix_spawn(argv[0], list(argv), env, setsid=True, file_actions=[
+                (os.POSIX_SPAWN_DUP2, null, 0),
+                (os.POSIX_SPAWN_DUP2, out_w, 1),
+                (os.POSIX_SPAWN_DUP2, err_w, 2),
+            ])
         except OSError as e:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            if isinstance(e, FileNotFoundError):
+                return f"cannot start: no such file or directory: {e.filename or argv[0]}"
+            if isinstance(e, PermissionError):
+                return f"cannot start: permission denied: {e.filename or argv[0]}"
             return f"cannot start: {e.strerror or e}"
-        pid = self._proc.pid
+        finally:
+            for fd in (out_w, err_w):
+                os.close(fd)
+        self._pidfd = os.pidfd_open(pid)
+        self._exited = loop.create_future()
+        self._drained = loop.create_future()
+        self._wake = loop.create_future()
+        for fd, stream in ((out_r, "stdout"), (err_r, "stderr")):
+            os.set_blocking(fd, False)
+            self._pipes[fd] = (stream, bytearray())
+            loop.add_reader(fd, self._read, fd)
+        loop.add_reader(self._pidfd, self._reap, pid)
         self.info = ProcessInfo(pid=pid, pgid=pid, started=process_create_time(pid))
         return None
 
     def cancel(self) -> None:
-        self._cancel.set()
+        self._stop("cancel")
 
-    async def _pump(self, reader: asyncio.StreamReader, stream: str) -> None:
-        partial = b""
-        while True:
-            chunk = await reader.read(CHUNK)
-            if not chunk:
-                break
-            data = partial + chunk
-            lines = data.split(b"\n")
-            partial = lines.pop()
-            for raw in lines:
-                self.on_line(stream, raw.decode("utf-8", "replace").rstrip("\r"))
-        if partial:
+    def _stop(self, why: str) -> None:
+        if self._stopping is None and self.returncode is None:
+            self._stopping = why
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def _read(self, fd: int) -> None:
+        try:
+            data = os.read(fd, CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        stream, partial = self._pipes[fd]
+        if data:
+            partial += data
+            if b"\n" in data:
+                lines = partial.split(b"\n")
+                del partial[:]
+                partial += lines.pop()
+                for raw in lines:
+                    self.on_line(stream, raw.decode("utf-8", "replace").rstrip("\r"))
+            return
+        self._close_pipe(fd)
+
+    def _close_pipe(self, fd: int, *, flush: bool = True) -> None:
+        stream, partial = self._pipes.pop(fd)
+        assert self._loop is not None
+        self._loop.remove_reader(fd)
+        os.close(fd)
+        if partial and flush:
             self.on_line(stream, partial.decode("utf-8", "replace").rstrip("\r"))
+        if not self._pipes and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def _reap(self, pid: int) -> None:
+        assert self._loop is not None
+        self._loop.remove_reader(self._pidfd)
+        try:
+            _, status = os.waitpid(pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:  # reaped by someone else: the code is lost
+            self.returncode = 255
+        os.close(self._pidfd)
+        self._pidfd = -1
+        assert self._exited is not None and self._wake is not None
+        self._exited.set_result(None)
+        if not self._wake.done():
+            self._wake.set_result(None)
 
     async def wait(self) -> ProcessOutcome:
-        proc = self._proc
-        assert proc is not None and proc.stdout is not None and proc.stderr is not None
-        pumps = asyncio.gather(self._pump(proc.stdout, "stdout"), self._pump(proc.stderr, "stderr"))
-        # not proc.wait(): it also waits for the pipes, which a background child may hold
-        waiter = asyncio.ensure_future(self._exited.wait())
-        canceller = asyncio.ensure_future(self._cancel.wait())
+        assert self.info is not None and self._loop is not None
+        assert self._exited is not None and self._wake is not None and self._drained is not None
+        pid = self.info.pid
+        timer = (self._loop.call_later(self.timeout, self._stop, "timeout")
+                 if self.timeout is not None else None)
         try:
-            done, _ = await asyncio.wait(
-                {waiter, canceller}, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            if waiter not in done:
-                self._stopping = "cancel" if canceller in done else "timeout"
-                await terminate_group(proc.pid, self.kill_grace)
-                await waiter
-            else:
-                # the leader is gone; whatever it left in its group is not ours to keep
-                # reading from forever, but we give it a moment to flush its pipes
-                pass
-            try:
-                await asyncio.wait_for(asyncio.shield(pumps), PIPE_DRAIN_AFTER_EXIT)
-            except TimeoutError:
-                for pipe in (proc.stdout, proc.stderr):
-                    transport = getattr(pipe, "_transport", None)
-                    if transport is not None:
-                        transport.close()
-                pumps.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await pumps
+            await self._wake
+            if not self._exited.done():  # timed out or cancelled
+                await terminate_group(pid, self.kill_grace)
+                await self._exited
+            # the leader is gone; whatever it left in its group is not ours to keep
+            # reading from forever, but we give it a moment to flush its pipes
+            if self._pipes:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._drained), PIPE_DRAIN_AFTER_EXIT)
+                for fd in list(self._pipes):
+                    self._close_pipe(fd)
         except asyncio.CancelledError:
             # the engine is going away: do not leave the group behind
-            await terminate_group(proc.pid, min(self.kill_grace, 5.0))
+            await terminate_group(pid, min(self.kill_grace, 5.0))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exited.wait(), 2.0)  # reaped, not a zombie
-            pumps.cancel()
+                await asyncio.wait_for(asyncio.shield(self._exited), 2.0)  # reaped, no zombie
+            for fd in list(self._pipes):
+                self._close_pipe(fd, flush=False)
             raise
         finally:
-            canceller.cancel()
-        code = proc.returncode
+            if timer is not None:
+                timer.cancel()
+        code = self.returncode
         sig = -code if code is not None and code < 0 else None
         return ProcessOutcome(
             exit_code=None if sig else code,

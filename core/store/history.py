@@ -72,16 +72,21 @@ _SCALAR_TYPES = frozenset(_SCALARS)  # exact types: a set lookup before isinstan
 def _plain_copy(value: Any, where: str = "") -> Any:
     """A deep copy of JSON-shaped data; TypeError (naming the field) for anything else,
     now rather than at every later commit."""
+    kind = type(value)
+    if kind in _SCALAR_TYPES:
+        return value
+    if kind is dict:
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                raise TypeError(f"{where or 'value'}: key {k!r} is not a string")
+            out[k] = v if type(v) in _SCALAR_TYPES else _plain_copy(v, f"{where}.{k}")
+        return out
+    if kind is list or kind is tuple:
+        return [v if type(v) in _SCALAR_TYPES else _plain_copy(v, f"{where}[{i}]")
+                for i, v in enumerate(value)]
     if isinstance(value, _SCALARS):
         return value
-    kind = type(value)
-    if kind is dict:
-        for k in value:
-            if not isinstance(k, str):
-                raise TypeError(f"{where or 'value'}: key {k!r} is not a string")
-        return {k: _plain_copy(v, f"{where}.{k}") for k, v in value.items()}
-    if kind is list or kind is tuple:
-        return [_plain_copy(v, f"{where}[{i}]") for i, v in enumerate(value)]
     raise TypeError(f"{where or 'value'}: {kind.__name__} is not storable as JSON")
 
 

@@ -36,6 +36,7 @@ from core.runs import Run
 from core.store.history import (
     DEFAULT_SEGMENT_SIZE,
     RunHistory,
+    _plain_copy,
     delete_paths,
     open_db,
     run_from_doc,
@@ -64,6 +65,10 @@ def _plain(value: Any) -> Any:
     if type(value) is dict and all(type(k) is str and type(v) in _EXACT_SCALARS
                                    for k, v in value.items()):
         return dict(value)  # what the JSON round trip gives for plain scalars, only cheaper
+    try:
+        return _plain_copy(value)  # the same for JSON-shaped data (str keys, no tuples)
+    except TypeError:
+        pass
     try:
         return json.loads(json.dumps(value))
     except (TypeError, ValueError) as e:
