@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import getpass
 import heapq
 import logging
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ from core.runs import ACTIVE_STATES, Run, RunState, Trigger
 from core.schedule import Schedule, ScheduleError, parse_schedule
 from core.scheduler import Due, Scheduler
 from core.store import StateLock, Store
-from core.store.history import copy_doc, run_doc
+from core.store.history import run_doc
 from core.store.store import SUMMARY_INTERVAL
 
 log = logging.getLogger("fleetdeck.engine")
@@ -60,12 +59,24 @@ class EngineError(Exception):
 class _Active:
     run: Run
     job: Job | None
-    done: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: bool = False
+    _done: asyncio.Event | None = None  # made when somebody waits: most runs nobody does
     process: LocalProcess | None = None
     task: asyncio.Task[None] | None = None
     cancel_reason: str | None = None
     waiting_retry: asyncio.TimerHandle | None = None
     after: set[int] = field(default_factory=set)  # run ids this one must wait for
+
+    async def wait_done(self) -> None:
+        if not self.finished:
+            if self._done is None:
+                self._done = asyncio.Event()
+            await self._done.wait()
+
+    def set_done(self) -> None:
+        self.finished = True
+        if self._done is not None:
+            self._done.set()
 
 
 def _run_dict(run: Run) -> dict[str, Any]:
@@ -75,20 +86,6 @@ def _run_dict(run: Run) -> dict[str, Any]:
         return run_doc(run)
     except TypeError:  # something run_doc does not copy itself: let asdict do it
         return run.to_dict()
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside (if it was on): a batch that creates tens of
-    thousands of lasting objects otherwise triggers collections that walk the heap."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _user() -> str:
@@ -304,7 +301,7 @@ class Engine:
         """Wait until a run reaches a final state; returns its record."""
         act = self._active.get(run_id)
         if act is not None:
-            await act.done.wait()
+            await act.wait_done()
         return self.get_run(run_id)
 
     # ------------------------------------------------------------- public: actions ----
@@ -334,7 +331,7 @@ class Engine:
         log.info("cancel run #%d of %s by %s", run_id, act.run.job, who,
                  extra={"job": act.run.job, "run_id": run_id})
         self._cancel(act, reason)
-        await act.done.wait()
+        await act.wait_done()
         return _run_dict(act.run)
 
     async def pause_job(self, name: str, *, requested_by: str | None = None) -> dict[str, Any]:
@@ -449,8 +446,7 @@ class Engine:
     def _on_due(self, batch: list[Due], now: float) -> None:
         """Turn due occurrences into runs (or recorded skips), then persist and start."""
         assert self.store is not None
-        with _gc_paused():  # a big batch makes many lasting objects: no GC passes meanwhile
-            created = self._dispatch(batch, now)
+        created = self._dispatch(batch, now)  # the scheduler paused the GC for the batch
         if created or batch:
             self._spawn(self._persist_then_pump())
 
@@ -551,8 +547,9 @@ class Engine:
         later, with the rest of the batch (``_record_batch``), in the same loop turn.
         """
         assert self.store is not None
-        same = [a for a in self._active_by_job.get(job.name, {}).values() if a.run.host == host]
         policy = job.overlap
+        same = [] if policy == "allow" else [
+            a for a in self._active_by_job.get(job.name, {}).values() if a.run.host == host]
         if policy == "skip" and same and trigger != Trigger.MANUAL:
             ids = ", ".join(f"#{a.run.id}" for a in same)
             return self._record_skipped(job, occ, f"run {ids} still active (overlap=skip)", host)
@@ -574,10 +571,12 @@ class Engine:
         self._queue(act)
         if batch is None:
             record = self.store.add_run(run)  # the same as run.to_dict(), made once
-        else:
-            doc = run_doc(run)
+        else:  # run_doc(run) without its checks: every field was just set from plain data
+            doc = vars(run).copy()
+            doc["attempts"] = []
             batch.append((run, doc))
-            record = copy_doc(doc)
+            record = doc.copy()
+            record["attempts"] = []
         self.bus.publish(RunQueued(record))
         return run
 
@@ -693,7 +692,7 @@ class Engine:
             of_job.pop(run.id, None)
             if not of_job:
                 del self._active_by_job[run.job]
-        act.done.set()
+        act.set_done()
         self.bus.publish(RunFinished(_run_dict(run)))
         self._dirty()
         job = self.config.jobs.get(run.job)

@@ -9,10 +9,12 @@ next entry and hands the batch to the engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import heapq
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from core.schedule import Schedule, jitter_offset
@@ -21,6 +23,20 @@ log = logging.getLogger("fleetdeck.scheduler")
 
 MAX_GATHERED = 1000  # occurrences gathered for one late job in one go; the rest are counted
 BULK_POP = 64  # due entries popped one by one before the rest are taken in one pass
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside (if it was on): a tick that creates tens of
+    thousands of lasting objects otherwise triggers collections that walk the heap."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @dataclass
@@ -139,12 +155,14 @@ class Scheduler:
     async def run(self) -> None:
         while True:
             now = self._clock()
-            batch = self.pop_due(now)
+            with gc_paused():  # a big batch makes many lasting objects: no GC walks meanwhile
+                batch = self.pop_due(now)
+                if batch:
+                    try:
+                        self._on_due(batch, now)
+                    except Exception:
+                        log.exception("dispatching %d due jobs failed", len(batch))
             if batch:
-                try:
-                    self._on_due(batch, now)
-                except Exception:
-                    log.exception("dispatching %d due jobs failed", len(batch))
                 await asyncio.sleep(0)  # let the dispatched work breathe before the next pass
                 continue
             self._wake.clear()
