@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean compile
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -13,14 +13,19 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test,bench]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# bytecode is compiled ahead (fast when up to date): a shell with PYTHONDONTWRITEBYTECODE
+# set would otherwise compile every module again at each start
+compile: $(STAMP)
+	@$(BIN)/python -m compileall -q core tui >/dev/null
+
+run: compile
 	$(BIN)/fleetdeck $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/ruff check core tui themes tests bench
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: compile
 	for b in bench/*_bench.py; do echo "== $$b"; $(BIN)/python $$b; done
 
 clean:

@@ -17,8 +17,6 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import psutil
-
 CHUNK = 65536
 MAX_EVENT_LINE = 8192  # longer lines reach the log file whole and events cut
 PIPE_DRAIN_AFTER_EXIT = 2.0  # a background grandchild may hold the pipes open
@@ -48,6 +46,8 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 @functools.cache
 def _boot_time() -> float:
+    import psutil  # imported when first needed: it costs start-up time
+
     return psutil.boot_time()
 
 
@@ -66,6 +66,8 @@ def process_create_time(pid: int) -> float | None:
         return _boot_time() + ticks / _CLOCK_TICKS
     except (OSError, ValueError, IndexError):
         pass
+    import psutil
+
     try:
         return psutil.Process(pid).create_time()
     except (psutil.Error, OSError):

@@ -22,9 +22,8 @@ import math
 import os
 import re
 from datetime import datetime, timedelta, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from croniter import CroniterBadDateError, CroniterError, croniter
 
 from core.durations import DurationError, parse_duration
 
@@ -66,6 +65,15 @@ _RANGES = {
 _PLAIN = re.compile(r"\d+(?:,\d+)*")
 _NUMERIC_PART = re.compile(r"(\d+)(?:-(\d+))?")
 _CRONISH = re.compile(r"[\d*?/,\-]+")
+
+
+def _cron() -> Any:
+    """The croniter package, imported with the first cron schedule (start-up time)."""
+    import croniter
+
+    return croniter
+
+
 _MAX_YEARS = 130  # croniter's search horizon; covers the whole 1970-2099 year field
 _EPOCH = datetime(1970, 1, 1)
 _ONE_US = timedelta(microseconds=1)
@@ -216,7 +224,7 @@ class CronSchedule(Schedule):
         clock_fields = fields[:3] if quartz else fields[:2]
         # fixed wall-clock time (Vixie): second/minute/hour are plain numbers or lists
         self.fixed = all(_PLAIN.fullmatch(f) for f in clock_fields)
-        self._iter = croniter(
+        self._iter = _cron().croniter(
             expr,
             _EPOCH,
             ret_type=datetime,
@@ -231,7 +239,7 @@ class CronSchedule(Schedule):
         """The first matching naive wall time strictly after `wall` (None: no more)."""
         try:
             return self._iter.get_next(datetime, start_time=wall)
-        except (CroniterBadDateError, OverflowError, ValueError):
+        except (_cron().CroniterBadDateError, OverflowError, ValueError):
             return None
 
     def _real(self, wall: datetime) -> tuple[float, float]:
@@ -427,7 +435,7 @@ def _parse_cron(
         _check_range(raw, name, field)
     try:
         sched = CronSchedule(raw, expr, fields, zone, zone_name, explicit, alias)
-    except (CroniterError, ValueError, KeyError, IndexError) as e:
+    except (_cron().CroniterError, ValueError, KeyError, IndexError) as e:
         raise ScheduleError(_cron_error(raw, fields, names, e)) from None
     # a cron that can never match (Feb 30, a year with no such date) is an error now,
     # not a job that silently never runs
@@ -457,8 +465,8 @@ def _cron_error(raw: str, fields: list[str], names: tuple[str, ...], exc: Except
         probe = ["*"] * len(fields)
         probe[i] = field
         try:
-            croniter.expand(" ".join(probe), second_at_beginning=quartz)
-        except (CroniterError, ValueError, KeyError, IndexError):
+            _cron().croniter.expand(" ".join(probe), second_at_beginning=quartz)
+        except (_cron().CroniterError, ValueError, KeyError, IndexError):
             return f"bad cron expression {raw!r}: bad {name} field {field!r}"
     detail = str(exc).split("]")[-1].strip(" ,.") or "not acceptable"
     return f"bad cron expression {raw!r}: {detail}"
