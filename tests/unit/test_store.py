@@ -229,7 +229,7 @@ def test_a_batch_of_runs_is_recorded_as_one_by_one(state: Path, opened: list[Sto
     stores[many].add_runs(batches[many])
     with pytest.raises(ValueError):
         stores[many].add_runs([batches[many][0]])  # an id recorded already
-    for p, s in stores.items():
+    for s in stores.values():
         s.close()
     reopened = {p: open_store(p, opened, segment_size=4) for p in (one, many)}
     a, b = reopened[one], reopened[many]
