@@ -131,6 +131,9 @@ class Engine:
         self._services: list[Any] = []
         self._pid = os.getpid()
         self._summary_timer = False
+        self._changed_jobs: set[str] = set()
+        self._targets_of: object = None  # the inventory _targets_cache was resolved against
+        self._targets_cache: dict[str, tuple[str, ...]] = {}
         self._parse_schedules()
 
     def add_service(self, service: Any) -> None:
@@ -310,7 +313,7 @@ class Engine:
         job = self._job(name)
         self._require_started()
         try:
-            hosts = resolve_targets(job.targets, self.config.hosts)
+            hosts = self._targets(job.targets)
         except TargetError as e:
             raise EngineError(f"job {name}: {e}") from None
         who = requested_by or _user()
@@ -360,6 +363,16 @@ class Engine:
         return info
 
     # ----------------------------------------------------------------- internals ------
+    def _targets(self, pattern: str) -> tuple[str, ...]:
+        """The hosts a target pattern names, resolved once per inventory (TargetError)."""
+        hosts = self.config.hosts
+        if self._targets_of is not hosts:  # a new config: resolve afresh
+            self._targets_of, self._targets_cache = hosts, {}
+        found = self._targets_cache.get(pattern)
+        if found is None:
+            found = self._targets_cache[pattern] = tuple(resolve_targets(pattern, hosts))
+        return found
+
     def _require_started(self) -> None:
         if not self._started:
             raise EngineError("the engine is not running")
@@ -453,7 +466,6 @@ class Engine:
     def _dispatch(self, batch: list[Due], now: float) -> bool:
         assert self.store is not None
         created = False
-        targets: dict[str, list[str]] = {}  # patterns resolved in this batch (hosts are fixed)
         claims: dict[str, float] = {}
         runs: list[tuple[Run, dict[str, Any]]] = []
         for due in batch:
@@ -467,14 +479,11 @@ class Engine:
                 runs, claims = [], {}
                 self._record_skips(job, to_skip, due)
             for occ, trigger in to_run:
-                hosts = targets.get(job.targets)
-                if hosts is None:
-                    try:
-                        hosts = resolve_targets(job.targets, self.config.hosts)
-                    except TargetError as e:
-                        self._notice("error", f"job {job.name}: {e}", job.name)
-                        continue
-                    targets[job.targets] = hosts
+                try:
+                    hosts = self._targets(job.targets)
+                except TargetError as e:
+                    self._notice("error", f"job {job.name}: {e}", job.name)
+                    continue
                 for host in hosts:
                     self._create_run(job, host, trigger, occ, None, runs)
                     created = True
@@ -695,9 +704,21 @@ class Engine:
         act.set_done()
         self.bus.publish(RunFinished(_run_dict(run)))
         self._dirty()
-        job = self.config.jobs.get(run.job)
-        if job is not None:
-            self.bus.publish(JobChanged(self._job_info(job)))
+        self._job_changed(run.job)
+
+    def _job_changed(self, name: str) -> None:
+        """Announce a job's new summary once per loop turn, however many of its runs
+        finished in it (a burst of runs is one JobChanged per job, not one per run)."""
+        if not self._changed_jobs:
+            asyncio.get_running_loop().call_soon(self._announce_jobs)
+        self._changed_jobs.add(name)
+
+    def _announce_jobs(self) -> None:
+        names, self._changed_jobs = self._changed_jobs, set()
+        for name in sorted(names):
+            job = self.config.jobs.get(name)
+            if job is not None:
+                self.bus.publish(JobChanged(self._job_info(job)))
 
     def _note_result(self, run: Run) -> None:
         assert self.store is not None
