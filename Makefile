@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 compile: $(STAMP)
 	@$(BIN)/python -m compileall -q core tui >/dev/null
 
+# the console on a simulated fleet (`fleetdeck demo`); `make run ARGS=...` runs anything else
+ARGS ?= demo
 run: compile
 	$(BIN)/fleetdeck $(ARGS)
 

@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("console", help="open the console (the default with no command)")
+    from tui.cli_demo import add_demo_parser
+
+    add_demo_parser(sub)
 
     d = sub.add_parser("daemon", help="run the engine until SIGINT/SIGTERM")
     d.add_argument("--quiet", action="store_true", help="no run lines on stdout")
@@ -115,7 +118,7 @@ def _err(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, sys.argv[1:] if argv is None else list(argv))
     try:
         return _dispatch(args)
     except CLIError as e:
@@ -134,12 +137,32 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Everything after the first `--` is a fan-out's command, whatever options came
+    between the pattern and it (`fanout web[1-3] --gather -- uptime`)."""
+    if "--" not in argv:
+        return parser.parse_args(argv)
+    cut = argv.index("--")
+    args = parser.parse_args(argv[:cut])
+    tail = argv[cut + 1:]
+    if args.command != "fanout":
+        if tail:
+            parser.error(f"unexpected arguments after --: {' '.join(tail)}")
+        return args
+    args.remote_command = [*(args.remote_command or []), *tail]
+    return args
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     cmd = args.command
     if cmd == "check-config":
         return cmd_check_config(args)
     if cmd == "init":
         return cmd_init(args)
+    if cmd == "demo":
+        from tui.cli_demo import cmd_demo
+
+        return cmd_demo(args, CLIError, cmd_console)
     config = _load_config(args.config)
     state_dir = args.state_dir or default_state_dir()
     if cmd is None or cmd == "console":

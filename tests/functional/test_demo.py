@@ -1,0 +1,106 @@
+"""`fleetdeck demo`: the simulated fleet as real processes and real SSH on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from core.config import load_config
+from core.demo import FLEET, DemoFleet
+from tests.conftest import FLEETDECK, cli_env
+from tests.functional.test_console import ready, until
+from tui.app import FleetdeckApp
+
+DOWN = {h.name for h in FLEET if h.behaviour == "down"}
+FLAKY = {h.name for h in FLEET if h.behaviour == "flaky"}
+
+
+def start_fleet(folder: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], Path]:
+    proc = subprocess.Popen([sys.executable, "-m", "core.demo", "serve", "--dir", str(folder),
+                             "--seed", "7"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env=env)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    assert line.startswith("ready "), line
+    return proc, Path(line.split(" ", 1)[1])
+
+
+def test_fanout_over_the_demo_fleet_shows_every_kind_of_host(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    fleet, config = start_fleet(tmp_path / "demo", env)
+    try:
+        assert oct(os.stat(tmp_path / "demo").st_mode & 0o777) == "0o700"
+        out = subprocess.run([*FLEETDECK, "--config", str(config), "--state-dir",
+                              str(tmp_path / "state"), "fanout", "*", "--", "hostname"],
+                             capture_output=True, text=True, env=env, timeout=120)
+        lines = out.stdout.splitlines()
+        for host in FLEET:
+            if host.name in DOWN:
+                assert f"{host.name}: [unreachable] connection refused" in out.stderr
+            elif host.name not in FLAKY:
+                assert f"{host.name}: {host.name}" in lines  # each answers its own name
+        assert out.returncode == 3  # some unreachable
+        assert "2 unreachable (12 hosts" in out.stdout
+        # host keys were verified: nothing was trusted on the way
+        assert not (tmp_path / "state" / "known_hosts").exists() or \
+            (tmp_path / "state" / "known_hosts").read_text() == ""
+    finally:
+        assert fleet.stdin is not None
+        fleet.stdin.close()  # the parent going away stops the fleet
+        assert fleet.wait(timeout=30) == 0
+
+
+def test_fleet_only_mode_stops_on_ctrl_c(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    proc = subprocess.Popen([*FLEETDECK, "demo", "--fleet-only", "--dir", str(tmp_path / "d")],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("demo fleet up (") and str(tmp_path / "d") in first
+        assert "fanout '*' -- uptime" in proc.stdout.readline()
+        config = load_config(tmp_path / "d" / "config.toml")
+        assert len(config.hosts) == len(FLEET) + 1  # and `local`
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_broken_demo_folder_is_one_clear_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    out = subprocess.run([*FLEETDECK, "demo", "--fleet-only", "--dir", str(blocker / "demo")],
+                         capture_output=True, text=True, env=cli_env(tmp_path), timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.startswith("fleetdeck: the demo fleet did not start: ")
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+async def test_console_on_the_demo_inventory_runs_remote_jobs(tmp_path: Path) -> None:
+    fleet = DemoFleet(tmp_path / "demo", seed=7)
+    config_path = await fleet.start()
+    try:
+        app = FleetdeckApp(load_config(config_path), tmp_path / "state", scheduling=False,
+                           theme="dark")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(pilot)
+            assert {"web-uptime", "db-disk", "cache-check"} <= set(app.engine.config.jobs)
+            runs = await app.engine.run_job("web-uptime", requested_by="test")
+            assert sorted(r["host"] for r in runs) == [f"web0{i}" for i in range(1, 6)]
+
+            def finished() -> list[dict]:
+                got = [app.engine.get_run(r["id"]) for r in runs]
+                return got if all(r["state"] not in ("queued", "running") for r in got) \
+                    else []
+
+            done = await until(pilot, finished, "web-uptime on five hosts", timeout=60)
+            assert [r["state"] for r in done] == ["succeeded"] * 5
+            log = app.engine.run_log_path(done[0]["id"]).read_text()
+            assert "load average" in log
+    finally:
+        await fleet.stop()

@@ -1,0 +1,76 @@
+"""`fleetdeck demo`: the console on a simulated fleet (see core/demo.py).
+
+The fleet's SSH servers run in a child process, so they never compete with the console's
+event loop; the child stops when its stdin pipe closes, so it cannot outlive us.
+
+    fleetdeck demo [--dir DIR]        # the console on the demo inventory
+    fleetdeck demo --fleet-only       # only the fleet, for the CLI from another shell
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+START_TIMEOUT = 30.0
+
+
+def add_demo_parser(sub: Any) -> None:
+    d = sub.add_parser("demo", help="open the console on a simulated fleet of loopback SSH hosts")
+    d.add_argument("--dir", type=Path, default=None,
+                   help="demo folder: keys, inventory, state (default: "
+                        "$XDG_STATE_HOME/fleetdeck/demo)")
+    d.add_argument("--fleet-only", action="store_true",
+                   help="start only the fleet; print how to use it; stop on Ctrl-C")
+
+
+def cmd_demo(args: argparse.Namespace, error: type[Exception],
+             open_console: Callable[[argparse.Namespace, Any, Path], int]) -> int:
+    from core.config import load_config
+    from core.demo import READY, default_demo_dir
+
+    folder: Path = args.dir or default_demo_dir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.demo", "serve", "--dir", str(folder)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = _first_line(proc)
+        if not line.startswith(f"{READY} "):
+            detail = (proc.stderr.read() if proc.poll() is not None else "").strip()
+            why = detail.splitlines()[-1] if detail else line or "no answer"
+            raise error(f"the demo fleet did not start: {why}")
+        config_path = Path(line.split(" ", 1)[1].strip())
+        state_dir: Path = args.state_dir or folder / "state"
+        if args.fleet_only:
+            print(f"demo fleet up ({config_path}). From another shell, try:\n"
+                  f"  fleetdeck --config {config_path} --state-dir {state_dir} "
+                  f"fanout '*' -- uptime\nCtrl-C stops it.", flush=True)
+            try:
+                proc.wait()
+            except KeyboardInterrupt:
+                pass
+            return 0
+        return open_console(args, load_config(config_path), state_dir)
+    finally:
+        if proc.stdin:
+            proc.stdin.close()  # the fleet's signal to stop
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _first_line(proc: subprocess.Popen[str]) -> str:
+    import selectors
+
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(START_TIMEOUT):
+            return ""
+    return proc.stdout.readline().strip()
