@@ -256,7 +256,9 @@ def require_sshd() -> str:
 class Sshd:
     """A real OpenSSH sshd on a loopback port, as the current user."""
 
-    def __init__(self, binary: str, folder: Path, keys: Keys, host_key_path: Path) -> None:
+    def __init__(self, binary: str, folder: Path, keys: Keys, host_key_path: Path,
+                 *, rexec: bool = True) -> None:
+        self.rexec = rexec  # False: `sshd -r`, no re-exec per connection (cheaper, benches)
         self.binary = binary
         self.folder = folder
         self.keys = keys
@@ -275,7 +277,8 @@ class Sshd:
             "LogLevel ERROR\nUseDNS no\n")
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation dir
-        self.proc = subprocess.Popen([self.binary, "-D", "-e", "-f", str(cfg)],
+        flags = ["-D", "-e"] if self.rexec else ["-D", "-e", "-r"]
+        self.proc = subprocess.Popen([self.binary, *flags, "-f", str(cfg)],
                                      stdout=subprocess.DEVNULL,
                                      stderr=open(self.folder / f"sshd.{self.port}.log", "wb"))
         deadline = time.monotonic() + 10

@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="state directory (default: $XDG_STATE_HOME/fleetdeck)")
     p.add_argument("--log-format", choices=("text", "json"), default="text",
                    help="format of fleetdeck's own log")
-    p.add_argument("--version", action="version", version=f"fleetdeck {_version()}")
+    p.add_argument("--version", action=_VersionAction, nargs=0,
+                   help="show program's version number and exit")
     p.add_argument("--read-only", action="store_true",
                    help="console: look, but run, pause and cancel nothing")
     p.add_argument("--theme", help="console theme: dark, light, high-contrast, ansi, or yours")
@@ -95,6 +96,14 @@ def _run_id(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"not a run id: {text!r}")
     return value
+
+
+class _VersionAction(argparse.Action):
+    """--version, looked up only when asked (importlib.metadata costs ~20 ms at start)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kw: Any) -> None:
+        print(f"fleetdeck {_version()}")
+        parser.exit()
 
 
 def _version() -> str:
