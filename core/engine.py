@@ -129,12 +129,22 @@ class Engine:
         self._started = False
         self._stopping = False
         self._services: list[Any] = []
+        self._fanouts: Any = None
         self._pid = os.getpid()
         self._summary_timer = False
         self._changed_jobs: set[str] = set()
         self._targets_of: object = None  # the inventory _targets_cache was resolved against
         self._targets_cache: dict[str, tuple[str, ...]] = {}
         self._parse_schedules()
+
+    @property
+    def fanouts(self) -> Any:
+        """Fan-outs started from here (core.fanouts.FanOuts), over the engine's pool."""
+        if self._fanouts is None:
+            from core.fanouts import FanOuts
+
+            self._fanouts = FanOuts(self)
+        return self._fanouts
 
     def add_service(self, service: Any) -> None:
         """Attach a part that lives as long as the engine (health monitor, notifier...).

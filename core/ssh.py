@@ -228,7 +228,9 @@ class _Client(asyncssh.SSHClient):
         self.fingerprint = fingerprint(key)
         self.where = host if port in (None, 22) else f"[{host}]:{port}"
         verdict = kh.check(host, addr, port, key, self._target.known_hosts)
-        if verdict == "unknown" and self._pool.trust_new_keys and kh.own_file is not None:
+        approved = self._pool.approved.get(self._target.name) == self.fingerprint
+        if verdict == "unknown" and (self._pool.trust_new_keys or approved) \
+                and kh.own_file is not None:
             kh.trust(host, port, key)
             self._pool.trusted.append((self._target.name, self.where, self.fingerprint))
             log.warning("trusted new host key of %s (%s): %s", self._target.name, self.where,
@@ -318,12 +320,20 @@ class SSHPool:
         self.agent_path = agent_path
         self.idle_timeout = idle_timeout
         self.trusted: list[tuple[str, str, str]] = []  # (host, known_hosts name, fingerprint)
+        # host name -> the one fingerprint a person approved after seeing it: that key, and
+        # no other, is trusted at the next connection (see approve())
+        self.approved: dict[str, str] = {}
         self.opened = 0  # connections opened (for tests and the console)
         self._entries: dict[tuple[Any, ...], _Entry] = {}
         self._jump_limits: dict[tuple[Any, ...], asyncio.Semaphore] = {}
         self._closed = False
 
     # ---- public ----
+    def approve(self, host: str, fingerprint: str) -> None:
+        """A person saw `fingerprint` for `host` and trusts it: written to our own
+        known_hosts at the next connection if the host still presents exactly that key."""
+        self.approved[host] = fingerprint
+
     async def connect(self, target: Target, *,
                       connect_timeout: float | None = None) -> asyncssh.SSHClientConnection:
         """A live connection to target (shared); SSHError with the host's class if not."""

@@ -30,7 +30,6 @@ from tui.theming import default_theme_name, load_themes, stylesheet_path
 FLUSH_INTERVAL = 0.1  # seconds between event batches reaching the screen
 LATER = {
     "hosts": "Host health arrives with health checks",
-    "fanout": "Fan-out arrives with SSH execution",
     "alerts": "Alerts arrive with health checks",
 }
 
@@ -77,6 +76,7 @@ class FleetdeckApp(App[None]):
         "jobs": lambda: _screen("jobs", "JobsScreen"),  # loaded when first shown
         "queue": lambda: _screen("queue", "QueueScreen"),
         "runs": lambda: _screen("runs", "RunsScreen"),
+        "fanout": lambda: _screen("fanout", "FanOutScreen"),
     }
     DEFAULT_MODE = "overview"
     BINDINGS = [
@@ -85,7 +85,7 @@ class FleetdeckApp(App[None]):
         Binding("3", "show('queue')", "Queue", id="app.queue"),
         Binding("4", "show('runs')", "Runs", id="app.runs"),
         Binding("5", "show('hosts')", "Hosts", show=False, id="app.hosts"),
-        Binding("6", "show('fanout')", "Fan-out", show=False, id="app.fanout"),
+        Binding("6", "show('fanout')", "Fan-out", id="app.fanout"),
         Binding("7", "show('alerts')", "Alerts", show=False, id="app.alerts"),
         Binding("colon", "command_line", "Command", id="app.command"),
         Binding("question_mark", "help", "Help", id="app.help"),
@@ -253,8 +253,13 @@ class FleetdeckApp(App[None]):
     def cmd_hosts(self) -> None:
         self.action_show("hosts")
 
-    def cmd_fanout(self) -> None:
-        self.action_show("fanout")
+    def cmd_fanout(self, pattern: str | None = None, command: str | None = None) -> None:
+        self.switch_mode("fanout")
+        from tui.screens.fanout import FanOutScreen
+
+        screen = self.screen
+        if isinstance(screen, FanOutScreen) and (pattern or command):
+            screen.prefill(pattern, command)
 
     def cmd_alerts(self) -> None:
         self.action_show("alerts")
@@ -291,6 +296,10 @@ class FleetdeckApp(App[None]):
         await self.action_quit()
 
     # -- engine calls: each is a worker, so the screen never waits on them -------------
+    def guard(self, verb: str) -> bool:
+        """May this console act now? Says why not (read-only, engine starting)."""
+        return self._guard(verb)
+
     def _guard(self, verb: str) -> bool:
         if self.read_only:
             self.notify(f"read-only console: cannot {verb}", severity="warning")

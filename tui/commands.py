@@ -23,11 +23,13 @@ class Command:
     aliases: tuple[str, ...] = ()
     acts: bool = False  # changes something: refused in a read-only console
     destructive: bool = False  # asks for confirmation first
+    rest: str = ""  # name of a trailing free-form part (any number of words)
 
     @property
     def usage(self) -> str:
         parts = [self.name, *(a.upper() for a in self.args),
-                 *(f"[{a.upper()}]" for a in self.optional)]
+                 *(f"[{a.upper()}]" for a in self.optional),
+                 *([f"[-- {self.rest.upper()}]"] if self.rest else [])]
         return " ".join(parts)
 
 
@@ -39,7 +41,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("runs", "run history; optionally of one job", optional=("job",),
             aliases=("history",)),
     Command("hosts", "host health (arrives with health checks)"),
-    Command("fanout", "one command on many hosts (arrives with SSH fan-out)"),
+    Command("fanout", "one command on many hosts: :fanout @web -- uptime",
+            optional=("pattern",), rest="command"),
     Command("alerts", "firing and acknowledged alerts (arrives with alerts)"),
     Command("log", "open a run's output", args=("run",), aliases=("logs", "open")),
     Command("run", "run a job now", args=("job",), acts=True),
@@ -81,6 +84,16 @@ def parse(line: str) -> tuple[Command, list[str]]:
         raise CommandError(f"unknown command :{name}{hint}")
     if len(args) < len(cmd.args):
         raise CommandError(f"usage: :{cmd.usage}")
+    if cmd.rest:  # `:fanout @web -- uptime -l`: the words after `--` are one argument
+        tail = ""
+        if "--" in args:
+            cut = args.index("--")
+            args, tail = args[:cut], text.split(" -- ", 1)[1].strip() if " -- " in text \
+                else " ".join(args[cut + 1:])
+        if len(args) > len(cmd.args) + len(cmd.optional):
+            raise CommandError(f"too many arguments; usage: :{cmd.usage}")
+        return cmd, [*args, *([None] * (len(cmd.args) + len(cmd.optional) - len(args))),
+                     *([tail] if tail else [])]
     if len(args) > len(cmd.args) + len(cmd.optional):
         raise CommandError(f"too many arguments; usage: :{cmd.usage}")
     return cmd, args

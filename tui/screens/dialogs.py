@@ -60,19 +60,35 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("escape", "answer(False)", "No", show=False, id="confirm.cancel"),
     ]
 
-    def __init__(self, question: str, detail: str = "") -> None:
+    def __init__(self, question: str, detail: str = "", *, strong: bool = False) -> None:
         super().__init__()
         self.question = question
         self.detail = detail
+        self.strong = strong  # a key is not enough: the person types "yes"
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text(self.question), id="question")
             if self.detail:
                 yield Label(Text(self.detail), id="detail")
-            yield Label("y: yes   n / Esc: no", id="keys")
+            if self.strong:
+                yield Input(placeholder='type "yes" and Enter to go ahead; Esc: no',
+                            id="typed")
+            else:
+                yield Label("y: yes   n / Esc: no", id="keys")
+
+    def on_mount(self) -> None:
+        if self.strong:
+            self.query_one("#typed", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "typed":
+            event.stop()
+            self.dismiss(event.value.strip().lower() == "yes")
 
     def action_answer(self, yes: bool) -> None:
+        if self.strong and yes:
+            return  # `y` alone does not confirm a strong question (and types into the box)
         self.dismiss(yes)
 
 

@@ -1,0 +1,198 @@
+"""The engine's fan-outs: what the console (and later an attached client) calls.
+
+`engine.fanouts` starts fan-outs over the engine's shared SSH pool, so a re-run on the
+failed hosts goes over the connections still open; their events (``fanout_started``,
+``host_result``, ``fanout_line``, ``fanout_done``) are published on the engine's bus.
+Records and each host's output live in the state directory (``core/store/fanouts.py``),
+where the CLI's fan-outs are too, so past fan-outs of both are browsable.
+"""
+
+from __future__ import annotations
+
+import difflib
+import getpass
+import logging
+import os
+import re
+from typing import Any
+
+from core.fanout import DEFAULT_FORKS, FanOut, hosts_of
+from core.inventory import resolve_targets
+from core.store.fanouts import FanOutStore
+
+log = logging.getLogger("fleetdeck.fanout")
+
+# commands that deserve a second, stronger confirmation before they reach many hosts
+_DESTRUCTIVE = re.compile(
+    r"(^|[;&|(`]|\$\(|\bsudo\s+|\bexec\s+)\s*("
+    r"rm|rmdir|reboot|shutdown|halt|poweroff|mkfs(\.\w+)?|dd|kill|killall|pkill|wipefs|"
+    r"fdisk|parted|truncate|shred|userdel|iptables\s+-F|"
+    r"systemctl\s+(stop|restart|disable|mask|kill|reboot|poweroff|halt)|"
+    r"service\s+\S+\s+(stop|restart)|init\s+[06]|crontab\s+-r|docker\s+(rm|kill|stop)|"
+    r"kubectl\s+delete|zfs\s+destroy|lvremove|vgremove)\b")
+
+
+def looks_destructive(command: str) -> bool:
+    """Whether a command looks like it removes, stops or reboots something."""
+    return bool(_DESTRUCTIVE.search(command.strip()))
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return str(os.getuid())
+
+
+class FanOuts:
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self._live: dict[int, FanOut] = {}
+        self._store: FanOutStore | None = None
+
+    @property
+    def store(self) -> FanOutStore:
+        if self._store is None:
+            self._store = FanOutStore(self.engine.state_dir)
+        return self._store
+
+    # ------------------------------------------------------------------ reading ----
+    def resolve(self, pattern: str) -> list[str]:
+        """The hosts a pattern names (TargetError, one line, if it is wrong or empty)."""
+        return resolve_targets(pattern, self.engine.config.hosts)
+
+    def list(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Fan-outs newest first, live ones with their current state."""
+        stored = FanOutStore(self.engine.state_dir, read_only=True).list(limit)
+        return [self._live[r["id"]].record() if r["id"] in self._live else r for r in stored]
+
+    def get(self, fanout_id: int) -> dict[str, Any] | None:
+        fo = self._live.get(fanout_id)
+        if fo is not None:
+            return fo.record()
+        return FanOutStore(self.engine.state_dir, read_only=True).get(fanout_id)
+
+    def is_live(self, fanout_id: int) -> bool:
+        return fanout_id in self._live
+
+    def output(self, fanout_id: int, host: str) -> str:
+        """One host's output so far (the whole log for a past fan-out)."""
+        fo = self._live.get(fanout_id)
+        if fo is not None and host in fo.results:
+            return fo.output(host)
+        path = self.store.log_path(fanout_id, host)
+        try:
+            return path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def gather(self, fanout_id: int) -> list[dict[str, Any]]:
+        """Finished hosts grouped by identical output, class and exit code, largest first;
+        each group but the first carries ``diff``: its text against the largest's."""
+        fo = self._live.get(fanout_id)
+        if fo is not None:
+            groups = [g for g in fo.gather() if g["state"] not in ("pending", "connecting",
+                                                                    "running")]
+        else:
+            groups = self._gather_record(fanout_id)
+        if groups:
+            base = groups[0]["text"].splitlines()
+            for g in groups:
+                g["diff"] = [] if g is groups[0] or not g["text"] else list(difflib.unified_diff(
+                    base, g["text"].splitlines(), f"{groups[0]['folded']}", g["folded"],
+                    lineterm="", n=1))
+        return groups
+
+    def _gather_record(self, fanout_id: int) -> list[dict[str, Any]]:
+        from core.inventory import fold_hosts
+
+        rec = self.get(fanout_id)
+        if rec is None:
+            return []
+        groups: dict[tuple[Any, ...], list[str]] = {}
+        for name, r in rec["hosts"].items():
+            groups.setdefault((r["state"], r.get("exit_code"), r.get("reason", ""),
+                               r.get("digest", "")), []).append(name)
+        out = [{"hosts": names, "folded": fold_hosts(names), "count": len(names),
+                "state": st, "exit_code": code, "reason": reason,
+                "text": self.output(fanout_id, names[0])}
+               for (st, code, reason, _), names in groups.items()]
+        out.sort(key=lambda g: (-g["count"], g["state"] != "ok", g["folded"]))
+        return out
+
+    # ------------------------------------------------------------------ actions ----
+    def start(self, pattern: str, command: str, *, hosts: list[str] | None = None,
+              forks: int = DEFAULT_FORKS, timeout: float | None = None,
+              connect_timeout: float | None = None, requested_by: str | None = None,
+              rerun_of: int | None = None) -> dict[str, Any]:
+        """Start a fan-out (it runs as an engine task); returns its first record."""
+        from core.remote import engine_pool
+
+        if not command.strip():
+            raise ValueError("no command to run")
+        names = hosts if hosts is not None else self.resolve(pattern)
+        inventory = self.engine.config.hosts
+        store = self.store
+        fid = store.allocate()
+        who = requested_by or _user()
+        fo = FanOut(command, [inventory[n] for n in names], pool=engine_pool(self.engine),
+                    inventory=inventory, bus=self.engine.bus, fanout_id=fid,
+                    pattern=pattern, forks=forks, timeout=timeout,
+                    connect_timeout=connect_timeout, log_dir=store.log_dir(fid),
+                    requested_by=who, store=store, rerun_of=rerun_of)
+        self._live[fid] = fo
+        task = self.engine._spawn(fo.run())  # noqa: SLF001 - the engine's task set
+        task.add_done_callback(lambda _t, fid=fid: self._live.pop(fid, None))
+        log.info("fan-out #%d by %s: %s -- %s (%d hosts)", fid, who, pattern, command,
+                 len(names))
+        return fo.record()
+
+    def rerun(self, fanout_id: int, classes: list[str], *,
+              requested_by: str | None = None) -> dict[str, Any]:
+        """The same command again on the hosts of those classes (over the open pool)."""
+        rec = self.get(fanout_id)
+        if rec is None:
+            raise KeyError(f"no fan-out #{fanout_id}")
+        names = [n for n in hosts_of(rec, classes) if n in self.engine.config.hosts]
+        if not names:
+            raise ValueError(f"fan-out #{fanout_id} has no hosts in {', '.join(classes)}")
+        return self.start(rec["pattern"], rec["command"], hosts=names,
+                          forks=rec.get("forks") or DEFAULT_FORKS, timeout=rec.get("timeout"),
+                          connect_timeout=rec.get("connect_timeout"),
+                          requested_by=requested_by, rerun_of=fanout_id)
+
+    def cancel(self, fanout_id: int) -> None:
+        fo = self._live.get(fanout_id)
+        if fo is not None:
+            fo.cancel()
+
+    def cancel_host(self, fanout_id: int, host: str) -> None:
+        """Cancel one host; the rest of the batch goes on."""
+        fo = self._live.get(fanout_id)
+        if fo is not None:
+            fo.cancel_host(host)
+
+    def trust(self, fanout_id: int, hosts: list[str], *,
+              requested_by: str | None = None) -> dict[str, Any]:
+        """Trust the unknown host keys these hosts presented (exactly those fingerprints,
+        as shown to the person) and run the command on them again."""
+        from core.remote import engine_pool
+
+        rec = self.get(fanout_id)
+        if rec is None:
+            raise KeyError(f"no fan-out #{fanout_id}")
+        pool = engine_pool(self.engine)
+        names = []
+        for name in hosts:
+            r = rec["hosts"].get(name) or {}
+            if r.get("state") == "host_key_unknown" and r.get("fingerprint"):
+                pool.approve(name, r["fingerprint"])
+                names.append(name)
+                log.warning("%s approved the host key of %s: %s", requested_by or _user(),
+                            name, r["fingerprint"])
+        if not names:
+            raise ValueError("none of those hosts presented an unknown host key")
+        return self.start(rec["pattern"], rec["command"], hosts=names,
+                          forks=rec.get("forks") or DEFAULT_FORKS, timeout=rec.get("timeout"),
+                          connect_timeout=rec.get("connect_timeout"),
+                          requested_by=requested_by, rerun_of=fanout_id)

@@ -1,0 +1,230 @@
+"""The fan-out screen through Pilot, against in-process SSH servers on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import Input, Log, Static
+
+from core.config import Config, EngineSettings, Host
+from core.remote import set_engine_pool
+from tests.functional.test_console import keys, ready, until
+from tests.sshd import closed_port, host, make_keys, make_pool, start_servers
+from tui.app import FleetdeckApp
+from tui.screens.dialogs import ConfirmScreen
+from tui.screens.fanout import FanOutScreen, GatheredScreen, HostOutputScreen, PastFanOutsScreen
+from tui.widgets.common import NavTable
+
+
+@pytest.fixture
+async def fleet(tmp_path: Path):
+    k = make_keys(tmp_path / "keys")
+    known = tmp_path / "known"
+    servers = await start_servers(k, 3, known)
+    # a host whose key nobody has seen: its own key, written to no known_hosts file
+    import asyncssh
+
+    stranger = (await start_servers(k, 1, tmp_path / "elsewhere",
+                                    host_key=asyncssh.generate_private_key("ssh-ed25519")))[0]
+    yield k, known, servers, stranger
+    for s in [*servers, stranger]:
+        await s.stop()
+
+
+def fleet_config(servers: list[Any], stranger: Any) -> Config:
+    hosts = [host(f"app{i + 1}", s.port, groups=("app",)) for i, s in enumerate(servers)]
+    hosts.append(host("app4", closed_port(), groups=("app",)))
+    hosts.append(host("new1", stranger.port))
+    return Config(path=None, hosts={"local": Host("local"), **{h.name: h for h in hosts}},
+                  jobs={}, engine=EngineSettings())
+
+
+@pytest.fixture
+def make_app(fleet, state_dir: Path):
+    k, known, servers, stranger = fleet
+
+    def make(**kw: Any) -> FleetdeckApp:
+        return FleetdeckApp(fleet_config(servers, stranger), state_dir, scheduling=False,
+                            theme="dark", **kw)
+
+    return make, k, known
+
+
+async def open_screen(pilot: Any, k: Any, known: Path) -> FanOutScreen:
+    app = await ready(pilot)
+    set_engine_pool(app.engine, make_pool(k, known, connect_timeout=2))
+    await pilot.press("6")
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, FanOutScreen)
+    return screen
+
+
+async def type_into(pilot: Any, widget_id: str, text: str) -> None:
+    field = pilot.app.screen.query_one(f"#{widget_id}", Input)
+    field.focus()
+    field.value = ""
+    await pilot.press(*keys(text))
+    await pilot.pause()
+
+
+def grid(screen: FanOutScreen) -> dict[str, str]:
+    table = screen.query_one(NavTable)
+    out = {}
+    for i in range(table.row_count):
+        row = table.get_row_at(i)
+        out[str(row[0])] = str(row[1])
+    return out
+
+
+async def finished(pilot: Any, screen: FanOutScreen) -> dict[str, str]:
+    app = pilot.app
+    await until(pilot, lambda: screen.fanout_id is not None
+                and not app.engine.fanouts.is_live(screen.fanout_id), "fan-out end", 30)
+    await pilot.pause(0.3)
+    return grid(screen)
+
+
+async def test_pattern_count_confirm_grid_output_and_gathered(make_app) -> None:
+    make, k, known = make_app
+    app = make()
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = await open_screen(pilot, k, known)
+        label = screen.query_one("#resolved", Static)
+        await type_into(pilot, "pattern", "@nope")
+        assert "unknown group '@nope'" in str(label.render())
+        await type_into(pilot, "pattern", "@app")
+        assert str(label.render()) == "4 hosts: app[1-4]"
+        await type_into(pilot, "command", "echo same; echo err >&2")
+        await pilot.press("enter")
+        await pilot.pause()
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmScreen) and not confirm.strong
+        assert confirm.question == "Run `echo same; echo err >&2` on 4 hosts?"
+        await pilot.press("y")
+        states = await finished(pilot, screen)
+        assert states == {"app1": "ok", "app2": "ok", "app3": "ok", "app4": "unreachable"}
+        summary = str(screen.query_one("#summary", Static).render())
+        assert "1 unreachable · 3 ok   finished" in summary
+
+        table = screen.query_one(NavTable)
+        table.focus()
+        table.move_cursor(row=[str(table.get_row_at(i)[0])
+                               for i in range(table.row_count)].index("app2"))
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        out = app.screen
+        assert isinstance(out, HostOutputScreen) and out.host == "app2"
+        assert out.query_one(Log).lines == ["same", "err"]
+        await pilot.press("escape")
+        await pilot.press("b")
+        await pilot.pause(0.2)
+        gathered = app.screen
+        assert isinstance(gathered, GatheredScreen)
+        lines = gathered.query_one(Log).lines
+        assert lines[:3] == ["── app[1-3] (3)", "  same", "  err"]
+        assert lines[lines.index("── app4 (1)  unreachable: connection refused") + 1] == \
+            "  (no output)"
+        await pilot.press("escape")
+
+
+async def test_destructive_commands_need_yes_typed(make_app) -> None:
+    make, k, known = make_app
+    app = make()
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = await open_screen(pilot, k, known)
+        await type_into(pilot, "pattern", "app1")
+        await type_into(pilot, "command", "rm -rf /tmp/fleetdeck-test-nothing-here")
+        await pilot.press("enter")
+        await pilot.pause()
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmScreen) and confirm.strong
+        assert confirm.question.startswith("DESTRUCTIVE? Run `rm -rf")
+        await pilot.press("y")  # a key alone is not enough
+        await pilot.pause()
+        assert app.screen is confirm
+        await pilot.press("backspace", *keys("yes"), "enter")
+        assert await finished(pilot, screen) == {"app1": "ok"}
+
+
+async def test_rerun_a_class_cancel_one_host_and_browse_past(make_app) -> None:
+    make, k, known = make_app
+    app = make()
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = await open_screen(pilot, k, known)
+        app.execute("fanout app[1-2] -- sleep 30")
+        await pilot.pause()
+        assert screen.query_one("#command", Input).value == "sleep 30"
+        await pilot.press("enter")
+        await pilot.press("y")
+        await until(pilot, lambda: grid(screen).get("app1") == "running", "app1 running")
+        first = screen.fanout_id
+        table = screen.query_one(NavTable)
+        table.focus()
+        row = [str(table.get_row_at(i)[0]) for i in range(table.row_count)].index("app1")
+        table.move_cursor(row=row)
+        await pilot.press("x")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await until(pilot, lambda: grid(screen).get("app1") == "cancelled", "app1 cancelled")
+        assert grid(screen)["app2"] == "running"  # the batch goes on
+        app.engine.fanouts.cancel_host(first, "app2")
+        await finished(pilot, screen)
+
+        # re-run the cancelled class: both hosts, as a new fan-out that names its origin
+        await pilot.press("R")
+        assert "on the 2 cancelled hosts" in app.screen.question
+        await pilot.press("y")
+        await pilot.pause()
+        second = screen.fanout_id
+        assert second != first
+        assert app.engine.fanouts.get(second)["rerun_of"] == first
+        app.engine.fanouts.cancel(second)
+        await finished(pilot, screen)
+
+        await pilot.press("p")
+        await pilot.pause(0.2)
+        past = app.screen
+        assert isinstance(past, PastFanOutsScreen)
+        ids = [str(past.table.get_row_at(i)[0]) for i in range(past.table.row_count)]
+        assert ids == [f"#{second}", f"#{first}"]
+        past.table.move_cursor(row=1)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is screen and screen.fanout_id == first
+
+
+async def test_trusting_an_unknown_host_key_after_seeing_it(make_app) -> None:
+    make, k, known = make_app
+    app = make()
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = await open_screen(pilot, k, known)
+        before = known.read_text()
+        app.execute("fanout new1 -- echo hello")
+        await pilot.press("enter", "y")
+        assert await finished(pilot, screen) == {"new1": "host_key_unknown"}
+        fp = app.engine.fanouts.get(screen.fanout_id)["hosts"]["new1"]["fingerprint"]
+        assert fp.startswith("ssh-ed25519 SHA256:")
+        await pilot.press("t")
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmScreen)
+        assert confirm.detail == f"new1: {fp}"  # the person sees what they trust
+        await pilot.press("y")
+        assert await finished(pilot, screen) == {"new1": "ok"}
+        added = known.read_text()[len(before):]
+        assert added.startswith("[127.0.0.1]:") and "ssh-ed25519" in added
+
+
+async def test_a_read_only_console_cannot_fan_out(make_app) -> None:
+    make, k, known = make_app
+    app = make(read_only=True)
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = await open_screen(pilot, k, known)
+        await type_into(pilot, "pattern", "app1")
+        await type_into(pilot, "command", "true")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is screen  # no confirmation, nothing started
+        assert app.engine.fanouts.list() == []

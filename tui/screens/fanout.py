@@ -1,0 +1,477 @@
+"""Fan-out: one command on many hosts, watched host by host as it lands.
+
+A target pattern (with a live count of the hosts it resolves to) and a command; Enter
+asks for confirmation naming the host count (a stronger one for commands that look
+destructive), then the grid fills as hosts connect, run and finish. Enter on a host
+streams its output; `b` groups identical outputs (as clush -b does), each with a diff
+against the largest group; `R` runs again on the hosts of the selected host's class,
+over the open connections; `x` cancels one host; `t` trusts the unknown host keys shown;
+`p` browses past fan-outs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Input, Log, Static
+
+from core.events import Event
+from tui.screens.base import FleetScreen, TableScreen
+from tui.screens.cells import fmt_age, fmt_time
+from tui.screens.dialogs import ConfirmScreen
+from tui.widgets.common import NavTable
+
+FANOUT_EVENTS = {"fanout_started", "host_result", "fanout_done"}
+STATE_ORDER = ("connecting", "running", "pending", "failed", "timed_out", "unreachable",
+               "auth_failed", "host_key_unknown", "host_key_changed", "cancelled", "ok")
+STATE_LABEL = {"pending": "queued"}  # what a waiting host is called on screen
+HOST_STYLES = {
+    "pending": "cyan", "connecting": "blue", "running": "bold blue", "ok": "green",
+    "failed": "bold red", "timed_out": "bold magenta", "unreachable": "red",
+    "auth_failed": "red", "host_key_unknown": "yellow", "host_key_changed": "bold red",
+    "cancelled": "yellow",
+}
+ACTIVE = ("pending", "connecting", "running")
+
+
+def _fanout_of(event: Event) -> int | None:
+    """The fan-out id an event is about (host_result/fanout_line carry it; started/done
+    carry the whole record)."""
+    fid = getattr(event, "fanout_id", None)
+    if fid is None:
+        fid = (getattr(event, "fanout", None) or {}).get("id")
+    return fid
+
+
+def host_state(state: str) -> Text:
+    return Text(STATE_LABEL.get(state, state), style=HOST_STYLES.get(state, ""))
+
+
+def counts_text(hosts: dict[str, dict[str, Any]]) -> Text:
+    counts: dict[str, int] = {}
+    for r in hosts.values():
+        counts[r["state"]] = counts.get(r["state"], 0) + 1
+    out = Text()
+    for state in STATE_ORDER:
+        if counts.get(state):
+            if out:
+                out.append(" · ")
+            out.append(f"{counts[state]} {STATE_LABEL.get(state, state)}",
+                       style=HOST_STYLES.get(state, ""))
+    return out
+
+
+class FanOutScreen(FleetScreen):
+    TITLE_TEXT = "6 Fan-out"
+    DEFAULT_CSS = """
+    FanOutScreen #form { height: 3; }
+    FanOutScreen #pattern { width: 1fr; }
+    FanOutScreen #command { width: 2fr; }
+    FanOutScreen #resolved { height: 1; padding: 0 1; color: $text-muted; }
+    FanOutScreen #summary { height: 1; padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding("n", "new", "New", id="fanout.new"),
+        Binding("enter", "open", "Output", id="fanout.open"),
+        Binding("b", "gathered", "Gathered (-b)", id="fanout.gathered"),
+        Binding("R", "rerun", "Re-run class", id="fanout.rerun"),
+        Binding("x", "cancel_host", "Cancel host", id="fanout.cancel_host"),
+        Binding("t", "trust", "Trust keys", id="fanout.trust"),
+        Binding("p", "past", "Past", id="fanout.past"),
+        Binding("escape", "leave_form", "Back", show=False, id="fanout.leave_form"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fanout_id: int | None = None
+        self.current: dict[str, Any] | None = None
+        self.resolved: list[str] = []
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="form"):
+            yield Input(placeholder="target pattern: web[01-05], @db, role=cache, !web05",
+                        id="pattern")
+            yield Input(placeholder="command, e.g. uptime   (Enter runs it)", id="command")
+        yield Static("type a target pattern", id="resolved")
+        yield Static("", id="summary")
+        table = NavTable(id="hosts")
+        for key, label in (("host", "HOST"), ("state", "STATE"), ("exit", "EXIT"),
+                           ("time", "TIME"), ("lines", "LINES"), ("reason", "REASON")):
+            table.add_column(label, key=key)
+        yield table
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#pattern", Input).focus()
+
+    # ------------------------------------------------------------------ the form ----
+    def prefill(self, pattern: str | None, command: str | None) -> None:
+        if pattern is not None:
+            self.query_one("#pattern", Input).value = pattern
+        if command is not None:
+            self.query_one("#command", Input).value = command
+        self.query_one("#command" if pattern else "#pattern", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "pattern":
+            self._resolve(event.value)
+
+    def _resolve(self, pattern: str) -> None:
+        label = self.query_one("#resolved", Static)
+        self.resolved = []
+        if not pattern.strip():
+            label.update("type a target pattern")
+            return
+        if not self.fleet.engine_ready:
+            label.update("the engine is starting…")
+            return
+        from core.inventory import TargetError, fold_hosts
+
+        try:
+            self.resolved = self.fleet.engine.fanouts.resolve(pattern)
+        except TargetError as e:
+            label.update(Text(str(e), style="red"))
+            return
+        n = len(self.resolved)
+        label.update(Text(f"{n} host{'s' if n != 1 else ''}: {fold_hosts(self.resolved)}"))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "pattern":
+            self.query_one("#command", Input).focus()
+            return
+        if event.input.id == "command":
+            self.start()
+
+    def action_new(self) -> None:
+        self.query_one("#pattern", Input).focus()
+
+    def action_leave_form(self) -> None:
+        if isinstance(self.focused, Input):
+            self.query_one(NavTable).focus()
+
+    def start(self) -> None:
+        from core.fanouts import looks_destructive
+
+        pattern = self.query_one("#pattern", Input).value.strip()
+        command = self.query_one("#command", Input).value.strip()
+        if not self.fleet.guard("fan out"):
+            return
+        self._resolve(pattern)
+        if not self.resolved:
+            self.notify("the pattern names no hosts", severity="error")
+            return
+        if not command:
+            self.notify("type a command to run", severity="error")
+            return
+        n = len(self.resolved)
+        hosts = f"{n} host{'s' if n != 1 else ''}"
+        if looks_destructive(command):
+            question = f"DESTRUCTIVE? Run `{command}` on {hosts}?"
+            detail = ("This looks like it removes, stops or reboots something. "
+                      f"Hosts: {', '.join(self.resolved[:12])}{' …' if n > 12 else ''}")
+        else:
+            question, detail = f"Run `{command}` on {hosts}?", ", ".join(self.resolved[:12])
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self._start(pattern, command)
+
+        self.app.push_screen(ConfirmScreen(question, detail, strong=looks_destructive(command)),
+                             confirmed)
+
+    def _start(self, pattern: str, command: str, **kw: Any) -> None:
+        try:
+            rec = self.fleet.engine.fanouts.start(pattern, command, **kw)
+        except (ValueError, KeyError) as e:
+            self.notify(str(e), severity="error")
+            return
+        self.show_fanout(rec["id"])
+        self.query_one(NavTable).focus()
+
+    # ------------------------------------------------------------------ the grid ----
+    def show_fanout(self, fanout_id: int) -> None:
+        self.fanout_id = fanout_id
+        self.refresh_data()
+
+    def refresh_data(self) -> None:
+        super().refresh_data()
+        if not self.fleet.engine_ready or self.fanout_id is None:
+            return
+        self.current = self.fleet.engine.fanouts.get(self.fanout_id)
+        if self.current is None:
+            return
+        self._draw()
+
+    def _draw(self) -> None:
+        rec = self.current
+        assert rec is not None
+        live = self.fleet.engine.fanouts.is_live(rec["id"])
+        head = Text()
+        head.append(f"#{rec['id']} ", style="bold")
+        head.append(f"{rec['pattern']} -- {rec['command']}   ")
+        head.append_text(counts_text(rec["hosts"]))
+        head.append("   running…" if live else f"   {rec.get('state', '')}", style="dim")
+        self.query_one("#summary", Static).update(head)
+        table = self.query_one(NavTable)
+        selected = table.selected_key()
+        table.clear()
+        order = {s: i for i, s in enumerate(STATE_ORDER)}
+        rows = sorted(rec["hosts"].values(), key=lambda r: (order.get(r["state"], 99),
+                                                            r["host"]))
+        for r in rows:
+            dur = r.get("duration")
+            table.add_row(Text(r["host"], style="bold"), host_state(r["state"]),
+                          Text("-" if r.get("exit_code") is None else str(r["exit_code"])),
+                          Text("-" if dur is None else f"{dur:.1f}s"),
+                          Text(str(r.get("lines", 0))),
+                          Text(r.get("reason") or "", style="dim"), key=r["host"])
+        if selected is not None:
+            for i, r in enumerate(rows):
+                if r["host"] == selected:
+                    table.move_cursor(row=i, animate=False)
+                    break
+
+    def engine_events(self, events: list[Event]) -> None:
+        super().engine_events(events)
+        if self.fanout_id is None:
+            return
+        mine = [e for e in events if e.kind in FANOUT_EVENTS
+                and _fanout_of(e) == self.fanout_id]
+        if mine:
+            self.refresh_data()
+            if any(e.kind == "fanout_done" for e in mine):
+                rec = self.current or {}
+                self.notify(f"fan-out #{self.fanout_id} done: "
+                            f"{counts_text(rec.get('hosts', {})).plain}")
+
+    def _selected(self) -> dict[str, Any] | None:
+        key = self.query_one(NavTable).selected_key()
+        if key is None or self.current is None:
+            return None
+        return self.current["hosts"].get(key)
+
+    def action_open(self) -> None:
+        if isinstance(self.focused, Input):
+            return
+        r = self._selected()
+        if r is not None and self.fanout_id is not None:
+            self.app.push_screen(HostOutputScreen(self.fanout_id, r["host"]))
+
+    def on_data_table_row_selected(self, event: Any) -> None:
+        self.action_open()
+
+    def action_gathered(self) -> None:
+        if self.fanout_id is not None:
+            self.app.push_screen(GatheredScreen(self.fanout_id))
+
+    def action_rerun(self) -> None:
+        r = self._selected()
+        if r is None or self.current is None or not self.fleet.guard("re-run"):
+            return
+        state = r["state"]
+        if state in ACTIVE:
+            self.notify(f"{r['host']} is still {state}", severity="warning")
+            return
+        names = [h for h, x in self.current["hosts"].items() if x["state"] == state]
+        fid = self.current["id"]
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                try:
+                    rec = self.fleet.engine.fanouts.rerun(fid, [state])
+                except (ValueError, KeyError) as e:
+                    self.notify(str(e), severity="error")
+                    return
+                self.show_fanout(rec["id"])
+
+        self.app.push_screen(ConfirmScreen(
+            f"Re-run `{self.current['command']}` on the {len(names)} {state} host"
+            f"{'s' if len(names) != 1 else ''}?", ", ".join(names[:12])), confirmed)
+
+    def action_cancel_host(self) -> None:
+        r = self._selected()
+        if r is None or self.fanout_id is None or not self.fleet.guard("cancel hosts"):
+            return
+        if r["state"] not in ACTIVE:
+            self.notify(f"{r['host']} is not running (it is {r['state']})", severity="warning")
+            return
+        fid, host = self.fanout_id, r["host"]
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self.fleet.engine.fanouts.cancel_host(fid, host)
+
+        self.app.push_screen(ConfirmScreen(
+            f"Cancel {host} in fan-out #{fid}?",
+            "Its remote command is stopped; the other hosts go on."), confirmed)
+
+    def action_trust(self) -> None:
+        if self.current is None or not self.fleet.guard("trust host keys"):
+            return
+        unknown = {h: r.get("fingerprint") for h, r in self.current["hosts"].items()
+                   if r["state"] == "host_key_unknown" and r.get("fingerprint")}
+        if not unknown:
+            self.notify("no host presented an unknown key", severity="warning")
+            return
+        fid = self.current["id"]
+        lines = "\n".join(f"{h}: {fp}" for h, fp in sorted(unknown.items()))
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                try:
+                    rec = self.fleet.engine.fanouts.trust(fid, sorted(unknown))
+                except (ValueError, KeyError) as e:
+                    self.notify(str(e), severity="error")
+                    return
+                self.show_fanout(rec["id"])
+
+        self.app.push_screen(ConfirmScreen(
+            f"Trust these {len(unknown)} host key{'s' if len(unknown) != 1 else ''} and "
+            "run again on those hosts?", lines), confirmed)
+
+    def action_past(self) -> None:
+        def chosen(fid: int | None) -> None:
+            if fid is not None:
+                self.show_fanout(fid)
+                self.query_one(NavTable).focus()
+
+        self.app.push_screen(PastFanOutsScreen(), chosen)
+
+
+class HostOutputScreen(FleetScreen):
+    """One host's output in a fan-out, streaming while it runs."""
+
+    TITLE_TEXT = "6 Fan-out › host"
+    BINDINGS = [Binding("escape", "back", "Back", id="fanout_host.back")]
+
+    def __init__(self, fanout_id: int, host: str) -> None:
+        super().__init__()
+        self.fanout_id = fanout_id
+        self.host = host
+        self._shown = 0
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(Text(f"#{self.fanout_id} {self.host}", style="bold"), id="title")
+        yield Log(id="output", highlight=False)
+
+    def refresh_data(self) -> None:
+        super().refresh_data()
+        if not self.fleet.engine_ready:
+            return
+        text = self.fleet.engine.fanouts.output(self.fanout_id, self.host)
+        log = self.query_one(Log)
+        if len(text) < self._shown:  # a new run of the same id cannot happen; be safe
+            log.clear()
+            self._shown = 0
+        new = text[self._shown:]
+        complete = new[:new.rfind("\n") + 1]  # whole lines only: the rest comes later
+        if complete:
+            log.write_lines(complete.splitlines())
+            self._shown += len(complete)
+        rec = self.fleet.engine.fanouts.get(self.fanout_id) or {}
+        r = rec.get("hosts", {}).get(self.host, {})
+        head = Text()
+        head.append(f"#{self.fanout_id} {self.host}  ", style="bold")
+        head.append_text(host_state(r.get("state", "?")))
+        if r.get("reason"):
+            head.append(f"  {r['reason']}", style="dim")
+        self.query_one("#title", Static).update(head)
+
+    def engine_events(self, events: list[Event]) -> None:
+        for e in events:
+            if _fanout_of(e) != self.fanout_id:
+                continue
+            if e.kind == "fanout_line" and getattr(e, "host", None) == self.host \
+                    or e.kind in ("host_result", "fanout_done"):
+                self.refresh_data()
+                return
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+class GatheredScreen(FleetScreen):
+    """Identical outputs grouped (largest first), each other group diffed against it."""
+
+    TITLE_TEXT = "6 Fan-out › gathered"
+    BINDINGS = [Binding("escape", "back", "Back", id="fanout_gathered.back")]
+
+    def __init__(self, fanout_id: int) -> None:
+        super().__init__()
+        self.fanout_id = fanout_id
+
+    def compose_body(self) -> ComposeResult:
+        yield Log(id="groups", highlight=False)
+
+    def refresh_data(self) -> None:
+        super().refresh_data()
+        if not self.fleet.engine_ready:
+            return
+        groups = self.fleet.engine.fanouts.gather(self.fanout_id)
+        log = self.query_one(Log)
+        log.clear()
+        if not groups:
+            log.write_line("no host has finished yet")
+            return
+        for i, g in enumerate(groups):
+            state = "" if g["state"] == "ok" else f"  {g['state']}" + (
+                f": {g['reason']}" if g["reason"] else "")
+            log.write_line(f"── {g['folded']} ({g['count']}){state}")
+            if not g["text"]:
+                log.write_line("  (no output)")
+            elif i == 0 or not g["diff"]:
+                for line in g["text"].splitlines():
+                    log.write_line(f"  {line}")
+            else:
+                for line in g["diff"][2:]:  # the ---/+++ header names the two groups
+                    log.write_line(f"  {line}")
+            log.write_line("")
+
+    def engine_events(self, events: list[Event]) -> None:
+        if any(e.kind in ("host_result", "fanout_done") and _fanout_of(e) == self.fanout_id
+               for e in events):
+            self.refresh_data()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+class PastFanOutsScreen(TableScreen):
+    """Fan-outs on record, newest first; Enter shows one in the fan-out screen."""
+
+    TITLE_TEXT = "6 Fan-out › past"
+    COLUMNS = (("id", "ID"), ("when", "WHEN"), ("age", "AGE"), ("by", "BY"),
+               ("pattern", "PATTERN"), ("command", "COMMAND"), ("result", "RESULT"))
+    BINDINGS = [Binding("enter", "choose", "Show", id="fanout_past.show"),
+                Binding("escape", "back", "Back", show=False, id="fanout_past.back")]
+
+    def refresh_data(self) -> None:
+        super().refresh_data()
+        if not self.fleet.engine_ready:
+            return
+        now = self.now()
+        rows = []
+        for rec in self.fleet.engine.fanouts.list(200):
+            started = rec.get("started_at")
+            result = counts_text(rec.get("hosts", {}))
+            rows.append((str(rec["id"]), (
+                Text(f"#{rec['id']}", style="bold"), Text(fmt_time(started)),
+                Text(fmt_age(started, now) if started else "-"),
+                Text(rec.get("requested_by") or ""), Text(rec.get("pattern") or ""),
+                Text(rec.get("command") or ""), result),
+                f"{rec['id']} {rec.get('pattern')} {rec.get('command')} {result.plain}"))
+        self.set_rows(rows)
+
+    def action_choose(self) -> None:
+        key = self.table.selected_key()
+        self.dismiss(int(key) if key else None)
+
+    def on_data_table_row_selected(self, event: Any) -> None:
+        self.action_choose()
+
+    def action_back(self) -> None:
+        self.dismiss(None)
