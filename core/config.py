@@ -104,6 +104,7 @@ class Config:
     engine: EngineSettings = field(default_factory=EngineSettings)
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> key(s), for the console
     theme: str | None = None
+    checks: dict[str, Any] = field(default_factory=dict)  # core.health.config.CheckSpec
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
 _NAME_HINT = "use letters, digits, '_', '.' and '-', starting with a letter or digit"
 
-_TOP_KEYS = ("theme", "engine", "defaults", "hosts", "jobs", "keys")
+_TOP_KEYS = ("theme", "engine", "defaults", "hosts", "jobs", "keys", "checks")
 _ENGINE_KEYS = ("max_concurrent_runs", "history_retention", "log_retention_bytes")
 _DEFAULTS_KEYS = ("timeout", "kill_grace", "retries", "retry_backoff", "retry_backoff_max",
                   "overlap", "misfire", "misfire_grace", "timezone")
@@ -437,8 +438,11 @@ def _parse(text: str, source: str, path: Path | None) -> tuple[Config, list[Conf
     for k, v in keys.items():
         if not v.strip():
             c.add(("keys", k), "key binding must not be empty")
+    from core.health.config import read_checks
+
+    checks = read_checks(c, doc, hosts)
     config = Config(path=path, hosts=hosts, jobs=jobs, defaults=defaults, engine=engine,
-                    keys=keys, theme=theme)
+                    keys=keys, theme=theme, checks=checks)
     # top to bottom, as a person reads the file; issues without a line last
     issues = sorted(c.issues, key=lambda i: (i.line is None, i.line or 0))
     return config, issues

@@ -130,12 +130,18 @@ class Engine:
         self._stopping = False
         self._services: list[Any] = []
         self._fanouts: Any = None
+        self._health: Any = None
         self._pid = os.getpid()
         self._summary_timer = False
         self._changed_jobs: set[str] = set()
         self._targets_of: object = None  # the inventory _targets_cache was resolved against
         self._targets_cache: dict[str, tuple[str, ...]] = {}
         self._parse_schedules()
+
+    @property
+    def health(self) -> Any:
+        """The HealthMonitor (core.health.monitor) if one is attached, else None."""
+        return self._health
 
     @property
     def fanouts(self) -> Any:
@@ -332,6 +338,20 @@ class Engine:
         await self._commit_now()
         self._pump()
         return [_run_dict(r) for r in runs]
+
+    async def run_action(self, name: str, command: str, host: str, *, trigger: Trigger,
+                         timeout: float | None = None, requested_by: str | None = None,
+                         ) -> dict[str, Any]:
+        """Run a command that is not a configured job (a watchdog's restart) as a run in
+        history under `name`, on `host`, with the engine's runner and SSH pool."""
+        self._require_started()
+        d = self.config.defaults
+        job = Job(name=name, command=command, targets=host, timeout=timeout,
+                  kill_grace=d.kill_grace, overlap="allow")
+        run = self._create_run(job, host, trigger, None, requested_by or "fleetdeck")
+        await self._commit_now()
+        self._pump()
+        return _run_dict(run)
 
     async def cancel_run(self, run_id: int, *, requested_by: str | None = None) -> dict[str, Any]:
         self._require_started()

@@ -30,6 +30,7 @@ class Trigger(StrEnum):
     SCHEDULE = "schedule"  # an occurrence of the job's schedule
     MANUAL = "manual"  # a person asked: run now
     MISFIRE = "misfire"  # an occurrence caught up after downtime
+    WATCHDOG = "watchdog"  # a health check's restart action
 
 
 @dataclass

@@ -74,10 +74,13 @@ async def start_engine(state_dir: Path) -> AsyncIterator[Callable[..., object]]:
     engines: list[Engine] = []
 
     async def start(config: Config, *, scheduling: bool = True, directory: Path | None = None,
+                    before_start: Callable[[Engine], object] | None = None,
                     **kw: object) -> tuple[Engine, Recorder]:
         engine = Engine(config, directory or state_dir, **kw)  # type: ignore[arg-type]
         rec = Recorder()
         engine.bus.subscribe(rec)
+        if before_start is not None:
+            before_start(engine)  # attach services, subscribe: before anything happens
         await engine.start(scheduling=scheduling)
         engines.append(engine)
         return engine, rec

@@ -144,6 +144,10 @@ class FleetdeckApp(App[None]):
     @work(group="engine", exclusive=True)
     async def _start_engine(self) -> None:
         try:
+            if self.engine.config.checks:
+                from core.health.monitor import attach_health
+
+                attach_health(self.engine)
             await self.engine.start(scheduling=self.scheduling)
         except Exception as e:  # a locked state directory, unreadable state: say so
             self.engine_error = str(e)

@@ -270,6 +270,10 @@ async def _daemon(config: Any, state_dir: Path, quiet: bool) -> int:
     from core.events import RunFinished, RunStarted
 
     engine = Engine(config, state_dir)
+    if config.checks:
+        from core.health.monitor import attach_health
+
+        attach_health(engine)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,0 +1,9 @@
+"""Health: host metrics and probes, checks with thresholds and flap damping, and the
+watchdog that restarts what dies (within limits).
+
+`config` reads `[checks.NAME]`; `metrics` samples a host (psutil locally, /proc and df
+over SSH in one round trip); `probes` are TCP, HTTP(S), process, command and SSH;
+`damping` turns samples into states (up, pending, down, maintenance, gave_up);
+`monitor` runs every check on its own interval as an engine service and publishes
+`CheckChanged` (the alerts pipeline's input) and `HealthSample` events.
+"""

@@ -1,0 +1,235 @@
+"""`[checks.NAME]` in the config: what to probe, where, how often, and when it is bad.
+
+    [checks.web-http]
+    kind = "http"                    # metrics | tcp | http | process | command | ssh
+    targets = "@web"                 # a target pattern (default "local")
+    url = "http://{address}:8080/health"   # {host} and {address} of each target
+    status = [200]                   # http: expected status codes (default 200-399)
+    body = "ok"                      # http: substring the body must hold (or regex = "...")
+    latency = ["300ms", "1s"]        # http/tcp: warn and crit latency
+    interval = "30s"
+    timeout = "5s"
+    fail = [3, 5]                    # down after 3 failing samples of the last 5
+    recover = [2, 3]                 # up again after 2 good of the last 3
+    restart = "systemctl restart app"   # the watchdog: run on down (on the target)
+    restart_grace = "30s"            # not judged for this long after a restart
+    restart_limit = [3, "10m"]       # at most 3 restarts in 10 minutes, then gave_up
+
+Metrics thresholds are [warn, crit] pairs in percent (`cpu`, `memory`, `swap`, `disk`,
+`inodes`) or per core (`load`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = ("metrics", "tcp", "http", "process", "command", "ssh")
+METRIC_KEYS = ("cpu", "memory", "swap", "disk", "inodes", "load")
+DEFAULT_METRICS = {"cpu": (90.0, 98.0), "memory": (90.0, 97.0), "disk": (85.0, 95.0),
+                   "inodes": (85.0, 95.0)}
+_KEYS = ("kind", "targets", "interval", "timeout", "fail", "recover", "port", "url",
+         "status", "body", "regex", "latency", "pattern", "command", "restart",
+         "restart_on", "restart_grace", "restart_limit", "enabled", "description",
+         *METRIC_KEYS)
+_NEEDS = {"tcp": ("port",), "http": ("url",), "process": ("pattern",),
+          "command": ("command",)}
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    kind: str
+    targets: str = "local"
+    interval: float = 30.0
+    timeout: float = 5.0
+    fail: tuple[int, int] = (3, 5)
+    recover: tuple[int, int] = (2, 3)
+    thresholds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    port: int | None = None
+    url: str | None = None
+    status: tuple[int, ...] = ()  # empty: any 2xx or 3xx
+    body: str | None = None
+    regex: str | None = None
+    latency: tuple[float, float] | None = None  # seconds: warn, crit
+    pattern: str | None = None
+    command: str | None = None
+    restart: str | None = None
+    restart_on: str = "target"  # "target" | "local"
+    restart_grace: float = 30.0
+    restart_limit: tuple[int, float] = (3, 600.0)
+    enabled: bool = True
+    description: str = ""
+
+
+def read_checks(c: Any, doc: dict[str, Any], hosts: dict[str, Any]) -> dict[str, CheckSpec]:
+    """Every `[checks.NAME]` table, each mistake a one-line issue with its key path."""
+    section = doc.get("checks")
+    if section is None:
+        return {}
+    section = c.table(section, ("checks",))
+    if section is None:
+        return {}
+    out: dict[str, CheckSpec] = {}
+    for name, raw in section.items():
+        p = ("checks", name)
+        t = c.table(raw, p)
+        if t is None or not c.name_ok(name, "check", p):
+            continue
+        c.known_keys(t, _KEYS, p)
+        kind = c.choice(t, "kind", p, "", KINDS)
+        if not kind:
+            if "kind" not in t:
+                c.add(p, f"missing key 'kind' (one of {', '.join(KINDS)})")
+            continue
+        for key in _NEEDS.get(kind, ()):
+            if key not in t:
+                c.add(p, f"missing key '{key}' (a {kind} check needs it)")
+        targets = c.string(t, "targets", p, "local")
+        _check_targets(c, targets, p + ("targets",), hosts)
+        spec = CheckSpec(
+            name=name, kind=kind, targets=targets,
+            interval=_positive(c, t, "interval", p, 10.0 if kind == "metrics" else 30.0),
+            timeout=_positive(c, t, "timeout", p, 5.0),
+            fail=_n_of_m(c, t, "fail", p, (3, 5)),
+            recover=_n_of_m(c, t, "recover", p, (2, 3)),
+            thresholds=_thresholds(c, t, p, kind),
+            port=c.integer(t, "port", p, None, minimum=1, maximum=65535) if "port" in t
+            else None,
+            url=_url(c, t, p),
+            status=_status(c, t, p),
+            body=c.string(t, "body", p, None),
+            regex=_regex(c, t, "regex", p),
+            latency=_pair(c, t, "latency", p, durations=True),
+            pattern=_regex(c, t, "pattern", p),
+            command=c.string(t, "command", p, None),
+            restart=c.string(t, "restart", p, None),
+            restart_on=c.choice(t, "restart_on", p, "target", ("target", "local")),
+            restart_grace=_positive(c, t, "restart_grace", p, 30.0),
+            restart_limit=_limit(c, t, p),
+            enabled=c.boolean(t, "enabled", p, True),
+            description=c.string(t, "description", p, "", nonempty=False),
+        )
+        out[name] = spec
+    return out
+
+
+def _check_targets(c: Any, targets: str, path: tuple[str, ...],
+                   hosts: dict[str, Any]) -> None:
+    from core.inventory import check_pattern
+
+    for problem in check_pattern(targets, hosts):
+        c.add(path, problem)
+
+
+def _positive(c: Any, t: dict[str, Any], key: str, p: tuple[str, ...], default: float) -> float:
+    value = c.duration(t, key, p, default)
+    if value is not None and value <= 0:
+        c.add(p + (key,), f"{key} must be more than 0")
+        return default
+    return value
+
+
+def _n_of_m(c: Any, t: dict[str, Any], key: str, p: tuple[str, ...],
+            default: tuple[int, int]) -> tuple[int, int]:
+    value = t.get(key)
+    if value is None:
+        return default
+    if not (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        c.add(p + (key,), f"{key} must be [N, M]: N failing samples of the last M, "
+                          f"e.g. [3, 5]")
+        return default
+    n, m = value
+    if not 1 <= n <= m <= 100:
+        c.add(p + (key,), f"{key} = [{n}, {m}]: need 1 <= N <= M <= 100")
+        return default
+    return (n, m)
+
+
+def _pair(c: Any, t: dict[str, Any], key: str, p: tuple[str, ...], *,
+          durations: bool = False) -> tuple[float, float] | None:
+    value = t.get(key)
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 2):
+        example = '["300ms", "1s"]' if durations else "[80, 95]"
+        c.add(p + (key,), f"{key} must be [warn, crit], e.g. {example}")
+        return None
+    out: list[float] = []
+    for i, v in enumerate(value):
+        if durations:
+            got = c.duration({key: v}, key, p, None)
+        elif isinstance(v, int | float) and not isinstance(v, bool):
+            got = float(v)
+        else:
+            c.add(p + (key,), f"{key}[{i}] must be a number, got {v!r}")
+            got = None
+        if got is None:
+            return None
+        out.append(got)
+    if out[0] > out[1]:
+        c.add(p + (key,), f"{key}: warn {value[0]!r} is above crit {value[1]!r}")
+        return None
+    return (out[0], out[1])
+
+
+def _thresholds(c: Any, t: dict[str, Any], p: tuple[str, ...],
+                kind: str) -> dict[str, tuple[float, float]]:
+    found = {k: _pair(c, t, k, p) for k in METRIC_KEYS if k in t}
+    if found and kind != "metrics":
+        for k in found:
+            c.add(p + (k,), f"{k} thresholds apply to metrics checks only")
+        return {}
+    if kind != "metrics":
+        return {}
+    out = dict(DEFAULT_METRICS)
+    out.update({k: v for k, v in found.items() if v is not None})
+    return out
+
+
+def _url(c: Any, t: dict[str, Any], p: tuple[str, ...]) -> str | None:
+    url = c.string(t, "url", p, None)
+    if url is not None and not re.match(r"^https?://[^/\s]+", url):
+        c.add(p + ("url",), f"url must start with http:// or https://, got {url!r}")
+        return None
+    return url
+
+
+def _status(c: Any, t: dict[str, Any], p: tuple[str, ...]) -> tuple[int, ...]:
+    value = t.get("status")
+    if value is None:
+        return ()
+    values = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 100 <= v <= 599
+               for v in values):
+        c.add(p + ("status",), "status must be an HTTP status code or a list of them")
+        return ()
+    return tuple(values)
+
+
+def _regex(c: Any, t: dict[str, Any], key: str, p: tuple[str, ...]) -> str | None:
+    value = c.string(t, key, p, None)
+    if value is None:
+        return None
+    try:
+        re.compile(value)
+    except re.error as e:
+        c.add(p + (key,), f"bad regex {value!r}: {e}")
+        return None
+    return value
+
+
+def _limit(c: Any, t: dict[str, Any], p: tuple[str, ...]) -> tuple[int, float]:
+    value = t.get("restart_limit")
+    if value is None:
+        return (3, 600.0)
+    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int)
+            and not isinstance(value[0], bool) and value[0] >= 1):
+        c.add(p + ("restart_limit",), 'restart_limit must be [K, window], e.g. [3, "10m"]')
+        return (3, 600.0)
+    window = c.duration({"restart_limit": value[1]}, "restart_limit", p, None)
+    if window is None:
+        return (3, 600.0)
+    return (value[0], window)

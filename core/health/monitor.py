@@ -1,0 +1,454 @@
+"""The HealthMonitor: every check on every target, each on its own interval.
+
+One task per (check, target) sleeps to the next tick of its interval (ticks are aligned
+to the clock, so a fleet is sampled together), takes one sample bounded by the check's
+timeout, judges it against the thresholds, feeds the damper, and publishes:
+
+* ``HealthSample`` for every sample (the screens draw from these), and
+* ``core.events.CheckChanged`` when the damped state changes (the alerts pipeline).
+
+A slow or dead host only delays its own task. Samples are kept per (check, target) in a
+ring (``HISTORY`` samples) and written to ``health.json`` in the state directory now and
+then, so the trends survive a restart. The watchdog: a check with `restart` runs it (as
+a run in history) when the check goes down, then does not judge for `restart_grace`;
+after K restarts within the window it gives up (`gave_up`, its own alert) until the
+check recovers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from core.events import CheckChanged, Event, register_event
+from core.health.config import CheckSpec
+from core.health.damping import DOWN, GAVE_UP, MAINTENANCE, PENDING, UP, Damper
+from core.health.metrics import REMOTE_COMMAND, MetricsError, Rates, local_metrics, parse_remote
+from core.health.probes import (
+    CRIT,
+    OK,
+    WARN,
+    Sample,
+    command_status,
+    http_probe,
+    local_process_probe,
+    remote_process_command,
+    tcp_probe,
+)
+from core.inventory import LOCAL_HOST, TargetError, resolve_targets
+
+log = logging.getLogger("fleetdeck.health")
+
+HISTORY = 360  # samples kept per check and target (an hour at 10 s)
+SAVE_EVERY = 60.0  # seconds between writes of the sample history
+
+
+@register_event
+@dataclass(frozen=True)
+class HealthSample(Event):
+    """One sample of one check on one target (light: what a pane needs to redraw)."""
+
+    kind: ClassVar[str] = "health_sample"
+    check: str
+    target: str
+    status: str  # ok | warn | crit
+    state: str  # the damped state after it
+    value: float | None
+    detail: str
+    at: float
+
+
+@dataclass
+class CheckState:
+    spec: CheckSpec
+    target: str
+    damper: Damper
+    rates: Rates = field(default_factory=Rates)
+    last: Sample | None = None
+    history: deque[tuple[float, str, float | None]] = field(
+        default_factory=lambda: deque(maxlen=HISTORY))
+    state: str = PENDING  # the state last published (the damper's, or set from outside)
+    since: float = 0.0  # when the state last changed
+    maintenance_until: float | None = None
+    grace_until: float = 0.0
+    restarts: list[float] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.spec.name}@{self.target}"
+
+    def to_dict(self) -> dict[str, Any]:
+        last = self.last
+        return {"check": self.spec.name, "kind": self.spec.kind, "target": self.target,
+                "state": self.state, "since": self.since,
+                "status": last.status if last else None,
+                "detail": last.detail if last else "waiting for the first sample",
+                "value": last.value if last else None,
+                "metrics": last.metrics if last else {},
+                "at": last.at if last else None,
+                "restarts": len(self.restarts),
+                "maintenance_until": self.maintenance_until,
+                "history": list(self.history)}
+
+
+class HealthMonitor:
+    """An engine service (``engine.add_service``); `engine.health` finds it."""
+
+    def __init__(self, checks: dict[str, CheckSpec] | None = None, *,
+                 clock: Any = time.time, pool: Any = None) -> None:
+        self._specs = checks
+        self.clock = clock
+        self._pool = pool
+        self.engine: Any = None
+        self.states: dict[str, CheckState] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._saver: asyncio.Task[None] | None = None
+        self._path: Path | None = None
+
+    # ------------------------------------------------------------------ life cycle ----
+    async def start(self, engine: Any) -> None:
+        self.engine = engine
+        engine._health = self  # noqa: SLF001 - how `engine.health` finds us
+        specs = self._specs if self._specs is not None else engine.config.checks
+        hosts = engine.config.hosts
+        now = self.clock()
+        for spec in specs.values():
+            if not spec.enabled:
+                continue
+            try:
+                targets = resolve_targets(spec.targets, hosts)
+            except TargetError as e:
+                log.error("check %s: %s", spec.name, e)
+                continue
+            for target in targets:
+                st = CheckState(spec, target, Damper(spec.fail, spec.recover), since=now)
+                self.states[st.key] = st
+        self._path = Path(engine.state_dir) / "health.json"
+        self._load_history()
+        for st in self.states.values():
+            self._tasks.append(asyncio.ensure_future(self._loop(st)))
+        self._saver = asyncio.ensure_future(self._save_loop())
+
+    async def stop(self) -> None:
+        for task in [*self._tasks, *([self._saver] if self._saver else [])]:
+            task.cancel()
+        for task in [*self._tasks, *([self._saver] if self._saver else [])]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        self._save_history()
+
+    @property
+    def pool(self) -> Any:
+        if self._pool is None:
+            from core.remote import engine_pool
+
+            self._pool = engine_pool(self.engine)
+        return self._pool
+
+    # --------------------------------------------------------------------- reading ----
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [st.to_dict() for st in self.states.values()]
+
+    def hosts(self) -> list[dict[str, Any]]:
+        """One row per host: its worst state, latest metrics, failing checks, CPU trend."""
+        order = {DOWN: 0, GAVE_UP: 0, PENDING: 2, MAINTENANCE: 3, UP: 4}
+        rows: dict[str, dict[str, Any]] = {}
+        for st in self.states.values():
+            row = rows.setdefault(st.target, {"host": st.target, "state": UP, "checks": 0,
+                                              "failing": [], "metrics": {}, "cpu_trend": []})
+            row["checks"] += 1
+            state = st.state
+            if order.get(state, 9) < order.get(row["state"], 9):
+                row["state"] = state
+            if state in (DOWN, GAVE_UP) or (st.last and st.last.status != OK):
+                row["failing"].append(st.spec.name)
+            if st.spec.kind == "metrics" and st.last is not None:
+                row["metrics"] = st.last.metrics
+                row["cpu_trend"] = [v for _, _, v in st.history]
+        return sorted(rows.values(), key=lambda r: (order.get(r["state"], 9), r["host"]))
+
+    # ------------------------------------------------------------------- acting ----
+    def set_maintenance(self, target: str | None = None, check: str | None = None,
+                        until: float | None = None) -> int:
+        """Put the checks of a target and/or a check name in maintenance until `until`
+        (None ends it). No alert opens for a state change meanwhile. Returns how many."""
+        n = 0
+        for st in self.states.values():
+            if (target is None or st.target == target) and (check is None
+                                                             or st.spec.name == check):
+                n += 1
+                st.maintenance_until = until
+                if until is not None:
+                    self._change(st, MAINTENANCE, "maintenance window")
+                else:
+                    st.damper.reset(st.state)
+                    self._change(st, PENDING, "maintenance over")
+        return n
+
+    async def sample_once(self, check: str, target: str) -> Sample:
+        """One sample now, outside the schedule (the CLI's `fleetdeck health`)."""
+        st = self.states[f"{check}@{target}"]
+        return await self._sample(st)
+
+    # --------------------------------------------------------------------- the loop ---
+    async def _loop(self, st: CheckState) -> None:
+        interval = st.spec.interval
+        while True:
+            now = self.clock()
+            tick = (now // interval + 1) * interval  # aligned: the fleet is sampled together
+            await asyncio.sleep(max(0.0, tick - now))
+            try:
+                sample = await self._sample(st)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a bug must not stop the check: it shows as failing
+                log.exception("check %s on %s failed inside fleetdeck", st.spec.name, st.target)
+                sample = Sample(CRIT, f"fleetdeck error: {type(e).__name__}: {e}")
+            sample.at = self.clock()
+            self._judge(st, sample, tick)
+
+    async def _sample(self, st: CheckState) -> Sample:
+        spec = st.spec
+        from core.ssh import SSHError
+
+        try:
+            return await asyncio.wait_for(self._probe(st), spec.timeout)
+        except TimeoutError:
+            return Sample(CRIT, f"no answer within {spec.timeout:g}s")
+        except SSHError as e:
+            return Sample(CRIT, f"{e.cls.value}: {e}")
+        except _ProbeFailed as e:
+            return Sample(CRIT, str(e))
+
+    async def _probe(self, st: CheckState) -> Sample:
+        spec, target = st.spec, st.target
+        address = self._address(target)
+        if spec.kind == "metrics":
+            return await self._metrics(st)
+        if spec.kind == "tcp":
+            assert spec.port is not None
+            return await tcp_probe(address, spec.port, latency=spec.latency)
+        if spec.kind == "http":
+            assert spec.url is not None
+            url = spec.url.replace("{host}", target).replace("{address}", address)
+            return await http_probe(url, status=spec.status, body=spec.body,
+                                    regex=spec.regex, latency=spec.latency)
+        if spec.kind == "process":
+            assert spec.pattern is not None
+            if target == LOCAL_HOST:
+                return await asyncio.to_thread(local_process_probe, spec.pattern)
+            code, out = await self._remote(target, remote_process_command(spec.pattern))
+            n = int(out.strip() or 0) if code == 0 and out.strip().isdigit() else 0
+            if n == 0:
+                return Sample(CRIT, f"no process matches /{spec.pattern}/ on {target}", 0.0)
+            return Sample(OK, f"{n} process{'es' if n != 1 else ''} match /{spec.pattern}/",
+                          float(n))
+        if spec.kind == "command":
+            assert spec.command is not None
+            code, out = await self._command(target, spec.command)
+            last = (out.strip().splitlines() or [""])[-1][:200]
+            return Sample(command_status(code), f"exit {code}" + (f": {last}" if last else ""),
+                          float(code) if code is not None else None)
+        if spec.kind == "ssh":
+            t0 = time.monotonic()
+            await self._connect(target)
+            elapsed = time.monotonic() - t0
+            return Sample(OK, f"ssh answered in {elapsed * 1000:.0f} ms", elapsed)
+        return Sample(CRIT, f"unknown check kind {spec.kind!r}")
+
+    def _address(self, target: str) -> str:
+        if target == LOCAL_HOST:
+            return "127.0.0.1"
+        host = self.engine.config.hosts.get(target)
+        return (host.address or host.name) if host is not None else target
+
+    async def _metrics(self, st: CheckState) -> Sample:
+        if st.target == LOCAL_HOST:
+            m = await asyncio.to_thread(local_metrics, st.rates)
+        else:
+            code, out = await self._remote(st.target, REMOTE_COMMAND)
+            if code != 0 and not out:
+                return Sample(CRIT, f"metrics command failed (exit {code})")
+            try:
+                m = parse_remote(out, st.rates, self.clock())
+            except MetricsError as e:
+                return Sample(CRIT, str(e))
+        worst, notes = OK, []
+        for metric, (warn, crit) in st.spec.thresholds.items():
+            value = m.value(metric)
+            if value is None:
+                continue
+            level = CRIT if value >= crit else WARN if value >= warn else OK
+            if level != OK:
+                notes.append(f"{metric} {value:.1f}{'' if metric == 'load' else '%'} >= "
+                             f"{crit if level == CRIT else warn:g}")
+                if level == CRIT or worst == OK:
+                    worst = level
+        detail = "; ".join(notes) or (
+            f"cpu {m.cpu if m.cpu is not None else '-'}% mem {m.memory:.0f}% "
+            f"disk {m.disk:.0f}% load {m.load1:.2f}")
+        return Sample(worst, detail, m.cpu, m.to_dict())
+
+    async def _connect(self, target: str) -> Any:
+        from core.ssh import target_for
+
+        host = self.engine.config.hosts[target]
+        return await self.pool.connect(target_for(host, self.engine.config.hosts))
+
+    async def _remote(self, target: str, command: str) -> tuple[int | None, str]:
+        from core.ssh import SSHError
+
+        try:
+            conn = await self._connect(target)
+            result = await conn.run(command, check=False)
+        except SSHError as e:
+            raise _ProbeFailed(f"{e.cls.value}: {e}") from None
+        out = result.stdout if isinstance(result.stdout, str) else (result.stdout or b"").decode(
+            "utf-8", "replace")
+        return result.exit_status, out
+
+    async def _command(self, target: str, command: str) -> tuple[int | None, str]:
+        if target != LOCAL_HOST:
+            return await self._remote(target, command)
+        proc = await asyncio.create_subprocess_shell(
+            command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        try:
+            out, _ = await proc.communicate()
+        except asyncio.CancelledError:  # the timeout: do not leave it behind
+            with contextlib.suppress(ProcessLookupError):
+                import os
+                import signal
+
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+            raise
+        return proc.returncode, out.decode("utf-8", "replace")
+
+    # ------------------------------------------------------------------- judging ---
+    def _judge(self, st: CheckState, sample: Sample, tick: float) -> None:
+        st.last = sample
+        st.history.append((round(sample.at, 3), sample.status, sample.value))
+        now = sample.at
+        if st.maintenance_until is not None:
+            if now < st.maintenance_until:
+                self._publish_sample(st, sample)
+                return
+            st.maintenance_until = None
+            st.damper.reset(st.state)
+            self._change(st, PENDING, "maintenance over")
+        if now < st.grace_until:  # a restart is settling: recorded, not judged
+            self._publish_sample(st, sample)
+            return
+        old = st.state
+        new = st.damper.add(sample.status == OK)
+        if new is not None:
+            self._change(st, new, sample.detail)
+            if new == DOWN:
+                self._watchdog(st, now)
+            elif new == UP and old == GAVE_UP:  # a person fixed it: the count starts over
+                st.restarts.clear()
+        self._publish_sample(st, sample)
+
+    def _publish_sample(self, st: CheckState, sample: Sample) -> None:
+        self.engine.bus.publish(HealthSample(st.spec.name, st.target, sample.status,
+                                             st.state, sample.value, sample.detail, sample.at))
+
+    def _change(self, st: CheckState, new: str, detail: str) -> None:
+        """Publish a state change (once): the damper's verdict, or one set from outside."""
+        old = st.state
+        st.damper.force(new)
+        if old == new:
+            return
+        st.state = new
+        st.since = self.clock()
+        recent = list(st.history)[-st.spec.fail[1]:]
+        severity = "crit" if any(s == CRIT for _, s, _ in recent) else "warn"
+        log.log(logging.WARNING if new in (DOWN, GAVE_UP) else logging.INFO,
+                "check %s on %s: %s -> %s: %s", st.spec.name, st.target, old, new, detail)
+        self.engine.bus.publish(CheckChanged(st.spec.name, st.target, old, new, st.since,
+                                             detail, severity))
+
+    def _watchdog(self, st: CheckState, now: float) -> None:
+        spec = st.spec
+        if not spec.restart:
+            return
+        k, window = spec.restart_limit
+        st.restarts = [t for t in st.restarts if now - t < window]
+        if len(st.restarts) >= k:
+            self._change(st, GAVE_UP, f"{len(st.restarts)} restarts within "
+                                      f"{window:g}s did not help; giving up")
+            return
+        st.restarts.append(now)
+        st.grace_until = now + spec.restart_grace
+        st.damper.reset(PENDING)  # judged afresh after a restart: N more failures to act
+        host = LOCAL_HOST if spec.restart_on == "local" else st.target
+        from core.runs import Trigger
+
+        async def restart() -> None:
+            try:
+                await self.engine.run_action(f"watchdog:{spec.name}", spec.restart, host,
+                                             trigger=Trigger.WATCHDOG, timeout=spec.timeout * 12,
+                                             requested_by="watchdog")
+            except Exception as e:
+                log.error("watchdog %s on %s: cannot start the restart: %s", spec.name,
+                          st.target, e)
+
+        log.warning("watchdog %s on %s: restart %d of %d within %gs: %s", spec.name, st.target,
+                    len(st.restarts), k, window, spec.restart)
+        self._tasks.append(asyncio.ensure_future(restart()))
+
+    # ------------------------------------------------------------------- history ---
+    def _load_history(self) -> None:
+        import json
+
+        if self._path is None or not self._path.exists():
+            return
+        try:
+            data = json.loads(self._path.read_text())
+        except (OSError, ValueError) as e:
+            log.warning("health history %s unreadable (%s); starting empty", self._path, e)
+            return
+        for key, rows in (data.get("history") or {}).items():
+            st = self.states.get(key)
+            if st is not None:
+                st.history.extend(tuple(r) for r in rows[-HISTORY:])  # type: ignore[misc]
+
+    def _save_history(self) -> None:
+        if self._path is None:
+            return
+        from core.store.storage import AtomicJSONStorage
+
+        storage = AtomicJSONStorage(self._path)
+        storage.write({"history": {k: list(st.history) for k, st in self.states.items()}})
+        try:
+            storage.flush()
+        except OSError as e:
+            log.error("cannot write health history %s: %s", self._path, e)
+
+    async def _save_loop(self) -> None:
+        while True:
+            await asyncio.sleep(SAVE_EVERY)
+            await asyncio.to_thread(self._save_history)
+
+
+class _ProbeFailed(Exception):
+    pass
+
+
+def attach_health(engine: Any) -> HealthMonitor | None:
+    """Give an engine its HealthMonitor when its config has checks (console, daemon)."""
+    if not engine.config.checks or getattr(engine, "_health", None) is not None:
+        return getattr(engine, "_health", None)
+    monitor = HealthMonitor()
+    engine._health = monitor  # noqa: SLF001
+    engine.add_service(monitor)
+    return monitor
+

@@ -1,0 +1,191 @@
+"""Health checks against real things on loopback: a TCP listener, an HTTP server answering
+200, 500 and slowly, a real process watched, killed and restarted by the watchdog, and a
+host's metrics read over an in-process SSH server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.config import Config, EngineSettings, Host
+from core.events import CheckChanged
+from core.health.config import CheckSpec
+from core.health.monitor import HealthMonitor
+from core.remote import set_engine_pool
+from tests.sshd import host, make_keys, make_pool, start_servers
+
+FAST = {"interval": 0.2, "timeout": 0.5, "fail": (2, 2), "recover": (1, 1)}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path == "/slow":
+            time.sleep(2)
+        code, body = {"/ok": (200, b"all ok"), "/err": (500, b"boom")}.get(
+            self.path, (200, b"slow but fine"))
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def http_server() -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def config(checks: dict[str, CheckSpec], hosts: list[Host] = ()) -> Config:
+    return Config(path=None, hosts={"local": Host("local"), **{h.name: h for h in hosts}},
+                  jobs={}, engine=EngineSettings(), checks=checks)
+
+
+async def wait_state(mon: HealthMonitor, key: str, state: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if mon.states[key].state == state:
+            return
+        await asyncio.sleep(0.05)
+    st = mon.states[key]
+    raise AssertionError(f"{key} stayed {st.state} ({st.last.detail if st.last else '-'})")
+
+
+async def start_monitor(start_engine: Any, cfg: Config) -> tuple[Any, HealthMonitor, list]:
+    from core.health.monitor import attach_health
+
+    changes: list[CheckChanged] = []
+    engine, _ = await start_engine(cfg, scheduling=False, before_start=lambda e: (
+        attach_health(e), e.bus.subscribe(lambda ev: changes.append(ev)
+                                          if isinstance(ev, CheckChanged) else None)))
+    return engine, engine.health, changes
+
+
+async def test_tcp_and_http_probes(start_engine, http_server) -> None:
+    listener = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    base = f"http://127.0.0.1:{http_server}"
+    checks = {
+        "tcp": CheckSpec("tcp", "tcp", port=port, **FAST),
+        "ok": CheckSpec("ok", "http", url=f"{base}/ok", body="all ok", **FAST),
+        "err": CheckSpec("err", "http", url=f"{base}/err", **FAST),
+        "slow": CheckSpec("slow", "http", url=f"{base}/slow", **FAST),
+        "body": CheckSpec("body", "http", url=f"{base}/ok", regex=r"^nope", **FAST),
+    }
+    engine, mon, changes = await start_monitor(start_engine, config(checks))
+    await wait_state(mon, "tcp@local", "up")
+    await wait_state(mon, "ok@local", "up")
+    assert mon.states["ok@local"].last.detail.startswith("HTTP 200 in ")
+    await wait_state(mon, "err@local", "down")
+    assert mon.states["err@local"].last.detail.startswith("HTTP 500 from ")
+    await wait_state(mon, "slow@local", "down")
+    assert mon.states["slow@local"].last.detail == "no answer within 0.5s"  # not "no news"
+    await wait_state(mon, "body@local", "down")
+    assert mon.states["body@local"].last.detail == "HTTP 200, body does not match /^nope/"
+    listener.close()
+    await listener.wait_closed()
+    await wait_state(mon, "tcp@local", "down")
+    assert mon.states["tcp@local"].last.detail == f"tcp 127.0.0.1:{port}: connection refused"
+    tcp = [(c.old, c.new) for c in changes if c.check == "tcp"]
+    assert tcp == [("pending", "up"), ("up", "down")]
+    assert all(c.severity == "crit" for c in changes if c.new == "down")
+
+
+async def test_watchdog_restarts_a_killed_process_then_gives_up(start_engine, tmp_path) -> None:
+    marker = f"fleetdeck-svc-{os.getpid()}-{time.monotonic_ns()}"
+    script = tmp_path / f"{marker}.sh"  # the service's command line names it
+    script.write_text("#!/bin/sh\nwhile :; do sleep 1; done\n")
+    script.chmod(0o755)
+    proc = subprocess.Popen([str(script)], start_new_session=True)
+    allow = tmp_path / "allow-restart"
+    allow.touch()
+    restart = f'[ -e {allow} ] && setsid {script} >/dev/null 2>&1 < /dev/null &'
+    spec = CheckSpec("svc", "process", pattern=marker, restart=restart,
+                     restart_grace=1.0, restart_limit=(2, 600.0), **FAST)
+    engine, mon, changes = await start_monitor(start_engine, config({"svc": spec}))
+    try:
+        await wait_state(mon, "svc@local", "up")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        await wait_state(mon, "svc@local", "down")
+        await wait_state(mon, "svc@local", "up")  # the watchdog started it again
+        runs = engine.list_runs(job="watchdog:svc")
+        assert [(r["trigger"], r["state"]) for r in runs] == [("watchdog", "succeeded")]
+        allow.unlink()  # from now on the restart does not help
+        subprocess.run(["pkill", "-KILL", "-f", marker])
+        await wait_state(mon, "svc@local", "gave_up", timeout=20)
+        assert len(engine.list_runs(job="watchdog:svc")) == 2  # K = 2, then no more
+        states = [(c.old, c.new) for c in changes]
+        assert states == [("pending", "up"), ("up", "down"), ("down", "up"), ("up", "down"),
+                          ("down", "gave_up")]
+    finally:
+        subprocess.run(["pkill", "-KILL", "-f", marker])
+
+
+async def test_remote_metrics_over_ssh(start_engine, tmp_path) -> None:
+    keys = make_keys(tmp_path / "keys")
+    known = tmp_path / "known"
+    (server,) = await start_servers(keys, 1, known)
+    try:
+        spec = CheckSpec("sys", "metrics", targets="db1", interval=0.5, timeout=5.0,
+                         fail=(1, 1), recover=(1, 1),
+                         thresholds={"disk": (99.5, 99.9), "memory": (99.5, 99.9)})
+        cfg = config({"sys": spec}, [host("db1", server.port)])
+        engine, mon, changes = await start_monitor(start_engine, cfg)
+        set_engine_pool(engine, make_pool(keys, known))
+        await wait_state(mon, "sys@db1", "up")
+        m = mon.states["sys@db1"].last.metrics
+        assert 0.0 <= m["cpu"] <= 100.0 and m["cores"] >= 1 and "/" in m["disks"]
+        row = mon.hosts()[0]
+        assert row["host"] == "db1" and row["state"] == "up" and row["cpu_trend"]
+        assert len(server.commands) >= 1  # one round trip per sample
+    finally:
+        await server.stop()
+
+
+async def test_maintenance_silences_state_changes(start_engine) -> None:
+    spec = CheckSpec("nothing", "tcp", port=1, **FAST)  # nothing listens on port 1
+    engine, mon, changes = await start_monitor(start_engine, config({"nothing": spec}))
+    await wait_state(mon, "nothing@local", "down")
+    assert mon.set_maintenance(target="local", until=time.time() + 60) == 1
+    await asyncio.sleep(0.6)
+    assert mon.states["nothing@local"].state == "maintenance"
+    assert [(c.old, c.new) for c in changes] == [("pending", "down"), ("down", "maintenance")]
+    mon.set_maintenance(target="local", until=None)
+    await wait_state(mon, "nothing@local", "down")
+
+
+async def test_history_survives_a_restart(start_engine, state_dir: Path) -> None:
+    spec = CheckSpec("nothing", "tcp", port=1, **FAST)
+    engine, mon, _ = await start_monitor(start_engine, config({"nothing": spec}))
+    await wait_state(mon, "nothing@local", "down")
+    await engine.stop()
+    saved = (state_dir / "health.json").read_text()
+    assert '"nothing@local"' in saved
+    assert oct((state_dir / "health.json").stat().st_mode & 0o777) == "0o600"
+    mon2 = HealthMonitor({"nothing": spec})
+    from core.engine import Engine
+
+    engine2 = Engine(config({"nothing": spec}), state_dir)
+    engine2.add_service(mon2)
+    await engine2.start(scheduling=False)
+    try:
+        assert len(mon2.states["nothing@local"].history) >= 2
+    finally:
+        await engine2.stop()
