@@ -43,6 +43,16 @@ misfire_grace = "1m"           # how late a fire may still run as if on time
 # Jobs: the table key is the job's name (letters, digits, '_', '.', '-').
 # Only `command` is required; a job without a schedule runs on demand only.
 
+[checks.local-system]
+description = "CPU, memory, disk and load of this machine (the Hosts screen, key 5)."
+kind = "metrics"               # also: tcp, http, process, command, ssh
+targets = "local"
+interval = "10s"
+cpu = [90, 98]                 # [warn, crit] percent
+memory = [90, 97]
+disk = [85, 95]                # the fullest mounted file system
+fail = [3, 5]                  # down after 3 bad samples of the last 5 (flap damping)
+
 [jobs.heartbeat]
 description = "Proves fleetdeck is alive: one line every 30 seconds."
 command = 'echo "heartbeat from $(uname -n) at $(date +%Y-%m-%dT%H:%M:%S%z)"'

@@ -29,7 +29,6 @@ from tui.theming import default_theme_name, load_themes, stylesheet_path
 
 FLUSH_INTERVAL = 0.1  # seconds between event batches reaching the screen
 LATER = {
-    "hosts": "Host health arrives with health checks",
     "alerts": "Alerts arrive with health checks",
 }
 
@@ -77,6 +76,7 @@ class FleetdeckApp(App[None]):
         "queue": lambda: _screen("queue", "QueueScreen"),
         "runs": lambda: _screen("runs", "RunsScreen"),
         "fanout": lambda: _screen("fanout", "FanOutScreen"),
+        "hosts": lambda: _screen("hosts", "HostsScreen"),
     }
     DEFAULT_MODE = "overview"
     BINDINGS = [
@@ -84,7 +84,7 @@ class FleetdeckApp(App[None]):
         Binding("2", "show('jobs')", "Jobs", id="app.jobs"),
         Binding("3", "show('queue')", "Queue", id="app.queue"),
         Binding("4", "show('runs')", "Runs", id="app.runs"),
-        Binding("5", "show('hosts')", "Hosts", show=False, id="app.hosts"),
+        Binding("5", "show('hosts')", "Hosts", id="app.hosts"),
         Binding("6", "show('fanout')", "Fan-out", id="app.fanout"),
         Binding("7", "show('alerts')", "Alerts", show=False, id="app.alerts"),
         Binding("colon", "command_line", "Command", id="app.command"),
@@ -255,7 +255,7 @@ class FleetdeckApp(App[None]):
             screen.set_job_filter(job)
 
     def cmd_hosts(self) -> None:
-        self.action_show("hosts")
+        self.switch_mode("hosts")
 
     def cmd_fanout(self, pattern: str | None = None, command: str | None = None) -> None:
         self.switch_mode("fanout")

@@ -52,8 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("console", help="open the console (the default with no command)")
     from tui.cli_demo import add_demo_parser
+    from tui.cli_health import add_health_parser
 
     add_demo_parser(sub)
+    add_health_parser(sub)
 
     d = sub.add_parser("daemon", help="run the engine until SIGINT/SIGTERM")
     d.add_argument("--quiet", action="store_true", help="no run lines on stdout")
@@ -186,6 +188,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_runs(args, config, state_dir)
     if cmd == "logs":
         return cmd_logs(args, config, state_dir)
+    if cmd == "health":
+        from tui.cli_health import cmd_health
+
+        return cmd_health(args, config, state_dir, CLIError)
     if cmd in ("hosts", "fanout", "fanouts"):
         from tui.cli_fanout import dispatch
 

@@ -40,7 +40,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("queue", "queued and running runs, and why they wait"),
     Command("runs", "run history; optionally of one job", optional=("job",),
             aliases=("history",)),
-    Command("hosts", "host health (arrives with health checks)"),
+    Command("hosts", "host health: state, CPU, memory, disk, load, trends, failing checks"),
     Command("fanout", "one command on many hosts: :fanout @web -- uptime",
             optional=("pattern",), rest="command"),
     Command("alerts", "firing and acknowledged alerts (arrives with alerts)"),

@@ -443,6 +443,31 @@ class _ProbeFailed(Exception):
     pass
 
 
+async def sample_all(engine: Any, pattern: str | None = None) -> list[dict[str, Any]]:
+    """One sample of every check on every target (matching `pattern`), now, all at once:
+    `fleetdeck health` without a running engine. `engine` need not be started: its config,
+    bus and SSH pool are used."""
+    from core.remote import close_engine_pool
+
+    mon = HealthMonitor(engine.config.checks)
+    mon.engine = engine
+    wanted = set(resolve_targets(pattern, engine.config.hosts)) if pattern else None
+    states = []
+    for spec in engine.config.checks.values():
+        if not spec.enabled:
+            continue
+        for target in resolve_targets(spec.targets, engine.config.hosts):
+            if wanted is None or target in wanted:
+                states.append(CheckState(spec, target, Damper(spec.fail, spec.recover)))
+    try:
+        samples = await asyncio.gather(*(mon._sample(st) for st in states))  # noqa: SLF001
+    finally:
+        await close_engine_pool(engine)
+    return [{"check": st.spec.name, "kind": st.spec.kind, "target": st.target,
+             "status": s.status, "detail": s.detail, "value": s.value, "metrics": s.metrics}
+            for st, s in zip(states, samples, strict=True)]
+
+
 def attach_health(engine: Any) -> HealthMonitor | None:
     """Give an engine its HealthMonitor when its config has checks (console, daemon)."""
     if not engine.config.checks or getattr(engine, "_health", None) is not None:

@@ -110,6 +110,9 @@ class FanOutScreen(FleetScreen):
 
     # ------------------------------------------------------------------ the form ----
     def prefill(self, pattern: str | None, command: str | None) -> None:
+        if not self.query("#pattern"):  # not composed yet: when it is
+            self.call_after_refresh(self.prefill, pattern, command)
+            return
         if pattern is not None:
             self.query_one("#pattern", Input).value = pattern
         if command is not None:

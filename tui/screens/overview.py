@@ -46,8 +46,7 @@ class OverviewScreen(FleetScreen):
                                ("schedule", "SCHEDULE")):
                 t.add_column(label, key=key)
             yield t
-            yield Static("Hosts and alerts: no health checks configured yet",
-                         classes="section muted", id="health-title")
+            yield Static("Hosts: …", classes="section muted", id="health-title")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -90,6 +89,34 @@ class OverviewScreen(FleetScreen):
             f"{'+' if len(failing) == SHOW_FAILING else ''})")
         self.query_one("#jobs-title", Static).update(
             f"Jobs whose last run failed ({len(bad_jobs)})")
+        self._show_health()
+
+    def _show_health(self) -> None:
+        """One line on the fleet: the unhealthy hosts by name, the rest counted."""
+        health = self.fleet.engine.health
+        line = self.query_one("#health-title", Static)
+        if health is None:
+            line.update("Hosts: no health checks configured (5 or :hosts to see why)")
+            return
+        rows = health.hosts()
+        bad = [r["host"] for r in rows if r["state"] in ("down", "gave_up")]
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r["state"]] = counts.get(r["state"], 0) + 1
+        text = Text("Hosts: ")
+        if bad:
+            text.append(f"{len(bad)} unhealthy: {', '.join(bad[:8])}"
+                        f"{' …' if len(bad) > 8 else ''}", style="bold red")
+            text.append(" · ")
+        text.append(" · ".join(f"{n} {s}" for s, n in counts.items()
+                               if s not in ("down", "gave_up")) or "none")
+        line.update(text)
+
+    def engine_events(self, events: list[Any]) -> None:
+        if any(e.kind == "check_changed" for e in events):
+            self.refresh_data()
+        else:
+            super().engine_events(events)
 
     def _fill(self, selector: str, rows: list[tuple[str, tuple[Any, ...]]], empty: str) -> None:
         table = self.query_one(selector, NavTable)

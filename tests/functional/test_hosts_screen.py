@@ -1,0 +1,145 @@
+"""The Hosts screen: a real monitor on real listeners through Pilot, and snapshots of a
+monitor fed fixed samples on a fixed clock."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from textual.widgets import Static
+
+from core.config import Config, EngineSettings, Host
+from core.health.config import CheckSpec
+from core.health.damping import Damper
+from core.health.monitor import CheckState, HealthMonitor
+from core.health.probes import CRIT, OK, WARN, Sample
+from tests.functional.test_console import ready, until
+from tests.functional.test_snapshots import NOW, utc  # noqa: F401 - the UTC fixture
+from tui.app import FleetdeckApp
+from tui.screens.hosts import HostDetailScreen, HostsScreen, sparkline
+from tui.widgets.common import NavTable
+
+FAST = {"interval": 0.2, "timeout": 0.5, "fail": (2, 2), "recover": (1, 1)}
+
+
+def rows(table: NavTable) -> list[list[str]]:
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def test_hosts_screen_live(state_dir: Path) -> None:
+    listener = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    hosts = {"local": Host("local"), "web1": Host("web1", address="127.0.0.1"),
+             "db1": Host("db1", address="127.0.0.1")}
+    checks = {"listener": CheckSpec("listener", "tcp", targets="web1", port=port, **FAST),
+              "db-port": CheckSpec("db-port", "tcp", targets="db1", port=1, **FAST),
+              "system": CheckSpec("system", "metrics", targets="local", **FAST)}
+    cfg = Config(path=None, hosts=hosts, jobs={}, engine=EngineSettings(), checks=checks)
+    app = FleetdeckApp(cfg, state_dir, scheduling=False, theme="dark")
+    try:
+        async with app.run_test(size=(140, 40)) as pilot:
+            await ready(pilot)
+            assert app.engine.health is not None  # the console attached the monitor
+            await until(pilot, lambda: app.engine.health.states["db-port@db1"].state == "down",
+                        "db1 down")
+            title = app.screen.query_one("#health-title", Static)
+            await until(pilot, lambda: "1 unhealthy: db1" in str(title.render()),
+                        "the overview names the unhealthy host")
+            await pilot.press("5")
+            await pilot.pause(1.2)
+            screen = app.screen
+            assert isinstance(screen, HostsScreen)
+            await until(pilot, lambda: len(rows(screen.table)) == 3, "three hosts")
+            got = rows(screen.table)
+            assert got[0][:2] == ["db1", "down"] and got[0][-1] == "db-port"  # worst first
+            assert {r[0]: r[1] for r in got} == {"db1": "down", "web1": "up", "local": "up"}
+            local = next(r for r in got if r[0] == "local")
+            assert local[2].endswith("%")  # CPU from psutil
+            await pilot.press("slash", "w", "e", "b", "enter")
+            assert [r[0] for r in rows(screen.table)] == ["web1"]
+            await pilot.press("escape")
+            await pilot.press("s")  # sort by host name
+            assert [r[0] for r in rows(screen.table)] == ["db1", "local", "web1"]
+            await pilot.press("g", "enter")
+            await pilot.pause()
+            detail = app.screen
+            assert isinstance(detail, HostDetailScreen) and detail.host == "db1"
+            check = rows(detail.table)[0]
+            assert check[:3] == ["db-port", "tcp", "down"]
+            assert check[-1] == "tcp 127.0.0.1:1: connection refused"
+            await pilot.press("f")  # a fan-out on this host, prefilled
+            await pilot.pause()
+            assert app.screen.query_one("#pattern").value == "db1"
+    finally:
+        listener.close()
+
+
+def seeded_monitor(engine: Any) -> HealthMonitor:
+    """A real monitor with no loops, fed fixed samples on a fixed clock."""
+    clock = [NOW - 3600.0]
+    mon = HealthMonitor({}, clock=lambda: clock[0])
+    mon.engine = engine
+    fleet = {"web01": (12, 40, 61), "web02": (35, 55, 62), "web03": (97, 91, 64),
+             "db1": (55, 71, 88), "db2": (None, None, None)}
+    for i, (name, (cpu, mem, disk)) in enumerate(fleet.items()):
+        spec = CheckSpec("system", "metrics", targets=name, fail=(2, 3), recover=(1, 1))
+        st = CheckState(spec, name, Damper(spec.fail, spec.recover), since=clock[0])
+        mon.states[st.key] = st
+        for k in range(40):
+            at = NOW - 3600 + k * 90
+            if cpu is None:
+                sample = Sample(CRIT, "unreachable: connection refused", at=at)
+            else:
+                c = min(100.0, cpu * (0.5 + (k % 7) / 6))
+                status = CRIT if c >= 98 else WARN if c >= 90 else OK
+                sample = Sample(status, f"cpu {c:.0f}%", c,
+                                {"cpu": round(c, 1), "memory": mem, "disk": disk,
+                                 "load1": round(c / 40, 2), "cores": 4}, at)
+            clock[0] = at
+            mon._judge(st, sample, at)  # noqa: SLF001
+        del i
+    return mon
+
+
+def make_seeded(tmp_path: Path) -> FleetdeckApp:
+    hosts = {"local": Host("local"), **{n: Host(n, address="10.0.0.1") for n in
+                                        ("web01", "web02", "web03", "db1", "db2")}}
+    cfg = Config(path=None, hosts=hosts, jobs={}, engine=EngineSettings())
+    app = FleetdeckApp(cfg, tmp_path / "state", scheduling=False, clock=lambda: NOW,
+                       theme="dark")
+    app.engine._health = seeded_monitor(app.engine)  # noqa: SLF001 - no checks, no loops
+    return app
+
+
+def test_sparkline_scales_into_eight_levels() -> None:
+    assert sparkline([0, 50, 100, None, 99]) == "▁▅█ █"
+    assert sparkline(list(range(100)), width=4) == "████"
+
+
+def before_hosts(*keys: str):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        for _ in range(200):
+            if app.engine_ready:
+                break
+            await pilot.pause(0.02)
+        await pilot.press("5", *keys)
+        await pilot.pause(0.3)
+
+    return run_before
+
+
+def test_hosts_snapshot(snap_compare, tmp_path) -> None:
+    assert snap_compare(make_seeded(tmp_path), terminal_size=(140, 40),
+                        run_before=before_hosts())
+
+
+def test_hosts_snapshot_small(snap_compare, tmp_path) -> None:
+    assert snap_compare(make_seeded(tmp_path), terminal_size=(80, 24),
+                        run_before=before_hosts())
+
+
+def test_host_detail_snapshot(snap_compare, tmp_path) -> None:
+    assert snap_compare(make_seeded(tmp_path), terminal_size=(120, 30),
+                        run_before=before_hosts("enter"))

@@ -1,0 +1,50 @@
+"""`fleetdeck health [PATTERN] [--json]`: every check on every host, sampled now.
+
+Exit status: 0 all ok, 1 any warning or critical, 2 a usage or config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+
+def add_health_parser(sub: Any) -> None:
+    h = sub.add_parser("health", help="sample every health check now (optionally of PATTERN)")
+    h.add_argument("pattern", nargs="?", default=None, help="hosts, e.g. '@web' (default: all)")
+    h.add_argument("--json", action="store_true")
+
+
+def cmd_health(args: argparse.Namespace, config: Any, state_dir: Path,
+               error: type[Exception]) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from core.engine import Engine
+    from core.health.monitor import sample_all
+    from core.inventory import TargetError
+    from tui.cli import _console
+
+    if not config.checks:
+        raise error("no health checks configured: add a [checks.NAME] table to the config "
+                    "(kind = \"metrics\", \"tcp\", \"http\", \"process\", \"command\", \"ssh\")")
+    engine = Engine(config, state_dir)
+    try:
+        rows = asyncio.run(sample_all(engine, args.pattern))
+    except TargetError as e:
+        raise error(str(e)) from None
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        table = Table(box=None, header_style="bold")
+        for col in ("HOST", "CHECK", "KIND", "STATUS", "DETAIL"):
+            table.add_column(col)
+        style = {"ok": "green", "warn": "yellow", "crit": "bold red"}
+        for r in sorted(rows, key=lambda r: (r["status"] == "ok", r["target"], r["check"])):
+            table.add_row(escape(r["target"]), escape(r["check"]), r["kind"],
+                          f"[{style[r['status']]}]{r['status']}[/]", escape(r["detail"]))
+        _console().print(table)
+    return 0 if all(r["status"] == "ok" for r in rows) else 1

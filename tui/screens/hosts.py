@@ -1,0 +1,210 @@
+"""Hosts: one row per host with its health, like glances' fleet list; Enter drills down.
+
+Rows come from the HealthMonitor (`engine.health.hosts()`); `health_sample` events
+redraw at most once a second, however many hosts report. `s` cycles the sort column,
+`/` filters, Enter opens a host: its checks with their trends, its recent runs, and
+`f` to start a fan-out on it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Static
+
+from core.events import Event
+from tui.screens.base import TableScreen
+from tui.screens.cells import fmt_age, run_cells
+from tui.widgets.common import NavTable
+
+SPARK = "▁▂▃▄▅▆▇█"
+STATE_STYLES = {"up": "green", "pending": "cyan", "down": "bold red", "gave_up": "bold red",
+                "maintenance": "yellow"}
+STATUS_STYLES = {"ok": "green", "warn": "yellow", "crit": "bold red"}
+SORTS = ("state", "host", "cpu", "memory", "disk", "load")
+REDRAW_EVERY = 1.0  # seconds: samples arrive per host; the table is redrawn at most this often
+
+
+def sparkline(values: list[float | None], width: int = 20, top: float = 100.0) -> str:
+    """The last `width` values as block characters, scaled to [0, top]."""
+    vals = values[-width:]
+    out = []
+    for v in vals:
+        if v is None:
+            out.append(" ")
+        else:
+            out.append(SPARK[min(len(SPARK) - 1, max(0, int(v / top * len(SPARK))))])
+    return "".join(out)
+
+
+def pct(value: Any, warn: float = 80.0, crit: float = 95.0) -> Text:
+    if value is None:
+        return Text("-", style="dim")
+    style = "bold red" if value >= crit else "yellow" if value >= warn else ""
+    return Text(f"{value:.0f}%", style=style)
+
+
+def state_text(state: str) -> Text:
+    return Text(state, style=STATE_STYLES.get(state, ""))
+
+
+class HostsScreen(TableScreen):
+    TITLE_TEXT = "5 Hosts"
+    COLUMNS = (("host", "HOST"), ("state", "STATE"), ("cpu", "CPU"), ("mem", "MEM"),
+               ("disk", "DISK"), ("load", "LOAD"), ("trend", "CPU, LAST HOUR"),
+               ("failing", "FAILING CHECKS"))
+    BINDINGS = [
+        Binding("enter", "open", "Open", id="hosts.open"),
+        Binding("s", "sort", "Sort", id="hosts.sort"),
+        Binding("f", "fanout", "Fan-out", id="hosts.fanout"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sort = "state"
+        self._drawn = 0.0
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="hint", classes="muted")
+        yield from super().compose_body()
+
+    def refresh_data(self) -> None:
+        super().refresh_data()
+        if not self.fleet.engine_ready:
+            return
+        self._drawn = time.monotonic()
+        health = self.fleet.engine.health
+        hint = self.query_one("#hint", Static)
+        hint.display = health is None
+        if health is None:
+            self.set_rows([])
+            hint.update("No health checks configured: add a [checks.NAME] table to the "
+                        "config (kind = \"metrics\", \"tcp\", \"http\", ...).")
+            return
+        rows = health.hosts()
+        rows.sort(key=self._sort_key)
+        self.set_rows([(r["host"], self._cells(r), self._text(r)) for r in rows])
+
+    def _sort_key(self, r: dict[str, Any]) -> Any:
+        m = r["metrics"] or {}
+        order = {"down": 0, "gave_up": 0, "pending": 2, "maintenance": 3, "up": 4}
+        if self.sort == "host":
+            return r["host"]
+        if self.sort == "state":
+            return (order.get(r["state"], 9), r["host"])
+        key = {"memory": "memory", "cpu": "cpu", "disk": "disk", "load": "load1"}[self.sort]
+        return (-(m.get(key) or 0.0), r["host"])
+
+    @staticmethod
+    def _cells(r: dict[str, Any]) -> tuple[Any, ...]:
+        m = r["metrics"] or {}
+        load = m.get("load1")
+        return (
+            Text(r["host"], style="bold"),
+            state_text(r["state"]),
+            pct(m.get("cpu")),
+            pct(m.get("memory"), 85, 95),
+            pct(m.get("disk"), 85, 95),
+            Text("-" if load is None else f"{load:.2f}"),
+            Text(sparkline(r["cpu_trend"]), style="cyan"),
+            Text(", ".join(r["failing"]), style="red"),
+        )
+
+    @staticmethod
+    def _text(r: dict[str, Any]) -> str:
+        return f"{r['host']} {r['state']} {' '.join(r['failing'])}"
+
+    def engine_events(self, events: list[Event]) -> None:
+        super().engine_events(events)
+        if any(e.kind in ("health_sample", "check_changed") for e in events) and \
+                time.monotonic() - self._drawn >= REDRAW_EVERY:
+            self.refresh_data()
+
+    def action_sort(self) -> None:
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        self.notify(f"sorted by {self.sort}")
+        self.refresh_data()
+
+    def action_open(self) -> None:
+        key = self.table.selected_key()
+        if key:
+            self.app.push_screen(HostDetailScreen(key))
+
+    def on_data_table_row_selected(self, event: Any) -> None:
+        self.action_open()
+
+    def action_fanout(self) -> None:
+        key = self.table.selected_key()
+        if key:
+            self.fleet.execute(f"fanout {key}")
+
+
+class HostDetailScreen(TableScreen):
+    """One host: every check on it with its trend, and the runs it had lately."""
+
+    TITLE_TEXT = "5 Hosts › host"
+    COLUMNS = (("check", "CHECK"), ("kind", "KIND"), ("state", "STATE"), ("since", "SINCE"),
+               ("status", "LAST"), ("trend", "TREND"), ("detail", "DETAIL"))
+    BINDINGS = [
+        Binding("f", "fanout", "Fan-out here", id="host.fanout"),
+        Binding("escape", "back", "Back", id="host.back"),
+    ]
+
+    def __init__(self, host: str) -> None:
+        super().__init__()
+        self.host = host
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(Text(self.host, style="bold"), id="host-title")
+        yield from super().compose_body()
+        yield Static("Recent runs on this host", classes="section", id="runs-title")
+        t = NavTable(id="host-runs")
+        for key, label in (("id", "RUN"), ("job", "JOB"), ("host", "HOST"), ("state", "STATE"),
+                           ("exit", "EXIT"), ("when", "WHEN"), ("took", "TOOK"),
+                           ("reason", "REASON")):
+            t.add_column(label, key=key)
+        yield t
+
+    @property
+    def table(self) -> NavTable:
+        return self.query_one("#table", NavTable)
+
+    def refresh_data(self) -> None:
+        super().refresh_data()
+        if not self.fleet.engine_ready:
+            return
+        now = self.now()
+        health = self.fleet.engine.health
+        rows = []
+        for c in (health.snapshot() if health else []):
+            if c["target"] != self.host:
+                continue
+            values = [v for _, _, v in c["history"]]
+            top = 100.0 if c["kind"] == "metrics" else max([v or 0 for v in values] or [1]) or 1
+            rows.append((c["check"], (
+                Text(c["check"], style="bold"), Text(c["kind"]), state_text(c["state"]),
+                Text(fmt_age(c["since"], now) if c["since"] else "-"),
+                Text(c["status"] or "-", style=STATUS_STYLES.get(c["status"] or "", "")),
+                Text(sparkline(values, 30, top), style="cyan"),
+                Text(c["detail"] or "", style="dim")), f"{c['check']} {c['state']}"))
+        self.set_rows(rows)
+        runs = [r for r in self.fleet.engine.list_runs(limit=300) if r["host"] == self.host][:20]
+        table = self.query_one("#host-runs", NavTable)
+        table.clear()
+        for r in runs:
+            table.add_row(*run_cells(r, now), key=str(r["id"]))
+
+    def engine_events(self, events: list[Event]) -> None:
+        if any(getattr(e, "target", None) == self.host for e in events) or any(
+                e.kind in ("run_finished", "run_started") for e in events):
+            self.refresh_data()
+
+    def action_fanout(self) -> None:
+        self.fleet.execute(f"fanout {self.host}")
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
