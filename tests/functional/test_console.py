@@ -98,9 +98,9 @@ async def test_number_keys_switch_screens_and_later_screens_say_so(make_app):
             await pilot.press(key)
             await pilot.pause()
             assert isinstance(app.screen, cls)
-        await pilot.press("5")
+        await pilot.press("7")
         await pilot.pause()
-        assert "Host health arrives with health checks" in notices(app)
+        assert "Alerts arrive with health checks" in notices(app)
         status = str(app.screen.query_one("#status", Static).render())
         assert "standalone" in status and "0 running" in status
 
