@@ -97,6 +97,8 @@ async def serve(n: int, folder: Path) -> None:
 
 # --------------------------------------------------------------- the sampler (here) ---
 async def measure(ports: list[int], folder: Path, ticks: int, interval: float) -> None:
+    import logging
+
     from core.config import Config, EngineSettings, Host
     from core.engine import Engine
     from core.health.config import CheckSpec
@@ -104,6 +106,7 @@ async def measure(ports: list[int], folder: Path, ticks: int, interval: float) -
     from core.remote import set_engine_pool
     from core.ssh import KnownHosts, SSHPool
 
+    logging.getLogger("fleetdeck").setLevel(logging.ERROR)  # state changes are expected
     user = "bench"
     hosts = {"local": Host("local")}
     for i, port in enumerate(ports):
