@@ -56,7 +56,7 @@ class AlertChanged(Event):
 
     kind: ClassVar[str] = "alert_changed"
     alert: dict[str, Any]
-    action: str  # opened | acknowledged | silenced | reminded | resolved | updated
+    action: str  # opened | notified | acknowledged | silenced | reminded | resolved | updated
     notified: bool = False  # a notification was queued for this change
 
 
@@ -364,7 +364,12 @@ class AlertBook:
         for alert_id in list(self._open.values()):
             alert = self._get(alert_id)
             assert alert is not None
-            if alert["state"] != "firing" or not alert["notified_firing"]:
+            if alert["state"] != "firing":
+                continue
+            if not alert["notified_firing"]:  # opened while quiet, and the quiet is over
+                if not self.quiet_reason(alert, now):
+                    self._note(alert, now, "quiet period over", "still firing")
+                    out.append(self._notify(alert, "firing", "notified", now))
                 continue
             due = []
             for name, cfg in self.notifiers.items():
@@ -395,16 +400,20 @@ class AlertBook:
         self._save(alert)
         return Change("reminded", alert, notified=True)
 
-    def next_reminder(self) -> float | None:
+    def next_reminder(self, now: float) -> float | None:
+        """When the next reminder is due (alerts quiet now are looked at again later)."""
         times = []
         for alert_id in self._open.values():
             alert = self._get(alert_id)
-            if alert is None or alert["state"] != "firing":
+            if alert is None or alert["state"] != "firing" or self.quiet_reason(alert, now):
+                continue
+            if not alert["notified_firing"]:
+                times.append(now + 60)  # looked at again when a quiet period may be over
                 continue
             for name, cfg in self.notifiers.items():
                 every = cfg.repeat if cfg.repeat is not None else self.alerting.settings.repeat
                 last = alert["last_sent"].get(name)
-                if every and last is not None:
+                if every and last is not None and "reminder" in cfg.events:
                     times.append(last + every)
         return min(times) if times else None
 
@@ -627,7 +636,7 @@ class AlertManager:
             if due:
                 await deliver(book, self._notifiers, due, self.engine.clock)
                 await book.commit_async()
-            waits = [t for t in (book.next_due(), book.next_reminder()) if t is not None]
+            waits = [t for t in (book.next_due(), book.next_reminder(now)) if t is not None]
             delay = min(waits) - self.engine.clock() if waits else 60.0
             delay = min(max(delay, 0.05), 60.0)
             with contextlib.suppress(TimeoutError):
