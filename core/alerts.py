@@ -225,6 +225,7 @@ class AlertBook:
         if event == "firing":
             alert["notified_firing"] = True
         sent = dict(alert["last_sent"])
+        at = self.clock()  # the event's own time may be the sampler's; delivery runs on ours
         queued = False
         for name, cfg in self.notifiers.items():
             if event not in cfg.events:
