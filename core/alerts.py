@@ -43,6 +43,7 @@ OPEN_STATES = ("firing", "acknowledged")
 HISTORY_CAP = 50  # transitions kept per alert
 OUTBOX_KEEP = 200  # delivered or dropped entries kept for `alerts --json` and tests
 _META = 1
+STOP_GRACE = 5.0  # seconds a stopping engine gives due notifications
 
 
 class AlertError(ValueError):
@@ -543,6 +544,7 @@ class AlertManager:
         self._unsubscribe: Any = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._sending = asyncio.Lock()
         self._commit_task: asyncio.Task[None] | None = None
         self._notifiers: dict[str, Any] = {}
 
@@ -558,9 +560,15 @@ class AlertManager:
             self._task = asyncio.create_task(self._deliver_loop())
 
     async def stop(self) -> None:
+        """Deliver what is due one last time (bounded), then stop."""
         if self._unsubscribe:
             self._unsubscribe()
             self._unsubscribe = None
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._final_pass(), STOP_GRACE)
+            except TimeoutError:
+                log.warning("notifications still pending at stop; sent at the next start")
         for task in (self._task, self._commit_task):
             if task is not None and not task.done():
                 task.cancel()
@@ -621,9 +629,24 @@ class AlertManager:
         self._wake.set()
 
     # ---------------------------------------------------------------- delivery -------
-    async def _deliver_loop(self) -> None:
+    async def _final_pass(self) -> None:
+        async with self._sending:  # never beside a pass of the loop: no double send
+            assert self._task is not None
+            self._task.cancel()
+            await self._deliver_due()
+
+    async def _deliver_due(self) -> None:
         from core.notify import deliver
 
+        book = self.book
+        assert book is not None
+        await book.commit_async()  # an entry is on disk before it is sent
+        due = book.due(self.engine.clock())
+        if due:
+            await deliver(book, self._notifiers, due, self.engine.clock)
+            await book.commit_async()
+
+    async def _deliver_loop(self) -> None:
         book = self.book
         assert book is not None
         while True:
@@ -632,11 +655,8 @@ class AlertManager:
             reminded = book.reminders(now)
             if reminded:
                 self._publish(reminded)
-            await book.commit_async()  # an entry is on disk before it is sent
-            due = book.due(now)
-            if due:
-                await deliver(book, self._notifiers, due, self.engine.clock)
-                await book.commit_async()
+            async with self._sending:
+                await self._deliver_due()
             waits = [t for t in (book.next_due(), book.next_reminder(now)) if t is not None]
             delay = min(waits) - self.engine.clock() if waits else 60.0
             delay = min(max(delay, 0.05), 60.0)

@@ -18,6 +18,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from core.alerts import attach_alerts
 from core.config import Config
 from core.engine import Engine, EngineError
 from core.events import Event
@@ -108,6 +109,7 @@ class FleetdeckApp(App[None]):
         self.clock = clock
         self.scheduling = scheduling
         self.engine = engine or Engine(config, state_dir, clock=clock)
+        attach_alerts(self.engine)
         self.engine_ready = False
         self.engine_error: str | None = None
         self._buffer: list[Event] = []

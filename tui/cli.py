@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tui.cli_fanout import add_fanout_parsers  # hosts, fanout, fanouts
 
     add_fanout_parsers(sub)
+    from tui.cli_alerts import add_alert_parsers  # alerts, ack, silence
+
+    add_alert_parsers(sub)
     return p
 
 
@@ -158,6 +161,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from tui.cli_fanout import dispatch
 
         return dispatch(args, config, state_dir, CLIError)
+    if cmd in ("alerts", "ack", "silence"):
+        from tui.cli_alerts import dispatch as alerts_dispatch
+
+        return alerts_dispatch(args, config, state_dir, CLIError)
     raise CLIError(f"unknown command {cmd!r}")
 
 
@@ -234,10 +241,12 @@ def cmd_daemon(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
 
 
 async def _daemon(config: Any, state_dir: Path, quiet: bool) -> int:
+    from core.alerts import attach_alerts
     from core.engine import Engine
     from core.events import RunFinished, RunStarted
 
     engine = Engine(config, state_dir)
+    attach_alerts(engine)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -382,10 +391,12 @@ def cmd_run(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
 
 
 async def _run(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    from core.alerts import attach_alerts
     from core.engine import Engine
     from core.events import OutputLine
 
     engine = Engine(config, state_dir)
+    attach_alerts(engine)  # a failure opens its alert; the outbox waits for the next engine
     await engine.start(scheduling=False)  # only this run; the schedule is the daemon's
     mine: set[int] = set()
     multi = len(config.jobs[args.job].targets.split(",")) > 1
