@@ -23,6 +23,7 @@ from core.config import Config
 from core.engine import Engine, EngineError
 from core.events import Event
 from tui import commands as cmds
+from tui.alert_actions import AlertActions, ring_for
 from tui.screens.base import FleetScreen
 from tui.screens.dialogs import CommandLineScreen, ConfirmScreen, HelpScreen
 from tui.screens.overview import OverviewScreen
@@ -32,7 +33,6 @@ FLUSH_INTERVAL = 0.1  # seconds between event batches reaching the screen
 LATER = {
     "hosts": "Host health arrives with health checks",
     "fanout": "Fan-out arrives with SSH execution",
-    "alerts": "Alerts arrive with health checks",
 }
 
 
@@ -68,7 +68,7 @@ class CommandsProvider(Provider):
                 yield Hit(score, matcher.highlight(title), cb, help=help_text)
 
 
-class FleetdeckApp(App[None]):
+class FleetdeckApp(AlertActions, App[None]):
     TITLE = "fleetdeck"
     CSS_PATH = str(stylesheet_path())
     COMMANDS = {CommandsProvider}
@@ -78,6 +78,7 @@ class FleetdeckApp(App[None]):
         "jobs": lambda: _screen("jobs", "JobsScreen"),  # loaded when first shown
         "queue": lambda: _screen("queue", "QueueScreen"),
         "runs": lambda: _screen("runs", "RunsScreen"),
+        "alerts": lambda: _screen("alerts", "AlertsScreen"),
     }
     DEFAULT_MODE = "overview"
     BINDINGS = [
@@ -182,6 +183,8 @@ class FleetdeckApp(App[None]):
             return
         events, self._buffer = self._buffer, []
         output, self._output_runs = self._output_runs, set()
+        if events and ring_for(events):
+            self.bell()  # a new firing alert
         for screen in self._visible_screens():
             if events:
                 screen.engine_events(events)
@@ -260,6 +263,14 @@ class FleetdeckApp(App[None]):
 
     def cmd_alerts(self) -> None:
         self.action_show("alerts")
+
+    def cmd_ack(self, alert: str) -> None:
+        if not alert.lstrip("#").isdigit() or int(alert.lstrip("#")) < 1:
+            raise cmds.CommandError(f"not an alert id: {alert!r} (e.g. 12)")
+        self.ack_alert(int(alert.lstrip("#")))
+
+    def cmd_silence(self, target: str, duration: str) -> None:
+        self.silence(target, duration)
 
     def cmd_log(self, run: str) -> None:
         self.open_run(cmds.parse_run_id(run))
