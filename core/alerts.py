@@ -489,12 +489,14 @@ class AlertBook:
 
     def list(self, now: float, *, include_resolved: bool = False,
              limit: int = 200) -> list[dict[str, Any]]:
-        """Open alerts first (firing, then acknowledged), newest first within each."""
-        docs = [dict(d) for d in self.alerts.all()
+        """Firing first, then acknowledged, silenced, in maintenance, resolved; newest
+        first within each."""
+        docs = [self.view(dict(d), now) for d in self.alerts.all()
                 if include_resolved or d["state"] in OPEN_STATES]
-        order = {"firing": 0, "acknowledged": 1, "resolved": 2}
-        docs.sort(key=lambda a: (order[a["state"]], -a["opened_at"], -a["id"]))
-        return [self.view(a, now) for a in docs[:limit]]
+        order = {"firing": 0, "acknowledged": 1, "silenced": 2, "maintenance": 3,
+                 "resolved": 4}
+        docs.sort(key=lambda a: (order[a["status"]], -a["opened_at"], -a["id"]))
+        return docs[:limit]
 
     def get(self, alert_id: int, now: float) -> dict[str, Any]:
         """One alert with `related`: earlier alerts of the same check on the same target."""

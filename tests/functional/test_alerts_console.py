@@ -15,7 +15,7 @@ from textual.widgets import Input, Label
 from core.alertconfig import AlertingConfig, MaintenanceConfig
 from core.alerts import AlertBook
 from core.config import Config
-from core.events import CheckChanged, RuleChanged
+from core.events import CheckChanged
 from tests.conftest import job, make_config
 from tests.functional.test_console import column, notices, ready, until
 from tui.app import FleetdeckApp
@@ -184,7 +184,7 @@ def before(*keys: str):
 
 @pytest.mark.parametrize("screen, keys", [
     ("alerts", ("7",)),
-    ("detail", ("7", "j", "j", "j", "enter")),
+    ("detail", ("7", "j", "j", "enter")),  # #2: http-api, opened once before
     ("overview", ()),
 ])
 def test_alerts_snapshot(snap_compare, tmp_path, utc, screen, keys):

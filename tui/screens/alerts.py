@@ -33,14 +33,14 @@ def status_cell(status: str) -> Text:
 
 
 def alert_cells(a: dict[str, Any], now: float) -> tuple[Text, ...]:
-    note = a["detail"]
+    note = Text(a["detail"])
     if a["status"] == "acknowledged":
-        note = f"ack by {a['acked_by']} · {note}"
+        note = Text.assemble((f"ack by {a['acked_by']} · ", "dim"), note)
     elif a["quiet"]:
-        note = f"{a['quiet']} · {note}"
+        note.append(f" · {a['quiet']}", style="dim")
     return (Text(f"#{a['id']}"), status_cell(a["status"]), Text(a["what"], style="bold"),
             Text(a["severity"], style="red" if a["severity"] == "crit" else "yellow"),
-            Text(fmt_age(a["opened_at"], now)), Text(note))
+            Text(fmt_age(a["opened_at"], now)), note)
 
 
 class AlertsScreen(TableScreen):
@@ -183,8 +183,10 @@ class AlertDetailScreen(ModalScreen[None]):
 
     def _body(self) -> Group:
         a, now = self.alert, self.now
-        head = Text.assemble((f"#{a['id']} ", "bold"), (a["what"], "bold"), "  ",
-                             status_cell(a["status"]), f"  {a['severity']}")
+        head = Text(f"#{a['id']} {a['what']}", style="bold")
+        head.append("   ")
+        head.append_text(status_cell(a["status"]))
+        head.append(f"   {a['severity']}")
         facts = Text(f"opened {fmt_age(a['opened_at'], now)}"
                      + (f" · resolved {fmt_age(a['resolved_at'], now)}"
                         if a["resolved_at"] else f" · open for {format_duration(a['age'])}")

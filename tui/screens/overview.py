@@ -63,8 +63,12 @@ class OverviewScreen(FleetScreen):
 
     def _show_alerts(self, firing: list[dict[str, Any]]) -> None:
         shown = bool(firing)
+        table = self.query_one("#firing", NavTable)
+        appeared = shown and not table.display
         self.query_one("#alerts-title", Static).display = shown
-        self.query_one("#firing", NavTable).display = shown
+        table.display = shown
+        if appeared and self.focused is self.query_one("#failing", NavTable):
+            table.focus()  # what is firing is what to look at first
         if not shown:
             return
         now = self.now()
