@@ -181,7 +181,7 @@ class AlertBook:
             if alert["detail"] != detail or alert["severity"] != severity:
                 alert["detail"], alert["severity"] = detail, severity
                 self._note(alert, at, "still down", detail)
-            if not alert["notified_firing"] and not self.quiet_reason(alert, at):
+            if not alert["notified_firing"] and not self.quiet_reason(alert, self.clock()):
                 # it opened while quiet (maintenance, silence) and is still down after
                 self._save(alert)
                 return [self._notify(alert, "firing", "opened", at)]
@@ -195,7 +195,7 @@ class AlertBook:
             "history": [],
         }
         self._note(alert, at, "opened", detail)
-        quiet = self.quiet_reason(alert, at)
+        quiet = self.quiet_reason(alert, self.clock())
         if quiet:
             self._note(alert, at, "not notified", quiet)
             self._save(alert)
@@ -212,7 +212,7 @@ class AlertBook:
         alert["state"] = "resolved"
         alert["resolved_at"] = at
         self._note(alert, at, "resolved", detail)
-        if alert["notified_firing"] and not self.quiet_reason(alert, at):
+        if alert["notified_firing"] and not self.quiet_reason(alert, self.clock()):
             change = self._notify(alert, "resolved", "resolved", at)
         else:
             self._save(alert)

@@ -290,3 +290,47 @@ def test_state_dir_stays_private(state_dir):
 
     AlertBook(state_dir, None, lambda: 0.0).close()
     assert os.stat(state_dir / "alerts").st_mode & 0o777 == 0o700
+
+
+async def test_slack_body_and_a_runtime_maintenance_window(state_dir, receiver):
+    cfg = parse_config_text(f"""
+[hosts.web1]
+[hosts.web2]
+
+[notifiers.slack]
+kind = "webhook"
+url = "http://127.0.0.1:{receiver.port}/slack"
+slack = true
+""", "test.toml")
+    engine = await start(cfg, state_dir)
+    try:
+        manager = engine.alerts
+        window = await manager.add_maintenance("deploy", targets="web1", duration="1h",
+                                               reason="rolling deploy")
+        assert window["end"] - window["start"] == 3600
+        assert manager.in_maintenance("http", "web1") == "deploy"
+        assert manager.in_maintenance("http", "web2") is None
+        engine.bus.publish(down("http", "web1"))
+        engine.bus.publish(down("http", "web2"))
+        await until(lambda: receiver.ok(), "web2's notification")
+        await until(lambda: not pending(engine), "the outbox to empty")
+        assert [r["body"] for r in receiver.ok()] == [
+            {"text": "[fleetdeck] FIRING #2 check http on web2 (crit): HTTP 500 in 31 ms"}]
+        statuses = {a["target"]: a["status"] for a in manager.list_alerts()}
+        assert statuses == {"web1": "maintenance", "web2": "firing"}
+        for bad, message in [
+            ({"targets": "nosuch", "duration": "1h"}, "targets: "),
+            ({"checks": ["http"], "duration": "soon"}, "bad duration 'soon'"),
+            ({"checks": ["http"], "schedule": "0 2 * * *"}, "needs a duration"),
+            ({"duration": "1h"}, "needs targets, checks or both"),
+        ]:
+            with pytest.raises(ValueError, match=message):
+                await manager.add_maintenance("w", **bad)
+    finally:
+        await engine.stop()
+    # the window outlives the engine: it is in the state
+    engine = await start(cfg, state_dir)
+    try:
+        assert engine.alerts.in_maintenance("http", "web1") == "deploy"
+    finally:
+        await engine.stop()
