@@ -256,6 +256,10 @@ async def _daemon(config: Any, state_dir: Path, quiet: bool) -> int:
         def show(event: Any) -> None:
             if isinstance(event, RunStarted | RunFinished):
                 console.print(_run_line(event.run))
+            elif event.kind == "alert_changed" and event.action in ("opened", "resolved"):
+                from tui.cli_alerts import alert_line
+
+                console.print(alert_line(event))
 
         engine.bus.subscribe(show)
     await engine.start()

@@ -35,6 +35,20 @@ def add_alert_parsers(sub: Any) -> None:
     s.add_argument("duration", help="e.g. 30m, 2h, 1d")
 
 
+def alert_line(event: Any) -> str:
+    """The daemon's line for an alert that opened or resolved."""
+    from rich.markup import escape
+
+    from tui.fmt import fmt_time
+
+    a = event.alert
+    style = STATUS_STYLES.get(a["status"], "")
+    when = fmt_time(a["resolved_at"] if event.action == "resolved" else a["opened_at"])
+    quiet = f" ({escape(a['quiet'])})" if a.get("quiet") else ""
+    return (f"{when} alert #{a['id']} [{style}]{event.action}[/] {escape(a['what'])}: "
+            f"{escape(a['detail'])}{quiet}")
+
+
 def _alert_id(text: str) -> int:
     try:
         value = int(text.lstrip("#"))

@@ -108,3 +108,28 @@ def test_a_daemon_delivers_what_a_run_queued_and_refuses_acts_beside_it(tmp_path
     state = json.loads((tmp_path / "state" / "alerts" / "alerts.json").read_text())
     assert [e["state"] for e in state["outbox"].values()] == ["delivered"]
     assert notified.read_text().count("FIRING") == 1
+
+
+def test_daemon_prints_alerts_as_they_open(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("""
+[jobs.tick]
+command = "exit 1"
+schedule = "every 1s"
+alert_on = ["failed"]
+""")
+    daemon = subprocess.Popen(
+        [*FLEETDECK, "--state-dir", str(tmp_path / "state"), "--config", str(cfg), "daemon"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(tmp_path))
+    try:
+        assert daemon.stdout is not None
+        lines = []
+        for line in daemon.stdout:
+            lines.append(line)
+            if "alert #1" in line:
+                break
+        assert "alert #1 opened job tick on local: run #1 failed: exit code 1" in lines[-1]
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    assert alerts(tmp_path)[0]["what"] == "job tick on local"

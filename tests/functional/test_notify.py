@@ -334,3 +334,37 @@ slack = true
         assert engine.alerts.in_maintenance("http", "web1") == "deploy"
     finally:
         await engine.stop()
+
+
+async def test_a_missed_schedule_opens_an_alert_when_the_job_asks(state_dir, receiver):
+    import time
+
+    from core.store import Store
+
+    cfg = config(receiver.port, """
+[jobs.tick]
+command = "true"
+schedule = "*/1 * * * *"
+misfire = "skip"
+misfire_grace = "5s"
+alert_on = ["missed"]
+""")
+    store = Store.open(state_dir)  # the engine was down for the last ten minutes
+    store.update_job_state("tick", first_seen=time.time() - 600)
+    store.commit()
+    store.close()
+    engine = Engine(cfg, state_dir)
+    attach_alerts(engine)
+    await engine.start()
+    try:
+        await until(lambda: engine.alerts.list_alerts(), "the missed-schedule alert")
+        (alert,) = engine.alerts.list_alerts()
+        assert alert["kind"] == "job_missed" and alert["what"] == (
+            "job missed schedule: tick on local")
+        assert "missed while fleetdeck was down or busy (misfire=skip)" in alert["detail"]
+        await until(lambda: receiver.ok(), "its notification")
+        skipped = engine.list_runs(job="tick", states=["skipped"])
+        assert len(skipped) >= 9  # one alert for all of them
+        assert len(engine.alerts.list_alerts()) == 1 and len(receiver.ok()) == 1
+    finally:
+        await engine.stop()

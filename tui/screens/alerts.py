@@ -24,6 +24,7 @@ from tui.screens.base import TableScreen
 
 STATUS_STYLES = {"firing": "bold red", "acknowledged": "yellow", "silenced": "dim",
                  "maintenance": "cyan", "resolved": "green"}
+AGE_REFRESH = 30.0  # seconds
 STATUS_MARKS = {"firing": "●", "acknowledged": "◐", "silenced": "○", "maintenance": "⚒",
                 "resolved": "✓"}
 
@@ -56,6 +57,14 @@ class AlertsScreen(TableScreen):
     def compose_body(self) -> ComposeResult:
         yield from super().compose_body()
         yield Static("", id="alerts-empty", classes="muted")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_interval(AGE_REFRESH, self._tick)  # ages move on with no event
+
+    def _tick(self) -> None:
+        if self.is_current:
+            self.refresh_data()
 
     def refresh_data(self) -> None:
         super().refresh_data()
