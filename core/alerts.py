@@ -41,6 +41,7 @@ log = logging.getLogger("fleetdeck.alerts")
 
 OPEN_STATES = ("firing", "acknowledged")
 HISTORY_CAP = 50  # transitions kept per alert
+MAIN_RESOLVED = 50  # resolved alerts kept in the main file; older ones in resolved.json
 OUTBOX_KEEP = 200  # delivered or dropped entries kept for `alerts --json` and tests
 _META = 1
 STOP_GRACE = 5.0  # seconds a stopping engine gives due notifications
@@ -96,6 +97,10 @@ class AlertBook:
             private_dir(self.dir)
         self.db, self.storage = open_db(self.dir / "alerts.json", read_only)
         self.alerts = self.db.table("alerts")
+        # older resolved alerts move to their own file, so a transition's commit stays
+        # the size of what is open (see _prune_resolved)
+        self.archive_db, self.archive_storage = open_db(self.dir / "resolved.json", read_only)
+        self.archive = self.archive_db.table("alerts")
         self.outbox = self.db.table("outbox")
         self.silences = self.db.table("silences")
         self.windows = self.db.table("maintenance")
@@ -118,8 +123,13 @@ class AlertBook:
         return value
 
     def _get(self, alert_id: int) -> dict[str, Any] | None:
-        doc = self.alerts.get(doc_id=alert_id)
+        doc = self.alerts.get(doc_id=alert_id) or self.archive.get(doc_id=alert_id)
         return dict(doc) if doc is not None else None  # type: ignore[arg-type]
+
+    def _all(self) -> list[dict[str, Any]]:
+        """Every alert on record; one both files hold (a crash while moving) counts once."""
+        main = {d.doc_id: dict(d) for d in self.alerts.all()}
+        return [*main.values(), *(dict(d) for d in self.archive.all() if d.doc_id not in main)]
 
     def _save(self, alert: dict[str, Any]) -> None:
         alert["history"] = alert["history"][-HISTORY_CAP:]
@@ -136,6 +146,7 @@ class AlertBook:
 
     def close(self) -> None:
         if not self.read_only:
+            self.archive_storage.flush()
             self.storage.flush()
 
     async def commit_async(self) -> None:
@@ -467,10 +478,21 @@ class AlertBook:
             remove_docs(self.outbox, done[:len(done) - OUTBOX_KEEP])
 
     def _prune_resolved(self) -> None:
-        keep = self.alerting.settings.resolved_retention
+        """Keep at most 2 x MAIN_RESOLVED resolved alerts in the main file: move the oldest
+        to resolved.json in batches (that file made durable first, so a crash between
+        leaves a copy in both, never none), and apply the retention there."""
+        if len(self.alerts) - len(self._open) <= 2 * MAIN_RESOLVED:  # O(1), most times
+            return
         resolved = sorted(d.doc_id for d in self.alerts.all() if d["state"] == "resolved")
-        if len(resolved) > keep:
-            remove_docs(self.alerts, resolved[:len(resolved) - keep])
+        moving = resolved[:len(resolved) - MAIN_RESOLVED]
+        for alert_id in moving:
+            put(self.archive, alert_id, dict(self.alerts.get(doc_id=alert_id)))  # type: ignore[arg-type]
+        keep = self.alerting.settings.resolved_retention
+        if len(self.archive) > keep:
+            ids = sorted(d.doc_id for d in self.archive.all())
+            remove_docs(self.archive, ids[:len(ids) - keep])
+        self.archive_storage.flush()
+        remove_docs(self.alerts, moving)
 
     # --------------------------------------------------------------------- reading ---
     def view(self, alert: dict[str, Any], now: float) -> dict[str, Any]:
@@ -491,7 +513,8 @@ class AlertBook:
              limit: int = 200) -> list[dict[str, Any]]:
         """Firing first, then acknowledged, silenced, in maintenance, resolved; newest
         first within each."""
-        docs = [self.view(dict(d), now) for d in self.alerts.all()
+        source = self._all() if include_resolved else [dict(d) for d in self.alerts.all()]
+        docs = [self.view(d, now) for d in source
                 if include_resolved or d["state"] in OPEN_STATES]
         order = {"firing": 0, "acknowledged": 1, "silenced": 2, "maintenance": 3,
                  "resolved": 4}
@@ -504,8 +527,8 @@ class AlertBook:
         if alert is None:
             raise AlertError(f"no alert #{alert_id}")
         out = self.view(alert, now)
-        related = sorted((dict(d) for d in self.alerts.all()
-                          if d["key"] == alert["key"] and d.doc_id != alert_id),
+        related = sorted((d for d in self._all()
+                          if d["key"] == alert["key"] and d["id"] != alert_id),
                          key=lambda a: -a["id"])
         out["related"] = [self.view(a, now) for a in related[:20]]
         out["notifications"] = [

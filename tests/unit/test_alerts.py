@@ -234,3 +234,36 @@ def test_state_file_is_private(tmp_path):
     path = tmp_path / "state" / "alerts" / "alerts.json"
     assert path.stat().st_mode & 0o777 == 0o600
     assert path.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_old_resolved_alerts_move_to_their_own_file_and_retention_applies(tmp_path):
+    import json
+
+    from core.alerts import MAIN_RESOLVED
+
+    clock = Clock()
+    cfg = AlertingConfig(settings=AlertSettings(resolved_retention=150))
+    b = book(tmp_path, clock, cfg)
+    for i in range(260):  # one check flapping 260 times
+        clock.now = T0 + 2 * i
+        b.check_changed("http", "web1", "up", "down", clock.now, f"flap {i}")
+        b.check_changed("http", "web1", "down", "up", clock.now + 1)
+    b.check_changed("http", "web1", "up", "down", clock.now + 5, "down again")
+    b.close()
+    main = json.loads((tmp_path / "state" / "alerts" / "alerts.json").read_text())
+    assert len(main["alerts"]) <= 2 * MAIN_RESOLVED + 1
+    b2 = book(tmp_path, clock, cfg)  # a new process reads both files
+    every = b2.list(clock.now, include_resolved=True, limit=10_000)
+    assert every[0]["id"] == 261 and every[0]["status"] == "firing"
+    resolved = [a["id"] for a in every if a["status"] == "resolved"]
+    assert len(resolved) >= 150 and min(resolved) > 260 - 150 - 2 * MAIN_RESOLVED
+    detail = b2.get(261, clock.now)
+    assert [r["id"] for r in detail["related"]][:3] == [260, 259, 258]  # across both files
+    # a crash between the two writes leaves a copy in both: it counts once
+    oldest = b2.archive.all()[0]
+    put_back = dict(oldest)
+    from core.store.history import put
+
+    put(b2.alerts, oldest.doc_id, put_back)
+    ids = [a["id"] for a in b2.list(clock.now, include_resolved=True, limit=10_000)]
+    assert len(ids) == len(set(ids))
