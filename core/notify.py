@@ -87,8 +87,11 @@ class WebhookNotifier:
                    "Idempotency-Key": entry["key"]}
         for name, value in self.cfg.headers.items():
             headers[name] = expand(value, secrets)
-        request = urllib.request.Request(url, data=self.body(entry), headers=headers,
-                                         method="POST")
+        try:
+            request = urllib.request.Request(url, data=self.body(entry), headers=headers,
+                                             method="POST")
+        except ValueError:  # its message quotes the URL, which may hold a secret
+            raise DeliveryError("the url is not a valid http(s) URL once expanded") from None
         try:
             await asyncio.to_thread(self._post, request, self.cfg.timeout)
         except DeliveryError as e:
@@ -103,6 +106,9 @@ class WebhookNotifier:
             raise DeliveryError(f"HTTP {e.code}") from None
         except urllib.error.URLError as e:
             raise DeliveryError(f"cannot reach the webhook: {e.reason}") from None
+        except ValueError as e:  # bad URL or header value: the message would quote them
+            raise DeliveryError(f"the request cannot be made ({type(e).__name__}); check "
+                                "the url and headers once expanded") from None
         except (TimeoutError, OSError) as e:
             raise DeliveryError(f"webhook failed: {type(e).__name__}: {e}") from None
 
@@ -185,9 +191,11 @@ async def deliver(book: AlertBook, notifiers: dict[str, Any], entries: list[dict
                                 "%.1fs", entry["key"], name, entry["attempts"] + 1, e, delay)
                     return  # keep this notifier's order: later entries wait their turn
                 except Exception as e:  # a bug must not stop delivery for good
+                    # no traceback or message: either could quote a URL or header value
                     delay = book.failed(entry, f"fleetdeck error: {type(e).__name__}",
                                         clock())
-                    log.exception("notification %s via %s failed", entry["key"], name)
+                    log.error("notification %s via %s failed: %s; retry in %.1fs",
+                              entry["key"], name, type(e).__name__, delay)
                     return
                 book.delivered(entry, clock())
                 log.info("notification %s via %s delivered (%s)", entry["key"], name,

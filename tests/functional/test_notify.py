@@ -183,7 +183,18 @@ headers = {{ Authorization = "Bearer ${{FD_TEST_TOKEN}}", X-Team = "ops" }}
 kind = "webhook"
 url = "http://127.0.0.1:{receiver.port}/other"
 headers = {{ Authorization = "Bearer ${{FD_TEST_NOT_SET}}" }}
+
+[notifiers.garbled]
+kind = "webhook"
+url = "${{FD_TEST_BAD_URL}}"
+
+[notifiers.badheader]
+kind = "webhook"
+url = "http://127.0.0.1:{receiver.port}/hdr"
+headers = {{ X-Token = "${{FD_TEST_BAD_HEADER}}" }}
 """, "test.toml")
+    monkeypatch.setenv("FD_TEST_BAD_URL", f"http://[{SECRET}/")
+    monkeypatch.setenv("FD_TEST_BAD_HEADER", f"{URL_SECRET}\r\nX-Evil: 1")
     state_dir.mkdir(mode=0o700)
     setup_logging(state_dir)
     logging.getLogger("fleetdeck").setLevel(logging.DEBUG)
@@ -201,6 +212,15 @@ headers = {{ Authorization = "Bearer ${{FD_TEST_NOT_SET}}" }}
         unset = [e for e in engine.alerts.get_alert(1)["notifications"]
                  if e["notifier"] == "unset"]
         assert unset[0]["last_error"] == "environment variable FD_TEST_NOT_SET is not set"
+        garbled = await until(lambda: [e for e in engine.alerts.get_alert(1)["notifications"]
+                                       if e["notifier"] == "garbled" and e["attempts"] >= 1],
+                              "the garbled notifier's attempt")
+        assert garbled[0]["last_error"] == "the url is not a valid http(s) URL once expanded"
+        bad = await until(lambda: [e for e in engine.alerts.get_alert(1)["notifications"]
+                                   if e["notifier"] == "badheader" and e["attempts"] >= 1],
+                          "the bad header's attempt")
+        assert bad[0]["last_error"].startswith("the request cannot be made (ValueError)")
+        assert not [r for r in receiver.requests if r["path"] == "/hdr"]
     finally:
         await engine.stop()
     for handler in logging.getLogger("fleetdeck").handlers:
