@@ -195,7 +195,7 @@ class AlertBook:
             if not alert["notified_firing"] and not self.quiet_reason(alert, self.clock()):
                 # it opened while quiet (maintenance, silence) and is still down after
                 self._save(alert)
-                return [self._notify(alert, "firing", "opened", at)]
+                return [self._notify(alert, "firing", "notified", at)]
             self._save(alert)
             return [Change("updated", alert)]
         alert = {

@@ -163,8 +163,25 @@ async def test_restart_between_opening_and_delivery_delivers_once(state_dir, rec
     assert len(receiver.ok()) == 1
 
 
+@pytest.fixture
+def fleetdeck_log():
+    """The `fleetdeck` logger as setup_logging leaves it, restored afterwards (it stops
+    propagating, which other tests' caplog needs)."""
+    logger = logging.getLogger("fleetdeck")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield logger
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+        h.close()
+    handlers, level, propagate = saved
+    for h in handlers:
+        logger.addHandler(h)
+    logger.setLevel(level)
+    logger.propagate = propagate
+
+
 async def test_secret_headers_reach_the_receiver_and_no_file(state_dir, receiver,
-                                                             monkeypatch):
+                                                             monkeypatch, fleetdeck_log):
     from core.enginelog import setup_logging
 
     monkeypatch.setenv("FD_TEST_TOKEN", SECRET)
@@ -197,7 +214,7 @@ headers = {{ X-Token = "${{FD_TEST_BAD_HEADER}}" }}
     monkeypatch.setenv("FD_TEST_BAD_HEADER", f"{URL_SECRET}\r\nX-Evil: 1")
     state_dir.mkdir(mode=0o700)
     setup_logging(state_dir)
-    logging.getLogger("fleetdeck").setLevel(logging.DEBUG)
+    fleetdeck_log.setLevel(logging.DEBUG)
     engine = await start(cfg, state_dir)
     try:
         engine.bus.publish(down())
@@ -223,7 +240,7 @@ headers = {{ X-Token = "${{FD_TEST_BAD_HEADER}}" }}
         assert not [r for r in receiver.requests if r["path"] == "/hdr"]
     finally:
         await engine.stop()
-    for handler in logging.getLogger("fleetdeck").handlers:
+    for handler in fleetdeck_log.handlers:
         handler.flush()
     files = [p for p in state_dir.rglob("*") if p.is_file()]
     assert any(p.name == "fleetdeck.log" for p in files)

@@ -156,7 +156,7 @@ def test_alert_opened_in_maintenance_notifies_when_still_down_after_it(tmp_path)
     b.check_changed("http", "web1", "up", "down", clock.now + 20)
     clock.now = T0 + 3600
     (after,) = b.check_changed("http", "web1", "maintenance", "down", clock.now)
-    assert after.action == "opened" and after.notified
+    assert after.action == "notified" and after.notified
     assert b.in_maintenance("http", "web1", T0 + 100) == "patch"
     assert b.in_maintenance("http", "web2", T0 + 100) is None
 
