@@ -191,7 +191,7 @@ class AlertBook:
             assert alert is not None
             if alert["detail"] != detail or alert["severity"] != severity:
                 alert["detail"], alert["severity"] = detail, severity
-                self._note(alert, at, "still down", detail)
+                self._note(alert, at, "again", detail)
             if not alert["notified_firing"] and not self.quiet_reason(alert, self.clock()):
                 # it opened while quiet (maintenance, silence) and is still down after
                 self._save(alert)
