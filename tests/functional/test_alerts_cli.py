@@ -133,3 +133,52 @@ alert_on = ["failed"]
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)
     assert alerts(tmp_path)[0]["what"] == "job tick on local"
+
+
+def _daemon(tmp_path: Path, cfg: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [*FLEETDECK, "--state-dir", str(tmp_path / "state"), "--config", str(cfg), "daemon"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(tmp_path))
+    assert proc.stdout is not None
+    return proc
+
+
+def test_daemon_killed_before_delivery_delivers_once_after_restart(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(config(tmp_path) + """
+[jobs.tick]
+command = "exit 1"
+schedule = "every 1s"
+overlap = "skip"
+alert_on = ["failed"]
+""")
+    outbox = tmp_path / "state" / "alerts" / "alerts.json"
+    daemon = _daemon(tmp_path, cfg)
+    try:
+        for line in daemon.stdout:  # type: ignore[union-attr]
+            if "alert #1 opened" in line:
+                break
+        for _ in range(600):  # the receiving end is down: attempts fail and are recorded
+            state = json.loads(outbox.read_text()) if outbox.exists() else {}
+            if any(e["attempts"] >= 1 for e in state.get("outbox", {}).values()):
+                break
+            time.sleep(0.05)
+    finally:
+        daemon.kill()  # SIGKILL: no clean stop, no last delivery pass
+        daemon.wait(timeout=30)
+    state = json.loads(outbox.read_text())
+    assert [e["state"] for e in state["outbox"].values()] == ["pending"]
+    notified = tmp_path / "notified.txt"
+    assert not notified.exists()
+    (tmp_path / "open").write_text("")
+    daemon = _daemon(tmp_path, cfg)
+    try:
+        for _ in range(600):
+            if notified.exists() and notified.read_text():
+                break
+            time.sleep(0.05)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    assert notified.read_text().count("FIRING #1 job tick on local") == 1
+    assert notified.read_text().count("\n") == 1  # one alert, one notification
