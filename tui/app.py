@@ -183,11 +183,14 @@ class FleetdeckApp(AlertActions, App[None]):
             return
         events, self._buffer = self._buffer, []
         output, self._output_runs = self._output_runs, set()
-        if events and ring_for(events):
+        alerts_moved = any(e.kind == "alert_changed" for e in events)
+        if alerts_moved and ring_for(events):
             self.bell()  # a new firing alert
         for screen in self._visible_screens():
             if events:
                 screen.engine_events(events)
+            if alerts_moved:
+                screen.update_status()  # the firing count shows on every screen
             if output:
                 screen.output_arrived(output)
 

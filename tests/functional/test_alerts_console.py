@@ -189,3 +189,19 @@ def before(*keys: str):
 ])
 def test_alerts_snapshot(snap_compare, tmp_path, utc, screen, keys):
     assert snap_compare(seeded(tmp_path), terminal_size=(100, 30), run_before=before(*keys))
+
+
+async def test_every_screen_counts_firing_alerts_in_its_status_bar(tmp_path):
+    from tui.widgets.common import StatusBar
+
+    app = FleetdeckApp(config(), tmp_path / "state", scheduling=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        await pilot.press("2")  # the Jobs screen knows nothing of alerts itself
+        await pilot.pause()
+        bar = app.screen.query_one(StatusBar)
+        assert "firing" not in str(bar.render())
+        app.engine.bus.publish(down("http", "web1"))
+        await until(pilot, lambda: "1 alert firing" in str(bar.render()), "the count")
+        app.engine.bus.publish(CheckChanged("http", "web1", "down", "up", time.time()))
+        await until(pilot, lambda: "firing" not in str(bar.render()), "the count to go")
