@@ -73,6 +73,7 @@ class Job:
     tags: tuple[str, ...] = ()
     enabled: bool = True
     description: str = ""
+    alert_on: tuple[str, ...] = ()  # "failed", "missed": open an alert (core/alerts.py)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class Config:
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> key(s), for the console
     theme: str | None = None
     checks: dict[str, Any] = field(default_factory=dict)  # core.health.config.CheckSpec
+    alerting: Any = None  # core.alertconfig.AlertingConfig: [alerts], [notifiers], [maintenance]
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,8 @@ _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
 _NAME_HINT = "use letters, digits, '_', '.' and '-', starting with a letter or digit"
 
-_TOP_KEYS = ("theme", "engine", "defaults", "hosts", "jobs", "keys", "checks")
+_TOP_KEYS = ("theme", "engine", "defaults", "hosts", "jobs", "keys", "checks",
+             "alerts", "notifiers", "maintenance")
 _ENGINE_KEYS = ("max_concurrent_runs", "history_retention", "log_retention_bytes")
 _DEFAULTS_KEYS = ("timeout", "kill_grace", "retries", "retry_backoff", "retry_backoff_max",
                   "overlap", "misfire", "misfire_grace", "timezone")
@@ -214,7 +217,7 @@ _HOST_KEYS = ("address", "port", "user", "tags", "groups", "identity_file", "jum
               "known_hosts")
 _JOB_KEYS = ("command", "targets", "schedule", "timezone", "jitter", "timeout", "kill_grace",
              "retries", "retry_backoff", "retry_backoff_max", "overlap", "misfire",
-             "misfire_grace", "env", "cwd", "tags", "enabled", "description")
+             "misfire_grace", "env", "cwd", "tags", "enabled", "description", "alert_on")
 
 _Path = tuple[str, ...]
 _MISSING: Any = object()
@@ -438,11 +441,13 @@ def _parse(text: str, source: str, path: Path | None) -> tuple[Config, list[Conf
     for k, v in keys.items():
         if not v.strip():
             c.add(("keys", k), "key binding must not be empty")
+    from core.alertconfig import read_alerting
     from core.health.config import read_checks
 
     checks = read_checks(c, doc, hosts)
+    alerting = read_alerting(c, doc, hosts)
     config = Config(path=path, hosts=hosts, jobs=jobs, defaults=defaults, engine=engine,
-                    keys=keys, theme=theme, checks=checks)
+                    keys=keys, theme=theme, checks=checks, alerting=alerting)
     # top to bottom, as a person reads the file; issues without a line last
     issues = sorted(c.issues, key=lambda i: (i.line is None, i.line or 0))
     return config, issues
@@ -587,10 +592,17 @@ def _read_jobs(c: _Checker, doc: dict[str, Any], defaults: Defaults,
             tags=c.str_list(t, "tags", p),
             enabled=c.boolean(t, "enabled", p, True),
             description=c.string(t, "description", p, "", nonempty=False),
+            alert_on=_read_alert_on(c, t, p),
         )
         if ok:
             jobs[name] = job
     return jobs
+
+
+def _read_alert_on(c: _Checker, t: dict[str, Any], p: _Path) -> tuple[str, ...]:
+    from core.alertconfig import read_alert_on
+
+    return read_alert_on(c, t, p)
 
 
 def _check_targets(c: _Checker, targets: str, path: _Path, hosts: dict[str, Host],

@@ -101,6 +101,38 @@ retry_backoff = "5s"
 # tags = ["nightly", "storage"]
 # enabled = true
 # description = "Nightly backup of everything"
+# alert_on = ["failed", "missed"]  # open an alert when a run fails / an occurrence is missed
+
+# Alerts: checks going down, log rules firing and jobs that ask (alert_on) open alerts;
+# notifiers deliver them, retried from a persisted outbox until delivered.
+# [alerts]
+# repeat = "30m"               # remind while an alert stays unacknowledged ("none": never)
+# retry_backoff = "5s"         # first wait after a failed delivery; doubles each time
+# retry_backoff_max = "5m"
+# give_up_after = "1d"         # drop a notification still undelivered after this
+#
+# [notifiers.slack]
+# kind = "webhook"             # webhook | command
+# url = "${SLACK_WEBHOOK_URL}" # ${ENV} is expanded when sending; never logged or stored
+# slack = true                 # body {"text": ...}; without it a JSON document of the alert
+# headers = { Authorization = "Bearer ${ALERT_TOKEN}" }
+# events = ["firing", "resolved", "reminder"]
+# repeat = "1h"                # this notifier's reminder interval
+# timeout = "10s"
+#
+# [notifiers.pager]
+# kind = "command"             # gets FLEETDECK_ALERT_ID, _EVENT, _SOURCE, _TARGET, ...
+# command = "/usr/local/bin/page-oncall"
+#
+# Maintenance windows keep notifications quiet (alerts are still recorded).
+# [maintenance.nightly-db]
+# targets = "@db"              # a target pattern; and/or checks = ["disk", "backup"]
+# schedule = "0 2 * * *"       # recurring: cron start + duration
+# duration = "1h"
+# [maintenance.patch-web]
+# targets = "web[01-04]"
+# start = "2026-12-01 03:00"   # one-off: start + end
+# end = "2026-12-01 05:00"
 
 # Key bindings in the console: binding id -> key.
 # [keys]

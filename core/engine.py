@@ -160,6 +160,13 @@ class Engine:
         """
         self._services.append(service)
 
+    @property
+    def alerts(self) -> Any:
+        """The AlertManager (core.alerts) attached with `attach_alerts`, or None."""
+        from core.alerts import alert_manager
+
+        return alert_manager(self)
+
     # ------------------------------------------------------------------ life cycle ----
     def _parse_schedules(self) -> None:
         self._schedules = {}

@@ -18,19 +18,19 @@ from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from core.alerts import attach_alerts
 from core.config import Config
 from core.engine import Engine, EngineError
 from core.events import Event
 from tui import commands as cmds
+from tui.alert_actions import AlertActions, ring_for
 from tui.screens.base import FleetScreen
 from tui.screens.dialogs import CommandLineScreen, ConfirmScreen, HelpScreen
 from tui.screens.overview import OverviewScreen
 from tui.theming import default_theme_name, load_themes, stylesheet_path
 
 FLUSH_INTERVAL = 0.1  # seconds between event batches reaching the screen
-LATER = {
-    "alerts": "Alerts arrive with health checks",
-}
+LATER: dict[str, str] = {}  # screens not built yet: their key says so
 
 
 def _screen(module: str, name: str) -> FleetScreen:
@@ -65,7 +65,7 @@ class CommandsProvider(Provider):
                 yield Hit(score, matcher.highlight(title), cb, help=help_text)
 
 
-class FleetdeckApp(App[None]):
+class FleetdeckApp(AlertActions, App[None]):
     TITLE = "fleetdeck"
     CSS_PATH = str(stylesheet_path())
     COMMANDS = {CommandsProvider}
@@ -77,6 +77,7 @@ class FleetdeckApp(App[None]):
         "runs": lambda: _screen("runs", "RunsScreen"),
         "fanout": lambda: _screen("fanout", "FanOutScreen"),
         "hosts": lambda: _screen("hosts", "HostsScreen"),
+        "alerts": lambda: _screen("alerts", "AlertsScreen"),
     }
     DEFAULT_MODE = "overview"
     BINDINGS = [
@@ -86,7 +87,7 @@ class FleetdeckApp(App[None]):
         Binding("4", "show('runs')", "Runs", id="app.runs"),
         Binding("5", "show('hosts')", "Hosts", id="app.hosts"),
         Binding("6", "show('fanout')", "Fan-out", id="app.fanout"),
-        Binding("7", "show('alerts')", "Alerts", show=False, id="app.alerts"),
+        Binding("7", "show('alerts')", "Alerts", id="app.alerts"),
         Binding("colon", "command_line", "Command", id="app.command"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("ctrl+q", "quit", "Quit", show=False, id="app.quit", priority=True),
@@ -108,6 +109,7 @@ class FleetdeckApp(App[None]):
         self.clock = clock
         self.scheduling = scheduling
         self.engine = engine or Engine(config, state_dir, clock=clock)
+        attach_alerts(self.engine)
         self.engine_ready = False
         self.engine_error: str | None = None
         self._buffer: list[Event] = []
@@ -184,9 +186,14 @@ class FleetdeckApp(App[None]):
             return
         events, self._buffer = self._buffer, []
         output, self._output_runs = self._output_runs, set()
+        alerts_moved = any(e.kind == "alert_changed" for e in events)
+        if alerts_moved and ring_for(events):
+            self.bell()  # a new firing alert
         for screen in self._visible_screens():
             if events:
                 screen.engine_events(events)
+            if alerts_moved:
+                screen.update_status()  # the firing count shows on every screen
             if output:
                 screen.output_arrived(output)
 
@@ -267,6 +274,14 @@ class FleetdeckApp(App[None]):
 
     def cmd_alerts(self) -> None:
         self.action_show("alerts")
+
+    def cmd_ack(self, alert: str) -> None:
+        if not alert.lstrip("#").isdigit() or int(alert.lstrip("#")) < 1:
+            raise cmds.CommandError(f"not an alert id: {alert!r} (e.g. 12)")
+        self.ack_alert(int(alert.lstrip("#")))
+
+    def cmd_silence(self, target: str, duration: str) -> None:
+        self.silence(target, duration)
 
     def cmd_log(self, run: str) -> None:
         self.open_run(cmds.parse_run_id(run))

@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tui.cli_fanout import add_fanout_parsers  # hosts, fanout, fanouts
 
     add_fanout_parsers(sub)
+    from tui.cli_alerts import add_alert_parsers  # alerts, ack, silence
+
+    add_alert_parsers(sub)
     return p
 
 
@@ -196,6 +199,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from tui.cli_fanout import dispatch
 
         return dispatch(args, config, state_dir, CLIError)
+    if cmd in ("alerts", "ack", "silence"):
+        from tui.cli_alerts import dispatch as alerts_dispatch
+
+        return alerts_dispatch(args, config, state_dir, CLIError)
     raise CLIError(f"unknown command {cmd!r}")
 
 
@@ -272,6 +279,7 @@ def cmd_daemon(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
 
 
 async def _daemon(config: Any, state_dir: Path, quiet: bool) -> int:
+    from core.alerts import attach_alerts
     from core.engine import Engine
     from core.events import RunFinished, RunStarted
 
@@ -280,6 +288,7 @@ async def _daemon(config: Any, state_dir: Path, quiet: bool) -> int:
         from core.health.monitor import attach_health
 
         attach_health(engine)
+    attach_alerts(engine)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -289,6 +298,10 @@ async def _daemon(config: Any, state_dir: Path, quiet: bool) -> int:
         def show(event: Any) -> None:
             if isinstance(event, RunStarted | RunFinished):
                 console.print(_run_line(event.run))
+            elif event.kind == "alert_changed" and event.action in ("opened", "resolved"):
+                from tui.cli_alerts import alert_line
+
+                console.print(alert_line(event))
 
         engine.bus.subscribe(show)
     await engine.start()
@@ -424,10 +437,12 @@ def cmd_run(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
 
 
 async def _run(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    from core.alerts import attach_alerts
     from core.engine import Engine
     from core.events import OutputLine
 
     engine = Engine(config, state_dir)
+    attach_alerts(engine)  # a failure opens its alert; the outbox waits for the next engine
     await engine.start(scheduling=False)  # only this run; the schedule is the daemon's
     mine: set[int] = set()
     multi = len(config.jobs[args.job].targets.split(",")) > 1

@@ -28,6 +28,13 @@ class OverviewScreen(FleetScreen):
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="overview"):
+            # firing alerts come first, and only when there are any
+            yield Static("Firing alerts", classes="section", id="alerts-title")
+            t = NavTable(id="firing")
+            for key, label in (("id", "ALERT"), ("what", "WHAT"), ("sev", "SEV"),
+                               ("since", "SINCE"), ("detail", "DETAIL")):
+                t.add_column(label, key=key)
+            yield t
             yield Static("Failing in the last 6 hours", classes="section", id="failing-title")
             t = NavTable(id="failing")
             for key, label in (("id", "RUN"), ("job", "JOB"), ("host", "HOST"),
@@ -49,8 +56,27 @@ class OverviewScreen(FleetScreen):
             yield Static("Hosts: …", classes="section muted", id="health-title")
 
     def on_mount(self) -> None:
+        self._show_alerts([])
         super().on_mount()
         self.query_one("#failing", NavTable).focus()
+
+    def _show_alerts(self, firing: list[dict[str, Any]]) -> None:
+        shown = bool(firing)
+        table = self.query_one("#firing", NavTable)
+        appeared = shown and not table.display
+        self.query_one("#alerts-title", Static).display = shown
+        table.display = shown
+        if appeared and self.focused is self.query_one("#failing", NavTable):
+            table.focus()  # what is firing is what to look at first
+        if not shown:
+            return
+        now = self.now()
+        self.query_one("#alerts-title", Static).update(f"Firing alerts ({len(firing)})")
+        self._fill("#firing", [
+            (f"alert:{a['id']}", (Text(f"#{a['id']}", style="bold red"),
+                                  Text(a["what"], style="bold"), Text(a["severity"]),
+                                  Text(fmt_age(a["opened_at"], now)), Text(a["detail"])))
+            for a in firing], "")
 
     def refresh_data(self) -> None:
         super().refresh_data()
@@ -58,6 +84,9 @@ class OverviewScreen(FleetScreen):
             return
         engine = self.fleet.engine
         now = self.now()
+        if engine.alerts is not None and engine.alerts.book is not None:
+            self._show_alerts([a for a in engine.alerts.list_alerts()
+                               if a["status"] == "firing"])
         failing = engine.list_runs(states=BAD_STATES, since=now - RECENT_WINDOW,
                                    limit=SHOW_FAILING)
         jobs = engine.list_jobs()
@@ -113,7 +142,7 @@ class OverviewScreen(FleetScreen):
         line.update(text)
 
     def engine_events(self, events: list[Any]) -> None:
-        if any(e.kind == "check_changed" for e in events):
+        if any(e.kind in ("alert_changed", "check_changed") for e in events):
             self.refresh_data()
         else:
             super().engine_events(events)
@@ -141,7 +170,9 @@ class OverviewScreen(FleetScreen):
         key = focused.selected_key()
         if not key or key == "empty":
             return
-        if key.startswith("job:"):
+        if key.startswith("alert:"):
+            self.fleet.open_alert(int(key[6:]))
+        elif key.startswith("job:"):
             self.fleet.cmd_runs(key[4:])
         else:
             self.fleet.open_run(int(key))

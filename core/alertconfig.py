@@ -1,0 +1,249 @@
+"""`[alerts]`, `[notifiers.<name>]` and `[maintenance.<name>]`: typed and validated.
+
+Read with the config module's `_Checker`, so every mistake is one line naming the file,
+line and key path. Secrets never live here: headers and URLs keep their `${ENV}`
+references as written, expanded only when a notification is sent (core/notify.py).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.config import Host, _Checker
+
+NOTIFIER_KINDS = ("webhook", "command")
+NOTIFY_EVENTS = ("firing", "resolved", "reminder")
+JOB_ALERT_ON = ("failed", "missed")
+ENV_REF_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+_ALERTS_KEYS = ("repeat", "retry_backoff", "retry_backoff_max", "give_up_after",
+                "resolved_retention")
+_NOTIFIER_KEYS = ("kind", "url", "headers", "slack", "command", "events", "repeat",
+                  "timeout", "enabled")
+_MAINTENANCE_KEYS = ("targets", "checks", "start", "end", "schedule", "duration",
+                     "timezone", "reason")
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    repeat: float | None = None  # default reminder interval while unacknowledged
+    retry_backoff: float = 5.0  # first wait after a failed delivery; doubles each time
+    retry_backoff_max: float = 300.0
+    give_up_after: float = 86400.0  # a notification still undelivered after this is dropped
+    resolved_retention: int = 1000  # resolved alerts kept on record
+
+
+@dataclass(frozen=True)
+class NotifierConfig:
+    name: str
+    kind: str  # webhook | command
+    url: str = ""  # may hold ${ENV} references
+    headers: dict[str, str] = field(default_factory=dict)  # values may hold ${ENV}
+    slack: bool = False  # body {"text": ...} as Slack's incoming webhooks want
+    command: str = ""
+    events: tuple[str, ...] = NOTIFY_EVENTS
+    repeat: float | None = None  # reminder interval; None: [alerts] repeat
+    timeout: float = 10.0
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class MaintenanceConfig:
+    name: str
+    targets: str | None = None  # a target pattern; None: every target
+    hosts: tuple[str, ...] = ()  # what `targets` resolved to
+    checks: tuple[str, ...] = ()  # check, rule or job names; (): every check
+    start: float | None = None  # one-off window
+    end: float | None = None
+    schedule: str | None = None  # recurring window: cron start times ...
+    duration: float = 0.0  # ... each lasting this long
+    timezone: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class AlertingConfig:
+    settings: AlertSettings = field(default_factory=AlertSettings)
+    notifiers: dict[str, NotifierConfig] = field(default_factory=dict)
+    maintenance: dict[str, MaintenanceConfig] = field(default_factory=dict)
+
+
+_MISSING: Any = object()
+
+
+def read_alerting(c: _Checker, doc: dict[str, Any], hosts: dict[str, Host]) -> AlertingConfig:
+    """The alerting part of a parsed config document; issues go to `c`."""
+    return AlertingConfig(
+        settings=_read_settings(c, doc),
+        notifiers=_read_notifiers(c, doc),
+        maintenance=_read_maintenance(c, doc, hosts),
+    )
+
+
+def read_alert_on(c: _Checker, t: dict[str, Any], path: tuple[str, ...]) -> tuple[str, ...]:
+    """A job's `alert_on = ["failed", "missed"]`."""
+    values = c.str_list(t, "alert_on", path)
+    for v in values:
+        if v not in JOB_ALERT_ON:
+            c.add(path + ("alert_on",), f"alert_on items must be one of "
+                                        f"{', '.join(JOB_ALERT_ON)}, got {v!r}")
+    return tuple(v for v in values if v in JOB_ALERT_ON)
+
+
+def _table(c: _Checker, doc: dict[str, Any], key: str) -> dict[str, Any]:
+    value = doc.get(key, _MISSING)
+    if value is _MISSING:
+        return {}
+    return c.table(value, (key,)) or {}
+
+
+def _repeat(c: _Checker, t: dict[str, Any], path: tuple[str, ...], default: Any) -> Any:
+    value = c.duration(t, "repeat", path, default, allow_none=True)
+    if value is not None and value is not default and value < 60:
+        c.add(path + ("repeat",), f"repeat must be at least 1m, got {t['repeat']!r}")
+        return default
+    return value
+
+
+def _read_settings(c: _Checker, doc: dict[str, Any]) -> AlertSettings:
+    t = _table(c, doc, "alerts")
+    p = ("alerts",)
+    c.known_keys(t, _ALERTS_KEYS, p)
+    d = AlertSettings()
+    return AlertSettings(
+        repeat=_repeat(c, t, p, d.repeat),
+        retry_backoff=c.duration(t, "retry_backoff", p, d.retry_backoff),
+        retry_backoff_max=c.duration(t, "retry_backoff_max", p, d.retry_backoff_max),
+        give_up_after=c.duration(t, "give_up_after", p, d.give_up_after),
+        resolved_retention=c.integer(t, "resolved_retention", p, d.resolved_retention,
+                                     minimum=1),
+    )
+
+
+def _read_notifiers(c: _Checker, doc: dict[str, Any]) -> dict[str, NotifierConfig]:
+    out: dict[str, NotifierConfig] = {}
+    for name, value in _table(c, doc, "notifiers").items():
+        p = ("notifiers", name)
+        ok = c.name_ok(name, "notifier", p)
+        t = c.table(value, p)
+        if t is None:
+            continue
+        c.known_keys(t, _NOTIFIER_KEYS, p)
+        if "kind" not in t:
+            c.add(p, "missing required key 'kind' (webhook or command)")
+            continue
+        kind = c.choice(t, "kind", p, "", NOTIFIER_KINDS)
+        url = c.string(t, "url", p, "")
+        command = c.string(t, "command", p, "")
+        if kind == "webhook":
+            if not url:
+                c.add(p, "a webhook notifier needs 'url'")
+            elif not re.match(r"(https?://|\$\{)", url):
+                c.add(p + ("url",), "url must start with http:// or https:// "
+                                    "(or be an ${ENV} reference)")
+        if kind == "command" and not command:
+            c.add(p, "a command notifier needs 'command'")
+        headers = c.str_map(t, "headers", p, re.compile(r"[A-Za-z0-9-]+"), "header name")
+        events = c.str_list(t, "events", p) if "events" in t else NOTIFY_EVENTS
+        for e in events:
+            if e not in NOTIFY_EVENTS:
+                c.add(p + ("events",), f"events items must be one of "
+                                       f"{', '.join(NOTIFY_EVENTS)}, got {e!r}")
+        n = NotifierConfig(
+            name=name, kind=kind, url=url, headers=headers,
+            slack=c.boolean(t, "slack", p, False), command=command,
+            events=tuple(e for e in events if e in NOTIFY_EVENTS),
+            repeat=_repeat(c, t, p, None),
+            timeout=c.duration(t, "timeout", p, 10.0),
+            enabled=c.boolean(t, "enabled", p, True),
+        )
+        if ok and kind:
+            out[name] = n
+    return out
+
+
+def _instant(c: _Checker, t: dict[str, Any], key: str, path: tuple[str, ...],
+             timezone: str | None) -> float | None:
+    """A TOML date-time or a text like '2026-12-01 03:00' as epoch seconds."""
+    value = t.get(key, _MISSING)
+    if value is _MISSING:
+        return None
+    from zoneinfo import ZoneInfo
+
+    from core.schedule import ScheduleError, local_timezone_name, parse_schedule
+
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=ZoneInfo(timezone or local_timezone_name()))
+        return value.timestamp()
+    if not isinstance(value, str):
+        c.wrong_type(path + (key,), "a date-time like '2026-12-01 03:00'", value)
+        return None
+    try:
+        sched = parse_schedule(f"at {value}", timezone)
+    except ScheduleError:
+        c.add(path + (key,), f"bad date-time {value!r}; write e.g. '2026-12-01 03:00'")
+        return None
+    return sched.next_after(float("-inf"))
+
+
+def _read_maintenance(c: _Checker, doc: dict[str, Any],
+                      hosts: dict[str, Host]) -> dict[str, MaintenanceConfig]:
+    from core.inventory import TargetError, check_pattern, resolve_targets
+
+    out: dict[str, MaintenanceConfig] = {}
+    for name, value in _table(c, doc, "maintenance").items():
+        p = ("maintenance", name)
+        ok = c.name_ok(name, "maintenance window", p)
+        t = c.table(value, p)
+        if t is None:
+            continue
+        c.known_keys(t, _MAINTENANCE_KEYS, p)
+        before = len(c.issues)
+        targets = c.string(t, "targets", p, None)
+        resolved: tuple[str, ...] = ()
+        if targets is not None:
+            problems = check_pattern(targets, hosts)
+            for problem in problems:
+                c.add(p + ("targets",), problem)
+            if not problems:
+                try:
+                    resolved = tuple(resolve_targets(targets, hosts))
+                except TargetError as e:
+                    c.add(p + ("targets",), str(e))
+        checks = c.str_list(t, "checks", p, names="check")
+        if targets is None and not checks:
+            c.add(p, "a maintenance window needs 'targets', 'checks' or both")
+        timezone = c.timezone(t, "timezone", p, None)
+        zone = timezone if timezone and not timezone.startswith("\0") else None
+        start = _instant(c, t, "start", p, zone)
+        end = _instant(c, t, "end", p, zone)
+        schedule = c.string(t, "schedule", p, None)
+        duration = c.duration(t, "duration", p, 0.0)
+        if schedule is not None:
+            if "start" in t or "end" in t:
+                c.add(p, "use either 'schedule' with 'duration' or 'start' with 'end', "
+                         "not both")
+            if not duration:
+                c.add(p, "a recurring window needs 'duration', e.g. '2h'")
+            from core.schedule import ScheduleError, parse_schedule
+
+            try:
+                parse_schedule(schedule, zone)
+            except ScheduleError as e:
+                c.add(p + ("schedule",), str(e))
+        elif "start" not in t or "end" not in t:
+            c.add(p, "a maintenance window needs 'start' and 'end', or 'schedule' and "
+                     "'duration'")
+        elif start is not None and end is not None and end <= start:
+            c.add(p + ("end",), "end must be after start")
+        if ok and len(c.issues) == before:
+            out[name] = MaintenanceConfig(
+                name=name, targets=targets, hosts=resolved, checks=checks, start=start,
+                end=end, schedule=schedule, duration=duration, timezone=zone,
+                reason=c.string(t, "reason", p, "", nonempty=False))
+    return out

@@ -1,0 +1,799 @@
+"""Alerts: opened by checks going down, log rules firing and jobs failing; resolved when
+they recover; acknowledged, silenced or kept quiet by maintenance windows.
+
+Two parts:
+
+* `AlertBook` -- the state machine over one crash-safe TinyDB file
+  (`<state>/alerts/alerts.json`: alerts, the notification outbox, silences, runtime
+  maintenance windows). Synchronous, clock injected, no I/O but its own file: the
+  unit tests drive it with a fixed clock. A transition that notifies writes its
+  outbox entries into the same in-memory data, so one atomic commit holds both.
+* `AlertManager` -- the engine service (`engine.add_service`): subscribes to the
+  events that open and resolve alerts, commits, publishes `AlertChanged`, delivers
+  the outbox (core/notify.py) and sends reminders.
+
+An alert: firing -> acknowledged -> resolved (firing -> resolved too). Notifications
+go out on the transitions that matter (opened: up/pending -> down; resolved: down ->
+up), once each: a repeated "down" for an open alert, even after a restart, finds the
+alert already open and sends nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from core.alertconfig import AlertingConfig, MaintenanceConfig, NotifierConfig
+from core.durations import DurationError, format_duration, parse_duration
+from core.events import Event, register_event
+from core.maintenance import active_window, silence_matches, window_from_record
+from core.store.history import open_db, put
+from core.store.storage import private_dir
+from core.store.tables import remove_docs
+
+log = logging.getLogger("fleetdeck.alerts")
+
+OPEN_STATES = ("firing", "acknowledged")
+HISTORY_CAP = 50  # transitions kept per alert
+MAIN_RESOLVED = 50  # resolved alerts kept in the main file; older ones in resolved.json
+OUTBOX_KEEP = 200  # delivered or dropped entries kept for `alerts --json` and tests
+_META = 1
+STOP_GRACE = 5.0  # seconds a stopping engine gives due notifications
+
+
+class AlertError(ValueError):
+    """A request about alerts that cannot be done; one line for a person."""
+
+
+@register_event
+@dataclass(frozen=True)
+class AlertChanged(Event):
+    """An alert opened, was acknowledged, silenced, reminded of, or resolved."""
+
+    kind: ClassVar[str] = "alert_changed"
+    alert: dict[str, Any]
+    action: str  # opened | notified | acknowledged | silenced | reminded | resolved | updated
+    notified: bool = False  # a notification was queued for this change
+
+
+@dataclass
+class Change:
+    action: str
+    alert: dict[str, Any]
+    notified: bool = False
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return str(os.getuid())
+
+
+def describe(alert: dict[str, Any]) -> str:
+    """'check http-api on web01', 'job backup on local', 'log rule errors on app'."""
+    what = {"check": "check", "gave_up": "watchdog gave up on", "rule": "log rule",
+            "job_failed": "job", "job_missed": "job missed schedule:"}.get(alert["kind"],
+                                                                            alert["kind"])
+    return f"{what} {alert['source']} on {alert['target']}"
+
+
+class AlertBook:
+    """Alerts, outbox, silences and runtime windows in one atomically written file."""
+
+    def __init__(self, state_dir: Path, alerting: AlertingConfig | None, clock: Any, *,
+                 read_only: bool = False) -> None:
+        self.alerting = alerting or AlertingConfig()
+        self.clock = clock
+        self.read_only = read_only
+        self.dir = Path(state_dir) / "alerts"
+        if not read_only:
+            private_dir(self.dir)
+        self.db, self.storage = open_db(self.dir / "alerts.json", read_only)
+        self.alerts = self.db.table("alerts")
+        # older resolved alerts move to their own file, so a transition's commit stays
+        # the size of what is open (see _prune_resolved)
+        self.archive_db, self.archive_storage = open_db(self.dir / "resolved.json", read_only)
+        self.archive = self.archive_db.table("alerts")
+        self.outbox = self.db.table("outbox")
+        self.silences = self.db.table("silences")
+        self.windows = self.db.table("maintenance")
+        self.meta = self.db.table("meta")
+        self._open: dict[str, int] = {}
+        for doc in self.alerts.all():
+            if doc["state"] in OPEN_STATES:
+                self._open[doc["key"]] = doc.doc_id
+
+    # ------------------------------------------------------------------- plumbing ---
+    @property
+    def notifiers(self) -> dict[str, NotifierConfig]:
+        return {n: c for n, c in self.alerting.notifiers.items() if c.enabled}
+
+    def _next_id(self, field: str) -> int:
+        meta = dict(self.meta.get(doc_id=_META) or {})  # type: ignore[arg-type]
+        value = int(meta.get(field, 1))
+        meta[field] = value + 1
+        put(self.meta, _META, meta)
+        return value
+
+    def _get(self, alert_id: int) -> dict[str, Any] | None:
+        doc = self.alerts.get(doc_id=alert_id) or self.archive.get(doc_id=alert_id)
+        return dict(doc) if doc is not None else None  # type: ignore[arg-type]
+
+    def _all(self) -> list[dict[str, Any]]:
+        """Every alert on record; one both files hold (a crash while moving) counts once."""
+        main = {d.doc_id: dict(d) for d in self.alerts.all()}
+        return [*main.values(), *(dict(d) for d in self.archive.all() if d.doc_id not in main)]
+
+    def _save(self, alert: dict[str, Any]) -> None:
+        alert["history"] = alert["history"][-HISTORY_CAP:]
+        put(self.alerts, alert["id"], alert)
+        if alert["state"] in OPEN_STATES:
+            self._open[alert["key"]] = alert["id"]
+        elif self._open.get(alert["key"]) == alert["id"]:
+            del self._open[alert["key"]]
+
+    @staticmethod
+    def _note(alert: dict[str, Any], at: float, what: str, detail: str = "") -> None:
+        alert["history"] = [*alert["history"], {"at": at, "what": what, "detail": detail}]
+        alert["updated_at"] = at
+
+    def close(self) -> None:
+        if not self.read_only:
+            self.archive_storage.flush()
+            self.storage.flush()
+
+    async def commit_async(self) -> None:
+        """Make every change so far durable (serialized here, written in a thread)."""
+        if self.read_only or not self.storage.dirty:
+            return
+        version = self.storage.version
+        data = self.storage.serialize()
+        await asyncio.to_thread(self.storage.write_bytes, data, version)
+
+    # ---------------------------------------------------------------- quietness ---
+    def all_windows(self) -> list[MaintenanceConfig]:
+        return [*self.alerting.maintenance.values(),
+                *(window_from_record(dict(d)) for d in self.windows.all())]
+
+    def quiet_reason(self, alert: dict[str, Any], at: float) -> str:
+        """Why notifications for this alert are held now ('' when they are not)."""
+        win = active_window(self.all_windows(), alert["source"], alert["target"], at)
+        if win is not None:
+            return f"maintenance {win[0].name} until {_clock_text(win[1])}"
+        until = self.silenced_until(alert, at)
+        if until is not None:
+            return f"silenced until {_clock_text(until)}"
+        return ""
+
+    def silenced_until(self, alert: dict[str, Any], at: float) -> float | None:
+        ends = [s["until"] for s in self.silences.all()
+                if s["until"] > at and silence_matches(s["target"], alert)]
+        return max(ends) if ends else None
+
+    def in_maintenance(self, source: str, target: str, at: float) -> str | None:
+        """The name of the window covering (check, host) at `at`, or None."""
+        win = active_window(self.all_windows(), source, target, at)
+        return win[0].name if win else None
+
+    # ----------------------------------------------------------------- transitions ---
+    def _open_alert(self, key: str, kind: str, source: str, target: str, severity: str,
+                    detail: str, at: float) -> list[Change]:
+        alert_id = self._open.get(key)
+        if alert_id is not None:  # already open: a repeat (or a restart) sends nothing
+            alert = self._get(alert_id)
+            assert alert is not None
+            if alert["detail"] != detail or alert["severity"] != severity:
+                alert["detail"], alert["severity"] = detail, severity
+                self._note(alert, at, "again", detail)
+            if not alert["notified_firing"] and not self.quiet_reason(alert, self.clock()):
+                # it opened while quiet (maintenance, silence) and is still down after
+                self._save(alert)
+                return [self._notify(alert, "firing", "notified", at)]
+            self._save(alert)
+            return [Change("updated", alert)]
+        alert = {
+            "id": self._next_id("next_alert"), "key": key, "kind": kind, "source": source,
+            "target": target, "state": "firing", "severity": severity, "detail": detail,
+            "opened_at": at, "updated_at": at, "resolved_at": None, "acked_by": None,
+            "acked_at": None, "seq": 0, "notified_firing": False, "last_sent": {},
+            "history": [],
+        }
+        self._note(alert, at, "opened", detail)
+        quiet = self.quiet_reason(alert, self.clock())
+        if quiet:
+            self._note(alert, at, "not notified", quiet)
+            self._save(alert)
+            return [Change("opened", alert)]
+        self._save(alert)
+        return [self._notify(alert, "firing", "opened", at)]
+
+    def _resolve(self, key: str, at: float, detail: str) -> list[Change]:
+        alert_id = self._open.get(key)
+        if alert_id is None:
+            return []
+        alert = self._get(alert_id)
+        assert alert is not None
+        alert["state"] = "resolved"
+        alert["resolved_at"] = at
+        self._note(alert, at, "resolved", detail)
+        if alert["notified_firing"] and not self.quiet_reason(alert, self.clock()):
+            change = self._notify(alert, "resolved", "resolved", at)
+        else:
+            self._save(alert)
+            change = Change("resolved", alert)
+        self._prune_resolved()
+        return [change]
+
+    def _notify(self, alert: dict[str, Any], event: str, action: str, at: float) -> Change:
+        """Queue `event` for every notifier that wants it, in the same data as the alert."""
+        alert["seq"] += 1
+        if event == "firing":
+            alert["notified_firing"] = True
+        sent = dict(alert["last_sent"])
+        at = self.clock()  # the event's own time may be the sampler's; delivery runs on ours
+        queued = False
+        for name, cfg in self.notifiers.items():
+            if event not in cfg.events:
+                continue
+            entry_id = self._next_id("next_outbox")
+            put(self.outbox, entry_id, {
+                "id": entry_id, "key": f"fleetdeck-{alert['id']}-{alert['seq']}-{name}",
+                "notifier": name, "event": event, "alert_id": alert["id"],
+                "alert": _snapshot(alert), "created_at": at, "next_at": at, "attempts": 0,
+                "state": "pending", "last_error": "", "delivered_at": None,
+            })
+            sent[name] = at
+            queued = True
+        alert["last_sent"] = sent
+        self._save(alert)
+        return Change(action, alert, notified=queued)
+
+    def check_changed(self, check: str, target: str, old: str, new: str, at: float,
+                      detail: str = "", severity: str = "crit") -> list[Change]:
+        """A check's damped state changed (a CheckChanged event)."""
+        key = f"check:{check}@{target}"
+        if new == "down":
+            return self._open_alert(key, "check", check, target, severity, detail, at)
+        if new == "up":
+            return (self._resolve(key, at, detail or f"{old} -> up")
+                    + self._resolve(f"gave_up:{check}@{target}", at, detail or "up again"))
+        if new == "gave_up":
+            return self._open_alert(f"gave_up:{check}@{target}", "gave_up", check, target,
+                                    "crit", detail or "the watchdog stopped restarting", at)
+        alert_id = self._open.get(key)  # pending, maintenance: noted, never notified
+        if alert_id is not None:
+            alert = self._get(alert_id)
+            assert alert is not None
+            self._note(alert, at, new, detail)
+            self._save(alert)
+            return [Change("updated", alert)]
+        return []
+
+    def rule_changed(self, rule: str, source: str, firing: bool, at: float,
+                     detail: str = "") -> list[Change]:
+        key = f"rule:{rule}@{source}"
+        if firing:
+            return self._open_alert(key, "rule", rule, source, "warn", detail, at)
+        return self._resolve(key, at, detail or "back under its threshold")
+
+    def run_finished(self, run: dict[str, Any], alert_on: tuple[str, ...]) -> list[Change]:
+        """A job's run ended; jobs ask for alerts with `alert_on`."""
+        if not alert_on:
+            return []
+        job, host, state = run["job"], run["host"], run["state"]
+        at = run.get("finished_at") or self.clock()
+        where = f"{job}@{host}"
+        if state in ("failed", "timed_out") and "failed" in alert_on:
+            reason = f": {run['reason']}" if run.get("reason") else ""
+            return self._open_alert(f"job_failed:{where}", "job_failed", job, host, "crit",
+                                    f"run #{run['id']} {state}{reason}", at)
+        if (state == "skipped" and "missed" in alert_on
+                and (run.get("reason") or "").startswith("missed")):
+            return self._open_alert(f"job_missed:{where}", "job_missed", job, host, "warn",
+                                    f"run #{run['id']} skipped: {run['reason']}", at)
+        if state == "succeeded":
+            done = f"run #{run['id']} succeeded"
+            return (self._resolve(f"job_failed:{where}", at, done)
+                    + self._resolve(f"job_missed:{where}", at, done))
+        return []
+
+    # -------------------------------------------------------------- person's acts ---
+    def ack(self, alert_id: int, who: str) -> Change:
+        alert = self._get(alert_id)
+        if alert is None:
+            raise AlertError(f"no alert #{alert_id}")
+        if alert["state"] == "resolved":
+            raise AlertError(f"alert #{alert_id} is already resolved")
+        if alert["state"] == "acknowledged":
+            raise AlertError(f"alert #{alert_id} is already acknowledged by {alert['acked_by']}")
+        at = self.clock()
+        alert["state"] = "acknowledged"
+        alert["acked_by"], alert["acked_at"] = who, at
+        self._note(alert, at, "acknowledged", f"by {who}")
+        self._save(alert)
+        return Change("acknowledged", alert)
+
+    def silence(self, target: str, duration: str | float, who: str) -> tuple[dict[str, Any],
+                                                                             list[Change]]:
+        """Hold notifications for a check/rule/job, a host, `check@host` or `#id`."""
+        target = target.strip()
+        if not target or any(ch.isspace() for ch in target):
+            raise AlertError(f"bad silence target {target!r}; name a check, a host, "
+                             "check@host or an alert like #12")
+        if target.lstrip("#").isdigit():
+            target = "#" + target.lstrip("#")
+            if self._get(int(target[1:])) is None:
+                raise AlertError(f"no alert {target}")
+        try:
+            seconds = parse_duration(duration)
+        except DurationError as e:
+            raise AlertError(str(e)) from None
+        if seconds <= 0:
+            raise AlertError("a silence needs a duration above 0, e.g. '2h'")
+        at = self.clock()
+        sid = self._next_id("next_silence")
+        record = {"id": sid, "target": target, "until": at + seconds, "by": who, "at": at}
+        put(self.silences, sid, record)
+        expired = [d.doc_id for d in self.silences.all() if d["until"] <= at]
+        if expired:
+            remove_docs(self.silences, expired)
+        changes = []
+        for alert_id in list(self._open.values()):
+            alert = self._get(alert_id)
+            assert alert is not None
+            if silence_matches(target, alert):
+                self._note(alert, at, "silenced",
+                           f"by {who} for {format_duration(seconds)}")
+                self._save(alert)
+                changes.append(Change("silenced", alert))
+        return record, changes
+
+    def add_maintenance(self, name: str, *, targets: str | None = None,
+                        hosts: tuple[str, ...] = (), checks: tuple[str, ...] = (),
+                        start: float | None = None, end: float | None = None,
+                        schedule: str | None = None, duration: float = 0.0,
+                        timezone: str | None = None, reason: str = "",
+                        who: str = "") -> dict[str, Any]:
+        """A runtime window (validated by the caller; see AlertManager.add_maintenance)."""
+        wid = self._next_id("next_window")
+        rec = {"id": wid, "name": name, "targets": targets, "hosts": list(hosts),
+               "checks": list(checks), "start": start, "end": end, "schedule": schedule,
+               "duration": duration, "timezone": timezone, "reason": reason, "by": who,
+               "added_at": self.clock()}
+        put(self.windows, wid, rec)
+        return rec
+
+    # -------------------------------------------------------------------- reminders ---
+    def reminders(self, now: float) -> list[Change]:
+        """Remind about firing (unacknowledged, not quiet) alerts every `repeat`."""
+        out: list[Change] = []
+        for alert_id in list(self._open.values()):
+            alert = self._get(alert_id)
+            assert alert is not None
+            if alert["state"] != "firing":
+                continue
+            if not alert["notified_firing"]:  # opened while quiet, and the quiet is over
+                if not self.quiet_reason(alert, now):
+                    self._note(alert, now, "quiet period over", "still firing")
+                    out.append(self._notify(alert, "firing", "notified", now))
+                continue
+            due = []
+            for name, cfg in self.notifiers.items():
+                every = cfg.repeat if cfg.repeat is not None else self.alerting.settings.repeat
+                last = alert["last_sent"].get(name)
+                if every and "reminder" in cfg.events and last is not None \
+                        and now - last >= every:
+                    due.append(name)
+            if not due or self.quiet_reason(alert, now):
+                continue
+            out.append(self._remind(alert, due, now))
+        return out
+
+    def _remind(self, alert: dict[str, Any], names: list[str], at: float) -> Change:
+        alert["seq"] += 1
+        sent = dict(alert["last_sent"])
+        for name in names:
+            entry_id = self._next_id("next_outbox")
+            put(self.outbox, entry_id, {
+                "id": entry_id, "key": f"fleetdeck-{alert['id']}-{alert['seq']}-{name}",
+                "notifier": name, "event": "reminder", "alert_id": alert["id"],
+                "alert": _snapshot(alert), "created_at": at, "next_at": at, "attempts": 0,
+                "state": "pending", "last_error": "", "delivered_at": None,
+            })
+            sent[name] = at
+        alert["last_sent"] = sent
+        self._note(alert, at, "reminded", ", ".join(names))
+        self._save(alert)
+        return Change("reminded", alert, notified=True)
+
+    def next_reminder(self, now: float) -> float | None:
+        """When the next reminder is due (alerts quiet now are looked at again later)."""
+        times = []
+        for alert_id in self._open.values():
+            alert = self._get(alert_id)
+            if alert is None or alert["state"] != "firing" or self.quiet_reason(alert, now):
+                continue
+            if not alert["notified_firing"]:
+                times.append(now + 60)  # looked at again when a quiet period may be over
+                continue
+            for name, cfg in self.notifiers.items():
+                every = cfg.repeat if cfg.repeat is not None else self.alerting.settings.repeat
+                last = alert["last_sent"].get(name)
+                if every and last is not None and "reminder" in cfg.events:
+                    times.append(last + every)
+        return min(times) if times else None
+
+    # ---------------------------------------------------------------------- outbox ---
+    def pending(self) -> list[dict[str, Any]]:
+        return sorted((dict(d) for d in self.outbox.all() if d["state"] == "pending"),
+                      key=lambda e: e["id"])
+
+    def due(self, now: float) -> list[dict[str, Any]]:
+        """Pending entries whose time has come; entries of removed notifiers or too old
+        are dropped here."""
+        out = []
+        for e in self.pending():
+            if e["notifier"] not in self.notifiers:
+                self._drop(e, "notifier no longer configured")
+            elif now - e["created_at"] > self.alerting.settings.give_up_after:
+                self._drop(e, f"undelivered for {format_duration(now - e['created_at'])}; "
+                              f"last error: {e['last_error']}")
+            elif e["next_at"] <= now:
+                out.append(e)
+        return out
+
+    def next_due(self) -> float | None:
+        times = [e["next_at"] for e in self.pending()]
+        return min(times) if times else None
+
+    def delivered(self, entry: dict[str, Any], at: float) -> None:
+        entry = {**entry, "state": "delivered", "delivered_at": at,
+                 "attempts": entry["attempts"] + 1}
+        put(self.outbox, entry["id"], entry)
+        self._prune_outbox()
+
+    def failed(self, entry: dict[str, Any], error: str, at: float) -> float:
+        """Record a failed attempt; returns the delay before the next one."""
+        attempts = entry["attempts"] + 1
+        s = self.alerting.settings
+        delay = min(s.retry_backoff_max, s.retry_backoff * 2 ** (attempts - 1))
+        put(self.outbox, entry["id"], {**entry, "attempts": attempts, "last_error": error,
+                                       "next_at": at + delay})
+        return delay
+
+    def _drop(self, entry: dict[str, Any], why: str) -> None:
+        log.warning("notification %s via %s dropped: %s", entry["key"], entry["notifier"], why)
+        put(self.outbox, entry["id"], {**entry, "state": "dropped", "last_error": why})
+
+    def _prune_outbox(self) -> None:
+        done = sorted(d.doc_id for d in self.outbox.all() if d["state"] != "pending")
+        if len(done) > OUTBOX_KEEP:
+            remove_docs(self.outbox, done[:len(done) - OUTBOX_KEEP])
+
+    def _prune_resolved(self) -> None:
+        """Keep at most 2 x MAIN_RESOLVED resolved alerts in the main file: move the oldest
+        to resolved.json in batches (that file made durable first, so a crash between
+        leaves a copy in both, never none), and apply the retention there."""
+        if len(self.alerts) - len(self._open) <= 2 * MAIN_RESOLVED:  # O(1), most times
+            return
+        resolved = sorted(d.doc_id for d in self.alerts.all() if d["state"] == "resolved")
+        moving = resolved[:len(resolved) - MAIN_RESOLVED]
+        for alert_id in moving:
+            put(self.archive, alert_id, dict(self.alerts.get(doc_id=alert_id)))  # type: ignore[arg-type]
+        keep = self.alerting.settings.resolved_retention
+        if len(self.archive) > keep:
+            ids = sorted(d.doc_id for d in self.archive.all())
+            remove_docs(self.archive, ids[:len(ids) - keep])
+        self.archive_storage.flush()
+        remove_docs(self.alerts, moving)
+
+    # --------------------------------------------------------------------- reading ---
+    def view(self, alert: dict[str, Any], now: float) -> dict[str, Any]:
+        """An alert as people see it: with `status` (firing, acknowledged, silenced,
+        maintenance, resolved), why it is quiet, and its age."""
+        out = {k: v for k, v in alert.items() if k not in ("last_sent",)}
+        quiet = self.quiet_reason(alert, now) if alert["state"] in OPEN_STATES else ""
+        status = alert["state"]
+        if quiet and alert["state"] == "firing":
+            status = "maintenance" if quiet.startswith("maintenance") else "silenced"
+        out.update(status=status, quiet=quiet, what=describe(alert),
+                   silenced_until=(self.silenced_until(alert, now)
+                                   if alert["state"] in OPEN_STATES else None),
+                   age=(alert["resolved_at"] or now) - alert["opened_at"])
+        return out
+
+    def list(self, now: float, *, include_resolved: bool = False,
+             limit: int = 200) -> list[dict[str, Any]]:
+        """Firing first, then acknowledged, silenced, in maintenance, resolved; newest
+        first within each."""
+        source = self._all() if include_resolved else [dict(d) for d in self.alerts.all()]
+        docs = [self.view(d, now) for d in source
+                if include_resolved or d["state"] in OPEN_STATES]
+        order = {"firing": 0, "acknowledged": 1, "silenced": 2, "maintenance": 3,
+                 "resolved": 4}
+        docs.sort(key=lambda a: (order[a["status"]], -a["opened_at"], -a["id"]))
+        return docs[:limit]
+
+    def get(self, alert_id: int, now: float) -> dict[str, Any]:
+        """One alert with `related`: earlier alerts of the same check on the same target."""
+        alert = self._get(alert_id)
+        if alert is None:
+            raise AlertError(f"no alert #{alert_id}")
+        out = self.view(alert, now)
+        related = sorted((d for d in self._all()
+                          if d["key"] == alert["key"] and d["id"] != alert_id),
+                         key=lambda a: -a["id"])
+        out["related"] = [self.view(a, now) for a in related[:20]]
+        out["notifications"] = [
+            {k: e[k] for k in ("id", "notifier", "event", "state", "attempts", "last_error",
+                               "created_at", "delivered_at")}
+            for e in sorted(self.outbox.all(), key=lambda d: d.doc_id)
+            if e["alert_id"] == alert_id]
+        return out
+
+
+def _snapshot(alert: dict[str, Any]) -> dict[str, Any]:
+    """What a notification carries about its alert (no history, no bookkeeping)."""
+    keys = ("id", "kind", "source", "target", "state", "severity", "detail", "opened_at",
+            "resolved_at", "acked_by")
+    return {k: alert[k] for k in keys}
+
+
+def _clock_text(ts: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+# --------------------------------------------------------------------------- service ---
+class AlertManager:
+    """The engine service: events in, alerts and notifications out.
+
+    Public methods take plain arguments and return plain data, like the Engine's, so
+    the console, the CLI and later a socket client call the same ones.
+    """
+
+    service_name = "alerts"
+
+    def __init__(self, *, deliver: bool = True) -> None:
+        self.deliver = deliver
+        self.engine: Any = None
+        self.book: AlertBook | None = None
+        self._unsubscribe: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._sending = asyncio.Lock()
+        self._commit_task: asyncio.Task[None] | None = None
+        self._notifiers: dict[str, Any] = {}
+
+    async def start(self, engine: Any) -> None:
+        from core.notify import make_notifiers
+
+        self.engine = engine
+        alerting = getattr(engine.config, "alerting", None) or AlertingConfig()
+        self.book = AlertBook(engine.state_dir, alerting, engine.clock)
+        self._notifiers = make_notifiers(self.book.notifiers)
+        self._unsubscribe = engine.bus.subscribe(self._on_event)
+        if self.deliver:
+            self._task = asyncio.create_task(self._deliver_loop())
+
+    async def stop(self) -> None:
+        """Deliver what is due one last time (bounded), then stop."""
+        if self._unsubscribe:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._final_pass(), STOP_GRACE)
+            except TimeoutError:
+                log.warning("notifications still pending at stop; sent at the next start")
+        for task in (self._task, self._commit_task):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self.book is not None:
+            self.book.close()
+
+    # ------------------------------------------------------------------- events in ---
+    def _on_event(self, event: Event) -> None:
+        book = self.book
+        if book is None:
+            return
+        kind = event.kind
+        changes: list[Change]
+        if kind == "check_changed":
+            e: Any = event
+            changes = book.check_changed(e.check, e.target, e.old, e.new, e.at, e.detail,
+                                         e.severity)
+        elif kind == "rule_changed":
+            e = event
+            changes = book.rule_changed(e.rule, e.source, e.firing, e.at, e.detail)
+        elif kind == "run_finished":
+            run = event.run  # type: ignore[attr-defined]
+            job = self.engine.config.jobs.get(run["job"])
+            changes = book.run_finished(run, job.alert_on if job else ())
+        else:
+            return
+        self._publish(changes)
+
+    def _publish(self, changes: list[Change]) -> None:
+        if not changes:
+            return
+        book = self.book
+        assert book is not None
+        now = self.engine.clock()
+        for ch in changes:
+            if ch.action == "opened":
+                log.warning("alert #%d opened: %s: %s", ch.alert["id"], describe(ch.alert),
+                            ch.alert["detail"])
+            elif ch.action == "resolved":
+                log.info("alert #%d resolved: %s", ch.alert["id"], describe(ch.alert))
+            self.engine.bus.publish(AlertChanged(book.view(ch.alert, now), ch.action,
+                                                 ch.notified))
+        self._dirty()
+
+    def _dirty(self) -> None:
+        if self._commit_task is None or self._commit_task.done():
+            self._commit_task = asyncio.ensure_future(self._commit_then_wake())
+
+    async def _commit_then_wake(self) -> None:
+        await asyncio.sleep(0)
+        assert self.book is not None
+        try:
+            await self.book.commit_async()
+        except Exception:
+            log.exception("writing alerts failed")
+        self._wake.set()
+
+    # ---------------------------------------------------------------- delivery -------
+    async def _final_pass(self) -> None:
+        async with self._sending:  # never beside a pass of the loop: no double send
+            assert self._task is not None
+            self._task.cancel()
+            await self._deliver_due()
+
+    async def _deliver_due(self) -> None:
+        from core.notify import deliver
+
+        book = self.book
+        assert book is not None
+        await book.commit_async()  # an entry is on disk before it is sent
+        due = book.due(self.engine.clock())
+        if due:
+            await deliver(book, self._notifiers, due, self.engine.clock)
+            await book.commit_async()
+
+    async def _deliver_loop(self) -> None:
+        book = self.book
+        assert book is not None
+        while True:
+            self._wake.clear()
+            now = self.engine.clock()
+            reminded = book.reminders(now)
+            if reminded:
+                self._publish(reminded)
+            async with self._sending:
+                await self._deliver_due()
+            waits = [t for t in (book.next_due(), book.next_reminder(now)) if t is not None]
+            delay = min(waits) - self.engine.clock() if waits else 60.0
+            delay = min(max(delay, 0.05), 60.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    # ------------------------------------------------------------------ public API ---
+    def _book(self) -> AlertBook:
+        if self.book is None:
+            raise AlertError("alerts are not running")
+        return self.book
+
+    def list_alerts(self, *, include_resolved: bool = False,
+                    limit: int = 200) -> list[dict[str, Any]]:
+        return self._book().list(self.engine.clock(), include_resolved=include_resolved,
+                                 limit=limit)
+
+    def get_alert(self, alert_id: int) -> dict[str, Any]:
+        return self._book().get(alert_id, self.engine.clock())
+
+    def in_maintenance(self, check: str, target: str, at: float | None = None) -> str | None:
+        """For the health monitor: the window keeping (check, host) in maintenance."""
+        at = self.engine.clock() if at is None else at
+        return self._book().in_maintenance(check, target, at)
+
+    async def ack_alert(self, alert_id: int, *, requested_by: str | None = None) -> dict[
+            str, Any]:
+        who = requested_by or _user()
+        change = self._book().ack(alert_id, who)
+        log.info("alert #%d acknowledged by %s", alert_id, who)
+        self._publish([change])
+        await self._book().commit_async()
+        return self._book().view(change.alert, self.engine.clock())
+
+    async def silence(self, target: str, duration: str | float, *,
+                      requested_by: str | None = None) -> dict[str, Any]:
+        who = requested_by or _user()
+        record, changes = self._book().silence(target, duration, who)
+        log.info("silenced %s until %s by %s", record["target"], _clock_text(record["until"]),
+                 who)
+        self._publish(changes)
+        await self._book().commit_async()
+        return {**record, "alerts": [c.alert["id"] for c in changes]}
+
+    async def add_maintenance(self, name: str, *, targets: str | None = None,
+                              checks: list[str] | None = None, start: float | None = None,
+                              end: float | None = None, duration: str | float | None = None,
+                              schedule: str | None = None, reason: str = "",
+                              requested_by: str | None = None) -> dict[str, Any]:
+        """A window from now (or `start`) for `duration`, until `end`, or recurring on a
+        cron `schedule` for `duration`."""
+        from core.config import NAME_RE
+        from core.inventory import TargetError, resolve_targets
+        from core.schedule import ScheduleError, parse_schedule
+
+        if not NAME_RE.fullmatch(name or ""):
+            raise AlertError(f"bad maintenance window name {name!r}")
+        if targets is None and not checks:
+            raise AlertError("a maintenance window needs targets, checks or both")
+        hosts: tuple[str, ...] = ()
+        if targets is not None:
+            try:
+                hosts = tuple(resolve_targets(targets, self.engine.config.hosts))
+            except TargetError as e:
+                raise AlertError(f"targets: {e}") from None
+        seconds = 0.0
+        if duration is not None:
+            try:
+                seconds = parse_duration(duration)
+            except DurationError as e:
+                raise AlertError(str(e)) from None
+        now = self.engine.clock()
+        if schedule is not None:
+            try:
+                parse_schedule(schedule)
+            except ScheduleError as e:
+                raise AlertError(str(e)) from None
+            if seconds <= 0:
+                raise AlertError("a recurring window needs a duration, e.g. '2h'")
+            start = end = None
+        else:
+            start = now if start is None else start
+            end = end if end is not None else start + seconds
+            if end <= start:
+                raise AlertError("a maintenance window must end after it starts")
+        rec = self._book().add_maintenance(
+            name, targets=targets, hosts=hosts, checks=tuple(checks or ()), start=start,
+            end=end, schedule=schedule, duration=seconds, reason=reason,
+            who=requested_by or _user())
+        await self._book().commit_async()
+        return rec
+
+
+def attach_alerts(engine: Any, *, deliver: bool = True) -> AlertManager:
+    """The engine's AlertManager, attached now if it has none yet."""
+    existing = alert_manager(engine)
+    if existing is not None:
+        return existing
+    manager = AlertManager(deliver=deliver)
+    engine.add_service(manager)
+    return manager
+
+
+def alert_manager(engine: Any) -> AlertManager | None:
+    for service in getattr(engine, "_services", ()):
+        if isinstance(service, AlertManager):
+            return service
+    return None
+
+
+def read_alerts(state_dir: Path, alerting: AlertingConfig | None, now: float, *,
+                include_resolved: bool = False) -> list[dict[str, Any]]:
+    """Alerts read without the engine lock, for listings beside a running daemon."""
+    book = AlertBook(state_dir, alerting, lambda: now, read_only=True)
+    return book.list(now, include_resolved=include_resolved)

@@ -1,0 +1,184 @@
+"""`fleetdeck alerts`, `ack` and `silence` as a person runs them: real processes, a real
+failing job opening the alert, a daemon delivering what another process queued."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.conftest import FLEETDECK, cli_env
+
+
+def config(tmp_path: Path) -> str:
+    return f"""
+[alerts]
+retry_backoff = "100ms"
+
+[notifiers.script]
+kind = "command"
+# the receiving end is "down" until the file `open` exists
+command = 'test -f {tmp_path}/open && echo "$FLEETDECK_ALERT_SUMMARY" >> {tmp_path}/notified.txt'
+
+[jobs.fail]
+command = "echo going down >&2; exit 4"
+alert_on = ["failed"]
+"""
+
+
+def fd(tmp_path: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    cfg = tmp_path / "config.toml"
+    if not cfg.exists():
+        cfg.write_text(config(tmp_path))
+    cmd = [*FLEETDECK, "--state-dir", str(tmp_path / "state"), "--config", str(cfg), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env=cli_env(tmp_path))
+
+
+def alerts(tmp_path: Path, *extra: str) -> list[dict]:
+    out = fd(tmp_path, "alerts", "--json", *extra)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_alerts_ack_and_silence(tmp_path):
+    assert alerts(tmp_path) == []
+    assert fd(tmp_path, "run", "fail").returncode == 4
+    (alert,) = alerts(tmp_path)
+    assert (alert["id"], alert["status"], alert["what"]) == (1, "firing", "job fail on local")
+    listing = fd(tmp_path, "alerts")
+    assert "#1" in listing.stdout and "firing" in listing.stdout
+    assert "run #1 failed: exit code 4" in listing.stdout
+
+    ack = fd(tmp_path, "ack", "1")
+    assert ack.returncode == 0, ack.stderr
+    assert ack.stdout.startswith("alert #1 (job fail on local) acknowledged by ")
+    assert alerts(tmp_path)[0]["status"] == "acknowledged"
+    again = fd(tmp_path, "ack", "#1")
+    assert again.returncode == 2
+    assert again.stderr.startswith("fleetdeck: alert #1 is already acknowledged by ")
+    assert again.stderr.count("\n") == 1
+    missing = fd(tmp_path, "ack", "99")
+    assert (missing.returncode, missing.stderr) == (2, "fleetdeck: no alert #99\n")
+    bad_id = fd(tmp_path, "ack", "one")
+    assert bad_id.returncode == 2 and "not an alert id: 'one'" in bad_id.stderr
+
+    sil = fd(tmp_path, "silence", "fail", "2h")
+    assert sil.returncode == 0, sil.stderr
+    assert sil.stdout.startswith("silenced fail until ") and "(alerts: #1)" in sil.stdout
+    bad = fd(tmp_path, "silence", "fail", "soon")
+    assert bad.returncode == 2
+    assert bad.stderr == ("fleetdeck: bad duration 'soon'; write e.g. '90s', '5m', '1h30m' "
+                          "(units: ms s m h d w)\n")
+    assert "Traceback" not in bad.stderr
+
+
+def test_a_daemon_delivers_what_a_run_queued_and_refuses_acts_beside_it(tmp_path):
+    assert fd(tmp_path, "run", "fail").returncode == 4
+    notified = tmp_path / "notified.txt"
+    assert not notified.exists()  # `run` tried to notify, and failed
+    state = json.loads((tmp_path / "state" / "alerts" / "alerts.json").read_text())
+    assert [e["state"] for e in state["outbox"].values()] == ["pending"]
+    (tmp_path / "open").write_text("")
+    cfg = tmp_path / "config.toml"
+    daemon = subprocess.Popen(
+        [*FLEETDECK, "--state-dir", str(tmp_path / "state"), "--config", str(cfg), "daemon",
+         "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=cli_env(tmp_path))
+    try:
+        assert daemon.stdout is not None
+        assert "fleetdeck engine running" in daemon.stdout.readline()
+        for _ in range(600):
+            if notified.exists() and notified.read_text():
+                break
+            time.sleep(0.05)
+        assert notified.read_text() == (
+            "[fleetdeck] FIRING #1 job fail on local (crit): run #1 failed: exit code 4\n")
+        # listings work beside the daemon; acts say what to do instead
+        assert alerts(tmp_path)[0]["id"] == 1
+        ack = fd(tmp_path, "ack", "1")
+        assert ack.returncode == 2
+        assert ack.stderr.startswith("fleetdeck: a daemon is running (pid ")
+        assert "use its console to ack for now" in ack.stderr
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    state = json.loads((tmp_path / "state" / "alerts" / "alerts.json").read_text())
+    assert [e["state"] for e in state["outbox"].values()] == ["delivered"]
+    assert notified.read_text().count("FIRING") == 1
+
+
+def test_daemon_prints_alerts_as_they_open(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("""
+[jobs.tick]
+command = "exit 1"
+schedule = "every 1s"
+alert_on = ["failed"]
+""")
+    daemon = subprocess.Popen(
+        [*FLEETDECK, "--state-dir", str(tmp_path / "state"), "--config", str(cfg), "daemon"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(tmp_path))
+    try:
+        assert daemon.stdout is not None
+        lines = []
+        for line in daemon.stdout:
+            lines.append(line)
+            if "alert #1" in line:
+                break
+        assert "alert #1 opened job tick on local: run #1 failed: exit code 1" in lines[-1]
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    assert alerts(tmp_path)[0]["what"] == "job tick on local"
+
+
+def _daemon(tmp_path: Path, cfg: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [*FLEETDECK, "--state-dir", str(tmp_path / "state"), "--config", str(cfg), "daemon"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(tmp_path))
+    assert proc.stdout is not None
+    return proc
+
+
+def test_daemon_killed_before_delivery_delivers_once_after_restart(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(config(tmp_path) + """
+[jobs.tick]
+command = "exit 1"
+schedule = "every 1s"
+overlap = "skip"
+alert_on = ["failed"]
+""")
+    outbox = tmp_path / "state" / "alerts" / "alerts.json"
+    daemon = _daemon(tmp_path, cfg)
+    try:
+        for line in daemon.stdout:  # type: ignore[union-attr]
+            if "alert #1 opened" in line:
+                break
+        for _ in range(600):  # the receiving end is down: attempts fail and are recorded
+            state = json.loads(outbox.read_text()) if outbox.exists() else {}
+            if any(e["attempts"] >= 1 for e in state.get("outbox", {}).values()):
+                break
+            time.sleep(0.05)
+    finally:
+        daemon.kill()  # SIGKILL: no clean stop, no last delivery pass
+        daemon.wait(timeout=30)
+    state = json.loads(outbox.read_text())
+    assert [e["state"] for e in state["outbox"].values()] == ["pending"]
+    notified = tmp_path / "notified.txt"
+    assert not notified.exists()
+    (tmp_path / "open").write_text("")
+    daemon = _daemon(tmp_path, cfg)
+    try:
+        for _ in range(600):
+            if notified.exists() and notified.read_text():
+                break
+            time.sleep(0.05)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    assert notified.read_text().count("FIRING #1 job tick on local") == 1
+    assert notified.read_text().count("\n") == 1  # one alert, one notification

@@ -1,0 +1,207 @@
+"""The Alerts screen through Pilot over a real engine, and its snapshots (fixed clock)."""
+
+from __future__ import annotations
+
+import io
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+from textual.widgets import Input, Label
+
+from core.alertconfig import AlertingConfig, MaintenanceConfig
+from core.alerts import AlertBook
+from core.config import Config
+from core.events import CheckChanged
+from tests.conftest import job, make_config
+from tests.functional.test_console import column, notices, ready, until
+from tui.app import FleetdeckApp
+from tui.screens.alerts import AlertDetailScreen, AlertsScreen, SilenceScreen
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()
+PATCH = MaintenanceConfig("patch-db", targets="db2", hosts=("db2",), start=NOW - 600,
+                          end=NOW + 3000, reason="kernel update")
+
+
+def config(alerting: AlertingConfig | None = None) -> Config:
+    base = make_config(job("hello", "echo hello"))
+    return Config(path=None, hosts=base.hosts, jobs=base.jobs, engine=base.engine,
+                  alerting=alerting or AlertingConfig())
+
+
+def down(check: str, target: str, detail: str = "", severity: str = "crit") -> CheckChanged:
+    return CheckChanged(check, target, "up", "down", time.time(), detail, severity)
+
+
+class Bells:
+    def __init__(self, app: FleetdeckApp, monkeypatch: Any) -> None:
+        self.count = 0
+        monkeypatch.setattr(app, "bell", self.ring)
+
+    def ring(self) -> None:
+        self.count += 1
+
+
+async def test_alerts_screen_ack_silence_detail_and_bell(tmp_path, monkeypatch):
+    app = FleetdeckApp(config(), tmp_path / "state", scheduling=False)
+    bells = Bells(app, monkeypatch)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        app.engine.bus.publish(down("http", "web1", "HTTP 500 in 31 ms"))
+        await until(pilot, lambda: bells.count == 1, "the bell")
+        firing = app.screen.query_one("#firing")
+        await until(pilot, lambda: firing.display and firing.row_count == 1,
+                    "the overview's firing alerts")
+        assert "check http on web1" in column(firing, 1)
+
+        await pilot.press("7")
+        await until(pilot, lambda: isinstance(app.screen, AlertsScreen), "the alerts screen")
+        screen = app.screen
+        await until(pilot, lambda: screen.table.row_count == 1, "the alert row")
+        await pilot.press("a")
+        manager = app.engine.alerts
+        await until(pilot, lambda: manager.list_alerts()[0]["status"] == "acknowledged",
+                    "the ack")
+        await until(pilot, lambda: "◐ acknowledged" in column(screen.table, 1),
+                    "the row to show it")
+
+        app.engine.bus.publish(down("disk", "web2", "disk / 96% >= 95%", "warn"))
+        await until(pilot, lambda: screen.table.row_count == 2, "the second alert")
+        assert bells.count == 2
+        assert column(screen.table, 0) == ["#2", "#1"]  # firing before acknowledged
+        screen.table.move_cursor(row=0)
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, SilenceScreen), "the prompt")
+        prompt = app.screen
+        assert prompt.query_one("#target", Input).value == "disk@web2"
+        await pilot.press("s", "o", "o", "n", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SilenceScreen)  # a bad duration keeps the prompt
+        assert "bad duration 'soon'" in str(prompt.query_one("#error", Label).render())
+        prompt.query_one("#duration", Input).value = ""
+        await pilot.press("2", "h", "enter")
+        await until(pilot, lambda: app.screen is screen, "the prompt to close")
+        await until(pilot, lambda: manager.get_alert(2)["status"] == "silenced",
+                    "the silence")
+        await until(pilot, lambda: "○ silenced" in column(screen.table, 1), "the row")
+
+        # a new alert on the silenced check@host: recorded, shown, but no bell
+        app.engine.bus.publish(CheckChanged("disk", "web2", "down", "up", time.time()))
+        app.engine.bus.publish(down("disk", "web2", "again"))
+        await until(pilot, lambda: any(a["id"] == 3 for a in manager.list_alerts()),
+                    "alert 3")
+        await pilot.pause(0.3)
+        assert bells.count == 2
+
+        screen.table.move_cursor(row=column(screen.table, 0).index("#1"))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, AlertDetailScreen), "the detail")
+        console = Console(width=120, record=True, file=io.StringIO())
+        console.print(app.screen._body())  # noqa: SLF001
+        body = console.export_text()
+        assert "check http on web1" in body and "History" in body
+        assert "acknowledged" in body
+        await pilot.press("escape")
+        assert app.screen is screen
+
+        await pilot.press("colon", *"ack 9", "enter")
+        await until(pilot, lambda: "no alert #9" in notices(app), "the :ack error")
+
+
+async def test_read_only_console_cannot_ack_or_silence(tmp_path):
+    state = tmp_path / "state"
+    book = AlertBook(state, None, time.time)
+    book.check_changed("http", "web1", "up", "down", time.time(), "HTTP 500")
+    book.close()
+    app = FleetdeckApp(config(), state, scheduling=False, read_only=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        await pilot.press("7")
+        await until(pilot, lambda: isinstance(app.screen, AlertsScreen)
+                    and app.screen.table.row_count == 1, "the alert row")
+        await pilot.press("a")
+        await pilot.press("s")
+        await pilot.pause()
+        assert not isinstance(app.screen, SilenceScreen)
+        assert "read-only console: cannot acknowledge alerts" in notices(app)
+        assert "read-only console: cannot silence alerts" in notices(app)
+        assert app.engine.alerts.list_alerts()[0]["status"] == "firing"
+
+
+# ------------------------------------------------------------------------ snapshots ---
+@pytest.fixture
+def utc(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def seeded(tmp_path: Path) -> FleetdeckApp:
+    alerting = AlertingConfig(maintenance={"patch-db": PATCH})
+    state = tmp_path / "state"
+    clock = {"now": NOW - 3 * 3600}
+    book = AlertBook(state, alerting, lambda: clock["now"])
+
+    def at(minutes_ago: float) -> float:
+        clock["now"] = NOW - minutes_ago * 60
+        return clock["now"]
+
+    book.check_changed("http-api", "web01", "up", "down", at(95), "HTTP 503 in 12 ms")
+    book.check_changed("http-api", "web01", "down", "up", at(80), "HTTP 200 in 9 ms")
+    book.check_changed("http-api", "web01", "up", "down", at(42), "HTTP 500 in 31 ms")
+    book.check_changed("disk", "db1", "pending", "down", at(30), "disk / 96% >= 95%", "warn")
+    book.ack(3, "alice")  # #1 was http-api's first alert (resolved), #2 its second
+    book.rule_changed("oom-killer", "app-logs", True, at(12), "4 matches in 5m")
+    book.check_changed("mysql", "db2", "up", "down", at(8), "connect refused")
+    book.check_changed("ssh", "web07", "up", "down", at(3), "timed out after 10s")
+    book.silence("web07", "2h", "bob")
+    book.run_finished({"id": 41, "job": "backup-db", "host": "local", "state": "failed",
+                       "reason": "exit code 23", "finished_at": at(1)}, ("failed",))
+    book.close()
+    return FleetdeckApp(config(alerting), state, scheduling=False, clock=lambda: NOW)
+
+
+def before(*keys: str):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        for _ in range(200):
+            if app.engine_ready:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
+        app._refresh_screen()  # noqa: SLF001
+        if keys:
+            await pilot.press(*keys)
+        await pilot.pause(0.2)
+
+    return run_before
+
+
+@pytest.mark.parametrize("screen, keys", [
+    ("alerts", ("7",)),
+    ("detail", ("7", "j", "j", "enter")),  # #2: http-api, opened once before
+    ("overview", ()),
+])
+def test_alerts_snapshot(snap_compare, tmp_path, utc, screen, keys):
+    assert snap_compare(seeded(tmp_path), terminal_size=(100, 30), run_before=before(*keys))
+
+
+async def test_every_screen_counts_firing_alerts_in_its_status_bar(tmp_path):
+    from tui.widgets.common import StatusBar
+
+    app = FleetdeckApp(config(), tmp_path / "state", scheduling=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        await pilot.press("2")  # the Jobs screen knows nothing of alerts itself
+        await pilot.pause()
+        bar = app.screen.query_one(StatusBar)
+        assert "firing" not in str(bar.render())
+        app.engine.bus.publish(down("http", "web1"))
+        await until(pilot, lambda: "1 alert firing" in str(bar.render()), "the count")
+        app.engine.bus.publish(CheckChanged("http", "web1", "down", "up", time.time()))
+        await until(pilot, lambda: "firing" not in str(bar.render()), "the count to go")

@@ -1,0 +1,75 @@
+"""The console's alert verbs (mixed into FleetdeckApp) and its bell.
+
+Kept apart from the Alerts screen so the app can offer them without loading that screen
+at start-up. Each verb is a worker: the screen never waits on the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+
+from core.durations import format_duration, parse_duration
+
+
+def ring_for(events: list[Any]) -> bool:
+    """The console's bell: a new alert that is firing (not silenced, not in maintenance)."""
+    return any(e.kind == "alert_changed" and e.action in ("opened", "notified")
+               and e.alert.get("status") == "firing" for e in events)
+
+
+class AlertActions:
+    """The app's alert verbs (mixed into FleetdeckApp): each a worker, never blocking."""
+
+    def open_alert(self, alert_id: int) -> None:
+        app: Any = self
+        manager = app.engine.alerts
+        if manager is None or manager.book is None:
+            app.notify("alerts are not running", severity="warning")
+            return
+        try:
+            alert = manager.get_alert(alert_id)
+        except ValueError as e:
+            app.notify(str(e), severity="error")
+            return
+        from tui.screens.alerts import AlertDetailScreen
+
+        app.push_screen(AlertDetailScreen(alert, app.clock()))
+
+    def guard_action(self, verb: str) -> bool:
+        app: Any = self
+        if not app._guard(verb):  # noqa: SLF001
+            return False
+        if app.engine.alerts is None:
+            app.notify("alerts are not running", severity="warning")
+            return False
+        return True
+
+    def ack_alert(self, alert_id: int) -> None:
+        if self.guard_action("acknowledge alerts"):
+            self._ack_alert(alert_id)
+
+    @work(group="actions")
+    async def _ack_alert(self, alert_id: int) -> None:
+        app: Any = self
+        try:
+            alert = await app.engine.alerts.ack_alert(alert_id)
+        except ValueError as e:
+            app.notify(str(e), severity="error")
+            return
+        app.notify(f"alert #{alert_id} acknowledged by {alert['acked_by']}")
+
+    def silence(self, target: str, duration: str) -> None:
+        if self.guard_action("silence alerts"):
+            self._silence(target, duration)
+
+    @work(group="actions")
+    async def _silence(self, target: str, duration: str) -> None:
+        app: Any = self
+        try:
+            rec = await app.engine.alerts.silence(target, duration)
+        except ValueError as e:
+            app.notify(str(e), severity="error")
+            return
+        app.notify(f"silenced {rec['target']} for {format_duration(parse_duration(duration))}")

@@ -1,0 +1,139 @@
+"""The `alerts`, `ack` and `silence` commands of the `fleetdeck` CLI.
+
+    fleetdeck alerts [--all] [--json]     open alerts (with --all, resolved ones too)
+    fleetdeck ack ID                      acknowledge alert ID: no more reminders
+    fleetdeck silence TARGET DURATION     hold notifications for a check, a host,
+                                          check@host or #ID, e.g. `silence web01 2h`
+
+`alerts` reads the state without taking it, so it works beside a daemon. `ack` and
+`silence` open the state directory briefly, as `run` does; while a daemon holds it they
+say so (routing them to the daemon arrives with its socket).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+STATUS_STYLES = {"firing": "bold red", "acknowledged": "yellow", "silenced": "dim",
+                 "maintenance": "cyan", "resolved": "green"}
+
+
+def add_alert_parsers(sub: Any) -> None:
+    a = sub.add_parser("alerts", help="list open alerts")
+    a.add_argument("--all", action="store_true", help="resolved alerts too")
+    a.add_argument("--json", action="store_true")
+    k = sub.add_parser("ack", help="acknowledge an alert (stops its reminders)")
+    k.add_argument("id", type=_alert_id)
+    s = sub.add_parser("silence", help="hold notifications for a check, host, check@host "
+                                       "or #ID for a while")
+    s.add_argument("target")
+    s.add_argument("duration", help="e.g. 30m, 2h, 1d")
+
+
+def alert_line(event: Any) -> str:
+    """The daemon's line for an alert that opened or resolved."""
+    from rich.markup import escape
+
+    from tui.fmt import fmt_time
+
+    a = event.alert
+    style = STATUS_STYLES.get(a["status"], "")
+    when = fmt_time(a["resolved_at"] if event.action == "resolved" else a["opened_at"])
+    quiet = f" ({escape(a['quiet'])})" if a.get("quiet") else ""
+    return (f"{when} alert #{a['id']} [{style}]{event.action}[/] {escape(a['what'])}: "
+            f"{escape(a['detail'])}{quiet}")
+
+
+def _alert_id(text: str) -> int:
+    try:
+        value = int(text.lstrip("#"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an alert id: {text!r} (e.g. 12)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not an alert id: {text!r}")
+    return value
+
+
+def dispatch(args: argparse.Namespace, config: Any, state_dir: Path,
+             error: type[Exception]) -> int:
+    if args.command == "alerts":
+        return _list(args, config, state_dir)
+    return _act(args, config, state_dir, error)
+
+
+def _list(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from core.alerts import read_alerts
+    from core.durations import format_duration
+
+    alerts = read_alerts(state_dir, config.alerting, time.time(),
+                         include_resolved=args.all)
+    if args.json:
+        print(json.dumps(alerts, indent=2))
+        return 0
+    console = Console(highlight=False)
+    if not alerts:
+        console.print("no open alerts" if not args.all else "no alerts on record")
+        return 0
+    table = Table(box=None, header_style="bold")
+    for col in ("ID", "STATUS", "ALERT", "SEV", "AGE", "DETAIL"):
+        table.add_column(col)
+    for a in alerts:
+        style = STATUS_STYLES.get(a["status"], "")
+        detail = a["detail"]
+        if a["status"] == "acknowledged":
+            detail = f"ack by {a['acked_by']}; {detail}"
+        elif a["quiet"]:
+            detail = f"{a['quiet']}; {detail}"
+        table.add_row(f"#{a['id']}", f"[{style}]{a['status']}[/]", escape(a["what"]),
+                      a["severity"], format_duration(a["age"]), escape(detail))
+    console.print(table)
+    return 0
+
+
+def _act(args: argparse.Namespace, config: Any, state_dir: Path,
+         error: type[Exception]) -> int:
+    from core.enginelog import setup_logging
+
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    setup_logging(state_dir)
+    return asyncio.run(_act_async(args, config, state_dir, error))
+
+
+async def _act_async(args: argparse.Namespace, config: Any, state_dir: Path,
+                     error: type[Exception]) -> int:
+    from core.alerts import AlertError, attach_alerts
+    from core.engine import Engine
+    from core.store import StateLocked
+
+    engine = Engine(config, state_dir)
+    manager = attach_alerts(engine, deliver=False)  # a brief visit: the daemon delivers
+    try:
+        await engine.start(scheduling=False)
+    except StateLocked as e:
+        pid = f" (pid {e.pid})" if e.pid else ""
+        raise error(f"a daemon is running{pid} on {state_dir}; use its console to "
+                    f"{args.command} for now") from None
+    try:
+        if args.command == "ack":
+            alert = await manager.ack_alert(args.id)
+            print(f"alert #{alert['id']} ({alert['what']}) acknowledged by "
+                  f"{alert['acked_by']}")
+        else:
+            rec = await manager.silence(args.target, args.duration)
+            until = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec["until"]))
+            which = ", ".join(f"#{i}" for i in rec["alerts"]) or "none open now"
+            print(f"silenced {rec['target']} until {until} (alerts: {which})")
+    except AlertError as e:
+        raise error(str(e)) from None
+    finally:
+        await engine.stop()
+    return 0
