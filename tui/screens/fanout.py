@@ -96,7 +96,7 @@ class FanOutScreen(FleetScreen):
             yield Input(placeholder="target pattern: web[01-05], @db, role=cache, !web05",
                         id="pattern")
             yield Input(placeholder="command, e.g. uptime   (Enter runs it)", id="command")
-        yield Static("type a target pattern", id="resolved")
+        yield Static("n: new fan-out (type a target pattern, then a command)", id="resolved")
         yield Static("", id="summary")
         table = NavTable(id="hosts")
         for key, label in (("host", "HOST"), ("state", "STATE"), ("exit", "EXIT"),
@@ -106,7 +106,8 @@ class FanOutScreen(FleetScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.query_one("#pattern", Input).focus()
+        # the grid has the focus, so number keys still switch screens; `n` starts typing
+        self.query_one(NavTable).focus()
 
     # ------------------------------------------------------------------ the form ----
     def prefill(self, pattern: str | None, command: str | None) -> None:
@@ -127,7 +128,7 @@ class FanOutScreen(FleetScreen):
         label = self.query_one("#resolved", Static)
         self.resolved = []
         if not pattern.strip():
-            label.update("type a target pattern")
+            label.update("n: new fan-out (type a target pattern, then a command)")
             return
         if not self.fleet.engine_ready:
             label.update("the engine is starting…")
