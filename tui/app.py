@@ -18,7 +18,6 @@ from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from core.alerts import attach_alerts
 from core.config import Config
 from core.engine import Engine, EngineError
 from core.events import Event
@@ -109,7 +108,6 @@ class FleetdeckApp(AlertActions, App[None]):
         self.clock = clock
         self.scheduling = scheduling
         self.engine = engine or Engine(config, state_dir, clock=clock)
-        attach_alerts(self.engine)
         self.engine_ready = False
         self.engine_error: str | None = None
         self._buffer: list[Event] = []
@@ -146,6 +144,10 @@ class FleetdeckApp(AlertActions, App[None]):
     @work(group="engine", exclusive=True)
     async def _start_engine(self) -> None:
         try:
+            # loaded here, after the first paint: they cost start-up time
+            from core.alerts import attach_alerts
+
+            attach_alerts(self.engine)
             if self.engine.config.checks:
                 from core.health.monitor import attach_health
 
