@@ -212,6 +212,20 @@ async def test_colon_commands(make_app):
                              (":cancel 1", "run #1 is not active (it is succeeded)")):
             await command(pilot, bad)
             assert message in " ".join(notices(app)), bad
+        from tui.screens.alerts import AlertsScreen
+        from tui.screens.fanout import FanOutScreen
+        from tui.screens.hosts import HostsScreen
+
+        await command(pilot, ":hosts")
+        assert isinstance(app.screen, HostsScreen)
+        await command(pilot, ":alerts")
+        assert isinstance(app.screen, AlertsScreen)
+        await command(pilot, ":fanout local -- echo 'a  b' | wc -c")
+        assert isinstance(app.screen, FanOutScreen)
+        await pilot.pause()
+        assert app.screen.query_one("#pattern").value == "local"
+        assert app.screen.query_one("#command").value == "echo 'a  b' | wc -c"
+        await pilot.press("escape")  # out of the form: number keys switch screens again
         await command(pilot, ":help")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")

@@ -92,6 +92,11 @@ async def test_pattern_count_confirm_grid_output_and_gathered(make_app) -> None:
     app = make()
     async with app.run_test(size=(140, 40)) as pilot:
         screen = await open_screen(pilot, k, known)
+        assert isinstance(screen.focused, NavTable)  # the grid: number keys still switch
+        await pilot.press("n")
+        assert screen.focused is screen.query_one("#pattern", Input)
+        await pilot.press("escape")
+        assert isinstance(screen.focused, NavTable)
         label = screen.query_one("#resolved", Static)
         await type_into(pilot, "pattern", "@nope")
         assert "unknown group '@nope'" in str(label.render())

@@ -68,7 +68,12 @@ async def test_hosts_screen_live(state_dir: Path) -> None:
             check = rows(detail.table)[0]
             assert check[:3] == ["db-port", "tcp", "down"]
             assert check[-1] == "tcp 127.0.0.1:1: connection refused"
-            await pilot.press("f")  # a fan-out on this host, prefilled
+            await pilot.press("escape")
+            assert app.screen is screen
+            await pilot.press("f")  # a fan-out on the selected host, prefilled
+            await pilot.pause()
+            assert app.screen.query_one("#pattern").value == "db1"
+            await pilot.press("escape", "5", "enter", "f")  # and from a host's own page
             await pilot.pause()
             assert app.screen.query_one("#pattern").value == "db1"
     finally:
