@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING, Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from core.events import Event
-from tui.widgets.common import FilterBar, NavTable, RowFilter, StatusBar
+from tui.widgets.common import FilterBar, KeyBar, NavTable, RowFilter, StatusBar
 
 if TYPE_CHECKING:
     from tui.app import FleetdeckApp
@@ -31,7 +30,7 @@ class FleetScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
         yield from self.compose_body()
-        yield Footer()
+        yield KeyBar()
 
     def compose_body(self) -> ComposeResult:  # pragma: no cover - overridden
         yield from ()
