@@ -190,12 +190,14 @@ class Engine:
             self.store = Store.open(self.state_dir, retention=self.config.engine.history_retention)
             await self._recover()
             self._started = True
+            # services (alerts, health) first: they must see the first tick's events,
+            # misfires of the downtime included
+            for service in self._services:
+                await service.start(self)
             if scheduling:
                 self._schedule_all()
                 self._scheduler_task = asyncio.create_task(self._scheduler.run())
             await self.store.commit_async()
-            for service in self._services:
-                await service.start(self)
         except BaseException:
             self._lock.release()
             raise

@@ -80,8 +80,8 @@ class OverviewScreen(FleetScreen):
 
     def refresh_data(self) -> None:
         super().refresh_data()
-        if not self.fleet.engine_ready:
-            return
+        if not self.fleet.engine_ready or not self.query("#firing"):
+            return  # the engine is starting, or the screen is not composed (or torn down)
         engine = self.fleet.engine
         now = self.now()
         if engine.alerts is not None and engine.alerts.book is not None:
