@@ -106,6 +106,8 @@ class Config:
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> key(s), for the console
     theme: str | None = None
     checks: dict[str, Any] = field(default_factory=dict)  # core.health.config.CheckSpec
+    sources: dict[str, Any] = field(default_factory=dict)  # core.logs.sources.SourceSpec
+    rules: dict[str, Any] = field(default_factory=dict)  # core.logs.rules.RuleSpec
     alerting: Any = None  # core.alertconfig.AlertingConfig: [alerts], [notifiers], [maintenance]
 
 
@@ -209,7 +211,7 @@ _BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
 _NAME_HINT = "use letters, digits, '_', '.' and '-', starting with a letter or digit"
 
 _TOP_KEYS = ("theme", "engine", "defaults", "hosts", "jobs", "keys", "checks",
-             "alerts", "notifiers", "maintenance")
+             "alerts", "notifiers", "maintenance", "sources", "rules")
 _ENGINE_KEYS = ("max_concurrent_runs", "history_retention", "log_retention_bytes")
 _DEFAULTS_KEYS = ("timeout", "kill_grace", "retries", "retry_backoff", "retry_backoff_max",
                   "overlap", "misfire", "misfire_grace", "timezone")
@@ -446,8 +448,14 @@ def _parse(text: str, source: str, path: Path | None) -> tuple[Config, list[Conf
 
     checks = read_checks(c, doc, hosts)
     alerting = read_alerting(c, doc, hosts)
+    from core.logs.rules import read_rules
+    from core.logs.sources import read_sources
+
+    sources = read_sources(c, doc)
+    rules = read_rules(c, doc, sources)
     config = Config(path=path, hosts=hosts, jobs=jobs, defaults=defaults, engine=engine,
-                    keys=keys, theme=theme, checks=checks, alerting=alerting)
+                    keys=keys, theme=theme, checks=checks, alerting=alerting,
+                    sources=sources, rules=rules)
     # top to bottom, as a person reads the file; issues without a line last
     issues = sorted(c.issues, key=lambda i: (i.line is None, i.line or 0))
     return config, issues

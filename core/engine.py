@@ -131,6 +131,7 @@ class Engine:
         self._services: list[Any] = []
         self._fanouts: Any = None
         self._health: Any = None
+        self._logs: Any = None
         self._pid = os.getpid()
         self._summary_timer = False
         self._changed_jobs: set[str] = set()
@@ -142,6 +143,11 @@ class Engine:
     def health(self) -> Any:
         """The HealthMonitor (core.health.monitor) if one is attached, else None."""
         return self._health
+
+    @property
+    def logs(self) -> Any:
+        """The LogMonitor (core.logs.monitor) if one is attached, else None."""
+        return self._logs
 
     @property
     def fanouts(self) -> Any:

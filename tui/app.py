@@ -152,6 +152,10 @@ class FleetdeckApp(AlertActions, App[None]):
                 from core.health.monitor import attach_health
 
                 attach_health(self.engine)
+            if self.engine.config.sources:
+                from core.logs.monitor import attach_logs
+
+                attach_logs(self.engine)
             await self.engine.start(scheduling=self.scheduling)
         except Exception as e:  # a locked state directory, unreadable state: say so
             self.engine_error = str(e)

@@ -288,6 +288,10 @@ async def _daemon(config: Any, state_dir: Path, quiet: bool) -> int:
         from core.health.monitor import attach_health
 
         attach_health(engine)
+    if config.sources:
+        from core.logs.monitor import attach_logs
+
+        attach_logs(engine)
     attach_alerts(engine)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,0 +1,229 @@
+"""The LogMonitor: follows every source, reads levels and fields, feeds the rules.
+
+It publishes ``LogLines`` (a batch per source, at most every ``BATCH`` seconds, each line
+with its level: what a logs pane draws) and ``core.events.RuleChanged`` when a rule
+starts or stops firing. Memory stays bounded: each source keeps a ring of its last
+``RING`` lines; everything else stays in the files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from core.events import Event, RuleChanged, register_event
+from core.levels import detect_level
+from core.logs.follow import Follower, GlobFollower, has_magic
+from core.logs.rules import RuleSpec, RuleState
+from core.logs.sources import SourceSpec
+
+log = logging.getLogger("fleetdeck.logs")
+
+RING = 10_000  # recent lines kept per source
+BATCH = 0.2  # seconds between LogLines events of one source
+EVALUATE_EVERY = 1.0  # rules are looked at this often even without new lines (to resolve)
+
+
+@register_event
+@dataclass(frozen=True)
+class LogLines(Event):
+    kind: ClassVar[str] = "log_lines"
+    source: str
+    lines: list[tuple[float, str | None, str]]  # (time, level, text)
+
+
+class SourceState:
+    def __init__(self, spec: SourceSpec) -> None:
+        self.spec = spec
+        self.fields_rx = re.compile(spec.fields) if spec.fields else None
+        self.ring: deque[tuple[float, str | None, str]] = deque(maxlen=RING)
+        self.counts: dict[str, int] = {}
+        self.pending: list[tuple[float, str | None, str]] = []
+        self.total = 0
+
+
+class LogMonitor:
+    """An engine service (``engine.add_service``); `engine.logs` finds it."""
+
+    def __init__(self, sources: dict[str, SourceSpec] | None = None,
+                 rules: dict[str, RuleSpec] | None = None, *, clock: Any = time.time,
+                 poll: float = 0.25) -> None:
+        self._sources = sources
+        self._rules = rules
+        self.clock = clock
+        self.poll = poll
+        self.engine: Any = None
+        self.sources: dict[str, SourceState] = {}
+        self.rules: dict[str, RuleState] = {}
+        self._by_source: dict[str, list[RuleState]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------------ life cycle ----
+    async def start(self, engine: Any) -> None:
+        self.engine = engine
+        engine._logs = self  # noqa: SLF001 - how `engine.logs` finds us
+        sources = self._sources if self._sources is not None else engine.config.sources
+        rules = self._rules if self._rules is not None else engine.config.rules
+        self.configure(sources, rules)
+        for st in self.sources.values():
+            self._tasks.append(asyncio.ensure_future(self._follow(st)))
+        self._tasks.append(asyncio.ensure_future(self._tick()))
+
+    def configure(self, sources: dict[str, SourceSpec], rules: dict[str, RuleSpec]) -> None:
+        self.sources = {n: SourceState(s) for n, s in sources.items()}
+        self.rules = {n: RuleState(r) for n, r in rules.items()}
+        self._by_source = {}
+        for rs in self.rules.values():
+            for src in rs.spec.sources:
+                self._by_source.setdefault(src, []).append(rs)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    # --------------------------------------------------------------------- reading ----
+    def recent(self, source: str, limit: int = 500) -> list[tuple[float, str | None, str]]:
+        ring = self.sources[source].ring
+        return list(ring)[-limit:]
+
+    def stats(self) -> list[dict[str, Any]]:
+        return [{"source": n, "lines": s.total, "levels": dict(s.counts)}
+                for n, s in self.sources.items()]
+
+    # ----------------------------------------------------------------- the lines ----
+    def ingest(self, source: str, lines: list[bytes], at: float | None = None) -> None:
+        """Lines of one source: level, fields, rules. Public so tests and benches can feed
+        it without a file."""
+        st = self.sources[source]
+        now = self.clock() if at is None else at
+        rules = self._by_source.get(source, ())
+        rx = st.fields_rx
+        counts = st.counts
+        for raw in lines:
+            text = raw.decode("utf-8", "replace")
+            level = detect_level(text)
+            if level is not None:
+                counts[level] = counts.get(level, 0) + 1
+            if rules:
+                fields = {}
+                if rx is not None:
+                    m = rx.search(text)
+                    if m is not None:
+                        fields = {k: v for k, v in m.groupdict().items() if v is not None}
+                for rs in rules:
+                    rs.feed(source, now, level, text, fields)
+            item = (now, level, text)
+            st.ring.append(item)
+            st.pending.append(item)
+        st.total += len(lines)
+
+    def evaluate(self, now: float | None = None) -> list[RuleChanged]:
+        """Look at every rule's windows; publish (and return) the changes."""
+        now = self.clock() if now is None else now
+        changes = []
+        for rs in self.rules.values():
+            for key, firing, value in rs.evaluate(now):
+                t = rs.spec.threshold
+                what = f"{value:.1f}% of lines" if t.percent else f"{value:g} matches"
+                ev = RuleChanged(rs.spec.name, key if key != "*" else ",".join(rs.spec.sources),
+                                 firing, value, t.value, t.window, now,
+                                 f"{what} in {t.window:g}s ({'firing' if firing else 'back'}"
+                                 f": threshold {t})")
+                changes.append(ev)
+                if self.engine is not None:
+                    self.engine.bus.publish(ev)
+                log.log(logging.WARNING if firing else logging.INFO, "rule %s on %s: %s",
+                        ev.rule, ev.source, ev.detail)
+        return changes
+
+    def _flush(self) -> None:
+        for name, st in self.sources.items():
+            if st.pending and self.engine is not None:
+                batch, st.pending = st.pending, []
+                self.engine.bus.publish(LogLines(name, batch))
+
+    # ------------------------------------------------------------------ following ---
+    async def _follow(self, st: SourceState) -> None:
+        spec = st.spec
+
+        def sink(_path: str, lines: list[bytes]) -> None:
+            self.ingest(spec.name, lines)
+
+        if spec.path is not None:
+            if has_magic(spec.path):
+                await GlobFollower(spec.path, sink, poll=self.poll).run()
+            else:
+                await Follower(spec.path, sink, poll=self.poll, from_start=spec.from_start).run()
+        elif spec.command is not None:
+            await self._command(spec, sink)
+
+    async def _command(self, spec: SourceSpec, sink: Any) -> None:
+        """A command's output as a source (`journalctl -f`), started again if it ends."""
+        while True:
+            proc = await asyncio.create_subprocess_shell(
+                spec.command, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True)
+            assert proc.stdout is not None
+            try:
+                while True:
+                    chunk = await proc.stdout.read(1 << 16)
+                    if not chunk:
+                        break
+                    lines = chunk.split(b"\n")
+                    # complete lines only; a partial last line waits for the next chunk
+                    rest = lines.pop()
+                    while rest and not chunk.endswith(b"\n"):
+                        more = await proc.stdout.read(1 << 16)
+                        if not more:
+                            break
+                        more_lines = (rest + more).split(b"\n")
+                        rest = more_lines.pop()
+                        lines.extend(more_lines)
+                        chunk = more
+                    if rest:
+                        lines.append(rest)
+                    if lines:
+                        sink(spec.command or "", lines)
+                code = await proc.wait()
+            except asyncio.CancelledError:
+                with contextlib.suppress(ProcessLookupError):
+                    import os
+                    import signal
+
+                    os.killpg(proc.pid, signal.SIGTERM)
+                await proc.wait()
+                raise
+            log.warning("log source %s: command ended (exit %s); starting it again in 5s",
+                        spec.name, code)
+            await asyncio.sleep(5)
+
+    async def _tick(self) -> None:
+        last_eval = 0.0
+        while True:
+            await asyncio.sleep(BATCH)
+            self._flush()
+            now = time.monotonic()
+            if now - last_eval >= min(EVALUATE_EVERY, BATCH * 5):
+                last_eval = now
+                self.evaluate()
+
+
+def attach_logs(engine: Any) -> LogMonitor | None:
+    """Give an engine its LogMonitor when its config has sources (console, daemon)."""
+    if not engine.config.sources or getattr(engine, "_logs", None) is not None:
+        return getattr(engine, "_logs", None)
+    monitor = LogMonitor()
+    engine._logs = monitor  # noqa: SLF001
+    engine.add_service(monitor)
+    return monitor

@@ -1,0 +1,246 @@
+"""Log rules: count matching lines in a sliding window and say when a threshold is
+crossed, and when it falls back.
+
+A rule matches lines by level (``level = "error"`` means error and worse), by regex
+(``match = "timeout|refused"``) or by a field condition over the source's named groups
+(``field = "status >= 500"``); any combination must all hold. Its threshold is either a
+count (``"> 10 in 60s"``) or a share of all lines (``"> 5% in 5m"``). Time comes from an
+injected clock, so windows are tested without waiting.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.durations import DurationError, parse_duration
+from core.levels import LEVELS
+
+_THRESHOLD = re.compile(r"^\s*(>=|>)\s*(\d+(?:\.\d+)?)\s*(%?)\s+in\s+(\S+)\s*$")
+_FIELD = re.compile(r"^\s*([A-Za-z_]\w*)\s*(==|!=|>=|<=|>|<|~)\s*(.+?)\s*$")
+_SEVERITY = {level: i for i, level in enumerate(LEVELS)}  # error 0 ... debug 3
+
+
+class RuleError(ValueError):
+    """A rule that cannot be read; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    op: str  # ">" | ">="
+    value: float
+    percent: bool
+    window: float  # seconds
+
+    def crossed(self, count: float) -> bool:
+        return count > self.value if self.op == ">" else count >= self.value
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.value:g}{'%' if self.percent else ''} in {self.window:g}s"
+
+
+def parse_threshold(text: str) -> Threshold:
+    m = _THRESHOLD.match(text)
+    if not m:
+        raise RuleError(f"bad threshold {text!r}; write e.g. '> 10 in 60s' or '> 5% in 5m'")
+    try:
+        window = parse_duration(m.group(4))
+    except DurationError as e:
+        raise RuleError(f"bad threshold {text!r}: {e}") from None
+    if window <= 0:
+        raise RuleError(f"bad threshold {text!r}: the window must be more than 0")
+    percent = m.group(3) == "%"
+    value = float(m.group(2))
+    if percent and value > 100:
+        raise RuleError(f"bad threshold {text!r}: a share above 100%")
+    return Threshold(m.group(1), value, percent, window)
+
+
+@dataclass(frozen=True)
+class FieldCondition:
+    name: str
+    op: str
+    value: str
+
+    def holds(self, fields: dict[str, str]) -> bool:
+        got = fields.get(self.name)
+        if got is None:
+            return False
+        if self.op == "~":
+            return re.search(self.value, got) is not None
+        if self.op in ("==", "!="):
+            return (got == self.value) == (self.op == "==")
+        try:
+            a, b = float(got), float(self.value)
+        except ValueError:
+            return False
+        return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[self.op]
+
+
+def parse_field(text: str) -> FieldCondition:
+    m = _FIELD.match(text)
+    if not m:
+        raise RuleError(f"bad field condition {text!r}; write e.g. 'status >= 500'")
+    value = m.group(3).strip().strip('"')
+    op = m.group(2)
+    if value[:1] in ("<", ">", "=", "!", "~"):
+        raise RuleError(f"bad field condition {text!r}; write e.g. 'status >= 500'")
+    if op in ("<", "<=", ">", ">="):
+        try:
+            float(value)
+        except ValueError:
+            raise RuleError(f"bad field condition {text!r}: {op} needs a number") from None
+    if op == "~":
+        try:
+            re.compile(value)
+        except re.error as e:
+            raise RuleError(f"bad regex in {text!r}: {e}") from None
+    return FieldCondition(m.group(1), m.group(2), value)
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    name: str
+    sources: tuple[str, ...]
+    threshold: Threshold
+    level: str | None = None  # this level and worse
+    match: str | None = None  # regex on the line
+    field: FieldCondition | None = None
+    per_source: bool = True  # False: one window across all its sources (a host group)
+    description: str = ""
+
+    def matches(self, level: str | None, line: str, fields: dict[str, str],
+                compiled: re.Pattern[str] | None) -> bool:
+        if self.level is not None and (level is None or _SEVERITY.get(level, 9)
+                                       > _SEVERITY[self.level]):
+            return False
+        if compiled is not None and compiled.search(line) is None:
+            return False
+        return self.field is None or self.field.holds(fields)
+
+
+@dataclass
+class Window:
+    """Match and line times within the last `seconds` (line times only for shares)."""
+
+    seconds: float
+    lines_too: bool
+    hits: deque[float] = field(default_factory=deque)
+    lines: deque[float] = field(default_factory=deque)
+    firing: bool = False
+
+    def add(self, at: float, hit: bool) -> None:
+        if hit:
+            self.hits.append(at)
+        if self.lines_too:
+            self.lines.append(at)
+
+    def value(self, now: float) -> float:
+        edge = now - self.seconds
+        while self.hits and self.hits[0] <= edge:
+            self.hits.popleft()
+        if not self.lines_too:
+            return float(len(self.hits))
+        while self.lines and self.lines[0] <= edge:
+            self.lines.popleft()
+        return 100.0 * len(self.hits) / len(self.lines) if self.lines else 0.0
+
+
+class RuleState:
+    """One rule's windows (one per source, or one for all) and their firing state."""
+
+    def __init__(self, spec: RuleSpec) -> None:
+        self.spec = spec
+        self.regex = re.compile(spec.match) if spec.match else None
+        self.windows: dict[str, Window] = {}
+
+    def _window(self, source: str) -> Window:
+        key = source if self.spec.per_source else "*"
+        w = self.windows.get(key)
+        if w is None:
+            w = self.windows[key] = Window(self.spec.threshold.window,
+                                           self.spec.threshold.percent)
+        return w
+
+    def feed(self, source: str, at: float, level: str | None, line: str,
+             fields: dict[str, str]) -> None:
+        self._window(source).add(at, self.spec.matches(level, line, fields, self.regex))
+
+    def evaluate(self, now: float) -> list[tuple[str, bool, float]]:
+        """(window key, firing now, value) for each window whose firing state changed."""
+        out = []
+        for key, w in self.windows.items():
+            value = w.value(now)
+            firing = self.spec.threshold.crossed(value)
+            if firing != w.firing:
+                w.firing = firing
+                out.append((key, firing, value))
+        return out
+
+
+def read_rules(c: Any, doc: dict[str, Any], sources: dict[str, Any]) -> dict[str, RuleSpec]:
+    """`[rules.NAME]`: sources, threshold, level / match / field, per_source."""
+    section = doc.get("rules")
+    if section is None:
+        return {}
+    section = c.table(section, ("rules",))
+    if section is None:
+        return {}
+    out: dict[str, RuleSpec] = {}
+    keys = ("sources", "threshold", "level", "match", "field", "per_source", "description")
+    declared = doc.get("sources")  # a source with its own mistake is still a known name
+    known = set(declared) if isinstance(declared, dict) else set(sources)
+    for name, raw in section.items():
+        p = ("rules", name)
+        t = c.table(raw, p)
+        if t is None or not c.name_ok(name, "rule", p):
+            continue
+        c.known_keys(t, keys, p)
+        ok = True
+        srcs = c.str_list(t, "sources", p)
+        if not srcs:
+            c.add(p, "missing key 'sources' (the log sources this rule counts)")
+            ok = False
+        for s in srcs:
+            if s not in known:
+                c.add(p + ("sources",), f"unknown source {s!r}")
+                ok = False
+        text = c.string(t, "threshold", p, None)
+        threshold = None
+        if text is None:
+            c.add(p, "missing key 'threshold' (e.g. '> 10 in 60s')")
+            ok = False
+        else:
+            try:
+                threshold = parse_threshold(text)
+            except RuleError as e:
+                c.add(p + ("threshold",), str(e))
+                ok = False
+        level = c.choice(t, "level", p, None, LEVELS) if "level" in t else None
+        if "level" in t and level is None:
+            ok = False
+        match = c.string(t, "match", p, None)
+        if match is not None:
+            try:
+                re.compile(match)
+            except re.error as e:
+                c.add(p + ("match",), f"bad regex {match!r}: {e}")
+                ok = False
+        cond = None
+        ftext = c.string(t, "field", p, None)
+        if ftext is not None:
+            try:
+                cond = parse_field(ftext)
+            except RuleError as e:
+                c.add(p + ("field",), str(e))
+                ok = False
+        if not any(k in t for k in ("level", "match", "field")):
+            c.add(p, "a rule needs 'level', 'match' or 'field' to know what to count")
+            ok = False
+        if ok and threshold is not None:
+            out[name] = RuleSpec(name, srcs, threshold, level, match, cond,
+                                 c.boolean(t, "per_source", p, True),
+                                 c.string(t, "description", p, "", nonempty=False))
+    return out

@@ -1,0 +1,70 @@
+"""`[sources.NAME]`: where lines come from, and what fields to read out of them.
+
+    [sources.nginx]
+    path = "/var/log/nginx/*.log"      # a file or a glob, followed like `tail -F`
+    fields = '" (?P<status>\\d{3}) (?P<bytes>\\d+)'   # named groups become fields
+    colour = "cyan"
+
+    [sources.api]
+    command = "journalctl -f -u api"   # a command's output, restarted if it exits
+
+A remote file (`host` + `path`) is not supported yet: that is a one-line config error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+_KEYS = ("path", "command", "host", "fields", "colour", "description", "from_start")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    path: str | None = None
+    command: str | None = None
+    fields: str | None = None  # a regex with named groups
+    colour: str | None = None
+    description: str = ""
+    from_start: bool = False  # read a file from its start when following begins
+
+
+def read_sources(c: Any, doc: dict[str, Any]) -> dict[str, SourceSpec]:
+    section = doc.get("sources")
+    if section is None:
+        return {}
+    section = c.table(section, ("sources",))
+    if section is None:
+        return {}
+    out: dict[str, SourceSpec] = {}
+    for name, raw in section.items():
+        p = ("sources", name)
+        t = c.table(raw, p)
+        if t is None or not c.name_ok(name, "source", p):
+            continue
+        c.known_keys(t, _KEYS, p)
+        path = c.string(t, "path", p, None)
+        command = c.string(t, "command", p, None)
+        if "host" in t:
+            c.add(p + ("host",), "remote log files are not supported yet; follow them with "
+                                 "a command source, e.g. command = \"ssh web1 tail -F ...\"")
+            continue
+        if (path is None) == (command is None):
+            c.add(p, "a source needs exactly one of 'path' or 'command'")
+            continue
+        fields = c.string(t, "fields", p, None)
+        if fields is not None:
+            try:
+                rx = re.compile(fields)
+            except re.error as e:
+                c.add(p + ("fields",), f"bad regex {fields!r}: {e}")
+                continue
+            if not rx.groupindex:
+                c.add(p + ("fields",), "the regex names no fields; use (?P<name>...)")
+                continue
+        out[name] = SourceSpec(name, path, command, fields, c.string(t, "colour", p, None),
+                               c.string(t, "description", p, "", nonempty=False),
+                               c.boolean(t, "from_start", p, False))
+    return out

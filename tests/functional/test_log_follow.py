@@ -1,0 +1,135 @@
+"""Following real files like tail -F, a command's output as a source, and a log rule's
+alert through the real alerts pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from core.config import Config, EngineSettings, Host
+from core.logs.follow import Follower, GlobFollower
+from core.logs.monitor import LogMonitor
+from core.logs.rules import RuleSpec, parse_threshold
+from core.logs.sources import SourceSpec
+
+POLL = 0.05
+
+
+class Collected:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, path: str, lines: list[bytes]) -> None:
+        self.lines.extend(line.decode() for line in lines)
+
+
+async def wait_for(pred: Any, what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def append(path: Path, text: str) -> None:
+    with open(path, "a") as f:
+        f.write(text)
+
+
+async def test_follow_survives_rotation_truncation_and_recreation(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("old line, before we started\n")
+    got = Collected()
+    f = Follower(str(log), got, poll=POLL)
+    task = asyncio.ensure_future(f.run())
+    try:
+        await asyncio.sleep(0.2)
+        append(log, "one\ntw")
+        await wait_for(lambda: got.lines == ["one"], "one")
+        append(log, "o\n")  # a line written in two parts arrives whole
+        await wait_for(lambda: got.lines == ["one", "two"], "two")
+        # rotation by rename: the rest of the old file, then the new one from its start
+        append(log, "last of the old file\n")
+        os.rename(log, tmp_path / "app.log.1")
+        append(tmp_path / "app.log.1", "late write to the old file\n")
+        log.write_text("first of the new file\n")
+        await wait_for(lambda: got.lines[-1] == "first of the new file", "rotation")
+        assert got.lines[2:] == ["last of the old file", "late write to the old file",
+                                 "first of the new file"]
+        assert f.rotations == 1
+        # truncation in place (copytruncate)
+        log.write_text("")
+        await asyncio.sleep(0.2)
+        append(log, "after truncate\n")
+        await wait_for(lambda: got.lines[-1] == "after truncate", "truncation")
+        assert f.truncations == 1
+        # deleted, then created again later
+        log.unlink()
+        await asyncio.sleep(0.2)
+        log.write_text("reborn\n")
+        await wait_for(lambda: got.lines[-1] == "reborn", "recreation")
+        assert "old line, before we started" not in got.lines  # tail -F -n0
+    finally:
+        task.cancel()
+
+
+async def test_a_file_that_does_not_exist_yet_and_a_glob(tmp_path: Path) -> None:
+    got = Collected()
+    later = Follower(str(tmp_path / "later.log"), got, poll=POLL)
+    tasks = [asyncio.ensure_future(later.run())]
+    (tmp_path / "a.log").write_text("a: before\n")
+    glob = GlobFollower(str(tmp_path / "*.log"), got, poll=POLL, rescan=0.1)
+    tasks.append(asyncio.ensure_future(glob.run()))
+    try:
+        await asyncio.sleep(0.3)
+        (tmp_path / "later.log").write_text("later: hello\n")  # also matches the glob
+        (tmp_path / "b.log").write_text("b: new file\n")
+        append(tmp_path / "a.log", "a: appended\n")
+        await wait_for(lambda: {"later: hello", "b: new file", "a: appended"}
+                       <= set(got.lines), "the glob's new files")
+        assert got.lines.count("later: hello") == 2  # its own follower and the glob's
+        assert "a: before" not in got.lines
+        assert sorted(os.path.basename(p) for p in glob.tasks) == ["a.log", "b.log",
+                                                                   "later.log"]
+    finally:
+        for t in tasks:
+            t.cancel()
+
+
+async def test_a_rule_on_a_followed_file_raises_an_alert(start_engine, tmp_path) -> None:
+    from core.alerts import attach_alerts
+    from core.events import RuleChanged
+
+    log = tmp_path / "svc.log"
+    log.write_text("")
+    sources = {"svc": SourceSpec("svc", path=str(log)),
+               "cmd": SourceSpec("cmd", command="echo 'ERROR from a command'; sleep 30")}
+    rules = {"errors": RuleSpec("errors", ("svc",), parse_threshold("> 2 in 60s"),
+                                level="error")}
+    cfg = Config(path=None, hosts={"local": Host("local")}, jobs={},
+                 engine=EngineSettings(), sources=sources, rules=rules)
+    changes: list[RuleChanged] = []
+    mon = LogMonitor(poll=POLL)
+
+    def before(engine: Any) -> None:
+        attach_alerts(engine)
+        engine._logs = mon  # noqa: SLF001
+        engine.add_service(mon)
+        engine.bus.subscribe(lambda e: changes.append(e) if isinstance(e, RuleChanged)
+                             else None)
+
+    engine, rec = await start_engine(cfg, scheduling=False, before_start=before)
+    await asyncio.sleep(0.3)
+    append(log, "INFO fine\nERROR a\n[error] b\nlevel=fatal c\n")
+    await wait_for(lambda: changes, "the rule to fire", timeout=15)
+    assert (changes[0].rule, changes[0].source, changes[0].firing) == ("errors", "svc", True)
+    await wait_for(lambda: engine.alerts.list_alerts(), "the alert")
+    (alert,) = engine.alerts.list_alerts()
+    assert alert["status"] == "firing" and "errors" in alert["what"]
+    await wait_for(lambda: mon.sources["cmd"].counts.get("error") == 1, "the command's line")
+    assert mon.recent("svc")[-1][1:] == ("error", "level=fatal c")
+    assert [e.kind for e in rec.events if e.kind == "log_lines"]
