@@ -74,6 +74,8 @@ class Job:
     enabled: bool = True
     description: str = ""
     alert_on: tuple[str, ...] = ()  # "failed", "missed": open an alert (core/alerts.py)
+    on_change: tuple[str, ...] = ()  # local paths or globs: a change runs the job
+    change_debounce: float = 1.0  # seconds: a burst of writes runs it once
 
 
 @dataclass(frozen=True)
@@ -219,7 +221,8 @@ _HOST_KEYS = ("address", "port", "user", "tags", "groups", "identity_file", "jum
               "known_hosts")
 _JOB_KEYS = ("command", "targets", "schedule", "timezone", "jitter", "timeout", "kill_grace",
              "retries", "retry_backoff", "retry_backoff_max", "overlap", "misfire",
-             "misfire_grace", "env", "cwd", "tags", "enabled", "description", "alert_on")
+             "misfire_grace", "env", "cwd", "tags", "enabled", "description", "alert_on",
+             "on_change", "change_debounce")
 
 _Path = tuple[str, ...]
 _MISSING: Any = object()
@@ -601,10 +604,21 @@ def _read_jobs(c: _Checker, doc: dict[str, Any], defaults: Defaults,
             enabled=c.boolean(t, "enabled", p, True),
             description=c.string(t, "description", p, "", nonempty=False),
             alert_on=_read_alert_on(c, t, p),
+            on_change=_read_on_change(c, t, p),
+            change_debounce=c.duration(t, "change_debounce", p, 1.0),
         )
         if ok:
             jobs[name] = job
     return jobs
+
+
+def _read_on_change(c: _Checker, t: dict[str, Any], p: _Path) -> tuple[str, ...]:
+    paths = c.str_list(t, "on_change", p)
+    for path in paths:
+        if not path.startswith(("/", "~")):
+            c.add(p + ("on_change",), f"on_change paths must be absolute, got {path!r}")
+            return ()
+    return tuple(os.path.expanduser(x) for x in paths)
 
 
 def _read_alert_on(c: _Checker, t: dict[str, Any], p: _Path) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import getpass
 import heapq
@@ -339,16 +340,21 @@ class Engine:
         return self.get_run(run_id)
 
     # ------------------------------------------------------------- public: actions ----
-    async def run_job(self, name: str, *, requested_by: str | None = None) -> list[dict[str, Any]]:
-        """Run a job now on each of its targets; returns the new runs."""
+    async def run_job(self, name: str, *, requested_by: str | None = None,
+                      trigger: Trigger = Trigger.MANUAL, env: dict[str, str] | None = None,
+                      ) -> list[dict[str, Any]]:
+        """Run a job now on each of its targets; returns the new runs. `env` adds to the
+        job's environment for these runs (a file-change trigger's changed paths)."""
         job = self._job(name)
         self._require_started()
+        if env:
+            job = dataclasses.replace(job, env={**job.env, **env})
         try:
             hosts = self._targets(job.targets)
         except TargetError as e:
             raise EngineError(f"job {name}: {e}") from None
         who = requested_by or _user()
-        runs = [self._create_run(job, host, Trigger.MANUAL, None, who) for host in hosts]
+        runs = [self._create_run(job, host, trigger, None, who) for host in hosts]
         log.info("run now: %s by %s", name, who, extra={"job": name})
         await self._commit_now()
         self._pump()

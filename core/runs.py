@@ -31,6 +31,7 @@ class Trigger(StrEnum):
     MANUAL = "manual"  # a person asked: run now
     MISFIRE = "misfire"  # an occurrence caught up after downtime
     WATCHDOG = "watchdog"  # a health check's restart action
+    CHANGE = "change"  # files the job watches (on_change) changed
 
 
 @dataclass

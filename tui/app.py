@@ -156,6 +156,10 @@ class FleetdeckApp(AlertActions, App[None]):
                 from core.logs.monitor import attach_logs
 
                 attach_logs(self.engine)
+            if any(j.on_change for j in self.engine.config.jobs.values()):
+                from core.logs.triggers import attach_triggers
+
+                attach_triggers(self.engine)
             await self.engine.start(scheduling=self.scheduling)
         except Exception as e:  # a locked state directory, unreadable state: say so
             self.engine_error = str(e)

@@ -292,6 +292,10 @@ async def _daemon(config: Any, state_dir: Path, quiet: bool) -> int:
         from core.logs.monitor import attach_logs
 
         attach_logs(engine)
+    if any(j.on_change for j in config.jobs.values()):
+        from core.logs.triggers import attach_triggers
+
+        attach_triggers(engine)
     attach_alerts(engine)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
