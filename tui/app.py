@@ -76,6 +76,7 @@ class FleetdeckApp(AlertActions, App[None]):
         "runs": lambda: _screen("runs", "RunsScreen"),
         "fanout": lambda: _screen("fanout", "FanOutScreen"),
         "hosts": lambda: _screen("hosts", "HostsScreen"),
+        "logs": lambda: _screen("logs", "LogsScreen"),
         "alerts": lambda: _screen("alerts", "AlertsScreen"),
     }
     DEFAULT_MODE = "overview"
@@ -87,6 +88,7 @@ class FleetdeckApp(AlertActions, App[None]):
         Binding("5", "show('hosts')", "Hosts", id="app.hosts"),
         Binding("6", "show('fanout')", "Fan-out", id="app.fanout"),
         Binding("7", "show('alerts')", "Alerts", id="app.alerts"),
+        Binding("8", "show('logs')", "Logs", id="app.logs"),
         Binding("colon", "command_line", "Command", id="app.command"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("ctrl+q", "quit", "Quit", show=False, id="app.quit", priority=True),
@@ -270,6 +272,9 @@ class FleetdeckApp(AlertActions, App[None]):
         screen = self.screen
         if isinstance(screen, RunsScreen):
             screen.set_job_filter(job)
+
+    def cmd_logs(self) -> None:
+        self.switch_mode("logs")
 
     def cmd_hosts(self) -> None:
         self.switch_mode("hosts")

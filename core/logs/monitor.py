@@ -28,6 +28,8 @@ log = logging.getLogger("fleetdeck.logs")
 RING = 10_000  # recent lines kept per source
 BATCH = 0.2  # seconds between LogLines events of one source
 EVALUATE_EVERY = 1.0  # rules are looked at this often even without new lines (to resolve)
+RATE_BUCKET = 10.0  # seconds per error-rate bucket
+RATE_BUCKETS = 60  # ten minutes of them
 
 
 @register_event
@@ -46,6 +48,14 @@ class SourceState:
         self.counts: dict[str, int] = {}
         self.pending: list[tuple[float, str | None, str]] = []
         self.total = 0
+        # errors per RATE_BUCKET seconds, the last RATE_BUCKETS of them (the sparkline)
+        self.error_rate: deque[list[float]] = deque(maxlen=RATE_BUCKETS)
+
+    def count_errors(self, at: float, n: int) -> None:
+        start = at // RATE_BUCKET * RATE_BUCKET
+        if not self.error_rate or self.error_rate[-1][0] != start:
+            self.error_rate.append([start, 0.0])
+        self.error_rate[-1][1] += n
 
 
 class LogMonitor:
@@ -97,7 +107,8 @@ class LogMonitor:
         return list(ring)[-limit:]
 
     def stats(self) -> list[dict[str, Any]]:
-        return [{"source": n, "lines": s.total, "levels": dict(s.counts)}
+        return [{"source": n, "lines": s.total, "levels": dict(s.counts),
+                 "colour": s.spec.colour, "error_rate": [c for _, c in s.error_rate]}
                 for n, s in self.sources.items()]
 
     # ----------------------------------------------------------------- the lines ----
@@ -109,6 +120,7 @@ class LogMonitor:
         rules = self._by_source.get(source, ())
         rx = st.fields_rx
         counts = st.counts
+        errors_before = counts.get("error", 0)
         for raw in lines:
             text = raw.decode("utf-8", "replace")
             level = detect_level(text)
@@ -126,6 +138,7 @@ class LogMonitor:
             st.ring.append(item)
             st.pending.append(item)
         st.total += len(lines)
+        st.count_errors(now, counts.get("error", 0) - errors_before)
 
     def evaluate(self, now: float | None = None) -> list[RuleChanged]:
         """Look at every rule's windows; publish (and return) the changes."""

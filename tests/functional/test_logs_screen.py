@@ -1,0 +1,118 @@
+"""The Logs screen through Pilot: real files followed, merged, filtered, paused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import RichLog, Static
+
+from core.config import Config, EngineSettings, Host
+from core.logs.monitor import LogMonitor
+from core.logs.sources import SourceSpec
+from tests.functional.test_console import ready, until
+from tui.app import FleetdeckApp
+from tui.screens.logs import LogsScreen
+
+
+def texts(screen: LogsScreen) -> list[str]:
+    return [text for _src, _lvl, text in screen.shown]
+
+
+def append(path: Path, text: str) -> None:
+    with open(path, "a") as f:
+        f.write(text)
+
+
+async def test_logs_screen_merges_filters_pauses_and_jumps(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_text("")
+    b.write_text("")
+    sources = {"api": SourceSpec("api", path=str(a), colour="cyan"),
+               "db": SourceSpec("db", path=str(b))}
+    cfg = Config(path=None, hosts={"local": Host("local")}, jobs={},
+                 engine=EngineSettings(), sources=sources)
+    app = FleetdeckApp(cfg, tmp_path / "state", scheduling=False, theme="dark")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        assert isinstance(app.engine.logs, LogMonitor)  # the console attached it
+        app.engine.logs.poll = 0.05
+        await pilot.press("8")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, LogsScreen)
+        await pilot.pause(0.5)
+        append(a, "INFO api started\nERROR api: upstream refused\n")
+        append(b, "db: checkpoint done\n")
+        await until(pilot, lambda: len(screen.shown) == 3, "three lines merged")
+        assert {(s, lvl) for s, lvl, _t in screen.shown} == {
+            ("api", "info"), ("api", "error"), ("db", None)}
+        stats = str(screen.query_one("#sources", Static).render())
+        assert "api" in stats and "1 error" in stats
+
+        await pilot.press("slash", "r", "e", "f", "u", "s", "e", "d", "enter")
+        assert texts(screen) == ["ERROR api: upstream refused"]
+        await pilot.press("slash")
+        screen.query_one("#filter").value = "!api"
+        await pilot.press("enter")
+        assert texts(screen) == ["db: checkpoint done"]
+        await pilot.press("escape")  # clears the filter
+        assert len(screen.shown) == 3
+
+        await pilot.press("space")  # paused: lines are held, not lost
+        append(a, "WARN api slow\n")
+        await until(pilot, lambda: len(screen.held) == 1, "a held line")
+        assert len(screen.shown) == 3
+        assert "1 new lines held" in str(screen.query_one("#paused", Static).render())
+        await pilot.press("space")
+        assert texts(screen)[-1] == "WARN api slow" and not screen.held
+
+        view = screen.query_one(RichLog)
+        await pilot.press("e")
+        assert int(view.scroll_y) <= 1  # the error line is the second one
+        await pilot.press("E")
+        assert not view.auto_scroll
+
+
+async def test_logs_screen_without_sources_says_how(tmp_path: Path) -> None:
+    cfg = Config(path=None, hosts={"local": Host("local")}, jobs={}, engine=EngineSettings())
+    app = FleetdeckApp(cfg, tmp_path / "state", scheduling=False, theme="dark")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        app.execute("logs")
+        await pilot.pause()
+        assert isinstance(app.screen, LogsScreen)
+        assert "No log sources configured" in str(
+            app.screen.query_one("#sources", Static).render())
+
+
+def seeded(tmp_path: Path) -> FleetdeckApp:
+    """A real monitor with no loops, fed fixed lines at fixed times."""
+    from tests.functional.test_snapshots import NOW
+
+    sources = {"api": SourceSpec("api", path="/var/log/api.log", colour="cyan"),
+               "db": SourceSpec("db", path="/var/log/db.log", colour="magenta")}
+    cfg = Config(path=None, hosts={"local": Host("local")}, jobs={}, engine=EngineSettings())
+    app = FleetdeckApp(cfg, tmp_path / "state", scheduling=False, clock=lambda: NOW,
+                       theme="dark")
+    mon = LogMonitor(sources, {})
+    mon.configure(sources, {})
+    mon.engine = app.engine
+    for k in range(60):
+        at = NOW - 600 + k * 10
+        mon.ingest("api", [b"INFO GET /api/items 200 12ms"] + [
+            b"ERROR upstream refused"] * (k % 5), at=at)
+        mon.ingest("db", [b"LOG:  checkpoint complete", b"WARNING: slow query 812 ms"], at=at)
+    app.engine._logs = mon  # noqa: SLF001
+    return app
+
+
+def test_logs_snapshot(snap_compare, tmp_path) -> None:
+    async def run_before(pilot) -> None:
+        for _ in range(200):
+            if pilot.app.engine_ready:
+                break
+            await pilot.pause(0.02)
+        await pilot.press("8")
+        await pilot.pause(0.3)
+
+    assert snap_compare(seeded(tmp_path), terminal_size=(120, 30), run_before=run_before)

@@ -1,0 +1,206 @@
+"""Logs: the configured sources merged into one live view, lnav-style.
+
+Each line shows its source (in the source's colour) and is coloured by level. `/`
+filters (regex, `!` inverts), `e`/`E` jump to the next/previous error, `space` pauses
+the view while lines keep arriving (held, counted, shown on resume). A header line per
+source counts levels and draws the error rate of the last ten minutes. Memory stays
+bounded: the view keeps the last ``VIEW_LINES``; the monitor a ring per source; the rest
+stays in the files.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import RichLog, Static
+
+from core.events import Event
+from tui.screens.base import FleetScreen
+from tui.screens.hosts import sparkline
+from tui.widgets.common import FilterBar, RowFilter
+
+VIEW_LINES = 5000
+LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "info": "", "debug": "dim"}
+PALETTE = ("cyan", "magenta", "green", "blue", "yellow", "bright_cyan", "bright_magenta")
+
+
+class LogsScreen(FleetScreen):
+    TITLE_TEXT = "8 Logs"
+    DEFAULT_CSS = """
+    LogsScreen #sources { height: auto; max-height: 8; padding: 0 1; }
+    LogsScreen #paused { height: 1; padding: 0 1; display: none; }
+    LogsScreen #paused.-shown { display: block; }
+    """
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="logs.filter"),
+        Binding("e", "next_error", "Next error", id="logs.next_error"),
+        Binding("E", "previous_error", "Previous error", id="logs.previous_error"),
+        Binding("space", "pause", "Pause", id="logs.pause"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="logs.clear_filter"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: deque[tuple[str, str | None, str]] = deque(maxlen=VIEW_LINES)
+        self.shown: list[tuple[str, str | None, str]] = []  # what the view holds, in order
+        self.held: list[tuple[str, str | None, str]] = []
+        self.paused = False
+        self.row_filter = RowFilter()
+        self.colours: dict[str, str] = {}
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="sources")
+        yield Static("", id="paused")
+        yield RichLog(id="view", max_lines=VIEW_LINES, wrap=False, markup=False,
+                      auto_scroll=True)
+        yield FilterBar(placeholder="filter: regex, !regex inverts", id="filter")
+
+    @property
+    def view(self) -> RichLog:
+        return self.query_one("#view", RichLog)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.view.focus()
+
+    # ------------------------------------------------------------------ data ----
+    def refresh_data(self) -> None:
+        super().refresh_data()
+        if not self.fleet.engine_ready:
+            return
+        logs = self.fleet.engine.logs
+        if logs is None:
+            self.query_one("#sources", Static).update(
+                "No log sources configured: add a [sources.NAME] table to the config "
+                "(path = \"/var/log/app.log\" or command = \"journalctl -f\").")
+            return
+        if not self.lines:  # first show: what the monitor already holds
+            merged = []
+            for name in logs.sources:
+                merged += [(t, name, lvl, text) for t, lvl, text in logs.recent(name, 500)]
+            merged.sort(key=lambda x: x[0])
+            self._add([(name, lvl, text) for _t, name, lvl, text in merged])
+        self._show_stats()
+
+    def _colour(self, source: str, configured: str | None = None) -> str:
+        if source not in self.colours:
+            self.colours[source] = configured or PALETTE[len(self.colours) % len(PALETTE)]
+        return self.colours[source]
+
+    def _show_stats(self) -> None:
+        logs = self.fleet.engine.logs
+        if logs is None:
+            return
+        out = Text()
+        for st in logs.stats():
+            if out:
+                out.append("\n")
+            colour = self._colour(st["source"], st["colour"])
+            out.append(f"{st['source']:<12}", style=f"bold {colour}")
+            levels = st["levels"]
+            out.append(f" {st['lines']:>8} lines  ")
+            out.append(f"{levels.get('error', 0)} error", style="bold red")
+            out.append(f"  {levels.get('warning', 0)} warning", style="yellow")
+            out.append(f"  {levels.get('info', 0)} info  {levels.get('debug', 0)} debug  ")
+            rate = st["error_rate"]
+            top = max(rate, default=0) or 1
+            out.append(sparkline(rate, 30, top), style="red")
+        self.query_one("#sources", Static).update(out)
+
+    def engine_events(self, events: list[Event]) -> None:
+        new = []
+        for e in events:
+            if e.kind == "log_lines":
+                source = e.source  # type: ignore[attr-defined]
+                new += [(source, lvl, text) for _t, lvl, text in e.lines]  # type: ignore[attr-defined]
+        if new:
+            self._add(new)
+            self._show_stats()
+        super().engine_events(events)
+
+    def _add(self, items: list[tuple[str, str | None, str]]) -> None:
+        if self.paused:
+            self.held += items
+            self.held = self.held[-VIEW_LINES:]
+            self._show_paused()
+            return
+        self.lines.extend(items)
+        view = self.view
+        for item in items:
+            if self.row_filter.keep(f"{item[0]} {item[2]}"):
+                view.write(self._line(item))
+                self.shown.append(item)
+        del self.shown[:-VIEW_LINES]
+
+    def _line(self, item: tuple[str, str | None, str]) -> Text:
+        source, level, text = item
+        line = Text()
+        line.append(f"{source:<10} ", style=self._colour(source))
+        line.append(text, style=LEVEL_STYLES.get(level or "", ""))
+        return line
+
+    def _rerender(self) -> None:
+        view = self.view
+        view.clear()
+        self.shown = [i for i in self.lines if self.row_filter.keep(f"{i[0]} {i[2]}")]
+        for item in self.shown:
+            view.write(self._line(item))
+
+    # ----------------------------------------------------------------- keys ----
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        if not self.paused:
+            held, self.held = self.held, []
+            self._add(held)
+        self._show_paused()
+
+    def _show_paused(self) -> None:
+        bar = self.query_one("#paused", Static)
+        bar.set_class(self.paused, "-shown")
+        bar.update(Text(f"‖ paused: {len(self.held)} new lines held (space resumes)",
+                        style="bold yellow"))
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBar).open()
+
+    def action_clear_filter(self) -> None:
+        bar = self.query_one(FilterBar)
+        if bar.value or bar.has_class("-shown"):
+            bar.action_close()
+            self.view.focus()
+
+    def on_input_changed(self, event: FilterBar.Changed) -> None:
+        if event.input.id != "filter":
+            return
+        self.row_filter = RowFilter.parse(event.value)
+        if self.row_filter.error is None:
+            self._rerender()
+
+    def on_input_submitted(self, event: FilterBar.Submitted) -> None:
+        if event.input.id == "filter":
+            if self.row_filter.error:
+                self.notify(self.row_filter.error, severity="error")
+            self.view.focus()
+
+    def _jump(self, step: int) -> None:
+        view = self.view
+        errors = [i for i, item in enumerate(self.shown) if item[1] == "error"]
+        if not errors:
+            self.notify("no error lines in view", severity="warning")
+            return
+        here = int(view.scroll_y)
+        later = [i for i in errors if (i > here if step > 0 else i < here)]
+        target = (later[0] if step > 0 else later[-1]) if later else (
+            errors[0] if step > 0 else errors[-1])
+        view.auto_scroll = False
+        view.scroll_to(y=target, animate=False)
+
+    def action_next_error(self) -> None:
+        self._jump(1)
+
+    def action_previous_error(self) -> None:
+        self._jump(-1)
+
