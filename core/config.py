@@ -454,7 +454,7 @@ def _parse(text: str, source: str, path: Path | None) -> tuple[Config, list[Conf
     from core.logs.rules import read_rules
     from core.logs.sources import read_sources
 
-    sources = read_sources(c, doc)
+    sources = read_sources(c, doc, hosts)
     rules = read_rules(c, doc, sources)
     config = Config(path=path, hosts=hosts, jobs=jobs, defaults=defaults, engine=engine,
                     keys=keys, theme=theme, checks=checks, alerting=alerting,

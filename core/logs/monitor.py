@@ -172,7 +172,9 @@ class LogMonitor:
         def sink(_path: str, lines: list[bytes]) -> None:
             self.ingest(spec.name, lines)
 
-        if spec.path is not None:
+        if spec.host is not None:
+            await self._remote(spec, sink)
+        elif spec.path is not None:
             if has_magic(spec.path):
                 await GlobFollower(spec.path, sink, poll=self.poll).run()
             else:
@@ -220,6 +222,43 @@ class LogMonitor:
             log.warning("log source %s: command ended (exit %s); starting it again in 5s",
                         spec.name, code)
             await asyncio.sleep(5)
+
+    async def _remote(self, spec: SourceSpec, sink: Any) -> None:
+        """A file on a host: `tail -F` there (rotation, truncation, a file that is not
+        there yet: its own semantics), one long-lived stream over the pooled connection,
+        opened again when the connection drops."""
+        import shlex
+
+        from core.remote import engine_pool
+        from core.ssh import SSHError, target_for
+
+        assert spec.host is not None and spec.path is not None
+        start = "+1" if spec.from_start else "0"
+        command = f"exec tail -F -n {start} -- {shlex.quote(spec.path)} 2>/dev/null"
+        delay = 1.0
+        while True:
+            try:
+                host = self.engine.config.hosts[spec.host]
+                conn = await engine_pool(self.engine).connect(
+                    target_for(host, self.engine.config.hosts))
+                async with conn.create_process(command, encoding=None) as proc:
+                    delay = 1.0
+                    partial = b""
+                    while True:
+                        chunk = await proc.stdout.read(1 << 16)
+                        if not chunk:
+                            break
+                        lines = (partial + chunk).split(b"\n")
+                        partial = lines.pop()
+                        if lines:
+                            sink(spec.path, lines)
+            except asyncio.CancelledError:
+                raise
+            except (SSHError, OSError, Exception) as e:  # noqa: BLE001 - the stream is retried
+                log.warning("log source %s on %s: %s; trying again in %.0fs", spec.name,
+                            spec.host, e, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
     async def _tick(self) -> None:
         last_eval = 0.0

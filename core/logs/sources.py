@@ -8,7 +8,9 @@
     [sources.api]
     command = "journalctl -f -u api"   # a command's output, restarted if it exits
 
-A remote file (`host` + `path`) is not supported yet: that is a one-line config error.
+    [sources.web-nginx]
+    host = "web1"                      # a remote file: `tail -F` on the host, one
+    path = "/var/log/nginx/error.log"  # long-lived stream over the pooled SSH connection
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ class SourceSpec:
     name: str
     path: str | None = None
     command: str | None = None
+    host: str | None = None  # an inventory host: the file is followed there, over SSH
     fields: str | None = None  # a regex with named groups
     colour: str | None = None
     description: str = ""
     from_start: bool = False  # read a file from its start when following begins
 
 
-def read_sources(c: Any, doc: dict[str, Any]) -> dict[str, SourceSpec]:
+def read_sources(c: Any, doc: dict[str, Any],
+                 hosts: dict[str, Any] | None = None) -> dict[str, SourceSpec]:
     section = doc.get("sources")
     if section is None:
         return {}
@@ -47,10 +51,16 @@ def read_sources(c: Any, doc: dict[str, Any]) -> dict[str, SourceSpec]:
         c.known_keys(t, _KEYS, p)
         path = c.string(t, "path", p, None)
         command = c.string(t, "command", p, None)
-        if "host" in t:
-            c.add(p + ("host",), "remote log files are not supported yet; follow them with "
-                                 "a command source, e.g. command = \"ssh web1 tail -F ...\"")
-            continue
+        host = c.string(t, "host", p, None)
+        if host is not None and host != "local":
+            if hosts is not None and host not in hosts:
+                c.add(p + ("host",), f"unknown host {host!r}")
+                continue
+            if path is None or command is not None or "*" in (path or ""):
+                c.add(p, "a remote source needs 'path' (one file, no glob) and no 'command'")
+                continue
+        else:
+            host = None
         if (path is None) == (command is None):
             c.add(p, "a source needs exactly one of 'path' or 'command'")
             continue
@@ -64,7 +74,8 @@ def read_sources(c: Any, doc: dict[str, Any]) -> dict[str, SourceSpec]:
             if not rx.groupindex:
                 c.add(p + ("fields",), "the regex names no fields; use (?P<name>...)")
                 continue
-        out[name] = SourceSpec(name, path, command, fields, c.string(t, "colour", p, None),
+        out[name] = SourceSpec(name, path, command, host, fields,
+                               c.string(t, "colour", p, None),
                                c.string(t, "description", p, "", nonempty=False),
                                c.boolean(t, "from_start", p, False))
     return out

@@ -133,3 +133,43 @@ async def test_a_rule_on_a_followed_file_raises_an_alert(start_engine, tmp_path)
     await wait_for(lambda: mon.sources["cmd"].counts.get("error") == 1, "the command's line")
     assert mon.recent("svc")[-1][1:] == ("error", "level=fatal c")
     assert [e.kind for e in rec.events if e.kind == "log_lines"]
+
+
+async def test_a_remote_file_over_ssh_survives_rotation(start_engine, tmp_path) -> None:
+    from core.remote import set_engine_pool
+    from tests.sshd import host, make_keys, make_pool, start_servers
+
+    keys = make_keys(tmp_path / "keys")
+    known = tmp_path / "known"
+    (server,) = await start_servers(keys, 1, known)
+    log = tmp_path / "remote.log"
+    log.write_text("before\n")
+    sources = {"web": SourceSpec("web", path=str(log), host="web1")}
+    cfg = Config(path=None, hosts={"local": Host("local"),
+                                   "web1": host("web1", server.port)},
+                 jobs={}, engine=EngineSettings(), sources=sources)
+    mon = LogMonitor(poll=POLL)
+
+    def before(engine: Any) -> None:
+        set_engine_pool(engine, make_pool(keys, known))
+        engine._logs = mon  # noqa: SLF001
+        engine.add_service(mon)
+
+    try:
+        await start_engine(cfg, scheduling=False, before_start=before)
+
+        def lines() -> list[str]:
+            return [text for _t, _l, text in mon.recent("web")]
+
+        await wait_for(lambda: server.commands, "the tail to start on the host")
+        await asyncio.sleep(0.5)
+        append(log, "ERROR one\n")
+        await wait_for(lambda: lines() == ["ERROR one"], "a line from the host")
+        os.rename(log, tmp_path / "remote.log.1")
+        log.write_text("after rotation\n")
+        await wait_for(lambda: lines()[-1:] == ["after rotation"], "rotation on the host",
+                       timeout=15)
+        assert "before" not in lines()
+        assert len(server.commands) == 1  # one long-lived stream
+    finally:
+        await server.stop()

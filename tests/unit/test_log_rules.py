@@ -101,8 +101,7 @@ threshold = "> 1 in 1m"
         parse_config_text(text, "c.toml")
     assert str(e.value).splitlines() == [
         "c.toml:4: sources.app.fields: the regex names no fields; use (?P<name>...)",
-        "c.toml:6: sources.web.host: remote log files are not supported yet; follow them "
-        "with a command source, e.g. command = \"ssh web1 tail -F ...\"",
+        "c.toml:6: sources.web.host: unknown host 'web1'",
         "c.toml:8: rules.r1: a rule needs 'level', 'match' or 'field' to know what to count",
         "c.toml:9: rules.r1.sources: unknown source 'nope'",
         "c.toml:10: rules.r1.threshold: bad threshold '> ten in 1m'; write e.g. "
