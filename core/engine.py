@@ -184,6 +184,30 @@ class Engine:
                 except ScheduleError as e:  # config validation normally catches this first
                     log.error("job %s: %s", job.name, e, extra={"job": job.name})
 
+    def apply_config(self, config: Config) -> dict[str, list[str]]:
+        """Take a new (valid) config without stopping: running runs go on with the job
+        they started with; changed jobs take effect at their next occurrence; removed
+        jobs stop being scheduled (their history stays). Returns what changed."""
+        old = self.config
+        added = sorted(set(config.jobs) - set(old.jobs))
+        removed = sorted(set(old.jobs) - set(config.jobs))
+        changed = sorted(n for n in set(config.jobs) & set(old.jobs)
+                         if config.jobs[n] != old.jobs[n])
+        self.config = config
+        self._parse_schedules()
+        if self._started and self._scheduler_task is not None:
+            now = self.clock()
+            for name in removed:
+                self._scheduler.remove_job(name)
+            for name in added + changed:
+                self._schedule_job(config.jobs[name], now)
+        for name in added + changed:
+            self.bus.publish(JobChanged(self._job_info(config.jobs[name])))
+        summary = {"added": added, "changed": changed, "removed": removed}
+        self._notice("info", "config reloaded: " + (", ".join(
+            f"{len(v)} {k}" for k, v in summary.items() if v) or "nothing changed"))
+        return summary
+
     def open_view(self) -> None:
         """Open the state read-only, without the lock: for listings while a daemon runs."""
         self.store = Store.open(self.state_dir, read_only=True)

@@ -51,11 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("console", help="open the console (the default with no command)")
+    from tui.cli_daemon import add_daemon_parsers
     from tui.cli_demo import add_demo_parser
     from tui.cli_health import add_health_parser
 
     add_demo_parser(sub)
     add_health_parser(sub)
+    add_daemon_parsers(sub)
 
     d = sub.add_parser("daemon", help="run the engine until SIGINT/SIGTERM")
     d.add_argument("--quiet", action="store_true", help="no run lines on stdout")
@@ -173,6 +175,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_check_config(args)
     if cmd == "init":
         return cmd_init(args)
+    if cmd in ("reload", "audit"):  # the daemon reads its own config
+        from tui.cli_daemon import cmd_audit, cmd_reload
+
+        run = cmd_reload if cmd == "reload" else cmd_audit
+        return run(args, None, args.state_dir or default_state_dir(), CLIError)
     if cmd == "demo":
         from tui.cli_demo import cmd_demo
 
@@ -313,12 +320,33 @@ async def _daemon(config: Any, state_dir: Path, quiet: bool) -> int:
 
         engine.bus.subscribe(show)
     await engine.start()
+    from core.audit import AuditLog
+    from core.control.server import ControlServer
+    from core.reload import Reloader
+
+    reloader = Reloader(engine, config.path, AuditLog(state_dir))
+    control = ControlServer(engine, reload=reloader)
+    await control.start()
+
+    def hup() -> None:
+        asyncio.ensure_future(_quiet(reloader("SIGHUP")))
+
+    loop.add_signal_handler(signal.SIGHUP, hup)
+    reloader.watch()
     where = config.path or "built-in default config"
     console.print(f"fleetdeck engine running (pid {os.getpid()}) with {where}; "
-                  f"state in {state_dir}; Ctrl-C stops")
+                  f"state in {state_dir}; control socket {control.path}; Ctrl-C stops")
     await stop.wait()
+    reloader.stop()
+    await control.stop()
     await engine.stop()
     return 0
+
+
+async def _quiet(coro: Any) -> None:
+    """A reload from a signal: its rejection is already a notice and a log line."""
+    with contextlib.suppress(ValueError):
+        await coro
 
 
 def _run_line(run: dict[str, Any]) -> str:

@@ -1,0 +1,190 @@
+"""A real `fleetdeck daemon` process and its control socket: permissions, peers, bad
+frames, a client that does not read, live reload (command, SIGHUP, file change, a bad
+config), actions through the socket and the audit trail."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from core.control.client import DaemonError, call
+from core.control.server import socket_path
+from tests.conftest import FLEETDECK, cli_env
+
+CONFIG = """
+[jobs.hello]
+command = "echo hello from the daemon"
+
+[jobs.chatty]
+command = "seq 1 40000"
+"""
+
+
+@pytest.fixture
+def daemon(tmp_path: Path):
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text(CONFIG)
+    state = tmp_path / "state"
+    env = cli_env(tmp_path)
+    proc = subprocess.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
+                             "daemon", "--quiet"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while not socket_path(state).exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"daemon did not start: {proc.stdout.read()}")
+        time.sleep(0.05)
+    yield proc, cfg, state, env
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def cli(env: dict, cfg: Path, state: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state), *args],
+                          capture_output=True, text=True, env=env, timeout=60)
+
+
+def raw(state: Path, data: bytes, read: bool = True) -> list[dict]:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(str(socket_path(state)))
+        s.sendall(data)
+        if not read:
+            return []
+        out = b""
+        while out.count(b"\n") < data.count(b"\n") or not out:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_socket_is_private_and_answers(daemon) -> None:
+    proc, cfg, state, env = daemon
+    assert stat.S_IMODE(os.stat(state).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(socket_path(state)).st_mode) == 0o600
+    assert asyncio.run(call(state, "ping"))["pid"] == proc.pid
+
+
+def test_garbage_and_oversized_frames_get_an_error_and_the_daemon_lives(daemon) -> None:
+    proc, cfg, state, env = daemon
+    replies = raw(state, b"this is not json\n[1,2]\n{\"id\":3,\"method\":\"ping\"}\n"
+                  b"{\"id\":4,\"method\":\"rm_rf\"}\n")
+    assert replies[0]["error"].startswith("not JSON")
+    assert replies[1]["error"] == "a request is a JSON object"
+    assert replies[2]["result"]["pid"] == proc.pid  # the same connection goes on
+    assert replies[3] == {"id": 4, "error": "unknown method 'rm_rf'"}
+    (big,) = raw(state, b"{" + b"x" * (2 << 20) + b"}\n")
+    assert big["error"] == f"frame larger than {1 << 20} bytes; dropped"
+    assert asyncio.run(call(state, "ping"))["pid"] == proc.pid and proc.poll() is None
+
+
+def test_another_user_is_refused_by_peer_credentials(daemon, request) -> None:
+    proc, cfg, state, env = daemon
+    if os.getuid() != 0:
+        pytest.skip("switching to another user needs root; this runs as an ordinary user")
+    # open the way on purpose (folders 0711, socket 0666): the peer check alone must refuse
+    opened = [p for p in [state, *state.parents] if str(p).startswith(tempfile.gettempdir())
+              and p != Path(tempfile.gettempdir())]
+    modes = {p: stat.S_IMODE(os.stat(p).st_mode) for p in opened}
+    for p in opened:
+        os.chmod(p, modes[p] | 0o711)
+    os.chmod(socket_path(state), 0o666)
+    request.addfinalizer(lambda: [os.chmod(p, m) for p, m in modes.items()])
+    probe = ("import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]);"
+             "s.sendall(b'{\"id\":1,\"method\":\"ping\"}\\n'); print(s.recv(4096).decode())")
+    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+    out = subprocess.run([python, "-c", probe, str(socket_path(state))],  # readable by nobody
+                         capture_output=True, text=True, timeout=30,
+                         preexec_fn=lambda: os.setuid(65534))  # nobody
+    assert json.loads(out.stdout) == {"error": "this fleetdeck belongs to another user"}, \
+        out.stderr
+
+
+def test_actions_through_the_socket_are_audited_with_the_peer(daemon) -> None:
+    proc, cfg, state, env = daemon
+    (run,) = asyncio.run(call(state, "run_job", {"name": "hello"}))
+    with pytest.raises(DaemonError, match="no job named 'nope'"):
+        asyncio.run(call(state, "run_job", {"name": "nope"}))
+    out = cli(env, cfg, state, "audit", "--json")
+    assert out.returncode == 0, out.stderr
+    (rec,) = json.loads(out.stdout)
+    assert rec["action"] == "run" and rec["targets"] == ["hello"]
+    assert rec["uid"] == os.getuid() and rec["via"].startswith("socket pid ")
+    assert rec["detail"] == f"#{run['id']}"
+
+
+def test_a_client_that_does_not_read_is_dropped(daemon) -> None:
+    proc, cfg, state, env = daemon
+    with socket.socket(socket.AF_UNIX) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(str(socket_path(state)))
+        s.sendall(b'{"id":1,"method":"subscribe"}\n')
+        asyncio.run(call(state, "run_job", {"name": "chatty"}))  # 40,000 output events
+        time.sleep(3)  # not reading meanwhile
+        s.settimeout(10)
+        got = b""
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break  # the daemon hung up on us
+            got += chunk
+    assert got.count(b"\n") < 40_000
+    assert asyncio.run(call(state, "ping"))["pid"] == proc.pid  # and carries on
+
+
+def wait_jobs(state: Path, want: set[str], timeout: float = 20) -> set[str]:
+    deadline = time.monotonic() + timeout
+    names: set[str] = set()
+    while time.monotonic() < deadline:
+        names = {j["name"] for j in asyncio.run(call(state, "list_jobs"))}
+        if names == want:
+            return names
+        time.sleep(0.1)
+    raise AssertionError(f"jobs stayed {names}")
+
+
+def test_reload_by_command_signal_and_file_change_and_a_bad_config(daemon) -> None:
+    proc, cfg, state, env = daemon
+    cfg.write_text(CONFIG + '\n[jobs.added]\ncommand = "true"\n')
+    out = cli(env, cfg, state, "reload")  # the file watch may have applied it already
+    assert out.returncode == 0, out.stderr
+    wait_jobs(state, {"hello", "chatty", "added"})
+    cfg.write_text(CONFIG + '\n[jobs.added]\ncommand = "true"\nschedule = "every soon"\n')
+    time.sleep(1.0)  # the watcher sees it too and rejects it: the old config stays
+    out = cli(env, cfg, state, "reload")
+    assert out.returncode == 2
+    assert out.stderr.startswith("fleetdeck: config reload rejected (1 error); the old "
+                                 "config keeps running: ")
+    assert "jobs.added.schedule" in out.stderr and len(out.stderr.splitlines()) == 1
+    assert wait_jobs(state, {"hello", "chatty", "added"})
+    cfg.write_text(CONFIG)
+    proc.send_signal(signal.SIGHUP)
+    wait_jobs(state, {"hello", "chatty"})
+    cfg.write_text(CONFIG + '\n[jobs.by-file]\ncommand = "true"\n')  # no command at all
+    wait_jobs(state, {"hello", "chatty", "by-file"})
+    actions = [r["action"] for r in json.loads(cli(env, cfg, state, "audit", "--json").stdout)]
+    assert actions.count("reload") >= 4
+
+
+def test_reload_without_a_daemon_says_so(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    out = subprocess.run([*FLEETDECK, "--state-dir", str(tmp_path / "s"), "reload"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.startswith("fleetdeck: no daemon is running for ")
