@@ -464,12 +464,67 @@ def cmd_run(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
 
     if args.job not in config.jobs:
         raise CLIError(f"no job named {args.job!r}; `fleetdeck jobs` lists them")
+    from core.control.client import daemon_pid
+
+    if daemon_pid(state_dir) is not None:  # the daemon runs it; we watch
+        return _run_via_daemon(args, config, state_dir)
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     setup_logging(state_dir, fmt=args.log_format)
     try:
         return asyncio.run(_run(args, config, state_dir))
     except _engine_errors() as e:
         raise CLIError(str(e)) from None
+
+
+def _run_via_daemon(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    """`fleetdeck run` beside a daemon: the daemon runs the job (and audits it as this
+    user); the output is read from the run logs in the shared state directory."""
+    from core.control.client import DaemonError, call
+
+    try:
+        started = asyncio.run(call(state_dir, "run_job", {"name": args.job}))
+    except DaemonError as e:
+        raise CLIError(str(e)) from None
+    multi = len(started) > 1
+    pos = {r["id"]: 0 for r in started}
+    runs: dict[int, dict[str, Any]] = {}
+    try:
+        while len(runs) < len(started):
+            engine = _view(config, state_dir)
+            for r in started:
+                rid = r["id"]
+                if rid in runs:
+                    continue
+                try:
+                    run = engine.get_run(rid)
+                except Exception:  # not on disk yet (the daemon's group commit)
+                    continue
+                path = engine.run_log_path(rid)
+                if path.exists() and not args.json:
+                    with open(path, "rb") as f:
+                        f.seek(pos[rid])
+                        data = f.read()
+                    pos[rid] += len(data)
+                    for line in data.decode("utf-8", "replace").splitlines():
+                        print((f"{run['host']}: " if multi else "") + line, flush=True)
+                if run["state"] not in ("queued", "running"):
+                    runs[rid] = run
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        for r in started:
+            if r["id"] not in runs:
+                with contextlib.suppress(DaemonError, OSError):
+                    asyncio.run(call(state_dir, "cancel_run", {"run_id": r["id"]}))
+        return EXIT_CANCELLED
+    final = list(runs.values())
+    if args.json:
+        print(json.dumps(final, indent=2))
+    else:
+        for r in final:
+            if r["state"] != "succeeded":
+                reason = f": {r['reason']}" if r.get("reason") else ""
+                _err(f"run #{r['id']} of {r['job']} on {r['host']} {r['state']}{reason}")
+    return max(_exit_status(r) for r in final) if final else EXIT_NOT_RUN
 
 
 async def _run(args: argparse.Namespace, config: Any, state_dir: Path) -> int:

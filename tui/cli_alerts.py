@@ -99,6 +99,29 @@ def _list(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     return 0
 
 
+async def _act_via_daemon(args: argparse.Namespace, state_dir: Path,
+                          error: type[Exception], locked: Exception) -> int:
+    """ack / silence beside a daemon: through its control socket (audited as this user)."""
+    from core.control.client import DaemonError, call
+
+    try:
+        if args.command == "ack":
+            alert = await call(state_dir, "ack_alert", {"alert_id": args.id})
+            print(f"alert #{alert['id']} ({alert['what']}) acknowledged by "
+                  f"{alert['acked_by']}")
+        else:
+            rec = await call(state_dir, "silence", {"target": args.target,
+                                                    "duration": args.duration})
+            until = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec["until"]))
+            which = ", ".join(f"#{i}" for i in rec["alerts"]) or "none open now"
+            print(f"silenced {rec['target']} until {until} (alerts: {which})")
+    except DaemonError as e:
+        raise error(str(e)) from None
+    except OSError:
+        raise error(f"{locked}; and its control socket does not answer") from None
+    return 0
+
+
 def _act(args: argparse.Namespace, config: Any, state_dir: Path,
          error: type[Exception]) -> int:
     from core.enginelog import setup_logging
@@ -119,9 +142,7 @@ async def _act_async(args: argparse.Namespace, config: Any, state_dir: Path,
     try:
         await engine.start(scheduling=False)
     except StateLocked as e:
-        pid = f" (pid {e.pid})" if e.pid else ""
-        raise error(f"a daemon is running{pid} on {state_dir}; use its console to "
-                    f"{args.command} for now") from None
+        return await _act_via_daemon(args, state_dir, error, e)
     try:
         if args.command == "ack":
             alert = await manager.ack_alert(args.id)

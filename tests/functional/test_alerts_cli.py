@@ -96,12 +96,13 @@ def test_a_daemon_delivers_what_a_run_queued_and_refuses_acts_beside_it(tmp_path
             time.sleep(0.05)
         assert notified.read_text() == (
             "[fleetdeck] FIRING #1 job fail on local (crit): run #1 failed: exit code 4\n")
-        # listings work beside the daemon; acts say what to do instead
+        # listings work beside the daemon; acts go through its control socket
         assert alerts(tmp_path)[0]["id"] == 1
         ack = fd(tmp_path, "ack", "1")
-        assert ack.returncode == 2
-        assert ack.stderr.startswith("fleetdeck: a daemon is running (pid ")
-        assert "use its console to ack for now" in ack.stderr
+        assert ack.returncode == 0, ack.stderr
+        assert ack.stdout.startswith("alert #1 (job fail on local) acknowledged by ")
+        audit = json.loads(fd(tmp_path, "audit", "--json").stdout)
+        assert [(r["action"], r["targets"]) for r in audit] == [("ack", ["alert #1"])]
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)

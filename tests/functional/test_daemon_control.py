@@ -188,3 +188,14 @@ def test_reload_without_a_daemon_says_so(tmp_path: Path) -> None:
                          capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 2
     assert out.stderr.startswith("fleetdeck: no daemon is running for ")
+
+
+def test_run_beside_a_daemon_goes_through_it(daemon) -> None:
+    proc, cfg, state, env = daemon
+    out = cli(env, cfg, state, "run", "hello")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "hello from the daemon\n"
+    (rec,) = json.loads(cli(env, cfg, state, "audit", "--json").stdout)
+    assert (rec["action"], rec["targets"]) == ("run", ["hello"])
+    out = cli(env, cfg, state, "run", "nope")
+    assert out.returncode == 2 and "no job named 'nope'" in out.stderr
