@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import json
 import os
+import re
+import shutil
 import signal
 import sys
 import time
@@ -61,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("daemon", help="run the engine until SIGINT/SIGTERM")
     d.add_argument("--quiet", action="store_true", help="no run lines on stdout")
+    d.add_argument("--metrics", metavar="HOST:PORT", default=None,
+                   help="serve Prometheus metrics there, e.g. 127.0.0.1:9464")
+    d.add_argument("--print-systemd-unit", action="store_true",
+                   help="print a systemd user unit that runs this daemon, and exit")
 
     j = sub.add_parser("jobs", help="list jobs with their schedules and last results")
     j.add_argument("--json", action="store_true")
@@ -276,16 +282,46 @@ def cmd_console(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
 def cmd_daemon(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from core.enginelog import setup_logging
 
+    if args.print_systemd_unit:
+        print(_systemd_unit(args, config, state_dir))
+        return 0
+    if args.metrics and not re.fullmatch(r"[\w.:-]*:\d{1,5}", args.metrics):
+        raise CLIError(f"--metrics: expected HOST:PORT, e.g. 127.0.0.1:9464, got "
+                       f"{args.metrics!r}")
+
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     setup_logging(state_dir, fmt=args.log_format, to_stderr=True)
     quiet = getattr(args, "quiet", False)
     try:
-        return asyncio.run(_daemon(config, state_dir, quiet))
+        return asyncio.run(_daemon(config, state_dir, quiet, args.metrics))
     except _engine_errors() as e:
         raise CLIError(str(e)) from None
 
 
-async def _daemon(config: Any, state_dir: Path, quiet: bool) -> int:
+def _systemd_unit(args: argparse.Namespace, config: Any, state_dir: Path) -> str:
+    exe = shutil.which("fleetdeck") or f"{sys.executable} -m tui.cli"
+    cfg = f" --config {config.path}" if config.path else ""
+    metrics = f" --metrics {args.metrics}" if args.metrics else ""
+    return f"""# ~/.config/systemd/user/fleetdeck.service
+# systemctl --user daemon-reload && systemctl --user enable --now fleetdeck
+# loginctl enable-linger $USER   # keep it running when you log out
+[Unit]
+Description=fleetdeck engine (jobs, health checks, alerts)
+After=network-online.target
+
+[Service]
+ExecStart={exe}{cfg} --state-dir {state_dir} daemon --quiet{metrics}
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=on-failure
+RestartSec=5
+UMask=0077
+
+[Install]
+WantedBy=default.target"""
+
+
+async def _daemon(config: Any, state_dir: Path, quiet: bool,
+                  metrics_at: str | None = None) -> int:
     from core.alerts import attach_alerts
     from core.engine import Engine
     from core.events import RunFinished, RunStarted
@@ -333,11 +369,25 @@ async def _daemon(config: Any, state_dir: Path, quiet: bool) -> int:
 
     loop.add_signal_handler(signal.SIGHUP, hup)
     reloader.watch()
+    metrics = None
+    if metrics_at:
+        from core.metrics import Metrics
+
+        metrics = Metrics(engine)
+        try:
+            host, port = metrics.serve(metrics_at)
+        except OSError as e:
+            await control.stop()
+            await engine.stop()
+            raise CLIError(f"--metrics {metrics_at}: {e.strerror or e}") from None
+        console.print(f"metrics on http://{host}:{port}/metrics")
     where = config.path or "built-in default config"
     console.print(f"fleetdeck engine running (pid {os.getpid()}) with {where}; "
                   f"state in {state_dir}; control socket {control.path}; Ctrl-C stops")
     await stop.wait()
     reloader.stop()
+    if metrics is not None:
+        metrics.stop()
     await control.stop()
     await engine.stop()
     return 0

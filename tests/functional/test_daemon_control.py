@@ -199,3 +199,44 @@ def test_run_beside_a_daemon_goes_through_it(daemon) -> None:
     assert (rec["action"], rec["targets"]) == ("run", ["hello"])
     out = cli(env, cfg, state, "run", "nope")
     assert out.returncode == 2 and "no job named 'nope'" in out.stderr
+
+
+def test_metrics_endpoint_and_the_systemd_unit(tmp_path: Path) -> None:
+    import urllib.request
+
+    from tests.sshd import free_port
+
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text(CONFIG)
+    state = tmp_path / "state"
+    env = cli_env(tmp_path)
+    port = free_port()
+    unit = cli(env, cfg, state, "daemon", "--metrics", f"127.0.0.1:{port}",
+               "--print-systemd-unit")
+    assert unit.returncode == 0
+    assert f"--config {cfg} --state-dir {state} daemon --quiet --metrics 127.0.0.1:{port}" \
+        in unit.stdout and "ExecReload=/bin/kill -HUP $MAINPID" in unit.stdout
+    bad = cli(env, cfg, state, "daemon", "--metrics", "nowhere")
+    assert bad.returncode == 2 and bad.stderr.startswith("fleetdeck: --metrics: expected")
+    proc = subprocess.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
+                             "daemon", "--quiet", "--metrics", f"127.0.0.1:{port}"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not socket_path(state).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (run,) = asyncio.run(call(state, "run_job", {"name": "hello"}))
+        deadline = time.monotonic() + 30
+        text = ""
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                text = r.read().decode()
+            if 'fleetdeck_runs_total{job="hello",state="succeeded"} 1.0' in text:
+                break
+            time.sleep(0.1)
+        assert 'fleetdeck_runs_total{job="hello",state="succeeded"} 1.0' in text
+        assert 'fleetdeck_run_duration_seconds_count{job="hello"} 1.0' in text
+        assert 'fleetdeck_queue_depth{state="running"} 0.0' in text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
