@@ -152,9 +152,12 @@ def test_daemon_killed_mid_run_comes_back_interrupted(tmp_path):
                                  and r["pgid"]], what="a running run")[0]
         pgid = running["pgid"]
         # a second engine on the same state is refused, naming the holder
-        second = fd(tmp_path, "run", "hello")
+        second = fd(tmp_path, "daemon", "--quiet")
         assert second.returncode == 2
         assert f"in use by fleetdeck (pid {daemon.pid})" in second.stderr
+        # while `run` goes through the daemon's control socket
+        beside = fd(tmp_path, "run", "hello")
+        assert beside.returncode == 0 and beside.stdout == "hello from hello\n"
         daemon.send_signal(signal.SIGKILL)
         daemon.wait(10)
         os.killpg(pgid, 0)  # the job outlived its engine
