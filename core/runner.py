@@ -17,7 +17,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
-CHUNK = 65536
+CHUNK = 16384  # read per wake-up: a job printing flat out must not hold the loop (keys)
 MAX_EVENT_LINE = 8192  # longer lines reach the log file whole and events cut
 PIPE_DRAIN_AFTER_EXIT = 2.0  # a background grandchild may hold the pipes open
 
