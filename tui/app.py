@@ -77,6 +77,7 @@ class FleetdeckApp(AlertActions, App[None]):
         "fanout": lambda: _screen("fanout", "FanOutScreen"),
         "hosts": lambda: _screen("hosts", "HostsScreen"),
         "logs": lambda: _screen("logs", "LogsScreen"),
+        "audit": lambda: _screen("audit", "AuditScreen"),
         "alerts": lambda: _screen("alerts", "AlertsScreen"),
     }
     DEFAULT_MODE = "overview"
@@ -89,6 +90,7 @@ class FleetdeckApp(AlertActions, App[None]):
         Binding("6", "show('fanout')", "Fan-out", id="app.fanout"),
         Binding("7", "show('alerts')", "Alerts", id="app.alerts"),
         Binding("8", "show('logs')", "Logs", id="app.logs"),
+        Binding("9", "show('audit')", "Audit", id="app.audit"),
         Binding("colon", "command_line", "Command", id="app.command"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("ctrl+q", "quit", "Quit", show=False, id="app.quit", priority=True),
@@ -146,6 +148,11 @@ class FleetdeckApp(AlertActions, App[None]):
     @work(group="engine", exclusive=True)
     async def _start_engine(self) -> None:
         try:
+            if getattr(self.engine, "attached", False):  # a daemon's: its services run there
+                await self.engine.start()
+                self.engine_ready = True
+                self._refresh_screen()
+                return
             # loaded here, after the first paint: they cost start-up time
             from core.alerts import attach_alerts
 
@@ -201,11 +208,18 @@ class FleetdeckApp(AlertActions, App[None]):
         alerts_moved = any(e.kind == "alert_changed" for e in events)
         if alerts_moved and ring_for(events):
             self.bell()  # a new firing alert
+        notices = [e for e in events if e.kind == "engine_notice"]
+        for n in notices[-3:]:  # a reload rejected, a daemon lost: said on screen
+            level = n.level  # type: ignore[attr-defined]
+            if level in ("warning", "error") or "attached again" in n.message:  # type: ignore[attr-defined]
+                self.notify(n.message, severity="error" if level == "error"  # type: ignore[attr-defined]
+                            else "warning" if level == "warning" else "information",
+                            timeout=8)
         for screen in self._visible_screens():
             if events:
                 screen.engine_events(events)
-            if alerts_moved:
-                screen.update_status()  # the firing count shows on every screen
+            if alerts_moved or notices:
+                screen.update_status()  # alert counts, attached / lost
             if output:
                 screen.output_arrived(output)
 
@@ -272,6 +286,9 @@ class FleetdeckApp(AlertActions, App[None]):
         screen = self.screen
         if isinstance(screen, RunsScreen):
             screen.set_job_filter(job)
+
+    def cmd_audit(self) -> None:
+        self.switch_mode("audit")
 
     def cmd_logs(self) -> None:
         self.switch_mode("logs")

@@ -272,9 +272,17 @@ def cmd_console(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         raise CLIError("the console needs a terminal; for headless use: fleetdeck daemon")
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     setup_logging(state_dir, fmt=args.log_format)
+    from core.control.client import daemon_pid
     from tui.app import FleetdeckApp  # textual loads only here
 
-    app = FleetdeckApp(config, state_dir, read_only=args.read_only, theme=args.theme)
+    engine = None
+    pid = daemon_pid(state_dir)
+    if pid is not None:  # a daemon holds this state: attach to it, never start a second
+        from core.control.attached import AttachedEngine
+
+        engine = AttachedEngine(config, state_dir, pid)
+    app = FleetdeckApp(config, state_dir, read_only=args.read_only, theme=args.theme,
+                       engine=engine)
     app.run()
     return app.return_code or 0
 

@@ -45,6 +45,7 @@ COMMANDS: tuple[Command, ...] = (
             optional=("pattern",), rest="command"),
     Command("alerts", "firing, acknowledged and silenced alerts"),
     Command("logs", "the log sources, merged and live"),
+    Command("audit", "who did what, when, through what"),
     Command("ack", "acknowledge an alert: no more reminders", args=("alert",), acts=True),
     Command("silence", "hold notifications for a check, host, check@host or #ID",
             args=("target", "duration"), acts=True),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -94,26 +95,39 @@ def test_garbage_and_oversized_frames_get_an_error_and_the_daemon_lives(daemon) 
     assert asyncio.run(call(state, "ping"))["pid"] == proc.pid and proc.poll() is None
 
 
-def test_another_user_is_refused_by_peer_credentials(daemon, request) -> None:
-    proc, cfg, state, env = daemon
+def test_another_user_is_refused_by_peer_credentials(tmp_path) -> None:
     if os.getuid() != 0:
         pytest.skip("switching to another user needs root; this runs as an ordinary user")
-    # open the way on purpose (folders 0711, socket 0666): the peer check alone must refuse
-    opened = [p for p in [state, *state.parents] if str(p).startswith(tempfile.gettempdir())
-              and p != Path(tempfile.gettempdir())]
-    modes = {p: stat.S_IMODE(os.stat(p).st_mode) for p in opened}
-    for p in opened:
-        os.chmod(p, modes[p] | 0o711)
-    os.chmod(socket_path(state), 0o666)
-    request.addfinalizer(lambda: [os.chmod(p, m) for p, m in modes.items()])
-    probe = ("import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]);"
-             "s.sendall(b'{\"id\":1,\"method\":\"ping\"}\\n'); print(s.recv(4096).decode())")
-    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-    out = subprocess.run([python, "-c", probe, str(socket_path(state))],  # readable by nobody
-                         capture_output=True, text=True, timeout=30,
-                         preexec_fn=lambda: os.setuid(65534))  # nobody
-    assert json.loads(out.stdout) == {"error": "this fleetdeck belongs to another user"}, \
-        out.stderr
+    # a state directory outside pytest's own (kept 0700 by pytest) so that the way can be
+    # opened on purpose (folder 0711, socket 0666): the peer check alone must refuse
+    top = Path(tempfile.mkdtemp(prefix="fleetdeck-peer-"))
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text(CONFIG)
+    state = top / "state"
+    env = cli_env(tmp_path)
+    proc = subprocess.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
+                             "daemon", "--quiet"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not socket_path(state).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for p in (top, state):
+            os.chmod(p, 0o711)
+        os.chmod(socket_path(state), 0o666)
+        probe = ("import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]);"
+                 "s.sendall(b'{\"id\":1,\"method\":\"ping\"}\\n'); "
+                 "print(s.recv(4096).decode())")
+        python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+        out = subprocess.run([python, "-c", probe, str(socket_path(state))],
+                             capture_output=True, text=True, timeout=30,
+                             preexec_fn=lambda: os.setuid(65534))  # nobody
+        assert out.stdout.strip(), out.stderr
+        assert json.loads(out.stdout) == {"error": "this fleetdeck belongs to another user"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def test_actions_through_the_socket_are_audited_with_the_peer(daemon) -> None:

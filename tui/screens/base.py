@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from tui.app import FleetdeckApp
 
 RECENT_WINDOW = 6 * 3600  # "failing lately" means the last six hours
-RUN_EVENTS = {"run_queued", "run_started", "run_finished", "run_retrying"}
+RUN_EVENTS = {"run_queued", "run_started", "run_finished", "run_retrying",
+              "view_refreshed"}  # the last: an attached console reread the state
 
 
 class FleetScreen(Screen[None]):
@@ -58,7 +59,8 @@ class FleetScreen(Screen[None]):
 
     def update_status(self) -> None:
         app = self.fleet
-        parts = ["[b]fleetdeck[/b]", app.mode_label + (" · read-only" if app.read_only else ""),
+        mode = getattr(app.engine, "mode_label", None) or app.mode_label  # attached or not
+        parts = ["[b]fleetdeck[/b]", mode + (" · read-only" if app.read_only else ""),
                  self.TITLE_TEXT]
         if not app.engine_ready:
             parts.append("starting engine…")

@@ -1,0 +1,189 @@
+"""An Engine-shaped client of a running daemon, for a console attached to it.
+
+Reads come from the shared state directory, opened read-only and reopened when the
+daemon says something changed; actions and events go over the control socket. The
+console keeps calling the same methods whether its engine is its own or a daemon's. A
+lost daemon is said on screen (an `EngineNotice` and `mode_label`) and the connection is
+tried again every second; the console never starts an engine of its own behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from core.control.client import call
+from core.control.protocol import MAX_FRAME, encode
+from core.control.server import socket_path
+from core.engine import Engine, EngineError, _run_dict
+from core.events import EngineNotice, Event, event_from_message, register_event
+from core.store import Store
+
+log = logging.getLogger("fleetdeck.attached")
+
+
+@register_event
+@dataclass(frozen=True)
+class ViewRefreshed(Event):
+    """The attached view reread the state directory: screens redraw from it."""
+
+    kind: ClassVar[str] = "view_refreshed"
+    at: float
+
+REFRESH = 0.1  # seconds: the read-only view is reopened at most this often
+RETRY = 1.0
+
+
+class AttachedEngine(Engine):
+    attached = True
+
+    def __init__(self, config: Any, state_dir: Any, daemon_pid: int, **kw: Any) -> None:
+        super().__init__(config, state_dir, **kw)
+        self.daemon_pid = daemon_pid
+        self.connected = False
+        self._reader: asyncio.Task[None] | None = None
+        self._refreshed = 0.0
+        self._trailing = False
+
+    @property
+    def mode_label(self) -> str:
+        return f"attached to pid {self.daemon_pid}" if self.connected else \
+            "daemon lost, reconnecting…"
+
+    # ------------------------------------------------------------------ life cycle ----
+    async def start(self, *, scheduling: bool = True) -> None:
+        self.open_view()
+        self._started = True
+        await self._connect()
+        self._reader = asyncio.ensure_future(self._read_loop())
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        self._started = False
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_unix_connection(str(socket_path(self.state_dir)),
+                                                            limit=MAX_FRAME)
+        writer.write(encode({"id": 0, "method": "subscribe"}))
+        await writer.drain()
+        self._conn = (reader, writer)
+        self.connected = True
+        return reader, writer
+
+    async def _read_loop(self) -> None:
+        while True:
+            reader, writer = self._conn
+            try:
+                while True:
+                    line = await reader.readuntil(b"\n")
+                    msg = json.loads(line)
+                    if "event" not in msg:
+                        continue
+                    try:
+                        event = event_from_message(msg)
+                    except (ValueError, TypeError):
+                        continue  # a kind this console does not know
+                    self._maybe_refresh()
+                    self.bus.publish(event)
+            except (asyncio.IncompleteReadError, ConnectionError, OSError, ValueError):
+                pass
+            writer.close()
+            self.connected = False
+            self.bus.publish(EngineNotice("error", f"lost the daemon (pid {self.daemon_pid}); "
+                                                   "reconnecting", ts=time.time()))
+            while True:
+                await asyncio.sleep(RETRY)
+                try:
+                    pong = await call(self.state_dir, "ping", timeout=2.0)
+                    await self._connect()
+                except Exception:  # noqa: BLE001 - not there yet: tried again
+                    continue
+                self.daemon_pid = pong["pid"]
+                self._maybe_refresh(force=True)
+                self.bus.publish(EngineNotice("info", f"attached again to pid "
+                                                      f"{self.daemon_pid}", ts=time.time()))
+                break
+
+    def _maybe_refresh(self, force: bool = False) -> None:
+        """Reopen the read-only view, at most every REFRESH seconds; a change inside the
+        window gets a trailing reopen, so the last word of a burst is never missed."""
+        now = time.monotonic()
+        wait = REFRESH - (now - self._refreshed)
+        if force or wait <= 0:
+            self._refreshed = now
+            with contextlib.suppress(Exception):
+                self.store = Store.open(self.state_dir, read_only=True)
+        elif not self._trailing:
+            self._trailing = True
+
+            def later() -> None:
+                self._trailing = False
+                self._maybe_refresh(force=True)
+                self.bus.publish(ViewRefreshed(time.time()))
+
+            asyncio.get_running_loop().call_later(wait + 0.05, later)
+
+    # --------------------------------------------------------------------- reading ----
+    def list_runs(self, **kw: Any) -> list[dict[str, Any]]:
+        self._maybe_refresh()
+        return super().list_runs(**kw)
+
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        self._maybe_refresh()
+        return super().get_run(run_id)
+
+    def queue(self) -> list[dict[str, Any]]:
+        self._maybe_refresh()
+        assert self.store is not None
+        runs = self.store.active_runs()
+        runs.sort(key=lambda r: (r.state != "running", r.id))
+        return [_run_dict(r) for r in runs]
+
+    def list_jobs(self) -> list[dict[str, Any]]:
+        self._maybe_refresh()
+        active: dict[str, list[int]] = {}
+        assert self.store is not None
+        for r in self.store.active_runs():
+            active.setdefault(r.job, []).append(r.id)
+        out = super().list_jobs()
+        for job in out:
+            job["active"] = sorted(active.get(job["name"], []))
+        return out
+
+    def get_job(self, name: str) -> dict[str, Any]:
+        return next((j for j in self.list_jobs() if j["name"] == name), None) or \
+            super().get_job(name)
+
+    # ------------------------------------------------------------------ actions ----
+    async def _act(self, method: str, params: dict[str, Any]) -> Any:
+        from core.control.client import DaemonError
+
+        try:
+            return await call(self.state_dir, method, params)
+        except DaemonError as e:
+            raise EngineError(str(e)) from None
+        except OSError:
+            raise EngineError(f"the daemon (pid {self.daemon_pid}) does not answer") from None
+
+    async def run_job(self, name: str, *, requested_by: str | None = None,
+                      **kw: Any) -> list[dict[str, Any]]:
+        return await self._act("run_job", {"name": name})
+
+    async def cancel_run(self, run_id: int, *, requested_by: str | None = None
+                         ) -> dict[str, Any]:
+        return await self._act("cancel_run", {"run_id": run_id})
+
+    async def pause_job(self, name: str, *, requested_by: str | None = None) -> dict[str, Any]:
+        return await self._act("pause_job", {"name": name})
+
+    async def resume_job(self, name: str, *, requested_by: str | None = None
+                         ) -> dict[str, Any]:
+        return await self._act("resume_job", {"name": name})

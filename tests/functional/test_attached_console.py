@@ -1,0 +1,83 @@
+"""Consoles attached to a real daemon: two at once see the same state, an action in one
+shows in the other, a lost daemon is said on screen and reattached when it is back."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from textual.widgets import Static
+
+from core.config import load_config
+from core.control.attached import AttachedEngine
+from core.control.server import socket_path
+from tests.conftest import FLEETDECK
+from tests.functional.test_console import ready, until
+from tests.functional.test_daemon_control import daemon  # noqa: F401 - the fixture
+from tui.app import FleetdeckApp
+from tui.screens.jobs import JobsScreen
+
+
+def attached(cfg: Path, state: Path, pid: int) -> FleetdeckApp:
+    return FleetdeckApp(load_config(cfg), state, scheduling=False, theme="dark",
+                        engine=AttachedEngine(load_config(cfg), state, pid))
+
+
+def status(app: FleetdeckApp) -> str:
+    return str(app.screen.query_one("#status", Static).render())
+
+
+async def test_two_consoles_see_one_daemon_and_survive_its_restart(daemon) -> None:  # noqa: F811
+    proc, cfg, state, env = daemon
+    one, two = attached(cfg, state, proc.pid), attached(cfg, state, proc.pid)
+    async with one.run_test(size=(120, 30)) as p1, two.run_test(size=(120, 30)) as p2:
+        await ready(p1)
+        await ready(p2)
+        assert f"attached to pid {proc.pid}" in status(one)
+        await p2.press("4")  # the second console watches the runs
+        await p1.press("2")
+        await p1.pause()
+        assert isinstance(one.screen, JobsScreen)
+        jobs = one.screen.query_one("#table")
+        await until(p1, lambda: jobs.row_count == 2, "the daemon's jobs listed")
+        await p1.press("r")  # run the selected job (hello) in the first console
+        await until(p2, lambda: any(r["job"] == "hello"
+                                    for r in two.engine.list_runs(limit=10)),
+                    "the run seen by the second console", timeout=10)
+        table = two.screen.query_one("#table")
+        await until(p2, lambda: any("hello" in str(table.get_row_at(i))
+                                    for i in range(table.row_count)),
+                    "the run on the second console's screen", timeout=10)
+
+        await p1.press("9")  # the audit trail names the run, as this user, by socket
+        await p1.pause(0.5)
+        audit = one.screen.query_one("#table")
+        await until(p1, lambda: audit.row_count >= 1, "the audit row", timeout=10)
+        row = [str(c) for c in audit.get_row_at(0)]
+        assert row[4:6] == ["run", "hello"] and row[3].startswith("socket pid ")
+        proc.send_signal(signal.SIGKILL)  # the daemon dies
+        proc.wait(10)
+        await until(p1, lambda: not one.engine.connected, "the loss noticed", timeout=10)
+        await p1.pause(0.3)
+        assert "daemon lost, reconnecting" in status(one)
+        socket_path(state).unlink(missing_ok=True)
+        again = subprocess.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
+                                  "daemon", "--quiet"], env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        try:
+            await until(p1, lambda: one.engine.connected and two.engine.connected,
+                        "both reattached", timeout=30)
+            await p1.pause(0.3)
+            assert f"attached to pid {again.pid}" in status(one)
+            assert one.engine.daemon_pid == again.pid
+        finally:
+            again.send_signal(signal.SIGTERM)
+            try:
+                again.wait(20)
+            except subprocess.TimeoutExpired:
+                again.kill()
+    deadline = time.monotonic() + 5
+    while proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)

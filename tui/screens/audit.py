@@ -1,0 +1,44 @@
+"""Audit: who did what, when, through what, on which targets (`audit.jsonl`)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+
+from core.events import Event
+from tui.screens.base import TableScreen
+from tui.screens.cells import fmt_age, fmt_time
+
+SHOW = 1000
+
+
+class AuditScreen(TableScreen):
+    TITLE_TEXT = "9 Audit"
+    COLUMNS = (("when", "WHEN"), ("age", "AGE"), ("who", "WHO"), ("via", "VIA"),
+               ("action", "ACTION"), ("targets", "TARGETS"), ("detail", "DETAIL"))
+    BINDINGS = [Binding("R", "reload_list", "Refresh", id="audit.refresh")]
+
+    def refresh_data(self) -> None:
+        super().refresh_data()
+        from core.audit import AuditLog
+
+        now = self.now()
+        records = AuditLog(self.fleet.engine.state_dir).read(limit=SHOW)
+        rows = []
+        for i, r in enumerate(reversed(records)):
+            targets = ", ".join(r.get("targets") or [])
+            rows.append((str(i), (
+                Text(fmt_time(r["ts"])), Text(fmt_age(r["ts"], now)),
+                Text(r.get("user", ""), style="bold"), Text(r.get("via", ""), style="dim"),
+                Text(r.get("action", "")), Text(targets), Text(r.get("detail", ""))),
+                f"{r.get('user')} {r.get('via')} {r.get('action')} {targets} "
+                f"{r.get('detail', '')}"))
+        self.set_rows(rows)
+
+    def engine_events(self, events: list[Event]) -> None:
+        if any(e.kind in ("run_queued", "job_changed", "alert_changed", "engine_notice")
+               for e in events):
+            self.refresh_data()
+
+    def action_reload_list(self) -> None:
+        self.refresh_data()
