@@ -140,6 +140,17 @@ class Engine:
         self._targets_cache: dict[str, tuple[str, ...]] = {}
         self._parse_schedules()
 
+    def record_action(self, action: str, targets: list[str] | tuple[str, ...] = (), *,
+                      detail: str = "", via: str = "console", uid: int | None = None) -> None:
+        """Append a person's action to the audit trail (core/audit.py). A daemon's socket
+        records its own (with the peer's uid); this is for the console and the CLI."""
+        from core.audit import AuditLog
+
+        try:
+            AuditLog(self.state_dir).record(action, targets, detail=detail, via=via, uid=uid)
+        except OSError as e:
+            log.error("cannot write the audit trail: %s", e)
+
     @property
     def health(self) -> Any:
         """The HealthMonitor (core.health.monitor) if one is attached, else None."""

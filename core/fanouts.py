@@ -145,6 +145,8 @@ class FanOuts:
         task.add_done_callback(lambda _t, fid=fid: self._live.pop(fid, None))
         log.info("fan-out #%d by %s: %s -- %s (%d hosts)", fid, who, pattern, command,
                  len(names))
+        self.engine.record_action("fan-out" if rerun_of is None else "fan-out rerun", names,
+                                  detail=f"#{fid}: {command}")
         return fo.record()
 
     def rerun(self, fanout_id: int, classes: list[str], *,
@@ -188,6 +190,7 @@ class FanOuts:
             if r.get("state") == "host_key_unknown" and r.get("fingerprint"):
                 pool.approve(name, r["fingerprint"])
                 names.append(name)
+                self.engine.record_action("trust host key", [name], detail=r["fingerprint"])
                 log.warning("%s approved the host key of %s: %s", requested_by or _user(),
                             name, r["fingerprint"])
         if not names:

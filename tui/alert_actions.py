@@ -59,6 +59,7 @@ class AlertActions:
             app.notify(str(e), severity="error")
             return
         app.notify(f"alert #{alert_id} acknowledged by {alert['acked_by']}")
+        app._audit("ack", [f"alert #{alert_id}"])
 
     def silence(self, target: str, duration: str) -> None:
         if self.guard_action("silence alerts"):
@@ -73,3 +74,4 @@ class AlertActions:
             app.notify(str(e), severity="error")
             return
         app.notify(f"silenced {rec['target']} for {format_duration(parse_duration(duration))}")
+        app._audit("silence", [rec["target"]], duration)

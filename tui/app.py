@@ -384,6 +384,7 @@ class FleetdeckApp(AlertActions, App[None]):
             return
         ids = ", ".join(f"#{r['id']}" for r in runs)
         self.notify(f"{job}: started run {ids}")
+        self._audit("run", [job], ids)
 
     def set_paused(self, job: str, paused: bool) -> None:
         if job not in self.engine.config.jobs:
@@ -402,6 +403,7 @@ class FleetdeckApp(AlertActions, App[None]):
             self.notify(str(e), severity="error")
             return
         self.notify(f"{job}: {'paused' if paused else 'resumed'}")
+        self._audit("pause" if paused else "resume", [job])
 
     def cancel_run(self, run_id: int) -> None:
         """Cancel after a confirmation naming the run."""
@@ -432,3 +434,9 @@ class FleetdeckApp(AlertActions, App[None]):
             self.notify(str(e), severity="error")
             return
         self.notify(f"run #{run_id}: {run['state']}")
+        self._audit("cancel", [f"#{run_id}"])
+
+    def _audit(self, action: str, targets: list[str], detail: str = "") -> None:
+        """A person's action in this console; an attached one is audited by the daemon."""
+        if not getattr(self.engine, "attached", False):
+            self.engine.record_action(action, targets, detail=detail, via="console")

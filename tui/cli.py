@@ -614,6 +614,8 @@ async def _run(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     loop.add_signal_handler(signal.SIGTERM, interrupt)
     try:
         started = await engine.run_job(args.job)
+        engine.record_action("run", [args.job], via="cli",
+                             detail=", ".join(f"#{r['id']}" for r in started))
         mine.update(r["id"] for r in started)
         runs = [await engine.wait_run(r["id"]) for r in started]
     finally:

@@ -146,10 +146,12 @@ async def _act_async(args: argparse.Namespace, config: Any, state_dir: Path,
     try:
         if args.command == "ack":
             alert = await manager.ack_alert(args.id)
+            engine.record_action("ack", [f"alert #{args.id}"], via="cli")
             print(f"alert #{alert['id']} ({alert['what']}) acknowledged by "
                   f"{alert['acked_by']}")
         else:
             rec = await manager.silence(args.target, args.duration)
+            engine.record_action("silence", [rec["target"]], detail=args.duration, via="cli")
             until = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec["until"]))
             which = ", ".join(f"#{i}" for i in rec["alerts"]) or "none open now"
             print(f"silenced {rec['target']} until {until} (alerts: {which})")

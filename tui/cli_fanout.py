@@ -265,6 +265,11 @@ async def _fanout(args: argparse.Namespace, config: Any, state_dir: Path, comman
     loop.add_signal_handler(signal.SIGINT, interrupt)
     loop.add_signal_handler(signal.SIGTERM, interrupt)
     started = time.monotonic()
+    from core.audit import AuditLog
+
+    audit = AuditLog(state_dir)
+    audit.record("fan-out" if rerun_of is None else "fan-out rerun",
+                 [h.name for h in hosts], detail=f"#{fid}: {command}", via="cli")
     try:
         record = await fo.run()
     finally:
@@ -275,6 +280,7 @@ async def _fanout(args: argparse.Namespace, config: Any, state_dir: Path, comman
     for name, where, fp in pool.trusted:
         print(f"fleetdeck: trusted the new host key of {name} ({where}): {fp}",
               file=sys.stderr)
+        audit.record("trust host key", [name], detail=fp, via="cli")
     results = list(record["hosts"].values())
     if args.json:
         record["groups"] = [{k: v for k, v in g.items() if k != "text"} | {"text": g["text"]}

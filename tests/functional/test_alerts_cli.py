@@ -75,7 +75,7 @@ def test_alerts_ack_and_silence(tmp_path):
     assert "Traceback" not in bad.stderr
 
 
-def test_a_daemon_delivers_what_a_run_queued_and_refuses_acts_beside_it(tmp_path):
+def test_a_daemon_delivers_what_a_run_queued_and_acts_go_through_it(tmp_path):
     assert fd(tmp_path, "run", "fail").returncode == 4
     notified = tmp_path / "notified.txt"
     assert not notified.exists()  # `run` tried to notify, and failed
@@ -102,7 +102,8 @@ def test_a_daemon_delivers_what_a_run_queued_and_refuses_acts_beside_it(tmp_path
         assert ack.returncode == 0, ack.stderr
         assert ack.stdout.startswith("alert #1 (job fail on local) acknowledged by ")
         audit = json.loads(fd(tmp_path, "audit", "--json").stdout)
-        assert [(r["action"], r["targets"]) for r in audit] == [("ack", ["alert #1"])]
+        assert [(r["action"], r["targets"], r["via"][:6]) for r in audit] == [
+            ("run", ["fail"], "cli"), ("ack", ["alert #1"], "socket")]
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)

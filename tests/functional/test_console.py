@@ -184,6 +184,10 @@ async def test_colon_commands(make_app):
         assert isinstance(app.screen, QueueScreen)
         await command(pilot, ":run hello")
         await until(pilot, lambda: run_states(app, "hello") == ["succeeded"], "hello ran")
+        from core.audit import AuditLog
+
+        (rec,) = AuditLog(app.engine.state_dir).read()  # a person's action, on the record
+        assert (rec["action"], rec["targets"], rec["via"]) == ("run", ["hello"], "console")
         await command(pilot, ":pause tick")
         await until(pilot, lambda: app.engine.get_job("tick")["paused"], "tick paused")
         await command(pilot, ":resume tick")

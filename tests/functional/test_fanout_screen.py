@@ -220,6 +220,13 @@ async def test_trusting_an_unknown_host_key_after_seeing_it(make_app) -> None:
         assert await finished(pilot, screen) == {"new1": "ok"}
         added = known.read_text()[len(before):]
         assert added.startswith("[127.0.0.1]:") and "ssh-ed25519" in added
+        from core.audit import AuditLog
+
+        audit = AuditLog(app.engine.state_dir).read()
+        assert [(r["action"], r["targets"], r["via"]) for r in audit] == [
+            ("fan-out", ["new1"], "console"), ("trust host key", ["new1"], "console"),
+            ("fan-out rerun", ["new1"], "console")]
+        assert audit[1]["detail"] == fp
 
 
 async def test_a_read_only_console_cannot_fan_out(make_app) -> None:
