@@ -115,9 +115,10 @@ def test_another_user_is_refused_by_peer_credentials(tmp_path) -> None:
         for p in (top, state):
             os.chmod(p, 0o711)
         os.chmod(socket_path(state), 0o666)
-        probe = ("import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]);"
-                 "s.sendall(b'{\"id\":1,\"method\":\"ping\"}\\n'); "
-                 "print(s.recv(4096).decode())")
+        # the refusal comes at once, before any request: read it first (a send could meet
+        # the already closed connection)
+        probe = ("import socket,sys; s=socket.socket(socket.AF_UNIX); s.settimeout(10);"
+                 "s.connect(sys.argv[1]); print(s.recv(4096).decode())")
         python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
         out = subprocess.run([python, "-c", probe, str(socket_path(state))],
                              capture_output=True, text=True, timeout=30,
