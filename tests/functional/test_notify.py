@@ -380,12 +380,12 @@ async def test_a_missed_schedule_opens_an_alert_when_the_job_asks(state_dir, rec
 
     cfg = config(receiver.port, """
 [jobs.tick]
-command = "true"
+command = "false"
 schedule = "*/1 * * * *"
 misfire = "skip"
 misfire_grace = "5s"
 alert_on = ["missed"]
-""")
+""")  # `false`: if the test starts just after a minute, the on-time run must not resolve it
     store = Store.open(state_dir)  # the engine was down for the last ten minutes
     store.update_job_state("tick", first_seen=time.time() - 600)
     store.commit()
