@@ -53,9 +53,11 @@ class AlertActions:
     @work(group="actions")
     async def _ack_alert(self, alert_id: int) -> None:
         app: Any = self
+        from core.engine import EngineError
+
         try:
             alert = await app.engine.alerts.ack_alert(alert_id)
-        except ValueError as e:
+        except (ValueError, EngineError) as e:
             app.notify(str(e), severity="error")
             return
         app.notify(f"alert #{alert_id} acknowledged by {alert['acked_by']}")
@@ -68,9 +70,11 @@ class AlertActions:
     @work(group="actions")
     async def _silence(self, target: str, duration: str) -> None:
         app: Any = self
+        from core.engine import EngineError
+
         try:
             rec = await app.engine.alerts.silence(target, duration)
-        except ValueError as e:
+        except (ValueError, EngineError) as e:
             app.notify(str(e), severity="error")
             return
         app.notify(f"silenced {rec['target']} for {format_duration(parse_duration(duration))}")

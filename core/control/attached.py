@@ -131,6 +131,15 @@ class AttachedEngine(Engine):
 
             asyncio.get_running_loop().call_later(wait + 0.05, later)
 
+    @property
+    def alerts(self) -> Any:
+        """The daemon's alerts: read from its files, acted on over the socket."""
+        if self.config.alerting is None:
+            return None
+        if getattr(self, "_alerts_proxy", None) is None:
+            self._alerts_proxy = _DaemonAlerts(self)
+        return self._alerts_proxy
+
     # --------------------------------------------------------------------- reading ----
     def list_runs(self, **kw: Any) -> list[dict[str, Any]]:
         self._maybe_refresh()
@@ -187,3 +196,41 @@ class AttachedEngine(Engine):
     async def resume_job(self, name: str, *, requested_by: str | None = None
                          ) -> dict[str, Any]:
         return await self._act("resume_job", {"name": name})
+
+
+class _DaemonAlerts:
+    """What the console asks of `engine.alerts`, for a daemon's alerts."""
+
+    def __init__(self, engine: AttachedEngine) -> None:
+        self.engine = engine
+
+    @property
+    def book(self) -> Any:
+        from core.alerts import AlertBook
+
+        try:
+            return AlertBook(self.engine.state_dir, self.engine.config.alerting,
+                             self.engine.clock, read_only=True)
+        except Exception:  # not written yet by the daemon
+            return None
+
+    def list_alerts(self, *, include_resolved: bool = False, limit: int = 200
+                    ) -> list[dict[str, Any]]:
+        book = self.book
+        return [] if book is None else book.list(self.engine.clock(),
+                                                 include_resolved=include_resolved,
+                                                 limit=limit)
+
+    def get_alert(self, alert_id: int) -> dict[str, Any]:
+        book = self.book
+        if book is None:
+            raise EngineError(f"no alert #{alert_id}")
+        return book.get(alert_id, self.engine.clock())
+
+    async def ack_alert(self, alert_id: int, *, requested_by: str | None = None) -> Any:
+        return await self.engine._act("ack_alert", {"alert_id": alert_id})  # noqa: SLF001
+
+    async def silence(self, target: str, duration: str, *,
+                      requested_by: str | None = None) -> Any:
+        return await self.engine._act("silence", {"target": target,  # noqa: SLF001
+                                                  "duration": duration})

@@ -81,3 +81,41 @@ async def test_two_consoles_see_one_daemon_and_survive_its_restart(daemon) -> No
     deadline = time.monotonic() + 5
     while proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+async def test_an_attached_console_sees_and_acks_the_daemons_alerts(tmp_path: Path) -> None:
+    import asyncio
+
+    from core.control.client import call
+    from tests.conftest import cli_env
+    from tui.screens.alerts import AlertsScreen
+
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text('[jobs.boom]\ncommand = "exit 3"\nalert_on = ["failed"]\n')
+    state = tmp_path / "state"
+    proc = subprocess.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
+                             "daemon", "--quiet"], env=cli_env(tmp_path),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not socket_path(state).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        app = attached(cfg, state, proc.pid)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await ready(pilot)
+            await call(state, "run_job", {"name": "boom"})
+            await pilot.press("7")
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, AlertsScreen)
+            table = screen.query_one("#table")
+            await until(pilot, lambda: table.row_count == 1 and "firing" in str(
+                table.get_row_at(0)), "the daemon's alert", timeout=15)
+            await pilot.press("a")  # acknowledged through the socket, by the daemon
+            await until(pilot, lambda: "acknowledged" in str(table.get_row_at(0)),
+                        "the ack", timeout=15)
+            assert app.engine.alerts.list_alerts()[0]["status"] == "acknowledged"
+            await asyncio.sleep(0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
