@@ -124,8 +124,11 @@ class FanOuts:
     def start(self, pattern: str, command: str, *, hosts: list[str] | None = None,
               forks: int = DEFAULT_FORKS, timeout: float | None = None,
               connect_timeout: float | None = None, requested_by: str | None = None,
-              rerun_of: int | None = None) -> dict[str, Any]:
-        """Start a fan-out (it runs as an engine task); returns its first record."""
+              rerun_of: int | None = None, audit: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
+        """Start a fan-out (it runs as an engine task); returns its first record.
+        ``audit`` ({"via", "uid"}) says where the request came from (a daemon's socket
+        peer); without it the action is this process's own."""
         from core.remote import engine_pool
 
         if not command.strip():
@@ -146,11 +149,12 @@ class FanOuts:
         log.info("fan-out #%d by %s: %s -- %s (%d hosts)", fid, who, pattern, command,
                  len(names))
         self.engine.record_action("fan-out" if rerun_of is None else "fan-out rerun", names,
-                                  detail=f"#{fid}: {command}")
+                                  detail=f"#{fid}: {command}", **(audit or {}))
         return fo.record()
 
     def rerun(self, fanout_id: int, classes: list[str], *,
-              requested_by: str | None = None) -> dict[str, Any]:
+              requested_by: str | None = None, audit: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
         """The same command again on the hosts of those classes (over the open pool)."""
         rec = self.get(fanout_id)
         if rec is None:
@@ -161,7 +165,7 @@ class FanOuts:
         return self.start(rec["pattern"], rec["command"], hosts=names,
                           forks=rec.get("forks") or DEFAULT_FORKS, timeout=rec.get("timeout"),
                           connect_timeout=rec.get("connect_timeout"),
-                          requested_by=requested_by, rerun_of=fanout_id)
+                          requested_by=requested_by, rerun_of=fanout_id, audit=audit)
 
     def cancel(self, fanout_id: int) -> None:
         fo = self._live.get(fanout_id)
@@ -175,7 +179,8 @@ class FanOuts:
             fo.cancel_host(host)
 
     def trust(self, fanout_id: int, hosts: list[str], *,
-              requested_by: str | None = None) -> dict[str, Any]:
+              requested_by: str | None = None, audit: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
         """Trust the unknown host keys these hosts presented (exactly those fingerprints,
         as shown to the person) and run the command on them again."""
         from core.remote import engine_pool
@@ -190,7 +195,8 @@ class FanOuts:
             if r.get("state") == "host_key_unknown" and r.get("fingerprint"):
                 pool.approve(name, r["fingerprint"])
                 names.append(name)
-                self.engine.record_action("trust host key", [name], detail=r["fingerprint"])
+                self.engine.record_action("trust host key", [name], detail=r["fingerprint"],
+                                          **(audit or {}))
                 log.warning("%s approved the host key of %s: %s", requested_by or _user(),
                             name, r["fingerprint"])
         if not names:
@@ -198,4 +204,4 @@ class FanOuts:
         return self.start(rec["pattern"], rec["command"], hosts=names,
                           forks=rec.get("forks") or DEFAULT_FORKS, timeout=rec.get("timeout"),
                           connect_timeout=rec.get("connect_timeout"),
-                          requested_by=requested_by, rerun_of=fanout_id)
+                          requested_by=requested_by, rerun_of=fanout_id, audit=audit)

@@ -37,6 +37,21 @@ class ViewRefreshed(Event):
 
 REFRESH = 0.1  # seconds: the read-only view is reopened at most this often
 RETRY = 1.0
+MIRROR_EVERY = 0.2  # seconds: a mirrored read is asked of the daemon at most this often
+MIRROR_STALE = 1.0  # ...and at least this often while something reads it
+MIRROR_IDLE = 2.0  # a read nobody asked for in this long is not fetched again
+
+
+@dataclass
+class _Mirrored:
+    """One of the daemon's in-memory reads (health, log rings, live fan-outs) as last
+    fetched; events mark it dirty, reads fetch it again in the background."""
+
+    value: Any
+    fetched: float = -1e9
+    read: float = 0.0
+    dirty: bool = True
+    task: asyncio.Task[None] | None = None
 
 
 class AttachedEngine(Engine):
@@ -49,6 +64,7 @@ class AttachedEngine(Engine):
         self._reader: asyncio.Task[None] | None = None
         self._refreshed = 0.0
         self._trailing = False
+        self._mirrors: dict[tuple[str, str], _Mirrored] = {}
 
     @property
     def mode_label(self) -> str:
@@ -57,6 +73,11 @@ class AttachedEngine(Engine):
 
     # ------------------------------------------------------------------ life cycle ----
     async def start(self, *, scheduling: bool = True) -> None:
+        # the daemon's events of these kinds come over the socket: know their shapes
+        import core.fanout  # noqa: F401
+        import core.health.monitor  # noqa: F401
+        import core.logs.monitor  # noqa: F401
+
         self.open_view()
         self._started = True
         await self._connect()
@@ -92,6 +113,8 @@ class AttachedEngine(Engine):
                     except (ValueError, TypeError):
                         continue  # a kind this console does not know
                     self._maybe_refresh()
+                    for m in self._mirrors.values():
+                        m.dirty = True
                     self.bus.publish(event)
             except (asyncio.IncompleteReadError, ConnectionError, OSError, ValueError):
                 pass
@@ -130,6 +153,65 @@ class AttachedEngine(Engine):
                 self.bus.publish(ViewRefreshed(time.time()))
 
             asyncio.get_running_loop().call_later(wait + 0.05, later)
+
+    # ------------------------------------------------------------ mirrored reads ----
+    def mirrored(self, method: str, params: dict[str, Any] | None = None,
+                 default: Any = None) -> Any:
+        """The daemon's answer to a read, as last fetched (``default`` until the first
+        answer); a stale or dirty one is fetched again in the background and a
+        ViewRefreshed event says when it changed. Screens read synchronously, as they do
+        from an engine of their own."""
+        key = (method, json.dumps(params or {}, sort_keys=True))
+        m = self._mirrors.get(key)
+        if m is None:
+            m = self._mirrors[key] = _Mirrored(default)
+        now = time.monotonic()
+        m.read = now
+        if (m.dirty or now - m.fetched > MIRROR_STALE) and m.task is None and self.connected:
+            m.task = asyncio.ensure_future(self._fetch(m, method, params or {}))
+        return m.value
+
+    def seed(self, method: str, params: dict[str, Any], value: Any) -> None:
+        """What an action just returned, so the next read has it without a round trip."""
+        key = (method, json.dumps(params, sort_keys=True))
+        self._mirrors.setdefault(key, _Mirrored(value)).value = value
+
+    async def _fetch(self, m: _Mirrored, method: str, params: dict[str, Any]) -> None:
+        try:
+            wait = MIRROR_EVERY - (time.monotonic() - m.fetched)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            m.dirty = False
+            try:
+                value = await call(self.state_dir, method, params, timeout=5.0)
+            except Exception:  # noqa: BLE001 - a lost daemon: the read loop says so
+                return
+            m.fetched = time.monotonic()
+            if value != m.value:
+                m.value = value
+                self.bus.publish(ViewRefreshed(time.time()))
+        finally:
+            m.task = None
+        if m.dirty and time.monotonic() - m.read < MIRROR_IDLE and self.connected:
+            m.task = asyncio.ensure_future(self._fetch(m, method, params))
+
+    @property
+    def health(self) -> Any:
+        """The daemon's HealthMonitor, read over the socket."""
+        return _DaemonHealth(self) if self.config.checks else None
+
+    @property
+    def logs(self) -> Any:
+        """The daemon's LogMonitor: rings and counts over the socket, new lines as the
+        daemon's LogLines events."""
+        return _DaemonLogs(self) if self.config.sources else None
+
+    @property
+    def fanouts(self) -> Any:
+        """Fan-outs run in the daemon, over its SSH pool; this console watches them."""
+        if getattr(self, "_fanouts_proxy", None) is None:
+            self._fanouts_proxy = _DaemonFanOuts(self)
+        return self._fanouts_proxy
 
     @property
     def alerts(self) -> Any:
@@ -234,3 +316,81 @@ class _DaemonAlerts:
                       requested_by: str | None = None) -> Any:
         return await self.engine._act("silence", {"target": target,  # noqa: SLF001
                                                   "duration": duration})
+
+
+class _DaemonHealth:
+    def __init__(self, engine: AttachedEngine) -> None:
+        self.engine = engine
+
+    def hosts(self) -> list[dict[str, Any]]:
+        return self.engine.mirrored("health_hosts", default=[])
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return self.engine.mirrored("health_snapshot", default=[])
+
+
+class _DaemonLogs:
+    def __init__(self, engine: AttachedEngine) -> None:
+        self.engine = engine
+
+    @property
+    def sources(self) -> list[str]:
+        return self.engine.mirrored("log_sources", default=list(self.engine.config.sources))
+
+    def recent(self, source: str, limit: int = 500) -> list[Any]:
+        return self.engine.mirrored("log_recent", {"source": source, "limit": limit}, [])
+
+    def stats(self) -> list[dict[str, Any]]:
+        return self.engine.mirrored("log_stats", default=[])
+
+
+class _DaemonFanOuts:
+    """What the Fan-out screen asks of `engine.fanouts`. Reads are mirrored; actions go
+    over the socket and are coroutines (the screen awaits them)."""
+
+    def __init__(self, engine: AttachedEngine) -> None:
+        self.engine = engine
+
+    def resolve(self, pattern: str) -> list[str]:
+        from core.inventory import resolve_targets
+
+        return resolve_targets(pattern, self.engine.config.hosts)
+
+    def list(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self.engine.mirrored("fanout_list", {"limit": limit}, [])
+
+    def get(self, fanout_id: int) -> dict[str, Any] | None:
+        return self.engine.mirrored("fanout_get", {"fanout_id": fanout_id}, None)
+
+    def is_live(self, fanout_id: int) -> bool:
+        return bool(self.engine.mirrored("fanout_live", {"fanout_id": fanout_id}, False))
+
+    def output(self, fanout_id: int, host: str) -> str:
+        return self.engine.mirrored("fanout_output", {"fanout_id": fanout_id, "host": host}, "")
+
+    def gather(self, fanout_id: int) -> list[dict[str, Any]]:
+        return self.engine.mirrored("fanout_gather", {"fanout_id": fanout_id}, [])
+
+    async def _started(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            rec = await self.engine._act(method, params)  # noqa: SLF001
+        except EngineError as e:
+            raise ValueError(str(e)) from None
+        self.engine.seed("fanout_get", {"fanout_id": rec["id"]}, rec)
+        self.engine.seed("fanout_live", {"fanout_id": rec["id"]}, True)
+        return rec
+
+    async def start(self, pattern: str, command: str, **kw: Any) -> dict[str, Any]:
+        return await self._started("fanout_start", {"pattern": pattern, "command": command,
+                                                    **kw})
+
+    async def rerun(self, fanout_id: int, classes: list[str]) -> dict[str, Any]:
+        return await self._started("fanout_rerun", {"fanout_id": fanout_id,
+                                                    "classes": classes})
+
+    async def trust(self, fanout_id: int, hosts: list[str]) -> dict[str, Any]:
+        return await self._started("fanout_trust", {"fanout_id": fanout_id, "hosts": hosts})
+
+    async def cancel_host(self, fanout_id: int, host: str) -> None:
+        await self.engine._act("fanout_cancel_host",  # noqa: SLF001
+                               {"fanout_id": fanout_id, "host": host})

@@ -27,9 +27,11 @@ log = logging.getLogger("fleetdeck.control")
 
 CLIENT_QUEUE = 10_000  # events buffered per client before it is dropped
 READS = ("ping", "list_jobs", "get_job", "list_runs", "get_run", "queue", "audit",
-         "list_alerts")
+         "list_alerts", "health_hosts", "health_snapshot", "log_sources", "log_recent",
+         "log_stats", "fanout_list", "fanout_get", "fanout_output", "fanout_gather",
+         "fanout_resolve", "fanout_live")
 ACTIONS = ("run_job", "cancel_run", "pause_job", "resume_job", "reload", "ack_alert",
-           "silence")
+           "silence", "fanout_start", "fanout_rerun", "fanout_cancel_host", "fanout_trust")
 
 
 def socket_path(state_dir: Path) -> Path:
@@ -152,6 +154,8 @@ class ControlServer:
         if method == "list_alerts":
             return e.alerts.list_alerts(include_resolved=bool(params.get("all"))) \
                 if e.alerts is not None else []
+        if method.startswith(("health_", "log_", "fanout_")) and method in READS:
+            return _service_read(e, method, params)
         if method in READS:
             return getattr(e, method)(**params)
         # actions: who is the peer, whatever the client says
@@ -185,7 +189,67 @@ class ControlServer:
             self.audit.record("silence", [params["target"]], uid=client.uid, via=via,
                               detail=str(params["duration"]))
             return result
+        if method.startswith("fanout_"):
+            return self._fanout_action(e, method, params, client, via)
         raise ProtocolError(f"unknown method {method!r}")
+
+    def _fanout_action(self, e: Any, method: str, params: dict[str, Any], client: _Client,
+                       via: str) -> Any:
+        """Fan-outs run in the daemon, over its pool; the audit names the peer."""
+        who = _user(client.uid)
+        audit = {"via": via, "uid": client.uid}
+        fid = params.get("fanout_id")
+        if method == "fanout_start":
+            kw = {k: params[k] for k in ("hosts", "forks", "timeout", "connect_timeout")
+                  if params.get(k) is not None}
+            return e.fanouts.start(str(params["pattern"]), str(params["command"]),
+                                   requested_by=who, audit=audit, **kw)
+        if method == "fanout_rerun":
+            return e.fanouts.rerun(int(fid), [str(c) for c in params["classes"]],
+                                   requested_by=who, audit=audit)
+        if method == "fanout_trust":
+            return e.fanouts.trust(int(fid), [str(h) for h in params["hosts"]],
+                                   requested_by=who, audit=audit)
+        if method == "fanout_cancel_host":
+            e.fanouts.cancel_host(int(fid), str(params["host"]))
+            self.audit.record("cancel host", [str(params["host"])], uid=client.uid, via=via,
+                              detail=f"fan-out #{fid}")
+            return {"cancelled": params["host"]}
+        raise ProtocolError(f"unknown method {method!r}")
+
+
+def _service_read(e: Any, method: str, params: dict[str, Any]) -> Any:
+    """What the console's Hosts, Logs and Fan-out screens read, from the daemon's own
+    services (an attached console runs none of them)."""
+    if method.startswith("health_"):
+        if e.health is None:
+            return []
+        return e.health.hosts() if method == "health_hosts" else e.health.snapshot()
+    if method.startswith("log_"):
+        logs = e.logs
+        if logs is None:
+            return []
+        if method == "log_sources":
+            return list(logs.sources)
+        if method == "log_stats":
+            return logs.stats()
+        source = str(params.get("source", ""))
+        if source not in logs.sources:
+            raise ProtocolError(f"no log source {source!r}")
+        return logs.recent(source, int(params.get("limit", 500)))
+    fo = e.fanouts
+    if method == "fanout_list":
+        return fo.list(int(params.get("limit", 50)))
+    if method == "fanout_resolve":
+        return fo.resolve(str(params["pattern"]))
+    fid = int(params["fanout_id"])
+    if method == "fanout_get":
+        return fo.get(fid)
+    if method == "fanout_live":
+        return fo.is_live(fid)
+    if method == "fanout_output":
+        return fo.output(fid, str(params["host"]))
+    return fo.gather(fid)  # fanout_gather
 
 
 async def _skip_frame(reader: asyncio.StreamReader) -> bool:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from textual.widgets import Static
 
@@ -119,3 +120,89 @@ async def test_an_attached_console_sees_and_acks_the_daemons_alerts(tmp_path: Pa
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
+
+
+async def test_an_attached_console_shows_the_daemons_hosts_logs_and_fanouts(
+        tmp_path: Path) -> None:
+    """Health, log rings and fan-outs live in the daemon: the attached console's Hosts,
+    Logs and Fan-out screens read them over the socket, and a fan-out started in the
+    console runs in the daemon (audited there with this user)."""
+    from textual.widgets import Input
+
+    from core.audit import AuditLog
+    from tests.conftest import cli_env
+    from tui.screens.fanout import FanOutScreen
+    from tui.screens.hosts import HostsScreen
+    from tui.screens.logs import LogsScreen
+    from tui.widgets.common import NavTable
+
+    log_file = tmp_path / "app.log"
+    log_file.write_text("")
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text(f'[checks.system]\nkind = "metrics"\ntargets = "local"\ninterval = "1s"\n'
+                   f'[sources.app]\npath = "{log_file}"\n')
+    state = tmp_path / "state"
+    proc = subprocess.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
+                             "daemon", "--quiet"], env=cli_env(tmp_path),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not socket_path(state).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        app = attached(cfg, state, proc.pid)
+        async with app.run_test(size=(140, 36)) as pilot:
+            await ready(pilot)
+            await pilot.press("5")
+            await pilot.pause()
+            assert isinstance(app.screen, HostsScreen)
+            table = app.screen.query_one("#table")
+            await until(pilot, lambda: table.row_count == 1 and "local" in str(
+                table.get_row_at(0)) and "up" in str(table.get_row_at(0)),
+                "the daemon's health of local", timeout=20)
+
+            with log_file.open("a") as f:  # the daemon follows it; the console shows it
+                f.write("ERROR: disk full on /var\nINFO all good again\n")
+            await pilot.press("8")
+            await pilot.pause()
+            assert isinstance(app.screen, LogsScreen)
+            await until(pilot, lambda: any("disk full" in t for _s, _l, t in app.screen.shown),
+                        "the daemon's log line", timeout=20)
+            sources = app.screen.query_one("#sources", Static)
+            await until(pilot, lambda: "1 error" in str(sources.render()),
+                        "the daemon's level counts", timeout=20)
+
+            await pilot.press("6")
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, FanOutScreen)
+            for widget_id, text in (("pattern", "local"), ("command", "echo from-$PPID")):
+                field = screen.query_one(f"#{widget_id}", Input)
+                field.focus()
+                field.value = text
+            await pilot.pause()
+            await pilot.press("enter")
+            await pilot.pause()
+            await pilot.press("y")
+            await until(pilot, lambda: screen.fanout_id is not None, "the fan-out started",
+                        timeout=20)
+            grid = screen.query_one(NavTable)
+            await until(pilot, lambda: grid.row_count == 1
+                        and "ok" in str(grid.get_row_at(0)), "local ok", timeout=20)
+            record = await call_daemon(state, "fanout_get", {"fanout_id": screen.fanout_id})
+            assert record["hosts"]["local"]["state"] == "ok"
+            out = await call_daemon(state, "fanout_output", {"fanout_id": screen.fanout_id,
+                                                             "host": "local"})
+            assert out.strip() == f"from-{proc.pid}"  # the daemon's child, not ours
+            rows = AuditLog(state).read()
+            fan = [r for r in rows if r["action"] == "fan-out"]
+            assert fan and fan[-1]["via"].startswith("socket pid ") and \
+                fan[-1]["targets"] == ["local"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+
+
+async def call_daemon(state: Path, method: str, params: dict) -> Any:
+    from core.control.client import call
+
+    return await call(state, method, params)

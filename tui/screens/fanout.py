@@ -11,6 +11,8 @@ over the open connections; `x` cancels one host; `t` trusts the unknown host key
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
@@ -19,6 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Input, Log, Static
 
+from core.engine import EngineError
 from core.events import Event
 from tui.screens.base import FleetScreen, TableScreen
 from tui.screens.cells import fmt_age, fmt_time
@@ -187,14 +190,37 @@ class FanOutScreen(FleetScreen):
         self.app.push_screen(ConfirmScreen(question, detail, strong=looks_destructive(command)),
                              confirmed)
 
-    def _start(self, pattern: str, command: str, **kw: Any) -> None:
+    def _act(self, action: Callable[[], Any], then: Callable[[Any], None] | None = None
+             ) -> None:
+        """Call a fan-out action. An attached console's go to the daemon and are
+        coroutines: those are awaited in a worker, so the screen never waits."""
         try:
-            rec = self.fleet.engine.fanouts.start(pattern, command, **kw)
-        except (ValueError, KeyError) as e:
+            result = action()
+        except (ValueError, KeyError, EngineError) as e:
             self.notify(str(e), severity="error")
             return
-        self.show_fanout(rec["id"])
-        self.query_one(NavTable).focus()
+        if not inspect.isawaitable(result):
+            if then is not None:
+                then(result)
+            return
+
+        async def finish() -> None:
+            try:
+                value = await result
+            except (ValueError, KeyError, EngineError) as e:
+                self.notify(str(e), severity="error")
+                return
+            if then is not None:
+                then(value)
+
+        self.run_worker(finish(), group="fanout-action")
+
+    def _start(self, pattern: str, command: str, **kw: Any) -> None:
+        def started(rec: dict[str, Any]) -> None:
+            self.show_fanout(rec["id"])
+            self.query_one(NavTable).focus()
+
+        self._act(lambda: self.fleet.engine.fanouts.start(pattern, command, **kw), started)
 
     # ------------------------------------------------------------------ the grid ----
     def show_fanout(self, fanout_id: int) -> None:
@@ -285,12 +311,8 @@ class FanOutScreen(FleetScreen):
 
         def confirmed(ok: bool | None) -> None:
             if ok:
-                try:
-                    rec = self.fleet.engine.fanouts.rerun(fid, [state])
-                except (ValueError, KeyError) as e:
-                    self.notify(str(e), severity="error")
-                    return
-                self.show_fanout(rec["id"])
+                self._act(lambda: self.fleet.engine.fanouts.rerun(fid, [state]),
+                          lambda rec: self.show_fanout(rec["id"]))
 
         self.app.push_screen(ConfirmScreen(
             f"Re-run `{self.current['command']}` on the {len(names)} {state} host"
@@ -307,7 +329,7 @@ class FanOutScreen(FleetScreen):
 
         def confirmed(ok: bool | None) -> None:
             if ok:
-                self.fleet.engine.fanouts.cancel_host(fid, host)
+                self._act(lambda: self.fleet.engine.fanouts.cancel_host(fid, host))
 
         self.app.push_screen(ConfirmScreen(
             f"Cancel {host} in fan-out #{fid}?",
@@ -326,12 +348,8 @@ class FanOutScreen(FleetScreen):
 
         def confirmed(ok: bool | None) -> None:
             if ok:
-                try:
-                    rec = self.fleet.engine.fanouts.trust(fid, sorted(unknown))
-                except (ValueError, KeyError) as e:
-                    self.notify(str(e), severity="error")
-                    return
-                self.show_fanout(rec["id"])
+                self._act(lambda: self.fleet.engine.fanouts.trust(fid, sorted(unknown)),
+                          lambda rec: self.show_fanout(rec["id"]))
 
         self.app.push_screen(ConfirmScreen(
             f"Trust these {len(unknown)} host key{'s' if len(unknown) != 1 else ''} and "
