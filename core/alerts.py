@@ -584,6 +584,19 @@ class AlertManager:
         if self.deliver:
             self._task = asyncio.create_task(self._deliver_loop())
 
+    def reconfigure(self, config: Any) -> list[str]:
+        """A reloaded config: notifiers, routes, maintenance and settings as they are now;
+        open alerts and the outbox stay."""
+        from core.notify import make_notifiers
+
+        new = getattr(config, "alerting", None) or AlertingConfig()
+        if self.book is None or new == self.book.alerting:
+            return []
+        self.book.alerting = new
+        self._notifiers = make_notifiers(self.book.notifiers)
+        self._wake.set()
+        return ["alerting"]
+
     async def stop(self) -> None:
         """Deliver what is due one last time (bounded), then stop."""
         if self._unsubscribe:

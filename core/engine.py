@@ -214,7 +214,12 @@ class Engine:
                 self._schedule_job(config.jobs[name], now)
         for name in added + changed:
             self.bus.publish(JobChanged(self._job_info(config.jobs[name])))
-        summary = {"added": added, "changed": changed, "removed": removed}
+        summary = {"added": added, "changed": changed, "removed": removed, "services": []}
+        if self._started:
+            for service in self._services:
+                reconfigure = getattr(service, "reconfigure", None)
+                if reconfigure is not None:
+                    summary["services"] += reconfigure(config)
         self._notice("info", "config reloaded: " + (", ".join(
             f"{len(v)} {k}" for k, v in summary.items() if v) or "nothing changed"))
         return summary

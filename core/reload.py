@@ -43,12 +43,35 @@ class Reloader:
                                       detail=f"rejected: {len(lines)} errors")
                 raise ValueError(msg) from None
             summary = self.engine.apply_config(config)
+            summary["services"] += await self._start_new_services()
             log.info("config reloaded from %s: %s", self.path, summary)
             if self.audit is not None:
                 self.audit.record("reload", [str(self.path)], via=via,
                                   detail=", ".join(f"{k}: {' '.join(v)}"
                                                    for k, v in summary.items() if v))
             return summary
+
+    async def _start_new_services(self) -> list[str]:
+        """A config that now has checks, log sources or `on_change` jobs where the old
+        one had none: the service it needs starts now (a running one was reconfigured)."""
+        from core.health.monitor import attach_health
+        from core.logs.monitor import attach_logs
+        from core.logs.triggers import ChangeTriggers, attach_triggers
+
+        e = self.engine
+        started = []
+        for what, attach, present in (
+                ("health checks", attach_health, lambda: e.health is not None),
+                ("log sources", attach_logs, lambda: e.logs is not None),
+                ("file watches", attach_triggers,
+                 lambda: any(isinstance(s, ChangeTriggers) for s in e._services))):  # noqa: SLF001
+            if present():
+                continue
+            service = attach(e)
+            if service is not None:
+                await service.start(e)
+                started.append(what)
+        return started
 
     def watch(self) -> None:
         """Reload when the file changes (inotify through watchfiles)."""

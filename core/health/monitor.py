@@ -107,7 +107,8 @@ class HealthMonitor:
         self._pool = pool
         self.engine: Any = None
         self.states: dict[str, CheckState] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []  # watchdog restarts
+        self._loops: dict[str, asyncio.Task[None]] = {}  # one per check@target
         self._saver: asyncio.Task[None] | None = None
         self._path: Path | None = None
 
@@ -116,8 +117,16 @@ class HealthMonitor:
         self.engine = engine
         engine._health = self  # noqa: SLF001 - how `engine.health` finds us
         specs = self._specs if self._specs is not None else engine.config.checks
-        hosts = engine.config.hosts
+        self.states = self._states_for(specs, engine.config.hosts)
+        self._path = Path(engine.state_dir) / "health.json"
+        self._load_history()
+        for st in self.states.values():
+            self._loops[st.key] = asyncio.ensure_future(self._loop(st))
+        self._saver = asyncio.ensure_future(self._save_loop())
+
+    def _states_for(self, specs: dict[str, CheckSpec], hosts: Any) -> dict[str, CheckState]:
         now = self.clock()
+        states = {}
         for spec in specs.values():
             if not spec.enabled:
                 continue
@@ -128,20 +137,40 @@ class HealthMonitor:
                 continue
             for target in targets:
                 st = CheckState(spec, target, Damper(spec.fail, spec.recover), since=now)
-                self.states[st.key] = st
-        self._path = Path(engine.state_dir) / "health.json"
-        self._load_history()
-        for st in self.states.values():
-            self._tasks.append(asyncio.ensure_future(self._loop(st)))
-        self._saver = asyncio.ensure_future(self._save_loop())
+                states[st.key] = st
+        return states
+
+    def reconfigure(self, config: Any) -> list[str]:
+        """A reloaded config: unchanged checks go on (state, damping, history); changed
+        and new ones start afresh; removed ones stop. Returns the checks touched."""
+        if self._specs is not None:
+            return []  # given its checks directly (tests, benches): not the config's
+        wanted = self._states_for(config.checks, config.hosts)
+        touched = set()
+        for key, st in list(self.states.items()):
+            new = wanted.get(key)
+            if new is None or new.spec != st.spec:
+                task = self._loops.pop(key, None)
+                if task is not None:
+                    task.cancel()
+                del self.states[key]
+                touched.add(f"check {st.spec.name}")
+        for key, st in wanted.items():
+            if key not in self.states:
+                self.states[key] = st
+                self._loops[key] = asyncio.ensure_future(self._loop(st))
+                touched.add(f"check {st.spec.name}")
+        return sorted(touched)
 
     async def stop(self) -> None:
-        for task in [*self._tasks, *([self._saver] if self._saver else [])]:
+        tasks = [*self._loops.values(), *self._tasks, *([self._saver] if self._saver else [])]
+        for task in tasks:
             task.cancel()
-        for task in [*self._tasks, *([self._saver] if self._saver else [])]:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        self._loops = {}
         self._save_history()
 
     @property

@@ -73,6 +73,7 @@ class LogMonitor:
         self.rules: dict[str, RuleState] = {}
         self._by_source: dict[str, list[RuleState]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._followers: dict[str, asyncio.Task[None]] = {}  # one per source
 
     # ------------------------------------------------------------------ life cycle ----
     async def start(self, engine: Any) -> None:
@@ -81,8 +82,8 @@ class LogMonitor:
         sources = self._sources if self._sources is not None else engine.config.sources
         rules = self._rules if self._rules is not None else engine.config.rules
         self.configure(sources, rules)
-        for st in self.sources.values():
-            self._tasks.append(asyncio.ensure_future(self._follow(st)))
+        for name, st in self.sources.items():
+            self._followers[name] = asyncio.ensure_future(self._follow(st))
         self._tasks.append(asyncio.ensure_future(self._tick()))
 
     def configure(self, sources: dict[str, SourceSpec], rules: dict[str, RuleSpec]) -> None:
@@ -93,13 +94,49 @@ class LogMonitor:
             for src in rs.spec.sources:
                 self._by_source.setdefault(src, []).append(rs)
 
+    def reconfigure(self, config: Any) -> list[str]:
+        """A reloaded config: unchanged sources keep following (ring, counts, place in
+        the file) and unchanged rules keep their windows; changed ones start afresh,
+        removed ones stop. Returns the sources and rules touched."""
+        if self._sources is not None or self._rules is not None:
+            return []  # given directly (tests, benches): not the config's
+        touched = []
+        for name in set(self.sources) | set(config.sources):
+            old, new = self.sources.get(name), config.sources.get(name)
+            if old is not None and new == old.spec:
+                continue
+            touched.append(f"source {name}")
+            task = self._followers.pop(name, None)
+            if task is not None:
+                task.cancel()
+            self.sources.pop(name, None)
+            if new is not None:
+                st = self.sources[name] = SourceState(new)
+                if self.engine is not None:
+                    self._followers[name] = asyncio.ensure_future(self._follow(st))
+        for name in set(self.rules) | set(config.rules):
+            old_rule, new_rule = self.rules.get(name), config.rules.get(name)
+            if old_rule is not None and new_rule == old_rule.spec:
+                continue
+            touched.append(f"rule {name}")
+            self.rules.pop(name, None)
+            if new_rule is not None:
+                self.rules[name] = RuleState(new_rule)
+        self._by_source = {}
+        for rs in self.rules.values():
+            for src in rs.spec.sources:
+                self._by_source.setdefault(src, []).append(rs)
+        return sorted(touched)
+
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._followers.values(), *self._tasks]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        self._followers = {}
 
     # --------------------------------------------------------------------- reading ----
     def recent(self, source: str, limit: int = 500) -> list[tuple[float, str | None, str]]:

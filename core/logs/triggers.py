@@ -52,13 +52,29 @@ class ChangeTriggers:
     def __init__(self) -> None:
         self.engine: Any = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._jobs: list[Any] = []
         self._stop = asyncio.Event()
 
     async def start(self, engine: Any) -> None:
         self.engine = engine
         for job in engine.config.jobs.values():
             if job.on_change and job.enabled:
+                self._jobs.append(job)
                 self._tasks.append(asyncio.ensure_future(self._watch(job)))
+
+    def reconfigure(self, config: Any) -> list[str]:
+        """A reloaded config: the watchers follow the jobs' `on_change` as they are now."""
+        before = {j.name: j.on_change for j in self._jobs}
+        for task in self._tasks:
+            task.cancel()
+        self._tasks, self._jobs = [], []
+        for job in config.jobs.values():
+            if job.on_change and job.enabled:
+                self._jobs.append(job)
+                self._tasks.append(asyncio.ensure_future(self._watch(job)))
+        after = {j.name: j.on_change for j in self._jobs}
+        return sorted(f"watch {n}" for n in set(before) | set(after)
+                      if before.get(n) != after.get(n))
 
     async def stop(self) -> None:
         self._stop.set()

@@ -197,6 +197,51 @@ def test_reload_by_command_signal_and_file_change_and_a_bad_config(daemon) -> No
     assert actions.count("reload") >= 4
 
 
+def until_daemon(state: Path, method: str, params: dict, ok, what: str) -> object:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        got = asyncio.run(call(state, method, params))
+        if ok(got):
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: {method} stayed {got!r}")
+
+
+def test_reload_applies_checks_log_sources_and_rules_too(daemon, tmp_path: Path) -> None:
+    """Not only jobs: a reload starts new checks and log sources (the daemon had none),
+    then changes one source's file and drops a check, without a restart."""
+    proc, cfg, state, env = daemon
+    one, two = tmp_path / "one.log", tmp_path / "two.log"
+    one.write_text("")
+    two.write_text("")
+    extra = (f'\n[checks.system]\nkind = "metrics"\ntargets = "local"\ninterval = "1s"\n'
+             f'[sources.app]\npath = "{one}"\n'
+             f'[rules.errors]\nsources = ["app"]\nlevel = "error"\n'
+             f'threshold = "> 0 in 60s"\n')
+    cfg.write_text(CONFIG + extra)
+    out = cli(env, cfg, state, "reload")
+    assert out.returncode == 0, out.stderr
+    until_daemon(state, "health_hosts", {}, lambda h: [r["host"] for r in h] == ["local"],
+                 "the new check")
+    until_daemon(state, "log_sources", {}, lambda s: s == ["app"], "the new source")
+    with one.open("a") as f:
+        f.write("ERROR one\n")
+    until_daemon(state, "log_recent", {"source": "app"},
+                 lambda lines: [t for _a, _l, t in lines] == ["ERROR one"], "the first file")
+    cfg.write_text(CONFIG + extra.replace(str(one), str(two)).split("[checks")[0]
+                   + extra.split('"1s"\n')[1].replace(str(one), str(two)))
+    out = cli(env, cfg, state, "reload")
+    assert out.returncode == 0, out.stderr
+    until_daemon(state, "health_hosts", {}, lambda h: h == [], "the check dropped")
+    with two.open("a") as f:
+        f.write("ERROR two\n")
+    with one.open("a") as f:
+        f.write("ERROR one again, not followed any more\n")
+    until_daemon(state, "log_recent", {"source": "app"},
+                 lambda lines: [t for _a, _l, t in lines] == ["ERROR two"], "the second file")
+    assert proc.poll() is None
+
+
 def test_reload_without_a_daemon_says_so(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
     out = subprocess.run([*FLEETDECK, "--state-dir", str(tmp_path / "s"), "reload"],
