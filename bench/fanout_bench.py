@@ -7,6 +7,8 @@ processes, in one run and interleaved:
 * ``fleetdeck fanout @bench -- uptime`` (host keys verified, history recorded);
 * a minimal asyncssh script: connect to every host at once, run, print (the floor);
 * parallel-ssh (``ParallelSSHClient``, libssh2) where it is installed;
+* Debian's ``parallel-ssh`` command (package pssh: OpenSSH clients side by side) where
+  it is installed, for reference beside the library of the same name;
 * Ansible ad-hoc ``ansible all -m raw -a uptime --forks N`` where it is installed
   (OpenSSH client; ControlPersist off, so every run connects afresh like the others).
 
@@ -151,6 +153,13 @@ def bench_n(n: int, servers: list[Sshd], keys: Keys, folder: Path, known: Path,
         pssh = folder / "pssh_run.py"
         pssh.write_text(PSSH)
         cmds["parallel-ssh"] = [PY, str(pssh), LOGIN, str(keys.client_path), *map(str, ports)]
+    if tools["pssh command"]:
+        hosts_file = folder / f"pssh-hosts-{n}"
+        hosts_file.write_text("".join(f"127.0.0.1:{port}\n" for port in ports))
+        cmds["pssh command"] = [
+            "parallel-ssh", "-h", str(hosts_file), "-l", LOGIN, "-p", str(n), "-i",
+            "-O", f"IdentityFile={keys.client_path}", "-O", f"UserKnownHostsFile={known}",
+            "-O", "StrictHostKeyChecking=yes", "-O", "ControlMaster=no", "uptime"]
     if tools["ansible"]:
         inv = write_ansible_inventory(folder, keys, ports)
         env_ansible = dict(env, ANSIBLE_HOST_KEY_CHECKING="False",
@@ -184,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([PY, "-m", "compileall", "-q", "core", "tui"], cwd=ROOT,
                    stdout=subprocess.DEVNULL)
     tools = {"parallel-ssh": available("pssh.clients"),
+             "pssh command": shutil.which("parallel-ssh") is not None,
              "ansible": shutil.which("ansible", path=str(BIN)) is not None}
     folder = Path(tempfile.mkdtemp(prefix="fleetdeck-fanout-bench-"))
     servers: list[Sshd] = []
@@ -199,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
                                 rexec=False).start())
         known.write_text("".join(known_line(s.port, keys.host) for s in servers))
         print(f"{len(servers)} sshd on loopback; parallel-ssh "
-              f"{'yes' if tools['parallel-ssh'] else 'not installed'}, ansible "
+              f"{'yes' if tools['parallel-ssh'] else 'not installed'}, pssh command "
+              f"{'yes' if tools['pssh command'] else 'not installed'}, ansible "
               f"{'yes' if tools['ansible'] else 'not installed'}; median of {args.repeat}")
         rows = []
         for n in counts:
