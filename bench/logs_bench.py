@@ -57,10 +57,10 @@ async def follow(path: Path, total: int) -> tuple[float, int, dict[str, int]]:
     mon.configure(sources, rules)
     from core.logs.follow import Follower
 
-    def sink(_p: str, lines: list[bytes]) -> None:
-        mon.ingest("app", lines)
+    def block(_p: str, data: bytes) -> None:
+        mon.ingest_block("app", data)
 
-    f = Follower(str(path), sink, poll=0.01, from_start=True)
+    f = Follower(str(path), poll=0.01, from_start=True, on_block=block)
     t0 = time.perf_counter()
     task = asyncio.ensure_future(f.run())
     while mon.sources["app"].total < total:

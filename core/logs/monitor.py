@@ -22,11 +22,13 @@ from core.levels import detect_level
 from core.logs.follow import Follower, GlobFollower, has_magic
 from core.logs.rules import RuleSpec, RuleState
 from core.logs.sources import SourceSpec
+from core.logs.tally import count_levels
 
 log = logging.getLogger("fleetdeck.logs")
 
 RING = 10_000  # recent lines kept per source
 BATCH = 0.2  # seconds between LogLines events of one source
+PUBLISH = 1_000  # lines of one source in one LogLines event at most (the rest: skipped)
 EVALUATE_EVERY = 1.0  # rules are looked at this often even without new lines (to resolve)
 RATE_BUCKET = 10.0  # seconds per error-rate bucket
 RATE_BUCKETS = 60  # ten minutes of them
@@ -38,15 +40,23 @@ class LogLines(Event):
     kind: ClassVar[str] = "log_lines"
     source: str
     lines: list[tuple[float, str | None, str]]  # (time, level, text)
+    skipped: int = 0  # lines before these that came too fast to show (in the file)
 
 
 class SourceState:
+    """One source's counts and recent lines. Lines are kept as they were read, as blocks
+    of text (a newline before each line), and split and given levels only when shown:
+    a busy log costs a regex pass per block, not Python per line."""
+
     def __init__(self, spec: SourceSpec) -> None:
         self.spec = spec
         self.fields_rx = re.compile(spec.fields) if spec.fields else None
-        self.ring: deque[tuple[float, str | None, str]] = deque(maxlen=RING)
+        self.ring: deque[tuple[float, str, int]] = deque()  # (time, block, lines)
+        self.ring_lines = 0
         self.counts: dict[str, int] = {}
-        self.pending: list[tuple[float, str | None, str]] = []
+        self.pending: deque[tuple[float, str, int]] = deque()
+        self.pending_lines = 0
+        self.skipped = 0
         self.total = 0
         # errors per RATE_BUCKET seconds, the last RATE_BUCKETS of them (the sparkline)
         self.error_rate: deque[list[float]] = deque(maxlen=RATE_BUCKETS)
@@ -56,6 +66,40 @@ class SourceState:
         if not self.error_rate or self.error_rate[-1][0] != start:
             self.error_rate.append([start, 0.0])
         self.error_rate[-1][1] += n
+
+    def keep(self, at: float, text: str, n: int) -> None:
+        """Into the ring (the last RING lines, give or take a block) and the next
+        LogLines (the last PUBLISH; older ones are counted as skipped)."""
+        item = (at, text, n)
+        self.ring.append(item)
+        self.ring_lines += n
+        while self.ring_lines - self.ring[0][2] >= RING:
+            self.ring_lines -= self.ring.popleft()[2]
+        self.pending.append(item)
+        self.pending_lines += n
+        while self.pending_lines - self.pending[0][2] >= PUBLISH:
+            dropped = self.pending.popleft()[2]
+            self.pending_lines -= dropped
+            self.skipped += dropped
+
+    def take_pending(self) -> tuple[list[tuple[float, str | None, str]], int]:
+        lines = tail(self.pending, PUBLISH)
+        skipped = self.skipped + self.pending_lines - len(lines)
+        self.pending.clear()
+        self.pending_lines = self.skipped = 0
+        return lines, skipped
+
+
+def tail(blocks: deque[tuple[float, str, int]], limit: int
+         ) -> list[tuple[float, str | None, str]]:
+    """The last ``limit`` lines of some blocks, as (time, level, text)."""
+    out: list[tuple[float, str | None, str]] = []
+    for at, text, _n in reversed(blocks):
+        if len(out) >= limit:
+            break
+        lines = text[1:].split("\n")[-(limit - len(out)):]
+        out[:0] = [(at, detect_level(line), line) for line in lines]
+    return out
 
 
 class LogMonitor:
@@ -140,8 +184,7 @@ class LogMonitor:
 
     # --------------------------------------------------------------------- reading ----
     def recent(self, source: str, limit: int = 500) -> list[tuple[float, str | None, str]]:
-        ring = self.sources[source].ring
-        return list(ring)[-limit:]
+        return tail(self.sources[source].ring, limit) if limit > 0 else []
 
     def stats(self) -> list[dict[str, Any]]:
         return [{"source": n, "lines": s.total, "levels": dict(s.counts),
@@ -150,32 +193,32 @@ class LogMonitor:
 
     # ----------------------------------------------------------------- the lines ----
     def ingest(self, source: str, lines: list[bytes], at: float | None = None) -> None:
-        """Lines of one source: level, fields, rules. Public so tests and benches can feed
-        it without a file."""
+        """Lines of one source (a remote stream, a command, a test): see ingest_text."""
+        if lines:
+            self.ingest_text(source, "\n" + b"\n".join(lines).decode("utf-8", "replace"),
+                             len(lines), at)
+
+    def ingest_block(self, source: str, data: bytes, at: float | None = None) -> None:
+        """Complete lines as read from a file, each ending in a newline."""
+        if data:
+            self.ingest_text(source, "\n" + data[:-1].decode("utf-8", "replace"),
+                             data.count(b"\n"), at)
+
+    def ingest_text(self, source: str, text: str, n: int, at: float | None = None) -> None:
+        """``n`` lines of one source, with a newline before each: levels counted for the
+        block at once (core.logs.tally), rules fed, the block kept for the screens."""
         st = self.sources[source]
         now = self.clock() if at is None else at
-        rules = self._by_source.get(source, ())
-        rx = st.fields_rx
+        levels: dict[str, int] = {}
+        count_levels(text, levels)
         counts = st.counts
-        errors_before = counts.get("error", 0)
-        for raw in lines:
-            text = raw.decode("utf-8", "replace")
-            level = detect_level(text)
-            if level is not None:
-                counts[level] = counts.get(level, 0) + 1
-            if rules:
-                fields = {}
-                if rx is not None:
-                    m = rx.search(text)
-                    if m is not None:
-                        fields = {k: v for k, v in m.groupdict().items() if v is not None}
-                for rs in rules:
-                    rs.feed(source, now, level, text, fields)
-            item = (now, level, text)
-            st.ring.append(item)
-            st.pending.append(item)
-        st.total += len(lines)
-        st.count_errors(now, counts.get("error", 0) - errors_before)
+        for level, c in levels.items():
+            counts[level] = counts.get(level, 0) + c
+        for rs in self._by_source.get(source, ()):
+            rs.feed_block(source, now, text, n, levels, st.fields_rx)
+        st.keep(now, text, n)
+        st.total += n
+        st.count_errors(now, levels.get("error", 0))
 
     def evaluate(self, now: float | None = None) -> list[RuleChanged]:
         """Look at every rule's windows; publish (and return) the changes."""
@@ -199,8 +242,8 @@ class LogMonitor:
     def _flush(self) -> None:
         for name, st in self.sources.items():
             if st.pending and self.engine is not None:
-                batch, st.pending = st.pending, []
-                self.engine.bus.publish(LogLines(name, batch))
+                lines, skipped = st.take_pending()
+                self.engine.bus.publish(LogLines(name, lines, skipped))
 
     # ------------------------------------------------------------------ following ---
     async def _follow(self, st: SourceState) -> None:
@@ -209,13 +252,17 @@ class LogMonitor:
         def sink(_path: str, lines: list[bytes]) -> None:
             self.ingest(spec.name, lines)
 
+        def block(_path: str, data: bytes) -> None:
+            self.ingest_block(spec.name, data)
+
         if spec.host is not None:
             await self._remote(spec, sink)
         elif spec.path is not None:
             if has_magic(spec.path):
-                await GlobFollower(spec.path, sink, poll=self.poll).run()
+                await GlobFollower(spec.path, poll=self.poll, on_block=block).run()
             else:
-                await Follower(spec.path, sink, poll=self.poll, from_start=spec.from_start).run()
+                await Follower(spec.path, poll=self.poll, from_start=spec.from_start,
+                               on_block=block).run()
         elif spec.command is not None:
             await self._command(spec, sink)
 

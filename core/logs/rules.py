@@ -10,17 +10,21 @@ injected clock, so windows are tested without waiting.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.durations import DurationError, parse_duration
-from core.levels import LEVELS
+from core.levels import LEVELS, detect_level
 
 _THRESHOLD = re.compile(r"^\s*(>=|>)\s*(\d+(?:\.\d+)?)\s*(%?)\s+in\s+(\S+)\s*$")
 _FIELD = re.compile(r"^\s*([A-Za-z_]\w*)\s*(==|!=|>=|<=|>|<|~)\s*(.+?)\s*$")
 _SEVERITY = {level: i for i, level in enumerate(LEVELS)}  # error 0 ... debug 3
+# a lookaround or \A/\Z sees past a line's edge in a block: such rules go line by line
+_EDGE_SENSITIVE = ("(?=", "(?!", "(?<", "\\A", "\\Z", "\\z")
 
 
 class RuleError(ValueError):
@@ -123,29 +127,37 @@ class RuleSpec:
 
 @dataclass
 class Window:
-    """Match and line times within the last `seconds` (line times only for shares)."""
+    """Match and line counts within the last `seconds`, as (time, count) pairs: a block
+    of lines read at once is one pair (line counts only for shares)."""
 
     seconds: float
     lines_too: bool
-    hits: deque[float] = field(default_factory=deque)
-    lines: deque[float] = field(default_factory=deque)
+    hits: deque[tuple[float, int]] = field(default_factory=deque)
+    lines: deque[tuple[float, int]] = field(default_factory=deque)
     firing: bool = False
+    _hits: int = 0
+    _lines: int = 0
 
     def add(self, at: float, hit: bool) -> None:
-        if hit:
-            self.hits.append(at)
-        if self.lines_too:
-            self.lines.append(at)
+        self.add_counts(at, 1 if hit else 0, 1)
+
+    def add_counts(self, at: float, hits: int, lines: int) -> None:
+        if hits:
+            self.hits.append((at, hits))
+            self._hits += hits
+        if self.lines_too and lines:
+            self.lines.append((at, lines))
+            self._lines += lines
 
     def value(self, now: float) -> float:
         edge = now - self.seconds
-        while self.hits and self.hits[0] <= edge:
-            self.hits.popleft()
+        while self.hits and self.hits[0][0] <= edge:
+            self._hits -= self.hits.popleft()[1]
         if not self.lines_too:
-            return float(len(self.hits))
-        while self.lines and self.lines[0] <= edge:
-            self.lines.popleft()
-        return 100.0 * len(self.hits) / len(self.lines) if self.lines else 0.0
+            return float(self._hits)
+        while self.lines and self.lines[0][0] <= edge:
+            self._lines -= self.lines.popleft()[1]
+        return 100.0 * self._hits / self._lines if self._lines else 0.0
 
 
 class RuleState:
@@ -154,6 +166,18 @@ class RuleState:
     def __init__(self, spec: RuleSpec) -> None:
         self.spec = spec
         self.regex = re.compile(spec.match) if spec.match else None
+        # the same regex over a whole block (``^``/``$`` per line); not for patterns whose
+        # meaning at a line's edges differs between a line and a block
+        self.block_regex = re.compile(spec.match, re.MULTILINE) if spec.match and not any(
+            s in spec.match for s in _EDGE_SENSITIVE) else None
+        # ...and the same followed by the rest of its line: one findall counts the lines
+        # (a regex that matches nothing at all would count wrongly: those go one by one)
+        self.line_count_regex = None
+        if self.block_regex is not None and self.regex is not None \
+                and self.regex.search("") is None:
+            with contextlib.suppress(re.error):  # e.g. a global flag: `(?s)` must lead
+                self.line_count_regex = re.compile(f"((?:{spec.match})[^\n]*)",
+                                                   re.MULTILINE)
         self.windows: dict[str, Window] = {}
 
     def _window(self, source: str) -> Window:
@@ -167,6 +191,69 @@ class RuleState:
     def feed(self, source: str, at: float, level: str | None, line: str,
              fields: dict[str, str]) -> None:
         self._window(source).add(at, self.spec.matches(level, line, fields, self.regex))
+
+    def feed_block(self, source: str, at: float, text: str, n: int,
+                   levels: dict[str, int], fields_rx: re.Pattern[str] | None) -> None:
+        """A block of ``n`` lines (``text``: a newline before each) whose levels are
+        counted in ``levels``. A level-only rule needs only those counts; a regex-only
+        rule searches the block once; only field conditions look at lines one by one."""
+        spec = self.spec
+        if spec.match is None and spec.field is None:
+            worst = _SEVERITY[spec.level or "debug"]
+            hits = sum(c for lv, c in levels.items() if _SEVERITY.get(lv, 9) <= worst)
+        elif spec.level is None and spec.field is None and self.block_regex is not None:
+            hits = self.count_lines(text)
+        else:
+            lines = self.matching_lines(text) if self.block_regex is not None \
+                else text[1:].split("\n")
+            hits = 0
+            for line in lines:
+                level = detect_level(line) if spec.level is not None else None
+                fields: dict[str, str] = {}
+                if spec.field is not None and fields_rx is not None:
+                    m = fields_rx.search(line)
+                    if m is not None:
+                        fields = {k: v for k, v in m.groupdict().items() if v is not None}
+                if spec.matches(level, line, fields, None if self.block_regex else self.regex):
+                    hits += 1
+        self._window(source).add_counts(at, hits, n)
+
+    def count_lines(self, text: str) -> int:
+        """How many lines of a block the regex matches: one findall when no match runs
+        over a line's end (the usual case), else line by line."""
+        if self.block_regex is None:
+            assert self.regex is not None
+            return sum(1 for line in text[1:].split("\n") if self.regex.search(line))
+        rx = self.line_count_regex
+        if rx is not None:
+            found = rx.findall(text)
+            if rx.groups > 1:
+                found = [f[0] for f in found]
+            if not any("\n" in f for f in found):
+                return len(found)
+        return sum(1 for _ in self.matching_lines(text))
+
+    def matching_lines(self, text: str) -> Iterator[str]:
+        """The lines of a block the rule's regex matches, each once; a match that runs
+        over a line's end is checked again on its line alone."""
+        rx, line_rx = self.block_regex, self.regex
+        assert rx is not None and line_rx is not None
+        pos, size = 0, len(text)
+        while pos < size:
+            m = rx.search(text, pos)
+            if m is None:
+                return
+            start = m.start()
+            # the line holding the match (the next one when it begins on a newline)
+            line_start = text.rfind("\n", 0, start + 1) + 1
+            end = text.find("\n", line_start)
+            if end < 0:
+                end = size
+            line = text[line_start:end]
+            inside = m.end() <= end and text[start:start + 1] != "\n"
+            if inside or line_rx.search(line):
+                yield line
+            pos = end
 
     def evaluate(self, now: float) -> list[tuple[str, bool, float]]:
         """(window key, firing now, value) for each window whose firing state changed."""

@@ -23,7 +23,8 @@ from tui.screens.hosts import sparkline
 from tui.widgets.common import FilterBar, RowFilter
 
 VIEW_LINES = 5000
-LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "info": "", "debug": "dim"}
+LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "info": "", "debug": "dim",
+                "skipped": "dim italic"}
 PALETTE = ("cyan", "magenta", "green", "blue", "yellow", "bright_cyan", "bright_magenta")
 
 
@@ -115,6 +116,10 @@ class LogsScreen(FleetScreen):
         for e in events:
             if e.kind == "log_lines":
                 source = e.source  # type: ignore[attr-defined]
+                skipped = getattr(e, "skipped", 0)
+                if skipped:  # a flood: the monitor sends the newest lines of each batch
+                    new.append((source, "skipped", f"… {skipped:,} lines not shown, they "
+                                                   "came too fast (they are in the file)"))
                 new += [(source, lvl, text) for _t, lvl, text in e.lines]  # type: ignore[attr-defined]
         if new:
             self._add(new)

@@ -1,0 +1,126 @@
+"""Block-level counting agrees with line-by-line: level counts with detect_level, rule
+matches with the rule's regex searched in each line alone."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from core.levels import detect_level
+from core.logs.rules import RuleSpec, RuleState, parse_threshold
+from core.logs.tally import count_levels
+
+SHAPES = [
+    "2026-11-22T12:00:00Z INFO  request served path=/api/v1/items status=200 ms=12",
+    "2026-11-22T12:00:00Z DEBUG cache hit key=user:1234",
+    '{"ts":"2026-11-22T12:00:01Z","level":"warn","msg":"slow query","ms":812}',
+    "Nov 22 12:00:02 web01 app[812]: ERROR: upstream timed out (110: Connection timed out)",
+    'level=info msg="job done" duration=1.2s',
+    "2026-11-22 12:00:00,123 INFO x level=error", "2026-11-22T12:00:00Z INFOS x",
+    "Nov 22 12:00:02 ERR app[1]: INFO: hi", "Nov 22 12:00:02 web-error app: WARN hi",
+    "Dec  1 01:02:03 h p[9]: [DEBUG] x", '{"level":"nope","msg":"ERROR here"}',
+    '{"level": 50}', '{"level": 8, "x": "WARN"}', '{"msg":"a", "Severity" : "Error"}',
+    "LEVEL=WARN x", "lvl=zzz ERROR", 'severity="notice" a', "", "[fleetdeck] started",
+    "<3>kernel oops", "E0102 12:00:00 x", "I1122 12:00:00.1 ok", "plain text line",
+    "Traceback (most recent call last):", "ValueError: bad", "x ERROR y",
+    "\x1b[31mERROR\x1b[0m boom", "2026-11-22T12:00:00+01:00 [WARNING] disk",
+    "[2026-11-22 12:00:00] CRITICAL hot", '  {"level":"error"}', "ts=1 level=error msg=x",
+    "2026-11-22T12:00:00Z INFO a\tlevel=debug", "2026-11-22T12:00:00Z ERROR\tLvl=info",
+    '{"a":"\\"level\\":\\"x\\"","level":"info"}', "Nov 22 12:00:02 h p: ERRORx",
+    "2026-11-22T12:00:00.5Z FATAL", "2026-11-22T12:00:00Z INFO a loglevel=error",
+    "Nov 22 12:00:02 h p: INFO é level=warn",
+]
+NOISE = ["level=", "ERROR", "warn", " ", '"', "err", "Info", "é", "\t", "lvl=", "{", "["]
+
+
+def mutate(rng: random.Random, line: str) -> str:
+    chars = list(line)
+    for _ in range(rng.randint(0, 3)):
+        if not chars:
+            break
+        i = rng.randrange(len(chars))
+        op = rng.random()
+        if op < 0.3:
+            chars[i] = rng.choice('aeE =:"{[]<>0 \tIWF')
+        elif op < 0.6:
+            chars.insert(i, rng.choice(NOISE))
+        else:
+            del chars[i]
+    return "".join(chars)
+
+
+def blocks(seed: int, count: int = 1500) -> list[list[str]]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        lines = [mutate(rng, rng.choice(SHAPES)) if rng.random() < 0.5 else rng.choice(SHAPES)
+                 for _ in range(rng.randint(1, 40))]
+        out.append([line.replace("\n", " ") for line in lines])
+    return out
+
+
+def by_line(lines: list[str]) -> dict[str, int]:
+    want: dict[str, int] = {}
+    for line in lines:
+        level = detect_level(line)
+        if level:
+            want[level] = want.get(level, 0) + 1
+    return want
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_block_level_counts_are_detect_levels(seed: int) -> None:
+    fast_shapes = 0
+    for lines in blocks(seed):
+        got: dict[str, int] = {}
+        count_levels("\n" + "\n".join(lines), got)
+        assert {k: v for k, v in got.items() if v} == by_line(lines), lines
+        fast_shapes += sum(1 for line in lines if line in SHAPES[:5])
+    assert fast_shapes > 1000  # the common shapes were there, not only the odd ones
+
+
+def test_a_big_block_of_common_shapes() -> None:
+    lines = [f"{SHAPES[i % 5]} seq={i}" for i in range(20_000)]
+    got: dict[str, int] = {}
+    count_levels("\n" + "\n".join(lines), got)
+    assert got == {"info": 8000, "debug": 4000, "warning": 4000, "error": 4000}
+
+
+@pytest.mark.parametrize("pattern", [
+    r"timed out|refused", r'"ms":\s*[5-9]\d\d', r"^level=", r"x$", r"\s+ERROR",
+    r"[^a-z]+warn", r"(?P<n>\d+) ms", r"e*", r"(?s)ERROR.*level", r"(?<=\s)ERROR",
+    r"INFO(?!S)", r"\Alevel",
+])
+def test_block_rule_matches_are_per_line_matches(pattern: str) -> None:
+    import re
+
+    rule = RuleState(RuleSpec("r", ("s",), parse_threshold("> 1 in 60s"), match=pattern))
+    line_rx = re.compile(pattern)
+    for lines in blocks(7, 300):
+        text = "\n" + "\n".join(lines)
+        assert rule.count_lines(text) == sum(1 for line in lines if line_rx.search(line)), \
+            lines
+
+
+def test_a_flood_keeps_memory_bounded_and_says_what_it_skipped() -> None:
+    from core.logs.monitor import PUBLISH, RING, LogMonitor
+    from core.logs.sources import SourceSpec
+
+    sources = {"app": SourceSpec("app", path="/nonexistent")}
+    mon = LogMonitor(sources, {})
+    mon.configure(sources, {})
+    lines = [f"{SHAPES[i % 5]} seq={i}" for i in range(50_000)]
+    for start in range(0, len(lines), 7_000):  # blocks as a follower hands them over
+        data = "".join(f"{line}\n" for line in lines[start:start + 7_000]).encode()
+        mon.ingest_block("app", data, at=100.0)
+    st = mon.sources["app"]
+    assert st.total == 50_000 and st.counts == by_line(lines)
+    assert RING <= st.ring_lines < RING + 7_000  # whole blocks, about RING lines
+    recent = mon.recent("app", 500)
+    assert [text for _t, _l, text in recent] == lines[-500:]
+    assert recent[-1][1] == detect_level(lines[-1])
+    shown, skipped = st.take_pending()
+    assert [text for _t, _l, text in shown] == lines[-PUBLISH:]
+    assert skipped == 50_000 - PUBLISH
+    assert st.take_pending() == ([], 0)
