@@ -155,6 +155,11 @@ class HealthMonitor:
                     task.cancel()
                 del self.states[key]
                 touched.add(f"check {st.spec.name}")
+                if st.state != UP and self.engine is not None:  # its alert must not linger
+                    self.engine.bus.publish(CheckChanged(
+                        st.spec.name, st.target, st.state, UP, self.clock(),
+                        "the check was " + ("removed" if new is None else "changed")
+                        + " by a config reload"))
         for key, st in wanted.items():
             if key not in self.states:
                 self.states[key] = st

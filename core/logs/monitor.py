@@ -163,7 +163,15 @@ class LogMonitor:
             if old_rule is not None and new_rule == old_rule.spec:
                 continue
             touched.append(f"rule {name}")
-            self.rules.pop(name, None)
+            gone = self.rules.pop(name, None)
+            for key, w in (gone.windows.items() if gone is not None else ()):
+                if w.firing and self.engine is not None:  # its alert must not linger
+                    t = gone.spec.threshold
+                    self.engine.bus.publish(RuleChanged(
+                        name, key if key != "*" else ",".join(gone.spec.sources), False,
+                        0.0, t.value, t.window, self.clock(),
+                        "the rule was " + ("removed" if new_rule is None else "changed")
+                        + " by a config reload"))
             if new_rule is not None:
                 self.rules[name] = RuleState(new_rule)
         self._by_source = {}

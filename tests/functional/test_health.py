@@ -189,3 +189,29 @@ async def test_history_survives_a_restart(start_engine, state_dir: Path) -> None
         assert len(mon2.states["nothing@local"].history) >= 2
     finally:
         await engine2.stop()
+
+
+async def test_a_reload_that_drops_a_down_check_resolves_its_alert(start_engine) -> None:
+    import dataclasses
+
+    from core.alerts import attach_alerts
+    from core.health.monitor import attach_health
+
+    spec = CheckSpec("nothing", "tcp", port=1, **FAST)  # nothing listens on port 1
+    cfg = config({"nothing": spec})
+    engine, _ = await start_engine(cfg, scheduling=False, before_start=lambda e: (
+        attach_alerts(e, deliver=False), attach_health(e)))
+    await wait_state(engine.health, "nothing@local", "down")
+    deadline = time.monotonic() + 10
+    while not engine.alerts.list_alerts() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert [a["status"] for a in engine.alerts.list_alerts()] == ["firing"]
+    summary = engine.apply_config(dataclasses.replace(cfg, checks={}))
+    assert summary["services"] == ["check nothing"]
+    assert engine.health.states == {}
+    deadline = time.monotonic() + 10
+    while engine.alerts.list_alerts() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    alerts = engine.alerts.list_alerts(include_resolved=True)
+    assert [a["status"] for a in alerts] == ["resolved"]
+    assert "removed by a config reload" in str(alerts[0])

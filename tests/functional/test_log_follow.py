@@ -134,6 +134,17 @@ async def test_a_rule_on_a_followed_file_raises_an_alert(start_engine, tmp_path)
     assert mon.recent("svc")[-1][1:] == ("error", "level=fatal c")
     assert [e.kind for e in rec.events if e.kind == "log_lines"]
 
+    # a reload that drops the rule resolves its alert; the sources keep following
+    import dataclasses
+
+    summary = engine.apply_config(dataclasses.replace(cfg, rules={}))
+    assert summary["services"] == ["rule errors"]
+    await wait_for(lambda: not engine.alerts.list_alerts(), "the alert resolved")
+    (gone,) = engine.alerts.list_alerts(include_resolved=True)
+    assert gone["status"] == "resolved" and "removed by a config reload" in str(gone)
+    append(log, "ERROR after the reload\n")
+    await wait_for(lambda: mon.recent("svc")[-1][2] == "ERROR after the reload", "following")
+
 
 async def test_a_remote_file_over_ssh_survives_rotation(start_engine, tmp_path) -> None:
     from core.remote import set_engine_pool
