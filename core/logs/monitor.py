@@ -218,7 +218,7 @@ class LogMonitor:
         st = self.sources[source]
         now = self.clock() if at is None else at
         levels: dict[str, int] = {}
-        count_levels(text, levels)
+        count_levels(text, levels, n)
         counts = st.counts
         for level, c in levels.items():
             counts[level] = counts.get(level, 0) + c

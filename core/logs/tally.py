@@ -59,9 +59,10 @@ def _json_level(token: str) -> str | None:
     return _number_level(int(token))
 
 
-def count_levels(text: str, counts: dict[str, int]) -> None:
+def count_levels(text: str, counts: dict[str, int], lines: int | None = None) -> None:
     """Add the levels of the lines of ``text`` to ``counts``. ``text`` is the lines
-    with a newline *before* each one (``"\\n" + "\\n".join(lines)``)."""
+    with a newline *before* each one (``"\\n" + "\\n".join(lines)``); ``lines``, their
+    number, if the caller knows it already."""
     if "\x1b" in text:  # colours: detect_level strips them first
         for line in text[1:].split("\n"):
             _add(counts, detect_level(line))
@@ -87,7 +88,7 @@ def count_levels(text: str, counts: dict[str, int]) -> None:
             level = _word(token)
             if level is not None:
                 counts[level] = counts.get(level, 0) + n
-    if decided < text.count("\n"):
+    if decided < (text.count("\n") if lines is None else lines):
         for m in OTHER_RX.finditer(text):
             _add(counts, detect_level(m.group("line")))
     late = _late_keys(text) if "=" in text else []

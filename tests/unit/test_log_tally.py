@@ -90,7 +90,8 @@ def test_a_big_block_of_common_shapes() -> None:
 @pytest.mark.parametrize("pattern", [
     r"timed out|refused", r'"ms":\s*[5-9]\d\d', r"^level=", r"x$", r"\s+ERROR",
     r"[^a-z]+warn", r"(?P<n>\d+) ms", r"e*", r"(?s)ERROR.*level", r"(?<=\s)ERROR",
-    r"INFO(?!S)", r"\Alevel",
+    r"INFO(?!S)", r"\Alevel", r"ERROR|WARN", r"timed out|level=|refused", r"ms\s|zz",
+    r"(a)b\1|warn", r"[|]x|ERROR",
 ])
 def test_block_rule_matches_are_per_line_matches(pattern: str) -> None:
     import re
@@ -124,3 +125,20 @@ def test_a_flood_keeps_memory_bounded_and_says_what_it_skipped() -> None:
     assert [text for _t, _l, text in shown] == lines[-PUBLISH:]
     assert skipped == 50_000 - PUBLISH
     assert st.take_pending() == ([], 0)
+
+
+def test_top_level_branches() -> None:
+    from core.logs.rules import top_level_branches
+
+    assert top_level_branches(r"a|b(c|d)|[|]e|\||[]|]") == ["a", "b(c|d)", "[|]e", r"\|",
+                                                             "[]|]"]
+    assert top_level_branches("timed out") == ["timed out"]
+    split = RuleState(RuleSpec("r", ("s",), parse_threshold("> 1 in 60s"),
+                               match="timed out|refused"))
+    assert [cross for _rx, cross in split.branch_regexes] == [False, False]
+    crossing = RuleState(RuleSpec("r", ("s",), parse_threshold("> 1 in 60s"),
+                                  match=r"ms\s|zz[^a]|ab(?s:.)"))
+    assert [cross for _rx, cross in crossing.branch_regexes] == [True, True, True]
+    for unsplit in (r"(?i)timed out|refused", r"(x)y|\1z", "a|b"):
+        rule = RuleState(RuleSpec("r", ("s",), parse_threshold("> 1 in 60s"), match=unsplit))
+        assert rule.branch_regexes == [], unsplit
