@@ -207,6 +207,11 @@ def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
             names = resolve_targets(pattern, config.hosts)
         except TargetError as e:
             raise _cli_error(str(e)) from None
+    from core.control.client import daemon_pid
+
+    if not args.trust_new_host_keys and daemon_pid(state_dir) is not None:
+        return asyncio.run(_fanout_via_daemon(args, state_dir, command, pattern, names,
+                                              timeout, connect_timeout, rerun_of))
     from core.enginelog import setup_logging
     from core.store.storage import private_dir
 
@@ -288,6 +293,86 @@ async def _fanout(args: argparse.Namespace, config: Any, state_dir: Path, comman
         print(json.dumps(record, indent=2))
     elif args.gather:
         _print_groups(fo.gather())
+    if not args.json:
+        print(summary_line(results, elapsed, fid))
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return exit_status(results)
+
+
+async def _fanout_via_daemon(args: argparse.Namespace, state_dir: Path, command: str,
+                             pattern: str, names: list[str], timeout: float | None,
+                             connect_timeout: float | None, rerun_of: int | None) -> int:
+    """Beside a daemon the fan-out runs there, over its pool, audited as this user; the
+    lines come back as its events. Ctrl-C cancels it there. (`--trust-new-host-keys`
+    runs here: trusting keys is this command's own act.)"""
+    from core.control.client import DaemonError, call
+    from core.control.protocol import MAX_FRAME, encode
+    from core.control.server import socket_path
+    from core.fanout import exit_status, summary_line
+
+    reader, writer = await asyncio.open_unix_connection(str(socket_path(state_dir)),
+                                                        limit=MAX_FRAME)
+    writer.write(encode({"id": 0, "method": "subscribe",
+                         "params": {"kinds": ["fanout_line", "host_result", "fanout_done"]}}))
+    await writer.drain()
+    started = time.monotonic()
+    params = {"pattern": pattern, "command": command, "hosts": names, "forks": args.forks,
+              "timeout": timeout, "connect_timeout": connect_timeout, "rerun_of": rerun_of}
+    try:
+        rec = await call(state_dir, "fanout_start", params)
+    except DaemonError as e:
+        writer.close()
+        raise _cli_error(str(e)) from None
+    fid = rec["id"]
+    stream = not (args.gather or args.json)
+    interrupted = False
+    loop = asyncio.get_running_loop()
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        if not interrupted:
+            interrupted = True
+            print("fleetdeck: interrupted: cancelling the running hosts", file=sys.stderr,
+                  flush=True)
+            loop.create_task(call(state_dir, "fanout_cancel", {"fanout_id": fid}))
+
+    loop.add_signal_handler(signal.SIGINT, interrupt)
+    loop.add_signal_handler(signal.SIGTERM, interrupt)
+    record = None
+    try:
+        while record is None:
+            msg = json.loads(await reader.readuntil(b"\n"))
+            kind = msg.get("event")
+            if kind == "fanout_done" and msg["fanout"]["id"] == fid:
+                record = msg["fanout"]
+            elif msg.get("fanout_id") != fid or not stream:
+                continue
+            elif kind == "fanout_line":
+                out = sys.stdout if msg["stream"] == "stdout" else sys.stderr
+                print(f"{msg['host']}: {msg['line']}", file=out, flush=True)
+            elif kind == "host_result":
+                r = msg["result"]
+                if r["state"] not in ("ok", "pending", "connecting", "running"):
+                    print(f"{r['host']}: [{r['state']}] {r['reason']}", file=sys.stderr,
+                          flush=True)
+    except (asyncio.IncompleteReadError, ConnectionError) as e:
+        raise _cli_error(f"lost the daemon during fan-out #{fid}: {e}; "
+                         f"`fleetdeck fanouts {fid}` shows what it recorded") from None
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGTERM)
+        writer.close()
+    elapsed = time.monotonic() - started
+    results = list(record["hosts"].values())
+    if args.json or args.gather:
+        groups = await call(state_dir, "fanout_gather", {"fanout_id": fid})
+        if args.json:
+            record["groups"] = [{k: v for k, v in g.items() if k not in ("text", "diff")}
+                                | {"text": g["text"]} for g in groups]
+            print(json.dumps(record, indent=2))
+        else:
+            _print_groups(groups)
     if not args.json:
         print(summary_line(results, elapsed, fid))
     if interrupted:

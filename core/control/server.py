@@ -31,7 +31,8 @@ READS = ("ping", "list_jobs", "get_job", "list_runs", "get_run", "queue", "audit
          "log_stats", "fanout_list", "fanout_get", "fanout_output", "fanout_gather",
          "fanout_resolve", "fanout_live")
 ACTIONS = ("run_job", "cancel_run", "pause_job", "resume_job", "reload", "ack_alert",
-           "silence", "fanout_start", "fanout_rerun", "fanout_cancel_host", "fanout_trust")
+           "silence", "fanout_start", "fanout_rerun", "fanout_cancel_host", "fanout_trust",
+           "fanout_cancel")
 
 
 def socket_path(state_dir: Path) -> Path:
@@ -200,8 +201,8 @@ class ControlServer:
         audit = {"via": via, "uid": client.uid}
         fid = params.get("fanout_id")
         if method == "fanout_start":
-            kw = {k: params[k] for k in ("hosts", "forks", "timeout", "connect_timeout")
-                  if params.get(k) is not None}
+            kw = {k: params[k] for k in ("hosts", "forks", "timeout", "connect_timeout",
+                                         "rerun_of") if params.get(k) is not None}
             return e.fanouts.start(str(params["pattern"]), str(params["command"]),
                                    requested_by=who, audit=audit, **kw)
         if method == "fanout_rerun":
@@ -210,6 +211,10 @@ class ControlServer:
         if method == "fanout_trust":
             return e.fanouts.trust(int(fid), [str(h) for h in params["hosts"]],
                                    requested_by=who, audit=audit)
+        if method == "fanout_cancel":  # the whole batch (a CLI's Ctrl-C)
+            e.fanouts.cancel(int(fid))
+            self.audit.record("cancel fan-out", [f"#{fid}"], uid=client.uid, via=via)
+            return {"cancelled": int(fid)}
         if method == "fanout_cancel_host":
             e.fanouts.cancel_host(int(fid), str(params["host"]))
             self.audit.record("cancel host", [str(params["host"])], uid=client.uid, via=via,

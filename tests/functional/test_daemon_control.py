@@ -300,3 +300,29 @@ def test_metrics_endpoint_and_the_systemd_unit(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
+
+
+def test_cli_fanout_beside_a_daemon_runs_in_the_daemon(daemon) -> None:
+    """`fleetdeck fanout` streams a fan-out the daemon runs (its child, its audit row by
+    socket); Ctrl-C cancels it there and still prints the summary."""
+    proc, cfg, state, env = daemon
+    out = cli(env, cfg, state, "fanout", "local", "--", "echo", "from-$PPID")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == f"local: from-{proc.pid}"
+    assert "1 ok" in out.stdout.splitlines()[-1]
+    gathered = cli(env, cfg, state, "fanout", "local", "--gather", "--", "echo", "same")
+    assert gathered.returncode == 0 and "local (1)" in gathered.stdout
+    rows = json.loads(cli(env, cfg, state, "audit", "--json").stdout)
+    fan = [r for r in rows if r["action"] == "fan-out"]
+    assert len(fan) == 2 and all(r["via"].startswith("socket pid ") for r in fan)
+
+    slow = subprocess.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
+                             "fanout", "local", "--", "echo", "started;", "sleep", "30"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert slow.stdout is not None
+    assert slow.stdout.readline().strip() == "local: started"  # it runs: now interrupt it
+    slow.send_signal(signal.SIGINT)
+    rest, err = slow.communicate(timeout=30)
+    assert slow.returncode == 130, err
+    assert "interrupted" in err and "1 cancelled" in rest
+    assert proc.poll() is None
