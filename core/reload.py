@@ -56,19 +56,15 @@ class Reloader:
         one had none: the service it needs starts now (a running one was reconfigured)."""
         from core.health.monitor import attach_health
         from core.logs.monitor import attach_logs
-        from core.logs.triggers import ChangeTriggers, attach_triggers
+        from core.logs.triggers import attach_triggers
 
         e = self.engine
         started = []
-        for what, attach, present in (
-                ("health checks", attach_health, lambda: e.health is not None),
-                ("log sources", attach_logs, lambda: e.logs is not None),
-                ("file watches", attach_triggers,
-                 lambda: any(isinstance(s, ChangeTriggers) for s in e._services))):  # noqa: SLF001
-            if present():
-                continue
+        for what, attach in (("health checks", attach_health), ("log sources", attach_logs),
+                             ("file watches", attach_triggers)):
+            running = list(e._services)  # noqa: SLF001 - each attach_* returns the one running
             service = attach(e)
-            if service is not None:
+            if service is not None and service not in running:
                 await service.start(e)
                 started.append(what)
         return started

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -231,7 +233,7 @@ def _local() -> Any:
 async def _fanout(args: argparse.Namespace, config: Any, state_dir: Path, command: str,
                   pattern: str, hosts: list[Any], timeout: float | None,
                   connect_timeout: float | None, rerun_of: int | None) -> int:
-    from core.fanout import FanOut, FanOutHost, FanOutLine, exit_status, summary_line
+    from core.fanout import FanOut
     from core.ssh import SSHPool
     from core.store.fanouts import FanOutStore
 
@@ -243,32 +245,8 @@ async def _fanout(args: argparse.Namespace, config: Any, state_dir: Path, comman
                 pattern=pattern, forks=args.forks, timeout=timeout,
                 connect_timeout=connect_timeout, log_dir=store.log_dir(fid), store=store,
                 rerun_of=rerun_of)
-    stream = not (args.gather or args.json)
-
-    def show(event: Any) -> None:
-        if isinstance(event, FanOutLine) and stream:
-            out = sys.stdout if event.stream == "stdout" else sys.stderr
-            print(f"{event.host}: {event.line}", file=out, flush=True)
-        elif isinstance(event, FanOutHost) and stream:
-            r = event.result
-            if r["state"] not in ("ok", "pending", "connecting", "running"):
-                print(f"{r['host']}: [{r['state']}] {r['reason']}", file=sys.stderr,
-                      flush=True)
-
-    fo.bus.subscribe(show)
-    interrupted = False
-    loop = asyncio.get_running_loop()
-
-    def interrupt() -> None:
-        nonlocal interrupted
-        if not interrupted:
-            interrupted = True
-            print("fleetdeck: interrupted: cancelling the running hosts", file=sys.stderr,
-                  flush=True)
-        fo.cancel()
-
-    loop.add_signal_handler(signal.SIGINT, interrupt)
-    loop.add_signal_handler(signal.SIGTERM, interrupt)
+    if not (args.gather or args.json):
+        fo.bus.subscribe(lambda event: _echo(event.to_message()))
     started = time.monotonic()
     from core.audit import AuditLog
 
@@ -276,28 +254,17 @@ async def _fanout(args: argparse.Namespace, config: Any, state_dir: Path, comman
     audit.record("fan-out" if rerun_of is None else "fan-out rerun",
                  [h.name for h in hosts], detail=f"#{fid}: {command}", via="cli")
     try:
-        record = await fo.run()
+        with _interruptible(fo.cancel) as interrupt:
+            record = await fo.run()
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
-        loop.remove_signal_handler(signal.SIGTERM)
         await pool.close()
     elapsed = time.monotonic() - started
     for name, where, fp in pool.trusted:
         print(f"fleetdeck: trusted the new host key of {name} ({where}): {fp}",
               file=sys.stderr)
         audit.record("trust host key", [name], detail=fp, via="cli")
-    results = list(record["hosts"].values())
-    if args.json:
-        record["groups"] = [{k: v for k, v in g.items() if k != "text"} | {"text": g["text"]}
-                            for g in fo.gather()]
-        print(json.dumps(record, indent=2))
-    elif args.gather:
-        _print_groups(fo.gather())
-    if not args.json:
-        print(summary_line(results, elapsed, fid))
-    if interrupted:
-        return EXIT_INTERRUPTED
-    return exit_status(results)
+    return _report(args, record, fo.gather() if args.json or args.gather else [], elapsed,
+                   interrupt.happened)
 
 
 async def _fanout_via_daemon(args: argparse.Namespace, state_dir: Path, command: str,
@@ -309,7 +276,6 @@ async def _fanout_via_daemon(args: argparse.Namespace, state_dir: Path, command:
     from core.control.client import DaemonError, call
     from core.control.protocol import MAX_FRAME, encode
     from core.control.server import socket_path
-    from core.fanout import exit_status, summary_line
 
     reader, writer = await asyncio.open_unix_connection(str(socket_path(state_dir)),
                                                         limit=MAX_FRAME)
@@ -326,58 +292,88 @@ async def _fanout_via_daemon(args: argparse.Namespace, state_dir: Path, command:
         raise _cli_error(str(e)) from None
     fid = rec["id"]
     stream = not (args.gather or args.json)
-    interrupted = False
     loop = asyncio.get_running_loop()
 
-    def interrupt() -> None:
-        nonlocal interrupted
-        if not interrupted:
-            interrupted = True
-            print("fleetdeck: interrupted: cancelling the running hosts", file=sys.stderr,
-                  flush=True)
-            loop.create_task(call(state_dir, "fanout_cancel", {"fanout_id": fid}))
+    def cancel() -> None:
+        loop.create_task(call(state_dir, "fanout_cancel", {"fanout_id": fid}))
 
-    loop.add_signal_handler(signal.SIGINT, interrupt)
-    loop.add_signal_handler(signal.SIGTERM, interrupt)
     record = None
     try:
-        while record is None:
-            msg = json.loads(await reader.readuntil(b"\n"))
-            kind = msg.get("event")
-            if kind == "fanout_done" and msg["fanout"]["id"] == fid:
-                record = msg["fanout"]
-            elif msg.get("fanout_id") != fid or not stream:
-                continue
-            elif kind == "fanout_line":
-                out = sys.stdout if msg["stream"] == "stdout" else sys.stderr
-                print(f"{msg['host']}: {msg['line']}", file=out, flush=True)
-            elif kind == "host_result":
-                r = msg["result"]
-                if r["state"] not in ("ok", "pending", "connecting", "running"):
-                    print(f"{r['host']}: [{r['state']}] {r['reason']}", file=sys.stderr,
-                          flush=True)
+        with _interruptible(cancel) as interrupt:
+            while record is None:
+                msg = json.loads(await reader.readuntil(b"\n"))
+                if msg.get("event") == "fanout_done" and msg["fanout"]["id"] == fid:
+                    record = msg["fanout"]
+                elif msg.get("fanout_id") == fid and stream:
+                    _echo(msg)
     except (asyncio.IncompleteReadError, ConnectionError) as e:
         raise _cli_error(f"lost the daemon during fan-out #{fid}: {e}; "
                          f"`fleetdeck fanouts {fid}` shows what it recorded") from None
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
-        loop.remove_signal_handler(signal.SIGTERM)
         writer.close()
     elapsed = time.monotonic() - started
+    groups = await call(state_dir, "fanout_gather", {"fanout_id": fid}) \
+        if args.json or args.gather else []
+    return _report(args, record, groups, elapsed, interrupt.happened)
+
+
+def _echo(msg: dict[str, Any]) -> None:
+    """A fan-out's line or a host's end, as it comes (an event as a message: ours, or a
+    daemon's over its socket)."""
+    kind = msg.get("event")
+    if kind == "fanout_line":
+        out = sys.stdout if msg["stream"] == "stdout" else sys.stderr
+        print(f"{msg['host']}: {msg['line']}", file=out, flush=True)
+    elif kind == "host_result":
+        r = msg["result"]
+        if r["state"] not in ("ok", "pending", "connecting", "running"):
+            print(f"{r['host']}: [{r['state']}] {r['reason']}", file=sys.stderr, flush=True)
+
+
+class _Interrupt:
+    """Ctrl-C or SIGTERM: said once; the running hosts are cancelled on each."""
+
+    def __init__(self, cancel: Callable[[], None]) -> None:
+        self.cancel = cancel
+        self.happened = False
+
+    def __call__(self) -> None:
+        if not self.happened:
+            self.happened = True
+            print("fleetdeck: interrupted: cancelling the running hosts", file=sys.stderr,
+                  flush=True)
+        self.cancel()
+
+
+@contextlib.contextmanager
+def _interruptible(cancel: Callable[[], None]) -> Iterator[_Interrupt]:
+    loop = asyncio.get_running_loop()
+    interrupt = _Interrupt(cancel)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupt)
+    try:
+        yield interrupt
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _report(args: argparse.Namespace, record: dict[str, Any], groups: list[dict[str, Any]],
+            elapsed: float, interrupted: bool) -> int:
+    """The end of a fan-out: the record as JSON, or the gathered groups; the summary
+    line; the exit status."""
+    from core.fanout import exit_status, summary_line
+
     results = list(record["hosts"].values())
-    if args.json or args.gather:
-        groups = await call(state_dir, "fanout_gather", {"fanout_id": fid})
-        if args.json:
-            record["groups"] = [{k: v for k, v in g.items() if k not in ("text", "diff")}
-                                | {"text": g["text"]} for g in groups]
-            print(json.dumps(record, indent=2))
-        else:
-            _print_groups(groups)
+    if args.json:
+        record["groups"] = [{k: v for k, v in g.items() if k not in ("text", "diff")}
+                            | {"text": g["text"]} for g in groups]
+        print(json.dumps(record, indent=2))
+    elif args.gather:
+        _print_groups(groups)
     if not args.json:
-        print(summary_line(results, elapsed, fid))
-    if interrupted:
-        return EXIT_INTERRUPTED
-    return exit_status(results)
+        print(summary_line(results, elapsed, record["id"]))
+    return EXIT_INTERRUPTED if interrupted else exit_status(results)
 
 
 def _print_groups(groups: list[dict[str, Any]]) -> None:

@@ -393,10 +393,7 @@ class _DaemonFanOuts:
         return self.engine.mirrored("fanout_gather", {"fanout_id": fanout_id}, [])
 
     async def _started(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        try:
-            rec = await self.engine._act(method, params)  # noqa: SLF001
-        except EngineError as e:
-            raise ValueError(str(e)) from None
+        rec = await self.engine._act(method, params)  # noqa: SLF001 - refusals: EngineError
         self.engine.seed("fanout_get", {"fanout_id": rec["id"]}, rec)
         self.engine.seed("fanout_live", {"fanout_id": rec["id"]}, True)
         return rec

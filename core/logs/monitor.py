@@ -133,6 +133,9 @@ class LogMonitor:
     def configure(self, sources: dict[str, SourceSpec], rules: dict[str, RuleSpec]) -> None:
         self.sources = {n: SourceState(s) for n, s in sources.items()}
         self.rules = {n: RuleState(r) for n, r in rules.items()}
+        self._index_rules()
+
+    def _index_rules(self) -> None:
         self._by_source = {}
         for rs in self.rules.values():
             for src in rs.spec.sources:
@@ -174,10 +177,7 @@ class LogMonitor:
                         + " by a config reload"))
             if new_rule is not None:
                 self.rules[name] = RuleState(new_rule)
-        self._by_source = {}
-        for rs in self.rules.values():
-            for src in rs.spec.sources:
-                self._by_source.setdefault(src, []).append(rs)
+        self._index_rules()
         return sorted(touched)
 
     async def stop(self) -> None:

@@ -138,9 +138,6 @@ class Window:
     _hits: int = 0
     _lines: int = 0
 
-    def add(self, at: float, hit: bool) -> None:
-        self.add_counts(at, 1 if hit else 0, 1)
-
     def add_counts(self, at: float, hits: int, lines: int) -> None:
         if hits:
             self.hits.append((at, hits))
@@ -199,10 +196,6 @@ class RuleState:
             w = self.windows[key] = Window(self.spec.threshold.window,
                                            self.spec.threshold.percent)
         return w
-
-    def feed(self, source: str, at: float, level: str | None, line: str,
-             fields: dict[str, str]) -> None:
-        self._window(source).add(at, self.spec.matches(level, line, fields, self.regex))
 
     def feed_block(self, source: str, at: float, text: str, n: int,
                    levels: dict[str, int], fields_rx: re.Pattern[str] | None) -> None:

@@ -59,6 +59,10 @@ def _json_level(token: str) -> str | None:
     return _number_level(int(token))
 
 
+# the shapes with one token each (syslog has two groups: its head, then the token)
+_SHAPES = ((JSON_RX, _json_level), (LOGFMT_RX, _word), (ISO_RX, _word))
+
+
 def count_levels(text: str, counts: dict[str, int], lines: int | None = None) -> None:
     """Add the levels of the lines of ``text`` to ``counts``. ``text`` is the lines
     with a newline *before* each one (``"\\n" + "\\n".join(lines)``); ``lines``, their
@@ -69,7 +73,7 @@ def count_levels(text: str, counts: dict[str, int], lines: int | None = None) ->
         return
     suspects: list[re.Pattern[str]] = []  # shapes with a line to look at again
     decided = 0
-    for rx, level_of in ((JSON_RX, _json_level), (LOGFMT_RX, _word), (ISO_RX, _word)):
+    for rx, level_of in _SHAPES:
         tokens = rx.findall(text)
         decided += len(tokens)
         for token, n in _tally(tokens).items():
@@ -144,7 +148,7 @@ _NOT_FAST = object()
 
 def _fast_level(text: str, start: int) -> object:
     """What the fast shapes counted for the line after ``text[start]`` (a newline)."""
-    for rx, level_of in ((JSON_RX, _json_level), (LOGFMT_RX, _word), (ISO_RX, _word)):
+    for rx, level_of in _SHAPES:
         m = rx.match(text, start)
         if m is not None:
             return level_of(m.group(1))

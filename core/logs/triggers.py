@@ -112,6 +112,9 @@ class ChangeTriggers:
 
 def attach_triggers(engine: Any) -> ChangeTriggers | None:
     """Watch the files of jobs with `on_change` (console, daemon)."""
+    for service in engine._services:  # noqa: SLF001 - one watcher service per engine
+        if isinstance(service, ChangeTriggers):
+            return service
     if not any(j.on_change for j in engine.config.jobs.values()):
         return None
     triggers = ChangeTriggers()
