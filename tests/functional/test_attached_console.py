@@ -16,7 +16,11 @@ from core.control.attached import AttachedEngine
 from core.control.server import socket_path
 from tests.conftest import FLEETDECK
 from tests.functional.test_console import ready, until
-from tests.functional.test_daemon_control import daemon  # noqa: F401 - the fixture
+from tests.functional.test_daemon_control import (  # noqa: F401 - the fixture
+    daemon,
+    start_daemon,
+    stop_daemon,
+)
 from tui.app import FleetdeckApp
 from tui.screens.jobs import JobsScreen
 
@@ -94,13 +98,8 @@ async def test_an_attached_console_sees_and_acks_the_daemons_alerts(tmp_path: Pa
     cfg = tmp_path / "fleet.toml"
     cfg.write_text('[jobs.boom]\ncommand = "exit 3"\nalert_on = ["failed"]\n')
     state = tmp_path / "state"
-    proc = subprocess.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
-                             "daemon", "--quiet"], env=cli_env(tmp_path),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_daemon(cfg, state, cli_env(tmp_path))
     try:
-        deadline = time.monotonic() + 30
-        while not socket_path(state).exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
         app = attached(cfg, state, proc.pid)
         async with app.run_test(size=(120, 30)) as pilot:
             await ready(pilot)
@@ -118,8 +117,7 @@ async def test_an_attached_console_sees_and_acks_the_daemons_alerts(tmp_path: Pa
             assert app.engine.alerts.list_alerts()[0]["status"] == "acknowledged"
             await asyncio.sleep(0)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(20)
+        stop_daemon(proc)
 
 
 async def test_an_attached_console_shows_the_daemons_hosts_logs_and_fanouts(
@@ -142,13 +140,8 @@ async def test_an_attached_console_shows_the_daemons_hosts_logs_and_fanouts(
     cfg.write_text(f'[checks.system]\nkind = "metrics"\ntargets = "local"\ninterval = "1s"\n'
                    f'[sources.app]\npath = "{log_file}"\n')
     state = tmp_path / "state"
-    proc = subprocess.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
-                             "daemon", "--quiet"], env=cli_env(tmp_path),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_daemon(cfg, state, cli_env(tmp_path))
     try:
-        deadline = time.monotonic() + 30
-        while not socket_path(state).exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
         app = attached(cfg, state, proc.pid)
         async with app.run_test(size=(140, 36)) as pilot:
             await ready(pilot)
@@ -201,8 +194,7 @@ async def test_an_attached_console_shows_the_daemons_hosts_logs_and_fanouts(
             assert fan and fan[-1]["via"].startswith("socket pid ") and \
                 fan[-1]["targets"] == ["local"]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(20)
+        stop_daemon(proc)
 
 
 async def call_daemon(state: Path, method: str, params: dict) -> Any:

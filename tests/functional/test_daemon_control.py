@@ -32,26 +32,40 @@ command = "seq 1 40000"
 """
 
 
+def start_daemon(cfg: Path, state: Path, env: dict, *extra: str) -> subprocess.Popen:
+    """A real `fleetdeck daemon`, once its control socket is there. Its output goes to
+    a file beside the config (a pipe nobody reads would block it once full)."""
+    output = cfg.parent / f"{state.name}-daemon.out"
+    with output.open("a") as out:
+        proc = subprocess.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
+                                 "daemon", "--quiet", *extra], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while not socket_path(state).exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"daemon did not start: {output.read_text()}")
+        time.sleep(0.05)
+    return proc
+
+
+def stop_daemon(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @pytest.fixture
 def daemon(tmp_path: Path):
     cfg = tmp_path / "fleet.toml"
     cfg.write_text(CONFIG)
     state = tmp_path / "state"
     env = cli_env(tmp_path)
-    proc = subprocess.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
-                             "daemon", "--quiet"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 30
-    while not socket_path(state).exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"daemon did not start: {proc.stdout.read()}")
-        time.sleep(0.05)
+    proc = start_daemon(cfg, state, env)
     yield proc, cfg, state, env
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_daemon(proc)
 
 
 def cli(env: dict, cfg: Path, state: Path, *args: str) -> subprocess.CompletedProcess:
@@ -105,13 +119,8 @@ def test_another_user_is_refused_by_peer_credentials(tmp_path) -> None:
     cfg.write_text(CONFIG)
     state = top / "state"
     env = cli_env(tmp_path)
-    proc = subprocess.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
-                             "daemon", "--quiet"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = start_daemon(cfg, state, env)
     try:
-        deadline = time.monotonic() + 30
-        while not socket_path(state).exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
         for p in (top, state):
             os.chmod(p, 0o711)
         os.chmod(socket_path(state), 0o666)
@@ -126,8 +135,7 @@ def test_another_user_is_refused_by_peer_credentials(tmp_path) -> None:
         assert out.stdout.strip(), out.stderr
         assert json.loads(out.stdout) == {"error": "this fleetdeck belongs to another user"}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(20)
+        stop_daemon(proc)
         shutil.rmtree(top, ignore_errors=True)
 
 
@@ -278,13 +286,8 @@ def test_metrics_endpoint_and_the_systemd_unit(tmp_path: Path) -> None:
         in unit.stdout and "ExecReload=/bin/kill -HUP $MAINPID" in unit.stdout
     bad = cli(env, cfg, state, "daemon", "--metrics", "nowhere")
     assert bad.returncode == 2 and bad.stderr.startswith("fleetdeck: --metrics: expected")
-    proc = subprocess.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
-                             "daemon", "--quiet", "--metrics", f"127.0.0.1:{port}"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start_daemon(cfg, state, env, "--metrics", f"127.0.0.1:{port}")
     try:
-        deadline = time.monotonic() + 30
-        while not socket_path(state).exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
         (run,) = asyncio.run(call(state, "run_job", {"name": "hello"}))
         deadline = time.monotonic() + 30
         text = ""
@@ -298,8 +301,7 @@ def test_metrics_endpoint_and_the_systemd_unit(tmp_path: Path) -> None:
         assert 'fleetdeck_run_duration_seconds_count{job="hello"} 1.0' in text
         assert 'fleetdeck_queue_depth{state="running"} 0.0' in text
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(20)
+        stop_daemon(proc)
 
 
 def test_cli_fanout_beside_a_daemon_runs_in_the_daemon(daemon) -> None:
