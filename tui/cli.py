@@ -574,15 +574,7 @@ def _run_via_daemon(args: argparse.Namespace, config: Any, state_dir: Path) -> i
                 with contextlib.suppress(DaemonError, OSError):
                     asyncio.run(call(state_dir, "cancel_run", {"run_id": r["id"]}))
         return EXIT_CANCELLED
-    final = list(runs.values())
-    if args.json:
-        print(json.dumps(final, indent=2))
-    else:
-        for r in final:
-            if r["state"] != "succeeded":
-                reason = f": {r['reason']}" if r.get("reason") else ""
-                _err(f"run #{r['id']} of {r['job']} on {r['host']} {r['state']}{reason}")
-    return max(_exit_status(r) for r in final) if final else EXIT_NOT_RUN
+    return _report_runs(args, list(runs.values()))
 
 
 async def _run(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
@@ -620,6 +612,12 @@ async def _run(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         runs = [await engine.wait_run(r["id"]) for r in started]
     finally:
         await engine.stop()
+    return _report_runs(args, runs)
+
+
+def _report_runs(args: argparse.Namespace, runs: list[dict[str, Any]]) -> int:
+    """The end of `fleetdeck run` (here or in a daemon): JSON, or a line per run that did
+    not succeed; the exit status of the worst."""
     if args.json:
         print(json.dumps(runs, indent=2))
     else:
