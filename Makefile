@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml core/logs/_tally.c | $(BIN)/python
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test,bench]'
 	touch $(STAMP)
 

@@ -98,7 +98,10 @@ def detect_level(line: str) -> str | None:
         m = _JSON_FIELD.search(line)
         if m:
             word, number = m.groups()
-            level = _WORDS.get(word.lower()) if word else _number_level(int(number))
+            # (a long number: only whether it is 50 or more matters, and int() refuses
+            # over 4,300 digits)
+            level = _WORDS.get(word.lower()) if word \
+                else _number_level(int(number.lstrip("0")[:12] or "0"))
             if level:
                 return level
     if "=" in head:

@@ -201,24 +201,23 @@ class LogMonitor:
 
     # ----------------------------------------------------------------- the lines ----
     def ingest(self, source: str, lines: list[bytes], at: float | None = None) -> None:
-        """Lines of one source (a remote stream, a command, a test): see ingest_text."""
+        """Lines of one source without their newlines (a remote stream, a command, a
+        test): see ingest_block."""
         if lines:
-            self.ingest_text(source, "\n" + b"\n".join(lines).decode("utf-8", "replace"),
-                             len(lines), at)
+            self.ingest_block(source, b"\n".join(lines) + b"\n", at)
 
     def ingest_block(self, source: str, data: bytes, at: float | None = None) -> None:
-        """Complete lines as read from a file, each ending in a newline."""
-        if data:
-            self.ingest_text(source, "\n" + data[:-1].decode("utf-8", "replace"),
-                             data.count(b"\n"), at)
-
-    def ingest_text(self, source: str, text: str, n: int, at: float | None = None) -> None:
-        """``n`` lines of one source, with a newline before each: levels counted for the
-        block at once (core.logs.tally), rules fed, the block kept for the screens."""
+        """Complete lines of one source as read from a file, each ending in a newline:
+        levels counted for the block at once (core.logs.tally), rules fed, the block kept
+        for the screens."""
+        if not data:
+            return
+        text = "\n" + data[:-1].decode("utf-8", "replace")  # a newline before each line
+        n = data.count(b"\n")
         st = self.sources[source]
         now = self.clock() if at is None else at
         levels: dict[str, int] = {}
-        count_levels(text, levels, n)
+        count_levels(data, levels)
         counts = st.counts
         for level, c in levels.items():
             counts[level] = counts.get(level, 0) + c

@@ -1,5 +1,5 @@
-"""Block-level counting agrees with line-by-line: level counts with detect_level, rule
-matches with the rule's regex searched in each line alone."""
+"""Block-level counting agrees with line-by-line: level counts (core/logs/_tally.c) with
+detect_level, rule matches with the rule's regex searched in each line alone."""
 
 from __future__ import annotations
 
@@ -60,6 +60,10 @@ def blocks(seed: int, count: int = 1500) -> list[list[str]]:
     return out
 
 
+def as_block(lines: list[str]) -> bytes:
+    return "".join(f"{line}\n" for line in lines).encode()
+
+
 def by_line(lines: list[str]) -> dict[str, int]:
     want: dict[str, int] = {}
     for line in lines:
@@ -74,8 +78,8 @@ def test_block_level_counts_are_detect_levels(seed: int) -> None:
     fast_shapes = 0
     for lines in blocks(seed):
         got: dict[str, int] = {}
-        count_levels("\n" + "\n".join(lines), got)
-        assert {k: v for k, v in got.items() if v} == by_line(lines), lines
+        count_levels(as_block(lines), got)
+        assert got == by_line(lines), lines
         fast_shapes += sum(1 for line in lines if line in SHAPES[:5])
     assert fast_shapes > 1000  # the common shapes were there, not only the odd ones
 
@@ -83,8 +87,63 @@ def test_block_level_counts_are_detect_levels(seed: int) -> None:
 def test_a_big_block_of_common_shapes() -> None:
     lines = [f"{SHAPES[i % 5]} seq={i}" for i in range(20_000)]
     got: dict[str, int] = {}
-    count_levels("\n" + "\n".join(lines), got)
+    count_levels(as_block(lines), got)
     assert got == {"info": 8000, "debug": 4000, "warning": 4000, "error": 4000}
+
+
+# pieces of the shapes detect_level knows, and of its edge cases
+PIECES = [
+    "ERROR", "error", "Error", "err", "ERR!", "warn", "WARN", "Warning", "info", "INFO",
+    "notice", "debug", "TRACE", "verbose", "fatal", "CRITICAL", "panic", "emerg", "alert",
+    "severe", "failure", "fine", "errors", "informational", "Traceback", "traceback",
+    "exception", "Exception", "ValueError", "pkg.mod.SomeException", "1x.Error", "a..Error",
+    "_private.Error", "level", "lvl", "Severity", "loglevel", "levelname", "log.level",
+    "LEVEL", "=", ":", '"', "'", "{", "}", "[", "]", "(", ")", "<", ">", "|", ".", ",", "_",
+    " ", " ", " ", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x00", "0", "3", "7", "8",
+    "30", "40", "50", "60", "000000000000000050", "9" * 40, "<3>", "<191>", "<1234>",
+    "E0102 12:00:00", "I1122 12:00", "W0000 00:00", "F1 12:00:00", "[fleetdeck] ",
+    "2026-11-22T12:00:00Z", "Nov 22 12:00:02 web01 app[812]:", "x", "abc", "1",
+]
+
+
+def random_line(rng: random.Random) -> str:
+    line = "".join(rng.choice(PIECES) for _ in range(rng.randint(0, 14)))
+    if rng.random() < 0.05:  # a level word across the end of the head detect_level reads
+        line = "x" * rng.randint(240, 256) + line
+    if rng.random() < 0.05:  # a JSON field far beyond the head
+        line = "{" + '"a":1,' * 60 + line
+    return line
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13, 14])
+def test_random_lines_get_detect_levels_level(seed: int) -> None:
+    rng = random.Random(seed)
+    lines = [random_line(rng) for _ in range(30_000)]
+    got: dict[str, int] = {}
+    count_levels(as_block(lines), got)
+    assert got == by_line(lines)
+    assert all(got.get(level, 0) > 300 for level in ("error", "warning", "info", "debug"))
+    for line in lines[:3000]:  # and line by line, to name the line that differs
+        one: dict[str, int] = {}
+        count_levels(as_block([line]), one)
+        assert one == by_line([line]), repr(line)
+
+
+def test_lines_beyond_ascii_go_to_detect_level() -> None:
+    data = ("é ERROR x\n\x1b[33mWARN\x1b[0m y\n\u00a0level=info\nok\n".encode()
+            + b"INFO \xff\xfe\n")  # a non-breaking space is white space; bad UTF-8
+    got: dict[str, int] = {}
+    count_levels(data, got)
+    assert got == {"error": 1, "warning": 1, "info": 2}
+
+
+def test_the_c_tally_knows_detect_levels_words() -> None:
+    from core.levels import _CANDIDATE, _WORDS
+    from core.logs import _tally
+
+    assert _tally.words() == _WORDS
+    assert "(?:err|fatal|crit|panic|emerg|alert|severe|warn|info|notice|debug|trace|verbose" \
+        "|exception)" in _CANDIDATE.pattern
 
 
 @pytest.mark.parametrize("pattern", [
