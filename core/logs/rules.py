@@ -230,9 +230,9 @@ class RuleState:
             assert self.regex is not None
             return sum(1 for line in text[1:].split("\n") if self.regex.search(line))
         if self.branch_regexes:
-            starts = self._branch_line_starts(text)
-            if starts is not None:
-                return len(starts)
+            lines = self._branch_lines(text)
+            if lines is not None:
+                return lines
             return sum(1 for _ in self.matching_lines(text))
         rx = self.line_count_regex
         if rx is not None:
@@ -243,17 +243,30 @@ class RuleState:
                 return len(found)
         return sum(1 for _ in self.matching_lines(text))
 
-    def _branch_line_starts(self, text: str) -> set[int] | None:
-        """Where the lines start that some branch matches; None if a match runs over a
-        line's end (looked for only when a branch could match a newline)."""
-        starts: set[int] = set()
+    def _branch_lines(self, text: str) -> int | None:
+        """How many lines some branch matches; None if a match runs over a line's end
+        (looked for only when a branch could match a newline). A match runs on to the
+        end of its line, so a branch's matches are its lines; only when two branches
+        match in one block are their lines united by where they start."""
+        found: list[tuple[re.Pattern[str], int]] = []
         for brx, may_cross in self.branch_regexes:
-            if may_cross and any("\n" in f for f in brx.findall(text)):
-                return None
-            rfind, add = text.rfind, starts.add
+            if may_cross:
+                matches = [m.group() for m in brx.finditer(text)]
+                if any("\n" in m for m in matches):
+                    return None
+                n = len(matches)
+            else:
+                n = len(brx.findall(text))  # strings of the rest of each line: cheap
+            if n:
+                found.append((brx, n))
+        if len(found) < 2:
+            return sum(n for _, n in found)
+        starts: set[int] = set()
+        rfind, add = text.rfind, starts.add
+        for brx, _n in found:
             for m in brx.finditer(text):
                 add(rfind("\n", 0, m.start()))
-        return starts
+        return len(starts)
 
     def matching_lines(self, text: str) -> Iterator[str]:
         """The lines of a block the rule's regex matches, each once; a match that runs
