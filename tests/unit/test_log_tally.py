@@ -131,10 +131,11 @@ def test_random_lines_get_detect_levels_level(seed: int) -> None:
 
 def test_lines_beyond_ascii_go_to_detect_level() -> None:
     data = ("é ERROR x\n\x1b[33mWARN\x1b[0m y\n\u00a0level=info\nok\n".encode()
-            + b"INFO \xff\xfe\n")  # a non-breaking space is white space; bad UTF-8
+            + b"INFO \xff\xfe\n"  # a non-breaking space is white space; bad UTF-8
+            + ("€" + "x" * 250 + " INFO\n").encode())  # the head is 256 characters
     got: dict[str, int] = {}
     count_levels(data, got)
-    assert got == {"error": 1, "warning": 1, "info": 2}
+    assert got == {"error": 1, "warning": 1, "info": 3}
 
 
 def test_the_c_tally_knows_detect_levels_words() -> None:
