@@ -12,7 +12,12 @@ tests hold the two to the same answer.
 from __future__ import annotations
 
 from core.levels import detect_level
-from core.logs._tally import count as _count
+
+try:
+    from core.logs._tally import count as _count
+except ImportError as e:  # a source tree that was never installed
+    raise ImportError("core/logs/_tally.c is not built: run `make run` or `pip install -e .` "
+                      "(it needs gcc and the Python headers)") from e
 
 _LEVELS = ("error", "warning", "info", "debug")
 
