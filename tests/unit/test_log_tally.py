@@ -202,3 +202,11 @@ def test_top_level_branches() -> None:
     for unsplit in (r"(?i)timed out|refused", r"(x)y|\1z", "a|b"):
         rule = RuleState(RuleSpec("r", ("s",), parse_threshold("> 1 in 60s"), match=unsplit))
         assert rule.branch_regexes == [], unsplit
+
+
+def test_a_huge_json_level_number_is_an_error_not_a_crash() -> None:
+    lines = ['{"level": ' + "9" * 5000 + "}", '{"level": ' + "0" * 5000 + "30}"]
+    assert [detect_level(line) for line in lines] == ["error", "info"]
+    got: dict[str, int] = {}
+    count_levels(as_block(lines), got)
+    assert got == {"error": 1, "info": 1}
