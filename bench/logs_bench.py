@@ -60,7 +60,7 @@ async def follow(path: Path, total: int) -> tuple[float, int, dict[str, int]]:
     def block(_p: str, data: bytes) -> None:
         mon.ingest_block("app", data)
 
-    f = Follower(str(path), poll=0.01, from_start=True, on_block=block)
+    f = Follower(str(path), block, poll=0.01, from_start=True)
     t0 = time.perf_counter()
     task = asyncio.ensure_future(f.run())
     while mon.sources["app"].total < total:

@@ -19,18 +19,16 @@ from collections.abc import Callable
 CHUNK = 1 << 20
 MAX_LINE = 1 << 20  # a line longer than this is cut (the rest is dropped, not kept in memory)
 
-LinesSink = Callable[[str, list[bytes]], None]  # (path, lines)
-BlockSink = Callable[[str, bytes], None]  # (path, complete lines, each ending in b"\n")
+# (path, complete lines, each ending in b"\n"): whole reads cut at their last newline,
+# unsplit, so a busy log is handled a megabyte at a time
+BlockSink = Callable[[str, bytes], None]
 
 
 class Follower:
-    def __init__(self, path: str, sink: LinesSink | None = None, *, poll: float = 0.25,
-                 from_start: bool = False, on_block: BlockSink | None = None) -> None:
-        """``sink`` gets lists of lines; ``on_block`` (instead) whole reads cut at their
-        last newline, unsplit: a busy log is then handled a megabyte at a time."""
+    def __init__(self, path: str, sink: BlockSink, *, poll: float = 0.25,
+                 from_start: bool = False) -> None:
         self.path = path
         self.sink = sink
-        self.on_block = on_block
         self.poll = poll
         self.from_start = from_start
         self._fd: int | None = None
@@ -83,22 +81,13 @@ class Follower:
             return 0
         self._pos += len(data)
         buf = self._partial + data if self._partial else data
-        if self.on_block is not None:
-            cut = buf.rfind(b"\n") + 1
-            block, self._partial = buf[:cut], buf[cut:]
-            if len(self._partial) > MAX_LINE:
-                block += self._partial[:MAX_LINE] + b"\n"
-                self._partial = b""
-            if block:
-                self.on_block(self.path, block)
-            return len(data)
-        lines = buf.split(b"\n")
-        self._partial = lines.pop()
+        cut = buf.rfind(b"\n") + 1
+        block, self._partial = buf[:cut], buf[cut:]
         if len(self._partial) > MAX_LINE:
-            lines.append(self._partial[:MAX_LINE])
+            block += self._partial[:MAX_LINE] + b"\n"
             self._partial = b""
-        if lines and self.sink is not None:
-            self.sink(self.path, lines)
+        if block:
+            self.sink(self.path, block)
         return len(data)
 
     def _check_rotation(self) -> None:
@@ -125,10 +114,7 @@ class Follower:
 
     def _flush_partial(self) -> None:
         if self._partial:
-            if self.on_block is not None:
-                self.on_block(self.path, self._partial + b"\n")
-            elif self.sink is not None:
-                self.sink(self.path, [self._partial])
+            self.sink(self.path, self._partial + b"\n")
             self._partial = b""
 
     def _flush_partial_if_gone(self) -> bool:
@@ -143,11 +129,10 @@ class GlobFollower:
     """A Follower for every file a glob matches, now and later (looked for every
     ``rescan`` seconds); files that vanish are dropped once their follower saw them go."""
 
-    def __init__(self, pattern: str, sink: LinesSink | None = None, *, poll: float = 0.25,
-                 rescan: float = 1.0, on_block: BlockSink | None = None) -> None:
+    def __init__(self, pattern: str, sink: BlockSink, *, poll: float = 0.25,
+                 rescan: float = 1.0) -> None:
         self.pattern = pattern
         self.sink = sink
-        self.on_block = on_block
         self.poll = poll
         self.rescan = rescan
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -158,8 +143,7 @@ class GlobFollower:
             while True:
                 for path in sorted(globmod.glob(self.pattern)):
                     if path not in self.tasks and os.path.isfile(path):
-                        f = Follower(path, self.sink, poll=self.poll, from_start=not first,
-                                     on_block=self.on_block)
+                        f = Follower(path, self.sink, poll=self.poll, from_start=not first)
                         self.tasks[path] = asyncio.ensure_future(f.run())
                 first = False
                 await asyncio.sleep(self.rescan)

@@ -266,10 +266,10 @@ class LogMonitor:
             await self._remote(spec, sink)
         elif spec.path is not None:
             if has_magic(spec.path):
-                await GlobFollower(spec.path, poll=self.poll, on_block=block).run()
+                await GlobFollower(spec.path, block, poll=self.poll).run()
             else:
-                await Follower(spec.path, poll=self.poll, from_start=spec.from_start,
-                               on_block=block).run()
+                await Follower(spec.path, block, poll=self.poll,
+                               from_start=spec.from_start).run()
         elif spec.command is not None:
             await self._command(spec, sink)
 

@@ -22,8 +22,9 @@ class Collected:
     def __init__(self) -> None:
         self.lines: list[str] = []
 
-    def __call__(self, path: str, lines: list[bytes]) -> None:
-        self.lines.extend(line.decode() for line in lines)
+    def __call__(self, path: str, block: bytes) -> None:
+        assert block.endswith(b"\n")  # complete lines only
+        self.lines.extend(block.decode()[:-1].split("\n"))
 
 
 async def wait_for(pred: Any, what: str, timeout: float = 10) -> None:
