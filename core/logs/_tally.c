@@ -290,10 +290,10 @@ static int line_level(const unsigned char *s, Py_ssize_t n, int plain) {
 }
 
 PyDoc_STRVAR(count_doc,
-"count(data) -> (error, warning, info, debug, others)\n\n"
-"The levels of the lines of ``data`` (bytes, each line ending in a newline), as\n"
-"detect_level gives them; ``others``: where the lines start that are not plain ASCII,\n"
-"for detect_level itself.");
+"count(data) -> (lines, error, warning, info, debug, others)\n\n"
+"The number of lines of ``data`` (bytes, each line ending in a newline) and their\n"
+"levels, as detect_level gives them; ``others``: where the lines start that are not\n"
+"plain ASCII, for detect_level itself.");
 
 static PyObject *count(PyObject *self, PyObject *arg) {
     Py_buffer view;
@@ -338,7 +338,9 @@ static PyObject *count(PyObject *self, PyObject *arg) {
     }
     free(others);
     if (list == NULL) return failed ? PyErr_NoMemory() : NULL;
-    return Py_BuildValue("nnnnN", counts[ERROR], counts[WARNING], counts[INFO],
+    Py_ssize_t lines = 0;
+    for (int k = 0; k < KINDS; k++) lines += counts[k];
+    return Py_BuildValue("nnnnnN", lines, counts[ERROR], counts[WARNING], counts[INFO],
                          counts[DEBUG], list);
 }
 

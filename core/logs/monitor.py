@@ -213,11 +213,10 @@ class LogMonitor:
         if not data:
             return
         text = "\n" + data[:-1].decode("utf-8", "replace")  # a newline before each line
-        n = data.count(b"\n")
         st = self.sources[source]
         now = self.clock() if at is None else at
         levels: dict[str, int] = {}
-        count_levels(data, levels)
+        n = count_levels(data, levels)
         counts = st.counts
         for level, c in levels.items():
             counts[level] = counts.get(level, 0) + c

@@ -22,10 +22,11 @@ except ImportError as e:  # a source tree that was never installed
 _LEVELS = ("error", "warning", "info", "debug")
 
 
-def count_levels(data: bytes, counts: dict[str, int]) -> None:
-    """Add the levels of the lines of ``data`` to ``counts``. ``data``: complete lines,
-    each ending in a newline, as read from a file (UTF-8; bad bytes read as U+FFFD)."""
-    *fast, others = _count(data)
+def count_levels(data: bytes, counts: dict[str, int]) -> int:
+    """Add the levels of the lines of ``data`` to ``counts``; return how many lines it
+    has. ``data``: complete lines, each ending in a newline, as read from a file (UTF-8;
+    bad bytes read as U+FFFD)."""
+    lines, *fast, others = _count(data)
     for level, n in zip(_LEVELS, fast, strict=True):
         if n:
             counts[level] = counts.get(level, 0) + n
@@ -35,3 +36,4 @@ def count_levels(data: bytes, counts: dict[str, int]) -> None:
         level = detect_level(line.decode("utf-8", "replace"))
         if level is not None:
             counts[level] = counts.get(level, 0) + 1
+    return lines
