@@ -90,6 +90,12 @@ class SourceState:
         return lines, skipped
 
 
+def _changed(running: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """The names a reload adds, removes or gives another spec (``running[n].spec``)."""
+    return [n for n in set(running) | set(wanted)
+            if n not in running or wanted.get(n) != running[n].spec]
+
+
 def tail(blocks: deque[tuple[float, str, int]], limit: int
          ) -> list[tuple[float, str | None, str]]:
     """The last ``limit`` lines of some blocks, as (time, level, text)."""
@@ -148,10 +154,8 @@ class LogMonitor:
         if self._sources is not None or self._rules is not None:
             return []  # given directly (tests, benches): not the config's
         touched = []
-        for name in set(self.sources) | set(config.sources):
-            old, new = self.sources.get(name), config.sources.get(name)
-            if old is not None and new == old.spec:
-                continue
+        for name in _changed(self.sources, config.sources):
+            new = config.sources.get(name)
             touched.append(f"source {name}")
             task = self._followers.pop(name, None)
             if task is not None:
@@ -161,10 +165,8 @@ class LogMonitor:
                 st = self.sources[name] = SourceState(new)
                 if self.engine is not None:
                     self._followers[name] = asyncio.ensure_future(self._follow(st))
-        for name in set(self.rules) | set(config.rules):
-            old_rule, new_rule = self.rules.get(name), config.rules.get(name)
-            if old_rule is not None and new_rule == old_rule.spec:
-                continue
+        for name in _changed(self.rules, config.rules):
+            new_rule = config.rules.get(name)
             touched.append(f"rule {name}")
             gone = self.rules.pop(name, None)
             for key, w in (gone.windows.items() if gone is not None else ()):

@@ -57,21 +57,18 @@ class ChangeTriggers:
 
     async def start(self, engine: Any) -> None:
         self.engine = engine
-        for job in engine.config.jobs.values():
-            if job.on_change and job.enabled:
-                self._jobs.append(job)
-                self._tasks.append(asyncio.ensure_future(self._watch(job)))
+        self._watch_all(engine.config.jobs)
+
+    def _watch_all(self, jobs: dict[str, Any]) -> None:
+        self._jobs = [job for job in jobs.values() if job.on_change and job.enabled]
+        self._tasks = [asyncio.ensure_future(self._watch(job)) for job in self._jobs]
 
     def reconfigure(self, config: Any) -> list[str]:
         """A reloaded config: the watchers follow the jobs' `on_change` as they are now."""
         before = {j.name: j.on_change for j in self._jobs}
         for task in self._tasks:
             task.cancel()
-        self._tasks, self._jobs = [], []
-        for job in config.jobs.values():
-            if job.on_change and job.enabled:
-                self._jobs.append(job)
-                self._tasks.append(asyncio.ensure_future(self._watch(job)))
+        self._watch_all(config.jobs)
         after = {j.name: j.on_change for j in self._jobs}
         return sorted(f"watch {n}" for n in set(before) | set(after)
                       if before.get(n) != after.get(n))
