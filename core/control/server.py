@@ -29,7 +29,7 @@ CLIENT_QUEUE = 10_000  # events buffered per client before it is dropped
 READS = ("ping", "list_jobs", "get_job", "list_runs", "get_run", "queue", "audit",
          "list_alerts", "health_hosts", "health_snapshot", "log_sources", "log_recent",
          "log_stats", "fanout_list", "fanout_get", "fanout_output", "fanout_gather",
-         "fanout_resolve", "fanout_live")
+         "fanout_live")
 ACTIONS = ("run_job", "cancel_run", "pause_job", "resume_job", "reload", "ack_alert",
            "silence", "fanout_start", "fanout_rerun", "fanout_cancel_host", "fanout_trust",
            "fanout_cancel")
@@ -245,8 +245,6 @@ def _service_read(e: Any, method: str, params: dict[str, Any]) -> Any:
     fo = e.fanouts
     if method == "fanout_list":
         return fo.list(int(params.get("limit", 50)))
-    if method == "fanout_resolve":
-        return fo.resolve(str(params["pattern"]))
     fid = int(params["fanout_id"])
     if method == "fanout_get":
         return fo.get(fid)
