@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.alertconfig import AlertingConfig, NotifierConfig  # noqa: E402
-from core.alerts import AlertBook  # noqa: E402
+from core.alerts.book import AlertBook  # noqa: E402
+from core.alerts.config import AlertingConfig, NotifierConfig  # noqa: E402
 from core.store.storage import AtomicJSONStorage  # noqa: E402
 
 NOTIFIERS = {"hook": NotifierConfig("hook", "webhook", url="http://127.0.0.1:1/"),

@@ -29,7 +29,7 @@ from textual import events
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.runs import Run  # noqa: E402
+from core.jobs.runs import Run  # noqa: E402
 from core.store import Store  # noqa: E402
 from tests.conftest import job, make_config  # noqa: E402
 from tui.app import FleetdeckApp  # noqa: E402

@@ -43,9 +43,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from core.config import Config, EngineSettings, Host, Job, RetryPolicy  # noqa: E402
-from core.engine import Engine  # noqa: E402
 from core.events import Event, RunQueued  # noqa: E402
-from core.runs import Run, RunState, Trigger  # noqa: E402
+from core.jobs.engine import Engine  # noqa: E402
+from core.jobs.runs import Run, RunState, Trigger  # noqa: E402
 from core.store import Store  # noqa: E402
 
 CONCURRENCY = 8

@@ -100,11 +100,11 @@ async def measure(ports: list[int], folder: Path, ticks: int, interval: float) -
     import logging
 
     from core.config import Config, EngineSettings, Host
-    from core.engine import Engine
     from core.health.config import CheckSpec
     from core.health.monitor import HealthMonitor, HealthSample
-    from core.remote import set_engine_pool
-    from core.ssh import KnownHosts, SSHPool
+    from core.jobs.engine import Engine
+    from core.remote.runs import set_engine_pool
+    from core.remote.ssh import KnownHosts, SSHPool
 
     logging.getLogger("fleetdeck").setLevel(logging.ERROR)  # state changes are expected
     user = "bench"

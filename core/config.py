@@ -73,7 +73,7 @@ class Job:
     tags: tuple[str, ...] = ()
     enabled: bool = True
     description: str = ""
-    alert_on: tuple[str, ...] = ()  # "failed", "missed": open an alert (core/alerts.py)
+    alert_on: tuple[str, ...] = ()  # "failed", "missed": open an alert (core/alerts/manager.py)
     on_change: tuple[str, ...] = ()  # local paths or globs: a change runs the job
     change_debounce: float = 1.0  # seconds: a burst of writes runs it once
 
@@ -110,7 +110,7 @@ class Config:
     checks: dict[str, Any] = field(default_factory=dict)  # core.health.config.CheckSpec
     sources: dict[str, Any] = field(default_factory=dict)  # core.logs.sources.SourceSpec
     rules: dict[str, Any] = field(default_factory=dict)  # core.logs.rules.RuleSpec
-    alerting: Any = None  # core.alertconfig.AlertingConfig: [alerts], [notifiers], [maintenance]
+    alerting: Any = None  # core.alerts.config.AlertingConfig: [alerts], [notifiers], [maintenance]
 
 
 @dataclass(frozen=True)
@@ -446,7 +446,7 @@ def _parse(text: str, source: str, path: Path | None) -> tuple[Config, list[Conf
     for k, v in keys.items():
         if not v.strip():
             c.add(("keys", k), "key binding must not be empty")
-    from core.alertconfig import read_alerting
+    from core.alerts.config import read_alerting
     from core.health.config import read_checks
 
     checks = read_checks(c, doc, hosts)
@@ -622,14 +622,14 @@ def _read_on_change(c: _Checker, t: dict[str, Any], p: _Path) -> tuple[str, ...]
 
 
 def _read_alert_on(c: _Checker, t: dict[str, Any], p: _Path) -> tuple[str, ...]:
-    from core.alertconfig import read_alert_on
+    from core.alerts.config import read_alert_on
 
     return read_alert_on(c, t, p)
 
 
 def _check_targets(c: _Checker, targets: str, path: _Path, hosts: dict[str, Host],
                    groups: set[str]) -> None:
-    from core.inventory import check_pattern
+    from core.remote.inventory import check_pattern
 
     for problem in check_pattern(targets, hosts):
         c.add(path, problem)
@@ -637,7 +637,7 @@ def _check_targets(c: _Checker, targets: str, path: _Path, hosts: dict[str, Host
 
 def _check_schedule(c: _Checker, text: str, timezone: str | None, path: _Path) -> None:
     try:
-        from core.schedule import parse_schedule
+        from core.jobs.schedule import parse_schedule
     except ImportError:  # the schedule module is not there yet; the engine will say so
         return
     try:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from core.config import Config, EngineSettings, Host, Job, RetryPolicy
-from core.engine import Engine
 from core.events import Event
+from core.jobs.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 FLEETDECK = [sys.executable, "-m", "tui.cli"]

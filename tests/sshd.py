@@ -33,7 +33,7 @@ import asyncssh
 import pytest
 
 from core.config import Host
-from core.ssh import KnownHosts, SSHPool
+from core.remote.ssh import KnownHosts, SSHPool
 
 USER = getpass.getuser()
 

@@ -53,7 +53,7 @@ class AlertActions:
     @work(group="actions")
     async def _ack_alert(self, alert_id: int) -> None:
         app: Any = self
-        from core.engine import EngineError
+        from core.jobs.engine import EngineError
 
         try:
             alert = await app.engine.alerts.ack_alert(alert_id)
@@ -70,7 +70,7 @@ class AlertActions:
     @work(group="actions")
     async def _silence(self, target: str, duration: str) -> None:
         app: Any = self
-        from core.engine import EngineError
+        from core.jobs.engine import EngineError
 
         try:
             rec = await app.engine.alerts.silence(target, duration)

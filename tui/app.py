@@ -19,8 +19,8 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from core.config import Config
-from core.engine import Engine, EngineError
 from core.events import Event
+from core.jobs.engine import Engine, EngineError
 from tui import commands as cmds
 from tui.alert_actions import AlertActions, ring_for
 from tui.screens.base import FleetScreen
@@ -154,7 +154,7 @@ class FleetdeckApp(AlertActions, App[None]):
                 self._refresh_screen()
                 return
             # loaded here, after the first paint: they cost start-up time
-            from core.alerts import attach_alerts
+            from core.alerts.manager import attach_alerts
 
             attach_alerts(self.engine)
             if self.engine.config.checks:

@@ -220,7 +220,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _engine_errors():
-    from core.engine import EngineError
+    from core.jobs.engine import EngineError
     from core.store import StateLocked
 
     return (EngineError, StateLocked)
@@ -228,7 +228,7 @@ def _engine_errors():
 
 def _view(config: Any, state_dir: Path):
     """An engine over the state, read-only: listings work while a daemon runs."""
-    from core.engine import Engine
+    from core.jobs.engine import Engine
 
     engine = Engine(config, state_dir)
     engine.open_view()
@@ -330,9 +330,9 @@ WantedBy=default.target"""
 
 async def _daemon(config: Any, state_dir: Path, quiet: bool,
                   metrics_at: str | None = None) -> int:
-    from core.alerts import attach_alerts
-    from core.engine import Engine
+    from core.alerts.manager import attach_alerts
     from core.events import RunFinished, RunStarted
+    from core.jobs.engine import Engine
 
     engine = Engine(config, state_dir)
     if config.checks:
@@ -457,7 +457,7 @@ def cmd_jobs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
 
 
 def cmd_runs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
-    from core.runs import RunState
+    from core.jobs.runs import RunState
 
     for s in args.state or []:
         if s not in {st.value for st in RunState}:
@@ -492,7 +492,7 @@ def cmd_runs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
 
 
 def cmd_logs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
-    from core.engine import EngineError
+    from core.jobs.engine import EngineError
 
     engine = _view(config, state_dir)
     try:
@@ -578,9 +578,9 @@ def _run_via_daemon(args: argparse.Namespace, config: Any, state_dir: Path) -> i
 
 
 async def _run(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
-    from core.alerts import attach_alerts
-    from core.engine import Engine
+    from core.alerts.manager import attach_alerts
     from core.events import OutputLine
+    from core.jobs.engine import Engine
 
     engine = Engine(config, state_dir)
     attach_alerts(engine)  # a failure opens its alert; the outbox waits for the next engine

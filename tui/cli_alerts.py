@@ -71,7 +71,7 @@ def _list(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from core.alerts import read_alerts
+    from core.alerts.manager import read_alerts
     from core.durations import format_duration
 
     alerts = read_alerts(state_dir, config.alerting, time.time(),
@@ -133,8 +133,9 @@ def _act(args: argparse.Namespace, config: Any, state_dir: Path,
 
 async def _act_async(args: argparse.Namespace, config: Any, state_dir: Path,
                      error: type[Exception]) -> int:
-    from core.alerts import AlertError, attach_alerts
-    from core.engine import Engine
+    from core.alerts.book import AlertError
+    from core.alerts.manager import attach_alerts
+    from core.jobs.engine import Engine
     from core.store import StateLocked
 
     engine = Engine(config, state_dir)

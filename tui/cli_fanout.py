@@ -100,7 +100,7 @@ def _cli_error(message: str) -> Exception:
 
 # --------------------------------------------------------------------------- hosts ---
 def cmd_hosts(args: argparse.Namespace, config: Any) -> int:
-    from core.inventory import TargetError, fold_hosts, resolve_targets
+    from core.remote.inventory import TargetError, fold_hosts, resolve_targets
 
     pattern = args.pattern
     try:
@@ -166,8 +166,8 @@ def _duration(text: str | None, flag: str) -> float | None:
 
 
 def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
-    from core.fanout import hosts_of
-    from core.inventory import TargetError, fold_hosts, resolve_targets
+    from core.remote.fanout import hosts_of
+    from core.remote.inventory import TargetError, fold_hosts, resolve_targets
     from core.store.fanouts import FanOutStore
 
     if args.forks < 1:
@@ -233,8 +233,8 @@ def _local() -> Any:
 async def _fanout(args: argparse.Namespace, config: Any, state_dir: Path, command: str,
                   pattern: str, hosts: list[Any], timeout: float | None,
                   connect_timeout: float | None, rerun_of: int | None) -> int:
-    from core.fanout import FanOut
-    from core.ssh import SSHPool
+    from core.remote.fanout import FanOut
+    from core.remote.ssh import SSHPool
     from core.store.fanouts import FanOutStore
 
     store = FanOutStore(state_dir)
@@ -362,7 +362,7 @@ def _report(args: argparse.Namespace, record: dict[str, Any], groups: list[dict[
             elapsed: float, interrupted: bool) -> int:
     """The end of a fan-out: the record as JSON, or the gathered groups; the summary
     line; the exit status."""
-    from core.fanout import exit_status, summary_line
+    from core.remote.fanout import exit_status, summary_line
 
     results = list(record["hosts"].values())
     if args.json:
@@ -395,7 +395,7 @@ def cmd_fanouts(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from core.fanout import summary_line
+    from core.remote.fanout import summary_line
     from core.store.fanouts import FanOutStore
     from tui.cli import _console
     from tui.fmt import fmt_duration, fmt_time

@@ -23,9 +23,9 @@ def cmd_health(args: argparse.Namespace, config: Any, state_dir: Path,
     from rich.markup import escape
     from rich.table import Table
 
-    from core.engine import Engine
     from core.health.monitor import sample_all
-    from core.inventory import TargetError
+    from core.jobs.engine import Engine
+    from core.remote.inventory import TargetError
     from tui.cli import _console
 
     if not config.checks:

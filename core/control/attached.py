@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 from core.control.client import call
 from core.control.protocol import MAX_FRAME, encode
 from core.control.server import socket_path
-from core.engine import Engine, EngineError, _run_dict
 from core.events import EngineNotice, Event, event_from_message, register_event
+from core.jobs.engine import Engine, EngineError, _run_dict
 from core.store import Store
 
 log = logging.getLogger("fleetdeck.attached")
@@ -76,9 +76,9 @@ class AttachedEngine(Engine):
     # ------------------------------------------------------------------ life cycle ----
     async def start(self, *, scheduling: bool = True) -> None:
         # the daemon's events of these kinds come over the socket: know their shapes
-        import core.fanout  # noqa: F401
         import core.health.monitor  # noqa: F401
         import core.logs.monitor  # noqa: F401
+        import core.remote.fanout  # noqa: F401
 
         self.open_view()
         self._started = True
@@ -309,7 +309,7 @@ class _DaemonAlerts:
 
     @property
     def book(self) -> Any:
-        from core.alerts import AlertBook
+        from core.alerts.book import AlertBook
 
         try:
             return AlertBook(self.engine.state_dir, self.engine.config.alerting,
@@ -373,7 +373,7 @@ class _DaemonFanOuts:
         self.engine = engine
 
     def resolve(self, pattern: str) -> list[str]:
-        from core.inventory import resolve_targets
+        from core.remote.inventory import resolve_targets
 
         return resolve_targets(pattern, self.engine.config.hosts)
 

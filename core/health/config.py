@@ -117,7 +117,7 @@ def read_checks(c: Any, doc: dict[str, Any], hosts: dict[str, Any]) -> dict[str,
 
 def _check_targets(c: Any, targets: str, path: tuple[str, ...],
                    hosts: dict[str, Any]) -> None:
-    from core.inventory import check_pattern
+    from core.remote.inventory import check_pattern
 
     for problem in check_pattern(targets, hosts):
         c.add(path, problem)

@@ -41,7 +41,7 @@ from core.health.probes import (
     remote_process_command,
     tcp_probe,
 )
-from core.inventory import LOCAL_HOST, TargetError, resolve_targets
+from core.remote.inventory import LOCAL_HOST, TargetError, resolve_targets
 
 log = logging.getLogger("fleetdeck.health")
 
@@ -181,7 +181,7 @@ class HealthMonitor:
     @property
     def pool(self) -> Any:
         if self._pool is None:
-            from core.remote import engine_pool
+            from core.remote.runs import engine_pool
 
             self._pool = engine_pool(self.engine)
         return self._pool
@@ -250,7 +250,7 @@ class HealthMonitor:
 
     async def _sample(self, st: CheckState) -> Sample:
         spec = st.spec
-        from core.ssh import SSHError
+        from core.remote.ssh import SSHError
 
         try:
             return await asyncio.wait_for(self._probe(st), spec.timeout)
@@ -331,13 +331,13 @@ class HealthMonitor:
         return Sample(worst, detail, m.cpu, m.to_dict())
 
     async def _connect(self, target: str) -> Any:
-        from core.ssh import target_for
+        from core.remote.ssh import target_for
 
         host = self.engine.config.hosts[target]
         return await self.pool.connect(target_for(host, self.engine.config.hosts))
 
     async def _remote(self, target: str, command: str) -> tuple[int | None, str]:
-        from core.ssh import SSHError
+        from core.remote.ssh import SSHError
 
         try:
             conn = await self._connect(target)
@@ -424,7 +424,7 @@ class HealthMonitor:
         st.grace_until = now + spec.restart_grace
         st.damper.reset(PENDING)  # judged afresh after a restart: N more failures to act
         host = LOCAL_HOST if spec.restart_on == "local" else st.target
-        from core.runs import Trigger
+        from core.jobs.runs import Trigger
 
         async def restart() -> None:
             try:
@@ -481,7 +481,7 @@ async def sample_all(engine: Any, pattern: str | None = None) -> list[dict[str, 
     """One sample of every check on every target (matching `pattern`), now, all at once:
     `fleetdeck health` without a running engine. `engine` need not be started: its config,
     bus and SSH pool are used."""
-    from core.remote import close_engine_pool
+    from core.remote.runs import close_engine_pool
 
     mon = HealthMonitor(engine.config.checks)
     mon.engine = engine

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from core.events import Event, RuleChanged, register_event
-from core.levels import detect_level
 from core.logs.follow import Follower, GlobFollower, has_magic
+from core.logs.levels import detect_level
 from core.logs.rules import RuleSpec, RuleState
 from core.logs.sources import SourceSpec
 from core.logs.tally import count_levels
@@ -321,8 +321,8 @@ class LogMonitor:
         opened again when the connection drops."""
         import shlex
 
-        from core.remote import engine_pool
-        from core.ssh import SSHError, target_for
+        from core.remote.runs import engine_pool
+        from core.remote.ssh import SSHError, target_for
 
         assert spec.host is not None and spec.path is not None
         start = "+1" if spec.from_start else "0"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.durations import DurationError, parse_duration
-from core.levels import LEVELS, detect_level
+from core.logs.levels import LEVELS, detect_level
 
 _THRESHOLD = re.compile(r"^\s*(>=|>)\s*(\d+(?:\.\d+)?)\s*(%?)\s+in\s+(\S+)\s*$")
 _FIELD = re.compile(r"^\s*([A-Za-z_]\w*)\s*(==|!=|>=|<=|>|<|~)\s*(.+?)\s*$")

@@ -11,7 +11,7 @@ tests hold the two to the same answer.
 
 from __future__ import annotations
 
-from core.levels import detect_level
+from core.logs.levels import detect_level
 
 try:
     from core.logs._tally import count as _count

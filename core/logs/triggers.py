@@ -17,7 +17,7 @@ import os
 from pathlib import PurePath
 from typing import Any
 
-from core.runs import Trigger
+from core.jobs.runs import Trigger
 
 log = logging.getLogger("fleetdeck.triggers")
 ENV = "FLEETDECK_CHANGED_PATHS"

@@ -32,7 +32,7 @@ from typing import Any
 from tinydb import TinyDB
 from tinydb.table import Document, Table
 
-from core.runs import ACTIVE_STATES, Run
+from core.jobs.runs import ACTIVE_STATES, Run
 from core.store.storage import AtomicJSONStorage
 from core.store.tables import get_raw, insert_doc, insert_docs, put_doc, remove_docs, replace_raw
 

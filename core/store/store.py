@@ -32,7 +32,7 @@ from typing import Any
 
 from tinydb.table import Document
 
-from core.runs import Run
+from core.jobs.runs import Run
 from core.store.history import (
     DEFAULT_SEGMENT_SIZE,
     RunHistory,

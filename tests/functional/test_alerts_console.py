@@ -12,8 +12,8 @@ import pytest
 from rich.console import Console
 from textual.widgets import Input, Label
 
-from core.alertconfig import AlertingConfig, MaintenanceConfig
-from core.alerts import AlertBook
+from core.alerts.book import AlertBook
+from core.alerts.config import AlertingConfig, MaintenanceConfig
 from core.config import Config
 from core.events import CheckChanged
 from tests.conftest import job, make_config

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from core.engine import Engine, EngineError
+from core.jobs.engine import Engine, EngineError
 from core.store import StateLocked, Store
 from tests.conftest import job, make_config
 
@@ -204,8 +204,8 @@ async def test_recovery_marks_runs_interrupted_and_kills_a_surviving_group(start
                                                                           state_dir):
     # a run left `running` by a dead engine, whose process group is still alive
     proc = await asyncio.create_subprocess_exec("sleep", "60", start_new_session=True)
-    from core.runner import process_create_time
-    from core.runs import Run
+    from core.jobs.process import process_create_time
+    from core.jobs.runs import Run
 
     store = Store.open(state_dir)
     run = Run(id=store.next_run_id(), job="x", host="local", command="sleep 60",

@@ -8,7 +8,7 @@ import os
 import asyncssh
 import pytest
 
-from core.fanout import FanOut, exit_status, hosts_of, summary_line
+from core.remote.fanout import FanOut, exit_status, hosts_of, summary_line
 from core.store.fanouts import FanOutStore
 from tests.conftest import Recorder
 from tests.sshd import (

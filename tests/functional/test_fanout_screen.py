@@ -9,7 +9,7 @@ import pytest
 from textual.widgets import Input, Log, Static
 
 from core.config import Config, EngineSettings, Host
-from core.remote import set_engine_pool
+from core.remote.runs import set_engine_pool
 from tests.functional.test_console import keys, ready, until
 from tests.sshd import closed_port, host, make_keys, make_pool, start_servers
 from tui.app import FleetdeckApp

@@ -21,7 +21,7 @@ from core.config import Config, EngineSettings, Host
 from core.events import CheckChanged
 from core.health.config import CheckSpec
 from core.health.monitor import HealthMonitor
-from core.remote import set_engine_pool
+from core.remote.runs import set_engine_pool
 from tests.sshd import host, make_keys, make_pool, start_servers
 
 FAST = {"interval": 0.2, "timeout": 0.5, "fail": (2, 2), "recover": (1, 1)}
@@ -180,7 +180,7 @@ async def test_history_survives_a_restart(start_engine, state_dir: Path) -> None
     assert '"nothing@local"' in saved
     assert oct((state_dir / "health.json").stat().st_mode & 0o777) == "0o600"
     mon2 = HealthMonitor({"nothing": spec})
-    from core.engine import Engine
+    from core.jobs.engine import Engine
 
     engine2 = Engine(config({"nothing": spec}), state_dir)
     engine2.add_service(mon2)
@@ -194,7 +194,7 @@ async def test_history_survives_a_restart(start_engine, state_dir: Path) -> None
 async def test_a_reload_that_drops_a_down_check_resolves_its_alert(start_engine) -> None:
     import dataclasses
 
-    from core.alerts import attach_alerts
+    from core.alerts.manager import attach_alerts
     from core.health.monitor import attach_health
 
     spec = CheckSpec("nothing", "tcp", port=1, **FAST)  # nothing listens on port 1

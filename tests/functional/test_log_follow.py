@@ -102,7 +102,7 @@ async def test_a_file_that_does_not_exist_yet_and_a_glob(tmp_path: Path) -> None
 
 
 async def test_a_rule_on_a_followed_file_raises_an_alert(start_engine, tmp_path) -> None:
-    from core.alerts import attach_alerts
+    from core.alerts.manager import attach_alerts
     from core.events import RuleChanged
 
     log = tmp_path / "svc.log"
@@ -148,7 +148,7 @@ async def test_a_rule_on_a_followed_file_raises_an_alert(start_engine, tmp_path)
 
 
 async def test_a_remote_file_over_ssh_survives_rotation(start_engine, tmp_path) -> None:
-    from core.remote import set_engine_pool
+    from core.remote.runs import set_engine_pool
     from tests.sshd import host, make_keys, make_pool, start_servers
 
     keys = make_keys(tmp_path / "keys")

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from core.alerts import attach_alerts
+from core.alerts.manager import attach_alerts
 from core.config import parse_config_text
-from core.engine import Engine
 from core.events import CheckChanged
+from core.jobs.engine import Engine
 
 SECRET = "s3cr3t-7f1e9a-token"
 URL_SECRET = "u9q-url-secret-55"
@@ -323,7 +323,7 @@ command = "false"
 
 def test_state_dir_stays_private(state_dir):
     # the alerts folder is created 0700 like the rest of the state
-    from core.alerts import AlertBook
+    from core.alerts.book import AlertBook
 
     AlertBook(state_dir, None, lambda: 0.0).close()
     assert os.stat(state_dir / "alerts").st_mode & 0o777 == 0o700

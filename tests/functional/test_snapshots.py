@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.runs import Run
+from core.jobs.runs import Run
 from core.store import Store
 from tests.conftest import job, make_config
 from tui.app import FleetdeckApp

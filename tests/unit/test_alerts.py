@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.alertconfig import AlertingConfig, AlertSettings, MaintenanceConfig, NotifierConfig
-from core.alerts import AlertBook, AlertError
+from core.alerts.book import AlertBook, AlertError
+from core.alerts.config import AlertingConfig, AlertSettings, MaintenanceConfig, NotifierConfig
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()
 
@@ -239,7 +239,7 @@ def test_state_file_is_private(tmp_path):
 def test_old_resolved_alerts_move_to_their_own_file_and_retention_applies(tmp_path):
     import json
 
-    from core.alerts import MAIN_RESOLVED
+    from core.alerts.book import MAIN_RESOLVED
 
     clock = Clock()
     cfg = AlertingConfig(settings=AlertSettings(resolved_retention=150))

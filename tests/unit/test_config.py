@@ -424,7 +424,7 @@ def test_line_scan_skips_multiline_strings(tmp_path: Path) -> None:
 
 # -------------------------------------------------------------------------- schedules ---
 def schedule_error(text: str, timezone: str | None = None) -> str:
-    from core.schedule import ScheduleError, parse_schedule
+    from core.jobs.schedule import ScheduleError, parse_schedule
 
     with pytest.raises(ScheduleError) as exc:
         parse_schedule(text, timezone)
@@ -463,7 +463,7 @@ def test_bad_time_zone_is_reported_once_and_the_cron_still_checked(tmp_path: Pat
 
 
 def test_builtin_schedules_parse() -> None:
-    from core.schedule import parse_schedule
+    from core.jobs.schedule import parse_schedule
 
     for job in builtin_config().jobs.values():
         assert job.schedule is not None

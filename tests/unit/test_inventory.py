@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.config import ConfigError, Host, parse_config_text
-from core.inventory import (
+from core.remote.inventory import (
     TargetError,
     check_pattern,
     expand_nodeset,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.levels import candidate_regex, detect_level, is_error, strip_ansi
+from core.logs.levels import candidate_regex, detect_level, is_error, strip_ansi
 
 CASES = [
     # plain words

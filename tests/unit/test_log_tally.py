@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from core.levels import detect_level
+from core.logs.levels import detect_level
 from core.logs.rules import RuleSpec, RuleState, parse_threshold
 from core.logs.tally import count_levels
 
@@ -139,8 +139,8 @@ def test_lines_beyond_ascii_go_to_detect_level() -> None:
 
 
 def test_the_c_tally_knows_detect_levels_words() -> None:
-    from core.levels import _CANDIDATE, _WORDS
     from core.logs import _tally
+    from core.logs.levels import _CANDIDATE, _WORDS
 
     assert _tally.words() == _WORDS
     assert "(?:err|fatal|crit|panic|emerg|alert|severe|warn|info|notice|debug|trace|verbose" \

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.logindex import LogIndex
+from core.logs.index import LogIndex
 
 
 def write(path: Path, data: str | bytes, mode: str = "w") -> None:
@@ -181,7 +181,7 @@ def test_search_forward_backward_and_wrap(numbered: LogIndex):
 
 
 def test_search_across_chunks(log: Path, monkeypatch: pytest.MonkeyPatch):
-    import core.logindex as mod
+    import core.logs.index as mod
 
     monkeypatch.setattr(mod, "CHUNK", 64)  # many small chunks
     write(log, "".join(f"line {i:04d}\n" for i in range(1000)))

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.alertconfig import MaintenanceConfig
+from core.alerts.config import MaintenanceConfig
+from core.alerts.maintenance import active_window, covers, occurrence, silence_matches
 from core.config import ConfigError, parse_config_text
-from core.maintenance import active_window, covers, occurrence, silence_matches
 
 
 def ts(*args: int, tz: object = UTC) -> float:

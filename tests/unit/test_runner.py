@@ -9,7 +9,7 @@ import signal
 import psutil
 import pytest
 
-from core.runner import LocalProcess, group_alive, process_create_time, terminate_group
+from core.jobs.process import LocalProcess, group_alive, process_create_time, terminate_group
 
 
 def collect() -> tuple[list[tuple[str, str]], object]:
@@ -116,7 +116,7 @@ async def test_group_alive_tells_pid_reuse_apart():
 
 
 def test_plain_commands_run_directly_and_shell_syntax_through_the_shell(tmp_path):
-    from core.runner import argv_for
+    from core.jobs.process import argv_for
 
     path = os.environ["PATH"]
     assert argv_for("/bin/true", path)[0] == "/bin/true"

@@ -1,4 +1,4 @@
-"""core.schedule: cron / aliases / intervals / one-shots, and the daylight-saving rule."""
+"""core.jobs.schedule: cron / aliases / intervals / one-shots, and the daylight-saving rule."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from croniter import croniter
 
-from core.schedule import (
+from core.jobs.schedule import (
     Schedule,
     ScheduleError,
     jitter_offset,
@@ -565,7 +565,7 @@ def test_many_schedules_parse_and_answer_quickly():
 
 
 def test_schedule_module_does_not_import_the_screen():
-    source = Path(__file__).resolve().parents[2] / "core" / "schedule.py"
+    source = Path(__file__).resolve().parents[2] / "core" / "jobs" / "schedule.py"
     tree = ast.parse(source.read_text(encoding="utf-8"))
     modules = set()
     for node in ast.walk(tree):

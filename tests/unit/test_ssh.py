@@ -10,7 +10,7 @@ import asyncssh
 import pytest
 
 from core.config import Host
-from core.ssh import (
+from core.remote.ssh import (
     HostClass,
     KnownHosts,
     SSHError,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.runs import Run, RunState
+from core.jobs.runs import Run, RunState
 from core.store import Store, StoreReadOnly
 
 

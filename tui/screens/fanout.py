@@ -21,8 +21,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Input, Log, Static
 
-from core.engine import EngineError
 from core.events import Event
+from core.jobs.engine import EngineError
 from tui.screens.base import FleetScreen, TableScreen
 from tui.screens.cells import fmt_age, fmt_time
 from tui.screens.dialogs import ConfirmScreen
@@ -136,7 +136,7 @@ class FanOutScreen(FleetScreen):
         if not self.fleet.engine_ready:
             label.update("the engine is starting…")
             return
-        from core.inventory import TargetError, fold_hosts
+        from core.remote.inventory import TargetError, fold_hosts
 
         try:
             self.resolved = self.fleet.engine.fanouts.resolve(pattern)
@@ -161,7 +161,7 @@ class FanOutScreen(FleetScreen):
             self.query_one(NavTable).focus()
 
     def start(self) -> None:
-        from core.fanouts import looks_destructive
+        from core.remote.fanouts import looks_destructive
 
         pattern = self.query_one("#pattern", Input).value.strip()
         command = self.query_one("#command", Input).value.strip()

@@ -8,7 +8,7 @@ from typing import Any
 from textual.binding import Binding
 
 from core.durations import DurationError, parse_duration
-from core.runs import RunState
+from core.jobs.runs import RunState
 from tui.screens.base import RUN_EVENTS, TableScreen
 from tui.screens.cells import run_cells, run_text
 

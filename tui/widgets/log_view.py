@@ -1,6 +1,6 @@
 """LogView: a run's output, offset-indexed, rendering only the visible page.
 
-The file is never loaded whole: `core.logindex.LogIndex` keeps the byte offset of each
+The file is never loaded whole: `core.logs.index.LogIndex` keeps the byte offset of each
 line and the view reads the lines of the page it paints (`render_line`), caching the
 rendered strips of recent lines. Big files are indexed in slices between screen
 updates; searches and error jumps scan the file in a worker thread.
@@ -33,8 +33,8 @@ from textual.strip import Strip
 from textual.widgets import Input
 from textual.worker import get_current_worker
 
-from core.levels import ANSI_RE, NOTE_PREFIX, detect_level
-from core.logindex import LogIndex
+from core.logs.index import LogIndex
+from core.logs.levels import ANSI_RE, NOTE_PREFIX, detect_level
 
 MAX_WIDTH = 2000  # cells of a line shown; the rest of a longer line is cut
 INDEX_SLICE = 1 << 20  # bytes indexed per step (a few ms), so a key never waits long

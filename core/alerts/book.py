@@ -10,7 +10,7 @@ Two parts:
   outbox entries into the same in-memory data, so one atomic commit holds both.
 * `AlertManager` -- the engine service (`engine.add_service`): subscribes to the
   events that open and resolve alerts, commits, publishes `AlertChanged`, delivers
-  the outbox (core/notify.py) and sends reminders.
+  the outbox (core/alerts/notifiers.py) and sends reminders.
 
 An alert: firing -> acknowledged -> resolved (firing -> resolved too). Notifications
 go out on the transitions that matter (opened: up/pending -> down; resolved: down ->
@@ -21,7 +21,6 @@ alert already open and sends nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import getpass
 import logging
 import os
@@ -29,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from core.alertconfig import AlertingConfig, MaintenanceConfig, NotifierConfig
+from core.alerts.config import AlertingConfig, MaintenanceConfig, NotifierConfig
+from core.alerts.maintenance import active_window, silence_matches, window_from_record
 from core.durations import DurationError, format_duration, parse_duration
 from core.events import Event, register_event
-from core.maintenance import active_window, silence_matches, window_from_record
 from core.store.history import open_db, put
 from core.store.storage import private_dir
 from core.store.tables import remove_docs
@@ -552,261 +551,3 @@ def _clock_text(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
 
-# --------------------------------------------------------------------------- service ---
-class AlertManager:
-    """The engine service: events in, alerts and notifications out.
-
-    Public methods take plain arguments and return plain data, like the Engine's, so
-    the console, the CLI and later a socket client call the same ones.
-    """
-
-    service_name = "alerts"
-
-    def __init__(self, *, deliver: bool = True) -> None:
-        self.deliver = deliver
-        self.engine: Any = None
-        self.book: AlertBook | None = None
-        self._unsubscribe: Any = None
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self._sending = asyncio.Lock()
-        self._commit_task: asyncio.Task[None] | None = None
-        self._notifiers: dict[str, Any] = {}
-
-    async def start(self, engine: Any) -> None:
-        from core.notify import make_notifiers
-
-        self.engine = engine
-        alerting = getattr(engine.config, "alerting", None) or AlertingConfig()
-        self.book = AlertBook(engine.state_dir, alerting, engine.clock)
-        self._notifiers = make_notifiers(self.book.notifiers)
-        self._unsubscribe = engine.bus.subscribe(self._on_event)
-        if self.deliver:
-            self._task = asyncio.create_task(self._deliver_loop())
-
-    def reconfigure(self, config: Any) -> list[str]:
-        """A reloaded config: notifiers, routes, maintenance and settings as they are now;
-        open alerts and the outbox stay."""
-        from core.notify import make_notifiers
-
-        new = getattr(config, "alerting", None) or AlertingConfig()
-        if self.book is None or new == self.book.alerting:
-            return []
-        self.book.alerting = new
-        self._notifiers = make_notifiers(self.book.notifiers)
-        self._wake.set()
-        return ["alerting"]
-
-    async def stop(self) -> None:
-        """Deliver what is due one last time (bounded), then stop."""
-        if self._unsubscribe:
-            self._unsubscribe()
-            self._unsubscribe = None
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._final_pass(), STOP_GRACE)
-            except TimeoutError:
-                log.warning("notifications still pending at stop; sent at the next start")
-        for task in (self._task, self._commit_task):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        if self.book is not None:
-            self.book.close()
-
-    # ------------------------------------------------------------------- events in ---
-    def _on_event(self, event: Event) -> None:
-        book = self.book
-        if book is None:
-            return
-        kind = event.kind
-        changes: list[Change]
-        if kind == "check_changed":
-            e: Any = event
-            changes = book.check_changed(e.check, e.target, e.old, e.new, e.at, e.detail,
-                                         e.severity)
-        elif kind == "rule_changed":
-            e = event
-            changes = book.rule_changed(e.rule, e.source, e.firing, e.at, e.detail)
-        elif kind == "run_finished":
-            run = event.run  # type: ignore[attr-defined]
-            job = self.engine.config.jobs.get(run["job"])
-            changes = book.run_finished(run, job.alert_on if job else ())
-        else:
-            return
-        self._publish(changes)
-
-    def _publish(self, changes: list[Change]) -> None:
-        if not changes:
-            return
-        book = self.book
-        assert book is not None
-        now = self.engine.clock()
-        for ch in changes:
-            if ch.action == "opened":
-                log.warning("alert #%d opened: %s: %s", ch.alert["id"], describe(ch.alert),
-                            ch.alert["detail"])
-            elif ch.action == "resolved":
-                log.info("alert #%d resolved: %s", ch.alert["id"], describe(ch.alert))
-            self.engine.bus.publish(AlertChanged(book.view(ch.alert, now), ch.action,
-                                                 ch.notified))
-        self._dirty()
-
-    def _dirty(self) -> None:
-        if self._commit_task is None or self._commit_task.done():
-            self._commit_task = asyncio.ensure_future(self._commit_then_wake())
-
-    async def _commit_then_wake(self) -> None:
-        await asyncio.sleep(0)
-        assert self.book is not None
-        try:
-            await self.book.commit_async()
-        except Exception:
-            log.exception("writing alerts failed")
-        self._wake.set()
-
-    # ---------------------------------------------------------------- delivery -------
-    async def _final_pass(self) -> None:
-        async with self._sending:  # never beside a pass of the loop: no double send
-            assert self._task is not None
-            self._task.cancel()
-            await self._deliver_due()
-
-    async def _deliver_due(self) -> None:
-        from core.notify import deliver
-
-        book = self.book
-        assert book is not None
-        await book.commit_async()  # an entry is on disk before it is sent
-        due = book.due(self.engine.clock())
-        if due:
-            await deliver(book, self._notifiers, due, self.engine.clock)
-            await book.commit_async()
-
-    async def _deliver_loop(self) -> None:
-        book = self.book
-        assert book is not None
-        while True:
-            self._wake.clear()
-            now = self.engine.clock()
-            reminded = book.reminders(now)
-            if reminded:
-                self._publish(reminded)
-            async with self._sending:
-                await self._deliver_due()
-            waits = [t for t in (book.next_due(), book.next_reminder(now)) if t is not None]
-            delay = min(waits) - self.engine.clock() if waits else 60.0
-            delay = min(max(delay, 0.05), 60.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
-
-    # ------------------------------------------------------------------ public API ---
-    def _book(self) -> AlertBook:
-        if self.book is None:
-            raise AlertError("alerts are not running")
-        return self.book
-
-    def list_alerts(self, *, include_resolved: bool = False,
-                    limit: int = 200) -> list[dict[str, Any]]:
-        return self._book().list(self.engine.clock(), include_resolved=include_resolved,
-                                 limit=limit)
-
-    def get_alert(self, alert_id: int) -> dict[str, Any]:
-        return self._book().get(alert_id, self.engine.clock())
-
-    def in_maintenance(self, check: str, target: str, at: float | None = None) -> str | None:
-        """For the health monitor: the window keeping (check, host) in maintenance."""
-        at = self.engine.clock() if at is None else at
-        return self._book().in_maintenance(check, target, at)
-
-    async def ack_alert(self, alert_id: int, *, requested_by: str | None = None) -> dict[
-            str, Any]:
-        who = requested_by or _user()
-        change = self._book().ack(alert_id, who)
-        log.info("alert #%d acknowledged by %s", alert_id, who)
-        self._publish([change])
-        await self._book().commit_async()
-        return self._book().view(change.alert, self.engine.clock())
-
-    async def silence(self, target: str, duration: str | float, *,
-                      requested_by: str | None = None) -> dict[str, Any]:
-        who = requested_by or _user()
-        record, changes = self._book().silence(target, duration, who)
-        log.info("silenced %s until %s by %s", record["target"], _clock_text(record["until"]),
-                 who)
-        self._publish(changes)
-        await self._book().commit_async()
-        return {**record, "alerts": [c.alert["id"] for c in changes]}
-
-    async def add_maintenance(self, name: str, *, targets: str | None = None,
-                              checks: list[str] | None = None, start: float | None = None,
-                              end: float | None = None, duration: str | float | None = None,
-                              schedule: str | None = None, reason: str = "",
-                              requested_by: str | None = None) -> dict[str, Any]:
-        """A window from now (or `start`) for `duration`, until `end`, or recurring on a
-        cron `schedule` for `duration`."""
-        from core.config import NAME_RE
-        from core.inventory import TargetError, resolve_targets
-        from core.schedule import ScheduleError, parse_schedule
-
-        if not NAME_RE.fullmatch(name or ""):
-            raise AlertError(f"bad maintenance window name {name!r}")
-        if targets is None and not checks:
-            raise AlertError("a maintenance window needs targets, checks or both")
-        hosts: tuple[str, ...] = ()
-        if targets is not None:
-            try:
-                hosts = tuple(resolve_targets(targets, self.engine.config.hosts))
-            except TargetError as e:
-                raise AlertError(f"targets: {e}") from None
-        seconds = 0.0
-        if duration is not None:
-            try:
-                seconds = parse_duration(duration)
-            except DurationError as e:
-                raise AlertError(str(e)) from None
-        now = self.engine.clock()
-        if schedule is not None:
-            try:
-                parse_schedule(schedule)
-            except ScheduleError as e:
-                raise AlertError(str(e)) from None
-            if seconds <= 0:
-                raise AlertError("a recurring window needs a duration, e.g. '2h'")
-            start = end = None
-        else:
-            start = now if start is None else start
-            end = end if end is not None else start + seconds
-            if end <= start:
-                raise AlertError("a maintenance window must end after it starts")
-        rec = self._book().add_maintenance(
-            name, targets=targets, hosts=hosts, checks=tuple(checks or ()), start=start,
-            end=end, schedule=schedule, duration=seconds, reason=reason,
-            who=requested_by or _user())
-        await self._book().commit_async()
-        return rec
-
-
-def attach_alerts(engine: Any, *, deliver: bool = True) -> AlertManager:
-    """The engine's AlertManager, attached now if it has none yet."""
-    existing = alert_manager(engine)
-    if existing is not None:
-        return existing
-    manager = AlertManager(deliver=deliver)
-    engine.add_service(manager)
-    return manager
-
-
-def alert_manager(engine: Any) -> AlertManager | None:
-    for service in getattr(engine, "_services", ()):
-        if isinstance(service, AlertManager):
-            return service
-    return None
-
-
-def read_alerts(state_dir: Path, alerting: AlertingConfig | None, now: float, *,
-                include_resolved: bool = False) -> list[dict[str, Any]]:
-    """Alerts read without the engine lock, for listings beside a running daemon."""
-    book = AlertBook(state_dir, alerting, lambda: now, read_only=True)
-    return book.list(now, include_resolved=include_resolved)

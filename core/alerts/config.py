@@ -2,7 +2,7 @@
 
 Read with the config module's `_Checker`, so every mistake is one line naming the file,
 line and key path. Secrets never live here: headers and URLs keep their `${ENV}`
-references as written, expanded only when a notification is sent (core/notify.py).
+references as written, expanded only when a notification is sent (core/alerts/notifiers.py).
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def _instant(c: _Checker, t: dict[str, Any], key: str, path: tuple[str, ...],
         return None
     from zoneinfo import ZoneInfo
 
-    from core.schedule import ScheduleError, local_timezone_name, parse_schedule
+    from core.jobs.schedule import ScheduleError, local_timezone_name, parse_schedule
 
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
@@ -193,7 +193,7 @@ def _instant(c: _Checker, t: dict[str, Any], key: str, path: tuple[str, ...],
 
 def _read_maintenance(c: _Checker, doc: dict[str, Any],
                       hosts: dict[str, Host]) -> dict[str, MaintenanceConfig]:
-    from core.inventory import TargetError, check_pattern, resolve_targets
+    from core.remote.inventory import TargetError, check_pattern, resolve_targets
 
     out: dict[str, MaintenanceConfig] = {}
     for name, value in _table(c, doc, "maintenance").items():
@@ -230,7 +230,7 @@ def _read_maintenance(c: _Checker, doc: dict[str, Any],
                          "not both")
             if not duration:
                 c.add(p, "a recurring window needs 'duration', e.g. '2h'")
-            from core.schedule import ScheduleError, parse_schedule
+            from core.jobs.schedule import ScheduleError, parse_schedule
 
             try:
                 parse_schedule(schedule, zone)

@@ -34,11 +34,11 @@ from core.events import (
     RunRetrying,
     RunStarted,
 )
-from core.inventory import TargetError, resolve_targets
-from core.runner import MAX_EVENT_LINE, LocalProcess, group_alive, terminate_group
-from core.runs import ACTIVE_STATES, Run, RunState, Trigger
-from core.schedule import Schedule, ScheduleError, parse_schedule
-from core.scheduler import Due, Scheduler
+from core.jobs.process import MAX_EVENT_LINE, LocalProcess, group_alive, terminate_group
+from core.jobs.runs import ACTIVE_STATES, Run, RunState, Trigger
+from core.jobs.schedule import Schedule, ScheduleError, parse_schedule
+from core.jobs.scheduler import Due, Scheduler
+from core.remote.inventory import TargetError, resolve_targets
 from core.store import StateLock, Store
 from core.store.history import run_doc
 from core.store.store import SUMMARY_INTERVAL
@@ -163,9 +163,9 @@ class Engine:
 
     @property
     def fanouts(self) -> Any:
-        """Fan-outs started from here (core.fanouts.FanOuts), over the engine's pool."""
+        """Fan-outs started from here (core.remote.fanouts.FanOuts), over the engine's pool."""
         if self._fanouts is None:
-            from core.fanouts import FanOuts
+            from core.remote.fanouts import FanOuts
 
             self._fanouts = FanOuts(self)
         return self._fanouts
@@ -180,8 +180,8 @@ class Engine:
 
     @property
     def alerts(self) -> Any:
-        """The AlertManager (core.alerts) attached with `attach_alerts`, or None."""
-        from core.alerts import alert_manager
+        """The AlertManager (core.alerts.manager) attached with `attach_alerts`, or None."""
+        from core.alerts.manager import alert_manager
 
         return alert_manager(self)
 
@@ -279,7 +279,7 @@ class Engine:
         for task in list(self._tasks):
             task.cancel()
         if getattr(self, "_fleetdeck_ssh_pool", None) is not None:  # remote hosts ran
-            from core.remote import close_engine_pool
+            from core.remote.runs import close_engine_pool
 
             await close_engine_pool(self)
         assert self.store is not None
@@ -876,7 +876,7 @@ class Engine:
 
         while True:
             if run.host != "local":
-                from core.remote import remote_attempts
+                from core.remote.runs import remote_attempts
 
                 return await remote_attempts(self, act, job, on_line, note)
             env = {

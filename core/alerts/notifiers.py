@@ -1,6 +1,6 @@
 """Notifiers: a webhook (JSON, or Slack's `{"text": ...}`) and a local command.
 
-Delivery is driven by the outbox in core/alerts.py: each entry is on disk before it is
+Delivery is driven by the outbox in core/alerts/manager.py: each entry is on disk before it is
 sent, retried with exponential backoff while it fails, and marked delivered once it
 went out. A receiver that dedups can use the `Idempotency-Key` header (one key per
 alert transition and notifier); the only resend is of an entry whose delivery was
@@ -23,8 +23,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from core.alertconfig import ENV_REF_RE, NotifierConfig
-from core.alerts import AlertBook, describe
+from core.alerts.book import AlertBook, describe
+from core.alerts.config import ENV_REF_RE, NotifierConfig
 
 log = logging.getLogger("fleetdeck.notify")
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from core.alertconfig import MaintenanceConfig
-from core.schedule import Schedule, parse_schedule
+from core.alerts.config import MaintenanceConfig
+from core.jobs.schedule import Schedule, parse_schedule
 
 
 @lru_cache(maxsize=256)

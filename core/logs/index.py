@@ -25,7 +25,7 @@ from itertools import accumulate, islice, repeat
 from operator import add
 from pathlib import Path
 
-from core.levels import candidate_regex, detect_level
+from core.logs.levels import candidate_regex, detect_level
 
 CHUNK = 1 << 20  # bytes read at a time when indexing and scanning
 
@@ -318,7 +318,7 @@ class LogIndex:
     def next_level(self, start: int, levels: Iterable[str] = ("error",), backward: bool = False,
                    wrap: bool = False) -> int | None:
         """The first line at or after `start` (backward: the last at or before it) whose
-        level (`core.levels.detect_level`) is one of `levels`, or None."""
+        level (`core.logs.levels.detect_level`) is one of `levels`, or None."""
         wanted = frozenset(levels)
         candidates = candidate_regex(wanted)
         found = self._next_level(candidates, wanted, start, backward)
@@ -336,7 +336,7 @@ class LogIndex:
     def _next_level(self, candidates: re.Pattern[bytes], wanted: frozenset[str], start: int,
                     backward: bool) -> int | None:
         for first, _begin, data in self._chunks(start, backward):
-            low = b"\n" + data.lower()  # see core.levels.candidate_regex
+            low = b"\n" + data.lower()  # see core.logs.levels.candidate_regex
             hit = None
             line, counted = first, 0  # line number at byte `counted` of the chunk
             pos = 0

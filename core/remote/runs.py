@@ -14,9 +14,9 @@ import asyncio
 import signal as _signal
 from typing import Any
 
-from core.runner import ProcessOutcome
-from core.runs import RunState
-from core.ssh import SSHError, SSHPool, Target, run_command, target_for
+from core.jobs.process import ProcessOutcome
+from core.jobs.runs import RunState
+from core.remote.ssh import SSHError, SSHPool, Target, run_command, target_for
 
 _POOL_ATTR = "_fleetdeck_ssh_pool"
 
@@ -43,7 +43,7 @@ async def close_engine_pool(engine: Any) -> None:
 
 
 class RemoteProcess:
-    """One command on one host over SSH, shaped like core.runner.LocalProcess."""
+    """One command on one host over SSH, shaped like core.jobs.process.LocalProcess."""
 
     def __init__(self, pool: SSHPool, target: Target, command: str, *,
                  env: dict[str, str] | None, timeout: float | None, kill_grace: float,

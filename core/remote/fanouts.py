@@ -16,8 +16,8 @@ import os
 import re
 from typing import Any
 
-from core.fanout import DEFAULT_FORKS, FanOut, hosts_of
-from core.inventory import resolve_targets
+from core.remote.fanout import DEFAULT_FORKS, FanOut, hosts_of
+from core.remote.inventory import resolve_targets
 from core.store.fanouts import FanOutStore
 
 log = logging.getLogger("fleetdeck.fanout")
@@ -104,7 +104,7 @@ class FanOuts:
         return groups
 
     def _gather_record(self, fanout_id: int) -> list[dict[str, Any]]:
-        from core.inventory import fold_hosts
+        from core.remote.inventory import fold_hosts
 
         rec = self.get(fanout_id)
         if rec is None:
@@ -129,7 +129,7 @@ class FanOuts:
         """Start a fan-out (it runs as an engine task); returns its first record.
         ``audit`` ({"via", "uid"}) says where the request came from (a daemon's socket
         peer); without it the action is this process's own."""
-        from core.remote import engine_pool
+        from core.remote.runs import engine_pool
 
         if not command.strip():
             raise ValueError("no command to run")
@@ -183,7 +183,7 @@ class FanOuts:
               ) -> dict[str, Any]:
         """Trust the unknown host keys these hosts presented (exactly those fingerprints,
         as shown to the person) and run the command on them again."""
-        from core.remote import engine_pool
+        from core.remote.runs import engine_pool
 
         rec = self.get(fanout_id)
         if rec is None:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from core.schedule import Schedule, jitter_offset
+from core.jobs.schedule import Schedule, jitter_offset
 
 log = logging.getLogger("fleetdeck.scheduler")
 

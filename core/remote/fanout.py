@@ -6,7 +6,7 @@ class), a ``FanOutLine`` per output line and ``FanOutDone`` on an EventBus. The 
 prints from those events; the console can subscribe to the same ones. ``cancel()``
 stops starting hosts and cancels the running ones; ``cancel_host(name)`` cancels one.
 
-Final classes are ``core.ssh.HostClass`` values: ok, failed, timed_out, unreachable,
+Final classes are ``core.remote.ssh.HostClass`` values: ok, failed, timed_out, unreachable,
 auth_failed, host_key_unknown, host_key_changed, cancelled. ``local`` runs as a local
 subprocess, everything else over the shared ``SSHPool``.
 """
@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from core.events import Event, EventBus, register_event
-from core.inventory import LOCAL_HOST, fold_hosts
-from core.runner import MAX_EVENT_LINE, LocalProcess
-from core.ssh import (
+from core.jobs.process import MAX_EVENT_LINE, LocalProcess
+from core.remote.inventory import LOCAL_HOST, fold_hosts
+from core.remote.ssh import (
     CONNECT_CLASSES,
     DEFAULT_KILL_GRACE,
     HostClass,

@@ -1,0 +1,1 @@
+"""Alerts: the alert book, the engine service, notifiers, maintenance and silences."""

@@ -1,0 +1,1 @@
+"""Jobs: schedules, the scheduler, dispatch and execution of runs, run records."""

@@ -1,0 +1,1 @@
+"""Remote execution: inventory and target patterns, SSH, fan-out, remote job runs."""
