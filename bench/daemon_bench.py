@@ -34,8 +34,8 @@ async def consoles(cfg: Path, state: Path, pid: int, n: int, seconds: float
                    ) -> list[dict]:
     """n consoles' engines attached to the daemon (AttachedEngine, what `fleetdeck`
     runs beside a daemon), each recording when events reach its bus."""
-    from core.config import load_config
     from core.control.attached import AttachedEngine
+    from core.fleetconfig import load_config
 
     results: list[dict] = []
     engines = []

@@ -42,10 +42,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.config import Config, EngineSettings, Host, Job, RetryPolicy  # noqa: E402
 from core.events import Event, RunQueued  # noqa: E402
+from core.fleetconfig import Config  # noqa: E402
+from core.jobs.config import EngineSettings, Job, RetryPolicy  # noqa: E402
 from core.jobs.engine import Engine  # noqa: E402
 from core.jobs.runs import Run, RunState, Trigger  # noqa: E402
+from core.remote.config import Host  # noqa: E402
 from core.store import Store  # noqa: E402
 
 CONCURRENCY = 8

@@ -99,10 +99,12 @@ async def serve(n: int, folder: Path) -> None:
 async def measure(ports: list[int], folder: Path, ticks: int, interval: float) -> None:
     import logging
 
-    from core.config import Config, EngineSettings, Host
+    from core.fleetconfig import Config
     from core.health.config import CheckSpec
     from core.health.monitor import HealthMonitor, HealthSample
+    from core.jobs.config import EngineSettings
     from core.jobs.engine import Engine
+    from core.remote.config import Host
     from core.remote.runs import set_engine_pool
     from core.remote.ssh import KnownHosts, SSHPool
 

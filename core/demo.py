@@ -32,6 +32,8 @@ from typing import Any
 
 import asyncssh
 
+from core.paths import default_state_dir
+
 READY = "ready"
 
 
@@ -63,8 +65,7 @@ FLAKY_FAIL = 0.35  # share of a flaky host's commands that fail or drop
 
 
 def default_demo_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return Path(base) / "fleetdeck" / "demo"
+    return default_state_dir() / "demo"
 
 
 # ------------------------------------------------------------------------ the server ---

@@ -12,7 +12,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from core.config import ConfigError, load_config
+from core.config import ConfigError
+from core.fleetconfig import load_config
 
 log = logging.getLogger("fleetdeck.reload")
 

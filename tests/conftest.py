@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from core.config import Config, EngineSettings, Host, Job, RetryPolicy
 from core.events import Event
+from core.fleetconfig import Config
+from core.jobs.config import EngineSettings, Job, RetryPolicy
 from core.jobs.engine import Engine
+from core.remote.config import Host
 
 ROOT = Path(__file__).resolve().parent.parent
 FLEETDECK = [sys.executable, "-m", "tui.cli"]

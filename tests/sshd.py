@@ -32,7 +32,7 @@ from typing import Any
 import asyncssh
 import pytest
 
-from core.config import Host
+from core.remote.config import Host
 from core.remote.ssh import KnownHosts, SSHPool
 
 USER = getpass.getuser()

@@ -18,8 +18,8 @@ from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from core.config import Config
 from core.events import Event
+from core.fleetconfig import Config
 from core.jobs.engine import Engine, EngineError
 from tui import commands as cmds
 from tui.alert_actions import AlertActions, ring_for

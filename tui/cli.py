@@ -20,8 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.config import ConfigError, check_config, default_config_path, default_state_dir
-from core.config import load_config as _load_config
+from core.config import ConfigError
+from core.fleetconfig import check_config
+from core.fleetconfig import load_config as _load_config
+from core.paths import default_config_path, default_state_dir
 
 EXIT_USAGE = 2
 EXIT_TIMED_OUT = 124  # as timeout(1)

@@ -30,8 +30,8 @@ def add_demo_parser(sub: Any) -> None:
 
 def cmd_demo(args: argparse.Namespace, error: type[Exception],
              open_console: Callable[[argparse.Namespace, Any, Path], int]) -> int:
-    from core.config import load_config
     from core.demo import READY, default_demo_dir
+    from core.fleetconfig import load_config
 
     folder: Path = args.dir or default_demo_dir()
     proc = subprocess.Popen(

@@ -225,7 +225,7 @@ def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
 
 
 def _local() -> Any:
-    from core.config import Host
+    from core.remote.config import Host
 
     return Host("local")
 

@@ -18,12 +18,17 @@ STATE_STYLES = {
 }
 
 
-def fmt_time(ts: float | None) -> str:
-    """Local wall time: today as HH:MM:SS, other days with the date."""
+def fmt_time(ts: float | None, now: float | None = None) -> str:
+    """Local wall time: today as HH:MM:SS, other days with the date.
+
+    "Today" is the day of `now`: screens pass their app's clock, so what they show
+    depends on that clock and not on the date the process runs on.
+    """
     if ts is None:
         return "-"
     lt = time.localtime(ts)
-    if time.strftime("%Y-%m-%d", lt) == time.strftime("%Y-%m-%d"):
+    today = time.localtime(time.time() if now is None else now)
+    if time.strftime("%Y-%m-%d", lt) == time.strftime("%Y-%m-%d", today):
         return time.strftime("%H:%M:%S", lt)
     return time.strftime("%Y-%m-%d %H:%M", lt)
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
+from core.paths import themes_dir
+
 COLOUR_KEYS = ("primary", "secondary", "warning", "error", "success", "accent", "foreground",
                "background", "surface", "panel", "boost")
 OTHER_KEYS = {"name": str, "dark": bool, "ansi": bool, "luminosity_spread": float,
@@ -89,8 +91,7 @@ def builtin_theme_files() -> list[Path]:
 
 
 def user_theme_dir() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "fleetdeck" / "themes"
+    return themes_dir()
 
 
 def load_themes(extra_dir: Path | None = None) -> ThemeSet:

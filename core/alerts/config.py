@@ -1,6 +1,6 @@
 """`[alerts]`, `[notifiers.<name>]` and `[maintenance.<name>]`: typed and validated.
 
-Read with the config module's `_Checker`, so every mistake is one line naming the file,
+Read with the config module's `Checker`, so every mistake is one line naming the file,
 line and key path. Secrets never live here: headers and URLs keep their `${ENV}`
 references as written, expanded only when a notification is sent (core/alerts/notifiers.py).
 """
@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from core.config import Host, _Checker
+    from core.config import Checker
+    from core.remote.config import Host
 
 NOTIFIER_KINDS = ("webhook", "command")
 NOTIFY_EVENTS = ("firing", "resolved", "reminder")
@@ -75,7 +76,7 @@ class AlertingConfig:
 _MISSING: Any = object()
 
 
-def read_alerting(c: _Checker, doc: dict[str, Any], hosts: dict[str, Host]) -> AlertingConfig:
+def read_alerting(c: Checker, doc: dict[str, Any], hosts: dict[str, Host]) -> AlertingConfig:
     """The alerting part of a parsed config document; issues go to `c`."""
     return AlertingConfig(
         settings=_read_settings(c, doc),
@@ -84,7 +85,7 @@ def read_alerting(c: _Checker, doc: dict[str, Any], hosts: dict[str, Host]) -> A
     )
 
 
-def read_alert_on(c: _Checker, t: dict[str, Any], path: tuple[str, ...]) -> tuple[str, ...]:
+def read_alert_on(c: Checker, t: dict[str, Any], path: tuple[str, ...]) -> tuple[str, ...]:
     """A job's `alert_on = ["failed", "missed"]`."""
     values = c.str_list(t, "alert_on", path)
     for v in values:
@@ -94,14 +95,14 @@ def read_alert_on(c: _Checker, t: dict[str, Any], path: tuple[str, ...]) -> tupl
     return tuple(v for v in values if v in JOB_ALERT_ON)
 
 
-def _table(c: _Checker, doc: dict[str, Any], key: str) -> dict[str, Any]:
+def _table(c: Checker, doc: dict[str, Any], key: str) -> dict[str, Any]:
     value = doc.get(key, _MISSING)
     if value is _MISSING:
         return {}
     return c.table(value, (key,)) or {}
 
 
-def _repeat(c: _Checker, t: dict[str, Any], path: tuple[str, ...], default: Any) -> Any:
+def _repeat(c: Checker, t: dict[str, Any], path: tuple[str, ...], default: Any) -> Any:
     value = c.duration(t, "repeat", path, default, allow_none=True)
     if value is not None and value is not default and value < 60:
         c.add(path + ("repeat",), f"repeat must be at least 1m, got {t['repeat']!r}")
@@ -109,7 +110,7 @@ def _repeat(c: _Checker, t: dict[str, Any], path: tuple[str, ...], default: Any)
     return value
 
 
-def _read_settings(c: _Checker, doc: dict[str, Any]) -> AlertSettings:
+def _read_settings(c: Checker, doc: dict[str, Any]) -> AlertSettings:
     t = _table(c, doc, "alerts")
     p = ("alerts",)
     c.known_keys(t, _ALERTS_KEYS, p)
@@ -124,7 +125,7 @@ def _read_settings(c: _Checker, doc: dict[str, Any]) -> AlertSettings:
     )
 
 
-def _read_notifiers(c: _Checker, doc: dict[str, Any]) -> dict[str, NotifierConfig]:
+def _read_notifiers(c: Checker, doc: dict[str, Any]) -> dict[str, NotifierConfig]:
     out: dict[str, NotifierConfig] = {}
     for name, value in _table(c, doc, "notifiers").items():
         p = ("notifiers", name)
@@ -166,7 +167,7 @@ def _read_notifiers(c: _Checker, doc: dict[str, Any]) -> dict[str, NotifierConfi
     return out
 
 
-def _instant(c: _Checker, t: dict[str, Any], key: str, path: tuple[str, ...],
+def _instant(c: Checker, t: dict[str, Any], key: str, path: tuple[str, ...],
              timezone: str | None) -> float | None:
     """A TOML date-time or a text like '2026-12-01 03:00' as epoch seconds."""
     value = t.get(key, _MISSING)
@@ -191,7 +192,7 @@ def _instant(c: _Checker, t: dict[str, Any], key: str, path: tuple[str, ...],
     return sched.next_after(float("-inf"))
 
 
-def _read_maintenance(c: _Checker, doc: dict[str, Any],
+def _read_maintenance(c: Checker, doc: dict[str, Any],
                       hosts: dict[str, Host]) -> dict[str, MaintenanceConfig]:
     from core.remote.inventory import TargetError, check_pattern, resolve_targets
 

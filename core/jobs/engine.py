@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.config import Config, Job
 from core.events import (
     EngineNotice,
     EventBus,
@@ -34,6 +33,8 @@ from core.events import (
     RunRetrying,
     RunStarted,
 )
+from core.fleetconfig import Config
+from core.jobs.config import Job
 from core.jobs.process import MAX_EVENT_LINE, LocalProcess, group_alive, terminate_group
 from core.jobs.runs import ACTIVE_STATES, Run, RunState, Trigger
 from core.jobs.schedule import Schedule, ScheduleError, parse_schedule

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # core.config imports this module to validate targets
-    from core.config import Host
+    from core.remote.config import Host
 
 LOCAL_HOST = "local"
 MAX_EXPANSION = 100_000  # names one node set may expand to

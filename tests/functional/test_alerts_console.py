@@ -14,8 +14,8 @@ from textual.widgets import Input, Label
 
 from core.alerts.book import AlertBook
 from core.alerts.config import AlertingConfig, MaintenanceConfig
-from core.config import Config
 from core.events import CheckChanged
+from core.fleetconfig import Config
 from tests.conftest import job, make_config
 from tests.functional.test_console import column, notices, ready, until
 from tui.app import FleetdeckApp

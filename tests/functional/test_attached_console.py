@@ -11,9 +11,9 @@ from typing import Any
 
 from textual.widgets import Static
 
-from core.config import load_config
 from core.control.attached import AttachedEngine
 from core.control.server import socket_path
+from core.fleetconfig import load_config
 from tests.conftest import FLEETDECK
 from tests.functional.test_console import ready, until
 from tests.functional.test_daemon_control import (  # noqa: F401 - the fixture

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from core.config import ConfigError, parse_config_text
+from core.config import ConfigError
+from core.fleetconfig import parse_config_text
 from core.logs.triggers import ChangeTriggers, matches, watch_root
 from tests.conftest import job, make_config
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Static
 
-from core.config import Config
+from core.fleetconfig import Config
 from tests.conftest import job, make_config
 from tui.app import FleetdeckApp
 from tui.screens.dialogs import CommandLineScreen, ConfirmScreen, HelpScreen

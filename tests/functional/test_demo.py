@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.config import load_config
 from core.demo import FLEET, DemoFleet
+from core.fleetconfig import load_config
 from tests.conftest import FLEETDECK, cli_env
 from tests.functional.test_console import ready, until
 from tui.app import FleetdeckApp

@@ -190,7 +190,7 @@ async def test_cancel_one_host(env):
 
 async def test_local_host_runs_as_a_subprocess(env):
     _, pool = env
-    from core.config import Host
+    from core.remote.config import Host
 
     fo = FanOut("echo here; exit 2", [Host("local")], pool=pool())
     record = await fo.run()

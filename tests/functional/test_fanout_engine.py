@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import Config, EngineSettings, Host
+from core.fleetconfig import Config
+from core.jobs.config import EngineSettings
+from core.remote.config import Host
 from core.remote.runs import close_engine_pool, set_engine_pool
 from tests.conftest import job
 from tests.sshd import closed_port, host, make_keys, make_pool, start_servers

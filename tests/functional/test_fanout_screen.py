@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from textual.widgets import Input, Log, Static
 
-from core.config import Config, EngineSettings, Host
+from core.fleetconfig import Config
+from core.jobs.config import EngineSettings
+from core.remote.config import Host
 from core.remote.runs import set_engine_pool
 from tests.functional.test_console import keys, ready, until
 from tests.sshd import closed_port, host, make_keys, make_pool, start_servers

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core.config import Config, EngineSettings, Host
+from core.fleetconfig import Config
+from core.jobs.config import EngineSettings
+from core.remote.config import Host
 from core.store.fanouts import FanOutStore
 from tests.functional.test_snapshots import NOW, utc  # noqa: F401 - the UTC fixture
 from tui.app import FleetdeckApp

@@ -17,10 +17,12 @@ from typing import Any
 
 import pytest
 
-from core.config import Config, EngineSettings, Host
 from core.events import CheckChanged
+from core.fleetconfig import Config
 from core.health.config import CheckSpec
 from core.health.monitor import HealthMonitor
+from core.jobs.config import EngineSettings
+from core.remote.config import Host
 from core.remote.runs import set_engine_pool
 from tests.sshd import host, make_keys, make_pool, start_servers
 

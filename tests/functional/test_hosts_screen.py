@@ -9,11 +9,13 @@ from typing import Any
 
 from textual.widgets import Static
 
-from core.config import Config, EngineSettings, Host
+from core.fleetconfig import Config
 from core.health.config import CheckSpec
 from core.health.damping import Damper
 from core.health.monitor import CheckState, HealthMonitor
 from core.health.probes import CRIT, OK, WARN, Sample
+from core.jobs.config import EngineSettings
+from core.remote.config import Host
 from tests.functional.test_console import ready, until
 from tests.functional.test_snapshots import NOW, utc  # noqa: F401 - the UTC fixture
 from tui.app import FleetdeckApp

@@ -9,11 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.config import Config, EngineSettings, Host
+from core.fleetconfig import Config
+from core.jobs.config import EngineSettings
 from core.logs.follow import Follower, GlobFollower
 from core.logs.monitor import LogMonitor
 from core.logs.rules import RuleSpec, parse_threshold
 from core.logs.sources import SourceSpec
+from core.remote.config import Host
 
 POLL = 0.05
 

@@ -6,9 +6,11 @@ from pathlib import Path
 
 from textual.widgets import RichLog, Static
 
-from core.config import Config, EngineSettings, Host
+from core.fleetconfig import Config
+from core.jobs.config import EngineSettings
 from core.logs.monitor import LogMonitor
 from core.logs.sources import SourceSpec
+from core.remote.config import Host
 from tests.functional.test_console import ready, until
 from tui.app import FleetdeckApp
 from tui.screens.logs import LogsScreen

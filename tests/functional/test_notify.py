@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from core.alerts.manager import attach_alerts
-from core.config import parse_config_text
 from core.events import CheckChanged
+from core.fleetconfig import parse_config_text
 from core.jobs.engine import Engine
 
 SECRET = "s3cr3t-7f1e9a-token"

@@ -8,23 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from core.config import (
-    Config,
-    ConfigError,
-    ConfigIssue,
-    Defaults,
-    EngineSettings,
-    Host,
-    Job,
-    RetryPolicy,
-    builtin_config,
-    check_config,
-    default_config_path,
-    default_state_dir,
-    load_config,
-    parse_config_text,
-)
+from core.config import ConfigError, ConfigIssue
 from core.default_config import DEFAULT_CONFIG_TOML
+from core.fleetconfig import Config, builtin_config, check_config, load_config, parse_config_text
+from core.jobs.config import Defaults, EngineSettings, Job, RetryPolicy
+from core.paths import default_config_path, default_state_dir
+from core.remote.config import Host
 
 
 def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:

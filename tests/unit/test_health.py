@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from core.config import ConfigError, parse_config_text
+from core.config import ConfigError
 from core.events import CheckChanged, EventBus
+from core.fleetconfig import parse_config_text
 from core.health.config import CheckSpec
 from core.health.damping import DOWN, PENDING, UP, Damper
 from core.health.metrics import REMOTE_COMMAND, MetricsError, Rates, parse_remote

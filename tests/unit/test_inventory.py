@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import ConfigError, Host, parse_config_text
+from core.config import ConfigError
+from core.fleetconfig import parse_config_text
+from core.remote.config import Host
 from core.remote.inventory import (
     TargetError,
     check_pattern,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import ConfigError, parse_config_text
+from core.config import ConfigError
+from core.fleetconfig import parse_config_text
 from core.logs.monitor import LogMonitor
 from core.logs.rules import RuleError, RuleSpec, parse_field, parse_threshold
 from core.logs.sources import SourceSpec

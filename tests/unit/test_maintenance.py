@@ -9,7 +9,8 @@ import pytest
 
 from core.alerts.config import MaintenanceConfig
 from core.alerts.maintenance import active_window, covers, occurrence, silence_matches
-from core.config import ConfigError, parse_config_text
+from core.config import ConfigError
+from core.fleetconfig import parse_config_text
 
 
 def ts(*args: int, tz: object = UTC) -> float:

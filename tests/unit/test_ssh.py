@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from core.config import Host
+from core.remote.config import Host
 from core.remote.ssh import (
     HostClass,
     KnownHosts,

@@ -45,7 +45,7 @@ def run_cells(run: dict[str, Any], now: float) -> tuple[Text, ...]:
         Text(run["host"]),
         state_cell(run["state"]),
         plain(exit_code),
-        Text(fmt_time(run.get("started_at") or run.get("queued_at"))),
+        Text(fmt_time(run.get("started_at") or run.get("queued_at"), now)),
         Text(fmt_duration(run_duration(run, now))),
         Text(run.get("reason") or "", style="dim" if run["state"] == "skipped" else ""),
     )

@@ -481,7 +481,7 @@ class PastFanOutsScreen(TableScreen):
             started = rec.get("started_at")
             result = counts_text(rec.get("hosts", {}))
             rows.append((str(rec["id"]), (
-                Text(f"#{rec['id']}", style="bold"), Text(fmt_time(started)),
+                Text(f"#{rec['id']}", style="bold"), Text(fmt_time(started, now)),
                 Text(fmt_age(started, now) if started else "-"),
                 Text(rec.get("requested_by") or ""), Text(rec.get("pattern") or ""),
                 Text(rec.get("command") or ""), result),

@@ -49,7 +49,7 @@ class JobsScreen(TableScreen):
             Text(job["name"], style="bold"),
             Text(job["schedule_text"]),
             Text(job["schedule"] or "-", style="dim"),
-            Text(f"{fmt_time(nxt)} ({fmt_age(nxt, now)})" if nxt else "-"),
+            Text(f"{fmt_time(nxt, now)} ({fmt_age(nxt, now)})" if nxt else "-"),
             state_cell(last.get("state")),
             Text(fmt_age(last.get("finished_at"), now) if last else "-"),
             Text(fmt_rate(job["success_rate"])),

@@ -109,7 +109,7 @@ class OverviewScreen(FleetScreen):
             for j in bad_jobs
         ], "every job's last run is fine")
         self._fill("#next", [
-            (f"job:{j['name']}", (Text(j["name"]), Text(fmt_time(j["next_fire"])),
+            (f"job:{j['name']}", (Text(j["name"]), Text(fmt_time(j["next_fire"], now)),
                                   Text(fmt_age(j["next_fire"], now)), Text(j["schedule_text"])))
             for j in due[:SHOW_NEXT]
         ], "nothing scheduled")

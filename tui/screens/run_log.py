@@ -57,7 +57,7 @@ class RunLogScreen(FleetScreen):
         line.append_text(state_cell(r["state"]))
         code = r["exit_code"]
         line.append(f"   exit {'-' if code is None else code}")
-        line.append(f"   started {fmt_time(r.get('started_at'))}")
+        line.append(f"   started {fmt_time(r.get('started_at'), now)}")
         line.append(f"   took {fmt_duration(run_duration(r, now))}")
         if r.get("max_attempts", 1) > 1:
             line.append(f"   attempt {r['attempt']}/{r['max_attempts']}")

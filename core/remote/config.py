@@ -1,0 +1,89 @@
+"""The [hosts] section: the inventory's hosts as typed `Host` records."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.config import Checker, section
+
+LOCAL_HOST = "local"
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    address: str = ""
+    port: int = 22
+    user: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    groups: tuple[str, ...] = ()
+    # SSH: unset fields are left to ~/.ssh/config (HostName, User, Port, IdentityFile,
+    # ProxyJump); `explicit` names the keys the inventory wrote itself
+    identity_file: str | None = None  # private key path (~ expanded)
+    jump_host: str | None = None  # an inventory host name, or [user@]host[:port]
+    known_hosts: str | None = None  # an extra known_hosts file trusted for this host
+    explicit: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def is_local(self) -> bool:
+        return self.name == LOCAL_HOST
+
+
+_HOST_KEYS = ("address", "port", "user", "tags", "groups", "identity_file", "jump_host",
+              "known_hosts")
+
+
+def read_hosts(c: Checker, doc: dict[str, Any]) -> dict[str, Host]:
+    hosts: dict[str, Host] = {LOCAL_HOST: Host(LOCAL_HOST)}
+    for name, value in section(c, doc, "hosts").items():
+        p = ("hosts", name)
+        if name == LOCAL_HOST:
+            c.add(p, "local is built in; it needs no [hosts.local] table")
+            continue
+        ok = c.name_ok(name, "host", p)
+        t = c.table(value, p)
+        if t is None:
+            continue
+        c.known_keys(t, _HOST_KEYS, p)
+        host = Host(
+            name=name,
+            address=c.string(t, "address", p, name),  # default: the name, resolved by SSH
+            port=c.integer(t, "port", p, 22, minimum=1, maximum=65535),
+            user=c.string(t, "user", p, None),
+            tags=c.str_map(t, "tags", p),
+            groups=c.str_list(t, "groups", p, names="group"),
+            identity_file=c.string(t, "identity_file", p, None),
+            jump_host=c.string(t, "jump_host", p, None),
+            known_hosts=c.string(t, "known_hosts", p, None),
+            explicit=tuple(k for k in _HOST_KEYS if k in t),
+        )
+        if ok:
+            hosts[name] = host
+    _check_jump_hosts(c, hosts)
+    return hosts
+
+
+_JUMP_RE = re.compile(r"(?:[^@\s:]+@)?[A-Za-z0-9_.-]+(?::\d{1,5})?")
+
+
+def _check_jump_hosts(c: Checker, hosts: dict[str, Host]) -> None:
+    """A jump host is an inventory host or [user@]host[:port]; no loops through hosts."""
+    for host in hosts.values():
+        jump = host.jump_host
+        if jump is None:
+            continue
+        p = ("hosts", host.name, "jump_host")
+        if jump == host.name:
+            c.add(p, "a host cannot be its own jump host")
+        elif jump in hosts:
+            if jump == LOCAL_HOST:
+                c.add(p, "local cannot be a jump host")
+            elif hosts[jump].jump_host is not None:
+                c.add(p, f"jump host '{jump}' has a jump host itself; chains are not "
+                         "supported")
+        elif not _JUMP_RE.fullmatch(jump):
+            c.add(p, f"invalid jump host {jump!r}; use an inventory host name or "
+                     "[user@]host[:port]")
+
