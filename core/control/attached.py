@@ -21,7 +21,8 @@ from core.control.client import call
 from core.control.protocol import MAX_FRAME, encode
 from core.control.server import socket_path
 from core.events import EngineNotice, Event, event_from_message, register_event
-from core.jobs.engine import Engine, EngineError, _run_dict
+from core.jobs.active import EngineError, run_dict
+from core.jobs.engine import Engine
 from core.store import Store
 
 log = logging.getLogger("fleetdeck.attached")
@@ -248,7 +249,7 @@ class AttachedEngine(Engine):
         assert self.store is not None
         runs = self.store.active_runs()
         runs.sort(key=lambda r: (r.state != "running", r.id))
-        return [_run_dict(r) for r in runs]
+        return [run_dict(r) for r in runs]
 
     def list_jobs(self) -> list[dict[str, Any]]:
         self._maybe_refresh()

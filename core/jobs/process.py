@@ -164,6 +164,9 @@ class LocalProcess:
     what a run costs besides the process itself.
     """
 
+    retry_failed_start = False  # a command that cannot start here won't on a retry either
+    timeout_note = ""  # added to "timed out after Ns"
+
     def __init__(
         self,
         command: str,

@@ -1,0 +1,62 @@
+"""What the engine holds about a run while it is active, and the engine's refusal."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.jobs.config import Job
+from core.jobs.process import LocalProcess
+from core.jobs.runs import ACTIVE_STATES, Run
+from core.store.history import run_doc
+
+
+class EngineError(Exception):
+    """A request the engine refuses; the message is one line for a person."""
+
+
+@dataclass
+class ActiveRun:
+    run: Run
+    job: Job | None
+    finished: bool = False
+    _done: asyncio.Event | None = None  # made when somebody waits: most runs nobody does
+    process: LocalProcess | None = None
+    task: asyncio.Task[None] | None = None
+    cancel_reason: str | None = None
+    waiting_retry: asyncio.TimerHandle | None = None
+    after: set[int] = field(default_factory=set)  # run ids this one must wait for
+
+    async def wait_done(self) -> None:
+        if not self.finished:
+            if self._done is None:
+                self._done = asyncio.Event()
+            await self._done.wait()
+
+    def set_done(self) -> None:
+        self.finished = True
+        if self._done is not None:
+            self._done.set()
+
+
+def run_dict(run: Run) -> dict[str, Any]:
+    """``run.to_dict()``, the same dict, made without ``asdict``'s deep-copy machinery
+    (it was the larger part of the cost of queueing a run)."""
+    try:
+        return run_doc(run)
+    except TypeError:  # something run_doc does not copy itself: let asdict do it
+        return run.to_dict()
+
+
+def local_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return str(os.getuid())
+
+
+def active_states() -> tuple[str, ...]:
+    return tuple(s.value for s in ACTIVE_STATES)

@@ -1,0 +1,340 @@
+"""Dispatch: due occurrences become runs (or recorded skips), runs wait in the queue
+behind their overlap policy and the free slots, and finished runs leave it. Group
+commit lives here too: what a run needs on disk before it starts is committed first."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import os
+from typing import Any
+
+from core.events import (
+    JobChanged,
+    RunFinished,
+    RunQueued,
+)
+from core.jobs.active import ActiveRun, run_dict
+from core.jobs.config import Job
+from core.jobs.runs import Run, RunState, Trigger
+from core.jobs.scheduler import Due
+from core.remote.inventory import TargetError
+from core.store.store import SUMMARY_INTERVAL
+
+log = logging.getLogger("fleetdeck.engine")
+
+SUCCESS_WINDOW = 20  # recent results kept per job for its success rate
+MAX_SKIPPED_RECORDS = 100  # skipped occurrences recorded one by one; beyond, one summary
+
+_QUEUED = RunState.QUEUED.value
+COMMIT_DELAY = 0.02  # seconds: changes made within it share one commit
+
+
+class Dispatch:
+    """The queue half of the Engine (a mixin: the state is made in Engine.__init__)."""
+
+    # durability: changes are batched into one atomic commit (group commit) -------------
+    def _dirty(self) -> None:
+        if self._commit_task is None or self._commit_task.done():
+            self._commit_task = self._spawn(self._commit_soon())
+
+    async def _commit_soon(self) -> None:
+        # Changes of the next COMMIT_DELAY share one write: a busy engine rewrites its
+        # head segment ~50 times a second, not once per run. What must be on disk before
+        # something happens (an occurrence claim before its run starts) uses _commit_now.
+        await asyncio.sleep(COMMIT_DELAY)
+        assert self.store is not None
+        try:
+            await self.store.commit_async()
+        except Exception:
+            log.exception("writing state failed")
+
+    async def _commit_now(self) -> None:
+        assert self.store is not None
+        await self.store.commit_async()
+
+    # scheduling ----------------------------------------------------------------------
+    def _on_due(self, batch: list[Due], now: float) -> None:
+        """Turn due occurrences into runs (or recorded skips), then persist and start."""
+        assert self.store is not None
+        created = self._dispatch(batch, now)  # the scheduler paused the GC for the batch
+        if created or batch:
+            self._spawn(self._persist_then_pump())
+
+    def _dispatch(self, batch: list[Due], now: float) -> bool:
+        assert self.store is not None
+        created = False
+        claims: dict[str, float] = {}
+        runs: list[tuple[Run, dict[str, Any]]] = []
+        for due in batch:
+            job = self.config.jobs.get(due.job)
+            if job is None:
+                continue
+            to_run, to_skip = self._apply_misfire(job, due, now)
+            claims[job.name] = due.more_until or due.occurrences[-1]
+            if to_skip or due.more:
+                self._record_batch(runs, claims)  # skips take ids: keep records in id order
+                runs, claims = [], {}
+                self._record_skips(job, to_skip, due)
+            for occ, trigger in to_run:
+                try:
+                    hosts = self._targets(job.targets)
+                except TargetError as e:
+                    self._notice("error", f"job {job.name}: {e}", job.name)
+                    continue
+                for host in hosts:
+                    self._create_run(job, host, trigger, occ, None, runs)
+                    created = True
+        self._record_batch(runs, claims)
+        return created
+
+    async def _persist_then_pump(self) -> None:
+        # the occurrence keys are on disk before anything starts: no occurrence runs twice
+        await self._commit_now()
+        self._pump()
+
+    def _apply_misfire(
+        self, job: Job, due: Due, now: float
+    ) -> tuple[list[tuple[float, Trigger]], list[float]]:
+        if len(due.occurrences) == 1 and now - due.fire_times[0] <= job.misfire_grace:
+            return [(due.occurrences[0], Trigger.SCHEDULE)], []  # the usual case: on time
+        ontime = [o for o, f in zip(due.occurrences, due.fire_times, strict=True)
+                  if now - f <= job.misfire_grace]
+        late = [o for o, f in zip(due.occurrences, due.fire_times, strict=True)
+                if now - f > job.misfire_grace]
+        if not late:
+            return [(o, Trigger.SCHEDULE) for o in ontime], []
+        policy = job.misfire
+        if policy == "run_all":
+            caught_up = [(o, Trigger.MISFIRE) for o in late]
+            return caught_up + [(o, Trigger.SCHEDULE) for o in ontime], []
+        if policy == "run_once" and not ontime:
+            return [(late[-1], Trigger.MISFIRE)], late[:-1]
+        return [(o, Trigger.SCHEDULE) for o in ontime], late
+
+    def _record_skips(self, job: Job, skipped: list[float], due: Due) -> None:
+        if not skipped and not due.more:
+            return
+        assert self.store is not None
+        shown = skipped[-MAX_SKIPPED_RECORDS:]
+        hidden = len(skipped) - len(shown) + due.more
+        reason = f"missed while fleetdeck was down or busy (misfire={job.misfire})"
+        for occ in shown:
+            self._record_skipped(job, occ, reason)
+        if hidden:
+            self._notice("warning", f"job {job.name}: {hidden} more missed occurrences skipped",
+                         job.name)
+            log.warning("job %s: %d more missed occurrences skipped", job.name, hidden,
+                        extra={"job": job.name})
+        log.warning("job %s: %d occurrences missed, skipped (misfire=%s)", job.name,
+                    len(skipped) + due.more, job.misfire, extra={"job": job.name})
+
+    def _record_skipped(self, job: Job, occ: float | None, reason: str,
+                        host: str = "local") -> Run:
+        assert self.store is not None
+        now = self.clock()
+        run = Run(
+            id=self.store.next_run_id(), job=job.name, host=host, command=job.command,
+            trigger=Trigger.SCHEDULE.value, occurrence=occ, state=RunState.SKIPPED.value,
+            reason=reason, queued_at=now, finished_at=now, engine_pid=os.getpid(),
+        )
+        self.store.add_run(run)
+        self._note_result(run)
+        self.bus.publish(RunFinished(run_dict(run)))
+        self._dirty()
+        return run
+
+    # runs ----------------------------------------------------------------------------
+    def _create_run(self, job: Job, host: str, trigger: Trigger, occ: float | None,
+                    who: str | None, batch: list[tuple[Run, dict[str, Any]]] | None = None,
+                    ) -> Run:
+        """A new run of `job` on `host`, queued behind what its overlap policy says.
+
+        With ``batch`` the run is queued and announced at once but recorded in the store
+        later, with the rest of the batch (``_record_batch``), in the same loop turn.
+        """
+        assert self.store is not None
+        policy = job.overlap
+        same = [] if policy == "allow" else [
+            a for a in self._active_by_job.get(job.name, {}).values() if a.run.host == host]
+        if policy == "skip" and same and trigger != Trigger.MANUAL:
+            ids = ", ".join(f"#{a.run.id}" for a in same)
+            return self._record_skipped(job, occ, f"run {ids} still active (overlap=skip)", host)
+        run = Run(
+            id=self.store.next_run_id(), job=job.name, host=host, command=job.command,
+            trigger=trigger.value, occurrence=occ, state=_QUEUED,
+            queued_at=self.clock(), max_attempts=1 + job.retry.retries,
+            engine_pid=self._pid, requested_by=who,
+        )
+        act = ActiveRun(run, job)
+        if policy == "replace" and same:
+            for other in same:
+                self._cancel(other, f"replaced by run #{run.id} (overlap=replace)")
+            act.after = {a.run.id for a in same}
+        elif policy in ("queue", "skip") and same:  # skip: a person's run-now waits its turn
+            act.after = {a.run.id for a in same}
+        self._active[run.id] = act
+        self._active_by_job.setdefault(job.name, {})[run.id] = act
+        self._queue(act)
+        if batch is None:
+            record = self.store.add_run(run)  # the same as run.to_dict(), made once
+        else:  # run_doc(run) without its checks: every field was just set from plain data
+            doc = vars(run).copy()
+            doc["attempts"] = []
+            batch.append((run, doc))
+            record = doc.copy()
+            record["attempts"] = []
+        self.bus.publish(RunQueued(record))
+        return run
+
+    def _record_batch(self, batch: list[tuple[Run, dict[str, Any]]],
+                      claims: dict[str, float]) -> None:
+        assert self.store is not None
+        self.store.claim_occurrences(claims)
+        self.store.add_runs([run for run, _ in batch], [doc for _, doc in batch])
+
+    def _pump(self) -> None:
+        """Start queued runs while there are free slots and nothing they wait for.
+
+        The queue, oldest (lowest id) first, is kept in two parts so that a pump costs
+        what changed, not the length of the queue: runs waiting for other runs
+        (``_blocked``, looked at again only when one of those leaves), and runs free
+        to start (``_ready``, a heap by id), started while slots are free; the rest
+        show the free-slot reason, rewritten for all only when that text changes.
+        Runs whose reason changed are announced (RunQueued) oldest first.
+        """
+        if self._stopping:
+            return
+        changed: list[ActiveRun] = []
+        if self._recheck:
+            for run_id in sorted(self._recheck):
+                act = self._blocked.get(run_id)
+                if act is None:
+                    continue
+                act.after = {r for r in act.after if r in self._active}
+                if act.after:
+                    self._block(act)
+                    reason = self._after_reason(act)
+                    if act.run.reason != reason:
+                        act.run.reason = reason
+                        changed.append(act)
+                else:
+                    del self._blocked[run_id]
+                    heapq.heappush(self._ready, run_id)
+                    self._ready_new.append(run_id)
+            self._recheck.clear()
+        ready = self._ready
+        while ready and self._running < self.max_concurrent:
+            act = self._active.get(heapq.heappop(ready))
+            if act is None or act.run.state != RunState.QUEUED:
+                continue
+            self._running += 1
+            act.task = asyncio.ensure_future(self._execute(act))
+        if ready:
+            reason = f"waiting for a free slot ({self._running}/{self.max_concurrent} running)"
+            if reason != self._slot_reason:  # every waiting run shows the new count
+                self._slot_reason = reason
+                self._ready_new = list(ready)
+            for run_id in self._ready_new:
+                act = self._active.get(run_id)
+                if act is None or act.run.state != RunState.QUEUED or act.task is not None:
+                    continue
+                if act.run.reason != reason:
+                    act.run.reason = reason
+                    changed.append(act)
+        self._ready_new = []
+        if len(ready) > 64 and len(ready) > 2 * len(self._active):  # drop finished ones
+            self._ready = [i for i in ready if i in self._active]
+            heapq.heapify(self._ready)
+        if changed:
+            changed.sort(key=lambda a: a.run.id)
+        for act in changed[:200]:  # reasons are for display; don't flood on a huge queue
+            self.bus.publish(RunQueued(run_dict(act.run)))
+
+    def _queue(self, act: ActiveRun) -> None:
+        """A new run joins the queue: blocked behind the runs in ``act.after``, or ready."""
+        if act.after:
+            self._blocked[act.run.id] = act
+            self._block(act)
+            self._recheck.add(act.run.id)
+        else:
+            heapq.heappush(self._ready, act.run.id)
+            self._ready_new.append(act.run.id)
+
+    def _block(self, act: ActiveRun) -> None:
+        for r in act.after:
+            if r in self._active:  # one already gone is pruned at the recheck
+                self._waiting_on.setdefault(r, set()).add(act.run.id)
+
+    @staticmethod
+    def _after_reason(act: ActiveRun) -> str:
+        reason = "waiting for run " + ", ".join(f"#{r}" for r in sorted(act.after))
+        return reason + f" (overlap={act.job.overlap if act.job else 'queue'})"
+
+    def _cancel(self, act: ActiveRun, reason: str) -> None:
+        if act.run.state == RunState.QUEUED:
+            if act.waiting_retry:
+                act.waiting_retry.cancel()
+            if act.task is None:
+                self._finish(act, RunState.CANCELLED, reason)
+                self._pump()
+                return
+        act.cancel_reason = reason
+        if act.process is not None:
+            act.process.cancel()
+
+    def _finish(self, act: ActiveRun, state: RunState, reason: str) -> None:
+        assert self.store is not None
+        run = act.run
+        run.state = state.value
+        run.reason = reason
+        run.finished_at = self.clock()
+        self.store.save_run(run)
+        self._note_result(run)
+        self._active.pop(run.id, None)
+        self._blocked.pop(run.id, None)
+        self._recheck.update(self._waiting_on.pop(run.id, ()))
+        of_job = self._active_by_job.get(run.job)
+        if of_job is not None:
+            of_job.pop(run.id, None)
+            if not of_job:
+                del self._active_by_job[run.job]
+        act.set_done()
+        self.bus.publish(RunFinished(run_dict(run)))
+        self._dirty()
+        self._job_changed(run.job)
+
+    def _job_changed(self, name: str) -> None:
+        """Announce a job's new summary once per loop turn, however many of its runs
+        finished in it (a burst of runs is one JobChanged per job, not one per run)."""
+        if not self._changed_jobs:
+            asyncio.get_running_loop().call_soon(self._announce_jobs)
+        self._changed_jobs.add(name)
+
+    def _announce_jobs(self) -> None:
+        names, self._changed_jobs = self._changed_jobs, set()
+        for name in sorted(names):
+            job = self.config.jobs.get(name)
+            if job is not None:
+                self.bus.publish(JobChanged(self._job_info(job)))
+
+    def _note_result(self, run: Run) -> None:
+        assert self.store is not None
+        state = self.store.job_state_view(run.job)
+        recent = (state.get("recent") or [])[-(SUCCESS_WINDOW - 1):] + [run.state]
+        self.store.update_job_summary(
+            run.job,
+            recent=recent,
+            last_run={"id": run.id, "state": run.state, "finished_at": run.finished_at,
+                      "exit_code": run.exit_code, "host": run.host},
+        )
+        if self._started and not self._stopping and not self._summary_timer:
+            # the summary reaches the disk soon, with one timer for any number of runs
+            self._summary_timer = True
+            asyncio.get_running_loop().call_later(SUMMARY_INTERVAL + 0.1, self._summary_due)
+
+    def _summary_due(self) -> None:
+        self._summary_timer = False
+        self._dirty()
+
