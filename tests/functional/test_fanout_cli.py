@@ -157,3 +157,20 @@ def test_ctrl_c_cancels_running_hosts_and_still_prints_the_summary(tmp_path, fle
     assert "interrupted" in err
     time.sleep(0)  # the remote sleeps are stopped: covered by the core tests
     assert os.path.exists(state / "fanouts")
+
+
+def test_run_of_a_job_on_a_group_prefixes_every_line_with_its_host(tmp_path, fleet):
+    """A job on `@web` is one run per host; `run` prefixes each line with its host (the
+    target pattern has no comma: the prefix follows the runs, not the pattern's text)."""
+    job = '\n[jobs.hello]\ncommand = "echo one; echo two"\ntargets = "@web"\n'
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "known_hosts").write_text(fleet["known"])
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(fleet["config"] + job)
+    out = subprocess.run([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
+                          "run", "hello"], capture_output=True, text=True, timeout=60,
+                         env=_env(tmp_path))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert sorted(lines) == sorted(f"web0{i}: {w}" for i in (1, 2, 3) for w in ("one", "two"))

@@ -26,16 +26,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from tui.cli.common import CLIError, console
+
 EXIT_INTERRUPTED = 130
 CLASS_NAMES = ("ok", "failed", "timed_out", "unreachable", "auth_failed", "host_key_unknown",
                "host_key_changed", "cancelled")
 
 
-def add_fanout_parsers(sub: Any) -> None:
+def add_parsers(sub: Any) -> None:
     h = sub.add_parser("hosts", help="show the hosts a target pattern resolves to")
     h.add_argument("pattern", nargs="?", default=None,
                    help="e.g. 'web[01-20]', '@db', 'role=cache', '*.eu,!web07' (default: all)")
     h.add_argument("--json", action="store_true")
+    h.set_defaults(func=cmd_hosts)
 
     f = sub.add_parser(
         "fanout", help="run one command on many hosts: fanout PATTERN -- COMMAND",
@@ -57,11 +60,13 @@ def add_fanout_parsers(sub: Any) -> None:
                    help="run the command of fan-out ID again")
     f.add_argument("--only", metavar="CLASS",
                    help="with --rerun: only the hosts of these classes, e.g. failed,timed_out")
+    f.set_defaults(func=cmd_fanout)
 
     fs = sub.add_parser("fanouts", help="list recorded fan-outs, or show one")
     fs.add_argument("id", nargs="?", type=_fanout_id)
     fs.add_argument("--limit", type=int, default=30)
     fs.add_argument("--json", action="store_true")
+    fs.set_defaults(func=cmd_fanouts)
 
 
 def _fanout_id(text: str) -> int:
@@ -74,32 +79,7 @@ def _fanout_id(text: str) -> int:
     return value
 
 
-_error_class: type[Exception] | None = None
-
-
-def dispatch(args: argparse.Namespace, config: Any, state_dir: Path,
-             error_class: type[Exception] | None = None) -> int:
-    """Run one of the three commands; mistakes raise `error_class` (the CLI's CLIError:
-    passed in, since under `python -m tui.cli` that module is `__main__`)."""
-    global _error_class
-    _error_class = error_class
-    if args.command == "hosts":
-        return cmd_hosts(args, config)
-    if args.command == "fanout":
-        return cmd_fanout(args, config, state_dir)
-    return cmd_fanouts(args, config, state_dir)
-
-
-def _cli_error(message: str) -> Exception:
-    if _error_class is not None:
-        return _error_class(message)
-    from tui.cli import CLIError
-
-    return CLIError(message)
-
-
-# --------------------------------------------------------------------------- hosts ---
-def cmd_hosts(args: argparse.Namespace, config: Any) -> int:
+def cmd_hosts(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from core.remote.inventory import TargetError, fold_hosts, resolve_targets
 
     pattern = args.pattern
@@ -109,7 +89,7 @@ def cmd_hosts(args: argparse.Namespace, config: Any) -> int:
         else:
             names = resolve_targets(pattern, config.hosts)
     except TargetError as e:
-        raise _cli_error(str(e)) from None
+        raise CLIError(str(e)) from None
     hosts = [config.hosts.get(n) for n in names]
     rows = [_host_row(n, h) for n, h in zip(names, hosts, strict=True)]
     if args.json:
@@ -119,7 +99,6 @@ def cmd_hosts(args: argparse.Namespace, config: Any) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from tui.cli import _console
 
     table = Table(box=None, header_style="bold")
     for col in ("HOST", "ADDRESS", "PORT", "USER", "GROUPS", "TAGS", "VIA"):
@@ -127,9 +106,9 @@ def cmd_hosts(args: argparse.Namespace, config: Any) -> int:
     for r in rows:
         table.add_row(*(escape(str(r[k] if r[k] not in (None, "", []) else "-")) for k in
                         ("name", "address", "port", "user", "groups", "tags", "jump_host")))
-    console = _console()
-    console.print(table)
-    console.print(f"{len(names)} host{'s' if len(names) != 1 else ''}: "
+    out = console()
+    out.print(table)
+    out.print(f"{len(names)} host{'s' if len(names) != 1 else ''}: "
                   f"{escape(fold_hosts(names))}")
     return 0
 
@@ -159,9 +138,9 @@ def _duration(text: str | None, flag: str) -> float | None:
     try:
         value = parse_duration(text)
     except DurationError as e:
-        raise _cli_error(f"{flag}: {e}") from None
+        raise CLIError(f"{flag}: {e}") from None
     if value <= 0:
-        raise _cli_error(f"{flag} must be more than 0")
+        raise CLIError(f"{flag} must be more than 0")
     return value
 
 
@@ -171,44 +150,44 @@ def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from core.store.fanouts import FanOutStore
 
     if args.forks < 1:
-        raise _cli_error("--forks must be at least 1")
+        raise CLIError("--forks must be at least 1")
     timeout = _duration(args.timeout, "--timeout")
     connect_timeout = _duration(args.connect_timeout, "--connect-timeout")
     rerun_of = None
     if args.rerun is not None:
         if args.pattern is not None or args.remote_command:
-            raise _cli_error("--rerun takes its command and hosts from the recorded fan-out; "
+            raise CLIError("--rerun takes its command and hosts from the recorded fan-out; "
                              "give no pattern or command")
         old = FanOutStore(state_dir, read_only=True).get(args.rerun)
         if old is None:
-            raise _cli_error(f"no fan-out #{args.rerun}; `fleetdeck fanouts` lists them")
+            raise CLIError(f"no fan-out #{args.rerun}; `fleetdeck fanouts` lists them")
         classes = CLASS_NAMES
         if args.only:
             classes = tuple(c.strip() for c in args.only.split(",") if c.strip())
             bad = [c for c in classes if c not in CLASS_NAMES]
             if bad or not classes:
-                raise _cli_error(f"--only: unknown class {', '.join(bad) or args.only!r}; "
+                raise CLIError(f"--only: unknown class {', '.join(bad) or args.only!r}; "
                                  f"one of {', '.join(CLASS_NAMES)}")
         names = hosts_of(old, classes)
         if not names:
-            raise _cli_error(f"fan-out #{args.rerun} has no host in {', '.join(classes)}")
+            raise CLIError(f"fan-out #{args.rerun} has no host in {', '.join(classes)}")
         gone = [n for n in names if n not in config.hosts]
         if gone:
-            raise _cli_error(f"host '{gone[0]}' of fan-out #{args.rerun} is no longer in the "
+            raise CLIError(f"host '{gone[0]}' of fan-out #{args.rerun} is no longer in the "
                              "inventory")
         command, pattern, rerun_of = old["command"], fold_hosts(names), args.rerun
     else:
         if args.only:
-            raise _cli_error("--only goes with --rerun")
+            raise CLIError("--only goes with --rerun")
         if not args.pattern:
-            raise _cli_error("name the hosts: fleetdeck fanout PATTERN -- COMMAND")
+            raise CLIError("name the hosts: fleetdeck fanout PATTERN -- COMMAND")
         if not args.remote_command:
-            raise _cli_error("no command: fleetdeck fanout PATTERN -- COMMAND")
+            raise CLIError("no command: fleetdeck fanout PATTERN -- COMMAND")
         command, pattern = " ".join(args.remote_command), args.pattern
         try:
             names = resolve_targets(pattern, config.hosts)
         except TargetError as e:
-            raise _cli_error(str(e)) from None
+            raise CLIError(str(e)) from None
     from core.control.client import daemon_pid
 
     if not args.trust_new_host_keys and daemon_pid(state_dir) is not None:
@@ -289,7 +268,7 @@ async def _fanout_via_daemon(args: argparse.Namespace, state_dir: Path, command:
         rec = await call(state_dir, "fanout_start", params)
     except DaemonError as e:
         writer.close()
-        raise _cli_error(str(e)) from None
+        raise CLIError(str(e)) from None
     fid = rec["id"]
     stream = not (args.gather or args.json)
     loop = asyncio.get_running_loop()
@@ -307,7 +286,7 @@ async def _fanout_via_daemon(args: argparse.Namespace, state_dir: Path, command:
                 elif msg.get("fanout_id") == fid and stream:
                     _echo(msg)
     except (asyncio.IncompleteReadError, ConnectionError) as e:
-        raise _cli_error(f"lost the daemon during fan-out #{fid}: {e}; "
+        raise CLIError(f"lost the daemon during fan-out #{fid}: {e}; "
                          f"`fleetdeck fanouts {fid}` shows what it recorded") from None
     finally:
         writer.close()
@@ -397,19 +376,18 @@ def cmd_fanouts(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
 
     from core.remote.fanout import summary_line
     from core.store.fanouts import FanOutStore
-    from tui.cli import _console
     from tui.fmt import fmt_duration, fmt_time
 
     store = FanOutStore(state_dir, read_only=True)
     if args.id is not None:
         rec = store.get(args.id)
         if rec is None:
-            raise _cli_error(f"no fan-out #{args.id}; `fleetdeck fanouts` lists them")
+            raise CLIError(f"no fan-out #{args.id}; `fleetdeck fanouts` lists them")
         if args.json:
             print(json.dumps(rec, indent=2))
             return 0
-        console = _console()
-        console.print(f"fan-out #{rec['id']} by {escape(rec['requested_by'])} at "
+        out = console()
+        out.print(f"fan-out #{rec['id']} by {escape(rec['requested_by'])} at "
                       f"{fmt_time(rec['started_at'])}: {escape(rec['pattern'])} -- "
                       f"{escape(rec['command'])}")
         table = Table(box=None, header_style="bold")
@@ -420,13 +398,13 @@ def cmd_fanouts(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
                           "-" if r["exit_code"] is None else str(r["exit_code"]),
                           fmt_duration(r.get("duration")), str(r.get("lines", 0)),
                           escape(r.get("reason") or ""))
-        console.print(table)
-        console.print(summary_line(rec["hosts"].values()))
+        out.print(table)
+        out.print(summary_line(rec["hosts"].values()))
         if rec.get("log_dir"):
-            console.print(f"output: {escape(rec['log_dir'])}/<host>.log")
+            out.print(f"output: {escape(rec['log_dir'])}/<host>.log")
         return 0
     if args.limit < 1:
-        raise _cli_error("--limit must be at least 1")
+        raise CLIError("--limit must be at least 1")
     recs = store.list(args.limit)
     if args.json:
         print(json.dumps(recs, indent=2))
@@ -441,5 +419,5 @@ def cmd_fanouts(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         table.add_row(f"#{r['id']}", fmt_time(r.get("started_at")),
                       escape(r.get("requested_by") or ""), escape(r.get("pattern") or ""),
                       escape(r.get("command") or ""), fmt_duration(dur), escape(counts))
-    _console().print(table)
+    console().print(table)
     return 0

@@ -12,24 +12,26 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from tui.cli.common import CLIError
+from tui.cli.console import cmd_console
 
 START_TIMEOUT = 30.0
 
 
-def add_demo_parser(sub: Any) -> None:
+def add_parsers(sub: Any) -> None:
     d = sub.add_parser("demo", help="open the console on a simulated fleet of loopback SSH hosts")
     d.add_argument("--dir", type=Path, default=None,
                    help="demo folder: keys, inventory, state (default: "
                         "$XDG_STATE_HOME/fleetdeck/demo)")
     d.add_argument("--fleet-only", action="store_true",
                    help="start only the fleet; print how to use it; stop on Ctrl-C")
+    d.set_defaults(func=cmd_demo, needs_config=False)
 
 
-def cmd_demo(args: argparse.Namespace, error: type[Exception],
-             open_console: Callable[[argparse.Namespace, Any, Path], int]) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
     from core.demo import READY, default_demo_dir
     from core.fleetconfig import load_config
 
@@ -42,7 +44,7 @@ def cmd_demo(args: argparse.Namespace, error: type[Exception],
         if not line.startswith(f"{READY} "):
             detail = (proc.stderr.read() if proc.poll() is not None else "").strip()
             why = detail.splitlines()[-1] if detail else line or "no answer"
-            raise error(f"the demo fleet did not start: {why}")
+            raise CLIError(f"the demo fleet did not start: {why}")
         config_path = Path(line.split(" ", 1)[1].strip())
         state_dir: Path = args.state_dir or folder / "state"
         if args.fleet_only:
@@ -54,7 +56,7 @@ def cmd_demo(args: argparse.Namespace, error: type[Exception],
             except KeyboardInterrupt:
                 pass
             return 0
-        return open_console(args, load_config(config_path), state_dir)
+        return cmd_console(args, load_config(config_path), state_dir)
     finally:
         if proc.stdin:
             proc.stdin.close()  # the fleet's signal to stop

@@ -19,20 +19,25 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tui.cli.common import CLIError
+
 STATUS_STYLES = {"firing": "bold red", "acknowledged": "yellow", "silenced": "dim",
                  "maintenance": "cyan", "resolved": "green"}
 
 
-def add_alert_parsers(sub: Any) -> None:
+def add_parsers(sub: Any) -> None:
     a = sub.add_parser("alerts", help="list open alerts")
     a.add_argument("--all", action="store_true", help="resolved alerts too")
     a.add_argument("--json", action="store_true")
+    a.set_defaults(func=_list)
     k = sub.add_parser("ack", help="acknowledge an alert (stops its reminders)")
     k.add_argument("id", type=_alert_id)
+    k.set_defaults(func=_act)
     s = sub.add_parser("silence", help="hold notifications for a check, host, check@host "
                                        "or #ID for a while")
     s.add_argument("target")
     s.add_argument("duration", help="e.g. 30m, 2h, 1d")
+    s.set_defaults(func=_act)
 
 
 def alert_line(event: Any) -> str:
@@ -57,13 +62,6 @@ def _alert_id(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"not an alert id: {text!r}")
     return value
-
-
-def dispatch(args: argparse.Namespace, config: Any, state_dir: Path,
-             error: type[Exception]) -> int:
-    if args.command == "alerts":
-        return _list(args, config, state_dir)
-    return _act(args, config, state_dir, error)
 
 
 def _list(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
@@ -100,7 +98,7 @@ def _list(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
 
 
 async def _act_via_daemon(args: argparse.Namespace, state_dir: Path,
-                          error: type[Exception], locked: Exception) -> int:
+                          locked: Exception) -> int:
     """ack / silence beside a daemon: through its control socket (audited as this user)."""
     from core.control.client import DaemonError, call
 
@@ -116,23 +114,21 @@ async def _act_via_daemon(args: argparse.Namespace, state_dir: Path,
             which = ", ".join(f"#{i}" for i in rec["alerts"]) or "none open now"
             print(f"silenced {rec['target']} until {until} (alerts: {which})")
     except DaemonError as e:
-        raise error(str(e)) from None
+        raise CLIError(str(e)) from None
     except OSError:
-        raise error(f"{locked}; and its control socket does not answer") from None
+        raise CLIError(f"{locked}; and its control socket does not answer") from None
     return 0
 
 
-def _act(args: argparse.Namespace, config: Any, state_dir: Path,
-         error: type[Exception]) -> int:
+def _act(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from core.enginelog import setup_logging
 
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     setup_logging(state_dir)
-    return asyncio.run(_act_async(args, config, state_dir, error))
+    return asyncio.run(_act_async(args, config, state_dir))
 
 
-async def _act_async(args: argparse.Namespace, config: Any, state_dir: Path,
-                     error: type[Exception]) -> int:
+async def _act_async(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from core.alerts.book import AlertError
     from core.alerts.manager import attach_alerts
     from core.jobs.engine import Engine
@@ -143,7 +139,7 @@ async def _act_async(args: argparse.Namespace, config: Any, state_dir: Path,
     try:
         await engine.start(scheduling=False)
     except StateLocked as e:
-        return await _act_via_daemon(args, state_dir, error, e)
+        return await _act_via_daemon(args, state_dir, e)
     try:
         if args.command == "ack":
             alert = await manager.ack_alert(args.id)
@@ -157,7 +153,7 @@ async def _act_async(args: argparse.Namespace, config: Any, state_dir: Path,
             which = ", ".join(f"#{i}" for i in rec["alerts"]) or "none open now"
             print(f"silenced {rec['target']} until {until} (alerts: {which})")
     except AlertError as e:
-        raise error(str(e)) from None
+        raise CLIError(str(e)) from None
     finally:
         await engine.stop()
     return 0

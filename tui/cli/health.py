@@ -11,31 +11,32 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tui.cli.common import CLIError, console
 
-def add_health_parser(sub: Any) -> None:
+
+def add_parsers(sub: Any) -> None:
     h = sub.add_parser("health", help="sample every health check now (optionally of PATTERN)")
     h.add_argument("pattern", nargs="?", default=None, help="hosts, e.g. '@web' (default: all)")
     h.add_argument("--json", action="store_true")
+    h.set_defaults(func=cmd_health)
 
 
-def cmd_health(args: argparse.Namespace, config: Any, state_dir: Path,
-               error: type[Exception]) -> int:
+def cmd_health(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from rich.markup import escape
     from rich.table import Table
 
     from core.health.monitor import sample_all
     from core.jobs.engine import Engine
     from core.remote.inventory import TargetError
-    from tui.cli import _console
 
     if not config.checks:
-        raise error("no health checks configured: add a [checks.NAME] table to the config "
+        raise CLIError("no health checks configured: add a [checks.NAME] table to the config "
                     "(kind = \"metrics\", \"tcp\", \"http\", \"process\", \"command\", \"ssh\")")
     engine = Engine(config, state_dir)
     try:
         rows = asyncio.run(sample_all(engine, args.pattern))
     except TargetError as e:
-        raise error(str(e)) from None
+        raise CLIError(str(e)) from None
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -46,5 +47,5 @@ def cmd_health(args: argparse.Namespace, config: Any, state_dir: Path,
         for r in sorted(rows, key=lambda r: (r["status"] == "ok", r["target"], r["check"])):
             table.add_row(escape(r["target"]), escape(r["check"]), r["kind"],
                           f"[{style[r['status']]}]{r['status']}[/]", escape(r["detail"]))
-        _console().print(table)
+        console().print(table)
     return 0 if all(r["status"] == "ok" for r in rows) else 1

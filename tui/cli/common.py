@@ -1,0 +1,60 @@
+"""What every command of the CLI shares: the one-line error, exit codes, the console to
+print on, and the read-only view of the state. Nothing here imports a command module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.paths import default_state_dir
+
+EXIT_USAGE = 2
+EXIT_TIMED_OUT = 124  # as timeout(1)
+EXIT_CANCELLED = 130
+EXIT_NOT_RUN = 3  # skipped or interrupted: the command did not finish
+
+
+class CLIError(Exception):
+    """A one-line error for a person; exits 2."""
+
+
+def console() -> Any:  # rich is light enough, but keep start-up lean for `--help`
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def err(message: str) -> None:
+    print(f"fleetdeck: {message}", file=sys.stderr)
+
+
+def state_dir_of(args: argparse.Namespace) -> Path:
+    return args.state_dir or default_state_dir()
+
+
+def engine_errors() -> tuple[type[Exception], ...]:
+    from core.jobs.active import EngineError
+    from core.store import StateLocked
+
+    return (EngineError, StateLocked)
+
+
+def view(config: Any, state_dir: Path) -> Any:
+    """An engine over the state, read-only: listings work while a daemon runs."""
+    from core.jobs.engine import Engine
+
+    engine = Engine(config, state_dir)
+    engine.open_view()
+    return engine
+
+
+def run_id(text: str) -> int:
+    try:
+        value = int(text.lstrip("#"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a run id: {text!r} (e.g. 42)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a run id: {text!r}")
+    return value

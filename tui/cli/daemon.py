@@ -1,0 +1,205 @@
+"""`daemon`, `reload` and `audit`: the headless engine and talking to it.
+
+    fleetdeck daemon [--quiet] [--metrics HOST:PORT] [--print-systemd-unit]
+    fleetdeck reload                      the daemon re-reads its config (or says why not)
+    fleetdeck audit [--since 2h] [--json] who did what, when, through what
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tui.cli.common import CLIError, console, engine_errors, state_dir_of
+from tui.cli.jobs import run_line
+
+
+def add_parsers(sub: Any) -> None:
+    d = sub.add_parser("daemon", help="run the engine until SIGINT/SIGTERM")
+    d.add_argument("--quiet", action="store_true", help="no run lines on stdout")
+    d.add_argument("--metrics", metavar="HOST:PORT", default=None,
+                   help="serve Prometheus metrics there, e.g. 127.0.0.1:9464")
+    d.add_argument("--print-systemd-unit", action="store_true",
+                   help="print a systemd user unit that runs this daemon, and exit")
+    d.set_defaults(func=cmd_daemon)
+    r = sub.add_parser("reload", help="make the running daemon re-read its config")
+    r.set_defaults(func=cmd_reload, needs_config=False)
+    a = sub.add_parser("audit", help="the audit trail: every action a person took")
+    a.add_argument("--since", default=None, help="e.g. 2h, 30m (default: everything)")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_audit, needs_config=False)
+
+
+def cmd_daemon(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    from core.enginelog import setup_logging
+
+    if args.print_systemd_unit:
+        print(_systemd_unit(args, config, state_dir))
+        return 0
+    if args.metrics and not re.fullmatch(r"[\w.:-]*:\d{1,5}", args.metrics):
+        raise CLIError(f"--metrics: expected HOST:PORT, e.g. 127.0.0.1:9464, got "
+                       f"{args.metrics!r}")
+
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    setup_logging(state_dir, fmt=args.log_format, to_stderr=True)
+    quiet = getattr(args, "quiet", False)
+    try:
+        return asyncio.run(_daemon(config, state_dir, quiet, args.metrics))
+    except engine_errors() as e:
+        raise CLIError(str(e)) from None
+
+
+def _systemd_unit(args: argparse.Namespace, config: Any, state_dir: Path) -> str:
+    exe = shutil.which("fleetdeck") or f"{sys.executable} -m tui.cli"
+    cfg = f" --config {config.path}" if config.path else ""
+    metrics = f" --metrics {args.metrics}" if args.metrics else ""
+    return f"""# ~/.config/systemd/user/fleetdeck.service
+# systemctl --user daemon-reload && systemctl --user enable --now fleetdeck
+# loginctl enable-linger $USER   # keep it running when you log out
+[Unit]
+Description=fleetdeck engine (jobs, health checks, alerts)
+After=network-online.target
+
+[Service]
+ExecStart={exe}{cfg} --state-dir {state_dir} daemon --quiet{metrics}
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=on-failure
+RestartSec=5
+UMask=0077
+
+[Install]
+WantedBy=default.target"""
+
+
+async def _daemon(config: Any, state_dir: Path, quiet: bool,
+                  metrics_at: str | None = None) -> int:
+    from core.alerts.manager import attach_alerts
+    from core.events import RunFinished, RunStarted
+    from core.jobs.engine import Engine
+
+    engine = Engine(config, state_dir)
+    if config.checks:
+        from core.health.monitor import attach_health
+
+        attach_health(engine)
+    if config.sources:
+        from core.logs.monitor import attach_logs
+
+        attach_logs(engine)
+    if any(j.on_change for j in config.jobs.values()):
+        from core.logs.triggers import attach_triggers
+
+        attach_triggers(engine)
+    attach_alerts(engine)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    out = console()
+    if not quiet:
+        def show(event: Any) -> None:
+            if isinstance(event, RunStarted | RunFinished):
+                out.print(run_line(event.run))
+            elif event.kind == "alert_changed" and event.action in ("opened", "resolved"):
+                from tui.cli.alerts import alert_line
+
+                out.print(alert_line(event))
+
+        engine.bus.subscribe(show)
+    await engine.start()
+    from core.audit import AuditLog
+    from core.control.server import ControlServer
+    from core.reload import Reloader
+
+    reloader = Reloader(engine, config.path, AuditLog(state_dir))
+    control = ControlServer(engine, reload=reloader)
+    await control.start()
+
+    def hup() -> None:
+        asyncio.ensure_future(_quiet(reloader("SIGHUP")))
+
+    loop.add_signal_handler(signal.SIGHUP, hup)
+    reloader.watch()
+    metrics = None
+    if metrics_at:
+        from core.metrics import Metrics
+
+        metrics = Metrics(engine)
+        try:
+            host, port = metrics.serve(metrics_at)
+        except OSError as e:
+            await control.stop()
+            await engine.stop()
+            raise CLIError(f"--metrics {metrics_at}: {e.strerror or e}") from None
+        out.print(f"metrics on http://{host}:{port}/metrics")
+    where = config.path or "built-in default config"
+    out.print(f"fleetdeck engine running (pid {os.getpid()}) with {where}; "
+                  f"state in {state_dir}; control socket {control.path}; Ctrl-C stops")
+    await stop.wait()
+    reloader.stop()
+    if metrics is not None:
+        metrics.stop()
+    await control.stop()
+    await engine.stop()
+    return 0
+
+
+async def _quiet(coro: Any) -> None:
+    """A reload from a signal: its rejection is already a notice and a log line."""
+    with contextlib.suppress(ValueError):
+        await coro
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    state_dir = state_dir_of(args)
+    from core.control.client import DaemonError, call, daemon_pid
+
+    if daemon_pid(state_dir) is None:
+        raise CLIError(f"no daemon is running for {state_dir}; start one with: fleetdeck daemon")
+    try:
+        summary = asyncio.run(call(state_dir, "reload"))
+    except DaemonError as e:
+        raise CLIError(str(e)) from None
+    changed = ", ".join(f"{len(v)} {k} ({' '.join(v)})" for k, v in summary.items() if v)
+    print(f"reloaded: {changed or 'nothing changed'}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    state_dir = state_dir_of(args)
+    from rich.markup import escape
+    from rich.table import Table
+
+    from core.audit import AuditLog
+    from core.durations import DurationError, parse_duration
+    from tui.fmt import fmt_time
+
+    since = None
+    if args.since:
+        try:
+            since = time.time() - parse_duration(args.since)
+        except DurationError as e:
+            raise CLIError(f"--since: {e}") from None
+    records = AuditLog(state_dir).read(since=since)
+    if args.json:
+        print(json.dumps(records, indent=2))
+        return 0
+    table = Table(box=None, header_style="bold")
+    for col in ("WHEN", "WHO", "VIA", "ACTION", "TARGETS", "DETAIL"):
+        table.add_column(col)
+    for r in records:
+        table.add_row(fmt_time(r["ts"]), escape(r["user"]), escape(r["via"]),
+                      escape(r["action"]), escape(", ".join(r["targets"])),
+                      escape(r.get("detail", "")))
+    console().print(table)
+    return 0

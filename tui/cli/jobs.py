@@ -1,0 +1,288 @@
+"""`jobs`, `run`, `runs` and `logs`: the jobs and their run history.
+
+    fleetdeck jobs [--json]
+    fleetdeck run JOB [--json]           exit status of the worst run (124 timed out, 130 cancelled)
+    fleetdeck runs [--job J] [--state S] [--limit N] [--json]
+    fleetdeck logs RUN_ID [-f]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tui.cli.common import (
+    EXIT_CANCELLED,
+    EXIT_NOT_RUN,
+    EXIT_TIMED_OUT,
+    CLIError,
+    console,
+    engine_errors,
+    err,
+    run_id,
+    view,
+)
+
+
+def add_parsers(sub: Any) -> None:
+    j = sub.add_parser("jobs", help="list jobs with their schedules and last results")
+    j.add_argument("--json", action="store_true")
+    j.set_defaults(func=cmd_jobs)
+
+    r = sub.add_parser("run", help="run a job now, stream its output, exit with its exit code")
+    r.add_argument("job")
+    r.add_argument("--json", action="store_true", help="print the finished runs as JSON")
+    r.set_defaults(func=cmd_run)
+
+    rs = sub.add_parser("runs", help="list run history, newest first")
+    rs.add_argument("--job")
+    rs.add_argument("--state", action="append",
+                    help="only runs in this state (repeatable)")
+    rs.add_argument("--limit", type=int, default=30)
+    rs.add_argument("--json", action="store_true")
+    rs.set_defaults(func=cmd_runs)
+
+    lg = sub.add_parser("logs", help="print a run's output")
+    lg.add_argument("run_id", type=run_id)
+    lg.add_argument("-f", "--follow", action="store_true", help="follow until the run ends")
+    lg.set_defaults(func=cmd_logs)
+
+
+def run_line(run: dict[str, Any]) -> str:
+    from rich.markup import escape
+
+    from tui.fmt import STATE_STYLES, fmt_duration, fmt_time
+
+    state = run["state"]
+    style = STATE_STYLES.get(state, "")
+    when = fmt_time(run.get("finished_at") or run.get("started_at") or run.get("queued_at"))
+    extra = ""
+    if state != "running":
+        dur = None
+        if run.get("started_at") and run.get("finished_at"):
+            dur = run["finished_at"] - run["started_at"]
+        extra = f" {fmt_duration(dur)}"
+        if run.get("reason"):
+            extra += f" — {escape(run['reason'])}"
+    return (f"{when} #{run['id']:<6} {escape(run['job'])}@{escape(run['host'])} "
+            f"[{style}]{state}[/]{extra}")
+
+
+def cmd_jobs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    engine = view(config, state_dir)
+    jobs = engine.list_jobs()
+    if args.json:
+        print(json.dumps(jobs, indent=2))
+        return 0
+    from rich.markup import escape
+    from rich.table import Table
+
+    from tui.fmt import STATE_STYLES, fmt_age, fmt_rate
+
+    table = Table(box=None, header_style="bold")
+    for col in ("JOB", "SCHEDULE", "NEXT", "LAST", "SUCCESS", "STATE"):
+        table.add_column(col)
+    now = time.time()
+    for j in jobs:
+        last = j["last_run"]
+        last_text = "-"
+        if last:
+            style = STATE_STYLES.get(last["state"], "")
+            last_text = f"[{style}]{last['state']}[/] {fmt_age(last.get('finished_at'), now)}"
+        state = "disabled" if not j["enabled"] else "paused" if j["paused"] else "enabled"
+        sched = escape(j["schedule_text"])
+        table.add_row(escape(j["name"]), sched, fmt_age(j["next_fire"], now), last_text,
+                      fmt_rate(j["success_rate"]), state)
+    console().print(table)
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    from core.jobs.runs import RunState
+
+    for s in args.state or []:
+        if s not in {st.value for st in RunState}:
+            names = ", ".join(st.value for st in RunState)
+            raise CLIError(f"--state: unknown state {s!r}; one of {names}")
+    if args.limit < 1:
+        raise CLIError("--limit must be at least 1")
+    engine = view(config, state_dir)
+    runs = engine.list_runs(job=args.job, states=args.state, limit=args.limit)
+    if args.json:
+        print(json.dumps(runs, indent=2))
+        return 0
+    from rich.markup import escape
+    from rich.table import Table
+
+    from tui.fmt import STATE_STYLES, fmt_duration, fmt_time
+
+    table = Table(box=None, header_style="bold")
+    for col in ("RUN", "JOB", "HOST", "STATE", "EXIT", "STARTED", "DURATION", "REASON"):
+        table.add_column(col)
+    for r in runs:
+        style = STATE_STYLES.get(r["state"], "")
+        dur = (r["finished_at"] - r["started_at"]
+               if r.get("finished_at") and r.get("started_at") else None)
+        table.add_row(f"#{r['id']}", escape(r["job"]), escape(r["host"]),
+                      f"[{style}]{r['state']}[/]",
+                      "-" if r["exit_code"] is None else str(r["exit_code"]),
+                      fmt_time(r.get("started_at") or r.get("queued_at")),
+                      fmt_duration(dur), escape(r.get("reason") or ""))
+    console().print(table)
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    from core.jobs.engine import EngineError
+
+    engine = view(config, state_dir)
+    try:
+        run = engine.get_run(args.run_id)
+        path = engine.run_log_path(args.run_id)
+    except EngineError as e:
+        raise CLIError(str(e)) from None
+    out = sys.stdout
+    pos = 0
+    while True:
+        if path.exists():
+            with open(path, "rb") as f:
+                f.seek(pos)
+                while chunk := f.read(1 << 16):
+                    out.write(chunk.decode("utf-8", "replace"))
+                    pos += len(chunk)
+            out.flush()
+        if not args.follow or run["state"] not in ("queued", "running"):
+            break
+        time.sleep(0.25)
+        run = view(config, state_dir).get_run(args.run_id)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    from core.enginelog import setup_logging
+
+    if args.job not in config.jobs:
+        raise CLIError(f"no job named {args.job!r}; `fleetdeck jobs` lists them")
+    from core.control.client import daemon_pid
+
+    if daemon_pid(state_dir) is not None:  # the daemon runs it; we watch
+        return _run_via_daemon(args, config, state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    setup_logging(state_dir, fmt=args.log_format)
+    try:
+        return asyncio.run(_run(args, config, state_dir))
+    except engine_errors() as e:
+        raise CLIError(str(e)) from None
+
+
+def _run_via_daemon(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    """`fleetdeck run` beside a daemon: the daemon runs the job (and audits it as this
+    user); the output is read from the run logs in the shared state directory."""
+    from core.control.client import DaemonError, call
+
+    try:
+        started = asyncio.run(call(state_dir, "run_job", {"name": args.job}))
+    except DaemonError as e:
+        raise CLIError(str(e)) from None
+    multi = len(started) > 1
+    pos = {r["id"]: 0 for r in started}
+    runs: dict[int, dict[str, Any]] = {}
+    try:
+        while len(runs) < len(started):
+            engine = view(config, state_dir)
+            for r in started:
+                rid = r["id"]
+                if rid in runs:
+                    continue
+                try:
+                    run = engine.get_run(rid)
+                except Exception:  # not on disk yet (the daemon's group commit)
+                    continue
+                path = engine.run_log_path(rid)
+                if path.exists() and not args.json:
+                    with open(path, "rb") as f:
+                        f.seek(pos[rid])
+                        data = f.read()
+                    pos[rid] += len(data)
+                    for line in data.decode("utf-8", "replace").splitlines():
+                        print((f"{run['host']}: " if multi else "") + line, flush=True)
+                if run["state"] not in ("queued", "running"):
+                    runs[rid] = run
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        for r in started:
+            if r["id"] not in runs:
+                with contextlib.suppress(DaemonError, OSError):
+                    asyncio.run(call(state_dir, "cancel_run", {"run_id": r["id"]}))
+        return EXIT_CANCELLED
+    return _report_runs(args, list(runs.values()))
+
+
+async def _run(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    from core.alerts.manager import attach_alerts
+    from core.events import OutputLine
+    from core.jobs.engine import Engine
+
+    engine = Engine(config, state_dir)
+    attach_alerts(engine)  # a failure opens its alert; the outbox waits for the next engine
+    await engine.start(scheduling=False)  # only this run; the schedule is the daemon's
+    mine: set[int] = set()  # one run per host the job's targets resolve to
+
+    def show(event: Any) -> None:
+        if isinstance(event, OutputLine) and event.run_id in mine and not args.json:
+            prefix = f"{event.host}: " if len(mine) > 1 else ""
+            stream = sys.stderr if event.stream != "stdout" else sys.stdout
+            print(prefix + event.line, file=stream, flush=True)
+
+    engine.bus.subscribe(show)
+    loop = asyncio.get_running_loop()
+    runs: list[dict[str, Any]] = []
+
+    def interrupt() -> None:
+        for rid in mine:
+            asyncio.ensure_future(engine.cancel_run(rid, requested_by=None))
+
+    loop.add_signal_handler(signal.SIGINT, interrupt)
+    loop.add_signal_handler(signal.SIGTERM, interrupt)
+    try:
+        started = await engine.run_job(args.job)
+        engine.record_action("run", [args.job], via="cli",
+                             detail=", ".join(f"#{r['id']}" for r in started))
+        mine.update(r["id"] for r in started)
+        runs = [await engine.wait_run(r["id"]) for r in started]
+    finally:
+        await engine.stop()
+    return _report_runs(args, runs)
+
+
+def _report_runs(args: argparse.Namespace, runs: list[dict[str, Any]]) -> int:
+    """The end of `fleetdeck run` (here or in a daemon): JSON, or a line per run that did
+    not succeed; the exit status of the worst."""
+    if args.json:
+        print(json.dumps(runs, indent=2))
+    else:
+        for r in runs:
+            if r["state"] != "succeeded":
+                reason = f": {r['reason']}" if r.get("reason") else ""
+                err(f"run #{r['id']} of {r['job']} on {r['host']} {r['state']}{reason}")
+    return max(_exit_status(r) for r in runs) if runs else EXIT_NOT_RUN
+
+
+def _exit_status(run: dict[str, Any]) -> int:
+    state = run["state"]
+    if state == "succeeded":
+        return 0
+    if state == "timed_out":
+        return EXIT_TIMED_OUT
+    if state == "cancelled":
+        return EXIT_CANCELLED
+    if run.get("exit_code") is not None:
+        return int(run["exit_code"]) or 1
+    return 1 if state == "failed" else EXIT_NOT_RUN

@@ -1,0 +1,110 @@
+"""The `fleetdeck` command: global options, one sub-parser per command group, and the one
+place that turns a person's mistake into a line on stderr and exit status 2.
+
+Headless commands print with rich and call the same engine methods the console calls.
+Textual is imported only when the console opens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.config import ConfigError
+from tui.cli import alerts, configfile, daemon, demo, fanout, health, jobs
+from tui.cli import console as console_cmd
+from tui.cli.common import EXIT_CANCELLED, EXIT_USAGE, CLIError, err, state_dir_of
+
+GROUPS = (console_cmd, demo, health, daemon, jobs, configfile, fanout, alerts)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="fleetdeck",
+        description="Keyboard-driven operations console: jobs, schedules, runs and logs.",
+    )
+    p.add_argument("--config", type=Path, default=None,
+                   help="config file (default: $XDG_CONFIG_HOME/fleetdeck/config.toml)")
+    p.add_argument("--state-dir", type=Path, default=None,
+                   help="state directory (default: $XDG_STATE_HOME/fleetdeck)")
+    p.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="format of fleetdeck's own log")
+    p.add_argument("--version", action=_VersionAction, nargs=0,
+                   help="show program's version number and exit")
+    p.add_argument("--read-only", action="store_true",
+                   help="console: look, but run, pause and cancel nothing")
+    p.add_argument("--theme", help="console theme: dark, light, high-contrast, ansi, or yours")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for group in GROUPS:
+        group.add_parsers(sub)
+    return p
+
+
+class _VersionAction(argparse.Action):
+    """--version, looked up only when asked (importlib.metadata costs ~20 ms at start)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kw: Any) -> None:
+        print(f"fleetdeck {_version()}")
+        parser.exit()
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("fleetdeck")
+    except Exception:
+        return "0+unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = _parse(parser, sys.argv[1:] if argv is None else list(argv))
+    try:
+        return _dispatch(args)
+    except CLIError as e:
+        err(str(e))
+        return EXIT_USAGE
+    except ConfigError as e:
+        for issue in e.issues:
+            print(str(issue), file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_CANCELLED
+    except BrokenPipeError:
+        # `fleetdeck logs 12 | head`: the reader went away; that is not an error
+        with contextlib.suppress(Exception):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return 0
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Everything after the first `--` is a fan-out's command, whatever options came
+    between the pattern and it (`fanout web[1-3] --gather -- uptime`)."""
+    if "--" not in argv:
+        return parser.parse_args(argv)
+    cut = argv.index("--")
+    args = parser.parse_args(argv[:cut])
+    tail = argv[cut + 1:]
+    if args.command != "fanout":
+        if tail:
+            parser.error(f"unexpected arguments after --: {' '.join(tail)}")
+        return args
+    args.remote_command = [*(args.remote_command or []), *tail]
+    return args
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Each sub-parser names its command (`set_defaults(func=...)`); most take the loaded
+    config and the state directory, the few that read no config (`needs_config=False`)
+    take the arguments alone. No command: the console."""
+    func: Any = getattr(args, "func", None) or console_cmd.cmd_console
+    if not getattr(args, "needs_config", True):
+        return func(args)
+    from core.fleetconfig import load_config
+
+    return func(args, load_config(args.config), state_dir_of(args))
