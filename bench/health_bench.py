@@ -105,8 +105,9 @@ async def measure(ports: list[int], folder: Path, ticks: int, interval: float) -
     from core.jobs.config import EngineSettings
     from core.jobs.engine import Engine
     from core.remote.config import Host
+    from core.remote.knownhosts import KnownHosts
     from core.remote.runs import set_engine_pool
-    from core.remote.ssh import KnownHosts, SSHPool
+    from core.remote.ssh import SSHPool
 
     logging.getLogger("fleetdeck").setLevel(logging.ERROR)  # state changes are expected
     user = "bench"

@@ -33,7 +33,8 @@ import asyncssh
 import pytest
 
 from core.remote.config import Host
-from core.remote.ssh import KnownHosts, SSHPool
+from core.remote.knownhosts import KnownHosts
+from core.remote.ssh import SSHPool
 
 USER = getpass.getuser()
 

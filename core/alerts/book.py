@@ -32,7 +32,7 @@ from core.alerts.config import AlertingConfig, MaintenanceConfig, NotifierConfig
 from core.alerts.maintenance import active_window, silence_matches, window_from_record
 from core.durations import DurationError, format_duration, parse_duration
 from core.events import Event, register_event
-from core.store.history import open_db, put
+from core.store.docs import open_db, put
 from core.store.storage import private_dir
 from core.store.tables import remove_docs
 

@@ -11,7 +11,7 @@ from typing import Any
 from core.jobs.config import Job
 from core.jobs.process import LocalProcess
 from core.jobs.runs import ACTIVE_STATES, Run
-from core.store.history import run_doc
+from core.store.docs import run_doc
 
 
 class EngineError(Exception):

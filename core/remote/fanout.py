@@ -26,16 +26,9 @@ from typing import Any, ClassVar
 
 from core.events import Event, EventBus, register_event
 from core.jobs.process import MAX_EVENT_LINE, LocalProcess
+from core.remote.commands import DEFAULT_KILL_GRACE, run_command
 from core.remote.inventory import LOCAL_HOST, fold_hosts
-from core.remote.ssh import (
-    CONNECT_CLASSES,
-    DEFAULT_KILL_GRACE,
-    HostClass,
-    SSHError,
-    SSHPool,
-    run_command,
-    target_for,
-)
+from core.remote.ssh import CONNECT_CLASSES, HostClass, SSHError, SSHPool, target_for
 
 DEFAULT_FORKS = 64
 MEMORY_CAP = 256 * 1024  # output kept in memory per host for gathering; the log has it all

@@ -16,7 +16,8 @@ import signal as _signal
 from typing import Any
 
 from core.jobs.process import ProcessOutcome
-from core.remote.ssh import SSHError, SSHPool, Target, run_command, target_for
+from core.remote.commands import run_command
+from core.remote.ssh import SSHError, SSHPool, Target, target_for
 
 _POOL_ATTR = "_fleetdeck_ssh_pool"
 

@@ -1,4 +1,5 @@
-"""SSH for fleetdeck: a pooled asyncssh client, the host-key policy, and remote commands.
+"""SSH for fleetdeck: a pooled asyncssh client (the host-key policy is in
+core.remote.knownhosts, remote commands in core.remote.commands).
 
 * ``Target`` says how to reach one inventory host. Fields the inventory leaves unset
   (address, port, user, key) are left to ``~/.ssh/config`` (HostName, Port, User,
@@ -23,11 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -35,14 +35,13 @@ from typing import Any
 
 import asyncssh
 
+from core.remote.knownhosts import KNOWN_HOSTS_FILE, KnownHosts, fingerprint
+
 log = logging.getLogger("fleetdeck.ssh")
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_KEEPALIVE = 30.0
 DEFAULT_JUMP_LIMIT = 8  # concurrent handshakes through one jump host (sshd MaxStartups 10)
-DEFAULT_KILL_GRACE = 2.0
-CHUNK = 65536
-KNOWN_HOSTS_FILE = "known_hosts"  # fleetdeck's own, in the state directory
 
 _JUMP_RE = re.compile(r"^(?:(?P<user>[^@\s:]+)@)?(?P<host>[A-Za-z0-9_.-]+)(?::(?P<port>\d+))?$")
 
@@ -122,94 +121,6 @@ def jump_target(spec: str, hosts: Mapping[str, Any]) -> Target:
     port = int(m.group("port")) if m.group("port") else None
     return Target(name=spec, host=m.group("host"), port=port, user=m.group("user"))
 
-
-# ----------------------------------------------------------------------- known hosts ---
-def fingerprint(key: asyncssh.SSHKey) -> str:
-    return f"{key.get_algorithm()} {key.get_fingerprint('sha256')}"
-
-
-class KnownHosts:
-    """Host-key verification against known_hosts files; trusting writes to our own."""
-
-    def __init__(self, own_file: Path | None, system_files: list[Path] | None = None) -> None:
-        self.own_file = Path(own_file) if own_file else None
-        if system_files is None:
-            system_files = [Path("~/.ssh/known_hosts").expanduser(),
-                            Path("/etc/ssh/ssh_known_hosts")]
-        self.system_files = system_files
-        self._cache: dict[str, asyncssh.SSHKnownHosts] = {}
-
-    def _load(self, extra: str | None) -> list[asyncssh.SSHKnownHosts]:
-        files = [*self.system_files, *([self.own_file] if self.own_file else [])]
-        if extra:
-            files.append(Path(extra).expanduser())
-        out = []
-        for path in files:
-            key = str(path)
-            if key not in self._cache:
-                try:
-                    text = path.read_text()
-                except (FileNotFoundError, NotADirectoryError):
-                    text = ""
-                except OSError as e:
-                    log.warning("cannot read known_hosts %s: %s", path, e.strerror or e)
-                    text = ""
-                try:
-                    self._cache[key] = asyncssh.import_known_hosts(text)
-                except (ValueError, asyncssh.Error) as e:
-                    log.warning("known_hosts %s does not parse: %s", path, e)
-                    self._cache[key] = asyncssh.import_known_hosts("")
-            out.append(self._cache[key])
-        return out
-
-    def _match(self, host: str, addr: str, port: int | None,
-               extra: str | None) -> tuple[list[asyncssh.SSHKey], list[asyncssh.SSHKey]]:
-        trusted: list[asyncssh.SSHKey] = []
-        revoked: list[asyncssh.SSHKey] = []
-        p = None if port in (None, 22) else port
-        for kh in self._load(extra):
-            res = kh.match(host, addr, p)
-            trusted.extend(res[0])
-            revoked.extend(res[2])
-        return trusted, revoked
-
-    def check(self, host: str, addr: str, port: int | None, key: asyncssh.SSHKey,
-              extra: str | None = None) -> str:
-        """"ok", "unknown" or "changed" (a revoked key is "changed")."""
-        trusted, revoked = self._match(host, addr, port, extra)
-        data = key.public_data
-        if any(k.public_data == data for k in revoked):
-            return "changed"
-        if any(k.public_data == data for k in trusted):
-            return "ok"
-        return "changed" if trusted else "unknown"
-
-    def algorithms(self, host: str, port: int | None, extra: str | None = None) -> list[str]:
-        """Host-key algorithms of the keys known for a host, to ask the server for those."""
-        trusted, _ = self._match(host, "", port, extra)
-        algs: list[str] = []
-        for key in trusted:
-            for alg in key.sig_algorithms:
-                name = alg.decode()
-                if name not in algs:
-                    algs.append(name)
-        return algs
-
-    def trust(self, host: str, port: int | None, key: asyncssh.SSHKey) -> None:
-        """Append the key to fleetdeck's own known_hosts (0600)."""
-        if self.own_file is None:
-            raise RuntimeError("no known_hosts file of fleetdeck's own to write to")
-        name = host if port in (None, 22) else f"[{host}]:{port}"
-        line = f"{name} {key.export_public_key('openssh').decode().split()[0]} " \
-               f"{key.export_public_key('openssh').decode().split()[1]}\n"
-        self.own_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.own_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self._cache.pop(str(self.own_file), None)
 
 
 class _Client(asyncssh.SSHClient):
@@ -441,136 +352,3 @@ class SSHPool:
 
 
 # ------------------------------------------------------------------------ commands ---
-@dataclass
-class CommandResult:
-    exit_code: int | None
-    signal: str | None = None
-    timed_out: bool = False
-    cancelled: bool = False
-    lost: bool = False  # the connection closed before an exit status came
-    error: str | None = None
-
-
-LineSink = Callable[[str, str], None]  # (stream, line)
-
-
-def env_prefix(env: Mapping[str, str] | None) -> str:
-    """`export K='v' ...; ` for the remote shell (sshd refuses most env requests)."""
-    if not env:
-        return ""
-    import shlex
-
-    return "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + "; "
-
-
-async def _pump(reader: Any, stream: str, on_line: LineSink) -> None:
-    buf = b""
-    while True:
-        chunk = await reader.read(CHUNK)
-        if not chunk:
-            break
-        buf += chunk
-        *lines, buf = buf.split(b"\n")
-        for line in lines:
-            on_line(stream, line.decode("utf-8", "replace").rstrip("\r"))
-    if buf:
-        on_line(stream, buf.decode("utf-8", "replace").rstrip("\r"))
-
-
-# The remote side of a command. The command runs in its own session (setsid, where
-# there is one) with stdin from /dev/null, while a watchdog reads the channel's stdin:
-# when we send EOF, close the channel, or the connection dies, the watchdog sends TERM
-# to the command's process group, then KILL after the grace period. This works on any
-# sshd, where "signal" channel requests are often refused (OpenSSH only honours them
-# in some privilege-separation setups), and it reaches the command's children too.
-_WRAPPER = (
-    # fd 3: the channel's stdin (a background list's own stdin is /dev/null); fd 4: the
-    # channel's stderr for the command, while the wrapper's own notes go nowhere
-    'exec 3<&0 4>&2 2>/dev/null; '
-    'if command -v setsid >/dev/null; then setsid sh -c "$1" </dev/null 2>&4 3<&- 4>&- & '
-    'else sh -c "$1" </dev/null 2>&4 3<&- 4>&- & fi; p=$!; '
-    '(while read -r _ <&3; do :; done; kill -TERM -$p || kill -TERM $p; '
-    'sleep "$2"; kill -KILL -$p || kill -KILL $p) & w=$!; '
-    'wait $p; r=$?; kill $w 2>/dev/null; exit $r'
-)
-
-
-def remote_command(command: str, kill_grace: float = DEFAULT_KILL_GRACE) -> str:
-    """The command line sent to sshd for `command` (see _WRAPPER)."""
-    import shlex
-
-    grace = max(1, int(kill_grace + 0.999))
-    return f"sh -c {shlex.quote(_WRAPPER)} fleetdeck {shlex.quote(command)} {grace}"
-
-
-async def run_command(conn: asyncssh.SSHClientConnection, command: str, *,
-                      on_line: LineSink, timeout: float | None = None,
-                      kill_grace: float = DEFAULT_KILL_GRACE,
-                      env: Mapping[str, str] | None = None,
-                      cancel: asyncio.Event | None = None) -> CommandResult:
-    """Run one command; stream lines to on_line; stop it on timeout or cancel.
-
-    Stopping sends EOF on the channel, which makes the remote wrapper TERM the
-    command's process group and KILL it after kill_grace; then the channel is closed.
-    """
-    try:
-        proc = await conn.create_process(remote_command(env_prefix(env) + command, kill_grace),
-                                         encoding=None)
-    except (asyncssh.Error, OSError) as e:
-        reason = getattr(e, "reason", None) or str(e) or type(e).__name__
-        return CommandResult(None, lost=True, error=f"could not start: {reason}")
-
-    async def finish() -> None:
-        await asyncio.gather(_pump(proc.stdout, "stdout", on_line),
-                             _pump(proc.stderr, "stderr", on_line))
-        await proc.wait_closed()
-
-    work = asyncio.ensure_future(finish())
-    waits: set[asyncio.Future[Any]] = {work}
-    cancel_wait = None
-    if cancel is not None:
-        cancel_wait = asyncio.ensure_future(cancel.wait())
-        waits.add(cancel_wait)
-    timed_out = cancelled = False
-    try:
-        done, _ = await asyncio.wait(waits, timeout=timeout,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if work not in done:
-            timed_out = cancel_wait is None or cancel_wait not in done
-            cancelled = not timed_out
-            await _stop(proc, work, kill_grace)
-    except asyncio.CancelledError:
-        await _stop(proc, work, kill_grace)
-        raise
-    finally:
-        if cancel_wait is not None:
-            cancel_wait.cancel()
-    lost = False
-    if work.done() and not work.cancelled() and work.exception() is not None:
-        lost = True
-    sig = proc.exit_signal[0] if proc.exit_signal else None
-    code = proc.exit_status if not sig else None
-    if code is not None and code < 0:
-        code = None
-    if code is None and sig is None and not (timed_out or cancelled):
-        lost = True
-    return CommandResult(code, sig, timed_out, cancelled, lost,
-                         "connection closed before the command finished" if lost else None)
-
-
-async def _stop(proc: asyncssh.SSHClientProcess, work: asyncio.Future[Any],
-                grace: float) -> None:
-    with contextlib.suppress(Exception):
-        proc.stdin.write_eof()  # the wrapper: TERM to the group, KILL after grace
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(asyncio.shield(work), grace + 2.0)
-    if work.done():
-        return
-    with contextlib.suppress(Exception):
-        proc.close()  # sshd hangs up the session; the wrapper's stdin closes
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(asyncio.shield(work), 2.0)
-    if not work.done():
-        work.cancel()
-        with contextlib.suppress(BaseException):
-            await work

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core.store.history import open_db, put
+from core.store.docs import open_db, put
 from core.store.storage import private_dir
 
 SEGMENT_SIZE = 100

@@ -33,14 +33,8 @@ from typing import Any
 from tinydb.table import Document
 
 from core.jobs.runs import Run
-from core.store.history import (
-    DEFAULT_SEGMENT_SIZE,
-    RunHistory,
-    _plain_copy,
-    delete_paths,
-    open_db,
-    run_from_doc,
-)
+from core.store.docs import delete_paths, open_db, plain_copy, run_from_doc
+from core.store.history import DEFAULT_SEGMENT_SIZE, RunHistory
 from core.store.storage import AtomicJSONStorage, private_dir
 from core.store.tables import changed, get_raw, insert_doc, next_doc_id, raw_docs, update_doc
 
@@ -66,7 +60,7 @@ def _plain(value: Any) -> Any:
                                    for k, v in value.items()):
         return dict(value)  # what the JSON round trip gives for plain scalars, only cheaper
     try:
-        return _plain_copy(value)  # the same for JSON-shaped data (str keys, no tuples)
+        return plain_copy(value)  # the same for JSON-shaped data (str keys, no tuples)
     except TypeError:
         pass
     try:

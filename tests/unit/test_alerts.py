@@ -262,7 +262,7 @@ def test_old_resolved_alerts_move_to_their_own_file_and_retention_applies(tmp_pa
     # a crash between the two writes leaves a copy in both: it counts once
     oldest = b2.archive.all()[0]
     put_back = dict(oldest)
-    from core.store.history import put
+    from core.store.docs import put
 
     put(b2.alerts, oldest.doc_id, put_back)
     ids = [a["id"] for a in b2.list(clock.now, include_resolved=True, limit=10_000)]

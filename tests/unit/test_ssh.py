@@ -9,15 +9,10 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from core.remote.commands import run_command
 from core.remote.config import Host
-from core.remote.ssh import (
-    HostClass,
-    KnownHosts,
-    SSHError,
-    jump_target,
-    run_command,
-    target_for,
-)
+from core.remote.knownhosts import KnownHosts
+from core.remote.ssh import HostClass, SSHError, jump_target, target_for
 from tests.sshd import (
     closed_port,
     hang_server,

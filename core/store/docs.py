@@ -1,0 +1,124 @@
+"""Run records as TinyDB documents (plain copies, made fast), and the small helpers for
+opening a state file and the segment index's counts."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterable
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from tinydb import TinyDB
+from tinydb.table import Table
+
+from core.jobs.runs import Run
+from core.store.storage import AtomicJSONStorage
+from core.store.tables import put_doc
+
+log = logging.getLogger("fleetdeck.store")
+
+
+_RUN_FIELDS = tuple(f.name for f in fields(Run))
+_RUN_FIELD_SET = frozenset(_RUN_FIELDS)
+
+
+def open_db(path: Path, read_only: bool) -> tuple[TinyDB, AtomicJSONStorage]:
+    storage = AtomicJSONStorage(path, read_only=read_only)
+    return TinyDB(storage=lambda: storage), storage
+
+
+def put(table: Table, doc_id: int, doc: dict[str, Any]) -> bool:
+    """Replace document ``doc_id`` by ``doc`` (insert it if missing); True if inserted."""
+    return put_doc(table, doc_id, doc)
+
+
+_SCALARS = (str, int, float, bool, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS)  # exact types: a set lookup before isinstance
+
+
+def plain_copy(value: Any, where: str = "") -> Any:
+    """A deep copy of JSON-shaped data; TypeError (naming the field) for anything else,
+    now rather than at every later commit."""
+    kind = type(value)
+    if kind in _SCALAR_TYPES:
+        return value
+    if kind is dict:
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                raise TypeError(f"{where or 'value'}: key {k!r} is not a string")
+            out[k] = v if type(v) in _SCALAR_TYPES else plain_copy(v, f"{where}.{k}")
+        return out
+    if kind is list or kind is tuple:
+        return [v if type(v) in _SCALAR_TYPES else plain_copy(v, f"{where}[{i}]")
+                for i, v in enumerate(value)]
+    if isinstance(value, _SCALARS):
+        return value
+    raise TypeError(f"{where or 'value'}: {kind.__name__} is not storable as JSON")
+
+
+def run_doc(run: Run) -> dict[str, Any]:
+    """``run.to_dict()``, without ``asdict``'s cost for the plain data a Run holds."""
+    attempts = run.attempts
+    if not all(type(a) is dict for a in attempts):
+        return run.to_dict()  # e.g. Attempt dataclasses: let asdict convert them
+    doc = dict(vars(run))  # the fields, in their order (set by __init__ in that order)
+    if doc.keys() != _RUN_FIELD_SET:  # something else lives on the instance
+        doc = {name: getattr(run, name) for name in _RUN_FIELDS}
+    doc["attempts"] = None
+    if not _SCALAR_TYPES.issuperset(map(type, doc.values())):  # one C pass; details below
+        for name, value in doc.items():
+            if type(value) not in _SCALAR_TYPES and not isinstance(value, _SCALARS):
+                raise TypeError(f"run {run.id}: field {name}: {type(value).__name__} is "
+                                "not storable as JSON")
+    doc["attempts"] = plain_copy(attempts, f"run {run.id}: attempts") if attempts else []
+    return doc
+
+
+def copy_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a run document that shares nothing changeable with it."""
+    out = dict(doc)
+    attempts = doc.get("attempts")
+    out["attempts"] = plain_copy(attempts) if attempts else []
+    return out
+
+
+def run_from_doc(doc: dict[str, Any]) -> Run:
+    data = dict(doc)
+    data["attempts"] = plain_copy(list(data.get("attempts") or ()))
+    return Run.from_dict(data)
+
+
+def encode_counts(counts: dict[int, int]) -> list[list[int]]:
+    """{segment: runs} as ``[[first, last, runs each], ...]``: a few ranges, not one
+    entry per segment, so the index stays small however long the history."""
+    ranges: list[list[int]] = []
+    for k in sorted(counts):
+        n = counts[k]
+        if ranges and ranges[-1][1] == k - 1 and ranges[-1][2] == n:
+            ranges[-1][1] = k
+        else:
+            ranges.append([k, k, n])
+    return ranges
+
+
+def decode_counts(ranges: Any) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    if not isinstance(ranges, list):
+        return counts
+    for item in ranges:
+        if isinstance(item, list) and len(item) == 3 and all(type(x) is int for x in item):
+            first, last, n = item
+            for k in range(first, last + 1):
+                counts[k] = n
+    return counts
+
+
+def delete_paths(paths: Iterable[Path]) -> None:
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
