@@ -12,24 +12,27 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from core.api import Actor
 from core.config import ConfigError
 from core.fleetconfig import load_config
+from core.jobs.active import EngineError
 
 log = logging.getLogger("fleetdeck.reload")
 
 
 class Reloader:
-    def __init__(self, engine: Any, path: Path | None, audit: Any = None) -> None:
+    def __init__(self, engine: Any, path: Path | None) -> None:
         self.engine = engine
         self.path = path
-        self.audit = audit
         self._lock = asyncio.Lock()
         self._watch: asyncio.Task[None] | None = None
 
-    async def __call__(self, via: str = "signal") -> dict[str, Any]:
+    async def __call__(self, actor: Actor) -> dict[str, Any]:
+        """Reload now, for `actor` (a person through the socket, or the daemon's own user
+        for SIGHUP and a file change); audited either way."""
         async with self._lock:
             if self.path is None:
-                raise ValueError("running on the built-in default config: nothing to reload")
+                raise EngineError("running on the built-in default config: nothing to reload")
             try:
                 config = load_config(self.path)
             except ConfigError as e:
@@ -39,35 +42,27 @@ class Reloader:
                       + "; ".join(lines)
                 self.engine._notice("error", msg)  # noqa: SLF001 - consoles show notices
                 log.error("%s", msg)
-                if self.audit is not None:
-                    self.audit.record("reload", [str(self.path)], via=via,
-                                      detail=f"rejected: {len(lines)} errors")
-                raise ValueError(msg) from None
+                self.engine.audit(actor, "reload", [str(self.path)],
+                                  f"rejected: {len(lines)} errors")
+                raise EngineError(msg) from None
             summary = self.engine.apply_config(config)
             summary["services"] += await self._start_new_services()
             log.info("config reloaded from %s: %s", self.path, summary)
-            if self.audit is not None:
-                self.audit.record("reload", [str(self.path)], via=via,
-                                  detail=", ".join(f"{k}: {' '.join(v)}"
-                                                   for k, v in summary.items() if v))
+            self.engine.audit(actor, "reload", [str(self.path)],
+                              ", ".join(f"{k}: {' '.join(v)}" for k, v in summary.items() if v))
             return summary
 
     async def _start_new_services(self) -> list[str]:
         """A config that now has checks, log sources or `on_change` jobs where the old
         one had none: the service it needs starts now (a running one was reconfigured)."""
-        from core.health.monitor import attach_health
-        from core.logs.monitor import attach_logs
-        from core.logs.triggers import attach_triggers
+        from core.services import attach_services
 
         e = self.engine
+        names = {"health": "health checks", "logs": "log sources", "triggers": "file watches"}
         started = []
-        for what, attach in (("health checks", attach_health), ("log sources", attach_logs),
-                             ("file watches", attach_triggers)):
-            running = list(e._services)  # noqa: SLF001 - each attach_* returns the one running
-            service = attach(e)
-            if service is not None and service not in running:
-                await service.start(e)
-                started.append(what)
+        for name in attach_services(e, ("health", "logs", "triggers")):
+            await e.service(name).start(e)
+            started.append(names[name])
         return started
 
     def watch(self) -> None:
@@ -83,8 +78,8 @@ class Reloader:
         async for changes in awatch(str(self.path.resolve().parent), debounce=500,
                                     step=50, recursive=False):
             if any(p == target for _, p in changes):
-                with contextlib.suppress(ValueError):
-                    await self("file change")
+                with contextlib.suppress(EngineError):
+                    await self(Actor.local("file change"))
 
     def stop(self) -> None:
         if self._watch is not None:

@@ -24,13 +24,11 @@ class AlertActions:
 
     def open_alert(self, alert_id: int) -> None:
         app: Any = self
-        manager = app.engine.alerts
-        if manager is None or manager.book is None:
-            app.notify("alerts are not running", severity="warning")
-            return
+        from core.jobs.active import EngineError
+
         try:
-            alert = manager.get_alert(alert_id)
-        except ValueError as e:
+            alert = app.engine.get_alert(alert_id)
+        except (ValueError, EngineError) as e:
             app.notify(str(e), severity="error")
             return
         from tui.screens.alerts import AlertDetailScreen
@@ -39,12 +37,7 @@ class AlertActions:
 
     def guard_action(self, verb: str) -> bool:
         app: Any = self
-        if not app._guard(verb):  # noqa: SLF001
-            return False
-        if app.engine.alerts is None:
-            app.notify("alerts are not running", severity="warning")
-            return False
-        return True
+        return app._guard(verb)  # noqa: SLF001
 
     def ack_alert(self, alert_id: int) -> None:
         if self.guard_action("acknowledge alerts"):
@@ -53,15 +46,14 @@ class AlertActions:
     @work(group="actions")
     async def _ack_alert(self, alert_id: int) -> None:
         app: Any = self
-        from core.jobs.engine import EngineError
+        from core.jobs.active import EngineError
 
         try:
-            alert = await app.engine.alerts.ack_alert(alert_id)
+            alert = await app.engine.ack_alert(alert_id, actor=app.actor)
         except (ValueError, EngineError) as e:
             app.notify(str(e), severity="error")
             return
         app.notify(f"alert #{alert_id} acknowledged by {alert['acked_by']}")
-        app._audit("ack", [f"alert #{alert_id}"])
 
     def silence(self, target: str, duration: str) -> None:
         if self.guard_action("silence alerts"):
@@ -70,12 +62,11 @@ class AlertActions:
     @work(group="actions")
     async def _silence(self, target: str, duration: str) -> None:
         app: Any = self
-        from core.jobs.engine import EngineError
+        from core.jobs.active import EngineError
 
         try:
-            rec = await app.engine.alerts.silence(target, duration)
+            rec = await app.engine.silence(target, duration, actor=app.actor)
         except (ValueError, EngineError) as e:
             app.notify(str(e), severity="error")
             return
         app.notify(f"silenced {rec['target']} for {format_duration(parse_duration(duration))}")
-        app._audit("silence", [rec["target"]], duration)

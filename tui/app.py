@@ -18,9 +18,11 @@ from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from core.api import Actor
 from core.events import Event
 from core.fleetconfig import Config
-from core.jobs.engine import Engine, EngineError
+from core.jobs.active import EngineError
+from core.jobs.engine import Engine
 from tui import commands as cmds
 from tui.alert_actions import AlertActions, ring_for
 from tui.screens.base import FleetScreen
@@ -120,6 +122,7 @@ class FleetdeckApp(AlertActions, App[None]):
         self._wanted_theme = theme or config.theme
         self.theme_errors: list[str] = []
         self.mode_label = "standalone"
+        self.actor = Actor.local("console")  # who this console's actions are audited as
         self._apply_themes()
 
     # ------------------------------------------------------------------ start / stop --
@@ -154,21 +157,9 @@ class FleetdeckApp(AlertActions, App[None]):
                 self._refresh_screen()
                 return
             # loaded here, after the first paint: they cost start-up time
-            from core.alerts.manager import attach_alerts
+            from core.services import attach_services
 
-            attach_alerts(self.engine)
-            if self.engine.config.checks:
-                from core.health.monitor import attach_health
-
-                attach_health(self.engine)
-            if self.engine.config.sources:
-                from core.logs.monitor import attach_logs
-
-                attach_logs(self.engine)
-            if any(j.on_change for j in self.engine.config.jobs.values()):
-                from core.logs.triggers import attach_triggers
-
-                attach_triggers(self.engine)
+            attach_services(self.engine)
             await self.engine.start(scheduling=self.scheduling)
         except Exception as e:  # a locked state directory, unreadable state: say so
             self.engine_error = str(e)
@@ -378,13 +369,12 @@ class FleetdeckApp(AlertActions, App[None]):
     @work(group="actions")
     async def _run_job(self, job: str) -> None:
         try:
-            runs = await self.engine.run_job(job)
+            runs = await self.engine.run_job(job, actor=self.actor)
         except EngineError as e:
             self.notify(str(e), severity="error")
             return
         ids = ", ".join(f"#{r['id']}" for r in runs)
         self.notify(f"{job}: started run {ids}")
-        self._audit("run", [job], ids)
 
     def set_paused(self, job: str, paused: bool) -> None:
         if job not in self.engine.config.jobs:
@@ -396,14 +386,13 @@ class FleetdeckApp(AlertActions, App[None]):
     async def _set_paused(self, job: str, paused: bool) -> None:
         try:
             if paused:
-                await self.engine.pause_job(job)
+                await self.engine.pause_job(job, actor=self.actor)
             else:
-                await self.engine.resume_job(job)
+                await self.engine.resume_job(job, actor=self.actor)
         except EngineError as e:
             self.notify(str(e), severity="error")
             return
         self.notify(f"{job}: {'paused' if paused else 'resumed'}")
-        self._audit("pause" if paused else "resume", [job])
 
     def cancel_run(self, run_id: int) -> None:
         """Cancel after a confirmation naming the run."""
@@ -429,14 +418,8 @@ class FleetdeckApp(AlertActions, App[None]):
     @work(group="actions")
     async def _cancel_run(self, run_id: int) -> None:
         try:
-            run = await self.engine.cancel_run(run_id)
+            run = await self.engine.cancel_run(run_id, actor=self.actor)
         except EngineError as e:
             self.notify(str(e), severity="error")
             return
         self.notify(f"run #{run_id}: {run['state']}")
-        self._audit("cancel", [f"#{run_id}"])
-
-    def _audit(self, action: str, targets: list[str], detail: str = "") -> None:
-        """A person's action in this console; an attached one is audited by the daemon."""
-        if not getattr(self.engine, "attached", False):
-            self.engine.record_action(action, targets, detail=detail, via="console")

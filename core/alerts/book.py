@@ -21,9 +21,7 @@ alert already open and sends nothing.
 from __future__ import annotations
 
 import asyncio
-import getpass
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -66,13 +64,6 @@ class Change:
     action: str
     alert: dict[str, Any]
     notified: bool = False
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return str(os.getuid())
 
 
 def describe(alert: dict[str, Any]) -> str:

@@ -16,10 +16,10 @@ from core.alerts.book import (
     AlertError,
     Change,
     _clock_text,
-    _user,
     describe,
 )
 from core.alerts.config import AlertingConfig
+from core.api import current_user
 from core.durations import DurationError, parse_duration
 from core.events import Event
 
@@ -196,7 +196,7 @@ class AlertManager:
 
     async def ack_alert(self, alert_id: int, *, requested_by: str | None = None) -> dict[
             str, Any]:
-        who = requested_by or _user()
+        who = requested_by or current_user()
         change = self._book().ack(alert_id, who)
         log.info("alert #%d acknowledged by %s", alert_id, who)
         self._publish([change])
@@ -205,7 +205,7 @@ class AlertManager:
 
     async def silence(self, target: str, duration: str | float, *,
                       requested_by: str | None = None) -> dict[str, Any]:
-        who = requested_by or _user()
+        who = requested_by or current_user()
         record, changes = self._book().silence(target, duration, who)
         log.info("silenced %s until %s by %s", record["target"], _clock_text(record["until"]),
                  who)
@@ -257,26 +257,9 @@ class AlertManager:
         rec = self._book().add_maintenance(
             name, targets=targets, hosts=hosts, checks=tuple(checks or ()), start=start,
             end=end, schedule=schedule, duration=seconds, reason=reason,
-            who=requested_by or _user())
+            who=requested_by or current_user())
         await self._book().commit_async()
         return rec
-
-
-def attach_alerts(engine: Any, *, deliver: bool = True) -> AlertManager:
-    """The engine's AlertManager, attached now if it has none yet."""
-    existing = alert_manager(engine)
-    if existing is not None:
-        return existing
-    manager = AlertManager(deliver=deliver)
-    engine.add_service(manager)
-    return manager
-
-
-def alert_manager(engine: Any) -> AlertManager | None:
-    for service in getattr(engine, "_services", ()):
-        if isinstance(service, AlertManager):
-            return service
-    return None
 
 
 def read_alerts(state_dir: Path, alerting: AlertingConfig | None, now: float, *,

@@ -15,12 +15,14 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
+from core.api import METHODS, Method, bind
 from core.control.client import call
 from core.control.protocol import MAX_FRAME, encode
 from core.control.server import socket_path
-from core.events import EngineNotice, Event, event_from_message, register_event
+from core.events import EngineNotice, Event, EventBus, event_from_message, register_event
 from core.jobs.active import EngineError, run_dict
 from core.jobs.engine import Engine
 from core.store import Store
@@ -56,11 +58,19 @@ class _Mirrored:
     task: asyncio.Task[None] | None = None
 
 
-class AttachedEngine(Engine):
-    attached = True
+class AttachedEngine:
+    """The engine API (core.api.EngineAPI) over a running daemon: what a console attached
+    to it calls, exactly as it calls an engine of its own."""
 
-    def __init__(self, config: Any, state_dir: Any, daemon_pid: int, **kw: Any) -> None:
-        super().__init__(config, state_dir, **kw)
+    attached = True  # the daemon runs the services and audits the actions
+
+    def __init__(self, config: Any, state_dir: Any, daemon_pid: int, *,
+                 clock: Any = time.time) -> None:
+        self.config = config
+        self.state_dir = Path(state_dir)
+        self.clock = clock
+        self.bus = EventBus()
+        self._view = Engine(config, self.state_dir, clock=clock)  # reads of the files
         self.daemon_pid = daemon_pid
         self.connected = False
         self._reader: asyncio.Task[None] | None = None
@@ -74,15 +84,25 @@ class AttachedEngine(Engine):
         return f"attached to pid {self.daemon_pid}" if self.connected else \
             "daemon lost, reconnecting…"
 
+    def has_service(self, name: str) -> bool:
+        """The daemon runs every service its config asks for (the same config as ours)."""
+        c = self.config
+        return {"health": bool(c.checks), "logs": bool(c.sources), "alerts": True,
+                "triggers": any(j.on_change for j in c.jobs.values())}.get(name, False)
+
+    @property
+    def store(self) -> Any:
+        return self._view.store
+
     # ------------------------------------------------------------------ life cycle ----
     async def start(self, *, scheduling: bool = True) -> None:
         # the daemon's events of these kinds come over the socket: know their shapes
+        import core.alerts.book  # noqa: F401
         import core.health.monitor  # noqa: F401
         import core.logs.monitor  # noqa: F401
         import core.remote.fanout  # noqa: F401
 
-        self.open_view()
-        self._started = True
+        self._view.open_view()
         await self._connect()
         self._reader = asyncio.ensure_future(self._read_loop())
 
@@ -93,7 +113,6 @@ class AttachedEngine(Engine):
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-        self._started = False
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         reader, writer = await asyncio.open_unix_connection(str(socket_path(self.state_dir)),
@@ -156,7 +175,7 @@ class AttachedEngine(Engine):
         if force or wait <= 0:
             self._refreshed = now
             with contextlib.suppress(Exception):
-                self.store = Store.open(self.state_dir, read_only=True)
+                self._view.store = Store.open(self.state_dir, read_only=True)
         elif not self._trailing:
             self._trailing = True
 
@@ -208,41 +227,29 @@ class AttachedEngine(Engine):
         if m.dirty and time.monotonic() - m.read < MIRROR_IDLE and self.connected:
             m.task = asyncio.ensure_future(self._fetch(m, method, params))
 
-    @property
-    def health(self) -> Any:
-        """The daemon's HealthMonitor, read over the socket."""
-        return _DaemonHealth(self) if self.config.checks else None
-
-    @property
-    def logs(self) -> Any:
-        """The daemon's LogMonitor: rings and counts over the socket, new lines as the
-        daemon's LogLines events."""
-        return _DaemonLogs(self) if self.config.sources else None
-
-    @property
-    def fanouts(self) -> Any:
-        """Fan-outs run in the daemon, over its SSH pool; this console watches them."""
-        if getattr(self, "_fanouts_proxy", None) is None:
-            self._fanouts_proxy = _DaemonFanOuts(self)
-        return self._fanouts_proxy
-
-    @property
-    def alerts(self) -> Any:
-        """The daemon's alerts: read from its files, acted on over the socket."""
-        if self.config.alerting is None:
-            return None
-        if getattr(self, "_alerts_proxy", None) is None:
-            self._alerts_proxy = _DaemonAlerts(self)
-        return self._alerts_proxy
-
     # --------------------------------------------------------------------- reading ----
     def list_runs(self, **kw: Any) -> list[dict[str, Any]]:
         self._maybe_refresh()
-        return super().list_runs(**kw)
+        return self._view.list_runs(**kw)
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         self._maybe_refresh()
-        return super().get_run(run_id)
+        return self._view.get_run(run_id)
+
+    def run_log_path(self, run_id: int) -> Path:
+        return self._view.run_log_path(run_id)
+
+    async def wait_run(self, run_id: int) -> dict[str, Any]:
+        """Wait until the daemon has the run in a final state on disk; returns it."""
+        while True:
+            self._maybe_refresh(force=True)
+            try:
+                run = self._view.get_run(run_id)
+            except EngineError:  # not on disk yet (the daemon's group commit)
+                run = None
+            if run is not None and run["state"] not in ("queued", "running"):
+                return run
+            await asyncio.sleep(0.1)
 
     def queue(self) -> list[dict[str, Any]]:
         self._maybe_refresh()
@@ -257,14 +264,49 @@ class AttachedEngine(Engine):
         assert self.store is not None
         for r in self.store.active_runs():
             active.setdefault(r.job, []).append(r.id)
-        out = super().list_jobs()
+        out = self._view.list_jobs()
         for job in out:
             job["active"] = sorted(active.get(job["name"], []))
         return out
 
     def get_job(self, name: str) -> dict[str, Any]:
         return next((j for j in self.list_jobs() if j["name"] == name), None) or \
-            super().get_job(name)
+            self._view.get_job(name)
+
+    def audit_trail(self, since: float | None = None, limit: int | None = None
+                    ) -> list[dict[str, Any]]:
+        return self._view.audit_trail(since, limit)
+
+    def _book(self) -> Any:
+        from core.alerts.book import AlertBook
+
+        try:
+            return AlertBook(self.state_dir, self.config.alerting, self.clock, read_only=True)
+        except Exception:  # noqa: BLE001 - not written yet by the daemon
+            return None
+
+    def list_alerts(self, include_resolved: bool = False, limit: int = 200
+                    ) -> list[dict[str, Any]]:
+        book = self._book()
+        return [] if book is None else book.list(self.clock(),
+                                                 include_resolved=include_resolved,
+                                                 limit=limit)
+
+    def get_alert(self, alert_id: int) -> dict[str, Any]:
+        book = self._book()
+        if book is None:
+            raise EngineError(f"no alert #{alert_id}")
+        return book.get(alert_id, self.clock())
+
+    def fanout_resolve(self, pattern: str) -> list[str]:
+        from core.remote.inventory import resolve_targets
+
+        return resolve_targets(pattern, self.config.hosts)
+
+    async def fresh(self, method: str, **params: Any) -> Any:
+        """A read answered by the daemon now, not the mirror (for a command that prints
+        once)."""
+        return await self._act(method, params)
 
     # ------------------------------------------------------------------ actions ----
     async def _act(self, method: str, params: dict[str, Any]) -> Any:
@@ -278,6 +320,9 @@ class AttachedEngine(Engine):
             raise EngineError(f"the daemon (pid {self.daemon_pid}) does not answer") from None
         # the daemon answers once its files are written; its event may have come first
         self._reread()
+        if method in ("fanout_start", "fanout_rerun", "fanout_trust"):
+            self.seed("fanout_get", {"fanout_id": result["id"]}, result)
+            self.seed("fanout_live", {"fanout_id": result["id"]}, True)
         return result
 
     def _reread(self) -> None:
@@ -286,130 +331,37 @@ class AttachedEngine(Engine):
         self._maybe_refresh(force=True)
         self.bus.publish(ViewRefreshed(time.time()))
 
-    async def run_job(self, name: str, *, requested_by: str | None = None,
-                      **kw: Any) -> list[dict[str, Any]]:
-        return await self._act("run_job", {"name": name})
 
-    async def cancel_run(self, run_id: int, *, requested_by: str | None = None
-                         ) -> dict[str, Any]:
-        return await self._act("cancel_run", {"run_id": run_id})
-
-    async def pause_job(self, name: str, *, requested_by: str | None = None) -> dict[str, Any]:
-        return await self._act("pause_job", {"name": name})
-
-    async def resume_job(self, name: str, *, requested_by: str | None = None
-                         ) -> dict[str, Any]:
-        return await self._act("resume_job", {"name": name})
+# the daemon's in-memory reads, mirrored (with what a screen sees before the first answer)
+_MIRRORED = {"health_hosts": [], "health_snapshot": [], "log_sources": None, "log_recent": [],
+             "log_stats": [], "fanout_list": [], "fanout_get": None, "fanout_live": False,
+             "fanout_output": "", "fanout_gather": []}
 
 
-class _DaemonAlerts:
-    """What the console asks of `engine.alerts`, for a daemon's alerts."""
+def _mirrored_read(spec: Method) -> Any:
+    default = _MIRRORED[spec.name]
 
-    def __init__(self, engine: AttachedEngine) -> None:
-        self.engine = engine
+    def read(self: AttachedEngine, *args: Any, **kw: Any) -> Any:
+        fallback = list(self.config.sources) if spec.name == "log_sources" else default
+        return self.mirrored(spec.name, bind(spec, args, kw), fallback)
 
-    @property
-    def book(self) -> Any:
-        from core.alerts.book import AlertBook
-
-        try:
-            return AlertBook(self.engine.state_dir, self.engine.config.alerting,
-                             self.engine.clock, read_only=True)
-        except Exception:  # not written yet by the daemon
-            return None
-
-    def list_alerts(self, *, include_resolved: bool = False, limit: int = 200
-                    ) -> list[dict[str, Any]]:
-        book = self.book
-        return [] if book is None else book.list(self.engine.clock(),
-                                                 include_resolved=include_resolved,
-                                                 limit=limit)
-
-    def get_alert(self, alert_id: int) -> dict[str, Any]:
-        book = self.book
-        if book is None:
-            raise EngineError(f"no alert #{alert_id}")
-        return book.get(alert_id, self.engine.clock())
-
-    async def ack_alert(self, alert_id: int, *, requested_by: str | None = None) -> Any:
-        return await self.engine._act("ack_alert", {"alert_id": alert_id})  # noqa: SLF001
-
-    async def silence(self, target: str, duration: str, *,
-                      requested_by: str | None = None) -> Any:
-        return await self.engine._act("silence", {"target": target,  # noqa: SLF001
-                                                  "duration": duration})
+    read.__name__ = spec.name
+    read.__doc__ = f"The daemon's {spec.name}, mirrored."
+    return read
 
 
-class _DaemonHealth:
-    def __init__(self, engine: AttachedEngine) -> None:
-        self.engine = engine
+def _action(spec: Method) -> Any:
+    async def act(self: AttachedEngine, *args: Any, actor: Any = None, **kw: Any) -> Any:
+        # the daemon knows who asks from the socket's credentials; `actor` is not sent
+        return await self._act(spec.name, bind(spec, args, kw))
 
-    def hosts(self) -> list[dict[str, Any]]:
-        return self.engine.mirrored("health_hosts", default=[])
-
-    def snapshot(self) -> list[dict[str, Any]]:
-        return self.engine.mirrored("health_snapshot", default=[])
-
-
-class _DaemonLogs:
-    def __init__(self, engine: AttachedEngine) -> None:
-        self.engine = engine
-
-    @property
-    def sources(self) -> list[str]:
-        return self.engine.mirrored("log_sources", default=list(self.engine.config.sources))
-
-    def recent(self, source: str, limit: int = 500) -> list[Any]:
-        return self.engine.mirrored("log_recent", {"source": source, "limit": limit}, [])
-
-    def stats(self) -> list[dict[str, Any]]:
-        return self.engine.mirrored("log_stats", default=[])
+    act.__name__ = spec.name
+    act.__doc__ = f"{spec.name}, done by the daemon (audited there as this user)."
+    return act
 
 
-class _DaemonFanOuts:
-    """What the Fan-out screen asks of `engine.fanouts`. Reads are mirrored; actions go
-    over the socket and are coroutines (the screen awaits them)."""
-
-    def __init__(self, engine: AttachedEngine) -> None:
-        self.engine = engine
-
-    def resolve(self, pattern: str) -> list[str]:
-        from core.remote.inventory import resolve_targets
-
-        return resolve_targets(pattern, self.engine.config.hosts)
-
-    def list(self, limit: int = 50) -> list[dict[str, Any]]:
-        return self.engine.mirrored("fanout_list", {"limit": limit}, [])
-
-    def get(self, fanout_id: int) -> dict[str, Any] | None:
-        return self.engine.mirrored("fanout_get", {"fanout_id": fanout_id}, None)
-
-    def is_live(self, fanout_id: int) -> bool:
-        return bool(self.engine.mirrored("fanout_live", {"fanout_id": fanout_id}, False))
-
-    def output(self, fanout_id: int, host: str) -> str:
-        return self.engine.mirrored("fanout_output", {"fanout_id": fanout_id, "host": host}, "")
-
-    def gather(self, fanout_id: int) -> list[dict[str, Any]]:
-        return self.engine.mirrored("fanout_gather", {"fanout_id": fanout_id}, [])
-
-    async def _started(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        rec = await self.engine._act(method, params)  # noqa: SLF001 - refusals: EngineError
-        self.engine.seed("fanout_get", {"fanout_id": rec["id"]}, rec)
-        self.engine.seed("fanout_live", {"fanout_id": rec["id"]}, True)
-        return rec
-
-    async def start(self, pattern: str, command: str, **kw: Any) -> dict[str, Any]:
-        return await self._started("fanout_start", {"pattern": pattern, "command": command,
-                                                    **kw})
-
-    async def rerun(self, fanout_id: int, classes: list[str]) -> dict[str, Any]:
-        return await self._started("fanout_rerun", {"fanout_id": fanout_id,
-                                                    "classes": classes})
-
-    async def trust(self, fanout_id: int, hosts: list[str]) -> dict[str, Any]:
-        return await self._started("fanout_trust", {"fanout_id": fanout_id, "hosts": hosts})
-
-    async def cancel_host(self, fanout_id: int, host: str) -> None:
-        await self.engine._act("fanout_cancel_host",  # noqa: SLF001
-                               {"fanout_id": fanout_id, "host": host})
+for _spec in METHODS:  # the proxies, made from the one list of the engine API
+    if _spec.is_action:
+        setattr(AttachedEngine, _spec.name, _action(_spec))
+    elif _spec.name in _MIRRORED:
+        setattr(AttachedEngine, _spec.name, _mirrored_read(_spec))

@@ -1,8 +1,9 @@
 """The daemon's control socket: `<state dir>/control.sock`, mode 0600, owner only.
 
 Each connection's peer is identified by SO_PEERCRED (uid, pid) and refused unless it is
-the daemon's own user. Requests call a whitelist of the Engine's public methods; actions
-are written to the audit trail with the peer's user, never a name the client sends.
+the daemon's own user. Requests call the engine API (core.api.METHODS, the one list);
+an action's actor is the peer's user, never a name the client sends, and the engine
+writes its audit row.
 A bad or oversized frame gets an error reply and the connection goes on (an oversized
 one is then closed: the rest of it cannot be trusted); the daemon never goes down for
 a client. Events go out through a bounded queue per client: one that does not read is
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import socket
@@ -20,19 +22,12 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from core.audit import AuditLog
+from core.api import BY_NAME, Actor
 from core.control.protocol import MAX_FRAME, SOCKET_NAME, ProtocolError, decode_request, encode
 
 log = logging.getLogger("fleetdeck.control")
 
 CLIENT_QUEUE = 10_000  # events buffered per client before it is dropped
-READS = ("ping", "list_jobs", "get_job", "list_runs", "get_run", "queue", "audit",
-         "list_alerts", "health_hosts", "health_snapshot", "log_sources", "log_recent",
-         "log_stats", "fanout_list", "fanout_get", "fanout_output", "fanout_gather",
-         "fanout_live")
-ACTIONS = ("run_job", "cancel_run", "pause_job", "resume_job", "reload", "ack_alert",
-           "silence", "fanout_start", "fanout_rerun", "fanout_cancel_host", "fanout_trust",
-           "fanout_cancel")
 
 
 def socket_path(state_dir: Path) -> Path:
@@ -47,11 +42,9 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
 
 
 class ControlServer:
-    def __init__(self, engine: Any, *, reload: Any = None) -> None:
+    def __init__(self, engine: Any) -> None:
         self.engine = engine
         self.path = socket_path(engine.state_dir)
-        self.audit = AuditLog(engine.state_dir)
-        self.reload = reload  # an async callable: the daemon's config reload
         self._server: asyncio.AbstractServer | None = None
         self.clients: set[_Client] = set()
         self.dropped = 0
@@ -140,119 +133,28 @@ class ControlServer:
             client.send(encode({"id": rid, "error": msg}))
 
     async def _call(self, client: _Client, method: str, params: dict[str, Any]) -> Any:
-        e = self.engine
-        via = f"socket pid {client.pid}"
+        """A request is a method of the engine API (core.api.METHODS), or one of the
+        socket's own (subscribe, ping). An action's actor is the peer, from its
+        credentials, whatever the client says; the engine audits it."""
         if method == "subscribe":  # {"kinds": [...]} or nothing for every event
             kinds = params.get("kinds")
             client.kinds = {str(k) for k in kinds} if isinstance(kinds, list) else set()
             return {"subscribed": sorted(client.kinds) if client.kinds else "all"}
-        if method not in READS and method not in ACTIONS:
-            raise ProtocolError(f"unknown method {method!r}")
         if method == "ping":
-            return {"pid": os.getpid(), "state_dir": str(e.state_dir)}
-        if method == "audit":
-            return self.audit.read(since=params.get("since"), limit=params.get("limit"))
-        if method == "list_alerts":
-            return e.alerts.list_alerts(include_resolved=bool(params.get("all"))) \
-                if e.alerts is not None else []
-        if method.startswith(("health_", "log_", "fanout_")) and method in READS:
-            return _service_read(e, method, params)
-        if method in READS:
-            return getattr(e, method)(**params)
-        # actions: who is the peer, whatever the client says
-        who = f"{_user(client.uid)}"
-        if method == "reload":
-            if self.reload is None:
-                raise ProtocolError("this daemon cannot reload")
-            result = await self.reload(via)
-            return result
-        if method == "run_job":
-            result = await e.run_job(params["name"], requested_by=who)
-            self.audit.record("run", [params["name"]], uid=client.uid, via=via,
-                              detail=", ".join(f"#{r['id']}" for r in result))
-            return result
-        if method == "cancel_run":
-            result = await e.cancel_run(int(params["run_id"]), requested_by=who)
-            self.audit.record("cancel", [f"#{params['run_id']}"], uid=client.uid, via=via)
-            return result
-        if method in ("pause_job", "resume_job"):
-            result = await getattr(e, method)(params["name"], requested_by=who)
-            self.audit.record(method.removesuffix("_job"), [params["name"]], uid=client.uid,
-                              via=via)
-            return result
-        if method == "ack_alert":
-            result = await e.alerts.ack_alert(int(params["alert_id"]), requested_by=who)
-            self.audit.record("ack", [f"alert #{params['alert_id']}"], uid=client.uid, via=via)
-            return result
-        if method == "silence":
-            result = await e.alerts.silence(params["target"], params["duration"],
-                                            requested_by=who)
-            self.audit.record("silence", [params["target"]], uid=client.uid, via=via,
-                              detail=str(params["duration"]))
-            return result
-        if method.startswith("fanout_"):
-            return self._fanout_action(e, method, params, client, via)
-        raise ProtocolError(f"unknown method {method!r}")
-
-    def _fanout_action(self, e: Any, method: str, params: dict[str, Any], client: _Client,
-                       via: str) -> Any:
-        """Fan-outs run in the daemon, over its pool; the audit names the peer."""
-        who = _user(client.uid)
-        audit = {"via": via, "uid": client.uid}
-        fid = params.get("fanout_id")
-        if method == "fanout_start":
-            kw = {k: params[k] for k in ("hosts", "forks", "timeout", "connect_timeout",
-                                         "rerun_of") if params.get(k) is not None}
-            return e.fanouts.start(str(params["pattern"]), str(params["command"]),
-                                   requested_by=who, audit=audit, **kw)
-        if method == "fanout_rerun":
-            return e.fanouts.rerun(int(fid), [str(c) for c in params["classes"]],
-                                   requested_by=who, audit=audit)
-        if method == "fanout_trust":
-            return e.fanouts.trust(int(fid), [str(h) for h in params["hosts"]],
-                                   requested_by=who, audit=audit)
-        if method == "fanout_cancel":  # the whole batch (a CLI's Ctrl-C)
-            e.fanouts.cancel(int(fid))
-            self.audit.record("cancel fan-out", [f"#{fid}"], uid=client.uid, via=via)
-            return {"cancelled": int(fid)}
-        if method == "fanout_cancel_host":
-            e.fanouts.cancel_host(int(fid), str(params["host"]))
-            self.audit.record("cancel host", [str(params["host"])], uid=client.uid, via=via,
-                              detail=f"fan-out #{fid}")
-            return {"cancelled": params["host"]}
-        raise ProtocolError(f"unknown method {method!r}")
-
-
-def _service_read(e: Any, method: str, params: dict[str, Any]) -> Any:
-    """What the console's Hosts, Logs and Fan-out screens read, from the daemon's own
-    services (an attached console runs none of them)."""
-    if method.startswith("health_"):
-        if e.health is None:
-            return []
-        return e.health.hosts() if method == "health_hosts" else e.health.snapshot()
-    if method.startswith("log_"):
-        logs = e.logs
-        if logs is None:
-            return []
-        if method == "log_sources":
-            return list(logs.sources)
-        if method == "log_stats":
-            return logs.stats()
-        source = str(params.get("source", ""))
-        if source not in logs.sources:
-            raise ProtocolError(f"no log source {source!r}")
-        return logs.recent(source, int(params.get("limit", 500)))
-    fo = e.fanouts
-    if method == "fanout_list":
-        return fo.list(int(params.get("limit", 50)))
-    fid = int(params["fanout_id"])
-    if method == "fanout_get":
-        return fo.get(fid)
-    if method == "fanout_live":
-        return fo.is_live(fid)
-    if method == "fanout_output":
-        return fo.output(fid, str(params["host"]))
-    return fo.gather(fid)  # fanout_gather
+            return {"pid": os.getpid(), "state_dir": str(self.engine.state_dir)}
+        spec = BY_NAME.get(method)
+        if spec is None:
+            raise ProtocolError(f"unknown method {method!r}")
+        unknown = sorted(set(params) - set(spec.params))
+        if unknown:
+            raise ProtocolError(f"{method}: unknown parameter {unknown[0]!r}")
+        kwargs = dict(params)
+        if spec.is_action:
+            kwargs["actor"] = Actor.peer(client.uid, client.pid)
+        result = getattr(self.engine, method)(**kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
 
 
 async def _skip_frame(reader: asyncio.StreamReader) -> bool:
@@ -273,12 +175,6 @@ async def _skip_frame(reader: asyncio.StreamReader) -> bool:
 def _unread(reader: asyncio.StreamReader, data: bytes) -> None:
     """Put back what followed the dropped frame (the next request)."""
     reader._buffer[:0] = data  # noqa: SLF001 - StreamReader has no public unread
-
-
-def _user(uid: int) -> str:
-    from core.audit import user_name
-
-    return user_name(uid)
 
 
 class _Client:

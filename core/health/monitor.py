@@ -100,6 +100,8 @@ class CheckState:
 class HealthMonitor:
     """An engine service (``engine.add_service``); `engine.health` finds it."""
 
+    service_name = "health"
+
     def __init__(self, checks: dict[str, CheckSpec] | None = None, *,
                  clock: Any = time.time, pool: Any = None) -> None:
         self._specs = checks
@@ -115,7 +117,6 @@ class HealthMonitor:
     # ------------------------------------------------------------------ life cycle ----
     async def start(self, engine: Any) -> None:
         self.engine = engine
-        engine._health = self  # noqa: SLF001 - how `engine.health` finds us
         specs = self._specs if self._specs is not None else engine.config.checks
         self.states = self._states_for(specs, engine.config.hosts)
         self._path = Path(engine.state_dir) / "health.json"
@@ -500,14 +501,3 @@ async def sample_all(engine: Any, pattern: str | None = None) -> list[dict[str, 
     return [{"check": st.spec.name, "kind": st.spec.kind, "target": st.target,
              "status": s.status, "detail": s.detail, "value": s.value, "metrics": s.metrics}
             for st, s in zip(states, samples, strict=True)]
-
-
-def attach_health(engine: Any) -> HealthMonitor | None:
-    """Give an engine its HealthMonitor when its config has checks (console, daemon)."""
-    if not engine.config.checks or getattr(engine, "_health", None) is not None:
-        return getattr(engine, "_health", None)
-    monitor = HealthMonitor()
-    engine._health = monitor  # noqa: SLF001
-    engine.add_service(monitor)
-    return monitor
-

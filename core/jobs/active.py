@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,13 +47,6 @@ def run_dict(run: Run) -> dict[str, Any]:
         return run_doc(run)
     except TypeError:  # something run_doc does not copy itself: let asdict do it
         return run.to_dict()
-
-
-def local_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return str(os.getuid())
 
 
 def active_states() -> tuple[str, ...]:

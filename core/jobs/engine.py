@@ -17,13 +17,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.api import Actor
 from core.events import (
     EngineNotice,
     EventBus,
     JobChanged,
 )
 from core.fleetconfig import Config
-from core.jobs.active import ActiveRun, EngineError, local_user, run_dict
+from core.jobs.active import ActiveRun, EngineError, run_dict
 from core.jobs.config import Job
 from core.jobs.dispatch import Dispatch
 from core.jobs.execution import Execution
@@ -32,12 +33,15 @@ from core.jobs.runs import Run, RunState, Trigger
 from core.jobs.schedule import Schedule, ScheduleError, parse_schedule
 from core.jobs.scheduler import Scheduler
 from core.remote.inventory import TargetError, resolve_targets
+from core.services import Services
 from core.store import StateLock, Store
 
 log = logging.getLogger("fleetdeck.engine")
 
 
-class Engine(Dispatch, Execution):
+class Engine(Dispatch, Execution, Services):
+    attached = False  # this process runs the engine (see core.control.attached)
+
     def __init__(
         self,
         config: Config,
@@ -72,59 +76,13 @@ class Engine(Dispatch, Execution):
         self._stopping = False
         self._services: list[Any] = []
         self._fanouts: Any = None
-        self._health: Any = None
-        self._logs: Any = None
+        self.reloader: Any = None  # the daemon's config reload (core/reload.py), if any
         self._pid = os.getpid()
         self._summary_timer = False
         self._changed_jobs: set[str] = set()
         self._targets_of: object = None  # the inventory _targets_cache was resolved against
         self._targets_cache: dict[str, tuple[str, ...]] = {}
         self._parse_schedules()
-
-    def record_action(self, action: str, targets: list[str] | tuple[str, ...] = (), *,
-                      detail: str = "", via: str = "console", uid: int | None = None) -> None:
-        """Append a person's action to the audit trail (core/audit.py). A daemon's socket
-        records its own (with the peer's uid); this is for the console and the CLI."""
-        from core.audit import AuditLog
-
-        try:
-            AuditLog(self.state_dir).record(action, targets, detail=detail, via=via, uid=uid)
-        except OSError as e:
-            log.error("cannot write the audit trail: %s", e)
-
-    @property
-    def health(self) -> Any:
-        """The HealthMonitor (core.health.monitor) if one is attached, else None."""
-        return self._health
-
-    @property
-    def logs(self) -> Any:
-        """The LogMonitor (core.logs.monitor) if one is attached, else None."""
-        return self._logs
-
-    @property
-    def fanouts(self) -> Any:
-        """Fan-outs started from here (core.remote.fanouts.FanOuts), over the engine's pool."""
-        if self._fanouts is None:
-            from core.remote.fanouts import FanOuts
-
-            self._fanouts = FanOuts(self)
-        return self._fanouts
-
-    def add_service(self, service: Any) -> None:
-        """Attach a part that lives as long as the engine (health monitor, notifier...).
-
-        It needs `async start(engine)` and `async stop()`; started after the engine,
-        stopped before it, in reverse order.
-        """
-        self._services.append(service)
-
-    @property
-    def alerts(self) -> Any:
-        """The AlertManager (core.alerts.manager) attached with `attach_alerts`, or None."""
-        from core.alerts.manager import alert_manager
-
-        return alert_manager(self)
 
     # ------------------------------------------------------------------ life cycle ----
     def _parse_schedules(self) -> None:
@@ -321,11 +279,12 @@ class Engine(Dispatch, Execution):
         return self.get_run(run_id)
 
     # ------------------------------------------------------------- public: actions ----
-    async def run_job(self, name: str, *, requested_by: str | None = None,
+    async def run_job(self, name: str, *, actor: Actor | None = None,
                       trigger: Trigger = Trigger.MANUAL, env: dict[str, str] | None = None,
-                      ) -> list[dict[str, Any]]:
-        """Run a job now on each of its targets; returns the new runs. `env` adds to the
-        job's environment for these runs (a file-change trigger's changed paths)."""
+                      requested_by: str | None = None) -> list[dict[str, Any]]:
+        """Run a job now on each of its targets; returns the new runs. A person's run
+        names its `actor` (audited); the engine's own (a file-change trigger) says what
+        asked in `requested_by`. `env` adds to the job's environment for these runs."""
         job = self._job(name)
         self._require_started()
         if env:
@@ -334,11 +293,12 @@ class Engine(Dispatch, Execution):
             hosts = self._targets(job.targets)
         except TargetError as e:
             raise EngineError(f"job {name}: {e}") from None
-        who = requested_by or local_user()
+        who = actor.user if actor is not None else requested_by or "fleetdeck"
         runs = [self._create_run(job, host, trigger, None, who) for host in hosts]
         log.info("run now: %s by %s", name, who, extra={"job": name})
         await self._commit_now()
         self._pump()
+        self.audit(actor, "run", [name], ", ".join(f"#{r.id}" for r in runs))
         return [run_dict(r) for r in runs]
 
     async def run_action(self, name: str, command: str, host: str, *, trigger: Trigger,
@@ -355,25 +315,29 @@ class Engine(Dispatch, Execution):
         self._pump()
         return run_dict(run)
 
-    async def cancel_run(self, run_id: int, *, requested_by: str | None = None) -> dict[str, Any]:
+    async def cancel_run(self, run_id: int, *, actor: Actor | None = None) -> dict[str, Any]:
         self._require_started()
+        run_id = int(run_id)
         act = self._active.get(run_id)
         if act is None:
             run = self._run(run_id)
             raise EngineError(f"run #{run_id} is not active (it is {run.state})")
-        who = requested_by or local_user()
+        who = actor.user if actor is not None else "fleetdeck"
         reason = f"cancelled by {who}"
+        self.audit(actor, "cancel", [f"#{run_id}"])
         log.info("cancel run #%d of %s by %s", run_id, act.run.job, who,
                  extra={"job": act.run.job, "run_id": run_id})
         self._cancel(act, reason)
         await act.wait_done()
         return run_dict(act.run)
 
-    async def pause_job(self, name: str, *, requested_by: str | None = None) -> dict[str, Any]:
+    async def pause_job(self, name: str, *, actor: Actor | None = None) -> dict[str, Any]:
         job = self._job(name)
         self._require_started()
         assert self.store is not None
-        self.store.update_job_state(name, paused=True, paused_by=requested_by or local_user())
+        self.store.update_job_state(name, paused=True,
+                                     paused_by=actor.user if actor else "fleetdeck")
+        self.audit(actor, "pause", [name])
         self._scheduler.remove_job(name)
         await self._commit_now()
         info = self._job_info(job)
@@ -381,10 +345,11 @@ class Engine(Dispatch, Execution):
         log.info("paused %s", name, extra={"job": name})
         return info
 
-    async def resume_job(self, name: str, *, requested_by: str | None = None) -> dict[str, Any]:
+    async def resume_job(self, name: str, *, actor: Actor | None = None) -> dict[str, Any]:
         job = self._job(name)
         self._require_started()
         assert self.store is not None
+        self.audit(actor, "resume", [name])
         # a paused job does not catch up on what it missed while paused
         self.store.update_job_state(name, paused=False, paused_by=None, resumed_at=self.clock())
         self._schedule_job(job, self.clock())

@@ -111,6 +111,8 @@ def tail(blocks: deque[tuple[float, str, int]], limit: int
 class LogMonitor:
     """An engine service (``engine.add_service``); `engine.logs` finds it."""
 
+    service_name = "logs"
+
     def __init__(self, sources: dict[str, SourceSpec] | None = None,
                  rules: dict[str, RuleSpec] | None = None, *, clock: Any = time.time,
                  poll: float = 0.25) -> None:
@@ -128,7 +130,6 @@ class LogMonitor:
     # ------------------------------------------------------------------ life cycle ----
     async def start(self, engine: Any) -> None:
         self.engine = engine
-        engine._logs = self  # noqa: SLF001 - how `engine.logs` finds us
         sources = self._sources if self._sources is not None else engine.config.sources
         rules = self._rules if self._rules is not None else engine.config.rules
         self.configure(sources, rules)
@@ -361,13 +362,3 @@ class LogMonitor:
             if now - last_eval >= min(EVALUATE_EVERY, BATCH * 5):
                 last_eval = now
                 self.evaluate()
-
-
-def attach_logs(engine: Any) -> LogMonitor | None:
-    """Give an engine its LogMonitor when its config has sources (console, daemon)."""
-    if not engine.config.sources or getattr(engine, "_logs", None) is not None:
-        return getattr(engine, "_logs", None)
-    monitor = LogMonitor()
-    engine._logs = monitor  # noqa: SLF001
-    engine.add_service(monitor)
-    return monitor

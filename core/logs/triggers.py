@@ -49,6 +49,8 @@ def matches(path: str, pattern: str) -> bool:
 class ChangeTriggers:
     """An engine service: one watcher per job with `on_change`."""
 
+    service_name = "triggers"
+
     def __init__(self) -> None:
         self.engine: Any = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -105,15 +107,3 @@ class ChangeTriggers:
             log.info("job %s: %d changed path%s, run %s", job.name, len(paths),
                      "" if len(paths) == 1 else "s", ", ".join(f"#{r['id']}" for r in runs),
                      extra={"job": job.name})
-
-
-def attach_triggers(engine: Any) -> ChangeTriggers | None:
-    """Watch the files of jobs with `on_change` (console, daemon)."""
-    for service in engine._services:  # noqa: SLF001 - one watcher service per engine
-        if isinstance(service, ChangeTriggers):
-            return service
-    if not any(j.on_change for j in engine.config.jobs.values()):
-        return None
-    triggers = ChangeTriggers()
-    engine.add_service(triggers)
-    return triggers

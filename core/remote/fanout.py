@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import hashlib
 import os
 import time
@@ -24,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from core.api import current_user
 from core.events import Event, EventBus, register_event
 from core.jobs.process import MAX_EVENT_LINE, LocalProcess
 from core.remote.commands import DEFAULT_KILL_GRACE, run_command
@@ -154,13 +154,6 @@ def hosts_of(record: Mapping[str, Any], classes: Iterable[str]) -> list[str]:
     return [h for h, r in record.get("hosts", {}).items() if r.get("state") in wanted]
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return str(os.getuid())
-
-
 # -------------------------------------------------------------------------- fan-out ---
 class FanOut:
     """One command on many hosts; `await run()` returns the finished record (a dict)."""
@@ -186,7 +179,7 @@ class FanOut:
         self.connect_timeout = connect_timeout or pool.connect_timeout
         self.kill_grace = kill_grace
         self.log_dir = Path(log_dir) if log_dir else None
-        self.requested_by = requested_by or _user()
+        self.requested_by = requested_by or current_user()
         self.store = store
         self.rerun_of = rerun_of
         self.started_at: float | None = None
@@ -195,6 +188,7 @@ class FanOut:
         self._runs = {h.name: _HostRun(HostResult(h.name)) for h in self.hosts}
         self._stopping = False
         self._sem = asyncio.Semaphore(forks)
+        self._trusted_from = len(pool.trusted)  # keys the pool trusts from now are ours
 
     # ---- public ----
     @property
@@ -218,6 +212,7 @@ class FanOut:
             "exit_status": exit_status(self.results.values()) if self.finished_at else None,
             "log_dir": str(self.log_dir) if self.log_dir else None,
             "hosts": {n: r.to_dict() for n, r in self.results.items()},
+            "trusted": [list(t) for t in self.pool.trusted[self._trusted_from:]],
         }
 
     def cancel(self) -> None:

@@ -10,14 +10,13 @@ where the CLI's fan-outs are too, so past fan-outs of both are browsable.
 from __future__ import annotations
 
 import difflib
-import getpass
 import logging
-import os
 import re
 from typing import Any
 
+from core.api import Actor
 from core.remote.fanout import DEFAULT_FORKS, FanOut, hosts_of
-from core.remote.inventory import resolve_targets
+from core.remote.inventory import fold_hosts, resolve_targets
 from core.store.fanouts import FanOutStore
 
 log = logging.getLogger("fleetdeck.fanout")
@@ -35,13 +34,6 @@ _DESTRUCTIVE = re.compile(
 def looks_destructive(command: str) -> bool:
     """Whether a command looks like it removes, stops or reboots something."""
     return bool(_DESTRUCTIVE.search(command.strip()))
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return str(os.getuid())
 
 
 class FanOuts:
@@ -123,12 +115,11 @@ class FanOuts:
     # ------------------------------------------------------------------ actions ----
     def start(self, pattern: str, command: str, *, hosts: list[str] | None = None,
               forks: int = DEFAULT_FORKS, timeout: float | None = None,
-              connect_timeout: float | None = None, requested_by: str | None = None,
-              rerun_of: int | None = None, audit: dict[str, Any] | None = None
-              ) -> dict[str, Any]:
-        """Start a fan-out (it runs as an engine task); returns its first record.
-        ``audit`` ({"via", "uid"}) says where the request came from (a daemon's socket
-        peer); without it the action is this process's own."""
+              connect_timeout: float | None = None, actor: Actor,
+              rerun_of: int | None = None, trust_new_keys: bool = False) -> dict[str, Any]:
+        """Start a fan-out (it runs as an engine task); returns its first record. The
+        engine audits it with the `actor` who asked. `trust_new_keys`: unknown host keys
+        are trusted (over a pool of its own), each audited."""
         from core.remote.runs import engine_pool
 
         if not command.strip():
@@ -137,24 +128,37 @@ class FanOuts:
         inventory = self.engine.config.hosts
         store = self.store
         fid = store.allocate()
-        who = requested_by or _user()
-        fo = FanOut(command, [inventory[n] for n in names], pool=engine_pool(self.engine),
+        who = actor.user
+        pool = engine_pool(self.engine)
+        if trust_new_keys:
+            pool = pool.trusting()
+        fo = FanOut(command, [inventory[n] for n in names], pool=pool,
                     inventory=inventory, bus=self.engine.bus, fanout_id=fid,
                     pattern=pattern, forks=forks, timeout=timeout,
                     connect_timeout=connect_timeout, log_dir=store.log_dir(fid),
                     requested_by=who, store=store, rerun_of=rerun_of)
         self._live[fid] = fo
-        task = self.engine._spawn(fo.run())  # noqa: SLF001 - the engine's task set
+        task = self.engine._spawn(self._run(fo, actor, trust_new_keys))  # noqa: SLF001
         task.add_done_callback(lambda _t, fid=fid: self._live.pop(fid, None))
         log.info("fan-out #%d by %s: %s -- %s (%d hosts)", fid, who, pattern, command,
                  len(names))
-        self.engine.record_action("fan-out" if rerun_of is None else "fan-out rerun", names,
-                                  detail=f"#{fid}: {command}", **(audit or {}))
+        self.engine.audit(actor, "fan-out" if rerun_of is None else "fan-out rerun", names,
+                          f"#{fid}: {command}")
         return fo.record()
 
-    def rerun(self, fanout_id: int, classes: list[str], *,
-              requested_by: str | None = None, audit: dict[str, Any] | None = None
-              ) -> dict[str, Any]:
+    async def _run(self, fo: FanOut, actor: Actor, own_pool: bool) -> None:
+        try:
+            await fo.run()
+        finally:
+            for name, where, fp in fo.pool.trusted:
+                if own_pool:  # the shared pool's approvals were audited by trust()
+                    self.engine.audit(actor, "trust host key", [name], fp)
+                    log.warning("%s trusted the new host key of %s (%s): %s", actor.user,
+                                name, where, fp)
+            if own_pool:
+                await fo.pool.close()
+
+    def rerun(self, fanout_id: int, classes: list[str], *, actor: Actor) -> dict[str, Any]:
         """The same command again on the hosts of those classes (over the open pool)."""
         rec = self.get(fanout_id)
         if rec is None:
@@ -162,10 +166,10 @@ class FanOuts:
         names = [n for n in hosts_of(rec, classes) if n in self.engine.config.hosts]
         if not names:
             raise ValueError(f"fan-out #{fanout_id} has no hosts in {', '.join(classes)}")
-        return self.start(rec["pattern"], rec["command"], hosts=names,
+        return self.start(fold_hosts(names), rec["command"], hosts=names,
                           forks=rec.get("forks") or DEFAULT_FORKS, timeout=rec.get("timeout"),
                           connect_timeout=rec.get("connect_timeout"),
-                          requested_by=requested_by, rerun_of=fanout_id, audit=audit)
+                          actor=actor, rerun_of=fanout_id)
 
     def cancel(self, fanout_id: int) -> None:
         fo = self._live.get(fanout_id)
@@ -178,9 +182,7 @@ class FanOuts:
         if fo is not None:
             fo.cancel_host(host)
 
-    def trust(self, fanout_id: int, hosts: list[str], *,
-              requested_by: str | None = None, audit: dict[str, Any] | None = None
-              ) -> dict[str, Any]:
+    def trust(self, fanout_id: int, hosts: list[str], *, actor: Actor) -> dict[str, Any]:
         """Trust the unknown host keys these hosts presented (exactly those fingerprints,
         as shown to the person) and run the command on them again."""
         from core.remote.runs import engine_pool
@@ -195,13 +197,12 @@ class FanOuts:
             if r.get("state") == "host_key_unknown" and r.get("fingerprint"):
                 pool.approve(name, r["fingerprint"])
                 names.append(name)
-                self.engine.record_action("trust host key", [name], detail=r["fingerprint"],
-                                          **(audit or {}))
-                log.warning("%s approved the host key of %s: %s", requested_by or _user(),
-                            name, r["fingerprint"])
+                self.engine.audit(actor, "trust host key", [name], r["fingerprint"])
+                log.warning("%s approved the host key of %s: %s", actor.user, name,
+                            r["fingerprint"])
         if not names:
             raise ValueError("none of those hosts presented an unknown host key")
-        return self.start(rec["pattern"], rec["command"], hosts=names,
+        return self.start(fold_hosts(names), rec["command"], hosts=names,
                           forks=rec.get("forks") or DEFAULT_FORKS, timeout=rec.get("timeout"),
                           connect_timeout=rec.get("connect_timeout"),
-                          requested_by=requested_by, rerun_of=fanout_id, audit=audit)
+                          actor=actor, rerun_of=fanout_id)

@@ -240,6 +240,16 @@ class SSHPool:
         self._closed = False
 
     # ---- public ----
+    def trusting(self) -> SSHPool:
+        """A pool of its own with the same settings that trusts new host keys (written
+        to fleetdeck's own known_hosts; a changed key is still refused): for one
+        fan-out that a person started with --trust-new-host-keys."""
+        return SSHPool(known_hosts=self.known_hosts, connect_timeout=self.connect_timeout,
+                       keepalive=self.keepalive, trust_new_keys=True,
+                       jump_limit=self.jump_limit, ssh_config=self.ssh_config,
+                       client_keys=self.client_keys, agent_path=self.agent_path,
+                       idle_timeout=self.idle_timeout)
+
     def approve(self, host: str, fingerprint: str) -> None:
         """A person saw `fingerprint` for `host` and trusts it: written to our own
         known_hosts at the next connection if the host still presents exactly that key."""

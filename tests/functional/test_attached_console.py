@@ -114,7 +114,7 @@ async def test_an_attached_console_sees_and_acks_the_daemons_alerts(tmp_path: Pa
             await pilot.press("a")  # acknowledged through the socket, by the daemon
             await until(pilot, lambda: "acknowledged" in str(table.get_row_at(0)),
                         "the ack", timeout=15)
-            assert app.engine.alerts.list_alerts()[0]["status"] == "acknowledged"
+            assert app.engine.list_alerts()[0]["status"] == "acknowledged"
             await asyncio.sleep(0)
     finally:
         stop_daemon(proc)

@@ -90,7 +90,7 @@ async def test_console_on_the_demo_inventory_runs_remote_jobs(tmp_path: Path) ->
         async with app.run_test(size=(120, 40)) as pilot:
             await ready(pilot)
             assert {"web-uptime", "db-disk", "cache-check"} <= set(app.engine.config.jobs)
-            runs = await app.engine.run_job("web-uptime", requested_by="test")
+            runs = await app.engine.run_job("web-uptime", actor=app.actor)
             assert sorted(r["host"] for r in runs) == [f"web0{i}" for i in range(1, 6)]
 
             def finished() -> list[dict]:

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from core.api import Actor
 from core.jobs.engine import Engine, EngineError
 from core.store import StateLocked, Store
 from tests.conftest import job, make_config
@@ -80,7 +81,8 @@ async def test_cancel_running_run(start_engine):
                                      scheduling=False)
     [run] = await engine.run_job("long")
     await rec.wait_for(lambda e: e.kind == "output_line" and e.line == "started")
-    done = await asyncio.wait_for(engine.cancel_run(run["id"], requested_by="bob"), 20)
+    bob = Actor(os.getuid(), "bob", "test")
+    done = await asyncio.wait_for(engine.cancel_run(run["id"], actor=bob), 20)
     assert done["state"] == "cancelled" and done["reason"] == "cancelled by bob"
     with pytest.raises(EngineError, match="not active"):
         await engine.cancel_run(run["id"])

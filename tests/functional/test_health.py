@@ -70,7 +70,7 @@ async def wait_state(mon: HealthMonitor, key: str, state: str, timeout: float = 
 
 
 async def start_monitor(start_engine: Any, cfg: Config) -> tuple[Any, HealthMonitor, list]:
-    from core.health.monitor import attach_health
+    from core.services import attach_health
 
     changes: list[CheckChanged] = []
     engine, _ = await start_engine(cfg, scheduling=False, before_start=lambda e: (
@@ -196,8 +196,7 @@ async def test_history_survives_a_restart(start_engine, state_dir: Path) -> None
 async def test_a_reload_that_drops_a_down_check_resolves_its_alert(start_engine) -> None:
     import dataclasses
 
-    from core.alerts.manager import attach_alerts
-    from core.health.monitor import attach_health
+    from core.services import attach_alerts, attach_health
 
     spec = CheckSpec("nothing", "tcp", port=1, **FAST)  # nothing listens on port 1
     cfg = config({"nothing": spec})

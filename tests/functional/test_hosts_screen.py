@@ -115,7 +115,7 @@ def make_seeded(tmp_path: Path) -> FleetdeckApp:
     cfg = Config(path=None, hosts=hosts, jobs={}, engine=EngineSettings())
     app = FleetdeckApp(cfg, tmp_path / "state", scheduling=False, clock=lambda: NOW,
                        theme="dark")
-    app.engine._health = seeded_monitor(app.engine)  # noqa: SLF001 - no checks, no loops
+    app.seeded = seeded_monitor(app.engine)  # no checks, no loops: added once it runs
     return app
 
 
@@ -131,6 +131,7 @@ def before_hosts(*keys: str):
             if app.engine_ready:
                 break
             await pilot.pause(0.02)
+        app.engine.add_service(app.seeded)  # after the start: never started, only read
         await pilot.press("5", *keys)
         await pilot.pause(0.3)
 

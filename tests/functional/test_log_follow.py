@@ -104,8 +104,8 @@ async def test_a_file_that_does_not_exist_yet_and_a_glob(tmp_path: Path) -> None
 
 
 async def test_a_rule_on_a_followed_file_raises_an_alert(start_engine, tmp_path) -> None:
-    from core.alerts.manager import attach_alerts
     from core.events import RuleChanged
+    from core.services import attach_alerts
 
     log = tmp_path / "svc.log"
     log.write_text("")
@@ -120,7 +120,6 @@ async def test_a_rule_on_a_followed_file_raises_an_alert(start_engine, tmp_path)
 
     def before(engine: Any) -> None:
         attach_alerts(engine)
-        engine._logs = mon  # noqa: SLF001
         engine.add_service(mon)
         engine.bus.subscribe(lambda e: changes.append(e) if isinstance(e, RuleChanged)
                              else None)
@@ -166,7 +165,6 @@ async def test_a_remote_file_over_ssh_survives_rotation(start_engine, tmp_path) 
 
     def before(engine: Any) -> None:
         set_engine_pool(engine, make_pool(keys, known))
-        engine._logs = mon  # noqa: SLF001
         engine.add_service(mon)
 
     try:

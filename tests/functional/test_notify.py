@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from core.alerts.manager import attach_alerts
 from core.events import CheckChanged
 from core.fleetconfig import parse_config_text
 from core.jobs.engine import Engine
+from core.services import attach_alerts
 
 SECRET = "s3cr3t-7f1e9a-token"
 URL_SECRET = "u9q-url-secret-55"

@@ -13,13 +13,12 @@ say so (routing them to the daemon arrives with its socket).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-from tui.cli.common import CLIError
+from tui.cli.common import ACTOR, CLIError, on_engine
 
 STATUS_STYLES = {"firing": "bold red", "acknowledged": "yellow", "silenced": "dim",
                  "maintenance": "cyan", "resolved": "green"}
@@ -97,63 +96,24 @@ def _list(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     return 0
 
 
-async def _act_via_daemon(args: argparse.Namespace, state_dir: Path,
-                          locked: Exception) -> int:
-    """ack / silence beside a daemon: through its control socket (audited as this user)."""
-    from core.control.client import DaemonError, call
-
-    try:
-        if args.command == "ack":
-            alert = await call(state_dir, "ack_alert", {"alert_id": args.id})
-            print(f"alert #{alert['id']} ({alert['what']}) acknowledged by "
-                  f"{alert['acked_by']}")
-        else:
-            rec = await call(state_dir, "silence", {"target": args.target,
-                                                    "duration": args.duration})
-            until = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec["until"]))
-            which = ", ".join(f"#{i}" for i in rec["alerts"]) or "none open now"
-            print(f"silenced {rec['target']} until {until} (alerts: {which})")
-    except DaemonError as e:
-        raise CLIError(str(e)) from None
-    except OSError:
-        raise CLIError(f"{locked}; and its control socket does not answer") from None
-    return 0
-
-
 def _act(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
-    from core.enginelog import setup_logging
+    """ack / silence, by the daemon when one runs (audited there as this user), else by a
+    brief engine of this process's own (it records; the daemon delivers)."""
+    async def work(engine: Any) -> int:
+        try:
+            if args.command == "ack":
+                alert = await engine.ack_alert(args.id, actor=ACTOR)
+                print(f"alert #{alert['id']} ({alert['what']}) acknowledged by "
+                      f"{alert['acked_by']}")
+            else:
+                rec = await engine.silence(args.target, args.duration, actor=ACTOR)
+                until = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec["until"]))
+                which = ", ".join(f"#{i}" for i in rec["alerts"]) or "none open now"
+                print(f"silenced {rec['target']} until {until} (alerts: {which})")
+        except AlertError as e:
+            raise CLIError(str(e)) from None
+        return 0
 
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    setup_logging(state_dir)
-    return asyncio.run(_act_async(args, config, state_dir))
-
-
-async def _act_async(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from core.alerts.book import AlertError
-    from core.alerts.manager import attach_alerts
-    from core.jobs.engine import Engine
-    from core.store import StateLocked
 
-    engine = Engine(config, state_dir)
-    manager = attach_alerts(engine, deliver=False)  # a brief visit: the daemon delivers
-    try:
-        await engine.start(scheduling=False)
-    except StateLocked as e:
-        return await _act_via_daemon(args, state_dir, e)
-    try:
-        if args.command == "ack":
-            alert = await manager.ack_alert(args.id)
-            engine.record_action("ack", [f"alert #{args.id}"], via="cli")
-            print(f"alert #{alert['id']} ({alert['what']}) acknowledged by "
-                  f"{alert['acked_by']}")
-        else:
-            rec = await manager.silence(args.target, args.duration)
-            engine.record_action("silence", [rec["target"]], detail=args.duration, via="cli")
-            until = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec["until"]))
-            which = ", ".join(f"#{i}" for i in rec["alerts"]) or "none open now"
-            print(f"silenced {rec['target']} until {until} (alerts: {which})")
-    except AlertError as e:
-        raise CLIError(str(e)) from None
-    finally:
-        await engine.stop()
-    return 0
+    return on_engine(config, state_dir, args.log_format, work)

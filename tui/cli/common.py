@@ -4,16 +4,20 @@ print on, and the read-only view of the state. Nothing here imports a command mo
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 from typing import Any
 
+from core.api import Actor
 from core.paths import default_state_dir
 
 EXIT_USAGE = 2
 EXIT_TIMED_OUT = 124  # as timeout(1)
 EXIT_CANCELLED = 130
 EXIT_NOT_RUN = 3  # skipped or interrupted: the command did not finish
+
+ACTOR = Actor.local("cli")  # a person at this terminal
 
 
 class CLIError(Exception):
@@ -58,3 +62,26 @@ def run_id(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"not a run id: {text!r}")
     return value
+
+
+def on_engine(config: Any, state_dir: Path, log_format: str, work: Any) -> int:
+    """Run `work(engine)` on the engine this state directory has: the daemon's when one
+    runs (the one decision, core.control.connect), else this process's own."""
+    from core.enginelog import setup_logging
+
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    setup_logging(state_dir, fmt=log_format)
+
+    async def main() -> int:
+        from core.control.connect import open_engine
+
+        engine = await open_engine(config, state_dir)
+        try:
+            return await work(engine)
+        finally:
+            await engine.stop()
+
+    try:
+        return asyncio.run(main())
+    except engine_errors() as e:
+        raise CLIError(str(e)) from None

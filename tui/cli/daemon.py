@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import re
@@ -83,24 +82,10 @@ WantedBy=default.target"""
 
 async def _daemon(config: Any, state_dir: Path, quiet: bool,
                   metrics_at: str | None = None) -> int:
-    from core.alerts.manager import attach_alerts
+    from core.daemon import Daemon
     from core.events import RunFinished, RunStarted
-    from core.jobs.engine import Engine
 
-    engine = Engine(config, state_dir)
-    if config.checks:
-        from core.health.monitor import attach_health
-
-        attach_health(engine)
-    if config.sources:
-        from core.logs.monitor import attach_logs
-
-        attach_logs(engine)
-    if any(j.on_change for j in config.jobs.values()):
-        from core.logs.triggers import attach_triggers
-
-        attach_triggers(engine)
-    attach_alerts(engine)
+    daemon = Daemon(config, state_dir, metrics_at=metrics_at)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -115,49 +100,21 @@ async def _daemon(config: Any, state_dir: Path, quiet: bool,
 
                 out.print(alert_line(event))
 
-        engine.bus.subscribe(show)
-    await engine.start()
-    from core.audit import AuditLog
-    from core.control.server import ControlServer
-    from core.reload import Reloader
-
-    reloader = Reloader(engine, config.path, AuditLog(state_dir))
-    control = ControlServer(engine, reload=reloader)
-    await control.start()
-
-    def hup() -> None:
-        asyncio.ensure_future(_quiet(reloader("SIGHUP")))
-
-    loop.add_signal_handler(signal.SIGHUP, hup)
-    reloader.watch()
-    metrics = None
-    if metrics_at:
-        from core.metrics import Metrics
-
-        metrics = Metrics(engine)
-        try:
-            host, port = metrics.serve(metrics_at)
-        except OSError as e:
-            await control.stop()
-            await engine.stop()
-            raise CLIError(f"--metrics {metrics_at}: {e.strerror or e}") from None
+        daemon.engine.bus.subscribe(show)
+    try:
+        await daemon.start()
+    except OSError as e:
+        raise CLIError(f"--metrics {metrics_at}: {e.strerror or e}") from None
+    loop.add_signal_handler(signal.SIGHUP, daemon.reload_on_signal)
+    if daemon.metrics_address is not None:
+        host, port = daemon.metrics_address
         out.print(f"metrics on http://{host}:{port}/metrics")
     where = config.path or "built-in default config"
     out.print(f"fleetdeck engine running (pid {os.getpid()}) with {where}; "
-                  f"state in {state_dir}; control socket {control.path}; Ctrl-C stops")
+              f"state in {state_dir}; control socket {daemon.control.path}; Ctrl-C stops")
     await stop.wait()
-    reloader.stop()
-    if metrics is not None:
-        metrics.stop()
-    await control.stop()
-    await engine.stop()
+    await daemon.stop()
     return 0
-
-
-async def _quiet(coro: Any) -> None:
-    """A reload from a signal: its rejection is already a notice and a log line."""
-    with contextlib.suppress(ValueError):
-        await coro
 
 
 def cmd_reload(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tui.cli.common import CLIError, console
+from tui.cli.common import ACTOR, CLIError, console, on_engine
 
 EXIT_INTERRUPTED = 130
 CLASS_NAMES = ("ok", "failed", "timed_out", "unreachable", "auth_failed", "host_key_unknown",
@@ -168,6 +168,7 @@ def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
             if bad or not classes:
                 raise CLIError(f"--only: unknown class {', '.join(bad) or args.only!r}; "
                                  f"one of {', '.join(CLASS_NAMES)}")
+        args.classes = list(classes)
         names = hosts_of(old, classes)
         if not names:
             raise CLIError(f"fan-out #{args.rerun} has no host in {', '.join(classes)}")
@@ -188,112 +189,74 @@ def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
             names = resolve_targets(pattern, config.hosts)
         except TargetError as e:
             raise CLIError(str(e)) from None
-    from core.control.client import daemon_pid
-
-    if not args.trust_new_host_keys and daemon_pid(state_dir) is not None:
-        return asyncio.run(_fanout_via_daemon(args, state_dir, command, pattern, names,
-                                              timeout, connect_timeout, rerun_of))
-    from core.enginelog import setup_logging
-    from core.store.storage import private_dir
-
-    private_dir(state_dir)
-    setup_logging(state_dir, fmt=args.log_format)
-    hosts = [config.hosts[n] if n in config.hosts else _local() for n in names]
-    return asyncio.run(_fanout(args, config, state_dir, command, pattern, hosts, timeout,
-                               connect_timeout, rerun_of))
-
-
-def _local() -> Any:
-    from core.remote.config import Host
-
-    return Host("local")
-
-
-async def _fanout(args: argparse.Namespace, config: Any, state_dir: Path, command: str,
-                  pattern: str, hosts: list[Any], timeout: float | None,
-                  connect_timeout: float | None, rerun_of: int | None) -> int:
-    from core.remote.fanout import FanOut
-    from core.remote.ssh import SSHPool
-    from core.store.fanouts import FanOutStore
-
-    store = FanOutStore(state_dir)
-    fid = store.allocate()
-    pool = SSHPool(state_dir=state_dir, connect_timeout=connect_timeout or 10.0,
-                   trust_new_keys=args.trust_new_host_keys)
-    fo = FanOut(command, hosts, pool=pool, inventory=config.hosts, fanout_id=fid,
-                pattern=pattern, forks=args.forks, timeout=timeout,
-                connect_timeout=connect_timeout, log_dir=store.log_dir(fid), store=store,
-                rerun_of=rerun_of)
-    if not (args.gather or args.json):
-        fo.bus.subscribe(lambda event: _echo(event.to_message()))
-    started = time.monotonic()
-    from core.audit import AuditLog
-
-    audit = AuditLog(state_dir)
-    audit.record("fan-out" if rerun_of is None else "fan-out rerun",
-                 [h.name for h in hosts], detail=f"#{fid}: {command}", via="cli")
-    try:
-        with _interruptible(fo.cancel) as interrupt:
-            record = await fo.run()
-    finally:
-        await pool.close()
-    elapsed = time.monotonic() - started
-    for name, where, fp in pool.trusted:
-        print(f"fleetdeck: trusted the new host key of {name} ({where}): {fp}",
-              file=sys.stderr)
-        audit.record("trust host key", [name], detail=fp, via="cli")
-    return _report(args, record, fo.gather() if args.json or args.gather else [], elapsed,
-                   interrupt.happened)
-
-
-async def _fanout_via_daemon(args: argparse.Namespace, state_dir: Path, command: str,
-                             pattern: str, names: list[str], timeout: float | None,
-                             connect_timeout: float | None, rerun_of: int | None) -> int:
-    """Beside a daemon the fan-out runs there, over its pool, audited as this user; the
-    lines come back as its events. Ctrl-C cancels it there. (`--trust-new-host-keys`
-    runs here: trusting keys is this command's own act.)"""
-    from core.control.client import DaemonError, call
-    from core.control.protocol import MAX_FRAME, encode
-    from core.control.server import socket_path
-
-    reader, writer = await asyncio.open_unix_connection(str(socket_path(state_dir)),
-                                                        limit=MAX_FRAME)
-    writer.write(encode({"id": 0, "method": "subscribe",
-                         "params": {"kinds": ["fanout_line", "host_result", "fanout_done"]}}))
-    await writer.drain()
-    started = time.monotonic()
     params = {"pattern": pattern, "command": command, "hosts": names, "forks": args.forks,
-              "timeout": timeout, "connect_timeout": connect_timeout, "rerun_of": rerun_of}
-    try:
-        rec = await call(state_dir, "fanout_start", params)
-    except DaemonError as e:
-        writer.close()
-        raise CLIError(str(e)) from None
-    fid = rec["id"]
-    stream = not (args.gather or args.json)
-    loop = asyncio.get_running_loop()
+              "timeout": timeout, "connect_timeout": connect_timeout,
+              "trust_new_keys": args.trust_new_host_keys}
+    return on_engine(config, state_dir, args.log_format, _fanout(args, params, rerun_of))
 
-    def cancel() -> None:
-        loop.create_task(call(state_dir, "fanout_cancel", {"fanout_id": fid}))
 
-    record = None
-    try:
-        with _interruptible(cancel) as interrupt:
-            while record is None:
-                msg = json.loads(await reader.readuntil(b"\n"))
-                if msg.get("event") == "fanout_done" and msg["fanout"]["id"] == fid:
-                    record = msg["fanout"]
-                elif msg.get("fanout_id") == fid and stream:
+def _fanout(args: argparse.Namespace, params: dict[str, Any], rerun_of: int | None) -> Any:
+    """A fan-out on the engine the state directory has (a daemon's runs it over its pool,
+    audited as this user); its lines and host results come back as events, Ctrl-C
+    cancels it where it runs."""
+    async def work(engine: Any) -> int:
+        from core.jobs.active import EngineError
+
+        stream = not (args.gather or args.json)
+        done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        mine: list[int] = []
+        early: list[dict[str, Any]] = []  # a daemon's events can come before its answer
+
+        def on_event(event: Any) -> None:
+            msg = event.to_message()
+            fid = msg.get("fanout_id", (msg.get("fanout") or {}).get("id"))
+            if not mine:
+                early.append(msg)
+            elif fid == mine[0]:
+                if msg.get("event") == "fanout_done" and not done.done():
+                    done.set_result(msg["fanout"])
+                elif stream:
                     _echo(msg)
-    except (asyncio.IncompleteReadError, ConnectionError) as e:
-        raise CLIError(f"lost the daemon during fan-out #{fid}: {e}; "
-                         f"`fleetdeck fanouts {fid}` shows what it recorded") from None
-    finally:
-        writer.close()
-    elapsed = time.monotonic() - started
-    groups = await call(state_dir, "fanout_gather", {"fanout_id": fid}) \
-        if args.json or args.gather else []
-    return _report(args, record, groups, elapsed, interrupt.happened)
+
+        engine.bus.subscribe(on_event)
+        started = time.monotonic()
+        try:
+            if rerun_of is not None:
+                rec = await engine.fanout_rerun(rerun_of, args.classes, actor=ACTOR)
+            else:
+                rec = await engine.fanout_start(**params, actor=ACTOR)
+        except (ValueError, KeyError, EngineError) as e:
+            raise CLIError(str(e).strip("'\"")) from None
+        mine.append(rec["id"])
+        for msg in early:
+            on_event(_Message(msg))
+        if rec.get("finished_at") and not done.done():
+            done.set_result(rec)
+
+        def cancel() -> None:
+            asyncio.ensure_future(engine.fanout_cancel(rec["id"], actor=ACTOR))
+
+        with _interruptible(cancel) as interrupt:
+            record = await done
+        elapsed = time.monotonic() - started
+        for name, where, fp in record.get("trusted", []):
+            print(f"fleetdeck: trusted the new host key of {name} ({where}): {fp}",
+                  file=sys.stderr)
+        groups = await engine.fresh("fanout_gather", fanout_id=rec["id"]) \
+            if args.json or args.gather else []
+        return _report(args, record, groups, elapsed, interrupt.happened)
+
+    return work
+
+
+class _Message:
+    """An event already turned into its message, replayed."""
+
+    def __init__(self, msg: dict[str, Any]) -> None:
+        self.msg = msg
+
+    def to_message(self) -> dict[str, Any]:
+        return self.msg
 
 
 def _echo(msg: dict[str, Any]) -> None:

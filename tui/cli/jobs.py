@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tui.cli.common import (
+    ACTOR,
     EXIT_CANCELLED,
     EXIT_NOT_RUN,
     EXIT_TIMED_OUT,
@@ -26,6 +27,7 @@ from tui.cli.common import (
     console,
     engine_errors,
     err,
+    on_engine,
     run_id,
     view,
 )
@@ -53,6 +55,17 @@ def add_parsers(sub: Any) -> None:
     lg.add_argument("run_id", type=run_id)
     lg.add_argument("-f", "--follow", action="store_true", help="follow until the run ends")
     lg.set_defaults(func=cmd_logs)
+
+    for name, func, what in (("pause", cmd_pause, "stop scheduling a job (runs now still work)"),
+                             ("resume", cmd_resume, "schedule a paused job again")):
+        pr = sub.add_parser(name, help=what)
+        pr.add_argument("job")
+        pr.set_defaults(func=func)
+
+    c = sub.add_parser("cancel", help="cancel a queued or running run (its process group "
+                                      "gets TERM, then KILL)")
+    c.add_argument("run_id", type=run_id)
+    c.set_defaults(func=cmd_cancel)
 
 
 def run_line(run: dict[str, Any]) -> str:
@@ -166,100 +179,80 @@ def cmd_logs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
 
 
 def cmd_run(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
-    from core.enginelog import setup_logging
-
     if args.job not in config.jobs:
         raise CLIError(f"no job named {args.job!r}; `fleetdeck jobs` lists them")
-    from core.control.client import daemon_pid
-
-    if daemon_pid(state_dir) is not None:  # the daemon runs it; we watch
-        return _run_via_daemon(args, config, state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    setup_logging(state_dir, fmt=args.log_format)
-    try:
-        return asyncio.run(_run(args, config, state_dir))
-    except engine_errors() as e:
-        raise CLIError(str(e)) from None
+    return on_engine(config, state_dir, args.log_format, _run(args))
 
 
-def _run_via_daemon(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
-    """`fleetdeck run` beside a daemon: the daemon runs the job (and audits it as this
-    user); the output is read from the run logs in the shared state directory."""
-    from core.control.client import DaemonError, call
+def _run(args: argparse.Namespace) -> Any:
+    async def work(engine: Any) -> int:
+        from core.events import OutputLine
 
-    try:
-        started = asyncio.run(call(state_dir, "run_job", {"name": args.job}))
-    except DaemonError as e:
-        raise CLIError(str(e)) from None
-    multi = len(started) > 1
-    pos = {r["id"]: 0 for r in started}
-    runs: dict[int, dict[str, Any]] = {}
-    try:
-        while len(runs) < len(started):
-            engine = view(config, state_dir)
-            for r in started:
-                rid = r["id"]
-                if rid in runs:
-                    continue
-                try:
-                    run = engine.get_run(rid)
-                except Exception:  # not on disk yet (the daemon's group commit)
-                    continue
-                path = engine.run_log_path(rid)
-                if path.exists() and not args.json:
-                    with open(path, "rb") as f:
-                        f.seek(pos[rid])
-                        data = f.read()
-                    pos[rid] += len(data)
-                    for line in data.decode("utf-8", "replace").splitlines():
-                        print((f"{run['host']}: " if multi else "") + line, flush=True)
-                if run["state"] not in ("queued", "running"):
-                    runs[rid] = run
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        for r in started:
-            if r["id"] not in runs:
-                with contextlib.suppress(DaemonError, OSError):
-                    asyncio.run(call(state_dir, "cancel_run", {"run_id": r["id"]}))
-        return EXIT_CANCELLED
-    return _report_runs(args, list(runs.values()))
+        mine: set[int] = set()  # one run per host the job's targets resolve to
+        early: list[Any] = []  # a daemon's output can come before its answer
 
+        def show(event: Any) -> None:
+            if not isinstance(event, OutputLine) or args.json:
+                return
+            if not mine:
+                early.append(event)
+            elif event.run_id in mine:
+                prefix = f"{event.host}: " if len(mine) > 1 else ""
+                stream = sys.stderr if event.stream != "stdout" else sys.stdout
+                print(prefix + event.line, file=stream, flush=True)
 
-async def _run(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
-    from core.alerts.manager import attach_alerts
-    from core.events import OutputLine
-    from core.jobs.engine import Engine
+        engine.bus.subscribe(show)
+        loop = asyncio.get_running_loop()
 
-    engine = Engine(config, state_dir)
-    attach_alerts(engine)  # a failure opens its alert; the outbox waits for the next engine
-    await engine.start(scheduling=False)  # only this run; the schedule is the daemon's
-    mine: set[int] = set()  # one run per host the job's targets resolve to
+        def interrupt() -> None:
+            for rid in mine:
+                asyncio.ensure_future(_cancel_quietly(engine, rid))
 
-    def show(event: Any) -> None:
-        if isinstance(event, OutputLine) and event.run_id in mine and not args.json:
-            prefix = f"{event.host}: " if len(mine) > 1 else ""
-            stream = sys.stderr if event.stream != "stdout" else sys.stdout
-            print(prefix + event.line, file=stream, flush=True)
-
-    engine.bus.subscribe(show)
-    loop = asyncio.get_running_loop()
-    runs: list[dict[str, Any]] = []
-
-    def interrupt() -> None:
-        for rid in mine:
-            asyncio.ensure_future(engine.cancel_run(rid, requested_by=None))
-
-    loop.add_signal_handler(signal.SIGINT, interrupt)
-    loop.add_signal_handler(signal.SIGTERM, interrupt)
-    try:
-        started = await engine.run_job(args.job)
-        engine.record_action("run", [args.job], via="cli",
-                             detail=", ".join(f"#{r['id']}" for r in started))
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+        loop.add_signal_handler(signal.SIGTERM, interrupt)
+        started = await engine.run_job(args.job, actor=ACTOR)
         mine.update(r["id"] for r in started)
+        for event in early:
+            show(event)
         runs = [await engine.wait_run(r["id"]) for r in started]
-    finally:
-        await engine.stop()
-    return _report_runs(args, runs)
+        return _report_runs(args, runs)
+
+    return work
+
+
+async def _cancel_quietly(engine: Any, run_id: int) -> None:
+    with contextlib.suppress(*engine_errors()):
+        await engine.cancel_run(run_id, actor=ACTOR)
+
+
+def cmd_pause(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    return _job_action(args, config, state_dir, "pause_job", "paused")
+
+
+def cmd_resume(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    return _job_action(args, config, state_dir, "resume_job", "resumed")
+
+
+def _job_action(args: argparse.Namespace, config: Any, state_dir: Path, method: str,
+                done: str) -> int:
+    if args.job not in config.jobs:
+        raise CLIError(f"no job named {args.job!r}; `fleetdeck jobs` lists them")
+
+    async def work(engine: Any) -> int:
+        await getattr(engine, method)(args.job, actor=ACTOR)
+        print(f"{args.job}: {done}")
+        return 0
+
+    return on_engine(config, state_dir, args.log_format, work)
+
+
+def cmd_cancel(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    async def work(engine: Any) -> int:
+        run = await engine.cancel_run(args.run_id, actor=ACTOR)
+        print(f"run #{run['id']} of {run['job']} on {run['host']}: {run['state']}")
+        return 0
+
+    return on_engine(config, state_dir, args.log_format, work)
 
 
 def _report_runs(args: argparse.Namespace, runs: list[dict[str, Any]]) -> int:

@@ -68,11 +68,10 @@ class AlertsScreen(TableScreen):
 
     def refresh_data(self) -> None:
         super().refresh_data()
-        manager = self.fleet.engine.alerts
-        if not self.fleet.engine_ready or manager is None or manager.book is None:
+        if not self.fleet.engine_ready:
             return
         now = self.now()
-        alerts = manager.list_alerts()
+        alerts = self.fleet.engine.list_alerts()
         self._alerts = {str(a["id"]): a for a in alerts}
         self.set_rows([(str(a["id"]), alert_cells(a, now),
                         " ".join(str(a[k]) for k in ("id", "status", "what", "severity",

@@ -72,11 +72,9 @@ class FleetScreen(Screen[None]):
                                               since=self.now() - RECENT_WINDOW, limit=999))
             parts.append(f"{running} running · {queued} queued")
             parts.append(f"[$error]{failed} failed[/] (6h)" if failed else "0 failed (6h)")
-            alerts = app.engine.alerts
-            if alerts is not None and alerts.book is not None:
-                firing = sum(1 for a in alerts.list_alerts() if a["status"] == "firing")
-                if firing:  # only when there is something to say
-                    parts.append(f"[$error]{firing} alert{'s' if firing > 1 else ''} firing[/]")
+            firing = sum(1 for a in app.engine.list_alerts() if a["status"] == "firing")
+            if firing:  # only when there is something to say
+                parts.append(f"[$error]{firing} alert{'s' if firing > 1 else ''} firing[/]")
         try:
             self.query_one(StatusBar).update(" │ ".join(p for p in parts if p))
         except Exception:

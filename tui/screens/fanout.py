@@ -22,7 +22,8 @@ from textual.containers import Horizontal
 from textual.widgets import Input, Log, Static
 
 from core.events import Event
-from core.jobs.engine import EngineError
+from core.jobs.active import EngineError
+from core.remote.inventory import resolve_targets
 from tui.screens.base import FleetScreen, TableScreen
 from tui.screens.cells import fmt_age, fmt_time
 from tui.screens.dialogs import ConfirmScreen
@@ -139,7 +140,7 @@ class FanOutScreen(FleetScreen):
         from core.remote.inventory import TargetError, fold_hosts
 
         try:
-            self.resolved = self.fleet.engine.fanouts.resolve(pattern)
+            self.resolved = resolve_targets(pattern, self.fleet.engine.config.hosts)
         except TargetError as e:
             label.update(Text(str(e), style="red"))
             return
@@ -220,7 +221,8 @@ class FanOutScreen(FleetScreen):
             self.show_fanout(rec["id"])
             self.query_one(NavTable).focus()
 
-        self._act(lambda: self.fleet.engine.fanouts.start(pattern, command, **kw), started)
+        self._act(lambda: self.fleet.engine.fanout_start(pattern, command, **kw,
+                                                        actor=self.fleet.actor), started)
 
     # ------------------------------------------------------------------ the grid ----
     def show_fanout(self, fanout_id: int) -> None:
@@ -229,9 +231,9 @@ class FanOutScreen(FleetScreen):
 
     def refresh_data(self) -> None:
         super().refresh_data()
-        if not self.fleet.engine_ready or self.fanout_id is None:
-            return
-        self.current = self.fleet.engine.fanouts.get(self.fanout_id)
+        if not self.fleet.engine_ready or self.fanout_id is None or not self.is_mounted:
+            return  # (a daemon's answer can arrive as the screen is being torn down)
+        self.current = self.fleet.engine.fanout_get(self.fanout_id)
         if self.current is None:
             return
         self._draw()
@@ -239,7 +241,7 @@ class FanOutScreen(FleetScreen):
     def _draw(self) -> None:
         rec = self.current
         assert rec is not None
-        live = self.fleet.engine.fanouts.is_live(rec["id"])
+        live = self.fleet.engine.fanout_live(rec["id"])
         head = Text()
         head.append(f"#{rec['id']} ", style="bold")
         head.append(f"{rec['pattern']} -- {rec['command']}   ")
@@ -311,7 +313,8 @@ class FanOutScreen(FleetScreen):
 
         def confirmed(ok: bool | None) -> None:
             if ok:
-                self._act(lambda: self.fleet.engine.fanouts.rerun(fid, [state]),
+                self._act(lambda: self.fleet.engine.fanout_rerun(fid, [state],
+                                                                 actor=self.fleet.actor),
                           lambda rec: self.show_fanout(rec["id"]))
 
         self.app.push_screen(ConfirmScreen(
@@ -329,7 +332,8 @@ class FanOutScreen(FleetScreen):
 
         def confirmed(ok: bool | None) -> None:
             if ok:
-                self._act(lambda: self.fleet.engine.fanouts.cancel_host(fid, host))
+                self._act(lambda: self.fleet.engine.fanout_cancel_host(fid, host,
+                                                                      actor=self.fleet.actor))
 
         self.app.push_screen(ConfirmScreen(
             f"Cancel {host} in fan-out #{fid}?",
@@ -348,7 +352,8 @@ class FanOutScreen(FleetScreen):
 
         def confirmed(ok: bool | None) -> None:
             if ok:
-                self._act(lambda: self.fleet.engine.fanouts.trust(fid, sorted(unknown)),
+                self._act(lambda: self.fleet.engine.fanout_trust(fid, sorted(unknown),
+                                                                 actor=self.fleet.actor),
                           lambda rec: self.show_fanout(rec["id"]))
 
         self.app.push_screen(ConfirmScreen(
@@ -384,7 +389,7 @@ class HostOutputScreen(FleetScreen):
         super().refresh_data()
         if not self.fleet.engine_ready:
             return
-        text = self.fleet.engine.fanouts.output(self.fanout_id, self.host)
+        text = self.fleet.engine.fanout_output(self.fanout_id, self.host)
         log = self.query_one(Log)
         if len(text) < self._shown:  # a new run of the same id cannot happen; be safe
             log.clear()
@@ -394,7 +399,7 @@ class HostOutputScreen(FleetScreen):
         if complete:
             log.write_lines(complete.splitlines())
             self._shown += len(complete)
-        rec = self.fleet.engine.fanouts.get(self.fanout_id) or {}
+        rec = self.fleet.engine.fanout_get(self.fanout_id) or {}
         r = rec.get("hosts", {}).get(self.host, {})
         head = Text()
         head.append(f"#{self.fanout_id} {self.host}  ", style="bold")
@@ -433,7 +438,7 @@ class GatheredScreen(FleetScreen):
         super().refresh_data()
         if not self.fleet.engine_ready:
             return
-        groups = self.fleet.engine.fanouts.gather(self.fanout_id)
+        groups = self.fleet.engine.fanout_gather(self.fanout_id)
         log = self.query_one(Log)
         log.clear()
         if not groups:
@@ -477,7 +482,7 @@ class PastFanOutsScreen(TableScreen):
             return
         now = self.now()
         rows = []
-        for rec in self.fleet.engine.fanouts.list(200):
+        for rec in self.fleet.engine.fanout_list(200):
             started = rec.get("started_at")
             result = counts_text(rec.get("hosts", {}))
             rows.append((str(rec["id"]), (

@@ -1,6 +1,6 @@
 """Hosts: one row per host with its health, like glances' fleet list; Enter drills down.
 
-Rows come from the HealthMonitor (`engine.health.hosts()`); `health_sample` events
+Rows come from the HealthMonitor (`engine.health_hosts()`); `health_sample` events
 redraw at most once a second, however many hosts report. `s` cycles the sort column,
 `/` filters, Enter opens a host: its checks with their trends, its recent runs, and
 `f` to start a fan-out on it.
@@ -77,15 +77,15 @@ class HostsScreen(TableScreen):
         if not self.fleet.engine_ready:
             return
         self._drawn = time.monotonic()
-        health = self.fleet.engine.health
+        engine = self.fleet.engine
         hint = self.query_one("#hint", Static)
-        hint.display = health is None
-        if health is None:
+        hint.display = not engine.has_service("health")
+        if not engine.has_service("health"):
             self.set_rows([])
             hint.update("No health checks configured: add a [checks.NAME] table to the "
                         "config (kind = \"metrics\", \"tcp\", \"http\", ...).")
             return
-        rows = health.hosts()
+        rows = engine.health_hosts()
         rows.sort(key=self._sort_key)
         self.set_rows([(r["host"], self._cells(r), self._text(r)) for r in rows])
 
@@ -178,9 +178,8 @@ class HostDetailScreen(TableScreen):
         if not self.fleet.engine_ready:
             return
         now = self.now()
-        health = self.fleet.engine.health
         rows = []
-        for c in (health.snapshot() if health else []):
+        for c in self.fleet.engine.health_snapshot():
             if c["target"] != self.host:
                 continue
             values = [v for _, _, v in c["history"]]

@@ -72,16 +72,17 @@ class LogsScreen(FleetScreen):
         super().refresh_data()
         if not self.fleet.engine_ready:
             return
-        logs = self.fleet.engine.logs
-        if logs is None:
+        engine = self.fleet.engine
+        if not engine.has_service("logs"):
             self.query_one("#sources", Static).update(
                 "No log sources configured: add a [sources.NAME] table to the config "
                 "(path = \"/var/log/app.log\" or command = \"journalctl -f\").")
             return
         if not self.lines:  # first show: what the monitor already holds
             merged = []
-            for name in logs.sources:
-                merged += [(t, name, lvl, text) for t, lvl, text in logs.recent(name, 500)]
+            for name in engine.log_sources():
+                merged += [(t, name, lvl, text)
+                           for t, lvl, text in engine.log_recent(name, 500)]
             merged.sort(key=lambda x: x[0])
             self._add([(name, lvl, text) for _t, name, lvl, text in merged])
         self._show_stats()
@@ -92,11 +93,11 @@ class LogsScreen(FleetScreen):
         return self.colours[source]
 
     def _show_stats(self) -> None:
-        logs = self.fleet.engine.logs
-        if logs is None:
+        engine = self.fleet.engine
+        if not engine.has_service("logs"):
             return
         out = Text()
-        for st in logs.stats():
+        for st in engine.log_stats():
             if out:
                 out.append("\n")
             colour = self._colour(st["source"], st["colour"])

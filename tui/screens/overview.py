@@ -84,9 +84,8 @@ class OverviewScreen(FleetScreen):
             return  # the engine is starting, or the screen is not composed (or torn down)
         engine = self.fleet.engine
         now = self.now()
-        if engine.alerts is not None and engine.alerts.book is not None:
-            self._show_alerts([a for a in engine.alerts.list_alerts()
-                               if a["status"] == "firing"])
+        if engine.has_service("alerts"):
+            self._show_alerts([a for a in engine.list_alerts() if a["status"] == "firing"])
         failing = engine.list_runs(states=BAD_STATES, since=now - RECENT_WINDOW,
                                    limit=SHOW_FAILING)
         jobs = engine.list_jobs()
@@ -122,12 +121,12 @@ class OverviewScreen(FleetScreen):
 
     def _show_health(self) -> None:
         """One line on the fleet: the unhealthy hosts by name, the rest counted."""
-        health = self.fleet.engine.health
+        engine = self.fleet.engine
         line = self.query_one("#health-title", Static)
-        if health is None:
+        if not engine.has_service("health"):
             line.update("Hosts: no health checks configured (5 or :hosts to see why)")
             return
-        rows = health.hosts()
+        rows = engine.health_hosts()
         bad = [r["host"] for r in rows if r["state"] in ("down", "gave_up")]
         counts: dict[str, int] = {}
         for r in rows:

@@ -1,0 +1,62 @@
+"""The daemon: the engine with every service its config asks for, the control socket,
+live reload (SIGHUP, `fleetdeck reload`, the file changing) and, when asked, Prometheus
+metrics. `fleetdeck daemon` runs one until SIGINT/SIGTERM; what it prints is the CLI's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from core.api import Actor
+from core.control.server import ControlServer
+from core.jobs.active import EngineError
+from core.jobs.engine import Engine
+from core.reload import Reloader
+from core.services import attach_services
+
+
+class Daemon:
+    def __init__(self, config: Any, state_dir: Path, *, metrics_at: str | None = None) -> None:
+        self.engine = Engine(config, state_dir)
+        attach_services(self.engine)
+        self.reloader = Reloader(self.engine, config.path)
+        self.engine.reloader = self.reloader
+        self.control = ControlServer(self.engine)
+        self.metrics_at = metrics_at
+        self.metrics: Any = None
+        self.metrics_address: tuple[str, int] | None = None
+
+    async def start(self) -> None:
+        """Take the state directory and start serving (OSError: the metrics address)."""
+        await self.engine.start()
+        await self.control.start()
+        self.reloader.watch()
+        if self.metrics_at:
+            from core.metrics import Metrics
+
+            self.metrics = Metrics(self.engine)
+            try:
+                self.metrics_address = self.metrics.serve(self.metrics_at)
+            except OSError:
+                self.metrics = None
+                await self.stop()
+                raise
+
+    def reload_on_signal(self) -> None:
+        """SIGHUP: reload as the daemon's own user; a rejection is already a notice, an
+        audit row and a log line."""
+        async def reload() -> None:
+            with contextlib.suppress(EngineError):
+                await self.reloader(Actor.local("SIGHUP"))
+
+        asyncio.ensure_future(reload())
+
+    async def stop(self) -> None:
+        self.reloader.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
+        await self.control.stop()
+        await self.engine.stop()
