@@ -304,8 +304,8 @@ def _plain_field(rng, kind: str, lo: int, hi: int, quartz: bool, wrap: bool = Fa
 
 
 def _dom_special(rng) -> str:
-    return rng.choice(["L", "LW", f"L-{rng.randint(0, 5)}", f"{rng.randint(1, 31)}W",
-                       f"L-{rng.randint(1, 4)}W"])
+    near = rng.choice([1, 2, 15, 28, 29, 30, 31, rng.randint(1, 31)])  # the edges matter
+    return rng.choice(["L", "LW", f"L-{rng.randint(0, 5)}", f"{near}W", f"L-{rng.randint(1, 4)}W"])
 
 
 def _dow_special(rng, quartz: bool) -> str:
