@@ -9,7 +9,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from croniter import croniter
 
 from core.jobs.schedule import (
     Schedule,
@@ -18,6 +17,7 @@ from core.jobs.schedule import (
     local_timezone_name,
     parse_schedule,
 )
+from tests.cronref import Ref
 
 BERLIN = "Europe/Berlin"
 NEW_YORK = "America/New_York"
@@ -255,6 +255,38 @@ def test_errors(text, message):
     assert message in text_of_error
     assert "\n" not in text_of_error
     assert isinstance(err.value, ValueError)
+
+
+def test_cron_cases_croniter_got_wrong():
+    # a one-value range is that value, not '*'
+    assert len(fires_local("0 15-15 * * *", "UTC", "2026-05-01T00:00", "2026-05-01T23:59")) == 1
+    # day-of-month starting with '*' makes the day fields AND: odd days that are Mondays
+    got = fires_local("0 0 */2 * 1", "UTC", "2026-01-01T00:00", "2026-02-28T00:00")
+    assert [g[:10] for g in got] == ["2026-01-05", "2026-01-19", "2026-02-09", "2026-02-23"]
+    with pytest.raises(ScheduleError, match=r"^bad cron expression '0 22-2 \* \* \*': hour "
+                                            r"range 22-2 wraps around; write 22-23,0-2$"):
+        parse_schedule("0 22-2 * * *", "UTC")
+
+
+def test_dialect_keyword():
+    assert parse_schedule("0 0 12 ? * 2", "UTC", dialect="quartz").describe() == (
+        "weekly on Monday at 12:00 (UTC)")
+    assert parse_schedule("@daily", None, dialect="quartz").describe() == "daily at 00:00"
+    with pytest.raises(ScheduleError, match="the cron dialect has 5 fields .* got 6"):
+        parse_schedule("0 0 12 ? * 2", "UTC", dialect="cron")
+    with pytest.raises(ScheduleError, match="the quartz dialect has 6-7 fields .* got 5"):
+        parse_schedule("0 12 * * *", "UTC", dialect="quartz")
+    with pytest.raises(ScheduleError, match="the quartz dialect has 6-7 fields .* got 4"):
+        parse_schedule("0 12 * *", "UTC", dialect="quartz")
+    with pytest.raises(ScheduleError, match="^unknown cron dialect 'unix'"):
+        parse_schedule("0 12 * * *", "UTC", dialect="unix")
+
+
+def test_dst_keyword():
+    assert parse_schedule("30 2 * * *", BERLIN, dst="skip").next_after(
+        at("2026-03-29T00:00", BERLIN)) == at("2026-03-30T02:30", BERLIN)
+    with pytest.raises(ScheduleError, match="^unknown dst policy 'never'"):
+        parse_schedule("30 2 * * *", BERLIN, dst="never")
 
 
 def test_unknown_time_zone():
@@ -501,7 +533,7 @@ def test_every_second_cron_across_fall_back():
         ("7,37 * * * *", NEW_YORK, "2026-11-01"),
         ("*/20 1-3 * * *", NEW_YORK, "2026-11-01"),
         ("*/20 1-3 * * *", NEW_YORK, "2026-03-08"),
-        ("0 0/10 2 * * ?", BERLIN, "2026-10-25"),
+        ("0 */10 2 * * ?", BERLIN, "2026-10-25"),
     ],
 )
 def test_rhythm_jobs_match_a_minute_by_minute_oracle(cron, zone, day):
@@ -509,13 +541,20 @@ def test_rhythm_jobs_match_a_minute_by_minute_oracle(cron, zone, day):
     z = ZoneInfo(zone)
     start = at(f"{day}T00:00", zone) - 3600
     end = start + 27 * 3600
-    quartz = len(cron.split()) > 5
+    ref = Ref(cron)
     expected = []
     for t in range(int(start) + 60, int(end) + 1, 60):
         wall = datetime.fromtimestamp(t, z).replace(tzinfo=None, fold=0)
-        if croniter.match(cron, wall, second_at_beginning=quartz):
+        if ref.matches(wall):
             expected.append(float(t))
     assert fires(parse_schedule(cron, zone), start, end) == expected
+
+
+def test_quartz_stepped_minutes_in_a_fixed_hour_is_fixed():
+    """Vixie's rule: only a clock field starting with '*' makes a rhythm job, so
+    `0 0/10 2 * * ?` is fixed and runs the repeated hour once, in its first pass."""
+    got = fires_local("0 0/10 2 * * ?", BERLIN, "2026-10-25T00:00", "2026-10-25T23:00")
+    assert got == [f"2026-10-25T02:{m}:00+02:00" for m in ("00", "10", "20", "30", "40", "50")]
 
 
 @pytest.mark.parametrize("zone", [BERLIN, NEW_YORK, "Australia/Lord_Howe", "UTC"])
