@@ -321,6 +321,17 @@ class FleetdeckApp(AlertActions, App[None]):
     def cmd_cancel(self, run: str) -> None:
         self.cancel_run(cmds.parse_run_id(run))
 
+    async def cmd_reload(self) -> None:
+        if not self._guard("reload"):
+            return
+        try:
+            summary = await self.engine.reload(actor=self.actor)
+        except EngineError as e:
+            self.notify(str(e), severity="error")
+            return
+        changed = ", ".join(f"{len(v)} {k}" for k, v in summary.items() if v)
+        self.notify(f"reloaded: {changed or 'nothing changed'}")
+
     def cmd_theme(self, name: str | None = None) -> None:
         names = sorted(n for n in self.available_themes if not n.startswith("textual-")
                        and n not in ("ansi-dark", "ansi-light"))
