@@ -24,12 +24,11 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from core.alerts.config import AlertingConfig, MaintenanceConfig, NotifierConfig
 from core.alerts.maintenance import active_window, silence_matches, window_from_record
 from core.durations import DurationError, format_duration, parse_duration
-from core.events import Event, register_event
 from core.store.docs import open_db, put
 from core.store.storage import private_dir
 from core.store.tables import remove_docs
@@ -46,17 +45,6 @@ STOP_GRACE = 5.0  # seconds a stopping engine gives due notifications
 
 class AlertError(ValueError):
     """A request about alerts that cannot be done; one line for a person."""
-
-
-@register_event
-@dataclass(frozen=True)
-class AlertChanged(Event):
-    """An alert opened, was acknowledged, silenced, reminded of, or resolved."""
-
-    kind: ClassVar[str] = "alert_changed"
-    alert: dict[str, Any]
-    action: str  # opened | notified | acknowledged | silenced | reminded | resolved | updated
-    notified: bool = False  # a notification was queued for this change
 
 
 @dataclass

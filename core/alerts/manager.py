@@ -9,19 +9,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from core.alerts.book import (
-    STOP_GRACE,
-    AlertBook,
-    AlertChanged,
-    AlertError,
-    Change,
-    _clock_text,
-    describe,
-)
+from core.alerts.book import STOP_GRACE, AlertBook, AlertError, Change, _clock_text, describe
 from core.alerts.config import AlertingConfig
 from core.api import current_user
 from core.durations import DurationError, parse_duration
-from core.events import Event
+from core.events import AlertChanged, Event
 
 log = logging.getLogger("fleetdeck.alerts")
 

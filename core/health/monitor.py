@@ -24,9 +24,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from core.events import CheckChanged, Event, register_event
+from core.events import CheckChanged, HealthSample
 from core.health.config import CheckSpec
 from core.health.damping import DOWN, GAVE_UP, MAINTENANCE, PENDING, UP, Damper
 from core.health.metrics import REMOTE_COMMAND, MetricsError, Rates, local_metrics, parse_remote
@@ -47,21 +47,6 @@ log = logging.getLogger("fleetdeck.health")
 
 HISTORY = 360  # samples kept per check and target (an hour at 10 s)
 SAVE_EVERY = 60.0  # seconds between writes of the sample history
-
-
-@register_event
-@dataclass(frozen=True)
-class HealthSample(Event):
-    """One sample of one check on one target (light: what a pane needs to redraw)."""
-
-    kind: ClassVar[str] = "health_sample"
-    check: str
-    target: str
-    status: str  # ok | warn | crit
-    state: str  # the damped state after it
-    value: float | None
-    detail: str
-    at: float
 
 
 @dataclass

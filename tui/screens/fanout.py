@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Input, Log, Static
 
-from core.events import Event
+from core.events import Event, FanOutDone, FanOutHost, FanOutLine, FanOutStarted
 from core.jobs.active import EngineError
 from core.remote.inventory import resolve_targets
 from tui.screens.base import FleetScreen, TableScreen
@@ -29,7 +29,7 @@ from tui.screens.cells import fmt_age, fmt_time
 from tui.screens.dialogs import ConfirmScreen
 from tui.widgets.common import NavTable
 
-FANOUT_EVENTS = {"fanout_started", "host_result", "fanout_done"}
+FANOUT_EVENTS = (FanOutStarted, FanOutHost, FanOutDone)
 STATE_ORDER = ("connecting", "running", "pending", "failed", "timed_out", "unreachable",
                "auth_failed", "host_key_unknown", "host_key_changed", "cancelled", "ok")
 STATE_LABEL = {"pending": "queued"}  # what a waiting host is called on screen
@@ -271,11 +271,11 @@ class FanOutScreen(FleetScreen):
         super().engine_events(events)
         if self.fanout_id is None:
             return
-        mine = [e for e in events if e.kind in FANOUT_EVENTS
+        mine = [e for e in events if isinstance(e, FANOUT_EVENTS)
                 and _fanout_of(e) == self.fanout_id]
         if mine:
             self.refresh_data()
-            if any(e.kind == "fanout_done" for e in mine):
+            if any(isinstance(e, FanOutDone) for e in mine):
                 rec = self.current or {}
                 self.notify(f"fan-out #{self.fanout_id} done: "
                             f"{counts_text(rec.get('hosts', {})).plain}")
@@ -412,8 +412,8 @@ class HostOutputScreen(FleetScreen):
         for e in events:
             if _fanout_of(e) != self.fanout_id:
                 continue
-            if e.kind == "fanout_line" and getattr(e, "host", None) == self.host \
-                    or e.kind in ("host_result", "fanout_done"):
+            if isinstance(e, FanOutLine) and e.host == self.host \
+                    or isinstance(e, FanOutHost | FanOutDone):
                 self.refresh_data()
                 return
 
@@ -459,7 +459,7 @@ class GatheredScreen(FleetScreen):
             log.write_line("")
 
     def engine_events(self, events: list[Event]) -> None:
-        if any(e.kind in ("host_result", "fanout_done") and _fanout_of(e) == self.fanout_id
+        if any(isinstance(e, FanOutHost | FanOutDone) and _fanout_of(e) == self.fanout_id
                for e in events):
             self.refresh_data()
 
