@@ -104,7 +104,7 @@ async def until(pred: Any, what: str, timeout: float = 30) -> Any:
 
 
 def pending(engine: Engine) -> list[dict[str, Any]]:
-    return engine.alerts.book.pending()
+    return engine.alerts.book.outbox.pending()
 
 
 async def test_webhook_failing_first_deliveries_is_delivered_exactly_once(state_dir,
