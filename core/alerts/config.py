@@ -10,13 +10,11 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from core.config import Checker
+from core.remote.config import Host
 from core.schema import Key, Section
-
-if TYPE_CHECKING:
-    from core.config import Checker
-    from core.remote.config import Host
 
 NOTIFIER_KINDS = ("webhook", "command")
 NOTIFY_EVENTS = ("firing", "resolved", "reminder")

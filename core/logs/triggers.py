@@ -88,9 +88,11 @@ class ChangeTriggers:
         from watchfiles import awatch
 
         roots = sorted({watch_root(p) for p in job.on_change})
-        debounce_ms = max(50, int(job.change_debounce * 1000))
+        quiet_ms = max(50, int(job.change_debounce * 1000))
         log.info("job %s watches %s", job.name, ", ".join(roots), extra={"job": job.name})
-        async for changes in awatch(*roots, debounce=debounce_ms, step=50,
+        # a burst ends when the files have been quiet for change_debounce (watchfiles'
+        # `step`); its `debounce` only caps how long a never-ending stream is held
+        async for changes in awatch(*roots, debounce=max(10 * quiet_ms, 2000), step=quiet_ms,
                                     stop_event=self._stop, recursive=True,
                                     ignore_permission_denied=True):
             paths = sorted({p for _, p in changes

@@ -22,12 +22,9 @@ import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # core.config imports this module to validate targets
-    from core.remote.config import Host
+from core.remote.config import LOCAL_HOST, Host
 
-LOCAL_HOST = "local"
 MAX_EXPANSION = 100_000  # names one node set may expand to
 
 _RANGE_RE = re.compile(r"^(\d+)(?:-(\d+))?$")

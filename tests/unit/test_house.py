@@ -20,22 +20,14 @@ def _modules() -> dict[str, Path]:
     return out
 
 
-def _type_checking_only(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
-    while node in parents:
-        node = parents[node]
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            return True
-    return False
-
-
 def import_graph() -> dict[str, set[str]]:
-    """module -> the modules of core/tui it imports (any depth in the file; lazy imports
-    count, `if TYPE_CHECKING:` ones don't: they never run)."""
+    """module -> the modules of core/tui it imports, anywhere in the file: lazy imports
+    and `if TYPE_CHECKING:` ones count too (a cycle hidden from the interpreter is still
+    two modules that cannot be understood apart)."""
     modules = _modules()
     graph: dict[str, set[str]] = {m: set() for m in modules}
     for name, path in modules.items():
         tree = ast.parse(path.read_text(), filename=str(path))
-        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         for node in ast.walk(tree):
             targets: list[str] = []
@@ -48,7 +40,7 @@ def import_graph() -> dict[str, set[str]]:
                     base = ".".join(up + ([base] if base else []))
                 targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
                            for a in node.names]
-            if not targets or _type_checking_only(node, parents):
+            if not targets:
                 continue
             for target in targets:
                 parts = target.split(".")

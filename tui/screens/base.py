@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,12 +19,32 @@ from core.events import (
 )
 from tui.widgets.common import FilterBar, KeyBar, NavTable, RowFilter, StatusBar
 
-if TYPE_CHECKING:
-    from tui.app import FleetdeckApp
-
 RECENT_WINDOW = 6 * 3600  # "failing lately" means the last six hours
 # what changes run listings (the last: an attached console reread the state)
 RUN_EVENTS = (RunQueued, RunStarted, RunFinished, RunRetrying, ViewRefreshed)
+
+
+class Console(Protocol):
+    """What screens ask of the console app (FleetdeckApp is one): its engine and verbs.
+    Screens know the app through this, not by importing it: no import cycle."""
+
+    engine: Any
+    engine_ready: bool
+    actor: Any
+
+    def clock(self) -> float: ...
+    def guard(self, verb: str) -> bool: ...
+    def guard_action(self, verb: str) -> bool: ...
+    def execute(self, line: str) -> None: ...
+    def notify(self, message: str, **kw: Any) -> None: ...
+    def run_job(self, job: str) -> None: ...
+    def set_paused(self, job: str, paused: bool) -> None: ...
+    def cancel_run(self, run_id: int) -> None: ...
+    def open_run(self, run_id: int) -> None: ...
+    def cmd_runs(self, job: str | None = None) -> None: ...
+    def open_alert(self, alert_id: int) -> None: ...
+    def ack_alert(self, alert_id: int) -> None: ...
+    def silence(self, target: str, duration: str) -> None: ...
 
 
 class FleetScreen(Screen[None]):
@@ -33,7 +53,7 @@ class FleetScreen(Screen[None]):
     TITLE_TEXT = ""
 
     @property
-    def fleet(self) -> FleetdeckApp:
+    def fleet(self) -> Console:
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,8 +17,17 @@ from textual.worker import get_current_worker
 
 from core.logs.index import LogIndex
 
-if TYPE_CHECKING:
-    from tui.widgets.log_view import LogView
+
+class SearchedView(Protocol):
+    """What a search needs of its view (a LogView): no import back, no cycle."""
+
+    app: Any
+    cursor_line: int
+    index: Any
+
+    def notify(self, message: str, **kw: Any) -> None: ...
+    def run_worker(self, work: Any, **kw: Any) -> Any: ...
+    def set_highlight(self, regex: re.Pattern[str] | None) -> None: ...
 
 
 class SearchPrompt(ModalScreen[str | None]):
@@ -57,7 +66,7 @@ class SearchPrompt(ModalScreen[str | None]):
 class LogSearch:
     """One view's search: the pattern in force and the jumps to matches and errors."""
 
-    def __init__(self, view: LogView) -> None:
+    def __init__(self, view: SearchedView) -> None:
         self.view = view
         self.regex: re.Pattern[str] | None = None  # the applied search
         self.text = ""
