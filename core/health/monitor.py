@@ -303,31 +303,45 @@ class HealthMonitor:
         if self._path is None or not self._path.exists():
             return
         try:
-            data = json.loads(self._path.read_text())
-        except (OSError, ValueError) as e:
+            data = json.loads(self._path.read_bytes())
+            history = data["history"]
+            if not isinstance(history, dict):
+                raise ValueError("'history' is not an object")
+        except OSError as e:
             log.warning("health history %s unreadable (%s); starting empty", self._path, e)
             return
-        for key, rows in (data.get("history") or {}).items():
+        except (ValueError, KeyError, TypeError) as e:  # not JSON, or not ours: kept aside
+            from core.store.storage import quarantine
+
+            quarantine(self._path, str(e) or type(e).__name__)
+            return
+        for key, rows in history.items():
             st = self.states.get(key)
             if st is not None:
                 st.history.extend(tuple(r) for r in rows[-HISTORY:])  # type: ignore[misc]
 
-    def _save_history(self) -> None:
+    def _history_bytes(self) -> bytes:
+        """The trends as JSON (made on the loop's thread: the states change there)."""
+        import json
+
+        data = {"history": {k: list(st.history) for k, st in self.states.items()}}
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    def _save_history(self, data: bytes | None = None) -> None:
+        """health.json is a plain JSON file, not a TinyDB one: written whole, atomically."""
         if self._path is None:
             return
-        from core.store.storage import AtomicJSONStorage
+        from core.store.storage import atomic_write
 
-        storage = AtomicJSONStorage(self._path)
-        storage.write({"history": {k: list(st.history) for k, st in self.states.items()}})
         try:
-            storage.flush()
+            atomic_write(self._path, self._history_bytes() if data is None else data)
         except OSError as e:
             log.error("cannot write health history %s: %s", self._path, e)
 
     async def _save_loop(self) -> None:
         while True:
             await asyncio.sleep(SAVE_EVERY)
-            await asyncio.to_thread(self._save_history)
+            await asyncio.to_thread(self._save_history, self._history_bytes())
 
 
 async def sample_all(engine: Any, pattern: str | None = None) -> list[dict[str, Any]]:

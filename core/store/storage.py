@@ -55,6 +55,52 @@ def tmp_path_for(path: Path) -> Path:
     return path.with_name(path.name + TMP_SUFFIX)
 
 
+KEEP_CORRUPT = 5  # unreadable files kept aside per state file; older ones are deleted
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` atomically and durably (temporary file, fsync,
+    rename, fsync of the directory); the file is private (0600)."""
+    tmp = tmp_path_for(path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_NOFOLLOW | _O_CLOEXEC,
+                     FILE_MODE)
+        try:
+            os.fchmod(fd, FILE_MODE)  # in case a leftover had other bits
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+    fsync_dir(path.parent)
+
+
+def quarantine(path: Path, reason: str, keep: int = KEEP_CORRUPT) -> Path:
+    """Move a file that cannot be read aside as ``<name>.corrupt-<time>`` (nothing is
+    lost), keeping the newest ``keep`` of them; returns where it went."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while aside.exists():
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        n += 1
+    os.rename(path, aside)
+    log.warning("state file %s cannot be read (%s); moved it aside to %s and started it "
+                "empty", path, reason, aside.name)
+    older = sorted(path.parent.glob(f"{path.name}.corrupt-*"), key=lambda p: p.stat().st_mtime)
+    for old in older[:-keep] if keep else older:
+        old.unlink(missing_ok=True)
+    return aside
+
+
 class AtomicJSONStorage(Storage):
     """TinyDB storage: authoritative data in memory, atomic whole-file replacement on flush.
 
@@ -113,26 +159,7 @@ class AtomicJSONStorage(Storage):
         with self._lock:
             if version is not None and version <= self.written_version:
                 return False
-            tmp = tmp_path_for(self.path)
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_NOFOLLOW
-                             | _O_CLOEXEC, FILE_MODE)
-                try:
-                    os.fchmod(fd, FILE_MODE)  # in case a leftover had other bits
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view):]
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                os.replace(tmp, self.path)
-            except BaseException:
-                try:
-                    tmp.unlink()
-                except OSError:
-                    pass
-                raise
-            fsync_dir(self.path.parent)
+            atomic_write(self.path, data)
             if version is not None:
                 self.written_version = max(self.written_version, version)
             return True
@@ -174,15 +201,7 @@ class AtomicJSONStorage(Storage):
             log.warning("state file %s cannot be read (%s); showing it as empty",
                         self.path, reason)
             return
-        stamp = time.strftime("%Y%m%dT%H%M%S")
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        n = 1
-        while aside.exists():
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
-            n += 1
-        os.rename(self.path, aside)
-        log.warning("state file %s cannot be read (%s); moved it aside to %s and started "
-                    "it empty", self.path, reason, aside.name)
+        quarantine(self.path, reason)
 
 
 def _check_shape(data: Any) -> None:
