@@ -4,7 +4,6 @@ print on, and the read-only view of the state. Nothing here imports a command mo
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 from typing import Any
@@ -67,6 +66,8 @@ def run_id(text: str) -> int:
 def on_engine(config: Any, state_dir: Path, log_format: str, work: Any) -> int:
     """Run `work(engine)` on the engine this state directory has: the daemon's when one
     runs (the one decision, core.control.connect), else this process's own."""
+    import asyncio  # commands that only read or print start without it
+
     from core.enginelog import setup_logging
 
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.fleetconfig import check_config
 from core.paths import default_config_path
 from tui.cli.common import EXIT_USAGE, CLIError
 from tui.keymap import BINDING_IDS
@@ -43,6 +42,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     path = args.path or args.config or default_config_path()
     if not Path(path).exists():
         raise CLIError(f"{path}: file not found")
+    from core.fleetconfig import check_config
+
     issues = check_config(Path(path), key_ids=BINDING_IDS)
     for issue in issues:
         print(str(issue), file=sys.stderr)
