@@ -100,7 +100,7 @@ def cmd_jobs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from tui.fmt import STATE_STYLES, fmt_age, fmt_rate
 
     table = Table(box=None, header_style="bold")
-    for col in ("JOB", "SCHEDULE", "NEXT", "LAST", "SUCCESS", "STATE"):
+    for col in ("JOB", "SCHEDULE", "ZONE", "NEXT", "LAST", "SUCCESS", "STATE"):
         table.add_column(col)
     now = time.time()
     for j in jobs:
@@ -110,8 +110,11 @@ def cmd_jobs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
             style = STATE_STYLES.get(last["state"], "")
             last_text = f"[{style}]{last['state']}[/] {fmt_age(last.get('finished_at'), now)}"
         state = "disabled" if not j["enabled"] else "paused" if j["paused"] else "enabled"
-        sched = escape(j["schedule_text"])
-        table.add_row(escape(j["name"]), sched, fmt_age(j["next_fire"], now), last_text,
+        zone = j.get("timezone")
+        # the zone has its own column: "daily at 03:00 (Europe/Berlin)" says it twice
+        sched = escape(j["schedule_text"].removesuffix(f" ({zone})"))
+        table.add_row(escape(j["name"]), sched, escape(zone or "-"),
+                      fmt_age(j["next_fire"], now), last_text,
                       fmt_rate(j["success_rate"]), state)
     console().print(table)
     return 0
