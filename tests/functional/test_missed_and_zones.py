@@ -80,6 +80,10 @@ async def test_missed_runs_after_downtime(start_engine, state_dir, tmp_path):
     recent = json.loads(fd(tmp_path, state_dir, "runs", "--missed", "--since", "1h",
                            "--json").stdout)
     assert [r["run"] for r in recent] == [r["run"] for r in rows[:-1]]
+    # --since for every run: the six queued in the last hour (four skips, one late, one by
+    # hand), not the old skip queued 3 h ago
+    since = json.loads(fd(tmp_path, state_dir, "runs", "--since", "1h", "--json").stdout)
+    assert len(since) == 6 and rows[-1]["run"] not in [r["id"] for r in since]
     assert len(json.loads(fd(tmp_path, state_dir, "runs", "--missed", "--limit", "2",
                              "--json").stdout)) == 2
 
