@@ -141,7 +141,9 @@ class ControlServer:
             client.kinds = {str(k) for k in kinds} if isinstance(kinds, list) else set()
             return {"subscribed": sorted(client.kinds) if client.kinds else "all"}
         if method == "ping":
-            return {"pid": os.getpid(), "state_dir": str(self.engine.state_dir)}
+            path = self.engine.config.path  # the config file in force (None: built-in)
+            return {"pid": os.getpid(), "state_dir": str(self.engine.state_dir),
+                    "config": str(path) if path is not None else None}
         spec = BY_NAME.get(method)
         if spec is None:
             raise ProtocolError(f"unknown method {method!r}")

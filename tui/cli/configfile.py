@@ -51,8 +51,31 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         n = len(issues)
         print(f"{path}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"{path}: ok")
+    warnings = _warnings(Path(path))
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    n = len(warnings)
+    print(f"{path}: ok" + (f" ({n} warning{'s' if n != 1 else ''})" if n else ""))
     return 0
+
+
+def _warnings(path: Path) -> list[str]:
+    """What is valid but surely not meant: a schedule that never fires in the next five
+    years (a Quartz year gone by, `at` in the past, the fifth Monday of a February)."""
+    import time
+
+    from core.config import ConfigIssue, LineIndex, key_path
+    from core.fleetconfig import load_config
+    from core.jobs.preview import config_warnings
+
+    text = path.read_text(encoding="utf-8")
+    lines = LineIndex(text)
+    config = load_config(path, key_ids=BINDING_IDS)
+    out = []
+    for name, why in config_warnings(config.jobs, time.time()):
+        where = ("jobs", name, "schedule")
+        out.append(str(ConfigIssue(str(path), key_path(where), why, lines.find(where))))
+    return out
 
 
 def cmd_init(args: argparse.Namespace) -> int:

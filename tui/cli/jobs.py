@@ -2,7 +2,7 @@
 
     fleetdeck jobs [--json]
     fleetdeck run JOB [--json]           exit status of the worst run (124 timed out, 130 cancelled)
-    fleetdeck runs [--job J] [--state S] [--limit N] [--json]
+    fleetdeck runs [--job J] [--state S] [--since D] [--missed] [--limit N] [--json]
     fleetdeck logs RUN_ID [-f]
 """
 
@@ -47,6 +47,12 @@ def add_parsers(sub: Any) -> None:
     rs.add_argument("--job")
     rs.add_argument("--state", action="append",
                     help="only runs in this state (repeatable)")
+    rs.add_argument("--since", metavar="D",
+                    help="only the last D, e.g. 2h, 7d (with --missed: occurrences "
+                         "scheduled in it)")
+    rs.add_argument("--missed", action="store_true",
+                    help="occurrences that fell in downtime, and what the misfire policy "
+                         "did with each: ran late or skipped")
     rs.add_argument("--limit", type=int, default=30)
     rs.add_argument("--json", action="store_true")
     rs.set_defaults(func=cmd_runs)
@@ -100,7 +106,7 @@ def cmd_jobs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from tui.fmt import STATE_STYLES, fmt_age, fmt_rate
 
     table = Table(box=None, header_style="bold")
-    for col in ("JOB", "SCHEDULE", "NEXT", "LAST", "SUCCESS", "STATE"):
+    for col in ("JOB", "SCHEDULE", "ZONE", "NEXT", "LAST", "SUCCESS", "STATE"):
         table.add_column(col)
     now = time.time()
     for j in jobs:
@@ -110,8 +116,11 @@ def cmd_jobs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
             style = STATE_STYLES.get(last["state"], "")
             last_text = f"[{style}]{last['state']}[/] {fmt_age(last.get('finished_at'), now)}"
         state = "disabled" if not j["enabled"] else "paused" if j["paused"] else "enabled"
-        sched = escape(j["schedule_text"])
-        table.add_row(escape(j["name"]), sched, fmt_age(j["next_fire"], now), last_text,
+        zone = j.get("timezone")
+        # the zone has its own column: "daily at 03:00 (Europe/Berlin)" says it twice
+        sched = escape(j["schedule_text"].removesuffix(f" ({zone})"))
+        table.add_row(escape(j["name"]), sched, escape(zone or "-"),
+                      fmt_age(j["next_fire"], now), last_text,
                       fmt_rate(j["success_rate"]), state)
     console().print(table)
     return 0
@@ -126,8 +135,18 @@ def cmd_runs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
             raise CLIError(f"--state: unknown state {s!r}; one of {names}")
     if args.limit < 1:
         raise CLIError("--limit must be at least 1")
+    since = None
+    if args.since:
+        from core.durations import DurationError, parse_duration
+
+        try:
+            since = time.time() - parse_duration(args.since)
+        except DurationError as e:
+            raise CLIError(f"--since: {e}") from None
     engine = view(config, state_dir)
-    runs = engine.list_runs(job=args.job, states=args.state, limit=args.limit)
+    if args.missed:
+        return _missed(args, engine, since)
+    runs = engine.list_runs(job=args.job, states=args.state, since=since, limit=args.limit)
     if args.json:
         print(json.dumps(runs, indent=2))
         return 0
@@ -149,6 +168,63 @@ def cmd_runs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
                       fmt_time(r.get("started_at") or r.get("queued_at")),
                       fmt_duration(dur), escape(r.get("reason") or ""))
     console().print(table)
+    return 0
+
+
+MISSED_REASON = "missed while fleetdeck was down"  # core/jobs/dispatch.py, _record_skips
+
+
+def missed_row(run: dict[str, Any]) -> dict[str, Any] | None:
+    """A run as the missed-run review shows it: an occurrence of the downtime run late
+    (trigger misfire) or skipped by the misfire policy; None for any other run."""
+    import re
+
+    if run.get("trigger") == "misfire":
+        what, policy = "ran late", None
+    elif run["state"] == "skipped" and (run.get("reason") or "").startswith(MISSED_REASON):
+        what = "skipped"
+        m = re.search(r"misfire=(\w+)", run["reason"])
+        policy = m.group(1) if m else None
+    else:
+        return None
+    return {"job": run["job"], "host": run["host"], "occurrence": run.get("occurrence"),
+            "what": what, "policy": policy, "run": run["id"], "state": run["state"],
+            "reason": run.get("reason") or ""}
+
+
+def _missed(args: argparse.Namespace, engine: Any, since: float | None) -> int:
+    rows = []
+    for run in engine.list_runs(job=args.job, states=args.state, since=since, limit=None):
+        row = missed_row(run)
+        if row is None or (since is not None and (row["occurrence"] or 0) < since):
+            continue
+        rows.append(row)
+        if len(rows) >= args.limit:
+            break
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.markup import escape
+    from rich.table import Table
+
+    from tui.fmt import STATE_STYLES
+
+    table = Table(box=None, header_style="bold")
+    for col in ("JOB", "OCCURRENCE", "WHAT", "RUN"):
+        table.add_column(col)
+    for r in rows:
+        occ = r["occurrence"]
+        when = "-" if occ is None else time.strftime("%Y-%m-%d %H:%M:%S %Z",
+                                                      time.localtime(occ))
+        what = r["what"] + (f" (misfire={r['policy']})" if r["policy"] else "")
+        style = STATE_STYLES.get(r["state"], "")
+        run = f"#{r['run']}" + ("" if r["what"] == "skipped"
+                               else f" [{style}]{r['state']}[/]")
+        table.add_row(escape(r["job"]), when, escape(what), run)
+    if rows:
+        console().print(table)
+    else:
+        print("no missed occurrences" + (f" in the last {args.since}" if args.since else ""))
     return 0
 
 

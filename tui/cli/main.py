@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from core.config import ConfigError
-from tui.cli import alerts, configfile, daemon, demo, fanout, health, jobs
+from tui.cli import alerts, configfile, daemon, demo, fanout, health, jobs, schedule
 from tui.cli import console as console_cmd
 from tui.cli.common import EXIT_CANCELLED, EXIT_USAGE, CLIError, err, state_dir_of
 
-GROUPS = (console_cmd, demo, health, daemon, jobs, configfile, fanout, alerts)
+GROUPS = (console_cmd, demo, health, daemon, jobs, schedule, configfile, fanout, alerts)
 
 
 def build_parser() -> argparse.ArgumentParser:
