@@ -231,3 +231,19 @@ def test_run_forwards_interrupt_as_cancel(tmp_path, sig):
     assert proc.wait(30) == 130
     [run] = _runs(tmp_path)
     assert run["state"] == "cancelled"
+
+
+@pytest.mark.parametrize(("where", "says"), [
+    ("dir", "is a directory; name the file to write"),
+    ("file/x.toml", "file: is not a folder; choose another path"),
+    ("/proc/nope.toml", "/proc/nope.toml: no such file or directory; choose another path"),
+])
+def test_init_to_a_path_it_cannot_write_is_one_line(tmp_path, where, says) -> None:
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("x")
+    target = where if where.startswith("/") else str(tmp_path / where)
+    out = subprocess.run([*FLEETDECK, "init", "--force", target], capture_output=True,
+                         text=True, env=cli_env(tmp_path))
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    assert says in out.stderr

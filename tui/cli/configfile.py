@@ -82,11 +82,20 @@ def cmd_init(args: argparse.Namespace) -> int:
     from core.default_config import DEFAULT_CONFIG_TOML
 
     path: Path = args.path or args.config or default_config_path()
+    if path.is_dir():
+        raise CLIError(f"{path} is a directory; name the file to write, e.g. "
+                       f"{path / 'config.toml'}")
     if path.exists() and not args.force:
         raise CLIError(f"{path} already exists; use --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(fd, "w", encoding="utf-8") as f:
-        f.write(DEFAULT_CONFIG_TOML)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(DEFAULT_CONFIG_TOML)
+    except OSError as e:  # a file where a folder should be, /proc, read-only, full disk
+        where = e.filename or path
+        why = "is not a folder" if isinstance(e, FileExistsError | NotADirectoryError) \
+            else (e.strerror or str(e)).lower()
+        raise CLIError(f"cannot write {path}: {where}: {why}; choose another path") from None
     print(f"wrote {path}; edit it, then: fleetdeck check-config {path}")
     return 0
