@@ -74,3 +74,96 @@ def test_the_job_detail_snapshot(snap_compare, tmp_path, utc) -> None:
         await pilot.pause(0.1)
 
     assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
+
+
+# ---------------------------------------------------------------------- reload ----
+FIRST = '[jobs.hello]\ncommand = "echo hello"\n'
+SECOND = FIRST + ('\n[jobs.nightly]\ncommand = "true"\nschedule = "0 3 * * *"\n'
+                  'timezone = "UTC"\n')
+BROKEN = FIRST + '\n[jobs.bad]\ncommand = "true"\nschedule = "61 * * * *"\n'
+
+
+def point(link: Path, target: Path) -> None:
+    """Swap what the daemon's config path names. The daemon watches the folder of the
+    file the link resolved to when it started, so this edit does not reload it by
+    itself: only the console's :reload does."""
+    tmp = link.with_suffix(".new")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    tmp.replace(link)
+
+
+async def test_reload_asks_first_with_the_fires_it_adds(tmp_path: Path) -> None:
+    from core.control.attached import AttachedEngine
+    from core.control.client import call
+    from core.fleetconfig import load_config
+    from tests.conftest import cli_env
+    from tests.functional.test_console import command, notices
+    from tests.functional.test_daemon_control import start_daemon, stop_daemon
+    from tui.screens.dialogs import ConfirmScreen
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second, broken = tmp_path / "a/fleet.toml", tmp_path / "b/fleet.toml", \
+        tmp_path / "b/broken.toml"
+    first.write_text(FIRST)
+    second.write_text(SECOND)
+    broken.write_text(BROKEN)
+    cfg = tmp_path / "fleet.toml"
+    cfg.symlink_to(first)
+    state = tmp_path / "state"
+    proc = start_daemon(cfg, state, cli_env(tmp_path))
+
+    async def daemon_jobs() -> list[str]:
+        return sorted(j["name"] for j in await call(state, "list_jobs", {}))
+
+    try:
+        config = load_config(cfg)
+        app = FleetdeckApp(config, state, scheduling=False, theme="dark", clock=lambda: SPRING,
+                           engine=AttachedEngine(config, state, proc.pid))
+        async with app.run_test(size=(120, 36)) as pilot:
+            await ready(pilot)
+            point(cfg, broken)  # errors: said, nothing asked, nothing sent
+            await command(pilot, ":reload")
+            await until(pilot, lambda: any("not reloading" in n for n in notices(app)),
+                        "the errors notice", timeout=30)
+            assert not isinstance(app.screen, ConfirmScreen)
+            said = next(n for n in notices(app) if "not reloading" in n)
+            assert "1 error" in said and "bad" in said
+
+            point(cfg, second)
+            await command(pilot, ":reload")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question",
+                        timeout=30)
+            dialog = app.screen
+            assert dialog.question == f"Reload {cfg}?"
+            assert "jobs: 1 added (nightly), 0 removed, 0 changed" in dialog.detail
+            assert "+1 fire, -0 fires in the next 24h" in dialog.detail
+            assert "+ nightly  2027-03-28 03:00 UTC" in dialog.detail
+            await pilot.press("n")
+            await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "closed")
+            await pilot.pause(0.5)
+            assert await daemon_jobs() == ["hello"]
+
+            await command(pilot, ":reload")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "asked again",
+                        timeout=30)
+            await pilot.press("y")
+            await until(pilot, lambda: any(n.startswith("reloaded:") for n in notices(app)),
+                        "the reload", timeout=30)
+            assert await daemon_jobs() == ["hello", "nightly"]
+    finally:
+        stop_daemon(proc)
+
+
+async def test_a_console_without_a_daemon_cannot_reload(state_dir) -> None:
+    from tests.functional.test_console import command, notices
+    from tui.screens.dialogs import ConfirmScreen
+
+    app = berlin_app(state_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        await command(pilot, ":reload")
+        await until(pilot, lambda: any("only a daemon" in n for n in notices(app)),
+                    "the refusal")
+        assert not isinstance(app.screen, ConfirmScreen)
