@@ -281,6 +281,12 @@ class FleetdeckApp(AlertActions, App[None]):
     def cmd_audit(self) -> None:
         self.switch_mode("audit")
 
+    def cmd_missed(self) -> None:
+        from tui.screens.missed import MissedScreen
+
+        if not isinstance(self.screen, MissedScreen):
+            self.push_screen(MissedScreen())
+
     def cmd_logs(self) -> None:
         self.switch_mode("logs")
 

@@ -167,3 +167,80 @@ async def test_a_console_without_a_daemon_cannot_reload(state_dir) -> None:
         await until(pilot, lambda: any("only a daemon" in n for n in notices(app)),
                     "the refusal")
         assert not isinstance(app.screen, ConfirmScreen)
+
+
+# ---------------------------------------------------------------------- missed ----
+DOWN_NOW = datetime(2027, 3, 27, 12, 0, 30, tzinfo=UTC).timestamp()  # half-way in a minute
+
+
+def seed_downtime(state_dir: Path) -> None:
+    """Down for five minutes before DOWN_NOW: five occurrences of each every-minute job
+    missed (as tests/functional/test_engine.py's misfire test seeds it)."""
+    from core.store import Store
+
+    last = DOWN_NOW - 30 - 300
+    store = Store.open(state_dir)
+    for name in ("catchup", "skipper"):
+        store.update_job_state(name, first_seen=last, last_occurrence=last)
+    store.commit()
+    store.close()
+
+
+async def test_missed_runs_from_the_overview(state_dir, utc) -> None:
+    from tests.functional.test_console import column, command
+    from tui.screens.missed import MissedScreen
+    from tui.screens.overview import OverviewScreen
+    from tui.screens.run_log import RunLogScreen
+
+    seed_downtime(state_dir)
+    config = make_config(
+        job("catchup", "true", schedule="every 1m", misfire="run_once", misfire_grace=1),
+        job("skipper", "true", schedule="every 1m", misfire="skip", misfire_grace=1),
+    )
+    app = FleetdeckApp(config, state_dir, scheduling=True, clock=lambda: DOWN_NOW,
+                       theme="dark")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        engine = app.engine
+
+        def settled() -> bool:
+            runs = engine.list_runs(limit=None)
+            return len(runs) == 10 and not engine.queue()
+
+        await until(pilot, settled, "the misfire policies' runs", timeout=30)
+        assert isinstance(app.screen, OverviewScreen)
+        app._refresh_screen()  # noqa: SLF001
+        hint = app.screen.query_one("#missed-hint", Static)
+        await until(pilot, lambda: hint.display and "10 occurrences" in str(hint.render()),
+                    "the overview's hint")
+        assert "1 ran late, 9 skipped — m to review" in str(hint.render())
+
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, MissedScreen), "the missed screen")
+        table = app.screen.query_one("#table")
+        await until(pilot, lambda: table.row_count == 10, "the ten occurrences")
+        whats = column(table, 2)
+        assert whats.count("ran late") == 1
+        assert whats.count("skipped (misfire=run_once)") == 4
+        assert whats.count("skipped (misfire=skip)") == 5
+        labels = [str(c.label) for c in table.columns.values()]
+        assert labels == ["JOB", "OCCURRENCE", "WHAT", "RUN"]
+        late = whats.index("ran late")
+        row = [str(c) for c in table.get_row_at(late)]
+        ran = next(r for r in engine.list_runs(limit=None) if r["trigger"] == "misfire")
+        assert row[0] == "catchup"
+        assert row[1] == "2027-03-27 12:00:00 UTC"  # run_once: the latest occurrence
+        assert row[3] == f"#{ran['id']} ✓ succeeded"
+        occurrences = sorted(column(table, 1))
+        assert occurrences[0] == "2027-03-27 11:56:00 UTC"
+
+        table.move_cursor(row=late)
+        await pilot.press("enter")  # opens the run
+        await until(pilot, lambda: isinstance(app.screen, RunLogScreen), "the run's output")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MissedScreen), "back")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, OverviewScreen), "the overview")
+
+        await command(pilot, ":missed")  # the same screen as a command
+        await until(pilot, lambda: isinstance(app.screen, MissedScreen), ":missed")
