@@ -281,6 +281,12 @@ class FleetdeckApp(AlertActions, App[None]):
     def cmd_audit(self) -> None:
         self.switch_mode("audit")
 
+    def cmd_missed(self) -> None:
+        from tui.screens.missed import MissedScreen
+
+        if not isinstance(self.screen, MissedScreen):
+            self.push_screen(MissedScreen())
+
     def cmd_logs(self) -> None:
         self.switch_mode("logs")
 
@@ -322,8 +328,33 @@ class FleetdeckApp(AlertActions, App[None]):
         self.cancel_run(cmds.parse_run_id(run))
 
     async def cmd_reload(self) -> None:
+        """Ask first, showing what the file in force would change (read fresh, off the
+        event loop); a file with errors is said and not sent."""
         if not self._guard("reload"):
             return
+        path = self.engine.config.path
+        daemon = getattr(self.engine, "attached", False) or \
+            getattr(self.engine, "reloader", None) is not None
+        if path is None or not daemon:
+            await self._reload()  # the engine says why it cannot
+            return
+        import asyncio
+
+        from tui.reload_preview import errors_notice, preview_reload
+
+        preview = await asyncio.to_thread(preview_reload, Path(path), self.engine.config,
+                                          self.clock())
+        if preview.errors:
+            self.notify(errors_notice(preview), severity="error", timeout=10)
+            return
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self.run_worker(self._reload(), group="actions")
+
+        self.push_screen(ConfirmScreen(preview.question, preview.detail), confirmed)
+
+    async def _reload(self) -> None:
         try:
             summary = await self.engine.reload(actor=self.actor)
         except EngineError as e:

@@ -73,6 +73,8 @@ BINDING_IDS: dict[str, str] = {
     "logs.next_error": "Next error",
     "logs.pause": "Pause",
     "logs.previous_error": "Previous error",
+    "missed.open": "Open run",
+    "overview.missed": "Missed runs",
     "overview.next": "Next list",
     "overview.open": "Open",
     "queue.cancel": "Cancel",

@@ -24,11 +24,15 @@ __all__ = [
     "Transition",
     "config_warnings",
     "diff_fires",
+    "dst_effect",
     "fires_between",
     "job_schedule",
     "local_iso",
     "local_label",
     "never_fires",
+    "next_transition",
+    "offset_label",
+    "transitions_between",
     "upcoming",
     "zone_of",
 ]
@@ -118,6 +122,62 @@ def upcoming(schedule: Schedule, after: float, count: int) -> list[float | Trans
             i += 1
         out.append(fire)
     return out
+
+
+def offset_label(ts: float, zone: tzinfo) -> str:
+    """The zone's UTC offset at an instant: +02:00, -03:30."""
+    off = int((datetime.fromtimestamp(ts, zone).utcoffset() or timedelta()).total_seconds())
+    sign = "+" if off >= 0 else "-"
+    h, m = divmod(abs(off) // 60, 60)
+    return f"{sign}{h:02d}:{m:02d}"
+
+
+def next_transition(schedule: Schedule, after: float,
+                    horizon: float = YEAR) -> Transition | None:
+    """The first offset change of the schedule's zone in (after, after + horizon]."""
+    changes = transitions_between(zone_of(schedule), after, after + horizon)
+    return changes[0] if changes else None
+
+
+def dst_effect(schedule: Schedule, change: Transition) -> str:
+    """What an offset change does to a schedule's fires, in one line: "02:30 does not
+    exist that night (vixie: fires at 03:00 CEST)", "02:30 happens twice that night
+    (skip: fires once, in the first pass)", or that none of its times is in the hour."""
+    from core.jobs.schedule import CronSchedule
+
+    delta = change.new_offset - change.old_offset
+    if not isinstance(schedule, CronSchedule):
+        if isinstance(schedule, OnceSchedule):
+            return "a one-off: unaffected"
+        return (f"an interval keeps real time: the wall clock moves {_span(delta)} "
+                "between its fires")
+    wall = change.wall
+    if delta > 0:  # spring forward: wall times in [wall, wall + delta) do not exist
+        lo, hi = wall, wall + timedelta(seconds=delta)
+    else:  # fall back: wall times in [wall - |delta|, wall) happen twice
+        lo, hi = wall - timedelta(seconds=-delta), wall
+    hits: list[datetime] = []
+    cand = schedule.spec.next_after(lo - timedelta(microseconds=1))
+    while cand is not None and cand < hi and len(hits) < 1000:
+        hits.append(cand)
+        cand = schedule.spec.next_after(cand)
+    vixie = schedule.dst == "vixie"
+    policy = schedule.dst + ((" fixed time" if schedule.fixed else " interval-like")
+                             if vixie else "")
+    if not hits:
+        return f"none of its times is in the changed hour ({policy}: unaffected)"
+    fmt = "%H:%M:%S" if any(h.second for h in hits) else "%H:%M"
+    times = hits[0].strftime(fmt) + (f" and {len(hits) - 1} more" if len(hits) > 1 else "")
+    if delta > 0:
+        gap_fires = schedule.fixed if vixie else schedule.dst == "all"
+        at = local_label(change.at, zone_of(schedule))
+        what = f"fires at {at[11:]}" if gap_fires else "does not fire then"
+        verb = "do not" if len(hits) > 1 else "does not"
+        return f"{times} {verb} exist that night ({policy}: {what})"
+    repeat_both = (not schedule.fixed) if vixie else schedule.dst == "all"
+    what = "fires in both passes" if repeat_both else "fires once, in the first pass"
+    verb = "happen" if len(hits) > 1 else "happens"
+    return f"{times} {verb} twice that night ({policy}: {what})"
 
 
 # ----------------------------------------------------------- a new config's fires ----

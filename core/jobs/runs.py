@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -82,3 +83,22 @@ class Run:
     def from_dict(cls, data: dict[str, Any]) -> Run:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+MISSED_REASON = "missed while fleetdeck was down"  # core/jobs/dispatch.py
+
+
+def missed_row(run: dict[str, Any]) -> dict[str, Any] | None:
+    """A run as the missed-run review shows it: an occurrence of the downtime run late
+    (trigger misfire) or skipped by the misfire policy; None for any other run."""
+    if run.get("trigger") == "misfire":
+        what, policy = "ran late", None
+    elif run["state"] == "skipped" and (run.get("reason") or "").startswith(MISSED_REASON):
+        what = "skipped"
+        m = re.search(r"misfire=(\w+)", run["reason"])
+        policy = m.group(1) if m else None
+    else:
+        return None
+    return {"job": run["job"], "host": run["host"], "occurrence": run.get("occurrence"),
+            "what": what, "policy": policy, "run": run["id"], "state": run["state"],
+            "reason": run.get("reason") or ""}

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.jobs.runs import missed_row  # the review's rows, as the console's
 from tui.cli.common import (
     ACTOR,
     EXIT_CANCELLED,
@@ -169,27 +170,6 @@ def cmd_runs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
                       fmt_duration(dur), escape(r.get("reason") or ""))
     console().print(table)
     return 0
-
-
-MISSED_REASON = "missed while fleetdeck was down"  # core/jobs/dispatch.py, _record_skips
-
-
-def missed_row(run: dict[str, Any]) -> dict[str, Any] | None:
-    """A run as the missed-run review shows it: an occurrence of the downtime run late
-    (trigger misfire) or skipped by the misfire policy; None for any other run."""
-    import re
-
-    if run.get("trigger") == "misfire":
-        what, policy = "ran late", None
-    elif run["state"] == "skipped" and (run.get("reason") or "").startswith(MISSED_REASON):
-        what = "skipped"
-        m = re.search(r"misfire=(\w+)", run["reason"])
-        policy = m.group(1) if m else None
-    else:
-        return None
-    return {"job": run["job"], "host": run["host"], "occurrence": run.get("occurrence"),
-            "what": what, "policy": policy, "run": run["id"], "state": run["state"],
-            "reason": run.get("reason") or ""}
 
 
 def _missed(args: argparse.Namespace, engine: Any, since: float | None) -> int:

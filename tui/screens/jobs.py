@@ -5,10 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.widgets import Static
 
+from core.jobs.preview import (
+    Transition,
+    dst_effect,
+    job_schedule,
+    local_label,
+    next_transition,
+    offset_label,
+    upcoming,
+    zone_of,
+)
 from tui.screens.base import TableScreen
 from tui.screens.cells import fmt_age, fmt_rate, fmt_time, state_cell
+
+DETAIL_FIRES = 5  # next fires the detail lists
 
 
 class JobsScreen(TableScreen):
@@ -21,6 +35,14 @@ class JobsScreen(TableScreen):
         Binding("c", "cancel", "Cancel run", id="jobs.cancel"),
         Binding("enter", "open", "Runs", id="jobs.open"),
     ]
+    DEFAULT_CSS = """
+    JobsScreen #job-detail { height: auto; max-height: 12; padding: 0 1;
+                             background: $surface; }
+    """
+
+    def compose_body(self) -> ComposeResult:
+        yield from super().compose_body()
+        yield Static("", id="job-detail")
 
     def refresh_data(self) -> None:
         super().refresh_data()
@@ -31,6 +53,7 @@ class JobsScreen(TableScreen):
         for job in self.fleet.engine.list_jobs():
             rows.append((job["name"], self._cells(job, now), self._text(job)))
         self.set_rows(rows)
+        self.show_detail()
 
     @staticmethod
     def _state(job: dict[str, Any]) -> Text:
@@ -95,3 +118,52 @@ class JobsScreen(TableScreen):
 
     def on_data_table_row_selected(self, event: Any) -> None:
         self.action_open()
+
+    def on_data_table_row_highlighted(self, event: Any) -> None:
+        self.show_detail()
+
+    # ------------------------------------------------------------- the job's detail ---
+    def show_detail(self) -> None:
+        """The highlighted job's next fires in its zone, and the zone's next offset
+        change within a year with what it does to the job."""
+        pane = self.query("#job-detail")
+        if not pane or not self.fleet.engine_ready:
+            return
+        key = self.table.selected_key()
+        job = self.fleet.engine.config.jobs.get(key) if key else None
+        pane.first(Static).update(detail_text(job, self.now()) if job else "")
+
+
+def detail_text(job: Any, now: float) -> Text:
+    """A job's detail: its schedule, its next fires with their offsets, the next DST
+    change of its zone and the job's dst policy on it. `now`: the console's clock."""
+    text = Text()
+    text.append(job.name, style="bold")
+    if not job.schedule:
+        text.append(" · on demand: no schedule")
+        return text
+    sched = job_schedule(job)
+    text.append(f" · {job.schedule}")
+    if sched is None:
+        text.append(" · disabled: no fires" if not job.enabled else " · unreadable schedule")
+        return text
+    zone = zone_of(sched)
+    text.append(f" · {getattr(zone, 'key', None) or sched.timezone} · {sched.describe()}")
+    if getattr(sched, "dst", None):
+        text.append(f" · dst={sched.dst}")
+    items = upcoming(sched, now, DETAIL_FIRES)
+    text.append("\nnext fires:" if items else "\nno fire after "
+                + local_label(now, zone))
+    for item in items:
+        if isinstance(item, Transition):
+            text.append(f"\n  -- {item.label()}", style="yellow")
+        else:
+            text.append(f"\n  {local_label(item, zone, weekday=True)} "
+                        f"({offset_label(item, zone)})")
+    change = next_transition(sched, now)
+    text.append("\nnext DST change: ", style="bold")
+    if change is None:
+        text.append("none within a year")
+    else:
+        text.append(f"{change.label()}: {dst_effect(sched, change)}")
+    return text

@@ -18,6 +18,7 @@ from tui.widgets.common import NavTable
 BAD_STATES = ["failed", "timed_out", "interrupted"]
 SHOW_FAILING = 20
 SHOW_NEXT = 8
+MISSED_WINDOW = 86400  # the hint counts the occurrences of the last day
 
 
 class OverviewScreen(FleetScreen):
@@ -25,6 +26,7 @@ class OverviewScreen(FleetScreen):
     BINDINGS = [
         Binding("enter", "open", "Open", id="overview.open"),
         Binding("tab", "app.focus_next", "Next list", show=False, id="overview.next"),
+        Binding("m", "missed", "Missed runs", id="overview.missed"),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -55,6 +57,9 @@ class OverviewScreen(FleetScreen):
                 t.add_column(label, key=key)
             yield t
             yield Static("Hosts: …", classes="section muted", id="health-title")
+            hint = Static("", classes="section", id="missed-hint")
+            hint.display = False  # only when something was missed
+            yield hint
 
     def on_mount(self) -> None:
         self._show_alerts([])
@@ -119,6 +124,23 @@ class OverviewScreen(FleetScreen):
         self.query_one("#jobs-title", Static).update(
             f"Jobs whose last run failed ({len(bad_jobs)})")
         self._show_health()
+        self._show_missed(now)
+
+    def _show_missed(self, now: float) -> None:
+        """One line when occurrences of the last day were missed (m reviews them)."""
+        from tui.screens.missed import missed_rows
+
+        hint = self.query_one("#missed-hint", Static)
+        rows = missed_rows(self.fleet.engine, since=now - MISSED_WINDOW)
+        hint.display = bool(rows)
+        if rows:
+            late = sum(1 for r in rows if r["what"] == "ran late")
+            hint.update(f"Missed while down (24h): {len(rows)} occurrence"
+                        f"{'s' if len(rows) != 1 else ''}, {late} ran late, "
+                        f"{len(rows) - late} skipped — m to review")
+
+    def action_missed(self) -> None:
+        self.fleet.execute("missed")
 
     def _show_health(self) -> None:
         """One line on the fleet: the unhealthy hosts by name, the rest counted."""
