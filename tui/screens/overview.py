@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.text import Text
@@ -10,7 +11,8 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from core.events import AlertChanged, CheckChanged
+from core.events import AlertChanged, CheckChanged, RunFinished
+from core.jobs.runs import missed_row
 from tui.screens.base import RECENT_WINDOW, FleetScreen
 from tui.screens.cells import fmt_age, fmt_time, state_cell
 from tui.widgets.common import NavTable
@@ -19,6 +21,7 @@ BAD_STATES = ["failed", "timed_out", "interrupted"]
 SHOW_FAILING = 20
 SHOW_NEXT = 8
 MISSED_WINDOW = 86400  # the hint counts the occurrences of the last day
+MISSED_EVERY = 60.0  # seconds: the hint is looked at again at most this often (and on show)
 
 
 class OverviewScreen(FleetScreen):
@@ -124,7 +127,15 @@ class OverviewScreen(FleetScreen):
         self.query_one("#jobs-title", Static).update(
             f"Jobs whose last run failed ({len(bad_jobs)})")
         self._show_health()
-        self._show_missed(now)
+        if time.monotonic() >= self._missed_due:  # a day of history: not on every event
+            self._missed_due = time.monotonic() + MISSED_EVERY
+            self._show_missed(now)
+
+    def on_screen_resume(self) -> None:
+        self._missed_due = 0.0  # shown again: looked at again
+        super().on_screen_resume()
+
+    _missed_due = 0.0
 
     def _show_missed(self, now: float) -> None:
         """One line when occurrences of the last day were missed (m reviews them)."""
@@ -164,6 +175,8 @@ class OverviewScreen(FleetScreen):
         line.update(text)
 
     def engine_events(self, events: list[Any]) -> None:
+        if any(isinstance(e, RunFinished) and missed_row(e.run) for e in events):
+            self._missed_due = 0.0  # a missed occurrence was just recorded: count again
         if any(isinstance(e, AlertChanged | CheckChanged) for e in events):
             self.refresh_data()
         else:
