@@ -49,11 +49,11 @@ async def test_two_consoles_see_one_daemon_and_survive_its_restart(daemon) -> No
         await pilot_until(p1, lambda: jobs.row_count == 2, "the daemon's jobs listed")
         await p1.press("r")  # run the selected job (hello) in the first console
         await pilot_until(p2, lambda: any(r["job"] == "hello"
-                                    for r in two.engine.list_runs(limit=10)),
+                                          for r in two.engine.list_runs(limit=10)),
                           "the run seen by the second console")
         table = two.screen.query_one("#table")
         await pilot_until(p2, lambda: any("hello" in str(table.get_row_at(i))
-                                    for i in range(table.row_count)),
+                                          for i in range(table.row_count)),
                           "the run on the second console's screen")
 
         await p1.press("9")  # the audit trail names the run, as this user, by socket
