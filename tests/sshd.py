@@ -226,7 +226,7 @@ async def hang_server() -> tuple[asyncio.AbstractServer, int]:
 
     async def handle(reader: Any, writer: Any) -> None:
         held.append(writer)
-        await asyncio.sleep(3600)
+        await asyncio.sleep(3600)  # silent on purpose: the client must time out
 
     srv = await asyncio.start_server(handle, "127.0.0.1", 0)
     return srv, srv.sockets[0].getsockname()[1]
