@@ -50,8 +50,8 @@ def transitions(root: Path, on_record: int, repeat: int) -> tuple[list[float], i
     for i in range(on_record):  # resolved alerts with a typical short history
         book.check_changed("http", f"web{i}", "up", "down", clock[0], "HTTP 500 in 31 ms")
         book.check_changed("http", f"web{i}", "down", "up", clock[0], "HTTP 200 in 9 ms")
-    for e in book.pending():
-        book.delivered(e, clock[0])
+    for e in book.outbox.pending():
+        book.outbox.delivered(e, clock[0])
     book.storage.flush()
     out = []
     for i in range(repeat):
@@ -62,8 +62,8 @@ def transitions(root: Path, on_record: int, repeat: int) -> tuple[list[float], i
                            "disk / 96% >= 95%")
         book.storage.flush()
         out.append(time.perf_counter() - t0)
-        for e in book.pending():  # keep the outbox as a running engine would
-            book.delivered(e, clock[0])
+        for e in book.outbox.pending():  # keep the outbox as a running engine would
+            book.outbox.delivered(e, clock[0])
     size = (root / f"s{on_record}" / "alerts" / "alerts.json").stat().st_size
     return out, size
 

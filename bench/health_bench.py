@@ -99,9 +99,10 @@ async def serve(n: int, folder: Path) -> None:
 async def measure(ports: list[int], folder: Path, ticks: int, interval: float) -> None:
     import logging
 
+    from core.events import HealthSample
     from core.fleetconfig import Config
     from core.health.config import CheckSpec
-    from core.health.monitor import HealthMonitor, HealthSample
+    from core.health.monitor import HealthMonitor
     from core.jobs.config import EngineSettings
     from core.jobs.engine import Engine
     from core.remote.config import Host

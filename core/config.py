@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.durations import DurationError, parse_duration
+from core.schema import Key
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,33 @@ class Checker:
             return value
         self.wrong_type(path, "a table", value)
         return None
+
+    def read(self, t: dict[str, Any], key: Key, path: KeyPath, default: Any = MISSING) -> Any:
+        """A key read as its declaration says (core/schema.py): type, range, choices; its
+        declared default unless the caller has another (a job takes [defaults])."""
+        d = key.value() if default is MISSING else default
+        kind, name = key.type, key.name
+        if key.choices:
+            return self.choice(t, name, path, d, key.choices)
+        if kind in ("string", "text"):
+            return self.string(t, name, path, d, nonempty=kind == "string")
+        if kind == "integer":
+            return self.integer(t, name, path, d, minimum=int(key.minimum or 0),
+                                maximum=None if key.maximum is None else int(key.maximum))
+        if kind == "boolean":
+            return self.boolean(t, name, path, d)
+        if kind in ("duration", "duration-or-none"):
+            value = self.duration(t, name, path, d, allow_none=kind == "duration-or-none")
+            if key.minimum is not None and value is not None and value < key.minimum \
+                    and name in t:
+                self.add(path + (name,), f"{name} must be at least {key.minimum:g}s")
+                return d
+            return value
+        if kind == "zone":
+            return self.timezone(t, name, path, d)
+        if kind == "strings":
+            return self.str_list(t, name, path)
+        raise ValueError(f"{name}: a {kind} key has a reader of its own")
 
     def known_keys(self, table: dict[str, Any], known: tuple[str, ...], path: KeyPath) -> None:
         for key in table:

@@ -193,3 +193,83 @@ class EventBus:
                 yield await st.queue.get()
         finally:
             self._streams.remove(st)
+
+
+# ------------------------------------------------- the services' events (one catalogue) ---
+@register_event
+@dataclass(frozen=True)
+class LogLines(Event):
+    kind: ClassVar[str] = "log_lines"
+    source: str
+    lines: list[tuple[float, str | None, str]]  # (time, level, text)
+    skipped: int = 0  # lines before these that came too fast to show (in the file)
+
+
+@register_event
+@dataclass(frozen=True)
+class HealthSample(Event):
+    """One sample of one check on one target (light: what a pane needs to redraw)."""
+
+    kind: ClassVar[str] = "health_sample"
+    check: str
+    target: str
+    status: str  # ok | warn | crit
+    state: str  # the damped state after it
+    value: float | None
+    detail: str
+    at: float
+
+
+@register_event
+@dataclass(frozen=True)
+class FanOutStarted(Event):
+    kind: ClassVar[str] = "fanout_started"
+    fanout: dict[str, Any]
+
+
+@register_event
+@dataclass(frozen=True)
+class FanOutHost(Event):
+    """One host's state changed; ``result`` is a HostResult as a dict."""
+
+    kind: ClassVar[str] = "host_result"
+    fanout_id: int
+    result: dict[str, Any]
+
+
+@register_event
+@dataclass(frozen=True)
+class FanOutLine(Event):
+    kind: ClassVar[str] = "fanout_line"
+    fanout_id: int
+    host: str
+    stream: str  # "stdout" | "stderr"
+    line: str
+    ts: float
+
+
+@register_event
+@dataclass(frozen=True)
+class FanOutDone(Event):
+    kind: ClassVar[str] = "fanout_done"
+    fanout: dict[str, Any]
+
+
+@register_event
+@dataclass(frozen=True)
+class AlertChanged(Event):
+    """An alert opened, was acknowledged, silenced, reminded of, or resolved."""
+
+    kind: ClassVar[str] = "alert_changed"
+    alert: dict[str, Any]
+    action: str  # opened | notified | acknowledged | silenced | reminded | resolved | updated
+    notified: bool = False  # a notification was queued for this change
+
+
+@register_event
+@dataclass(frozen=True)
+class ViewRefreshed(Event):
+    """The attached view reread the state directory: screens redraw from it."""
+
+    kind: ClassVar[str] = "view_refreshed"
+    at: float

@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.alerts.config import read_alerting
+from core.alerts.config import ALERTS, MAINTENANCE, NOTIFIER, read_alerting
 from core.config import ConfigError, ConfigIssue, read_document
-from core.health.config import read_checks
-from core.jobs.config import Defaults, EngineSettings, Job, read_defaults, read_engine, read_jobs
-from core.logs.rules import read_rules
-from core.logs.sources import read_sources
+from core.health.config import CHECK, read_checks
+from core.jobs.config import (
+    DEFAULTS,
+    ENGINE,
+    JOB,
+    Defaults,
+    EngineSettings,
+    Job,
+    read_defaults,
+    read_engine,
+    read_jobs,
+)
+from core.logs.rules import RULE, read_rules
+from core.logs.sources import SOURCE, read_sources
 from core.paths import default_config_path
-from core.remote.config import Host, read_hosts
+from core.remote.config import HOST, Host, read_hosts
+from core.schema import Key, json_schema
 
-_TOP_KEYS = ("theme", "engine", "defaults", "hosts", "jobs", "keys", "checks",
-             "alerts", "notifiers", "maintenance", "sources", "rules")
+THEME = Key("theme", "string", "console theme: dark, light, high-contrast, ansi, or a "
+            "theme file's name")
+SECTIONS = (ENGINE, DEFAULTS, HOST, JOB, CHECK, ALERTS, NOTIFIER, MAINTENANCE, SOURCE, RULE)
+_TOP_KEYS = ("theme", "keys", *(s.name for s in SECTIONS))
+
+
+def config_schema(key_ids: Collection[str] = ()) -> dict[str, Any]:
+    """The JSON Schema of a config file, made from the same declarations the reader uses
+    (`fleetdeck config-schema`; TOML editors such as taplo validate with it)."""
+    return json_schema(SECTIONS, (THEME,), tuple(key_ids))
 
 
 @dataclass(frozen=True)
@@ -36,11 +57,12 @@ class Config:
 
 
 # --------------------------------------------------------------------------- loading ---
-def load_config(path: Path | None = None) -> Config:
+def load_config(path: Path | None = None, *, key_ids: Collection[str] = ()) -> Config:
     """Read and validate a config file; raise ConfigError listing every issue.
 
     With no path, the default location is used, and when nothing is there the
-    built-in default config is returned. An explicit path must exist.
+    built-in default config is returned. An explicit path must exist. `key_ids`: the
+    console's binding ids; a [keys] entry naming another is an error.
     """
     if path is None:
         path = default_config_path()
@@ -61,7 +83,7 @@ def load_config(path: Path | None = None) -> Config:
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise ConfigError([ConfigIssue(source, "", "not valid UTF-8 text", line)]) from None
-    config, issues = _parse(text, source, path)
+    config, issues = _parse(text, source, path, key_ids)
     if issues:
         raise ConfigError(issues)
     return config
@@ -75,10 +97,10 @@ def parse_config_text(text: str, source: str = "<config>") -> Config:
     return config
 
 
-def check_config(path: Path | None) -> list[ConfigIssue]:
+def check_config(path: Path | None, *, key_ids: Collection[str] = ()) -> list[ConfigIssue]:
     """Every issue in a config file; [] when it is valid."""
     try:
-        load_config(path)
+        load_config(path, key_ids=key_ids)
     except ConfigError as e:
         return list(e.issues)
     return []
@@ -92,7 +114,8 @@ def builtin_config() -> Config:
 
 
 
-def _parse(text: str, source: str, path: Path | None) -> tuple[Config, list[ConfigIssue]]:
+def _parse(text: str, source: str, path: Path | None,
+           key_ids: Collection[str] = ()) -> tuple[Config, list[ConfigIssue]]:
     """The Config a text describes (meaningful only when no issues) and every issue in it."""
     doc, c = read_document(text, source)
     if doc is None:
@@ -105,7 +128,12 @@ def _parse(text: str, source: str, path: Path | None) -> tuple[Config, list[Conf
     jobs = read_jobs(c, doc, defaults, hosts)
     keys = c.str_map(doc, "keys", ())
     for k, v in keys.items():
-        if not v.strip():
+        if key_ids and k not in key_ids:
+            close = difflib.get_close_matches(k, list(key_ids), n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else \
+                " (`?` in the console lists the keys; their ids are in the README)"
+            c.add(("keys", k), f"unknown binding id '{k}'{hint}")
+        elif not v.strip():
             c.add(("keys", k), "key binding must not be empty")
     checks = read_checks(c, doc, hosts)
     alerting = read_alerting(c, doc, hosts)

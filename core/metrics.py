@@ -95,4 +95,4 @@ class Metrics:
             counts[a["status"]] = counts.get(a["status"], 0) + 1
         for status in ("firing", "acknowledged", "silenced", "maintenance"):
             self.alerts.labels(status).set(counts.get(status, 0))
-        self.outbox.set(len(manager.book.pending()))
+        self.outbox.set(len(manager.book.outbox.pending()))

@@ -11,11 +11,12 @@ from typing import Any
 from textual import work
 
 from core.durations import format_duration, parse_duration
+from core.events import AlertChanged
 
 
 def ring_for(events: list[Any]) -> bool:
     """The console's bell: a new alert that is firing (not silenced, not in maintenance)."""
-    return any(e.kind == "alert_changed" and e.action in ("opened", "notified")
+    return any(isinstance(e, AlertChanged) and e.action in ("opened", "notified")
                and e.alert.get("status") == "firing" for e in events)
 
 

@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from core.api import Actor
-from core.events import Event
+from core.events import AlertChanged, EngineNotice, Event, OutputLine
 from core.fleetconfig import Config
 from core.jobs.active import EngineError
 from core.jobs.engine import Engine
@@ -186,8 +186,8 @@ class FleetdeckApp(AlertActions, App[None]):
     # ------------------------------------------------------------------- event pump ---
     def _on_engine_event(self, event: Event) -> None:
         # output lines are many and only say "there is more": keep which runs, not each line
-        if event.kind == "output_line":
-            self._output_runs.add(event.run_id)  # type: ignore[attr-defined]
+        if isinstance(event, OutputLine):
+            self._output_runs.add(event.run_id)
         else:
             self._buffer.append(event)
 
@@ -196,14 +196,14 @@ class FleetdeckApp(AlertActions, App[None]):
             return
         events, self._buffer = self._buffer, []
         output, self._output_runs = self._output_runs, set()
-        alerts_moved = any(e.kind == "alert_changed" for e in events)
+        alerts_moved = any(isinstance(e, AlertChanged) for e in events)
         if alerts_moved and ring_for(events):
             self.bell()  # a new firing alert
-        notices = [e for e in events if e.kind == "engine_notice"]
+        notices = [e for e in events if isinstance(e, EngineNotice)]
         for n in notices[-3:]:  # a reload rejected, a daemon lost: said on screen
-            level = n.level  # type: ignore[attr-defined]
-            if level in ("warning", "error") or "attached again" in n.message:  # type: ignore[attr-defined]
-                self.notify(n.message, severity="error" if level == "error"  # type: ignore[attr-defined]
+            level = n.level
+            if level in ("warning", "error") or "attached again" in n.message:
+                self.notify(n.message, severity="error" if level == "error"
                             else "warning" if level == "warning" else "information",
                             timeout=8)
         for screen in self._visible_screens():
@@ -320,6 +320,17 @@ class FleetdeckApp(AlertActions, App[None]):
 
     def cmd_cancel(self, run: str) -> None:
         self.cancel_run(cmds.parse_run_id(run))
+
+    async def cmd_reload(self) -> None:
+        if not self._guard("reload"):
+            return
+        try:
+            summary = await self.engine.reload(actor=self.actor)
+        except EngineError as e:
+            self.notify(str(e), severity="error")
+            return
+        changed = ", ".join(f"{len(v)} {k}" for k, v in summary.items() if v)
+        self.notify(f"reloaded: {changed or 'nothing changed'}")
 
     def cmd_theme(self, name: str | None = None) -> None:
         names = sorted(n for n in self.available_themes if not n.startswith("textual-")

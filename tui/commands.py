@@ -55,6 +55,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("resume", "resume a paused job", args=("job",), acts=True),
     Command("cancel", "cancel a queued or running run", args=("run",), acts=True,
             destructive=True),
+    Command("reload", "the daemon re-reads its config (an attached console)", acts=True),
     Command("theme", "switch theme (no name: list them)", optional=("name",)),
     Command("help", "keys of the current screen", aliases=("?",)),
     Command("quit", "leave the console (a standalone engine stops with it)",

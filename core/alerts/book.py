@@ -1,16 +1,12 @@
 """Alerts: opened by checks going down, log rules firing and jobs failing; resolved when
 they recover; acknowledged, silenced or kept quiet by maintenance windows.
 
-Two parts:
-
-* `AlertBook` -- the state machine over one crash-safe TinyDB file
-  (`<state>/alerts/alerts.json`: alerts, the notification outbox, silences, runtime
-  maintenance windows). Synchronous, clock injected, no I/O but its own file: the
-  unit tests drive it with a fixed clock. A transition that notifies writes its
-  outbox entries into the same in-memory data, so one atomic commit holds both.
-* `AlertManager` -- the engine service (`engine.add_service`): subscribes to the
-  events that open and resolve alerts, commits, publishes `AlertChanged`, delivers
-  the outbox (core/alerts/notifiers.py) and sends reminders.
+`AlertBook` is the state machine over one crash-safe TinyDB file
+(`<state>/alerts/alerts.json`: alerts, the notification outbox (core/alerts/outbox.py),
+silences and runtime maintenance windows (core/alerts/maintenance.py)). Synchronous,
+clock injected, no I/O but its own file: the unit tests drive it with a fixed clock. A
+transition that notifies writes its outbox entries into the same in-memory data, so one
+atomic commit holds both. The engine service around it is core/alerts/manager.py.
 
 An alert: firing -> acknowledged -> resolved (firing -> resolved too). Notifications
 go out on the transitions that matter (opened: up/pending -> down; resolved: down ->
@@ -21,42 +17,27 @@ alert already open and sends nothing.
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from core.alerts.config import AlertingConfig, MaintenanceConfig, NotifierConfig
-from core.alerts.maintenance import active_window, silence_matches, window_from_record
+from core.alerts.config import AlertingConfig, NotifierConfig
+from core.alerts.maintenance import Quiet, silence_matches
+from core.alerts.outbox import Outbox
 from core.durations import DurationError, format_duration, parse_duration
-from core.events import Event, register_event
 from core.store.docs import open_db, put
 from core.store.storage import private_dir
 from core.store.tables import remove_docs
 
-log = logging.getLogger("fleetdeck.alerts")
-
 OPEN_STATES = ("firing", "acknowledged")
 HISTORY_CAP = 50  # transitions kept per alert
 MAIN_RESOLVED = 50  # resolved alerts kept in the main file; older ones in resolved.json
-OUTBOX_KEEP = 200  # delivered or dropped entries kept for `alerts --json` and tests
 _META = 1
 STOP_GRACE = 5.0  # seconds a stopping engine gives due notifications
 
 
 class AlertError(ValueError):
     """A request about alerts that cannot be done; one line for a person."""
-
-
-@register_event
-@dataclass(frozen=True)
-class AlertChanged(Event):
-    """An alert opened, was acknowledged, silenced, reminded of, or resolved."""
-
-    kind: ClassVar[str] = "alert_changed"
-    alert: dict[str, Any]
-    action: str  # opened | notified | acknowledged | silenced | reminded | resolved | updated
-    notified: bool = False  # a notification was queued for this change
 
 
 @dataclass
@@ -91,10 +72,9 @@ class AlertBook:
         # the size of what is open (see _prune_resolved)
         self.archive_db, self.archive_storage = open_db(self.dir / "resolved.json", read_only)
         self.archive = self.archive_db.table("alerts")
-        self.outbox = self.db.table("outbox")
-        self.silences = self.db.table("silences")
-        self.windows = self.db.table("maintenance")
         self.meta = self.db.table("meta")
+        self.outbox = Outbox(self.db.table("outbox"), self._next_id, lambda: self.alerting)
+        self.quiet = Quiet(self.db, self._next_id, lambda: self.alerting, clock)
         self._open: dict[str, int] = {}
         for doc in self.alerts.all():
             if doc["state"] in OPEN_STATES:
@@ -147,31 +127,6 @@ class AlertBook:
         data = self.storage.serialize()
         await asyncio.to_thread(self.storage.write_bytes, data, version)
 
-    # ---------------------------------------------------------------- quietness ---
-    def all_windows(self) -> list[MaintenanceConfig]:
-        return [*self.alerting.maintenance.values(),
-                *(window_from_record(dict(d)) for d in self.windows.all())]
-
-    def quiet_reason(self, alert: dict[str, Any], at: float) -> str:
-        """Why notifications for this alert are held now ('' when they are not)."""
-        win = active_window(self.all_windows(), alert["source"], alert["target"], at)
-        if win is not None:
-            return f"maintenance {win[0].name} until {_clock_text(win[1])}"
-        until = self.silenced_until(alert, at)
-        if until is not None:
-            return f"silenced until {_clock_text(until)}"
-        return ""
-
-    def silenced_until(self, alert: dict[str, Any], at: float) -> float | None:
-        ends = [s["until"] for s in self.silences.all()
-                if s["until"] > at and silence_matches(s["target"], alert)]
-        return max(ends) if ends else None
-
-    def in_maintenance(self, source: str, target: str, at: float) -> str | None:
-        """The name of the window covering (check, host) at `at`, or None."""
-        win = active_window(self.all_windows(), source, target, at)
-        return win[0].name if win else None
-
     # ----------------------------------------------------------------- transitions ---
     def _open_alert(self, key: str, kind: str, source: str, target: str, severity: str,
                     detail: str, at: float) -> list[Change]:
@@ -182,7 +137,7 @@ class AlertBook:
             if alert["detail"] != detail or alert["severity"] != severity:
                 alert["detail"], alert["severity"] = detail, severity
                 self._note(alert, at, "again", detail)
-            if not alert["notified_firing"] and not self.quiet_reason(alert, self.clock()):
+            if not alert["notified_firing"] and not self.quiet.reason(alert, self.clock()):
                 # it opened while quiet (maintenance, silence) and is still down after
                 self._save(alert)
                 return [self._notify(alert, "firing", "notified", at)]
@@ -196,7 +151,7 @@ class AlertBook:
             "history": [],
         }
         self._note(alert, at, "opened", detail)
-        quiet = self.quiet_reason(alert, self.clock())
+        quiet = self.quiet.reason(alert, self.clock())
         if quiet:
             self._note(alert, at, "not notified", quiet)
             self._save(alert)
@@ -213,7 +168,7 @@ class AlertBook:
         alert["state"] = "resolved"
         alert["resolved_at"] = at
         self._note(alert, at, "resolved", detail)
-        if alert["notified_firing"] and not self.quiet_reason(alert, self.clock()):
+        if alert["notified_firing"] and not self.quiet.reason(alert, self.clock()):
             change = self._notify(alert, "resolved", "resolved", at)
         else:
             self._save(alert)
@@ -232,13 +187,7 @@ class AlertBook:
         for name, cfg in self.notifiers.items():
             if event not in cfg.events:
                 continue
-            entry_id = self._next_id("next_outbox")
-            put(self.outbox, entry_id, {
-                "id": entry_id, "key": f"fleetdeck-{alert['id']}-{alert['seq']}-{name}",
-                "notifier": name, "event": event, "alert_id": alert["id"],
-                "alert": _snapshot(alert), "created_at": at, "next_at": at, "attempts": 0,
-                "state": "pending", "last_error": "", "delivered_at": None,
-            })
+            self.outbox.queue(alert, name, event, at)
             sent[name] = at
             queued = True
         alert["last_sent"] = sent
@@ -328,12 +277,7 @@ class AlertBook:
         if seconds <= 0:
             raise AlertError("a silence needs a duration above 0, e.g. '2h'")
         at = self.clock()
-        sid = self._next_id("next_silence")
-        record = {"id": sid, "target": target, "until": at + seconds, "by": who, "at": at}
-        put(self.silences, sid, record)
-        expired = [d.doc_id for d in self.silences.all() if d["until"] <= at]
-        if expired:
-            remove_docs(self.silences, expired)
+        record = self.quiet.add_silence(target, seconds, who, at)
         changes = []
         for alert_id in list(self._open.values()):
             alert = self._get(alert_id)
@@ -345,21 +289,6 @@ class AlertBook:
                 changes.append(Change("silenced", alert))
         return record, changes
 
-    def add_maintenance(self, name: str, *, targets: str | None = None,
-                        hosts: tuple[str, ...] = (), checks: tuple[str, ...] = (),
-                        start: float | None = None, end: float | None = None,
-                        schedule: str | None = None, duration: float = 0.0,
-                        timezone: str | None = None, reason: str = "",
-                        who: str = "") -> dict[str, Any]:
-        """A runtime window (validated by the caller; see AlertManager.add_maintenance)."""
-        wid = self._next_id("next_window")
-        rec = {"id": wid, "name": name, "targets": targets, "hosts": list(hosts),
-               "checks": list(checks), "start": start, "end": end, "schedule": schedule,
-               "duration": duration, "timezone": timezone, "reason": reason, "by": who,
-               "added_at": self.clock()}
-        put(self.windows, wid, rec)
-        return rec
-
     # -------------------------------------------------------------------- reminders ---
     def reminders(self, now: float) -> list[Change]:
         """Remind about firing (unacknowledged, not quiet) alerts every `repeat`."""
@@ -370,7 +299,7 @@ class AlertBook:
             if alert["state"] != "firing":
                 continue
             if not alert["notified_firing"]:  # opened while quiet, and the quiet is over
-                if not self.quiet_reason(alert, now):
+                if not self.quiet.reason(alert, now):
                     self._note(alert, now, "quiet period over", "still firing")
                     out.append(self._notify(alert, "firing", "notified", now))
                 continue
@@ -381,7 +310,7 @@ class AlertBook:
                 if every and "reminder" in cfg.events and last is not None \
                         and now - last >= every:
                     due.append(name)
-            if not due or self.quiet_reason(alert, now):
+            if not due or self.quiet.reason(alert, now):
                 continue
             out.append(self._remind(alert, due, now))
         return out
@@ -390,13 +319,7 @@ class AlertBook:
         alert["seq"] += 1
         sent = dict(alert["last_sent"])
         for name in names:
-            entry_id = self._next_id("next_outbox")
-            put(self.outbox, entry_id, {
-                "id": entry_id, "key": f"fleetdeck-{alert['id']}-{alert['seq']}-{name}",
-                "notifier": name, "event": "reminder", "alert_id": alert["id"],
-                "alert": _snapshot(alert), "created_at": at, "next_at": at, "attempts": 0,
-                "state": "pending", "last_error": "", "delivered_at": None,
-            })
+            self.outbox.queue(alert, name, "reminder", at)
             sent[name] = at
         alert["last_sent"] = sent
         self._note(alert, at, "reminded", ", ".join(names))
@@ -408,7 +331,7 @@ class AlertBook:
         times = []
         for alert_id in self._open.values():
             alert = self._get(alert_id)
-            if alert is None or alert["state"] != "firing" or self.quiet_reason(alert, now):
+            if alert is None or alert["state"] != "firing" or self.quiet.reason(alert, now):
                 continue
             if not alert["notified_firing"]:
                 times.append(now + 60)  # looked at again when a quiet period may be over
@@ -420,53 +343,7 @@ class AlertBook:
                     times.append(last + every)
         return min(times) if times else None
 
-    # ---------------------------------------------------------------------- outbox ---
-    def pending(self) -> list[dict[str, Any]]:
-        return sorted((dict(d) for d in self.outbox.all() if d["state"] == "pending"),
-                      key=lambda e: e["id"])
-
-    def due(self, now: float) -> list[dict[str, Any]]:
-        """Pending entries whose time has come; entries of removed notifiers or too old
-        are dropped here."""
-        out = []
-        for e in self.pending():
-            if e["notifier"] not in self.notifiers:
-                self._drop(e, "notifier no longer configured")
-            elif now - e["created_at"] > self.alerting.settings.give_up_after:
-                self._drop(e, f"undelivered for {format_duration(now - e['created_at'])}; "
-                              f"last error: {e['last_error']}")
-            elif e["next_at"] <= now:
-                out.append(e)
-        return out
-
-    def next_due(self) -> float | None:
-        times = [e["next_at"] for e in self.pending()]
-        return min(times) if times else None
-
-    def delivered(self, entry: dict[str, Any], at: float) -> None:
-        entry = {**entry, "state": "delivered", "delivered_at": at,
-                 "attempts": entry["attempts"] + 1}
-        put(self.outbox, entry["id"], entry)
-        self._prune_outbox()
-
-    def failed(self, entry: dict[str, Any], error: str, at: float) -> float:
-        """Record a failed attempt; returns the delay before the next one."""
-        attempts = entry["attempts"] + 1
-        s = self.alerting.settings
-        delay = min(s.retry_backoff_max, s.retry_backoff * 2 ** (attempts - 1))
-        put(self.outbox, entry["id"], {**entry, "attempts": attempts, "last_error": error,
-                                       "next_at": at + delay})
-        return delay
-
-    def _drop(self, entry: dict[str, Any], why: str) -> None:
-        log.warning("notification %s via %s dropped: %s", entry["key"], entry["notifier"], why)
-        put(self.outbox, entry["id"], {**entry, "state": "dropped", "last_error": why})
-
-    def _prune_outbox(self) -> None:
-        done = sorted(d.doc_id for d in self.outbox.all() if d["state"] != "pending")
-        if len(done) > OUTBOX_KEEP:
-            remove_docs(self.outbox, done[:len(done) - OUTBOX_KEEP])
-
+    # ------------------------------------------------------------------ retention ---
     def _prune_resolved(self) -> None:
         """Keep at most 2 x MAIN_RESOLVED resolved alerts in the main file: move the oldest
         to resolved.json in batches (that file made durable first, so a crash between
@@ -489,12 +366,12 @@ class AlertBook:
         """An alert as people see it: with `status` (firing, acknowledged, silenced,
         maintenance, resolved), why it is quiet, and its age."""
         out = {k: v for k, v in alert.items() if k not in ("last_sent",)}
-        quiet = self.quiet_reason(alert, now) if alert["state"] in OPEN_STATES else ""
+        quiet = self.quiet.reason(alert, now) if alert["state"] in OPEN_STATES else ""
         status = alert["state"]
         if quiet and alert["state"] == "firing":
             status = "maintenance" if quiet.startswith("maintenance") else "silenced"
         out.update(status=status, quiet=quiet, what=describe(alert),
-                   silenced_until=(self.silenced_until(alert, now)
+                   silenced_until=(self.quiet.silenced_until(alert, now)
                                    if alert["state"] in OPEN_STATES else None),
                    age=(alert["resolved_at"] or now) - alert["opened_at"])
         return out
@@ -521,24 +398,6 @@ class AlertBook:
                           if d["key"] == alert["key"] and d["id"] != alert_id),
                          key=lambda a: -a["id"])
         out["related"] = [self.view(a, now) for a in related[:20]]
-        out["notifications"] = [
-            {k: e[k] for k in ("id", "notifier", "event", "state", "attempts", "last_error",
-                               "created_at", "delivered_at")}
-            for e in sorted(self.outbox.all(), key=lambda d: d.doc_id)
-            if e["alert_id"] == alert_id]
+        out["notifications"] = self.outbox.of_alert(alert_id)
         return out
-
-
-def _snapshot(alert: dict[str, Any]) -> dict[str, Any]:
-    """What a notification carries about its alert (no history, no bookkeeping)."""
-    keys = ("id", "kind", "source", "target", "state", "severity", "detail", "opened_at",
-            "resolved_at", "acked_by")
-    return {k: alert[k] for k in keys}
-
-
-def _clock_text(ts: float) -> str:
-    import time
-
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
-
 

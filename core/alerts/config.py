@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from core.schema import Key, Section
+
 if TYPE_CHECKING:
     from core.config import Checker
     from core.remote.config import Host
@@ -21,12 +23,36 @@ NOTIFY_EVENTS = ("firing", "resolved", "reminder")
 JOB_ALERT_ON = ("failed", "missed")
 ENV_REF_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
-_ALERTS_KEYS = ("repeat", "retry_backoff", "retry_backoff_max", "give_up_after",
-                "resolved_retention")
-_NOTIFIER_KEYS = ("kind", "url", "headers", "slack", "command", "events", "repeat",
-                  "timeout", "enabled")
-_MAINTENANCE_KEYS = ("targets", "checks", "start", "end", "schedule", "duration",
-                     "timezone", "reason")
+ALERTS = Section("alerts", "alerting: reminders and notification delivery", (
+    Key("repeat", "duration", "remind of a firing, unacknowledged alert this often"),
+    Key("retry_backoff", "duration", "first wait after a failed delivery; doubles", "5s"),
+    Key("retry_backoff_max", "duration", "the longest wait between delivery tries", "5m"),
+    Key("give_up_after", "duration", "a notification undelivered this long is dropped", "1d"),
+    Key("resolved_retention", "integer", "resolved alerts kept on record", 1000, minimum=1,
+        maximum=1_000_000),
+))
+NOTIFIER = Section("notifiers", "where notifications go", (
+    Key("kind", "string", "how they are sent", choices=NOTIFIER_KINDS, required=True),
+    Key("url", "string", "webhook: the URL (${ENV} expanded at send time)"),
+    Key("headers", "string-map", "webhook: extra headers (${ENV} expanded at send time)",
+        example='{ Authorization = "Bearer ${ALERT_TOKEN}" }'),
+    Key("slack", "boolean", "webhook: a Slack body {\"text\": ...}", False),
+    Key("command", "string", "command: run with the notification as JSON on stdin"),
+    Key("events", "strings", "which transitions it is told of", list(NOTIFY_EVENTS)),
+    Key("repeat", "duration", "its own reminder interval; default: [alerts] repeat"),
+    Key("timeout", "duration", "one delivery attempt's limit", "10s"),
+    Key("enabled", "boolean", "false: nothing is sent", True),
+), named=True)
+MAINTENANCE = Section("maintenance", "maintenance windows: alerts recorded, not notified", (
+    Key("targets", "pattern", "the hosts it covers; default: every target"),
+    Key("checks", "strings", "check, rule or job names; default: every one"),
+    Key("start", "instant", "a one-off window's start"),
+    Key("end", "instant", "a one-off window's end"),
+    Key("schedule", "schedule", "a recurring window's start times (cron)"),
+    Key("duration", "duration", "how long each recurring window lasts"),
+    Key("timezone", "zone", "the zone of start, end and schedule"),
+    Key("reason", "text", "said in the console and the notifications", ""),
+), named=True)
 
 
 @dataclass(frozen=True)
@@ -113,7 +139,7 @@ def _repeat(c: Checker, t: dict[str, Any], path: tuple[str, ...], default: Any) 
 def _read_settings(c: Checker, doc: dict[str, Any]) -> AlertSettings:
     t = _table(c, doc, "alerts")
     p = ("alerts",)
-    c.known_keys(t, _ALERTS_KEYS, p)
+    c.known_keys(t, ALERTS.names(), p)
     d = AlertSettings()
     return AlertSettings(
         repeat=_repeat(c, t, p, d.repeat),
@@ -133,7 +159,7 @@ def _read_notifiers(c: Checker, doc: dict[str, Any]) -> dict[str, NotifierConfig
         t = c.table(value, p)
         if t is None:
             continue
-        c.known_keys(t, _NOTIFIER_KEYS, p)
+        c.known_keys(t, NOTIFIER.names(), p)
         if "kind" not in t:
             c.add(p, "missing required key 'kind' (webhook or command)")
             continue
@@ -203,7 +229,7 @@ def _read_maintenance(c: Checker, doc: dict[str, Any],
         t = c.table(value, p)
         if t is None:
             continue
-        c.known_keys(t, _MAINTENANCE_KEYS, p)
+        c.known_keys(t, MAINTENANCE.names(), p)
         before = len(c.issues)
         targets = c.string(t, "targets", p, None)
         resolved: tuple[str, ...] = ()

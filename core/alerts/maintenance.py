@@ -3,16 +3,21 @@
 A window covers targets (hosts) and/or checks (check, rule or job names) either once
 (`start` .. `end`) or on a cron schedule, each occurrence lasting `duration`. A silence
 is a person's "not now" for one name until a time. Neither stops an alert from being
-recorded: they only keep notifications from being sent.
+recorded: they only keep notifications from being sent. Silences and the windows added
+at run time are tables in the alert book's file; configured windows come from the config.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from core.alerts.config import MaintenanceConfig
+from core.alerts.config import AlertingConfig, MaintenanceConfig
 from core.jobs.schedule import Schedule, parse_schedule
+from core.store.docs import put
+from core.store.tables import remove_docs
 
 
 @lru_cache(maxsize=256)
@@ -71,3 +76,69 @@ def silence_matches(silence_target: str, alert: dict[str, Any]) -> bool:
     if t.startswith("#"):
         return t[1:] == str(alert["id"])
     return t in (alert["source"], alert["target"], f"{alert['source']}@{alert['target']}")
+
+
+def clock_text(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+class Quiet:
+    """The silences and maintenance windows in force: whether an alert's notifications are
+    held now, and why. `config` is read at each use, so a reload's windows apply at once."""
+
+    def __init__(self, db: Any, next_id: Callable[[str], int],
+                 config: Callable[[], AlertingConfig], clock: Callable[[], float]) -> None:
+        self.silences = db.table("silences")
+        self.windows = db.table("maintenance")
+        self._next_id = next_id
+        self._config = config
+        self.clock = clock
+
+    def all_windows(self) -> list[MaintenanceConfig]:
+        return [*self._config().maintenance.values(),
+                *(window_from_record(dict(d)) for d in self.windows.all())]
+
+    def reason(self, alert: dict[str, Any], at: float) -> str:
+        """Why notifications for this alert are held now ('' when they are not)."""
+        win = active_window(self.all_windows(), alert["source"], alert["target"], at)
+        if win is not None:
+            return f"maintenance {win[0].name} until {clock_text(win[1])}"
+        until = self.silenced_until(alert, at)
+        if until is not None:
+            return f"silenced until {clock_text(until)}"
+        return ""
+
+    def silenced_until(self, alert: dict[str, Any], at: float) -> float | None:
+        ends = [s["until"] for s in self.silences.all()
+                if s["until"] > at and silence_matches(s["target"], alert)]
+        return max(ends) if ends else None
+
+    def in_maintenance(self, source: str, target: str, at: float) -> str | None:
+        """The name of the window covering (check, host) at `at`, or None."""
+        win = active_window(self.all_windows(), source, target, at)
+        return win[0].name if win else None
+
+    def add_silence(self, target: str, seconds: float, who: str, at: float) -> dict[str, Any]:
+        """A silence (target and duration checked by the caller); expired ones go here."""
+        sid = self._next_id("next_silence")
+        record = {"id": sid, "target": target, "until": at + seconds, "by": who, "at": at}
+        put(self.silences, sid, record)
+        expired = [d.doc_id for d in self.silences.all() if d["until"] <= at]
+        if expired:
+            remove_docs(self.silences, expired)
+        return record
+
+    def add_maintenance(self, name: str, *, targets: str | None = None,
+                        hosts: tuple[str, ...] = (), checks: tuple[str, ...] = (),
+                        start: float | None = None, end: float | None = None,
+                        schedule: str | None = None, duration: float = 0.0,
+                        timezone: str | None = None, reason: str = "",
+                        who: str = "") -> dict[str, Any]:
+        """A runtime window (validated by the caller; see AlertManager.add_maintenance)."""
+        wid = self._next_id("next_window")
+        rec = {"id": wid, "name": name, "targets": targets, "hosts": list(hosts),
+               "checks": list(checks), "start": start, "end": end, "schedule": schedule,
+               "duration": duration, "timezone": timezone, "reason": reason, "by": who,
+               "added_at": self.clock()}
+        put(self.windows, wid, rec)
+        return rec

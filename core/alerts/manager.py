@@ -9,19 +9,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from core.alerts.book import (
-    STOP_GRACE,
-    AlertBook,
-    AlertChanged,
-    AlertError,
-    Change,
-    _clock_text,
-    describe,
-)
+from core.alerts.book import STOP_GRACE, AlertBook, AlertError, Change, describe
 from core.alerts.config import AlertingConfig
+from core.alerts.maintenance import clock_text
 from core.api import current_user
 from core.durations import DurationError, parse_duration
-from core.events import Event
+from core.events import AlertChanged, Event
 
 log = logging.getLogger("fleetdeck.alerts")
 
@@ -153,9 +146,9 @@ class AlertManager:
         book = self.book
         assert book is not None
         await book.commit_async()  # an entry is on disk before it is sent
-        due = book.due(self.engine.clock())
+        due = book.outbox.due(self.engine.clock())
         if due:
-            await deliver(book, self._notifiers, due, self.engine.clock)
+            await deliver(book.outbox, self._notifiers, due, self.engine.clock)
             await book.commit_async()
 
     async def _deliver_loop(self) -> None:
@@ -169,7 +162,7 @@ class AlertManager:
                 self._publish(reminded)
             async with self._sending:
                 await self._deliver_due()
-            waits = [t for t in (book.next_due(), book.next_reminder(now)) if t is not None]
+            waits = [t for t in (book.outbox.next_due(), book.next_reminder(now)) if t is not None]
             delay = min(waits) - self.engine.clock() if waits else 60.0
             delay = min(max(delay, 0.05), 60.0)
             with contextlib.suppress(TimeoutError):
@@ -192,7 +185,7 @@ class AlertManager:
     def in_maintenance(self, check: str, target: str, at: float | None = None) -> str | None:
         """For the health monitor: the window keeping (check, host) in maintenance."""
         at = self.engine.clock() if at is None else at
-        return self._book().in_maintenance(check, target, at)
+        return self._book().quiet.in_maintenance(check, target, at)
 
     async def ack_alert(self, alert_id: int, *, requested_by: str | None = None) -> dict[
             str, Any]:
@@ -207,7 +200,7 @@ class AlertManager:
                       requested_by: str | None = None) -> dict[str, Any]:
         who = requested_by or current_user()
         record, changes = self._book().silence(target, duration, who)
-        log.info("silenced %s until %s by %s", record["target"], _clock_text(record["until"]),
+        log.info("silenced %s until %s by %s", record["target"], clock_text(record["until"]),
                  who)
         self._publish(changes)
         await self._book().commit_async()
@@ -254,7 +247,7 @@ class AlertManager:
             end = end if end is not None else start + seconds
             if end <= start:
                 raise AlertError("a maintenance window must end after it starts")
-        rec = self._book().add_maintenance(
+        rec = self._book().quiet.add_maintenance(
             name, targets=targets, hosts=hosts, checks=tuple(checks or ()), start=start,
             end=end, schedule=schedule, duration=seconds, reason=reason,
             who=requested_by or current_user())

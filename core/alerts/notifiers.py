@@ -1,6 +1,6 @@
 """Notifiers: a webhook (JSON, or Slack's `{"text": ...}`) and a local command.
 
-Delivery is driven by the outbox in core/alerts/manager.py: each entry is on disk before it is
+Delivery is driven by the outbox (core/alerts/outbox.py): each entry is on disk before it is
 sent, retried with exponential backoff while it fails, and marked delivered once it
 went out. A receiver that dedups can use the `Idempotency-Key` header (one key per
 alert transition and notifier); the only resend is of an entry whose delivery was
@@ -23,8 +23,9 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from core.alerts.book import AlertBook, describe
+from core.alerts.book import describe
 from core.alerts.config import ENV_REF_RE, NotifierConfig
+from core.alerts.outbox import Outbox
 
 log = logging.getLogger("fleetdeck.notify")
 
@@ -169,7 +170,7 @@ def make_notifiers(cfgs: dict[str, NotifierConfig]) -> dict[str, Any]:
     return out
 
 
-async def deliver(book: AlertBook, notifiers: dict[str, Any], entries: list[dict[str, Any]],
+async def deliver(outbox: Outbox, notifiers: dict[str, Any], entries: list[dict[str, Any]],
                   clock: Callable[[], float]) -> None:
     """Send due entries (in order per notifier, notifiers side by side); record results."""
     by_notifier: dict[str, list[dict[str, Any]]] = {}
@@ -186,18 +187,18 @@ async def deliver(book: AlertBook, notifiers: dict[str, Any], entries: list[dict
                 try:
                     await notifier.send(entry)
                 except DeliveryError as e:
-                    delay = book.failed(entry, str(e), clock())
+                    delay = outbox.failed(entry, str(e), clock())
                     log.warning("notification %s via %s failed (attempt %d): %s; retry in "
                                 "%.1fs", entry["key"], name, entry["attempts"] + 1, e, delay)
                     return  # keep this notifier's order: later entries wait their turn
                 except Exception as e:  # a bug must not stop delivery for good
                     # no traceback or message: either could quote a URL or header value
-                    delay = book.failed(entry, f"fleetdeck error: {type(e).__name__}",
+                    delay = outbox.failed(entry, f"fleetdeck error: {type(e).__name__}",
                                         clock())
                     log.error("notification %s via %s failed: %s; retry in %.1fs",
                               entry["key"], name, type(e).__name__, delay)
                     return
-                book.delivered(entry, clock())
+                outbox.delivered(entry, clock())
                 log.info("notification %s via %s delivered (%s)", entry["key"], name,
                          entry["event"])
 

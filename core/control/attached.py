@@ -16,27 +16,19 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from core.api import METHODS, Method, bind
 from core.control.client import call
 from core.control.protocol import MAX_FRAME, encode
 from core.control.server import socket_path
-from core.events import EngineNotice, Event, EventBus, event_from_message, register_event
+from core.events import EngineNotice, EventBus, ViewRefreshed, event_from_message
 from core.jobs.active import EngineError, run_dict
 from core.jobs.engine import Engine
 from core.store import Store
 
 log = logging.getLogger("fleetdeck.attached")
 
-
-@register_event
-@dataclass(frozen=True)
-class ViewRefreshed(Event):
-    """The attached view reread the state directory: screens redraw from it."""
-
-    kind: ClassVar[str] = "view_refreshed"
-    at: float
 
 REFRESH = 0.1  # seconds: the read-only view is reopened at most this often
 RETRY = 1.0
@@ -96,12 +88,6 @@ class AttachedEngine:
 
     # ------------------------------------------------------------------ life cycle ----
     async def start(self, *, scheduling: bool = True) -> None:
-        # the daemon's events of these kinds come over the socket: know their shapes
-        import core.alerts.book  # noqa: F401
-        import core.health.monitor  # noqa: F401
-        import core.logs.monitor  # noqa: F401
-        import core.remote.fanout  # noqa: F401
-
         self._view.open_view()
         await self._connect()
         self._reader = asyncio.ensure_future(self._read_loop())

@@ -3,7 +3,8 @@ watchdog that restarts what dies (within limits).
 
 `config` reads `[checks.NAME]`; `metrics` samples a host (psutil locally, /proc and df
 over SSH in one round trip); `probes` are TCP, HTTP(S), process, command and SSH;
-`damping` turns samples into states (up, pending, down, maintenance, gave_up);
-`monitor` runs every check on its own interval as an engine service and publishes
-`CheckChanged` (the alerts pipeline's input) and `HealthSample` events.
+`sampling` takes one sample of a check on a target (here or over SSH); `damping` turns
+samples into states (up, pending, down, maintenance, gave_up); `monitor` runs every
+check on its own interval as an engine service and publishes `CheckChanged` (the alerts
+pipeline's input) and `HealthSample` events.
 """

@@ -25,14 +25,38 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.schema import Key, Section
+
 KINDS = ("metrics", "tcp", "http", "process", "command", "ssh")
 METRIC_KEYS = ("cpu", "memory", "swap", "disk", "inodes", "load")
 DEFAULT_METRICS = {"cpu": (90.0, 98.0), "memory": (90.0, 97.0), "disk": (85.0, 95.0),
                    "inodes": (85.0, 95.0)}
-_KEYS = ("kind", "targets", "interval", "timeout", "fail", "recover", "port", "url",
-         "status", "body", "regex", "latency", "pattern", "command", "restart",
-         "restart_on", "restart_grace", "restart_limit", "enabled", "description",
-         *METRIC_KEYS)
+CHECK = Section("checks", "health checks: what to probe, where, how often, when it is bad", (
+    Key("kind", "string", "what to probe", choices=KINDS, required=True),
+    Key("targets", "pattern", "the hosts it checks", "local"),
+    Key("interval", "duration", "time between samples (10s for metrics, else 30s)"),
+    Key("timeout", "duration", "a sample that takes longer is a failure", "5s"),
+    Key("fail", "n-of-m", "down after N failing samples of the last M", [3, 5]),
+    Key("recover", "n-of-m", "up again after N good samples of the last M", [2, 3]),
+    Key("port", "integer", "tcp: the port", minimum=1, maximum=65535),
+    Key("url", "string", "http: the URL; {host} and {address} of each target"),
+    Key("status", "status", "http: expected status codes (default: 200-399)"),
+    Key("body", "string", "http: text the body must hold"),
+    Key("regex", "string", "http: a regex the body must match"),
+    Key("latency", "duration-pair", "http/tcp: [warn, crit] latency"),
+    Key("pattern", "string", "process: a regex on the command line"),
+    Key("command", "string", "command: exit 0 ok, 1 warn, else crit"),
+    Key("restart", "string", "the watchdog: run this when the check goes down"),
+    Key("restart_on", "string", "where the restart runs", "target",
+        choices=("target", "local")),
+    Key("restart_grace", "duration", "not judged for this long after a restart", "30s"),
+    Key("restart_limit", "limit", "at most K restarts in a window, then gave_up",
+        [3, "10m"]),
+    Key("enabled", "boolean", "false: not run", True),
+    Key("description", "text", "one line for the console", ""),
+    *(Key(m, "pair", f"metrics: [warn, crit] {m}" + (" per core" if m == "load" else
+                                                       " percent")) for m in METRIC_KEYS),
+), named=True)
 _NEEDS = {"tcp": ("port",), "http": ("url",), "process": ("pattern",),
           "command": ("command",)}
 
@@ -77,7 +101,7 @@ def read_checks(c: Any, doc: dict[str, Any], hosts: dict[str, Any]) -> dict[str,
         t = c.table(raw, p)
         if t is None or not c.name_ok(name, "check", p):
             continue
-        c.known_keys(t, _KEYS, p)
+        c.known_keys(t, CHECK.names(), p)
         kind = c.choice(t, "kind", p, "", KINDS)
         if not kind:
             if "kind" not in t:

@@ -7,12 +7,12 @@ timeout, judges it against the thresholds, feeds the damper, and publishes:
 * ``HealthSample`` for every sample (the screens draw from these), and
 * ``core.events.CheckChanged`` when the damped state changes (the alerts pipeline).
 
-A slow or dead host only delays its own task. Samples are kept per (check, target) in a
-ring (``HISTORY`` samples) and written to ``health.json`` in the state directory now and
-then, so the trends survive a restart. The watchdog: a check with `restart` runs it (as
-a run in history) when the check goes down, then does not judge for `restart_grace`;
-after K restarts within the window it gives up (`gave_up`, its own alert) until the
-check recovers.
+A slow or dead host only delays its own task (core/health/sampling.py takes the
+samples). Samples are kept per (check, target) in a ring (``HISTORY`` samples) and
+written to ``health.json`` in the state directory now and then, so the trends survive a
+restart. The watchdog: a check with `restart` runs it (as a run in history) when the
+check goes down, then does not judge for `restart_grace`; after K restarts within the
+window it gives up (`gave_up`, its own alert) until the check recovers.
 """
 
 from __future__ import annotations
@@ -24,44 +24,20 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from core.events import CheckChanged, Event, register_event
+from core.events import CheckChanged, HealthSample
 from core.health.config import CheckSpec
 from core.health.damping import DOWN, GAVE_UP, MAINTENANCE, PENDING, UP, Damper
-from core.health.metrics import REMOTE_COMMAND, MetricsError, Rates, local_metrics, parse_remote
-from core.health.probes import (
-    CRIT,
-    OK,
-    WARN,
-    Sample,
-    command_status,
-    http_probe,
-    local_process_probe,
-    remote_process_command,
-    tcp_probe,
-)
+from core.health.metrics import Rates
+from core.health.probes import CRIT, OK, Sample
+from core.health.sampling import Sampler
 from core.remote.inventory import LOCAL_HOST, TargetError, resolve_targets
 
 log = logging.getLogger("fleetdeck.health")
 
 HISTORY = 360  # samples kept per check and target (an hour at 10 s)
 SAVE_EVERY = 60.0  # seconds between writes of the sample history
-
-
-@register_event
-@dataclass(frozen=True)
-class HealthSample(Event):
-    """One sample of one check on one target (light: what a pane needs to redraw)."""
-
-    kind: ClassVar[str] = "health_sample"
-    check: str
-    target: str
-    status: str  # ok | warn | crit
-    state: str  # the damped state after it
-    value: float | None
-    detail: str
-    at: float
 
 
 @dataclass
@@ -108,6 +84,7 @@ class HealthMonitor:
         self.clock = clock
         self._pool = pool
         self.engine: Any = None
+        self.sampler: Sampler | None = None  # made at start, with the engine
         self.states: dict[str, CheckState] = {}
         self._tasks: list[asyncio.Task[None]] = []  # watchdog restarts
         self._loops: dict[str, asyncio.Task[None]] = {}  # one per check@target
@@ -117,6 +94,7 @@ class HealthMonitor:
     # ------------------------------------------------------------------ life cycle ----
     async def start(self, engine: Any) -> None:
         self.engine = engine
+        self.sampler = Sampler(engine, self.clock, self._pool)
         specs = self._specs if self._specs is not None else engine.config.checks
         self.states = self._states_for(specs, engine.config.hosts)
         self._path = Path(engine.state_dir) / "health.json"
@@ -178,14 +156,6 @@ class HealthMonitor:
         self._tasks = []
         self._loops = {}
         self._save_history()
-
-    @property
-    def pool(self) -> Any:
-        if self._pool is None:
-            from core.remote.runs import engine_pool
-
-            self._pool = engine_pool(self.engine)
-        return self._pool
 
     # --------------------------------------------------------------------- reading ----
     def snapshot(self) -> list[dict[str, Any]]:
@@ -250,122 +220,8 @@ class HealthMonitor:
             self._judge(st, sample, tick)
 
     async def _sample(self, st: CheckState) -> Sample:
-        spec = st.spec
-        from core.remote.ssh import SSHError
-
-        try:
-            return await asyncio.wait_for(self._probe(st), spec.timeout)
-        except TimeoutError:
-            return Sample(CRIT, f"no answer within {spec.timeout:g}s")
-        except SSHError as e:
-            return Sample(CRIT, f"{e.cls.value}: {e}")
-        except _ProbeFailed as e:
-            return Sample(CRIT, str(e))
-
-    async def _probe(self, st: CheckState) -> Sample:
-        spec, target = st.spec, st.target
-        address = self._address(target)
-        if spec.kind == "metrics":
-            return await self._metrics(st)
-        if spec.kind == "tcp":
-            assert spec.port is not None
-            return await tcp_probe(address, spec.port, latency=spec.latency)
-        if spec.kind == "http":
-            assert spec.url is not None
-            url = spec.url.replace("{host}", target).replace("{address}", address)
-            return await http_probe(url, status=spec.status, body=spec.body,
-                                    regex=spec.regex, latency=spec.latency)
-        if spec.kind == "process":
-            assert spec.pattern is not None
-            if target == LOCAL_HOST:
-                return await asyncio.to_thread(local_process_probe, spec.pattern)
-            code, out = await self._remote(target, remote_process_command(spec.pattern))
-            n = int(out.strip() or 0) if code == 0 and out.strip().isdigit() else 0
-            if n == 0:
-                return Sample(CRIT, f"no process matches /{spec.pattern}/ on {target}", 0.0)
-            return Sample(OK, f"{n} process{'es' if n != 1 else ''} match /{spec.pattern}/",
-                          float(n))
-        if spec.kind == "command":
-            assert spec.command is not None
-            code, out = await self._command(target, spec.command)
-            last = (out.strip().splitlines() or [""])[-1][:200]
-            return Sample(command_status(code), f"exit {code}" + (f": {last}" if last else ""),
-                          float(code) if code is not None else None)
-        if spec.kind == "ssh":
-            t0 = time.monotonic()
-            await self._connect(target)
-            elapsed = time.monotonic() - t0
-            return Sample(OK, f"ssh answered in {elapsed * 1000:.0f} ms", elapsed)
-        return Sample(CRIT, f"unknown check kind {spec.kind!r}")
-
-    def _address(self, target: str) -> str:
-        if target == LOCAL_HOST:
-            return "127.0.0.1"
-        host = self.engine.config.hosts.get(target)
-        return (host.address or host.name) if host is not None else target
-
-    async def _metrics(self, st: CheckState) -> Sample:
-        if st.target == LOCAL_HOST:
-            m = await asyncio.to_thread(local_metrics, st.rates)
-        else:
-            code, out = await self._remote(st.target, REMOTE_COMMAND)
-            if code != 0 and not out:
-                return Sample(CRIT, f"metrics command failed (exit {code})")
-            try:
-                m = parse_remote(out, st.rates, self.clock())
-            except MetricsError as e:
-                return Sample(CRIT, str(e))
-        worst, notes = OK, []
-        for metric, (warn, crit) in st.spec.thresholds.items():
-            value = m.value(metric)
-            if value is None:
-                continue
-            level = CRIT if value >= crit else WARN if value >= warn else OK
-            if level != OK:
-                notes.append(f"{metric} {value:.1f}{'' if metric == 'load' else '%'} >= "
-                             f"{crit if level == CRIT else warn:g}")
-                if level == CRIT or worst == OK:
-                    worst = level
-        detail = "; ".join(notes) or (
-            f"cpu {m.cpu if m.cpu is not None else '-'}% mem {m.memory:.0f}% "
-            f"disk {m.disk:.0f}% load {m.load1:.2f}")
-        return Sample(worst, detail, m.cpu, m.to_dict())
-
-    async def _connect(self, target: str) -> Any:
-        from core.remote.ssh import target_for
-
-        host = self.engine.config.hosts[target]
-        return await self.pool.connect(target_for(host, self.engine.config.hosts))
-
-    async def _remote(self, target: str, command: str) -> tuple[int | None, str]:
-        from core.remote.ssh import SSHError
-
-        try:
-            conn = await self._connect(target)
-            result = await conn.run(command, check=False)
-        except SSHError as e:
-            raise _ProbeFailed(f"{e.cls.value}: {e}") from None
-        out = result.stdout if isinstance(result.stdout, str) else (result.stdout or b"").decode(
-            "utf-8", "replace")
-        return result.exit_status, out
-
-    async def _command(self, target: str, command: str) -> tuple[int | None, str]:
-        if target != LOCAL_HOST:
-            return await self._remote(target, command)
-        proc = await asyncio.create_subprocess_shell(
-            command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-        try:
-            out, _ = await proc.communicate()
-        except asyncio.CancelledError:  # the timeout: do not leave it behind
-            with contextlib.suppress(ProcessLookupError):
-                import os
-                import signal
-
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
-            raise
-        return proc.returncode, out.decode("utf-8", "replace")
+        assert self.sampler is not None
+        return await self.sampler.sample(st.spec, st.target, st.rates)
 
     # ------------------------------------------------------------------- judging ---
     def _judge(self, st: CheckState, sample: Sample, tick: float) -> None:
@@ -474,30 +330,26 @@ class HealthMonitor:
             await asyncio.to_thread(self._save_history)
 
 
-class _ProbeFailed(Exception):
-    pass
-
-
 async def sample_all(engine: Any, pattern: str | None = None) -> list[dict[str, Any]]:
     """One sample of every check on every target (matching `pattern`), now, all at once:
     `fleetdeck health` without a running engine. `engine` need not be started: its config,
     bus and SSH pool are used."""
     from core.remote.runs import close_engine_pool
 
-    mon = HealthMonitor(engine.config.checks)
-    mon.engine = engine
+    sampler = Sampler(engine)
     wanted = set(resolve_targets(pattern, engine.config.hosts)) if pattern else None
-    states = []
+    pairs = []
     for spec in engine.config.checks.values():
         if not spec.enabled:
             continue
         for target in resolve_targets(spec.targets, engine.config.hosts):
             if wanted is None or target in wanted:
-                states.append(CheckState(spec, target, Damper(spec.fail, spec.recover)))
+                pairs.append((spec, target))
     try:
-        samples = await asyncio.gather(*(mon._sample(st) for st in states))  # noqa: SLF001
+        samples = await asyncio.gather(*(sampler.sample(spec, target, Rates())
+                                         for spec, target in pairs))
     finally:
         await close_engine_pool(engine)
-    return [{"check": st.spec.name, "kind": st.spec.kind, "target": st.target,
+    return [{"check": spec.name, "kind": spec.kind, "target": target,
              "status": s.status, "detail": s.detail, "value": s.value, "metrics": s.metrics}
-            for st, s in zip(states, samples, strict=True)]
+            for (spec, target), s in zip(pairs, samples, strict=True)]

@@ -8,16 +8,70 @@ from typing import Any
 
 from core.config import BAD_ZONE, ENV_NAME_RE, Checker, KeyPath, section
 from core.remote.config import LOCAL_HOST, Host
+from core.schema import Key, Section
 
 OVERLAP_POLICIES = ("skip", "queue", "allow", "replace")
 MISFIRE_POLICIES = ("skip", "run_once", "run_all")
+DIALECTS = ("cron", "quartz")
+DST_POLICIES = ("vixie", "skip", "all")
+
+ENGINE = Section("engine", "the engine's own limits", (
+    Key("max_concurrent_runs", "integer", "runs executing at once, over all jobs and hosts",
+        16, minimum=1, maximum=10_000),
+    Key("history_retention", "integer", "finished runs kept; older ones (and their logs) "
+        "are pruned", 50_000, minimum=1, maximum=100_000_000),
+    Key("log_retention_bytes", "integer", "one run's log is cut off at this size",
+        50 * 1024 * 1024, minimum=1, maximum=1 << 40),
+))
+
+# the keys a job shares with [defaults]: declared once, read in both places
+_SHARED = (
+    Key("timeout", "duration-or-none", "a run is stopped after this long; 'none' means no "
+        "limit", "1h"),
+    Key("kill_grace", "duration", "SIGTERM, then SIGKILL this long after (timeout or "
+        "cancel)", "10s"),
+    Key("retries", "integer", "extra attempts after a failed run", 0, maximum=100),
+    Key("retry_backoff", "duration", "wait before the first retry; doubles each time", "10s"),
+    Key("retry_backoff_max", "duration", "the longest wait between retries", "10m"),
+    Key("overlap", "string", "still running at the next fire", "skip",
+        choices=OVERLAP_POLICIES),
+    Key("misfire", "string", "fires missed while stopped", "run_once",
+        choices=MISFIRE_POLICIES),
+    Key("misfire_grace", "duration", "how late a fire may still run as if on time", "1m"),
+    Key("timezone", "zone", "IANA zone for schedules; default: this machine's zone"),
+)
+DEFAULTS = Section("defaults", "what every job takes unless it sets its own", _SHARED)
+
+JOB = Section("jobs", "jobs: the table key is the job's name", (
+    Key("command", "string", "what to run (through /bin/sh)", required=True),
+    Key("targets", "pattern", "where it runs: 'local', a host, a group '@web', a pattern",
+        "local"),
+    Key("schedule", "schedule", "when it runs; none: on demand only"),
+    Key("dialect", "string", "how a cron expression reads: 5 fields are cron (Vixie), "
+        "6-7 are Quartz, unless this says", choices=DIALECTS),
+    Key("dst", "string", "daylight-saving rule: vixie (fixed times once, intervals keep "
+        "their rhythm), skip (a time that does not exist is skipped), all (every wall-clock "
+        "match)", "vixie", choices=DST_POLICIES),
+    *_SHARED,
+    Key("jitter", "duration", "each fire is delayed by up to this, the same for an "
+        "occurrence every time", "0s"),
+    Key("env", "string-map", "environment variables added for its runs",
+        example='{ BACKUP_TARGET = "s3://bucket/path" }'),
+    Key("cwd", "string", "working directory of its runs", example="/srv"),
+    Key("tags", "strings", "labels for the console's filters", []),
+    Key("enabled", "boolean", "false: never scheduled (still runnable by hand)", True),
+    Key("description", "text", "one line for the console", ""),
+    Key("alert_on", "strings", "open an alert when a run ends so: failed, missed", []),
+    Key("on_change", "strings", "absolute paths or globs: a change runs the job", []),
+    Key("change_debounce", "duration", "a burst of changes within this runs it once", "1s"),
+), named=True)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    retries: int = 0  # extra attempts after the first
-    backoff: float = 10.0  # seconds before the first retry; doubles each time
-    backoff_max: float = 600.0  # cap on one wait
+    retries: int = JOB.default("retries")  # extra attempts after the first
+    backoff: float = JOB.default("retry_backoff")  # before the first retry; doubles each time
+    backoff_max: float = JOB.default("retry_backoff_max")  # cap on one wait
     jitter: float = 0.1  # +/- fraction of each wait, so retries of many runs spread out
 
 
@@ -28,84 +82,66 @@ class Job:
     targets: str = LOCAL_HOST
     schedule: str | None = None  # raw text as written: cron, "every 30s", "at ...", "@hourly"
     timezone: str | None = None  # IANA name; None means the host's zone
-    jitter: float = 0.0  # seconds
+    dialect: str | None = None  # cron | quartz; None: by the number of fields
+    dst: str = JOB.default("dst")
+    jitter: float = JOB.default("jitter")  # seconds
     timeout: float | None = None  # seconds; None means no limit
-    kill_grace: float = 10.0  # seconds between SIGTERM and SIGKILL on timeout/cancel
+    kill_grace: float = JOB.default("kill_grace")  # SIGTERM to SIGKILL on timeout/cancel
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    overlap: str = "skip"
-    misfire: str = "run_once"
-    misfire_grace: float = 60.0  # seconds late an occurrence may still run as if on time
+    overlap: str = JOB.default("overlap")
+    misfire: str = JOB.default("misfire")
+    misfire_grace: float = JOB.default("misfire_grace")  # late but still on time
     env: dict[str, str] = field(default_factory=dict)
     cwd: str | None = None
     tags: tuple[str, ...] = ()
     enabled: bool = True
     description: str = ""
-    alert_on: tuple[str, ...] = ()  # "failed", "missed": open an alert (core/alerts/manager.py)
+    alert_on: tuple[str, ...] = ()  # "failed", "missed": open an alert (core/alerts/)
     on_change: tuple[str, ...] = ()  # local paths or globs: a change runs the job
-    change_debounce: float = 1.0  # seconds: a burst of writes runs it once
+    change_debounce: float = JOB.default("change_debounce")  # a burst runs it once
 
 
 @dataclass(frozen=True)
 class Defaults:
-    timeout: float | None = 3600.0
-    kill_grace: float = 10.0
-    retries: int = 0
-    retry_backoff: float = 10.0
-    retry_backoff_max: float = 600.0
-    overlap: str = "skip"
-    misfire: str = "run_once"
-    misfire_grace: float = 60.0
+    timeout: float | None = DEFAULTS.default("timeout")
+    kill_grace: float = DEFAULTS.default("kill_grace")
+    retries: int = DEFAULTS.default("retries")
+    retry_backoff: float = DEFAULTS.default("retry_backoff")
+    retry_backoff_max: float = DEFAULTS.default("retry_backoff_max")
+    overlap: str = DEFAULTS.default("overlap")
+    misfire: str = DEFAULTS.default("misfire")
+    misfire_grace: float = DEFAULTS.default("misfire_grace")
     timezone: str | None = None
 
 
 @dataclass(frozen=True)
 class EngineSettings:
-    max_concurrent_runs: int = 16
-    history_retention: int = 50_000  # runs kept; older segments and their logs are pruned
-    log_retention_bytes: int = 50 * 1024 * 1024  # one run log is capped at this size
-
-
-
-_ENGINE_KEYS = ("max_concurrent_runs", "history_retention", "log_retention_bytes")
-_DEFAULTS_KEYS = ("timeout", "kill_grace", "retries", "retry_backoff", "retry_backoff_max",
-                  "overlap", "misfire", "misfire_grace", "timezone")
-_JOB_KEYS = ("command", "targets", "schedule", "timezone", "jitter", "timeout", "kill_grace",
-             "retries", "retry_backoff", "retry_backoff_max", "overlap", "misfire",
-             "misfire_grace", "env", "cwd", "tags", "enabled", "description", "alert_on",
-             "on_change", "change_debounce")
-
+    max_concurrent_runs: int = ENGINE.default("max_concurrent_runs")
+    history_retention: int = ENGINE.default("history_retention")
+    log_retention_bytes: int = ENGINE.default("log_retention_bytes")
 
 
 def read_engine(c: Checker, doc: dict[str, Any]) -> EngineSettings:
     t = section(c, doc, "engine")
     p = ("engine",)
-    c.known_keys(t, _ENGINE_KEYS, p)
-    d = EngineSettings()
-    return EngineSettings(
-        max_concurrent_runs=c.integer(t, "max_concurrent_runs", p, d.max_concurrent_runs,
-                                      minimum=1),
-        history_retention=c.integer(t, "history_retention", p, d.history_retention, minimum=1),
-        log_retention_bytes=c.integer(t, "log_retention_bytes", p, d.log_retention_bytes,
-                                      minimum=1),
-    )
+    c.known_keys(t, ENGINE.names(), p)
+    return EngineSettings(**{k.name: c.read(t, k, p) for k in ENGINE.keys})
 
 
 def read_defaults(c: Checker, doc: dict[str, Any]) -> Defaults:
     t = section(c, doc, "defaults")
     p = ("defaults",)
-    c.known_keys(t, _DEFAULTS_KEYS, p)
-    d = Defaults()
-    return Defaults(
-        timeout=c.duration(t, "timeout", p, d.timeout, allow_none=True),
-        kill_grace=c.duration(t, "kill_grace", p, d.kill_grace),
-        retries=c.integer(t, "retries", p, d.retries),
-        retry_backoff=c.duration(t, "retry_backoff", p, d.retry_backoff),
-        retry_backoff_max=c.duration(t, "retry_backoff_max", p, d.retry_backoff_max),
-        overlap=c.choice(t, "overlap", p, d.overlap, OVERLAP_POLICIES),
-        misfire=c.choice(t, "misfire", p, d.misfire, MISFIRE_POLICIES),
-        misfire_grace=c.duration(t, "misfire_grace", p, d.misfire_grace),
-        timezone=c.timezone(t, "timezone", p, d.timezone),
-    )
+    c.known_keys(t, DEFAULTS.names(), p)
+    values = {k.name: c.read(t, k, p) for k in DEFAULTS.keys}
+    _check_backoff(c, t, p, values["retry_backoff"], values["retry_backoff_max"])
+    return Defaults(**values)
+
+
+def _check_backoff(c: Checker, t: dict[str, Any], p: KeyPath, backoff: float,
+                   backoff_max: float) -> None:
+    if backoff > backoff_max and ("retry_backoff" in t or "retry_backoff_max" in t):
+        c.add(p + ("retry_backoff",), f"retry_backoff ({backoff:g}s) is above "
+                                      f"retry_backoff_max ({backoff_max:g}s)")
 
 
 def read_jobs(c: Checker, doc: dict[str, Any], defaults: Defaults,
@@ -118,43 +154,35 @@ def read_jobs(c: Checker, doc: dict[str, Any], defaults: Defaults,
         t = c.table(value, p)
         if t is None:
             continue
-        c.known_keys(t, _JOB_KEYS, p)
-        command = c.string(t, "command", p, None)
+        c.known_keys(t, JOB.names(), p)
+        shared = {k.name: c.read(t, k, p, getattr(defaults, k.name)) for k in _SHARED}
+        simple = {k.name: c.read(t, k, p) for k in JOB.keys
+                  if k.type in ("string", "text", "boolean", "duration", "strings")
+                  and k.name not in shared and k.name not in ("alert_on", "on_change")}
         if "command" not in t:
             c.add(p, "missing required key 'command'")
         targets = c.string(t, "targets", p, LOCAL_HOST)
         if "targets" in t:
             _check_targets(c, targets, p + ("targets",), hosts, groups)
         schedule = c.string(t, "schedule", p, None)
-        timezone = c.timezone(t, "timezone", p, defaults.timezone)
+        _check_backoff(c, t, p, shared["retry_backoff"], shared["retry_backoff_max"])
         if schedule is not None:
-            zone = None if timezone == BAD_ZONE else timezone
-            _check_schedule(c, schedule, zone, p + ("schedule",))
+            zone = None if shared["timezone"] == BAD_ZONE else shared["timezone"]
+            _check_schedule(c, schedule, zone, p + ("schedule",), simple["dialect"],
+                            simple["dst"])
         job = Job(
             name=name,
-            command=command or "",
+            command=simple.pop("command") or "",
             targets=targets,
             schedule=schedule,
-            timezone=timezone,
-            jitter=c.duration(t, "jitter", p, 0.0),
-            timeout=c.duration(t, "timeout", p, defaults.timeout, allow_none=True),
-            kill_grace=c.duration(t, "kill_grace", p, defaults.kill_grace),
-            retry=RetryPolicy(
-                retries=c.integer(t, "retries", p, defaults.retries),
-                backoff=c.duration(t, "retry_backoff", p, defaults.retry_backoff),
-                backoff_max=c.duration(t, "retry_backoff_max", p, defaults.retry_backoff_max),
-            ),
-            overlap=c.choice(t, "overlap", p, defaults.overlap, OVERLAP_POLICIES),
-            misfire=c.choice(t, "misfire", p, defaults.misfire, MISFIRE_POLICIES),
-            misfire_grace=c.duration(t, "misfire_grace", p, defaults.misfire_grace),
+            retry=RetryPolicy(retries=shared.pop("retries"),
+                              backoff=shared.pop("retry_backoff"),
+                              backoff_max=shared.pop("retry_backoff_max")),
             env=c.str_map(t, "env", p, ENV_NAME_RE, "environment variable name"),
-            cwd=c.string(t, "cwd", p, None),
-            tags=c.str_list(t, "tags", p),
-            enabled=c.boolean(t, "enabled", p, True),
-            description=c.string(t, "description", p, "", nonempty=False),
             alert_on=_read_alert_on(c, t, p),
             on_change=_read_on_change(c, t, p),
-            change_debounce=c.duration(t, "change_debounce", p, 1.0),
+            **shared,
+            **simple,
         )
         if ok:
             jobs[name] = job
@@ -184,13 +212,12 @@ def _check_targets(c: Checker, targets: str, path: KeyPath, hosts: dict[str, Hos
         c.add(path, problem)
 
 
-def _check_schedule(c: Checker, text: str, timezone: str | None, path: KeyPath) -> None:
+def _check_schedule(c: Checker, text: str, timezone: str | None, path: KeyPath,
+                    dialect: str | None, dst: str) -> None:
+    from core.jobs.schedule import parse_schedule
+
     try:
-        from core.jobs.schedule import parse_schedule
-    except ImportError:  # the schedule module is not there yet; the engine will say so
-        return
-    try:
-        parse_schedule(text, timezone)
+        parse_schedule(text, timezone, dialect=dialect, dst=dst)
     except ValueError as e:  # ScheduleError is a ValueError
         c.add(path, str(e) or f"bad schedule {text!r}")
 

@@ -90,7 +90,8 @@ class Engine(Dispatch, Execution, Services):
         for job in self.config.jobs.values():
             if job.schedule:
                 try:
-                    self._schedules[job.name] = parse_schedule(job.schedule, job.timezone)
+                    self._schedules[job.name] = parse_schedule(
+                        job.schedule, job.timezone, dialect=job.dialect, dst=job.dst)
                 except ScheduleError as e:  # config validation normally catches this first
                     log.error("job %s: %s", job.name, e, extra={"job": job.name})
 

@@ -14,10 +14,9 @@ import logging
 import re
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-from core.events import Event, RuleChanged, register_event
+from core.events import LogLines, RuleChanged
 from core.logs.follow import Follower, GlobFollower, has_magic
 from core.logs.levels import detect_level
 from core.logs.rules import RuleSpec, RuleState
@@ -32,15 +31,6 @@ PUBLISH = 1_000  # lines of one source in one LogLines event at most (the rest: 
 EVALUATE_EVERY = 1.0  # rules are looked at this often even without new lines (to resolve)
 RATE_BUCKET = 10.0  # seconds per error-rate bucket
 RATE_BUCKETS = 60  # ten minutes of them
-
-
-@register_event
-@dataclass(frozen=True)
-class LogLines(Event):
-    kind: ClassVar[str] = "log_lines"
-    source: str
-    lines: list[tuple[float, str | None, str]]  # (time, level, text)
-    skipped: int = 0  # lines before these that came too fast to show (in the file)
 
 
 class SourceState:

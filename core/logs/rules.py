@@ -19,6 +19,7 @@ from typing import Any
 
 from core.durations import DurationError, parse_duration
 from core.logs.levels import LEVELS, detect_level
+from core.schema import Key, Section
 
 _THRESHOLD = re.compile(r"^\s*(>=|>)\s*(\d+(?:\.\d+)?)\s*(%?)\s+in\s+(\S+)\s*$")
 _FIELD = re.compile(r"^\s*([A-Za-z_]\w*)\s*(==|!=|>=|<=|>|<|~)\s*(.+?)\s*$")
@@ -337,6 +338,17 @@ def top_level_branches(pattern: str) -> list[str]:
     return out
 
 
+RULE = Section("rules", "log rules: a count of matching lines over a window fires an alert", (
+    Key("sources", "strings", "the log sources this rule counts", required=True),
+    Key("threshold", "string", "e.g. '> 10 in 60s' or '> 5% in 5m'", required=True),
+    Key("level", "string", "lines of this level and worse", choices=LEVELS),
+    Key("match", "string", "a regex the line must match"),
+    Key("field", "string", "a condition on a named field: 'status >= 500'"),
+    Key("per_source", "boolean", "false: one window over all its sources", True),
+    Key("description", "text", "one line for the console", ""),
+), named=True)
+
+
 def read_rules(c: Any, doc: dict[str, Any], sources: dict[str, Any]) -> dict[str, RuleSpec]:
     """`[rules.NAME]`: sources, threshold, level / match / field, per_source."""
     section = doc.get("rules")
@@ -346,7 +358,6 @@ def read_rules(c: Any, doc: dict[str, Any], sources: dict[str, Any]) -> dict[str
     if section is None:
         return {}
     out: dict[str, RuleSpec] = {}
-    keys = ("sources", "threshold", "level", "match", "field", "per_source", "description")
     declared = doc.get("sources")  # a source with its own mistake is still a known name
     known = set(declared) if isinstance(declared, dict) else set(sources)
     for name, raw in section.items():
@@ -354,7 +365,7 @@ def read_rules(c: Any, doc: dict[str, Any], sources: dict[str, Any]) -> dict[str
         t = c.table(raw, p)
         if t is None or not c.name_ok(name, "rule", p):
             continue
-        c.known_keys(t, keys, p)
+        c.known_keys(t, RULE.names(), p)
         ok = True
         srcs = c.str_list(t, "sources", p)
         if not srcs:

@@ -19,7 +19,18 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-_KEYS = ("path", "command", "host", "fields", "colour", "description", "from_start")
+from core.schema import Key, Section
+
+SOURCE = Section("sources", "log sources to follow: a file, a glob, a command, or a file "
+                  "on a host", (
+    Key("path", "string", "a file or a glob (local), or one file on `host`"),
+    Key("command", "string", "a command whose output is the log (e.g. journalctl -f)"),
+    Key("host", "string", "an inventory host: `path` is followed there over SSH"),
+    Key("fields", "string", "a regex with named groups, for rules on fields"),
+    Key("colour", "string", "the source's colour on the Logs screen"),
+    Key("description", "text", "one line for the console", ""),
+    Key("from_start", "boolean", "read a file from its start, not its end", False),
+), named=True)
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,7 @@ def read_sources(c: Any, doc: dict[str, Any],
         t = c.table(raw, p)
         if t is None or not c.name_ok(name, "source", p):
             continue
-        c.known_keys(t, _KEYS, p)
+        c.known_keys(t, SOURCE.names(), p)
         path = c.string(t, "path", p, None)
         command = c.string(t, "command", p, None)
         host = c.string(t, "host", p, None)

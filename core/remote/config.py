@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.config import Checker, section
+from core.schema import Key, Section
 
 LOCAL_HOST = "local"
 
@@ -31,8 +32,18 @@ class Host:
         return self.name == LOCAL_HOST
 
 
-_HOST_KEYS = ("address", "port", "user", "tags", "groups", "identity_file", "jump_host",
-              "known_hosts")
+HOST = Section("hosts", "hosts to run on over SSH; `local` (this machine) is built in", (
+    Key("address", "string", "where to connect; default: the host name, resolved by SSH "
+        "(and ~/.ssh/config)"),
+    Key("port", "integer", "SSH port; default: ~/.ssh/config's, else 22", minimum=1,
+        maximum=65535, example=22),
+    Key("user", "string", "SSH user; default: ~/.ssh/config's, else yours"),
+    Key("tags", "string-map", "labels: target them as 'role=web'"),
+    Key("groups", "strings", "groups: target them as '@web'"),
+    Key("identity_file", "string", "private key file (~ expanded)"),
+    Key("jump_host", "string", "an inventory host or [user@]host[:port] to connect through"),
+    Key("known_hosts", "string", "an extra known_hosts file trusted for this host"),
+), named=True)
 
 
 def read_hosts(c: Checker, doc: dict[str, Any]) -> dict[str, Host]:
@@ -46,7 +57,7 @@ def read_hosts(c: Checker, doc: dict[str, Any]) -> dict[str, Host]:
         t = c.table(value, p)
         if t is None:
             continue
-        c.known_keys(t, _HOST_KEYS, p)
+        c.known_keys(t, HOST.names(), p)
         host = Host(
             name=name,
             address=c.string(t, "address", p, name),  # default: the name, resolved by SSH
@@ -57,7 +68,7 @@ def read_hosts(c: Checker, doc: dict[str, Any]) -> dict[str, Host]:
             identity_file=c.string(t, "identity_file", p, None),
             jump_host=c.string(t, "jump_host", p, None),
             known_hosts=c.string(t, "known_hosts", p, None),
-            explicit=tuple(k for k in _HOST_KEYS if k in t),
+            explicit=tuple(k for k in HOST.names() if k in t),
         )
         if ok:
             hosts[name] = host

@@ -21,10 +21,10 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from core.api import current_user
-from core.events import Event, EventBus, register_event
+from core.events import EventBus, FanOutDone, FanOutHost, FanOutLine, FanOutStarted
 from core.jobs.process import MAX_EVENT_LINE, LocalProcess
 from core.remote.commands import DEFAULT_KILL_GRACE, run_command
 from core.remote.inventory import LOCAL_HOST, fold_hosts
@@ -38,41 +38,6 @@ FINAL = tuple(c.value for c in HostClass)
 
 
 # -------------------------------------------------------------------------- events ---
-@register_event
-@dataclass(frozen=True)
-class FanOutStarted(Event):
-    kind: ClassVar[str] = "fanout_started"
-    fanout: dict[str, Any]
-
-
-@register_event
-@dataclass(frozen=True)
-class FanOutHost(Event):
-    """One host's state changed; ``result`` is a HostResult as a dict."""
-
-    kind: ClassVar[str] = "host_result"
-    fanout_id: int
-    result: dict[str, Any]
-
-
-@register_event
-@dataclass(frozen=True)
-class FanOutLine(Event):
-    kind: ClassVar[str] = "fanout_line"
-    fanout_id: int
-    host: str
-    stream: str  # "stdout" | "stderr"
-    line: str
-    ts: float
-
-
-@register_event
-@dataclass(frozen=True)
-class FanOutDone(Event):
-    kind: ClassVar[str] = "fanout_done"
-    fanout: dict[str, Any]
-
-
 # ------------------------------------------------------------------------- results ---
 @dataclass
 class HostResult:

@@ -16,7 +16,8 @@ from tests.helpers import console_app, keys, pilot_until, ready
 from tests.sshd import closed_port, host, make_keys, make_pool, start_servers
 from tui.app import FleetdeckApp
 from tui.screens.dialogs import ConfirmScreen
-from tui.screens.fanout import FanOutScreen, GatheredScreen, HostOutputScreen, PastFanOutsScreen
+from tui.screens.fanout import FanOutScreen
+from tui.screens.fanout_results import GatheredScreen, HostOutputScreen, PastFanOutsScreen
 from tui.widgets.common import NavTable
 
 

@@ -8,7 +8,8 @@ import pytest
 from textual.app import App, ComposeResult
 
 from tests.helpers import pilot_until
-from tui.widgets.log_view import LogView, SearchPrompt
+from tui.widgets.log_search import SearchPrompt
+from tui.widgets.log_view import LogView
 
 SIZE = (80, 24)
 
@@ -126,7 +127,7 @@ async def test_search_and_next_previous_match(log: Path):
         await pilot.press(*"STEP 1[0-9]0 ", "enter")
         await settle(app, pilot)
         assert not isinstance(app.screen, SearchPrompt)
-        assert view.search_pattern == "STEP 1[0-9]0 "
+        assert view.search.text == "STEP 1[0-9]0 "
         assert view.cursor_line == 100  # case-insensitive, from the cursor on
         assert "step 100" in screen_lines(view)[view.cursor_line - view.scroll_offset.y]
         await pilot.press("n")
@@ -147,14 +148,14 @@ async def test_bad_regex_is_told_not_a_crash(log: Path):
         view = app.query_one(LogView)
         await pilot.press("slash", "[", "enter")
         await settle(app, pilot)
-        assert view.search_pattern == ""
+        assert view.search.text == ""
         messages = [n.message for n in app._notifications]
         assert any(m.startswith("bad search pattern '['") for m in messages)
         await pilot.press("n")
         assert view.cursor_line == 0
         await pilot.press("slash", *"step", "escape")
         await pilot.pause()
-        assert view.search_pattern == ""  # cancelled
+        assert view.search.text == ""  # cancelled
 
 
 async def test_error_jumps(log: Path):
@@ -268,7 +269,7 @@ def test_snapshot_80x24(snap_compare, tmp_path: Path):
 
     async def run_before(pilot) -> None:
         view = pilot.app.query_one(LogView)
-        view.set_search("events", jump=False)
+        view.search.set("events", jump=False)
         await pilot.press("g", "e")
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()

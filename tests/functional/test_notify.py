@@ -96,7 +96,7 @@ def down(check: str = "http", target: str = "local", old: str = "up") -> CheckCh
 
 
 def pending(engine: Engine) -> list[dict[str, Any]]:
-    return engine.alerts.book.pending()
+    return engine.alerts.book.outbox.pending()
 
 
 async def test_webhook_failing_first_deliveries_is_delivered_exactly_once(state_dir,

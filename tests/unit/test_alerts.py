@@ -35,7 +35,7 @@ def book(tmp_path: Path, clock: Clock, cfg: AlertingConfig | None = None) -> Ale
 
 
 def events(b: AlertBook) -> list[tuple[str, str, int]]:
-    return [(e["notifier"], e["event"], e["alert_id"]) for e in b.pending()]
+    return [(e["notifier"], e["event"], e["alert_id"]) for e in b.outbox.pending()]
 
 
 def test_notifies_on_the_transitions_that_matter_only(tmp_path):
@@ -69,9 +69,9 @@ def test_restart_finds_the_open_alert_and_sends_nothing_twice(tmp_path):
     b.check_changed("disk", "db1", "up", "down", T0, "/ 96%")
     b.storage.flush()
     b2 = book(tmp_path, clock)  # a new process on the same state
-    assert len(b2.pending()) == 2
+    assert len(b2.outbox.pending()) == 2
     (ch,) = b2.check_changed("disk", "db1", "pending", "down", T0 + 1, "/ 96%")
-    assert not ch.notified and len(b2.pending()) == 2
+    assert not ch.notified and len(b2.outbox.pending()) == 2
     assert [a["id"] for a in b2.list(T0)] == [1]
 
 
@@ -124,7 +124,7 @@ def test_silence_holds_notifications_until_it_ends(tmp_path):
     assert sorted((c.alert["id"], c.action) for c in changes) == [
         (1, "reminded"), (2, "notified"), (4, "reminded")]
     assert b.reminders(clock.now) == []
-    assert b.silenced_until(other.alert, clock.now) == T0 + 1200 + 3600
+    assert b.quiet.silenced_until(other.alert, clock.now) == T0 + 1200 + 3600
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -147,18 +147,18 @@ def test_alert_opened_in_maintenance_notifies_when_still_down_after_it(tmp_path)
     clock = Clock(T0 + 60)
     b = book(tmp_path, clock, alerting(patch=window))
     (ch,) = b.check_changed("http", "web1", "up", "down", clock.now)
-    assert not ch.notified and b.pending() == []
+    assert not ch.notified and b.outbox.pending() == []
     assert b.list(clock.now)[0]["status"] == "maintenance"
     # resolved inside the window: never announced, so no "resolved" either
     (res,) = b.check_changed("http", "web1", "down", "up", clock.now + 10)
-    assert not res.notified and b.pending() == []
+    assert not res.notified and b.outbox.pending() == []
     # down during the window, still down after it: the monitor says maintenance -> down
     b.check_changed("http", "web1", "up", "down", clock.now + 20)
     clock.now = T0 + 3600
     (after,) = b.check_changed("http", "web1", "maintenance", "down", clock.now)
     assert after.action == "notified" and after.notified
-    assert b.in_maintenance("http", "web1", T0 + 100) == "patch"
-    assert b.in_maintenance("http", "web2", T0 + 100) is None
+    assert b.quiet.in_maintenance("http", "web1", T0 + 100) == "patch"
+    assert b.quiet.in_maintenance("http", "web2", T0 + 100) is None
 
 
 def test_job_alerts_open_on_failure_and_missed_runs_and_resolve_on_success(tmp_path):
@@ -203,18 +203,18 @@ def test_outbox_backoff_doubles_and_delivered_entries_leave_the_queue(tmp_path):
     clock = Clock()
     b = book(tmp_path, clock)
     b.check_changed("http", "web1", "up", "down", T0)
-    hook = [e for e in b.due(T0) if e["notifier"] == "hook"][0]
-    assert b.failed(hook, "HTTP 500", T0) == 2.0
-    hook = [e for e in b.pending() if e["notifier"] == "hook"][0]
-    assert hook["next_at"] == T0 + 2 and [e["notifier"] for e in b.due(T0 + 1)] == ["pager"]
-    assert b.failed(hook, "HTTP 500", T0 + 2) == 4.0
-    hook = [e for e in b.pending() if e["notifier"] == "hook"][0]
+    hook = [e for e in b.outbox.due(T0) if e["notifier"] == "hook"][0]
+    assert b.outbox.failed(hook, "HTTP 500", T0) == 2.0
+    hook = [e for e in b.outbox.pending() if e["notifier"] == "hook"][0]
+    assert hook["next_at"] == T0 + 2 and [e["notifier"] for e in b.outbox.due(T0 + 1)] == ["pager"]
+    assert b.outbox.failed(hook, "HTTP 500", T0 + 2) == 4.0
+    hook = [e for e in b.outbox.pending() if e["notifier"] == "hook"][0]
     for _ in range(5):
-        b.failed(hook, "HTTP 500", T0)
-        hook = [e for e in b.pending() if e["notifier"] == "hook"][0]
+        b.outbox.failed(hook, "HTTP 500", T0)
+        hook = [e for e in b.outbox.pending() if e["notifier"] == "hook"][0]
     assert hook["next_at"] == T0 + 10  # capped at retry_backoff_max
-    b.delivered(hook, T0 + 10)
-    assert [e["notifier"] for e in b.pending()] == ["pager"]
+    b.outbox.delivered(hook, T0 + 10)
+    assert [e["notifier"] for e in b.outbox.pending()] == ["pager"]
     detail = b.get(1, T0 + 10)
     assert [(n["notifier"], n["state"], n["attempts"]) for n in detail["notifications"]] == [
         ("hook", "delivered", 8), ("pager", "pending", 0)]
@@ -223,8 +223,8 @@ def test_outbox_backoff_doubles_and_delivered_entries_leave_the_queue(tmp_path):
 def test_undeliverable_entries_are_dropped_after_give_up_after(tmp_path):
     b = book(tmp_path, Clock())
     b.check_changed("http", "web1", "up", "down", T0)
-    assert len(b.due(T0 + 86400)) == 2
-    assert b.due(T0 + 86401) == [] and b.pending() == []
+    assert len(b.outbox.due(T0 + 86400)) == 2
+    assert b.outbox.due(T0 + 86401) == [] and b.outbox.pending() == []
 
 
 def test_state_file_is_private(tmp_path):

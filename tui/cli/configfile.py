@@ -11,6 +11,7 @@ from typing import Any
 from core.fleetconfig import check_config
 from core.paths import default_config_path
 from tui.cli.common import EXIT_USAGE, CLIError
+from tui.keymap import BINDING_IDS
 
 
 def add_parsers(sub: Any) -> None:
@@ -23,12 +24,26 @@ def add_parsers(sub: Any) -> None:
     ini.add_argument("--force", action="store_true", help="overwrite an existing file")
     ini.set_defaults(func=cmd_init, needs_config=False)
 
+    cs = sub.add_parser("config-schema", help="print the config file's JSON Schema (for TOML "
+                                              "editors: taplo, Even Better TOML)")
+    cs.set_defaults(func=cmd_config_schema, needs_config=False)
+
+
+def cmd_config_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from core.fleetconfig import config_schema
+    from tui.keymap import BINDING_IDS
+
+    print(json.dumps(config_schema(BINDING_IDS), indent=2))
+    return 0
+
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     path = args.path or args.config or default_config_path()
     if not Path(path).exists():
         raise CLIError(f"{path}: file not found")
-    issues = check_config(Path(path))
+    issues = check_config(Path(path), key_ids=BINDING_IDS)
     for issue in issues:
         print(str(issue), file=sys.stderr)
     if issues:

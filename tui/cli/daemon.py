@@ -83,7 +83,7 @@ WantedBy=default.target"""
 async def _daemon(config: Any, state_dir: Path, quiet: bool,
                   metrics_at: str | None = None) -> int:
     from core.daemon import Daemon
-    from core.events import RunFinished, RunStarted
+    from core.events import AlertChanged, RunFinished, RunStarted
 
     daemon = Daemon(config, state_dir, metrics_at=metrics_at)
     stop = asyncio.Event()
@@ -95,7 +95,7 @@ async def _daemon(config: Any, state_dir: Path, quiet: bool,
         def show(event: Any) -> None:
             if isinstance(event, RunStarted | RunFinished):
                 out.print(run_line(event.run))
-            elif event.kind == "alert_changed" and event.action in ("opened", "resolved"):
+            elif isinstance(event, AlertChanged) and event.action in ("opened", "resolved"):
                 from tui.cli.alerts import alert_line
 
                 out.print(alert_line(event))

@@ -106,5 +106,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     if not getattr(args, "needs_config", True):
         return func(args)
     from core.fleetconfig import load_config
+    from tui.keymap import BINDING_IDS
 
-    return func(args, load_config(args.config), state_dir_of(args))
+    return func(args, load_config(args.config, key_ids=BINDING_IDS), state_dir_of(args))

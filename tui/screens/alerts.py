@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from core.durations import DurationError, format_duration, parse_duration
+from core.events import AlertChanged
 from tui.fmt import fmt_age
 from tui.screens.base import TableScreen
 
@@ -83,7 +84,7 @@ class AlertsScreen(TableScreen):
             f"{firing} firing · {len(alerts) - firing} acknowledged or quiet")
 
     def engine_events(self, events: list[Any]) -> None:
-        if any(e.kind == "alert_changed" for e in events):
+        if any(isinstance(e, AlertChanged) for e in events):
             self.refresh_data()
 
     def _selected(self) -> dict[str, Any] | None:

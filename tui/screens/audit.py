@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 
-from core.events import Event
+from core.events import AlertChanged, EngineNotice, Event, JobChanged, RunQueued
 from tui.screens.base import TableScreen
 from tui.screens.cells import fmt_age, fmt_time
 
@@ -36,7 +36,7 @@ class AuditScreen(TableScreen):
         self.set_rows(rows)
 
     def engine_events(self, events: list[Event]) -> None:
-        if any(e.kind in ("run_queued", "job_changed", "alert_changed", "engine_notice")
+        if any(isinstance(e, RunQueued | JobChanged | AlertChanged | EngineNotice)
                for e in events):
             self.refresh_data()
 

@@ -8,15 +8,23 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 
-from core.events import Event
+from core.events import (
+    Event,
+    JobChanged,
+    RunFinished,
+    RunQueued,
+    RunRetrying,
+    RunStarted,
+    ViewRefreshed,
+)
 from tui.widgets.common import FilterBar, KeyBar, NavTable, RowFilter, StatusBar
 
 if TYPE_CHECKING:
     from tui.app import FleetdeckApp
 
 RECENT_WINDOW = 6 * 3600  # "failing lately" means the last six hours
-RUN_EVENTS = {"run_queued", "run_started", "run_finished", "run_retrying",
-              "view_refreshed"}  # the last: an attached console reread the state
+# what changes run listings (the last: an attached console reread the state)
+RUN_EVENTS = (RunQueued, RunStarted, RunFinished, RunRetrying, ViewRefreshed)
 
 
 class FleetScreen(Screen[None]):
@@ -51,7 +59,7 @@ class FleetScreen(Screen[None]):
 
     def engine_events(self, events: list[Event]) -> None:
         """A batch of events; the default is a full refresh when anything run-like came."""
-        if any(e.kind in RUN_EVENTS or e.kind == "job_changed" for e in events):
+        if any(isinstance(e, (*RUN_EVENTS, JobChanged)) for e in events):
             self.refresh_data()
 
     def output_arrived(self, run_ids: set[int]) -> None:

@@ -6,7 +6,7 @@ destructive), then the grid fills as hosts connect, run and finish. Enter on a h
 streams its output; `b` groups identical outputs (as clush -b does), each with a diff
 against the largest group; `R` runs again on the hosts of the selected host's class,
 over the open connections; `x` cancels one host; `t` trusts the unknown host keys shown;
-`p` browses past fan-outs.
+`p` browses past fan-outs. Those other screens are in tui/screens/fanout_results.py.
 """
 
 from __future__ import annotations
@@ -19,54 +19,26 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Input, Log, Static
+from textual.widgets import Input, Static
 
-from core.events import Event
+from core.events import Event, FanOutDone, FanOutHost, FanOutStarted
 from core.jobs.active import EngineError
 from core.remote.inventory import resolve_targets
-from tui.screens.base import FleetScreen, TableScreen
-from tui.screens.cells import fmt_age, fmt_time
+from tui.screens.base import FleetScreen
 from tui.screens.dialogs import ConfirmScreen
+from tui.screens.fanout_results import (
+    STATE_ORDER,
+    GatheredScreen,
+    HostOutputScreen,
+    PastFanOutsScreen,
+    counts_text,
+    fanout_of,
+    host_state,
+)
 from tui.widgets.common import NavTable
 
-FANOUT_EVENTS = {"fanout_started", "host_result", "fanout_done"}
-STATE_ORDER = ("connecting", "running", "pending", "failed", "timed_out", "unreachable",
-               "auth_failed", "host_key_unknown", "host_key_changed", "cancelled", "ok")
-STATE_LABEL = {"pending": "queued"}  # what a waiting host is called on screen
-HOST_STYLES = {
-    "pending": "cyan", "connecting": "blue", "running": "bold blue", "ok": "green",
-    "failed": "bold red", "timed_out": "bold magenta", "unreachable": "red",
-    "auth_failed": "red", "host_key_unknown": "yellow", "host_key_changed": "bold red",
-    "cancelled": "yellow",
-}
+FANOUT_EVENTS = (FanOutStarted, FanOutHost, FanOutDone)
 ACTIVE = ("pending", "connecting", "running")
-
-
-def _fanout_of(event: Event) -> int | None:
-    """The fan-out id an event is about (host_result/fanout_line carry it; started/done
-    carry the whole record)."""
-    fid = getattr(event, "fanout_id", None)
-    if fid is None:
-        fid = (getattr(event, "fanout", None) or {}).get("id")
-    return fid
-
-
-def host_state(state: str) -> Text:
-    return Text(STATE_LABEL.get(state, state), style=HOST_STYLES.get(state, ""))
-
-
-def counts_text(hosts: dict[str, dict[str, Any]]) -> Text:
-    counts: dict[str, int] = {}
-    for r in hosts.values():
-        counts[r["state"]] = counts.get(r["state"], 0) + 1
-    out = Text()
-    for state in STATE_ORDER:
-        if counts.get(state):
-            if out:
-                out.append(" · ")
-            out.append(f"{counts[state]} {STATE_LABEL.get(state, state)}",
-                       style=HOST_STYLES.get(state, ""))
-    return out
 
 
 class FanOutScreen(FleetScreen):
@@ -271,11 +243,11 @@ class FanOutScreen(FleetScreen):
         super().engine_events(events)
         if self.fanout_id is None:
             return
-        mine = [e for e in events if e.kind in FANOUT_EVENTS
-                and _fanout_of(e) == self.fanout_id]
+        mine = [e for e in events if isinstance(e, FANOUT_EVENTS)
+                and fanout_of(e) == self.fanout_id]
         if mine:
             self.refresh_data()
-            if any(e.kind == "fanout_done" for e in mine):
+            if any(isinstance(e, FanOutDone) for e in mine):
                 rec = self.current or {}
                 self.notify(f"fan-out #{self.fanout_id} done: "
                             f"{counts_text(rec.get('hosts', {})).plain}")
@@ -367,138 +339,3 @@ class FanOutScreen(FleetScreen):
                 self.query_one(NavTable).focus()
 
         self.app.push_screen(PastFanOutsScreen(), chosen)
-
-
-class HostOutputScreen(FleetScreen):
-    """One host's output in a fan-out, streaming while it runs."""
-
-    TITLE_TEXT = "6 Fan-out › host"
-    BINDINGS = [Binding("escape", "back", "Back", id="fanout_host.back")]
-
-    def __init__(self, fanout_id: int, host: str) -> None:
-        super().__init__()
-        self.fanout_id = fanout_id
-        self.host = host
-        self._shown = 0
-
-    def compose_body(self) -> ComposeResult:
-        yield Static(Text(f"#{self.fanout_id} {self.host}", style="bold"), id="title")
-        yield Log(id="output", highlight=False)
-
-    def refresh_data(self) -> None:
-        super().refresh_data()
-        if not self.fleet.engine_ready:
-            return
-        text = self.fleet.engine.fanout_output(self.fanout_id, self.host)
-        log = self.query_one(Log)
-        if len(text) < self._shown:  # a new run of the same id cannot happen; be safe
-            log.clear()
-            self._shown = 0
-        new = text[self._shown:]
-        complete = new[:new.rfind("\n") + 1]  # whole lines only: the rest comes later
-        if complete:
-            log.write_lines(complete.splitlines())
-            self._shown += len(complete)
-        rec = self.fleet.engine.fanout_get(self.fanout_id) or {}
-        r = rec.get("hosts", {}).get(self.host, {})
-        head = Text()
-        head.append(f"#{self.fanout_id} {self.host}  ", style="bold")
-        head.append_text(host_state(r.get("state", "?")))
-        if r.get("reason"):
-            head.append(f"  {r['reason']}", style="dim")
-        self.query_one("#title", Static).update(head)
-
-    def engine_events(self, events: list[Event]) -> None:
-        for e in events:
-            if _fanout_of(e) != self.fanout_id:
-                continue
-            if e.kind == "fanout_line" and getattr(e, "host", None) == self.host \
-                    or e.kind in ("host_result", "fanout_done"):
-                self.refresh_data()
-                return
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
-
-class GatheredScreen(FleetScreen):
-    """Identical outputs grouped (largest first), each other group diffed against it."""
-
-    TITLE_TEXT = "6 Fan-out › gathered"
-    BINDINGS = [Binding("escape", "back", "Back", id="fanout_gathered.back")]
-
-    def __init__(self, fanout_id: int) -> None:
-        super().__init__()
-        self.fanout_id = fanout_id
-
-    def compose_body(self) -> ComposeResult:
-        yield Log(id="groups", highlight=False)
-
-    def refresh_data(self) -> None:
-        super().refresh_data()
-        if not self.fleet.engine_ready:
-            return
-        groups = self.fleet.engine.fanout_gather(self.fanout_id)
-        log = self.query_one(Log)
-        log.clear()
-        if not groups:
-            log.write_line("no host has finished yet")
-            return
-        for i, g in enumerate(groups):
-            state = "" if g["state"] == "ok" else f"  {g['state']}" + (
-                f": {g['reason']}" if g["reason"] else "")
-            log.write_line(f"── {g['folded']} ({g['count']}){state}")
-            if not g["text"]:
-                log.write_line("  (no output)")
-            elif i == 0 or not g["diff"]:
-                for line in g["text"].splitlines():
-                    log.write_line(f"  {line}")
-            else:
-                for line in g["diff"][2:]:  # the ---/+++ header names the two groups
-                    log.write_line(f"  {line}")
-            log.write_line("")
-
-    def engine_events(self, events: list[Event]) -> None:
-        if any(e.kind in ("host_result", "fanout_done") and _fanout_of(e) == self.fanout_id
-               for e in events):
-            self.refresh_data()
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
-
-class PastFanOutsScreen(TableScreen):
-    """Fan-outs on record, newest first; Enter shows one in the fan-out screen."""
-
-    TITLE_TEXT = "6 Fan-out › past"
-    COLUMNS = (("id", "ID"), ("when", "WHEN"), ("age", "AGE"), ("by", "BY"),
-               ("pattern", "PATTERN"), ("command", "COMMAND"), ("result", "RESULT"))
-    BINDINGS = [Binding("enter", "choose", "Show", id="fanout_past.show"),
-                Binding("escape", "back", "Back", show=False, id="fanout_past.back")]
-
-    def refresh_data(self) -> None:
-        super().refresh_data()
-        if not self.fleet.engine_ready:
-            return
-        now = self.now()
-        rows = []
-        for rec in self.fleet.engine.fanout_list(200):
-            started = rec.get("started_at")
-            result = counts_text(rec.get("hosts", {}))
-            rows.append((str(rec["id"]), (
-                Text(f"#{rec['id']}", style="bold"), Text(fmt_time(started, now)),
-                Text(fmt_age(started, now) if started else "-"),
-                Text(rec.get("requested_by") or ""), Text(rec.get("pattern") or ""),
-                Text(rec.get("command") or ""), result),
-                f"{rec['id']} {rec.get('pattern')} {rec.get('command')} {result.plain}"))
-        self.set_rows(rows)
-
-    def action_choose(self) -> None:
-        key = self.table.selected_key()
-        self.dismiss(int(key) if key else None)
-
-    def on_data_table_row_selected(self, event: Any) -> None:
-        self.action_choose()
-
-    def action_back(self) -> None:
-        self.dismiss(None)

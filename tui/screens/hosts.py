@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from core.events import Event
+from core.events import CheckChanged, Event, HealthSample, RunFinished, RunStarted
 from tui.screens.base import TableScreen
 from tui.screens.cells import fmt_age, run_cells
 from tui.widgets.common import NavTable
@@ -120,7 +120,7 @@ class HostsScreen(TableScreen):
 
     def engine_events(self, events: list[Event]) -> None:
         super().engine_events(events)
-        if any(e.kind in ("health_sample", "check_changed") for e in events) and \
+        if any(isinstance(e, HealthSample | CheckChanged) for e in events) and \
                 time.monotonic() - self._drawn >= REDRAW_EVERY:
             self.refresh_data()
 
@@ -199,7 +199,7 @@ class HostDetailScreen(TableScreen):
 
     def engine_events(self, events: list[Event]) -> None:
         if any(getattr(e, "target", None) == self.host for e in events) or any(
-                e.kind in ("run_finished", "run_started") for e in events):
+                isinstance(e, RunFinished | RunStarted) for e in events):
             self.refresh_data()
 
     def action_fanout(self) -> None:

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import RichLog, Static
 
-from core.events import Event
+from core.events import Event, LogLines
 from tui.screens.base import FleetScreen
 from tui.screens.hosts import sparkline
 from tui.widgets.common import FilterBar, RowFilter
@@ -115,13 +115,13 @@ class LogsScreen(FleetScreen):
     def engine_events(self, events: list[Event]) -> None:
         new = []
         for e in events:
-            if e.kind == "log_lines":
-                source = e.source  # type: ignore[attr-defined]
-                skipped = getattr(e, "skipped", 0)
+            if isinstance(e, LogLines):
+                source = e.source
+                skipped = e.skipped
                 if skipped:  # a flood: the monitor sends the newest lines of each batch
                     new.append((source, "skipped", f"… {skipped:,} lines not shown, they "
                                                    "came too fast (they are in the file)"))
-                new += [(source, lvl, text) for _t, lvl, text in e.lines]  # type: ignore[attr-defined]
+                new += [(source, lvl, text) for _t, lvl, text in e.lines]
         if new:
             self._add(new)
             self._show_stats()

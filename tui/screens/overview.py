@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from core.events import AlertChanged, CheckChanged
 from tui.screens.base import RECENT_WINDOW, FleetScreen
 from tui.screens.cells import fmt_age, fmt_time, state_cell
 from tui.widgets.common import NavTable
@@ -141,7 +142,7 @@ class OverviewScreen(FleetScreen):
         line.update(text)
 
     def engine_events(self, events: list[Any]) -> None:
-        if any(e.kind in ("alert_changed", "check_changed") for e in events):
+        if any(isinstance(e, AlertChanged | CheckChanged) for e in events):
             self.refresh_data()
         else:
             super().engine_events(events)

@@ -7,6 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 
+from core.events import RunFinished
 from tui.screens.base import RUN_EVENTS, TableScreen
 from tui.screens.cells import run_cells, run_text
 
@@ -49,10 +50,10 @@ class QueueScreen(TableScreen):
 
     def engine_events(self, events: list[Any]) -> None:
         for e in events:
-            if e.kind == "run_finished" and e.run["state"] != "skipped":
+            if isinstance(e, RunFinished) and e.run["state"] != "skipped":
                 self.finished.insert(0, e.run)
         del self.finished[KEEP_FINISHED:]
-        if any(e.kind in RUN_EVENTS for e in events):
+        if any(isinstance(e, RUN_EVENTS) for e in events):
             self.refresh_data()
 
     def _tick(self) -> None:

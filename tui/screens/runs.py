@@ -69,7 +69,7 @@ class RunsScreen(TableScreen):
         self.update_status()
 
     def engine_events(self, events: list[Any]) -> None:
-        if any(e.kind in RUN_EVENTS for e in events):
+        if any(isinstance(e, RUN_EVENTS) for e in events):
             self.refresh_data()
 
     def _selected(self) -> int | None:

@@ -2,8 +2,9 @@
 
 The file is never loaded whole: `core.logs.index.LogIndex` keeps the byte offset of each
 line and the view reads the lines of the page it paints (`render_line`), caching the
-rendered strips of recent lines. Big files are indexed in slices between screen
-updates; searches and error jumps scan the file in a worker thread.
+rendered strips of recent lines (tui/widgets/log_lines.py draws a line). Big files are
+indexed in slices between screen updates; searches and error jumps
+(tui/widgets/log_search.py) scan the file in a worker thread.
 
 Keys (each binding has an id for the keymap): j/k or arrows move the cursor line,
 g/G (Home/End) go to the top/bottom, PageUp/PageDown, h/l scroll sideways, `f`
@@ -19,73 +20,20 @@ from pathlib import Path
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
-from textual import work
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.events import MouseScrollUp, Resize
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import ModalScreen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import Input
-from textual.worker import get_current_worker
 
 from core.logs.index import LogIndex
-from core.logs.levels import ANSI_RE, NOTE_PREFIX, detect_level
+from tui.widgets.log_lines import MAX_WIDTH, display_text, line_kind, line_strip
+from tui.widgets.log_search import LogSearch
 
-MAX_WIDTH = 2000  # cells of a line shown; the rest of a longer line is cut
 INDEX_SLICE = 1 << 20  # bytes indexed per step (a few ms), so a key never waits long
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def display_text(line: str) -> str:
-    """What the screen shows of a raw log line: no escape sequences or control
-    characters, tabs expanded, a carriage-return progress line shows its last state."""
-    if "\x1b" in line:
-        line = ANSI_RE.sub("", line)
-    if "\r" in line:
-        line = next((p for p in reversed(line.split("\r")) if p), "")
-    if "\t" in line:
-        line = line.expandtabs(8)
-    if len(line) > MAX_WIDTH:
-        line = line[:MAX_WIDTH]
-    return _CONTROL.sub("\ufffd", line)
-
-
-class SearchPrompt(ModalScreen[str | None]):
-    """A one-line search box at the bottom, over the log; Enter searches, Escape cancels.
-
-    While typing, the view highlights what the pattern matches."""
-
-    DEFAULT_CSS = """
-    SearchPrompt { background: transparent; align: left bottom; }
-    SearchPrompt > Input { dock: bottom; width: 100%; height: 1; border: none;
-                           padding: 0 1; background: $panel; }
-    """
-    BINDINGS = [Binding("escape", "cancel", "Cancel", show=False, id="log.search_cancel")]
-
-    def __init__(self, view: LogView, initial: str = "") -> None:
-        super().__init__()
-        self._view = view
-        self._initial = initial
-
-    def compose(self) -> ComposeResult:
-        yield Input(self._initial, placeholder="search (regex, case-insensitive); Enter, Esc",
-                    select_on_focus=True, compact=True, id="log-search")
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        event.stop()
-        self._view.preview_search(event.value)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.dismiss(event.value)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class LogView(ScrollView, can_focus=True):
@@ -164,8 +112,7 @@ class LogView(ScrollView, can_focus=True):
         self._index: LogIndex | None = None
         self._cursor = 0
         self._cache: LRUCache[tuple[int, bool], Strip] = LRUCache(512)
-        self._search: re.Pattern[str] | None = None  # the applied search
-        self._search_text = ""
+        self.search = LogSearch(self)
         self._highlight: re.Pattern[str] | None = None  # what is highlighted (preview too)
         self._rendered_width = 0
         self._catching_up = False
@@ -190,10 +137,6 @@ class LogView(ScrollView, can_focus=True):
         return self._cursor
 
     @property
-    def search_pattern(self) -> str:
-        return self._search_text
-
-    @property
     def indexing(self) -> bool:
         """The file is bigger than what is indexed yet (a huge file opening)."""
         return self._index is not None and self._index.behind
@@ -207,8 +150,8 @@ class LogView(ScrollView, can_focus=True):
             parts.append("follow")
         if self.indexing:
             parts.append("indexing…")
-        if self._search_text:
-            parts.append(f"/{self._search_text}")
+        if self.search.text:
+            parts.append(f"/{self.search.text}")
         return " · ".join(parts)
 
     def open(self, path: Path | str) -> None:
@@ -346,29 +289,13 @@ class LogView(ScrollView, can_focus=True):
 
     def _build_strip(self, raw: str, cursor: bool) -> Strip:
         text = display_text(raw)
-        if raw.startswith(NOTE_PREFIX):
-            kind = "note"
-        else:
-            kind = detect_level(text) or "info"
-        style = self.get_component_rich_style(f"logview--{kind}")
+        style = self.get_component_rich_style(f"logview--{line_kind(raw, text)}")
         if cursor:
             style = style + self._cursor_style()
         if self._highlight is None:
-            return Strip([Segment(text, style)], cell_len(text))
+            return line_strip(text, style)
         match_style = style + self.get_component_rich_style("logview--match", partial=True)
-        segments: list[Segment] = []
-        pos = 0
-        for m in self._highlight.finditer(text):
-            a, b = m.span()
-            if a == b:
-                continue
-            if a > pos:
-                segments.append(Segment(text[pos:a], style))
-            segments.append(Segment(text[a:b], match_style))
-            pos = b
-        if pos < len(text):
-            segments.append(Segment(text[pos:], style))
-        return Strip(segments, cell_len(text))
+        return line_strip(text, style, self._highlight, match_style)
 
     def _refresh_line(self, line: int) -> None:
         self._cache.discard((line, False))
@@ -469,105 +396,29 @@ class LogView(ScrollView, can_focus=True):
 
     # ---------------------------------------------------------------- search, errors
 
-    @staticmethod
-    def compile_search(text: str) -> re.Pattern[str]:
-        """The regex a search text stands for (case-insensitive); raises re.error."""
-        return re.compile(text, re.IGNORECASE)
-
     def action_search(self) -> None:
-        self.app.push_screen(SearchPrompt(self, self._search_text), self._search_entered)
+        self.search.prompt()
 
-    def preview_search(self, text: str) -> None:
-        """Highlight what `text` matches (while it is typed); a bad regex shows nothing."""
-        try:
-            regex = self.compile_search(text) if text else None
-        except re.error:
-            regex = None
-        self._set_highlight(regex)
+    def action_search_next(self) -> None:
+        self.search.next_match()
 
-    def _set_highlight(self, regex: re.Pattern[str] | None) -> None:
+    def action_search_prev(self) -> None:
+        self.search.prev_match()
+
+    def action_next_error(self) -> None:
+        self.search.next_error()
+
+    def action_prev_error(self) -> None:
+        self.search.prev_error()
+
+    def set_highlight(self, regex: re.Pattern[str] | None) -> None:
+        """Show what `regex` matches (None: nothing) in every line."""
         if regex != self._highlight:
             self._highlight = regex
             self._cache.clear()
             self.refresh()
 
-    def _search_entered(self, text: str | None) -> None:
-        if text is None:  # cancelled: back to the search in force
-            self._set_highlight(self._search)
-            return
-        self.set_search(text)
-
-    def set_search(self, text: str, *, jump: bool = True) -> bool:
-        """Search for `text` (a case-insensitive regex; empty clears the search) and,
-        with `jump`, move to the first match from the cursor on. A bad regex is told
-        in a notification; returns whether the search was set."""
-        if not text:
-            self._search, self._search_text = None, ""
-            self._set_highlight(None)
-            return True
-        try:
-            regex = self.compile_search(text)
-        except re.error as e:
-            self.notify(f"bad search pattern {text!r}: {e}", severity="error")
-            self._set_highlight(self._search)
-            return False
-        self._search, self._search_text = regex, text
-        self._set_highlight(regex)
-        if jump:
-            self._find("search", self._cursor, backward=False)
-        return True
-
-    def action_search_next(self) -> None:
-        if self._search is None:
-            self.notify("no search yet: press / to search", severity="warning")
-            return
-        self._find("search", self._cursor + 1, backward=False)
-
-    def action_search_prev(self) -> None:
-        if self._search is None:
-            self.notify("no search yet: press / to search", severity="warning")
-            return
-        self._find("search", self._cursor - 1, backward=True)
-
-    def action_next_error(self) -> None:
-        self._find("error", self._cursor + 1, backward=False)
-
-    def action_prev_error(self) -> None:
-        self._find("error", self._cursor - 1, backward=True)
-
-    def _find(self, what: str, start: int, *, backward: bool) -> None:
-        index = self._index
-        if index is None or index.line_count == 0:
-            self.notify("the log is empty", severity="warning")
-            return
-        self._find_worker(index, what, self._search, start, backward)
-
-    @work(thread=True, exclusive=True, group="logview-find", exit_on_error=False)
-    def _find_worker(self, index: LogIndex, what: str, regex: re.Pattern[str] | None,
-                     start: int, backward: bool) -> None:
-        n = index.line_count
-        start = max(0, min(start, n - 1))
-        if what == "search":
-            assert regex is not None
-            found = index.search(regex, start, backward=backward, wrap=True)
-        else:
-            found = index.next_level(start, {"error"}, backward=backward)
-        if get_current_worker().is_cancelled:
-            return
-        self.app.call_from_thread(self._found, index, what, found, start, backward)
-
-    def _found(self, index: LogIndex, what: str, found: int | None, start: int,
-               backward: bool) -> None:
-        if index is not self._index:
-            return
-        if found is None:
-            if what == "search":
-                self.notify(f"no match for /{self._search_text}", severity="warning")
-            else:
-                self.notify("no error line " + ("above" if backward else "below"),
-                            severity="information")
-            return
-        if what == "search" and (found > start if backward else found < start):
-            self.notify("search wrapped around", timeout=2)
+    def jump_to(self, line: int) -> None:
+        """Stop following and put the cursor on `line` (centred if it was off the page)."""
         self.follow = False
-        self._set_cursor(found, center=True)
+        self._set_cursor(line, center=True)

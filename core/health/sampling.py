@@ -1,0 +1,164 @@
+"""Taking one sample of a check on a target: a probe of its own (TCP, HTTP), a look on
+this machine, or a command over SSH through the engine's pool; bounded by the check's
+timeout. A failure of any kind is a failing sample with its reason, never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from core.health.config import CheckSpec
+from core.health.metrics import REMOTE_COMMAND, MetricsError, Rates, local_metrics, parse_remote
+from core.health.probes import (
+    CRIT,
+    OK,
+    WARN,
+    Sample,
+    command_status,
+    http_probe,
+    local_process_probe,
+    remote_process_command,
+    tcp_probe,
+)
+from core.remote.inventory import LOCAL_HOST
+
+
+class Sampler:
+    """Samples checks for one engine (its hosts and SSH pool); `rates` carries a target's
+    counters from one metrics sample to the next."""
+
+    def __init__(self, engine: Any, clock: Any = time.time, pool: Any = None) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._pool = pool
+
+    @property
+    def pool(self) -> Any:
+        if self._pool is None:
+            from core.remote.runs import engine_pool
+
+            self._pool = engine_pool(self.engine)
+        return self._pool
+
+    async def sample(self, spec: CheckSpec, target: str, rates: Rates) -> Sample:
+        from core.remote.ssh import SSHError
+
+        try:
+            return await asyncio.wait_for(self._probe(spec, target, rates), spec.timeout)
+        except TimeoutError:
+            return Sample(CRIT, f"no answer within {spec.timeout:g}s")
+        except SSHError as e:
+            return Sample(CRIT, f"{e.cls.value}: {e}")
+        except _ProbeFailed as e:
+            return Sample(CRIT, str(e))
+
+    async def _probe(self, spec: CheckSpec, target: str, rates: Rates) -> Sample:
+        address = self._address(target)
+        if spec.kind == "metrics":
+            return await self._metrics(spec, target, rates)
+        if spec.kind == "tcp":
+            assert spec.port is not None
+            return await tcp_probe(address, spec.port, latency=spec.latency)
+        if spec.kind == "http":
+            assert spec.url is not None
+            url = spec.url.replace("{host}", target).replace("{address}", address)
+            return await http_probe(url, status=spec.status, body=spec.body,
+                                    regex=spec.regex, latency=spec.latency)
+        if spec.kind == "process":
+            assert spec.pattern is not None
+            if target == LOCAL_HOST:
+                return await asyncio.to_thread(local_process_probe, spec.pattern)
+            code, out = await self._remote(target, remote_process_command(spec.pattern))
+            n = int(out.strip() or 0) if code == 0 and out.strip().isdigit() else 0
+            if n == 0:
+                return Sample(CRIT, f"no process matches /{spec.pattern}/ on {target}", 0.0)
+            return Sample(OK, f"{n} process{'es' if n != 1 else ''} match /{spec.pattern}/",
+                          float(n))
+        if spec.kind == "command":
+            assert spec.command is not None
+            code, out = await self._command(target, spec.command)
+            last = (out.strip().splitlines() or [""])[-1][:200]
+            return Sample(command_status(code), f"exit {code}" + (f": {last}" if last else ""),
+                          float(code) if code is not None else None)
+        if spec.kind == "ssh":
+            t0 = time.monotonic()
+            await self._connect(target)
+            elapsed = time.monotonic() - t0
+            return Sample(OK, f"ssh answered in {elapsed * 1000:.0f} ms", elapsed)
+        return Sample(CRIT, f"unknown check kind {spec.kind!r}")
+
+    def _address(self, target: str) -> str:
+        if target == LOCAL_HOST:
+            return "127.0.0.1"
+        host = self.engine.config.hosts.get(target)
+        return (host.address or host.name) if host is not None else target
+
+    async def _metrics(self, spec: CheckSpec, target: str, rates: Rates) -> Sample:
+        if target == LOCAL_HOST:
+            m = await asyncio.to_thread(local_metrics, rates)
+        else:
+            code, out = await self._remote(target, REMOTE_COMMAND)
+            if code != 0 and not out:
+                return Sample(CRIT, f"metrics command failed (exit {code})")
+            try:
+                m = parse_remote(out, rates, self.clock())
+            except MetricsError as e:
+                return Sample(CRIT, str(e))
+        worst, notes = OK, []
+        for metric, (warn, crit) in spec.thresholds.items():
+            value = m.value(metric)
+            if value is None:
+                continue
+            level = CRIT if value >= crit else WARN if value >= warn else OK
+            if level != OK:
+                notes.append(f"{metric} {value:.1f}{'' if metric == 'load' else '%'} >= "
+                             f"{crit if level == CRIT else warn:g}")
+                if level == CRIT or worst == OK:
+                    worst = level
+        detail = "; ".join(notes) or (
+            f"cpu {m.cpu if m.cpu is not None else '-'}% mem {m.memory:.0f}% "
+            f"disk {m.disk:.0f}% load {m.load1:.2f}")
+        return Sample(worst, detail, m.cpu, m.to_dict())
+
+    async def _connect(self, target: str) -> Any:
+        from core.remote.ssh import target_for
+
+        host = self.engine.config.hosts[target]
+        return await self.pool.connect(target_for(host, self.engine.config.hosts))
+
+    async def _remote(self, target: str, command: str) -> tuple[int | None, str]:
+        from core.remote.ssh import SSHError
+
+        try:
+            conn = await self._connect(target)
+            result = await conn.run(command, check=False)
+        except SSHError as e:
+            raise _ProbeFailed(f"{e.cls.value}: {e}") from None
+        out = result.stdout if isinstance(result.stdout, str) else (result.stdout or b"").decode(
+            "utf-8", "replace")
+        return result.exit_status, out
+
+    async def _command(self, target: str, command: str) -> tuple[int | None, str]:
+        if target != LOCAL_HOST:
+            return await self._remote(target, command)
+        proc = await asyncio.create_subprocess_shell(
+            command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        try:
+            out, _ = await proc.communicate()
+        except asyncio.CancelledError:  # the timeout: do not leave it behind
+            with contextlib.suppress(ProcessLookupError):
+                import os
+                import signal
+
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+            raise
+        return proc.returncode, out.decode("utf-8", "replace")
+
+
+class _ProbeFailed(Exception):
+    pass
