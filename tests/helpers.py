@@ -9,6 +9,7 @@ by name (``from tests.helpers import until``).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import os
 import signal
@@ -32,7 +33,7 @@ FLEETDECK = [sys.executable, "-m", "tui.cli"]
 
 # A wait's timeout only catches a hang: a test that works never waits this long, however
 # busy the machine is.
-WAIT = 30.0
+WAIT = 60.0
 
 # The fixed clock of the snapshots (and of seeded state shown with them).
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()
@@ -62,13 +63,16 @@ def until(predicate: Callable[[], T], what: str | Callable[[], str], timeout: fl
         time.sleep(interval)
 
 
-async def until_async(predicate: Callable[[], T], what: str | Callable[[], str],
+async def until_async(predicate: Callable[[], Any], what: str | Callable[[], str],
                       timeout: float = WAIT, interval: float = 0.02,
-                      pause: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> T:
-    """``until`` inside an event loop: the loop runs on between looks."""
+                      pause: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> Any:
+    """``until`` inside an event loop: the loop runs on between looks. The predicate may
+    be a coroutine function (e.g. a question to the daemon)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:

@@ -13,7 +13,8 @@ from core.remote.config import Host
 from core.store.fanouts import FanOutStore
 from tests.helpers import NOW, console_app, pilot_until, ready
 from tui.app import FleetdeckApp
-from tui.screens.fanout import FanOutScreen, GatheredScreen
+from tui.screens.fanout import FanOutScreen
+from tui.screens.fanout_results import GatheredScreen
 from tui.widgets.common import NavTable
 
 pytestmark = pytest.mark.usefixtures("utc")  # the grid shows times
