@@ -24,7 +24,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ import pytest
 from core.remote.config import Host
 from core.remote.knownhosts import KnownHosts
 from core.remote.ssh import SSHPool
+from tests.helpers import until
 
 USER = getpass.getuser()
 
@@ -226,7 +226,7 @@ async def hang_server() -> tuple[asyncio.AbstractServer, int]:
 
     async def handle(reader: Any, writer: Any) -> None:
         held.append(writer)
-        await asyncio.sleep(3600)
+        await asyncio.sleep(3600)  # silent on purpose: the client must time out
 
     srv = await asyncio.start_server(handle, "127.0.0.1", 0)
     return srv, srv.sockets[0].getsockname()[1]
@@ -282,17 +282,19 @@ class Sshd:
         self.proc = subprocess.Popen([self.binary, *flags, "-f", str(cfg)],
                                      stdout=subprocess.DEVNULL,
                                      stderr=open(self.folder / f"sshd.{self.port}.log", "wb"))
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+        proc = self.proc
+
+        def listening() -> bool:
+            if proc.poll() is not None:
                 log = (self.folder / f"sshd.{self.port}.log").read_text()
-                raise RuntimeError(f"sshd exited {self.proc.returncode}: {log}")
+                raise RuntimeError(f"sshd exited {proc.returncode}: {log}")
             with contextlib.suppress(OSError), socket.create_connection(
                     ("127.0.0.1", self.port), timeout=1) as s:
-                if s.recv(4).startswith(b"SSH-"):
-                    return self
-            time.sleep(0.05)
-        raise RuntimeError("sshd did not start listening")
+                return s.recv(4).startswith(b"SSH-")
+            return False
+
+        until(listening, "sshd to listen")
+        return self
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -4,12 +4,10 @@ failing job opening the alert, a daemon delivering what another process queued."
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
-import time
 from pathlib import Path
 
-from tests.conftest import FLEETDECK, cli_env
+from tests.helpers import FLEETDECK, DaemonProcess, cli_env, start_daemon, stop_daemon, until
 
 
 def config(tmp_path: Path) -> str:
@@ -83,17 +81,10 @@ def test_a_daemon_delivers_what_a_run_queued_and_acts_go_through_it(tmp_path):
     assert [e["state"] for e in state["outbox"].values()] == ["pending"]
     (tmp_path / "open").write_text("")
     cfg = tmp_path / "config.toml"
-    daemon = subprocess.Popen(
-        [*FLEETDECK, "--state-dir", str(tmp_path / "state"), "--config", str(cfg), "daemon",
-         "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=cli_env(tmp_path))
+    daemon = start_daemon(cfg, tmp_path / "state", cli_env(tmp_path))
     try:
-        assert daemon.stdout is not None
-        assert "fleetdeck engine running" in daemon.stdout.readline()
-        for _ in range(600):
-            if notified.exists() and notified.read_text():
-                break
-            time.sleep(0.05)
+        assert "fleetdeck engine running" in daemon.out().splitlines()[0]
+        until(lambda: notified.exists() and notified.read_text(), "the notification")
         assert notified.read_text() == (
             "[fleetdeck] FIRING #1 job fail on local (crit): run #1 failed: exit code 4\n")
         # listings work beside the daemon; acts go through its control socket
@@ -105,8 +96,7 @@ def test_a_daemon_delivers_what_a_run_queued_and_acts_go_through_it(tmp_path):
         assert [(r["action"], r["targets"], r["via"][:6]) for r in audit] == [
             ("run", ["fail"], "cli"), ("ack", ["alert #1"], "socket")]
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
+        stop_daemon(daemon)
     state = json.loads((tmp_path / "state" / "alerts" / "alerts.json").read_text())
     assert [e["state"] for e in state["outbox"].values()] == ["delivered"]
     assert notified.read_text().count("FIRING") == 1
@@ -120,29 +110,19 @@ command = "exit 1"
 schedule = "every 1s"
 alert_on = ["failed"]
 """)
-    daemon = subprocess.Popen(
-        [*FLEETDECK, "--state-dir", str(tmp_path / "state"), "--config", str(cfg), "daemon"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(tmp_path))
+    daemon = _daemon(tmp_path, cfg)
     try:
-        assert daemon.stdout is not None
-        lines = []
-        for line in daemon.stdout:
-            lines.append(line)
-            if "alert #1" in line:
-                break
-        assert "alert #1 opened job tick on local: run #1 failed: exit code 1" in lines[-1]
+        line = until(lambda: next((line for line in daemon.out().splitlines()
+                                   if "alert #1" in line), None), "the alert's line")
+        assert "alert #1 opened job tick on local: run #1 failed: exit code 1" in line
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
+        stop_daemon(daemon)
     assert alerts(tmp_path)[0]["what"] == "job tick on local"
 
 
-def _daemon(tmp_path: Path, cfg: Path) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [*FLEETDECK, "--state-dir", str(tmp_path / "state"), "--config", str(cfg), "daemon"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(tmp_path))
-    assert proc.stdout is not None
-    return proc
+def _daemon(tmp_path: Path, cfg: Path) -> DaemonProcess:
+    """A daemon that prints its runs and alerts."""
+    return start_daemon(cfg, tmp_path / "state", cli_env(tmp_path), quiet=False)
 
 
 def test_daemon_killed_before_delivery_delivers_once_after_restart(tmp_path):
@@ -157,14 +137,13 @@ alert_on = ["failed"]
     outbox = tmp_path / "state" / "alerts" / "alerts.json"
     daemon = _daemon(tmp_path, cfg)
     try:
-        for line in daemon.stdout:  # type: ignore[union-attr]
-            if "alert #1 opened" in line:
-                break
-        for _ in range(600):  # the receiving end is down: attempts fail and are recorded
+        until(lambda: "alert #1 opened" in daemon.out(), "the alert to open")
+
+        def attempted() -> bool:  # the receiving end is down: attempts fail, are recorded
             state = json.loads(outbox.read_text()) if outbox.exists() else {}
-            if any(e["attempts"] >= 1 for e in state.get("outbox", {}).values()):
-                break
-            time.sleep(0.05)
+            return any(e["attempts"] >= 1 for e in state.get("outbox", {}).values())
+
+        until(attempted, "a failed delivery attempt on record")
     finally:
         daemon.kill()  # SIGKILL: no clean stop, no last delivery pass
         daemon.wait(timeout=30)
@@ -175,12 +154,8 @@ alert_on = ["failed"]
     (tmp_path / "open").write_text("")
     daemon = _daemon(tmp_path, cfg)
     try:
-        for _ in range(600):
-            if notified.exists() and notified.read_text():
-                break
-            time.sleep(0.05)
+        until(lambda: notified.exists() and notified.read_text(), "the notification")
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
+        stop_daemon(daemon)
     assert notified.read_text().count("FIRING #1 job tick on local") == 1
     assert notified.read_text().count("\n") == 1  # one alert, one notification

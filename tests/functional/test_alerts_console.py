@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +15,19 @@ from core.alerts.book import AlertBook
 from core.alerts.config import AlertingConfig, MaintenanceConfig
 from core.events import CheckChanged
 from core.fleetconfig import Config
-from tests.conftest import job, make_config
-from tests.functional.test_console import column, notices, ready, until
+from tests.helpers import (
+    NOW,
+    column,
+    console_app,
+    job,
+    make_config,
+    notices,
+    pilot_until,
+    ready,
+)
 from tui.app import FleetdeckApp
 from tui.screens.alerts import AlertDetailScreen, AlertsScreen, SilenceScreen
 
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()
 PATCH = MaintenanceConfig("patch-db", targets="db2", hosts=("db2",), start=NOW - 600,
                           end=NOW + 3000, reason="kernel update")
 
@@ -46,35 +52,35 @@ class Bells:
 
 
 async def test_alerts_screen_ack_silence_detail_and_bell(tmp_path, monkeypatch):
-    app = FleetdeckApp(config(), tmp_path / "state", scheduling=False)
+    app = console_app(config(), tmp_path / "state")
     bells = Bells(app, monkeypatch)
     async with app.run_test(size=(120, 36)) as pilot:
         await ready(pilot)
         app.engine.bus.publish(down("http", "web1", "HTTP 500 in 31 ms"))
-        await until(pilot, lambda: bells.count == 1, "the bell")
+        await pilot_until(pilot, lambda: bells.count == 1, "the bell")
         firing = app.screen.query_one("#firing")
-        await until(pilot, lambda: firing.display and firing.row_count == 1,
-                    "the overview's firing alerts")
+        await pilot_until(pilot, lambda: firing.display and firing.row_count == 1,
+                          "the overview's firing alerts")
         assert "check http on web1" in column(firing, 1)
 
         await pilot.press("7")
-        await until(pilot, lambda: isinstance(app.screen, AlertsScreen), "the alerts screen")
+        await pilot_until(pilot, lambda: isinstance(app.screen, AlertsScreen), "the alerts screen")
         screen = app.screen
-        await until(pilot, lambda: screen.table.row_count == 1, "the alert row")
+        await pilot_until(pilot, lambda: screen.table.row_count == 1, "the alert row")
         await pilot.press("a")
         manager = app.engine.alerts
-        await until(pilot, lambda: manager.list_alerts()[0]["status"] == "acknowledged",
-                    "the ack")
-        await until(pilot, lambda: "◐ acknowledged" in column(screen.table, 1),
-                    "the row to show it")
+        await pilot_until(pilot, lambda: manager.list_alerts()[0]["status"] == "acknowledged",
+                          "the ack")
+        await pilot_until(pilot, lambda: "◐ acknowledged" in column(screen.table, 1),
+                          "the row to show it")
 
         app.engine.bus.publish(down("disk", "web2", "disk / 96% >= 95%", "warn"))
-        await until(pilot, lambda: screen.table.row_count == 2, "the second alert")
+        await pilot_until(pilot, lambda: screen.table.row_count == 2, "the second alert")
         assert bells.count == 2
         assert column(screen.table, 0) == ["#2", "#1"]  # firing before acknowledged
         screen.table.move_cursor(row=0)
         await pilot.press("s")
-        await until(pilot, lambda: isinstance(app.screen, SilenceScreen), "the prompt")
+        await pilot_until(pilot, lambda: isinstance(app.screen, SilenceScreen), "the prompt")
         prompt = app.screen
         assert prompt.query_one("#target", Input).value == "disk@web2"
         await pilot.press("s", "o", "o", "n", "enter")
@@ -83,22 +89,23 @@ async def test_alerts_screen_ack_silence_detail_and_bell(tmp_path, monkeypatch):
         assert "bad duration 'soon'" in str(prompt.query_one("#error", Label).render())
         prompt.query_one("#duration", Input).value = ""
         await pilot.press("2", "h", "enter")
-        await until(pilot, lambda: app.screen is screen, "the prompt to close")
-        await until(pilot, lambda: manager.get_alert(2)["status"] == "silenced",
-                    "the silence")
-        await until(pilot, lambda: "○ silenced" in column(screen.table, 1), "the row")
+        await pilot_until(pilot, lambda: app.screen is screen, "the prompt to close")
+        await pilot_until(pilot, lambda: manager.get_alert(2)["status"] == "silenced",
+                          "the silence")
+        await pilot_until(pilot, lambda: "○ silenced" in column(screen.table, 1), "the row")
 
         # a new alert on the silenced check@host: recorded, shown, but no bell
         app.engine.bus.publish(CheckChanged("disk", "web2", "down", "up", time.time()))
         app.engine.bus.publish(down("disk", "web2", "again"))
-        await until(pilot, lambda: any(a["id"] == 3 for a in manager.list_alerts()),
-                    "alert 3")
-        await pilot.pause(0.3)
+        await pilot_until(pilot, lambda: any(a["id"] == 3 for a in manager.list_alerts()),
+                          "alert 3")
+        # on screen: the batch of events that had it went by the bell (which kept still)
+        await pilot_until(pilot, lambda: "#3" in column(screen.table, 0), "alert 3's row")
         assert bells.count == 2
 
         screen.table.move_cursor(row=column(screen.table, 0).index("#1"))
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, AlertDetailScreen), "the detail")
+        await pilot_until(pilot, lambda: isinstance(app.screen, AlertDetailScreen), "the detail")
         console = Console(width=120, record=True, file=io.StringIO())
         console.print(app.screen._body())  # noqa: SLF001
         body = console.export_text()
@@ -108,7 +115,7 @@ async def test_alerts_screen_ack_silence_detail_and_bell(tmp_path, monkeypatch):
         assert app.screen is screen
 
         await pilot.press("colon", *"ack 9", "enter")
-        await until(pilot, lambda: "no alert #9" in notices(app), "the :ack error")
+        await pilot_until(pilot, lambda: "no alert #9" in notices(app), "the :ack error")
 
 
 async def test_read_only_console_cannot_ack_or_silence(tmp_path):
@@ -116,12 +123,12 @@ async def test_read_only_console_cannot_ack_or_silence(tmp_path):
     book = AlertBook(state, None, time.time)
     book.check_changed("http", "web1", "up", "down", time.time(), "HTTP 500")
     book.close()
-    app = FleetdeckApp(config(), state, scheduling=False, read_only=True)
+    app = console_app(config(), state, read_only=True)
     async with app.run_test(size=(120, 36)) as pilot:
         await ready(pilot)
         await pilot.press("7")
-        await until(pilot, lambda: isinstance(app.screen, AlertsScreen)
-                    and app.screen.table.row_count == 1, "the alert row")
+        await pilot_until(pilot, lambda: isinstance(app.screen, AlertsScreen)
+                          and app.screen.table.row_count == 1, "the alert row")
         await pilot.press("a")
         await pilot.press("s")
         await pilot.pause()
@@ -132,15 +139,6 @@ async def test_read_only_console_cannot_ack_or_silence(tmp_path):
 
 
 # ------------------------------------------------------------------------ snapshots ---
-@pytest.fixture
-def utc(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
 def seeded(tmp_path: Path) -> FleetdeckApp:
     alerting = AlertingConfig(maintenance={"patch-db": PATCH})
     state = tmp_path / "state"
@@ -163,23 +161,23 @@ def seeded(tmp_path: Path) -> FleetdeckApp:
     book.run_finished({"id": 41, "job": "backup-db", "host": "local", "state": "failed",
                        "reason": "exit code 23", "finished_at": at(1)}, ("failed",))
     book.close()
-    return FleetdeckApp(config(alerting), state, scheduling=False, clock=lambda: NOW)
+    return console_app(config(alerting), state, clock=lambda: NOW)
 
 
-def before(*keys: str):
+def before(shown: Any, *keys: str):
     async def run_before(pilot) -> None:
-        app = pilot.app
-        for _ in range(200):
-            if app.engine_ready:
-                break
-            await pilot.pause(0.02)
-        await pilot.pause()
+        app = await ready(pilot)
         app._refresh_screen()  # noqa: SLF001
         if keys:
             await pilot.press(*keys)
-        await pilot.pause(0.2)
+        await pilot_until(pilot, lambda: shown(app.screen), "the screen to show the alerts")
+        await pilot.pause()
 
     return run_before
+
+
+def table_filled(cls: type, table: str) -> Any:
+    return lambda screen: isinstance(screen, cls) and screen.query_one(table).row_count > 0
 
 
 @pytest.mark.parametrize("screen, keys", [
@@ -188,13 +186,19 @@ def before(*keys: str):
     ("overview", ()),
 ])
 def test_alerts_snapshot(snap_compare, tmp_path, utc, screen, keys):
-    assert snap_compare(seeded(tmp_path), terminal_size=(100, 30), run_before=before(*keys))
+    from tui.screens.overview import OverviewScreen
+
+    shown = {"alerts": table_filled(AlertsScreen, "#table"),
+             "detail": lambda s: isinstance(s, AlertDetailScreen),
+             "overview": table_filled(OverviewScreen, "#firing")}[screen]
+    assert snap_compare(seeded(tmp_path), terminal_size=(100, 30),
+                        run_before=before(shown, *keys))
 
 
 async def test_every_screen_counts_firing_alerts_in_its_status_bar(tmp_path):
     from tui.widgets.common import StatusBar
 
-    app = FleetdeckApp(config(), tmp_path / "state", scheduling=False)
+    app = console_app(config(), tmp_path / "state")
     async with app.run_test(size=(120, 36)) as pilot:
         await ready(pilot)
         await pilot.press("2")  # the Jobs screen knows nothing of alerts itself
@@ -202,6 +206,6 @@ async def test_every_screen_counts_firing_alerts_in_its_status_bar(tmp_path):
         bar = app.screen.query_one(StatusBar)
         assert "firing" not in str(bar.render())
         app.engine.bus.publish(down("http", "web1"))
-        await until(pilot, lambda: "1 alert firing" in str(bar.render()), "the count")
+        await pilot_until(pilot, lambda: "1 alert firing" in str(bar.render()), "the count")
         app.engine.bus.publish(CheckChanged("http", "web1", "down", "up", time.time()))
-        await until(pilot, lambda: "firing" not in str(bar.render()), "the count to go")
+        await pilot_until(pilot, lambda: "firing" not in str(bar.render()), "the count to go")

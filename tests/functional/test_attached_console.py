@@ -4,8 +4,6 @@ shows in the other, a lost daemon is said on screen and reattached when it is ba
 from __future__ import annotations
 
 import signal
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +12,12 @@ from textual.widgets import Static
 from core.control.attached import AttachedEngine
 from core.control.server import socket_path
 from core.fleetconfig import load_config
-from tests.conftest import FLEETDECK
-from tests.functional.test_console import ready, until
-from tests.functional.test_daemon_control import (  # noqa: F401 - the fixture
-    daemon,
+from tests.helpers import (
+    cli_env,
+    console_app,
+    has_open,
+    pilot_until,
+    ready,
     start_daemon,
     stop_daemon,
 )
@@ -26,15 +26,15 @@ from tui.screens.jobs import JobsScreen
 
 
 def attached(cfg: Path, state: Path, pid: int) -> FleetdeckApp:
-    return FleetdeckApp(load_config(cfg), state, scheduling=False, theme="dark",
-                        engine=AttachedEngine(load_config(cfg), state, pid))
+    return console_app(load_config(cfg), state,
+                       engine=AttachedEngine(load_config(cfg), state, pid))
 
 
 def status(app: FleetdeckApp) -> str:
     return str(app.screen.query_one("#status", Static).render())
 
 
-async def test_two_consoles_see_one_daemon_and_survive_its_restart(daemon) -> None:  # noqa: F811
+async def test_two_consoles_see_one_daemon_and_survive_its_restart(daemon) -> None:
     proc, cfg, state, env = daemon
     one, two = attached(cfg, state, proc.pid), attached(cfg, state, proc.pid)
     async with one.run_test(size=(120, 30)) as p1, two.run_test(size=(120, 30)) as p2:
@@ -46,53 +46,43 @@ async def test_two_consoles_see_one_daemon_and_survive_its_restart(daemon) -> No
         await p1.pause()
         assert isinstance(one.screen, JobsScreen)
         jobs = one.screen.query_one("#table")
-        await until(p1, lambda: jobs.row_count == 2, "the daemon's jobs listed")
+        await pilot_until(p1, lambda: jobs.row_count == 2, "the daemon's jobs listed")
         await p1.press("r")  # run the selected job (hello) in the first console
-        await until(p2, lambda: any(r["job"] == "hello"
-                                    for r in two.engine.list_runs(limit=10)),
-                    "the run seen by the second console", timeout=10)
+        await pilot_until(p2, lambda: any(r["job"] == "hello"
+                                          for r in two.engine.list_runs(limit=10)),
+                          "the run seen by the second console")
         table = two.screen.query_one("#table")
-        await until(p2, lambda: any("hello" in str(table.get_row_at(i))
-                                    for i in range(table.row_count)),
-                    "the run on the second console's screen", timeout=10)
+        await pilot_until(p2, lambda: any("hello" in str(table.get_row_at(i))
+                                          for i in range(table.row_count)),
+                          "the run on the second console's screen")
 
         await p1.press("9")  # the audit trail names the run, as this user, by socket
-        await p1.pause(0.5)
         audit = one.screen.query_one("#table")
-        await until(p1, lambda: audit.row_count >= 1, "the audit row", timeout=10)
+        await pilot_until(p1, lambda: audit.row_count >= 1, "the audit row")
         row = [str(c) for c in audit.get_row_at(0)]
         assert row[4:6] == ["run", "hello"] and row[3].startswith("socket pid ")
         proc.send_signal(signal.SIGKILL)  # the daemon dies
         proc.wait(10)
-        await until(p1, lambda: not one.engine.connected, "the loss noticed", timeout=10)
-        await p1.pause(0.3)
+        await pilot_until(p1, lambda: not one.engine.connected, "the loss noticed")
+        await pilot_until(p1, lambda: "daemon lost, reconnecting" in status(one), "the loss shown")
         assert "daemon lost, reconnecting" in status(one)
         socket_path(state).unlink(missing_ok=True)
-        again = subprocess.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
-                                  "daemon", "--quiet"], env=env, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
+        again = start_daemon(cfg, state, env, wait=False)  # the consoles run on meanwhile
         try:
-            await until(p1, lambda: one.engine.connected and two.engine.connected,
-                        "both reattached", timeout=30)
-            await p1.pause(0.3)
+            await pilot_until(p1, lambda: one.engine.connected and two.engine.connected,
+                              "both reattached")
+            await pilot_until(p1, lambda: f"attached to pid {again.pid}" in status(one),
+                              "the new daemon shown")
             assert f"attached to pid {again.pid}" in status(one)
             assert one.engine.daemon_pid == again.pid
         finally:
-            again.send_signal(signal.SIGTERM)
-            try:
-                again.wait(20)
-            except subprocess.TimeoutExpired:
-                again.kill()
-    deadline = time.monotonic() + 5
-    while proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
+            stop_daemon(again)
 
 
 async def test_an_attached_console_sees_and_acks_the_daemons_alerts(tmp_path: Path) -> None:
     import asyncio
 
     from core.control.client import call
-    from tests.conftest import cli_env
     from tui.screens.alerts import AlertsScreen
 
     cfg = tmp_path / "fleet.toml"
@@ -109,11 +99,11 @@ async def test_an_attached_console_sees_and_acks_the_daemons_alerts(tmp_path: Pa
             screen = app.screen
             assert isinstance(screen, AlertsScreen)
             table = screen.query_one("#table")
-            await until(pilot, lambda: table.row_count == 1 and "firing" in str(
-                table.get_row_at(0)), "the daemon's alert", timeout=15)
+            await pilot_until(pilot, lambda: table.row_count == 1 and "firing" in str(
+                table.get_row_at(0)), "the daemon's alert")
             await pilot.press("a")  # acknowledged through the socket, by the daemon
-            await until(pilot, lambda: "acknowledged" in str(table.get_row_at(0)),
-                        "the ack", timeout=15)
+            await pilot_until(pilot, lambda: "acknowledged" in str(table.get_row_at(0)),
+                              "the ack")
             assert app.engine.list_alerts()[0]["status"] == "acknowledged"
             await asyncio.sleep(0)
     finally:
@@ -128,7 +118,6 @@ async def test_an_attached_console_shows_the_daemons_hosts_logs_and_fanouts(
     from textual.widgets import Input
 
     from core.audit import AuditLog
-    from tests.conftest import cli_env
     from tui.screens.fanout import FanOutScreen
     from tui.screens.hosts import HostsScreen
     from tui.screens.logs import LogsScreen
@@ -151,21 +140,25 @@ async def test_an_attached_console_shows_the_daemons_hosts_logs_and_fanouts(
             table = app.screen.query_one("#table")
             # the daemon's verdict on local (up, or down on a machine busy enough to
             # cross the CPU threshold): either way it came from the daemon's checks
-            await until(pilot, lambda: table.row_count == 1
-                        and str(table.get_row_at(0)[0]) == "local"
-                        and str(table.get_row_at(0)[1]).split()[-1] in ("up", "down"),
-                        "the daemon's health of local", timeout=30)
+            await pilot_until(pilot, lambda: table.row_count == 1
+                              and str(table.get_row_at(0)[0]) == "local"
+                              and str(table.get_row_at(0)[1]).split()[-1] in ("up", "down"),
+                              "the daemon's health of local")
 
-            with log_file.open("a") as f:  # the daemon follows it; the console shows it
+            # the daemon follows it from its end once open; the console shows what comes
+            await pilot_until(pilot, lambda: has_open(log_file, proc.pid),
+                              "the daemon to follow it")
+            with log_file.open("a") as f:
                 f.write("ERROR: disk full on /var\nINFO all good again\n")
             await pilot.press("8")
             await pilot.pause()
             assert isinstance(app.screen, LogsScreen)
-            await until(pilot, lambda: any("disk full" in t for _s, _l, t in app.screen.shown),
-                        "the daemon's log line", timeout=20)
+            await pilot_until(pilot, lambda: any("disk full" in t
+                                                 for _s, _l, t in app.screen.shown),
+                              "the daemon's log line")
             sources = app.screen.query_one("#sources", Static)
-            await until(pilot, lambda: "1 error" in str(sources.render()),
-                        "the daemon's level counts", timeout=20)
+            await pilot_until(pilot, lambda: "1 error" in str(sources.render()),
+                              "the daemon's level counts")
 
             await pilot.press("6")
             await pilot.pause()
@@ -179,11 +172,11 @@ async def test_an_attached_console_shows_the_daemons_hosts_logs_and_fanouts(
             await pilot.press("enter")
             await pilot.pause()
             await pilot.press("y")
-            await until(pilot, lambda: screen.fanout_id is not None, "the fan-out started",
-                        timeout=20)
+            await pilot_until(pilot, lambda: screen.fanout_id is not None,
+                              "the fan-out started")
             grid = screen.query_one(NavTable)
-            await until(pilot, lambda: grid.row_count == 1
-                        and "ok" in str(grid.get_row_at(0)), "local ok", timeout=20)
+            await pilot_until(pilot, lambda: grid.row_count == 1
+                              and "ok" in str(grid.get_row_at(0)), "local ok")
             record = await call_daemon(state, "fanout_get", {"fanout_id": screen.fanout_id})
             assert record["hosts"]["local"]["state"] == "ok"
             out = await call_daemon(state, "fanout_output", {"fanout_id": screen.fanout_id,

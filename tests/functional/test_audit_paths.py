@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,19 @@ from core.api import current_user
 from core.audit import AuditLog
 from core.control.client import call
 from core.fleetconfig import load_config
-from tests.conftest import FLEETDECK, cli_env
-from tests.functional.test_daemon_control import start_daemon, stop_daemon
+from tests.helpers import (
+    FLEETDECK,
+    cli_env,
+    console_app,
+    notices,
+    pilot_until,
+    ready,
+    start_daemon,
+    stop_daemon,
+    until,
+    until_async,
+)
 from tests.sshd import USER, Sshd, make_keys, require_sshd
-from tui.app import FleetdeckApp
 
 # what each path does: three runs (hello, long, boom), a cancel of `long`, pause and
 # resume, an ack and a silence, a fan-out to local and one to the new host (whose key is
@@ -106,10 +114,14 @@ def cli_actions(cfg: Path, state: Path, env: dict) -> None:
     proc = subprocess.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
                              "run", "long"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not any(r["state"] == "running" for r in runs_of(cfg, state, env, "long")):
-        assert time.monotonic() < deadline and proc.poll() is None, "long never ran"
-        time.sleep(0.1)
+
+    def long_runs() -> bool:
+        if any(r["state"] == "running" for r in runs_of(cfg, state, env, "long")):
+            return True
+        assert proc.poll() is None, "long never ran"
+        return False
+
+    until(long_runs, "long to run")
     proc.send_signal(signal.SIGINT)
     assert proc.wait(60) == 130, proc.stderr.read() if proc.stderr else ""
     cli(cfg, state, env, "pause", "hello")
@@ -163,12 +175,12 @@ async def socket_actions(state: Path) -> None:
     await call(state, "run_job", {"name": "hello"})
     (run,) = await call(state, "run_job", {"name": "long"})
     await wait(lambda: call(state, "get_run", {"run_id": run["id"]}),
-               lambda r: r["state"] == "running")
+               lambda r: r["state"] == "running", "long to run")
     await call(state, "cancel_run", {"run_id": run["id"]})
     await call(state, "pause_job", {"name": "hello"})
     await call(state, "resume_job", {"name": "hello"})
     await call(state, "run_job", {"name": "boom"})
-    alerts = await wait(lambda: call(state, "list_alerts", {}), bool)
+    alerts = await wait(lambda: call(state, "list_alerts", {}), bool, "boom's alert")
     await call(state, "ack_alert", {"alert_id": alerts[0]["id"]})
     await call(state, "silence", {"target": "boom", "duration": "1h"})
     await finished(state, await call(state, "fanout_start",
@@ -181,65 +193,57 @@ async def socket_actions(state: Path) -> None:
     await call(state, "reload", {})
 
 
-async def wait(ask: Any, ok: Any, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
+async def wait(ask: Any, ok: Any, what: str) -> Any:
+    """Ask the daemon until its answer is ``ok``; that answer."""
+    async def answer() -> Any:
         value = await ask()
-        if ok(value):
-            return value
-        assert time.monotonic() < deadline, f"still {value!r}"
-        await asyncio.sleep(0.1)
+        return value if ok(value) else None
+
+    return await until_async(answer, what)
 
 
 async def finished(state: Path, rec: dict[str, Any]) -> dict[str, Any]:
     return await wait(lambda: call(state, "fanout_get", {"fanout_id": rec["id"]}),
-                      lambda r: r is not None and r.get("finished_at"))
+                      lambda r: r is not None and r.get("finished_at"),
+                      f"fan-out #{rec['id']} to finish")
 
 
 async def test_the_console_audits_each_action_once(tmp_path, new_host) -> None:
     cfg, state = write_config(tmp_path, new_host), tmp_path / "state"
-    app = FleetdeckApp(load_config(cfg), state, scheduling=False, theme="dark")
+    app = console_app(load_config(cfg), state)
     async with app.run_test(size=(120, 30)) as pilot:
-        await until(pilot, lambda: app.engine_ready, "the engine")
+        await ready(pilot)
         engine = app.engine
         app.execute("run hello")
         app.execute("run long")
-        runs = await until(pilot, lambda: [r for r in engine.list_runs(job="long")
-                                           if r["state"] == "running"], "long running")
+        runs = await pilot_until(pilot, lambda: [r for r in engine.list_runs(job="long")
+                                                 if r["state"] == "running"], "long running")
         app.cancel_run(runs[0]["id"])  # asks first
         await pilot.pause()
         await pilot.press("y")
-        await until(pilot, lambda: engine.get_run(runs[0]["id"])["state"] == "cancelled",
-                    "the cancel")
+        await pilot_until(pilot, lambda: engine.get_run(runs[0]["id"])["state"] == "cancelled",
+                          "the cancel")
         app.execute("pause hello")
-        await until(pilot, lambda: engine.get_job("hello")["paused"], "the pause")
+        await pilot_until(pilot, lambda: engine.get_job("hello")["paused"], "the pause")
         app.execute("resume hello")
-        await until(pilot, lambda: not engine.get_job("hello")["paused"], "the resume")
+        await pilot_until(pilot, lambda: not engine.get_job("hello")["paused"], "the resume")
         app.execute("run boom")
-        alerts = await until(pilot, lambda: engine.list_alerts(), "boom's alert")
+        alerts = await pilot_until(pilot, lambda: engine.list_alerts(), "boom's alert")
         app.execute(f"ack {alerts[0]['id']}")
-        await until(pilot, lambda: engine.list_alerts()[0]["status"] == "acknowledged",
-                    "the ack")
+        await pilot_until(pilot, lambda: engine.list_alerts()[0]["status"] == "acknowledged",
+                          "the ack")
         app.execute("silence boom 1h")
-        await until(pilot, lambda: "silence" in [r["action"] for r in audit_rows(state)],
-                    "the silence")
+        await pilot_until(pilot, lambda: "silence" in [r["action"] for r in audit_rows(state)],
+                          "the silence")
         # the Fan-out screen's calls, as its keys make them
         rec = await engine.fanout_start("local", "true", actor=app.actor)
-        await until(pilot, lambda: engine.fanout_get(rec["id"])["finished_at"], "fan-out")
+        await pilot_until(pilot, lambda: engine.fanout_get(rec["id"])["finished_at"], "fan-out")
         rec = await engine.fanout_start("new1", "true", actor=app.actor)
-        await until(pilot, lambda: engine.fanout_get(rec["id"])["finished_at"], "fan-out 2")
+        await pilot_until(pilot, lambda: engine.fanout_get(rec["id"])["finished_at"], "fan-out 2")
         await engine.fanout_trust(rec["id"], ["new1"], actor=app.actor)
         app.execute("reload")  # a console of its own has no daemon to reload: said, no row
-        await pilot.pause(0.2)
-        await until(pilot, lambda: not engine.queue(), "the runs to end")
+        await pilot_until(pilot, lambda: "only a daemon does" in " ".join(notices(app)),
+                          "the reload refused")
+        await pilot_until(pilot, lambda: not engine.queue(), "the runs to end")
     assert_once_each(state, {**ACTIONS, "fan-out rerun": 1}, "console")
 
-
-async def until(pilot: Any, pred: Any, what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.05)

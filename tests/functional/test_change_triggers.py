@@ -4,7 +4,6 @@ changed paths in its environment."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from core.config import ConfigError
 from core.fleetconfig import parse_config_text
 from core.logs.triggers import ChangeTriggers, matches, watch_root
-from tests.conftest import job, make_config
+from tests.helpers import inotify_watches, job, make_config, until_async
 
 
 def test_watch_roots_and_matching(tmp_path: Path) -> None:
@@ -41,21 +40,19 @@ async def test_a_burst_of_writes_runs_the_job_once(start_engine, tmp_path: Path)
     triggers = ChangeTriggers()
     engine, rec = await start_engine(cfg, scheduling=False,
                                      before_start=lambda e: e.add_service(triggers))
-    await asyncio.sleep(0.5)  # the watch is set up
+    await until_async(lambda: conf.stat().st_ino in inotify_watches(), "the watch set up")
     for i in range(20):  # a burst: many writes to two files, and one that does not match
         (conf / "a.conf").write_text(f"a={i}\n")
         (conf / "b.conf").write_text(f"b={i}\n")
         (conf / "notes.txt").write_text("ignored\n")
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not engine.list_runs(job="reload",
-                                                                 states=["succeeded"]):
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(1.0)  # any second run would have started by now
+    await until_async(lambda: engine.list_runs(job="reload", states=["succeeded"]),
+                      "the run")
+    # the burst is over: a second run (a debounce that let it through twice) would start
+    # well within a second (debounce 0.3 s); only time passing can show none does
+    await asyncio.sleep(1.0)
     runs = engine.list_runs(job="reload")
     assert [(r["trigger"], r["state"]) for r in runs] == [("change", "succeeded")]
     assert out.read_text().splitlines() == [f"{conf}/a.conf", f"{conf}/b.conf"]
     (conf / "a.conf").write_text("later\n")  # a later change runs it again
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and len(engine.list_runs(job="reload")) < 2:
-        await asyncio.sleep(0.05)
+    await until_async(lambda: len(engine.list_runs(job="reload")) >= 2, "the second run")
     assert len(engine.list_runs(job="reload")) == 2

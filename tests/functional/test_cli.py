@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FLEETDECK, cli_env
+from tests.helpers import FLEETDECK, DaemonProcess, cli_env, start_daemon, stop_daemon, until
 
 CONFIG = """
 [engine]
@@ -118,38 +118,25 @@ def test_builtin_default_runs_without_any_config(tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip()
 
 
-def _wait(pred, timeout: float = 30, what: str = "condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _runs(tmp_path: Path) -> list[dict]:
     proc = fd(tmp_path, "runs", "--json", "--limit", "1000")
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
 
-def _start_daemon(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
+def _start_daemon(tmp_path: Path, *options: str) -> DaemonProcess:
     cfg = tmp_path / "config.toml"
     if not cfg.exists():
         cfg.write_text(CONFIG)
-    return subprocess.Popen(
-        [*FLEETDECK, "--state-dir", str(tmp_path / "state"), "--config", str(cfg), *extra,
-         "daemon"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(tmp_path),
-    )
+    return start_daemon(cfg, tmp_path / "state", cli_env(tmp_path), quiet=False,
+                        options=options)
 
 
 def test_daemon_killed_mid_run_comes_back_interrupted(tmp_path):
     daemon = _start_daemon(tmp_path)
     try:
-        running = _wait(lambda: [r for r in _runs(tmp_path) if r["state"] == "running"
-                                 and r["pgid"]], what="a running run")[0]
+        running = until(lambda: [r for r in _runs(tmp_path) if r["state"] == "running"
+                                 and r["pgid"]], "a running run")[0]
         pgid = running["pgid"]
         # a second engine on the same state is refused, naming the holder
         second = fd(tmp_path, "daemon", "--quiet")
@@ -162,27 +149,23 @@ def test_daemon_killed_mid_run_comes_back_interrupted(tmp_path):
         daemon.wait(10)
         os.killpg(pgid, 0)  # the job outlived its engine
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
+        stop_daemon(daemon)
     daemon = _start_daemon(tmp_path)
     try:
-        run = _wait(lambda: [r for r in _runs(tmp_path) if r["id"] == running["id"]
-                             and r["state"] == "interrupted"], what="interrupted")[0]
+        run = until(lambda: [r for r in _runs(tmp_path) if r["id"] == running["id"]
+                             and r["state"] == "interrupted"], "interrupted")[0]
         assert f"fleetdeck (pid {running['engine_pid']}) died while it ran" in run["reason"]
         assert f"process group {pgid} was still alive" in run["reason"]
-        _wait(lambda: _group_gone(pgid), what="the orphaned group to go")
+        until(lambda: _group_gone(pgid), "the orphaned group to go")
         # the schedule goes on after the restart
-        _wait(lambda: [r for r in _runs(tmp_path) if r["id"] > running["id"]
-                       and r["state"] in ("running", "skipped")], what="a new occurrence")
+        until(lambda: [r for r in _runs(tmp_path) if r["id"] > running["id"]
+                       and r["state"] in ("running", "skipped")], "a new occurrence")
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(30) == 0
-        err = daemon.stderr.read()
+        err = daemon.err()
         assert "Traceback" not in err and "engine stopped" in err
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
+        stop_daemon(daemon)
     runs = _runs(tmp_path)
     occurrences = [r["occurrence"] for r in runs if r["occurrence"] is not None]
     assert len(occurrences) == len(set(occurrences)), "an occurrence ran twice"
@@ -205,13 +188,12 @@ def _group_gone(pgid: int) -> bool:
 def test_daemon_json_log_format(tmp_path):
     daemon = _start_daemon(tmp_path, "--log-format", "json")
     try:
-        _wait(lambda: _runs(tmp_path), what="a run")
+        until(lambda: _runs(tmp_path), "a run")
         daemon.send_signal(signal.SIGINT)
         assert daemon.wait(30) == 0
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
-    lines = [json.loads(line) for line in daemon.stderr.read().splitlines() if line.strip()]
+        stop_daemon(daemon)
+    lines = [json.loads(line) for line in daemon.err().splitlines() if line.strip()]
     assert lines and all({"time", "level", "message"} <= set(obj) for obj in lines)
     assert any(obj.get("job") == "slow" for obj in lines)
     own_log = (tmp_path / "state" / "fleetdeck.log").read_text().splitlines()

@@ -10,9 +10,21 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from core.fleetconfig import Config
-from tests.conftest import job, make_config
+from tests.helpers import (
+    WAIT,
+    column,
+    command,
+    console_app,
+    job,
+    keys,
+    make_config,
+    notices,
+    pilot_until,
+    ready,
+    rows,
+)
 from tui.app import FleetdeckApp
-from tui.screens.dialogs import CommandLineScreen, ConfirmScreen, HelpScreen
+from tui.screens.dialogs import ConfirmScreen, HelpScreen
 from tui.screens.jobs import JobsScreen
 from tui.screens.overview import OverviewScreen
 from tui.screens.queue import QueueScreen
@@ -34,44 +46,18 @@ def console_config(**keys: str) -> Config:
     return cfg
 
 
-def notices(app: FleetdeckApp) -> list[str]:
-    return [n.message for n in app._notifications]  # noqa: SLF001
+def palette_offers(app: FleetdeckApp, title: str) -> bool:
+    """The command palette is open, done searching, with `title` first and highlighted."""
+    from textual.command import CommandList, CommandPalette
 
-
-def rows(table: DataTable) -> list[list[str]]:
-    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
-
-
-def column(table: DataTable, index: int) -> list[str]:
-    return [r[index] for r in rows(table)]
-
-
-async def until(pilot: Any, pred: Any, what: str, timeout: float = 20) -> Any:
-    for _ in range(int(timeout / 0.05)):
-        value = pred()
-        if value:
-            return value
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-async def ready(pilot: Any) -> FleetdeckApp:
-    app = pilot.app
-    await until(pilot, lambda: app.engine_ready, "engine start")
-    await pilot.pause()
-    return app
-
-
-def keys(text: str) -> list[str]:
-    return ["space" if ch == " " else ch for ch in text]
-
-
-async def command(pilot: Any, line: str) -> None:
-    await pilot.press("colon")
-    assert isinstance(pilot.app.screen, CommandLineScreen)
-    await pilot.press(*keys(line.removeprefix(":")))
-    await pilot.press("enter")
-    await pilot.pause()
+    palette = app.screen
+    if not isinstance(palette, CommandPalette):
+        return False
+    if any(w.node is palette and not w.is_finished for w in app.workers):
+        return False  # still searching
+    options = palette.query_one(CommandList)
+    return (options.option_count > 0 and options.highlighted == 0
+            and str(options.get_option_at_index(0).prompt).startswith(title))
 
 
 def run_states(app: FleetdeckApp, name: str) -> list[str]:
@@ -81,9 +67,7 @@ def run_states(app: FleetdeckApp, name: str) -> list[str]:
 @pytest.fixture
 def make_app(state_dir: Path):
     def make(**kw: Any) -> FleetdeckApp:
-        config = kw.pop("config", None) or console_config()
-        return FleetdeckApp(config, state_dir, scheduling=kw.pop("scheduling", False),
-                            theme=kw.pop("theme", "dark"), **kw)
+        return console_app(kw.pop("config", None) or console_config(), state_dir, **kw)
 
     return make
 
@@ -121,20 +105,20 @@ async def test_jobs_screen_run_pause_resume_and_cancel_with_confirmation(make_ap
         assert "every 5 minutes" in rows(table)[4][1]
         # r: run now the selected job (the first: hello)
         await pilot.press("r")
-        await until(pilot, lambda: run_states(app, "hello") == ["succeeded"], "hello ran")
-        await until(pilot, lambda: "✓ succeeded" in rows(table)[0][4], "last result shown")
+        await pilot_until(pilot, lambda: run_states(app, "hello") == ["succeeded"], "hello ran")
+        await pilot_until(pilot, lambda: "✓ succeeded" in rows(table)[0][4], "last result shown")
         # p: pause the schedule of tick, then resume it
         await pilot.press("j", "j", "j", "j")
         await pilot.press("p")
-        await until(pilot, lambda: "paused" in rows(table)[4][7], "paused shown")
+        await pilot_until(pilot, lambda: "paused" in rows(table)[4][7], "paused shown")
         assert app.engine.get_job("tick")["paused"]
         await pilot.press("p")
-        await until(pilot, lambda: "enabled" in rows(table)[4][7], "resumed shown")
+        await pilot_until(pilot, lambda: "enabled" in rows(table)[4][7], "resumed shown")
         # c: cancel the running run of `wait`, after saying yes
         await pilot.press("k")
         await pilot.press("r")
-        await until(pilot, lambda: run_states(app, "wait") == ["running"], "wait running")
-        await until(pilot, lambda: "running" in rows(table)[3][7], "running shown")
+        await pilot_until(pilot, lambda: run_states(app, "wait") == ["running"], "wait running")
+        await pilot_until(pilot, lambda: "running" in rows(table)[3][7], "running shown")
         await pilot.press("c")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
@@ -144,7 +128,7 @@ async def test_jobs_screen_run_pause_resume_and_cancel_with_confirmation(make_ap
         await pilot.press("c")
         await pilot.pause()
         await pilot.press("y")
-        await until(pilot, lambda: run_states(app, "wait") == ["cancelled"], "cancelled")
+        await pilot_until(pilot, lambda: run_states(app, "wait") == ["cancelled"], "cancelled")
 
 
 async def test_failures_and_timeouts_reach_the_overview(make_app):
@@ -153,11 +137,11 @@ async def test_failures_and_timeouts_reach_the_overview(make_app):
         await ready(pilot)
         await command(pilot, ":run fail")
         await command(pilot, ":run slow")
-        await until(pilot, lambda: run_states(app, "fail") == ["failed"], "fail failed")
-        await until(pilot, lambda: run_states(app, "slow") == ["timed_out"], "slow timed out")
+        await pilot_until(pilot, lambda: run_states(app, "fail") == ["failed"], "fail failed")
+        await pilot_until(pilot, lambda: run_states(app, "slow") == ["timed_out"], "slow timed out")
         await pilot.press("1")
         failing = app.screen.query_one("#failing", DataTable)
-        await until(pilot, lambda: len(rows(failing)) == 2, "two failing rows")
+        await pilot_until(pilot, lambda: len(rows(failing)) == 2, "two failing rows")
         text = " ".join(" ".join(r) for r in rows(failing))
         assert "exit code 3" in text and "timed out after 0.5s" in text
         bad_jobs = app.screen.query_one("#bad-jobs", DataTable)
@@ -183,15 +167,15 @@ async def test_colon_commands(make_app):
         await command(pilot, ":queue")
         assert isinstance(app.screen, QueueScreen)
         await command(pilot, ":run hello")
-        await until(pilot, lambda: run_states(app, "hello") == ["succeeded"], "hello ran")
+        await pilot_until(pilot, lambda: run_states(app, "hello") == ["succeeded"], "hello ran")
         from core.audit import AuditLog
 
         (rec,) = AuditLog(app.engine.state_dir).read()  # a person's action, on the record
         assert (rec["action"], rec["targets"], rec["via"]) == ("run", ["hello"], "console")
         await command(pilot, ":pause tick")
-        await until(pilot, lambda: app.engine.get_job("tick")["paused"], "tick paused")
+        await pilot_until(pilot, lambda: app.engine.get_job("tick")["paused"], "tick paused")
         await command(pilot, ":resume tick")
-        await until(pilot, lambda: not app.engine.get_job("tick")["paused"], "tick resumed")
+        await pilot_until(pilot, lambda: not app.engine.get_job("tick")["paused"], "tick resumed")
         await command(pilot, ":runs hello")
         assert isinstance(app.screen, RunsScreen) and app.screen.job == "hello"
         await command(pilot, ":log 1")
@@ -202,12 +186,12 @@ async def test_colon_commands(make_app):
         await command(pilot, ":overview")
         assert isinstance(app.screen, OverviewScreen)
         await command(pilot, ":run wait")
-        await until(pilot, lambda: run_states(app, "wait") == ["running"], "wait running")
+        await pilot_until(pilot, lambda: run_states(app, "wait") == ["running"], "wait running")
         run_id = app.engine.list_runs(job="wait")[0]["id"]
         await command(pilot, f":cancel {run_id}")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
-        await until(pilot, lambda: run_states(app, "wait") == ["cancelled"], "cancelled")
+        await pilot_until(pilot, lambda: run_states(app, "wait") == ["cancelled"], "cancelled")
         for bad, message in ((":theme nope", "no theme 'nope'"),
                              (":frobnicate", "unknown command :frobnicate"),
                              (":run", "usage: :run JOB"),
@@ -234,7 +218,7 @@ async def test_colon_commands(make_app):
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         await command(pilot, ":q")
-        await until(pilot, lambda: not app.engine_ready, "engine stopped by :q")
+        await pilot_until(pilot, lambda: not app.engine_ready, "engine stopped by :q")
     assert app.return_code == 0
 
 
@@ -244,18 +228,18 @@ async def test_runs_screen_filters_and_opens_output(make_app):
         await ready(pilot)
         for name in ("hello", "fail", "hello"):
             await command(pilot, f":run {name}")
-            await until(pilot, lambda: not app.engine.queue(), "run done")
+            await pilot_until(pilot, lambda: not app.engine.queue(), "run done")
         await pilot.press("4")
         table = app.screen.query_one(DataTable)
-        await until(pilot, lambda: table.row_count == 3, "three runs")
+        await pilot_until(pilot, lambda: table.row_count == 3, "three runs")
         await pilot.press("slash", *list("state=failed"))
-        await until(pilot, lambda: column(table, 1) == ["fail"], "only failed")
+        await pilot_until(pilot, lambda: column(table, 1) == ["fail"], "only failed")
         await pilot.press("escape")  # clears the filter
-        await until(pilot, lambda: table.row_count == 3, "filter cleared")
+        await pilot_until(pilot, lambda: table.row_count == 3, "filter cleared")
         await pilot.press("slash", *list("!hel+o"), "enter")
-        await until(pilot, lambda: column(table, 1) == ["fail"], "inverted regex")
+        await pilot_until(pilot, lambda: column(table, 1) == ["fail"], "inverted regex")
         await pilot.press("escape", "escape")
-        await until(pilot, lambda: table.row_count == 3, "filter cleared again")
+        await pilot_until(pilot, lambda: table.row_count == 3, "filter cleared again")
         table.focus()
         await pilot.press("G", "enter")  # the oldest: the first hello
         await pilot.pause()
@@ -289,7 +273,12 @@ async def test_read_only_console_looks_but_does_not_act(make_app):
         await pilot.press("2", "r")
         await pilot.pause()
         await command(pilot, ":run hello")
-        await asyncio.sleep(0.3)
+        refusals = ("read-only console: cannot run jobs",
+                    ":run is not allowed in a read-only console")
+        await pilot_until(pilot, lambda: all(r in " ".join(notices(app)) for r in refusals),
+                          "both refusals on screen")
+        # had either gone on to run the job, its worker would have queued the run by now
+        await asyncio.wait_for(app.workers.wait_for_complete(), WAIT)
         assert app.engine.list_runs() == []
         text = " ".join(notices(app))
         assert "read-only console: cannot run jobs" in text
@@ -308,7 +297,7 @@ async def test_keys_are_remappable_by_binding_id(make_app):
         await pilot.pause()
         assert app.engine.list_runs() == []
         await pilot.press("x")
-        await until(pilot, lambda: run_states(app, "hello") == ["succeeded"], "x ran it")
+        await pilot_until(pilot, lambda: run_states(app, "hello") == ["succeeded"], "x ran it")
 
 
 async def test_palette_offers_the_registry_commands(make_app):
@@ -318,9 +307,11 @@ async def test_palette_offers_the_registry_commands(make_app):
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*keys("run hello"))
-        await pilot.pause(0.5)
+        await pilot_until(pilot, lambda: palette_offers(app, ":run hello"),
+                          "the palette to offer :run hello first")
         await pilot.press("enter")
-        await until(pilot, lambda: run_states(app, "hello") == ["succeeded"], "palette ran it")
+        await pilot_until(pilot, lambda: run_states(app, "hello") == ["succeeded"],
+                          "palette ran it")
 
 
 async def test_bad_theme_file_is_a_notice_not_a_crash(make_app, tmp_path, monkeypatch):
@@ -345,6 +336,6 @@ async def test_queue_shows_why_a_run_waits(make_app):
         await command(pilot, ":run a")
         await command(pilot, ":run b")
         table = app.screen.query_one(DataTable)
-        await until(pilot, lambda: table.row_count == 2 and "waiting for a free slot"
-                    in rows(table)[1][7], "waiting reason")
+        await pilot_until(pilot, lambda: table.row_count == 2 and "waiting for a free slot"
+                          in rows(table)[1][7], "waiting reason")
         assert "running" in rows(table)[0][3]

@@ -14,58 +14,24 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
+from core.audit import AuditLog
 from core.control.client import DaemonError, call
 from core.control.server import socket_path
-from tests.conftest import FLEETDECK, cli_env
+from tests.helpers import (
+    DAEMON_CONFIG,
+    FLEETDECK,
+    cli_env,
+    has_open,
+    start_daemon,
+    stop_daemon,
+    until,
+)
 
-CONFIG = """
-[jobs.hello]
-command = "echo hello from the daemon"
-
-[jobs.chatty]
-command = "seq 1 40000"
-"""
-
-
-def start_daemon(cfg: Path, state: Path, env: dict, *extra: str) -> subprocess.Popen:
-    """A real `fleetdeck daemon`, once its control socket is there. Its output goes to
-    a file beside the config (a pipe nobody reads would block it once full)."""
-    output = cfg.parent / f"{state.name}-daemon.out"
-    with output.open("a") as out:
-        proc = subprocess.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
-                                 "daemon", "--quiet", *extra], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while not socket_path(state).exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"daemon did not start: {output.read_text()}")
-        time.sleep(0.05)
-    return proc
-
-
-def stop_daemon(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-@pytest.fixture
-def daemon(tmp_path: Path):
-    cfg = tmp_path / "fleet.toml"
-    cfg.write_text(CONFIG)
-    state = tmp_path / "state"
-    env = cli_env(tmp_path)
-    proc = start_daemon(cfg, state, env)
-    yield proc, cfg, state, env
-    stop_daemon(proc)
+CONFIG = DAEMON_CONFIG  # jobs hello and chatty: the `daemon` fixture's config
 
 
 def cli(env: dict, cfg: Path, state: Path, *args: str) -> subprocess.CompletedProcess:
@@ -159,7 +125,8 @@ def test_a_client_that_does_not_read_is_dropped(daemon) -> None:
         s.connect(str(socket_path(state)))
         s.sendall(b'{"id":1,"method":"subscribe"}\n')
         asyncio.run(call(state, "run_job", {"name": "chatty"}))  # 40,000 output events
-        time.sleep(3)  # not reading meanwhile
+        # not reading meanwhile: its queue fills up and the daemon says it drops us
+        until(lambda: "dropped client pid" in proc.err(), "the daemon to drop the client")
         s.settimeout(10)
         got = b""
         while True:
@@ -171,15 +138,27 @@ def test_a_client_that_does_not_read_is_dropped(daemon) -> None:
     assert asyncio.run(call(state, "ping"))["pid"] == proc.pid  # and carries on
 
 
-def wait_jobs(state: Path, want: set[str], timeout: float = 20) -> set[str]:
-    deadline = time.monotonic() + timeout
-    names: set[str] = set()
-    while time.monotonic() < deadline:
-        names = {j["name"] for j in asyncio.run(call(state, "list_jobs"))}
-        if names == want:
-            return names
-        time.sleep(0.1)
-    raise AssertionError(f"jobs stayed {names}")
+def wait_jobs(state: Path, want: set[str]) -> set[str]:
+    until_daemon(state, "list_jobs", {}, lambda jobs: {j["name"] for j in jobs} == want,
+                 f"the jobs to be {sorted(want)}")
+    return want
+
+
+def until_daemon(state: Path, method: str, params: dict, ok, what: str) -> object:
+    """Ask the daemon until its answer is ``ok``; that answer."""
+    got: list[object] = []
+
+    def answer() -> bool:
+        got[:] = [asyncio.run(call(state, method, params))]
+        return ok(got[0])
+
+    until(answer, lambda: f"{what} ({method} stayed {got[0]!r})")
+    return got[0]
+
+
+def rejected_by_the_watch(state: Path) -> bool:
+    return any(r["action"] == "reload" and r["via"] == "file change"
+               and r.get("detail", "").startswith("rejected") for r in AuditLog(state).read())
 
 
 def test_reload_by_command_signal_and_file_change_and_a_bad_config(daemon) -> None:
@@ -189,7 +168,8 @@ def test_reload_by_command_signal_and_file_change_and_a_bad_config(daemon) -> No
     assert out.returncode == 0, out.stderr
     wait_jobs(state, {"hello", "chatty", "added"})
     cfg.write_text(CONFIG + '\n[jobs.added]\ncommand = "true"\nschedule = "every soon"\n')
-    time.sleep(1.0)  # the watcher sees it too and rejects it: the old config stays
+    # the watcher sees it too and rejects it: the old config stays
+    until(lambda: rejected_by_the_watch(state), "the file watch to reject it")
     out = cli(env, cfg, state, "reload")
     assert out.returncode == 2
     assert out.stderr.startswith("fleetdeck: config reload rejected (1 error); the old "
@@ -203,16 +183,6 @@ def test_reload_by_command_signal_and_file_change_and_a_bad_config(daemon) -> No
     wait_jobs(state, {"hello", "chatty", "by-file"})
     actions = [r["action"] for r in json.loads(cli(env, cfg, state, "audit", "--json").stdout)]
     assert actions.count("reload") >= 4
-
-
-def until_daemon(state: Path, method: str, params: dict, ok, what: str) -> object:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        got = asyncio.run(call(state, method, params))
-        if ok(got):
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: {method} stayed {got!r}")
 
 
 def test_reload_applies_checks_log_sources_and_rules_too(daemon, tmp_path: Path) -> None:
@@ -232,6 +202,7 @@ def test_reload_applies_checks_log_sources_and_rules_too(daemon, tmp_path: Path)
     until_daemon(state, "health_hosts", {}, lambda h: [r["host"] for r in h] == ["local"],
                  "the new check")
     until_daemon(state, "log_sources", {}, lambda s: s == ["app"], "the new source")
+    until(lambda: has_open(one, proc.pid), "the daemon to follow the first file")
     with one.open("a") as f:
         f.write("ERROR one\n")
     until_daemon(state, "log_recent", {"source": "app"},
@@ -241,6 +212,8 @@ def test_reload_applies_checks_log_sources_and_rules_too(daemon, tmp_path: Path)
     out = cli(env, cfg, state, "reload")
     assert out.returncode == 0, out.stderr
     until_daemon(state, "health_hosts", {}, lambda h: h == [], "the check dropped")
+    until(lambda: has_open(two, proc.pid) and not has_open(one, proc.pid),
+          "the daemon to follow the second file instead")
     with two.open("a") as f:
         f.write("ERROR two\n")
     with one.open("a") as f:
@@ -289,14 +262,14 @@ def test_metrics_endpoint_and_the_systemd_unit(tmp_path: Path) -> None:
     proc = start_daemon(cfg, state, env, "--metrics", f"127.0.0.1:{port}")
     try:
         (run,) = asyncio.run(call(state, "run_job", {"name": "hello"}))
-        deadline = time.monotonic() + 30
-        text = ""
-        while time.monotonic() < deadline:
+
+        def metrics() -> str:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
                 text = r.read().decode()
-            if 'fleetdeck_runs_total{job="hello",state="succeeded"} 1.0' in text:
-                break
-            time.sleep(0.1)
+            return text if 'fleetdeck_runs_total{job="hello",state="succeeded"} 1.0' in text \
+                else ""
+
+        text = until(metrics, "the run in the metrics")
         assert 'fleetdeck_runs_total{job="hello",state="succeeded"} 1.0' in text
         assert 'fleetdeck_run_duration_seconds_count{job="hello"} 1.0' in text
         assert 'fleetdeck_queue_depth{state="running"} 0.0' in text

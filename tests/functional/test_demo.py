@@ -10,9 +10,7 @@ from pathlib import Path
 
 from core.demo import FLEET, DemoFleet
 from core.fleetconfig import load_config
-from tests.conftest import FLEETDECK, cli_env
-from tests.functional.test_console import ready, until
-from tui.app import FleetdeckApp
+from tests.helpers import FLEETDECK, cli_env, console_app, pilot_until, ready
 
 DOWN = {h.name for h in FLEET if h.behaviour == "down"}
 FLAKY = {h.name for h in FLEET if h.behaviour == "flaky"}
@@ -85,8 +83,7 @@ async def test_console_on_the_demo_inventory_runs_remote_jobs(tmp_path: Path) ->
     fleet = DemoFleet(tmp_path / "demo", seed=7)
     config_path = await fleet.start()
     try:
-        app = FleetdeckApp(load_config(config_path), tmp_path / "state", scheduling=False,
-                           theme="dark")
+        app = console_app(load_config(config_path), tmp_path / "state")
         async with app.run_test(size=(120, 40)) as pilot:
             await ready(pilot)
             assert {"web-uptime", "db-disk", "cache-check"} <= set(app.engine.config.jobs)
@@ -98,7 +95,7 @@ async def test_console_on_the_demo_inventory_runs_remote_jobs(tmp_path: Path) ->
                 return got if all(r["state"] not in ("queued", "running") for r in got) \
                     else []
 
-            done = await until(pilot, finished, "web-uptime on five hosts", timeout=60)
+            done = await pilot_until(pilot, finished, "web-uptime on five hosts", timeout=60)
             assert [r["state"] for r in done] == ["succeeded"] * 5
             log = app.engine.run_log_path(done[0]["id"]).read_text()
             assert "load average" in log

@@ -10,7 +10,7 @@ import pytest
 
 from core.remote.fanout import FanOut, exit_status, hosts_of, summary_line
 from core.store.fanouts import FanOutStore
-from tests.conftest import Recorder
+from tests.helpers import Recorder, until_async
 from tests.sshd import (
     Sshd,
     closed_port,
@@ -244,10 +244,7 @@ async def test_real_sshd_exit_codes_timeout_drop_and_keys(sshd, keys, tmp_path):
     assert fo.output("drop") == "partial\n"
     # the timed-out command and its background child are gone from the host
     for pid in map(int, pids.read_text().split()):
-        for _ in range(50):
-            if not _alive(pid):
-                break
-            await asyncio.sleep(0.1)
+        await until_async(lambda pid=pid: not _alive(pid), f"pid {pid} to go")
         assert not _alive(pid), pid
 
 

@@ -8,7 +8,7 @@ from core.fleetconfig import Config
 from core.jobs.config import EngineSettings
 from core.remote.config import Host
 from core.remote.runs import close_engine_pool, set_engine_pool
-from tests.conftest import job
+from tests.helpers import job
 from tests.sshd import closed_port, host, make_keys, make_pool, start_servers
 
 

@@ -12,7 +12,7 @@ from core.fleetconfig import Config
 from core.jobs.config import EngineSettings
 from core.remote.config import Host
 from core.remote.runs import set_engine_pool
-from tests.functional.test_console import keys, ready, until
+from tests.helpers import console_app, keys, pilot_until, ready
 from tests.sshd import closed_port, host, make_keys, make_pool, start_servers
 from tui.app import FleetdeckApp
 from tui.screens.dialogs import ConfirmScreen
@@ -49,8 +49,7 @@ def make_app(fleet, state_dir: Path):
     k, known, servers, stranger = fleet
 
     def make(**kw: Any) -> FleetdeckApp:
-        return FleetdeckApp(fleet_config(servers, stranger), state_dir, scheduling=False,
-                            theme="dark", **kw)
+        return console_app(fleet_config(servers, stranger), state_dir, **kw)
 
     return make, k, known
 
@@ -83,10 +82,19 @@ def grid(screen: FanOutScreen) -> dict[str, str]:
 
 
 async def finished(pilot: Any, screen: FanOutScreen) -> dict[str, str]:
-    app = pilot.app
-    await until(pilot, lambda: screen.fanout_id is not None
-                and not app.engine.fanouts.is_live(screen.fanout_id), "fan-out end", 30)
-    await pilot.pause(0.3)
+    """The grid once the fan-out has ended and the screen has drawn its end."""
+    fanouts = pilot.app.engine.fanouts
+
+    def drawn() -> bool:
+        fid = screen.fanout_id
+        if fid is None or fanouts.is_live(fid):
+            return False
+        summary = str(screen.query_one("#summary", Static).render())
+        final = {h: r["state"] for h, r in fanouts.get(fid)["hosts"].items()}
+        return summary.startswith(f"#{fid} ") and "running…" not in summary \
+            and grid(screen) == final
+
+    await pilot_until(pilot, drawn, "the fan-out's end on screen")
     return grid(screen)
 
 
@@ -122,13 +130,15 @@ async def test_pattern_count_confirm_grid_output_and_gathered(make_app) -> None:
         table.move_cursor(row=[str(table.get_row_at(i)[0])
                                for i in range(table.row_count)].index("app2"))
         await pilot.press("enter")
-        await pilot.pause(0.2)
+        await pilot_until(pilot, lambda: isinstance(app.screen, HostOutputScreen)
+                          and len(app.screen.query_one(Log).lines) >= 2, "app2's output")
         out = app.screen
         assert isinstance(out, HostOutputScreen) and out.host == "app2"
         assert out.query_one(Log).lines == ["same", "err"]
         await pilot.press("escape")
         await pilot.press("b")
-        await pilot.pause(0.2)
+        await pilot_until(pilot, lambda: isinstance(app.screen, GatheredScreen)
+                          and app.screen.query_one(Log).lines, "the gathered output")
         gathered = app.screen
         assert isinstance(gathered, GatheredScreen)
         lines = gathered.query_one(Log).lines
@@ -167,7 +177,7 @@ async def test_rerun_a_class_cancel_one_host_and_browse_past(make_app) -> None:
         assert screen.query_one("#command", Input).value == "sleep 30"
         await pilot.press("enter")
         await pilot.press("y")
-        await until(pilot, lambda: grid(screen).get("app1") == "running", "app1 running")
+        await pilot_until(pilot, lambda: grid(screen).get("app1") == "running", "app1 running")
         first = screen.fanout_id
         table = screen.query_one(NavTable)
         table.focus()
@@ -176,7 +186,7 @@ async def test_rerun_a_class_cancel_one_host_and_browse_past(make_app) -> None:
         await pilot.press("x")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
-        await until(pilot, lambda: grid(screen).get("app1") == "cancelled", "app1 cancelled")
+        await pilot_until(pilot, lambda: grid(screen).get("app1") == "cancelled", "app1 cancelled")
         assert grid(screen)["app2"] == "running"  # the batch goes on
         app.engine.fanouts.cancel_host(first, "app2")
         await finished(pilot, screen)
@@ -193,7 +203,8 @@ async def test_rerun_a_class_cancel_one_host_and_browse_past(make_app) -> None:
         await finished(pilot, screen)
 
         await pilot.press("p")
-        await pilot.pause(0.2)
+        await pilot_until(pilot, lambda: isinstance(app.screen, PastFanOutsScreen)
+                          and app.screen.table.row_count == 2, "the two past fan-outs")
         past = app.screen
         assert isinstance(past, PastFanOutsScreen)
         ids = [str(past.table.get_row_at(i)[0]) for i in range(past.table.row_count)]

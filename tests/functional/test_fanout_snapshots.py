@@ -11,9 +11,13 @@ from core.fleetconfig import Config
 from core.jobs.config import EngineSettings
 from core.remote.config import Host
 from core.store.fanouts import FanOutStore
-from tests.functional.test_snapshots import NOW, utc  # noqa: F401 - the UTC fixture
+from tests.helpers import NOW, console_app, pilot_until, ready
 from tui.app import FleetdeckApp
 from tui.screens.fanout import FanOutScreen
+from tui.screens.fanout_results import GatheredScreen
+from tui.widgets.common import NavTable
+
+pytestmark = pytest.mark.usefixtures("utc")  # the grid shows times
 
 HOSTS = {f"web{i:02d}": "ok" for i in range(1, 9)} | {
     "web09": "failed", "db1": "ok", "db2": "timed_out", "db3": "unreachable",
@@ -57,17 +61,12 @@ def make(tmp_path: Path) -> tuple[FleetdeckApp, int]:
         "web" if n.startswith("web") else "db" if n.startswith("db") else "cache",))
         for n in HOSTS}}
     config = Config(path=None, hosts=hosts, jobs={}, engine=EngineSettings())
-    return FleetdeckApp(config, state, scheduling=False, clock=lambda: NOW,
-                        theme="dark"), fid
+    return console_app(config, state, clock=lambda: NOW), fid
 
 
 def before(fid: int, *keys: str):
     async def run_before(pilot) -> None:
-        app = pilot.app
-        for _ in range(200):
-            if app.engine_ready:
-                break
-            await pilot.pause(0.02)
+        app = await ready(pilot)
         await pilot.press("6")
         await pilot.pause()
         screen = app.screen
@@ -75,9 +74,13 @@ def before(fid: int, *keys: str):
         screen.prefill("@web,@db,cache1", "uptime")
         screen.show_fanout(fid)
         screen.query_one("#hosts").focus()
-        if keys:
+        await pilot_until(pilot, lambda: screen.query_one(NavTable).row_count == len(HOSTS),
+                          "the grid")
+        if keys:  # b: the gathered view
             await pilot.press(*keys)
-        await pilot.pause(0.3)
+            await pilot_until(pilot, lambda: isinstance(app.screen, GatheredScreen)
+                              and app.screen.query_one("#groups").lines, "the groups")
+        await pilot.pause()
 
     return run_before
 

@@ -20,10 +20,11 @@ import pytest
 from core.events import CheckChanged
 from core.fleetconfig import Config
 from core.health.config import CheckSpec
-from core.health.monitor import HealthMonitor
+from core.health.monitor import HealthMonitor, HealthSample
 from core.jobs.config import EngineSettings
 from core.remote.config import Host
 from core.remote.runs import set_engine_pool
+from tests.helpers import until_async
 from tests.sshd import host, make_keys, make_pool, start_servers
 
 FAST = {"interval": 0.2, "timeout": 0.5, "fail": (2, 2), "recover": (1, 1)}
@@ -32,7 +33,7 @@ FAST = {"interval": 0.2, "timeout": 0.5, "fail": (2, 2), "recover": (1, 1)}
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         if self.path == "/slow":
-            time.sleep(2)
+            time.sleep(2)  # an answer later than the check's timeout: time has to pass
         code, body = {"/ok": (200, b"all ok"), "/err": (500, b"boom")}.get(
             self.path, (200, b"slow but fine"))
         self.send_response(code)
@@ -59,14 +60,12 @@ def config(checks: dict[str, CheckSpec], hosts: list[Host] = ()) -> Config:
                   jobs={}, engine=EngineSettings(), checks=checks)
 
 
-async def wait_state(mon: HealthMonitor, key: str, state: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if mon.states[key].state == state:
-            return
-        await asyncio.sleep(0.05)
-    st = mon.states[key]
-    raise AssertionError(f"{key} stayed {st.state} ({st.last.detail if st.last else '-'})")
+async def wait_state(mon: HealthMonitor, key: str, state: str) -> None:
+    def how() -> str:
+        st = mon.states[key]
+        return f"{key} to be {state}: it is {st.state} ({st.last.detail if st.last else '-'})"
+
+    await until_async(lambda: mon.states[key].state == state, how)
 
 
 async def start_monitor(start_engine: Any, cfg: Config) -> tuple[Any, HealthMonitor, list]:
@@ -131,7 +130,7 @@ async def test_watchdog_restarts_a_killed_process_then_gives_up(start_engine, tm
         assert [(r["trigger"], r["state"]) for r in runs] == [("watchdog", "succeeded")]
         allow.unlink()  # from now on the restart does not help
         subprocess.run(["pkill", "-KILL", "-f", marker])
-        await wait_state(mon, "svc@local", "gave_up", timeout=20)
+        await wait_state(mon, "svc@local", "gave_up")
         assert len(engine.list_runs(job="watchdog:svc")) == 2  # K = 2, then no more
         states = [(c.old, c.new) for c in changes]
         assert states == [("pending", "up"), ("up", "down"), ("down", "up"), ("up", "down"),
@@ -165,8 +164,11 @@ async def test_maintenance_silences_state_changes(start_engine) -> None:
     spec = CheckSpec("nothing", "tcp", port=1, **FAST)  # nothing listens on port 1
     engine, mon, changes = await start_monitor(start_engine, config({"nothing": spec}))
     await wait_state(mon, "nothing@local", "down")
+    samples: list[HealthSample] = []
+    engine.bus.subscribe(lambda e: samples.append(e) if isinstance(e, HealthSample) else None)
     assert mon.set_maintenance(target="local", until=time.time() + 60) == 1
-    await asyncio.sleep(0.6)
+    # samples go on, still failing, within the window: no state change comes of them
+    await until_async(lambda: len(samples) >= 3, "three samples in maintenance")
     assert mon.states["nothing@local"].state == "maintenance"
     assert [(c.old, c.new) for c in changes] == [("pending", "down"), ("down", "maintenance")]
     mon.set_maintenance(target="local", until=None)
@@ -203,16 +205,12 @@ async def test_a_reload_that_drops_a_down_check_resolves_its_alert(start_engine)
     engine, _ = await start_engine(cfg, scheduling=False, before_start=lambda e: (
         attach_alerts(e, deliver=False), attach_health(e)))
     await wait_state(engine.health, "nothing@local", "down")
-    deadline = time.monotonic() + 10
-    while not engine.alerts.list_alerts() and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await until_async(engine.alerts.list_alerts, "the alert to open")
     assert [a["status"] for a in engine.alerts.list_alerts()] == ["firing"]
     summary = engine.apply_config(dataclasses.replace(cfg, checks={}))
     assert summary["services"] == ["check nothing"]
     assert engine.health.states == {}
-    deadline = time.monotonic() + 10
-    while engine.alerts.list_alerts() and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await until_async(lambda: not engine.alerts.list_alerts(), "the alert to resolve")
     alerts = engine.alerts.list_alerts(include_resolved=True)
     assert [a["status"] for a in alerts] == ["resolved"]
     assert "removed by a config reload" in str(alerts[0])

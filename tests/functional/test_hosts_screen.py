@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.widgets import Static
 
 from core.fleetconfig import Config
@@ -16,11 +17,12 @@ from core.health.monitor import CheckState, HealthMonitor
 from core.health.probes import CRIT, OK, WARN, Sample
 from core.jobs.config import EngineSettings
 from core.remote.config import Host
-from tests.functional.test_console import ready, until
-from tests.functional.test_snapshots import NOW, utc  # noqa: F401 - the UTC fixture
+from tests.helpers import NOW, console_app, pilot_until, ready
 from tui.app import FleetdeckApp
 from tui.screens.hosts import HostDetailScreen, HostsScreen, sparkline
 from tui.widgets.common import NavTable
+
+pytestmark = pytest.mark.usefixtures("utc")  # the snapshots show times of day
 
 FAST = {"interval": 0.2, "timeout": 0.5, "fail": (2, 2), "recover": (1, 1)}
 
@@ -38,21 +40,28 @@ async def test_hosts_screen_live(state_dir: Path) -> None:
               "db-port": CheckSpec("db-port", "tcp", targets="db1", port=1, **FAST),
               "system": CheckSpec("system", "metrics", targets="local", **FAST)}
     cfg = Config(path=None, hosts=hosts, jobs={}, engine=EngineSettings(), checks=checks)
-    app = FleetdeckApp(cfg, state_dir, scheduling=False, theme="dark")
+    app = console_app(cfg, state_dir)
     try:
         async with app.run_test(size=(140, 40)) as pilot:
             await ready(pilot)
             assert app.engine.health is not None  # the console attached the monitor
-            await until(pilot, lambda: app.engine.health.states["db-port@db1"].state == "down",
-                        "db1 down")
+            health = app.engine.health
+            await pilot_until(pilot, lambda: health.states["db-port@db1"].state == "down",
+                              "db1 down")
             title = app.screen.query_one("#health-title", Static)
-            await until(pilot, lambda: "1 unhealthy: db1" in str(title.render()),
-                        "the overview names the unhealthy host")
+            await pilot_until(pilot, lambda: "1 unhealthy: db1" in str(title.render()),
+                              "the overview names the unhealthy host")
             await pilot.press("5")
-            await pilot.pause(1.2)
+            await pilot_until(pilot, lambda: isinstance(app.screen, HostsScreen),
+                              "the hosts screen")
             screen = app.screen
-            assert isinstance(screen, HostsScreen)
-            await until(pilot, lambda: len(rows(screen.table)) == 3, "three hosts")
+
+            def judged() -> list[list[str]]:  # every host past pending, local's CPU read
+                got = rows(screen.table)
+                return got if len(got) == 3 and all(r[1] != "pending" for r in got) and any(
+                    r[0] == "local" and r[2].endswith("%") for r in got) else []
+
+            await pilot_until(pilot, judged, "three hosts judged")
             got = rows(screen.table)
             assert got[0][:2] == ["db1", "down"] and got[0][-1] == "db-port"  # worst first
             assert {r[0]: r[1] for r in got} == {"db1": "down", "web1": "up", "local": "up"}
@@ -113,8 +122,7 @@ def make_seeded(tmp_path: Path) -> FleetdeckApp:
     hosts = {"local": Host("local"), **{n: Host(n, address="10.0.0.1") for n in
                                         ("web01", "web02", "web03", "db1", "db2")}}
     cfg = Config(path=None, hosts=hosts, jobs={}, engine=EngineSettings())
-    app = FleetdeckApp(cfg, tmp_path / "state", scheduling=False, clock=lambda: NOW,
-                       theme="dark")
+    app = console_app(cfg, tmp_path / "state", clock=lambda: NOW)
     app.seeded = seeded_monitor(app.engine)  # no checks, no loops: added once it runs
     return app
 
@@ -126,14 +134,16 @@ def test_sparkline_scales_into_eight_levels() -> None:
 
 def before_hosts(*keys: str):
     async def run_before(pilot) -> None:
-        app = pilot.app
-        for _ in range(200):
-            if app.engine_ready:
-                break
-            await pilot.pause(0.02)
+        app = await ready(pilot)
         app.engine.add_service(app.seeded)  # after the start: never started, only read
         await pilot.press("5", *keys)
-        await pilot.pause(0.3)
+        if keys:
+            await pilot_until(pilot, lambda: isinstance(app.screen, HostDetailScreen)
+                              and app.screen.table.row_count > 0, "the host's checks")
+        else:
+            await pilot_until(pilot, lambda: isinstance(app.screen, HostsScreen)
+                              and app.screen.table.row_count == 5, "the five hosts")
+        await pilot.pause()
 
     return run_before
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from textual.app import App, ComposeResult
 
+from tests.helpers import pilot_until
 from tui.widgets.log_search import SearchPrompt
 from tui.widgets.log_view import LogView
 
@@ -236,10 +237,8 @@ async def test_million_line_file_opens_and_G_shows_the_last_line(tmp_path: Path)
         view = app.query_one(LogView)
         await pilot.pause()
         assert app.focused is view  # keys still reach the view while it indexes
-        for _ in range(1000):  # a big file is indexed in slices, between screen updates
-            await pilot.pause()
-            if not view.indexing:
-                break
+        # a big file is indexed in slices, between screen updates
+        await pilot_until(pilot, lambda: not view.indexing, "the file indexed")
         assert view.line_count == 1_000_000
         assert screen_lines(view)[0] == "0000000 INFO payload line"
         await pilot.press("G")

@@ -11,7 +11,7 @@ from core.jobs.config import EngineSettings
 from core.logs.monitor import LogMonitor
 from core.logs.sources import SourceSpec
 from core.remote.config import Host
-from tests.functional.test_console import ready, until
+from tests.helpers import NOW, console_app, has_open, pilot_until, ready
 from tui.app import FleetdeckApp
 from tui.screens.logs import LogsScreen
 
@@ -33,7 +33,7 @@ async def test_logs_screen_merges_filters_pauses_and_jumps(tmp_path: Path) -> No
                "db": SourceSpec("db", path=str(b))}
     cfg = Config(path=None, hosts={"local": Host("local")}, jobs={},
                  engine=EngineSettings(), sources=sources)
-    app = FleetdeckApp(cfg, tmp_path / "state", scheduling=False, theme="dark")
+    app = console_app(cfg, tmp_path / "state")
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         assert isinstance(app.engine.logs, LogMonitor)  # the console attached it
@@ -42,10 +42,11 @@ async def test_logs_screen_merges_filters_pauses_and_jumps(tmp_path: Path) -> No
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, LogsScreen)
-        await pilot.pause(0.5)
+        # followed from their ends (tail -F -n0) once open: what is written next is shown
+        await pilot_until(pilot, lambda: has_open(a) and has_open(b), "both files followed")
         append(a, "INFO api started\nERROR api: upstream refused\n")
         append(b, "db: checkpoint done\n")
-        await until(pilot, lambda: len(screen.shown) == 3, "three lines merged")
+        await pilot_until(pilot, lambda: len(screen.shown) == 3, "three lines merged")
         assert {(s, lvl) for s, lvl, _t in screen.shown} == {
             ("api", "info"), ("api", "error"), ("db", None)}
         stats = str(screen.query_one("#sources", Static).render())
@@ -62,7 +63,7 @@ async def test_logs_screen_merges_filters_pauses_and_jumps(tmp_path: Path) -> No
 
         await pilot.press("space")  # paused: lines are held, not lost
         append(a, "WARN api slow\n")
-        await until(pilot, lambda: len(screen.held) == 1, "a held line")
+        await pilot_until(pilot, lambda: len(screen.held) == 1, "a held line")
         assert len(screen.shown) == 3
         assert "1 new lines held" in str(screen.query_one("#paused", Static).render())
         await pilot.press("space")
@@ -77,7 +78,7 @@ async def test_logs_screen_merges_filters_pauses_and_jumps(tmp_path: Path) -> No
 
 async def test_logs_screen_without_sources_says_how(tmp_path: Path) -> None:
     cfg = Config(path=None, hosts={"local": Host("local")}, jobs={}, engine=EngineSettings())
-    app = FleetdeckApp(cfg, tmp_path / "state", scheduling=False, theme="dark")
+    app = console_app(cfg, tmp_path / "state")
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
         app.execute("logs")
@@ -89,13 +90,10 @@ async def test_logs_screen_without_sources_says_how(tmp_path: Path) -> None:
 
 def seeded(tmp_path: Path) -> FleetdeckApp:
     """A real monitor with no loops, fed fixed lines at fixed times."""
-    from tests.functional.test_snapshots import NOW
-
     sources = {"api": SourceSpec("api", path="/var/log/api.log", colour="cyan"),
                "db": SourceSpec("db", path="/var/log/db.log", colour="magenta")}
     cfg = Config(path=None, hosts={"local": Host("local")}, jobs={}, engine=EngineSettings())
-    app = FleetdeckApp(cfg, tmp_path / "state", scheduling=False, clock=lambda: NOW,
-                       theme="dark")
+    app = console_app(cfg, tmp_path / "state", clock=lambda: NOW)
     mon = LogMonitor(sources, {})
     mon.configure(sources, {})
     mon.engine = app.engine
@@ -110,12 +108,16 @@ def seeded(tmp_path: Path) -> FleetdeckApp:
 
 def test_logs_snapshot(snap_compare, tmp_path) -> None:
     async def run_before(pilot) -> None:
-        for _ in range(200):
-            if pilot.app.engine_ready:
-                break
-            await pilot.pause(0.02)
-        pilot.app.engine.add_service(pilot.app.seeded)
+        app = await ready(pilot)
+        app.engine.add_service(app.seeded)
         await pilot.press("8")
-        await pilot.pause(0.3)
+
+        def drawn() -> bool:  # the view writes its lines once it knows its size
+            screen = app.screen
+            return isinstance(screen, LogsScreen) and bool(screen.shown) and \
+                len(screen.view.lines) == len(screen.shown)
+
+        await pilot_until(pilot, drawn, "the view to show the monitor's lines")
+        await pilot.pause()
 
     assert snap_compare(seeded(tmp_path), terminal_size=(120, 30), run_before=run_before)

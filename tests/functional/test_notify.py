@@ -19,6 +19,7 @@ from core.events import CheckChanged
 from core.fleetconfig import parse_config_text
 from core.jobs.engine import Engine
 from core.services import attach_alerts
+from tests.helpers import until_async
 
 SECRET = "s3cr3t-7f1e9a-token"
 URL_SECRET = "u9q-url-secret-55"
@@ -94,15 +95,6 @@ def down(check: str = "http", target: str = "local", old: str = "up") -> CheckCh
     return CheckChanged(check, target, old, "down", 1_000.0, "HTTP 500 in 31 ms", "crit")
 
 
-async def until(pred: Any, what: str, timeout: float = 30) -> Any:
-    for _ in range(int(timeout / 0.02)):
-        value = pred()
-        if value:
-            return value
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def pending(engine: Engine) -> list[dict[str, Any]]:
     return engine.alerts.book.outbox.pending()
 
@@ -113,8 +105,8 @@ async def test_webhook_failing_first_deliveries_is_delivered_exactly_once(state_
     engine = await start(config(receiver.port), state_dir)
     try:
         engine.bus.publish(down())
-        await until(lambda: receiver.ok(), "a delivery")
-        await until(lambda: not pending(engine), "the outbox to empty")
+        await until_async(lambda: receiver.ok(), "a delivery")
+        await until_async(lambda: not pending(engine), "the outbox to empty")
         assert len(receiver.requests) == 4 and len(receiver.ok()) == 1
         keys = {r["headers"]["Idempotency-Key"] for r in receiver.requests}
         assert keys == {"fleetdeck-1-1-hook"}  # every attempt carries the same key
@@ -125,7 +117,7 @@ async def test_webhook_failing_first_deliveries_is_delivered_exactly_once(state_
         assert entry["state"] == "delivered" and entry["attempts"] == 4
         # recovery notifies once more, as "resolved"
         engine.bus.publish(CheckChanged("http", "local", "down", "up", 1_060.0, "HTTP 200"))
-        await until(lambda: len(receiver.ok()) == 2, "the resolution")
+        await until_async(lambda: len(receiver.ok()) == 2, "the resolution")
         assert receiver.ok()[1]["body"]["event"] == "resolved"
     finally:
         await engine.stop()
@@ -136,7 +128,7 @@ async def test_restart_between_opening_and_delivery_delivers_once(state_dir, rec
     cfg = config(receiver.port)
     engine = await start(cfg, state_dir)
     engine.bus.publish(down())
-    await until(lambda: receiver.requests, "a first (failed) attempt")
+    await until_async(lambda: receiver.requests, "a first (failed) attempt")
     await engine.stop()
     assert receiver.ok() == []
     stored = json.loads((state_dir / "alerts" / "alerts.json").read_text())
@@ -145,8 +137,8 @@ async def test_restart_between_opening_and_delivery_delivers_once(state_dir, rec
     receiver.failing = False
     engine = await start(cfg, state_dir)  # a new engine on the same state
     try:
-        await until(lambda: receiver.ok(), "delivery after the restart")
-        await until(lambda: not pending(engine), "the outbox to empty")
+        await until_async(lambda: receiver.ok(), "delivery after the restart")
+        await until_async(lambda: not pending(engine), "the outbox to empty")
         # the monitor, restarted too, says "down" again: the alert is already open
         engine.bus.publish(down(old="pending"))
         await asyncio.sleep(0)
@@ -218,24 +210,24 @@ headers = {{ X-Token = "${{FD_TEST_BAD_HEADER}}" }}
     engine = await start(cfg, state_dir)
     try:
         engine.bus.publish(down())
-        await until(lambda: receiver.ok(), "a delivery")
+        await until_async(lambda: receiver.ok(), "a delivery")
         got = receiver.ok()[0]
         assert got["headers"]["Authorization"] == f"Bearer {SECRET}"
         assert got["headers"]["X-Team"] == "ops"
         assert got["path"] == f"/hook?token={URL_SECRET}"
-        await until(lambda: [e for e in engine.alerts.get_alert(1)["notifications"]
-                             if e["notifier"] == "unset" and e["attempts"] >= 1],
-                    "the unset notifier's attempt")
+
+        def attempted(notifier: str) -> list[dict[str, Any]]:
+            return [e for e in engine.alerts.get_alert(1)["notifications"]
+                    if e["notifier"] == notifier and e["attempts"] >= 1]
+
+        await until_async(lambda: attempted("unset"), "the unset notifier's attempt")
         unset = [e for e in engine.alerts.get_alert(1)["notifications"]
                  if e["notifier"] == "unset"]
         assert unset[0]["last_error"] == "environment variable FD_TEST_NOT_SET is not set"
-        garbled = await until(lambda: [e for e in engine.alerts.get_alert(1)["notifications"]
-                                       if e["notifier"] == "garbled" and e["attempts"] >= 1],
-                              "the garbled notifier's attempt")
+        garbled = await until_async(lambda: attempted("garbled"),
+                                    "the garbled notifier's attempt")
         assert garbled[0]["last_error"] == "the url is not a valid http(s) URL once expanded"
-        bad = await until(lambda: [e for e in engine.alerts.get_alert(1)["notifications"]
-                                   if e["notifier"] == "badheader" and e["attempts"] >= 1],
-                          "the bad header's attempt")
+        bad = await until_async(lambda: attempted("badheader"), "the bad header's attempt")
         assert bad[0]["last_error"].startswith("the request cannot be made (ValueError)")
         assert not [r for r in receiver.requests if r["path"] == "/hdr"]
     finally:
@@ -274,7 +266,7 @@ command = '{script}'
         engine.bus.publish(CheckChanged("disk", "db1", "up", "down", 1_000.0,
                                         "disk / 96% >= 95%", "warn"))
         path = out / "firing-1.env"
-        await until(lambda: path.exists() and not pending(engine), "the command's delivery")
+        await until_async(lambda: path.exists() and not pending(engine), "the command's delivery")
         env = dict(line.split("=", 1) for line in path.read_text().splitlines())
         assert env["FLEETDECK_ALERT_SOURCE"] == "disk"
         assert env["FLEETDECK_ALERT_TARGET"] == "db1"
@@ -309,11 +301,11 @@ command = "false"
         (alert,) = engine.alerts.list_alerts()
         assert alert["kind"] == "job_failed" and alert["source"] == "backup"
         assert alert["detail"] == "run #1 failed: exit code 1"
-        await until(lambda: receiver.ok(), "the firing notification")
+        await until_async(lambda: receiver.ok(), "the firing notification")
         mark.write_text("")
         (run,) = await engine.run_job("backup")
         await engine.wait_run(run["id"])
-        await until(lambda: len(receiver.ok()) == 2, "the resolution")
+        await until_async(lambda: len(receiver.ok()) == 2, "the resolution")
         assert [r["body"]["event"] for r in receiver.ok()] == ["firing", "resolved"]
         assert [e.action for e in seen] == ["opened", "resolved"]
         assert engine.alerts.list_alerts() == []
@@ -349,8 +341,8 @@ slack = true
         assert manager.in_maintenance("http", "web2") is None
         engine.bus.publish(down("http", "web1"))
         engine.bus.publish(down("http", "web2"))
-        await until(lambda: receiver.ok(), "web2's notification")
-        await until(lambda: not pending(engine), "the outbox to empty")
+        await until_async(lambda: receiver.ok(), "web2's notification")
+        await until_async(lambda: not pending(engine), "the outbox to empty")
         assert [r["body"] for r in receiver.ok()] == [
             {"text": "[fleetdeck] FIRING #2 check http on web2 (crit): HTTP 500 in 31 ms"}]
         statuses = {a["target"]: a["status"] for a in manager.list_alerts()}
@@ -394,12 +386,12 @@ alert_on = ["missed"]
     attach_alerts(engine)
     await engine.start()
     try:
-        await until(lambda: engine.alerts.list_alerts(), "the missed-schedule alert")
+        await until_async(lambda: engine.alerts.list_alerts(), "the missed-schedule alert")
         (alert,) = engine.alerts.list_alerts()
         assert alert["kind"] == "job_missed" and alert["what"] == (
             "job missed schedule: tick on local")
         assert "missed while fleetdeck was down or busy (misfire=skip)" in alert["detail"]
-        await until(lambda: receiver.ok(), "its notification")
+        await until_async(lambda: receiver.ok(), "its notification")
         skipped = engine.list_runs(job="tick", states=["skipped"])
         assert len(skipped) >= 9  # one alert for all of them
         assert len(engine.alerts.list_alerts()) == 1 and len(receiver.ok()) == 1

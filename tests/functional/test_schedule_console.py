@@ -12,7 +12,8 @@ import pytest
 from textual.widgets import Static
 
 from tests.conftest import job, make_config
-from tests.functional.test_console import ready, until
+from tests.helpers import pilot_until as until
+from tests.helpers import ready
 from tui.app import FleetdeckApp
 from tui.screens.jobs import JobsScreen
 
@@ -98,8 +99,7 @@ async def test_reload_asks_first_with_the_fires_it_adds(tmp_path: Path) -> None:
     from core.control.client import call
     from core.fleetconfig import load_config
     from tests.conftest import cli_env
-    from tests.functional.test_console import command, notices
-    from tests.functional.test_daemon_control import start_daemon, stop_daemon
+    from tests.helpers import command, notices, start_daemon, stop_daemon
     from tui.screens.dialogs import ConfirmScreen
 
     (tmp_path / "a").mkdir()
@@ -157,7 +157,7 @@ async def test_reload_asks_first_with_the_fires_it_adds(tmp_path: Path) -> None:
 
 
 async def test_a_console_without_a_daemon_cannot_reload(state_dir) -> None:
-    from tests.functional.test_console import command, notices
+    from tests.helpers import command, notices
     from tui.screens.dialogs import ConfirmScreen
 
     app = berlin_app(state_dir)
@@ -187,7 +187,7 @@ def seed_downtime(state_dir: Path) -> None:
 
 
 async def test_missed_runs_from_the_overview(state_dir, utc) -> None:
-    from tests.functional.test_console import column, command
+    from tests.helpers import column, command
     from tui.screens.missed import MissedScreen
     from tui.screens.overview import OverviewScreen
     from tui.screens.run_log import RunLogScreen

@@ -6,18 +6,23 @@ process in UTC, no scheduling; so no timing text can move between runs.
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from core.jobs.runs import Run
 from core.store import Store
-from tests.conftest import job, make_config
+from tests.helpers import NOW, console_app, job, make_config, pilot_until, ready
 from tui.app import FleetdeckApp
+from tui.screens.jobs import JobsScreen
+from tui.screens.overview import OverviewScreen
+from tui.screens.queue import QueueScreen
+from tui.screens.run_log import RunLogScreen
+from tui.screens.runs import RunsScreen
+from tui.widgets.log_view import LogView
 
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()
+pytestmark = pytest.mark.usefixtures("utc")
+
 SIZES = [(80, 24), (160, 48)]
 THEMES = ["dark", "high-contrast"]
 
@@ -63,43 +68,42 @@ def seed(state_dir: Path) -> None:
     store.close()
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
 def make(tmp_path: Path, theme: str) -> FleetdeckApp:
     state = tmp_path / "state"
     seed(state)
-    return FleetdeckApp(CONFIG, state, scheduling=False, clock=lambda: NOW, theme=theme)
+    return console_app(CONFIG, state, clock=lambda: NOW, theme=theme)
 
 
-def before(*keys: str):
+def log_shown(screen: object) -> bool:
+    """The run's log read (in a worker) and in the pane."""
+    if not isinstance(screen, RunLogScreen):
+        return False
+    view = screen.query_one(LogView)
+    return view.line_count > 0 and not view.indexing
+
+
+def before(screen_class: type, *keys: str):
     async def run_before(pilot) -> None:
-        app = pilot.app
-        for _ in range(200):
-            if app.engine_ready:
-                break
-            await pilot.pause(0.02)
-        await pilot.pause()
+        app = await ready(pilot)
         app._refresh_screen()  # noqa: SLF001
         if keys:
             await pilot.press(*keys)
-        await pilot.pause(0.3)  # the log pane's first batch
+        if screen_class is RunLogScreen:
+            await pilot_until(pilot, lambda: log_shown(app.screen), "the run's log")
+        else:
+            await pilot_until(pilot, lambda: isinstance(app.screen, screen_class),
+                              screen_class.__name__)
+        await pilot.pause()
 
     return run_before
 
 
 SCREENS = {
-    "overview": (),
-    "jobs": ("2",),
-    "queue": ("3",),
-    "runs": ("4",),
-    "run_log": ("4", "j", "j", "j", "enter"),  # the failed sync-assets run
+    "overview": (OverviewScreen,),
+    "jobs": (JobsScreen, "2"),
+    "queue": (QueueScreen, "3"),
+    "runs": (RunsScreen, "4"),
+    "run_log": (RunLogScreen, "4", "j", "j", "j", "enter"),  # the failed sync-assets run
 }
 
 

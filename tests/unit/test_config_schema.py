@@ -15,7 +15,7 @@ import pytest
 from core.config import ConfigError
 from core.default_config import DEFAULT_CONFIG_TOML
 from core.fleetconfig import SECTIONS, config_schema, parse_config_text
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from tui.keymap import BINDING_IDS
 
 

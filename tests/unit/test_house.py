@@ -1,12 +1,13 @@
 """The shape of the house: no import cycle in core/ or tui/, core never imports the UI,
-and no module over 500 lines (a module that grows past that holds two jobs)."""
+no module over 500 lines (a module that grows past that holds two jobs), and no test
+module importing another (what tests share is in tests/helpers.py and conftest.py)."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 MAX_LINES = 500
 
@@ -108,3 +109,15 @@ def test_no_module_over_500_lines():
     long = sorted(f"{p.relative_to(ROOT)}: {n}" for p in _modules().values()
                   if (n := len(p.read_text().splitlines())) > MAX_LINES)
     assert long == []
+
+
+def test_no_test_module_imports_another():
+    bad = []
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            bad += [f"{path.relative_to(ROOT)} -> {n}" for n in names
+                    if n.startswith("tests.") and n.rpartition(".")[2].startswith("test_")]
+    assert bad == []

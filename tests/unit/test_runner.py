@@ -7,9 +7,9 @@ import os
 import signal
 
 import psutil
-import pytest
 
 from core.jobs.process import LocalProcess, group_alive, process_create_time, terminate_group
+from tests.helpers import until_async
 
 
 def collect() -> tuple[list[tuple[str, str]], object]:
@@ -65,12 +65,14 @@ async def test_timeout_terminates_the_whole_group(tmp_path):
                                  kill_grace=2)
     assert outcome.timed_out and outcome.exit_code is None
     child = int(pidfile.read_text())
-    for _ in range(100):
-        if not psutil.pid_exists(child) or psutil.Process(child).status() == "zombie":
-            break
-        await asyncio.sleep(0.05)
-    else:
-        pytest.fail("grandchild survived the timeout")
+
+    def gone() -> bool:
+        try:
+            return not psutil.pid_exists(child) or psutil.Process(child).status() == "zombie"
+        except psutil.NoSuchProcess:
+            return True
+
+    await until_async(gone, "the grandchild to go after the timeout")
     assert not group_alive(proc.info.pgid, proc.info.started)
 
 

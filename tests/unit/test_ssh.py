@@ -13,6 +13,7 @@ from core.remote.commands import run_command
 from core.remote.config import Host
 from core.remote.knownhosts import KnownHosts
 from core.remote.ssh import HostClass, SSHError, jump_target, target_for
+from tests.helpers import until_async
 from tests.sshd import (
     closed_port,
     hang_server,
@@ -217,10 +218,7 @@ async def test_timeout_stops_the_remote_command_and_its_children(servers, pools,
                            timeout=0.5, kill_grace=1)
     assert res.timed_out and lines == [("stdout", "started")]
     pid = int(pidfile.read_text())
-    for _ in range(50):
-        if not _alive(pid):
-            break
-        await asyncio.sleep(0.1)
+    await until_async(lambda: not _alive(pid), f"pid {pid} to go")
     assert not _alive(pid)
 
 

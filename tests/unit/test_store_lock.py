@@ -21,7 +21,7 @@ HOLDER = textwrap.dedent("""
     lock = StateLock(sys.argv[1])
     lock.acquire()
     print("locked", flush=True)
-    time.sleep(120)
+    time.sleep(120)  # holds the lock until the test kills it (or gives up on its own)
 """)
 
 
