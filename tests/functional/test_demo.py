@@ -63,7 +63,7 @@ def test_fleet_only_mode_stops_on_ctrl_c(tmp_path: Path) -> None:
         config = load_config(tmp_path / "d" / "config.toml")
         assert len(config.hosts) == len(FLEET) + 1  # and `local`
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=90) == 0  # generous: only a hang fails it (busy machines)
     finally:
         if proc.poll() is None:
             proc.kill()
