@@ -4,6 +4,7 @@ changed paths in its environment."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,9 @@ async def test_a_burst_of_writes_runs_the_job_once(start_engine, tmp_path: Path)
     triggers = ChangeTriggers()
     engine, rec = await start_engine(cfg, scheduling=False,
                                      before_start=lambda e: e.add_service(triggers))
-    await until_async(lambda: conf.stat().st_ino in inotify_watches(), "the watch set up")
+    # the folder watched (inotify), and the watcher's thread waiting for what comes
+    await until_async(lambda: conf.stat().st_ino in inotify_watches() and any(
+        t.name == "AnyIO worker thread" for t in threading.enumerate()), "the watch set up")
     for i in range(20):  # a burst: many writes to two files, and one that does not match
         (conf / "a.conf").write_text(f"a={i}\n")
         (conf / "b.conf").write_text(f"b={i}\n")
