@@ -66,7 +66,8 @@ METHODS: tuple[Method, ...] = (
     # reads: jobs and history
     Method("list_jobs"),
     Method("get_job", ("name",)),
-    Method("list_runs", ("job", "states", "since", "limit")),
+    Method("list_runs", ("job", "states", "since", "limit", "host", "triggers")),
+    Method("count_runs", ("job", "states", "since", "host", "triggers")),
     Method("get_run", ("run_id",)),
     Method("queue"),
     Method("audit_trail", ("since", "limit")),
@@ -128,8 +129,12 @@ class EngineAPI(Protocol):
     def list_jobs(self) -> list[dict[str, Any]]: ...
     def get_job(self, name: str) -> dict[str, Any]: ...
     def list_runs(self, *, job: str | None = None, states: list[str] | None = None,
-                  since: float | None = None, limit: int | None = 50
+                  since: float | None = None, limit: int | None = 50,
+                  host: str | None = None, triggers: list[str] | None = None,
                   ) -> list[dict[str, Any]]: ...
+    def count_runs(self, *, job: str | None = None, states: list[str] | None = None,
+                   since: float | None = None, host: str | None = None,
+                   triggers: list[str] | None = None) -> int: ...
     def get_run(self, run_id: int) -> dict[str, Any]: ...
     def queue(self) -> list[dict[str, Any]]: ...
     def audit_trail(self, since: float | None = None, limit: int | None = None

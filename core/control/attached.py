@@ -218,6 +218,10 @@ class AttachedEngine:
         self._maybe_refresh()
         return self._view.list_runs(**kw)
 
+    def count_runs(self, **kw: Any) -> int:
+        self._maybe_refresh()
+        return self._view.count_runs(**kw)
+
     def get_run(self, run_id: int) -> dict[str, Any]:
         self._maybe_refresh()
         return self._view.get_run(run_id)

@@ -5,12 +5,14 @@ commit lives here too: what a run needs on disk before it starts is committed fi
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import logging
 import os
 from typing import Any
 
 from core.events import (
+    Event,
     JobChanged,
     RunFinished,
     RunQueued,
@@ -53,6 +55,14 @@ class Dispatch:
     async def _commit_now(self) -> None:
         assert self.store is not None
         await self.store.commit_async()
+
+    def _announce(self, event: Event) -> None:
+        """Publish ``event`` once what it tells is on disk (the next group commit): the
+        console, the daemon's output and socket clients never hear of a run a crash
+        then loses. Call it after the change it tells of."""
+        assert self.store is not None
+        self.store.when_durable(functools.partial(self.bus.publish, event))
+        self._dirty()
 
     # scheduling ----------------------------------------------------------------------
     def _on_due(self, batch: list[Due], now: float) -> None:
@@ -121,7 +131,7 @@ class Dispatch:
         hidden = len(skipped) - len(shown) + due.more
         reason = f"missed while fleetdeck was down or busy (misfire={job.misfire})"
         for occ in shown:
-            self._record_skipped(job, occ, reason)
+            self._record_skipped(job, occ, reason, trigger=Trigger.MISFIRE)
         if hidden:
             self._notice("warning", f"job {job.name}: {hidden} more missed occurrences skipped",
                          job.name)
@@ -131,18 +141,20 @@ class Dispatch:
                     len(skipped) + due.more, job.misfire, extra={"job": job.name})
 
     def _record_skipped(self, job: Job, occ: float | None, reason: str,
-                        host: str = "local") -> Run:
+                        host: str = "local", trigger: Trigger = Trigger.SCHEDULE) -> Run:
+        """A skipped occurrence, recorded; one the misfire policy dropped has the trigger
+        `misfire` (as one it ran late), so the missed-run review finds both at once."""
         assert self.store is not None
         now = self.clock()
         run = Run(
             id=self.store.next_run_id(), job=job.name, host=host, command=job.command,
-            trigger=Trigger.SCHEDULE.value, occurrence=occ, state=RunState.SKIPPED.value,
+            trigger=trigger.value, occurrence=occ, state=RunState.SKIPPED.value,
             reason=reason, queued_at=now, finished_at=now, engine_pid=os.getpid(),
         )
         self.store.add_run(run)
         self._note_result(run)
-        self.bus.publish(RunFinished(run_dict(run)))
-        self._dirty()
+        self._announce(RunFinished(run_dict(run)))
+        self._job_changed(job.name)
         return run
 
     # runs ----------------------------------------------------------------------------
@@ -151,8 +163,9 @@ class Dispatch:
                     ) -> Run:
         """A new run of `job` on `host`, queued behind what its overlap policy says.
 
-        With ``batch`` the run is queued and announced at once but recorded in the store
-        later, with the rest of the batch (``_record_batch``), in the same loop turn.
+        With ``batch`` the run is queued at once but recorded in the store later, with
+        the rest of the batch (``_record_batch``), in the same loop turn. Either way it
+        is announced (RunQueued) once its record is durable.
         """
         assert self.store is not None
         policy = job.overlap
@@ -179,20 +192,21 @@ class Dispatch:
         self._queue(act)
         if batch is None:
             record = self.store.add_run(run)  # the same as run.to_dict(), made once
+            self._announce(RunQueued(record))
         else:  # run_doc(run) without its checks: every field was just set from plain data
             doc = vars(run).copy()
             doc["attempts"] = []
             batch.append((run, doc))
-            record = doc.copy()
-            record["attempts"] = []
-        self.bus.publish(RunQueued(record))
         return run
 
     def _record_batch(self, batch: list[tuple[Run, dict[str, Any]]],
                       claims: dict[str, float]) -> None:
         assert self.store is not None
         self.store.claim_occurrences(claims)
+        records = [dict(doc, attempts=[]) for _, doc in batch]  # the events' own copies
         self.store.add_runs([run for run, _ in batch], [doc for _, doc in batch])
+        for record in records:
+            self._announce(RunQueued(record))
 
     def _pump(self) -> None:
         """Start queued runs while there are free slots and nothing they wait for.
@@ -300,24 +314,26 @@ class Dispatch:
             of_job.pop(run.id, None)
             if not of_job:
                 del self._active_by_job[run.job]
-        act.set_done()
-        self.bus.publish(RunFinished(run_dict(run)))
-        self._dirty()
+        self._announce(RunFinished(run_dict(run)))
+        self.store.when_durable(act.set_done)  # `run --wait` says so once it is on disk
         self._job_changed(run.job)
 
     def _job_changed(self, name: str) -> None:
-        """Announce a job's new summary once per loop turn, however many of its runs
-        finished in it (a burst of runs is one JobChanged per job, not one per run)."""
-        if not self._changed_jobs:
-            asyncio.get_running_loop().call_soon(self._announce_jobs)
-        self._changed_jobs.add(name)
+        """Announce a job's new summary once its latest change is durable: a burst of
+        its runs in one commit is one JobChanged, not one per run."""
+        assert self.store is not None
+        self._changed_jobs[name] = self._changed_jobs.get(name, 0) + 1
+        self.store.when_durable(functools.partial(self._announce_job, name))
 
-    def _announce_jobs(self) -> None:
-        names, self._changed_jobs = self._changed_jobs, set()
-        for name in sorted(names):
-            job = self.config.jobs.get(name)
-            if job is not None:
-                self.bus.publish(JobChanged(self._job_info(job)))
+    def _announce_job(self, name: str) -> None:
+        left = self._changed_jobs.get(name, 1) - 1
+        if left > 0:  # a later change of it is not on disk yet: that one announces
+            self._changed_jobs[name] = left
+            return
+        self._changed_jobs.pop(name, None)
+        job = self.config.jobs.get(name)
+        if job is not None:
+            self.bus.publish(JobChanged(self._job_info(job)))
 
     def _note_result(self, run: Run) -> None:
         assert self.store is not None

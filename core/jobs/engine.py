@@ -28,7 +28,7 @@ from core.jobs.active import ActiveRun, EngineError, run_dict
 from core.jobs.config import Job
 from core.jobs.dispatch import Dispatch
 from core.jobs.execution import Execution
-from core.jobs.process import group_alive, terminate_group
+from core.jobs.groups import find_run_groups, group_alive, terminate_group
 from core.jobs.runs import Run, RunState, Trigger
 from core.jobs.schedule import Schedule, ScheduleError, parse_schedule
 from core.jobs.scheduler import Scheduler
@@ -79,7 +79,8 @@ class Engine(Dispatch, Execution, Services):
         self.reloader: Any = None  # the daemon's config reload (core/reload.py), if any
         self._pid = os.getpid()
         self._summary_timer = False
-        self._changed_jobs: set[str] = set()
+        self._install_id = ""  # the state directory's, in every run's environment
+        self._changed_jobs: dict[str, int] = {}  # job -> its changes not yet durable
         self._targets_of: object = None  # the inventory _targets_cache was resolved against
         self._targets_cache: dict[str, tuple[str, ...]] = {}
         self._parse_schedules()
@@ -135,6 +136,7 @@ class Engine(Dispatch, Execution, Services):
         self._lock.acquire()
         try:
             self.store = Store.open(self.state_dir, retention=self.config.engine.history_retention)
+            self._install_id = self.store.install_id
             await self._recover()
             self._started = True
             # services (alerts, health) first: they must see the first tick's events,
@@ -191,22 +193,35 @@ class Engine(Dispatch, Execution, Services):
         log.info("engine stopped")
 
     async def _recover(self) -> None:
-        """Runs a dead engine left queued or running become `interrupted`."""
+        """Runs a dead engine left queued or running become `interrupted`, their process
+        groups ended (found by pid or by their environment, when the start never
+        reached the disk), and all of it durable before it is announced."""
         assert self.store is not None
-        for run in self.store.active_runs():
+        runs = self.store.active_runs()
+        if not runs:
+            return
+        strays = find_run_groups(self._install_id, {r.id for r in runs})
+        for run in runs:
+            groups = strays.get(run.id, set())
+            if run.pgid and group_alive(run.pgid, run.proc_started):
+                groups.add(run.pgid)
+            ended = await asyncio.gather(*(terminate_group(g, 5.0) for g in sorted(groups)))
             holder = f"fleetdeck (pid {run.engine_pid})" if run.engine_pid else "fleetdeck"
-            if run.state == RunState.QUEUED:
-                run.reason = f"{holder} died before it started"
-            else:
+            if groups or run.state == RunState.RUNNING:
                 run.reason = f"{holder} died while it ran"
-                if run.pgid and group_alive(run.pgid, run.proc_started):
-                    killed = await terminate_group(run.pgid, 5.0)
-                    how = "killed" if killed else "terminated"
-                    run.reason += f"; its process group {run.pgid} was still alive and was {how}"
+            elif run.attempts:
+                run.reason = f"{holder} died between attempts"
+            else:
+                run.reason = f"{holder} died before it started"
+            for pgid, killed in zip(sorted(groups), ended, strict=True):
+                how = "killed" if killed else "terminated"
+                run.reason += f"; its process group {pgid} was still alive and was {how}"
             run.state = RunState.INTERRUPTED.value
             run.finished_at = self.clock()
             self.store.save_run(run)
             self._note_result(run)
+        await self._commit_now()  # the restart notes are history before anyone hears
+        for run in runs:
             log.warning("run #%d of %s: %s", run.id, run.job, run.reason,
                         extra={"job": run.job, "run_id": run.id})
             self._notice("warning", f"run #{run.id} of {run.job}: {run.reason}", run.job, run.id)
@@ -227,8 +242,12 @@ class Engine(Dispatch, Execution, Services):
         if "first_seen" not in state:
             self.store.update_job_state(job.name, first_seen=now)
             state = self.store.job_state(job.name)
-        # resume from the last occurrence claimed, so downtime shows up as misfires
+        # resume from the last occurrence claimed, so downtime shows up as misfires; a
+        # run on record for a later one (its claim was lost in a crash) counts as a claim
         after = state.get("last_occurrence") or state.get("first_seen") or now
+        recorded = self.store.latest_occurrence(job.name)
+        if recorded is not None and recorded > after:
+            after = recorded
         if state.get("resumed_at"):
             after = max(after, state["resumed_at"])
         self._scheduler.set_job(job.name, sched, after=min(after, now), jitter=job.jitter)
@@ -247,10 +266,22 @@ class Engine(Dispatch, Execution, Services):
         states: list[str] | None = None,
         since: float | None = None,
         limit: int | None = 50,
+        host: str | None = None,
+        triggers: list[str] | None = None,
     ) -> list[dict[str, Any]]:
+        """Runs newest first, filtered through the store's index (``since``: queued at
+        or after); a listing reads only the runs it returns."""
         assert self.store is not None
-        runs = self.store.list_runs(job=job, states=states, since=since, limit=limit)
-        return [run_dict(r) for r in runs]
+        return self.store.find_runs(job=job, states=states, since=since, limit=limit,
+                                    host=host, triggers=triggers)
+
+    def count_runs(self, *, job: str | None = None, states: list[str] | None = None,
+                   since: float | None = None, host: str | None = None,
+                   triggers: list[str] | None = None) -> int:
+        """How many runs match, from the index (the status bar's failure count)."""
+        assert self.store is not None
+        return self.store.count_runs(job=job, states=states, since=since, host=host,
+                                     triggers=triggers)
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         act = self._active.get(run_id)

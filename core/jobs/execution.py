@@ -82,6 +82,7 @@ class Execution:
         while True:
             env = {
                 **job.env,
+                "FLEETDECK_INSTALL": self._install_id,  # finds it after a crash
                 "FLEETDECK_JOB": job.name,
                 "FLEETDECK_RUN_ID": str(run.id),
                 "FLEETDECK_ATTEMPT": str(run.attempt),

@@ -17,6 +17,8 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core.jobs.groups import process_create_time, terminate_group
+
 CHUNK = 16384  # read per wake-up: a job printing flat out must not hold the loop (keys)
 MAX_EVENT_LINE = 8192  # longer lines reach the log file whole and events cut
 PIPE_DRAIN_AFTER_EXIT = 2.0  # a background grandchild may hold the pipes open
@@ -41,72 +43,8 @@ class ProcessInfo:
 LineSink = Callable[[str, str], None]  # (stream, line)
 
 
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-@functools.cache
-def _boot_time() -> float:
-    import psutil  # imported when first needed: it costs start-up time
-
-    return psutil.boot_time()
-
-
-def process_create_time(pid: int) -> float | None:
-    """When a process started (psutil's create_time), to tell pid reuse apart.
-
-    On Linux read from /proc/<pid>/stat directly, with psutil's formula: a run start
-    costs one small read, not a psutil.Process."""
-    try:
-        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
-        try:
-            stat = os.read(fd, 4096)
-        finally:
-            os.close(fd)
-        ticks = int(stat[stat.rindex(b")") + 2:].split()[19])  # field 22, starttime
-        return _boot_time() + ticks / _CLOCK_TICKS
-    except (OSError, ValueError, IndexError):
-        pass
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except (psutil.Error, OSError):
-        return None
-
-
-def group_alive(pgid: int, leader_started: float | None) -> bool:
-    """Is the process group we started still there (and not a stranger reusing the pid)?"""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False  # somebody else's group now
-    if leader_started is None:
-        return True
-    started = process_create_time(pgid)
-    # leader gone but members left: the pgid cannot be reused while the group exists
-    return started is None or abs(started - leader_started) < 0.05
-
-
-async def terminate_group(pgid: int, grace: float) -> bool:
-    """SIGTERM the group, SIGKILL it after `grace` seconds. True if it had to be killed."""
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + grace
-    while loop.time() < deadline:
-        await asyncio.sleep(0.05)
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
-    return True
-
+# Python ignores these; a child must not inherit that (`cmd | head` must end on SIGPIPE)
+_DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 
 _PLAIN = re.compile(r"[A-Za-z0-9_./:,+@%=-]+(?: [A-Za-z0-9_./:,+@%=-]+)*")
 # words a POSIX shell treats itself: these always go through the shell
@@ -212,7 +150,8 @@ class LocalProcess:
         err_r, err_w = os.pipe()
         null = _devnull()
         try:
-            pid = os.posix_spawn(argv[0], list(argv), env, setsid=True, file_actions=[
+            pid = os.posix_spawn(argv[0], list(argv), env, setsid=True,
+                                 setsigdef=_DEFAULT_SIGNALS, file_actions=[
                 (os.POSIX_SPAWN_DUP2, null, 0),
                 (os.POSIX_SPAWN_DUP2, out_w, 1),
                 (os.POSIX_SPAWN_DUP2, err_w, 2),

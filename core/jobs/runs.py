@@ -90,15 +90,34 @@ MISSED_REASON = "missed while fleetdeck was down"  # core/jobs/dispatch.py
 
 def missed_row(run: dict[str, Any]) -> dict[str, Any] | None:
     """A run as the missed-run review shows it: an occurrence of the downtime run late
-    (trigger misfire) or skipped by the misfire policy; None for any other run."""
-    if run.get("trigger") == "misfire":
-        what, policy = "ran late", None
-    elif run["state"] == "skipped" and (run.get("reason") or "").startswith(MISSED_REASON):
+    or skipped by the misfire policy (both have the trigger misfire; a skip recorded
+    before that says so by its reason); None for any other run."""
+    if run["state"] == "skipped" and (run.get("reason") or "").startswith(MISSED_REASON):
         what = "skipped"
         m = re.search(r"misfire=(\w+)", run["reason"])
         policy = m.group(1) if m else None
+    elif run.get("trigger") == "misfire":
+        what, policy = "ran late", None
     else:
         return None
     return {"job": run["job"], "host": run["host"], "occurrence": run.get("occurrence"),
             "what": what, "policy": policy, "run": run["id"], "state": run["state"],
             "reason": run.get("reason") or ""}
+
+
+def missed_rows(engine: Any, *, since: float | None = None, limit: int = 500,
+                job: str | None = None, states: list[str] | None = None,
+                ) -> list[dict[str, Any]]:
+    """The missed occurrences (``missed_row``), newest run first, from the index's
+    misfire listing; ``since``: scheduled at or after it (a run is queued at or after
+    its occurrence, so the listing's own ``since`` loses none)."""
+    out = []
+    for run in engine.list_runs(job=job, states=states, triggers=[Trigger.MISFIRE.value],
+                                since=since, limit=None):
+        row = missed_row(run)
+        if row is None or (since is not None and (row["occurrence"] or 0) < since):
+            continue
+        out.append(row)
+        if len(out) >= limit:
+            break
+    return out

@@ -34,19 +34,26 @@ from tinydb.table import Document, Table
 from core.jobs.runs import ACTIVE_STATES, Run
 from core.store.docs import (
     copy_doc,
-    decode_counts,
     encode_counts,
     open_db,
     put,
     run_doc,
     run_from_doc,
 )
+from core.store.index import RunIndex
+from core.store.index_files import (
+    CHUNK_SEGMENTS,
+    chunk_file_name,
+    encode_chunk,
+)
+from core.store.reopen import Reopening
 from core.store.storage import AtomicJSONStorage
 from core.store.tables import get_raw, insert_doc, insert_docs, remove_docs, replace_raw
 
 log = logging.getLogger("fleetdeck.store")
 
 DEFAULT_SEGMENT_SIZE = 100
+ID_BLOCK = 256  # run ids reserved ahead on disk: a crash skips them, never reuses one
 _SEGMENT_RE = re.compile(r"^runs-(\d{6,})\.json$")
 _ACTIVE = frozenset(s.value for s in ACTIVE_STATES)
 _STORE_DOC = 1
@@ -73,11 +80,12 @@ class _Segment:
         return bool(self.storage.read().keys() & set(_INDEX_TABLES))
 
 
-class RunHistory:
+class RunHistory(Reopening):
     """Runs in segments; the head segment carries counts, the next id and active runs."""
 
     def __init__(self, runs_dir: Path, logs_dir: Path, *, retention: int,
-                 segment_size: int, read_only: bool, cache_segments: int) -> None:
+                 segment_size: int, read_only: bool, cache_segments: int,
+                 chunk_segments: int = CHUNK_SEGMENTS) -> None:
         if segment_size < 1:
             raise ValueError("segment_size must be at least 1")
         self.runs_dir = runs_dir
@@ -93,103 +101,14 @@ class RunHistory:
         self._total = 0
         self._active: dict[int, Any] = {}  # run id -> job
         self._next_id = 1
+        self._reserved = 1  # ids below it may have been handed out: after a crash, not again
         self._deletions: list[Path] = []
         self._counters_changed = False
         self._sealed_ranges: list[list[int]] | None = None  # encoded counts but the head's
+        self.chunk_segments = chunk_segments  # segments per index chunk
+        self.index = RunIndex()
+        self._chunks_on_disk: set[int] = set()
         self._open()
-
-    # ------------------------------------------------------------------ opening ----
-    def _open(self) -> None:
-        on_disk, leftovers = self._list_dir()
-        if not self.read_only:
-            for path in leftovers:
-                path.unlink(missing_ok=True)
-        if not on_disk:
-            return
-        newest = max(on_disk)
-        self._head = self._load(newest)
-        # the index lives in the head; after a crash at a roll-over it may be one back
-        stored: dict[str, Any] = {}
-        active: list[Document] = []
-        for k in sorted(on_disk, reverse=True)[:2]:
-            seg = self._cache.get(k) or self._load(k)
-            store_doc = seg.db.table("store").get(doc_id=_STORE_DOC)
-            if store_doc is not None:
-                stored = dict(store_doc)
-                active = list(seg.db.table("active"))
-                break
-        if not stored and len(on_disk) > 1:
-            log.warning("%s: no run index found; rebuilding it from every segment",
-                        self.runs_dir)
-        size = stored.get("segment_size")
-        if size is None:
-            header = self._head.db.table("segment").get(doc_id=1) or {}
-            size = header.get("size")
-        if size is not None and int(size) != self.segment_size:
-            log.info("%s: keeping the segment size %d it was created with (asked %d)",
-                     self.runs_dir, int(size), self.segment_size)
-            self.segment_size = int(size)
-
-        self._next_id = max(1, int(stored.get("next_id") or 1))
-        counts = decode_counts(stored.get("segments") or [])
-        self._counts = {k: n for k, n in counts.items() if k in on_disk}
-        self._active = {doc.doc_id: doc.get("job") for doc in active}
-        self._counters_changed = not stored or len(self._counts) != len(counts)
-        scan_from = int(stored.get("next_id") or 0) // self.segment_size
-        for k in sorted(on_disk):
-            if k >= scan_from or k not in self._counts:
-                self._reconcile(k)
-                self._trim_cache()
-        self._total = sum(self._counts.values())
-        if not self._head.has_index() or self._counters_changed:
-            self._install_index(self._head)
-        if not self.read_only:
-            self._sweep_orphan_logs()
-
-    def _list_dir(self) -> tuple[set[int], list[Path]]:
-        on_disk: set[int] = set()
-        leftovers: list[Path] = []
-        try:
-            entries = list(self.runs_dir.iterdir())
-        except FileNotFoundError:
-            return on_disk, leftovers
-        for path in entries:
-            m = _SEGMENT_RE.match(path.name)
-            if m:
-                on_disk.add(int(m.group(1)))
-            elif path.name.endswith(".tmp"):
-                leftovers.append(path)
-        return on_disk, leftovers
-
-    def _reconcile(self, k: int) -> None:
-        """Count segment ``k`` and index its active runs (runs the index may not know)."""
-        seg = self._cache.get(k) or self._load(k)
-        n = 0
-        for doc in seg.runs:
-            n += 1
-            self._next_id = max(self._next_id, doc.doc_id + 1)
-            if doc.get("state") in _ACTIVE and doc.doc_id not in self._active:
-                self._active[doc.doc_id] = doc.get("job")
-                self._counters_changed = True
-        if self._counts.get(k) != n:
-            self._counts[k] = n
-            self._counters_changed = True
-            self._sealed_ranges = None
-
-    def _sweep_orphan_logs(self) -> None:
-        """Log folders of vanished segments older than the head were pruned (a crash
-        came between the commit and the deletion)."""
-        if not self._counts:
-            return
-        newest = max(self._counts)
-        try:
-            entries = list(self.logs_dir.iterdir())
-        except FileNotFoundError:
-            return
-        for path in entries:
-            name = path.name
-            if name.isdigit() and int(name) < newest and int(name) not in self._counts:
-                self._deletions.append(path)
 
     # ----------------------------------------------------------------- segments ----
     def _load(self, k: int) -> _Segment:
@@ -268,6 +187,8 @@ class RunHistory:
     def next_run_id(self) -> int:
         run_id = self._next_id
         self._next_id += 1
+        if self._next_id > self._reserved:  # durable with the run's own commit
+            self._reserved = self._next_id + ID_BLOCK
         self._counters_changed = True
         return run_id
 
@@ -279,6 +200,7 @@ class RunHistory:
         assert seg is not None
         doc = run_doc(run)
         insert_doc(seg.runs, run.id, doc, copy=False)
+        self.index.put(doc)
         self._counted(k, 1)
         self._next_id = max(self._next_id, run.id + 1)
         self._track(run)
@@ -305,6 +227,8 @@ class RunHistory:
             assert seg is not None
             insert_docs(seg.runs, [(run.id, doc)
                                    for run, doc in zip(group, group_docs, strict=True)])
+            for doc in group_docs:
+                self.index.put(doc)
             self._counted(k, len(group))
             self._next_id = max(self._next_id, group[-1].id + 1)
             active = [(run.id, {"job": run.job}) for run in group
@@ -321,9 +245,11 @@ class RunHistory:
         k = self.segment_of(run.id)
         seg = self._segment(k, create=True)
         assert seg is not None
-        if put(seg.runs, run.id, run_doc(run)):
+        doc = run_doc(run)
+        if put(seg.runs, run.id, doc):
             self._counted(k, 1)
             self._next_id = max(self._next_id, run.id + 1)
+        self.index.put(doc)
         self._track(run)
 
     def get_doc(self, run_id: int) -> dict[str, Any] | None:
@@ -364,21 +290,18 @@ class RunHistory:
         if self._head is not None and not self.read_only:
             remove_docs(self._head.db.table("active"), [run_id])
 
-    def iter_newest_first(self, since: float | None = None) -> Iterator[dict[str, Any]]:
-        """Run documents, newest id first, one segment at a time.
+    def find(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Run documents matching ``filters`` (see ``RunIndex.ids``), newest first: read
+        them, never change them."""
+        for run_id in self.index.ids(active=self._active, **filters):
+            seg = self._segment(self.segment_of(run_id))
+            doc = None if seg is None else get_raw(seg.runs, run_id)
+            if doc is not None:
+                yield doc
 
-        With ``since``, stops after a segment whose runs were all queued before it
-        (ids are handed out in queue order, so older segments are older still).
-        """
-        for k in sorted(self._counts, reverse=True):
-            seg = self._segment(k)
-            if seg is None:
-                continue
-            docs = sorted(seg.runs, key=lambda d: d.doc_id, reverse=True)
-            yield from docs
-            if since is not None and docs and all(
-                    (d.get("queued_at") or 0.0) < since for d in docs):
-                return
+    def count_matching(self, **filters: Any) -> int:
+        return self.index.count(active=self._active, **filters) if filters \
+            else self._total
 
     def active(self) -> tuple[list[Run], bool]:
         """The active runs (oldest first), and whether stale index entries were dropped."""
@@ -422,9 +345,15 @@ class RunHistory:
             self._cache.pop(k, None)  # dropped unwritten: its file is going anyway
             self._deletions.append(self.runs_dir / segment_file_name(k))
             self._deletions.append(self.logs_dir / segment_dir_name(k))
+            self.index.drop(k * self.segment_size, (k + 1) * self.segment_size)
         if removed:
             self._counters_changed = True
             self._sealed_ranges = None
+            oldest = min(self._counts) // self.chunk_segments
+            for c in sorted(self._chunks_on_disk):
+                if c < oldest:  # every segment of it is gone
+                    self._chunks_on_disk.discard(c)
+                    self._deletions.append(self.runs_dir / chunk_file_name(c))
             log.info("retention: dropped %d old runs (%d kept, limit %d)", removed,
                      self._total, self.retention)
         return removed
@@ -444,6 +373,7 @@ class RunHistory:
                 ranges = [*ranges, [head.number, head.number, self._counts[head.number]]]
             put(head.db.table("store"), _STORE_DOC, {
                 "next_id": self._next_id,
+                "reserved": max(self._reserved, self._next_id),
                 "segment_size": self.segment_size,
                 "segments": ranges,
             })
@@ -463,6 +393,26 @@ class RunHistory:
             out.append(head.storage)
         return out
 
+    def sealed_chunks(self) -> list[tuple[int, Path, bytes]]:
+        """Index chunks to write after the segments: those whose segments are all sealed
+        (none is the head) and which are not on disk yet."""
+        if self.read_only or self._head is None or not self._counts:
+            return []
+        out = []
+        runs = self._chunk_runs()
+        for c in range(min(self._counts) // self.chunk_segments,
+                       self._head.number // self.chunk_segments):
+            if c in self._chunks_on_disk:
+                continue
+            first, stop = c * runs, (c + 1) * runs
+            unsettled = [i for i in self._active if first <= i < stop]
+            out.append((c, self.runs_dir / chunk_file_name(c),
+                        encode_chunk(self.index, first, stop, unsettled)))
+        return out
+
+    def chunks_written(self, chunks: Iterable[int]) -> None:
+        self._chunks_on_disk.update(chunks)
+
     def take_deletions(self) -> list[Path]:
         out, self._deletions = self._deletions, []
         return out
@@ -475,6 +425,12 @@ class RunHistory:
 
     def log_dir(self, run_id: int) -> Path:
         return self.logs_dir / segment_dir_name(self.segment_of(run_id))
+
+    def release_reserved(self) -> None:
+        """A clean close: the next engine goes on from the next id, not past a block."""
+        if not self.read_only and self._reserved != self._next_id:
+            self._reserved = self._next_id
+            self._counters_changed = True
 
     def close(self) -> None:
         self._cache.clear()

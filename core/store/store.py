@@ -23,9 +23,12 @@ import asyncio
 import contextlib
 import copy
 import json
+import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any
@@ -33,15 +36,19 @@ from typing import Any
 from tinydb.table import Document
 
 from core.jobs.runs import Run
-from core.store.docs import delete_paths, open_db, plain_copy, run_from_doc
+from core.store.docs import copy_doc, delete_paths, open_db, plain_copy, run_from_doc
 from core.store.history import DEFAULT_SEGMENT_SIZE, RunHistory
-from core.store.storage import AtomicJSONStorage, private_dir
+from core.store.index_files import CHUNK_SEGMENTS
+from core.store.storage import AtomicJSONStorage, atomic_write, private_dir
 from core.store.tables import changed, get_raw, insert_doc, next_doc_id, raw_docs, update_doc
+
+log = logging.getLogger("fleetdeck.store")
 
 DEFAULT_RETENTION = 50_000
 _META_DOC = 1
 
-_Batch = tuple[list[tuple[AtomicJSONStorage, int, bytes]], list[Path]]
+_Batch = tuple[list[tuple[AtomicJSONStorage, int, bytes]], list[Path],
+               list[tuple[int, Path, bytes]]]
 
 
 SUMMARY_INTERVAL = 1.0  # seconds between writes of job summaries alone
@@ -74,7 +81,7 @@ class Store:
 
     def __init__(self, state_dir: Path, *, retention: int = DEFAULT_RETENTION,
                  segment_size: int = DEFAULT_SEGMENT_SIZE, read_only: bool = False,
-                 cache_segments: int = 8) -> None:
+                 cache_segments: int = 8, index_chunk: int = CHUNK_SEGMENTS) -> None:
         self.state_dir = Path(state_dir)
         self.runs_dir = self.state_dir / "runs"
         self.logs_dir = self.state_dir / "logs"
@@ -86,7 +93,8 @@ class Store:
                 leftover.unlink(missing_ok=True)
         self._history = RunHistory(self.runs_dir, self.logs_dir, retention=retention,
                                    segment_size=segment_size, read_only=read_only,
-                                   cache_segments=cache_segments)
+                                   cache_segments=cache_segments,
+                                   chunk_segments=index_chunk)
         self._jobs_db, self._jobs_storage = open_db(self.state_dir / "jobs.json", read_only)
         self._jobs = self._jobs_db.table("jobs")
         self._job_ids: dict[str, int] = {doc["job"]: doc.doc_id for doc in self._jobs
@@ -104,19 +112,22 @@ class Store:
         self._jobs_must_write = False  # a durable job-state change waits for a commit
         self._jobs_written_at = 0.0  # monotonic time jobs.json was last written
         self.commits_written = 0  # batches of files written (group commit shares them)
+        self._on_durable: deque[tuple[int, Callable[[], None]]] = deque()
 
     @classmethod
     def open(cls, state_dir: Path, *, retention: int = DEFAULT_RETENTION,
              segment_size: int = DEFAULT_SEGMENT_SIZE, read_only: bool = False,
-             cache_segments: int = 8) -> Store:
+             cache_segments: int = 8, index_chunk: int = CHUNK_SEGMENTS) -> Store:
         """Open (creating if needed, 0700) the state in ``state_dir``.
 
         The caller owns the directory's StateLock. ``read_only`` opens without the
         lock beside a running engine: nothing on disk changes and changes raise.
         ``segment_size`` only applies to a new store; an existing one keeps its own.
+        ``index_chunk``: segments per run-index chunk (see ``core.store.index_files``).
         """
         return cls(Path(state_dir), retention=retention, segment_size=segment_size,
-                   read_only=read_only, cache_segments=cache_segments)
+                   read_only=read_only, cache_segments=cache_segments,
+                   index_chunk=index_chunk)
 
     # ------------------------------------------------------------------ helpers ----
     def _change(self) -> None:
@@ -170,23 +181,33 @@ class Store:
         return self._history.get_doc(run_id)
 
     def list_runs(self, *, job: str | None = None, states: Iterable[str] | None = None,
-                  since: float | None = None, limit: int | None = 50) -> list[Run]:
-        """Runs newest first, filtered; reads segments newest to oldest until ``limit``."""
+                  since: float | None = None, limit: int | None = 50,
+                  host: str | None = None, triggers: Iterable[str] | None = None,
+                  ) -> list[Run]:
+        """Runs newest first, filtered (``since``: queued at or after), from the index:
+        only the runs returned are read from their segments."""
+        return [run_from_doc(doc) for doc in self.find_runs(
+            job=job, states=states, since=since, limit=limit, host=host, triggers=triggers)]
+
+    def find_runs(self, *, limit: int | None = 50, **filters: Any) -> list[dict[str, Any]]:
+        """``list_runs`` as stored documents (copies), without making Runs."""
         if limit is not None and limit <= 0:
             return []
-        wanted = None if states is None else {str(s) for s in states}
-        out: list[Run] = []
-        for doc in self._history.iter_newest_first(since):
-            if job is not None and doc.get("job") != job:
-                continue
-            if wanted is not None and doc.get("state") not in wanted:
-                continue
-            if since is not None and (doc.get("queued_at") or 0.0) < since:
-                continue
-            out.append(run_from_doc(doc))
+        out = []
+        for doc in self._history.find(**filters):
+            out.append(copy_doc(doc))
             if limit is not None and len(out) >= limit:
                 break
         return out
+
+    def count_runs(self, **filters: Any) -> int:
+        """How many runs match (``list_runs``'s filters); with none, all on record."""
+        return self._history.count_matching(
+            **{k: v for k, v in filters.items() if v is not None})
+
+    def latest_occurrence(self, job: str) -> float | None:
+        """The latest occurrence of ``job`` any run on record fulfils (or skipped)."""
+        return self._history.index.latest_occurrence(job)
 
     def active_runs(self) -> list[Run]:
         """Queued and running runs, oldest first, from the active index (no scan)."""
@@ -194,9 +215,6 @@ class Store:
         if healed and not self.read_only:
             self._seq += 1  # the index dropped runs a crash left in it; next commit writes it
         return runs
-
-    def count_runs(self) -> int:
-        return self._history.count()
 
     def segments(self) -> list[int]:
         """The numbers of the run segments on record, oldest first."""
@@ -308,6 +326,18 @@ class Store:
             value = _plain(value)
             self._meta.update(lambda d: d.__setitem__(key, value), doc_ids=[_META_DOC])
 
+    @property
+    def install_id(self) -> str:
+        """A random id of this state directory, made once: tells this installation's run
+        processes (and notifications) from any other's."""
+        value = (self._meta.get(doc_id=_META_DOC) or {}).get("install_id")
+        if not isinstance(value, str) or not value:
+            if self.read_only:
+                return ""
+            value = uuid.uuid4().hex
+            self.set_meta("install_id", value)
+        return value
+
     # ------------------------------------------------------------------- commit ----
     def _storages(self) -> list[AtomicJSONStorage]:
         """Commit order: older run segments, the head segment (with the index), jobs, meta."""
@@ -322,18 +352,38 @@ class Store:
         if any(s is self._jobs_storage for s, _v, _d in items):
             self._jobs_must_write = False
             self._jobs_written_at = time.monotonic()
-        return items, self._history.take_deletions()
+        return items, self._history.take_deletions(), self._history.sealed_chunks()
 
     def _write(self, batch: _Batch) -> None:
         """Write a prepared batch; any thread. Deletions come after the index."""
-        items, deletions = batch
-        if not items and not deletions:
+        items, deletions, chunks = batch
+        if not items and not deletions and not chunks:
             return
         with self._io_lock:
             for storage, version, data in items:
                 storage.write_bytes(data, version)
+            for _c, path, data in chunks:  # after the segments they index
+                atomic_write(path, data)
             delete_paths(deletions)
             self.commits_written += 1
+        self._history.chunks_written(c for c, _p, _d in chunks)
+
+    def when_durable(self, announce: Callable[[], None]) -> None:
+        """Call ``announce`` once every change made so far is on disk (after the commit
+        that covers it, in the order asked): what is announced survives a crash."""
+        if self.read_only or self._durable_seq >= self._seq:
+            announce()
+        else:
+            self._on_durable.append((self._seq, announce))
+
+    def _announce_durable(self) -> None:
+        waiting = self._on_durable
+        while waiting and waiting[0][0] <= self._durable_seq:
+            _seq, announce = waiting.popleft()
+            try:
+                announce()
+            except Exception:  # one listener's bug must not stop the others
+                log.exception("announcing a durable change failed")
 
     @property
     def dirty(self) -> bool:
@@ -352,6 +402,7 @@ class Store:
             raise
         self._durable_seq = max(self._durable_seq, seq)
         self._history.after_commit()
+        self._announce_durable()
 
     async def commit_async(self) -> None:
         """Group commit: returns once every change made before the call is durable.
@@ -380,6 +431,7 @@ class Store:
             await asyncio.to_thread(self._write, batch)
             self._durable_seq = max(self._durable_seq, seq)
             self._history.after_commit()
+            self._announce_durable()
         except BaseException:
             self._history.give_back_deletions(batch[1])
             raise
@@ -391,6 +443,9 @@ class Store:
         if self._closed:
             return
         self._closing = True  # summaries too: everything reaches the disk
+        if not self.read_only:
+            self._history.release_reserved()
+            self._seq += 1
         self.commit()
         self._closed = True
         self._history.close()

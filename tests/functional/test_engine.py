@@ -213,7 +213,7 @@ async def test_recovery_marks_runs_interrupted_and_kills_a_surviving_group(start
                                                                           state_dir):
     # a run left `running` by a dead engine, whose process group is still alive
     proc = await asyncio.create_subprocess_exec("sleep", "60", start_new_session=True)
-    from core.jobs.process import process_create_time
+    from core.jobs.groups import process_create_time
     from core.jobs.runs import Run
 
     store = Store.open(state_dir)

@@ -51,7 +51,7 @@ async def test_missed_runs_after_downtime(start_engine, state_dir, tmp_path):
     store.update_job_state("m", first_seen=last, last_occurrence=last)
     long_ago = time.time() - 3 * 3600  # an older downtime's skip, for --since
     store.add_run(Run(id=store.next_run_id(), job="m", host="local", command="true",
-                      trigger="schedule", occurrence=long_ago, state="skipped",
+                      trigger="misfire", occurrence=long_ago, state="skipped",
                       reason="missed while fleetdeck was down or busy (misfire=skip)",
                       queued_at=long_ago + 5, finished_at=long_ago + 5))
     store.commit()

@@ -8,7 +8,8 @@ import signal
 
 import psutil
 
-from core.jobs.process import LocalProcess, group_alive, process_create_time, terminate_group
+from core.jobs.groups import group_alive, process_create_time, terminate_group
+from core.jobs.process import LocalProcess
 from tests.helpers import until_async
 
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.jobs.runs import missed_row  # the review's rows, as the console's
+from core.jobs.runs import missed_rows  # the review's rows, as the console's
 from tui.cli.common import (
     ACTOR,
     EXIT_CANCELLED,
@@ -173,14 +173,8 @@ def cmd_runs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
 
 
 def _missed(args: argparse.Namespace, engine: Any, since: float | None) -> int:
-    rows = []
-    for run in engine.list_runs(job=args.job, states=args.state, since=since, limit=None):
-        row = missed_row(run)
-        if row is None or (since is not None and (row["occurrence"] or 0) < since):
-            continue
-        rows.append(row)
-        if len(rows) >= args.limit:
-            break
+    rows = missed_rows(engine, since=since, limit=args.limit, job=args.job,
+                       states=args.state)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -96,8 +96,8 @@ class FleetScreen(Screen[None]):
             queue = app.engine.queue()
             running = sum(1 for r in queue if r["state"] == "running")
             queued = len(queue) - running
-            failed = len(app.engine.list_runs(states=["failed", "timed_out", "interrupted"],
-                                              since=self.now() - RECENT_WINDOW, limit=999))
+            failed = app.engine.count_runs(states=["failed", "timed_out", "interrupted"],
+                                           since=self.now() - RECENT_WINDOW)
             parts.append(f"{running} running · {queued} queued")
             parts.append(f"[$error]{failed} failed[/] (6h)" if failed else "0 failed (6h)")
             firing = sum(1 for a in app.engine.list_alerts() if a["status"] == "firing")

@@ -191,7 +191,7 @@ class HostDetailScreen(TableScreen):
                 Text(sparkline(values, 30, top), style="cyan"),
                 Text(c["detail"] or "", style="dim")), f"{c['check']} {c['state']}"))
         self.set_rows(rows)
-        runs = [r for r in self.fleet.engine.list_runs(limit=300) if r["host"] == self.host][:20]
+        runs = self.fleet.engine.list_runs(host=self.host, limit=20)
         table = self.query_one("#host-runs", NavTable)
         table.clear()
         for r in runs:

@@ -12,26 +12,12 @@ from rich.text import Text
 from textual.binding import Binding
 
 from core.jobs.preview import job_schedule, local_label, zone_of
-from core.jobs.runs import missed_row
+from core.jobs.runs import missed_rows
 from core.jobs.zones import local_timezone_name
 from tui.screens.base import RUN_EVENTS, TableScreen
 from tui.screens.cells import state_cell
 
 SHOW_ROWS = 500
-
-
-def missed_rows(engine: Any, since: float | None = None,
-                limit: int = SHOW_ROWS) -> list[dict[str, Any]]:
-    """The missed occurrences, newest run first; `since`: scheduled at or after it."""
-    out = []
-    for run in engine.list_runs(since=since, limit=None):
-        row = missed_row(run)
-        if row is None or (since is not None and (row["occurrence"] or 0) < since):
-            continue
-        out.append(row)
-        if len(out) >= limit:
-            break
-    return out
 
 
 class MissedScreen(TableScreen):
@@ -43,7 +29,7 @@ class MissedScreen(TableScreen):
         super().refresh_data()
         if not self.fleet.engine_ready:
             return
-        rows = missed_rows(self.fleet.engine)
+        rows = missed_rows(self.fleet.engine, limit=SHOW_ROWS)
         self.set_rows([(str(r["run"]), self._cells(r), self._text(r)) for r in rows])
         self.TITLE_TEXT = f"Missed runs ({len(rows)}{'+' if len(rows) >= SHOW_ROWS else ''})"
         self.update_status()

@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from core.events import AlertChanged, CheckChanged, RunFinished
-from core.jobs.runs import missed_row
+from core.jobs.runs import missed_row, missed_rows
 from tui.screens.base import RECENT_WINDOW, FleetScreen
 from tui.screens.cells import fmt_age, fmt_time, state_cell
 from tui.widgets.common import NavTable
@@ -139,8 +139,6 @@ class OverviewScreen(FleetScreen):
 
     def _show_missed(self, now: float) -> None:
         """One line when occurrences of the last day were missed (m reviews them)."""
-        from tui.screens.missed import missed_rows
-
         hint = self.query_one("#missed-hint", Static)
         rows = missed_rows(self.fleet.engine, since=now - MISSED_WINDOW)
         hint.display = bool(rows)
