@@ -38,6 +38,7 @@ class AlertManager:
         self._wake = asyncio.Event()
         self._sending = asyncio.Lock()
         self._commit_task: asyncio.Task[None] | None = None
+        self._unannounced: list[AlertChanged] = []  # published after the book's commit
         self._notifiers: dict[str, Any] = {}
 
     async def start(self, engine: Any) -> None:
@@ -116,8 +117,8 @@ class AlertManager:
                             ch.alert["detail"])
             elif ch.action == "resolved":
                 log.info("alert #%d resolved: %s", ch.alert["id"], describe(ch.alert))
-            self.engine.bus.publish(AlertChanged(book.view(ch.alert, now), ch.action,
-                                                 ch.notified))
+            self._unannounced.append(AlertChanged(book.view(ch.alert, now), ch.action,
+                                                  ch.notified))
         self._dirty()
 
     def _dirty(self) -> None:
@@ -125,12 +126,18 @@ class AlertManager:
             self._commit_task = asyncio.ensure_future(self._commit_then_wake())
 
     async def _commit_then_wake(self) -> None:
+        """Commit the book, then announce the changes it holds (never before)."""
         await asyncio.sleep(0)
         assert self.book is not None
+        events, self._unannounced = self._unannounced, []
         try:
             await self.book.commit_async()
         except Exception:
             log.exception("writing alerts failed")
+            self._unannounced[:0] = events  # told once a later commit holds them
+            return
+        for event in events:
+            self.engine.bus.publish(event)
         self._wake.set()
 
     # ---------------------------------------------------------------- delivery -------
