@@ -7,12 +7,17 @@ load. Unit tests of the store cannot show that; only real processes killed at ra
 moments can.
 
 One storm: rounds of start `fleetdeck daemon` (its stdout read line by line in a thread),
-wait a seeded-random 0.5-3 s after it says it runs, SIGKILL it. Then one last daemon,
-~1 s, SIGTERM, and the checks (tests/storm_checks.py) over what every daemon printed and
-the history the read-only Store shows. Run processes live in process groups of their own and outlive
-a killed daemon on purpose: the next engine must find and end them. So that this holds
-on a machine whose pid 1 reaps nothing, this process becomes a child subreaper for the
-storm and reaps those orphans itself (as init would), recording how each ended.
+wait a seeded-random 0.5-3 s after it says it runs (so every round runs jobs), SIGKILL
+it. Then one last daemon, ~1 s, SIGTERM, and the checks (tests/storm_checks.py) over
+what every daemon printed and the history the read-only Store shows. The last daemon's
+graceful stop prints the runs it ends as `interrupted`: a final state like any other,
+held to be saved so.
+
+Run processes live in process groups of their own and outlive a killed daemon on
+purpose: the next engine must find and end them. So that this holds on a machine whose
+pid 1 reaps nothing (zombies would look alive to os.killpg), this process becomes a child
+subreaper for the storm and reaps those orphans itself, as init would, recording how
+each ended.
 
 Not a test module: the crash test and bench/crash_bench.py import it.
 """
