@@ -8,6 +8,7 @@ from typing import Any
 from textual.binding import Binding
 
 from core.durations import DurationError, parse_duration
+from core.events import ViewRefreshed
 from core.jobs.runs import RunState
 from tui.screens.base import RUN_EVENTS, TableScreen
 from tui.screens.cells import run_cells, run_text
@@ -69,8 +70,26 @@ class RunsScreen(TableScreen):
         self.update_status()
 
     def engine_events(self, events: list[Any]) -> None:
-        if any(isinstance(e, RUN_EVENTS) for e in events):
+        """Each run event changes its own row (history is not read again)."""
+        if any(isinstance(e, ViewRefreshed) for e in events):  # a daemon's files changed
             self.refresh_data()
+            return
+        runs = {e.run["id"]: e.run for e in events if isinstance(e, RUN_EVENTS)}
+        if not runs or not self.fleet.engine_ready:
+            return
+        query = self._query()
+        now = self.now()
+        rows = {key: row for key, *row in self._rows}
+        for run_id, run in runs.items():
+            key = str(run_id)
+            if _matches(run, query):
+                rows[key] = [run_cells(run, now), run_text(run)]
+            else:
+                rows.pop(key, None)
+        order = sorted(rows, key=int, reverse=True)[:HISTORY_ROWS]
+        self._rows = [(key, *rows[key]) for key in order]  # type: ignore[misc]
+        self.render_rows()
+        self.update_status()
 
     def _selected(self) -> int | None:
         key = self.table.selected_key()
@@ -91,3 +110,13 @@ class RunsScreen(TableScreen):
 
     def on_data_table_row_selected(self, event: Any) -> None:
         self.action_open()
+
+
+def _matches(run: dict[str, Any], query: dict[str, Any]) -> bool:
+    """Does a run belong in a listing asked with ``query`` (list_runs' filters)?"""
+    if query.get("job") and run["job"] != query["job"]:
+        return False
+    if query.get("states") is not None and run["state"] not in query["states"]:
+        return False
+    since = query.get("since")
+    return since is None or (run.get("queued_at") or 0.0) >= since
