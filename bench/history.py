@@ -330,6 +330,12 @@ def make_home(base: Path, runs: int, *, recent: int = 0, now: float | None = Non
     return home
 
 
+def load_line() -> str:
+    """The machine's load now: the benches' figures are only as quiet as the machine."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dir", type=Path, help="folder to make (state/ and config/ inside)")

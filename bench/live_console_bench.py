@@ -39,7 +39,7 @@ for _p in (ROOT, ROOT / "bench"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from history import make_home  # noqa: E402
+from history import load_line, make_home  # noqa: E402
 
 TICK = '[jobs.tick]\ncommand = "true"\nschedule = "every 1s"\n'
 SLEEP = 0.010
@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     args.seconds = args.seconds or (10.0 if args.quick else 60.0)
     base = Path(tempfile.mkdtemp(prefix="fleetdeck-live-", dir=args.dir))
     try:
+        print(load_line())
         t0 = time.perf_counter()
         home = make_home(base, args.runs, recent=args.runs, schedules=False, extra=TICK)
         print(f"live console: {args.runs:,} runs in the last 6 h (made in "

@@ -43,7 +43,7 @@ for _p in (ROOT, ROOT / "bench"):
         sys.path.insert(0, str(_p))
 
 from first_paint import BARE_APP, first_marks, first_paint  # noqa: E402
-from history import make_home  # noqa: E402
+from history import load_line, make_home  # noqa: E402
 
 DATA = re.compile(rb"Failing in the last 6 hours \(\d+\+?\)")
 GOAL_S = 1.0
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     repeat = args.repeat or (3 if args.quick else 5)
     base = Path(tempfile.mkdtemp(prefix="fleetdeck-data-", dir=args.dir))
     try:
+        print(load_line())
         t0 = time.perf_counter()
         home = make_home(base / "home", runs, recent=recent)
         print(f"time to data: {runs:,} runs ({recent:,} in the last 6 h, made in "
