@@ -93,7 +93,9 @@ async def live(state: Path, config: Path, args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         while not app.engine_ready:
             await pilot.pause(0.02)
-        print(f"  console ready (engine started) after {time.perf_counter() - t0:.2f}s")
+        # seen on the loop: after the engine started and its first refresh let go of it
+        print(f"  console up (engine started, first refresh over) after "
+              f"{time.perf_counter() - t0:.2f}s")
         await pilot.pause(0.5)  # its first refresh with data
 
         def on_event(ev: object) -> None:
@@ -112,7 +114,7 @@ async def live(state: Path, config: Path, args: argparse.Namespace) -> None:
     print(f"  runs of tick finished in the window: {len(finished)} "
           f"(one a second: {args.seconds:.0f})")
     print(f"  event-loop stall over {args.seconds:.0f}s ({len(stalls):,} sleeps of 10 ms; "
-          f"{len(stalls) * SLEEP / args.seconds * 100:.0f}% of the time asleep):")
+          f"the probe slept {len(stalls) * SLEEP / args.seconds * 100:.0f}% of the window):")
     print(f"    p50 {p50:,.1f} ms   p99 {p99:,.1f} ms   (< {GOAL_P99_MS:.0f} ms: "
           f"{verdict(p99 < GOAL_P99_MS)})")
     print(f"    longest {worst:,.1f} ms   (< {GOAL_MAX_MS:.0f} ms: {verdict(worst < GOAL_MAX_MS)})")
