@@ -10,8 +10,8 @@ exactly what the engine writes (the same segments, index and jobs.json), only ma
   handful of runs spread evenly through the whole history (a weekly job: the worst
   case of "the last 20 runs of this job");
 * a few hosts; mostly succeeded, with a few per cent failed, timed out, interrupted,
-  skipped and cancelled, each with the reason, exit code and attempt the engine
-  records;
+  skipped and cancelled, each with the reason, exit code and the one attempt the
+  engine records (none for a skipped run, as the engine records it);
 * ``queued_at`` grows with the run id (ids are handed out in queue order); the last
   ``recent`` runs were queued in the 6 hours before ``now``, the others earlier, at the
   same rate (a steady fleet);
