@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import os
+import re
 import select
 import shutil
 import signal
@@ -34,7 +35,22 @@ Bare().run()
 """
 
 
-def first_paint(cmd: list[str], marker: bytes, env: dict[str, str], timeout: float = 20) -> float:
+ANSI = re.compile(rb"\x1b\[[0-9;?<=>]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"
+                  rb"|\x1b[()][0-9A-Za-z]|\x1b[=>78DEHM]")
+Marker = bytes | re.Pattern[bytes]
+
+
+def screen_text(raw: bytes) -> bytes:
+    """What a terminal was sent, its escape sequences (styles, cursor moves) removed."""
+    return ANSI.sub(b"", raw)
+
+
+def first_marks(cmd: list[str], markers: dict[str, Marker], env: dict[str, str],
+                timeout: float = 20) -> dict[str, float]:
+    """Seconds from spawn until each marker first shows on an 80x24 pty (nan: never).
+
+    A bytes marker is looked for in the raw output; a regex in the output without its
+    escape sequences (text a style change splits, e.g. a number in another colour)."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     start = time.perf_counter()
@@ -42,10 +58,11 @@ def first_paint(cmd: list[str], marker: bytes, env: dict[str, str], timeout: flo
                             start_new_session=True, close_fds=True)
     os.close(slave)
     seen = b""
-    elapsed = float("nan")
+    found = dict.fromkeys(markers, float("nan"))
+    waiting = dict(markers)
     try:
         deadline = start + timeout
-        while time.perf_counter() < deadline:
+        while waiting and time.perf_counter() < deadline:
             ready, _, _ = select.select([master], [], [], 0.05)
             if ready:
                 try:
@@ -53,9 +70,17 @@ def first_paint(cmd: list[str], marker: bytes, env: dict[str, str], timeout: flo
                 except OSError:
                     break
                 seen += chunk
-                if marker in seen:
-                    elapsed = time.perf_counter() - start
-                    break
+                now = time.perf_counter() - start
+                text = None
+                for name, marker in list(waiting.items()):
+                    if isinstance(marker, bytes):
+                        hit = marker in seen
+                    else:
+                        text = screen_text(seen) if text is None else text
+                        hit = marker.search(text) is not None
+                    if hit:
+                        found[name] = now
+                        del waiting[name]
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -67,7 +92,12 @@ def first_paint(cmd: list[str], marker: bytes, env: dict[str, str], timeout: flo
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         os.close(master)
-    return elapsed
+    return found
+
+
+def first_paint(cmd: list[str], marker: Marker, env: dict[str, str], timeout: float = 20) -> float:
+    """Seconds from spawn until ``marker`` first shows on an 80x24 pty (nan: never)."""
+    return first_marks(cmd, {"paint": marker}, env, timeout)["paint"]
 
 
 def main() -> int:
