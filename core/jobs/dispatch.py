@@ -20,7 +20,7 @@ from core.events import (
 from core.jobs.active import ActiveRun, run_dict
 from core.jobs.config import Job
 from core.jobs.runs import Run, RunState, Trigger
-from core.jobs.scheduler import Due
+from core.jobs.scheduler import Due, gc_paused
 from core.remote.inventory import TargetError
 from core.store.store import SUMMARY_INTERVAL
 
@@ -31,6 +31,7 @@ MAX_SKIPPED_RECORDS = 100  # skipped occurrences recorded one by one; beyond, on
 
 _QUEUED = RunState.QUEUED.value
 COMMIT_DELAY = 0.02  # seconds: changes made within it share one commit
+DISPATCH_PART = 256  # due occurrences made into runs per commit while a burst is made
 
 
 class Dispatch:
@@ -41,11 +42,13 @@ class Dispatch:
         if self._commit_task is None or self._commit_task.done():
             self._commit_task = self._spawn(self._commit_soon())
 
-    async def _commit_soon(self) -> None:
+    async def _commit_soon(self, delay: float = COMMIT_DELAY) -> None:
         # Changes of the next COMMIT_DELAY share one write: a busy engine rewrites its
-        # head segment ~50 times a second, not once per run. What must be on disk before
-        # something happens (an occurrence claim before its run starts) uses _commit_now.
-        await asyncio.sleep(COMMIT_DELAY)
+        # head segment ~50 times a second, not once per run. What waits for the disk
+        # (new runs, before they may start) commits at once (delay 0): a commit already
+        # writing is joined, and the changes made meanwhile go in the next one.
+        if delay:
+            await asyncio.sleep(delay)
         assert self.store is not None
         try:
             await self.store.commit_async()
@@ -66,11 +69,26 @@ class Dispatch:
 
     # scheduling ----------------------------------------------------------------------
     def _on_due(self, batch: list[Due], now: float) -> None:
-        """Turn due occurrences into runs (or recorded skips), then persist and start."""
-        assert self.store is not None
-        created = self._dispatch(batch, now)  # the scheduler paused the GC for the batch
-        if created or batch:
-            self._spawn(self._persist_then_pump())
+        """Due occurrences become runs (or recorded skips), a part at a time: each part's
+        commit starts as soon as it is recorded and its runs join the queue once it is
+        durable, while the next part is made (a pipeline) -- ten thousand due jobs do
+        not wait for one commit of them all, nor for the last one to be made."""
+        if not self._due and len(batch) <= DISPATCH_PART:
+            self._dispatch(batch, now)  # the usual tick (the scheduler paused the GC)
+            self._spawn(self._commit_soon(0))
+            return
+        self._due.append((batch, now))
+        if self._due_task is None or self._due_task.done():
+            self._due_task = self._spawn(self._dispatch_parts())
+
+    async def _dispatch_parts(self) -> None:
+        while self._due:
+            batch, now = self._due.popleft()
+            for i in range(0, len(batch), DISPATCH_PART):
+                with gc_paused():
+                    self._dispatch(batch[i:i + DISPATCH_PART], now)
+                self._spawn(self._commit_soon(0))
+                await asyncio.sleep(0)  # the commit takes this part; spawns go on
 
     def _dispatch(self, batch: list[Due], now: float) -> bool:
         assert self.store is not None
@@ -98,11 +116,6 @@ class Dispatch:
                     created = True
         self._record_batch(runs, claims)
         return created
-
-    async def _persist_then_pump(self) -> None:
-        # the occurrence keys are on disk before anything starts: no occurrence runs twice
-        await self._commit_now()
-        self._pump()
 
     def _apply_misfire(
         self, job: Job, due: Due, now: float
@@ -189,10 +202,10 @@ class Dispatch:
             act.after = {a.run.id for a in same}
         self._active[run.id] = act
         self._active_by_job.setdefault(job.name, {})[run.id] = act
-        self._queue(act)
         if batch is None:
             record = self.store.add_run(run)  # the same as run.to_dict(), made once
             self._announce(RunQueued(record))
+            self.store.when_durable(functools.partial(self._admit, act))
         else:  # run_doc(run) without its checks: every field was just set from plain data
             doc = vars(run).copy()
             doc["attempts"] = []
@@ -205,8 +218,25 @@ class Dispatch:
         self.store.claim_occurrences(claims)
         records = [dict(doc, attempts=[]) for _, doc in batch]  # the events' own copies
         self.store.add_runs([run for run, _ in batch], [doc for _, doc in batch])
-        for record in records:
+        for (run, _doc), record in zip(batch, records, strict=True):
             self._announce(RunQueued(record))
+            act = self._active.get(run.id)
+            if act is not None:
+                self.store.when_durable(functools.partial(self._admit, act))
+
+    def _admit(self, act: ActiveRun) -> None:
+        """A run whose record is durable joins the queue: nothing starts before its
+        record (and its occurrence's claim) is on disk. One pump for all admitted."""
+        if self._active.get(act.run.id) is not act or act.run.state != _QUEUED:
+            return  # cancelled (or replaced) meanwhile
+        self._queue(act)
+        if not self._pump_soon:
+            self._pump_soon = True
+            asyncio.get_running_loop().call_soon(self._pump_admitted)
+
+    def _pump_admitted(self) -> None:
+        self._pump_soon = False
+        self._pump()
 
     def _pump(self) -> None:
         """Start queued runs while there are free slots and nothing they wait for.

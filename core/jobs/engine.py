@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import os
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from core.jobs.execution import Execution
 from core.jobs.groups import find_run_groups, group_alive, terminate_group
 from core.jobs.runs import Run, RunState, Trigger
 from core.jobs.schedule import Schedule, ScheduleError, parse_schedule
-from core.jobs.scheduler import Scheduler
+from core.jobs.scheduler import Due, Scheduler
 from core.remote.inventory import TargetError, resolve_targets
 from core.services import Services
 from core.store import StateLock, Store
@@ -79,6 +80,9 @@ class Engine(Dispatch, Execution, Services):
         self.reloader: Any = None  # the daemon's config reload (core/reload.py), if any
         self._pid = os.getpid()
         self._summary_timer = False
+        self._due: deque[tuple[list[Due], float]] = deque()  # bursts being dispatched
+        self._due_task: asyncio.Task[None] | None = None
+        self._pump_soon = False  # a pump is coming for runs just admitted
         self._install_id = ""  # the state directory's, in every run's environment
         self._changed_jobs: dict[str, int] = {}  # job -> its changes not yet durable
         self._targets_of: object = None  # the inventory _targets_cache was resolved against
