@@ -161,7 +161,8 @@ class AttachedEngine:
         if force or wait <= 0:
             self._refreshed = now
             with contextlib.suppress(Exception):
-                self._view.store = Store.open(self.state_dir, read_only=True)
+                self._view.store = Store.open(self.state_dir, read_only=True,
+                                              previous=self._view.store)
         elif not self._trailing:
             self._trailing = True
 

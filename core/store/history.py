@@ -85,7 +85,8 @@ class RunHistory(Reopening):
 
     def __init__(self, runs_dir: Path, logs_dir: Path, *, retention: int,
                  segment_size: int, read_only: bool, cache_segments: int,
-                 chunk_segments: int = CHUNK_SEGMENTS) -> None:
+                 chunk_segments: int = CHUNK_SEGMENTS, previous: RunHistory | None = None,
+                 ) -> None:
         if segment_size < 1:
             raise ValueError("segment_size must be at least 1")
         self.runs_dir = runs_dir
@@ -108,15 +109,18 @@ class RunHistory(Reopening):
         self.chunk_segments = chunk_segments  # segments per index chunk
         self.index = RunIndex()
         self._chunks_on_disk: set[int] = set()
-        self._open()
+        self._open(previous)
 
     # ----------------------------------------------------------------- segments ----
     def _load(self, k: int) -> _Segment:
         path = self.runs_dir / segment_file_name(k)
         db, storage = open_db(path, self.read_only)
+        seg = _Segment(k, db, storage, db.table("runs"))
         if storage.loaded_from_disk:
             self.segment_reads += 1
-        seg = _Segment(k, db, storage, db.table("runs"))
+            if self.read_only:  # a view: the file may be newer than what it indexed
+                for doc in seg.runs:
+                    self.index.put(doc)
         seg.index_on_disk = seg.has_index()
         self._cache[k] = seg
         return seg
@@ -316,8 +320,11 @@ class RunHistory(Reopening):
             out.append(run)
         return out, healed
 
-    def count(self) -> int:
-        return self._total
+    def next_known_id(self) -> int:
+        return self._next_id
+
+    def active_ids(self) -> list[int]:
+        return list(self._active)
 
     def segments(self) -> list[int]:
         return sorted(self._counts)
@@ -375,6 +382,7 @@ class RunHistory(Reopening):
                 "next_id": self._next_id,
                 "reserved": max(self._reserved, self._next_id),
                 "segment_size": self.segment_size,
+                "chunk_segments": self.chunk_segments,
                 "segments": ranges,
             })
             self._counters_changed = False

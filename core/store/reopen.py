@@ -30,7 +30,7 @@ _STORE_DOC = 1
 class Reopening:
     """The opening half of RunHistory (its state is made in RunHistory.__init__)."""
 
-    def _open(self) -> None:
+    def _open(self, previous: Any = None) -> None:
         on_disk, leftovers = self._list_dir()
         if not self.read_only:
             for path in leftovers:
@@ -61,15 +61,19 @@ class Reopening:
                      self.runs_dir, int(size), self.segment_size)
             self.segment_size = int(size)
 
-        self._next_id = max(1, int(stored.get("next_id") or 1),
-                            int(stored.get("reserved") or 0))
+        chunk = stored.get("chunk_segments")
+        if isinstance(chunk, int) and chunk > 0:
+            self.chunk_segments = chunk  # the index chunks on disk are cut this way
+        self._next_id = max(1, int(stored.get("next_id") or 1))
+        if not self.read_only:  # ids up to the reservation may have been handed out
+            self._next_id = max(self._next_id, int(stored.get("reserved") or 0))
         self._reserved = self._next_id
         counts = decode_counts(stored.get("segments") or [])
         self._counts = {k: n for k, n in counts.items() if k in on_disk}
         self._active = {doc.doc_id: doc.get("job") for doc in active}
         self._counters_changed = not stored or len(self._counts) != len(counts)
         scan_from = int(stored.get("next_id") or 0) // self.segment_size
-        loaded = self._load_index(on_disk)
+        loaded = self._load_index(on_disk, previous)
         again = {self.segment_of(i) for i in loaded.unsettled}
         first_unchunked = loaded.stop // self.segment_size
         for k in sorted(on_disk):
@@ -82,16 +86,24 @@ class Reopening:
         if not self.read_only:
             self._sweep_orphan_logs()
 
-    def _load_index(self, on_disk: set[int]) -> Loaded:
-        """The index from its chunks, less the segments retention dropped since."""
+    def _load_index(self, on_disk: set[int], previous: Any = None) -> Loaded:
+        """The index from its chunks (or from ``previous``, an earlier view of the same
+        history, up to where it had read), less the segments retention dropped since."""
         chunks = list_chunks(self.runs_dir)
-        loaded = load_chunks(self.index, self.runs_dir, self._chunk_runs()) if chunks \
-            else Loaded()
+        size = self.segment_size
+        if previous is not None and previous.segment_size == size and len(previous.index):
+            self.index = previous.index  # the older view is let go: its index moves here
+            loaded = Loaded(start=self.index.base // size * size,
+                            stop=previous.next_known_id() // size * size,
+                            unsettled=list(previous.active_ids()))
+        elif chunks:
+            loaded = load_chunks(self.index, self.runs_dir, self._chunk_runs())
+        else:
+            loaded = Loaded()
         if loaded.chunks and min(on_disk) * self.segment_size < loaded.start:
             self.index, loaded = RunIndex(), Loaded()  # runs older than the chunks: read all
         self._chunks_on_disk = set(chunks)
-        size, k, stop = self.segment_size, loaded.start // self.segment_size, \
-            loaded.stop // self.segment_size
+        k, stop = loaded.start // size, loaded.stop // size
         while k < stop:  # segments dropped after their chunk was written
             if k in on_disk:
                 k += 1

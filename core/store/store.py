@@ -81,7 +81,8 @@ class Store:
 
     def __init__(self, state_dir: Path, *, retention: int = DEFAULT_RETENTION,
                  segment_size: int = DEFAULT_SEGMENT_SIZE, read_only: bool = False,
-                 cache_segments: int = 8, index_chunk: int = CHUNK_SEGMENTS) -> None:
+                 cache_segments: int = 8, index_chunk: int = CHUNK_SEGMENTS,
+                 previous: Store | None = None) -> None:
         self.state_dir = Path(state_dir)
         self.runs_dir = self.state_dir / "runs"
         self.logs_dir = self.state_dir / "logs"
@@ -94,7 +95,8 @@ class Store:
         self._history = RunHistory(self.runs_dir, self.logs_dir, retention=retention,
                                    segment_size=segment_size, read_only=read_only,
                                    cache_segments=cache_segments,
-                                   chunk_segments=index_chunk)
+                                   chunk_segments=index_chunk,
+                                   previous=None if previous is None else previous._history)
         self._jobs_db, self._jobs_storage = open_db(self.state_dir / "jobs.json", read_only)
         self._jobs = self._jobs_db.table("jobs")
         self._job_ids: dict[str, int] = {doc["job"]: doc.doc_id for doc in self._jobs
@@ -117,17 +119,23 @@ class Store:
     @classmethod
     def open(cls, state_dir: Path, *, retention: int = DEFAULT_RETENTION,
              segment_size: int = DEFAULT_SEGMENT_SIZE, read_only: bool = False,
-             cache_segments: int = 8, index_chunk: int = CHUNK_SEGMENTS) -> Store:
+             cache_segments: int = 8, index_chunk: int = CHUNK_SEGMENTS,
+             previous: Store | None = None) -> Store:
         """Open (creating if needed, 0700) the state in ``state_dir``.
 
         The caller owns the directory's StateLock. ``read_only`` opens without the
         lock beside a running engine: nothing on disk changes and changes raise.
         ``segment_size`` only applies to a new store; an existing one keeps its own.
         ``index_chunk``: segments per run-index chunk (see ``core.store.index_files``).
+        ``previous``: a read-only view of the same state opened before, let go now: its
+        index is taken over and only what changed since is read (a console attached to
+        a daemon reopens its view many times a second).
         """
+        if previous is not None and not (read_only and previous.read_only):
+            raise ValueError("only a read-only view reopens from a previous one")
         return cls(Path(state_dir), retention=retention, segment_size=segment_size,
                    read_only=read_only, cache_segments=cache_segments,
-                   index_chunk=index_chunk)
+                   index_chunk=index_chunk, previous=previous)
 
     # ------------------------------------------------------------------ helpers ----
     def _change(self) -> None:

@@ -169,3 +169,30 @@ def test_latest_occurrence_and_memory_per_run(state: Path) -> None:
             assert s.latest_occurrence(job) == (max(occ) if occ else None)
         index = s._history.index
         assert index.memory() / 20_000 < 64  # bytes a run: columns and posting lists
+
+
+def test_a_view_reopened_from_the_previous_one_reads_only_what_changed(state: Path) -> None:
+    rng = random.Random(7)
+    writer = Store.open(state, segment_size=5, index_chunk=2, retention=400)
+    try:
+        fill(writer, rng, 300)
+        writer.commit()
+        view = Store.open(state, read_only=True)
+        for round_ in range(4):
+            for run in writer.active_runs()[: rng.randint(0, 5)]:  # some queued ones end
+                run.state = rng.choice(FINAL)
+                writer.save_run(run)
+            fill(writer, rng, rng.randint(1, 120), t0=3000.0 + 1000 * round_)
+            writer.commit()
+            fresh = Store.open(state, read_only=True)
+            # what changed: segments past the view's last known run, and those holding
+            # the runs it saw queued; nothing else is read again
+            changed = set(range(view.count_runs() and view.find_runs(limit=1)[0]["id"] // 5,
+                                writer.find_runs(limit=1)[0]["id"] // 5 + 1))
+            changed |= {r.id // 5 for r in view.active_runs()}
+            view = Store.open(state, read_only=True, previous=view)
+            assert view.segment_reads <= len(changed) + 1 < len(view.segments())
+            check_all(view, rng, rounds=60)
+            assert [r.id for r in view.active_runs()] == [r.id for r in fresh.active_runs()]
+    finally:
+        writer.close()
