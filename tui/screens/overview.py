@@ -65,6 +65,7 @@ class OverviewScreen(FleetScreen):
             yield hint
 
     def on_mount(self) -> None:
+        self._shown: dict[str, list[Any]] = {}  # the rows each table shows
         self._show_alerts([])
         super().on_mount()
         self.query_one("#failing", NavTable).focus()
@@ -181,6 +182,10 @@ class OverviewScreen(FleetScreen):
             super().engine_events(events)
 
     def _fill(self, selector: str, rows: list[tuple[str, tuple[Any, ...]]], empty: str) -> None:
+        shown = self._shown.setdefault(selector, [])
+        if rows == shown and rows:
+            return  # the same rows again (most events change none of them)
+        shown[:] = rows
         table = self.query_one(selector, NavTable)
         selected = table.selected_key()
         table.clear()
