@@ -148,7 +148,7 @@ class RunHistory(Reopening):
             if self._head is None or k > self._head.number:
                 prev, self._head = self._head, seg
                 self._install_index(seg, prev)
-        self._trim_cache()
+        self._trim_cache(keep=k)
         return seg
 
     def _install_index(self, seg: _Segment, prev: _Segment | None = None) -> None:
@@ -173,14 +173,16 @@ class RunHistory(Reopening):
         replace_raw(seg.db.table("active"), docs)
         self._counters_changed = True
 
-    def _trim_cache(self) -> None:
+    def _trim_cache(self, keep: int | None = None) -> None:
+        """Drop the least recently used clean segments beyond the cache's size; never
+        ``keep``, the one just handed to a caller (who may be about to change it)."""
         if len(self._cache) <= self.cache_segments:
             return
         for k in list(self._cache):
             if len(self._cache) <= self.cache_segments:
                 break
             seg = self._cache[k]
-            if seg is self._head or seg.storage.dirty:
+            if seg is self._head or seg.storage.dirty or k == keep:
                 continue  # dirty ones stay until a commit wrote them
             del self._cache[k]
 

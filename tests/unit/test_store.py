@@ -566,3 +566,18 @@ def test_long_history_touches_only_the_head(state: Path, opened: list[Store]) ->
     assert s.segment_reads == 1
     assert s.count_runs() == n + 1
     assert s.next_run_id() == n + 2
+
+
+def test_a_change_to_a_segment_read_back_while_the_cache_is_full_is_kept(
+        state: Path, opened: list[Store]) -> None:
+    """Every cached segment dirty, one more read back and changed: the change must
+    reach the disk (it once went to a segment the cache had just let go)."""
+    s = open_store(state, opened, segment_size=10, cache_segments=8)
+    runs = [new_run(s, state=RunState.QUEUED.value) for _ in range(1000)]
+    s.commit()
+    for run in runs[::100]:  # one a segment, oldest first: each read back from disk
+        run.state = RunState.RUNNING.value
+        s.save_run(run)
+    s.commit()
+    view = Store.open(state, read_only=True)
+    assert [view.get_run(r.id).state for r in runs[::100]] == ["running"] * 10  # type: ignore[union-attr]
