@@ -11,6 +11,7 @@ time.perf_counter stamps, and the loop's stalls are watched by a 1 ms ticker:
   Dispatch._pump         queued runs started into free slots
   LocalProcess.start     one process started (os.posix_spawn stamped inside it)
   Dispatch._finish       one run recorded as finished
+  RunHistory._load       a run segment file parsed (again) from disk
 
 Burst: --jobs one-shot jobs of /bin/true due at T (bench/engine_bench.py's part (a),
 engine only): the timeline from T to the first process, then the spawn phase.
@@ -57,6 +58,7 @@ from core.jobs.dispatch import COMMIT_DELAY, Dispatch  # noqa: E402
 from core.jobs.engine import Engine  # noqa: E402
 from core.jobs.process import LocalProcess  # noqa: E402
 from core.jobs.scheduler import Scheduler  # noqa: E402
+from core.store.history import RunHistory  # noqa: E402
 from core.store.storage import AtomicJSONStorage  # noqa: E402
 from core.store.store import Store  # noqa: E402
 
@@ -176,6 +178,7 @@ def instrumented(st: Stamps) -> Iterator[None]:
     patch(Store, "commit_async", commit_async)
     patch(AtomicJSONStorage, "serialize", lambda fn: lambda self: _serialize(st, fn, self))
     patch(LocalProcess, "start", start)
+    patch(RunHistory, "_load", timed("segment load"))
     patch(os, "posix_spawn", timed("posix_spawn"))
     try:
         yield
@@ -219,7 +222,7 @@ def print_serialize(st: Stamps, lo: float, hi: float, phase: float | None,
     for kind, xs in sorted(kinds.items()):
         secs = sum(d for d, _ in xs)
         share = f" {secs / phase:5.0%}" if phase else ""
-        print(f"{indent}{kind + ' json.dumps':<28}{secs:7.2f} s{share}  ({len(xs)} files, "
+        print(f"{indent}{kind + ' json.dumps':<22}{secs:7.2f} s{share}  ({len(xs)} files, "
               f"{sum(n for _, n in xs) / len(xs) / 1e3:.0f} KB each)")
 
 
@@ -283,10 +286,14 @@ async def profile_burst(n_jobs: int, slots: int, base: Path) -> None:
         mean = statistics.fmean(xs) * US if xs else math.nan
         print(f"      {label:<30}{per[k]:7.2f} s  {per[k] / phase:5.0%}  "
               f"({len(xs)} calls, mean {mean:.0f} us)")
+    print_serialize(st, lo, hi, phase, "        of which ")
+    loads = [s[1] for s in st.between("segment load", lo, hi)]
+    print(f"      {'segment files parsed again':<30}{sum(loads):7.2f} s  "
+          f"{sum(loads) / phase:5.0%}  ({len(loads)} loads: evicted from the 8-segment "
+          "cache, read back from disk; inside the rows above and below)")
     accounted = per["start"] + per["finish"] + per["pump"] + per["prepare"]
     print(f"      {'the rest (tasks, reaping, pipes, events, run records)':<30}"
           f"{phase - accounted:7.2f} s  {(phase - accounted) / phase:5.0%}")
-    print_serialize(st, lo, hi, phase, "      ")
     ws = [s[1] for s in in_phase["write"]]
     print(f"    worker thread: {len(ws)} commits written in the phase ({summary(ws)} ms each); "
           f"files per commit {statistics.fmean([s[2][0] for s in in_phase['prepare']] or [0]):.1f}")
