@@ -3,10 +3,11 @@
 Dispatch is timed to what a person sees: the moment a job's process starts. The engine's
 figure for a run is its durable ``started_at`` from the history (read back from disk
 after the engine stopped) minus the time it was due. ``started_at`` is the engine's
-clock read right after ``posix_spawn`` returns, and glibc's ``posix_spawn`` (a
-CLONE_VFORK clone) returns only once the child has exec'd, so it is within microseconds
-of the exec. The kernel's own start time (/proc/<pid>/stat, kept as ``proc_started``)
-was not used: it counts 10 ms clock ticks from a boot time known to the whole second.
+clock read as LocalProcess.start returns: after ``posix_spawn`` (glibc's, a CLONE_VFORK
+clone, returns only once the child has exec'd), the pidfd, the pipe readers and one
+/proc read, a fraction of a millisecond after the exec. The kernel's own start time
+(/proc/<pid>/stat, kept as ``proc_started``) was not used: it counts 10 ms clock ticks
+from a boot time known to the whole second.
 
 (a) burst: --jobs (10,000) one-shot jobs (``at T``) due in the same second T, each
     ``/bin/true``, claimed durably (the fsynced commit) before any of them starts.
