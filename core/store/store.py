@@ -299,11 +299,17 @@ class Store:
 
     def claim_occurrences(self, claims: dict[str, float]) -> None:
         """``claim_occurrence`` for many jobs at once (an occurrence not later than the
-        one already claimed is ignored)."""
+        one already claimed is ignored).
+
+        Written lazily, like summaries: the runs (and skips) recorded for these
+        occurrences carry them durably in their own commit, and an engine resumes after
+        the latest occurrence on record (``latest_occurrence``), so re-serializing
+        jobs.json on every tick is not needed. A crash can lose the last second of
+        claims that no run records (occurrences skipped beyond the recorded ones, a job
+        whose targets did not resolve): those are looked at again, never run twice."""
         if not claims:
             return
         self._change()
-        self._jobs_must_write = True
         tables, raw = raw_docs(self._jobs)
         for job, occurrence in claims.items():
             doc_id = self._job_ids.get(job)
