@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from core.events import AlertChanged, CheckChanged, RunFinished
-from core.jobs.runs import missed_row, missed_rows
+from core.jobs.runs import missed_row
 from tui.screens.base import RECENT_WINDOW, FleetScreen
 from tui.screens.cells import fmt_age, fmt_time, state_cell
 from tui.widgets.common import NavTable
@@ -140,14 +140,17 @@ class OverviewScreen(FleetScreen):
 
     def _show_missed(self, now: float) -> None:
         """One line when occurrences of the last day were missed (m reviews them)."""
+        # counted in the index (every missed occurrence, run late or skipped, has the
+        # trigger misfire): no run is read, however long the day's history
         hint = self.query_one("#missed-hint", Static)
-        rows = missed_rows(self.fleet.engine, since=now - MISSED_WINDOW)
-        hint.display = bool(rows)
-        if rows:
-            late = sum(1 for r in rows if r["what"] == "ran late")
-            hint.update(f"Missed while down (24h): {len(rows)} occurrence"
-                        f"{'s' if len(rows) != 1 else ''}, {late} ran late, "
-                        f"{len(rows) - late} skipped — m to review")
+        engine, since = self.fleet.engine, now - MISSED_WINDOW
+        total = engine.count_runs(triggers=["misfire"], since=since)
+        hint.display = bool(total)
+        if total:
+            skipped = engine.count_runs(triggers=["misfire"], states=["skipped"], since=since)
+            hint.update(f"Missed while down (24h): {total} occurrence"
+                        f"{'s' if total != 1 else ''}, {total - skipped} ran late, "
+                        f"{skipped} skipped — m to review")
 
     def action_missed(self) -> None:
         self.fleet.execute("missed")
