@@ -15,7 +15,6 @@ import re
 import shutil
 import signal
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from core.jobs.groups import process_create_time, terminate_group
@@ -94,33 +93,6 @@ def _environ(extra: dict[str, str] | None) -> dict[bytes, bytes]:
     return env
 
 
-_spawner_pool: ThreadPoolExecutor | None = None
-
-
-def _spawner() -> ThreadPoolExecutor:
-    """One thread that calls posix_spawn: the call blocks until the child has exec'd
-    (1-3 ms on a busy machine), and it releases the GIL, so the event loop goes on."""
-    global _spawner_pool
-    if _spawner_pool is None:
-        _spawner_pool = ThreadPoolExecutor(1, thread_name_prefix="fleetdeck-spawn")
-    return _spawner_pool
-
-
-async def _spawned(loop: asyncio.AbstractEventLoop, spawn: Callable[[], int]) -> int:
-    """``spawn()`` on the spawner thread. Cancelled meanwhile, the child still comes: it
-    is killed (its whole group) and reaped before the cancellation goes on."""
-    future = loop.run_in_executor(_spawner(), spawn)
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            pid = await future
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)  # SIGKILLed: ends at once
-        raise
-
-
 class LocalProcess:
     """One command on this machine. `start()`, then `wait()`; `cancel()` from anywhere.
 
@@ -177,15 +149,13 @@ class LocalProcess:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         null = _devnull()
-        spawn = functools.partial(
-            os.posix_spawn, argv[0], list(argv), env, setsid=True,
-            setsigdef=_DEFAULT_SIGNALS, file_actions=[
+        try:
+            pid = os.posix_spawn(argv[0], list(argv), env, setsid=True,
+                                 setsigdef=_DEFAULT_SIGNALS, file_actions=[
                 (os.POSIX_SPAWN_DUP2, null, 0),
                 (os.POSIX_SPAWN_DUP2, out_w, 1),
                 (os.POSIX_SPAWN_DUP2, err_w, 2),
             ])
-        try:
-            pid = await _spawned(loop, spawn)
         except OSError as e:
             for fd in (out_r, err_r):
                 os.close(fd)
