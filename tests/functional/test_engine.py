@@ -237,6 +237,42 @@ async def test_recovery_marks_runs_interrupted_and_kills_a_surviving_group(start
     assert any("died while it ran" in e.message for e in rec.of("engine_notice"))
 
 
+async def test_recovery_finds_a_run_whose_start_never_reached_the_disk(start_engine,
+                                                                       state_dir):
+    # the engine died after the spawn, before the commit that would have said `running`
+    # with its pid: the run is `queued` on disk, its process carries the install's id
+    from core.jobs.runs import Run
+
+    store = Store.open(state_dir)
+    install = store.install_id
+    run = Run(id=store.next_run_id(), job="x", host="local", command="sleep 60",
+              state="queued", queued_at=time.time(), engine_pid=999999)
+    store.add_run(run)
+    other = Run(id=store.next_run_id(), job="x", host="local", command="true",
+                state="queued", queued_at=time.time(), engine_pid=999999)
+    store.add_run(other)
+    store.commit()
+    store.close()
+    env = {**os.environ, "FLEETDECK_INSTALL": install, "FLEETDECK_RUN_ID": str(run.id)}
+    mine = await asyncio.create_subprocess_exec("sleep", "60", start_new_session=True,
+                                                env=env)
+    stranger = await asyncio.create_subprocess_exec(  # another installation's run
+        "sleep", "60", start_new_session=True,
+        env={**env, "FLEETDECK_INSTALL": "someone-else"})
+    try:
+        engine, _rec = await start_engine(make_config(job("x", "true")), scheduling=False)
+        got = engine.get_run(run.id)
+        assert got["state"] == "interrupted"
+        assert "died while it ran" in got["reason"]
+        assert f"process group {mine.pid} was still alive" in got["reason"]
+        assert await asyncio.wait_for(mine.wait(), 10) is not None
+        assert engine.get_run(other.id)["reason"] == "fleetdeck (pid 999999) died before it started"
+        assert stranger.returncode is None  # never touched
+    finally:
+        stranger.kill()
+        await stranger.wait()
+
+
 async def test_a_second_engine_on_the_same_state_is_refused(start_engine, state_dir):
     await start_engine(make_config(job("a", "true")), scheduling=False)
     other = Engine(make_config(job("a", "true")), state_dir)
