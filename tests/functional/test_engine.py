@@ -308,3 +308,30 @@ async def test_stop_interrupts_running_runs_and_kills_them(start_engine, state_d
     store = Store.open(state_dir)
     assert store.get_run(run["id"]).state == "interrupted"
     store.close()
+
+
+async def test_what_is_announced_is_already_on_disk(start_engine, state_dir):
+    """Every run event is published after the commit that records it: a reader of the
+    files at that moment finds the run in the state the event tells."""
+    seen: list[tuple[str, str, str | None]] = []  # (event, state told, state on disk)
+
+    def check(event) -> None:
+        if event.kind in ("run_queued", "run_finished"):
+            view = Store.open(state_dir, read_only=True)
+            disk = view.get_run_record(event.run["id"])
+            seen.append((event.kind, event.run["state"], disk and disk["state"]))
+
+    config = make_config(job("ok", "true", overlap="allow"), job("bad", "exit 3"),
+                         job("skipper", "sleep 1", overlap="skip", schedule="every 1s"))
+    engine, _rec = await start_engine(config)
+    engine.bus.subscribe(check)
+    runs = [r for name in ("ok", "ok", "bad") for r in await engine.run_job(
+        name, actor=Actor.local("cli"))]
+    for r in runs:
+        await engine.wait_run(r["id"])
+    await until_async(lambda: any(s == "skipped" for _k, s, _d in seen),
+                      "a skipped occurrence of skipper (overlap=skip)", timeout=15)
+    finished = [(told, disk) for kind, told, disk in seen if kind == "run_finished"]
+    assert {told for told, _ in finished} >= {"succeeded", "failed", "skipped"}
+    assert all(told == disk for told, disk in finished), finished
+    assert all(disk is not None for kind, _t, disk in seen if kind == "run_queued"), seen
