@@ -203,8 +203,9 @@ class FanOutScreen(FleetScreen):
 
     def refresh_data(self) -> None:
         super().refresh_data()
-        if not self.fleet.engine_ready or self.fanout_id is None or not self.is_mounted:
-            return  # (a daemon's answer can arrive as the screen is being torn down)
+        if not self.fleet.engine_ready or self.fanout_id is None or not self.is_mounted \
+                or not self.query("#summary"):
+            return  # (a daemon's answer can arrive as the screen is built or torn down)
         self.current = self.fleet.engine.fanout_get(self.fanout_id)
         if self.current is None:
             return
