@@ -395,7 +395,7 @@ def syntax_issue(e: tomllib.TOMLDecodeError, text: str, source: str) -> ConfigIs
         if parts:
             return ConfigIssue(source, key_path(parts), "table declared twice", line)
     if msg.startswith("Cannot overwrite a value") and line is not None:
-        lines = text.splitlines()
+        lines = text.split("\n")
         here = lines[line - 1] if line <= len(lines) else ""
         header = LineIndex.header_key(here)
         if header:

@@ -15,6 +15,26 @@ KeyPath = tuple[str, ...]
 _KEY_PART_RE = re.compile(r"""\s*(?:([A-Za-z0-9_-]+)|"((?:[^"\\]|\\.)*)"|'([^']*)')\s*""")
 
 
+_ESCAPE_RE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.))")
+_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", "e": "\x1b", '"': '"',
+            "\\": "\\"}
+
+
+def unescape(s: str) -> str:
+    """A basic string's text as tomllib reads it: "\\u001F" is the key chr(31)."""
+    if "\\" not in s:
+        return s
+
+    def one(m: re.Match[str]) -> str:
+        code = m.group(1) or m.group(2)
+        if code:
+            n = int(code, 16)
+            return chr(n) if n <= 0x10FFFF else m.group()
+        return _ESCAPES.get(m.group(3), m.group())
+
+    return _ESCAPE_RE.sub(one, s)
+
+
 @dataclass
 class _Section:
     line: int | None  # header line; None for the root
@@ -28,7 +48,7 @@ class LineIndex:
     def __init__(self, text: str) -> None:
         self.sections: list[_Section] = [_Section(None, ())]
         in_string: str | None = None
-        for n, line in enumerate(text.splitlines(), start=1):
+        for n, line in enumerate(text.split("\n"), start=1):  # TOML ends lines in \n only
             if in_string:
                 if line.count(in_string) % 2 == 1:
                     in_string = None
@@ -55,7 +75,8 @@ class LineIndex:
             if not m or m.end() == pos:
                 return (), s
             bare, basic, literal = m.groups()
-            parts.append(bare if bare is not None else basic if basic is not None else literal)
+            parts.append(bare if bare is not None else unescape(basic) if basic is not None
+                         else literal)
             pos = m.end()
             if pos < len(s) and s[pos] == ".":
                 pos += 1
