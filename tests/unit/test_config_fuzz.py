@@ -9,10 +9,10 @@ The documents are made in tests/configdocs.py from the schema's own keys.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from core.config import ConfigIssue
@@ -27,7 +27,12 @@ settings.register_profile("config-long", max_examples=10_000, deadline=None, dat
                           suppress_health_check=_QUIET)
 PROFILE = settings.get_profile("config-long" if os.environ.get("FLEETDECK_FUZZ") == "long"
                                else "config-short")
-_DIR = Path(tempfile.mkdtemp(prefix="fleetdeck-fuzz-"))
+
+
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for every document (a module fixture: Hypothesis runs many in one test)."""
+    return tmp_path_factory.mktemp("fuzz")
 
 
 def assert_issue_well_formed(issue: ConfigIssue, source: str, lines: int) -> None:
@@ -42,8 +47,9 @@ def assert_issue_well_formed(issue: ConfigIssue, source: str, lines: int) -> Non
 
 @PROFILE
 @given(documents())
-def test_a_hostile_document_is_read_or_refused_in_one_line_issues(text: str) -> None:
-    path = _DIR / "config.toml"
+def test_a_hostile_document_is_read_or_refused_in_one_line_issues(fuzz_dir: Path,
+                                                                   text: str) -> None:
+    path = fuzz_dir / "config.toml"
     path.write_text(text, encoding="utf-8")
     start = time.monotonic()
     issues = check_config(path)
