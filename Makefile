@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test lint bench clean compile
+.PHONY: run test lint bench clean compile fuzz
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,12 @@ run: compile
 test: $(STAMP)
 	$(BIN)/ruff check core tui themes tests bench
 	$(BIN)/python -m pytest
+
+# the long config fuzz: 10,000 hostile documents, a new seed each run (`make test` runs
+# 200, derandomized); FLEETDECK_FUZZ=long picks the Hypothesis profile
+fuzz: $(STAMP)
+	FLEETDECK_FUZZ=long $(BIN)/python -m pytest -q -p no:cacheprovider --timeout 0 \
+		tests/unit/test_config_fuzz.py
 
 bench: compile $(BENCH_STAMP)
 	for b in bench/*_bench.py; do echo "== $$b"; $(BIN)/python $$b; done

@@ -16,10 +16,24 @@ import json
 import math
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from core.confguard import (
+    CLIP,
+    MAX_DURATION,
+    MAX_ISSUES,
+    MAX_NAME,
+    MAX_STRING,
+    Refusal,
+    bad_char,
+    clip,
+    format_seconds,
+    one_line,
+    prescan,
+)
+from core.configlines import LineIndex
 from core.durations import DurationError, parse_duration
 from core.schema import Key
 
@@ -35,7 +49,8 @@ class ConfigIssue:
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        text = f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        return one_line(text, 600)  # one line whatever a value held
 
 
 class ConfigError(Exception):
@@ -54,11 +69,11 @@ KeyPath = tuple[str, ...]
 MISSING: Any = object()
 _NAME_HINT = "use letters, digits, '_', '.' and '-', starting with a letter or digit"
 
-MISSING: Any = object()
-
 
 def key_path(path: KeyPath) -> str:
-    return ".".join(p if _BARE_KEY_RE.fullmatch(p) else json.dumps(p) for p in path)
+    """A key path as written in TOML; a part longer than a message should hold is cut."""
+    return ".".join(p if _BARE_KEY_RE.fullmatch(p) and len(p) <= CLIP
+                    else json.dumps(p[:CLIP]) + ("…" if len(p) > CLIP else "") for p in path)
 
 
 def type_name(value: object) -> str:
@@ -96,8 +111,17 @@ class Checker:
         self.issues: list[ConfigIssue] = []
 
     def add(self, path: KeyPath, message: str) -> None:
+        """One issue; past MAX_ISSUES only a last one saying so (a hostile file can hold
+        millions, and finding each one's line costs the file's length)."""
+        if len(self.issues) >= MAX_ISSUES:
+            if len(self.issues) == MAX_ISSUES:
+                self.issues.append(ConfigIssue(
+                    self.source, key_path(path), f"more than {MAX_ISSUES} errors; the rest "
+                    "are not listed", self.lines.find(path)))
+            return
         self.issues.append(
-            ConfigIssue(self.source, key_path(path), message, self.lines.find(path)))
+            ConfigIssue(self.source, key_path(path), one_line(message),
+                        self.lines.find(path)))
 
     def wrong_type(self, path: KeyPath, expected: str, value: object) -> None:
         self.add(path, f"expected {expected}, got {type_name(value)}")
@@ -116,20 +140,18 @@ class Checker:
         kind, name = key.type, key.name
         if key.choices:
             return self.choice(t, name, path, d, key.choices)
-        if kind in ("string", "text"):
-            return self.string(t, name, path, d, nonempty=kind == "string")
+        if kind in ("string", "text", "path"):
+            return self.string(t, name, path, d, nonempty=kind != "text",
+                               line=kind == "path", max_length=key.max_length)
         if kind == "integer":
             return self.integer(t, name, path, d, minimum=int(key.minimum or 0),
                                 maximum=None if key.maximum is None else int(key.maximum))
         if kind == "boolean":
             return self.boolean(t, name, path, d)
         if kind in ("duration", "duration-or-none"):
-            value = self.duration(t, name, path, d, allow_none=kind == "duration-or-none")
-            if key.minimum is not None and value is not None and value < key.minimum \
-                    and name in t:
-                self.add(path + (name,), f"{name} must be at least {key.minimum:g}s")
-                return d
-            return value
+            return self.duration(t, name, path, d, allow_none=kind == "duration-or-none",
+                                 minimum=key.minimum or 0.0,
+                                 maximum=MAX_DURATION if key.maximum is None else key.maximum)
         if kind == "zone":
             return self.timezone(t, name, path, d)
         if kind == "strings":
@@ -141,22 +163,43 @@ class Checker:
             if key not in known:
                 close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
-                self.add(path + (key,), f"unknown key '{key}'{hint}")
+                self.add(path + (key,), f"unknown key {clip(key)}{hint}")
 
     def name_ok(self, name: str, kind: str, path: KeyPath) -> bool:
+        if len(name) > MAX_NAME:
+            self.add(path, f"{kind} name is {len(name)} characters long; at most {MAX_NAME}")
+            return False
         if NAME_RE.fullmatch(name):
             return True
-        self.add(path, f"invalid {kind} name {name!r}; {_NAME_HINT}")
+        self.add(path, f"invalid {kind} name {clip(name)}; {_NAME_HINT}")
         return False
+
+    def text_ok(self, value: str, path: KeyPath, *, line: bool = False,
+                max_length: int | None = None) -> bool:
+        """No control character (tab and newline only where `line` is False: a command
+        may be a script) and not longer than `max_length` (default MAX_STRING)."""
+        limit = MAX_STRING if max_length is None else max_length
+        if len(value) > limit:
+            self.add(path, f"{len(value)} characters long; at most {limit}")
+            return False
+        bad = bad_char(value, multiline=not line)
+        if bad is not None:
+            self.add(path, f"control character {bad} in {clip(value)}")
+            return False
+        return True
 
     # -- scalars: each returns `default` when the key is absent or its value is wrong --
     def string(self, t: dict[str, Any], key: str, path: KeyPath, default: Any,
-               *, nonempty: bool = True) -> Any:
+               *, nonempty: bool = True, line: bool = False,
+               max_length: int | None = None) -> Any:
+        """A string; `line`: one line (a path, a name: no tab or newline either)."""
         value = t.get(key, MISSING)
         if value is MISSING:
             return default
         if not isinstance(value, str):
             self.wrong_type(path + (key,), "a string", value)
+            return default
+        if not self.text_ok(value, path + (key,), line=line, max_length=max_length):
             return default
         if nonempty and not value.strip():
             self.add(path + (key,), f"{key} must not be empty")
@@ -171,14 +214,14 @@ class Checker:
         if not is_int(value):
             self.wrong_type(path + (key,), "an integer", value)
             return default
-        if value < minimum:
-            if minimum == 0:
-                self.add(path + (key,), f"{key} must not be negative, got {value}")
+        if value < minimum or (maximum is not None and value > maximum):
+            if maximum is not None:
+                self.add(path + (key,), f"{key} must be {minimum}..{maximum}, "
+                                        f"got {clip(value)}")
+            elif minimum == 0:
+                self.add(path + (key,), f"{key} must not be negative, got {clip(value)}")
             else:
-                self.add(path + (key,), f"{key} must be at least {minimum}, got {value}")
-            return default
-        if maximum is not None and value > maximum:
-            self.add(path + (key,), f"{key} must be at most {maximum}, got {value}")
+                self.add(path + (key,), f"{key} must be at least {minimum}, got {clip(value)}")
             return default
         return value
 
@@ -192,8 +235,10 @@ class Checker:
         return value
 
     def duration(self, t: dict[str, Any], key: str, path: KeyPath, default: Any,
-                 *, allow_none: bool = False) -> Any:
-        """Seconds from "90s"/"5m"/a number; with allow_none, "none" means no limit (None)."""
+                 *, allow_none: bool = False, minimum: float = 0.0,
+                 maximum: float = MAX_DURATION) -> Any:
+        """Seconds from "90s"/"5m"/a number; with allow_none, "none" means no limit (None).
+        Bounded (366 days unless the key says): a year-long timeout is a typo."""
         value = t.get(key, MISSING)
         if value is MISSING:
             return default
@@ -209,10 +254,17 @@ class Checker:
             self.add(path + (key,), str(e))
             return default
         if not math.isfinite(seconds):
-            self.add(path + (key,), f"duration must be finite, got {value!r}")
+            self.add(path + (key,), f"duration must be finite, got {clip(value)}")
             return default
         if allow_none and seconds == 0:
             self.add(path + (key,), f"{key} must be more than 0; write 'none' for no limit")
+            return default
+        if not minimum <= seconds <= maximum:
+            if seconds < minimum and maximum >= MAX_DURATION:
+                self.add(path + (key,), f"{key} must be at least {format_seconds(minimum)}")
+            else:
+                self.add(path + (key,), f"{key} must be {format_seconds(minimum)}.."
+                                        f"{format_seconds(maximum)}, got {clip(value)}")
             return default
         return seconds
 
@@ -222,7 +274,8 @@ class Checker:
         if value is MISSING:
             return default
         if value not in choices:
-            self.add(path + (key,), f"{key} must be one of {', '.join(choices)}, got {value!r}")
+            self.add(path + (key,), f"{key} must be one of {', '.join(choices)}, "
+                                    f"got {clip(value)}")
             return default
         return value
 
@@ -231,13 +284,14 @@ class Checker:
         if value is MISSING:
             return default
         if not zone_exists(value):
-            self.add(path + (key,), f"unknown time zone {value!r}; use an IANA name "
+            self.add(path + (key,), f"unknown time zone {clip(value)}; use an IANA name "
                                     "like 'Europe/Berlin' or 'UTC'")
             return BAD_ZONE
         return value
 
     def str_map(self, t: dict[str, Any], key: str, path: KeyPath,
-                key_re: re.Pattern[str] | None = None, what: str = "key") -> dict[str, str]:
+                key_re: re.Pattern[str] | None = None, what: str = "key",
+                max_length: int | None = None) -> dict[str, str]:
         value = t.get(key, MISSING)
         if value is MISSING:
             return {}
@@ -247,10 +301,10 @@ class Checker:
         out: dict[str, str] = {}
         for k, v in value.items():
             if key_re is not None and not key_re.fullmatch(k):
-                self.add(path + (key, k), f"invalid {what} {k!r}")
+                self.add(path + (key, k), f"invalid {what} {clip(k)}")
             elif not isinstance(v, str):
                 self.wrong_type(path + (key, k), "a string", v)
-            else:
+            elif self.text_ok(v, path + (key, k), line=True, max_length=max_length):
                 out[k] = v
         return out
 
@@ -268,6 +322,8 @@ class Checker:
                 self.add(path + (key,), f"expected an array of strings, got a {type_name(item)} "
                                         "in it")
             elif names and not self.name_ok(item, names, path + (key,)):
+                pass
+            elif not self.text_ok(item, path + (key,), line=True):
                 pass
             elif item not in out:
                 out.append(item)
@@ -294,13 +350,26 @@ def section(c: Checker, doc: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def read_document(text: str, source: str) -> tuple[dict[str, Any] | None, Checker]:
-    """The parsed document (None on a TOML syntax error, which the checker then holds)."""
+    """The parsed document (None on a TOML syntax error or a refused text, which the
+    checker then holds). tomllib sees only a text that `prescan` let through."""
+    refused = prescan(text)
+    if refused is not None:
+        c = Checker(source, "")
+        c.issues.append(refusal_issue(refused, source))
+        return None, c
     c = Checker(source, text)
     try:
         return tomllib.loads(text), c
     except tomllib.TOMLDecodeError as e:
         c.issues.append(syntax_issue(e, text, source))
-        return None, c
+    except (RecursionError, ValueError, MemoryError) as e:  # prescan should have said
+        c.issues.append(ConfigIssue(source, "", f"cannot read: {type(e).__name__}",
+                                    max(1, text.count("\n"))))
+    return None, c
+
+
+def refusal_issue(r: Refusal, source: str) -> ConfigIssue:
+    return ConfigIssue(source, r.key, r.message, r.line)
 
 
 # ---------------------------------------------------------------- TOML syntax errors ---
@@ -326,7 +395,7 @@ def syntax_issue(e: tomllib.TOMLDecodeError, text: str, source: str) -> ConfigIs
         if parts:
             return ConfigIssue(source, key_path(parts), "table declared twice", line)
     if msg.startswith("Cannot overwrite a value") and line is not None:
-        lines = text.splitlines()
+        lines = text.split("\n")
         here = lines[line - 1] if line <= len(lines) else ""
         header = LineIndex.header_key(here)
         if header:
@@ -348,100 +417,3 @@ def syntax_issue(e: tomllib.TOMLDecodeError, text: str, source: str) -> ConfigIs
     where = f" at column {col}" if col is not None else (" at end of file" if not m or not
                                                             m.group(1) else "")
     return ConfigIssue(source, "", f"invalid TOML: {msg}{where}", line)
-
-
-# ----------------------------------------------------------------- key path -> line ---
-_KEY_PART_RE = re.compile(r"""\s*(?:([A-Za-z0-9_-]+)|"((?:[^"\\]|\\.)*)"|'([^']*)')\s*""")
-
-
-@dataclass
-class _Section:
-    line: int | None  # header line; None for the root
-    parts: KeyPath
-    keys: list[tuple[int, KeyPath]] = field(default_factory=list)
-
-
-class LineIndex:
-    """A best-effort map from key paths to source lines (tomllib keeps no positions)."""
-
-    def __init__(self, text: str) -> None:
-        self.sections: list[_Section] = [_Section(None, ())]
-        in_string: str | None = None
-        for n, line in enumerate(text.splitlines(), start=1):
-            if in_string:
-                if line.count(in_string) % 2 == 1:
-                    in_string = None
-                continue
-            header = self.header_key(line)
-            if header is not None:
-                self.sections.append(_Section(n, header))
-            else:
-                key = self.statement_key(line)
-                if key:
-                    self.sections[-1].keys.append((n, key))
-            for delim in ('"""', "'''"):
-                if line.count(delim) % 2 == 1:
-                    in_string = delim
-                    break
-
-    @staticmethod
-    def parse_key(s: str) -> tuple[KeyPath, str]:
-        """A dotted key at the start of s, and what follows it."""
-        parts: list[str] = []
-        pos = 0
-        while True:
-            m = _KEY_PART_RE.match(s, pos)
-            if not m or m.end() == pos:
-                return (), s
-            bare, basic, literal = m.groups()
-            parts.append(bare if bare is not None else basic if basic is not None else literal)
-            pos = m.end()
-            if pos < len(s) and s[pos] == ".":
-                pos += 1
-                continue
-            return tuple(parts), s[pos:]
-
-    @classmethod
-    def header_key(cls, line: str) -> KeyPath | None:
-        s = line.strip()
-        if not s.startswith("["):
-            return None
-        inner = s[2:] if s.startswith("[[") else s[1:]
-        parts, rest = cls.parse_key(inner)
-        if not parts or not rest.lstrip().startswith("]"):
-            return None
-        return parts
-
-    @classmethod
-    def statement_key(cls, line: str) -> KeyPath:
-        s = line.strip()
-        if not s or s[0] in "#[":
-            return ()
-        parts, rest = cls.parse_key(s)
-        return parts if parts and rest.lstrip().startswith("=") else ()
-
-    def find(self, path: KeyPath) -> int | None:
-        for sec in self.sections:
-            if sec.line is not None and sec.parts == path:
-                return sec.line
-        below = [  # a table declared only through its sub-tables
-            s.line for s in self.sections
-            if s.line is not None and len(s.parts) > len(path) and s.parts[: len(path)] == path
-        ]
-        for i in range(len(path) - 1, -1, -1):
-            prefix, rest = path[:i], path[i:]
-            matching = [s for s in self.sections if s.parts == prefix]
-            best: tuple[int, int] | None = None  # (matched length, line)
-            for sec in matching:
-                for n, key in sec.keys:
-                    k = min(len(key), len(rest))
-                    if key[:k] == rest[:k] and (best is None or k > best[0]):
-                        best = (k, n)
-            if best is not None:
-                return best[1]
-            if below:
-                return below[0]
-            for sec in matching:
-                if sec.line is not None:
-                    return sec.line
-        return None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)", re.ASCII)
+_MAX_TEXT = 100  # "1h30m" is 5 characters; a duration never needs a hundred
 
 
 class DurationError(ValueError):
@@ -13,15 +15,28 @@ class DurationError(ValueError):
 
 
 def parse_duration(text: str | int | float) -> float:
-    """Seconds from "90s", "5m", "1h30m", "1.5h", "250ms" or a bare number of seconds."""
+    """Seconds from "90s", "5m", "1h30m", "1.5h", "250ms" or a bare number of seconds.
+    Finite, and in ASCII digits only ("５s" is refused, naming the character): what a
+    person reads as a duration is what fleetdeck reads. Callers bound the range."""
+    from core.confguard import clip, non_ascii
+
     if isinstance(text, bool):
         raise DurationError(f"expected a duration like '90s', got {text!r}")
     if isinstance(text, int | float):
         if text < 0:
-            raise DurationError(f"duration must not be negative, got {text}")
+            raise DurationError(f"duration must not be negative, got {clip(text)}")
+        if isinstance(text, int) and text > 10**15 or not math.isfinite(text):
+            raise DurationError(f"duration must be a finite number of seconds, got "
+                                f"{clip(text)}")
         return float(text)
     if not isinstance(text, str):
         raise DurationError(f"expected a duration like '90s', got {type(text).__name__}")
+    odd = non_ascii(text)
+    if odd is not None:
+        raise DurationError(f"bad duration {clip(text)}: {odd} is not ASCII; write digits "
+                            "0-9 and units ms s m h d w")
+    if len(text) > _MAX_TEXT:
+        raise DurationError(f"bad duration {clip(text)}: {len(text)} characters long")
     s = text.strip().lower().replace(" ", "")
     if not s:
         raise DurationError("empty duration; write e.g. '30s', '5m' or '1h30m'")
@@ -32,6 +47,8 @@ def parse_duration(text: str | int | float) -> float:
     else:
         if value < 0:
             raise DurationError(f"duration must not be negative, got {text!r}")
+        if not math.isfinite(value):
+            raise DurationError(f"duration must be finite, got {text!r}")
         return value
     pos = 0
     total = 0.0

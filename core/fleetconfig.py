@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from core.alerts.config import ALERTS, MAINTENANCE, NOTIFIER, read_alerting
+from core.confguard import MAX_FILE_BYTES
 from core.config import ConfigError, ConfigIssue, read_document
 from core.health.config import CHECK, read_checks
 from core.jobs.config import (
@@ -71,13 +72,18 @@ def load_config(path: Path | None = None, *, key_ids: Collection[str] = ()) -> C
     path = Path(path)
     source = str(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:  # no more than the cap is read: /dev/zero is a file too
+            data = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError([ConfigIssue(source, "", "file not found")]) from None
     except IsADirectoryError:
         raise ConfigError([ConfigIssue(source, "", "is a directory, not a file")]) from None
     except OSError as e:
         raise ConfigError([ConfigIssue(source, "", f"cannot read: {e.strerror or e}")]) from None
+    if len(data) > MAX_FILE_BYTES:
+        line = data.count(b"\n", 0, MAX_FILE_BYTES) + 1
+        raise ConfigError([ConfigIssue(source, "", f"file is larger than {MAX_FILE_BYTES} "
+                                       "bytes (4 MB); a config is far smaller", line)])
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -16,6 +16,7 @@ _DURATION = {"type": ["string", "number"], "pattern": r"^\s*(\d+(\.\d+)?\s*(ms|s
 _TYPES: dict[str, dict[str, Any]] = {
     "string": {"type": "string"},
     "text": {"type": "string"},  # may be empty
+    "path": {"type": "string"},  # one line, no control characters
     "integer": {"type": "integer"},
     "number": {"type": "number"},
     "boolean": {"type": "boolean"},
@@ -51,8 +52,9 @@ class Key:
     type: str  # one of _TYPES
     doc: str
     default: Any = None  # as written in the file; None: no default (or "not set")
-    minimum: float | None = None
-    maximum: float | None = None
+    minimum: float | None = None  # numbers and durations: the allowed range, checked by
+    maximum: float | None = None  # the reader (durations: at most 366 days unless set)
+    max_length: int | None = None  # strings: default 64 kB (core/confguard.py)
     choices: tuple[str, ...] = ()
     required: bool = False
     example: Any = None  # what the template shows for a key with no default
@@ -77,6 +79,8 @@ class Key:
             out["minimum"] = self.minimum
         if self.maximum is not None:
             out["maximum"] = self.maximum
+        if self.max_length is not None:
+            out["maxLength"] = self.max_length
         doc = self.doc + (f" (default: {self.toml_default()})" if self.default is not None
                           else "")
         out["description"] = doc

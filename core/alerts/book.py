@@ -24,6 +24,7 @@ from typing import Any
 from core.alerts.config import AlertingConfig, NotifierConfig
 from core.alerts.maintenance import Quiet, silence_matches
 from core.alerts.outbox import Outbox
+from core.confguard import MAX_DURATION, format_seconds
 from core.durations import DurationError, format_duration, parse_duration
 from core.store.docs import open_db, put
 from core.store.storage import private_dir
@@ -276,6 +277,9 @@ class AlertBook:
             raise AlertError(str(e)) from None
         if seconds <= 0:
             raise AlertError("a silence needs a duration above 0, e.g. '2h'")
+        if seconds > MAX_DURATION:
+            raise AlertError(f"a silence lasts at most {format_seconds(MAX_DURATION)}; "
+                             "for longer, use a maintenance window")
         at = self.clock()
         record = self.quiet.add_silence(target, seconds, who, at)
         changes = []

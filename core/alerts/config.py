@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.confguard import clip
 from core.config import Checker
 from core.remote.config import Host
 from core.schema import Key, Section
@@ -115,7 +116,7 @@ def read_alert_on(c: Checker, t: dict[str, Any], path: tuple[str, ...]) -> tuple
     for v in values:
         if v not in JOB_ALERT_ON:
             c.add(path + ("alert_on",), f"alert_on items must be one of "
-                                        f"{', '.join(JOB_ALERT_ON)}, got {v!r}")
+                                        f"{', '.join(JOB_ALERT_ON)}, got {clip(v)}")
     return tuple(v for v in values if v in JOB_ALERT_ON)
 
 
@@ -129,7 +130,7 @@ def _table(c: Checker, doc: dict[str, Any], key: str) -> dict[str, Any]:
 def _repeat(c: Checker, t: dict[str, Any], path: tuple[str, ...], default: Any) -> Any:
     value = c.duration(t, "repeat", path, default, allow_none=True)
     if value is not None and value is not default and value < 60:
-        c.add(path + ("repeat",), f"repeat must be at least 1m, got {t['repeat']!r}")
+        c.add(path + ("repeat",), f"repeat must be at least 1m, got {clip(t['repeat'])}")
         return default
     return value
 
@@ -144,8 +145,7 @@ def _read_settings(c: Checker, doc: dict[str, Any]) -> AlertSettings:
         retry_backoff=c.duration(t, "retry_backoff", p, d.retry_backoff),
         retry_backoff_max=c.duration(t, "retry_backoff_max", p, d.retry_backoff_max),
         give_up_after=c.duration(t, "give_up_after", p, d.give_up_after),
-        resolved_retention=c.integer(t, "resolved_retention", p, d.resolved_retention,
-                                     minimum=1),
+        resolved_retention=c.read(t, ALERTS["resolved_retention"], p, d.resolved_retention),
     )
 
 
@@ -177,7 +177,7 @@ def _read_notifiers(c: Checker, doc: dict[str, Any]) -> dict[str, NotifierConfig
         for e in events:
             if e not in NOTIFY_EVENTS:
                 c.add(p + ("events",), f"events items must be one of "
-                                       f"{', '.join(NOTIFY_EVENTS)}, got {e!r}")
+                                       f"{', '.join(NOTIFY_EVENTS)}, got {clip(e)}")
         n = NotifierConfig(
             name=name, kind=kind, url=url, headers=headers,
             slack=c.boolean(t, "slack", p, False), command=command,
@@ -211,7 +211,7 @@ def _instant(c: Checker, t: dict[str, Any], key: str, path: tuple[str, ...],
     try:
         sched = parse_schedule(f"at {value}", timezone)
     except ScheduleError:
-        c.add(path + (key,), f"bad date-time {value!r}; write e.g. '2026-12-01 03:00'")
+        c.add(path + (key,), f"bad date-time {clip(value)}; write e.g. '2026-12-01 03:00'")
         return None
     return sched.next_after(float("-inf"))
 

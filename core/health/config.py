@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.confguard import clip
 from core.schema import Key, Section
 
 KINDS = ("metrics", "tcp", "http", "process", "command", "ssh")
@@ -55,7 +56,8 @@ CHECK = Section("checks", "health checks: what to probe, where, how often, when 
     Key("enabled", "boolean", "false: not run", True),
     Key("description", "text", "one line for the console", ""),
     *(Key(m, "pair", f"metrics: [warn, crit] {m}" + (" per core" if m == "load" else
-                                                       " percent")) for m in METRIC_KEYS),
+                                                       " percent"), minimum=0,
+          maximum=1000 if m == "load" else 100) for m in METRIC_KEYS),
 ), named=True)
 _NEEDS = {"tcp": ("port",), "http": ("url",), "process": ("pattern",),
           "command": ("command",)}
@@ -186,15 +188,19 @@ def _pair(c: Any, t: dict[str, Any], key: str, p: tuple[str, ...], *,
         if durations:
             got = c.duration({key: v}, key, p, None)
         elif isinstance(v, int | float) and not isinstance(v, bool):
+            lo, hi = CHECK[key].minimum or 0, CHECK[key].maximum or 0
+            if not lo <= v <= hi:  # nan fails too
+                c.add(p + (key,), f"{key}[{i}] must be {lo:g}..{hi:g}, got {clip(v)}")
+                return None
             got = float(v)
         else:
-            c.add(p + (key,), f"{key}[{i}] must be a number, got {v!r}")
+            c.add(p + (key,), f"{key}[{i}] must be a number, got {clip(v)}")
             got = None
         if got is None:
             return None
         out.append(got)
     if out[0] > out[1]:
-        c.add(p + (key,), f"{key}: warn {value[0]!r} is above crit {value[1]!r}")
+        c.add(p + (key,), f"{key}: warn {clip(value[0])} is above crit {clip(value[1])}")
         return None
     return (out[0], out[1])
 
@@ -216,7 +222,7 @@ def _thresholds(c: Any, t: dict[str, Any], p: tuple[str, ...],
 def _url(c: Any, t: dict[str, Any], p: tuple[str, ...]) -> str | None:
     url = c.string(t, "url", p, None)
     if url is not None and not re.match(r"^https?://[^/\s]+", url):
-        c.add(p + ("url",), f"url must start with http:// or https://, got {url!r}")
+        c.add(p + ("url",), f"url must start with http:// or https://, got {clip(url)}")
         return None
     return url
 
@@ -239,8 +245,8 @@ def _regex(c: Any, t: dict[str, Any], key: str, p: tuple[str, ...]) -> str | Non
         return None
     try:
         re.compile(value)
-    except re.error as e:
-        c.add(p + (key,), f"bad regex {value!r}: {e}")
+    except (re.error, RecursionError, OverflowError) as e:  # nested groups recurse
+        c.add(p + (key,), f"bad regex {clip(value)}: {e}")
         return None
     return value
 
@@ -250,8 +256,9 @@ def _limit(c: Any, t: dict[str, Any], p: tuple[str, ...]) -> tuple[int, float]:
     if value is None:
         return (3, 600.0)
     if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int)
-            and not isinstance(value[0], bool) and value[0] >= 1):
-        c.add(p + ("restart_limit",), 'restart_limit must be [K, window], e.g. [3, "10m"]')
+            and not isinstance(value[0], bool) and 1 <= value[0] <= 1000):
+        c.add(p + ("restart_limit",), 'restart_limit must be [K, window], K 1..1000, '
+                                      'e.g. [3, "10m"]')
         return (3, 600.0)
     window = c.duration({"restart_limit": value[1]}, "restart_limit", p, None)
     if window is None:

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.confguard import clip
 from core.config import BAD_ZONE, ENV_NAME_RE, Checker, KeyPath, section
 from core.remote.config import LOCAL_HOST, Host
 from core.schema import Key, Section
@@ -43,7 +44,8 @@ _SHARED = (
 DEFAULTS = Section("defaults", "what every job takes unless it sets its own", _SHARED)
 
 JOB = Section("jobs", "jobs: the table key is the job's name", (
-    Key("command", "string", "what to run (through /bin/sh)", required=True),
+    Key("command", "string", "what to run (through /bin/sh)", required=True,
+        max_length=64 * 1024),
     Key("targets", "pattern", "where it runs: 'local', a host, a group '@web', a pattern",
         "local"),
     Key("schedule", "schedule", "when it runs; none: on demand only"),
@@ -57,7 +59,7 @@ JOB = Section("jobs", "jobs: the table key is the job's name", (
         "occurrence every time", "0s"),
     Key("env", "string-map", "environment variables added for its runs",
         example='{ BACKUP_TARGET = "s3://bucket/path" }'),
-    Key("cwd", "string", "working directory of its runs", example="/srv"),
+    Key("cwd", "path", "working directory of its runs", example="/srv", max_length=4096),
     Key("tags", "strings", "labels for the console's filters", []),
     Key("enabled", "boolean", "false: never scheduled (still runnable by hand)", True),
     Key("description", "text", "one line for the console", ""),
@@ -157,7 +159,7 @@ def read_jobs(c: Checker, doc: dict[str, Any], defaults: Defaults,
         c.known_keys(t, JOB.names(), p)
         shared = {k.name: c.read(t, k, p, getattr(defaults, k.name)) for k in _SHARED}
         simple = {k.name: c.read(t, k, p) for k in JOB.keys
-                  if k.type in ("string", "text", "boolean", "duration", "strings")
+                  if k.type in ("string", "text", "path", "boolean", "duration", "strings")
                   and k.name not in shared and k.name not in ("alert_on", "on_change")}
         if "command" not in t:
             c.add(p, "missing required key 'command'")
@@ -193,7 +195,7 @@ def _read_on_change(c: Checker, t: dict[str, Any], p: KeyPath) -> tuple[str, ...
     paths = c.str_list(t, "on_change", p)
     for path in paths:
         if not path.startswith(("/", "~")):
-            c.add(p + ("on_change",), f"on_change paths must be absolute, got {path!r}")
+            c.add(p + ("on_change",), f"on_change paths must be absolute, got {clip(path)}")
             return ()
     return tuple(os.path.expanduser(x) for x in paths)
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from core.confguard import clip
+
 __all__ = ["CronError", "DayRules", "Parsed", "parse"]
 
 _MONTHS = {n: i + 1 for i, n in enumerate(
@@ -51,7 +53,7 @@ class CronError(ValueError):
     """A cron expression that cannot be read; one line naming the field and the fault."""
 
     def __init__(self, expr: str, detail: str) -> None:
-        super().__init__(f"bad cron expression {expr!r}: {detail}")
+        super().__init__(f"bad cron expression {clip(expr)}: {detail}")
         self.expr = expr
         self.detail = detail
 
@@ -97,7 +99,7 @@ def parse(expr: str, dialect: str | None = None) -> Parsed:
     fields = expr.split()
     n = len(fields)
     if dialect not in (None, "cron", "quartz"):
-        raise CronError(expr, f"unknown dialect {dialect!r}; use 'cron' or 'quartz'")
+        raise CronError(expr, f"unknown dialect {clip(dialect)}; use 'cron' or 'quartz'")
     if dialect is None:
         dialect = "cron" if n == 5 else "quartz" if n in (6, 7) else ""
     if dialect == "cron" and n != 5:
@@ -169,7 +171,7 @@ class _FieldReader:
         self.quartz = quartz
 
     def fail(self, name: str, text: str, why: str) -> CronError:
-        return CronError(self.expr, f"bad {name} field {text!r}: {why}")
+        return CronError(self.expr, f"bad {name} field {clip(text)}: {why}")
 
     def bounds(self, name: str) -> tuple[int, int]:
         if name == DOW:
@@ -217,7 +219,7 @@ class _FieldReader:
         else:
             what = {MONTH: "a month name (JAN-DEC) or number",
                     DOW: "a day name (SUN-SAT) or number"}.get(name, "a number")
-            raise self.fail(name, text, f"{token.lower()!r} is not {what}")
+            raise self.fail(name, text, f"{clip(token.lower())} is not {what}")
         if not lo <= v <= hi:
             raise CronError(self.expr, f"{name} {v} out of range {lo}-{hi}")
         return v
@@ -270,10 +272,10 @@ class _FieldReader:
         if name in (DOM, DOW) and re.search(r"[LW#]", item):
             hint = ("L, L-n, nW, LW or L-nW" if name == DOM else
                     ("L, nL or n#k" if self.quartz else "nL or n#k"))
-            return f"{item.lower()!r} is not valid here; {name} takes {hint}"
+            return f"{clip(item.lower())} is not valid here; {name} takes {hint}"
         if "/" in item:
-            return f"{item.lower()!r}: a step goes after '*', a value or a range"
-        return f"{item.lower()!r} is not a value, range or step"
+            return f"{clip(item.lower())}: a step goes after '*', a value or a range"
+        return f"{clip(item.lower())} is not a value, range or step"
 
     def _wrap_message(self, name: str, a_text: str, b_text: str) -> str:
         if name == YEAR:

@@ -27,6 +27,7 @@ import math
 from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
+from core.confguard import MAX_DURATION, clip, format_seconds, non_ascii
 from core.durations import DurationError, parse_duration
 from core.jobs.cron import CronError, CronSpec, compile_cron
 from core.jobs.describe import describe_cron, format_interval
@@ -60,6 +61,7 @@ _DIALECTS = ("cron", "quartz")
 _CRONISH = set("0123456789*?/,-LW#")
 _ONE_US = timedelta(microseconds=1)
 _MAX_FIRES = 100_000
+_MAX_TEXT = 1000  # characters of a schedule; the longest cron lists are a few hundred
 
 
 class ScheduleError(ValueError):
@@ -285,19 +287,26 @@ def parse_schedule(
     if not isinstance(text, str):
         raise ScheduleError(f"expected a schedule as text, got {type(text).__name__}")
     if dialect is not None and dialect not in _DIALECTS:
-        raise ScheduleError(f"unknown cron dialect {dialect!r}; use 'cron' or 'quartz'")
+        raise ScheduleError(f"unknown cron dialect {clip(dialect)}; use 'cron' or 'quartz'")
     if dst not in _DST_POLICIES:
-        raise ScheduleError(f"unknown dst policy {dst!r}; use 'vixie', 'skip' or 'all'")
+        raise ScheduleError(f"unknown dst policy {clip(dst)}; use 'vixie', 'skip' or 'all'")
     raw = text.strip()
     if not raw:
         raise ScheduleError(f"empty schedule; {_FORMS}")
+    if len(raw) > _MAX_TEXT:
+        raise ScheduleError(f"schedule {clip(raw)} is {len(raw)} characters long; at most "
+                            f"{_MAX_TEXT}")
+    odd = non_ascii(raw)
+    if odd is not None:  # '٣' is a digit to str.isdigit and int(), not to a reader
+        raise ScheduleError(f"bad schedule {clip(raw)}: {odd} is not ASCII; write digits "
+                            "0-9 and names in English")
     explicit = timezone is not None and timezone.strip() != ""
     if explicit:
         assert timezone is not None
         zone_name = timezone.strip()
         zone = zone_or_none(zone_name)
         if zone is None:
-            raise ScheduleError(f"unknown time zone {timezone!r}")
+            raise ScheduleError(f"unknown time zone {clip(timezone)}")
     else:
         zone_name = local_timezone_name()
         zone = zone_or_none(zone_name) or ZoneInfo("UTC")
@@ -314,7 +323,7 @@ def parse_schedule(
             raise ScheduleError("@reboot is not supported: fleetdeck schedules by time only")
         if alias not in _ALIASES or rest.strip():
             raise ScheduleError(
-                f"unknown schedule alias {raw!r}; use one of " + " ".join(_ALIASES)
+                f"unknown schedule alias {clip(raw)}; use one of " + " ".join(_ALIASES)
             )
         # an alias is a 5-field cron whatever the dialect asked for
         return _parse_cron(raw, _ALIASES[alias], zone, zone_name, explicit, alias, None, dst)
@@ -323,34 +332,37 @@ def parse_schedule(
         return _parse_cron(raw, " ".join(fields), zone, zone_name, explicit, None, dialect, dst)
     if set(fields[0].upper()) <= _CRONISH:
         raise ScheduleError(
-            f"bad cron expression {raw!r}: expected 5 fields (minute hour day-of-month month "
+            f"bad cron expression {clip(raw)}: expected 5 fields (minute hour day-of-month month "
             f"day-of-week) or 6-7 with seconds first and an optional year, got {len(fields)}"
         )
-    raise ScheduleError(f"bad schedule {raw!r}; {_FORMS}")
+    raise ScheduleError(f"bad schedule {clip(raw)}; {_FORMS}")
 
 
 def _parse_interval(raw: str, spec: str, zone_name: str) -> Schedule:
     if not spec:
         raise ScheduleError(
-            f"bad interval {raw!r}: say how often, e.g. 'every 30s' or 'every 1h30m'"
+            f"bad interval {clip(raw)}: say how often, e.g. 'every 30s' or 'every 1h30m'"
         )
     try:
         seconds = parse_duration(spec)
     except DurationError as e:
-        raise ScheduleError(f"bad interval {raw!r}: {e}") from None
+        raise ScheduleError(f"bad interval {clip(raw)}: {e}") from None
     if not seconds > 0 or not math.isfinite(seconds):
-        raise ScheduleError(f"bad interval {raw!r}: the interval must be more than zero")
+        raise ScheduleError(f"bad interval {clip(raw)}: the interval must be more than zero")
+    if seconds > MAX_DURATION:
+        raise ScheduleError(f"bad interval {clip(raw)}: at most "
+                            f"{format_seconds(MAX_DURATION)}")
     return IntervalSchedule(raw, seconds, zone_name)
 
 
 def _parse_once(raw: str, spec: str, zone: ZoneInfo, zone_name: str) -> Schedule:
     hint = "write e.g. 'at 2026-12-01 03:00' or 'at 2026-12-01T03:00:00+01:00'"
     if not spec:
-        raise ScheduleError(f"bad time in {raw!r}: {hint}")
+        raise ScheduleError(f"bad time in {clip(raw)}: {hint}")
     try:
         when = datetime.fromisoformat(spec)
     except ValueError:
-        raise ScheduleError(f"bad time in {raw!r}: {hint}") from None
+        raise ScheduleError(f"bad time in {clip(raw)}: {hint}") from None
     if when.tzinfo is None:
         naive = when
         t0 = when.replace(tzinfo=zone).timestamp()
@@ -392,5 +404,5 @@ def _parse_cron(
         # such date): an error now, not a job that silently never runs
         spec = compile_cron(expr, "cron" if alias else dialect)
     except CronError as e:
-        raise ScheduleError(f"bad cron expression {raw!r}: {e.detail}") from None
+        raise ScheduleError(f"bad cron expression {clip(raw)}: {e.detail}") from None
     return CronSchedule(raw, spec, zone, zone_name, explicit, alias, dst)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.confguard import clip
 from core.durations import DurationError, parse_duration
 from core.logs.levels import LEVELS, detect_level
 from core.schema import Key, Section
@@ -49,17 +50,17 @@ class Threshold:
 def parse_threshold(text: str) -> Threshold:
     m = _THRESHOLD.match(text)
     if not m:
-        raise RuleError(f"bad threshold {text!r}; write e.g. '> 10 in 60s' or '> 5% in 5m'")
+        raise RuleError(f"bad threshold {clip(text)}; write e.g. '> 10 in 60s' or '> 5% in 5m'")
     try:
         window = parse_duration(m.group(4))
     except DurationError as e:
-        raise RuleError(f"bad threshold {text!r}: {e}") from None
+        raise RuleError(f"bad threshold {clip(text)}: {e}") from None
     if window <= 0:
-        raise RuleError(f"bad threshold {text!r}: the window must be more than 0")
+        raise RuleError(f"bad threshold {clip(text)}: the window must be more than 0")
     percent = m.group(3) == "%"
     value = float(m.group(2))
     if percent and value > 100:
-        raise RuleError(f"bad threshold {text!r}: a share above 100%")
+        raise RuleError(f"bad threshold {clip(text)}: a share above 100%")
     return Threshold(m.group(1), value, percent, window)
 
 
@@ -87,21 +88,21 @@ class FieldCondition:
 def parse_field(text: str) -> FieldCondition:
     m = _FIELD.match(text)
     if not m:
-        raise RuleError(f"bad field condition {text!r}; write e.g. 'status >= 500'")
+        raise RuleError(f"bad field condition {clip(text)}; write e.g. 'status >= 500'")
     value = m.group(3).strip().strip('"')
     op = m.group(2)
     if value[:1] in ("<", ">", "=", "!", "~"):
-        raise RuleError(f"bad field condition {text!r}; write e.g. 'status >= 500'")
+        raise RuleError(f"bad field condition {clip(text)}; write e.g. 'status >= 500'")
     if op in ("<", "<=", ">", ">="):
         try:
             float(value)
         except ValueError:
-            raise RuleError(f"bad field condition {text!r}: {op} needs a number") from None
+            raise RuleError(f"bad field condition {clip(text)}: {op} needs a number") from None
     if op == "~":
         try:
             re.compile(value)
-        except re.error as e:
-            raise RuleError(f"bad regex in {text!r}: {e}") from None
+        except (re.error, RecursionError, OverflowError) as e:  # nested groups recurse
+            raise RuleError(f"bad regex in {clip(text)}: {e}") from None
     return FieldCondition(m.group(1), m.group(2), value)
 
 
@@ -373,7 +374,7 @@ def read_rules(c: Any, doc: dict[str, Any], sources: dict[str, Any]) -> dict[str
             ok = False
         for s in srcs:
             if s not in known:
-                c.add(p + ("sources",), f"unknown source {s!r}")
+                c.add(p + ("sources",), f"unknown source {clip(s)}")
                 ok = False
         text = c.string(t, "threshold", p, None)
         threshold = None
@@ -393,8 +394,8 @@ def read_rules(c: Any, doc: dict[str, Any], sources: dict[str, Any]) -> dict[str
         if match is not None:
             try:
                 re.compile(match)
-            except re.error as e:
-                c.add(p + ("match",), f"bad regex {match!r}: {e}")
+            except (re.error, RecursionError, OverflowError) as e:  # nested groups recurse
+                c.add(p + ("match",), f"bad regex {clip(match)}: {e}")
                 ok = False
         cond = None
         ftext = c.string(t, "field", p, None)

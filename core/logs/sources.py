@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from core.confguard import clip
 from core.schema import Key, Section
 
 SOURCE = Section("sources", "log sources to follow: a file, a glob, a command, or a file "
@@ -65,7 +66,7 @@ def read_sources(c: Any, doc: dict[str, Any],
         host = c.string(t, "host", p, None)
         if host is not None and host != "local":
             if hosts is not None and host not in hosts:
-                c.add(p + ("host",), f"unknown host {host!r}")
+                c.add(p + ("host",), f"unknown host {clip(host)}")
                 continue
             if path is None or command is not None or "*" in (path or ""):
                 c.add(p, "a remote source needs 'path' (one file, no glob) and no 'command'")
@@ -79,8 +80,8 @@ def read_sources(c: Any, doc: dict[str, Any],
         if fields is not None:
             try:
                 rx = re.compile(fields)
-            except re.error as e:
-                c.add(p + ("fields",), f"bad regex {fields!r}: {e}")
+            except (re.error, RecursionError, OverflowError) as e:  # nested groups recurse
+                c.add(p + ("fields",), f"bad regex {clip(fields)}: {e}")
                 continue
             if not rx.groupindex:
                 c.add(p + ("fields",), "the regex names no fields; use (?P<name>...)")

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.confguard import clip
 from core.config import Checker, section
 from core.schema import Key, Section
 
@@ -40,9 +41,10 @@ HOST = Section("hosts", "hosts to run on over SSH; `local` (this machine) is bui
     Key("user", "string", "SSH user; default: ~/.ssh/config's, else yours"),
     Key("tags", "string-map", "labels: target them as 'role=web'"),
     Key("groups", "strings", "groups: target them as '@web'"),
-    Key("identity_file", "string", "private key file (~ expanded)"),
+    Key("identity_file", "path", "private key file (~ expanded)", max_length=4096),
     Key("jump_host", "string", "an inventory host or [user@]host[:port] to connect through"),
-    Key("known_hosts", "string", "an extra known_hosts file trusted for this host"),
+    Key("known_hosts", "path", "an extra known_hosts file trusted for this host",
+        max_length=4096),
 ), named=True)
 
 
@@ -60,14 +62,14 @@ def read_hosts(c: Checker, doc: dict[str, Any]) -> dict[str, Host]:
         c.known_keys(t, HOST.names(), p)
         host = Host(
             name=name,
-            address=c.string(t, "address", p, name),  # default: the name, resolved by SSH
-            port=c.integer(t, "port", p, 22, minimum=1, maximum=65535),
-            user=c.string(t, "user", p, None),
+            address=c.string(t, "address", p, name, line=True),  # default: the name
+            port=c.read(t, HOST["port"], p, 22),
+            user=c.string(t, "user", p, None, line=True),
             tags=c.str_map(t, "tags", p),
             groups=c.str_list(t, "groups", p, names="group"),
-            identity_file=c.string(t, "identity_file", p, None),
-            jump_host=c.string(t, "jump_host", p, None),
-            known_hosts=c.string(t, "known_hosts", p, None),
+            identity_file=c.read(t, HOST["identity_file"], p),
+            jump_host=c.string(t, "jump_host", p, None, line=True),
+            known_hosts=c.read(t, HOST["known_hosts"], p),
             explicit=tuple(k for k in HOST.names() if k in t),
         )
         if ok:
@@ -95,6 +97,6 @@ def _check_jump_hosts(c: Checker, hosts: dict[str, Host]) -> None:
                 c.add(p, f"jump host '{jump}' has a jump host itself; chains are not "
                          "supported")
         elif not _JUMP_RE.fullmatch(jump):
-            c.add(p, f"invalid jump host {jump!r}; use an inventory host name or "
+            c.add(p, f"invalid jump host {clip(jump)}; use an inventory host name or "
                      "[user@]host[:port]")
 

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from core.confguard import clip
 from core.remote.config import LOCAL_HOST, Host
 
 MAX_EXPANSION = 100_000  # names one node set may expand to
@@ -73,7 +74,7 @@ def _expand_ranges(body: str, whole: str) -> list[str]:
         part = part.strip()
         m = _RANGE_RE.match(part)
         if not m:
-            raise TargetError(f"bad range {part!r} in {whole!r}; write e.g. web[01-20] or "
+            raise TargetError(f"bad range {clip(part)} in {clip(whole)}; write e.g. web[01-20] or "
                               "db[1-3,7]")
         lo_s, hi_s = m.group(1), m.group(2)
         if hi_s is None:
@@ -81,9 +82,9 @@ def _expand_ranges(body: str, whole: str) -> list[str]:
             continue
         lo, hi = int(lo_s), int(hi_s)
         if hi < lo:
-            raise TargetError(f"range {part!r} in {whole!r} runs backwards")
+            raise TargetError(f"range {clip(part)} in {clip(whole)} runs backwards")
         if hi - lo + 1 > MAX_EXPANSION:
-            raise TargetError(f"range {part!r} in {whole!r} is too large")
+            raise TargetError(f"range {clip(part)} in {clip(whole)} is too large")
         width = len(lo_s) if lo_s.startswith("0") and len(lo_s) > 1 else 0
         out.extend(str(n).zfill(width) for n in range(lo, hi + 1))
     return out
@@ -103,17 +104,17 @@ def expand_nodeset(text: str) -> list[str]:
             break
         end = text.find("]", start)
         if end < 0:
-            raise TargetError(f"unclosed '[' in {text!r}")
+            raise TargetError(f"unclosed '[' in {clip(text)}")
         if "]" in text[pos:start]:
-            raise TargetError(f"unmatched ']' in {text!r}")
+            raise TargetError(f"unmatched ']' in {clip(text)}")
         prefix = text[pos:start]
         values = _expand_ranges(text[start + 1:end], text)
         if len(names) * len(values) > MAX_EXPANSION:
-            raise TargetError(f"{text!r} expands to too many names")
+            raise TargetError(f"{clip(text)} expands to too many names")
         names = [n + prefix + v for n in names for v in values]
         pos = end + 1
     if any("]" in n for n in names):
-        raise TargetError(f"unmatched ']' in {text!r}")
+        raise TargetError(f"unmatched ']' in {clip(text)}")
     return names
 
 
@@ -182,17 +183,17 @@ def parse_pattern(pattern: str) -> list[Item]:
         exclude = raw.startswith("!")
         text = raw[1:].strip() if exclude else raw
         if not text:
-            raise TargetError(f"'!' needs something to exclude in {pattern!r}")
+            raise TargetError(f"'!' needs something to exclude in {clip(pattern)}")
         if text.startswith("@"):
             group = text[1:]
             if not group:
-                raise TargetError(f"'@' needs a group name in {pattern!r}")
+                raise TargetError(f"'@' needs a group name in {clip(pattern)}")
             items.append(Item(text, "group", exclude, key=group))
         elif "=" in text:
             key, _, value = text.partition("=")
             key, value = key.strip(), value.strip()
             if not key or not value:
-                raise TargetError(f"tag item {text!r} needs key=value, e.g. role=cache")
+                raise TargetError(f"tag item {clip(text)} needs key=value, e.g. role=cache")
             items.append(Item(text, "tag", exclude, key=key, value=value))
         elif _GLOB_CHARS & set(text):
             items.append(Item(text, "glob", exclude, names=tuple(expand_nodeset(text))))
@@ -201,7 +202,7 @@ def parse_pattern(pattern: str) -> list[Item]:
     if not items:
         raise TargetError("targets must name at least one host")
     if all(i.exclude for i in items):
-        raise TargetError(f"{pattern!r} only excludes; say what to include, e.g. "
+        raise TargetError(f"{clip(pattern)} only excludes; say what to include, e.g. "
                           f"'*,{pattern.strip()}'")
     return items
 
@@ -270,6 +271,6 @@ def resolve_targets(pattern: str, hosts: Mapping[str, Host]) -> list[str]:
         order.append(LOCAL_HOST)
     out = [n for n in order if n in chosen]
     if not out:
-        raise TargetError(f"target pattern {pattern!r} matches no host"
+        raise TargetError(f"target pattern {clip(pattern)} matches no host"
                           + (" after exclusions" if include else ""))
     return out

@@ -283,10 +283,10 @@ ERRORS = [
      "2: defaults.misfire: misfire must be one of skip, run_once, run_all, got 'always'"),
     # numbers out of range
     ('[jobs.x]\ncommand = "true"\nretries = -1\n',
-     "3: jobs.x.retries: retries must not be negative, got -1"),
+     "3: jobs.x.retries: retries must be 0..100, got -1"),
     ('[engine]\nmax_concurrent_runs = 0\n',
-     "2: engine.max_concurrent_runs: max_concurrent_runs must be at least 1, got 0"),
-    ('[hosts.h]\nport = 70000\n', "2: hosts.h.port: port must be at most 65535, got 70000"),
+     "2: engine.max_concurrent_runs: max_concurrent_runs must be 1..10000, got 0"),
+    ('[hosts.h]\nport = 70000\n', "2: hosts.h.port: port must be 1..65535, got 70000"),
     # empty and missing values
     ('[jobs.x]\ncommand = "   "\n', "2: jobs.x.command: command must not be empty"),
     ('[jobs.x]\ndescription = "no command"\n', "1: jobs.x: missing required key 'command'"),
@@ -359,8 +359,8 @@ def test_all_errors_in_one_file_are_reported(tmp_path: Path) -> None:
         """)
     assert lines_of(path) == [
         f"{path}:1: theme: expected a string, got integer",
-        f"{path}:3: engine.max_concurrent_runs: max_concurrent_runs must be at least 1, got -2",
-        f"{path}:6: hosts.web01.port: port must be at least 1, got 0",
+        f"{path}:3: engine.max_concurrent_runs: max_concurrent_runs must be 1..10000, got -2",
+        f"{path}:6: hosts.web01.port: port must be 1..65535, got 0",
         f"{path}:9: jobs.backup: missing required key 'command'",
         f"{path}:10: jobs.backup.comand: unknown key 'comand' (did you mean 'command'?)",
         f"{path}:11: jobs.backup.targets: unknown host 'web99'",
@@ -390,7 +390,7 @@ def test_lines_found_for_inline_and_dotted_forms(tmp_path: Path) -> None:
     assert lines_of(path) == [
         f"{path}:3: jobs.a.overlap: overlap must be one of skip, queue, allow, replace, "
         "got 'never'",
-        f"{path}:5: jobs.b.retries: retries must not be negative, got -1",
+        f"{path}:5: jobs.b.retries: retries must be 0..100, got -1",
         f"{path}:7: jobs.c: missing required key 'command'",
         f"{path}:8: jobs.c.env.X: expected a string, got integer",
     ]

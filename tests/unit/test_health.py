@@ -116,7 +116,7 @@ restart_limit = [0, "1m"]
         "M, e.g. [3, 5]",
         "fleet.toml:14: checks.svc: missing key 'pattern' (a process check needs it)",
         "fleet.toml:16: checks.svc.targets: unknown host 'web9'",
-        "fleet.toml:17: checks.svc.restart_limit: restart_limit must be [K, window], "
+        "fleet.toml:17: checks.svc.restart_limit: restart_limit must be [K, window], K 1..1000, "
         "e.g. [3, \"10m\"]",
     ]
 
