@@ -127,6 +127,13 @@ class FanOuts:
             raise EngineError("no command to run")
         names = hosts if hosts is not None else self.resolve(pattern)
         inventory = self.engine.config.hosts
+        unknown = [n for n in names if n not in inventory]
+        if unknown:  # refused before a fan-out id is taken
+            raise NotFound(f"no host named {unknown[0]!r}")
+        if forks < 1:
+            raise EngineError("forks must be at least 1")
+        if any(t is not None and t <= 0 for t in (timeout, connect_timeout)):
+            raise EngineError("a timeout must be more than 0 seconds")
         store = self.store
         fid = store.allocate()
         who = actor.user
