@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test lint bench clean compile
+.PHONY: run test lint bench clean compile fuzz fuzz-socket
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,15 @@ run: compile
 test: $(STAMP)
 	$(BIN)/ruff check core tui themes tests bench
 	$(BIN)/python -m pytest
+
+# long fuzz runs (`make test` has the short ones)
+fuzz: fuzz-socket
+
+# the control socket: 10,000 hostile and valid frames against a real daemon
+FUZZ_FRAMES ?= 10000
+fuzz-socket: $(STAMP)
+	FLEETDECK_FUZZ_FRAMES=$(FUZZ_FRAMES) $(BIN)/python -m pytest -s -o timeout=1800 \
+		tests/functional/test_socket_fuzz.py
 
 bench: compile $(BENCH_STAMP)
 	for b in bench/*_bench.py; do echo "== $$b"; $(BIN)/python $$b; done
