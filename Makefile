@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test lint bench clean compile fuzz
+.PHONY: run test lint bench clean compile fuzz fuzz-config fuzz-socket
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,11 +33,20 @@ test: $(STAMP)
 	$(BIN)/ruff check core tui themes tests bench
 	$(BIN)/python -m pytest
 
-# the long config fuzz: 10,000 hostile documents, a new seed each run (`make test` runs
-# 200, derandomized); FLEETDECK_FUZZ=long picks the Hypothesis profile
-fuzz: $(STAMP)
+# long fuzz runs (`make test` has the short ones)
+fuzz: fuzz-config fuzz-socket
+
+# the config: 10,000 hostile documents, a new seed each run (`make test` runs 200,
+# derandomized); FLEETDECK_FUZZ=long picks the Hypothesis profile
+fuzz-config: $(STAMP)
 	FLEETDECK_FUZZ=long $(BIN)/python -m pytest -q -p no:cacheprovider --timeout 0 \
 		tests/unit/test_config_fuzz.py
+
+# the control socket: 10,000 hostile and valid frames against a real daemon
+FUZZ_FRAMES ?= 10000
+fuzz-socket: $(STAMP)
+	FLEETDECK_FUZZ_FRAMES=$(FUZZ_FRAMES) $(BIN)/python -m pytest -s -o timeout=1800 \
+		tests/functional/test_socket_fuzz.py
 
 bench: compile $(BENCH_STAMP)
 	for b in bench/*_bench.py; do echo "== $$b"; $(BIN)/python $$b; done

@@ -184,10 +184,10 @@ class Services:
         return [] if self.logs is None else list(self.logs.sources)
 
     def log_recent(self, source: str, limit: int = 500) -> list[Any]:
-        from core.jobs.active import EngineError
+        from core.jobs.active import NotFound
 
         if self.logs is None or source not in self.logs.sources:
-            raise EngineError(f"no log source {source!r}")
+            raise NotFound(f"no log source {source!r}")
         return self.logs.recent(source, int(limit))
 
     def log_stats(self) -> list[dict[str, Any]]:

@@ -40,6 +40,12 @@ STOP_GRACE = 5.0  # seconds a stopping engine gives due notifications
 class AlertError(ValueError):
     """A request about alerts that cannot be done; one line for a person."""
 
+    code = "engine_error"
+
+
+class AlertNotFound(AlertError):
+    code = "not_found"
+
 
 @dataclass
 class Change:
@@ -248,7 +254,7 @@ class AlertBook:
     def ack(self, alert_id: int, who: str) -> Change:
         alert = self._get(alert_id)
         if alert is None:
-            raise AlertError(f"no alert #{alert_id}")
+            raise AlertNotFound(f"no alert #{alert_id}")
         if alert["state"] == "resolved":
             raise AlertError(f"alert #{alert_id} is already resolved")
         if alert["state"] == "acknowledged":
@@ -396,7 +402,7 @@ class AlertBook:
         """One alert with `related`: earlier alerts of the same check on the same target."""
         alert = self._get(alert_id)
         if alert is None:
-            raise AlertError(f"no alert #{alert_id}")
+            raise AlertNotFound(f"no alert #{alert_id}")
         out = self.view(alert, now)
         related = sorted((d for d in self._all()
                           if d["key"] == alert["key"] and d["id"] != alert_id),

@@ -12,7 +12,12 @@ from core.control.server import socket_path
 
 
 class DaemonError(RuntimeError):
-    """The daemon refused a request; the message is its one line."""
+    """The daemon refused a request; the message is its one line, `code` its stable code
+    (core.control.protocol.CODES)."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 async def call(state_dir: Path, method: str, params: dict[str, Any] | None = None, *,
@@ -30,7 +35,7 @@ async def call(state_dir: Path, method: str, params: dict[str, Any] | None = Non
     finally:
         writer.close()
     if "error" in msg:
-        raise DaemonError(msg["error"])
+        raise DaemonError(str(msg["error"]), msg.get("code"))
     return msg.get("result")
 
 

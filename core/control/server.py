@@ -1,33 +1,73 @@
 """The daemon's control socket: `<state dir>/control.sock`, mode 0600, owner only.
 
 Each connection's peer is identified by SO_PEERCRED (uid, pid) and refused unless it is
-the daemon's own user. Requests call the engine API (core.api.METHODS, the one list);
-an action's actor is the peer's user, never a name the client sends, and the engine
-writes its audit row.
-A bad or oversized frame gets an error reply and the connection goes on (an oversized
-one is then closed: the rest of it cannot be trusted); the daemon never goes down for
-a client. Events go out through a bounded queue per client: one that does not read is
-dropped, it cannot grow the daemon's memory.
+the daemon's own user. Requests call the engine API (core.api.METHODS, the one list),
+their parameters checked against its signatures first (core/control/params.py); an
+action's actor is the peer's user, never a name the client sends, and the engine writes
+its audit row.
+
+No client can grow the daemon or take it down (`Limits`): at most `clients` connections
+at once; each may queue at most `queued` bytes of replies and events it has not read,
+past which it is disconnected with a logged reason and its buffer freed at once (never a
+reply dropped with the client kept); its requests are metered by a token bucket (past
+it a `too_many_requests` reply, and a client that keeps sending regardless is
+disconnected). A bad frame gets an error reply with a code and the connection goes on;
+an error never carries Python's own text (an unexpected one is `internal`, its details
+in the daemon's log).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import inspect
 import logging
 import os
 import socket
 import struct
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.alerts.book import AlertError
 from core.api import BY_NAME, Actor
-from core.control.protocol import MAX_FRAME, SOCKET_NAME, ProtocolError, decode_request, encode
+from core.control.params import check_params
+from core.control.protocol import (
+    BAD_REQUEST,
+    ENGINE_ERROR,
+    FORBIDDEN,
+    INTERNAL,
+    MAX_FRAME,
+    SOCKET_NAME,
+    TOO_MANY_CLIENTS,
+    TOO_MANY_REQUESTS,
+    RequestError,
+    decode_request,
+    encode,
+    error_reply,
+)
+from core.durations import DurationError
+from core.jobs.active import EngineError
+from core.remote.inventory import TargetError
 
 log = logging.getLogger("fleetdeck.control")
 
-CLIENT_QUEUE = 10_000  # events buffered per client before it is dropped
+BACKLOG = 1024  # connections waiting to be accepted (a burst of CLI calls)
+# refusals written for a person: their message goes back as it is, with their code
+PERSON_ERRORS = (EngineError, AlertError, TargetError, DurationError)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may take of the daemon."""
+
+    clients: int = 64  # connections at once
+    queued: int = 8 << 20  # bytes written to a client and not yet read by it
+    rate: float = 200.0  # requests a second, sustained, per connection
+    burst: int = 400  # requests at once
+    flood: int = 100  # requests refused in a row before the client is cut off
 
 
 def socket_path(state_dir: Path) -> Path:
@@ -42,8 +82,9 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
 
 
 class ControlServer:
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Any, limits: Limits | None = None) -> None:
         self.engine = engine
+        self.limits = limits or Limits()
         self.path = socket_path(engine.state_dir)
         self._server: asyncio.AbstractServer | None = None
         self.clients: set[_Client] = set()
@@ -55,7 +96,7 @@ class ControlServer:
         old = os.umask(0o177)
         try:
             self._server = await asyncio.start_unix_server(self._serve, str(self.path),
-                                                           limit=MAX_FRAME)
+                                                           limit=MAX_FRAME, backlog=BACKLOG)
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)
@@ -82,11 +123,7 @@ class ControlServer:
                 continue  # not subscribed, or not to this kind
             if msg is None:
                 msg = encode(event.to_message())
-            if not c.send(msg):
-                self.dropped += 1
-                log.warning("control: dropped client pid %s: it read no events (%d queued)",
-                            c.pid, CLIENT_QUEUE)
-                c.close()
+            c.send(msg)
 
     # ------------------------------------------------------------------ clients ---
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -94,15 +131,18 @@ class ControlServer:
         pid, uid, _gid = peer_credentials(sock)
         if uid != os.getuid():
             log.warning("control: refused a connection from uid %d (pid %d)", uid, pid)
-            with contextlib.suppress(Exception):
-                writer.write(encode({"error": "this fleetdeck belongs to another user"}))
-                await writer.drain()
-            writer.close()
+            await _refuse(writer, FORBIDDEN, "this fleetdeck belongs to another user")
             return
-        client = _Client(writer, pid, uid)
+        if len(self.clients) >= self.limits.clients:
+            log.warning("control: refused pid %d: %d clients connected already", pid,
+                        len(self.clients))
+            await _refuse(writer, TOO_MANY_CLIENTS, f"the daemon serves at most "
+                          f"{self.limits.clients} connections at once; try again")
+            return
+        client = _Client(self, writer, pid, uid)
         self.clients.add(client)
         try:
-            while True:
+            while not client.closed:
                 try:
                     line = await reader.readuntil(b"\n")
                 except asyncio.IncompleteReadError:
@@ -110,8 +150,9 @@ class ControlServer:
                 except asyncio.LimitOverrunError:
                     if not await _skip_frame(reader):
                         return
-                    client.send(encode({"error": f"frame larger than {MAX_FRAME} bytes; "
-                                                 "dropped"}))
+                    if client.admit(None):
+                        client.send(error_reply(None, BAD_REQUEST, f"frame larger than "
+                                                f"{MAX_FRAME} bytes; dropped"))
                     continue
                 await self._handle(client, line)
         except (ConnectionError, OSError):
@@ -119,44 +160,64 @@ class ControlServer:
         finally:
             self.clients.discard(client)
             client.close()
+            if client.peak > 1 << 20:
+                _trim()  # its megabytes of buffer, back to the system
 
     async def _handle(self, client: _Client, line: bytes) -> None:
         rid: Any = None
+        method = "?"
         try:
+            if not client.admit(line):
+                return
             rid, method, params = decode_request(line)
-            result = await self._call(client, method, params)
-            client.send(encode({"id": rid, "result": result}))
-        except ProtocolError as e:
-            client.send(encode({"id": rid, "error": str(e)}))
-        except Exception as e:  # an engine refusal, a wrong argument: one line back
-            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            client.send(encode({"id": rid, "error": msg}))
+            kwargs = check_params(method, params)
+            reply = encode({"id": rid, "result": await self._call(client, method, kwargs)})
+        except RequestError as e:
+            reply = error_reply(rid if rid is not None else e.rid, e.code, str(e))
+        except PERSON_ERRORS as e:
+            reply = error_reply(rid, getattr(e, "code", ENGINE_ERROR), _one_line(e))
+        except Exception:  # a fault of ours: the client learns that much, the log the rest
+            log.exception("control: %s from pid %d failed", method, client.pid)
+            reply = error_reply(rid, INTERNAL, "internal error; the daemon's log has the "
+                                               "details")
+        client.send(reply)
 
-    async def _call(self, client: _Client, method: str, params: dict[str, Any]) -> Any:
+    async def _call(self, client: _Client, method: str, kwargs: dict[str, Any]) -> Any:
         """A request is a method of the engine API (core.api.METHODS), or one of the
         socket's own (subscribe, ping). An action's actor is the peer, from its
         credentials, whatever the client says; the engine audits it."""
         if method == "subscribe":  # {"kinds": [...]} or nothing for every event
-            kinds = params.get("kinds")
-            client.kinds = {str(k) for k in kinds} if isinstance(kinds, list) else set()
+            client.kinds = set(kwargs.get("kinds") or ())
             return {"subscribed": sorted(client.kinds) if client.kinds else "all"}
         if method == "ping":
             path = self.engine.config.path  # the config file in force (None: built-in)
             return {"pid": os.getpid(), "state_dir": str(self.engine.state_dir),
                     "config": str(path) if path is not None else None}
-        spec = BY_NAME.get(method)
-        if spec is None:
-            raise ProtocolError(f"unknown method {method!r}")
-        unknown = sorted(set(params) - set(spec.params))
-        if unknown:
-            raise ProtocolError(f"{method}: unknown parameter {unknown[0]!r}")
-        kwargs = dict(params)
-        if spec.is_action:
+        if BY_NAME[method].is_action:
             kwargs["actor"] = Actor.peer(client.uid, client.pid)
         result = getattr(self.engine, method)(**kwargs)
         if inspect.isawaitable(result):
             result = await result
         return result
+
+
+def _one_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:1000] if text else "refused"
+
+
+async def _refuse(writer: asyncio.StreamWriter, code: str, message: str) -> None:
+    with contextlib.suppress(Exception):
+        writer.write(error_reply(None, code, message))
+        await asyncio.wait_for(writer.drain(), 5.0)
+    writer.close()
+
+
+def _trim() -> None:
+    """Hand freed heap pages back to the system: glibc keeps them otherwise, and a
+    dropped client's megabytes would stay in the daemon's RSS after it left."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 async def _skip_frame(reader: asyncio.StreamReader) -> bool:
@@ -180,37 +241,72 @@ def _unread(reader: asyncio.StreamReader, data: bytes) -> None:
 
 
 class _Client:
-    def __init__(self, writer: asyncio.StreamWriter, pid: int, uid: int) -> None:
+    """One connection: what it subscribed to, its request meter, its unread bytes."""
+
+    def __init__(self, server: ControlServer, writer: asyncio.StreamWriter, pid: int,
+                 uid: int) -> None:
+        self.limits = server.limits
+        self.server = server
         self.writer = writer
+        self.transport = writer.transport
         self.pid = pid
         self.uid = uid
         self.kinds: set[str] | None = None  # None: not subscribed; empty: every event
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(CLIENT_QUEUE)
-        self.task = asyncio.ensure_future(self._pump())
+        self.tokens = float(self.limits.burst)
+        self.metered = time.monotonic()
+        self.refused = 0
+        self.peak = 0  # the most bytes it ever left unread
         self.closed = False
 
-    def send(self, data: bytes) -> bool:
-        if self.closed:
+    def admit(self, line: bytes | None) -> bool:
+        """Whether a request may be served now (a token bucket); if not, it gets a
+        too_many_requests reply, and a client that keeps on is cut off."""
+        now = time.monotonic()
+        self.tokens = min(float(self.limits.burst),
+                          self.tokens + (now - self.metered) * self.limits.rate)
+        self.metered = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            self.refused = 0
             return True
-        try:
-            self.queue.put_nowait(data)
-            return True
-        except asyncio.QueueFull:
+        self.refused += 1
+        if self.refused > self.limits.flood:
+            self.drop(f"it sent {self.refused} requests in a row past its rate "
+                      f"({self.limits.rate:g}/s)")
             return False
+        rid = None
+        with contextlib.suppress(RequestError):
+            rid = decode_request(line)[0] if line is not None else None
+        self.send(error_reply(rid, TOO_MANY_REQUESTS, f"more than {self.limits.rate:g} "
+                              "requests a second; slow down"))
+        return False
 
-    async def _pump(self) -> None:
-        try:
-            while True:
-                data = await self.queue.get()
-                self.writer.write(data)
-                await self.writer.drain()
-        except (ConnectionError, OSError, asyncio.CancelledError):
-            pass
+    def send(self, data: bytes) -> None:
+        """Written at once to the transport (whose buffer is what the client has not
+        read yet); over the limit the client is dropped."""
+        if self.closed:
+            return
+        self.transport.write(data)
+        queued = self.transport.get_write_buffer_size()
+        self.peak = max(self.peak, queued)
+        if queued > self.limits.queued:
+            self.drop(f"it left {queued} bytes of replies and events unread "
+                      f"(at most {self.limits.queued})")
 
-    def close(self) -> None:
+    def drop(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.server.dropped += 1
+        log.warning("control: dropped client pid %s: %s", self.pid, reason)
+        self.close(abort=True)
+
+    def close(self, abort: bool = False) -> None:
+        """Close; ``abort``: at once, its unsent bytes freed rather than flushed."""
         if self.closed:
             return
         self.closed = True
-        self.task.cancel()
         with contextlib.suppress(Exception):
-            self.writer.close()
+            if abort:
+                self.transport.abort()
+            else:
+                self.writer.close()

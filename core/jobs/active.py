@@ -13,7 +13,16 @@ from core.store.docs import run_doc
 
 
 class EngineError(Exception):
-    """A request the engine refuses; the message is one line for a person."""
+    """A request the engine refuses; the message is one line for a person (the control
+    socket passes it on with its `code`)."""
+
+    code = "engine_error"
+
+
+class NotFound(EngineError):
+    """No such job, run, alert, fan-out or log source."""
+
+    code = "not_found"
 
 
 @dataclass

@@ -25,7 +25,7 @@ from core.events import (
     JobChanged,
 )
 from core.fleetconfig import Config
-from core.jobs.active import ActiveRun, EngineError, run_dict
+from core.jobs.active import ActiveRun, EngineError, NotFound, run_dict
 from core.jobs.config import Job
 from core.jobs.dispatch import Dispatch
 from core.jobs.execution import Execution
@@ -294,7 +294,7 @@ class Engine(Dispatch, Execution, Services):
         assert self.store is not None
         record = self.store.get_run_record(run_id)
         if record is None:
-            raise EngineError(f"no run #{run_id}")
+            raise NotFound(f"no run #{run_id}")
         return record
 
     def queue(self) -> list[dict[str, Any]]:
@@ -413,7 +413,7 @@ class Engine(Dispatch, Execution, Services):
     def _job(self, name: str) -> Job:
         job = self.config.jobs.get(name)
         if job is None:
-            raise EngineError(f"no job named {name!r}")
+            raise NotFound(f"no job named {name!r}")
         return job
 
     def _run(self, run_id: int) -> Run:
@@ -423,7 +423,7 @@ class Engine(Dispatch, Execution, Services):
         assert self.store is not None
         run = self.store.get_run(run_id)
         if run is None:
-            raise EngineError(f"no run #{run_id}")
+            raise NotFound(f"no run #{run_id}")
         return run
 
     def _job_info(self, job: Job) -> dict[str, Any]:

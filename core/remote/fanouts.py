@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from core.api import Actor
+from core.jobs.active import EngineError, NotFound
 from core.remote.fanout import DEFAULT_FORKS, FanOut, hosts_of
 from core.remote.inventory import fold_hosts, resolve_targets
 from core.store.fanouts import FanOutStore
@@ -123,9 +124,16 @@ class FanOuts:
         from core.remote.runs import engine_pool
 
         if not command.strip():
-            raise ValueError("no command to run")
+            raise EngineError("no command to run")
         names = hosts if hosts is not None else self.resolve(pattern)
         inventory = self.engine.config.hosts
+        unknown = [n for n in names if n not in inventory]
+        if unknown:  # refused before a fan-out id is taken
+            raise NotFound(f"no host named {unknown[0]!r}")
+        if forks < 1:
+            raise EngineError("forks must be at least 1")
+        if any(t is not None and t <= 0 for t in (timeout, connect_timeout)):
+            raise EngineError("a timeout must be more than 0 seconds")
         store = self.store
         fid = store.allocate()
         who = actor.user
@@ -162,10 +170,10 @@ class FanOuts:
         """The same command again on the hosts of those classes (over the open pool)."""
         rec = self.get(fanout_id)
         if rec is None:
-            raise KeyError(f"no fan-out #{fanout_id}")
+            raise NotFound(f"no fan-out #{fanout_id}")
         names = [n for n in hosts_of(rec, classes) if n in self.engine.config.hosts]
         if not names:
-            raise ValueError(f"fan-out #{fanout_id} has no hosts in {', '.join(classes)}")
+            raise EngineError(f"fan-out #{fanout_id} has no hosts in {', '.join(classes)}")
         return self.start(fold_hosts(names), rec["command"], hosts=names,
                           forks=rec.get("forks") or DEFAULT_FORKS, timeout=rec.get("timeout"),
                           connect_timeout=rec.get("connect_timeout"),
@@ -189,7 +197,7 @@ class FanOuts:
 
         rec = self.get(fanout_id)
         if rec is None:
-            raise KeyError(f"no fan-out #{fanout_id}")
+            raise NotFound(f"no fan-out #{fanout_id}")
         pool = engine_pool(self.engine)
         names = []
         for name in hosts:
@@ -201,7 +209,7 @@ class FanOuts:
                 log.warning("%s approved the host key of %s: %s", actor.user, name,
                             r["fingerprint"])
         if not names:
-            raise ValueError("none of those hosts presented an unknown host key")
+            raise EngineError("none of those hosts presented an unknown host key")
         return self.start(fold_hosts(names), rec["command"], hosts=names,
                           forks=rec.get("forks") or DEFAULT_FORKS, timeout=rec.get("timeout"),
                           connect_timeout=rec.get("connect_timeout"),

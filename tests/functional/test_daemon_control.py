@@ -66,13 +66,55 @@ def test_garbage_and_oversized_frames_get_an_error_and_the_daemon_lives(daemon) 
     proc, cfg, state, env = daemon
     replies = raw(state, b"this is not json\n[1,2]\n{\"id\":3,\"method\":\"ping\"}\n"
                   b"{\"id\":4,\"method\":\"rm_rf\"}\n")
-    assert replies[0]["error"].startswith("not JSON")
+    assert replies[0] == {"id": None, "code": "bad_request",
+                          "error": "not JSON (one JSON object per line, UTF-8)"}
     assert replies[1]["error"] == "a request is a JSON object"
     assert replies[2]["result"]["pid"] == proc.pid  # the same connection goes on
-    assert replies[3] == {"id": 4, "error": "unknown method 'rm_rf'"}
+    assert replies[3] == {"id": 4, "code": "unknown_method", "error": "unknown method 'rm_rf'"}
     (big,) = raw(state, b"{" + b"x" * (2 << 20) + b"}\n")
-    assert big["error"] == f"frame larger than {1 << 20} bytes; dropped"
+    assert big == {"id": None, "code": "bad_request",
+                   "error": f"frame larger than {1 << 20} bytes; dropped"}
     assert asyncio.run(call(state, "ping"))["pid"] == proc.pid and proc.poll() is None
+
+
+def test_error_replies_carry_a_code_and_never_python_text(daemon) -> None:
+    """Wrong types, unknown and missing parameters are refused before the engine sees
+    them; a refusal of the engine's keeps its message; nothing says 'int()' or 'float'."""
+    proc, cfg, state, env = daemon
+    frames = [
+        {"id": 1, "method": "list_runs", "params": {"since": "yesterday"}},
+        {"id": 2, "method": "fanout_get", "params": {}},
+        {"id": 3, "method": "get_run", "params": {"run_id": "abc"}},
+        {"id": 4, "method": "get_run", "params": {"run_id": 999}},
+        {"id": 5, "method": "run_job", "params": {"name": "nope"}},
+        {"id": 6, "method": "list_runs", "params": {"limit": True}},
+        {"id": 7, "method": "list_runs", "params": {"colour": "red"}},
+        {"id": 8, "method": "silence", "params": {"target": "x", "duration": "soon"}},
+        {"method": "ping"},
+        {"id": [1], "method": "ping"},
+        {"id": 9, "method": 5},
+        {"id": 10, "method": "ping", "params": []},
+    ]
+    data = b"".join(json.dumps(f).encode() + b"\n" for f in frames)
+    data += b'{"id":11,"method":"list_runs","params":{"since":NaN}}\n'
+    data += b"[" * 100_000 + b"\n"
+    replies = raw(state, data)
+    got = {r["id"]: (r["code"], r["error"]) for r in replies if r["id"] is not None}
+    assert got[1] == ("bad_params", "list_runs: 'since' must be a number (or null)")
+    assert got[2] == ("bad_params", "fanout_get: missing parameter 'fanout_id'")
+    assert got[3] == ("bad_params", "get_run: 'run_id' must be an integer")
+    assert got[4] == ("not_found", "no run #999")
+    assert got[5] == ("not_found", "no job named 'nope'")
+    assert got[6][0] == got[7][0] == "bad_params"
+    assert got[8][0] == "engine_error"
+    assert got[9] == ("bad_request", "a request needs a 'method' (a string)")
+    assert got[10] == ("bad_request", "'params' must be an object")
+    assert [r["code"] for r in replies if r["id"] is None] == ["bad_request"] * 4
+    assert len(replies) == len(frames) + 2
+    text = json.dumps(replies)
+    for python in ("int()", "'>='", "Traceback", "KeyError", "recursion", "Expecting"):
+        assert python not in text
+    assert proc.poll() is None
 
 
 def test_another_user_is_refused_by_peer_credentials(tmp_path) -> None:
@@ -99,7 +141,8 @@ def test_another_user_is_refused_by_peer_credentials(tmp_path) -> None:
                              capture_output=True, text=True, timeout=30,
                              preexec_fn=lambda: os.setuid(65534))  # nobody
         assert out.stdout.strip(), out.stderr
-        assert json.loads(out.stdout) == {"error": "this fleetdeck belongs to another user"}
+        assert json.loads(out.stdout) == {"id": None, "code": "forbidden",
+                                          "error": "this fleetdeck belongs to another user"}
     finally:
         stop_daemon(proc)
         shutil.rmtree(top, ignore_errors=True)
@@ -124,9 +167,11 @@ def test_a_client_that_does_not_read_is_dropped(daemon) -> None:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.connect(str(socket_path(state)))
         s.sendall(b'{"id":1,"method":"subscribe"}\n')
-        asyncio.run(call(state, "run_job", {"name": "chatty"}))  # 40,000 output events
-        # not reading meanwhile: its queue fills up and the daemon says it drops us
+        for _ in range(3):  # 120,000 output events, some 13 MB
+            asyncio.run(call(state, "run_job", {"name": "chatty"}))
+        # not reading meanwhile: its bytes pile up and the daemon says it drops us
         until(lambda: "dropped client pid" in proc.err(), "the daemon to drop the client")
+        assert "bytes of replies and events unread" in proc.err()
         s.settimeout(10)
         got = b""
         while True:
@@ -134,7 +179,7 @@ def test_a_client_that_does_not_read_is_dropped(daemon) -> None:
             if not chunk:
                 break  # the daemon hung up on us
             got += chunk
-    assert got.count(b"\n") < 40_000
+    assert got.count(b"\n") < 120_000
     assert asyncio.run(call(state, "ping"))["pid"] == proc.pid  # and carries on
 
 
