@@ -66,7 +66,7 @@ class AlertBook:
     """Alerts, outbox, silences and runtime windows in one atomically written file."""
 
     def __init__(self, state_dir: Path, alerting: AlertingConfig | None, clock: Any, *,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, install: str = "") -> None:
         self.alerting = alerting or AlertingConfig()
         self.clock = clock
         self.read_only = read_only
@@ -80,7 +80,8 @@ class AlertBook:
         self.archive_db, self.archive_storage = open_db(self.dir / "resolved.json", read_only)
         self.archive = self.archive_db.table("alerts")
         self.meta = self.db.table("meta")
-        self.outbox = Outbox(self.db.table("outbox"), self._next_id, lambda: self.alerting)
+        self.outbox = Outbox(self.db.table("outbox"), self._next_id, lambda: self.alerting,
+                             install)
         self.quiet = Quiet(self.db, self._next_id, lambda: self.alerting, clock)
         self._open: dict[str, int] = {}
         for doc in self.alerts.all():

@@ -46,7 +46,9 @@ class AlertManager:
 
         self.engine = engine
         alerting = getattr(engine.config, "alerting", None) or AlertingConfig()
-        self.book = AlertBook(engine.state_dir, alerting, engine.clock)
+        store = getattr(engine, "store", None)
+        self.book = AlertBook(engine.state_dir, alerting, engine.clock,
+                              install=store.install_id if store is not None else "")
         self._notifiers = make_notifiers(self.book.notifiers)
         self._unsubscribe = engine.bus.subscribe(self._on_event)
         if self.deliver:

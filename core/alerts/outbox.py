@@ -27,15 +27,20 @@ class Outbox:
     reload's notifiers and settings apply to what is already queued."""
 
     def __init__(self, table: Any, next_id: Callable[[str], int],
-                 config: Callable[[], AlertingConfig]) -> None:
+                 config: Callable[[], AlertingConfig], install: str = "") -> None:
         self.table = table
         self._next_id = next_id
         self._config = config
+        # in every idempotency key: two installations' alert #1 are different alerts
+        # to a receiver that de-duplicates
+        self._install = install[:12]
 
     def queue(self, alert: dict[str, Any], notifier: str, event: str, at: float) -> None:
         entry_id = self._next_id("next_outbox")
         put(self.table, entry_id, {
-            "id": entry_id, "key": f"fleetdeck-{alert['id']}-{alert['seq']}-{notifier}",
+            "id": entry_id, "key": "-".join(
+                p for p in ("fleetdeck", self._install, str(alert["id"]), str(alert["seq"]),
+                            notifier) if p),
             "notifier": notifier, "event": event, "alert_id": alert["id"],
             "alert": _snapshot(alert), "created_at": at, "next_at": at, "attempts": 0,
             "state": "pending", "last_error": "", "delivered_at": None,

@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -109,7 +110,8 @@ async def test_webhook_failing_first_deliveries_is_delivered_exactly_once(state_
         await until_async(lambda: not pending(engine), "the outbox to empty")
         assert len(receiver.requests) == 4 and len(receiver.ok()) == 1
         keys = {r["headers"]["Idempotency-Key"] for r in receiver.requests}
-        assert keys == {"fleetdeck-1-1-hook"}  # every attempt carries the same key
+        # every attempt carries the same key, with this installation's id in it
+        assert keys == {f"fleetdeck-{engine.store.install_id[:12]}-1-1-hook"}
         body = receiver.ok()[0]["body"]
         assert body["event"] == "firing" and body["alert"]["source"] == "http"
         assert body["text"].startswith("[fleetdeck] FIRING #1 check http on local (crit)")
@@ -237,7 +239,7 @@ headers = {{ X-Token = "${{FD_TEST_BAD_HEADER}}" }}
     files = [p for p in state_dir.rglob("*") if p.is_file()]
     assert any(p.name == "fleetdeck.log" for p in files)
     log_text = (state_dir / "fleetdeck.log").read_text()
-    assert "notification fleetdeck-1-1-hook via hook failed" in log_text
+    assert re.search(r"notification fleetdeck-[0-9a-f]{12}-1-1-hook via hook failed", log_text)
     for path in files:
         data = path.read_bytes()
         assert SECRET.encode() not in data, path
@@ -273,7 +275,7 @@ command = '{script}'
         assert env["FLEETDECK_ALERT_SEVERITY"] == "warn"
         assert env["FLEETDECK_ALERT_STATE"] == "firing"
         assert env["FLEETDECK_ALERT_DETAIL"] == "disk / 96% >= 95%"
-        assert env["FLEETDECK_ALERT_KEY"] == "fleetdeck-1-1-script"
+        assert env["FLEETDECK_ALERT_KEY"] == f"fleetdeck-{engine.store.install_id[:12]}-1-1-script"
         (entry,) = engine.alerts.get_alert(1)["notifications"]
         assert entry["attempts"] == 2 and entry["state"] == "delivered"
     finally:
