@@ -145,7 +145,7 @@ class FleetdeckApp(AlertActions, App[None]):
         for error in self.theme_errors:
             self.notify(error, severity="error", timeout=10)
         self._unsubscribe = self.engine.bus.subscribe(self._on_engine_event)
-        self.set_interval(FLUSH_INTERVAL, self._flush)
+        self.set_interval(FLUSH_INTERVAL, self._flush_events)
         self.call_after_refresh(self._start_engine)  # first paint first, then the engine
 
     @work(group="engine", exclusive=True)
@@ -191,7 +191,7 @@ class FleetdeckApp(AlertActions, App[None]):
         else:
             self._buffer.append(event)
 
-    def _flush(self) -> None:
+    def _flush_events(self) -> None:
         if not self._buffer and not self._output_runs:
             return
         events, self._buffer = self._buffer, []

@@ -339,3 +339,18 @@ async def test_queue_shows_why_a_run_waits(make_app):
         await pilot_until(pilot, lambda: table.row_count == 2 and "waiting for a free slot"
                           in rows(table)[1][7], "waiting reason")
         assert "running" in rows(table)[0][3]
+
+
+async def test_a_stray_write_to_stderr_does_not_break_the_console(make_app):
+    """A library that prints to stderr while the console runs (Textual captures it)
+    must not raise: the app's own timer once overrode Textual's ``_flush(stderr)``."""
+    import sys
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        print("a stray line", file=sys.stderr, flush=True)
+        print("another", flush=True)
+        await pilot.pause()
+        await pilot.press("2")
+        await pilot_until(pilot, lambda: isinstance(app.screen, JobsScreen), "the Jobs screen")
