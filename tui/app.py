@@ -168,6 +168,22 @@ class FleetdeckApp(AlertActions, App[None]):
         self.engine_ready = True
         self._refresh_screen()
 
+    def _fatal_error(self) -> None:
+        """A crash: the traceback without local variables and with the config's secrets
+        masked (Textual's own shows every frame's locals), kept in the state directory."""
+        import sys
+
+        from rich.text import Text
+
+        from tui.crash import config_secrets, crash_report, save_report
+
+        self.bell()
+        report = crash_report(sys.exc_info(), config_secrets(self.engine.config))
+        path = save_report(self.engine.state_dir, report)
+        where = f"; this report is kept in {path}" if path else ""
+        self._exit_renderables.append(Text(report + f"fleetdeck crashed{where}\n"))
+        self._close_messages_no_wait()
+
     async def action_quit(self) -> None:
         await self._shutdown_engine()
         self.exit()
