@@ -216,7 +216,7 @@ def test_run_forwards_interrupt_as_cancel(tmp_path, sig):
 
 
 @pytest.mark.parametrize(("where", "says"), [
-    ("dir", "is a directory; name the file to write"),
+    ("dir", "is a folder, not a file; name the file to write"),
     ("file/x.toml", "file: already exists, and is not a folder; choose another path"),
     ("/proc/nope.toml", "/proc/nope.toml: not found; check the path, or choose another"),
 ])

@@ -88,7 +88,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     path: Path = args.path or args.config or default_config_path()
     if path.is_dir():
-        raise CLIError(f"{path} is a directory; name the file to write, e.g. "
+        raise CLIError(f"{path}: is a folder, not a file; name the file to write, e.g. "
                        f"{path / 'config.toml'}")
     if path.exists() and not args.force:
         raise CLIError(f"{path} already exists; use --force to overwrite it")
