@@ -56,8 +56,9 @@ class ConfigIssue:
 class ConfigError(Exception):
     """Raised with every issue found; str() is one line per issue."""
 
-    def __init__(self, issues: list[ConfigIssue]):
+    def __init__(self, issues: list[ConfigIssue], os_error: OSError | None = None):
         self.issues = issues
+        self.os_error = os_error  # the file could not be read at all: the CLI words it
         super().__init__("\n".join(str(i) for i in issues))
 
 

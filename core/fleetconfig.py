@@ -74,12 +74,13 @@ def load_config(path: Path | None = None, *, key_ids: Collection[str] = ()) -> C
     try:
         with path.open("rb") as f:  # no more than the cap is read: /dev/zero is a file too
             data = f.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError([ConfigIssue(source, "", "file not found")]) from None
-    except IsADirectoryError:
-        raise ConfigError([ConfigIssue(source, "", "is a directory, not a file")]) from None
+    except FileNotFoundError as e:
+        raise ConfigError([ConfigIssue(source, "", "file not found")], e) from None
+    except IsADirectoryError as e:
+        raise ConfigError([ConfigIssue(source, "", "is a directory, not a file")], e) from None
     except OSError as e:
-        raise ConfigError([ConfigIssue(source, "", f"cannot read: {e.strerror or e}")]) from None
+        raise ConfigError([ConfigIssue(source, "", f"cannot read: {e.strerror or e}")],
+                          e) from None
     if len(data) > MAX_FILE_BYTES:
         line = data.count(b"\n", 0, MAX_FILE_BYTES) + 1
         raise ConfigError([ConfigIssue(source, "", f"file is larger than {MAX_FILE_BYTES} "

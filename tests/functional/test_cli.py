@@ -216,9 +216,9 @@ def test_run_forwards_interrupt_as_cancel(tmp_path, sig):
 
 
 @pytest.mark.parametrize(("where", "says"), [
-    ("dir", "is a directory; name the file to write"),
-    ("file/x.toml", "file: is not a folder; choose another path"),
-    ("/proc/nope.toml", "/proc/nope.toml: no such file or directory; choose another path"),
+    ("dir", "is a folder, not a file; name the file to write"),
+    ("file/x.toml", "file: already exists, and is not a folder; choose another path"),
+    ("/proc/nope.toml", "/proc/nope.toml: not found; check the path, or choose another"),
 ])
 def test_init_to_a_path_it_cannot_write_is_one_line(tmp_path, where, says) -> None:
     (tmp_path / "dir").mkdir()

@@ -278,7 +278,7 @@ def test_diff_mistakes(tmp_path):
     one_line_error(fd(tmp_path, *base), "is the config in force already", "--config NEW")
     one_line_error(fd(tmp_path, *base, "--config", str(cur)), "is the config in force")
     one_line_error(fd(tmp_path, *base, "--config", str(tmp_path / "nope.toml")),
-                   "nope.toml", "file not found")
+                   "nope.toml: not found; check the path")
     bad = fd(tmp_path, *base, "--config", str(nxt))
     one_line_error(bad, f"{nxt}:", "jobs.bad.schedule")
     one_line_error(fd(tmp_path, *base, "--config", str(cur), "--window", "soon"), "--window")

@@ -1,9 +1,12 @@
 """What every command of the CLI shares: the one-line error, exit codes, the console to
-print on, and the read-only view of the state. Nothing here imports a command module."""
+print on, the read-only view of the state, and OS errors in words. Nothing here imports a
+command module."""
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,73 @@ def console() -> Any:  # rich is light enough, but keep start-up lean for `--hel
 
 def err(message: str) -> None:
     print(f"fleetdeck: {message}", file=sys.stderr)
+
+
+# errno -> (what went wrong, what to do): a person reads this, not Python's own text
+_OS_ERRORS: dict[int, tuple[str, str]] = {
+    errno.ENOENT: ("not found", "check the path, or choose another"),
+    errno.EACCES: ("permission denied", "check its permissions, or choose another path"),
+    errno.EPERM: ("operation not permitted", "check its permissions, or choose another path"),
+    errno.EISDIR: ("is a folder, not a file", "name a file"),
+    errno.ENOTDIR: ("is not a folder", "choose another path"),
+    errno.EEXIST: ("already exists, and is not a folder", "choose another path"),
+    errno.EROFS: ("read-only file system", "choose a writable place"),
+    errno.ENOSPC: ("no space left on the device", "free some space, or choose another place"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space, or choose another place"),
+    errno.ELOOP: ("too many symbolic links (a loop?)", "fix the links, or choose another path"),
+    errno.ENAMETOOLONG: ("name too long", "choose a shorter path"),
+    errno.EIO: ("input/output error", "check the device, or choose another path"),
+}
+
+
+def os_error_line(e: OSError, path: Path | str | None = None, option: str | None = None,
+                  inside: bool = False) -> str:
+    """One line for an OSError: `<path>: <what went wrong>; <what to do>`. `path` stands in
+    when the error names none (a read's EIO); `option` is the flag that gave the path, and
+    `inside` says the path is one fleetdeck keeps under it (a person did not name it)."""
+    where = e.filename if e.filename is not None else path
+    what, do = _OS_ERRORS.get(e.errno or 0, ((e.strerror or str(e)).lower(),
+                                            "check the path, or choose another"))
+    if e.errno == errno.ENOTDIR and where is not None:  # name the file in the way
+        blocker = _file_in_the_way(Path(os.fsdecode(where)))
+        if blocker is not None:
+            what = f"{blocker} {what}"
+    if option and inside:
+        do = f"move it aside, or choose another {option}"
+    elif option:
+        do = f"{do} ({option})"
+    return f"{os.fsdecode(where)}: {what}; {do}" if where is not None else f"{what}; {do}"
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest ancestor of `path` that exists and is not a folder."""
+    for parent in path.parents:
+        try:
+            if parent.exists() and not parent.is_dir():
+                return parent
+        except OSError:
+            return None
+    return None
+
+
+def option_of(args: argparse.Namespace, filename: str | bytes | None) -> tuple[str | None, bool]:
+    """Which option gave the path an OSError names (the state directory, the config, the
+    demo folder), and whether the path is inside what it names rather than on the way."""
+    if filename is None:
+        return None, False
+    path = Path(os.fsdecode(filename))
+    given = [("--state-dir", state_dir_of(args)), ("--config", getattr(args, "config", None)),
+             ("--dir", getattr(args, "dir", None) if args.command == "demo" else None)]
+    for option, root in given:
+        if root is None:
+            continue
+        root = Path(root)
+        if root in path.parents:
+            blocker = _file_in_the_way(path)
+            return option, blocker is None or root in blocker.parents
+        if path == root or path in root.parents:
+            return option, False
+    return None, False
 
 
 def state_dir_of(args: argparse.Namespace) -> Path:

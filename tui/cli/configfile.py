@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from core.paths import default_config_path
-from tui.cli.common import EXIT_USAGE, CLIError
+from tui.cli.common import EXIT_USAGE, CLIError, os_error_line
 from tui.keymap import BINDING_IDS
 
 
@@ -40,11 +40,16 @@ def cmd_config_schema(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     path = args.path or args.config or default_config_path()
-    if not Path(path).exists():
-        raise CLIError(f"{path}: file not found")
-    from core.fleetconfig import check_config
+    from core.config import ConfigError
+    from core.fleetconfig import load_config
 
-    issues = check_config(Path(path), key_ids=BINDING_IDS)
+    try:
+        load_config(Path(path), key_ids=BINDING_IDS)
+        issues = []
+    except ConfigError as e:
+        if e.os_error is not None:  # unreadable, not wrong: main words it as one line
+            raise
+        issues = e.issues
     for issue in issues:
         print(str(issue), file=sys.stderr)
     if issues:
@@ -83,7 +88,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     path: Path = args.path or args.config or default_config_path()
     if path.is_dir():
-        raise CLIError(f"{path} is a directory; name the file to write, e.g. "
+        raise CLIError(f"{path}: is a folder, not a file; name the file to write, e.g. "
                        f"{path / 'config.toml'}")
     if path.exists() and not args.force:
         raise CLIError(f"{path} already exists; use --force to overwrite it")
@@ -93,9 +98,6 @@ def cmd_init(args: argparse.Namespace) -> int:
         with open(fd, "w", encoding="utf-8") as f:
             f.write(DEFAULT_CONFIG_TOML)
     except OSError as e:  # a file where a folder should be, /proc, read-only, full disk
-        where = e.filename or path
-        why = "is not a folder" if isinstance(e, FileExistsError | NotADirectoryError) \
-            else (e.strerror or str(e)).lower()
-        raise CLIError(f"cannot write {path}: {where}: {why}; choose another path") from None
+        raise CLIError(os_error_line(e, path)) from None
     print(f"wrote {path}; edit it, then: fleetdeck check-config {path}")
     return 0

@@ -104,6 +104,8 @@ async def _daemon(config: Any, state_dir: Path, quiet: bool,
     try:
         await daemon.start()
     except OSError as e:
+        if metrics_at is None or e.filename is not None:
+            raise  # the state directory's, not the address's: main words it
         raise CLIError(f"--metrics {metrics_at}: {e.strerror or e}") from None
     loop.add_signal_handler(signal.SIGHUP, daemon.reload_on_signal)
     if daemon.metrics_address is not None:

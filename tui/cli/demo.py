@@ -10,6 +10,7 @@ event loop; the child stops when its stdin pipe closes, so it cannot outlive us.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -36,12 +37,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from core.fleetconfig import load_config
 
     folder: Path = args.dir or default_demo_dir()
+    # made here, so a folder that cannot be is main's one line, not a silent child
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     proc = subprocess.Popen(
         [sys.executable, "-m", "core.demo", "serve", "--dir", str(folder)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = _first_line(proc)
         if not line.startswith(f"{READY} "):
+            if not line:  # its stdout closed: it is ending; let its stderr say why
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(5)
             detail = (proc.stderr.read() if proc.poll() is not None else "").strip()
             why = detail.splitlines()[-1] if detail else line or "no answer"
             raise CLIError(f"the demo fleet did not start: {why}")

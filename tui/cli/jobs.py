@@ -214,8 +214,12 @@ def cmd_logs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     out = sys.stdout
     pos = 0
     while True:
-        if path.exists():
-            with open(path, "rb") as f:
+        try:  # no file yet is no output yet; any other OSError is main's one line
+            f = open(path, "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            f = None
+        if f is not None:
+            with f:
                 f.seek(pos)
                 while chunk := f.read(1 << 16):
                     out.write(chunk.decode("utf-8", "replace"))

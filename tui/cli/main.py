@@ -17,7 +17,15 @@ from typing import Any
 from core.config import ConfigError
 from tui.cli import alerts, configfile, daemon, demo, fanout, health, jobs, schedule
 from tui.cli import console as console_cmd
-from tui.cli.common import EXIT_CANCELLED, EXIT_USAGE, CLIError, err, state_dir_of
+from tui.cli.common import (
+    EXIT_CANCELLED,
+    EXIT_USAGE,
+    CLIError,
+    err,
+    option_of,
+    os_error_line,
+    state_dir_of,
+)
 
 GROUPS = (console_cmd, demo, health, daemon, jobs, schedule, configfile, fanout, alerts)
 
@@ -70,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         err(str(e))
         return EXIT_USAGE
     except ConfigError as e:
+        if e.os_error is not None:  # not a mistake in the file: it could not be read
+            path = e.issues[0].file if e.issues else None
+            err(os_error_line(e.os_error, path, *option_of(args, e.os_error.filename or path)))
+            return EXIT_USAGE
         for issue in e.issues:
             print(str(issue), file=sys.stderr)
         return EXIT_USAGE
@@ -80,6 +92,13 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(Exception):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return 0
+    except OSError as e:
+        # the last resort for a file or folder that failed wherever it was touched (the
+        # state directory, its lock, a run's log, audit.jsonl): one line, no traceback
+        if e.filename is None:
+            raise  # no path to name: a bug, and its traceback is the report
+        err(os_error_line(e, None, *option_of(args, e.filename)))
+        return EXIT_USAGE
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:

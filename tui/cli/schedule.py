@@ -280,7 +280,7 @@ def _new_config(args: argparse.Namespace, current_path: str | None) -> tuple[Any
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
         return False
 
 
