@@ -9,6 +9,7 @@ kept in the state directory (0600), so the person can attach it to a bug report.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import traceback
@@ -16,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from core.alerts.notifiers import expand
+from core.secrets import SecretError, resolve
 
 MASK = "[redacted]"
 
@@ -29,7 +30,8 @@ def config_secrets(config: Any) -> list[str]:
         for value in (notifier.url, *notifier.headers.values()):
             if value:
                 out.append(value)
-                expand(value, out)  # the environment values it refers to
+                with contextlib.suppress(SecretError, OSError):
+                    resolve(value, out)  # the values it refers to
     return [s for s in out if len(s) >= 4]  # a shorter one would mask half the report
 
 

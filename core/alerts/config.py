@@ -20,7 +20,6 @@ from core.schema import Key, Section
 NOTIFIER_KINDS = ("webhook", "command")
 NOTIFY_EVENTS = ("firing", "resolved", "reminder")
 JOB_ALERT_ON = ("failed", "missed")
-ENV_REF_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 ALERTS = Section("alerts", "alerting: reminders and notification delivery", (
     Key("repeat", "duration", "remind of a firing, unacknowledged alert this often"),
@@ -32,8 +31,9 @@ ALERTS = Section("alerts", "alerting: reminders and notification delivery", (
 ))
 NOTIFIER = Section("notifiers", "where notifications go", (
     Key("kind", "string", "how they are sent", choices=NOTIFIER_KINDS, required=True),
-    Key("url", "string", "webhook: the URL (${ENV} expanded at send time)"),
-    Key("headers", "string-map", "webhook: extra headers (${ENV} expanded at send time)",
+    Key("url", "string", "webhook: the URL (${ENV} and ${file:PATH} filled in at send time)"),
+    Key("headers", "string-map",
+        "webhook: extra headers (${ENV} and ${file:PATH} filled in at send time)",
         example='{ Authorization = "Bearer ${ALERT_TOKEN}" }'),
     Key("slack", "boolean", "webhook: a Slack body {\"text\": ...}", False),
     Key("command", "string", "command: run with the notification as JSON on stdin"),
@@ -169,7 +169,7 @@ def _read_notifiers(c: Checker, doc: dict[str, Any]) -> dict[str, NotifierConfig
                 c.add(p, "a webhook notifier needs 'url'")
             elif not re.match(r"(https?://|\$\{)", url):
                 c.add(p + ("url",), "url must start with http:// or https:// "
-                                    "(or be an ${ENV} reference)")
+                                    "(or be an ${ENV} or ${file:PATH} reference)")
         if kind == "command" and not command:
             c.add(p, "a command notifier needs 'command'")
         headers = c.str_map(t, "headers", p, re.compile(r"[A-Za-z0-9-]+"), "header name")

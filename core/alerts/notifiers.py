@@ -24,8 +24,9 @@ from collections.abc import Callable
 from typing import Any
 
 from core.alerts.book import describe
-from core.alerts.config import ENV_REF_RE, NotifierConfig
+from core.alerts.config import NotifierConfig
 from core.alerts.outbox import Outbox
+from core.secrets import SecretError, resolve
 
 log = logging.getLogger("fleetdeck.notify")
 
@@ -38,19 +39,12 @@ class DeliveryError(Exception):
 
 
 def expand(text: str, secrets: list[str], env: dict[str, str] | None = None) -> str:
-    """`${NAME}` -> the environment value; each value is added to `secrets`."""
-    env = os.environ if env is None else env  # type: ignore[assignment]
-
-    def sub(m: Any) -> str:
-        name = m.group(1)
-        value = env.get(name)  # type: ignore[union-attr]
-        if value is None:
-            raise DeliveryError(f"environment variable {name} is not set")
-        if value:
-            secrets.append(value)
-        return value
-
-    return ENV_REF_RE.sub(sub, text)
+    """`${NAME}` and `${file:PATH}` filled in (core.secrets); each value is added to
+    `secrets`. A reference that cannot be filled in fails this delivery, naming it."""
+    try:
+        return resolve(text, secrets, env)
+    except SecretError as e:
+        raise DeliveryError(str(e)) from None
 
 
 def redact(message: str, secrets: list[str]) -> str:

@@ -57,7 +57,8 @@ JOB = Section("jobs", "jobs: the table key is the job's name", (
     *_SHARED,
     Key("jitter", "duration", "each fire is delayed by up to this, the same for an "
         "occurrence every time", "0s"),
-    Key("env", "string-map", "environment variables added for its runs",
+    Key("env", "string-map", "environment variables added for its runs; ${NAME} and "
+        "${file:PATH} (a 0600 file of yours) are filled in at each run, never recorded",
         example='{ BACKUP_TARGET = "s3://bucket/path" }'),
     Key("cwd", "path", "working directory of its runs", example="/srv", max_length=4096),
     Key("tags", "strings", "labels for the console's filters", []),

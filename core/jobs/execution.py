@@ -23,6 +23,7 @@ from core.jobs.config import Job
 from core.jobs.process import MAX_EVENT_LINE, LocalProcess, ProcessOutcome
 from core.jobs.runs import RunState
 from core.remote.config import LOCAL_HOST
+from core.secrets import SecretError, longest_first, mask, resolve
 
 log = logging.getLogger("fleetdeck.engine")
 
@@ -59,9 +60,17 @@ class Execution:
         written = 0
         cap = self.config.engine.log_retention_bytes
         truncated = False
+        try:  # ${NAME} and ${file:PATH} in its environment, filled in only here
+            found: list[str] = []
+            job_env = {k: resolve(v, found) for k, v in job.env.items()}
+        except SecretError as e:
+            return RunState.FAILED, f"cannot start: {e}"
+        secrets = longest_first(found)
 
         def on_line(stream: str, line: str) -> None:
             nonlocal written, truncated
+            if secrets:  # what a run prints of a secret never reaches a log or a screen
+                line = mask(line, secrets)
             if written < cap:
                 logfile.write(line + "\n")
                 written += len(line) + 1
@@ -81,7 +90,7 @@ class Execution:
             return RunState.FAILED, launch
         while True:
             env = {
-                **job.env,
+                **job_env,
                 "FLEETDECK_INSTALL": self._install_id,  # finds it after a crash
                 "FLEETDECK_JOB": job.name,
                 "FLEETDECK_RUN_ID": str(run.id),

@@ -1,0 +1,64 @@
+"""Secrets in a job's environment: `${NAME}` and `${file:PATH}` filled in at each run,
+and found nowhere afterwards: not in the state directory (history, logs, job state, the
+index), not in the audit trail, not in any event."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from core.api import Actor
+from tests.helpers import job, make_config
+
+FROM_ENV = "env-secret-5c1d2e3f4a"
+FROM_FILE = "file-secret-9b8a7c6d5e"
+
+
+def everything_written(state_dir: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in state_dir.rglob("*") if p.is_file())
+
+
+async def test_a_secret_reaches_the_run_and_nothing_else(start_engine, state_dir, tmp_path,
+                                                         monkeypatch):
+    monkeypatch.setenv("FLEETDECK_TEST_TOKEN", FROM_ENV)
+    secret_file = tmp_path / "token"
+    secret_file.write_text(FROM_FILE + "\n")
+    secret_file.chmod(0o600)
+    seen = tmp_path / "seen"
+    command = f'echo "t=$TOKEN f=$FROMFILE"; echo "$TOKEN" >&2; echo "$TOKEN $FROMFILE" > {seen}'
+    config = make_config(job("deploy", command, env={
+        "TOKEN": "${FLEETDECK_TEST_TOKEN}", "FROMFILE": f"${{file:{secret_file}}}"}))
+    engine, rec = await start_engine(config, scheduling=False)
+    (run,) = await engine.run_job("deploy", actor=Actor.local("cli"))
+    done = await engine.wait_run(run["id"])
+    assert done["state"] == "succeeded", done["reason"]
+    assert seen.read_text().split() == [FROM_ENV, FROM_FILE]  # the run had them
+    log = engine.run_log_path(run["id"]).read_text()
+    assert "t=*** f=***" in log
+    await engine.stop()
+    events = json.dumps([dataclasses.asdict(e) for e in rec.events], default=str)
+    for secret in (FROM_ENV, FROM_FILE):
+        assert secret not in events
+        assert secret.encode() not in everything_written(state_dir)
+    assert "${FLEETDECK_TEST_TOKEN}" not in log  # masked values, not references
+
+
+async def test_a_secret_that_cannot_be_filled_in_fails_the_run_naming_it(
+        start_engine, tmp_path, monkeypatch):
+    monkeypatch.delenv("FLEETDECK_NOPE", raising=False)
+    shared = tmp_path / "shared"
+    shared.write_text("not-so-secret")
+    shared.chmod(0o644)
+    config = make_config(job("a", "true", env={"X": "${FLEETDECK_NOPE}"}),
+                         job("b", "true", env={"X": f"${{file:{shared}}}"}))
+    engine, _rec = await start_engine(config, scheduling=False)
+    (a,) = await engine.run_job("a", actor=Actor.local("cli"))
+    (b,) = await engine.run_job("b", actor=Actor.local("cli"))
+    a, b = await engine.wait_run(a["id"]), await engine.wait_run(b["id"])
+    assert (a["state"], a["reason"]) == (
+        "failed", "cannot start: environment variable FLEETDECK_NOPE is not set")
+    assert b["state"] == "failed"
+    assert b["reason"] == (f"cannot start: secret file {shared}: readable by others "
+                           "(mode 0644); chmod 600 it")
+    assert "not-so-secret" not in b["reason"]
