@@ -75,8 +75,9 @@ def test_a_broken_demo_folder_is_one_clear_line(tmp_path: Path) -> None:
     out = subprocess.run([*FLEETDECK, "demo", "--fleet-only", "--dir", str(blocker / "demo")],
                          capture_output=True, text=True, env=cli_env(tmp_path), timeout=60)
     assert out.returncode == 2
-    assert out.stderr.startswith("fleetdeck: the demo fleet did not start: ")
-    assert len(out.stderr.strip().splitlines()) == 1
+    # the path, what is wrong with it, and what to do: one line, nothing started
+    assert out.stderr == (f"fleetdeck: {blocker / 'demo'}: {blocker} is not a folder; "
+                          "choose another path (--dir)\n")
 
 
 async def test_console_on_the_demo_inventory_runs_remote_jobs(tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ def test_a_full_alerting_config_reads():
      "fd.toml:2: notifiers.x.kind: kind must be one of webhook, command, got 'email'"),
     ('[notifiers.x]\nkind = "webhook"\nurl = "ftp://a"\n',
      "fd.toml:3: notifiers.x.url: url must start with http:// or https:// "
-     "(or be an ${ENV} reference)"),
+     "(or be an ${ENV} or ${file:PATH} reference)"),
     ('[notifiers.x]\nkind = "webhook"\nurl = "http://a"\nevents = ["fired"]\n',
      "fd.toml:4: notifiers.x.events: events items must be one of firing, resolved, reminder, "
      "got 'fired'"),
