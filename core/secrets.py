@@ -62,13 +62,14 @@ def resolve(text: str, found: list[str], env: Mapping[str, str] | None = None) -
     return REF_RE.sub(sub, text)
 
 
-def mask(text: str, secrets: list[str]) -> str:
-    """``text`` with every secret in it replaced by ``MASK`` (the longest first)."""
+def mask(text: str, secrets: list[str], replacement: str = MASK) -> str:
+    """``text`` with every secret in it replaced; ``secrets`` as ``longest_first`` gives
+    them (so a secret inside a longer one does not leave the rest showing)."""
     for secret in secrets:
         if secret in text:
-            text = text.replace(secret, MASK)
+            text = text.replace(secret, replacement)
     return text
 
 
 def longest_first(secrets: list[str]) -> list[str]:
-    return sorted(set(secrets), key=len, reverse=True)
+    return sorted({s for s in secrets if s}, key=len, reverse=True)

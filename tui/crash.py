@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from core.secrets import SecretError, resolve
+from core.secrets import MIN_MASKED, SecretError, longest_first, mask, resolve
 
 MASK = "[redacted]"
 
@@ -32,7 +32,7 @@ def config_secrets(config: Any) -> list[str]:
                 out.append(value)
                 with contextlib.suppress(SecretError, OSError):
                     resolve(value, out)  # the values it refers to
-    return [s for s in out if len(s) >= 4]  # a shorter one would mask half the report
+    return [s for s in out if len(s) >= MIN_MASKED]
 
 
 def crash_report(exc: tuple[type[BaseException], BaseException, TracebackType | None] | None,
@@ -41,10 +41,8 @@ def crash_report(exc: tuple[type[BaseException], BaseException, TracebackType | 
     kind, error, tb = exc or (None, None, None)
     if error is None:
         return "fleetdeck crashed (no exception recorded)\n"
-    text = "".join(traceback.format_exception(kind, error, tb))
-    for secret in sorted(set(secrets), key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
+    return mask("".join(traceback.format_exception(kind, error, tb)),
+                longest_first(secrets), MASK)
 
 
 def save_report(state_dir: Path, text: str) -> Path | None:

@@ -26,7 +26,7 @@ from typing import Any
 from core.alerts.book import describe
 from core.alerts.config import NotifierConfig
 from core.alerts.outbox import Outbox
-from core.secrets import SecretError, resolve
+from core.secrets import SecretError, longest_first, mask, resolve
 
 log = logging.getLogger("fleetdeck.notify")
 
@@ -48,10 +48,8 @@ def expand(text: str, secrets: list[str], env: dict[str, str] | None = None) -> 
 
 
 def redact(message: str, secrets: list[str]) -> str:
-    for s in sorted(secrets, key=len, reverse=True):
-        if s:
-            message = message.replace(s, "***")
-    return message[:ERROR_MAX]
+    """A delivery error safe to log: secrets masked, cut to ERROR_MAX."""
+    return mask(message, longest_first(secrets))[:ERROR_MAX]
 
 
 def summary(entry: dict[str, Any]) -> str:

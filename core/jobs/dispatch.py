@@ -203,9 +203,7 @@ class Dispatch:
         self._active[run.id] = act
         self._active_by_job.setdefault(job.name, {})[run.id] = act
         if batch is None:
-            record = self.store.add_run(run)  # the same as run.to_dict(), made once
-            self._announce(RunQueued(record))
-            self.store.when_durable(functools.partial(self._admit, act))
+            self._queued_when_durable(act, self.store.add_run(run))  # add_run: its record
         else:  # run_doc(run) without its checks: every field was just set from plain data
             doc = vars(run).copy()
             doc["attempts"] = []
@@ -219,10 +217,15 @@ class Dispatch:
         records = [dict(doc, attempts=[]) for _, doc in batch]  # the events' own copies
         self.store.add_runs([run for run, _ in batch], [doc for _, doc in batch])
         for (run, _doc), record in zip(batch, records, strict=True):
-            self._announce(RunQueued(record))
-            act = self._active.get(run.id)
-            if act is not None:
-                self.store.when_durable(functools.partial(self._admit, act))
+            self._queued_when_durable(self._active.get(run.id), record)
+
+    def _queued_when_durable(self, act: ActiveRun | None, record: dict[str, Any]) -> None:
+        """Once the new run's record is on disk: announce it, then let it be started
+        (unless it already left: cancelled or replaced in the same turn)."""
+        assert self.store is not None
+        self._announce(RunQueued(record))
+        if act is not None:
+            self.store.when_durable(functools.partial(self._admit, act))
 
     def _admit(self, act: ActiveRun) -> None:
         """A run whose record is durable joins the queue: nothing starts before its

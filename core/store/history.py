@@ -21,7 +21,6 @@ until it is rewritten after the new head is on disk; only the head's copy is use
 from __future__ import annotations
 
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from typing import Any
 from tinydb import TinyDB
 from tinydb.table import Document, Table
 
-from core.jobs.runs import ACTIVE_STATES, Run
+from core.jobs.runs import Run
 from core.store.docs import (
     copy_doc,
     encode_counts,
@@ -46,6 +45,8 @@ from core.store.index_files import (
     chunk_file_name,
     encode_chunk,
 )
+from core.store.reopen import ACTIVE as _ACTIVE
+from core.store.reopen import STORE_DOC as _STORE_DOC
 from core.store.reopen import Reopening
 from core.store.storage import AtomicJSONStorage
 from core.store.tables import get_raw, insert_doc, insert_docs, remove_docs, replace_raw
@@ -54,9 +55,6 @@ log = logging.getLogger("fleetdeck.store")
 
 DEFAULT_SEGMENT_SIZE = 100
 ID_BLOCK = 256  # run ids reserved ahead on disk: a crash skips them, never reuses one
-_SEGMENT_RE = re.compile(r"^runs-(\d{6,})\.json$")
-_ACTIVE = frozenset(s.value for s in ACTIVE_STATES)
-_STORE_DOC = 1
 _INDEX_TABLES = ("store", "active")
 
 

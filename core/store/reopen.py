@@ -22,9 +22,9 @@ from core.store.index_files import Loaded, list_chunks, load_chunks
 
 log = logging.getLogger("fleetdeck.store")
 
-_ACTIVE = frozenset(s.value for s in ACTIVE_STATES)
+ACTIVE = frozenset(s.value for s in ACTIVE_STATES)  # the states of queued and running runs
 _SEGMENT_RE = re.compile(r"^runs-(\d{6,})\.json$")
-_STORE_DOC = 1
+STORE_DOC = 1  # the head's document holding the index (next id, counts)
 
 
 class Reopening:
@@ -44,7 +44,7 @@ class Reopening:
         active: list[Document] = []
         for k in sorted(on_disk, reverse=True)[:2]:
             seg = self._cache.get(k) or self._load(k)
-            store_doc = seg.db.table("store").get(doc_id=_STORE_DOC)
+            store_doc = seg.db.table("store").get(doc_id=STORE_DOC)
             if store_doc is not None:
                 stored = dict(store_doc)
                 active = list(seg.db.table("active"))
@@ -142,7 +142,7 @@ class Reopening:
             n += 1
             put(doc)
             self._next_id = max(self._next_id, doc.doc_id + 1)
-            if doc.get("state") in _ACTIVE and doc.doc_id not in self._active:
+            if doc.get("state") in ACTIVE and doc.doc_id not in self._active:
                 self._active[doc.doc_id] = doc.get("job")
                 self._counters_changed = True
         if self._counts.get(k) != n:
