@@ -88,12 +88,14 @@ class HealthMonitor:
         self.states: dict[str, CheckState] = {}
         self._tasks: list[asyncio.Task[None]] = []  # watchdog restarts
         self._loops: dict[str, asyncio.Task[None]] = {}  # one per check@target
+        self._stopping = False  # the loops end by it too: a cancel can be lost (below)
         self._saver: asyncio.Task[None] | None = None
         self._path: Path | None = None
 
     # ------------------------------------------------------------------ life cycle ----
     async def start(self, engine: Any) -> None:
         self.engine = engine
+        self._stopping = False
         self.sampler = Sampler(engine, self.clock, self._pool)
         specs = self._specs if self._specs is not None else engine.config.checks
         self.states = self._states_for(specs, engine.config.hosts)
@@ -147,6 +149,9 @@ class HealthMonitor:
         return sorted(touched)
 
     async def stop(self) -> None:
+        # Python 3.11's wait_for loses a cancel that lands as the probe it waits for
+        # completes; the loop then went on sampling and stop() waited for it forever
+        self._stopping = True
         tasks = [*self._loops.values(), *self._tasks, *([self._saver] if self._saver else [])]
         for task in tasks:
             task.cancel()
@@ -205,7 +210,7 @@ class HealthMonitor:
     # --------------------------------------------------------------------- the loop ---
     async def _loop(self, st: CheckState) -> None:
         interval = st.spec.interval
-        while True:
+        while not self._stopping:
             now = self.clock()
             tick = (now // interval + 1) * interval  # aligned: the fleet is sampled together
             await asyncio.sleep(max(0.0, tick - now))
@@ -339,7 +344,7 @@ class HealthMonitor:
             log.error("cannot write health history %s: %s", self._path, e)
 
     async def _save_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(SAVE_EVERY)
             await asyncio.to_thread(self._save_history, self._history_bytes())
 
