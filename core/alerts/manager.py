@@ -39,11 +39,13 @@ class AlertManager:
         self._sending = asyncio.Lock()
         self._commit_task: asyncio.Task[None] | None = None
         self._unannounced: list[AlertChanged] = []  # published after the book's commit
+        self._stopping = False  # the loop ends by it too: 3.11's wait_for can lose a cancel
         self._notifiers: dict[str, Any] = {}
 
     async def start(self, engine: Any) -> None:
         from core.alerts.notifiers import make_notifiers
 
+        self._stopping = False
         self.engine = engine
         alerting = getattr(engine.config, "alerting", None) or AlertingConfig()
         store = getattr(engine, "store", None)
@@ -69,6 +71,7 @@ class AlertManager:
 
     async def stop(self) -> None:
         """Deliver what is due one last time (bounded), then stop."""
+        self._stopping = True
         if self._unsubscribe:
             self._unsubscribe()
             self._unsubscribe = None
@@ -163,7 +166,7 @@ class AlertManager:
     async def _deliver_loop(self) -> None:
         book = self.book
         assert book is not None
-        while True:
+        while not self._stopping:
             self._wake.clear()
             now = self.engine.clock()
             reminded = book.reminders(now)
