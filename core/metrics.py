@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from core.remote.classes import HOST_CLASSES
+
 log = logging.getLogger("fleetdeck.metrics")
 
 DURATION_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14400)
-FINAL_HOST = ("ok", "failed", "timed_out", "unreachable", "auth_failed", "host_key_unknown",
-              "host_key_changed", "cancelled")
+FINAL_HOST = HOST_CLASSES
 
 
 class Metrics:

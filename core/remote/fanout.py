@@ -6,9 +6,9 @@ class), a ``FanOutLine`` per output line and ``FanOutDone`` on an EventBus. The 
 prints from those events; the console can subscribe to the same ones. ``cancel()``
 stops starting hosts and cancels the running ones; ``cancel_host(name)`` cancels one.
 
-Final classes are ``core.remote.ssh.HostClass`` values: ok, failed, timed_out, unreachable,
-auth_failed, host_key_unknown, host_key_changed, cancelled. ``local`` runs as a local
-subprocess, everything else over the shared ``SSHPool``.
+Final classes are ``core.remote.classes.HostClass`` values: ok, failed, timed_out,
+unreachable, auth_failed, host_key_unknown, host_key_changed, host_key_revoked, cancelled.
+``local`` runs as a local subprocess, everything else over the shared ``SSHPool``.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from typing import Any
 from core.api import current_user
 from core.events import EventBus, FanOutDone, FanOutHost, FanOutLine, FanOutStarted
 from core.jobs.process import MAX_EVENT_LINE, LocalProcess
+from core.remote.classes import CONNECT_CLASSES, HostClass
 from core.remote.commands import DEFAULT_KILL_GRACE, run_command
 from core.remote.inventory import LOCAL_HOST, fold_hosts
-from core.remote.ssh import CONNECT_CLASSES, HostClass, SSHError, SSHPool, target_for
+from core.remote.ssh import SSHError, SSHPool, target_for
 
 DEFAULT_FORKS = 64
 MEMORY_CAP = 256 * 1024  # output kept in memory per host for gathering; the log has it all

@@ -1,99 +1,241 @@
-"""The host-key policy: keys checked against the user's and the system's known_hosts,
-fleetdeck's own file in the state directory and a per-host file; trusting writes to
-fleetdeck's own file only."""
+"""The host-key policy, with OpenSSH's verdicts: keys are checked against the user's and
+the system's known_hosts, fleetdeck's own file in the state directory and a per-host
+file; trusting writes to fleetdeck's own file only.
+
+OpenSSH's rules, which asyncssh's own matcher does not follow (so fleetdeck matches
+entries itself and hands asyncssh only what it checks inside a certificate):
+
+* the name looked up is the host name lowercased (an address as is), ``[host]:port``
+  when the port is not 22, or the HostKeyAlias as given; a key recorded without the
+  port does not vouch for another port, and a key recorded for the address does not
+  vouch for the name (CheckHostIP is off by default since OpenSSH 8.5);
+* patterns are ``*``/``?`` wildcards compared in lower case, a matching ``!pattern``
+  cancels the line, ``|1|salt|hash`` lines are HMAC-SHA1 of the looked-up name;
+* any key recorded for the host that is not the one presented, of whatever type, is
+  a changed key; ``@revoked`` wins over everything; ``@cert-authority`` vouches for
+  host certificates it signed, never for plain keys.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import ipaddress
 import logging
 import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import asyncssh
+from asyncssh.public_key import get_default_certificate_algs, get_default_public_key_algs
 
 log = logging.getLogger("fleetdeck.ssh")
 
 KNOWN_HOSTS_FILE = "known_hosts"  # fleetdeck's own, in the state directory
+CA, REVOKED = "cert-authority", "revoked"
+# verdicts, as OpenSSH's HostStatus: HOST_OK, HOST_NEW, HOST_CHANGED, HOST_REVOKED
+OK, UNKNOWN, CHANGED, REVOKED_KEY = "ok", "unknown", "changed", "revoked"
 
 
-# ----------------------------------------------------------------------- known hosts ---
 def fingerprint(key: asyncssh.SSHKey) -> str:
     return f"{key.get_algorithm()} {key.get_fingerprint('sha256')}"
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One usable known_hosts line."""
+
+    marker: str | None  # None, "cert-authority" or "revoked"
+    names: str  # the host field: patterns, or one |1|salt|hash
+    key: asyncssh.SSHKey
+    where: str  # path:line, for messages
+
+
+# ------------------------------------------------------------------------ matching ---
+def ssh_host_name(host: str) -> str:
+    """The host name as ssh uses it: lowercased, unless it is an address."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host.lower()
+    return host
+
+
+def lookup_name(host: str, port: int | None, alias: str | None = None) -> str:
+    """The name OpenSSH looks a host up by in known_hosts."""
+    if alias:
+        return alias.lower()
+    host = ssh_host_name(host)
+    return host if port in (None, 0, 22) else f"[{host}]:{port}"
+
+
+@lru_cache(maxsize=4096)
+def _pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c)
+                              for c in pattern), re.DOTALL)
+
+
+def pattern_list(name: str, patterns: str) -> int:
+    """OpenSSH's match_pattern_list (lower case): 1 matched, 0 not, -1 negated match."""
+    positive = 0
+    for pat in patterns.split(","):
+        negated = pat.startswith("!")
+        if negated:
+            pat = pat[1:]
+        if _pattern(pat.lower()).fullmatch(name):
+            if negated:
+                return -1
+            positive = 1
+    return positive
+
+
+def names_match(name: str, names: str) -> bool:
+    if names.startswith("|"):
+        parts = names.split("|")
+        if len(parts) != 4 or parts[1] != "1":
+            return False
+        try:
+            salt, digest = base64.b64decode(parts[2]), base64.b64decode(parts[3])
+        except ValueError:
+            return False
+        return hmac.compare_digest(hmac.new(salt, name.encode(), hashlib.sha1).digest(),
+                                   digest)
+    return pattern_list(name.lower(), names) == 1
+
+
+def parse(text: str, path: str) -> list[Entry]:
+    """Usable lines; a line OpenSSH would skip (bad marker, unreadable key) is skipped
+    with a debug note, as ssh does."""
+    out: list[Entry] = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split()
+        marker = None
+        if fields[0].startswith("@"):
+            marker = fields.pop(0)[1:]
+            if marker not in (CA, REVOKED):
+                log.debug("%s:%d: unknown marker @%s skipped", path, n, marker)
+                continue
+        if len(fields) < 3:
+            continue
+        try:
+            key = asyncssh.import_public_key(f"{fields[1]} {fields[2]}")
+        except (asyncssh.KeyImportError, ValueError):
+            log.debug("%s:%d: unreadable key skipped", path, n)
+            continue
+        out.append(Entry(marker, fields[0], key, f"{path}:{n}"))
+    return out
+
+
+def same_key(a: asyncssh.SSHKey, b: asyncssh.SSHKey) -> bool:
+    return a.public_data == b.public_data
+
+
+# ----------------------------------------------------------------------- the files ---
 class KnownHosts:
     """Host-key verification against known_hosts files; trusting writes to our own."""
 
     def __init__(self, own_file: Path | None, system_files: list[Path] | None = None) -> None:
         self.own_file = Path(own_file) if own_file else None
-        if system_files is None:
-            system_files = [Path("~/.ssh/known_hosts").expanduser(),
-                            Path("/etc/ssh/ssh_known_hosts")]
+        if system_files is None:  # ssh's UserKnownHostsFile and GlobalKnownHostsFile
+            system_files = [Path(p).expanduser() for p in (
+                "~/.ssh/known_hosts", "~/.ssh/known_hosts2", "/etc/ssh/ssh_known_hosts",
+                "/etc/ssh/ssh_known_hosts2")]
         self.system_files = system_files
-        self._cache: dict[str, asyncssh.SSHKnownHosts] = {}
+        self._cache: dict[str, tuple[tuple[int, int], list[Entry]]] = {}
 
-    def _load(self, extra: str | None) -> list[asyncssh.SSHKnownHosts]:
+    def _file(self, path: Path) -> list[Entry]:
+        """A file's entries, read again when it changes (a person may edit it while
+        the daemon runs)."""
+        key = str(path)
+        try:
+            st = path.stat()
+        except OSError:
+            return []
+        stamp = (st.st_mtime_ns, st.st_size)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        try:
+            text = path.read_text(errors="replace")
+        except OSError as e:
+            log.warning("cannot read known_hosts %s: %s", path, e.strerror or e)
+            return []
+        entries = parse(text, key)
+        self._cache[key] = (stamp, entries)
+        return entries
+
+    def entries(self, name: str, extra: str | None = None) -> list[Entry]:
+        """Every entry for a looked-up name, from every file."""
         files = [*self.system_files, *([self.own_file] if self.own_file else [])]
         if extra:
             files.append(Path(extra).expanduser())
-        out = []
-        for path in files:
-            key = str(path)
-            if key not in self._cache:
-                try:
-                    text = path.read_text()
-                except (FileNotFoundError, NotADirectoryError):
-                    text = ""
-                except OSError as e:
-                    log.warning("cannot read known_hosts %s: %s", path, e.strerror or e)
-                    text = ""
-                try:
-                    self._cache[key] = asyncssh.import_known_hosts(text)
-                except (ValueError, asyncssh.Error) as e:
-                    log.warning("known_hosts %s does not parse: %s", path, e)
-                    self._cache[key] = asyncssh.import_known_hosts("")
-            out.append(self._cache[key])
-        return out
+        return [e for path in files for e in self._file(path) if names_match(name, e.names)]
 
-    def _match(self, host: str, addr: str, port: int | None,
-               extra: str | None) -> tuple[list[asyncssh.SSHKey], list[asyncssh.SSHKey]]:
-        trusted: list[asyncssh.SSHKey] = []
-        revoked: list[asyncssh.SSHKey] = []
-        p = None if port in (None, 22) else port
-        for kh in self._load(extra):
-            res = kh.match(host, addr, p)
-            trusted.extend(res[0])
-            revoked.extend(res[2])
-        return trusted, revoked
+    def check(self, host: str, port: int | None, key: asyncssh.SSHKey,
+              extra: str | None = None, alias: str | None = None) -> str:
+        """OpenSSH's verdict on a plain host key: ok, unknown, changed or revoked."""
+        found = self.entries(lookup_name(host, port, alias), extra)
+        if any(e.marker == REVOKED and same_key(e.key, key) for e in found):
+            return REVOKED_KEY
+        plain = [e for e in found if e.marker is None]
+        if any(same_key(e.key, key) for e in plain):
+            return OK
+        return CHANGED if plain else UNKNOWN
 
-    def check(self, host: str, addr: str, port: int | None, key: asyncssh.SSHKey,
-              extra: str | None = None) -> str:
-        """"ok", "unknown" or "changed" (a revoked key is "changed")."""
-        trusted, revoked = self._match(host, addr, port, extra)
-        data = key.public_data
-        if any(k.public_data == data for k in revoked):
-            return "changed"
-        if any(k.public_data == data for k in trusted):
-            return "ok"
-        return "changed" if trusted else "unknown"
+    def check_ca(self, host: str, port: int | None, ca_key: asyncssh.SSHKey,
+                 extra: str | None = None, alias: str | None = None) -> str:
+        """The verdict on the authority that signed a host certificate."""
+        found = self.entries(lookup_name(host, port, alias), extra)
+        if any(e.marker == REVOKED and same_key(e.key, ca_key) for e in found):
+            return REVOKED_KEY
+        if any(e.marker == CA and same_key(e.key, ca_key) for e in found):
+            return OK
+        return UNKNOWN
 
-    def algorithms(self, host: str, port: int | None, extra: str | None = None) -> list[str]:
-        """Host-key algorithms of the keys known for a host, to ask the server for those."""
-        trusted, _ = self._match(host, "", port, extra)
+    def revoked(self, host: str, port: int | None, extra: str | None = None,
+                alias: str | None = None) -> list[asyncssh.SSHKey]:
+        """Revoked keys for a host: asyncssh checks a certificate's key and its CA."""
+        return [e.key for e in self.entries(lookup_name(host, port, alias), extra)
+                if e.marker == REVOKED]
+
+    def algorithms(self, host: str, port: int | None, extra: str | None = None,
+                   alias: str | None = None) -> list[str]:
+        """Host-key algorithms to offer, as OpenSSH orders them: certificates first
+        when an authority is known for the host, then the types of the keys known
+        for it, then every other default. Every type stays offered, so a server
+        whose key is of another type shows it, and is refused as changed (not
+        unreachable)."""
+        found = self.entries(lookup_name(host, port, alias), extra)
         algs: list[str] = []
-        for key in trusted:
-            for alg in key.sig_algorithms:
-                name = alg.decode()
-                if name not in algs:
-                    algs.append(name)
-        return algs
+        if any(e.marker == CA for e in found):
+            algs += [a.decode() for a in get_default_certificate_algs()]
+        for e in found:
+            if e.marker is None:
+                algs += [a.decode() for a in e.key.sig_algorithms]
+        algs += [a.decode() for a in get_default_public_key_algs()]
+        return list(dict.fromkeys(algs))
 
-    def trust(self, host: str, port: int | None, key: asyncssh.SSHKey) -> None:
+    def trust(self, host: str, port: int | None, key: asyncssh.SSHKey,
+              alias: str | None = None) -> None:
         """Append the key to fleetdeck's own known_hosts (0600)."""
+        public = key.export_public_key("openssh").decode().split()
+        self._append(f"{lookup_name(host, port, alias)} {public[0]} {public[1]}\n")
+
+    def trust_ca(self, patterns: str, key: asyncssh.SSHKey, comment: str = "") -> None:
+        """Trust an authority for host certificates of hosts matching `patterns`."""
+        public = key.export_public_key("openssh").decode().split()
+        tail = f" {comment}" if comment else ""
+        self._append(f"@{CA} {patterns} {public[0]} {public[1]}{tail}\n")
+
+    def _append(self, line: str) -> None:
         if self.own_file is None:
             raise RuntimeError("no known_hosts file of fleetdeck's own to write to")
-        name = host if port in (None, 22) else f"[{host}]:{port}"
-        line = f"{name} {key.export_public_key('openssh').decode().split()[0]} " \
-               f"{key.export_public_key('openssh').decode().split()[1]}\n"
         self.own_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.own_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
@@ -102,4 +244,3 @@ class KnownHosts:
         finally:
             os.close(fd)
         self._cache.pop(str(self.own_file), None)
-

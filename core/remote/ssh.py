@@ -29,13 +29,22 @@ import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import asyncssh
 
-from core.remote.knownhosts import KNOWN_HOSTS_FILE, KnownHosts, fingerprint
+from core.remote.classes import HostClass
+from core.remote.knownhosts import (
+    CHANGED,
+    KNOWN_HOSTS_FILE,
+    OK,
+    REVOKED_KEY,
+    UNKNOWN,
+    KnownHosts,
+    fingerprint,
+    ssh_host_name,
+)
 
 log = logging.getLogger("fleetdeck.ssh")
 
@@ -46,21 +55,6 @@ DEFAULT_JUMP_LIMIT = 8  # concurrent handshakes through one jump host (sshd MaxS
 _JUMP_RE = re.compile(r"^(?:(?P<user>[^@\s:]+)@)?(?P<host>[A-Za-z0-9_.-]+)(?::(?P<port>\d+))?$")
 
 
-class HostClass(StrEnum):
-    """How one host's part of a fan-out (or a remote run) ended."""
-
-    OK = "ok"
-    FAILED = "failed"  # non-zero exit, a signal, or the connection died mid-command
-    TIMED_OUT = "timed_out"
-    UNREACHABLE = "unreachable"  # refused, connect timeout, DNS, no route
-    AUTH_FAILED = "auth_failed"
-    HOST_KEY_UNKNOWN = "host_key_unknown"
-    HOST_KEY_CHANGED = "host_key_changed"
-    CANCELLED = "cancelled"
-
-
-CONNECT_CLASSES = (HostClass.UNREACHABLE, HostClass.AUTH_FAILED, HostClass.HOST_KEY_UNKNOWN,
-                   HostClass.HOST_KEY_CHANGED)
 
 
 class SSHError(Exception):
@@ -132,26 +126,40 @@ class _Client(asyncssh.SSHClient):
         self.verdict: str | None = None
         self.fingerprint: str | None = None
         self.where: str = ""
+        self.ca: str | None = None  # the fingerprint of a certificate's authority
 
     def validate_host_public_key(self, host: str, addr: str, port: int,
                                  key: asyncssh.SSHKey) -> bool:
         kh = self._pool.known_hosts
         self.fingerprint = fingerprint(key)
         self.where = host if port in (None, 22) else f"[{host}]:{port}"
-        verdict = kh.check(host, addr, port, key, self._target.known_hosts)
+        verdict = kh.check(host, port, key, self._target.known_hosts)
         approved = self._pool.approved.get(self._target.name) == self.fingerprint
-        if verdict == "unknown" and (self._pool.trust_new_keys or approved) \
+        if verdict == UNKNOWN and (self._pool.trust_new_keys or approved) \
                 and kh.own_file is not None:
             kh.trust(host, port, key)
             self._pool.trusted.append((self._target.name, self.where, self.fingerprint))
             log.warning("trusted new host key of %s (%s): %s", self._target.name, self.where,
                         self.fingerprint)
-            verdict = "ok"
+            verdict = OK
         self.verdict = verdict
-        if verdict == "changed":
+        if verdict == CHANGED:
             log.error("HOST KEY CHANGED for %s (%s): now %s; refusing to connect",
                       self._target.name, self.where, self.fingerprint)
-        return verdict == "ok"
+        elif verdict == REVOKED_KEY:
+            log.error("REVOKED HOST KEY for %s (%s): %s; refusing to connect",
+                      self._target.name, self.where, self.fingerprint)
+        return verdict == OK
+
+    def validate_host_ca_key(self, host: str, addr: str, port: int,
+                             key: asyncssh.SSHKey) -> bool:
+        """A host certificate's authority: trusted only through an @cert-authority
+        line for this host (asyncssh then checks the principals and the dates)."""
+        self.ca = fingerprint(key)
+        self.where = host if port in (None, 22) else f"[{host}]:{port}"
+        self.verdict = self._pool.known_hosts.check_ca(host, port, key,
+                                                       self._target.known_hosts)
+        return self.verdict == OK
 
 
 # --------------------------------------------------------------------------- errors ---
@@ -161,15 +169,7 @@ def classify_connect_error(exc: BaseException, target: Target, client: _Client |
     if isinstance(exc, SSHError):
         return exc
     if isinstance(exc, asyncssh.HostKeyNotVerifiable) and client is not None:
-        fp = client.fingerprint
-        if client.verdict == "changed":
-            return SSHError(HostClass.HOST_KEY_CHANGED,
-                            f"HOST KEY CHANGED for {client.where}: it now presents {fp}; "
-                            "refused (remove the old key from known_hosts if the change "
-                            "is expected)", fp)
-        return SSHError(HostClass.HOST_KEY_UNKNOWN,
-                        f"host key unknown: {client.where} presents {fp} "
-                        "(trust it with --trust-new-host-keys)", fp)
+        return _host_key_error(str(exc), client)
     if isinstance(exc, asyncssh.PermissionDenied):
         return SSHError(HostClass.AUTH_FAILED, "authentication failed"
                         + (f" as {target.user}" if target.user else ""))
@@ -193,6 +193,35 @@ def classify_connect_error(exc: BaseException, target: Target, client: _Client |
     if isinstance(exc, FileNotFoundError | ValueError):
         return SSHError(HostClass.AUTH_FAILED, f"bad SSH settings: {exc}")
     return SSHError(HostClass.UNREACHABLE, f"{type(exc).__name__}: {exc}")
+
+
+def _host_key_error(reason: str, client: _Client) -> SSHError:
+    """OpenSSH's verdicts, in one line each."""
+    fp = client.fingerprint
+    if client.verdict == REVOKED_KEY or " is revoked" in reason:
+        what = f"certificate authority {client.ca}" if client.ca and client.verdict \
+            else f"key {fp}" if fp else "key (its certificate's key or authority)"
+        return SSHError(HostClass.HOST_KEY_REVOKED,
+                        f"REVOKED HOST KEY: {client.where} presents a {what} marked "
+                        "@revoked in known_hosts; refused", fp)
+    if client.verdict == CHANGED:
+        return SSHError(HostClass.HOST_KEY_CHANGED,
+                        f"HOST KEY CHANGED for {client.where}: it now presents {fp}; "
+                        "refused (remove the old key from known_hosts if the change "
+                        "is expected)", fp)
+    if client.ca is not None and client.verdict == OK:
+        # the authority is trusted but the certificate is not for this host or date
+        why = reason.split(" for host ")[0]
+        return SSHError(HostClass.HOST_KEY_UNKNOWN,
+                        f"host certificate of {client.where} not accepted: {why}")
+    if client.ca is not None:
+        return SSHError(HostClass.HOST_KEY_UNKNOWN,
+                        f"host key unknown: {client.where} presents a certificate signed "
+                        f"by {client.ca}, which no @cert-authority line trusts for it "
+                        "(fleetdeck hosts trust-ca explains how)")
+    return SSHError(HostClass.HOST_KEY_UNKNOWN,
+                    f"host key unknown: {client.where} presents {fp} "
+                    "(trust it with --trust-new-host-keys)", fp)
 
 
 # ----------------------------------------------------------------------------- pool ---
@@ -321,10 +350,11 @@ class SSHPool:
                                f"jump host {target.jump.name}: {e}", e.fingerprint) from None
             limit = self._jump_limits.setdefault(target.jump.key,
                                                  asyncio.Semaphore(self.jump_limit))
-        client = _Client(self, target)
         options: dict[str, Any] = {
-            "known_hosts": ([], [], []),  # every key goes through _Client's policy
-            "client_factory": lambda: client,
+            # every key goes through _Client's policy; asyncssh gets the revoked keys
+            # only, to check the key inside a host certificate
+            "known_hosts": lambda h, _a, p: ([], [], self.known_hosts.revoked(
+                h, p, target.known_hosts)),
             "connect_timeout": timeout,
             "keepalive_interval": self.keepalive,
             "keepalive_count_max": 3,
@@ -339,23 +369,33 @@ class SSHPool:
             options["client_keys"] = [str(Path(target.identity_file).expanduser())]
         elif self.client_keys != ():
             options["client_keys"] = self.client_keys
-        algs = self.known_hosts.algorithms(target.host, target.port, target.known_hosts)
-        if algs:
-            options["server_host_key_algs"] = algs
         if tunnel is not None:
             options["tunnel"] = tunnel
-        try:
-            async with limit:
-                conn = await asyncio.wait_for(asyncssh.connect(target.host, **options),
-                                              timeout + 1)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as e:  # noqa: BLE001 - classified into one line
-            if not isinstance(e, Exception):
+        host = ssh_host_name(target.host)
+        algs = self.known_hosts.algorithms(host, target.port, target.known_hosts)
+        while True:
+            client = _Client(self, target)
+            try:
+                async with limit:
+                    conn = await asyncio.wait_for(asyncssh.connect(
+                        host, client_factory=lambda c=client: c, server_host_key_algs=algs,
+                        **options), timeout + 1)
+                break
+            except asyncio.CancelledError:
                 raise
-            err = classify_connect_error(e, target, client, timeout)
-            log.info("ssh %s (%s): %s: %s", target.name, target.describe(), err.cls.value, err)
-            raise err from None
+            except BaseException as e:  # noqa: BLE001 - classified into one line
+                if not isinstance(e, Exception):
+                    raise
+                err = classify_connect_error(e, target, client, timeout)
+                if err.cls == HostClass.HOST_KEY_UNKNOWN and client.ca is not None \
+                        and any("-cert-" in a for a in algs):
+                    # OpenSSH's fallback: a certificate no authority vouches for here is
+                    # judged again as the plain key inside it (a second handshake)
+                    algs = [a for a in algs if "-cert-" not in a]
+                    continue
+                log.info("ssh %s (%s): %s: %s", target.name, target.describe(),
+                         err.cls.value, err)
+                raise err from None
         self.opened += 1
         log.debug("ssh connected to %s (%s)", target.name, target.describe())
         return conn

@@ -26,11 +26,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from core.remote.classes import HOST_CLASSES
 from tui.cli.common import ACTOR, CLIError, console, on_engine
 
 EXIT_INTERRUPTED = 130
-CLASS_NAMES = ("ok", "failed", "timed_out", "unreachable", "auth_failed", "host_key_unknown",
-               "host_key_changed", "cancelled")
+CLASS_NAMES = HOST_CLASSES
 
 
 def add_parsers(sub: Any) -> None:

@@ -17,12 +17,14 @@ from tui.screens.base import FleetScreen, TableScreen
 from tui.screens.cells import fmt_age, fmt_time
 
 STATE_ORDER = ("connecting", "running", "pending", "failed", "timed_out", "unreachable",
-               "auth_failed", "host_key_unknown", "host_key_changed", "cancelled", "ok")
+               "auth_failed", "host_key_unknown", "host_key_changed", "host_key_revoked",
+               "cancelled", "ok")
 STATE_LABEL = {"pending": "queued"}  # what a waiting host is called on screen
 HOST_STYLES = {
     "pending": "cyan", "connecting": "blue", "running": "bold blue", "ok": "green",
     "failed": "bold red", "timed_out": "bold magenta", "unreachable": "red",
     "auth_failed": "red", "host_key_unknown": "yellow", "host_key_changed": "bold red",
+    "host_key_revoked": "bold red",
     "cancelled": "yellow",
 }
 
