@@ -258,7 +258,8 @@ class Sshd:
     """A real OpenSSH sshd on a loopback port, as the current user."""
 
     def __init__(self, binary: str, folder: Path, keys: Keys, host_key_path: Path,
-                 *, rexec: bool = True) -> None:
+                 *, rexec: bool = True, extra_config: str = "") -> None:
+        self.extra_config = extra_config  # more sshd_config lines (e.g. HostCertificate)
         self.rexec = rexec  # False: `sshd -r`, no re-exec per connection (cheaper, benches)
         self.binary = binary
         self.folder = folder
@@ -275,7 +276,7 @@ class Sshd:
             f"AuthorizedKeysFile {self.keys.authorized}\nStrictModes no\nUsePAM no\n"
             "PidFile none\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nMaxStartups 100:30:200\nMaxSessions 100\n"
-            "LogLevel ERROR\nUseDNS no\n")
+            "LogLevel ERROR\nUseDNS no\n" + self.extra_config)
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation dir
         flags = ["-D", "-e"] if self.rexec else ["-D", "-e", "-r"]

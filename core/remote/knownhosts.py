@@ -6,9 +6,10 @@ OpenSSH's rules, which asyncssh's own matcher does not follow (so fleetdeck matc
 entries itself and hands asyncssh only what it checks inside a certificate):
 
 * the name looked up is the host name lowercased (an address as is), ``[host]:port``
-  when the port is not 22, or the HostKeyAlias as given; a key recorded without the
-  port does not vouch for another port, and a key recorded for the address does not
-  vouch for the name (CheckHostIP is off by default since OpenSSH 8.5);
+  when the port is not 22, or the HostKeyAlias; when nothing is on record for
+  ``[host]:port``, a match under the bare name still counts (and only a match); a key
+  recorded for the address does not vouch for the name (CheckHostIP is off by
+  default since OpenSSH 8.5);
 * patterns are ``*``/``?`` wildcards compared in lower case, a matching ``!pattern``
   cancels the line, ``|1|salt|hash`` lines are HMAC-SHA1 of the looked-up name;
 * any key recorded for the host that is not the one presented, of whatever type, is
@@ -36,6 +37,20 @@ log = logging.getLogger("fleetdeck.ssh")
 
 KNOWN_HOSTS_FILE = "known_hosts"  # fleetdeck's own, in the state directory
 CA, REVOKED = "cert-authority", "revoked"
+CERT_SUFFIX = "-cert-v01@openssh.com"
+# ssh's default HostKeyAlgorithms, in its order (`ssh -G` prints them), as far as
+# asyncssh has them; asyncssh's own default puts RSA first, so a server with several
+# host keys would show another key than it shows ssh
+_SUPPORTED = {a.decode() for a in (*get_default_certificate_algs(),
+                                   *get_default_public_key_algs())}
+OPENSSH_HOST_KEY_ALGS = tuple(a for a in (
+    "ssh-ed25519-cert-v01@openssh.com", "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com", "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+    "sk-ssh-ed25519-cert-v01@openssh.com", "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "rsa-sha2-512-cert-v01@openssh.com", "rsa-sha2-256-cert-v01@openssh.com",
+    "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com", "rsa-sha2-512",
+    "rsa-sha2-256") if a in _SUPPORTED)
 # verdicts, as OpenSSH's HostStatus: HOST_OK, HOST_NEW, HOST_CHANGED, HOST_REVOKED
 OK, UNKNOWN, CHANGED, REVOKED_KEY = "ok", "unknown", "changed", "revoked"
 
@@ -178,25 +193,55 @@ class KnownHosts:
         return [e for path in files for e in self._file(path) if names_match(name, e.names)]
 
     def check(self, host: str, port: int | None, key: asyncssh.SSHKey,
-              extra: str | None = None, alias: str | None = None) -> str:
-        """OpenSSH's verdict on a plain host key: ok, unknown, changed or revoked."""
-        found = self.entries(lookup_name(host, port, alias), extra)
+              extra: str | None = None, alias: str | None = None, *,
+              bare_first: bool = False) -> str:
+        """OpenSSH's verdict on a plain host key: ok, unknown, changed or revoked.
+
+        `bare_first`: the server showed a certificate that no authority vouched for
+        under ``[host]:port``; ssh then looks at the bare name's plain keys before
+        the ``[host]:port`` ones (its nested second look runs first), so a match
+        there wins even over a changed key under the port."""
+        if bare_first and self._second_look(host, port, key, extra, alias, cert=False):
+            return OK
+        return self._judge(host, port, key, extra, alias, cert=False)
+
+    def check_ca(self, host: str, port: int | None, ca_key: asyncssh.SSHKey,
+                 extra: str | None = None, alias: str | None = None) -> tuple[str, str]:
+        """The verdict on the authority that signed a host certificate (ok, unknown or
+        revoked), and the verdict under ``[host]:port`` alone."""
+        first = self._verdict(lookup_name(host, port, alias), ca_key, extra, True)
+        if first == UNKNOWN and self._second_look(host, port, ca_key, extra, alias,
+                                                  cert=True):
+            return OK, first
+        return first, first
+
+    def _judge(self, host: str, port: int | None, key: asyncssh.SSHKey, extra: str | None,
+               alias: str | None, *, cert: bool) -> str:
+        verdict = self._verdict(lookup_name(host, port, alias), key, extra, cert)
+        if verdict == UNKNOWN and self._second_look(host, port, key, extra, alias,
+                                                    cert=cert):
+            return OK
+        return verdict
+
+    def _second_look(self, host: str, port: int | None, key: asyncssh.SSHKey,
+                     extra: str | None, alias: str | None, *, cert: bool) -> bool:
+        """ssh's second look, without the port: only a match there counts (a changed
+        or revoked key under the bare name leaves the host unknown)."""
+        return not alias and port not in (None, 0, 22) and \
+            self._verdict(lookup_name(host, None), key, extra, cert) == OK
+
+    def _verdict(self, name: str, key: asyncssh.SSHKey, extra: str | None,
+                 cert: bool) -> str:
+        found = self.entries(name, extra)
         if any(e.marker == REVOKED and same_key(e.key, key) for e in found):
             return REVOKED_KEY
+        if cert:
+            return OK if any(e.marker == CA and same_key(e.key, key) for e in found) \
+                else UNKNOWN
         plain = [e for e in found if e.marker is None]
         if any(same_key(e.key, key) for e in plain):
             return OK
         return CHANGED if plain else UNKNOWN
-
-    def check_ca(self, host: str, port: int | None, ca_key: asyncssh.SSHKey,
-                 extra: str | None = None, alias: str | None = None) -> str:
-        """The verdict on the authority that signed a host certificate."""
-        found = self.entries(lookup_name(host, port, alias), extra)
-        if any(e.marker == REVOKED and same_key(e.key, ca_key) for e in found):
-            return REVOKED_KEY
-        if any(e.marker == CA and same_key(e.key, ca_key) for e in found):
-            return OK
-        return UNKNOWN
 
     def revoked(self, host: str, port: int | None, extra: str | None = None,
                 alias: str | None = None) -> list[asyncssh.SSHKey]:
@@ -205,21 +250,29 @@ class KnownHosts:
                 if e.marker == REVOKED]
 
     def algorithms(self, host: str, port: int | None, extra: str | None = None,
-                   alias: str | None = None) -> list[str]:
-        """Host-key algorithms to offer, as OpenSSH orders them: certificates first
-        when an authority is known for the host, then the types of the keys known
-        for it, then every other default. Every type stays offered, so a server
+                   alias: str | None = None, *, certificates: bool = True) -> list[str]:
+        """Host-key algorithms to offer, ordered as ssh orders them: every certificate
+        type first when an authority is on record for the host; the whole default
+        list (certificates first) when a key of the most preferred type is; else the
+        types of the keys on record first. Every type stays offered, so a server
         whose key is of another type shows it, and is refused as changed (not
-        unreachable)."""
+        unreachable). `certificates=False`: plain keys only (the second handshake
+        after a certificate no authority vouched for)."""
         found = self.entries(lookup_name(host, port, alias), extra)
-        algs: list[str] = []
-        if any(e.marker == CA for e in found):
-            algs += [a.decode() for a in get_default_certificate_algs()]
-        for e in found:
-            if e.marker is None:
-                algs += [a.decode() for a in e.key.sig_algorithms]
-        algs += [a.decode() for a in get_default_public_key_algs()]
-        return list(dict.fromkeys(algs))
+        algs = list(OPENSSH_HOST_KEY_ALGS)
+        if not certificates:
+            algs = [a for a in algs if CERT_SUFFIX not in a]
+        known = {a.decode() for e in found if e.marker is None for a in e.key.sig_algorithms}
+        has_ca = any(e.marker == CA for e in found)
+
+        def preferred(alg: str) -> bool:
+            if CERT_SUFFIX in alg and has_ca:
+                return True
+            return alg.replace(CERT_SUFFIX, "") in known
+
+        if not algs or (not has_ca and preferred(algs[0])):
+            return algs
+        return [a for a in algs if preferred(a)] + [a for a in algs if not preferred(a)]
 
     def trust(self, host: str, port: int | None, key: asyncssh.SSHKey,
               alias: str | None = None) -> None:

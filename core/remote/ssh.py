@@ -120,20 +120,26 @@ def jump_target(spec: str, hosts: Mapping[str, Any]) -> Target:
 class _Client(asyncssh.SSHClient):
     """Validates the host key with our policy and remembers why it said no."""
 
-    def __init__(self, pool: SSHPool, target: Target) -> None:
+    def __init__(self, pool: SSHPool, target: Target, after_certificate: str | None = None
+                 ) -> None:
         self._pool = pool
         self._target = target
+        # the second handshake after a certificate no authority vouched for: the
+        # verdict under [host]:port on that certificate's authority
+        self._after_certificate = after_certificate
         self.verdict: str | None = None
         self.fingerprint: str | None = None
         self.where: str = ""
         self.ca: str | None = None  # the fingerprint of a certificate's authority
+        self.ca_at_port: str | None = None
 
     def validate_host_public_key(self, host: str, addr: str, port: int,
                                  key: asyncssh.SSHKey) -> bool:
         kh = self._pool.known_hosts
         self.fingerprint = fingerprint(key)
         self.where = host if port in (None, 22) else f"[{host}]:{port}"
-        verdict = kh.check(host, port, key, self._target.known_hosts)
+        verdict = kh.check(host, port, key, self._target.known_hosts,
+                           bare_first=self._after_certificate == UNKNOWN)
         approved = self._pool.approved.get(self._target.name) == self.fingerprint
         if verdict == UNKNOWN and (self._pool.trust_new_keys or approved) \
                 and kh.own_file is not None:
@@ -157,8 +163,8 @@ class _Client(asyncssh.SSHClient):
         line for this host (asyncssh then checks the principals and the dates)."""
         self.ca = fingerprint(key)
         self.where = host if port in (None, 22) else f"[{host}]:{port}"
-        self.verdict = self._pool.known_hosts.check_ca(host, port, key,
-                                                       self._target.known_hosts)
+        self.verdict, self.ca_at_port = self._pool.known_hosts.check_ca(
+            host, port, key, self._target.known_hosts)
         return self.verdict == OK
 
 
@@ -373,8 +379,9 @@ class SSHPool:
             options["tunnel"] = tunnel
         host = ssh_host_name(target.host)
         algs = self.known_hosts.algorithms(host, target.port, target.known_hosts)
+        after_certificate = None
         while True:
-            client = _Client(self, target)
+            client = _Client(self, target, after_certificate)
             try:
                 async with limit:
                     conn = await asyncio.wait_for(asyncssh.connect(
@@ -388,10 +395,14 @@ class SSHPool:
                     raise
                 err = classify_connect_error(e, target, client, timeout)
                 if err.cls == HostClass.HOST_KEY_UNKNOWN and client.ca is not None \
-                        and any("-cert-" in a for a in algs):
-                    # OpenSSH's fallback: a certificate no authority vouches for here is
-                    # judged again as the plain key inside it (a second handshake)
-                    algs = [a for a in algs if "-cert-" not in a]
+                        and after_certificate is None:
+                    # ssh's fallback: a certificate no authority vouches for here is
+                    # judged again as the plain key inside it (a second handshake,
+                    # offering plain keys only)
+                    after_certificate = client.ca_at_port
+                    algs = self.known_hosts.algorithms(host, target.port,
+                                                       target.known_hosts,
+                                                       certificates=False)
                     continue
                 log.info("ssh %s (%s): %s: %s", target.name, target.describe(),
                          err.cls.value, err)

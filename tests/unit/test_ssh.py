@@ -258,6 +258,13 @@ def test_known_hosts_check(tmp_path, keys):
     assert kh.check("127.0.0.1", 2222, keys.host) == "ok"
     other = asyncssh.generate_private_key("ssh-ed25519")
     assert kh.check("127.0.0.1", 2222, other) == "changed"
-    # the known type is asked for first; every other type stays offered
+    # ssh's order: a key of the most preferred type on record keeps the default list
     algs = kh.algorithms("127.0.0.1", 2222)
-    assert algs[0] == "ssh-ed25519" and "rsa-sha2-256" in algs
+    assert algs[:2] == ["ssh-ed25519-cert-v01@openssh.com",
+                        "ecdsa-sha2-nistp256-cert-v01@openssh.com"]
+    # else the types on record come first, and every other type stays offered
+    kh.trust("10.0.0.1", None, asyncssh.generate_private_key("ecdsa-sha2-nistp256"))
+    algs = kh.algorithms("10.0.0.1", None)
+    assert algs[:2] == ["ecdsa-sha2-nistp256-cert-v01@openssh.com", "ecdsa-sha2-nistp256"]
+    assert "ssh-ed25519" in algs and "rsa-sha2-256" in algs
+    assert kh.algorithms("10.0.0.1", None, certificates=False)[0] == "ecdsa-sha2-nistp256"

@@ -1,0 +1,200 @@
+"""Host-key verdicts against OpenSSH's own: two real sshd on loopback with the same host
+key, one also with a CA-signed host certificate; a known_hosts file per case, and for
+each case and server the real `ssh` client (StrictHostKeyChecking=yes) and fleetdeck's
+SSH pool connecting to it. Both must give the verdict written in the case: hashed
+entries, [host]:port, wildcards, negation, letter case, several keys and key types,
+@cert-authority and @revoked."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from core.remote.classes import HostClass
+from core.remote.knownhosts import KnownHosts
+from core.remote.ssh import SSHError, SSHPool, Target
+from tests.sshd import USER, Sshd, make_keys, require_sshd
+
+
+def require_ssh() -> str:
+    found = shutil.which("ssh")
+    if found is None:
+        require_sshd()  # fails in CI, where openssh-client comes with the server
+        pytest.skip("the OpenSSH client (ssh) is not installed")
+    return found
+
+
+@dataclass
+class World:
+    folder: Path
+    servers: dict[str, Sshd]  # "plain" and "certified"
+    client_key: Path
+    host: str  # "ssh-ed25519 AAAA..." of the server's host key
+    other: str  # another ed25519 key
+    ecdsa: str  # a key of another type
+    ca: str  # the authority that signed the host certificate
+    other_ca: str
+
+
+
+def public(key: asyncssh.SSHKey) -> str:
+    return " ".join(key.export_public_key("openssh").decode().split()[:2])
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> World:
+    binary = require_sshd()
+    folder = tmp_path_factory.mktemp("known")
+    keys = make_keys(folder / "keys")
+    keys.host.write_public_key(str(keys.host_path) + ".pub")
+    ca = asyncssh.generate_private_key("ssh-ed25519")
+    ca_path = folder / "ca"
+    ca.write_private_key(str(ca_path))
+    ca_path.chmod(0o600)
+    # the certificate names localhost only: reached as 127.0.0.1 it is not valid
+    subprocess.run(["ssh-keygen", "-q", "-s", str(ca_path), "-I", "test-host", "-h",
+                    "-n", "localhost", str(keys.host_path) + ".pub"], check=True)
+    cert = Path(str(keys.host_path) + "-cert.pub")
+    servers = {"plain": Sshd(binary, folder / "sshd", keys, keys.host_path).start(),
+               "certified": Sshd(binary, folder / "sshd", keys, keys.host_path,
+                                 extra_config=f"HostCertificate {cert}\n").start()}
+    yield World(folder, servers, keys.client_path, public(keys.host),
+                public(asyncssh.generate_private_key("ssh-ed25519")),
+                public(asyncssh.generate_private_key("ecdsa-sha2-nistp256")), public(ca),
+                public(asyncssh.generate_private_key("ssh-ed25519")))
+    for sshd in servers.values():
+        sshd.stop()
+
+
+def hashed(world: World, name: str, key: str) -> str:
+    """A hashed line made by ssh-keygen -H (OpenSSH's own hashing)."""
+    plain = world.folder / f"plain-{abs(hash(name))}"
+    plain.write_text(f"{name} {key}\n")
+    subprocess.run(["ssh-keygen", "-q", "-H", "-f", str(plain)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return plain.read_text()
+
+
+# (case, connect to, known_hosts lines with {P} the port and {H} {O} {E} {CA} {CA2} keys,
+#  the verdict OpenSSH gives: one for both servers, or (plain server, certified server))
+CASES = [
+    ("exact name and port", "localhost", "[localhost]:{P} {H}", "ok"),
+    ("recorded without the port", "localhost", "localhost {H}", "ok"),
+    ("another key without the port", "localhost", "localhost {O}", "unknown"),
+    # with a certificate shown, ssh's second look (bare name) runs before the first
+    ("another key with the port, right key without", "localhost",
+     "[localhost]:{P} {O}\nlocalhost {H}", ("changed", "ok")),
+    ("recorded for the address only", "localhost", "[127.0.0.1]:{P} {H}", "unknown"),
+    ("hashed", "localhost", "HASH [localhost]:{P} {H}", "ok"),
+    ("hashed, another name", "localhost", "HASH [otherhost]:{P} {H}", "unknown"),
+    ("wildcard", "localhost", "[local*]:{P} {H}", "ok"),
+    ("single-character wildcard", "localhost", "[localhos?]:{P} {H}", "ok"),
+    ("negated", "localhost", "[local*]:{P},![localhost]:{P} {H}", "unknown"),
+    ("pattern in upper case", "localhost", "[LocalHost]:{P} {H}", "ok"),
+    ("host typed in upper case", "LOCALHOST", "[localhost]:{P} {H}", "ok"),
+    ("another key of the same type", "localhost", "[localhost]:{P} {O}", "changed"),
+    ("a key of another type", "localhost", "[localhost]:{P} {E}", "changed"),
+    ("several keys, one right", "localhost",
+     "[localhost]:{P} {O}\n[localhost]:{P} {E}\n[localhost]:{P} {H}", "ok"),
+    ("revoked", "localhost", "[localhost]:{P} {H}\n@revoked [localhost]:{P} {H}", "revoked"),
+    ("revoked by wildcard", "localhost", "@revoked * {H}", "revoked"),
+    ("authority for the host", "localhost", "@cert-authority [localhost]:{P} {CA}",
+     ("unknown", "ok")),
+    ("authority by wildcard", "localhost", "@cert-authority * {CA}", ("unknown", "ok")),
+    ("authority without the port", "localhost", "@cert-authority localhost {CA}",
+     ("unknown", "ok")),
+    ("authority for another host", "localhost", "@cert-authority [other]:{P} {CA}",
+     "unknown"),
+    ("another authority", "localhost", "@cert-authority * {CA2}", "unknown"),
+    ("authority, but the name is not in the certificate", "127.0.0.1",
+     "@cert-authority * {CA}", "unknown"),
+    ("authority not for the name, plain key known", "127.0.0.1",
+     "@cert-authority * {CA}\n[127.0.0.1]:{P} {H}", "ok"),
+    ("revoked authority", "localhost", "@cert-authority * {CA}\n@revoked * {CA}",
+     ("unknown", "revoked")),
+    ("authority, but the host key is revoked", "localhost",
+     "@cert-authority * {CA}\n@revoked [localhost]:{P} {H}", "revoked"),
+]
+
+
+def render(world: World, text: str, port: int) -> str:
+    out = []
+    for line in text.format(P=port, H=world.host, O=world.other, E=world.ecdsa,
+                            CA=world.ca, CA2=world.other_ca).splitlines():
+        if line.startswith("HASH "):
+            name, key = line[5:].split(" ", 1)
+            out.append(hashed(world, name, key).strip())
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def openssh_verdict(world: World, known: Path, host: str, port: int) -> str:
+    res = subprocess.run(
+        [require_ssh(), "-F", "/dev/null", "-o", "BatchMode=yes",
+         "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}",
+         "-o", "GlobalKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
+         "-o", "ConnectTimeout=60", "-i", str(world.client_key), "-p", str(port),
+         "-l", USER, host, "true"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    err = res.stderr
+    if res.returncode == 0:
+        return "ok"
+    if "REVOKED HOST KEY" in err or "was revoked" in err:
+        return "revoked"
+    if "HOST IDENTIFICATION HAS CHANGED" in err or "has changed" in err:
+        return "changed"
+    if "host key is known" in err:
+        return "unknown"
+    return f"other: {err.strip()[-200:]}"
+
+
+CLASS_VERDICT = {HostClass.HOST_KEY_UNKNOWN: "unknown", HostClass.HOST_KEY_CHANGED: "changed",
+                 HostClass.HOST_KEY_REVOKED: "revoked"}
+
+
+async def fleetdeck_verdict(world: World, known: Path, host: str, port: int) -> str:
+    pool = SSHPool(known_hosts=KnownHosts(None, system_files=[known]), ssh_config=None,
+                   client_keys=[str(world.client_key)], agent_path=None,
+                   connect_timeout=60)
+    try:
+        conn = await pool.connect(Target(name="h", host=host, port=port, user=USER))
+        conn.close()
+        return "ok"
+    except SSHError as e:
+        return CLASS_VERDICT.get(e.cls, f"other: {e.cls.value}: {e}")
+    finally:
+        await pool.close()
+
+
+@pytest.mark.parametrize("server", ["plain", "certified"])
+@pytest.mark.parametrize(("case", "host", "lines", "expected"), CASES,
+                         ids=[c[0] for c in CASES])
+async def test_verdict_is_openssh_s(world, tmp_path, server, case, host, lines, expected):
+    if isinstance(expected, tuple):
+        expected = expected[server == "certified"]
+    port = world.servers[server].port
+    known = tmp_path / "known_hosts"
+    known.write_text(render(world, lines, port))
+    theirs = await asyncio.to_thread(openssh_verdict, world, known, host, port)
+    ours = await fleetdeck_verdict(world, known, host, port)
+    assert (theirs, ours) == (expected, expected), known.read_text()
+
+
+async def test_revoked_reason_names_the_marker(world, tmp_path):
+    known = tmp_path / "known_hosts"
+    port = world.servers["certified"].port
+    known.write_text(render(world, "@revoked * {H}", port))
+    pool = SSHPool(known_hosts=KnownHosts(None, system_files=[known]), ssh_config=None,
+                   client_keys=[str(world.client_key)], agent_path=None)
+    with pytest.raises(SSHError) as err:
+        await pool.connect(Target(name="h", host="localhost", port=port, user=USER))
+    await pool.close()
+    assert err.value.cls == HostClass.HOST_KEY_REVOKED
+    assert "@revoked" in str(err.value) and "Traceback" not in str(err.value)
