@@ -164,7 +164,7 @@ class KnownHosts:
         self.system_files = system_files
         self._cache: dict[str, tuple[tuple[int, int], list[Entry]]] = {}
 
-    def _file(self, path: Path) -> list[Entry]:
+    def file_entries(self, path: Path) -> list[Entry]:
         """A file's entries, read again when it changes (a person may edit it while
         the daemon runs)."""
         key = str(path)
@@ -190,7 +190,7 @@ class KnownHosts:
         files = [*self.system_files, *([self.own_file] if self.own_file else [])]
         if extra:
             files.append(Path(extra).expanduser())
-        return [e for path in files for e in self._file(path) if names_match(name, e.names)]
+        return [e for path in files for e in self.file_entries(path) if names_match(name, e.names)]
 
     def check(self, host: str, port: int | None, key: asyncssh.SSHKey,
               extra: str | None = None, alias: str | None = None, *,

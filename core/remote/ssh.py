@@ -224,7 +224,7 @@ def _host_key_error(reason: str, client: _Client) -> SSHError:
         return SSHError(HostClass.HOST_KEY_UNKNOWN,
                         f"host key unknown: {client.where} presents a certificate signed "
                         f"by {client.ca}, which no @cert-authority line trusts for it "
-                        "(fleetdeck hosts trust-ca explains how)")
+                        "(`fleetdeck trust-ca` trusts a CA)")
     return SSHError(HostClass.HOST_KEY_UNKNOWN,
                     f"host key unknown: {client.where} presents {fp} "
                     "(trust it with --trust-new-host-keys)", fp)

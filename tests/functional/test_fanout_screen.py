@@ -229,7 +229,9 @@ async def test_trusting_an_unknown_host_key_after_seeing_it(make_app) -> None:
         await pilot.press("t")
         confirm = app.screen
         assert isinstance(confirm, ConfirmScreen)
-        assert confirm.detail == f"new1: {fp}"  # the person sees what they trust
+        # the person sees what they trust, and the CA way for a fleet with host certificates
+        assert confirm.detail.startswith(f"new1: {fp}\n")
+        assert "fleetdeck trust-ca" in confirm.detail
         await pilot.press("y")
         assert await finished(pilot, screen) == {"new1": "ok"}
         added = known.read_text()[len(before):]

@@ -198,3 +198,61 @@ async def test_revoked_reason_names_the_marker(world, tmp_path):
     await pool.close()
     assert err.value.cls == HostClass.HOST_KEY_REVOKED
     assert "@revoked" in str(err.value) and "Traceback" not in str(err.value)
+
+
+# ----------------------------------------------------------------------- trust-ca ---
+def fleetdeck(tmp_path: Path, world: World, *args: str,
+              stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    from tests.helpers import FLEETDECK, cli_env
+
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True, mode=0o700)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[hosts.certified]\naddress = "localhost"\n'
+                   f'port = {world.servers["certified"].port}\nuser = "{USER}"\n'
+                   f'identity_file = "{world.client_key}"\n')
+    env = cli_env(tmp_path)
+    env["HOME"] = str(tmp_path / "home")  # no ~/.ssh of the person running the tests
+    env.pop("SSH_AUTH_SOCK", None)
+    return subprocess.run([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
+                           *args], capture_output=True, text=True, timeout=120, env=env,
+                          input=stdin)
+
+
+def test_trust_ca_explains_then_a_certified_host_is_accepted(world, tmp_path):
+    ca = tmp_path / "host_ca.pub"
+    ca.write_text(world.ca + " ops-host-ca\n")
+    before = fleetdeck(tmp_path, world, "fanout", "certified", "--", "echo", "in")
+    assert before.returncode != 0 and "host_key_unknown" in before.stdout + before.stderr
+    # without a terminal and without --yes nothing is written
+    refused = fleetdeck(tmp_path, world, "trust-ca", str(ca), "--hosts", "localhost")
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert not (tmp_path / "state" / "known_hosts").exists()
+    done = fleetdeck(tmp_path, world, "trust-ca", str(ca), "--hosts", "localhost", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "Whoever holds the CA's private" in done.stdout and "principals" in done.stdout
+    line = (tmp_path / "state" / "known_hosts").read_text()
+    assert line == f"@cert-authority localhost {world.ca} ops-host-ca\n"
+    assert oct((tmp_path / "state" / "known_hosts").stat().st_mode & 0o777) == "0o600"
+    after = fleetdeck(tmp_path, world, "fanout", "certified", "--", "echo", "in")
+    assert after.returncode == 0, after.stdout + after.stderr
+    listed = fleetdeck(tmp_path, world, "trust-ca", "--list")
+    assert "@cert-authority" in listed.stdout and "localhost" in listed.stdout
+
+
+@pytest.mark.parametrize(("content", "hosts", "message"), [
+    (None, "localhost", "not found"),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\nxx\n", "localhost", "is a private key"),
+    ("hello\n", "localhost", "not an SSH public key"),
+    ("CA", "local host", "without spaces"),
+    ("CA", ",", "without spaces"),
+])
+def test_trust_ca_refuses_bad_input_in_one_line(world, tmp_path, content, hosts, message):
+    ca = tmp_path / "ca.pub"
+    if content is not None:
+        ca.write_text(world.ca + "\n" if content == "CA" else content)
+    res = fleetdeck(tmp_path, world, "trust-ca", str(ca), "--hosts", hosts, "--yes")
+    assert res.returncode == 2
+    assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "state" / "known_hosts").exists()

@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from core.config import ConfigError
-from tui.cli import alerts, configfile, daemon, demo, fanout, health, jobs, schedule
+from tui.cli import (
+    alerts,
+    configfile,
+    daemon,
+    demo,
+    fanout,
+    health,
+    hostkeys,
+    jobs,
+    schedule,
+)
 from tui.cli import console as console_cmd
 from tui.cli.common import (
     EXIT_CANCELLED,
@@ -27,7 +37,8 @@ from tui.cli.common import (
     state_dir_of,
 )
 
-GROUPS = (console_cmd, demo, health, daemon, jobs, schedule, configfile, fanout, alerts)
+GROUPS = (console_cmd, demo, health, daemon, jobs, schedule, configfile, fanout, hostkeys,
+          alerts)
 
 
 def build_parser() -> argparse.ArgumentParser:

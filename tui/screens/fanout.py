@@ -331,7 +331,9 @@ class FanOutScreen(FleetScreen):
 
         self.app.push_screen(ConfirmScreen(
             f"Trust these {len(unknown)} host key{'s' if len(unknown) != 1 else ''} and "
-            "run again on those hosts?", lines), confirmed)
+            "run again on those hosts?",
+            lines + "\n\nHost keys signed by an SSH certificate authority? Trust the CA "
+            "once instead: fleetdeck trust-ca CA.pub --hosts PATTERN"), confirmed)
 
     def action_past(self) -> None:
         def chosen(fid: int | None) -> None:

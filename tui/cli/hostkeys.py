@@ -1,0 +1,111 @@
+"""`trust-ca`: trust an SSH certificate authority for hosts' certificates, after saying
+plainly what that means; `trust-ca --list` shows the authorities and revocations on
+record in every known_hosts file fleetdeck reads."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from tui.cli.common import CLIError, os_error_line
+
+_PATTERNS = re.compile(r"[^\s#]+")
+
+EXPLAIN = """\
+Trusting a certificate authority (CA) means: a host whose name matches {patterns}
+and presents an SSH host certificate signed by this key is accepted without a
+known_hosts line of its own (ssh's @cert-authority). Whoever holds the CA's private
+key can vouch for every host matching those patterns. Each certificate is still
+checked: the name fleetdeck connects to must be one of its principals, and today
+within its validity. To withdraw the trust later, delete the line from
+{file}
+or add `@revoked * <the CA's key>` to a known_hosts file."""
+
+
+def add_parsers(sub: Any) -> None:
+    t = sub.add_parser(
+        "trust-ca", help="trust an SSH certificate authority for hosts' certificates",
+        description="Trust the CA whose public key is in CA_KEY for host certificates of "
+                    "hosts matching --hosts (written to fleetdeck's own known_hosts as "
+                    "an @cert-authority line). --list shows what is trusted and revoked.")
+    t.add_argument("ca_key", nargs="?", metavar="CA_KEY",
+                   help="the CA's public key file, e.g. /etc/ssh/host_ca.pub")
+    t.add_argument("--hosts", metavar="PATTERNS",
+                   help="host names the CA may vouch for, ssh style: '*.prod.example.com',"
+                        " '10.1.*,!10.1.9.*'")
+    t.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    t.add_argument("--list", action="store_true",
+                   help="show trusted and revoked CAs and keys in every known_hosts file")
+    t.set_defaults(func=cmd_trust_ca)
+
+
+def read_public_key(path: Path) -> Any:
+    """A CA's public key from a file, or a one-line error naming the file and why."""
+    import asyncssh
+
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as e:
+        raise CLIError(os_error_line(e, path)) from None
+    if "PRIVATE KEY" in text:
+        raise CLIError(f"{path}: is a private key; give the CA's public key (the .pub "
+                       "file)")
+    try:
+        key = asyncssh.import_public_key(text.strip())
+    except (asyncssh.KeyImportError, ValueError):
+        raise CLIError(f"{path}: not an SSH public key (expected one line like "
+                       "'ssh-ed25519 AAAA... comment')") from None
+    return key
+
+
+def cmd_trust_ca(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    from core.remote.knownhosts import KNOWN_HOSTS_FILE, KnownHosts, fingerprint
+
+    kh = KnownHosts(state_dir / KNOWN_HOSTS_FILE)
+    if args.list:
+        return _list(kh)
+    if not args.ca_key or not args.hosts:
+        raise CLIError("trust-ca needs the CA's public key file and --hosts PATTERNS "
+                       "(e.g. trust-ca host_ca.pub --hosts '*.prod.example.com')")
+    if not _PATTERNS.fullmatch(args.hosts) or "," in (args.hosts[0], args.hosts[-1]):
+        raise CLIError(f"--hosts {args.hosts!r}: patterns are comma-separated names "
+                       "with * and ?, without spaces or '#'")
+    key = read_public_key(Path(args.ca_key))
+    own = kh.own_file
+    print(EXPLAIN.format(patterns="every host" if args.hosts == "*" else args.hosts,
+                         file=own))
+    print(f"\nCA key: {fingerprint(key)}"
+          + (f" ({key.get_comment()})" if key.get_comment() else ""))
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CLIError("not trusted: add --yes to trust it without a prompt")
+        answer = input("Trust this CA? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("not trusted")
+            return 1
+    try:
+        kh.trust_ca(args.hosts, key, comment=key.get_comment() or "")
+    except OSError as e:
+        raise CLIError(os_error_line(e, own)) from None
+    print(f"trusted: @cert-authority {args.hosts} {fingerprint(key)} in {own}")
+    return 0
+
+
+def _list(kh: Any) -> int:
+    from core.remote.knownhosts import CA, REVOKED, fingerprint
+
+    files = [*kh.system_files, *([kh.own_file] if kh.own_file else [])]
+    shown = 0
+    for path in files:
+        for entry in kh.file_entries(path):
+            if entry.marker in (CA, REVOKED):
+                print(f"@{entry.marker:<15} {entry.names:<30} {fingerprint(entry.key)}  "
+                      f"{entry.where}")
+                shown += 1
+    if not shown:
+        print("no @cert-authority or @revoked line in "
+              + ", ".join(str(p) for p in files))
+    return 0
