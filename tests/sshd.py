@@ -175,6 +175,12 @@ class _Server(asyncssh.SSHServer):
     def session_requested(self) -> Any:
         return _Session(self._server)
 
+    def password_auth_supported(self) -> bool:
+        return self._server.password is not None
+
+    def validate_password(self, username: str, password: str) -> bool:
+        return password == self._server.password
+
     def connection_requested(self, dest_host: str, dest_port: int, orig_host: str,
                              orig_port: int) -> bool:
         self._server.tunnels += 1
@@ -189,6 +195,7 @@ class ExecServer:
     connections: int = 0
     tunnels: int = 0
     drop: bool = False  # drop the connection after each command's output
+    password: str | None = None  # also accept this password (any user)
     commands: list[str] = field(default_factory=list)
     signals: list[str] = field(default_factory=list)
     _acceptor: Any = None

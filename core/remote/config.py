@@ -9,6 +9,7 @@ from typing import Any
 from core.confguard import clip
 from core.config import Checker, section
 from core.schema import Key, Section
+from core.secrets import REF_RE
 
 LOCAL_HOST = "local"
 
@@ -26,6 +27,9 @@ class Host:
     identity_file: str | None = None  # private key path (~ expanded)
     jump_host: str | None = None  # an inventory host name, or [user@]host[:port]
     known_hosts: str | None = None  # an extra known_hosts file trusted for this host
+    # secrets, as references (${NAME}, ${file:PATH}); filled in at connect time only
+    password: str | None = field(default=None, repr=False)
+    passphrase: str | None = field(default=None, repr=False)
     explicit: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -45,6 +49,11 @@ HOST = Section("hosts", "hosts to run on over SSH; `local` (this machine) is bui
     Key("jump_host", "string", "an inventory host or [user@]host[:port] to connect through"),
     Key("known_hosts", "path", "an extra known_hosts file trusted for this host",
         max_length=4096),
+    Key("password", "string", "SSH password, as a reference only: ${NAME} (an environment "
+        "variable) or ${file:PATH} (a 0600 file of yours); filled in when connecting, "
+        "never recorded"),
+    Key("passphrase", "string", "passphrase of identity_file, as a reference only: "
+        "${NAME} or ${file:PATH}"),
 ), named=True)
 
 
@@ -70,12 +79,27 @@ def read_hosts(c: Checker, doc: dict[str, Any]) -> dict[str, Host]:
             identity_file=c.read(t, HOST["identity_file"], p),
             jump_host=c.string(t, "jump_host", p, None, line=True),
             known_hosts=c.read(t, HOST["known_hosts"], p),
+            password=_secret_ref(c, t, "password", p),
+            passphrase=_secret_ref(c, t, "passphrase", p),
             explicit=tuple(k for k in HOST.names() if k in t),
         )
         if ok:
             hosts[name] = host
     _check_jump_hosts(c, hosts)
     return hosts
+
+
+def _secret_ref(c: Checker, t: dict[str, Any], key: str, p: tuple[str, ...]) -> str | None:
+    """A secret's reference. The value itself is refused, and never quoted back: the
+    config is read by editors, backups and `check-config`, not a secret store."""
+    value = t.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not REF_RE.fullmatch(value.strip()):
+        c.add(p + (key,), f"write a reference, ${{NAME}} or ${{file:PATH}}, not the {key} "
+                          "itself (the config is not a secret store)")
+        return None
+    return value.strip()
 
 
 _JUMP_RE = re.compile(r"(?:[^@\s:]+@)?[A-Za-z0-9_.-]+(?::\d{1,5})?")

@@ -45,6 +45,7 @@ from core.remote.knownhosts import (
     fingerprint,
     ssh_host_name,
 )
+from core.secrets import SecretError, resolve
 
 log = logging.getLogger("fleetdeck.ssh")
 
@@ -78,6 +79,9 @@ class Target:
     identity_file: str | None = None
     known_hosts: str | None = None
     jump: Target | None = None
+    # references (${NAME}, ${file:PATH}), filled in at connect time (core.secrets)
+    password: str | None = field(default=None, repr=False)
+    passphrase: str | None = field(default=None, repr=False)
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -100,7 +104,9 @@ def target_for(host: Any, hosts: Mapping[str, Any] | None = None) -> Target:
         jump = jump_target(host.jump_host, hosts or {})
     return Target(name=host.name, host=address, port=port, user=host.user,
                   identity_file=getattr(host, "identity_file", None),
-                  known_hosts=getattr(host, "known_hosts", None), jump=jump)
+                  known_hosts=getattr(host, "known_hosts", None), jump=jump,
+                  password=getattr(host, "password", None),
+                  passphrase=getattr(host, "passphrase", None))
 
 
 def jump_target(spec: str, hosts: Mapping[str, Any]) -> Target:
@@ -108,7 +114,8 @@ def jump_target(spec: str, hosts: Mapping[str, Any]) -> Target:
     if spec in hosts:
         inner = target_for(hosts[spec], {})
         return Target(name=spec, host=inner.host, port=inner.port, user=inner.user,
-                      identity_file=inner.identity_file, known_hosts=inner.known_hosts)
+                      identity_file=inner.identity_file, known_hosts=inner.known_hosts,
+                      password=inner.password, passphrase=inner.passphrase)
     m = _JUMP_RE.match(spec)
     if not m:
         raise ValueError(f"invalid jump host {spec!r}")
@@ -228,6 +235,20 @@ def _host_key_error(reason: str, client: _Client) -> SSHError:
     return SSHError(HostClass.HOST_KEY_UNKNOWN,
                     f"host key unknown: {client.where} presents {fp} "
                     "(trust it with --trust-new-host-keys)", fp)
+
+
+def _secrets(target: Target) -> dict[str, str]:
+    """The password and key passphrase, filled in now; a reference that cannot be
+    filled in fails this host as auth_failed, naming the reference, never a value."""
+    out: dict[str, str] = {}
+    for option, ref in (("password", target.password), ("passphrase", target.passphrase)):
+        if ref:
+            try:
+                out[option] = resolve(ref, [])
+            except SecretError as e:
+                raise SSHError(HostClass.AUTH_FAILED, f"cannot fill in the {option}: {e}"
+                               ) from None
+    return out
 
 
 # ----------------------------------------------------------------------------- pool ---
@@ -377,6 +398,7 @@ class SSHPool:
             options["client_keys"] = self.client_keys
         if tunnel is not None:
             options["tunnel"] = tunnel
+        options.update(_secrets(target))
         host = ssh_host_name(target.host)
         algs = self.known_hosts.algorithms(host, target.port, target.known_hosts)
         after_certificate = None

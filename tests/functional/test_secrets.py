@@ -5,6 +5,7 @@ index), not in the audit trail, not in any event."""
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 from pathlib import Path
 
@@ -62,3 +63,39 @@ async def test_a_secret_that_cannot_be_filled_in_fails_the_run_naming_it(
     assert b["reason"] == (f"cannot start: secret file {shared}: readable by others "
                            "(mode 0644); chmod 600 it")
     assert "not-so-secret" not in b["reason"]
+
+
+async def test_a_secret_never_reaches_the_screen(state_dir, tmp_path, monkeypatch):
+    """The console, as a person sees it: the run's output screen and the Runs screen
+    captured as SVG and as text hold the mask, never the value."""
+    from textual.widgets import DataTable
+
+    from tests.helpers import command, console_app, pilot_until, ready
+    from tui.screens.run_log import RunLogScreen
+
+    monkeypatch.setenv("FLEETDECK_TEST_TOKEN", FROM_ENV)
+    config = make_config(job("deploy", 'echo "token is $TOKEN"; echo "$TOKEN" >&2',
+                             env={"TOKEN": "${FLEETDECK_TEST_TOKEN}"}))
+    app = console_app(config, state_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await command(pilot, ":run deploy")
+        await pilot_until(pilot, lambda: not app.engine.queue(), "the run to end")
+        captures = []
+        await pilot.press("4")
+        table = app.screen.query_one(DataTable)
+        await pilot_until(pilot, lambda: table.row_count == 1, "the run listed")
+        captures.append(app.export_screenshot())
+        table.focus()
+        await pilot.press("enter")
+        await pilot_until(pilot, lambda: isinstance(app.screen, RunLogScreen), "its output")
+        await pilot_until(pilot, lambda: "token is ***" in _text(app),
+                          lambda: f"the masked line on screen: {_text(app)[-400:]}")
+        captures += [app.export_screenshot(), _text(app)]
+    for capture in captures:
+        assert FROM_ENV not in capture
+
+
+def _text(app) -> str:
+    """A screenshot's text, entities decoded (the SVG writes spaces as &#160;)."""
+    return html.unescape(app.export_screenshot()).replace("\xa0", " ")

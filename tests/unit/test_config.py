@@ -463,3 +463,24 @@ def test_config_is_a_plain_value() -> None:
     config = parse_config_text('[jobs.x]\ncommand = "true"\n')
     assert isinstance(config, Config)
     assert config == parse_config_text('[jobs.x]\ncommand = "true"\n')
+
+
+def test_ssh_secrets_are_references_and_a_value_is_never_quoted(tmp_path: Path) -> None:
+    ok = write(tmp_path, """
+        [hosts.web1]
+        password = "${WEB_PW}"
+        passphrase = "${file:/home/ops/.config/fleetdeck/web.phrase}"
+        """)
+    assert lines_of(ok) == []
+    host = load_config(ok).hosts["web1"]
+    assert (host.password, host.passphrase) == (
+        "${WEB_PW}", "${file:/home/ops/.config/fleetdeck/web.phrase}")
+    bad = write(tmp_path, """
+        [hosts.web1]
+        password = "hunter2-literal"
+        passphrase = "pre ${WEB_PW} post"
+        """, "bad.toml")
+    problems = lines_of(bad)
+    assert len(problems) == 2
+    assert all("not a secret store" in p and "hunter2" not in p for p in problems)
+    assert "hosts.web1.password" in problems[0] and ":2:" in problems[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 from pathlib import Path
 
 import asyncssh
@@ -167,6 +168,51 @@ async def test_encrypted_key_error_does_not_leak_the_passphrase(servers, pools, 
         await pools().connect(target_for(host("a", srv.port, identity_file=str(path))))
     assert e.value.cls == HostClass.AUTH_FAILED
     assert "s3cret" not in str(e.value)
+
+
+async def test_password_and_passphrase_are_filled_in_from_references(
+        servers, pools, tmp_path, monkeypatch, caplog):
+    (srv,) = await servers()
+    srv.password = "pw-from-env-81f3"
+    # a key as ssh-keygen writes it with a passphrase (not authorized: the password is
+    # what lets this client in)
+    locked = tmp_path / "locked"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "phrase-in-file-27c9", "-f",
+                    str(locked)], check=True)
+    secret = tmp_path / "phrase"
+    secret.write_text("phrase-in-file-27c9\n")
+    secret.chmod(0o600)
+    monkeypatch.setenv("FD_TEST_SSH_PW", "pw-from-env-81f3")
+    h = host("a", srv.port, identity_file=str(locked), password="${FD_TEST_SSH_PW}",
+             passphrase=f"${{file:{secret}}}")
+    assert "pw-from-env" not in repr(h) and "FD_TEST" not in repr(target_for(h))
+    res, lines = await run(pools(), h)
+    assert res.exit_code == 0 and lines == [("stdout", "hi")]
+    # a wrong password is auth_failed, and no message or log line holds either secret
+    monkeypatch.setenv("FD_TEST_SSH_PW", "wrong-pw-55aa")
+    with pytest.raises(SSHError) as e:
+        await pools().connect(target_for(h))
+    assert e.value.cls == HostClass.AUTH_FAILED
+    for text in (str(e.value), caplog.text):
+        assert "pw-from-env" not in text and "phrase-in-file" not in text
+        assert "wrong-pw" not in text
+
+
+async def test_a_reference_that_cannot_be_filled_in_names_itself(servers, pools,
+                                                                 monkeypatch, tmp_path):
+    (srv,) = await servers()
+    monkeypatch.delenv("FD_TEST_UNSET", raising=False)
+    with pytest.raises(SSHError) as e:
+        await pools().connect(target_for(host("a", srv.port, password="${FD_TEST_UNSET}")))
+    assert e.value.cls == HostClass.AUTH_FAILED
+    assert str(e.value) == ("cannot fill in the password: environment variable "
+                            "FD_TEST_UNSET is not set")
+    loose = tmp_path / "loose"
+    loose.write_text("x" * 8)
+    loose.chmod(0o644)
+    with pytest.raises(SSHError) as e:
+        await pools().connect(target_for(host("a", srv.port, passphrase=f"${{file:{loose}}}")))
+    assert "readable by others" in str(e.value) and "xxxx" not in str(e.value)
 
 
 async def test_refused_and_hanging_hosts_are_unreachable(pools):
