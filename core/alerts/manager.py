@@ -41,17 +41,20 @@ class AlertManager:
         self._unannounced: list[AlertChanged] = []  # published after the book's commit
         self._stopping = False  # the loop ends by it too: 3.11's wait_for can lose a cancel
         self._notifiers: dict[str, Any] = {}
+        self._http: Any = None  # the webhooks' keep-alive client (core.httpclient.SharedClient)
 
     async def start(self, engine: Any) -> None:
         from core.alerts.notifiers import make_notifiers
+        from core.httpclient import SharedClient
 
         self._stopping = False
+        self._http = SharedClient()
         self.engine = engine
         alerting = getattr(engine.config, "alerting", None) or AlertingConfig()
         store = getattr(engine, "store", None)
         self.book = AlertBook(engine.state_dir, alerting, engine.clock,
                               install=store.install_id if store is not None else "")
-        self._notifiers = make_notifiers(self.book.notifiers)
+        self._notifiers = make_notifiers(self.book.notifiers, self._http)
         self._unsubscribe = engine.bus.subscribe(self._on_event)
         if self.deliver:
             self._task = asyncio.create_task(self._deliver_loop())
@@ -65,7 +68,7 @@ class AlertManager:
         if self.book is None or new == self.book.alerting:
             return []
         self.book.alerting = new
-        self._notifiers = make_notifiers(self.book.notifiers)
+        self._notifiers = make_notifiers(self.book.notifiers, self._http)
         self._wake.set()
         return ["alerting"]
 
@@ -85,6 +88,8 @@ class AlertManager:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self._http is not None:
+            await self._http.aclose()
         if self.book is not None:
             self.book.close()
 

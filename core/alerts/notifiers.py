@@ -18,20 +18,26 @@ import json
 import logging
 import os
 import signal
-import urllib.error
-import urllib.request
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from core.alerts.book import describe
 from core.alerts.config import NotifierConfig
 from core.alerts.outbox import Outbox
 from core.secrets import SecretError, longest_first, mask, resolve
 
+if TYPE_CHECKING:
+    import httpx
+
+    from core.httpclient import SharedClient
+
 log = logging.getLogger("fleetdeck.notify")
 
 MAX_PARALLEL = 8
 ERROR_MAX = 200  # characters of an error kept in the outbox
+REPLY_MAX = 64 * 1024  # bytes of a webhook's reply read (and dropped)
+BAD_REQUEST = "the request cannot be made; check the url and headers once expanded"
 
 
 class DeliveryError(Exception):
@@ -62,8 +68,13 @@ def summary(entry: dict[str, Any]) -> str:
 
 
 class WebhookNotifier:
-    def __init__(self, cfg: NotifierConfig) -> None:
+    """POSTs the notification as JSON (core/httpclient.py does the HTTP). A redirect is
+    not followed: it is a failure that names the status only, since the Location could
+    hold a secret and a POST should not wander to where a response says."""
+
+    def __init__(self, cfg: NotifierConfig, http: SharedClient | None = None) -> None:
         self.cfg = cfg
+        self.http = http  # the notifier set's keep-alive client; None: one per send
 
     def body(self, entry: dict[str, Any]) -> bytes:
         if self.cfg.slack:
@@ -76,34 +87,68 @@ class WebhookNotifier:
     async def send(self, entry: dict[str, Any]) -> None:
         secrets: list[str] = []
         url = expand(self.cfg.url, secrets)
-        headers = {"Content-Type": "application/json", "User-Agent": "fleetdeck",
-                   "Idempotency-Key": entry["key"]}
+        headers = {"Content-Type": "application/json", "Idempotency-Key": entry["key"]}
         for name, value in self.cfg.headers.items():
             headers[name] = expand(value, secrets)
         try:
-            request = urllib.request.Request(url, data=self.body(entry), headers=headers,
-                                             method="POST")
-        except ValueError:  # its message quotes the URL, which may hold a secret
-            raise DeliveryError("the url is not a valid http(s) URL once expanded") from None
-        try:
-            await asyncio.to_thread(self._post, request, self.cfg.timeout)
+            await self._post(url, headers, self.body(entry))
         except DeliveryError as e:
             raise DeliveryError(redact(str(e), secrets)) from None
 
-    @staticmethod
-    def _post(request: urllib.request.Request, timeout: float) -> None:
+    async def _post(self, url: str, headers: dict[str, str], body: bytes) -> None:
+        """One attempt under one deadline (the notifier's timeout). Messages are ours,
+        never the library's: those can quote the URL or a header value."""
+        import httpx
+
+        from core.httpclient import client_for, read_at_most, reason
+
+        timeout = self.cfg.timeout
+        code: int | None = None  # the receiver's answer, once it came
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
-                resp.read(65536)
-        except urllib.error.HTTPError as e:
-            raise DeliveryError(f"HTTP {e.code}") from None
-        except urllib.error.URLError as e:
-            raise DeliveryError(f"cannot reach the webhook: {e.reason}") from None
-        except ValueError as e:  # bad URL or header value: the message would quote them
-            raise DeliveryError(f"the request cannot be made ({type(e).__name__}); check "
-                                "the url and headers once expanded") from None
-        except (TimeoutError, OSError) as e:
-            raise DeliveryError(f"webhook failed: {type(e).__name__}: {e}") from None
+            async with asyncio.timeout(timeout), client_for(
+                    self.http.get() if self.http is not None else None) as client:
+                request = _request(client, url, headers, body, timeout)
+                response = await client.send(request, stream=True)
+                code = response.status_code
+                try:
+                    await read_at_most(response, REPLY_MAX)  # read out: kept alive
+                finally:
+                    await response.aclose()
+        except (TimeoutError, httpx.TimeoutException):
+            if code is None:  # once the status came, a slow reply body does not undo it
+                raise DeliveryError(f"webhook timed out after {timeout:g}s") from None
+        except httpx.LocalProtocolError:  # h11 refused to send it (a header value with CRLF)
+            raise DeliveryError(BAD_REQUEST) from None
+        except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as e:
+            if code is None:
+                raise DeliveryError(f"webhook failed: {reason(e)}") from None
+        if code is None:  # not reached: each way out without a status raised above
+            raise DeliveryError("webhook failed: no answer")
+        if 200 <= code < 300:
+            return
+        if 300 <= code < 400:
+            raise DeliveryError(f"HTTP {code} (redirect not followed)")
+        raise DeliveryError(f"HTTP {code}")
+
+
+def _request(client: httpx.AsyncClient, url: str, headers: dict[str, str], body: bytes,
+             timeout: float) -> httpx.Request:
+    """The POST, or a DeliveryError that quotes neither the URL nor a header value."""
+    import httpx
+
+    try:  # stricter than httpx's parser, which percent-encodes a stray "[" into the host
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError:
+        valid = False
+    if not valid:
+        raise DeliveryError("the url is not a valid http(s) URL once expanded")
+    try:
+        return client.build_request("POST", url, content=body, headers=headers,
+                                    timeout=timeout)
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError, TypeError):
+        raise DeliveryError(BAD_REQUEST) from None
 
 
 class CommandNotifier:
@@ -155,10 +200,13 @@ class CommandNotifier:
                                 + (f": {last[0][:120]}" if last[0] else ""))
 
 
-def make_notifiers(cfgs: dict[str, NotifierConfig]) -> dict[str, Any]:
+def make_notifiers(cfgs: dict[str, NotifierConfig],
+                   http: SharedClient | None = None) -> dict[str, Any]:
+    """The notifiers by name; the webhooks share `http` (its owner closes it)."""
     out: dict[str, Any] = {}
     for name, cfg in cfgs.items():
-        out[name] = WebhookNotifier(cfg) if cfg.kind == "webhook" else CommandNotifier(cfg)
+        out[name] = (WebhookNotifier(cfg, http) if cfg.kind == "webhook"
+                     else CommandNotifier(cfg))
     return out
 
 

@@ -6,6 +6,7 @@
     url = "http://{address}:8080/health"   # {host} and {address} of each target
     status = [200]                   # http: expected status codes (default 200-399)
     body = "ok"                      # http: substring the body must hold (or regex = "...")
+    follow_redirects = true          # http: follow up to 5 redirects, judge the last answer
     latency = ["300ms", "1s"]        # http/tcp: warn and crit latency
     interval = "30s"
     timeout = "5s"
@@ -44,6 +45,8 @@ CHECK = Section("checks", "health checks: what to probe, where, how often, when 
     Key("status", "status", "http: expected status codes (default: 200-399)"),
     Key("body", "string", "http: text the body must hold"),
     Key("regex", "string", "http: a regex the body must match"),
+    Key("follow_redirects", "boolean", "http: follow up to 5 redirects and judge the last "
+        "answer (false: judge the redirect itself)", True),
     Key("latency", "duration-pair", "http/tcp: [warn, crit] latency"),
     Key("pattern", "string", "process: a regex on the command line"),
     Key("command", "string", "command: exit 0 ok, 1 warn, else crit"),
@@ -78,6 +81,7 @@ class CheckSpec:
     status: tuple[int, ...] = ()  # empty: any 2xx or 3xx
     body: str | None = None
     regex: str | None = None
+    follow_redirects: bool = True  # http: judge the answer at the end of the redirects
     latency: tuple[float, float] | None = None  # seconds: warn, crit
     pattern: str | None = None
     command: str | None = None
@@ -127,6 +131,7 @@ def read_checks(c: Any, doc: dict[str, Any], hosts: dict[str, Any]) -> dict[str,
             status=_status(c, t, p),
             body=c.string(t, "body", p, None),
             regex=_regex(c, t, "regex", p),
+            follow_redirects=c.boolean(t, "follow_redirects", p, True),
             latency=_pair(c, t, "latency", p, durations=True),
             pattern=_regex(c, t, "pattern", p),
             command=c.string(t, "command", p, None),

@@ -160,6 +160,8 @@ class HealthMonitor:
                 await task
         self._tasks = []
         self._loops = {}
+        if self.sampler is not None:
+            await self.sampler.aclose()
         self._save_history()
 
     # --------------------------------------------------------------------- reading ----
@@ -368,6 +370,7 @@ async def sample_all(engine: Any, pattern: str | None = None) -> list[dict[str, 
         samples = await asyncio.gather(*(sampler.sample(spec, target, Rates())
                                          for spec, target in pairs))
     finally:
+        await sampler.aclose()
         await close_engine_pool(engine)
     return [{"check": spec.name, "kind": spec.kind, "target": target,
              "status": s.status, "detail": s.detail, "value": s.value, "metrics": s.metrics}

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-import ssl
 import time
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
+
+from core.httpclient import MAX_REDIRECTS, os_reason
+
+if TYPE_CHECKING:
+    import httpx
 
 OK, WARN, CRIT = "ok", "warn", "crit"
 MAX_BODY = 256 * 1024  # an HTTP body is read at most this far for `body`/`regex`
@@ -37,15 +40,6 @@ def latency_status(seconds: float, limits: tuple[float, float] | None) -> str:
     if limits is None:
         return OK
     return CRIT if seconds >= limits[1] else WARN if seconds >= limits[0] else OK
-
-
-def os_reason(e: BaseException) -> str:
-    """A connection error in a few words (asyncio's own texts name the call, not why)."""
-    if isinstance(e, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(e, ssl.SSLError):
-        return f"TLS: {e.reason or e}"
-    return getattr(e, "strerror", None) or str(e) or type(e).__name__
 
 
 def fmt_ms(seconds: float) -> str:
@@ -71,68 +65,92 @@ async def tcp_probe(host: str, port: int, *, latency: tuple[float, float] | None
 
 async def http_probe(url: str, *, status: tuple[int, ...] = (), body: str | None = None,
                      regex: str | None = None, latency: tuple[float, float] | None = None,
-                     verify: bool = True) -> Sample:
-    """GET `url` (HTTP/1.1, TLS verified for https) and judge status, body and latency."""
-    parts = urlsplit(url)
-    https = parts.scheme == "https"
-    host = parts.hostname or ""
-    port = parts.port or (443 if https else 80)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+                     verify: bool = True, follow_redirects: bool = True, timeout: float = 5.0,
+                     client: httpx.AsyncClient | None = None) -> Sample:
+    """GET `url` and judge status, body and latency (core/httpclient.py does the HTTP).
+
+    One deadline, `timeout`, covers the whole exchange (connect, every redirect, headers,
+    body), so a server dripping bytes cannot hold a probe longer. Redirects are followed
+    up to MAX_REDIRECTS. `client` is the owner's keep-alive client, made with `verify` as
+    its TLS mode; without one the probe makes a short-lived client of its own."""
+    import httpx
+
+    from core.httpclient import client_for, read_at_most, reason
+
     t0 = time.monotonic()
+    verdict: Sample | None = None  # the status judged, before the body is drained
+    hops = [0]
     try:
-        ctx = ssl.create_default_context() if https else None
-        if ctx is not None and not verify:
-            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-        reader, writer = await asyncio.open_connection(host, port, ssl=ctx,
-                                                       server_hostname=host if https else None)
-    except (OSError, ssl.SSLError) as e:
-        return Sample(CRIT, f"GET {url}: {os_reason(e)}")
-    try:
-        netloc = parts.netloc.rsplit("@", 1)[-1]  # never send userinfo in the Host header
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {netloc}\r\nUser-Agent: fleetdeck\r\n"
-                     "Accept: */*\r\nConnection: close\r\n\r\n".encode())
-        await writer.drain()
-        head = await reader.readuntil(b"\r\n\r\n")
-        first = head.split(b"\r\n", 1)[0].decode("latin-1")
-        m = re.match(r"HTTP/\d(?:\.\d)? (\d{3})", first)
-        if not m:
-            return Sample(CRIT, f"GET {url}: not an HTTP answer: {first[:60]!r}")
-        code = int(m.group(1))
-        text = ""
-        if body is not None or regex is not None:
-            data = await _read_body(reader, head)
-            text = data.decode("utf-8", "replace")
-    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
-        return Sample(CRIT, f"GET {url}: {type(e).__name__}: {e}")
-    finally:
-        writer.close()
+        async with asyncio.timeout(timeout), client_for(client, verify=verify) as c:
+            response = await _get(c, url, follow_redirects, timeout, hops)
+            try:
+                if body is None and regex is None:
+                    verdict = _judge(url, response.status_code, hops[0], t0, status, latency)
+                    await read_at_most(response, MAX_BODY)  # read out: the connection is reused
+                else:
+                    data = await read_at_most(response, MAX_BODY)
+                    verdict = _judge(url, response.status_code, hops[0], t0, status, latency,
+                                     data.decode("utf-8", "replace"), body, regex)
+            finally:
+                await response.aclose()
+    except (TimeoutError, httpx.TimeoutException):
+        if verdict is not None:  # only the draining was slow: the answer stands
+            return verdict
+        return Sample(CRIT, f"GET {url}: timed out after {timeout:g}s{_after(hops[0])}")
+    except _TooManyRedirects:
+        return Sample(CRIT, f"GET {url}: more than {MAX_REDIRECTS} redirects")
+    except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as e:
+        if verdict is not None:
+            return verdict
+        return Sample(CRIT, f"GET {url}: {reason(e)}{_after(hops[0])}")
+    assert verdict is not None
+    return verdict
+
+
+async def _get(c: httpx.AsyncClient, url: str, follow: bool, timeout: float,
+               hops: list[int]) -> httpx.Response:
+    """The response to GET `url`, its body not read yet; redirects followed hop by hop
+    when `follow` (httpx's own following reads every redirect's body whole)."""
+    from core.httpclient import next_hop, read_at_most
+
+    request = c.build_request("GET", url, timeout=timeout)
+    while True:
+        response = await c.send(request, stream=True)
+        following = next_hop(response) if follow else None
+        if following is None:
+            return response
+        try:
+            await read_at_most(response, MAX_BODY)
+        finally:
+            await response.aclose()
+        if hops[0] >= MAX_REDIRECTS:
+            raise _TooManyRedirects
+        hops[0] += 1
+        request = following
+
+
+class _TooManyRedirects(Exception):
+    pass
+
+
+def _after(hops: int) -> str:
+    return f" (after {hops} redirect{'s' if hops != 1 else ''})" if hops else ""
+
+
+def _judge(url: str, code: int, hops: int, t0: float, status: tuple[int, ...],
+           latency: tuple[float, float] | None, text: str = "", body: str | None = None,
+           regex: str | None = None) -> Sample:
     elapsed = time.monotonic() - t0
     ok_status = code in status if status else 200 <= code < 400
     if not ok_status:
-        return Sample(CRIT, f"HTTP {code} from {url} in {fmt_ms(elapsed)}", elapsed)
+        return Sample(CRIT, f"HTTP {code} from {url} in {fmt_ms(elapsed)}{_after(hops)}",
+                      elapsed)
     if body is not None and body not in text:
         return Sample(CRIT, f"HTTP {code}, body lacks {body!r}", elapsed)
     if regex is not None and not re.search(regex, text):
         return Sample(CRIT, f"HTTP {code}, body does not match /{regex}/", elapsed)
-    return Sample(latency_status(elapsed, latency), f"HTTP {code} in {fmt_ms(elapsed)}",
-                  elapsed)
-
-
-async def _read_body(reader: asyncio.StreamReader, head: bytes) -> bytes:
-    headers = head.decode("latin-1").lower()
-    m = re.search(r"\r\ncontent-length:\s*(\d+)", headers)
-    if m:
-        return await reader.readexactly(min(int(m.group(1)), MAX_BODY))
-    if "transfer-encoding: chunked" in headers:
-        out = b""
-        while len(out) < MAX_BODY:
-            size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                break
-            out += await reader.readexactly(size)
-            await reader.readline()
-        return out
-    return await reader.read(MAX_BODY)
+    return Sample(latency_status(elapsed, latency),
+                  f"HTTP {code} in {fmt_ms(elapsed)}{_after(hops)}", elapsed)
 
 
 def local_process_probe(pattern: str) -> Sample:

@@ -23,17 +23,26 @@ from core.health.probes import (
     remote_process_command,
     tcp_probe,
 )
+from core.httpclient import SharedClient
 from core.remote.inventory import LOCAL_HOST
+
+HTTP_BACKSTOP = 1.0  # seconds past an http check's timeout before the outer limit cuts in
 
 
 class Sampler:
     """Samples checks for one engine (its hosts and SSH pool); `rates` carries a target's
-    counters from one metrics sample to the next."""
+    counters from one metrics sample to the next. Its HTTP probes share one keep-alive
+    client, which `aclose` (the owner's stop) closes."""
 
     def __init__(self, engine: Any, clock: Any = time.time, pool: Any = None) -> None:
         self.engine = engine
         self.clock = clock
         self._pool = pool
+        self.http = SharedClient()
+
+    async def aclose(self) -> None:
+        """Close the HTTP probes' connections (the SSH pool is the engine's)."""
+        await self.http.aclose()
 
     @property
     def pool(self) -> Any:
@@ -46,8 +55,10 @@ class Sampler:
     async def sample(self, spec: CheckSpec, target: str, rates: Rates) -> Sample:
         from core.remote.ssh import SSHError
 
+        # an http probe keeps its own deadline (its reason names the URL); this is a backstop
+        limit = spec.timeout + (HTTP_BACKSTOP if spec.kind == "http" else 0.0)
         try:
-            return await asyncio.wait_for(self._probe(spec, target, rates), spec.timeout)
+            return await asyncio.wait_for(self._probe(spec, target, rates), limit)
         except TimeoutError:
             return Sample(CRIT, f"no answer within {spec.timeout:g}s")
         except SSHError as e:
@@ -66,7 +77,9 @@ class Sampler:
             assert spec.url is not None
             url = spec.url.replace("{host}", target).replace("{address}", address)
             return await http_probe(url, status=spec.status, body=spec.body,
-                                    regex=spec.regex, latency=spec.latency)
+                                    regex=spec.regex, latency=spec.latency,
+                                    follow_redirects=spec.follow_redirects,
+                                    timeout=spec.timeout, client=self.http.get())
         if spec.kind == "process":
             assert spec.pattern is not None
             if target == LOCAL_HOST:

@@ -96,7 +96,8 @@ async def test_tcp_and_http_probes(start_engine, http_server) -> None:
     await wait_state(mon, "err@local", "down")
     assert mon.states["err@local"].last.detail.startswith("HTTP 500 from ")
     await wait_state(mon, "slow@local", "down")
-    assert mon.states["slow@local"].last.detail == "no answer within 0.5s"  # not "no news"
+    # not "no news": the probe's own deadline, naming the URL
+    assert mon.states["slow@local"].last.detail == f"GET {base}/slow: timed out after 0.5s"
     await wait_state(mon, "body@local", "down")
     assert mon.states["body@local"].last.detail == "HTTP 200, body does not match /^nope/"
     listener.close()

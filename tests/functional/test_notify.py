@@ -230,7 +230,8 @@ headers = {{ X-Token = "${{FD_TEST_BAD_HEADER}}" }}
                                     "the garbled notifier's attempt")
         assert garbled[0]["last_error"] == "the url is not a valid http(s) URL once expanded"
         bad = await until_async(lambda: attempted("badheader"), "the bad header's attempt")
-        assert bad[0]["last_error"].startswith("the request cannot be made (ValueError)")
+        assert bad[0]["last_error"] == ("the request cannot be made; check the url and "
+                                        "headers once expanded")
         assert not [r for r in receiver.requests if r["path"] == "/hdr"]
     finally:
         await engine.stop()
