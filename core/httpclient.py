@@ -184,3 +184,19 @@ def _os_error(e: BaseException) -> OSError | None:
     found = [c for c in _chain(e) if isinstance(c, OSError)]
     with_errno = [c for c in found if c.errno is not None]
     return (with_errno or found or [None])[-1]
+
+
+def shown_url(url: str) -> str:
+    """A URL as messages show it: a password in it masked (`user:***@host`), since a
+    probe's detail goes to history, events, alerts and the screen."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        user = parts.username or ""
+        host = parts.netloc.rsplit("@", 1)[1]
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    except ValueError:
+        return "<the url>"

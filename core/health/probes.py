@@ -75,9 +75,10 @@ async def http_probe(url: str, *, status: tuple[int, ...] = (), body: str | None
     its TLS mode; without one the probe makes a short-lived client of its own."""
     import httpx
 
-    from core.httpclient import client_for, read_at_most, reason
+    from core.httpclient import client_for, read_at_most, reason, shown_url
 
     t0 = time.monotonic()
+    shown = shown_url(url)  # what messages name: a password in the URL masked
     verdict: Sample | None = None  # the status judged, before the body is drained
     hops = [0]
     try:
@@ -85,24 +86,25 @@ async def http_probe(url: str, *, status: tuple[int, ...] = (), body: str | None
             response = await _get(c, url, follow_redirects, timeout, hops)
             try:
                 if body is None and regex is None:
-                    verdict = _judge(url, response.status_code, hops[0], t0, status, latency)
+                    verdict = _judge(shown, response.status_code, hops[0], t0, status,
+                                     latency)
                     await read_at_most(response, MAX_BODY)  # read out: the connection is reused
                 else:
                     data = await read_at_most(response, MAX_BODY)
-                    verdict = _judge(url, response.status_code, hops[0], t0, status, latency,
+                    verdict = _judge(shown, response.status_code, hops[0], t0, status, latency,
                                      data.decode("utf-8", "replace"), body, regex)
             finally:
                 await response.aclose()
     except (TimeoutError, httpx.TimeoutException):
         if verdict is not None:  # only the draining was slow: the answer stands
             return verdict
-        return Sample(CRIT, f"GET {url}: timed out after {timeout:g}s{_after(hops[0])}")
+        return Sample(CRIT, f"GET {shown}: timed out after {timeout:g}s{_after(hops[0])}")
     except _TooManyRedirects:
-        return Sample(CRIT, f"GET {url}: more than {MAX_REDIRECTS} redirects")
+        return Sample(CRIT, f"GET {shown}: more than {MAX_REDIRECTS} redirects")
     except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as e:
         if verdict is not None:
             return verdict
-        return Sample(CRIT, f"GET {url}: {reason(e)}{_after(hops[0])}")
+        return Sample(CRIT, f"GET {shown}: {reason(e)}{_after(hops[0])}")
     assert verdict is not None
     return verdict
 

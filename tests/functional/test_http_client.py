@@ -206,6 +206,13 @@ async def test_a_refused_connection_names_the_url() -> None:
     assert one_line(await probe(url), url) == "connection refused"
 
 
+async def test_a_password_in_the_url_is_masked_in_every_message() -> None:
+    port = free_port()
+    sample = await probe(f"http://ops:pw-9f3e1a@127.0.0.1:{port}/health")
+    assert "pw-9f3e1a" not in sample.detail
+    assert sample.detail.startswith(f"GET http://ops:***@127.0.0.1:{port}/health: ")
+
+
 # ------------------------------------------------------------------- redirects ---
 async def redirector(reader: Reader, writer: Writer, srv: Server) -> None:
     while True:  # keep-alive: several requests on one connection
