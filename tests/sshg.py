@@ -86,7 +86,8 @@ def ssh_identity_paths(ssh: str, config: Path, host: str, *, user: str | None = 
                        env: Mapping[str, str] | None = None) -> list[str]:
     """The identity files `ssh -v` loads for host (each one's "-cert" companion left
     out): its ProxyCommand exits at once, so nothing is contacted."""
-    flags = ["-v", "-o", "ProxyCommand=exec true", "-o", "BatchMode=yes"]
+    flags = ["-v", "-o", "ProxyCommand=exec true", "-o", "ProxyUseFdpass=no", "-o",
+             "BatchMode=yes"]
     done = subprocess.run(_argv(ssh, flags, config, host, user, port),
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           env=dict(env) if env is not None else None, timeout=120)

@@ -7,8 +7,10 @@ ssh_config reader differs from OpenSSH in many places (the differential tests sh
 this one is held to `ssh -G` itself by tests/unit/test_ssh_config_differential.py.
 
 Not quite as ssh: the checks of options fleetdeck does not keep are those of
-sshconfig_keywords.py (forwarding specs are only counted, not parsed), and a Match exec
-command's stderr is dropped rather than shown."""
+sshconfig_keywords.py (forwarding specs are only counted, not parsed); a Match exec
+command's stderr is dropped rather than shown; and ForkAfterAuthentication without a
+RemoteCommand is not refused (`ssh -G host` refuses it for want of a command, but
+fleetdeck always has one)."""
 
 from __future__ import annotations
 
@@ -334,6 +336,9 @@ def _settings(o: Options, local: Local, host_arg: str, host: str) -> SSHSettings
         if jump_host == host and port == jump_port and user == jump_user:
             raise SSHConfigError(f"{o.origin.get('proxy_jump', 'ProxyJump')}: jumphost "
                                  f"loop via {jump_host}")
+    if jump_host is None and proxy_command == "-" and o.proxy_use_fdpass == 1:
+        raise SSHConfigError(f"{o.origin['proxy_use_fdpass']}: ProxyCommand=- and "
+                             f"ProxyUseFDPass are incompatible")
     if o.connection_attempts == 0:
         raise SSHConfigError(f"{o.origin['connection_attempts']}: Invalid number of "
                              f"ConnectionAttempts")

@@ -65,6 +65,7 @@ class Options:
     canonicalize_fallback_local: int = -1
     permitted_cnames: list[tuple[str, str]] = field(default_factory=list)
     batch_mode: int = -1
+    proxy_use_fdpass: int = -1
     connection_attempts: int = -1
     ignored_unknown: str | None = None
     origin: dict[str, str] = field(default_factory=dict)

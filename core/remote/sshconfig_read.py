@@ -63,6 +63,7 @@ _SCALARS = {
     "canonicalizemaxdots": ("canonicalize_max_dots", -1, "int"),
     "connectionattempts": ("connection_attempts", -1, "int"),
     "batchmode": ("batch_mode", -1, "multi:flag"),
+    "proxyusefdpass": ("proxy_use_fdpass", -1, "multi:flag"),
 }
 
 

@@ -286,6 +286,8 @@ Host *
   LocalForward 8080 localhost:80
   ForwardAgent yes
   Compression yes
+  ProxyUseFdpass yes
+  ProxyCommand - # stdio
 """}, ("h", "H")),
     Case("destinations", {"config": """\
 Match user bob
@@ -412,6 +414,7 @@ BAD = {
     "bad proxyjump": ("ProxyJump a,,b\n", "h"),
     "jumphost loop": ("Host loop\n  ProxyJump loop\n", "loop"),
     "connection attempts zero": ("ConnectionAttempts 0\n", "h"),
+    "proxy command - with fd passing": ("ProxyCommand -\nProxyUseFdpass yes\n", "h"),
     "none not alone": ("UserKnownHostsFile a none\n", "h"),
     "unknown token in known hosts": ("UserKnownHostsFile ~/%z\n", "h"),
     "unknown token in hostname": ("HostName %p.example\n", "h"),
