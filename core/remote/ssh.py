@@ -28,7 +28,7 @@ import re
 import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +43,16 @@ from core.remote.knownhosts import (
     UNKNOWN,
     KnownHosts,
     fingerprint,
-    ssh_host_name,
 )
+from core.remote.sshconfig import SSHConfigError
+from core.remote.sshconfig import resolve as resolve_ssh_config
 from core.secrets import SecretError, resolve
 
 log = logging.getLogger("fleetdeck.ssh")
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_KEEPALIVE = 30.0
+MAX_CONFIG_HOPS = 4  # ProxyJump hops followed from ssh_config
 DEFAULT_JUMP_LIMIT = 8  # concurrent handshakes through one jump host (sshd MaxStartups 10)
 
 _JUMP_RE = re.compile(r"^(?:(?P<user>[^@\s:]+)@)?(?P<host>[A-Za-z0-9_.-]+)(?::(?P<port>\d+))?$")
@@ -82,6 +84,7 @@ class Target:
     # references (${NAME}, ${file:PATH}), filled in at connect time (core.secrets)
     password: str | None = field(default=None, repr=False)
     passphrase: str | None = field(default=None, repr=False)
+    hops: int = field(default=0, compare=False)  # jump hosts taken from ssh_config so far
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -127,10 +130,12 @@ def jump_target(spec: str, hosts: Mapping[str, Any]) -> Target:
 class _Client(asyncssh.SSHClient):
     """Validates the host key with our policy and remembers why it said no."""
 
-    def __init__(self, pool: SSHPool, target: Target, after_certificate: str | None = None
-                 ) -> None:
+    def __init__(self, pool: SSHPool, target: Target, after_certificate: str | None = None,
+                 *, hostname: str = "", alias: str | None = None) -> None:
         self._pool = pool
         self._target = target
+        self._hostname = hostname  # the HostName connected to (asyncssh names the alias)
+        self._alias = alias  # ssh_config's HostKeyAlias: known_hosts looks this up
         # the second handshake after a certificate no authority vouched for: the
         # verdict under [host]:port on that certificate's authority
         self._after_certificate = after_certificate
@@ -144,13 +149,14 @@ class _Client(asyncssh.SSHClient):
                                  key: asyncssh.SSHKey) -> bool:
         kh = self._pool.known_hosts
         self.fingerprint = fingerprint(key)
-        self.where = host if port in (None, 22) else f"[{host}]:{port}"
-        verdict = kh.check(host, port, key, self._target.known_hosts,
+        host = self._hostname or host
+        self.where = self._alias or (host if port in (None, 22) else f"[{host}]:{port}")
+        verdict = kh.check(host, port, key, self._target.known_hosts, self._alias,
                            bare_first=self._after_certificate == UNKNOWN)
         approved = self._pool.approved.get(self._target.name) == self.fingerprint
         if verdict == UNKNOWN and (self._pool.trust_new_keys or approved) \
                 and kh.own_file is not None:
-            kh.trust(host, port, key)
+            kh.trust(host, port, key, self._alias)
             self._pool.trusted.append((self._target.name, self.where, self.fingerprint))
             log.warning("trusted new host key of %s (%s): %s", self._target.name, self.where,
                         self.fingerprint)
@@ -169,9 +175,10 @@ class _Client(asyncssh.SSHClient):
         """A host certificate's authority: trusted only through an @cert-authority
         line for this host (asyncssh then checks the principals and the dates)."""
         self.ca = fingerprint(key)
-        self.where = host if port in (None, 22) else f"[{host}]:{port}"
+        host = self._hostname or host
+        self.where = self._alias or (host if port in (None, 22) else f"[{host}]:{port}")
         self.verdict, self.ca_at_port = self._pool.known_hosts.check_ca(
-            host, port, key, self._target.known_hosts)
+            host, port, key, self._target.known_hosts, self._alias)
         return self.verdict == OK
 
 
@@ -377,33 +384,54 @@ class SSHPool:
                                f"jump host {target.jump.name}: {e}", e.fingerprint) from None
             limit = self._jump_limits.setdefault(target.jump.key,
                                                  asyncio.Semaphore(self.jump_limit))
+        try:
+            ssh = await asyncio.to_thread(
+                resolve_ssh_config, target.host, user=target.user, port=target.port,
+                config_files=None if self.ssh_config == () else list(self.ssh_config))
+        except SSHConfigError as e:
+            raise SSHError(HostClass.AUTH_FAILED, f"bad SSH settings: {e}") from None
+        if ssh.proxy_jump and target.jump is None and target.hops < MAX_CONFIG_HOPS:
+            # ssh_config's ProxyJump: its first hop (a jump host's own ProxyJump is
+            # followed in turn, a few deep: two hosts naming each other would loop)
+            try:
+                hop = jump_target(ssh.proxy_jump.split(",")[0].removeprefix("ssh://"), {})
+            except ValueError:
+                raise SSHError(HostClass.UNREACHABLE, f"ssh_config's ProxyJump "
+                               f"{ssh.proxy_jump!r} is not [user@]host[:port]") from None
+            return await self._open(replace(target, jump=replace(hop, hops=target.hops + 1)),
+                                    connect_timeout)
+        host, port, alias = ssh.hostname, ssh.port, ssh.host_key_alias
         options: dict[str, Any] = {
             # every key goes through _Client's policy; asyncssh gets the revoked keys
             # only, to check the key inside a host certificate
-            "known_hosts": lambda h, _a, p: ([], [], self.known_hosts.revoked(
-                h, p, target.known_hosts)),
+            "known_hosts": lambda _h, _a, _p: ([], [], self.known_hosts.revoked(
+                host, port, target.known_hosts, alias)),
             "connect_timeout": timeout,
             "keepalive_interval": self.keepalive,
             "keepalive_count_max": 3,
-            "config": self.ssh_config,
+            "config": [],  # read above, as ssh -G reads it (asyncssh's reader differs)
             "agent_path": self.agent_path,
+            "port": port,
+            "username": ssh.user,
         }
-        if target.port is not None:
-            options["port"] = target.port
-        if target.user:
-            options["username"] = target.user
         if target.identity_file:
             options["client_keys"] = [str(Path(target.identity_file).expanduser())]
         elif self.client_keys != ():
             options["client_keys"] = self.client_keys
+        else:
+            try:
+                found = [p for p in ssh.identity_paths() if Path(p).is_file()]
+            except SSHConfigError as e:
+                raise SSHError(HostClass.AUTH_FAILED, f"bad SSH settings: {e}") from None
+            if found:
+                options["client_keys"] = found
         if tunnel is not None:
             options["tunnel"] = tunnel
         options.update(_secrets(target))
-        host = ssh_host_name(target.host)
-        algs = self.known_hosts.algorithms(host, target.port, target.known_hosts)
+        algs = self.known_hosts.algorithms(host, port, target.known_hosts, alias)
         after_certificate = None
         while True:
-            client = _Client(self, target, after_certificate)
+            client = _Client(self, target, after_certificate, hostname=host, alias=alias)
             try:
                 async with limit:
                     conn = await asyncio.wait_for(asyncssh.connect(
@@ -422,8 +450,7 @@ class SSHPool:
                     # judged again as the plain key inside it (a second handshake,
                     # offering plain keys only)
                     after_certificate = client.ca_at_port
-                    algs = self.known_hosts.algorithms(host, target.port,
-                                                       target.known_hosts,
+                    algs = self.known_hosts.algorithms(host, port, target.known_hosts, alias,
                                                        certificates=False)
                     continue
                 log.info("ssh %s (%s): %s: %s", target.name, target.describe(),

@@ -13,9 +13,10 @@ import pytest
 from core.remote.commands import run_command
 from core.remote.config import Host
 from core.remote.knownhosts import KnownHosts
-from core.remote.ssh import HostClass, SSHError, jump_target, target_for
+from core.remote.ssh import HostClass, SSHError, Target, jump_target, target_for
 from tests.helpers import until_async
 from tests.sshd import (
+    USER,
     closed_port,
     hang_server,
     host,
@@ -314,3 +315,44 @@ def test_known_hosts_check(tmp_path, keys):
     assert algs[:2] == ["ecdsa-sha2-nistp256-cert-v01@openssh.com", "ecdsa-sha2-nistp256"]
     assert "ssh-ed25519" in algs and "rsa-sha2-256" in algs
     assert kh.algorithms("10.0.0.1", None, certificates=False)[0] == "ecdsa-sha2-nistp256"
+
+
+async def test_ssh_config_decides_where_and_as_whom_as_ssh_does(servers, keys, tmp_path):
+    """The pool reads ssh_config as `ssh -G` does (core.remote.sshconfig): Include files
+    in sorted order (the first value wins), a Match exec with a % token, Host patterns
+    matched against the name as typed (ssh lowercases it only after)."""
+    (srv,) = await servers()
+    inc = tmp_path / "conf.d"
+    inc.mkdir()
+    (inc / "b.conf").write_text("Host *\n  User nobody-from-b\n")  # written first
+    (inc / "a.conf").write_text(f"Host *\n  User {USER}\n")  # sorts first: it wins
+    flag = tmp_path / "flag-db1"
+    flag.touch()
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f'Match exec "test -e {tmp_path}/flag-%h"\n  Port {srv.port}\n'
+        f"Host db1\n  HostName 127.0.0.1\n  IdentityFile {keys.client_path}\n"
+        f"Include {inc}/*.conf\n")
+    from core.remote.knownhosts import KnownHosts
+    from core.remote.ssh import SSHPool
+
+    pool = SSHPool(known_hosts=KnownHosts(tmp_path / "known", system_files=[]),
+                   ssh_config=[config], agent_path=None, connect_timeout=5)
+    try:
+        with pytest.raises(SSHError) as e:  # `Host db1` does not match DB1, as in ssh
+            await pool.connect(Target(name="db1", host="DB1"))
+        assert e.value.cls == HostClass.UNREACHABLE
+        conn = await pool.connect(Target(name="db1", host="db1"))
+        res = await run_command(conn, "echo $USER-ok", on_line=lambda s, line: None)
+        assert res.exit_code == 0
+        assert conn.get_extra_info("username") == USER
+    finally:
+        await pool.close()
+    broken = tmp_path / "broken"
+    broken.write_text("Host x\n  Prot 22\n")
+    pool = SSHPool(known_hosts=KnownHosts(tmp_path / "known", system_files=[]),
+                   ssh_config=[broken], agent_path=None, connect_timeout=5)
+    with pytest.raises(SSHError) as e:
+        await pool.connect(Target(name="x", host="x"))
+    await pool.close()
+    assert str(e.value).startswith(f"bad SSH settings: {broken}:2: ")
