@@ -1,0 +1,112 @@
+"""A real terminal for end-to-end tests: the console runs inside tmux (its own server
+socket, a fixed size), keys are typed with short realistic delays through `send-keys`,
+and the screen is read back with `capture-pane`, as a person at a terminal would see it.
+
+tmux tests skip when tmux is absent, except in CI (CI=true), where they fail loudly
+(.ci/run installs it)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import WAIT
+
+TYPING_DELAY = 0.04  # between keys: a fast typist
+
+
+def require_tmux() -> str:
+    path = shutil.which("tmux")
+    if path is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("tmux is not installed but CI=true: install tmux (.ci/run does)")
+        pytest.skip("tmux is not installed")
+    return path
+
+
+class Tmux:
+    """One tmux server and session running one command at width x height."""
+
+    def __init__(self, folder: Path, width: int = 80, height: int = 24,
+                 env: Mapping[str, str] | None = None) -> None:
+        self.binary = require_tmux()
+        self.folder = folder
+        self.width, self.height = width, height
+        self.socket = f"fd-test-{uuid.uuid4().hex[:12]}"
+        self.env = dict(env or {})
+        self.started = False
+
+    def _tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([self.binary, "-L", self.socket, *args], capture_output=True,
+                              text=True, check=check, timeout=30)
+
+    def start(self, argv: Sequence[str], cwd: Path | None = None) -> Tmux:
+        """Start `argv` in a new session; TERM as a modern terminal has it."""
+        env = {"TERM": "xterm-256color", "COLORTERM": "", "LANG": "C.UTF-8", **self.env}
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        unset = " ".join(f"-u {k}" for k in ("NO_COLOR", "FORCE_COLOR", "TMUX")
+                         if k not in env)
+        line = f"cd {shlex.quote(str(cwd or self.folder))} && exec env {unset} {exports} " \
+               + " ".join(shlex.quote(a) for a in argv)
+        self._tmux("-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", str(self.width),
+                   "-y", str(self.height), line)
+        self._tmux("set-option", "-t", "t", "remain-on-exit", "on")
+        self._tmux("set-option", "-s", "escape-time", "10")
+        self.started = True
+        return self
+
+    def keys(self, *names: str, delay: float = TYPING_DELAY) -> None:
+        """Press keys by tmux name (`Enter`, `Escape`, `C-c`, `Up`, `q`), one by one."""
+        for name in names:
+            self._tmux("send-keys", "-t", "t", name)
+            time.sleep(delay)
+
+    def type(self, text: str, delay: float = TYPING_DELAY) -> None:
+        """Type text literally, a character at a time."""
+        for ch in text:
+            self._tmux("send-keys", "-t", "t", "-l", ch)
+            time.sleep(delay)
+
+    def screen(self, escapes: bool = False) -> str:
+        """What the terminal shows now (`escapes`: with SGR colour/style sequences)."""
+        args = ["capture-pane", "-p", "-t", "t"] + (["-e"] if escapes else [])
+        return self._tmux(*args).stdout
+
+    def wait_for(self, predicate: str | Callable[[str], bool], what: str = "",
+                 timeout: float = WAIT) -> str:
+        """The screen once it shows `predicate` (a text, or a test on the screen)."""
+        test = (lambda s: predicate in s) if isinstance(predicate, str) else predicate
+        deadline = time.monotonic() + timeout
+        shown = ""
+        while time.monotonic() < deadline:
+            shown = self.screen()
+            if test(shown):
+                return shown
+            if self.exited():
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"the terminal never showed {what or predicate!r}; it shows:\n"
+                             f"{shown}")
+
+    def exited(self) -> bool:
+        res = self._tmux("display-message", "-p", "-t", "t", "#{pane_dead}", check=False)
+        return res.stdout.strip() == "1"
+
+    def exit_status(self) -> int | None:
+        res = self._tmux("display-message", "-p", "-t", "t", "#{pane_dead_status}",
+                         check=False)
+        text = res.stdout.strip()
+        return int(text) if text.isdigit() else None
+
+    def stop(self) -> None:
+        if self.started:
+            self._tmux("kill-server", check=False)
+            self.started = False
