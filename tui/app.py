@@ -95,7 +95,9 @@ class FleetdeckApp(AlertActions, App[None]):
         Binding("9", "show('audit')", "Audit", id="app.audit"),
         Binding("colon", "command_line", "Command", id="app.command"),
         Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("ctrl+q", "quit", "Quit", show=False, id="app.quit", priority=True),
+        Binding("q", "request_quit", "Quit", id="app.quit_q"),
+        Binding("ctrl+q", "request_quit", "Quit", show=False, id="app.quit", priority=True),
+        Binding("ctrl+c", "request_quit", "Quit", show=False, id="app.quit_ctrl_c"),
     ]
 
     def __init__(
@@ -183,6 +185,12 @@ class FleetdeckApp(AlertActions, App[None]):
         where = f"; this report is kept in {path}" if path else ""
         self._exit_renderables.append(Text(report + f"fleetdeck crashed{where}\n"))
         self._close_messages_no_wait()
+
+    def action_request_quit(self) -> None:
+        """Quit, asking first when that would end runs (tui/quit.py)."""
+        from tui.quit import request_quit
+
+        request_quit(self)
 
     async def action_quit(self) -> None:
         await self._shutdown_engine()
@@ -393,7 +401,7 @@ class FleetdeckApp(AlertActions, App[None]):
         self.action_help()
 
     async def cmd_quit(self) -> None:
-        await self.action_quit()
+        self.action_request_quit()
 
     # -- engine calls: each is a worker, so the screen never waits on them -------------
     def guard(self, verb: str) -> bool:

@@ -9,7 +9,6 @@ screens only as events on `engine.bus`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
@@ -28,6 +27,7 @@ from core.fleetconfig import Config
 from core.jobs.active import ActiveRun, EngineError, NotFound, run_dict
 from core.jobs.config import Job
 from core.jobs.dispatch import Dispatch
+from core.jobs.ending import Ending
 from core.jobs.execution import Execution
 from core.jobs.groups import find_run_groups, group_alive, terminate_group
 from core.jobs.runs import Run, RunState, Trigger
@@ -40,7 +40,7 @@ from core.store import StateLock, Store
 log = logging.getLogger("fleetdeck.engine")
 
 
-class Engine(Dispatch, Execution, Services):
+class Engine(Ending, Dispatch, Execution, Services):
     attached = False  # this process runs the engine (see core.control.attached)
 
     def __init__(
@@ -156,45 +156,6 @@ class Engine(Dispatch, Execution, Services):
             raise
         log.info("engine started: %d jobs, %d scheduled", len(self.config.jobs),
                  len(self._scheduler))
-
-    async def stop(self) -> None:
-        """Stop scheduling, end what runs (recorded `interrupted`), commit, release."""
-        if not self._started:
-            return
-        self._stopping = True
-        for service in reversed(self._services):
-            try:
-                await service.stop()
-            except Exception:
-                log.exception("stopping %r failed", service)
-        if self._scheduler_task:
-            self._scheduler_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._scheduler_task
-        reason = "fleetdeck stopped while it ran"
-        for act in list(self._active.values()):
-            if act.task is None:
-                self._finish(act, RunState.INTERRUPTED, "fleetdeck stopped before it started")
-            else:
-                act.cancel_reason = reason
-        running = [a.task for a in self._active.values() if a.task is not None]
-        for task in running:
-            task.cancel()
-        if running:
-            await asyncio.gather(*running, return_exceptions=True)
-        for task in list(self._tasks):
-            task.cancel()
-        if getattr(self, "_fleetdeck_ssh_pool", None) is not None:  # remote hosts ran
-            from core.remote.runs import close_engine_pool
-
-            await close_engine_pool(self)
-        assert self.store is not None
-        self.store.commit()
-        self.store.close()
-        if self._lock:
-            self._lock.release()
-        self._started = False
-        log.info("engine stopped")
 
     async def _recover(self) -> None:
         """Runs a dead engine left queued or running become `interrupted`, their process

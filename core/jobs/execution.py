@@ -39,8 +39,8 @@ class Execution:
         try:
             logfile = _LazyLog(functools.partial(self.store.log_path, run.id))
             state, reason = await self._attempts(act, job, logfile)
-        except asyncio.CancelledError:
-            state, reason = RunState.INTERRUPTED, act.cancel_reason or "fleetdeck stopped"
+        except asyncio.CancelledError:  # the engine's stop: on purpose, not a failure
+            state, reason = RunState.CANCELLED, act.cancel_reason or "fleetdeck was stopped"
         except Exception as e:  # a bug must not leave a run hanging as `running`
             log.exception("run #%d failed inside fleetdeck", run.id)
             state, reason = RunState.FAILED, f"fleetdeck error: {e}"

@@ -1,0 +1,99 @@
+"""Quitting the console without failing anything: when the console runs its own engine
+and runs are in flight, it asks: wait for them (nothing new starts meanwhile), cancel
+them (recorded as cancelled by the person), or stay. A console attached to a daemon
+quits at once: the daemon's runs go on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label
+
+WAIT, CANCEL = "wait", "cancel"
+
+
+def in_flight_text(counts: dict[str, int]) -> str:
+    total = counts["running"] + counts["queued"]
+    parts = [f"{n} {what}" for what, n in counts.items() if n]
+    return f"{total} run{'s' if total != 1 else ''} in flight ({', '.join(parts)})"
+
+
+class QuitScreen(ModalScreen[str | None]):
+    """The choice, one key each."""
+
+    DEFAULT_CSS = """
+    QuitScreen { align: center middle; background: $background 0%; }
+    QuitScreen > Vertical { width: 64; max-width: 95%; height: auto; border: thick $warning;
+                            background: $surface; padding: 1 2; }
+    QuitScreen #question { text-style: bold; }
+    QuitScreen .choice { margin-top: 1; }
+    """
+    BINDINGS = [
+        Binding("w", "answer('wait')", "Wait", id="quit.wait"),
+        Binding("c", "answer('cancel')", "Cancel runs", id="quit.cancel"),
+        Binding("escape", "answer(None)", "Stay", id="quit.stay"),
+    ]
+
+    def __init__(self, counts: dict[str, int], *, may_cancel: bool = True,
+                 waiting: bool = False) -> None:
+        super().__init__()
+        self.counts = counts
+        self.may_cancel = may_cancel
+        self.waiting = waiting
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Text(f"Quit? {in_flight_text(self.counts)}."), id="question")
+            wait = "go on waiting" if self.waiting else "wait for them, then quit"
+            yield Label(Text(f"w    {wait} (nothing new starts meanwhile)"),
+                        classes="choice")
+            if self.may_cancel:
+                yield Label(Text("c    cancel them now, then quit (recorded as cancelled "
+                                 "by you)"))
+            yield Label(Text("Esc  stay" + (" (they go on, and so does the schedule)"
+                                            if not self.waiting else "")))
+
+    def action_answer(self, choice: str | None) -> None:
+        if choice == CANCEL and not self.may_cancel:
+            return
+        self.dismiss(choice)
+
+
+def request_quit(app: Any) -> None:
+    """`q`, ctrl+q, ctrl+c and `:q`: quit now, or ask when quitting would end runs."""
+    engine = app.engine
+    if not app.engine_ready or getattr(engine, "attached", False):
+        app.run_worker(app.action_quit(), group="quit", exclusive=True)
+        return
+    counts = engine.in_flight()
+    if not any(counts.values()):
+        app.run_worker(app.action_quit(), group="quit", exclusive=True)
+        return
+    waiting = getattr(app, "_waiting_to_quit", False)
+
+    def chosen(choice: str | None) -> None:
+        if choice == WAIT and not waiting:
+            app._waiting_to_quit = True
+            app.notify(f"waiting for {in_flight_text(engine.in_flight())} to end; "
+                       "q to choose again", timeout=8)
+            app.run_worker(_drain_then_quit(app), group="quit", exclusive=True)
+        elif choice == CANCEL:
+            app.run_worker(_cancel_then_quit(app), group="quit", exclusive=True)
+
+    app.push_screen(QuitScreen(counts, may_cancel=not app.read_only, waiting=waiting),
+                    chosen)
+
+
+async def _drain_then_quit(app: Any) -> None:
+    await app.engine.drain()
+    await app.action_quit()
+
+
+async def _cancel_then_quit(app: Any) -> None:
+    await app.engine.cancel_all(actor=app.actor, why="when the console quit")
+    await app.action_quit()
