@@ -64,7 +64,8 @@ class Tmux:
         return self
 
     def keys(self, *names: str, delay: float = TYPING_DELAY) -> None:
-        """Press keys by tmux name (`Enter`, `Escape`, `C-c`, `Up`, `q`), one by one."""
+        """Press keys by tmux name (`Enter`, `Escape`, `C-c`, `Up`, `Tab`), one by one. A
+        name tmux does not know is typed as text: use `type()` for `:` and the like."""
         for name in names:
             self._tmux("send-keys", "-t", "t", name)
             time.sleep(delay)

@@ -1,0 +1,98 @@
+"""Quitting in a real terminal (tmux, 80x24 and 160x48): `q` with a run in flight asks,
+and each answer does what it says; the history afterwards holds no failure."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import FLEETDECK, ROOT, cli_env
+from tests.tmux import Tmux
+
+SIZES = [(80, 24), (160, 48)]
+
+
+@pytest.fixture
+def console(tmp_path):
+    gate = tmp_path / "gate"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[jobs.long]\ncommand = "echo up; while [ ! -e {gate} ]; do sleep 0.05; '
+                   'done"\n')
+    state = tmp_path / "state"
+    made = []
+
+    def start(width: int, height: int) -> Tmux:
+        env = {k: v for k, v in cli_env(tmp_path).items()
+               if k in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "PYTHONPATH", "PATH", "HOME")}
+        t = Tmux(tmp_path, width, height, env=env)
+        made.append(t)
+        t.start([sys.executable, "-m", "tui.cli", "--config", str(cfg), "--state-dir",
+                 str(state), "--theme", "dark"], cwd=ROOT)
+        t.wait_for("Overview", "the console")
+        return t
+
+    yield start, gate, cfg, state
+    for t in made:
+        t.stop()
+
+
+def history(tmp_path, cfg, state) -> list[dict]:
+    out = subprocess.run([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
+                          "runs", "--json"], capture_output=True, text=True, timeout=60,
+                         env=cli_env(tmp_path))
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def run_long(t: Tmux) -> None:
+    t.type(":run long")
+    t.keys("Enter")
+    t.wait_for("1 running", "the run in the status bar")
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES)
+def test_quit_then_cancel(console, tmp_path, width, height):
+    start, _gate, cfg, state = console
+    t = start(width, height)
+    run_long(t)
+    t.keys("q")
+    t.wait_for("1 run in flight", "the question")
+    t.keys("c")
+    t.wait_for(lambda s: t.exited(), "the console to exit")
+    [run] = history(tmp_path, cfg, state)
+    assert run["state"] == "cancelled" and run["reason"].endswith("when the console quit")
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES)
+def test_quit_then_wait(console, tmp_path, width, height):
+    start, gate, cfg, state = console
+    t = start(width, height)
+    run_long(t)
+    t.keys("q")
+    t.wait_for("1 run in flight", "the question")
+    t.keys("w")
+    t.wait_for("waiting for", "the waiting notice")
+    assert not t.exited()
+    gate.touch()
+    t.wait_for(lambda s: t.exited(), "the console to exit once the run ended")
+    [run] = history(tmp_path, cfg, state)
+    assert run["state"] == "succeeded"
+
+
+def test_quit_then_stay(console, tmp_path):
+    start, gate, cfg, state = console
+    t = start(80, 24)
+    run_long(t)
+    t.keys("q")
+    t.wait_for("1 run in flight", "the question")
+    t.keys("Escape")
+    t.wait_for(lambda s: "in flight" not in s, "the question gone")
+    gate.touch()
+    t.wait_for("0 running", "the run ended")
+    t.keys("q")
+    t.wait_for(lambda s: t.exited(), "quit at once: nothing in flight")
+    [run] = history(tmp_path, cfg, state)
+    assert run["state"] == "succeeded"
