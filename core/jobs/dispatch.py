@@ -19,7 +19,7 @@ from core.events import (
 )
 from core.jobs.active import ActiveRun, run_dict
 from core.jobs.config import Job
-from core.jobs.runs import Run, RunState, Trigger
+from core.jobs.runs import Run, RunState, Trigger, worst_state
 from core.jobs.scheduler import Due, gc_paused
 from core.remote.inventory import TargetError
 from core.store.store import SUMMARY_INTERVAL
@@ -173,7 +173,7 @@ class Dispatch:
     # runs ----------------------------------------------------------------------------
     def _create_run(self, job: Job, host: str, trigger: Trigger, occ: float | None,
                     who: str | None, batch: list[tuple[Run, dict[str, Any]]] | None = None,
-                    ) -> Run:
+                    queued_at: float | None = None) -> Run:
         """A new run of `job` on `host`, queued behind what its overlap policy says.
 
         With ``batch`` the run is queued at once but recorded in the store later, with
@@ -190,7 +190,8 @@ class Dispatch:
         run = Run(
             id=self.store.next_run_id(), job=job.name, host=host, command=job.command,
             trigger=trigger.value, occurrence=occ, state=_QUEUED,
-            queued_at=self.clock(), max_attempts=1 + job.retry.retries,
+            queued_at=self.clock() if queued_at is None else queued_at,
+            max_attempts=1 + job.retry.retries,
             engine_pid=self._pid, requested_by=who,
         )
         act = ActiveRun(run, job)
@@ -372,11 +373,18 @@ class Dispatch:
         assert self.store is not None
         state = self.store.job_state_view(run.job)
         recent = (state.get("recent") or [])[-(SUCCESS_WINDOW - 1):] + [run.state]
+        # one occurrence on several hosts is one result: its hosts' states, the worst
+        # of them as the job's last state (a run on one host failing is the news)
+        batch = run.occurrence if run.occurrence is not None else run.queued_at
+        last = state.get("last_run") or {}
+        hosts = dict(last.get("hosts") or {}) if last.get("batch") == batch else {}
+        hosts[run.host] = run.state
         self.store.update_job_summary(
             run.job,
             recent=recent,
-            last_run={"id": run.id, "state": run.state, "finished_at": run.finished_at,
-                      "exit_code": run.exit_code, "host": run.host},
+            last_run={"id": run.id, "state": worst_state(hosts.values()),
+                      "finished_at": run.finished_at, "exit_code": run.exit_code,
+                      "host": run.host, "batch": batch, "hosts": hosts},
         )
         if self._started and not self._stopping and not self._summary_timer:
             # the summary reaches the disk soon, with one timer for any number of runs

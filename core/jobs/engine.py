@@ -291,7 +291,9 @@ class Engine(Ending, Dispatch, Execution, Services):
         except TargetError as e:
             raise EngineError(f"job {name}: {e}") from None
         who = actor.user if actor is not None else requested_by or "fleetdeck"
-        runs = [self._create_run(job, host, trigger, None, who) for host in hosts]
+        now = self.clock()  # one request on several hosts: one queued_at, one result
+        runs = [self._create_run(job, host, trigger, None, who, queued_at=now)
+                for host in hosts]
         log.info("run now: %s by %s", name, who, extra={"job": name})
         await self._commit_now()
         self._pump()

@@ -25,6 +25,29 @@ class RunState(StrEnum):
 
 ACTIVE_STATES = (RunState.QUEUED, RunState.RUNNING)
 FINAL_STATES = tuple(s for s in RunState if s.finished)
+# the worst first: what one occurrence on several hosts is summed up as
+WORST_FIRST = ("failed", "timed_out", "interrupted", "cancelled", "skipped", "running",
+               "queued", "succeeded")
+
+
+def worst_state(states: Any) -> str:
+    """The worst of several hosts' states (a failure on one host is the job's news)."""
+    seen = set(states)
+    return next((s for s in WORST_FIRST if s in seen), "succeeded")
+
+
+def last_run_summary(last: dict[str, Any] | None) -> str:
+    """A job's last occurrence in a few words: "failed", or "1/3 failed" when it ran on
+    several hosts and not all ended alike."""
+    if not last:
+        return "-"
+    hosts = last.get("hosts") or {}
+    if len(hosts) > 1:
+        worst = last["state"]
+        n = sum(1 for s in hosts.values() if s == worst)
+        if n < len(hosts):
+            return f"{n}/{len(hosts)} {worst}"
+    return last["state"]
 
 
 class Trigger(StrEnum):

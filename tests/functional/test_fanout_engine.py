@@ -68,3 +68,32 @@ async def test_remote_timeout_and_retry_of_an_unreachable_host(remote, start_eng
     assert flaky["reason"] == "unreachable: connection refused"
     assert [a["state"] for a in flaky["attempts"]] == ["failed", "failed"]
     assert len(rec.of("run_retrying")) == 1
+
+
+async def test_an_occurrence_that_failed_on_one_host_is_the_job_s_news(remote, start_engine,
+                                                                       state_dir):
+    """The job's last result sums its hosts up: one failing host of three makes it
+    "1/3 failed", and the Overview's "jobs whose last run failed" lists it."""
+    from core.jobs.runs import last_run_summary
+
+    keys, known, (a, b) = remote
+    hosts = [host("a", a.port, groups=("app",)), host("b", b.port, groups=("app",))]
+    # fails where the server is b: TEST_SERVER_PORT says which in-process server runs it
+    cfg = config(hosts, job("deploy", f'test "$TEST_SERVER_PORT" != {b.port}',
+                            targets="local,@app"))
+    engine, _rec = await start_engine(cfg, scheduling=False)
+    pool = make_pool(keys, known)
+    set_engine_pool(engine, pool)
+    try:
+        runs = await engine.run_job("deploy")
+        done = {r["host"]: (await engine.wait_run(r["id"]))["state"] for r in runs}
+        assert done == {"local": "succeeded", "a": "succeeded", "b": "failed"}
+        last = engine.get_job("deploy")["last_run"]
+        assert last["state"] == "failed" and last_run_summary(last) == "1/3 failed"
+        # the next request is a new result, not merged into that one
+        cfg_ok = [await engine.wait_run(r["id"]) for r in await engine.run_job("deploy")]
+        assert len(cfg_ok) == 3
+        last = engine.get_job("deploy")["last_run"]
+        assert len(last["hosts"]) == 3 and last_run_summary(last) == "1/3 failed"
+    finally:
+        await close_engine_pool(engine)

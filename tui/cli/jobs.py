@@ -104,6 +104,7 @@ def cmd_jobs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from rich.markup import escape
     from rich.table import Table
 
+    from core.jobs.runs import last_run_summary
     from tui.fmt import STATE_STYLES, fmt_age, fmt_rate
 
     table = Table(box=None, header_style="bold")
@@ -115,7 +116,8 @@ def cmd_jobs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         last_text = "-"
         if last:
             style = STATE_STYLES.get(last["state"], "")
-            last_text = f"[{style}]{last['state']}[/] {fmt_age(last.get('finished_at'), now)}"
+            last_text = (f"[{style}]{last_run_summary(last)}[/] "
+                         f"{fmt_age(last.get('finished_at'), now)}")
         state = "disabled" if not j["enabled"] else "paused" if j["paused"] else "enabled"
         zone = j.get("timezone")
         # the zone has its own column: "daily at 03:00 (Europe/Berlin)" says it twice

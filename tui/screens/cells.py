@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.text import Text
 
+from core.jobs.runs import last_run_summary
 from tui.fmt import STATE_STYLES, fmt_age, fmt_duration, fmt_rate, fmt_time
 
 STATE_MARKS = {
@@ -24,6 +25,15 @@ def state_cell(state: str | None) -> Text:
     if not state:
         return Text("-", style="dim")
     return Text(f"{STATE_MARKS.get(state, ' ')} {state}", style=STATE_STYLES.get(state, ""))
+
+
+def last_run_cell(last: dict[str, Any] | None) -> Text:
+    """A job's last occurrence: its worst state, "1/3 failed" over several hosts."""
+    if not last:
+        return state_cell(None)
+    state = last["state"]
+    return Text(f"{STATE_MARKS.get(state, ' ')} {last_run_summary(last)}",
+                style=STATE_STYLES.get(state, ""))
 
 
 def plain(value: Any) -> Text:

@@ -19,8 +19,9 @@ from core.jobs.preview import (
     upcoming,
     zone_of,
 )
+from core.jobs.runs import last_run_summary
 from tui.screens.base import TableScreen
-from tui.screens.cells import fmt_age, fmt_rate, fmt_time, state_cell
+from tui.screens.cells import fmt_age, fmt_rate, fmt_time, last_run_cell
 
 DETAIL_FIRES = 5  # next fires the detail lists
 
@@ -73,7 +74,7 @@ class JobsScreen(TableScreen):
             Text(job["schedule_text"]),
             Text(job["schedule"] or "-", style="dim"),
             Text(f"{fmt_time(nxt, now)} ({fmt_age(nxt, now)})" if nxt else "-"),
-            state_cell(last.get("state")),
+            last_run_cell(last),
             Text(fmt_age(last.get("finished_at"), now) if last else "-"),
             Text(fmt_rate(job["success_rate"])),
             self._state(job),
@@ -81,7 +82,7 @@ class JobsScreen(TableScreen):
 
     @staticmethod
     def _text(job: dict[str, Any]) -> str:
-        last = (job["last_run"] or {}).get("state", "")
+        last = last_run_summary(job["last_run"]) if job["last_run"] else ""
         state = "paused" if job["paused"] else "enabled" if job["enabled"] else "disabled"
         return f"{job['name']} {job['schedule_text']} {job['schedule'] or ''} {last} {state} " \
                + " ".join(job["tags"])

@@ -14,7 +14,7 @@ from textual.widgets import Static
 from core.events import AlertChanged, CheckChanged, RunFinished
 from core.jobs.runs import missed_row
 from tui.screens.base import RECENT_WINDOW, FleetScreen
-from tui.screens.cells import fmt_age, fmt_time, state_cell
+from tui.screens.cells import fmt_age, fmt_time, last_run_cell, state_cell
 from tui.widgets.common import NavTable
 
 BAD_STATES = ["failed", "timed_out", "interrupted"]
@@ -98,6 +98,9 @@ class OverviewScreen(FleetScreen):
             self._show_alerts([a for a in engine.list_alerts() if a["status"] == "firing"])
         failing = engine.list_runs(states=BAD_STATES, since=now - RECENT_WINDOW,
                                    limit=SHOW_FAILING)
+        # the latest failure first: by when it ended, not by run id (a long run that
+        # failed a minute ago started long before later ones)
+        failing.sort(key=lambda r: r.get("finished_at") or 0, reverse=True)
         jobs = engine.list_jobs()
         bad_jobs = [j for j in jobs if (j["last_run"] or {}).get("state") in BAD_STATES]
         due = sorted((j for j in jobs if j["next_fire"]), key=lambda j: j["next_fire"])
@@ -110,7 +113,7 @@ class OverviewScreen(FleetScreen):
         ], "nothing failed — all quiet")
         self._fill("#bad-jobs", [
             (f"job:{j['name']}", (Text(j["name"], style="bold"),
-                                  state_cell(j["last_run"]["state"]),
+                                  last_run_cell(j["last_run"]),
                                   Text(fmt_age(j["last_run"].get("finished_at"), now)),
                                   Text("-" if j["success_rate"] is None
                                        else f"{j['success_rate'] * 100:.0f}%"),
