@@ -32,6 +32,7 @@ from typing import Any
 
 import asyncssh
 
+from core.demo_live import DemoLive
 from core.paths import default_state_dir
 
 READY = "ready"
@@ -172,6 +173,7 @@ class DemoFleet:
         self._servers: list[Any] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._user = getpass.getuser()
+        self.live = DemoLive(self.folder, self.rng)
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -208,10 +210,12 @@ class DemoFleet:
             known.append(f"[127.0.0.1]:{port} "
                          f"{key.export_public_key('openssh').decode().strip()}\n")
         _write_private(self.folder / "known_hosts", "".join(known))
+        await self.live.start(self.spawn)
         _write_private(self.config_path, self.config_text())
         return self.config_path
 
     async def stop(self) -> None:
+        await self.live.stop()
         for server in self._servers:
             server.close()
         for server in self._servers:
@@ -312,7 +316,8 @@ class DemoFleet:
             'retry_backoff = "5s"',
             "",
         ]
-        return "\n".join(out)
+        alive = {h.name for h in self.hosts if h.behaviour != "down"}
+        return "\n".join(out + self.live.config_lines(alive))
 
 
 def _write_private(path: Path, text: str) -> None:
