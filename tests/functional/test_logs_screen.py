@@ -121,3 +121,29 @@ def test_logs_snapshot(snap_compare, tmp_path) -> None:
         await pilot.pause()
 
     assert snap_compare(seeded(tmp_path), terminal_size=(120, 30), run_before=run_before)
+
+
+async def test_lines_read_at_first_show_are_not_shown_again_by_their_event(
+        tmp_path: Path) -> None:
+    """The Logs screen's first show reads what the monitor holds; the event carrying some
+    of those lines may still be on its way, and must not show them twice."""
+    from core.events import LogLines
+
+    a = tmp_path / "a.log"
+    a.write_text("")
+    cfg = Config(path=None, hosts={"local": Host("local")}, jobs={},
+                 engine=EngineSettings(), sources={"api": SourceSpec("api", path=str(a))})
+    app = console_app(cfg, tmp_path / "state")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        monitor = app.engine.logs
+        monitor.ingest("api", [b"INFO one", b"INFO two"])  # held, its event not sent yet
+        held = monitor.recent("api")
+        await pilot.press("8")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, LogsScreen)
+        assert texts(screen) == ["INFO one", "INFO two"]
+        later = (held[-1][0] + 1, "info", "INFO three")
+        screen.engine_events([LogLines("api", [*held, later], 0)])
+        assert texts(screen) == ["INFO one", "INFO two", "INFO three"]

@@ -51,6 +51,9 @@ class LogsScreen(FleetScreen):
         self.paused = False
         self.row_filter = RowFilter()
         self.colours: dict[str, str] = {}
+        # per source, the time of the newest line the first show read from the monitor:
+        # events of those lines may still be on their way, and are not shown twice
+        self.loaded_until: dict[str, float] = {}
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="sources")
@@ -84,6 +87,8 @@ class LogsScreen(FleetScreen):
                 merged += [(t, name, lvl, text)
                            for t, lvl, text in engine.log_recent(name, 500)]
             merged.sort(key=lambda x: x[0])
+            for t, name, _lvl, _text in merged:
+                self.loaded_until[name] = max(t, self.loaded_until.get(name, t))
             self._add([(name, lvl, text) for _t, name, lvl, text in merged])
         self._show_stats()
 
@@ -121,7 +126,9 @@ class LogsScreen(FleetScreen):
                 if skipped:  # a flood: the monitor sends the newest lines of each batch
                     new.append((source, "skipped", f"… {skipped:,} lines not shown, they "
                                                    "came too fast (they are in the file)"))
-                new += [(source, lvl, text) for _t, lvl, text in e.lines]
+                seen = self.loaded_until.get(source)
+                new += [(source, lvl, text) for t, lvl, text in e.lines
+                        if seen is None or t > seen]
         if new:
             self._add(new)
             self._show_stats()
