@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from core.api import Actor
 from core.events import AlertChanged, EngineNotice, Event, OutputLine
@@ -25,6 +23,7 @@ from core.jobs.active import EngineError
 from core.jobs.engine import Engine
 from tui import commands as cmds
 from tui.alert_actions import AlertActions, ring_for
+from tui.palette import FleetProvider
 from tui.screens.base import FleetScreen
 from tui.screens.dialogs import CommandLineScreen, ConfirmScreen, HelpScreen
 from tui.screens.overview import OverviewScreen
@@ -41,35 +40,10 @@ def _screen(module: str, name: str) -> FleetScreen:
     return getattr(importlib.import_module(f"tui.screens.{module}"), name)()
 
 
-class CommandsProvider(Provider):
-    """The palette (ctrl+p) offers the same commands as `:`."""
-
-    def _entries(self) -> Iterable[tuple[str, str, Callable[[], Any]]]:
-        app: FleetdeckApp = self.app  # type: ignore[assignment]
-        for c in cmds.COMMANDS:
-            if c.args:
-                continue  # commands with arguments are typed: the palette offers targets below
-            yield f":{c.name}", c.help, lambda c=c: app.execute(f"{c.name}")
-        for job in app.engine.config.jobs:
-            yield f":run {job}", "run this job now", lambda j=job: app.execute(f"run {j}")
-            yield f":runs {job}", "history of this job", lambda j=job: app.execute(f"runs {j}")
-
-    async def discover(self) -> Hits:
-        for title, help_text, cb in self._entries():
-            yield DiscoveryHit(title, cb, help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for title, help_text, cb in self._entries():
-            score = matcher.match(title)
-            if score > 0:
-                yield Hit(score, matcher.highlight(title), cb, help=help_text)
-
-
 class FleetdeckApp(AlertActions, App[None]):
     TITLE = "fleetdeck"
     CSS_PATH = str(stylesheet_path())
-    COMMANDS = {CommandsProvider}
+    COMMANDS = {FleetProvider}
     ENABLE_COMMAND_PALETTE = True
     MODES = {
         "overview": OverviewScreen,

@@ -314,6 +314,32 @@ async def test_palette_offers_the_registry_commands(make_app):
                           "palette ran it")
 
 
+async def test_palette_searches_runs_hosts_and_jobs(make_app):
+    """The palette finds the app's data: a run by its job, a host by name; `pause`
+    finds the pause of each job rather than a job whose name holds the letters."""
+    from tui.palette import entries
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await command(pilot, ":run fail")
+        await pilot_until(pilot, lambda: run_states(app, "fail") == ["failed"], "it ran")
+        titles = [t for t, _h, _cb in entries(app)]
+        assert any(t.startswith("run #1 fail@local failed") for t in titles)
+        assert "host local" in titles and ":pause hello" in titles
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*keys("run #1"))
+        await pilot_until(pilot, lambda: palette_offers(app, "run #1 fail@local"),
+                          "the palette to offer the run first")
+        await pilot.press("enter")
+        from tui.screens.run_log import RunLogScreen
+
+        await pilot_until(pilot, lambda: isinstance(app.screen, RunLogScreen),
+                          "the run's output opened")
+        assert app.screen.run["id"] == 1
+
+
 async def test_bad_theme_file_is_a_notice_not_a_crash(make_app, tmp_path, monkeypatch):
     themes = tmp_path / "xdg" / "fleetdeck" / "themes"
     themes.mkdir(parents=True)
