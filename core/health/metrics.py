@@ -145,7 +145,8 @@ def parse_remote(text: str, rates: Rates, now: float) -> HostMetrics:
         rx, tx = _netdev(netdev)
         cores = int(nproc.split()[0])
     except (IndexError, ValueError, KeyError, ZeroDivisionError) as e:
-        raise MetricsError(f"cannot read metrics: {type(e).__name__}: {e}") from None
+        raise MetricsError(f"cannot read metrics: the host's /proc answer is not what "
+                           f"Linux writes ({e or 'missing field'})") from None
     disks = _df(df_k, "disk")
     for mount, pct in _df(df_i, "inodes").items():
         disks.setdefault(mount, {"disk": 0.0}).update(pct)

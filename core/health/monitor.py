@@ -222,7 +222,8 @@ class HealthMonitor:
                 raise
             except Exception as e:  # a bug must not stop the check: it shows as failing
                 log.exception("check %s on %s failed inside fleetdeck", st.spec.name, st.target)
-                sample = Sample(CRIT, f"fleetdeck error: {type(e).__name__}: {e}")
+                sample = Sample(CRIT, "fleetdeck could not sample it (a fault of fleetdeck's"
+                                      f", in its log): {e or 'unexpected error'}")
             sample.at = self.clock()
             self._judge(st, sample, tick)
 

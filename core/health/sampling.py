@@ -143,13 +143,17 @@ class Sampler:
         return await self.pool.connect(target_for(host, self.engine.config.hosts))
 
     async def _remote(self, target: str, command: str) -> tuple[int | None, str]:
-        from core.remote.ssh import SSHError
+        import asyncssh
+
+        from core.remote.ssh import SSHError, ssh_reason
 
         try:
             conn = await self._connect(target)
             result = await conn.run(command, check=False)
         except SSHError as e:
             raise _ProbeFailed(f"{e.cls.value}: {e}") from None
+        except (asyncssh.Error, OSError) as e:  # the connection died under the command
+            raise _ProbeFailed(f"unreachable: {ssh_reason(e)}") from None
         out = result.stdout if isinstance(result.stdout, str) else (result.stdout or b"").decode(
             "utf-8", "replace")
         return result.exit_status, out

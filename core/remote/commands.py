@@ -12,6 +12,8 @@ from typing import Any
 
 import asyncssh
 
+from core.remote.ssh import ssh_reason
+
 DEFAULT_KILL_GRACE = 2.0
 CHUNK = 65536
 
@@ -92,8 +94,7 @@ async def run_command(conn: asyncssh.SSHClientConnection, command: str, *,
         proc = await conn.create_process(remote_command(env_prefix(env) + command, kill_grace),
                                          encoding=None)
     except (asyncssh.Error, OSError) as e:
-        reason = getattr(e, "reason", None) or str(e) or type(e).__name__
-        return CommandResult(None, lost=True, error=f"could not start: {reason}")
+        return CommandResult(None, lost=True, error=f"could not start: {ssh_reason(e)}")
 
     async def finish() -> None:
         await asyncio.gather(_pump(proc.stdout, "stdout", on_line),

@@ -212,7 +212,27 @@ def classify_connect_error(exc: BaseException, target: Target, client: _Client |
         return SSHError(HostClass.UNREACHABLE, exc.strerror or str(exc) or type(exc).__name__)
     if isinstance(exc, FileNotFoundError | ValueError):
         return SSHError(HostClass.AUTH_FAILED, f"bad SSH settings: {exc}")
-    return SSHError(HostClass.UNREACHABLE, f"{type(exc).__name__}: {exc}")
+    return SSHError(HostClass.UNREACHABLE, ssh_reason(exc))
+
+
+def ssh_reason(exc: BaseException) -> str:
+    """What went wrong on an SSH connection, in words (asyncssh's class names mean
+    nothing to a person: "ChannelOpenError: SSH connection closed")."""
+    if isinstance(exc, asyncssh.ChannelOpenError):
+        why = (exc.reason or "").rstrip(".")
+        if "connection closed" in why.lower():
+            return "the SSH connection closed under it"
+        return f"the host refused a session ({why})" if why else "the host refused a session"
+    if isinstance(exc, asyncssh.ConnectionLost):
+        return "the SSH connection was lost"
+    if isinstance(exc, asyncssh.DisconnectError):
+        return f"the host disconnected: {exc.reason}" if exc.reason else \
+            "the host disconnected"
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return "no answer in time"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc) or "a network error"
+    return str(getattr(exc, "reason", "") or exc) or "an unexpected SSH error"
 
 
 def _host_key_error(reason: str, client: _Client) -> SSHError:

@@ -356,3 +356,21 @@ async def test_ssh_config_decides_where_and_as_whom_as_ssh_does(servers, keys, t
         await pool.connect(Target(name="x", host="x"))
     await pool.close()
     assert str(e.value).startswith(f"bad SSH settings: {broken}:2: ")
+
+
+def test_ssh_failures_read_as_words_not_class_names():
+    from core.remote.ssh import ssh_reason
+
+    cases = {
+        asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, "SSH connection closed"):
+            "the SSH connection closed under it",
+        asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, "No more sessions"):
+            "the host refused a session (No more sessions)",
+        asyncssh.ConnectionLost("Connection lost"): "the SSH connection was lost",
+        asyncssh.DisconnectError(asyncssh.DISC_BY_APPLICATION, "bye"):
+            "the host disconnected: bye",
+        ConnectionResetError(104, "Connection reset by peer"): "Connection reset by peer",
+    }
+    for exc, words in cases.items():
+        assert ssh_reason(exc) == words
+        assert type(exc).__name__ not in ssh_reason(exc)
