@@ -9,9 +9,12 @@ transition that notifies writes its outbox entries into the same in-memory data,
 atomic commit holds both. The engine service around it is core/alerts/manager.py.
 
 An alert: firing -> acknowledged -> resolved (firing -> resolved too). Notifications
-go out on the transitions that matter (opened: up/pending -> down; resolved: down ->
-up), once each: a repeated "down" for an open alert, even after a restart, finds the
-alert already open and sends nothing.
+go out on the transitions that matter (opened: a check going down, warn or crit;
+resolved: back up), once each: a repeated "down" for an open alert, even after a
+restart, finds the alert already open and sends nothing. A check's alert keeps its
+`condition` apart: "down" (the probe failed, the detail says why) or "warn"/"crit" (a
+threshold crossed on an answering host, the detail says what crossed what), with the
+threshold's severity.
 """
 
 from __future__ import annotations
@@ -137,14 +140,17 @@ class AlertBook:
 
     # ----------------------------------------------------------------- transitions ---
     def _open_alert(self, key: str, kind: str, source: str, target: str, severity: str,
-                    detail: str, at: float) -> list[Change]:
+                    detail: str, at: float, condition: str = "",
+                    cause: str = "") -> list[Change]:
         alert_id = self._open.get(key)
         if alert_id is not None:  # already open: a repeat (or a restart) sends nothing
             alert = self._get(alert_id)
             assert alert is not None
-            if alert["detail"] != detail or alert["severity"] != severity:
+            if (alert["detail"], alert["severity"], alert.get("condition", "")) != (
+                    detail, severity, condition):
                 alert["detail"], alert["severity"] = detail, severity
-                self._note(alert, at, "again", detail)
+                alert["condition"], alert["cause"] = condition, cause
+                self._note(alert, at, condition or "again", detail)
             if not alert["notified_firing"] and not self.quiet.reason(alert, self.clock()):
                 # it opened while quiet (maintenance, silence) and is still down after
                 self._save(alert)
@@ -154,9 +160,9 @@ class AlertBook:
         alert = {
             "id": self._next_id("next_alert"), "key": key, "kind": kind, "source": source,
             "target": target, "state": "firing", "severity": severity, "detail": detail,
-            "opened_at": at, "updated_at": at, "resolved_at": None, "acked_by": None,
-            "acked_at": None, "seq": 0, "notified_firing": False, "last_sent": {},
-            "history": [],
+            "condition": condition, "cause": cause, "opened_at": at, "updated_at": at,
+            "resolved_at": None, "acked_by": None, "acked_at": None, "seq": 0,
+            "notified_firing": False, "last_sent": {}, "history": [],
         }
         self._note(alert, at, "opened", detail)
         quiet = self.quiet.reason(alert, self.clock())
@@ -203,17 +209,22 @@ class AlertBook:
         return Change(action, alert, notified=queued)
 
     def check_changed(self, check: str, target: str, old: str, new: str, at: float,
-                      detail: str = "", severity: str = "crit") -> list[Change]:
-        """A check's damped state changed (a CheckChanged event)."""
+                      detail: str = "", severity: str = "crit",
+                      cause: str = "") -> list[Change]:
+        """A check's damped state changed (a CheckChanged event): down, warn and crit
+        open (or update) its one alert; up resolves it."""
         key = f"check:{check}@{target}"
-        if new == "down":
-            return self._open_alert(key, "check", check, target, severity, detail, at)
+        if new in ("down", "warn", "crit"):
+            severity = "warn" if new == "warn" else "crit"
+            return self._open_alert(key, "check", check, target, severity, detail, at,
+                                    new, cause or detail)
         if new == "up":
             return (self._resolve(key, at, detail or f"{old} -> up")
                     + self._resolve(f"gave_up:{check}@{target}", at, detail or "up again"))
         if new == "gave_up":
+            why = detail or "the watchdog stopped restarting"
             return self._open_alert(f"gave_up:{check}@{target}", "gave_up", check, target,
-                                    "crit", detail or "the watchdog stopped restarting", at)
+                                    "crit", why, at, "down", "the watchdog gave up")
         alert_id = self._open.get(key)  # pending, maintenance: noted, never notified
         if alert_id is not None:
             alert = self._get(alert_id)

@@ -103,7 +103,7 @@ class AlertManager:
         if kind == "check_changed":
             e: Any = event
             changes = book.check_changed(e.check, e.target, e.old, e.new, e.at, e.detail,
-                                         e.severity)
+                                         e.severity, e.cause)
         elif kind == "rule_changed":
             e = event
             changes = book.rule_changed(e.rule, e.source, e.firing, e.at, e.detail)

@@ -41,8 +41,14 @@ def alert_cells(a: dict[str, Any], now: float) -> tuple[Text, ...]:
     elif a["quiet"]:
         note.append(f" · {a['quiet']}", style="dim")
     return (Text(f"#{a['id']}"), status_cell(a["status"]), Text(a["what"], style="bold"),
-            Text(a["severity"], style="red" if a["severity"] == "crit" else "yellow"),
-            Text(fmt_age(a["opened_at"], now)), note)
+            severity_cell(a), Text(fmt_age(a["opened_at"], now)), note)
+
+
+def severity_cell(a: dict[str, Any]) -> Text:
+    """`down` for a failed probe, else the threshold's severity (warn, crit)."""
+    if a.get("condition") == "down":
+        return Text("down", style="bold red")
+    return Text(a["severity"], style="red" if a["severity"] == "crit" else "yellow")
 
 
 class AlertsScreen(TableScreen):
@@ -195,7 +201,8 @@ class AlertDetailScreen(ModalScreen[None]):
         head = Text(f"#{a['id']} {a['what']}", style="bold")
         head.append("   ")
         head.append_text(status_cell(a["status"]))
-        head.append(f"   {a['severity']}")
+        head.append("   ")
+        head.append_text(severity_cell(a))
         facts = Text(f"opened {fmt_age(a['opened_at'], now)}"
                      + (f" · resolved {fmt_age(a['resolved_at'], now)}"
                         if a["resolved_at"] else f" · open for {format_duration(a['age'])}")
