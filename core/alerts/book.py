@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from core.alerts.config import AlertingConfig, NotifierConfig
+from core.alerts.groups import AlertGroups
 from core.alerts.maintenance import Quiet, silence_matches
 from core.alerts.outbox import Outbox
 from core.confguard import MAX_DURATION, format_seconds
@@ -65,8 +66,9 @@ def describe(alert: dict[str, Any]) -> str:
     return f"{what} {alert['source']} on {alert['target']}"
 
 
-class AlertBook:
-    """Alerts, outbox, silences and runtime windows in one atomically written file."""
+class AlertBook(AlertGroups):
+    """Alerts, outbox, silences and runtime windows in one atomically written file; a
+    check's alerts of one cause across hosts in groups (core/alerts/groups.py)."""
 
     def __init__(self, state_dir: Path, alerting: AlertingConfig | None, clock: Any, *,
                  read_only: bool = False, install: str = "") -> None:
@@ -90,6 +92,7 @@ class AlertBook:
         for doc in self.alerts.all():
             if doc["state"] in OPEN_STATES:
                 self._open[doc["key"]] = doc.doc_id
+        self._index_groups([dict(d) for d in self.alerts.all()])
 
     # ------------------------------------------------------------------- plumbing ---
     @property
@@ -165,6 +168,11 @@ class AlertBook:
             "notified_firing": False, "last_sent": {}, "history": [],
         }
         self._note(alert, at, "opened", detail)
+        lead = self._join_group(alert, at)
+        if lead is not None:  # its group has paged already: recorded, counted, quiet
+            self._save(alert)
+            self._save(lead)
+            return [Change("joined", alert), Change("updated", lead)]
         quiet = self.quiet.reason(alert, self.clock())
         if quiet:
             self._note(alert, at, "not notified", quiet)
@@ -182,13 +190,14 @@ class AlertBook:
         alert["state"] = "resolved"
         alert["resolved_at"] = at
         self._note(alert, at, "resolved", detail)
-        if alert["notified_firing"] and not self.quiet.reason(alert, self.clock()):
+        own, group = self._group_resolution(alert, at)  # a group resolves with its last
+        if own and alert["notified_firing"] and not self.quiet.reason(alert, self.clock()):
             change = self._notify(alert, "resolved", "resolved", at)
         else:
             self._save(alert)
             change = Change("resolved", alert)
         self._prune_resolved()
-        return [change]
+        return [change] if group is None else [change, group]
 
     def _notify(self, alert: dict[str, Any], event: str, action: str, at: float) -> Change:
         """Queue `event` for every notifier that wants it, in the same data as the alert."""
@@ -278,6 +287,18 @@ class AlertBook:
         self._save(alert)
         return Change("acknowledged", alert)
 
+    def ack_group(self, lead_id: int, who: str) -> list[Change]:
+        """Acknowledge every firing member of the group `lead_id` leads (or that alert)."""
+        lead = self._get(lead_id)
+        if lead is None:
+            raise AlertNotFound(f"no alert #{lead_id}")
+        members = self.members(lead) if lead.get("group") == lead_id else [lead]
+        changes = [self.ack(m["id"], who) for m in members if m["state"] == "firing"]
+        if not changes:
+            raise AlertError(f"alert #{lead_id} and its group have nothing firing to "
+                             "acknowledge")
+        return changes
+
     def silence(self, target: str, duration: str | float, who: str) -> tuple[dict[str, Any],
                                                                              list[Change]]:
         """Hold notifications for a check/rule/job, a host, `check@host` or `#id`."""
@@ -318,8 +339,8 @@ class AlertBook:
         for alert_id in list(self._open.values()):
             alert = self._get(alert_id)
             assert alert is not None
-            if alert["state"] != "firing":
-                continue
+            if alert["state"] != "firing" or alert.get("group", alert["id"]) != alert["id"]:
+                continue  # (a group's members: the group reminds through its lead)
             if not alert["notified_firing"]:  # opened while quiet, and the quiet is over
                 if not self.quiet.reason(alert, now):
                     self._note(alert, now, "quiet period over", "still firing")
@@ -353,7 +374,8 @@ class AlertBook:
         times = []
         for alert_id in self._open.values():
             alert = self._get(alert_id)
-            if alert is None or alert["state"] != "firing" or self.quiet.reason(alert, now):
+            if alert is None or alert["state"] != "firing" or self.quiet.reason(alert, now) \
+                    or alert.get("group", alert["id"]) != alert["id"]:
                 continue
             if not alert["notified_firing"]:
                 times.append(now + 60)  # looked at again when a quiet period may be over
@@ -396,6 +418,7 @@ class AlertBook:
                    silenced_until=(self.quiet.silenced_until(alert, now)
                                    if alert["state"] in OPEN_STATES else None),
                    age=(alert["resolved_at"] or now) - alert["opened_at"])
+        out.update(self.group_info(alert))
         return out
 
     def list(self, now: float, *, include_resolved: bool = False,

@@ -65,6 +65,10 @@ def summary(entry: dict[str, Any]) -> str:
         entry["event"]]
     detail = f": {alert['detail']}" if alert.get("detail") else ""
     how = "down" if alert.get("condition") == "down" else alert["severity"]
+    size = alert.get("group_size") or 0
+    if size > 1:  # a group: what its members share
+        return (f"[fleetdeck] {label} #{alert['id']} check {alert['source']}: "
+                f"{alert.get('cause', '')} on {size} hosts ({how})")
     return f"[fleetdeck] {label} #{alert['id']} {describe(alert)} ({how}){detail}"
 
 

@@ -108,5 +108,6 @@ def _snapshot(alert: dict[str, Any]) -> dict[str, Any]:
     keys = ("id", "kind", "source", "target", "state", "severity", "detail", "opened_at",
             "resolved_at", "acked_by")
     out = {k: alert[k] for k in keys}
-    out.update(condition=alert.get("condition", ""), cause=alert.get("cause", ""))
+    out.update(condition=alert.get("condition", ""), cause=alert.get("cause", ""),
+               group_size=len(alert.get("members") or ()))
     return out
