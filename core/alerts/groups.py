@@ -15,6 +15,8 @@ Members are ordinary alerts (`group`: the lead's id), so listings, details, sile
 the outbox are as before; everything a join or a resolution changes is written in the
 book's same commit as the notification it queues, so nothing is announced before it is
 on disk. An alert with no cause (a job, a rule, an old event) is never grouped.
+Membership is settled when an alert opens: a member whose check later goes from crit
+to down stays in its group (its own condition and detail follow, as for any alert).
 """
 
 from __future__ import annotations
