@@ -90,6 +90,7 @@ METHODS: tuple[Method, ...] = (
     Method("pause_job", ("name",), audit="pause"),
     Method("resume_job", ("name",), audit="resume"),
     Method("ack_alert", ("alert_id",), audit="ack"),
+    Method("ack_alert_group", ("alert_id",), audit="ack group"),
     Method("silence", ("target", "duration"), audit="silence"),
     Method("fanout_start", ("pattern", "command", "hosts", "forks", "timeout",
                             "connect_timeout", "trust_new_keys"), audit="fan-out"),
@@ -160,6 +161,8 @@ class EngineAPI(Protocol):
     async def pause_job(self, name: str, *, actor: Actor) -> dict[str, Any]: ...
     async def resume_job(self, name: str, *, actor: Actor) -> dict[str, Any]: ...
     async def ack_alert(self, alert_id: int, *, actor: Actor) -> dict[str, Any]: ...
+
+    async def ack_alert_group(self, alert_id: int, *, actor: Actor) -> dict[str, Any]: ...
     async def silence(self, target: str, duration: str, *, actor: Actor
                       ) -> dict[str, Any]: ...
     async def fanout_start(self, pattern: str, command: str, hosts: list[str] | None = None,

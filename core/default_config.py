@@ -114,8 +114,7 @@ def render() -> str:
         + _table(JOB, "jobs.backup", {"command": "/usr/local/bin/backup --all",
                                       "schedule": "0 3 * * *"},
                  commented=True, every_key=True),
-        "# Alerts: checks going down, log rules firing and jobs that ask (alert_on) open\n"
-        "# alerts; notifiers deliver them, retried from a persisted outbox until delivered.\n"
+        "# Alerts (checks down or over a threshold, log rules, failing jobs); notifiers deliver.\n"
         + _table(ALERTS, "alerts", {"repeat": "30m"}, commented=True, every_key=True),
         _table(NOTIFIER, "notifiers.slack", {"kind": "webhook", "url": "${SLACK_WEBHOOK_URL}",
                                              "slack": True}, commented=True, every_key=True),

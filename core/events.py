@@ -83,8 +83,10 @@ class EngineNotice(Event):
 class CheckChanged(Event):
     """A health check's damped state changed on one target (core/health publishes it).
 
-    States: "up", "pending", "down", "maintenance", "gave_up" (the watchdog stopped
-    restarting). The alerts pipeline opens and resolves alerts from these.
+    States: "up", "warn", "crit" (answering; "warn"/"crit": over a threshold),
+    "pending", "down" (the probe failed: no usable answer), "maintenance", "gave_up"
+    (the watchdog stopped restarting). The alerts pipeline opens and resolves alerts
+    from these.
     """
 
     kind: ClassVar[str] = "check_changed"
@@ -93,8 +95,9 @@ class CheckChanged(Event):
     old: str
     new: str
     at: float
-    detail: str = ""  # what the last sample said, e.g. "HTTP 500 in 31 ms", "disk / 96% >= 95%"
-    severity: str = "crit"  # "warn" | "crit": which threshold a down state crossed
+    detail: str = ""  # what the last sample said, e.g. "tcp 10.0.0.5:80: connection refused"
+    severity: str = "crit"  # "warn" for warn; "crit" for crit, down and gave_up
+    cause: str = ""  # the trouble without the host: "connection refused", "cpu ≥ 98%"
 
 
 @dataclass(frozen=True)

@@ -168,6 +168,11 @@ class Services:
         self.audit(actor, "ack", [f"alert #{alert_id}"])
         return alert
 
+    async def ack_alert_group(self, alert_id: int, *, actor: Actor) -> dict[str, Any]:
+        group = await self._alerts().ack_alert_group(int(alert_id), requested_by=actor.user)
+        self.audit(actor, "ack group", [f"alert #{i}" for i in group["acknowledged"]])
+        return group
+
     async def silence(self, target: str, duration: str, *, actor: Actor) -> dict[str, Any]:
         rec = await self._alerts().silence(str(target), duration, requested_by=actor.user)
         self.audit(actor, "silence", [rec["target"]], str(duration))

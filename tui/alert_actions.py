@@ -56,6 +56,24 @@ class AlertActions:
             return
         app.notify(f"alert #{alert_id} acknowledged by {alert['acked_by']}")
 
+    def ack_alert_group(self, alert_id: int) -> None:
+        """Acknowledge a group: every firing member, in one action."""
+        if self.guard_action("acknowledge alerts"):
+            self._ack_alert_group(alert_id)
+
+    @work(group="actions")
+    async def _ack_alert_group(self, alert_id: int) -> None:
+        app: Any = self
+        from core.jobs.active import EngineError
+
+        try:
+            group = await app.engine.ack_alert_group(alert_id, actor=app.actor)
+        except (ValueError, EngineError) as e:
+            app.notify(str(e), severity="error")
+            return
+        n = len(group["acknowledged"])
+        app.notify(f"alert group #{alert_id}: {n} alert{'s' if n != 1 else ''} acknowledged")
+
     def silence(self, target: str, duration: str) -> None:
         if self.guard_action("silence alerts"):
             self._silence(target, duration)

@@ -6,6 +6,7 @@ BINDING_IDS: dict[str, str] = {
     "alert.close": "Close",
     "alert.quit": "Close",
     "alerts.ack": "Ack",
+    "alerts.expand": "Members",
     "alerts.open": "Details",
     "alerts.silence": "Silence",
     "app.alerts": "Alerts",

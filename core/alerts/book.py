@@ -9,9 +9,12 @@ transition that notifies writes its outbox entries into the same in-memory data,
 atomic commit holds both. The engine service around it is core/alerts/manager.py.
 
 An alert: firing -> acknowledged -> resolved (firing -> resolved too). Notifications
-go out on the transitions that matter (opened: up/pending -> down; resolved: down ->
-up), once each: a repeated "down" for an open alert, even after a restart, finds the
-alert already open and sends nothing.
+go out on the transitions that matter (opened: a check going down, warn or crit;
+resolved: back up), once each: a repeated "down" for an open alert, even after a
+restart, finds the alert already open and sends nothing. A check's alert keeps its
+`condition` apart: "down" (the probe failed, the detail says why) or "warn"/"crit" (a
+threshold crossed on an answering host, the detail says what crossed what), with the
+threshold's severity.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from core.alerts.config import AlertingConfig, NotifierConfig
+from core.alerts.groups import AlertGroups
 from core.alerts.maintenance import Quiet, silence_matches
 from core.alerts.outbox import Outbox
 from core.confguard import MAX_DURATION, format_seconds
@@ -62,8 +66,9 @@ def describe(alert: dict[str, Any]) -> str:
     return f"{what} {alert['source']} on {alert['target']}"
 
 
-class AlertBook:
-    """Alerts, outbox, silences and runtime windows in one atomically written file."""
+class AlertBook(AlertGroups):
+    """Alerts, outbox, silences and runtime windows in one atomically written file; a
+    check's alerts of one cause across hosts in groups (core/alerts/groups.py)."""
 
     def __init__(self, state_dir: Path, alerting: AlertingConfig | None, clock: Any, *,
                  read_only: bool = False, install: str = "") -> None:
@@ -87,6 +92,7 @@ class AlertBook:
         for doc in self.alerts.all():
             if doc["state"] in OPEN_STATES:
                 self._open[doc["key"]] = doc.doc_id
+        self._index_groups([dict(d) for d in self.alerts.all()])
 
     # ------------------------------------------------------------------- plumbing ---
     @property
@@ -137,14 +143,17 @@ class AlertBook:
 
     # ----------------------------------------------------------------- transitions ---
     def _open_alert(self, key: str, kind: str, source: str, target: str, severity: str,
-                    detail: str, at: float) -> list[Change]:
+                    detail: str, at: float, condition: str = "",
+                    cause: str = "") -> list[Change]:
         alert_id = self._open.get(key)
         if alert_id is not None:  # already open: a repeat (or a restart) sends nothing
             alert = self._get(alert_id)
             assert alert is not None
-            if alert["detail"] != detail or alert["severity"] != severity:
+            if (alert["detail"], alert["severity"], alert.get("condition", "")) != (
+                    detail, severity, condition):
                 alert["detail"], alert["severity"] = detail, severity
-                self._note(alert, at, "again", detail)
+                alert["condition"], alert["cause"] = condition, cause
+                self._note(alert, at, condition or "again", detail)
             if not alert["notified_firing"] and not self.quiet.reason(alert, self.clock()):
                 # it opened while quiet (maintenance, silence) and is still down after
                 self._save(alert)
@@ -154,11 +163,16 @@ class AlertBook:
         alert = {
             "id": self._next_id("next_alert"), "key": key, "kind": kind, "source": source,
             "target": target, "state": "firing", "severity": severity, "detail": detail,
-            "opened_at": at, "updated_at": at, "resolved_at": None, "acked_by": None,
-            "acked_at": None, "seq": 0, "notified_firing": False, "last_sent": {},
-            "history": [],
+            "condition": condition, "cause": cause, "opened_at": at, "updated_at": at,
+            "resolved_at": None, "acked_by": None, "acked_at": None, "seq": 0,
+            "notified_firing": False, "last_sent": {}, "history": [],
         }
         self._note(alert, at, "opened", detail)
+        lead = self._join_group(alert, at)
+        if lead is not None:  # its group has paged already: recorded, counted, quiet
+            self._save(alert)
+            self._save(lead)
+            return [Change("joined", alert), Change("updated", lead)]
         quiet = self.quiet.reason(alert, self.clock())
         if quiet:
             self._note(alert, at, "not notified", quiet)
@@ -176,13 +190,14 @@ class AlertBook:
         alert["state"] = "resolved"
         alert["resolved_at"] = at
         self._note(alert, at, "resolved", detail)
-        if alert["notified_firing"] and not self.quiet.reason(alert, self.clock()):
+        own, group = self._group_resolution(alert, at)  # a group resolves with its last
+        if own and alert["notified_firing"] and not self.quiet.reason(alert, self.clock()):
             change = self._notify(alert, "resolved", "resolved", at)
         else:
             self._save(alert)
             change = Change("resolved", alert)
         self._prune_resolved()
-        return [change]
+        return [change] if group is None else [change, group]
 
     def _notify(self, alert: dict[str, Any], event: str, action: str, at: float) -> Change:
         """Queue `event` for every notifier that wants it, in the same data as the alert."""
@@ -203,17 +218,22 @@ class AlertBook:
         return Change(action, alert, notified=queued)
 
     def check_changed(self, check: str, target: str, old: str, new: str, at: float,
-                      detail: str = "", severity: str = "crit") -> list[Change]:
-        """A check's damped state changed (a CheckChanged event)."""
+                      detail: str = "", severity: str = "crit",
+                      cause: str = "") -> list[Change]:
+        """A check's damped state changed (a CheckChanged event): down, warn and crit
+        open (or update) its one alert; up resolves it."""
         key = f"check:{check}@{target}"
-        if new == "down":
-            return self._open_alert(key, "check", check, target, severity, detail, at)
+        if new in ("down", "warn", "crit"):
+            severity = "warn" if new == "warn" else "crit"
+            return self._open_alert(key, "check", check, target, severity, detail, at,
+                                    new, cause or detail)
         if new == "up":
             return (self._resolve(key, at, detail or f"{old} -> up")
                     + self._resolve(f"gave_up:{check}@{target}", at, detail or "up again"))
         if new == "gave_up":
+            why = detail or "the watchdog stopped restarting"
             return self._open_alert(f"gave_up:{check}@{target}", "gave_up", check, target,
-                                    "crit", detail or "the watchdog stopped restarting", at)
+                                    "crit", why, at, "down", "the watchdog gave up")
         alert_id = self._open.get(key)  # pending, maintenance: noted, never notified
         if alert_id is not None:
             alert = self._get(alert_id)
@@ -267,6 +287,18 @@ class AlertBook:
         self._save(alert)
         return Change("acknowledged", alert)
 
+    def ack_group(self, lead_id: int, who: str) -> list[Change]:
+        """Acknowledge every firing member of the group `lead_id` leads (or that alert)."""
+        lead = self._get(lead_id)
+        if lead is None:
+            raise AlertNotFound(f"no alert #{lead_id}")
+        members = self.members(lead) if lead.get("group") == lead_id else [lead]
+        changes = [self.ack(m["id"], who) for m in members if m["state"] == "firing"]
+        if not changes:
+            raise AlertError(f"alert #{lead_id} and its group have nothing firing to "
+                             "acknowledge")
+        return changes
+
     def silence(self, target: str, duration: str | float, who: str) -> tuple[dict[str, Any],
                                                                              list[Change]]:
         """Hold notifications for a check/rule/job, a host, `check@host` or `#id`."""
@@ -307,8 +339,8 @@ class AlertBook:
         for alert_id in list(self._open.values()):
             alert = self._get(alert_id)
             assert alert is not None
-            if alert["state"] != "firing":
-                continue
+            if alert["state"] != "firing" or alert.get("group", alert["id"]) != alert["id"]:
+                continue  # (a group's members: the group reminds through its lead)
             if not alert["notified_firing"]:  # opened while quiet, and the quiet is over
                 if not self.quiet.reason(alert, now):
                     self._note(alert, now, "quiet period over", "still firing")
@@ -342,7 +374,8 @@ class AlertBook:
         times = []
         for alert_id in self._open.values():
             alert = self._get(alert_id)
-            if alert is None or alert["state"] != "firing" or self.quiet.reason(alert, now):
+            if alert is None or alert["state"] != "firing" or self.quiet.reason(alert, now) \
+                    or alert.get("group", alert["id"]) != alert["id"]:
                 continue
             if not alert["notified_firing"]:
                 times.append(now + 60)  # looked at again when a quiet period may be over
@@ -385,6 +418,7 @@ class AlertBook:
                    silenced_until=(self.quiet.silenced_until(alert, now)
                                    if alert["state"] in OPEN_STATES else None),
                    age=(alert["resolved_at"] or now) - alert["opened_at"])
+        out.update(self.group_info(alert))
         return out
 
     def list(self, now: float, *, include_resolved: bool = False,

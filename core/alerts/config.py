@@ -28,6 +28,8 @@ ALERTS = Section("alerts", "alerting: reminders and notification delivery", (
     Key("give_up_after", "duration", "a notification undelivered this long is dropped", "1d"),
     Key("resolved_retention", "integer", "resolved alerts kept on record", 1000, minimum=1,
         maximum=1_000_000),
+    Key("group_window", "duration", "a check's alerts of one cause within this: one group "
+        "(0: off)", "60s"),
 ))
 NOTIFIER = Section("notifiers", "where notifications go", (
     Key("kind", "string", "how they are sent", choices=NOTIFIER_KINDS, required=True),
@@ -61,6 +63,7 @@ class AlertSettings:
     retry_backoff_max: float = 300.0
     give_up_after: float = 86400.0  # a notification still undelivered after this is dropped
     resolved_retention: int = 1000  # resolved alerts kept on record
+    group_window: float = 60.0  # same check and cause across hosts: one group (0: off)
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,7 @@ def _read_settings(c: Checker, doc: dict[str, Any]) -> AlertSettings:
         retry_backoff_max=c.duration(t, "retry_backoff_max", p, d.retry_backoff_max),
         give_up_after=c.duration(t, "give_up_after", p, d.give_up_after),
         resolved_retention=c.read(t, ALERTS["resolved_retention"], p, d.resolved_retention),
+        group_window=c.duration(t, "group_window", p, d.group_window),
     )
 
 

@@ -103,7 +103,7 @@ class AlertManager:
         if kind == "check_changed":
             e: Any = event
             changes = book.check_changed(e.check, e.target, e.old, e.new, e.at, e.detail,
-                                         e.severity)
+                                         e.severity, e.cause)
         elif kind == "rule_changed":
             e = event
             changes = book.rule_changed(e.rule, e.source, e.firing, e.at, e.detail)
@@ -127,6 +127,9 @@ class AlertManager:
                             ch.alert["detail"])
             elif ch.action == "resolved":
                 log.info("alert #%d resolved: %s", ch.alert["id"], describe(ch.alert))
+            elif ch.action == "joined":
+                log.warning("alert #%d opened in group #%d: %s: %s", ch.alert["id"],
+                            ch.alert["group"], describe(ch.alert), ch.alert["detail"])
             self._unannounced.append(AlertChanged(book.view(ch.alert, now), ch.action,
                                                   ch.notified))
         self._dirty()
@@ -212,6 +215,17 @@ class AlertManager:
         self._publish([change])
         await self._book().commit_async()
         return self._book().view(change.alert, self.engine.clock())
+
+    async def ack_alert_group(self, alert_id: int, *, requested_by: str | None = None
+                              ) -> dict[str, Any]:
+        """Acknowledge a group: every firing member of the group `alert_id` leads."""
+        who = requested_by or current_user()
+        changes = self._book().ack_group(alert_id, who)
+        log.info("alert group #%d acknowledged by %s (%d alerts)", alert_id, who, len(changes))
+        self._publish(changes)
+        await self._book().commit_async()
+        return {**self._book().get(alert_id, self.engine.clock()),
+                "acknowledged": [c.alert["id"] for c in changes]}
 
     async def silence(self, target: str, duration: str | float, *,
                       requested_by: str | None = None) -> dict[str, Any]:

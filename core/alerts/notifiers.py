@@ -64,7 +64,12 @@ def summary(entry: dict[str, Any]) -> str:
     label = {"firing": "FIRING", "resolved": "RESOLVED", "reminder": "STILL FIRING"}[
         entry["event"]]
     detail = f": {alert['detail']}" if alert.get("detail") else ""
-    return f"[fleetdeck] {label} #{alert['id']} {describe(alert)} ({alert['severity']}){detail}"
+    how = "down" if alert.get("condition") == "down" else alert["severity"]
+    size = alert.get("group_size") or 0
+    if size > 1:  # a group: what its members share
+        return (f"[fleetdeck] {label} #{alert['id']} check {alert['source']}: "
+                f"{alert.get('cause', '')} on {size} hosts ({how})")
+    return f"[fleetdeck] {label} #{alert['id']} {describe(alert)} ({how}){detail}"
 
 
 class WebhookNotifier:
@@ -170,6 +175,7 @@ class CommandNotifier:
             "FLEETDECK_ALERT_STATE": a["state"],
             "FLEETDECK_ALERT_SEVERITY": a["severity"],
             "FLEETDECK_ALERT_DETAIL": a.get("detail") or "",
+            "FLEETDECK_ALERT_CONDITION": a.get("condition") or "",
             "FLEETDECK_ALERT_OPENED_AT": str(int(a["opened_at"])),
             "FLEETDECK_ALERT_SUMMARY": summary(entry),
         }

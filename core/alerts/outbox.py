@@ -107,4 +107,7 @@ def _snapshot(alert: dict[str, Any]) -> dict[str, Any]:
     """What a notification carries about its alert (no history, no bookkeeping)."""
     keys = ("id", "kind", "source", "target", "state", "severity", "detail", "opened_at",
             "resolved_at", "acked_by")
-    return {k: alert[k] for k in keys}
+    out = {k: alert[k] for k in keys}
+    out.update(condition=alert.get("condition", ""), cause=alert.get("cause", ""),
+               group_size=len(alert.get("members") or ()))
+    return out

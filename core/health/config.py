@@ -10,14 +10,16 @@
     latency = ["300ms", "1s"]        # http/tcp: warn and crit latency
     interval = "30s"
     timeout = "5s"
-    fail = [3, 5]                    # down after 3 failing samples of the last 5
-    recover = [2, 3]                 # up again after 2 good of the last 3
+    fail = [3, 5]                    # down after 3 failed probes of the last 5 (warn,
+                                     # crit: after 3 samples over that threshold)
+    recover = [2, 3]                 # answering again after 2 of the last 3
     restart = "systemctl restart app"   # the watchdog: run on down (on the target)
     restart_grace = "30s"            # not judged for this long after a restart
     restart_limit = [3, "10m"]       # at most 3 restarts in 10 minutes, then gave_up
 
 Metrics thresholds are [warn, crit] pairs in percent (`cpu`, `memory`, `swap`, `disk`,
-`inodes`) or per core (`load`).
+`inodes`) or per core (`load`). A threshold crossed makes the check `warn` or `crit` on a
+host that answers; only a failed probe makes it `down` (core/health/damping.py).
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ CHECK = Section("checks", "health checks: what to probe, where, how often, when 
     Key("targets", "pattern", "the hosts it checks", "local"),
     Key("interval", "duration", "time between samples (10s for metrics, else 30s)"),
     Key("timeout", "duration", "a sample that takes longer is a failure", "5s"),
-    Key("fail", "n-of-m", "down after N failing samples of the last M", [3, 5]),
-    Key("recover", "n-of-m", "up again after N good samples of the last M", [2, 3]),
+    Key("fail", "n-of-m", "down after N failed probes of the last M (warn/crit: N samples "
+        "over that threshold)", [3, 5]),
+    Key("recover", "n-of-m", "answering again (or back under a threshold) after N of the "
+        "last M", [2, 3]),
     Key("port", "integer", "tcp: the port", minimum=1, maximum=65535),
     Key("url", "string", "http: the URL; {host} and {address} of each target"),
     Key("status", "status", "http: expected status codes (default: 200-399)"),
@@ -49,7 +53,7 @@ CHECK = Section("checks", "health checks: what to probe, where, how often, when 
         "answer (false: judge the redirect itself)", True),
     Key("latency", "duration-pair", "http/tcp: [warn, crit] latency"),
     Key("pattern", "string", "process: a regex on the command line"),
-    Key("command", "string", "command: exit 0 ok, 1 warn, else crit"),
+    Key("command", "string", "command: exit 0 ok, 1 warn, other crit (killed: down)"),
     Key("restart", "string", "the watchdog: run this when the check goes down"),
     Key("restart_on", "string", "where the restart runs", "target",
         choices=("target", "local")),

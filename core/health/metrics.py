@@ -145,8 +145,7 @@ def parse_remote(text: str, rates: Rates, now: float) -> HostMetrics:
         rx, tx = _netdev(netdev)
         cores = int(nproc.split()[0])
     except (IndexError, ValueError, KeyError, ZeroDivisionError) as e:
-        raise MetricsError(f"cannot read metrics: the host's /proc answer is not what "
-                           f"Linux writes ({e or 'missing field'})") from None
+        raise MetricsError(f"cannot read metrics: {_missing(e)}") from None
     disks = _df(df_k, "disk")
     for mount, pct in _df(df_i, "inodes").items():
         disks.setdefault(mount, {"disk": 0.0}).update(pct)
@@ -154,6 +153,17 @@ def parse_remote(text: str, rates: Rates, now: float) -> HostMetrics:
     return HostMetrics(cpu=cpu, load1=load1, load5=load5, load15=load15, cores=cores,
                        memory=round(memory, 1), swap=round(swap, 1), disks=disks, rx=r, tx=t,
                        procs=procs)
+
+
+def _missing(e: Exception) -> str:
+    """What was wrong with the output, in words (never the exception's class)."""
+    if isinstance(e, KeyError):
+        return f"/proc/meminfo lacks {e.args[0]}"
+    if isinstance(e, IndexError):
+        return "a section is shorter than expected"
+    if isinstance(e, ZeroDivisionError):
+        return "a total of zero"
+    return str(e) or "unexpected text"
 
 
 def _stat_cpu(stat: str) -> float:

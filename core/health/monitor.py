@@ -28,9 +28,19 @@ from typing import Any
 
 from core.events import CheckChanged, HealthSample
 from core.health.config import CheckSpec
-from core.health.damping import DOWN, GAVE_UP, MAINTENANCE, PENDING, UP, Damper
+from core.health.damping import (
+    ANSWERING,
+    CRIT,
+    DOWN,
+    GAVE_UP,
+    MAINTENANCE,
+    PENDING,
+    UP,
+    WARN,
+    Damper,
+)
 from core.health.metrics import Rates
-from core.health.probes import CRIT, OK, Sample
+from core.health.probes import OK, Sample, down
 from core.health.sampling import Sampler
 from core.remote.inventory import LOCAL_HOST, TargetError, resolve_targets
 
@@ -65,6 +75,7 @@ class CheckState:
                 "state": self.state, "since": self.since,
                 "status": last.status if last else None,
                 "detail": last.detail if last else "waiting for the first sample",
+                "cause": last.cause if last else "",
                 "value": last.value if last else None,
                 "metrics": last.metrics if last else {},
                 "at": last.at if last else None,
@@ -169,22 +180,30 @@ class HealthMonitor:
         return [st.to_dict() for st in self.states.values()]
 
     def hosts(self) -> list[dict[str, Any]]:
-        """One row per host: its worst state, latest metrics, failing checks, CPU trend."""
+        """One row per host: whether it answers (`state`: down when a check's probe
+        fails, else its worst of pending, maintenance, up), apart from how it does
+        (`level`: ok, warn or crit, the worst threshold crossed on it), its latest
+        metrics, failing checks and CPU trend."""
         order = {DOWN: 0, GAVE_UP: 0, PENDING: 2, MAINTENANCE: 3, UP: 4}
+        levels = ("ok", WARN, CRIT)
         rows: dict[str, dict[str, Any]] = {}
         for st in self.states.values():
-            row = rows.setdefault(st.target, {"host": st.target, "state": UP, "checks": 0,
-                                              "failing": [], "metrics": {}, "cpu_trend": []})
+            row = rows.setdefault(st.target, {"host": st.target, "state": UP, "level": "ok",
+                                              "checks": 0, "failing": [], "metrics": {},
+                                              "cpu_trend": []})
             row["checks"] += 1
-            state = st.state
+            state = UP if st.state in ANSWERING else st.state
             if order.get(state, 9) < order.get(row["state"], 9):
                 row["state"] = state
-            if state in (DOWN, GAVE_UP) or (st.last and st.last.status != OK):
+            if st.state in (WARN, CRIT) and levels.index(st.state) > levels.index(row["level"]):
+                row["level"] = st.state
+            if st.state not in (UP, PENDING, MAINTENANCE) or (st.last and st.last.status != OK):
                 row["failing"].append(st.spec.name)
             if st.spec.kind == "metrics" and st.last is not None:
                 row["metrics"] = st.last.metrics
                 row["cpu_trend"] = [v for _, _, v in st.history]
-        return sorted(rows.values(), key=lambda r: (order.get(r["state"], 9), r["host"]))
+        return sorted(rows.values(), key=lambda r: (order.get(r["state"], 9),
+                                                    -levels.index(r["level"]), r["host"]))
 
     # ------------------------------------------------------------------- acting ----
     def set_maintenance(self, target: str | None = None, check: str | None = None,
@@ -220,10 +239,9 @@ class HealthMonitor:
                 sample = await self._sample(st)
             except asyncio.CancelledError:
                 raise
-            except Exception as e:  # a bug must not stop the check: it shows as failing
+            except Exception:  # a bug must not stop the check: it shows as failing
                 log.exception("check %s on %s failed inside fleetdeck", st.spec.name, st.target)
-                sample = Sample(CRIT, "fleetdeck could not sample it (a fault of fleetdeck's"
-                                      f", in its log): {e or 'unexpected error'}")
+                sample = down("fleetdeck could not take the sample (its log says why)")
             sample.at = self.clock()
             self._judge(st, sample, tick)
 
@@ -247,12 +265,14 @@ class HealthMonitor:
             self._publish_sample(st, sample)
             return
         old = st.state
-        new = st.damper.add(sample.status == OK)
+        # the one verdict: a threshold crossed is warn or crit on an answering target,
+        # only a failed probe counts towards down (and the watchdog)
+        new = st.damper.add(sample.status)
         if new is not None:
-            self._change(st, new, sample.detail)
+            self._change(st, new, sample.detail, sample.cause)
             if new == DOWN:
                 self._watchdog(st, now)
-            elif new == UP and old == GAVE_UP:  # a person fixed it: the count starts over
+            elif new in ANSWERING and old == GAVE_UP:  # fixed by a person: count anew
                 st.restarts.clear()
         self._publish_sample(st, sample)
 
@@ -260,20 +280,20 @@ class HealthMonitor:
         self.engine.bus.publish(HealthSample(st.spec.name, st.target, sample.status,
                                              st.state, sample.value, sample.detail, sample.at))
 
-    def _change(self, st: CheckState, new: str, detail: str) -> None:
-        """Publish a state change (once): the damper's verdict, or one set from outside."""
+    def _change(self, st: CheckState, new: str, detail: str, cause: str = "") -> None:
+        """Publish a state change (once): the damper's verdict, or one set from outside.
+        Its severity is the state's own: warn for warn, crit for crit, down, gave_up."""
         old = st.state
         st.damper.force(new)
         if old == new:
             return
         st.state = new
         st.since = self.clock()
-        recent = list(st.history)[-st.spec.fail[1]:]
-        severity = "crit" if any(s == CRIT for _, s, _ in recent) else "warn"
-        log.log(logging.WARNING if new in (DOWN, GAVE_UP) else logging.INFO,
+        severity = WARN if new == WARN else CRIT
+        log.log(logging.WARNING if new in (DOWN, GAVE_UP, CRIT) else logging.INFO,
                 "check %s on %s: %s -> %s: %s", st.spec.name, st.target, old, new, detail)
         self.engine.bus.publish(CheckChanged(st.spec.name, st.target, old, new, st.since,
-                                             detail, severity))
+                                             detail, severity, cause))
 
     def _watchdog(self, st: CheckState, now: float) -> None:
         spec = st.spec
@@ -374,5 +394,6 @@ async def sample_all(engine: Any, pattern: str | None = None) -> list[dict[str, 
         await sampler.aclose()
         await close_engine_pool(engine)
     return [{"check": spec.name, "kind": spec.kind, "target": target,
-             "status": s.status, "detail": s.detail, "value": s.value, "metrics": s.metrics}
+             "status": s.status, "detail": s.detail, "cause": s.cause, "value": s.value,
+             "metrics": s.metrics}
             for (spec, target), s in zip(pairs, samples, strict=True)]

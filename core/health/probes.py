@@ -1,9 +1,18 @@
 """Probes: one look at one thing, each bounded by a timeout. A timeout, a refused
 connection or an unreadable answer is a failing sample with its reason, never silence.
 
-Every probe returns a ``Sample``: status ``ok`` | ``warn`` | ``crit``, a number
-(latency in seconds, or the metric the check cares most about), a one-line detail, and
-for metrics checks the whole sample of the host.
+Every probe returns a ``Sample``. Its status keeps availability apart from thresholds,
+as Nagios keeps a host's UP/DOWN apart from a service's OK/WARNING/CRITICAL:
+
+* ``down``: the probe failed: no answer (refused, timed out, DNS, SSH login) or not the
+  answer it needs (HTTP status or body, no such process);
+* ``ok`` | ``warn`` | ``crit``: it answered, and what it measured (latency, a metric,
+  a command's own verdict) is judged against the thresholds.
+
+A sample also has a number (latency in seconds, or the metric the check cares most
+about), a one-line detail for a person, a `cause` that names the same trouble on any
+host (alert groups gather by it: "connection refused", "cpu ≥ 98%"), and for metrics
+checks the whole sample of the host.
 """
 
 from __future__ import annotations
@@ -19,7 +28,8 @@ from core.httpclient import MAX_REDIRECTS, os_reason
 if TYPE_CHECKING:
     import httpx
 
-OK, WARN, CRIT = "ok", "warn", "crit"
+OK, WARN, CRIT, DOWN = "ok", "warn", "crit", "down"
+SEVERITY = {OK: 0, WARN: 1, CRIT: 2}  # of an answered sample; DOWN is another axis
 MAX_BODY = 256 * 1024  # an HTTP body is read at most this far for `body`/`regex`
 
 
@@ -30,10 +40,16 @@ class Sample:
     value: float | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     at: float = 0.0
+    cause: str = ""  # the trouble in words without the host: "connection refused"
 
     @property
     def ok(self) -> bool:
         return self.status == OK
+
+
+def down(detail: str, cause: str | None = None) -> Sample:
+    """A failed probe: `detail` for a person, `cause` the same without the host."""
+    return Sample(DOWN, detail, cause=detail if cause is None else cause)
 
 
 def latency_status(seconds: float, limits: tuple[float, float] | None) -> str:
@@ -46,21 +62,32 @@ def fmt_ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
+def latency_sample(seconds: float, limits: tuple[float, float] | None, said: str,
+                   tail: str = "") -> Sample:
+    """An answer judged by its latency: `said` is what answered ("HTTP 200"), the detail
+    says what crossed what ("HTTP 200 in 1200 ms ≥ 1000 ms")."""
+    status = latency_status(seconds, limits)
+    if status == OK or limits is None:
+        return Sample(OK, f"{said} in {fmt_ms(seconds)}{tail}", seconds)
+    limit = limits[1] if status == CRIT else limits[0]
+    return Sample(status, f"{said} in {fmt_ms(seconds)} ≥ {fmt_ms(limit)}{tail}", seconds,
+                  cause=f"latency ≥ {fmt_ms(limit)}")
+
+
 async def tcp_probe(host: str, port: int, *, latency: tuple[float, float] | None = None
                     ) -> Sample:
     t0 = time.monotonic()
     try:
         _reader, writer = await asyncio.open_connection(host, port)
     except OSError as e:
-        return Sample(CRIT, f"tcp {host}:{port}: {os_reason(e)}")
+        return down(f"tcp {host}:{port}: {os_reason(e)}", os_reason(e))
     elapsed = time.monotonic() - t0
     writer.close()
     try:
         await writer.wait_closed()
     except OSError:
         pass
-    status = latency_status(elapsed, latency)
-    return Sample(status, f"tcp {host}:{port} open in {fmt_ms(elapsed)}", elapsed)
+    return latency_sample(elapsed, latency, f"tcp {host}:{port} open")
 
 
 async def http_probe(url: str, *, status: tuple[int, ...] = (), body: str | None = None,
@@ -98,13 +125,15 @@ async def http_probe(url: str, *, status: tuple[int, ...] = (), body: str | None
     except (TimeoutError, httpx.TimeoutException):
         if verdict is not None:  # only the draining was slow: the answer stands
             return verdict
-        return Sample(CRIT, f"GET {shown}: timed out after {timeout:g}s{_after(hops[0])}")
+        return down(f"GET {shown}: timed out after {timeout:g}s{_after(hops[0])}",
+                    f"timed out after {timeout:g}s")
     except _TooManyRedirects:
-        return Sample(CRIT, f"GET {shown}: more than {MAX_REDIRECTS} redirects")
+        return down(f"GET {shown}: more than {MAX_REDIRECTS} redirects",
+                    f"more than {MAX_REDIRECTS} redirects")
     except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as e:
         if verdict is not None:
             return verdict
-        return Sample(CRIT, f"GET {shown}: {reason(e)}{_after(hops[0])}")
+        return down(f"GET {shown}: {reason(e)}{_after(hops[0])}", reason(e))
     assert verdict is not None
     return verdict
 
@@ -144,15 +173,16 @@ def _judge(url: str, code: int, hops: int, t0: float, status: tuple[int, ...],
            regex: str | None = None) -> Sample:
     elapsed = time.monotonic() - t0
     ok_status = code in status if status else 200 <= code < 400
-    if not ok_status:
-        return Sample(CRIT, f"HTTP {code} from {url} in {fmt_ms(elapsed)}{_after(hops)}",
-                      elapsed)
+    if not ok_status:  # an answer, but not the one the service gives when it works
+        return Sample(DOWN, f"HTTP {code} from {url} in {fmt_ms(elapsed)}{_after(hops)}",
+                      elapsed, cause=f"HTTP {code}")
     if body is not None and body not in text:
-        return Sample(CRIT, f"HTTP {code}, body lacks {body!r}", elapsed)
+        return Sample(DOWN, f"HTTP {code}, body lacks {body!r}", elapsed,
+                      cause=f"body lacks {body!r}")
     if regex is not None and not re.search(regex, text):
-        return Sample(CRIT, f"HTTP {code}, body does not match /{regex}/", elapsed)
-    return Sample(latency_status(elapsed, latency),
-                  f"HTTP {code} in {fmt_ms(elapsed)}{_after(hops)}", elapsed)
+        return Sample(DOWN, f"HTTP {code}, body does not match /{regex}/", elapsed,
+                      cause=f"body does not match /{regex}/")
+    return latency_sample(elapsed, latency, f"HTTP {code}", _after(hops))
 
 
 def local_process_probe(pattern: str) -> Sample:
@@ -174,7 +204,8 @@ def local_process_probe(pattern: str) -> Sample:
         if rx.search(p.info["name"] or "") or rx.search(cmd):
             found.append(p.info["pid"])
     if not found:
-        return Sample(CRIT, f"no process matches /{pattern}/", 0.0)
+        return Sample(DOWN, f"no process matches /{pattern}/", 0.0,
+                      cause=f"no process matches /{pattern}/")
     return Sample(OK, f"{len(found)} process{'es' if len(found) != 1 else ''} match "
                       f"/{pattern}/ (pid {found[0]})", float(len(found)))
 
@@ -190,5 +221,8 @@ def remote_process_command(pattern: str) -> str:
 
 
 def command_status(code: int | None) -> str:
-    """Nagios plugin convention: 0 ok, 1 warning, anything else critical."""
+    """Nagios plugin convention: 0 ok, 1 warning, any other exit critical (the command
+    ran and judged); no exit status at all (killed) is a failed probe."""
+    if code is None:
+        return DOWN
     return OK if code == 0 else WARN if code == 1 else CRIT

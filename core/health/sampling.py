@@ -1,6 +1,11 @@
 """Taking one sample of a check on a target: a probe of its own (TCP, HTTP), a look on
 this machine, or a command over SSH through the engine's pool; bounded by the check's
 timeout. A failure of any kind is a failing sample with its reason, never an exception.
+
+This is where availability and thresholds part: a probe that gets no usable answer
+(no connection, no login, a timeout, output it cannot read) is a `down` sample saying
+why in words; an answer over a threshold is `warn` or `crit` saying what crossed what
+("cpu 100% ≥ 98%"), and the host stays up.
 """
 
 from __future__ import annotations
@@ -14,10 +19,13 @@ from core.health.config import CheckSpec
 from core.health.metrics import REMOTE_COMMAND, MetricsError, Rates, local_metrics, parse_remote
 from core.health.probes import (
     CRIT,
+    DOWN,
     OK,
+    SEVERITY,
     WARN,
     Sample,
     command_status,
+    down,
     http_probe,
     local_process_probe,
     remote_process_command,
@@ -27,6 +35,48 @@ from core.httpclient import SharedClient
 from core.remote.inventory import LOCAL_HOST
 
 HTTP_BACKSTOP = 1.0  # seconds past an http check's timeout before the outer limit cuts in
+_SSH_WORDS = {  # an SSH failure's class in words, for the cause when the text names a host
+    "unreachable": "unreachable over SSH", "auth_failed": "SSH login failed",
+    "host_key_unknown": "host key not trusted", "host_key_changed": "host key changed",
+    "host_key_revoked": "host key revoked", "timed_out": "no answer over SSH",
+}
+
+
+def ssh_down(e: Any, target: str, address: str) -> Sample:
+    """An SSH failure as a down sample: the pool's one-line reason (never a class name),
+    with the trouble in words as its cause."""
+    cls = getattr(e.cls, "value", str(e.cls))
+    words = _SSH_WORDS.get(cls, "SSH failed")
+    text = str(e)
+    detail = text if text.startswith(words) else f"{words}: {text}"
+    names_host = any(n and n in text for n in (target, address))
+    return down(detail, words if names_host else detail)
+
+
+def judge_metrics(m: Any, thresholds: dict[str, tuple[float, float]]) -> Sample:
+    """A host's metrics against [warn, crit] thresholds: the worst level, a detail that
+    says what crossed what ("cpu 100% ≥ 98%; memory 96% ≥ 90%") and as cause the
+    crossings at that level without the values ("cpu ≥ 98%")."""
+    worst, notes, causes = OK, [], {WARN: [], CRIT: []}
+    for metric, (warn, crit) in thresholds.items():
+        value = m.value(metric)
+        if value is None:
+            continue
+        level = CRIT if value >= crit else WARN if value >= warn else OK
+        if level == OK:
+            continue
+        limit = crit if level == CRIT else warn
+        unit, shown = ("", f"{value:.2f}") if metric == "load" else ("%", f"{value:.0f}")
+        per = " per core" if metric == "load" else ""
+        notes.append(f"{metric} {shown}{unit} ≥ {limit:g}{unit}{per}")
+        causes[level].append(f"{metric} ≥ {limit:g}{unit}{per}")
+        if SEVERITY[level] > SEVERITY[worst]:
+            worst = level
+    if worst == OK:
+        cpu = "-" if m.cpu is None else f"{m.cpu:.0f}"
+        return Sample(OK, f"cpu {cpu}% mem {m.memory:.0f}% disk {m.disk:.0f}% "
+                          f"load {m.load1:.2f}", m.cpu, m.to_dict())
+    return Sample(worst, "; ".join(notes), m.cpu, m.to_dict(), cause=", ".join(causes[worst]))
 
 
 class Sampler:
@@ -60,11 +110,11 @@ class Sampler:
         try:
             return await asyncio.wait_for(self._probe(spec, target, rates), limit)
         except TimeoutError:
-            return Sample(CRIT, f"no answer within {spec.timeout:g}s")
+            return down(f"no answer within {spec.timeout:g}s")
         except SSHError as e:
-            return Sample(CRIT, f"{e.cls.value}: {e}")
+            return ssh_down(e, target, self._address(target))
         except _ProbeFailed as e:
-            return Sample(CRIT, str(e))
+            return e.sample
 
     async def _probe(self, spec: CheckSpec, target: str, rates: Rates) -> Sample:
         address = self._address(target)
@@ -87,21 +137,25 @@ class Sampler:
             code, out = await self._remote(target, remote_process_command(spec.pattern))
             n = int(out.strip() or 0) if code == 0 and out.strip().isdigit() else 0
             if n == 0:
-                return Sample(CRIT, f"no process matches /{spec.pattern}/ on {target}", 0.0)
+                return Sample(DOWN, f"no process matches /{spec.pattern}/ on {target}", 0.0,
+                              cause=f"no process matches /{spec.pattern}/")
             return Sample(OK, f"{n} process{'es' if n != 1 else ''} match /{spec.pattern}/",
                           float(n))
         if spec.kind == "command":
             assert spec.command is not None
             code, out = await self._command(target, spec.command)
             last = (out.strip().splitlines() or [""])[-1][:200]
-            return Sample(command_status(code), f"exit {code}" + (f": {last}" if last else ""),
-                          float(code) if code is not None else None)
+            status = command_status(code)
+            said = "no exit status (killed)" if code is None else f"exit {code}"
+            return Sample(status, said + (f": {last}" if last else ""),
+                          float(code) if code is not None else None,
+                          cause="" if status == OK else said)
         if spec.kind == "ssh":
             t0 = time.monotonic()
             await self._connect(target)
             elapsed = time.monotonic() - t0
             return Sample(OK, f"ssh answered in {elapsed * 1000:.0f} ms", elapsed)
-        return Sample(CRIT, f"unknown check kind {spec.kind!r}")
+        return down(f"unknown check kind {spec.kind!r}")
 
     def _address(self, target: str) -> str:
         if target == LOCAL_HOST:
@@ -115,26 +169,12 @@ class Sampler:
         else:
             code, out = await self._remote(target, REMOTE_COMMAND)
             if code != 0 and not out:
-                return Sample(CRIT, f"metrics command failed (exit {code})")
+                return down(f"the metrics command failed (exit {code})")
             try:
                 m = parse_remote(out, rates, self.clock())
             except MetricsError as e:
-                return Sample(CRIT, str(e))
-        worst, notes = OK, []
-        for metric, (warn, crit) in spec.thresholds.items():
-            value = m.value(metric)
-            if value is None:
-                continue
-            level = CRIT if value >= crit else WARN if value >= warn else OK
-            if level != OK:
-                notes.append(f"{metric} {value:.1f}{'' if metric == 'load' else '%'} >= "
-                             f"{crit if level == CRIT else warn:g}")
-                if level == CRIT or worst == OK:
-                    worst = level
-        detail = "; ".join(notes) or (
-            f"cpu {m.cpu if m.cpu is not None else '-'}% mem {m.memory:.0f}% "
-            f"disk {m.disk:.0f}% load {m.load1:.2f}")
-        return Sample(worst, detail, m.cpu, m.to_dict())
+                return down(str(e))
+        return judge_metrics(m, spec.thresholds)  # an answer: never down for a threshold
 
     async def _connect(self, target: str) -> Any:
         from core.remote.ssh import target_for
@@ -143,17 +183,13 @@ class Sampler:
         return await self.pool.connect(target_for(host, self.engine.config.hosts))
 
     async def _remote(self, target: str, command: str) -> tuple[int | None, str]:
-        import asyncssh
-
-        from core.remote.ssh import SSHError, ssh_reason
+        from core.remote.ssh import SSHError
 
         try:
             conn = await self._connect(target)
             result = await conn.run(command, check=False)
         except SSHError as e:
-            raise _ProbeFailed(f"{e.cls.value}: {e}") from None
-        except (asyncssh.Error, OSError) as e:  # the connection died under the command
-            raise _ProbeFailed(f"unreachable: {ssh_reason(e)}") from None
+            raise _ProbeFailed(ssh_down(e, target, self._address(target))) from None
         out = result.stdout if isinstance(result.stdout, str) else (result.stdout or b"").decode(
             "utf-8", "replace")
         return result.exit_status, out
@@ -178,4 +214,6 @@ class Sampler:
 
 
 class _ProbeFailed(Exception):
-    pass
+    def __init__(self, sample: Sample) -> None:
+        super().__init__(sample.detail)
+        self.sample = sample

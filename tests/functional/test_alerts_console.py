@@ -74,7 +74,8 @@ async def test_alerts_screen_ack_silence_detail_and_bell(tmp_path, monkeypatch):
         await pilot_until(pilot, lambda: "◐ acknowledged" in column(screen.table, 1),
                           "the row to show it")
 
-        app.engine.bus.publish(down("disk", "web2", "disk / 96% >= 95%", "warn"))
+        app.engine.bus.publish(CheckChanged("disk", "web2", "up", "warn", time.time(),
+                                            "disk 96% ≥ 95%", "warn", "disk ≥ 95%"))
         await pilot_until(pilot, lambda: screen.table.row_count == 2, "the second alert")
         assert bells.count == 2
         assert column(screen.table, 0) == ["#2", "#1"]  # firing before acknowledged
@@ -152,10 +153,11 @@ def seeded(tmp_path: Path) -> FleetdeckApp:
     book.check_changed("http-api", "web01", "up", "down", at(95), "HTTP 503 in 12 ms")
     book.check_changed("http-api", "web01", "down", "up", at(80), "HTTP 200 in 9 ms")
     book.check_changed("http-api", "web01", "up", "down", at(42), "HTTP 500 in 31 ms")
-    book.check_changed("disk", "db1", "pending", "down", at(30), "disk / 96% >= 95%", "warn")
+    book.check_changed("disk", "db1", "pending", "warn", at(30), "disk 96% ≥ 95%", "warn",
+                       "disk ≥ 95%")
     book.ack(3, "alice")  # #1 was http-api's first alert (resolved), #2 its second
     book.rule_changed("oom-killer", "app-logs", True, at(12), "4 matches in 5m")
-    book.check_changed("mysql", "db2", "up", "down", at(8), "connect refused")
+    book.check_changed("mysql", "db2", "up", "down", at(8), "tcp 10.0.0.2:3306: connection refused")
     book.check_changed("ssh", "web07", "up", "down", at(3), "timed out after 10s")
     book.silence("web07", "2h", "bob")
     book.run_finished({"id": 41, "job": "backup-db", "host": "local", "state": "failed",

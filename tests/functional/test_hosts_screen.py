@@ -14,7 +14,7 @@ from core.fleetconfig import Config
 from core.health.config import CheckSpec
 from core.health.damping import Damper
 from core.health.monitor import CheckState, HealthMonitor
-from core.health.probes import CRIT, OK, WARN, Sample
+from core.health.probes import CRIT, DOWN, OK, WARN, Sample
 from core.jobs.config import EngineSettings
 from core.remote.config import Host
 from tests.helpers import NOW, console_app, pilot_until, ready
@@ -38,7 +38,9 @@ async def test_hosts_screen_live(state_dir: Path) -> None:
              "db1": Host("db1", address="127.0.0.1")}
     checks = {"listener": CheckSpec("listener", "tcp", targets="web1", port=port, **FAST),
               "db-port": CheckSpec("db-port", "tcp", targets="db1", port=1, **FAST),
-              "system": CheckSpec("system", "metrics", targets="local", **FAST)}
+              # cpu >= 0% is crossed on any machine: local answers, over a threshold
+              "system": CheckSpec("system", "metrics", targets="local",
+                                  thresholds={"cpu": (0.0, 0.0)}, **FAST)}
     cfg = Config(path=None, hosts=hosts, jobs={}, engine=EngineSettings(), checks=checks)
     app = console_app(cfg, state_dir)
     try:
@@ -49,8 +51,9 @@ async def test_hosts_screen_live(state_dir: Path) -> None:
             await pilot_until(pilot, lambda: health.states["db-port@db1"].state == "down",
                               "db1 down")
             title = app.screen.query_one("#health-title", Static)
-            await pilot_until(pilot, lambda: "1 unhealthy: db1" in str(title.render()),
-                              "the overview names the unhealthy host")
+            await pilot_until(pilot, lambda: "1 unhealthy: db1" in str(title.render())
+                              and "1 over thresholds: local" in str(title.render()),
+                              "the overview names the unhealthy and the busy host")
             await pilot.press("5")
             await pilot_until(pilot, lambda: isinstance(app.screen, HostsScreen),
                               "the hosts screen")
@@ -64,9 +67,11 @@ async def test_hosts_screen_live(state_dir: Path) -> None:
             await pilot_until(pilot, judged, "three hosts judged")
             got = rows(screen.table)
             assert got[0][:2] == ["db1", "down"] and got[0][-1] == "db-port"  # worst first
-            assert {r[0]: r[1] for r in got} == {"db1": "down", "web1": "up", "local": "up"}
+            assert {r[0]: r[1] for r in got} == {"db1": "down", "web1": "up",
+                                                 "local": "up · crit"}
             local = next(r for r in got if r[0] == "local")
             assert local[2].endswith("%")  # CPU from psutil
+            assert local[-1] == "system"  # the check over its threshold, on an up host
             await pilot.press("slash", "w", "e", "b", "enter")
             assert [r[0] for r in rows(screen.table)] == ["web1"]
             await pilot.press("escape")
@@ -105,11 +110,12 @@ def seeded_monitor(engine: Any) -> HealthMonitor:
         for k in range(40):
             at = NOW - 3600 + k * 90
             if cpu is None:
-                sample = Sample(CRIT, "unreachable: connection refused", at=at)
+                sample = Sample(DOWN, "unreachable over SSH: connection refused", at=at)
             else:
                 c = min(100.0, cpu * (0.5 + (k % 7) / 6))
                 status = CRIT if c >= 98 else WARN if c >= 90 else OK
-                sample = Sample(status, f"cpu {c:.0f}%", c,
+                limit = {CRIT: " ≥ 98%", WARN: " ≥ 90%"}.get(status, "")
+                sample = Sample(status, f"cpu {c:.0f}%{limit}", c,
                                 {"cpu": round(c, 1), "memory": mem, "disk": disk,
                                  "load1": round(c / 40, 2), "cores": 4}, at)
             clock[0] = at

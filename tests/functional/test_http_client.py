@@ -24,7 +24,7 @@ import pytest
 from core.alerts.config import NotifierConfig
 from core.alerts.notifiers import DeliveryError, WebhookNotifier, make_notifiers
 from core.health.config import CheckSpec
-from core.health.probes import CRIT, MAX_BODY, OK, Sample, http_probe
+from core.health.probes import DOWN, MAX_BODY, OK, Sample, http_probe
 from core.health.sampling import Sampler
 from core.httpclient import MAX_REDIRECTS, SharedClient
 from core.remote.inventory import LOCAL_HOST
@@ -99,7 +99,7 @@ def answer(code: int, body: bytes = b"", extra: str = "") -> bytes:
 def one_line(sample: Sample, url: str) -> str:
     """The sample's reason, checked to be one plain line naming the URL."""
     detail = sample.detail
-    assert sample.status == CRIT, detail
+    assert sample.status == DOWN, detail
     assert detail.startswith(f"GET {url}: "), detail
     assert "\n" not in detail and "Traceback" not in detail
     assert not re.search(r"(Error|Exception|Timeout)\b", detail), detail  # a class name
@@ -177,7 +177,7 @@ async def test_an_endless_body_is_read_only_up_to_max_body() -> None:
         early = await probe(f"{base}/early", body="ok-marker", timeout=HANG)
         assert early.status == OK and early.detail.startswith("HTTP 200 in "), early.detail
         sample = await probe(f"{base}/late", body="never-there", timeout=HANG)
-    assert sample.status == CRIT
+    assert sample.status == DOWN
     assert sample.detail == "HTTP 200, body lacks 'never-there'"
     assert sent[0] >= MAX_BODY  # it read that far, and stopped: the body never ends
 

@@ -114,7 +114,7 @@ async def test_webhook_failing_first_deliveries_is_delivered_exactly_once(state_
         assert keys == {f"fleetdeck-{engine.store.install_id[:12]}-1-1-hook"}
         body = receiver.ok()[0]["body"]
         assert body["event"] == "firing" and body["alert"]["source"] == "http"
-        assert body["text"].startswith("[fleetdeck] FIRING #1 check http on local (crit)")
+        assert body["text"].startswith("[fleetdeck] FIRING #1 check http on local (down)")
         (entry,) = engine.alerts.get_alert(1)["notifications"]
         assert entry["state"] == "delivered" and entry["attempts"] == 4
         # recovery notifies once more, as "resolved"
@@ -266,16 +266,17 @@ command = '{script}'
 """, "test.toml")
     engine = await start(cfg, state_dir)
     try:
-        engine.bus.publish(CheckChanged("disk", "db1", "up", "down", 1_000.0,
-                                        "disk / 96% >= 95%", "warn"))
+        engine.bus.publish(CheckChanged("disk", "db1", "up", "warn", 1_000.0,
+                                        "disk 96% ≥ 95%", "warn", "disk ≥ 95%"))
         path = out / "firing-1.env"
         await until_async(lambda: path.exists() and not pending(engine), "the command's delivery")
         env = dict(line.split("=", 1) for line in path.read_text().splitlines())
         assert env["FLEETDECK_ALERT_SOURCE"] == "disk"
         assert env["FLEETDECK_ALERT_TARGET"] == "db1"
         assert env["FLEETDECK_ALERT_SEVERITY"] == "warn"
+        assert env["FLEETDECK_ALERT_CONDITION"] == "warn"  # over a threshold, not down
         assert env["FLEETDECK_ALERT_STATE"] == "firing"
-        assert env["FLEETDECK_ALERT_DETAIL"] == "disk / 96% >= 95%"
+        assert env["FLEETDECK_ALERT_DETAIL"] == "disk 96% ≥ 95%"
         assert env["FLEETDECK_ALERT_KEY"] == f"fleetdeck-{engine.store.install_id[:12]}-1-1-script"
         (entry,) = engine.alerts.get_alert(1)["notifications"]
         assert entry["attempts"] == 2 and entry["state"] == "delivered"
@@ -347,7 +348,7 @@ slack = true
         await until_async(lambda: receiver.ok(), "web2's notification")
         await until_async(lambda: not pending(engine), "the outbox to empty")
         assert [r["body"] for r in receiver.ok()] == [
-            {"text": "[fleetdeck] FIRING #2 check http on web2 (crit): HTTP 500 in 31 ms"}]
+            {"text": "[fleetdeck] FIRING #2 check http on web2 (down): HTTP 500 in 31 ms"}]
         statuses = {a["target"]: a["status"] for a in manager.list_alerts()}
         assert statuses == {"web1": "maintenance", "web2": "firing"}
         for bad, message in [

@@ -267,3 +267,44 @@ def test_old_resolved_alerts_move_to_their_own_file_and_retention_applies(tmp_pa
     put(b2.alerts, oldest.doc_id, put_back)
     ids = [a["id"] for a in b2.list(clock.now, include_resolved=True, limit=10_000)]
     assert len(ids) == len(set(ids))
+
+
+def test_a_check_alert_keeps_down_apart_from_its_thresholds(tmp_path):
+    b = book(tmp_path, Clock())
+    (w,) = b.check_changed("sys", "web1", "up", "warn", T0, "cpu 93% ≥ 90%", "warn",
+                           "cpu ≥ 90%")
+    assert (w.action, w.notified) == ("opened", True)
+    assert (w.alert["condition"], w.alert["severity"], w.alert["cause"]) == (
+        "warn", "warn", "cpu ≥ 90%")
+    # worse, then unreachable: the same alert, its condition and severity follow
+    (c,) = b.check_changed("sys", "web1", "warn", "crit", T0 + 10, "cpu 100% ≥ 98%", "crit",
+                           "cpu ≥ 98%")
+    assert (c.action, c.alert["condition"], c.alert["severity"]) == ("updated", "crit", "crit")
+    (d,) = b.check_changed("sys", "web1", "crit", "down", T0 + 20,
+                           "unreachable over SSH: connection refused")
+    assert (d.alert["condition"], d.alert["severity"], d.alert["detail"]) == (
+        "down", "crit", "unreachable over SSH: connection refused")
+    assert [h["what"] for h in d.alert["history"]] == ["opened", "crit", "down"]
+    assert len(events(b)) == 2  # one firing per notifier, nothing more
+    (r,) = b.check_changed("sys", "web1", "down", "up", T0 + 30)
+    assert r.action == "resolved" and r.notified
+
+
+def test_alerts_written_before_conditions_still_read(tmp_path):
+    """An alert book from before `condition` and `cause`: listed, updated, notified."""
+    clock = Clock()
+    b = book(tmp_path, clock)
+    b.check_changed("http", "web1", "up", "down", T0, "HTTP 500")
+    doc = dict(b.alerts.get(doc_id=1))
+    for key in ("condition", "cause"):
+        del doc[key]
+    from core.store.docs import put
+
+    put(b.alerts, 1, doc)
+    b.storage.flush()
+    b2 = book(tmp_path, clock)
+    assert b2.list(T0)[0]["detail"] == "HTTP 500"
+    (again,) = b2.check_changed("http", "web1", "up", "down", T0 + 5, "HTTP 503")
+    assert again.alert["condition"] == "down"
+    (res,) = b2.check_changed("http", "web1", "down", "up", T0 + 9)
+    assert res.notified

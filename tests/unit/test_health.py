@@ -150,24 +150,24 @@ async def test_watchdog_restarts_within_limits_then_gives_up(tmp_path: Path) -> 
         mon._judge(st, Sample(status, "x", at=now[0]), now[0])  # noqa: SLF001
 
     feed(OK)
-    feed(CRIT)
-    feed(CRIT)  # down: restart 1, then 30 s of grace
+    feed(DOWN)
+    feed(DOWN)  # down: restart 1, then 30 s of grace
     await asyncio.sleep(0)
     assert changes == [("pending", "up"), ("up", "down")]
     assert engine.actions == [("watchdog:svc", "systemctl restart x", "local")]
-    feed(CRIT)
-    feed(CRIT)  # within the grace: recorded, not judged
+    feed(DOWN)
+    feed(DOWN)  # within the grace: recorded, not judged
     assert len(engine.actions) == 1 and st.state == DOWN
-    feed(CRIT, 20.0)
-    feed(CRIT)  # judged afresh after the grace: still down, restart 2 (no second alert)
+    feed(DOWN, 20.0)
+    feed(DOWN)  # judged afresh after the grace: still down, restart 2 (no second alert)
     await asyncio.sleep(0)
     assert len(engine.actions) == 2 and changes[-1] == ("up", "down")
-    feed(CRIT, 40.0)
-    feed(CRIT)  # a third time within 10 minutes: give up
+    feed(DOWN, 40.0)
+    feed(DOWN)  # a third time within 10 minutes: give up
     await asyncio.sleep(0)
     assert len(engine.actions) == 2
     assert changes[-1] == ("down", "gave_up") and st.state == "gave_up"
-    feed(CRIT)
+    feed(DOWN)
     assert changes[-1] == ("down", "gave_up")  # no more noise while it stays broken
     feed(OK)  # fixed by hand: up, and the restart count starts over
     assert changes[-1] == ("gave_up", "up") and st.restarts == []

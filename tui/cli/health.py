@@ -1,6 +1,10 @@
 """`fleetdeck health [PATTERN] [--json]`: every check on every host, sampled now.
 
-Exit status: 0 all ok, 1 any warning or critical, 2 a usage or config error.
+STATUS keeps availability apart from thresholds: `down` (the probe failed: why, in
+words) is listed first, then `crit` and `warn` (it answered over a threshold: what
+crossed what), then `ok`.
+
+Exit status: 0 all ok, 1 any warning, critical or down, 2 a usage or config error.
 """
 
 from __future__ import annotations
@@ -43,9 +47,16 @@ def cmd_health(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         table = Table(box=None, header_style="bold")
         for col in ("HOST", "CHECK", "KIND", "STATUS", "DETAIL"):
             table.add_column(col)
-        style = {"ok": "green", "warn": "yellow", "crit": "bold red"}
-        for r in sorted(rows, key=lambda r: (r["status"] == "ok", r["target"], r["check"])):
+        style = {"ok": "green", "warn": "yellow", "crit": "bold red", "down": "bold red"}
+        order = {"down": 0, "crit": 1, "warn": 2, "ok": 3}
+        for r in sorted(rows, key=lambda r: (order[r["status"]], r["target"], r["check"])):
             table.add_row(escape(r["target"]), escape(r["check"]), r["kind"],
                           f"[{style[r['status']]}]{r['status']}[/]", escape(r["detail"]))
         console().print(table)
+        down = sorted({r["target"] for r in rows if r["status"] == "down"})
+        over = sorted({r["target"] for r in rows if r["status"] in ("warn", "crit")} - set(down))
+        if down or over:
+            console().print("; ".join(part for part in (
+                f"down (a probe failed): {', '.join(down)}" if down else "",
+                f"up, over a threshold: {', '.join(over)}" if over else "") if part))
     return 0 if all(r["status"] == "ok" for r in rows) else 1

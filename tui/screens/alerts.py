@@ -3,6 +3,10 @@
 `a` acknowledges (no more reminders), `s` silences (asks for a target and a duration),
 Enter shows the alert: its transitions, the notifications sent, and the earlier alerts of
 the same check on the same target.
+
+An alert group (one check, one cause, several hosts: core/alerts/groups.py) is one row,
+"check system: cpu ≥ 98% on 11 hosts", with its hosts in DETAIL; Enter or `+` shows its
+members under it (and hides them again), `a` on it acknowledges every member.
 """
 
 from __future__ import annotations
@@ -34,15 +38,47 @@ def status_cell(status: str) -> Text:
     return Text(f"{STATUS_MARKS.get(status, ' ')} {status}", style=STATUS_STYLES.get(status, ""))
 
 
-def alert_cells(a: dict[str, Any], now: float) -> tuple[Text, ...]:
+def _text(a: dict[str, Any]) -> str:
+    """What the `/` filter matches in an alert's row."""
+    return " ".join(str(a[k]) for k in ("id", "status", "what", "severity", "detail", "quiet"))
+
+
+def group_cells(lead: int, members: list[dict[str, Any]], now: float,
+                expanded: bool) -> tuple[Text, ...]:
+    """One row for a group: what its members share, how many, their hosts."""
+    first = members[0]
+    statuses = [m["status"] for m in members]
+    status = next((s for s in STATUS_STYLES if s in statuses), statuses[0])
+    hosts = [m["target"] for m in members]
+    shown = ", ".join(hosts[:6]) + (f", … (+{len(hosts) - 6})" if len(hosts) > 6 else "")
+    acked = statuses.count("acknowledged")
+    note = Text(shown)
+    if acked and acked < len(members):
+        note = Text.assemble((f"{acked} acknowledged · ", "dim"), note)
+    worst = max(members, key=lambda m: (m.get("condition") == "down", m["severity"] == "crit"))
+    return (Text(f"{'▾' if expanded else '▸'} #{lead}", style="bold"), status_cell(status),
+            Text(f"check {first['source']}: {first.get('cause') or first['detail']} on "
+                 f"{len(members)} hosts", style="bold"),
+            severity_cell(worst), Text(fmt_age(min(m["opened_at"] for m in members), now)),
+            note)
+
+
+def alert_cells(a: dict[str, Any], now: float, member: bool = False) -> tuple[Text, ...]:
     note = Text(a["detail"])
     if a["status"] == "acknowledged":
         note = Text.assemble((f"ack by {a['acked_by']} · ", "dim"), note)
     elif a["quiet"]:
         note.append(f" · {a['quiet']}", style="dim")
-    return (Text(f"#{a['id']}"), status_cell(a["status"]), Text(a["what"], style="bold"),
-            Text(a["severity"], style="red" if a["severity"] == "crit" else "yellow"),
-            Text(fmt_age(a["opened_at"], now)), note)
+    return (Text(f"  └ #{a['id']}" if member else f"#{a['id']}"), status_cell(a["status"]),
+            Text(a["what"], style="bold"),
+            severity_cell(a), Text(fmt_age(a["opened_at"], now)), note)
+
+
+def severity_cell(a: dict[str, Any]) -> Text:
+    """`down` for a failed probe, else the threshold's severity (warn, crit)."""
+    if a.get("condition") == "down":
+        return Text("down", style="bold red")
+    return Text(a["severity"], style="red" if a["severity"] == "crit" else "yellow")
 
 
 class AlertsScreen(TableScreen):
@@ -51,9 +87,16 @@ class AlertsScreen(TableScreen):
                ("age", "OPENED"), ("note", "DETAIL"))
     BINDINGS = [
         Binding("enter", "open", "Details", id="alerts.open"),
+        Binding("plus", "expand", "Members", id="alerts.expand"),
         Binding("a", "ack", "Ack", id="alerts.ack"),
         Binding("s", "silence", "Silence", id="alerts.silence"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.expanded: set[int] = set()  # the groups whose members are shown
+        self._groups: dict[str, list[dict[str, Any]]] = {}  # row key -> its members
+        self._alerts: dict[str, dict[str, Any]] = {}
 
     def compose_body(self) -> ComposeResult:
         yield from super().compose_body()
@@ -74,10 +117,7 @@ class AlertsScreen(TableScreen):
         now = self.now()
         alerts = self.fleet.engine.list_alerts()
         self._alerts = {str(a["id"]): a for a in alerts}
-        self.set_rows([(str(a["id"]), alert_cells(a, now),
-                        " ".join(str(a[k]) for k in ("id", "status", "what", "severity",
-                                                     "detail", "quiet")))
-                       for a in alerts])
+        self.set_rows(self._rows_of(alerts, now))
         firing = sum(1 for a in alerts if a["status"] == "firing")
         self.query_one("#alerts-empty", Static).update(
             "no open alerts — all quiet" if not alerts else
@@ -87,19 +127,69 @@ class AlertsScreen(TableScreen):
         if any(isinstance(e, AlertChanged) for e in events):
             self.refresh_data()
 
+    def _rows_of(self, alerts: list[dict[str, Any]], now: float
+                 ) -> list[tuple[str, tuple[Any, ...], str]]:
+        """A row per alert, but one per group of two or more listed members (where its
+        first member is), its members under it when expanded."""
+        by_group: dict[int, list[dict[str, Any]]] = {}
+        for a in alerts:
+            if a.get("group") is not None:
+                by_group.setdefault(a["group"], []).append(a)
+        self._groups = {}
+        rows, done = [], set()
+        for a in alerts:
+            members = by_group.get(a.get("group"), [])  # type: ignore[arg-type]
+            if len(members) < 2:
+                rows.append((str(a["id"]), alert_cells(a, now), _text(a)))
+                continue
+            lead = a["group"]
+            if lead in done:
+                continue
+            done.add(lead)
+            members = sorted(members, key=lambda m: m["id"])  # in the order they joined
+            key = f"g{lead}"
+            self._groups[key] = members
+            open_ = lead in self.expanded
+            rows.append((key, group_cells(lead, members, now, open_),
+                         " ".join(_text(m) for m in members)))
+            if open_:
+                rows += [(str(m["id"]), alert_cells(m, now, member=True), _text(m))
+                         for m in members]
+        return rows
+
     def _selected(self) -> dict[str, Any] | None:
         key = self.table.selected_key()
-        return getattr(self, "_alerts", {}).get(key) if key else None
+        return self._alerts.get(key) if key else None
 
     def action_open(self) -> None:
+        key = self.table.selected_key()
+        if key in self._groups:
+            self.action_expand()
+            return
         alert = self._selected()
         if alert is not None:
             self.fleet.open_alert(alert["id"])
+
+    def action_expand(self) -> None:
+        """Show a group's members under it, or hide them."""
+        key = self.table.selected_key()
+        if not key or not (key in self._groups or key in self._alerts):
+            return
+        lead = int(key[1:]) if key in self._groups else self._alerts[key].get("group")
+        if lead is None or f"g{lead}" not in self._groups:
+            return
+        self.expanded ^= {lead}
+        self.refresh_data()
+        self.table.move_cursor(row=[k for k, _c, _t in self._rows].index(f"g{lead}"))
 
     def on_data_table_row_selected(self, event: Any) -> None:
         self.action_open()
 
     def action_ack(self) -> None:
+        key = self.table.selected_key()
+        if key in self._groups:
+            self.fleet.ack_alert_group(int(key[1:]))
+            return
         alert = self._selected()
         if alert is not None:
             self.fleet.ack_alert(alert["id"])
@@ -195,7 +285,8 @@ class AlertDetailScreen(ModalScreen[None]):
         head = Text(f"#{a['id']} {a['what']}", style="bold")
         head.append("   ")
         head.append_text(status_cell(a["status"]))
-        head.append(f"   {a['severity']}")
+        head.append("   ")
+        head.append_text(severity_cell(a))
         facts = Text(f"opened {fmt_age(a['opened_at'], now)}"
                      + (f" · resolved {fmt_age(a['resolved_at'], now)}"
                         if a["resolved_at"] else f" · open for {format_duration(a['age'])}")

@@ -1,5 +1,9 @@
 """Hosts: one row per host with its health, like glances' fleet list; Enter drills down.
 
+STATE keeps whether a host answers apart from how it does: `down` is a failed probe
+(no answer, no login); a host over a threshold is `up` with the threshold's level
+beside it (`up · crit`), its failing checks saying what crossed what.
+
 Rows come from the HealthMonitor (`engine.health_hosts()`); `health_sample` events
 redraw at most once a second, however many hosts report. `s` cycles the sort column,
 `/` filters, Enter opens a host: its checks with their trends, its recent runs, and
@@ -23,8 +27,8 @@ from tui.widgets.common import NavTable
 
 SPARK = "▁▂▃▄▅▆▇█"
 STATE_STYLES = {"up": "green", "pending": "cyan", "down": "bold red", "gave_up": "bold red",
-                "maintenance": "yellow"}
-STATUS_STYLES = {"ok": "green", "warn": "yellow", "crit": "bold red"}
+                "maintenance": "yellow", "warn": "yellow", "crit": "bold red"}
+STATUS_STYLES = {"ok": "green", "warn": "yellow", "crit": "bold red", "down": "bold red"}
 SORTS = ("state", "host", "cpu", "memory", "disk", "load")
 REDRAW_EVERY = 1.0  # seconds: samples arrive per host; the table is redrawn at most this often
 
@@ -48,8 +52,13 @@ def pct(value: Any, warn: float = 80.0, crit: float = 95.0) -> Text:
     return Text(f"{value:.0f}%", style=style)
 
 
-def state_text(state: str) -> Text:
-    return Text(state, style=STATE_STYLES.get(state, ""))
+def state_text(state: str, level: str = "ok") -> Text:
+    """A state, and for an answering host over a threshold its level: `up · crit`."""
+    text = Text(state, style=STATE_STYLES.get(state, ""))
+    if level in ("warn", "crit"):
+        text.append(" · ")
+        text.append(level, style=STATE_STYLES[level])
+    return text
 
 
 class HostsScreen(TableScreen):
@@ -95,7 +104,8 @@ class HostsScreen(TableScreen):
         if self.sort == "host":
             return r["host"]
         if self.sort == "state":
-            return (order.get(r["state"], 9), r["host"])
+            level = {"crit": 0, "warn": 1}.get(r.get("level", "ok"), 2)
+            return (order.get(r["state"], 9), level, r["host"])
         key = {"memory": "memory", "cpu": "cpu", "disk": "disk", "load": "load1"}[self.sort]
         return (-(m.get(key) or 0.0), r["host"])
 
@@ -105,7 +115,7 @@ class HostsScreen(TableScreen):
         load = m.get("load1")
         return (
             Text(r["host"], style="bold"),
-            state_text(r["state"]),
+            state_text(r["state"], r.get("level", "ok")),
             pct(m.get("cpu")),
             pct(m.get("memory"), 85, 95),
             pct(m.get("disk"), 85, 95),
@@ -116,7 +126,7 @@ class HostsScreen(TableScreen):
 
     @staticmethod
     def _text(r: dict[str, Any]) -> str:
-        return f"{r['host']} {r['state']} {' '.join(r['failing'])}"
+        return f"{r['host']} {r['state']} {r.get('level', '')} {' '.join(r['failing'])}"
 
     def engine_events(self, events: list[Event]) -> None:
         super().engine_events(events)

@@ -167,14 +167,18 @@ class OverviewScreen(FleetScreen):
             return
         rows = engine.health_hosts()
         bad = [r["host"] for r in rows if r["state"] in ("down", "gave_up")]
+        over = [r["host"] for r in rows if r["state"] not in ("down", "gave_up")
+                and r.get("level", "ok") != "ok"]  # answering, over a threshold
         counts: dict[str, int] = {}
         for r in rows:
             counts[r["state"]] = counts.get(r["state"], 0) + 1
         text = Text("Hosts: ")
-        if bad:
-            text.append(f"{len(bad)} unhealthy: {', '.join(bad[:8])}"
-                        f"{' …' if len(bad) > 8 else ''}", style="bold red")
-            text.append(" · ")
+        for hosts, words, style in ((bad, "unhealthy", "bold red"),
+                                    (over, "over thresholds", "yellow")):
+            if hosts:
+                text.append(f"{len(hosts)} {words}: {', '.join(hosts[:8])}"
+                            f"{' …' if len(hosts) > 8 else ''}", style=style)
+                text.append(" · ")
         text.append(" · ".join(f"{n} {s}" for s, n in counts.items()
                                if s not in ("down", "gave_up")) or "none")
         line.update(text)
