@@ -23,7 +23,7 @@ from core.jobs.active import EngineError
 from core.jobs.engine import Engine
 from tui import commands as cmds
 from tui.alert_actions import AlertActions, ring_for
-from tui.palette import FleetProvider
+from tui.command_palette import FleetProvider
 from tui.screens.base import FleetScreen
 from tui.screens.dialogs import CommandLineScreen, ConfirmScreen, HelpScreen
 from tui.screens.overview import OverviewScreen

@@ -317,7 +317,7 @@ async def test_palette_offers_the_registry_commands(make_app):
 async def test_palette_searches_runs_hosts_and_jobs(make_app):
     """The palette finds the app's data: a run by its job, a host by name; `pause`
     finds the pause of each job rather than a job whose name holds the letters."""
-    from tui.palette import entries
+    from tui.command_palette import entries
 
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
