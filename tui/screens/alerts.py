@@ -21,27 +21,26 @@ from textual.widgets import Input, Label, Static
 from core.durations import DurationError, format_duration, parse_duration
 from core.events import AlertChanged
 from tui.fmt import fmt_age
+from tui.palette import style
 from tui.screens.base import TableScreen
 
-STATUS_STYLES = {"firing": "bold red", "acknowledged": "yellow", "silenced": "dim",
-                 "maintenance": "cyan", "resolved": "green"}
 AGE_REFRESH = 30.0  # seconds
 STATUS_MARKS = {"firing": "●", "acknowledged": "◐", "silenced": "○", "maintenance": "⚒",
                 "resolved": "✓"}
 
 
 def status_cell(status: str) -> Text:
-    return Text(f"{STATUS_MARKS.get(status, ' ')} {status}", style=STATUS_STYLES.get(status, ""))
+    return Text(f"{STATUS_MARKS.get(status, ' ')} {status}", style=style(status))
 
 
 def alert_cells(a: dict[str, Any], now: float) -> tuple[Text, ...]:
     note = Text(a["detail"])
     if a["status"] == "acknowledged":
-        note = Text.assemble((f"ack by {a['acked_by']} · ", "dim"), note)
+        note = Text.assemble((f"ack by {a['acked_by']} · ", style("muted")), note)
     elif a["quiet"]:
-        note.append(f" · {a['quiet']}", style="dim")
+        note.append(f" · {a['quiet']}", style=style("muted"))
     return (Text(f"#{a['id']}"), status_cell(a["status"]), Text(a["what"], style="bold"),
-            Text(a["severity"], style="red" if a["severity"] == "crit" else "yellow"),
+            Text(a["severity"], style=style("crit" if a["severity"] == "crit" else "warn")),
             Text(fmt_age(a["opened_at"], now)), note)
 
 
@@ -200,7 +199,7 @@ class AlertDetailScreen(ModalScreen[None]):
                      + (f" · resolved {fmt_age(a['resolved_at'], now)}"
                         if a["resolved_at"] else f" · open for {format_duration(a['age'])}")
                      + (f" · acknowledged by {a['acked_by']}" if a["acked_by"] else "")
-                     + (f" · {a['quiet']}" if a["quiet"] else ""), style="dim")
+                     + (f" · {a['quiet']}" if a["quiet"] else ""), style=style("muted"))
         detail = Text(a["detail"] or "")
         history = Table(title="History", title_justify="left", box=None,
                         header_style="bold", expand=True)
@@ -227,7 +226,7 @@ class AlertDetailScreen(ModalScreen[None]):
                 earlier.add_row(f"#{r['id']}", fmt_age(r["opened_at"], now),
                                 format_duration(r["age"]), r["detail"])
             parts += [Text(""), earlier]
-        parts += [Text(""), Text("Esc: back", style="dim")]
+        parts += [Text(""), Text("Esc: back", style=style("muted"))]
         return Group(*parts)
 
     def action_close(self) -> None:

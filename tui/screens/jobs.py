@@ -19,6 +19,7 @@ from core.jobs.preview import (
     upcoming,
     zone_of,
 )
+from tui.palette import style
 from tui.screens.base import TableScreen
 from tui.screens.cells import fmt_age, fmt_rate, fmt_time, state_cell
 
@@ -58,11 +59,11 @@ class JobsScreen(TableScreen):
     @staticmethod
     def _state(job: dict[str, Any]) -> Text:
         if job["active"]:
-            return Text("▶ running", style="bold blue")
+            return Text("▶ running", style=style("running"))
         if not job["enabled"]:
-            return Text("disabled", style="dim")
+            return Text("disabled", style=style("muted"))
         if job["paused"]:
-            return Text("‖ paused", style="yellow")
+            return Text("‖ paused", style=style("paused"))
         return Text("enabled")
 
     def _cells(self, job: dict[str, Any], now: float) -> tuple[Any, ...]:
@@ -71,7 +72,7 @@ class JobsScreen(TableScreen):
         return (
             Text(job["name"], style="bold"),
             Text(job["schedule_text"]),
-            Text(job["schedule"] or "-", style="dim"),
+            Text(job["schedule"] or "-", style=style("muted")),
             Text(f"{fmt_time(nxt, now)} ({fmt_age(nxt, now)})" if nxt else "-"),
             state_cell(last.get("state")),
             Text(fmt_age(last.get("finished_at"), now) if last else "-"),
@@ -156,7 +157,7 @@ def detail_text(job: Any, now: float) -> Text:
                 + local_label(now, zone))
     for item in items:
         if isinstance(item, Transition):
-            text.append(f"\n  -- {item.label()}", style="yellow")
+            text.append(f"\n  -- {item.label()}", style=style("notice"))
         else:
             text.append(f"\n  {local_label(item, zone, weekday=True)} "
                         f"({offset_label(item, zone)})")

@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from core.events import AlertChanged, CheckChanged, RunFinished
 from core.jobs.runs import missed_row
+from tui.palette import style
 from tui.screens.base import RECENT_WINDOW, FleetScreen
 from tui.screens.cells import fmt_age, fmt_time, state_cell
 from tui.widgets.common import NavTable
@@ -83,7 +84,7 @@ class OverviewScreen(FleetScreen):
         now = self.now()
         self.query_one("#alerts-title", Static).update(f"Firing alerts ({len(firing)})")
         self._fill("#firing", [
-            (f"alert:{a['id']}", (Text(f"#{a['id']}", style="bold red"),
+            (f"alert:{a['id']}", (Text(f"#{a['id']}", style=style("firing")),
                                   Text(a["what"], style="bold"), Text(a["severity"]),
                                   Text(fmt_age(a["opened_at"], now)), Text(a["detail"])))
             for a in firing], "")
@@ -170,7 +171,7 @@ class OverviewScreen(FleetScreen):
         text = Text("Hosts: ")
         if bad:
             text.append(f"{len(bad)} unhealthy: {', '.join(bad[:8])}"
-                        f"{' …' if len(bad) > 8 else ''}", style="bold red")
+                        f"{' …' if len(bad) > 8 else ''}", style=style("alarm"))
             text.append(" · ")
         text.append(" · ".join(f"{n} {s}" for s, n in counts.items()
                                if s not in ("down", "gave_up")) or "none")
@@ -194,7 +195,7 @@ class OverviewScreen(FleetScreen):
         table.clear()
         if not rows:
             cells = [Text("")] * len(table.columns)
-            cells[min(1, len(cells) - 1)] = Text(empty, style="dim")
+            cells[min(1, len(cells) - 1)] = Text(empty, style=style("muted"))
             table.add_row(*cells, key="empty")
         for key, cells in rows:
             table.add_row(*cells, key=key)
