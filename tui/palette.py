@@ -94,7 +94,7 @@ def theme_colours(theme: Theme) -> dict[str, str]:
         out = {n: _ansi_name(getattr(theme, n) or variables.get(n)) for n in names}
         out["muted"] = ""
         return out
-    out = {n: Color.parse(variables[n]).hex for n in names}
+    out = {n: Color.parse(getattr(theme, n) or variables[n]).hex for n in names}
     out["muted"] = muted_colour(Color.parse(variables["background"])).hex
     return out
 
