@@ -63,6 +63,11 @@ class Tmux:
         self.started = True
         return self
 
+    def record(self, path: Path) -> None:
+        """From now on, every byte the program writes to the terminal is appended to
+        `path` (tmux pipe-pane): what it sent, before tmux's own rendering of it."""
+        self._tmux("pipe-pane", "-t", "t", f"cat >> {shlex.quote(str(path))}")
+
     def keys(self, *names: str, delay: float = TYPING_DELAY) -> None:
         """Press keys by tmux name (`Enter`, `Escape`, `C-c`, `Up`, `Tab`), one by one. A
         name tmux does not know is typed as text: use `type()` for `:` and the like."""

@@ -27,7 +27,7 @@ from tui.command_palette import FleetProvider
 from tui.screens.base import FleetScreen
 from tui.screens.dialogs import CommandLineScreen, ConfirmScreen, HelpScreen
 from tui.screens.overview import OverviewScreen
-from tui.theming import default_theme_name, load_themes, stylesheet_path
+from tui.theming import apply_colour_mode, default_theme_name, load_themes, stylesheet_path
 
 FLUSH_INTERVAL = 0.1  # seconds between event batches reaching the screen
 LATER: dict[str, str] = {}  # screens not built yet: their key says so
@@ -113,6 +113,7 @@ class FleetdeckApp(AlertActions, App[None]):
             self.theme_errors.append(f"theme {wanted!r} not found; using dark")
             wanted = "dark"
         self.theme = wanted
+        apply_colour_mode(self)  # NO_COLOR: no colour at all, not Textual's greys
 
     def on_mount(self) -> None:
         keys = self.engine.config.keys

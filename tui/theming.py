@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+from rich.color import ColorSystem, ColorType
+from rich.segment import Segment
+from rich.style import Style
 from textual.color import Color, ColorParseError
+from textual.filter import LineFilter, Monochrome, NoColor
 from textual.theme import Theme
 
 from core.paths import themes_dir
@@ -119,5 +126,83 @@ def default_theme_name() -> str:
     return "dark"
 
 
+def builtin_theme(name: str) -> Theme:
+    """One of the themes shipped in `themes/` (a user file of that name is not read)."""
+    return load_theme_file(Path(str(resources.files("themes") / f"{name}.toml")))
+
+
 def stylesheet_path() -> Path:
     return Path(str(resources.files("themes") / "app.tcss"))
+
+
+# ------------------------------------------------------------------------- NO_COLOR --
+def no_color_requested(environ: Mapping[str, str] | None = None) -> bool:
+    """NO_COLOR as no-color.org defines it: set and not empty. (Textual's own test is
+    "set", which an empty NO_COLOR= meant to unset would trip.)"""
+    return bool((os.environ if environ is None else environ).get("NO_COLOR"))
+
+
+_NO_ATTRS = Style(dim=False)
+
+
+@lru_cache(1024)
+def _uncoloured(style: Style) -> Style:
+    return style.without_color + _NO_ATTRS
+
+
+class StripColour(LineFilter):
+    """Drops every colour (and dim, which many terminals draw as invisible) from what
+    the console draws, keeping bold, reverse, underline and italic.
+
+    Textual's NO_COLOR filter turns colours into greys (Monochrome), which a terminal
+    gets as 256-colour SGR: grey on grey is not "no colour", and often unreadable."""
+
+    def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
+        return [Segment(text, None if style is None else _uncoloured(style), control)
+                for text, style, control in segments]
+
+
+@lru_cache(1024)
+def _sixteen(style: Style) -> Style:
+    colour, back = style.color, style.bgcolor
+    if colour is not None and colour.type in _WIDE:
+        colour = colour.downgrade(ColorSystem.STANDARD)
+    if back is not None and back.type in _WIDE:
+        back = back.downgrade(ColorSystem.STANDARD)
+    return style + Style(color=colour, bgcolor=back)
+
+
+_WIDE = (ColorType.EIGHT_BIT, ColorType.TRUECOLOR)
+
+
+class SixteenColours(LineFilter):
+    """While an `ansi` theme is in force, any colour that is not one of the terminal's 16
+    becomes the nearest of them: the theme's own colours are all ANSI, but Textual's
+    widgets hard-code a few (the command palette's borders and icon are RGB black and
+    green), and blends of ANSI colours come out as RGB."""
+
+    def __init__(self, app: Any) -> None:  # no super().__init__: `enabled` follows the theme
+        self._app = app
+
+    @property  # type: ignore[override]
+    def enabled(self) -> bool:
+        return bool(self._app.current_theme.ansi) and not self._app.no_color
+
+    def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
+        return [Segment(text, None if style is None else _sixteen(style), control)
+                for text, style, control in segments]
+
+
+def apply_colour_mode(app: Any, environ: Mapping[str, str] | None = None) -> None:
+    """Sets the app's NO_COLOR state from the environment and its output filters to
+    match: with NO_COLOR, StripColour in place of Textual's grey filters; without it,
+    none of them (an empty NO_COLOR= is no request). SixteenColours keeps an ansi theme
+    to the terminal's palette. Called once, before the first paint; the stylesheet's
+    `:nocolor` rules and `tui.palette` read `app.no_color`. (`App._filters` is Textual's
+    list of output filters; it has no public setter.)"""
+    wanted = no_color_requested(environ)
+    app.no_color = wanted
+    ours = (Monochrome, NoColor, StripColour, SixteenColours)
+    filters = [f for f in app._filters if not isinstance(f, ours)]
+    filters.append(StripColour() if wanted else SixteenColours(app))
+    app._filters = filters

@@ -113,3 +113,16 @@ SCREENS = {
 def test_screen_snapshot(snap_compare, tmp_path, screen, size, theme):
     app = make(tmp_path, theme)
     assert snap_compare(app, terminal_size=size, run_before=before(*SCREENS[screen]))
+
+
+# Every theme on one screen that shows every signal colour (failed, timed out, skipped,
+# succeeded; the cursor row; the status bar's failures), and NO_COLOR on top of the
+# default theme: there, attributes alone tell the states apart.
+@pytest.mark.parametrize("theme", ["dark", "light", "high-contrast", "ansi", "no-color"])
+def test_theme_snapshot(snap_compare, tmp_path, monkeypatch, theme):
+    if theme == "no-color":
+        monkeypatch.setenv("NO_COLOR", "1")
+    else:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    app = make(tmp_path, "dark" if theme == "no-color" else theme)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before(RunsScreen, "4"))

@@ -25,17 +25,16 @@ from textual.widgets import Input, Label, Static
 from core.durations import DurationError, format_duration, parse_duration
 from core.events import AlertChanged
 from tui.fmt import fmt_age
+from tui.palette import style
 from tui.screens.base import TableScreen
 
-STATUS_STYLES = {"firing": "bold red", "acknowledged": "yellow", "silenced": "dim",
-                 "maintenance": "cyan", "resolved": "green"}
 AGE_REFRESH = 30.0  # seconds
 STATUS_MARKS = {"firing": "●", "acknowledged": "◐", "silenced": "○", "maintenance": "⚒",
                 "resolved": "✓"}
 
 
 def status_cell(status: str) -> Text:
-    return Text(f"{STATUS_MARKS.get(status, ' ')} {status}", style=STATUS_STYLES.get(status, ""))
+    return Text(f"{STATUS_MARKS.get(status, ' ')} {status}", style=style(status))
 
 
 def _text(a: dict[str, Any]) -> str:
@@ -48,7 +47,7 @@ def group_cells(lead: int, members: list[dict[str, Any]], now: float,
     """One row for a group: what its members share, how many, their hosts."""
     first = members[0]
     statuses = [m["status"] for m in members]
-    status = next((s for s in STATUS_STYLES if s in statuses), statuses[0])
+    status = next((s for s in STATUS_MARKS if s in statuses), statuses[0])  # worst first
     hosts = [m["target"] for m in members]
     shown = ", ".join(hosts[:6]) + (f", … (+{len(hosts) - 6})" if len(hosts) > 6 else "")
     acked = statuses.count("acknowledged")
@@ -66,9 +65,9 @@ def group_cells(lead: int, members: list[dict[str, Any]], now: float,
 def alert_cells(a: dict[str, Any], now: float, member: bool = False) -> tuple[Text, ...]:
     note = Text(a["detail"])
     if a["status"] == "acknowledged":
-        note = Text.assemble((f"ack by {a['acked_by']} · ", "dim"), note)
+        note = Text.assemble((f"ack by {a['acked_by']} · ", style("muted")), note)
     elif a["quiet"]:
-        note.append(f" · {a['quiet']}", style="dim")
+        note.append(f" · {a['quiet']}", style=style("muted"))
     return (Text(f"  └ #{a['id']}" if member else f"#{a['id']}"), status_cell(a["status"]),
             Text(a["what"], style="bold"),
             severity_cell(a), Text(fmt_age(a["opened_at"], now)), note)
@@ -77,8 +76,8 @@ def alert_cells(a: dict[str, Any], now: float, member: bool = False) -> tuple[Te
 def severity_cell(a: dict[str, Any]) -> Text:
     """`down` for a failed probe, else the threshold's severity (warn, crit)."""
     if a.get("condition") == "down":
-        return Text("down", style="bold red")
-    return Text(a["severity"], style="red" if a["severity"] == "crit" else "yellow")
+        return Text("down", style=style("down"))
+    return Text(a["severity"], style=style("crit" if a["severity"] == "crit" else "warn"))
 
 
 class AlertsScreen(TableScreen):
@@ -291,7 +290,7 @@ class AlertDetailScreen(ModalScreen[None]):
                      + (f" · resolved {fmt_age(a['resolved_at'], now)}"
                         if a["resolved_at"] else f" · open for {format_duration(a['age'])}")
                      + (f" · acknowledged by {a['acked_by']}" if a["acked_by"] else "")
-                     + (f" · {a['quiet']}" if a["quiet"] else ""), style="dim")
+                     + (f" · {a['quiet']}" if a["quiet"] else ""), style=style("muted"))
         detail = Text(a["detail"] or "")
         history = Table(title="History", title_justify="left", box=None,
                         header_style="bold", expand=True)
@@ -318,7 +317,7 @@ class AlertDetailScreen(ModalScreen[None]):
                 earlier.add_row(f"#{r['id']}", fmt_age(r["opened_at"], now),
                                 format_duration(r["age"]), r["detail"])
             parts += [Text(""), earlier]
-        parts += [Text(""), Text("Esc: back", style="dim")]
+        parts += [Text(""), Text("Esc: back", style=style("muted"))]
         return Group(*parts)
 
     def action_close(self) -> None:

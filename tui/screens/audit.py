@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.binding import Binding
 
 from core.events import AlertChanged, EngineNotice, Event, JobChanged, RunQueued
+from tui.palette import style
 from tui.screens.base import TableScreen
 from tui.screens.cells import fmt_age, fmt_time
 
@@ -29,7 +30,7 @@ class AuditScreen(TableScreen):
             targets = ", ".join(r.get("targets") or [])
             rows.append((str(i), (
                 Text(fmt_time(r["ts"])), Text(fmt_age(r["ts"], now)),
-                Text(r.get("user", ""), style="bold"), Text(r.get("via", ""), style="dim"),
+                Text(r.get("user", ""), style="bold"), Text(r.get("via", ""), style=style("muted")),
                 Text(r.get("action", "")), Text(targets), Text(r.get("detail", ""))),
                 f"{r.get('user')} {r.get('via')} {r.get('action')} {targets} "
                 f"{r.get('detail', '')}"))

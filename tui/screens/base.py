@@ -99,10 +99,10 @@ class FleetScreen(Screen[None]):
             failed = app.engine.count_runs(states=["failed", "timed_out", "interrupted"],
                                            since=self.now() - RECENT_WINDOW)
             parts.append(f"{running} running · {queued} queued")
-            parts.append(f"[$error]{failed} failed[/] (6h)" if failed else "0 failed (6h)")
+            parts.append(f"[b $error]{failed} failed[/] (6h)" if failed else "0 failed (6h)")
             firing = sum(1 for a in app.engine.list_alerts() if a["status"] == "firing")
             if firing:  # only when there is something to say
-                parts.append(f"[$error]{firing} alert{'s' if firing > 1 else ''} firing[/]")
+                parts.append(f"[b $error]{firing} alert{'s' if firing > 1 else ''} firing[/]")
         try:
             self.query_one(StatusBar).update(" │ ".join(p for p in parts if p))
         except Exception:

@@ -7,7 +7,8 @@ from typing import Any
 from rich.text import Text
 
 from core.jobs.runs import last_run_summary
-from tui.fmt import STATE_STYLES, fmt_age, fmt_duration, fmt_rate, fmt_time
+from tui.fmt import fmt_age, fmt_duration, fmt_rate, fmt_time
+from tui.palette import style
 
 STATE_MARKS = {
     "queued": "…",
@@ -23,8 +24,8 @@ STATE_MARKS = {
 
 def state_cell(state: str | None) -> Text:
     if not state:
-        return Text("-", style="dim")
-    return Text(f"{STATE_MARKS.get(state, ' ')} {state}", style=STATE_STYLES.get(state, ""))
+        return Text("-", style=style("muted"))
+    return Text(f"{STATE_MARKS.get(state, ' ')} {state}", style=style(state))
 
 
 def last_run_cell(last: dict[str, Any] | None) -> Text:
@@ -33,7 +34,7 @@ def last_run_cell(last: dict[str, Any] | None) -> Text:
         return state_cell(None)
     state = last["state"]
     return Text(f"{STATE_MARKS.get(state, ' ')} {last_run_summary(last)}",
-                style=STATE_STYLES.get(state, ""))
+                style=style(state))
 
 
 def plain(value: Any) -> Text:
@@ -57,7 +58,7 @@ def run_cells(run: dict[str, Any], now: float) -> tuple[Text, ...]:
         plain(exit_code),
         Text(fmt_time(run.get("started_at") or run.get("queued_at"), now)),
         Text(fmt_duration(run_duration(run, now))),
-        Text(run.get("reason") or "", style="dim" if run["state"] == "skipped" else ""),
+        Text(run.get("reason") or "", style=style("muted") if run["state"] == "skipped" else ""),
     )
 
 

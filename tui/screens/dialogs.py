@@ -9,6 +9,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Label, Static
 
+from tui.palette import style
+
 
 class CommandLineScreen(ModalScreen[str | None]):
     """A one-line prompt at the bottom, like vi's and k9s's `:`."""
@@ -128,7 +130,7 @@ class HelpScreen(ModalScreen[None]):
                 continue
             table.add_row(Text(self.app.get_key_display(binding)),
                           Text(binding.description or binding.action),
-                          Text(binding.id or "", style="dim"))
+                          Text(binding.id or "", style=style("muted")))
         table.focus()
 
     def _bindings_below(self) -> list[Binding]:

@@ -24,6 +24,7 @@ from textual.widgets import Input, Static
 from core.events import Event, FanOutDone, FanOutHost, FanOutStarted
 from core.jobs.active import EngineError
 from core.remote.inventory import resolve_targets
+from tui.palette import style
 from tui.screens.base import FleetScreen
 from tui.screens.dialogs import ConfirmScreen
 from tui.screens.fanout_results import (
@@ -114,7 +115,7 @@ class FanOutScreen(FleetScreen):
         try:
             self.resolved = resolve_targets(pattern, self.fleet.engine.config.hosts)
         except TargetError as e:
-            label.update(Text(str(e), style="red"))
+            label.update(Text(str(e), style=style("bad")))
             return
         n = len(self.resolved)
         label.update(Text(f"{n} host{'s' if n != 1 else ''}: {fold_hosts(self.resolved)}"))
@@ -219,7 +220,7 @@ class FanOutScreen(FleetScreen):
         head.append(f"#{rec['id']} ", style="bold")
         head.append(f"{rec['pattern']} -- {rec['command']}   ")
         head.append_text(counts_text(rec["hosts"]))
-        head.append("   running…" if live else f"   {rec.get('state', '')}", style="dim")
+        head.append("   running…" if live else f"   {rec.get('state', '')}", style=style("muted"))
         self.query_one("#summary", Static).update(head)
         table = self.query_one(NavTable)
         selected = table.selected_key()
@@ -233,7 +234,7 @@ class FanOutScreen(FleetScreen):
                           Text("-" if r.get("exit_code") is None else str(r["exit_code"])),
                           Text("-" if dur is None else f"{dur:.1f}s"),
                           Text(str(r.get("lines", 0))),
-                          Text(r.get("reason") or "", style="dim"), key=r["host"])
+                          Text(r.get("reason") or "", style=style("muted")), key=r["host"])
         if selected is not None:
             for i, r in enumerate(rows):
                 if r["host"] == selected:

@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.widgets import Log, Static
 
 from core.events import Event, FanOutDone, FanOutHost, FanOutLine
+from tui.palette import style
 from tui.screens.base import FleetScreen, TableScreen
 from tui.screens.cells import fmt_age, fmt_time
 
@@ -20,13 +21,6 @@ STATE_ORDER = ("connecting", "running", "pending", "failed", "timed_out", "unrea
                "auth_failed", "host_key_unknown", "host_key_changed", "host_key_revoked",
                "cancelled", "ok")
 STATE_LABEL = {"pending": "queued"}  # what a waiting host is called on screen
-HOST_STYLES = {
-    "pending": "cyan", "connecting": "blue", "running": "bold blue", "ok": "green",
-    "failed": "bold red", "timed_out": "bold magenta", "unreachable": "red",
-    "auth_failed": "red", "host_key_unknown": "yellow", "host_key_changed": "bold red",
-    "host_key_revoked": "bold red",
-    "cancelled": "yellow",
-}
 
 
 def fanout_of(event: Event) -> int | None:
@@ -39,7 +33,7 @@ def fanout_of(event: Event) -> int | None:
 
 
 def host_state(state: str) -> Text:
-    return Text(STATE_LABEL.get(state, state), style=HOST_STYLES.get(state, ""))
+    return Text(STATE_LABEL.get(state, state), style=style(state))
 
 
 def counts_text(hosts: dict[str, dict[str, Any]]) -> Text:
@@ -52,7 +46,7 @@ def counts_text(hosts: dict[str, dict[str, Any]]) -> Text:
             if out:
                 out.append(" · ")
             out.append(f"{counts[state]} {STATE_LABEL.get(state, state)}",
-                       style=HOST_STYLES.get(state, ""))
+                       style=style(state))
     return out
 
 
@@ -92,7 +86,7 @@ class HostOutputScreen(FleetScreen):
         head.append(f"#{self.fanout_id} {self.host}  ", style="bold")
         head.append_text(host_state(r.get("state", "?")))
         if r.get("reason"):
-            head.append(f"  {r['reason']}", style="dim")
+            head.append(f"  {r['reason']}", style=style("muted"))
         self.query_one("#title", Static).update(head)
 
     def engine_events(self, events: list[Event]) -> None:

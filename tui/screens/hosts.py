@@ -21,14 +21,12 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from core.events import CheckChanged, Event, HealthSample, RunFinished, RunStarted
+from tui.palette import style
 from tui.screens.base import TableScreen
 from tui.screens.cells import fmt_age, run_cells
 from tui.widgets.common import NavTable
 
 SPARK = "▁▂▃▄▅▆▇█"
-STATE_STYLES = {"up": "green", "pending": "cyan", "down": "bold red", "gave_up": "bold red",
-                "maintenance": "yellow", "warn": "yellow", "crit": "bold red"}
-STATUS_STYLES = {"ok": "green", "warn": "yellow", "crit": "bold red", "down": "bold red"}
 SORTS = ("state", "host", "cpu", "memory", "disk", "load")
 REDRAW_EVERY = 1.0  # seconds: samples arrive per host; the table is redrawn at most this often
 
@@ -47,17 +45,17 @@ def sparkline(values: list[float | None], width: int = 20, top: float = 100.0) -
 
 def pct(value: Any, warn: float = 80.0, crit: float = 95.0) -> Text:
     if value is None:
-        return Text("-", style="dim")
-    style = "bold red" if value >= crit else "yellow" if value >= warn else ""
-    return Text(f"{value:.0f}%", style=style)
+        return Text("-", style=style("muted"))
+    look = style("crit") if value >= crit else style("warn") if value >= warn else ""
+    return Text(f"{value:.0f}%", style=look)
 
 
 def state_text(state: str, level: str = "ok") -> Text:
     """A state, and for an answering host over a threshold its level: `up · crit`."""
-    text = Text(state, style=STATE_STYLES.get(state, ""))
+    text = Text(state, style=style(state))
     if level in ("warn", "crit"):
         text.append(" · ")
-        text.append(level, style=STATE_STYLES[level])
+        text.append(level, style=style(level))
     return text
 
 
@@ -120,8 +118,8 @@ class HostsScreen(TableScreen):
             pct(m.get("memory"), 85, 95),
             pct(m.get("disk"), 85, 95),
             Text("-" if load is None else f"{load:.2f}"),
-            Text(sparkline(r["cpu_trend"]), style="cyan"),
-            Text(", ".join(r["failing"]), style="red"),
+            Text(sparkline(r["cpu_trend"]), style=style("trend")),
+            Text(", ".join(r["failing"]), style=style("bad")),
         )
 
     @staticmethod
@@ -197,9 +195,9 @@ class HostDetailScreen(TableScreen):
             rows.append((c["check"], (
                 Text(c["check"], style="bold"), Text(c["kind"]), state_text(c["state"]),
                 Text(fmt_age(c["since"], now) if c["since"] else "-"),
-                Text(c["status"] or "-", style=STATUS_STYLES.get(c["status"] or "", "")),
-                Text(sparkline(values, 30, top), style="cyan"),
-                Text(c["detail"] or "", style="dim")), f"{c['check']} {c['state']}"))
+                Text(c["status"] or "-", style=style(c["status"] or "")),
+                Text(sparkline(values, 30, top), style=style("trend")),
+                Text(c["detail"] or "", style=style("muted"))), f"{c['check']} {c['state']}"))
         self.set_rows(rows)
         runs = self.fleet.engine.list_runs(host=self.host, limit=20)
         table = self.query_one("#host-runs", NavTable)

@@ -20,6 +20,7 @@ from core.jobs.preview import (
     zone_of,
 )
 from core.jobs.runs import last_run_summary
+from tui.palette import style
 from tui.screens.base import TableScreen
 from tui.screens.cells import fmt_age, fmt_rate, fmt_time, last_run_cell
 
@@ -59,11 +60,11 @@ class JobsScreen(TableScreen):
     @staticmethod
     def _state(job: dict[str, Any]) -> Text:
         if job["active"]:
-            return Text("▶ running", style="bold blue")
+            return Text("▶ running", style=style("running"))
         if not job["enabled"]:
-            return Text("disabled", style="dim")
+            return Text("disabled", style=style("muted"))
         if job["paused"]:
-            return Text("‖ paused", style="yellow")
+            return Text("‖ paused", style=style("paused"))
         return Text("enabled")
 
     def _cells(self, job: dict[str, Any], now: float) -> tuple[Any, ...]:
@@ -72,7 +73,7 @@ class JobsScreen(TableScreen):
         return (
             Text(job["name"], style="bold"),
             Text(job["schedule_text"]),
-            Text(job["schedule"] or "-", style="dim"),
+            Text(job["schedule"] or "-", style=style("muted")),
             Text(f"{fmt_time(nxt, now)} ({fmt_age(nxt, now)})" if nxt else "-"),
             last_run_cell(last),
             Text(fmt_age(last.get("finished_at"), now) if last else "-"),
@@ -157,7 +158,7 @@ def detail_text(job: Any, now: float) -> Text:
                 + local_label(now, zone))
     for item in items:
         if isinstance(item, Transition):
-            text.append(f"\n  -- {item.label()}", style="yellow")
+            text.append(f"\n  -- {item.label()}", style=style("notice"))
         else:
             text.append(f"\n  {local_label(item, zone, weekday=True)} "
                         f"({offset_label(item, zone)})")

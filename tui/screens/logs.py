@@ -18,13 +18,14 @@ from textual.binding import Binding
 from textual.widgets import RichLog, Static
 
 from core.events import Event, LogLines
+from tui.palette import source_style, style
 from tui.screens.base import FleetScreen
 from tui.screens.hosts import sparkline
 from tui.widgets.common import FilterBar, RowFilter
 
 VIEW_LINES = 5000
-LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "info": "", "debug": "dim",
-                "skipped": "dim italic"}
+LEVEL_ROLES = {"error": "error", "warning": "warning", "debug": "debug",
+               "skipped": "skipped_lines"}  # info: plain
 PALETTE = ("cyan", "magenta", "green", "blue", "yellow", "bright_cyan", "bright_magenta")
 
 
@@ -106,15 +107,15 @@ class LogsScreen(FleetScreen):
             if out:
                 out.append("\n")
             colour = self._colour(st["source"], st["colour"])
-            out.append(f"{st['source']:<12}", style=f"bold {colour}")
+            out.append(f"{st['source']:<12}", style=f"bold {source_style(colour)}".strip())
             levels = st["levels"]
             out.append(f" {st['lines']:>8} lines  ")
-            out.append(f"{levels.get('error', 0)} error", style="bold red")
-            out.append(f"  {levels.get('warning', 0)} warning", style="yellow")
+            out.append(f"{levels.get('error', 0)} error", style=style("error"))
+            out.append(f"  {levels.get('warning', 0)} warning", style=style("warning"))
             out.append(f"  {levels.get('info', 0)} info  {levels.get('debug', 0)} debug  ")
             rate = st["error_rate"]
             top = max(rate, default=0) or 1
-            out.append(sparkline(rate, 30, top), style="red")
+            out.append(sparkline(rate, 30, top), style=style("bad"))
         self.query_one("#sources", Static).update(out)
 
     def engine_events(self, events: list[Event]) -> None:
@@ -151,8 +152,8 @@ class LogsScreen(FleetScreen):
     def _line(self, item: tuple[str, str | None, str]) -> Text:
         source, level, text = item
         line = Text()
-        line.append(f"{source:<10} ", style=self._colour(source))
-        line.append(text, style=LEVEL_STYLES.get(level or "", ""))
+        line.append(f"{source:<10} ", style=source_style(self._colour(source)))
+        line.append(text, style=style(LEVEL_ROLES[level]) if level in LEVEL_ROLES else "")
         return line
 
     def _rerender(self) -> None:
@@ -174,7 +175,7 @@ class LogsScreen(FleetScreen):
         bar = self.query_one("#paused", Static)
         bar.set_class(self.paused, "-shown")
         bar.update(Text(f"‖ paused: {len(self.held)} new lines held (space resumes)",
-                        style="bold yellow"))
+                        style=style("interrupted")))
 
     def action_filter(self) -> None:
         self.query_one(FilterBar).open()

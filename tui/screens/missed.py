@@ -14,6 +14,7 @@ from textual.binding import Binding
 from core.jobs.preview import job_schedule, local_label, zone_of
 from core.jobs.runs import missed_rows
 from core.jobs.zones import local_timezone_name
+from tui.palette import style
 from tui.screens.base import RUN_EVENTS, TableScreen
 from tui.screens.cells import state_cell
 
@@ -48,7 +49,7 @@ class MissedScreen(TableScreen):
         occ = r["occurrence"]
         when = "-" if occ is None else local_label(occ, self._zone(r["job"]), seconds=True)
         if r["what"] == "skipped":
-            what = Text(f"skipped (misfire={r['policy'] or '?'})", style="yellow")
+            what = Text(f"skipped (misfire={r['policy'] or '?'})", style=style("notice"))
             run = Text(f"#{r['run']}")
         else:
             what = Text("ran late")

@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from core.events import AlertChanged, CheckChanged, RunFinished
 from core.jobs.runs import missed_row
+from tui.palette import style
 from tui.screens.base import RECENT_WINDOW, FleetScreen
 from tui.screens.cells import fmt_age, fmt_time, last_run_cell, state_cell
 from tui.widgets.common import NavTable
@@ -83,7 +84,7 @@ class OverviewScreen(FleetScreen):
         now = self.now()
         self.query_one("#alerts-title", Static).update(f"Firing alerts ({len(firing)})")
         self._fill("#firing", [
-            (f"alert:{a['id']}", (Text(f"#{a['id']}", style="bold red"),
+            (f"alert:{a['id']}", (Text(f"#{a['id']}", style=style("firing")),
                                   Text(a["what"], style="bold"), Text(a["severity"]),
                                   Text(fmt_age(a["opened_at"], now)), Text(a["detail"])))
             for a in firing], "")
@@ -173,11 +174,10 @@ class OverviewScreen(FleetScreen):
         for r in rows:
             counts[r["state"]] = counts.get(r["state"], 0) + 1
         text = Text("Hosts: ")
-        for hosts, words, style in ((bad, "unhealthy", "bold red"),
-                                    (over, "over thresholds", "yellow")):
+        for hosts, words, role in ((bad, "unhealthy", "alarm"), (over, "over thresholds", "warn")):
             if hosts:
                 text.append(f"{len(hosts)} {words}: {', '.join(hosts[:8])}"
-                            f"{' …' if len(hosts) > 8 else ''}", style=style)
+                            f"{' …' if len(hosts) > 8 else ''}", style=style(role))
                 text.append(" · ")
         text.append(" · ".join(f"{n} {s}" for s, n in counts.items()
                                if s not in ("down", "gave_up")) or "none")
@@ -201,7 +201,7 @@ class OverviewScreen(FleetScreen):
         table.clear()
         if not rows:
             cells = [Text("")] * len(table.columns)
-            cells[min(1, len(cells) - 1)] = Text(empty, style="dim")
+            cells[min(1, len(cells) - 1)] = Text(empty, style=style("muted"))
             table.add_row(*cells, key="empty")
         for key, cells in rows:
             table.add_row(*cells, key=key)

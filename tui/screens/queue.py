@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.binding import Binding
 
 from core.events import RunFinished
+from tui.palette import style
 from tui.screens.base import RUN_EVENTS, TableScreen
 from tui.screens.cells import run_cells, run_text
 
@@ -44,8 +45,8 @@ class QueueScreen(TableScreen):
             if r["id"] not in ids:
                 rows.append((str(r["id"]), run_cells(r, now), run_text(r)))
         if not rows:
-            rows.append(("none", (Text("-"), Text("nothing queued or running", style="dim"),
-                                  *(Text("") for _ in range(6))), ""))
+            empty = Text("nothing queued or running", style=style("muted"))
+            rows.append(("none", (Text("-"), empty, *(Text("") for _ in range(6))), ""))
         self.set_rows(rows)
 
     def engine_events(self, events: list[Any]) -> None:

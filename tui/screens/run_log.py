@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from tui.fmt import fmt_duration, fmt_time
+from tui.palette import style
 from tui.screens.base import FleetScreen
 from tui.screens.cells import run_duration, state_cell
 from tui.widgets.log_view import LogView
@@ -62,7 +63,7 @@ class RunLogScreen(FleetScreen):
         if r.get("max_attempts", 1) > 1:
             line.append(f"   attempt {r['attempt']}/{r['max_attempts']}")
         if r.get("reason"):
-            line.append(f"\n{r['reason']}", style="dim")
+            line.append(f"\n{r['reason']}", style=style("muted"))
         self.query_one("#run-header", Static).update(line)
 
     def engine_events(self, events: list[Any]) -> None:
