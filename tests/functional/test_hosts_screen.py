@@ -50,9 +50,12 @@ async def test_hosts_screen_live(state_dir: Path) -> None:
             health = app.engine.health
             await pilot_until(pilot, lambda: health.states["db-port@db1"].state == "down",
                               "db1 down")
-            title = app.screen.query_one("#health-title", Static)
-            await pilot_until(pilot, lambda: "1 unhealthy: db1" in str(title.render())
-                              and "1 over thresholds: local" in str(title.render()),
+            def title() -> str:  # the Overview's health line, once it is composed
+                found = app.screen.query("#health-title")
+                return str(found.first(Static).render()) if found else ""
+
+            await pilot_until(pilot, lambda: "1 unhealthy: db1" in title()
+                              and "1 over thresholds: local" in title(),
                               "the overview names the unhealthy and the busy host")
             await pilot.press("5")
             await pilot_until(pilot, lambda: isinstance(app.screen, HostsScreen),
