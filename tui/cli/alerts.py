@@ -27,14 +27,14 @@ STATUS_STYLES = {"firing": "bold red", "acknowledged": "yellow", "silenced": "di
 def add_parsers(sub: Any) -> None:
     a = sub.add_parser("alerts", help="list open alerts")
     a.add_argument("--all", action="store_true", help="resolved alerts too")
-    a.add_argument("--json", action="store_true")
+    a.add_argument("--json", action="store_true", help="print the alerts as JSON")
     a.set_defaults(func=_list)
     k = sub.add_parser("ack", help="acknowledge an alert (stops its reminders)")
-    k.add_argument("id", type=_alert_id)
+    k.add_argument("id", type=_alert_id, metavar="ID", help="the alert's id, e.g. 12")
     k.set_defaults(func=_act)
     s = sub.add_parser("silence", help="hold notifications for a check, host, check@host "
                                        "or #ID for a while")
-    s.add_argument("target")
+    s.add_argument("target", help="a check, a host, check@host, or #ID")
     s.add_argument("duration", help="e.g. 30m, 2h, 1d")
     s.set_defaults(func=_act)
 

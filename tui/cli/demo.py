@@ -25,10 +25,11 @@ START_TIMEOUT = 30.0
 def add_parsers(sub: Any) -> None:
     d = sub.add_parser("demo", help="open the console on a simulated fleet of loopback SSH hosts")
     d.add_argument("--dir", type=Path, default=None,
-                   help="demo folder: keys, inventory, state (default: "
-                        "$XDG_STATE_HOME/fleetdeck/demo)")
+                   help="demo folder: keys, inventory, and the state unless --state-dir "
+                        "is given (default: $XDG_STATE_HOME/fleetdeck/demo)")
     d.add_argument("--fleet-only", action="store_true",
-                   help="start only the fleet; print how to use it; stop on Ctrl-C")
+                   help="start only the fleet; print commands to use it from another "
+                        "shell; stop on Ctrl-C")
     d.set_defaults(func=cmd_demo, needs_config=False)
 
 

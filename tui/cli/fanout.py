@@ -37,7 +37,7 @@ def add_parsers(sub: Any) -> None:
     h = sub.add_parser("hosts", help="show the hosts a target pattern resolves to")
     h.add_argument("pattern", nargs="?", default=None,
                    help="e.g. 'web[01-20]', '@db', 'role=cache', '*.eu,!web07' (default: all)")
-    h.add_argument("--json", action="store_true")
+    h.add_argument("--json", action="store_true", help="print the hosts as JSON")
     h.set_defaults(func=cmd_hosts)
 
     f = sub.add_parser(
@@ -47,9 +47,12 @@ def add_parsers(sub: Any) -> None:
     f.add_argument("pattern", nargs="?", help="target pattern, e.g. 'web[01-20],!web07'")
     f.add_argument("remote_command", nargs="*", metavar="COMMAND",
                    help="the command (after --)")
-    f.add_argument("--forks", type=int, default=64, help="hosts at once (default 64)")
-    f.add_argument("--timeout", default=None, help="command timeout, e.g. 30s (default none)")
-    f.add_argument("--connect-timeout", default="10s", help="SSH connect timeout (default 10s)")
+    f.add_argument("--forks", type=int, default=64, metavar="N",
+                   help="hosts at once (default: 64)")
+    f.add_argument("--timeout", default=None, metavar="D",
+                   help="command timeout, e.g. 30s (default: no timeout)")
+    f.add_argument("--connect-timeout", default="10s", metavar="D",
+                   help="SSH connect timeout (default: 10s)")
     f.add_argument("--gather", action="store_true",
                    help="print output grouped by identical text at the end")
     f.add_argument("--json", action="store_true", help="print the fan-out record as JSON")
@@ -63,9 +66,11 @@ def add_parsers(sub: Any) -> None:
     f.set_defaults(func=cmd_fanout)
 
     fs = sub.add_parser("fanouts", help="list recorded fan-outs, or show one")
-    fs.add_argument("id", nargs="?", type=_fanout_id)
-    fs.add_argument("--limit", type=int, default=30)
-    fs.add_argument("--json", action="store_true")
+    fs.add_argument("id", nargs="?", type=_fanout_id, metavar="ID",
+                    help="show this fan-out's hosts (default: list the fan-outs)")
+    fs.add_argument("--limit", type=int, default=30, metavar="N",
+                    help="at most N fan-outs (default: 30)")
+    fs.add_argument("--json", action="store_true", help="print them as JSON")
     fs.set_defaults(func=cmd_fanouts)
 
 

@@ -17,7 +17,7 @@ from tui.cli.common import CLIError, console
 def add_parsers(sub: Any) -> None:
     h = sub.add_parser("health", help="sample every health check now (optionally of PATTERN)")
     h.add_argument("pattern", nargs="?", default=None, help="hosts, e.g. '@web' (default: all)")
-    h.add_argument("--json", action="store_true")
+    h.add_argument("--json", action="store_true", help="print the samples as JSON")
     h.set_defaults(func=cmd_health)
 
 

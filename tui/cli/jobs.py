@@ -36,42 +36,43 @@ from tui.cli.common import (
 
 def add_parsers(sub: Any) -> None:
     j = sub.add_parser("jobs", help="list jobs with their schedules and last results")
-    j.add_argument("--json", action="store_true")
+    j.add_argument("--json", action="store_true", help="print the jobs as JSON")
     j.set_defaults(func=cmd_jobs)
 
     r = sub.add_parser("run", help="run a job now, stream its output, exit with its exit code")
-    r.add_argument("job")
+    r.add_argument("job", help="the job's name")
     r.add_argument("--json", action="store_true", help="print the finished runs as JSON")
     r.set_defaults(func=cmd_run)
 
     rs = sub.add_parser("runs", help="list run history, newest first")
-    rs.add_argument("--job")
+    rs.add_argument("--job", help="only runs of this job (default: every job)")
     rs.add_argument("--state", action="append",
-                    help="only runs in this state (repeatable)")
+                    help="only runs in this state (repeatable; default: every state)")
     rs.add_argument("--since", metavar="D",
                     help="only the last D, e.g. 2h, 7d (with --missed: occurrences "
-                         "scheduled in it)")
+                         "scheduled in it; default: no limit in time)")
     rs.add_argument("--missed", action="store_true",
                     help="occurrences that fell in downtime, and what the misfire policy "
                          "did with each: ran late or skipped")
-    rs.add_argument("--limit", type=int, default=30)
-    rs.add_argument("--json", action="store_true")
+    rs.add_argument("--limit", type=int, default=30, metavar="N",
+                    help="at most N runs (default: 30)")
+    rs.add_argument("--json", action="store_true", help="print the runs as JSON")
     rs.set_defaults(func=cmd_runs)
 
     lg = sub.add_parser("logs", help="print a run's output")
-    lg.add_argument("run_id", type=run_id)
+    lg.add_argument("run_id", type=run_id, metavar="RUN_ID", help="the run's id, e.g. 42")
     lg.add_argument("-f", "--follow", action="store_true", help="follow until the run ends")
     lg.set_defaults(func=cmd_logs)
 
     for name, func, what in (("pause", cmd_pause, "stop scheduling a job (runs now still work)"),
                              ("resume", cmd_resume, "schedule a paused job again")):
         pr = sub.add_parser(name, help=what)
-        pr.add_argument("job")
+        pr.add_argument("job", help="the job's name")
         pr.set_defaults(func=func)
 
     c = sub.add_parser("cancel", help="cancel a queued or running run (its process group "
                                       "gets TERM, then KILL)")
-    c.add_argument("run_id", type=run_id)
+    c.add_argument("run_id", type=run_id, metavar="RUN_ID", help="the run's id, e.g. 42")
     c.set_defaults(func=cmd_cancel)
 
 
