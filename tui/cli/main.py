@@ -22,6 +22,7 @@ from tui.cli import (
     daemon,
     demo,
     fanout,
+    fanouts,
     health,
     hostkeys,
     jobs,
@@ -38,8 +39,8 @@ from tui.cli.common import (
     state_dir_of,
 )
 
-GROUPS = (console_cmd, demo, health, daemon, jobs, schedule, configfile, fanout, hostkeys,
-          alerts)
+GROUPS = (console_cmd, demo, health, daemon, jobs, schedule, configfile, fanouts, fanout,
+          hostkeys, alerts)
 
 
 def build_parser() -> argparse.ArgumentParser:
