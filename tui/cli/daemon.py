@@ -139,10 +139,10 @@ def cmd_reload(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     state_dir = state_dir_of(args)
     from rich.markup import escape
-    from rich.table import Table
 
     from core.audit import AuditLog
     from core.durations import DurationError, parse_duration
+    from tui.cli.tables import Col, print_table
     from tui.fmt import fmt_time
 
     since = None
@@ -155,12 +155,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(records, indent=2))
         return 0
-    table = Table(box=None, header_style="bold")
-    for col in ("WHEN", "WHO", "VIA", "ACTION", "TARGETS", "DETAIL"):
-        table.add_column(col)
-    for r in records:
-        table.add_row(fmt_time(r["ts"]), escape(r["user"]), escape(r["via"]),
-                      escape(r["action"]), escape(", ".join(r["targets"])),
-                      escape(r.get("detail", "")))
-    console().print(table)
+    print_table(console(), (Col("WHEN"), Col("WHO"), Col("VIA", drop=1), Col("ACTION"),
+                            Col("TARGETS", long=True), Col("DETAIL", long=True)),
+                [(fmt_time(r["ts"]), escape(r["user"]), escape(r["via"]),
+                  escape(r["action"]), escape(", ".join(r["targets"])),
+                  escape(r.get("detail", ""))) for r in records])
     return 0

@@ -60,17 +60,15 @@ def cmd_hosts(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
                          indent=2))
         return 0
     from rich.markup import escape
-    from rich.table import Table
 
+    from tui.cli.tables import Col, print_table
 
-    table = Table(box=None, header_style="bold")
-    for col in ("HOST", "ADDRESS", "PORT", "USER", "GROUPS", "TAGS", "VIA"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(*(escape(str(r[k] if r[k] not in (None, "", []) else "-")) for k in
-                        ("name", "address", "port", "user", "groups", "tags", "jump_host")))
     out = console()
-    out.print(table)
+    print_table(out, (Col("HOST"), Col("ADDRESS"), Col("PORT", drop=2), Col("USER", drop=1),
+                      Col("GROUPS", long=True), Col("TAGS", long=True), Col("VIA", drop=3)),
+                [[escape(str(r[k] if r[k] not in (None, "", []) else "-")) for k in
+                  ("name", "address", "port", "user", "groups", "tags", "jump_host")]
+                 for r in rows])
     out.print(f"{len(names)} host{'s' if len(names) != 1 else ''}: "
                   f"{escape(fold_hosts(names))}")
     return 0
@@ -95,10 +93,10 @@ def _host_row(name: str, h: Any) -> dict[str, Any]:
 # ------------------------------------------------------------------------- fanouts ---
 def cmd_fanouts(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from rich.markup import escape
-    from rich.table import Table
 
     from core.remote.fanout import summary_line
     from core.store.fanouts import FanOutStore
+    from tui.cli.tables import Col, print_table
     from tui.fmt import fmt_duration, fmt_time
 
     store = FanOutStore(state_dir, read_only=True)
@@ -113,15 +111,13 @@ def cmd_fanouts(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         out.print(f"fan-out #{rec['id']} by {escape(rec['requested_by'])} at "
                       f"{fmt_time(rec['started_at'])}: {escape(rec['pattern'])} -- "
                       f"{escape(rec['command'])}")
-        table = Table(box=None, header_style="bold")
-        for col in ("HOST", "CLASS", "EXIT", "DURATION", "LINES", "REASON"):
-            table.add_column(col)
-        for name, r in rec["hosts"].items():
-            table.add_row(escape(name), r["state"],
-                          "-" if r["exit_code"] is None else str(r["exit_code"]),
-                          fmt_duration(r.get("duration")), str(r.get("lines", 0)),
-                          escape(r.get("reason") or ""))
-        out.print(table)
+        print_table(out, (Col("HOST"), Col("CLASS"), Col("EXIT", drop=1),
+                          Col("DURATION", drop=2), Col("LINES", drop=3),
+                          Col("REASON", long=True)),
+                    [(escape(name), r["state"],
+                      "-" if r["exit_code"] is None else str(r["exit_code"]),
+                      fmt_duration(r.get("duration")), str(r.get("lines", 0)),
+                      escape(r.get("reason") or "")) for name, r in rec["hosts"].items()])
         out.print(summary_line(rec["hosts"].values()))
         if rec.get("log_dir"):
             out.print(f"output: {escape(rec['log_dir'])}/<host>.log")
@@ -132,15 +128,15 @@ def cmd_fanouts(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     if args.json:
         print(json.dumps(recs, indent=2))
         return 0
-    table = Table(box=None, header_style="bold")
-    for col in ("ID", "STARTED", "BY", "PATTERN", "COMMAND", "DURATION", "RESULT"):
-        table.add_column(col)
+    rows = []
     for r in recs:
         dur = (r["finished_at"] - r["started_at"]
                if r.get("finished_at") and r.get("started_at") else None)
         counts = ", ".join(f"{n} {k}" for k, n in (r.get("counts") or {}).items())
-        table.add_row(f"#{r['id']}", fmt_time(r.get("started_at")),
-                      escape(r.get("requested_by") or ""), escape(r.get("pattern") or ""),
-                      escape(r.get("command") or ""), fmt_duration(dur), escape(counts))
-    console().print(table)
+        rows.append((f"#{r['id']}", fmt_time(r.get("started_at")),
+                     escape(r.get("requested_by") or ""), escape(r.get("pattern") or ""),
+                     escape(r.get("command") or ""), fmt_duration(dur), escape(counts)))
+    print_table(console(), (Col("ID"), Col("STARTED", drop=1), Col("BY", drop=3),
+                            Col("PATTERN", long=True), Col("COMMAND", long=True),
+                            Col("DURATION", drop=2), Col("RESULT")), rows)
     return 0

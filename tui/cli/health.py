@@ -23,11 +23,11 @@ def add_parsers(sub: Any) -> None:
 
 def cmd_health(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from rich.markup import escape
-    from rich.table import Table
 
     from core.health.monitor import sample_all
     from core.jobs.engine import Engine
     from core.remote.inventory import TargetError
+    from tui.cli.tables import Col, print_table
 
     if not config.checks:
         raise CLIError("no health checks configured: add a [checks.NAME] table to the config "
@@ -40,12 +40,11 @@ def cmd_health(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        table = Table(box=None, header_style="bold")
-        for col in ("HOST", "CHECK", "KIND", "STATUS", "DETAIL"):
-            table.add_column(col)
         style = {"ok": "green", "warn": "yellow", "crit": "bold red"}
-        for r in sorted(rows, key=lambda r: (r["status"] == "ok", r["target"], r["check"])):
-            table.add_row(escape(r["target"]), escape(r["check"]), r["kind"],
-                          f"[{style[r['status']]}]{r['status']}[/]", escape(r["detail"]))
-        console().print(table)
+        print_table(console(), (Col("HOST"), Col("CHECK"), Col("KIND", drop=1), Col("STATUS"),
+                                Col("DETAIL", long=True)),
+                    [(escape(r["target"]), escape(r["check"]), r["kind"],
+                      f"[{style[r['status']]}]{r['status']}[/]", escape(r["detail"]))
+                     for r in sorted(rows, key=lambda r: (r["status"] == "ok", r["target"],
+                                                          r["check"]))])
     return 0 if all(r["status"] == "ok" for r in rows) else 1

@@ -103,13 +103,15 @@ def cmd_jobs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         print(json.dumps(jobs, indent=2))
         return 0
     from rich.markup import escape
-    from rich.table import Table
 
+    from tui.cli.tables import Col, print_table
     from tui.fmt import STATE_STYLES, fmt_age, fmt_rate
 
-    table = Table(box=None, header_style="bold")
-    for col in ("JOB", "SCHEDULE", "ZONE", "NEXT", "LAST", "SUCCESS", "STATE"):
-        table.add_column(col)
+    # narrow: the success rate goes first, then the zone (NEXT is relative), a paused
+    # job's STATE last
+    cols = (Col("JOB"), Col("SCHEDULE", long=True), Col("ZONE", drop=2), Col("NEXT"),
+            Col("LAST"), Col("SUCCESS", drop=3), Col("STATE", drop=1))
+    rows = []
     now = time.time()
     for j in jobs:
         last = j["last_run"]
@@ -121,10 +123,10 @@ def cmd_jobs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         zone = j.get("timezone")
         # the zone has its own column: "daily at 03:00 (Europe/Berlin)" says it twice
         sched = escape(j["schedule_text"].removesuffix(f" ({zone})"))
-        table.add_row(escape(j["name"]), sched, escape(zone or "-"),
-                      fmt_age(j["next_fire"], now), last_text,
-                      fmt_rate(j["success_rate"]), state)
-    console().print(table)
+        rows.append((escape(j["name"]), sched, escape(zone or "-"),
+                     fmt_age(j["next_fire"], now), last_text,
+                     fmt_rate(j["success_rate"]), state))
+    print_table(console(), cols, rows)
     return 0
 
 
@@ -153,23 +155,24 @@ def cmd_runs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         print(json.dumps(runs, indent=2))
         return 0
     from rich.markup import escape
-    from rich.table import Table
 
+    from tui.cli.tables import Col, print_table
     from tui.fmt import STATE_STYLES, fmt_duration, fmt_time
 
-    table = Table(box=None, header_style="bold")
-    for col in ("RUN", "JOB", "HOST", "STATE", "EXIT", "STARTED", "DURATION", "REASON"):
-        table.add_column(col)
+    # the reason says the exit code of a failed run: EXIT goes first when narrow
+    cols = (Col("RUN"), Col("JOB"), Col("HOST"), Col("STATE"), Col("EXIT", drop=3),
+            Col("STARTED", drop=1), Col("DURATION", drop=2), Col("REASON", long=True))
+    rows = []
     for r in runs:
         style = STATE_STYLES.get(r["state"], "")
         dur = (r["finished_at"] - r["started_at"]
                if r.get("finished_at") and r.get("started_at") else None)
-        table.add_row(f"#{r['id']}", escape(r["job"]), escape(r["host"]),
-                      f"[{style}]{r['state']}[/]",
-                      "-" if r["exit_code"] is None else str(r["exit_code"]),
-                      fmt_time(r.get("started_at") or r.get("queued_at")),
-                      fmt_duration(dur), escape(r.get("reason") or ""))
-    console().print(table)
+        rows.append((f"#{r['id']}", escape(r["job"]), escape(r["host"]),
+                     f"[{style}]{r['state']}[/]",
+                     "-" if r["exit_code"] is None else str(r["exit_code"]),
+                     fmt_time(r.get("started_at") or r.get("queued_at")),
+                     fmt_duration(dur), escape(r.get("reason") or "")))
+    print_table(console(), cols, rows)
     return 0
 
 
@@ -180,13 +183,11 @@ def _missed(args: argparse.Namespace, engine: Any, since: float | None) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     from rich.markup import escape
-    from rich.table import Table
 
+    from tui.cli.tables import Col, print_table
     from tui.fmt import STATE_STYLES
 
-    table = Table(box=None, header_style="bold")
-    for col in ("JOB", "OCCURRENCE", "WHAT", "RUN"):
-        table.add_column(col)
+    cells = []
     for r in rows:
         occ = r["occurrence"]
         when = "-" if occ is None else time.strftime("%Y-%m-%d %H:%M:%S %Z",
@@ -195,9 +196,10 @@ def _missed(args: argparse.Namespace, engine: Any, since: float | None) -> int:
         style = STATE_STYLES.get(r["state"], "")
         run = f"#{r['run']}" + ("" if r["what"] == "skipped"
                                else f" [{style}]{r['state']}[/]")
-        table.add_row(escape(r["job"]), when, escape(what), run)
+        cells.append((escape(r["job"]), when, escape(what), run))
     if rows:
-        console().print(table)
+        print_table(console(), (Col("JOB"), Col("OCCURRENCE"), Col("WHAT", long=True),
+                                Col("RUN")), cells)
     else:
         print("no missed occurrences" + (f" in the last {args.since}" if args.since else ""))
     return 0
