@@ -1,7 +1,11 @@
 """The `fanout` command of the `fleetdeck` CLI: one command on many hosts, streamed.
 
     fleetdeck fanout PATTERN [options] -- COMMAND...
-    fleetdeck fanout --rerun ID [--only CLASS[,CLASS]] [options]
+    fleetdeck fanout --rerun ID [--only CLASS[,CLASS]|all] [options]
+
+`--rerun` without `--only` reruns the hosts that did not end ok and that running again
+may fix (the engine's `not_ok`: failed, timed_out, unreachable, auth_failed, cancelled);
+a host refused for its key waits for a person (`--only host_key_unknown` names it).
 
 `fanout` streams `host: line` as lines arrive (stderr lines on stderr); with `--gather`
 it prints output grouped by identical text, class and exit code, largest group first;
@@ -24,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from core.remote.classes import HOST_CLASSES
+from core.remote.classes import HOST_CLASSES, NOT_OK, NOT_OK_CLASSES
 from tui.cli.common import ACTOR, CLIError, on_engine
 from tui.cli.fanouts import fanout_id
 
@@ -41,11 +45,13 @@ def add_parsers(sub: Any) -> None:
     f.add_argument("remote_command", nargs="*", metavar="COMMAND",
                    help="the command (after --)")
     f.add_argument("--forks", type=int, default=64, metavar="N",
-                   help="hosts at once (default: 64)")
+                   help="hosts at once (default: 64; with --rerun, the recorded fan-out's)")
     f.add_argument("--timeout", default=None, metavar="D",
-                   help="command timeout, e.g. 30s (default: no timeout)")
+                   help="command timeout, e.g. 30s (default: no timeout; with --rerun, the "
+                        "recorded fan-out's)")
     f.add_argument("--connect-timeout", default="10s", metavar="D",
-                   help="SSH connect timeout (default: 10s)")
+                   help="SSH connect timeout (default: 10s; with --rerun, the recorded "
+                        "fan-out's)")
     f.add_argument("--gather", action="store_true",
                    help="print output grouped by identical text at the end")
     f.add_argument("--json", action="store_true", help="print the fan-out record as JSON")
@@ -53,9 +59,14 @@ def add_parsers(sub: Any) -> None:
                    help="trust unknown host keys (written to fleetdeck's own known_hosts); "
                         "changed keys are still refused")
     f.add_argument("--rerun", type=fanout_id, metavar="ID",
-                   help="run the command of fan-out ID again")
+                   help="run the command of fan-out ID again on its hosts that did not end "
+                        "ok (see --only), with its forks and timeouts; says how many of "
+                        "each class first, and runs nothing when all were ok")
     f.add_argument("--only", metavar="CLASS",
-                   help="with --rerun: only the hosts of these classes, e.g. failed,timed_out")
+                   help="with --rerun: the hosts of these classes, e.g. failed,timed_out; "
+                        f"'all' for every host (default: {NOT_OK}: "
+                        f"{', '.join(NOT_OK_CLASSES)}; not the host_key_* classes, "
+                        "whose key a person must trust or fix first)")
     f.set_defaults(func=cmd_fanout)
 
 
@@ -75,9 +86,7 @@ def _duration(text: str | None, flag: str) -> float | None:
 
 
 def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
-    from core.remote.fanout import hosts_of
     from core.remote.inventory import TargetError, fold_hosts, resolve_targets
-    from core.store.fanouts import FanOutStore
 
     if args.forks < 1:
         raise CLIError("--forks must be at least 1")
@@ -85,28 +94,11 @@ def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     connect_timeout = _duration(args.connect_timeout, "--connect-timeout")
     rerun_of = None
     if args.rerun is not None:
-        if args.pattern is not None or args.remote_command:
-            raise CLIError("--rerun takes its command and hosts from the recorded fan-out; "
-                             "give no pattern or command")
-        old = FanOutStore(state_dir, read_only=True).get(args.rerun)
-        if old is None:
-            raise CLIError(f"no fan-out #{args.rerun}; `fleetdeck fanouts` lists them")
-        classes = CLASS_NAMES
-        if args.only:
-            classes = tuple(c.strip() for c in args.only.split(",") if c.strip())
-            bad = [c for c in classes if c not in CLASS_NAMES]
-            if bad or not classes:
-                raise CLIError(f"--only: unknown class {', '.join(bad) or args.only!r}; "
-                                 f"one of {', '.join(CLASS_NAMES)}")
-        args.classes = list(classes)
-        names = hosts_of(old, classes)
-        if not names:
-            raise CLIError(f"fan-out #{args.rerun} has no host in {', '.join(classes)}")
-        gone = [n for n in names if n not in config.hosts]
-        if gone:
-            raise CLIError(f"host '{gone[0]}' of fan-out #{args.rerun} is no longer in the "
-                             "inventory")
-        command, pattern, rerun_of = old["command"], fold_hosts(names), args.rerun
+        plan = _plan_rerun(args, config, state_dir)
+        if isinstance(plan, int):
+            return plan  # nothing to run
+        command, names = plan
+        pattern, rerun_of = fold_hosts(names), args.rerun
     else:
         if args.only:
             raise CLIError("--only goes with --rerun")
@@ -123,6 +115,73 @@ def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
               "timeout": timeout, "connect_timeout": connect_timeout,
               "trust_new_keys": args.trust_new_host_keys}
     return on_engine(config, state_dir, args.log_format, _fanout(args, params, rerun_of))
+
+
+def _plan_rerun(args: argparse.Namespace, config: Any,
+                state_dir: Path) -> tuple[str, list[str]] | int:
+    """A rerun's command and hosts, said before it starts ("rerunning 2 of 12 hosts: 1
+    failed, 1 timed_out"); or, when no host needs it, the exit status to end with (0
+    when every host was ok). Without --only it takes the engine's `not_ok` selector, so
+    the engine picks the same hosts this shows."""
+    from core.remote.classes import HOST_CLASSES, NEEDS_A_PERSON, NOT_OK, select_classes
+    from core.remote.fanout import exit_status, hosts_of, summary_line
+    from core.store.fanouts import FanOutStore
+
+    if args.pattern is not None or args.remote_command:
+        raise CLIError("--rerun takes its command and hosts from the recorded fan-out; "
+                       "give no pattern or command")
+    fid = args.rerun
+    old = FanOutStore(state_dir, read_only=True).get(fid)
+    if old is None:
+        raise CLIError(f"no fan-out #{fid}; `fleetdeck fanouts` lists them")
+    selectors = [NOT_OK]
+    if args.only is not None:
+        selectors = [c.strip() for c in args.only.split(",") if c.strip()]
+        if not selectors:
+            raise CLIError(f"--only: name a class; one of {', '.join(CLASS_NAMES)}, "
+                           f"{NOT_OK} or all")
+    try:
+        classes = select_classes(selectors)
+    except ValueError as e:
+        raise CLIError(f"--only: {e}") from None
+    args.classes = selectors
+    names = hosts_of(old, classes)
+    results = list(old["hosts"].values())
+    keys = [] if args.only is not None else hosts_of(old, NEEDS_A_PERSON)
+    said = _breakdown(old, keys)
+    out = sys.stderr if args.json else sys.stdout
+    if not names:
+        if args.only is not None:
+            raise CLIError(f"fan-out #{fid} has no host in {', '.join(selectors)}")
+        if all(r.get("state") == "ok" for r in results):
+            every = f"all {len(results)} hosts" if len(results) != 1 else "its one host"
+            print(f"fan-out #{fid}: {every} ended ok; nothing to rerun", file=out)
+            return 0
+        if not keys:
+            raise CLIError(f"fan-out #{fid} has no host to rerun ({summary_line(results)})")
+        print(f"fan-out #{fid}: nothing to rerun without a person: {said}", file=out)
+        return exit_status(results)
+    gone = [n for n in names if n not in config.hosts]
+    if gone:
+        raise CLIError(f"host '{gone[0]}' of fan-out #{fid} is no longer in the inventory")
+    by_class = ", ".join(f"{n} {c}" for c in HOST_CLASSES
+                         if (n := len(hosts_of(old, [c])) if c in classes else 0))
+    print(f"rerunning {len(names)} of {len(results)} hosts: {by_class}"
+          + (f"; left out: {said}" if keys else ""), file=out, flush=True)
+    return old["command"], names
+
+
+def _breakdown(record: dict[str, Any], keys: list[str]) -> str:
+    """The hosts a default rerun leaves out for a person to act on, and how to act."""
+    from core.remote.classes import NEEDS_A_PERSON
+
+    if not keys:
+        return ""
+    states = [record["hosts"][n].get("state") for n in keys]
+    counts = [(c, states.count(c)) for c in NEEDS_A_PERSON if c in states]
+    return (", ".join(f"{n} {c}" for c, n in counts)
+            + f" (trust or fix the key first; --only {','.join(c for c, _ in counts)} "
+            + ("reruns it)" if len(keys) == 1 else "reruns them)"))
 
 
 def _fanout(args: argparse.Namespace, params: dict[str, Any], rerun_of: int | None) -> Any:
