@@ -16,6 +16,7 @@ from typing import Any
 
 from core.api import Actor
 from core.jobs.active import EngineError, NotFound
+from core.remote.classes import select_classes
 from core.remote.fanout import DEFAULT_FORKS, FanOut, hosts_of
 from core.remote.inventory import fold_hosts, resolve_targets
 from core.store.fanouts import FanOutStore
@@ -167,11 +168,17 @@ class FanOuts:
                 await fo.pool.close()
 
     def rerun(self, fanout_id: int, classes: list[str], *, actor: Actor) -> dict[str, Any]:
-        """The same command again on the hosts of those classes (over the open pool)."""
+        """The same command again on the hosts of those classes (over the open pool).
+        `classes` are class names or selectors (`core.remote.classes.select_classes`):
+        `not_ok` is every host that did not end ok but the host-key classes, `all` all."""
         rec = self.get(fanout_id)
         if rec is None:
             raise NotFound(f"no fan-out #{fanout_id}")
-        names = [n for n in hosts_of(rec, classes) if n in self.engine.config.hosts]
+        try:
+            selected = select_classes(classes)
+        except ValueError as e:
+            raise EngineError(str(e)) from None
+        names = [n for n in hosts_of(rec, selected) if n in self.engine.config.hosts]
         if not names:
             raise EngineError(f"fan-out #{fanout_id} has no hosts in {', '.join(classes)}")
         return self.start(fold_hosts(names), rec["command"], hosts=names,

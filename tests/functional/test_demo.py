@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -102,3 +103,40 @@ async def test_console_on_the_demo_inventory_runs_remote_jobs(tmp_path: Path) ->
             assert "load average" in log
     finally:
         await fleet.stop()
+
+
+def test_fleet_only_prints_commands_that_work_from_any_shell(tmp_path: Path) -> None:
+    """Started in one folder with relative paths (one with a space), the printed command
+    works pasted into /bin/sh in another folder, with none of the test's environment."""
+    start, elsewhere, home = tmp_path / "start", tmp_path / "elsewhere", tmp_path / "home"
+    for d in (start, elsewhere, home):
+        d.mkdir()
+    proc = subprocess.Popen([*FLEETDECK, "--state-dir", "my state", "demo", "--fleet-only",
+                             "--dir", "my demo"], stdout=subprocess.PIPE, text=True,
+                            env=cli_env(tmp_path), cwd=start)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("demo fleet up (")
+        fanout, console = proc.stdout.readline().strip(), proc.stdout.readline().strip()
+        words = shlex.split(fanout)
+        assert Path(words[0]).is_absolute()
+        assert words[words.index("--config") + 1] == str(start / "my demo" / "config.toml")
+        assert words[words.index("--state-dir") + 1] == str(start / "my state")
+        assert words[-4:] == ["fanout", "*", "--", "uptime"]
+        assert shlex.split(console)[-1] == "console"
+        bare = {"PATH": "/usr/bin:/bin", "HOME": str(home)}  # no PYTHONPATH, XDG_*, venv
+        out = subprocess.run(["/bin/sh", "-c", fanout], cwd=elsewhere, env=bare,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 3, out.stderr  # the two down hosts
+        assert "2 unreachable (12 hosts" in out.stdout
+        assert any(line.startswith("web01: ") and "load average" in line
+                   for line in out.stdout.splitlines())
+        assert (start / "my state" / "fanouts").is_dir()  # the state it named
+        assert not (elsewhere / "my state").exists()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

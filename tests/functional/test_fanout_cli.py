@@ -98,6 +98,90 @@ def test_fanout_streams_records_and_reruns(tmp_path, fleet):
     assert bad.returncode == 2 and "unknown class 'weird'" in bad.stderr
 
 
+def _mixed(tmp_path: Path, fleet) -> subprocess.CompletedProcess[str]:
+    """Fan-out #1 over `*`: web01 ok, web02 failed, web03 host_key_unknown (its key is
+    not on record), dead1 and dead2 unreachable."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    daemons, keys = fleet["daemons"], fleet["keys"]
+    (state / "known_hosts").write_text(
+        "".join(known_line(d.port, keys.host) for d in daemons[:2]))
+    d1 = daemons[1].port
+    cmd = f'case "$SSH_CONNECTION" in *" {d1}") exit 3;; esac; echo hello'
+    out = fd(tmp_path, fleet, "fanout", "--connect-timeout", "5s", "*", "--", cmd)
+    assert out.returncode == 3, out.stderr
+    assert out.stdout.splitlines()[-1].startswith(
+        "1 ok, 1 failed, 2 unreachable, 1 host_key_unknown (5 hosts")
+    return out
+
+
+def _recorded(tmp_path: Path, fleet) -> list[dict]:
+    return json.loads(fd(tmp_path, fleet, "fanouts", "--json").stdout)
+
+
+def test_rerun_without_only_takes_the_hosts_that_did_not_end_ok(tmp_path, fleet):
+    _mixed(tmp_path, fleet)
+    again = fd(tmp_path, fleet, "fanout", "--rerun", "1")
+    assert again.returncode == 3, again.stderr  # the dead hosts are still dead
+    lines = again.stdout.splitlines()
+    assert lines[0] == ("rerunning 3 of 5 hosts: 1 failed, 2 unreachable; left out: "
+                        "1 host_key_unknown (trust or fix the key first; --only "
+                        "host_key_unknown reruns it)")
+    assert lines[-1].startswith("1 failed, 2 unreachable (3 hosts")
+    rec = json.loads(fd(tmp_path, fleet, "fanouts", "2", "--json").stdout)
+    assert (rec["rerun_of"], sorted(rec["hosts"])) == (1, ["dead1", "dead2", "web02"])
+    # --only all: the old behaviour, every host; the breakdown goes to stderr with --json
+    every = fd(tmp_path, fleet, "fanout", "--rerun", "1", "--only", "all", "--json")
+    assert sorted(json.loads(every.stdout)["hosts"]) == [
+        "dead1", "dead2", "web01", "web02", "web03"]
+    assert every.stderr.startswith("rerunning 5 of 5 hosts: 1 ok, 1 failed, 2 unreachable, "
+                                   "1 host_key_unknown\n")
+    # named, the key-refused host is rerun (and refused again: nobody trusted it)
+    key = fd(tmp_path, fleet, "fanout", "--rerun", "1", "--only", "host_key_unknown")
+    assert key.returncode == 3
+    assert key.stdout.splitlines()[0] == "rerunning 1 of 5 hosts: 1 host_key_unknown"
+    assert len(_recorded(tmp_path, fleet)) == 4
+
+
+def test_rerun_of_an_all_ok_fanout_runs_nothing(tmp_path, fleet):
+    _mixed(tmp_path, fleet)
+    ok = fd(tmp_path, fleet, "fanout", "web[01-02]", "--", "true")
+    assert ok.returncode == 0, ok.stderr
+    again = fd(tmp_path, fleet, "fanout", "--rerun", "2")
+    assert (again.returncode, again.stdout, again.stderr) == (
+        0, "fan-out #2: all 2 hosts ended ok; nothing to rerun\n", "")
+    refused = fd(tmp_path, fleet, "fanout", "web03", "--", "true")
+    assert refused.returncode == 3
+    keys = fd(tmp_path, fleet, "fanout", "--rerun", "3")
+    assert keys.returncode == 3  # as the fan-out it did not rerun: refused
+    assert keys.stdout.startswith("fan-out #3: nothing to rerun without a person: 1 "
+                                  "host_key_unknown (trust or fix the key first;")
+    assert len(_recorded(tmp_path, fleet)) == 3  # nothing started
+    named = fd(tmp_path, fleet, "fanout", "--rerun", "2", "--only", "failed")
+    assert named.returncode == 2 and "fan-out #2 has no host in failed" in named.stderr
+
+
+@pytest.mark.parametrize("columns", [80, 160])
+def test_fanout_tables_fit_with_a_long_reason(tmp_path, fleet, columns):
+    from rich.cells import cell_len
+
+    _mixed(tmp_path, fleet)
+    env = _env(tmp_path) | {"COLUMNS": str(columns)}
+    for args in (("fanouts",), ("fanouts", "1")):
+        out = subprocess.run([*FLEETDECK, "--config", str(tmp_path / "config.toml"),
+                              "--state-dir", str(tmp_path / "state"), *args],
+                             capture_output=True, text=True, timeout=60, env=env)
+        lines = out.stdout.splitlines()
+        assert all(cell_len(line) <= columns for line in lines), out.stdout
+        if args == ("fanouts", "1"):
+            top = next(i for i, line in enumerate(lines) if line.startswith("HOST "))
+            rows = [line.split()[0] for line in lines[top + 1:top + 6]]  # one line each
+            assert sorted(rows) == ["dead1", "dead2", "web01", "web02", "web03"], out.stdout
+            key = next(line for line in lines if line.startswith("web03 "))
+            assert "host_key_unknown" in key and "host key unknown" in key
+            assert key.endswith("…")  # the reason, longer than 160 cells, is cut
+
+
 def test_fanout_gather_and_exit_status_three_for_unreachable(tmp_path, fleet):
     out = fd(tmp_path, fleet, "fanout", "--gather", "--connect-timeout", "2s", "*", "--",
              "echo same")

@@ -27,14 +27,14 @@ STATUS_STYLES = {"firing": "bold red", "acknowledged": "yellow", "silenced": "di
 def add_parsers(sub: Any) -> None:
     a = sub.add_parser("alerts", help="list open alerts")
     a.add_argument("--all", action="store_true", help="resolved alerts too")
-    a.add_argument("--json", action="store_true")
+    a.add_argument("--json", action="store_true", help="print the alerts as JSON")
     a.set_defaults(func=_list)
     k = sub.add_parser("ack", help="acknowledge an alert (stops its reminders)")
-    k.add_argument("id", type=_alert_id)
+    k.add_argument("id", type=_alert_id, metavar="ID", help="the alert's id, e.g. 12")
     k.set_defaults(func=_act)
     s = sub.add_parser("silence", help="hold notifications for a check, host, check@host "
                                        "or #ID for a while")
-    s.add_argument("target")
+    s.add_argument("target", help="a check, a host, check@host, or #ID")
     s.add_argument("duration", help="e.g. 30m, 2h, 1d")
     s.set_defaults(func=_act)
 
@@ -64,25 +64,23 @@ def _alert_id(text: str) -> int:
 
 
 def _list(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
-    from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
 
     from core.alerts.manager import read_alerts
     from core.durations import format_duration
+    from tui.cli.common import console
+    from tui.cli.tables import Col, print_table
 
     alerts = read_alerts(state_dir, config.alerting, time.time(),
                          include_resolved=args.all)
     if args.json:
         print(json.dumps(alerts, indent=2))
         return 0
-    console = Console(highlight=False)
+    out = console()
     if not alerts:
-        console.print("no open alerts" if not args.all else "no alerts on record")
+        out.print("no open alerts" if not args.all else "no alerts on record")
         return 0
-    table = Table(box=None, header_style="bold")
-    for col in ("ID", "STATUS", "ALERT", "SEV", "AGE", "DETAIL"):
-        table.add_column(col)
+    rows = []
     for a in alerts:
         style = STATUS_STYLES.get(a["status"], "")
         detail = a["detail"]
@@ -90,9 +88,10 @@ def _list(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
             detail = f"ack by {a['acked_by']}; {detail}"
         elif a["quiet"]:
             detail = f"{a['quiet']}; {detail}"
-        table.add_row(f"#{a['id']}", f"[{style}]{a['status']}[/]", escape(a["what"]),
-                      a["severity"], format_duration(a["age"]), escape(detail))
-    console.print(table)
+        rows.append((f"#{a['id']}", f"[{style}]{a['status']}[/]", escape(a["what"]),
+                     a["severity"], format_duration(a["age"]), escape(detail)))
+    print_table(out, (Col("ID"), Col("STATUS"), Col("ALERT"), Col("SEV", drop=2),
+                      Col("AGE", drop=1), Col("DETAIL", long=True)), rows)
     return 0
 
 

@@ -26,10 +26,22 @@ class CLIError(Exception):
     """A one-line error for a person; exits 2."""
 
 
+UNCUT = 1 << 16  # the width of a pipe with no COLUMNS: no line is cut or folded
+
+
 def console() -> Any:  # rich is light enough, but keep start-up lean for `--help`
+    """Where commands print: as wide as the terminal (or COLUMNS, when set); piped with
+    no COLUMNS, unlimited, so lines reach `grep` whole (as `kubectl get`, `ps` do)."""
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, width=output_width())
+
+
+def output_width() -> int | None:
+    """None lets rich measure the terminal (COLUMNS first); a pipe gets UNCUT."""
+    if os.environ.get("COLUMNS", "").strip().isdigit() or sys.stdout.isatty():
+        return None
+    return UNCUT
 
 
 def err(message: str) -> None:

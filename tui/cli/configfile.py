@@ -15,11 +15,15 @@ from tui.keymap import BINDING_IDS
 
 def add_parsers(sub: Any) -> None:
     cc = sub.add_parser("check-config", help="validate a config file; exit 2 on any error")
-    cc.add_argument("path", nargs="?", type=Path)
+    cc.add_argument("path", nargs="?", type=Path,
+                    help="the file to check (default: fleetdeck's --config, else the "
+                         "default file)")
     cc.set_defaults(func=cmd_check_config, needs_config=False)
 
     ini = sub.add_parser("init", help="write the built-in default config as a file to edit")
-    ini.add_argument("path", nargs="?", type=Path)
+    ini.add_argument("path", nargs="?", type=Path,
+                     help="where to write it (default: fleetdeck's --config, else the "
+                          "default file)")
     ini.add_argument("--force", action="store_true", help="overwrite an existing file")
     ini.set_defaults(func=cmd_init, needs_config=False)
 

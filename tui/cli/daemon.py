@@ -27,15 +27,17 @@ def add_parsers(sub: Any) -> None:
     d = sub.add_parser("daemon", help="run the engine until SIGINT/SIGTERM")
     d.add_argument("--quiet", action="store_true", help="no run lines on stdout")
     d.add_argument("--metrics", metavar="HOST:PORT", default=None,
-                   help="serve Prometheus metrics there, e.g. 127.0.0.1:9464")
+                   help="serve Prometheus metrics there, e.g. 127.0.0.1:9464 (default: "
+                        "no metrics)")
     d.add_argument("--print-systemd-unit", action="store_true",
                    help="print a systemd user unit that runs this daemon, and exit")
     d.set_defaults(func=cmd_daemon)
     r = sub.add_parser("reload", help="make the running daemon re-read its config")
     r.set_defaults(func=cmd_reload, needs_config=False)
     a = sub.add_parser("audit", help="the audit trail: every action a person took")
-    a.add_argument("--since", default=None, help="e.g. 2h, 30m (default: everything)")
-    a.add_argument("--json", action="store_true")
+    a.add_argument("--since", metavar="D", default=None,
+                   help="only the last D, e.g. 2h, 30m (default: everything)")
+    a.add_argument("--json", action="store_true", help="print the records as JSON")
     a.set_defaults(func=cmd_audit, needs_config=False)
 
 
@@ -137,10 +139,10 @@ def cmd_reload(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     state_dir = state_dir_of(args)
     from rich.markup import escape
-    from rich.table import Table
 
     from core.audit import AuditLog
     from core.durations import DurationError, parse_duration
+    from tui.cli.tables import Col, print_table
     from tui.fmt import fmt_time
 
     since = None
@@ -153,12 +155,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(records, indent=2))
         return 0
-    table = Table(box=None, header_style="bold")
-    for col in ("WHEN", "WHO", "VIA", "ACTION", "TARGETS", "DETAIL"):
-        table.add_column(col)
-    for r in records:
-        table.add_row(fmt_time(r["ts"]), escape(r["user"]), escape(r["via"]),
-                      escape(r["action"]), escape(", ".join(r["targets"])),
-                      escape(r.get("detail", "")))
-    console().print(table)
+    print_table(console(), (Col("WHEN"), Col("WHO"), Col("VIA", drop=1), Col("ACTION"),
+                            Col("TARGETS", long=True), Col("DETAIL", long=True)),
+                [(fmt_time(r["ts"]), escape(r["user"]), escape(r["via"]),
+                  escape(r["action"]), escape(", ".join(r["targets"])),
+                  escape(r.get("detail", ""))) for r in records])
     return 0

@@ -1,9 +1,11 @@
-"""The `hosts`, `fanout` and `fanouts` commands of the `fleetdeck` CLI.
+"""The `fanout` command of the `fleetdeck` CLI: one command on many hosts, streamed.
 
-    fleetdeck hosts [PATTERN] [--json]
     fleetdeck fanout PATTERN [options] -- COMMAND...
-    fleetdeck fanout --rerun ID [--only CLASS[,CLASS]] [options]
-    fleetdeck fanouts [ID] [--limit N] [--json]
+    fleetdeck fanout --rerun ID [--only CLASS[,CLASS]|all] [options]
+
+`--rerun` without `--only` reruns the hosts that did not end ok and that running again
+may fix (the engine's `not_ok`: failed, timed_out, unreachable, auth_failed, cancelled);
+a host refused for its key waits for a person (`--only host_key_unknown` names it).
 
 `fanout` streams `host: line` as lines arrive (stderr lines on stderr); with `--gather`
 it prints output grouped by identical text, class and exit code, largest group first;
@@ -26,20 +28,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from core.remote.classes import HOST_CLASSES
-from tui.cli.common import ACTOR, CLIError, console, on_engine
+from core.remote.classes import HOST_CLASSES, NOT_OK, NOT_OK_CLASSES
+from tui.cli.common import ACTOR, CLIError, on_engine
+from tui.cli.fanouts import fanout_id
 
 EXIT_INTERRUPTED = 130
 CLASS_NAMES = HOST_CLASSES
 
 
 def add_parsers(sub: Any) -> None:
-    h = sub.add_parser("hosts", help="show the hosts a target pattern resolves to")
-    h.add_argument("pattern", nargs="?", default=None,
-                   help="e.g. 'web[01-20]', '@db', 'role=cache', '*.eu,!web07' (default: all)")
-    h.add_argument("--json", action="store_true")
-    h.set_defaults(func=cmd_hosts)
-
     f = sub.add_parser(
         "fanout", help="run one command on many hosts: fanout PATTERN -- COMMAND",
         description="Run one command on every host a pattern names, at most --forks at "
@@ -47,86 +44,30 @@ def add_parsers(sub: Any) -> None:
     f.add_argument("pattern", nargs="?", help="target pattern, e.g. 'web[01-20],!web07'")
     f.add_argument("remote_command", nargs="*", metavar="COMMAND",
                    help="the command (after --)")
-    f.add_argument("--forks", type=int, default=64, help="hosts at once (default 64)")
-    f.add_argument("--timeout", default=None, help="command timeout, e.g. 30s (default none)")
-    f.add_argument("--connect-timeout", default="10s", help="SSH connect timeout (default 10s)")
+    f.add_argument("--forks", type=int, default=64, metavar="N",
+                   help="hosts at once (default: 64; with --rerun, the recorded fan-out's)")
+    f.add_argument("--timeout", default=None, metavar="D",
+                   help="command timeout, e.g. 30s (default: no timeout; with --rerun, the "
+                        "recorded fan-out's)")
+    f.add_argument("--connect-timeout", default="10s", metavar="D",
+                   help="SSH connect timeout (default: 10s; with --rerun, the recorded "
+                        "fan-out's)")
     f.add_argument("--gather", action="store_true",
                    help="print output grouped by identical text at the end")
     f.add_argument("--json", action="store_true", help="print the fan-out record as JSON")
     f.add_argument("--trust-new-host-keys", action="store_true",
                    help="trust unknown host keys (written to fleetdeck's own known_hosts); "
                         "changed keys are still refused")
-    f.add_argument("--rerun", type=_fanout_id, metavar="ID",
-                   help="run the command of fan-out ID again")
+    f.add_argument("--rerun", type=fanout_id, metavar="ID",
+                   help="run the command of fan-out ID again on its hosts that did not end "
+                        "ok (see --only), with its forks and timeouts; says how many of "
+                        "each class first, and runs nothing when all were ok")
     f.add_argument("--only", metavar="CLASS",
-                   help="with --rerun: only the hosts of these classes, e.g. failed,timed_out")
+                   help="with --rerun: the hosts of these classes, e.g. failed,timed_out; "
+                        f"'all' for every host (default: {NOT_OK}: "
+                        f"{', '.join(NOT_OK_CLASSES)}; not the host_key_* classes, "
+                        "whose key a person must trust or fix first)")
     f.set_defaults(func=cmd_fanout)
-
-    fs = sub.add_parser("fanouts", help="list recorded fan-outs, or show one")
-    fs.add_argument("id", nargs="?", type=_fanout_id)
-    fs.add_argument("--limit", type=int, default=30)
-    fs.add_argument("--json", action="store_true")
-    fs.set_defaults(func=cmd_fanouts)
-
-
-def _fanout_id(text: str) -> int:
-    try:
-        value = int(text.lstrip("#"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a fan-out id: {text!r} (e.g. 12)") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"not a fan-out id: {text!r}")
-    return value
-
-
-def cmd_hosts(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
-    from core.remote.inventory import TargetError, fold_hosts, resolve_targets
-
-    pattern = args.pattern
-    try:
-        if pattern is None:
-            names = list(config.hosts)
-        else:
-            names = resolve_targets(pattern, config.hosts)
-    except TargetError as e:
-        raise CLIError(str(e)) from None
-    hosts = [config.hosts.get(n) for n in names]
-    rows = [_host_row(n, h) for n, h in zip(names, hosts, strict=True)]
-    if args.json:
-        print(json.dumps({"pattern": pattern, "folded": fold_hosts(names), "hosts": rows},
-                         indent=2))
-        return 0
-    from rich.markup import escape
-    from rich.table import Table
-
-
-    table = Table(box=None, header_style="bold")
-    for col in ("HOST", "ADDRESS", "PORT", "USER", "GROUPS", "TAGS", "VIA"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(*(escape(str(r[k] if r[k] not in (None, "", []) else "-")) for k in
-                        ("name", "address", "port", "user", "groups", "tags", "jump_host")))
-    out = console()
-    out.print(table)
-    out.print(f"{len(names)} host{'s' if len(names) != 1 else ''}: "
-                  f"{escape(fold_hosts(names))}")
-    return 0
-
-
-def _host_row(name: str, h: Any) -> dict[str, Any]:
-    if h is None or name == "local":
-        return {"name": name, "address": "(this machine)", "port": None, "user": None,
-                "groups": "", "tags": "", "jump_host": None}
-    explicit = set(h.explicit or ())
-    return {
-        "name": name,
-        "address": h.address if "address" in explicit else f"{h.name} (ssh config)",
-        "port": h.port if "port" in explicit else None,
-        "user": h.user,
-        "groups": ",".join(h.groups),
-        "tags": ",".join(f"{k}={v}" for k, v in h.tags.items()),
-        "jump_host": h.jump_host,
-    }
 
 
 # -------------------------------------------------------------------------- fanout ---
@@ -145,9 +86,7 @@ def _duration(text: str | None, flag: str) -> float | None:
 
 
 def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
-    from core.remote.fanout import hosts_of
     from core.remote.inventory import TargetError, fold_hosts, resolve_targets
-    from core.store.fanouts import FanOutStore
 
     if args.forks < 1:
         raise CLIError("--forks must be at least 1")
@@ -155,28 +94,11 @@ def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     connect_timeout = _duration(args.connect_timeout, "--connect-timeout")
     rerun_of = None
     if args.rerun is not None:
-        if args.pattern is not None or args.remote_command:
-            raise CLIError("--rerun takes its command and hosts from the recorded fan-out; "
-                             "give no pattern or command")
-        old = FanOutStore(state_dir, read_only=True).get(args.rerun)
-        if old is None:
-            raise CLIError(f"no fan-out #{args.rerun}; `fleetdeck fanouts` lists them")
-        classes = CLASS_NAMES
-        if args.only:
-            classes = tuple(c.strip() for c in args.only.split(",") if c.strip())
-            bad = [c for c in classes if c not in CLASS_NAMES]
-            if bad or not classes:
-                raise CLIError(f"--only: unknown class {', '.join(bad) or args.only!r}; "
-                                 f"one of {', '.join(CLASS_NAMES)}")
-        args.classes = list(classes)
-        names = hosts_of(old, classes)
-        if not names:
-            raise CLIError(f"fan-out #{args.rerun} has no host in {', '.join(classes)}")
-        gone = [n for n in names if n not in config.hosts]
-        if gone:
-            raise CLIError(f"host '{gone[0]}' of fan-out #{args.rerun} is no longer in the "
-                             "inventory")
-        command, pattern, rerun_of = old["command"], fold_hosts(names), args.rerun
+        plan = _plan_rerun(args, config, state_dir)
+        if isinstance(plan, int):
+            return plan  # nothing to run
+        command, names = plan
+        pattern, rerun_of = fold_hosts(names), args.rerun
     else:
         if args.only:
             raise CLIError("--only goes with --rerun")
@@ -193,6 +115,73 @@ def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
               "timeout": timeout, "connect_timeout": connect_timeout,
               "trust_new_keys": args.trust_new_host_keys}
     return on_engine(config, state_dir, args.log_format, _fanout(args, params, rerun_of))
+
+
+def _plan_rerun(args: argparse.Namespace, config: Any,
+                state_dir: Path) -> tuple[str, list[str]] | int:
+    """A rerun's command and hosts, said before it starts ("rerunning 2 of 12 hosts: 1
+    failed, 1 timed_out"); or, when no host needs it, the exit status to end with (0
+    when every host was ok). Without --only it takes the engine's `not_ok` selector, so
+    the engine picks the same hosts this shows."""
+    from core.remote.classes import HOST_CLASSES, NEEDS_A_PERSON, NOT_OK, select_classes
+    from core.remote.fanout import exit_status, hosts_of, summary_line
+    from core.store.fanouts import FanOutStore
+
+    if args.pattern is not None or args.remote_command:
+        raise CLIError("--rerun takes its command and hosts from the recorded fan-out; "
+                       "give no pattern or command")
+    fid = args.rerun
+    old = FanOutStore(state_dir, read_only=True).get(fid)
+    if old is None:
+        raise CLIError(f"no fan-out #{fid}; `fleetdeck fanouts` lists them")
+    selectors = [NOT_OK]
+    if args.only is not None:
+        selectors = [c.strip() for c in args.only.split(",") if c.strip()]
+        if not selectors:
+            raise CLIError(f"--only: name a class; one of {', '.join(CLASS_NAMES)}, "
+                           f"{NOT_OK} or all")
+    try:
+        classes = select_classes(selectors)
+    except ValueError as e:
+        raise CLIError(f"--only: {e}") from None
+    args.classes = selectors
+    names = hosts_of(old, classes)
+    results = list(old["hosts"].values())
+    keys = [] if args.only is not None else hosts_of(old, NEEDS_A_PERSON)
+    said = _breakdown(old, keys)
+    out = sys.stderr if args.json else sys.stdout
+    if not names:
+        if args.only is not None:
+            raise CLIError(f"fan-out #{fid} has no host in {', '.join(selectors)}")
+        if all(r.get("state") == "ok" for r in results):
+            every = f"all {len(results)} hosts" if len(results) != 1 else "its one host"
+            print(f"fan-out #{fid}: {every} ended ok; nothing to rerun", file=out)
+            return 0
+        if not keys:
+            raise CLIError(f"fan-out #{fid} has no host to rerun ({summary_line(results)})")
+        print(f"fan-out #{fid}: nothing to rerun without a person: {said}", file=out)
+        return exit_status(results)
+    gone = [n for n in names if n not in config.hosts]
+    if gone:
+        raise CLIError(f"host '{gone[0]}' of fan-out #{fid} is no longer in the inventory")
+    by_class = ", ".join(f"{n} {c}" for c in HOST_CLASSES
+                         if (n := len(hosts_of(old, [c])) if c in classes else 0))
+    print(f"rerunning {len(names)} of {len(results)} hosts: {by_class}"
+          + (f"; left out: {said}" if keys else ""), file=out, flush=True)
+    return old["command"], names
+
+
+def _breakdown(record: dict[str, Any], keys: list[str]) -> str:
+    """The hosts a default rerun leaves out for a person to act on, and how to act."""
+    from core.remote.classes import NEEDS_A_PERSON
+
+    if not keys:
+        return ""
+    states = [record["hosts"][n].get("state") for n in keys]
+    counts = [(c, states.count(c)) for c in NEEDS_A_PERSON if c in states]
+    return (", ".join(f"{n} {c}" for c, n in counts)
+            + f" (trust or fix the key first; --only {','.join(c for c, _ in counts)} "
+            + ("reruns it)" if len(keys) == 1 else "reruns them)"))
 
 
 def _fanout(args: argparse.Namespace, params: dict[str, Any], rerun_of: int | None) -> Any:
@@ -330,57 +319,3 @@ def _print_groups(groups: list[dict[str, Any]]) -> None:
         text = g["text"]
         if text:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
-
-
-# ------------------------------------------------------------------------- fanouts ---
-def cmd_fanouts(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
-    from rich.markup import escape
-    from rich.table import Table
-
-    from core.remote.fanout import summary_line
-    from core.store.fanouts import FanOutStore
-    from tui.fmt import fmt_duration, fmt_time
-
-    store = FanOutStore(state_dir, read_only=True)
-    if args.id is not None:
-        rec = store.get(args.id)
-        if rec is None:
-            raise CLIError(f"no fan-out #{args.id}; `fleetdeck fanouts` lists them")
-        if args.json:
-            print(json.dumps(rec, indent=2))
-            return 0
-        out = console()
-        out.print(f"fan-out #{rec['id']} by {escape(rec['requested_by'])} at "
-                      f"{fmt_time(rec['started_at'])}: {escape(rec['pattern'])} -- "
-                      f"{escape(rec['command'])}")
-        table = Table(box=None, header_style="bold")
-        for col in ("HOST", "CLASS", "EXIT", "DURATION", "LINES", "REASON"):
-            table.add_column(col)
-        for name, r in rec["hosts"].items():
-            table.add_row(escape(name), r["state"],
-                          "-" if r["exit_code"] is None else str(r["exit_code"]),
-                          fmt_duration(r.get("duration")), str(r.get("lines", 0)),
-                          escape(r.get("reason") or ""))
-        out.print(table)
-        out.print(summary_line(rec["hosts"].values()))
-        if rec.get("log_dir"):
-            out.print(f"output: {escape(rec['log_dir'])}/<host>.log")
-        return 0
-    if args.limit < 1:
-        raise CLIError("--limit must be at least 1")
-    recs = store.list(args.limit)
-    if args.json:
-        print(json.dumps(recs, indent=2))
-        return 0
-    table = Table(box=None, header_style="bold")
-    for col in ("ID", "STARTED", "BY", "PATTERN", "COMMAND", "DURATION", "RESULT"):
-        table.add_column(col)
-    for r in recs:
-        dur = (r["finished_at"] - r["started_at"]
-               if r.get("finished_at") and r.get("started_at") else None)
-        counts = ", ".join(f"{n} {k}" for k, n in (r.get("counts") or {}).items())
-        table.add_row(f"#{r['id']}", fmt_time(r.get("started_at")),
-                      escape(r.get("requested_by") or ""), escape(r.get("pattern") or ""),
-                      escape(r.get("command") or ""), fmt_duration(dur), escape(counts))
-    console().print(table)
-    return 0

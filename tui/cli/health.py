@@ -21,17 +21,17 @@ from tui.cli.common import CLIError, console
 def add_parsers(sub: Any) -> None:
     h = sub.add_parser("health", help="sample every health check now (optionally of PATTERN)")
     h.add_argument("pattern", nargs="?", default=None, help="hosts, e.g. '@web' (default: all)")
-    h.add_argument("--json", action="store_true")
+    h.add_argument("--json", action="store_true", help="print the samples as JSON")
     h.set_defaults(func=cmd_health)
 
 
 def cmd_health(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from rich.markup import escape
-    from rich.table import Table
 
     from core.health.monitor import sample_all
     from core.jobs.engine import Engine
     from core.remote.inventory import TargetError
+    from tui.cli.tables import Col, print_table
 
     if not config.checks:
         raise CLIError("no health checks configured: add a [checks.NAME] table to the config "
@@ -44,15 +44,14 @@ def cmd_health(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        table = Table(box=None, header_style="bold")
-        for col in ("HOST", "CHECK", "KIND", "STATUS", "DETAIL"):
-            table.add_column(col)
         style = {"ok": "green", "warn": "yellow", "crit": "bold red", "down": "bold red"}
         order = {"down": 0, "crit": 1, "warn": 2, "ok": 3}
-        for r in sorted(rows, key=lambda r: (order[r["status"]], r["target"], r["check"])):
-            table.add_row(escape(r["target"]), escape(r["check"]), r["kind"],
-                          f"[{style[r['status']]}]{r['status']}[/]", escape(r["detail"]))
-        console().print(table)
+        print_table(console(), (Col("HOST"), Col("CHECK"), Col("KIND", drop=1), Col("STATUS"),
+                                Col("DETAIL", long=True)),
+                    [(escape(r["target"]), escape(r["check"]), r["kind"],
+                      f"[{style[r['status']]}]{r['status']}[/]", escape(r["detail"]))
+                     for r in sorted(rows, key=lambda r: (order[r["status"]], r["target"],
+                                                          r["check"]))])
         down = sorted({r["target"] for r in rows if r["status"] == "down"})
         over = sorted({r["target"] for r in rows if r["status"] in ("warn", "crit")} - set(down))
         if down or over:

@@ -35,7 +35,7 @@ def add_parsers(sub: Any) -> None:
                    help="the CA's public key file, e.g. /etc/ssh/host_ca.pub")
     t.add_argument("--hosts", metavar="PATTERNS",
                    help="host names the CA may vouch for, ssh style: '*.prod.example.com',"
-                        " '10.1.*,!10.1.9.*'")
+                        " '10.1.*,!10.1.9.*' (no default: required with CA_KEY)")
     t.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     t.add_argument("--list", action="store_true",
                    help="show trusted and revoked CAs and keys in every known_hosts file")

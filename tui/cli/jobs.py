@@ -36,42 +36,43 @@ from tui.cli.common import (
 
 def add_parsers(sub: Any) -> None:
     j = sub.add_parser("jobs", help="list jobs with their schedules and last results")
-    j.add_argument("--json", action="store_true")
+    j.add_argument("--json", action="store_true", help="print the jobs as JSON")
     j.set_defaults(func=cmd_jobs)
 
     r = sub.add_parser("run", help="run a job now, stream its output, exit with its exit code")
-    r.add_argument("job")
+    r.add_argument("job", help="the job's name")
     r.add_argument("--json", action="store_true", help="print the finished runs as JSON")
     r.set_defaults(func=cmd_run)
 
     rs = sub.add_parser("runs", help="list run history, newest first")
-    rs.add_argument("--job")
+    rs.add_argument("--job", help="only runs of this job (default: every job)")
     rs.add_argument("--state", action="append",
-                    help="only runs in this state (repeatable)")
+                    help="only runs in this state (repeatable; default: every state)")
     rs.add_argument("--since", metavar="D",
                     help="only the last D, e.g. 2h, 7d (with --missed: occurrences "
-                         "scheduled in it)")
+                         "scheduled in it; default: no limit in time)")
     rs.add_argument("--missed", action="store_true",
                     help="occurrences that fell in downtime, and what the misfire policy "
                          "did with each: ran late or skipped")
-    rs.add_argument("--limit", type=int, default=30)
-    rs.add_argument("--json", action="store_true")
+    rs.add_argument("--limit", type=int, default=30, metavar="N",
+                    help="at most N runs (default: 30)")
+    rs.add_argument("--json", action="store_true", help="print the runs as JSON")
     rs.set_defaults(func=cmd_runs)
 
     lg = sub.add_parser("logs", help="print a run's output")
-    lg.add_argument("run_id", type=run_id)
+    lg.add_argument("run_id", type=run_id, metavar="RUN_ID", help="the run's id, e.g. 42")
     lg.add_argument("-f", "--follow", action="store_true", help="follow until the run ends")
     lg.set_defaults(func=cmd_logs)
 
     for name, func, what in (("pause", cmd_pause, "stop scheduling a job (runs now still work)"),
                              ("resume", cmd_resume, "schedule a paused job again")):
         pr = sub.add_parser(name, help=what)
-        pr.add_argument("job")
+        pr.add_argument("job", help="the job's name")
         pr.set_defaults(func=func)
 
     c = sub.add_parser("cancel", help="cancel a queued or running run (its process group "
                                       "gets TERM, then KILL)")
-    c.add_argument("run_id", type=run_id)
+    c.add_argument("run_id", type=run_id, metavar="RUN_ID", help="the run's id, e.g. 42")
     c.set_defaults(func=cmd_cancel)
 
 
@@ -102,14 +103,16 @@ def cmd_jobs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         print(json.dumps(jobs, indent=2))
         return 0
     from rich.markup import escape
-    from rich.table import Table
 
     from core.jobs.runs import last_run_summary
+    from tui.cli.tables import Col, print_table
     from tui.fmt import STATE_STYLES, fmt_age, fmt_rate
 
-    table = Table(box=None, header_style="bold")
-    for col in ("JOB", "SCHEDULE", "ZONE", "NEXT", "LAST", "SUCCESS", "STATE"):
-        table.add_column(col)
+    # narrow: the success rate goes first, then the zone (NEXT is relative), a paused
+    # job's STATE last
+    cols = (Col("JOB"), Col("SCHEDULE", long=True), Col("ZONE", drop=2), Col("NEXT"),
+            Col("LAST"), Col("SUCCESS", drop=3), Col("STATE", drop=1))
+    rows = []
     now = time.time()
     for j in jobs:
         last = j["last_run"]
@@ -122,10 +125,10 @@ def cmd_jobs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         zone = j.get("timezone")
         # the zone has its own column: "daily at 03:00 (Europe/Berlin)" says it twice
         sched = escape(j["schedule_text"].removesuffix(f" ({zone})"))
-        table.add_row(escape(j["name"]), sched, escape(zone or "-"),
-                      fmt_age(j["next_fire"], now), last_text,
-                      fmt_rate(j["success_rate"]), state)
-    console().print(table)
+        rows.append((escape(j["name"]), sched, escape(zone or "-"),
+                     fmt_age(j["next_fire"], now), last_text,
+                     fmt_rate(j["success_rate"]), state))
+    print_table(console(), cols, rows)
     return 0
 
 
@@ -154,23 +157,24 @@ def cmd_runs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         print(json.dumps(runs, indent=2))
         return 0
     from rich.markup import escape
-    from rich.table import Table
 
+    from tui.cli.tables import Col, print_table
     from tui.fmt import STATE_STYLES, fmt_duration, fmt_time
 
-    table = Table(box=None, header_style="bold")
-    for col in ("RUN", "JOB", "HOST", "STATE", "EXIT", "STARTED", "DURATION", "REASON"):
-        table.add_column(col)
+    # the reason says the exit code of a failed run: EXIT goes first when narrow
+    cols = (Col("RUN"), Col("JOB"), Col("HOST"), Col("STATE"), Col("EXIT", drop=3),
+            Col("STARTED", drop=1), Col("DURATION", drop=2), Col("REASON", long=True))
+    rows = []
     for r in runs:
         style = STATE_STYLES.get(r["state"], "")
         dur = (r["finished_at"] - r["started_at"]
                if r.get("finished_at") and r.get("started_at") else None)
-        table.add_row(f"#{r['id']}", escape(r["job"]), escape(r["host"]),
-                      f"[{style}]{r['state']}[/]",
-                      "-" if r["exit_code"] is None else str(r["exit_code"]),
-                      fmt_time(r.get("started_at") or r.get("queued_at")),
-                      fmt_duration(dur), escape(r.get("reason") or ""))
-    console().print(table)
+        rows.append((f"#{r['id']}", escape(r["job"]), escape(r["host"]),
+                     f"[{style}]{r['state']}[/]",
+                     "-" if r["exit_code"] is None else str(r["exit_code"]),
+                     fmt_time(r.get("started_at") or r.get("queued_at")),
+                     fmt_duration(dur), escape(r.get("reason") or "")))
+    print_table(console(), cols, rows)
     return 0
 
 
@@ -181,13 +185,11 @@ def _missed(args: argparse.Namespace, engine: Any, since: float | None) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     from rich.markup import escape
-    from rich.table import Table
 
+    from tui.cli.tables import Col, print_table
     from tui.fmt import STATE_STYLES
 
-    table = Table(box=None, header_style="bold")
-    for col in ("JOB", "OCCURRENCE", "WHAT", "RUN"):
-        table.add_column(col)
+    cells = []
     for r in rows:
         occ = r["occurrence"]
         when = "-" if occ is None else time.strftime("%Y-%m-%d %H:%M:%S %Z",
@@ -196,9 +198,10 @@ def _missed(args: argparse.Namespace, engine: Any, since: float | None) -> int:
         style = STATE_STYLES.get(r["state"], "")
         run = f"#{r['run']}" + ("" if r["what"] == "skipped"
                                else f" [{style}]{r['state']}[/]")
-        table.add_row(escape(r["job"]), when, escape(what), run)
+        cells.append((escape(r["job"]), when, escape(what), run))
     if rows:
-        console().print(table)
+        print_table(console(), (Col("JOB"), Col("OCCURRENCE"), Col("WHAT", long=True),
+                                Col("RUN")), cells)
     else:
         print("no missed occurrences" + (f" in the last {args.since}" if args.since else ""))
     return 0

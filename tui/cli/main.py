@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from core.config import ConfigError
+from core.paths import default_config_path, default_state_dir
 from tui.cli import (
     alerts,
     configfile,
     daemon,
     demo,
     fanout,
+    fanouts,
     health,
     hostkeys,
     jobs,
@@ -37,8 +39,8 @@ from tui.cli.common import (
     state_dir_of,
 )
 
-GROUPS = (console_cmd, demo, health, daemon, jobs, schedule, configfile, fanout, hostkeys,
-          alerts)
+GROUPS = (console_cmd, demo, health, daemon, jobs, schedule, configfile, fanouts, fanout,
+          hostkeys, alerts)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,17 +48,22 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fleetdeck",
         description="Keyboard-driven operations console: jobs, schedules, runs and logs.",
     )
-    p.add_argument("--config", type=Path, default=None,
-                   help="config file (default: $XDG_CONFIG_HOME/fleetdeck/config.toml)")
-    p.add_argument("--state-dir", type=Path, default=None,
-                   help="state directory (default: $XDG_STATE_HOME/fleetdeck)")
+    p.add_argument("--config", type=Path, default=None, metavar="FILE",
+                   help="config file (default: $XDG_CONFIG_HOME/fleetdeck/config.toml, here "
+                        f"{_home(default_config_path())}; the built-in config when no file "
+                        "is there)")
+    p.add_argument("--state-dir", type=Path, default=None, metavar="DIR",
+                   help="state directory (default: $XDG_STATE_HOME/fleetdeck, here "
+                        f"{_home(default_state_dir())})")
     p.add_argument("--log-format", choices=("text", "json"), default="text",
-                   help="format of fleetdeck's own log")
+                   help="format of fleetdeck's own log (default: text)")
     p.add_argument("--version", action=_VersionAction, nargs=0,
                    help="show program's version number and exit")
     p.add_argument("--read-only", action="store_true",
                    help="console: look, but run, pause and cancel nothing")
-    p.add_argument("--theme", help="console theme: dark, light, high-contrast, ansi, or yours")
+    p.add_argument("--theme", help="console theme: dark, light, high-contrast, ansi, or "
+                                   "yours (default: the config's `theme`, else dark; ansi "
+                                   "over SSH)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for group in GROUPS:
         group.add_parsers(sub)
@@ -69,6 +76,14 @@ class _VersionAction(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kw: Any) -> None:
         print(f"fleetdeck {_version()}")
         parser.exit()
+
+
+def _home(path: Path) -> str:
+    """A path under the home folder as ~/..., as a person writes it."""
+    try:
+        return f"~/{path.relative_to(Path.home())}"
+    except ValueError:
+        return str(path)
 
 
 def _version() -> str:

@@ -32,7 +32,8 @@ def add_parsers(sub: Any) -> None:
     n = ssub.add_parser("next", help="the next fire times of schedule expressions")
     n.add_argument("expressions", nargs="+", metavar="EXPR",
                    help="cron, Quartz, @daily, 'every 30s', 'at 2026-12-01 03:00'")
-    n.add_argument("--count", default="5", metavar="N", help="fires per expression (5)")
+    n.add_argument("--count", default="5", metavar="N",
+                   help="fires per expression (default: 5)")
     n.add_argument("--from", dest="start", metavar="ISO8601",
                    help="after this time (default: now); without an offset, in --tz")
     n.add_argument("--tz", metavar="ZONE", help="IANA zone (default: this machine's)")
@@ -40,18 +41,19 @@ def add_parsers(sub: Any) -> None:
                    help="how a cron expression reads (default: by its number of fields)")
     n.add_argument("--dst", default="vixie", metavar="vixie|skip|all",
                    help="daylight-saving policy, as a job's `dst` (default: vixie)")
-    n.add_argument("--json", action="store_true")
+    n.add_argument("--json", action="store_true", help="print the fires as JSON")
     n.set_defaults(func=cmd_next, needs_config=False)
 
     d = ssub.add_parser("diff", help="the fires a new config adds and removes, per job")
     d.add_argument("--config", dest="new_config", type=Path, metavar="NEW",
                    help="the changed config file (default: fleetdeck's --config or the "
                         "default file, against the daemon's)")
-    d.add_argument("--window", default="24h", help="how far ahead (default: 24h; e.g. 7d)")
+    d.add_argument("--window", default="24h", metavar="D",
+                   help="how far ahead, e.g. 7d (default: 24h)")
     d.add_argument("--from", dest="start", metavar="ISO8601",
                    help="the window's start (default: now); without an offset, in this "
                         "machine's zone")
-    d.add_argument("--json", action="store_true")
+    d.add_argument("--json", action="store_true", help="print the changes as JSON")
     d.set_defaults(func=cmd_diff, needs_config=False)
 
 
