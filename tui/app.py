@@ -25,6 +25,7 @@ from core.jobs.active import EngineError
 from core.jobs.engine import Engine
 from tui import commands as cmds
 from tui.alert_actions import AlertActions, ring_for
+from tui.keys import KeyGate
 from tui.screens.base import FleetScreen
 from tui.screens.dialogs import CommandLineScreen, ConfirmScreen, HelpScreen
 from tui.screens.overview import OverviewScreen
@@ -66,7 +67,7 @@ class CommandsProvider(Provider):
                 yield Hit(score, matcher.highlight(title), cb, help=help_text)
 
 
-class FleetdeckApp(AlertActions, App[None]):
+class FleetdeckApp(AlertActions, KeyGate, App[None]):
     TITLE = "fleetdeck"
     CSS_PATH = str(stylesheet_path())
     COMMANDS = {CommandsProvider}
