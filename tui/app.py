@@ -255,7 +255,7 @@ class FleetdeckApp(AlertActions, KeyGate, App[None]):
             if line:
                 self.execute(line)
 
-        self.push_screen(CommandLineScreen([f":{c.usage}" for c in cmds.COMMANDS]), done)
+        self.push_screen(CommandLineScreen(), done)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

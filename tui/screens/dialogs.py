@@ -11,34 +11,49 @@ from textual.widgets import DataTable, Input, Label, Static
 
 
 class CommandLineScreen(ModalScreen[str | None]):
-    """A one-line prompt at the bottom, like vi's and k9s's `:`."""
+    """A one-line prompt at the bottom, like vi's and k9s's `:`: what is typed shows,
+    Tab completes commands and their arguments, Up/Down recall earlier lines, and a line
+    that cannot run says why in the line itself (the prompt stays open to fix it)."""
 
     DEFAULT_CSS = """
     CommandLineScreen { align: left bottom; background: $background 0%; }
-    CommandLineScreen > Input { dock: bottom; width: 100%; height: 1; border: none;
-                                padding: 0 1; background: $panel; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="command.cancel")]
 
-    def __init__(self, suggestions: list[str]) -> None:
-        super().__init__()
-        self._suggestions = suggestions
-
     def compose(self) -> ComposeResult:
-        from textual.suggester import SuggestFromList
+        from tui import completion as comp
+        from tui.widgets.prompt import CommandInput, PromptLine
 
-        words = [s.split()[0] for s in self._suggestions]
-        yield Input(placeholder=":command  (:help lists them)", id="command",
-                    suggester=SuggestFromList(words, case_sensitive=False))
+        self.vocab = comp.vocabulary(self.app)
+        self.history = comp.history_for(self.app)
+        field = CommandInput(self.vocab, self.history, id="command",
+                             placeholder="command  (Tab completes, :help lists them)")
+        yield PromptLine(":", field, id="prompt")
 
     def on_mount(self) -> None:
-        field = self.query_one(Input)
-        field.value = ":"
-        field.cursor_position = 1
-        field.focus()
+        self.query_one("#command", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        from tui.completion import hint
+        from tui.widgets.prompt import PromptLine
+
+        self.query_one(PromptLine).say(hint(event.value))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        from tui.completion import check
+        from tui.widgets.prompt import PromptLine
+
+        event.stop()
+        line = event.value.strip().removeprefix(":").strip()
+        if not line:
+            self.dismiss(None)
+            return
+        error = check(line, self.vocab)
+        if error:
+            self.query_one(PromptLine).say(error, error=True)
+            return
+        self.history.add(line)
+        self.dismiss(line)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

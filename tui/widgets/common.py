@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from textual.binding import Binding
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Static
+
+from tui.widgets.prompt import LineInput, PromptLine
 
 
 class StatusBar(Static):
@@ -144,21 +147,36 @@ class RowFilter:
         return bool(self.regex.search(text)) != self.invert
 
 
-class FilterBar(Input):
-    """The `/` line under a table: typing filters at once, Enter returns to the table."""
+class FilterBar(PromptLine):
+    """The `/` line under a table: typing filters at once (with a live count of what
+    matches), Enter returns to the table, Esc clears it. Its input is `#filter`."""
 
     DEFAULT_CSS = """
-    FilterBar { dock: bottom; height: 1; border: none; padding: 0 1; display: none; }
+    FilterBar { display: none; margin-bottom: 1; }
     FilterBar.-shown { display: block; }
     """
 
     BINDINGS = [Binding("escape", "close", "Clear filter", id="filter.close")]
 
+    def __init__(self, placeholder: str = "", **kw: Any) -> None:
+        super().__init__("/", LineInput(placeholder=placeholder, id="filter"), **kw)
+
+    @property
+    def value(self) -> str:
+        return self.field.value
+
     def open(self) -> None:
         self.add_class("-shown")
-        self.focus()
+        self.field.focus()
+
+    def show_count(self, shown: int, total: int, error: str | None = None) -> None:
+        """`3 of 120` while a filter is typed; a bad regex says so instead."""
+        if error:
+            self.say(error, error=True)
+        else:
+            self.say(f"{shown} of {total}" if self.field.value else "")
 
     def action_close(self) -> None:
-        self.value = ""
+        self.field.value = ""
         self.remove_class("-shown")
         self.screen.focus_next(NavTable) if self.screen else None
