@@ -96,6 +96,7 @@ class FleetdeckApp(AlertActions, KeyGate, App[None]):
         Binding("9", "show('audit')", "Audit", id="app.audit"),
         Binding("colon", "command_line", "Command", id="app.command"),
         Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("q", "request_quit", "Quit", id="app.request_quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, id="app.quit", priority=True),
     ]
 
@@ -187,6 +188,10 @@ class FleetdeckApp(AlertActions, KeyGate, App[None]):
 
     async def action_quit(self) -> None:
         await self._shutdown_engine()
+        self.exit()
+
+    def action_request_quit(self) -> None:
+        """`q`: a stand-in for the quit flow being built elsewhere; it just quits."""
         self.exit()
 
     async def _shutdown_engine(self) -> None:

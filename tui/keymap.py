@@ -19,6 +19,7 @@ BINDING_IDS: dict[str, str] = {
     "app.overview": "Overview",
     "app.queue": "Queue",
     "app.quit": "Quit",
+    "app.request_quit": "Quit",
     "app.runs": "Runs",
     "audit.refresh": "Refresh",
     "command.cancel": "Cancel",

@@ -108,7 +108,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every binding that works on the screen below, with its id for `[keys]` remapping."""
+    """Every binding that works on the screen below, with its id for `[keys]` remapping:
+    the screen's own first, then the global ones, Textual's generic widget keys last."""
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
@@ -136,27 +137,19 @@ class HelpScreen(ModalScreen[None]):
                          "Esc closes.", id="hint")
 
     def on_mount(self) -> None:
+        from tui.widgets.keybar import help_sections
+
         table = self.query_one(DataTable)
         table.add_columns("KEY", "ACTION", "ID")
-        for binding in self._bindings_below():
-            if not binding.description and not binding.id:
+        for title, bindings in help_sections(self.app, self.below):
+            if not bindings:
                 continue
-            table.add_row(Text(self.app.get_key_display(binding)),
-                          Text(binding.description or binding.action),
-                          Text(binding.id or "", style="dim"))
+            table.add_row(Text(""), Text(title, style="bold"), Text(""))
+            for binding in bindings:
+                table.add_row(Text(self.app.get_key_display(binding)),
+                              Text(binding.description or binding.action),
+                              Text(binding.id or "", style="dim"))
         table.focus()
-
-    def _bindings_below(self) -> list[Binding]:
-        """The bindings in force on the screen below, most specific first, remaps applied."""
-        out: list[Binding] = []
-        taken: set[str] = set()
-        for _node, bindings in self.below._binding_chain:  # noqa: SLF001
-            for key, group in bindings.key_to_bindings.items():
-                if key in taken:
-                    continue
-                taken.add(key)
-                out.extend(group)
-        return out
 
     def action_close(self) -> None:
         self.dismiss(None)
