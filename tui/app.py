@@ -24,6 +24,7 @@ from core.jobs.engine import Engine
 from tui import commands as cmds
 from tui.alert_actions import AlertActions, ring_for
 from tui.command_palette import FleetProvider
+from tui.keys import KeyGate
 from tui.screens.base import FleetScreen
 from tui.screens.dialogs import CommandLineScreen, ConfirmScreen, HelpScreen
 from tui.screens.overview import OverviewScreen
@@ -40,7 +41,7 @@ def _screen(module: str, name: str) -> FleetScreen:
     return getattr(importlib.import_module(f"tui.screens.{module}"), name)()
 
 
-class FleetdeckApp(AlertActions, App[None]):
+class FleetdeckApp(AlertActions, KeyGate, App[None]):
     TITLE = "fleetdeck"
     CSS_PATH = str(stylesheet_path())
     COMMANDS = {FleetProvider}
@@ -237,7 +238,7 @@ class FleetdeckApp(AlertActions, App[None]):
             if line:
                 self.execute(line)
 
-        self.push_screen(CommandLineScreen([f":{c.usage}" for c in cmds.COMMANDS]), done)
+        self.push_screen(CommandLineScreen(), done)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

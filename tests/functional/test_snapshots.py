@@ -126,3 +126,45 @@ def test_theme_snapshot(snap_compare, tmp_path, monkeypatch, theme):
         monkeypatch.delenv("NO_COLOR", raising=False)
     app = make(tmp_path, "dark" if theme == "no-color" else theme)
     assert snap_compare(app, terminal_size=(80, 24), run_before=before(RunsScreen, "4"))
+
+
+def prompt_before(*keys: str, suggested: bool = False):
+    """The `:` prompt open with `keys` typed (and its dim completion shown)."""
+    async def run_before(pilot) -> None:
+        from textual.widgets import Input
+
+        from tui.screens.dialogs import CommandLineScreen
+
+        app = await ready(pilot)
+        app._refresh_screen()  # noqa: SLF001
+        await pilot.press("colon", *keys)
+        await pilot_until(pilot, lambda: isinstance(app.screen, CommandLineScreen),
+                          "the prompt")
+        field = app.screen.query_one("#command", Input)
+        await pilot_until(pilot, lambda: field.value == "".join(
+            " " if k == "space" else k for k in keys), "the typed text")
+        if suggested:
+            await pilot_until(pilot, lambda: field._suggestion, "the completion")  # noqa: SLF001
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_prompt_snapshot(snap_compare, tmp_path, size):
+    """The prompt over the overview (still in sight), the text typed, the completion
+    dim after it, the command's usage at the right."""
+    app = make(tmp_path, "dark")
+    assert snap_compare(app, terminal_size=size,
+                        run_before=prompt_before("r", "u", "n", "space", "h", "e",
+                                                 suggested=True))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help_snapshot(snap_compare, tmp_path, size):
+    """`?` on Jobs: the screen's keys, then the global ones; generic keys last."""
+    from tui.screens.dialogs import HelpScreen
+
+    app = make(tmp_path, "dark")
+    assert snap_compare(app, terminal_size=size,
+                        run_before=before(HelpScreen, "2", "question_mark"))

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widgets import Input
 
 from core.events import (
     Event,
@@ -131,7 +132,7 @@ class TableScreen(FleetScreen):
         yield table
         yield FilterBar(placeholder="filter: regex, !regex inverts"
                         + (", or " + " ".join(f"{f}=…" for f in self.FILTER_FIELDS)
-                           if self.FILTER_FIELDS else ""), id="filter")
+                           if self.FILTER_FIELDS else ""))
 
     @property
     def table(self) -> NavTable:
@@ -151,20 +152,21 @@ class TableScreen(FleetScreen):
         elif len(self.app.screen_stack) > 1:
             self.app.pop_screen()
 
-    def on_input_changed(self, event: FilterBar.Changed) -> None:
+    def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id != "filter":
             return
         self.row_filter = RowFilter.parse(event.value, self.FILTER_FIELDS)
         if self.row_filter.error is None:
             self.filter_changed()
             self.render_rows()
+        else:
+            self.query_one(FilterBar).show_count(0, 0, self.row_filter.error)
 
-    def on_input_submitted(self, event: FilterBar.Submitted) -> None:
+    def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "filter":
             return
         if self.row_filter.error:
-            self.notify(self.row_filter.error, severity="error")
-            return
+            return  # the line says why; the person fixes it or Esc clears it
         self.table.focus()
 
     def filter_changed(self) -> None:
@@ -180,6 +182,7 @@ class TableScreen(FleetScreen):
             return  # not composed yet: on_mount renders
         table = tables.first()
         keep = [r for r in self._rows if self.row_filter.keep(r[2])]
+        self.query_one(FilterBar).show_count(len(keep), len(self._rows))
         selected = table.selected_key()
         table.clear()
         for key, cells, _text in keep:

@@ -13,34 +13,49 @@ from tui.palette import style
 
 
 class CommandLineScreen(ModalScreen[str | None]):
-    """A one-line prompt at the bottom, like vi's and k9s's `:`."""
+    """A one-line prompt at the bottom, like vi's and k9s's `:`: what is typed shows,
+    Tab completes commands and their arguments, Up/Down recall earlier lines, and a line
+    that cannot run says why in the line itself (the prompt stays open to fix it)."""
 
     DEFAULT_CSS = """
     CommandLineScreen { align: left bottom; background: $background 0%; }
-    CommandLineScreen > Input { dock: bottom; width: 100%; height: 1; border: none;
-                                padding: 0 1; background: $panel; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="command.cancel")]
 
-    def __init__(self, suggestions: list[str]) -> None:
-        super().__init__()
-        self._suggestions = suggestions
-
     def compose(self) -> ComposeResult:
-        from textual.suggester import SuggestFromList
+        from tui import completion as comp
+        from tui.widgets.prompt import CommandInput, PromptLine
 
-        words = [s.split()[0] for s in self._suggestions]
-        yield Input(placeholder=":command  (:help lists them)", id="command",
-                    suggester=SuggestFromList(words, case_sensitive=False))
+        self.vocab = comp.vocabulary(self.app)
+        self.history = comp.history_for(self.app)
+        field = CommandInput(self.vocab, self.history, id="command",
+                             placeholder="command  (Tab completes, :help lists them)")
+        yield PromptLine(":", field, id="prompt")
 
     def on_mount(self) -> None:
-        field = self.query_one(Input)
-        field.value = ":"
-        field.cursor_position = 1
-        field.focus()
+        self.query_one("#command", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        from tui.completion import hint
+        from tui.widgets.prompt import PromptLine
+
+        self.query_one(PromptLine).say(hint(event.value))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        from tui.completion import check
+        from tui.widgets.prompt import PromptLine
+
+        event.stop()
+        line = event.value.strip().removeprefix(":").strip()
+        if not line:
+            self.dismiss(None)
+            return
+        error = check(line, self.vocab)
+        if error:
+            self.query_one(PromptLine).say(error, error=True)
+            return
+        self.history.add(line)
+        self.dismiss(line)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -95,7 +110,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every binding that works on the screen below, with its id for `[keys]` remapping."""
+    """Every binding that works on the screen below, with its id for `[keys]` remapping:
+    the screen's own first, then the global ones, Textual's generic widget keys last."""
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
@@ -123,27 +139,19 @@ class HelpScreen(ModalScreen[None]):
                          "Esc closes.", id="hint")
 
     def on_mount(self) -> None:
+        from tui.widgets.keybar import help_sections
+
         table = self.query_one(DataTable)
         table.add_columns("KEY", "ACTION", "ID")
-        for binding in self._bindings_below():
-            if not binding.description and not binding.id:
+        for title, bindings in help_sections(self.app, self.below):
+            if not bindings:
                 continue
-            table.add_row(Text(self.app.get_key_display(binding)),
-                          Text(binding.description or binding.action),
-                          Text(binding.id or "", style=style("muted")))
+            table.add_row(Text(""), Text(title, style="bold"), Text(""))
+            for binding in bindings:
+                table.add_row(Text(self.app.get_key_display(binding)),
+                              Text(binding.description or binding.action),
+                              Text(binding.id or "", style=style("muted")))
         table.focus()
-
-    def _bindings_below(self) -> list[Binding]:
-        """The bindings in force on the screen below, most specific first, remaps applied."""
-        out: list[Binding] = []
-        taken: set[str] = set()
-        for _node, bindings in self.below._binding_chain:  # noqa: SLF001
-            for key, group in bindings.key_to_bindings.items():
-                if key in taken:
-                    continue
-                taken.add(key)
-                out.extend(group)
-        return out
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -15,7 +15,7 @@ from collections import deque
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import RichLog, Static
+from textual.widgets import Input, RichLog, Static
 
 from core.events import Event, LogLines
 from tui.palette import source_style, style
@@ -61,7 +61,7 @@ class LogsScreen(FleetScreen):
         yield Static("", id="paused")
         yield RichLog(id="view", max_lines=VIEW_LINES, wrap=False, markup=False,
                       auto_scroll=True)
-        yield FilterBar(placeholder="filter: regex, !regex inverts", id="filter")
+        yield FilterBar(placeholder="filter: regex, !regex inverts")
 
     @property
     def view(self) -> RichLog:
@@ -148,6 +148,8 @@ class LogsScreen(FleetScreen):
                 view.write(self._line(item))
                 self.shown.append(item)
         del self.shown[:-VIEW_LINES]
+        if self.row_filter.regex is not None:
+            self.query_one(FilterBar).show_count(len(self.shown), len(self.lines))
 
     def _line(self, item: tuple[str, str | None, str]) -> Text:
         source, level, text = item
@@ -186,17 +188,19 @@ class LogsScreen(FleetScreen):
             bar.action_close()
             self.view.focus()
 
-    def on_input_changed(self, event: FilterBar.Changed) -> None:
+    def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id != "filter":
             return
         self.row_filter = RowFilter.parse(event.value)
+        bar = self.query_one(FilterBar)
         if self.row_filter.error is None:
             self._rerender()
+            bar.show_count(len(self.shown), len(self.lines))
+        else:
+            bar.show_count(0, 0, self.row_filter.error)
 
-    def on_input_submitted(self, event: FilterBar.Submitted) -> None:
-        if event.input.id == "filter":
-            if self.row_filter.error:
-                self.notify(self.row_filter.error, severity="error")
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter" and not self.row_filter.error:
             self.view.focus()
 
     def _jump(self, step: int) -> None:

@@ -1,12 +1,19 @@
-"""Small widgets every screen shares: the status bar, a keyboard table, the filter bar."""
+"""Small widgets every screen shares: the status bar, a keyboard table, the filter bar
+(the key bar is in tui/widgets/keybar.py)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from textual.binding import Binding
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Static
+
+from tui.widgets.keybar import KeyBar
+from tui.widgets.prompt import LineInput, PromptLine
+
+__all__ = ["FilterBar", "KeyBar", "NavTable", "RowFilter", "StatusBar"]
 
 
 class StatusBar(Static):
@@ -15,63 +22,6 @@ class StatusBar(Static):
     DEFAULT_CSS = """
     StatusBar { dock: top; height: 1; background: $panel; color: $foreground; padding: 0 1; }
     """
-
-
-class KeyBar(Static):
-    """The bottom line: the keys of the focused screen, as one line of text.
-
-    Textual's Footer makes a widget per key (and restyles each); that was ~80 ms of the
-    console's first paint. This is one widget, redrawn when the bindings change.
-    """
-
-    DEFAULT_CSS = """
-    KeyBar { dock: bottom; height: 1; background: $panel; color: $foreground; padding: 0 1; }
-    """
-
-    def on_mount(self) -> None:
-        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
-        self.call_after_refresh(self.show_keys)
-
-    def on_unmount(self) -> None:
-        self.screen.bindings_updated_signal.unsubscribe(self)
-
-    def _bindings_changed(self, screen: object) -> None:
-        if self.is_attached and screen is self.screen:
-            self.show_keys()
-
-    def on_resize(self) -> None:
-        self.show_keys()
-
-    def show_keys(self) -> None:
-        """Screen keys first, then `?` and `:`, then the screen numbers; the palette key
-        at the right edge, as Textual's footer has it."""
-        from textual.markup import escape
-
-        entries: list[tuple[int, str, int]] = []  # (rank, markup, width)
-        seen: set[str] = set()
-        palette = ("", 0)
-        for node, binding, enabled, _tip in self.screen.active_bindings.values():
-            is_palette = binding.action in ("app.command_palette", "command_palette")
-            if not (binding.show or is_palette) or binding.action in seen:
-                continue
-            seen.add(binding.action)
-            key = self.app.get_key_display(binding)
-            desc = binding.description
-            markup = (f"[b $accent]{escape(key)}[/] {escape(desc)}" if enabled
-                      else f"[$text-muted]{escape(key)} {escape(desc)}[/]")
-            width = len(key) + 1 + len(desc)
-            if is_palette:
-                palette = (markup, width)
-                continue
-            rank = 0 if node is not self.app else 2 if binding.key.isdigit() else 1
-            entries.append((rank, markup, width))
-        entries.sort(key=lambda e: e[0])  # stable: each group keeps its own order
-        text = "  ".join(m for _, m, _ in entries)
-        used = sum(w for _, _, w in entries) + 2 * max(0, len(entries) - 1)
-        room = self.size.width - 2 - used - palette[1]
-        if palette[0] and room >= 2:
-            text += " " * room + palette[0]
-        self.update(text)
 
 
 class NavTable(DataTable):
@@ -144,21 +94,36 @@ class RowFilter:
         return bool(self.regex.search(text)) != self.invert
 
 
-class FilterBar(Input):
-    """The `/` line under a table: typing filters at once, Enter returns to the table."""
+class FilterBar(PromptLine):
+    """The `/` line under a table: typing filters at once (with a live count of what
+    matches), Enter returns to the table, Esc clears it. Its input is `#filter`."""
 
     DEFAULT_CSS = """
-    FilterBar { dock: bottom; height: 1; border: none; padding: 0 1; display: none; }
+    FilterBar { display: none; margin-bottom: 1; }
     FilterBar.-shown { display: block; }
     """
 
     BINDINGS = [Binding("escape", "close", "Clear filter", id="filter.close")]
 
+    def __init__(self, placeholder: str = "", **kw: Any) -> None:
+        super().__init__("/", LineInput(placeholder=placeholder, id="filter"), **kw)
+
+    @property
+    def value(self) -> str:
+        return self.field.value
+
     def open(self) -> None:
         self.add_class("-shown")
-        self.focus()
+        self.field.focus()
+
+    def show_count(self, shown: int, total: int, error: str | None = None) -> None:
+        """`3 of 120` while a filter is typed; a bad regex says so instead."""
+        if error:
+            self.say(error, error=True)
+        else:
+            self.say(f"{shown} of {total}" if self.field.value else "")
 
     def action_close(self) -> None:
-        self.value = ""
+        self.field.value = ""
         self.remove_class("-shown")
         self.screen.focus_next(NavTable) if self.screen else None
