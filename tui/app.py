@@ -457,6 +457,26 @@ class FleetdeckApp(AlertActions, KeyGate, App[None]):
             confirmed,
         )
 
+    def cancel_runs(self, run_ids: list[int]) -> None:
+        """Cancel the active ones of several runs, after one confirmation."""
+        if not self._guard("cancel runs"):
+            return
+        active = [r for r in (self.engine.get_run(i) for i in run_ids)
+                  if r["state"] in ("queued", "running")]
+        if not active:
+            self.notify("none of the marked runs is active", severity="warning")
+            return
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                for r in active:
+                    self._cancel_run(r["id"])
+
+        self.push_screen(ConfirmScreen(
+            f"Cancel {len(active)} runs?", ", ".join(f"#{r['id']} {r['job']}@{r['host']}"
+                                                     for r in active[:12])
+            + (" …" if len(active) > 12 else "")), confirmed)
+
     @work(group="actions")
     async def _cancel_run(self, run_id: int) -> None:
         try:

@@ -96,6 +96,8 @@ BINDING_IDS: dict[str, str] = {
     "table.clear_filter": "Back",
     "table.down": "Down",
     "table.filter": "Filter",
+    "table.mark": "Mark",
+    "table.mark_all": "Mark all",
     "table.top": "Top",
     "table.up": "Up",
 }

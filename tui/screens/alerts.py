@@ -185,25 +185,36 @@ class AlertsScreen(TableScreen):
         self.action_open()
 
     def action_ack(self) -> None:
-        key = self.table.selected_key()
-        if key in self._groups:
-            self.fleet.ack_alert_group(int(key[1:]))
-            return
-        alert = self._selected()
-        if alert is not None:
-            self.fleet.ack_alert(alert["id"])
+        """The marked alerts and groups (or the one under the cursor): the firing ones."""
+        keys = self.chosen_keys()
+        acked = 0
+        for key in keys:
+            if key in self._groups:
+                self.fleet.ack_alert_group(int(key[1:]))
+                acked += 1
+            elif key in self._alerts and (len(keys) == 1
+                                          or self._alerts[key]["status"] == "firing"):
+                self.fleet.ack_alert(self._alerts[key]["id"])
+                acked += 1
+        if len(keys) > 1:
+            self.clear_marks()
+            self.notify(f"acknowledging {acked} of {len(keys)} marked (the firing ones)")
 
     def action_silence(self) -> None:
-        alert = self._selected()
-        if alert is None or not self.fleet.guard_action("silence alerts"):
+        alerts = [self._alerts[k] for k in self.chosen_keys() if k in self._alerts]
+        if not alerts or not self.fleet.guard_action("silence alerts"):
             return
-        target = f"{alert['source']}@{alert['target']}"
+        targets = list(dict.fromkeys(f"{a['source']}@{a['target']}" for a in alerts))
 
         def done(answer: tuple[str, str] | None) -> None:
-            if answer:
-                self.fleet.silence(*answer)
+            if not answer:
+                return
+            target, duration = answer
+            for t in (targets if target == ", ".join(targets) else [target]):
+                self.fleet.silence(t, duration)
+            self.clear_marks()
 
-        self.app.push_screen(SilenceScreen(target), done)
+        self.app.push_screen(SilenceScreen(", ".join(targets)), done)
 
 
 class SilenceScreen(ModalScreen[tuple[str, str] | None]):

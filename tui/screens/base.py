@@ -18,6 +18,8 @@ from core.events import (
     RunStarted,
     ViewRefreshed,
 )
+from tui.screens.marks import BINDINGS as MARK_BINDINGS
+from tui.screens.marks import Marks, marked_cells
 from tui.widgets.common import FilterBar, KeyBar, NavTable, RowFilter, StatusBar
 
 RECENT_WINDOW = 6 * 3600  # "failing lately" means the last six hours
@@ -41,6 +43,7 @@ class Console(Protocol):
     def run_job(self, job: str) -> None: ...
     def set_paused(self, job: str, paused: bool) -> None: ...
     def cancel_run(self, run_id: int) -> None: ...
+    def cancel_runs(self, run_ids: list[int]) -> None: ...
     def open_run(self, run_id: int) -> None: ...
     def cmd_runs(self, job: str | None = None) -> None: ...
     def open_alert(self, alert_id: int) -> None: ...
@@ -110,12 +113,13 @@ class FleetScreen(Screen[None]):
             pass
 
 
-class TableScreen(FleetScreen):
-    """A screen whose body is one table with a `/` filter."""
+class TableScreen(Marks, FleetScreen):
+    """A screen whose body is one table with a `/` filter and marks (tui/screens/marks.py)."""
 
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="table.filter"),
         Binding("escape", "clear_filter", "Back", show=False, id="table.clear_filter"),
+        *MARK_BINDINGS,
     ]
     FILTER_FIELDS: tuple[str, ...] = ()
     COLUMNS: tuple[tuple[str, str], ...] = ()  # (key, label)
@@ -124,6 +128,7 @@ class TableScreen(FleetScreen):
         super().__init__()
         self.row_filter = RowFilter()
         self._rows: list[tuple[str, tuple[Any, ...], str]] = []  # key, cells, search text
+        self.marked: set[str] = set()
 
     def compose_body(self) -> ComposeResult:
         table = NavTable(id="table")
@@ -146,6 +151,8 @@ class TableScreen(FleetScreen):
         self.query_one(FilterBar).open()
 
     def action_clear_filter(self) -> None:
+        if self.clear_marks():  # Esc: marks first, then the filter, then back
+            return
         bar = self.query_one(FilterBar)
         if bar.value or bar.has_class("-shown"):
             bar.action_close()
@@ -186,7 +193,7 @@ class TableScreen(FleetScreen):
         selected = table.selected_key()
         table.clear()
         for key, cells, _text in keep:
-            table.add_row(*cells, key=key)
+            table.add_row(*(marked_cells(cells) if key in self.marked else cells), key=key)
         if selected is not None:
             for i, (key, _c, _t) in enumerate(keep):
                 if key == selected:

@@ -95,14 +95,21 @@ class JobsScreen(TableScreen):
         return self.fleet.engine.get_job(key)
 
     def action_run(self) -> None:
-        job = self._selected_job()
-        if job:
-            self.fleet.run_job(job["name"])
+        """The marked jobs (or the one under the cursor), each run now."""
+        for name in self.chosen_keys():
+            self.fleet.run_job(name)
+        self.clear_marks()
 
     def action_pause(self) -> None:
-        job = self._selected_job()
-        if job:
-            self.fleet.set_paused(job["name"], not job["paused"])
+        """Pause the marked jobs, or resume them when the first is paused already."""
+        jobs = [self.fleet.engine.get_job(k) for k in self.chosen_keys()]
+        if not jobs:
+            return
+        pause = not jobs[0]["paused"]
+        for job in jobs:
+            if job["paused"] != pause:
+                self.fleet.set_paused(job["name"], pause)
+        self.clear_marks()
 
     def action_cancel(self) -> None:
         job = self._selected_job()

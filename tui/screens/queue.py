@@ -67,9 +67,12 @@ class QueueScreen(TableScreen):
         return int(key) if key and key.isdigit() else None
 
     def action_cancel(self) -> None:
-        run_id = self._selected()
-        if run_id is not None:
-            self.fleet.cancel_run(run_id)
+        ids = [int(k) for k in self.chosen_keys() if k.isdigit()]
+        if len(ids) > 1:
+            self.fleet.cancel_runs(ids)
+            self.clear_marks()
+        elif ids:
+            self.fleet.cancel_run(ids[0])
 
     def action_open(self) -> None:
         run_id = self._selected()

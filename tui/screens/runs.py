@@ -101,12 +101,15 @@ class RunsScreen(TableScreen):
             self.fleet.open_run(run_id)
 
     def action_cancel(self) -> None:
-        run_id = self._selected()
-        if run_id is not None:
-            try:
-                self.fleet.cancel_run(run_id)
-            except Exception as e:
-                self.notify(str(e), severity="warning")
+        ids = [int(k) for k in self.chosen_keys() if k.isdigit()]
+        try:
+            if len(ids) > 1:
+                self.fleet.cancel_runs(ids)
+                self.clear_marks()
+            elif ids:
+                self.fleet.cancel_run(ids[0])
+        except Exception as e:
+            self.notify(str(e), severity="warning")
 
     def on_data_table_row_selected(self, event: Any) -> None:
         self.action_open()
