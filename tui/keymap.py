@@ -35,6 +35,7 @@ BINDING_IDS: dict[str, str] = {
     "fanout.open": "Output",
     "fanout.past": "Past",
     "fanout.rerun": "Re-run class",
+    "fanout.rerun_not_ok": "Re-run not ok",
     "fanout.trust": "Trust keys",
     "fanout_gathered.back": "Back",
     "fanout_host.back": "Back",

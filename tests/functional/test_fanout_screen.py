@@ -192,7 +192,7 @@ async def test_rerun_a_class_cancel_one_host_and_browse_past(make_app) -> None:
         await finished(pilot, screen)
 
         # re-run the cancelled class: both hosts, as a new fan-out that names its origin
-        await pilot.press("R")
+        await pilot.press("r")
         assert "on the 2 cancelled hosts" in app.screen.question
         await pilot.press("y")
         await pilot.pause()
@@ -213,6 +213,33 @@ async def test_rerun_a_class_cancel_one_host_and_browse_past(make_app) -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert app.screen is screen and screen.fanout_id == first
+
+
+async def test_R_reruns_every_host_not_ok_as_one_new_fanout(make_app) -> None:
+    """Right after a fan-out, R asks to re-run the hosts that did not end ok, whatever
+    row the cursor is on, and says how many of each class; host-key refusals stay out."""
+    make, k, known = make_app
+    app = make()
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = await open_screen(pilot, k, known)
+        # app1 fails, app2 and app3 succeed, app4 is unreachable, new1's key is unknown
+        app.execute(f"fanout app[1-4],new1 -- test $TEST_SERVER_PORT != "
+                    f"{app.engine.config.hosts['app1'].port}")
+        await pilot.pause()
+        await pilot.press("enter", "y")
+        got = await finished(pilot, screen)
+        assert got == {"app1": "failed", "app2": "ok", "app3": "ok", "app4": "unreachable",
+                       "new1": "host_key_unknown"}
+        first = screen.fanout_id
+        await pilot.press("R")
+        await pilot_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "asked")
+        assert app.screen.question.endswith("on the 2 hosts not ok of 5?")
+        assert app.screen.detail == "1 failed, 1 unreachable; left out: 1 host_key_unknown"
+        await pilot.press("y")
+        await pilot_until(pilot, lambda: screen.fanout_id != first, "the new fan-out")
+        second = app.engine.fanouts.get(screen.fanout_id)
+        assert second["rerun_of"] == first and sorted(second["hosts"]) == ["app1", "app4"]
+        await finished(pilot, screen)
 
 
 async def test_trusting_an_unknown_host_key_after_seeing_it(make_app) -> None:

@@ -55,7 +55,8 @@ class FanOutScreen(FleetScreen):
         Binding("n", "new", "New", id="fanout.new"),
         Binding("enter", "open", "Output", id="fanout.open"),
         Binding("b", "gathered", "Gathered (-b)", id="fanout.gathered"),
-        Binding("R", "rerun", "Re-run class", id="fanout.rerun"),
+        Binding("R", "rerun_not_ok", "Re-run not ok", id="fanout.rerun_not_ok"),
+        Binding("r", "rerun", "Re-run class", id="fanout.rerun"),
         Binding("x", "cancel_host", "Cancel host", id="fanout.cancel_host"),
         Binding("t", "trust", "Trust keys", id="fanout.trust"),
         Binding("p", "past", "Past", id="fanout.past"),
@@ -294,6 +295,43 @@ class FanOutScreen(FleetScreen):
         self.app.push_screen(ConfirmScreen(
             f"Re-run `{self.current['command']}` on the {len(names)} {state} host"
             f"{'s' if len(names) != 1 else ''}?", ", ".join(names[:12])), confirmed)
+
+    def action_rerun_not_ok(self) -> None:
+        """Every host that did not end ok (but those a host key refused) as one new
+        fan-out; the question shows how many of each class."""
+        from core.remote.classes import NEEDS_A_PERSON, NOT_OK, NOT_OK_CLASSES
+
+        cur = self.current
+        if cur is None or not self.fleet.guard("re-run"):
+            return
+        hosts = cur["hosts"]
+        if any(x["state"] in ACTIVE for x in hosts.values()):
+            self.notify("the fan-out is still running", severity="warning")
+            return
+        counts = {c: sum(1 for x in hosts.values() if x["state"] == c) for c in NOT_OK_CLASSES}
+        counts = {c: n for c, n in counts.items() if n}
+        held = {c: n for c in NEEDS_A_PERSON
+                if (n := sum(1 for x in hosts.values() if x["state"] == c))}
+        if not counts:
+            self.notify("every host ended ok" if not held else
+                        "only hosts a host key refused are left: t trusts unknown keys",
+                        severity="information" if not held else "warning")
+            return
+        total = sum(counts.values())
+        fid = cur["id"]
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self._act(lambda: self.fleet.engine.fanout_rerun(fid, [NOT_OK],
+                                                                 actor=self.fleet.actor),
+                          lambda rec: self.show_fanout(rec["id"]))
+
+        detail = ", ".join(f"{n} {c}" for c, n in counts.items())
+        if held:
+            detail += "; left out: " + ", ".join(f"{n} {c}" for c, n in held.items())
+        self.app.push_screen(ConfirmScreen(
+            f"Re-run `{cur['command']}` on the {total} host{'s' if total != 1 else ''} "
+            f"not ok of {len(hosts)}?", detail), confirmed)
 
     def action_cancel_host(self) -> None:
         r = self._selected()
