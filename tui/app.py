@@ -125,6 +125,9 @@ class FleetdeckApp(AlertActions, KeyGate, App[None]):
         self._unsubscribe = self.engine.bus.subscribe(self._on_engine_event)
         self.set_interval(FLUSH_INTERVAL, self._flush_events)
         self.call_after_refresh(self._start_engine)  # first paint first, then the engine
+        from tui.quit import on_hangup
+
+        on_hangup(self)
 
     @work(group="engine", exclusive=True)
     async def _start_engine(self) -> None:

@@ -5,6 +5,7 @@ quits at once: the daemon's runs go on."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from rich.text import Text
@@ -87,6 +88,21 @@ def request_quit(app: Any) -> None:
 
     app.push_screen(QuitScreen(counts, may_cancel=not app.read_only, waiting=waiting),
                     chosen)
+
+
+def on_hangup(app: Any) -> None:
+    """The terminal went away (an SSH session dropped, a tmux window killed): nobody is
+    left to answer, so the console stops its engine as a quit does (what runs is
+    recorded `cancelled`, its process groups ended) instead of dying with runs left
+    behind. A console attached to a daemon just goes."""
+    import asyncio
+    import signal
+
+    def hung_up() -> None:
+        app.run_worker(app.action_quit(), group="quit", exclusive=True)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, hung_up)
 
 
 async def _drain_then_quit(app: Any) -> None:

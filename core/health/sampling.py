@@ -183,13 +183,18 @@ class Sampler:
         return await self.pool.connect(target_for(host, self.engine.config.hosts))
 
     async def _remote(self, target: str, command: str) -> tuple[int | None, str]:
-        from core.remote.ssh import SSHError
+        import asyncssh
+
+        from core.remote.ssh import SSHError, ssh_reason
 
         try:
             conn = await self._connect(target)
             result = await conn.run(command, check=False)
         except SSHError as e:
             raise _ProbeFailed(ssh_down(e, target, self._address(target))) from None
+        except (asyncssh.Error, OSError) as e:  # the connection died under the command
+            raise _ProbeFailed(down(f"unreachable over SSH: {ssh_reason(e)}",
+                                    "unreachable over SSH")) from None
         out = result.stdout if isinstance(result.stdout, str) else (result.stdout or b"").decode(
             "utf-8", "replace")
         return result.exit_status, out

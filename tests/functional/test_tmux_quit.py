@@ -96,3 +96,25 @@ def test_quit_then_stay(console, tmp_path):
     t.wait_for(lambda s: t.exited(), "quit at once: nothing in flight")
     [run] = history(tmp_path, cfg, state)
     assert run["state"] == "succeeded"
+
+
+def test_a_closed_terminal_stops_the_engine_and_leaves_no_run_behind(console, tmp_path):
+    """The terminal goes (an SSH session drops): SIGHUP. Nobody can answer a question, so
+    the console stops as a quit does: the run is recorded cancelled, its process gone."""
+    import time
+
+    start, _gate, cfg, state = console
+    t = start(80, 24)
+    run_long(t)
+    [run] = history(tmp_path, cfg, state)
+    t.stop()  # tmux kill-server: the pane's process gets SIGHUP
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        [run] = history(tmp_path, cfg, state)
+        if run["state"] != "running":
+            break
+        time.sleep(0.1)
+    assert run["state"] == "cancelled" and run["reason"] == "fleetdeck was stopped while it ran"
+    out = subprocess.run(["pgrep", "-f", f"while \\[ ! -e {tmp_path}/gate"], capture_output=True,
+                         text=True)
+    assert out.stdout.strip() == ""  # no process of the run left

@@ -92,25 +92,42 @@ class FleetScreen(Screen[None]):
     def update_status(self) -> None:
         app = self.fleet
         mode = getattr(app.engine, "mode_label", None) or app.mode_label  # attached or not
-        parts = ["[b]fleetdeck[/b]", mode + (" · read-only" if app.read_only else ""),
-                 self.TITLE_TEXT]
+        # (priority, markup, plain length): the lowest priorities go first when the
+        # line would not fit, so "3 alerts firing" is never cut to "│ 3"
+        parts: list[tuple[int, str, int]] = []
+
+        def part(priority: int, markup: str, plain: str | None = None) -> None:
+            parts.append((priority, markup, len(plain if plain is not None else markup)))
+
+        part(1, "[b]fleetdeck[/b]", "fleetdeck")
+        part(2, mode + (" · read-only" if app.read_only else ""))
+        part(5, self.TITLE_TEXT)
         if not app.engine_ready:
-            parts.append("starting engine…")
+            part(9, "starting engine…")
         else:
             queue = app.engine.queue()
             running = sum(1 for r in queue if r["state"] == "running")
             queued = len(queue) - running
             failed = app.engine.count_runs(states=["failed", "timed_out", "interrupted"],
                                            since=self.now() - RECENT_WINDOW)
-            parts.append(f"{running} running · {queued} queued")
-            parts.append(f"[b $error]{failed} failed[/] (6h)" if failed else "0 failed (6h)")
+            part(6, f"{running} running · {queued} queued")
+            text = f"{failed} failed (6h)"
+            part(8, f"[b $error]{failed} failed[/] (6h)" if failed else text, text)
             firing = sum(1 for a in app.engine.list_alerts() if a["status"] == "firing")
             if firing:  # only when there is something to say
-                parts.append(f"[b $error]{firing} alert{'s' if firing > 1 else ''} firing[/]")
+                text = f"{firing} alert{'s' if firing > 1 else ''} firing"
+                part(9, f"[b $error]{text}[/]", text)
+        width = max(20, self.app.size.width - 2)
+        shown = [p for p in parts if p[1]]
+        while len(shown) > 1 and sum(p[2] for p in shown) + 3 * (len(shown) - 1) > width:
+            shown.remove(min(shown, key=lambda p: p[0]))
         try:
-            self.query_one(StatusBar).update(" │ ".join(p for p in parts if p))
+            self.query_one(StatusBar).update(" │ ".join(p[1] for p in shown))
         except Exception:
             pass
+
+    def on_resize(self) -> None:
+        self.update_status()
 
 
 class TableScreen(Marks, FleetScreen):

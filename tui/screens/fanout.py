@@ -205,6 +205,9 @@ class FanOutScreen(FleetScreen):
 
     def refresh_data(self) -> None:
         super().refresh_data()
+        if self.fanout_id is None and self.fleet.engine_ready:
+            latest = self.fleet.engine.fanout_list(1)  # opened: the last fan-out, at once
+            self.fanout_id = latest[0]["id"] if latest else None
         if not self.fleet.engine_ready or self.fanout_id is None or not self.is_mounted \
                 or not self.query("#summary"):
             return  # (a daemon's answer can arrive as the screen is built or torn down)

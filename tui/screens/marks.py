@@ -13,8 +13,8 @@ from textual.binding import Binding
 MARK = "◆ "
 
 BINDINGS = [
-    Binding("space", "mark", "Mark", id="table.mark"),
-    Binding("asterisk", "mark_all", "Mark all", id="table.mark_all"),
+    Binding("space", "mark", "Mark", show=False, id="table.mark"),
+    Binding("asterisk", "mark_all", "Mark all", show=False, id="table.mark_all"),
 ]
 
 
