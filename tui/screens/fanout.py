@@ -86,6 +86,16 @@ class FanOutScreen(FleetScreen):
         super().on_mount()
         # the grid has the focus, so number keys still switch screens; `n` starts typing
         self.query_one(NavTable).focus()
+        self.set_interval(0.5, self._check_end)
+
+    _drawn_live = False  # the summary on screen says "running…"
+
+    def _check_end(self) -> None:
+        """Drawn as running but no longer live: draw its end. FanOutDone can come a beat
+        before the fan-out leaves the live set, and no event follows to redraw it."""
+        if self._drawn_live and self.fanout_id is not None and self.fleet.engine_ready \
+                and not self.fleet.engine.fanout_live(self.fanout_id):
+            self.refresh_data()
 
     # ------------------------------------------------------------------ the form ----
     def prefill(self, pattern: str | None, command: str | None) -> None:
@@ -220,6 +230,7 @@ class FanOutScreen(FleetScreen):
         rec = self.current
         assert rec is not None
         live = self.fleet.engine.fanout_live(rec["id"])
+        self._drawn_live = live
         head = Text()
         head.append(f"#{rec['id']} ", style="bold")
         head.append(f"{rec['pattern']} -- {rec['command']}   ")
