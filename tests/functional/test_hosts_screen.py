@@ -88,7 +88,7 @@ async def test_hosts_screen_live(state_dir: Path) -> None:
             assert check[:3] == ["db-port", "tcp", "down"]
             assert check[-1] == "tcp 127.0.0.1:1: connection refused"
             await pilot.press("escape")
-            assert app.screen is screen
+            await pilot_until(pilot, lambda: app.screen is screen, "back on the hosts screen")
             await pilot.press("f")  # a fan-out on the selected host, prefilled
             await pilot.pause()
             assert app.screen.query_one("#pattern").value == "db1"
