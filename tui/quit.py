@@ -6,6 +6,7 @@ quits at once: the daemon's runs go on."""
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any
 
 from rich.text import Text
@@ -98,8 +99,14 @@ def on_hangup(app: Any) -> None:
     import asyncio
     import signal
 
+    async def stop_then_end() -> None:
+        await app._shutdown_engine()  # noqa: SLF001 - runs cancelled, state committed
+        # no terminal is left to restore or draw on, and Textual's exit can wait on it
+        # for good: end the process (129: ended by SIGHUP, as a shell reports it)
+        os._exit(129)
+
     def hung_up() -> None:
-        app.run_worker(app.action_quit(), group="quit", exclusive=True)
+        app.run_worker(stop_then_end(), group="quit", exclusive=True)
 
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, hung_up)

@@ -118,3 +118,12 @@ def test_a_closed_terminal_stops_the_engine_and_leaves_no_run_behind(console, tm
     out = subprocess.run(["pgrep", "-f", f"while \\[ ! -e {tmp_path}/gate"], capture_output=True,
                          text=True)
     assert out.stdout.strip() == ""  # no process of the run left
+
+    def console_alive() -> bool:  # the console itself ends too: nothing left behind
+        return bool(subprocess.run(["pgrep", "-f", f"--state-dir {state} "],
+                                   capture_output=True, text=True).stdout.strip())
+
+    deadline = time.monotonic() + 60
+    while console_alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not console_alive()
