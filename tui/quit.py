@@ -114,9 +114,32 @@ def on_hangup(app: Any) -> None:
 
 async def _drain_then_quit(app: Any) -> None:
     await app.engine.drain()
-    await app.action_quit()
+    await _quit(app)
 
 
 async def _cancel_then_quit(app: Any) -> None:
     await app.engine.cancel_all(actor=app.actor, why="when the console quit")
+    await _quit(app)
+
+
+EXIT_GRACE = 5.0  # seconds Textual's exit gets before the process ends on its own
+
+
+async def _quit(app: Any) -> None:
+    """Stop the engine and exit. Textual's exit, asked from a worker after the question
+    was dismissed, has been seen to hang now and then (the engine already stopped,
+    everything recorded): past EXIT_GRACE the process ends itself, leaving the
+    terminal's alternate screen and showing the cursor first."""
+    import asyncio
+    import sys
+
     await app.action_quit()
+
+    def end() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.__stdout__.write("\x1b[?1049l\x1b[?25h")
+            sys.__stdout__.flush()
+        os._exit(0)
+
+    if not app.is_headless:  # a real terminal only: a headless app's loop is its host's
+        asyncio.get_running_loop().call_later(EXIT_GRACE, end)
