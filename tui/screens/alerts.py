@@ -27,6 +27,8 @@ from core.events import AlertChanged
 from tui.fmt import fmt_age
 from tui.palette import style
 from tui.screens.base import TableScreen
+from tui.screens.cells import age_cell
+from tui.widgets.table import Column
 
 AGE_REFRESH = 30.0  # seconds
 STATUS_MARKS = {"firing": "●", "acknowledged": "◐", "silenced": "○", "maintenance": "⚒",
@@ -58,7 +60,7 @@ def group_cells(lead: int, members: list[dict[str, Any]], now: float,
     return (Text(f"{'▾' if expanded else '▸'} #{lead}", style="bold"), status_cell(status),
             Text(f"check {first['source']}: {first.get('cause') or first['detail']} on "
                  f"{len(members)} hosts", style="bold"),
-            severity_cell(worst), Text(fmt_age(min(m["opened_at"] for m in members), now)),
+            severity_cell(worst), age_cell(min(m["opened_at"] for m in members), now),
             note)
 
 
@@ -70,7 +72,7 @@ def alert_cells(a: dict[str, Any], now: float, member: bool = False) -> tuple[Te
         note.append(f" · {a['quiet']}", style=style("muted"))
     return (Text(f"  └ #{a['id']}" if member else f"#{a['id']}"), status_cell(a["status"]),
             Text(a["what"], style="bold"),
-            severity_cell(a), Text(fmt_age(a["opened_at"], now)), note)
+            severity_cell(a), age_cell(a["opened_at"], now), note)
 
 
 def severity_cell(a: dict[str, Any]) -> Text:
@@ -82,8 +84,10 @@ def severity_cell(a: dict[str, Any]) -> Text:
 
 class AlertsScreen(TableScreen):
     TITLE_TEXT = "7 Alerts"
-    COLUMNS = (("id", "ALERT"), ("status", "STATUS"), ("what", "WHAT"), ("sev", "SEV"),
-               ("age", "OPENED"), ("note", "DETAIL"))
+    COLUMNS = (Column("id", "ALERT", 1, "I"), Column("status", "STATUS", 1, "S"),
+               Column("what", "WHAT", 1, "W", shrink=True), Column("sev", "SEV", 2, "V"),
+               Column("age", "OPENED", 3, "A"), Column("note", "DETAIL", 4, shrink=True))
+    KEY_PREFIX = "alerts"
     BINDINGS = [
         Binding("enter", "open", "Details", id="alerts.open"),
         Binding("plus", "expand", "Members", id="alerts.expand"),

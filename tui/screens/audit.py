@@ -8,15 +8,19 @@ from textual.binding import Binding
 from core.events import AlertChanged, EngineNotice, Event, JobChanged, RunQueued
 from tui.palette import style
 from tui.screens.base import TableScreen
-from tui.screens.cells import fmt_age, fmt_time
+from tui.screens.cells import age_cell, time_cell
+from tui.widgets.table import Column
 
 SHOW = 1000
 
 
 class AuditScreen(TableScreen):
     TITLE_TEXT = "9 Audit"
-    COLUMNS = (("when", "WHEN"), ("age", "AGE"), ("who", "WHO"), ("via", "VIA"),
-               ("action", "ACTION"), ("targets", "TARGETS"), ("detail", "DETAIL"))
+    COLUMNS = (Column("when", "WHEN", 3, "T"), Column("age", "AGE", 1),
+               Column("who", "WHO", 2, "W"), Column("via", "VIA", 4),
+               Column("action", "ACTION", 1, "C"), Column("targets", "TARGETS", 2, shrink=True),
+               Column("detail", "DETAIL", 3, shrink=True))
+    KEY_PREFIX = "audit"
     BINDINGS = [Binding("R", "reload_list", "Refresh", id="audit.refresh")]
 
     def refresh_data(self) -> None:
@@ -29,7 +33,7 @@ class AuditScreen(TableScreen):
         for i, r in enumerate(reversed(records)):
             targets = ", ".join(r.get("targets") or [])
             rows.append((str(i), (
-                Text(fmt_time(r["ts"])), Text(fmt_age(r["ts"], now)),
+                time_cell(r["ts"], now), age_cell(r["ts"], now),
                 Text(r.get("user", ""), style="bold"), Text(r.get("via", ""), style=style("muted")),
                 Text(r.get("action", "")), Text(targets), Text(r.get("detail", ""))),
                 f"{r.get('user')} {r.get('via')} {r.get('action')} {targets} "

@@ -20,7 +20,8 @@ from core.events import (
 )
 from tui.screens.marks import BINDINGS as MARK_BINDINGS
 from tui.screens.marks import Marks, marked_cells
-from tui.widgets.common import FilterBar, KeyBar, NavTable, RowFilter, StatusBar
+from tui.widgets.common import FilterBar, KeyBar, RowFilter, StatusBar
+from tui.widgets.table import Column, FleetTable, columns_of
 
 RECENT_WINDOW = 6 * 3600  # "failing lately" means the last six hours
 # what changes run listings (the last: an attached console reread the state)
@@ -136,10 +137,22 @@ class TableScreen(Marks, FleetScreen):
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="table.filter"),
         Binding("escape", "clear_filter", "Back", show=False, id="table.clear_filter"),
+        Binding("w", "wide", "Wide", show=False, id="table.wide"),
         *MARK_BINDINGS,
     ]
     FILTER_FIELDS: tuple[str, ...] = ()
-    COLUMNS: tuple[tuple[str, str], ...] = ()  # (key, label)
+    COLUMNS: tuple[Column | tuple[str, str], ...] = ()  # Column, or (key, label)
+    KEY_PREFIX = ""  # binding ids of its sort keys: "<prefix>.sort_<column>"
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        # a column's sort key (shift+letter, k9s style) becomes a binding of its screen;
+        # added before Textual merges the class's bindings
+        sorts = [c for c in columns_of(cls.__dict__.get("COLUMNS", ())) if c.sort]
+        if sorts:
+            cls.BINDINGS = [*cls.__dict__.get("BINDINGS", []), *(
+                Binding(c.sort, f"sort_column('{c.key}')", f"Sort by {c.label.lower()}", show=False,
+                        id=f"{cls.KEY_PREFIX}.sort_{c.key}") for c in sorts)]
+        super().__init_subclass__(**kw)
 
     def __init__(self) -> None:
         super().__init__()
@@ -148,17 +161,24 @@ class TableScreen(Marks, FleetScreen):
         self.marked: set[str] = set()
 
     def compose_body(self) -> ComposeResult:
-        table = NavTable(id="table")
-        for key, label in self.COLUMNS:
-            table.add_column(label, key=key)
-        yield table
+        yield FleetTable(columns_of(self.COLUMNS), id="table")
         yield FilterBar(placeholder="filter: regex, !regex inverts"
                         + (", or " + " ".join(f"{f}=…" for f in self.FILTER_FIELDS)
                            if self.FILTER_FIELDS else ""))
 
     @property
-    def table(self) -> NavTable:
-        return self.query_one(NavTable)
+    def table(self) -> FleetTable:
+        return self.query_one("#table", FleetTable)
+
+    def action_wide(self) -> None:
+        wide = self.table.toggle_wide()
+        hidden = self.table.hidden_columns
+        self.notify("wide: every column, ←/→ or h/l scroll" if wide else
+                    "fit to width" + (f" ({', '.join(hidden)} hidden; w shows them)"
+                                      if hidden else ""), timeout=3)
+
+    def action_sort_column(self, column: str) -> None:
+        self.table.sort_by(column)
 
     def on_mount(self) -> None:
         self.table.focus()
@@ -201,18 +221,11 @@ class TableScreen(Marks, FleetScreen):
         self.render_rows()
 
     def render_rows(self) -> None:
-        tables = self.query(NavTable)
+        tables = self.query("#table")
         if not tables:
             return  # not composed yet: on_mount renders
-        table = tables.first()
+        table = tables.first(FleetTable)
         keep = [r for r in self._rows if self.row_filter.keep(r[2])]
         self.query_one(FilterBar).show_count(len(keep), len(self._rows))
-        selected = table.selected_key()
-        table.clear()
-        for key, cells, _text in keep:
-            table.add_row(*(marked_cells(cells) if key in self.marked else cells), key=key)
-        if selected is not None:
-            for i, (key, _c, _t) in enumerate(keep):
-                if key == selected:
-                    table.move_cursor(row=i, animate=False)
-                    break
+        table.show([(key, marked_cells(cells) if key in self.marked else cells)
+                    for key, cells, _text in keep])

@@ -9,6 +9,7 @@ from rich.text import Text
 from core.jobs.runs import last_run_summary
 from tui.fmt import fmt_age, fmt_duration, fmt_rate, fmt_time
 from tui.palette import style
+from tui.widgets.table import SortText
 
 STATE_MARKS = {
     "queued": "…",
@@ -37,6 +38,16 @@ def last_run_cell(last: dict[str, Any] | None) -> Text:
                 style=style(state))
 
 
+def time_cell(ts: float | None, now: float) -> Text:
+    """A wall time that sorts by time (not as "09:15:02" against "Nov 28 14:00")."""
+    return SortText(fmt_time(ts, now), ts)
+
+
+def age_cell(ts: float | None, now: float) -> Text:
+    """An age ("3m ago") that sorts by the time it counts from."""
+    return SortText(fmt_age(ts, now), ts)
+
+
 def plain(value: Any) -> Text:
     return Text("-" if value is None or value == "" else str(value))
 
@@ -56,8 +67,8 @@ def run_cells(run: dict[str, Any], now: float) -> tuple[Text, ...]:
         Text(run["host"]),
         state_cell(run["state"]),
         plain(exit_code),
-        Text(fmt_time(run.get("started_at") or run.get("queued_at"), now)),
-        Text(fmt_duration(run_duration(run, now))),
+        time_cell(run.get("started_at") or run.get("queued_at"), now),
+        SortText(fmt_duration(took := run_duration(run, now)), took),
         Text(run.get("reason") or "", style=style("muted") if run["state"] == "skipped" else ""),
     )
 
@@ -68,5 +79,5 @@ def run_text(run: dict[str, Any]) -> str:
                                                      "reason", "trigger"))
 
 
-__all__ = ["fmt_age", "fmt_duration", "fmt_rate", "fmt_time", "plain", "run_cells",
-           "run_duration", "run_text", "state_cell"]
+__all__ = ["age_cell", "fmt_age", "fmt_duration", "fmt_rate", "fmt_time", "plain", "run_cells",
+           "run_duration", "run_text", "state_cell", "time_cell"]

@@ -15,7 +15,8 @@ from textual.widgets import Log, Static
 from core.events import Event, FanOutDone, FanOutHost, FanOutLine
 from tui.palette import style
 from tui.screens.base import FleetScreen, TableScreen
-from tui.screens.cells import fmt_age, fmt_time
+from tui.screens.cells import age_cell, time_cell
+from tui.widgets.table import Column
 
 STATE_ORDER = ("connecting", "running", "pending", "failed", "timed_out", "unreachable",
                "auth_failed", "host_key_unknown", "host_key_changed", "host_key_revoked",
@@ -152,8 +153,9 @@ class PastFanOutsScreen(TableScreen):
     """Fan-outs on record, newest first; Enter shows one in the fan-out screen."""
 
     TITLE_TEXT = "6 Fan-out › past"
-    COLUMNS = (("id", "ID"), ("when", "WHEN"), ("age", "AGE"), ("by", "BY"),
-               ("pattern", "PATTERN"), ("command", "COMMAND"), ("result", "RESULT"))
+    COLUMNS = (Column("id", "ID", 1), Column("when", "WHEN", 3), Column("age", "AGE", 2),
+               Column("by", "BY", 4), Column("pattern", "PATTERN", 1),
+               Column("command", "COMMAND", 2, shrink=True), Column("result", "RESULT", 1))
     BINDINGS = [Binding("enter", "choose", "Show", id="fanout_past.show"),
                 Binding("escape", "back", "Back", show=False, id="fanout_past.back")]
 
@@ -167,8 +169,8 @@ class PastFanOutsScreen(TableScreen):
             started = rec.get("started_at")
             result = counts_text(rec.get("hosts", {}))
             rows.append((str(rec["id"]), (
-                Text(f"#{rec['id']}", style="bold"), Text(fmt_time(started, now)),
-                Text(fmt_age(started, now) if started else "-"),
+                Text(f"#{rec['id']}", style="bold"), time_cell(started, now),
+                age_cell(started, now),
                 Text(rec.get("requested_by") or ""), Text(rec.get("pattern") or ""),
                 Text(rec.get("command") or ""), result),
                 f"{rec['id']} {rec.get('pattern')} {rec.get('command')} {result.plain}"))

@@ -25,6 +25,7 @@ from tui.palette import style
 from tui.screens.base import TableScreen
 from tui.screens.cells import fmt_age, run_cells
 from tui.widgets.common import NavTable
+from tui.widgets.table import Column
 
 SPARK = "▁▂▃▄▅▆▇█"
 SORTS = ("state", "host", "cpu", "memory", "disk", "load")
@@ -61,9 +62,10 @@ def state_text(state: str, level: str = "ok") -> Text:
 
 class HostsScreen(TableScreen):
     TITLE_TEXT = "5 Hosts"
-    COLUMNS = (("host", "HOST"), ("state", "STATE"), ("cpu", "CPU"), ("mem", "MEM"),
-               ("disk", "DISK"), ("load", "LOAD"), ("trend", "CPU, LAST HOUR"),
-               ("failing", "FAILING CHECKS"))
+    COLUMNS = (Column("host", "HOST", 1), Column("state", "STATE", 1), Column("cpu", "CPU", 1),
+               Column("mem", "MEM", 2), Column("disk", "DISK", 2), Column("load", "LOAD", 3),
+               Column("trend", "CPU, LAST HOUR", 5), Column("failing", "FAILING CHECKS", 2,
+                                                             shrink=True))
     BINDINGS = [
         Binding("enter", "open", "Open", id="hosts.open"),
         Binding("s", "sort", "Sort", id="hosts.sort"),
@@ -155,8 +157,10 @@ class HostDetailScreen(TableScreen):
     """One host: every check on it with its trend, and the runs it had lately."""
 
     TITLE_TEXT = "5 Hosts › host"
-    COLUMNS = (("check", "CHECK"), ("kind", "KIND"), ("state", "STATE"), ("since", "SINCE"),
-               ("status", "LAST"), ("trend", "TREND"), ("detail", "DETAIL"))
+    COLUMNS = (Column("check", "CHECK", 1), Column("kind", "KIND", 4),
+               Column("state", "STATE", 1), Column("since", "SINCE", 3),
+               Column("status", "LAST", 2), Column("trend", "TREND", 5),
+               Column("detail", "DETAIL", 2, shrink=True))
     BINDINGS = [
         Binding("f", "fanout", "Fan-out here", id="host.fanout"),
         Binding("escape", "back", "Back", id="host.back"),

@@ -22,15 +22,19 @@ from core.jobs.preview import (
 from core.jobs.runs import last_run_summary
 from tui.palette import style
 from tui.screens.base import TableScreen
-from tui.screens.cells import fmt_age, fmt_rate, fmt_time, last_run_cell
+from tui.screens.cells import age_cell, fmt_age, fmt_rate, fmt_time, last_run_cell
+from tui.widgets.table import Column, SortText
 
 DETAIL_FIRES = 5  # next fires the detail lists
 
 
 class JobsScreen(TableScreen):
     TITLE_TEXT = "2 Jobs"
-    COLUMNS = (("name", "JOB"), ("schedule", "SCHEDULE"), ("raw", "RAW"), ("next", "NEXT"),
-               ("last", "LAST"), ("age", "AGE"), ("rate", "OK%"), ("state", "STATE"))
+    COLUMNS = (Column("name", "JOB", 1, "N"), Column("schedule", "SCHEDULE", 2, shrink=True),
+               Column("raw", "RAW", 6), Column("next", "NEXT", 3, "T"),
+               Column("last", "LAST", 1, "L"), Column("age", "AGE", 4, "A"),
+               Column("rate", "OK%", 3, "O"), Column("state", "STATE", 2, "S"))
+    KEY_PREFIX = "jobs"
     BINDINGS = [
         Binding("r", "run", "Run now", id="jobs.run"),
         Binding("p", "pause", "Pause/resume", id="jobs.pause"),
@@ -74,9 +78,9 @@ class JobsScreen(TableScreen):
             Text(job["name"], style="bold"),
             Text(job["schedule_text"]),
             Text(job["schedule"] or "-", style=style("muted")),
-            Text(f"{fmt_time(nxt, now)} ({fmt_age(nxt, now)})" if nxt else "-"),
+            SortText(f"{fmt_time(nxt, now)} ({fmt_age(nxt, now)})" if nxt else "-", nxt),
             last_run_cell(last),
-            Text(fmt_age(last.get("finished_at"), now) if last else "-"),
+            age_cell(last.get("finished_at"), now) if last else Text("-"),
             Text(fmt_rate(job["success_rate"])),
             self._state(job),
         )

@@ -11,15 +11,17 @@ from core.events import RunFinished
 from tui.palette import style
 from tui.screens.base import RUN_EVENTS, TableScreen
 from tui.screens.cells import run_cells, run_text
+from tui.widgets.table import Column
 
 KEEP_FINISHED = 20
 
 
 class QueueScreen(TableScreen):
     TITLE_TEXT = "3 Queue"
-    COLUMNS = (("id", "RUN"), ("job", "JOB"), ("host", "HOST"), ("state", "STATE"),
-               ("exit", "EXIT"), ("started", "STARTED"), ("elapsed", "ELAPSED"),
-               ("reason", "WAITING FOR / RESULT"))
+    COLUMNS = (Column("id", "RUN", 1), Column("job", "JOB", 1), Column("host", "HOST", 2),
+               Column("state", "STATE", 1), Column("exit", "EXIT", 5),
+               Column("started", "STARTED", 4), Column("elapsed", "ELAPSED", 4),
+               Column("reason", "WAITING FOR / RESULT", 3, shrink=True))
     BINDINGS = [
         Binding("c", "cancel", "Cancel", id="queue.cancel"),
         Binding("enter", "open", "Output", id="queue.open"),

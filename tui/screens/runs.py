@@ -12,15 +12,18 @@ from core.events import ViewRefreshed
 from core.jobs.runs import RunState
 from tui.screens.base import RUN_EVENTS, TableScreen
 from tui.screens.cells import run_cells, run_text
+from tui.widgets.table import Column
 
 HISTORY_ROWS = 500
 
 
 class RunsScreen(TableScreen):
     TITLE_TEXT = "4 Runs"
-    COLUMNS = (("id", "RUN"), ("job", "JOB"), ("host", "HOST"), ("state", "STATE"),
-               ("exit", "EXIT"), ("started", "STARTED"), ("duration", "DURATION"),
-               ("reason", "REASON"))
+    COLUMNS = (Column("id", "RUN", 1, "I"), Column("job", "JOB", 1, "N"),
+               Column("host", "HOST", 2, "H"), Column("state", "STATE", 1, "S"),
+               Column("exit", "EXIT", 5, "X"), Column("started", "STARTED", 4, "A"),
+               Column("duration", "DURATION", 4, "D"), Column("reason", "REASON", 3, shrink=True))
+    KEY_PREFIX = "runs"
     FILTER_FIELDS = ("job", "state", "since")
     BINDINGS = [
         Binding("enter", "open", "Output", id="runs.open"),
