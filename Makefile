@@ -29,9 +29,12 @@ ARGS ?= demo
 run: compile
 	$(BIN)/fleetdeck $(ARGS)
 
+# two workers: most tests wait on real subprocesses, sshd and tmux, so two run in about
+# the time of one (TEST_JOBS=0 runs them in this process, one by one)
+TEST_JOBS ?= 2
 test: $(STAMP)
 	$(BIN)/ruff check core tui themes tests bench
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_JOBS)
 
 # long fuzz runs (`make test` has the short ones)
 fuzz: fuzz-config fuzz-socket
