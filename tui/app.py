@@ -209,21 +209,31 @@ class FleetdeckApp(AlertActions, KeyGate, App[None]):
                 self.notify(n.message, severity="error" if level == "error"
                             else "warning" if level == "warning" else "information",
                             timeout=8)
-        for screen in self._visible_screens():
+        shown = self._visible_screens()
+        for screen in shown:
             if events:
                 screen.engine_events(events)
             if alerts_moved or notices:
                 screen.update_status()  # alert counts, attached / lost
             if output:
                 screen.output_arrived(output)
+        if events:  # the screens of other modes catch up when shown again
+            for screen in self._hidden_screens(shown):
+                screen.missed_events(events)
 
     def _visible_screens(self) -> list[FleetScreen]:
         out: list[FleetScreen] = []
         for screen in self.screen_stack:
             if isinstance(screen, FleetScreen):
                 out.append(screen)
-        # screens of other modes refresh from the engine when shown again
         return out[-1:] if out else []
+
+    def _hidden_screens(self, shown: list[FleetScreen]) -> list[FleetScreen]:
+        """The mounted screens of every mode, but the one shown."""
+        out: list[FleetScreen] = []
+        for stack in self._screen_stacks.values():  # Textual's screens, mode by mode
+            out += [s for s in stack if isinstance(s, FleetScreen) and s not in shown]
+        return out
 
     def _refresh_screen(self) -> None:
         for screen in self._visible_screens():

@@ -126,6 +126,8 @@ class AlertsScreen(TableScreen):
             "no open alerts — all quiet" if not alerts else
             f"{firing} firing · {len(alerts) - firing} acknowledged or quiet")
 
+    WATCHES = (AlertChanged,)
+
     def engine_events(self, events: list[Any]) -> None:
         if any(isinstance(e, AlertChanged) for e in events):
             self.refresh_data()

@@ -40,6 +40,8 @@ class AuditScreen(TableScreen):
                 f"{r.get('detail', '')}"))
         self.set_rows(rows)
 
+    WATCHES = (RunQueued, JobChanged, AlertChanged, EngineNotice)
+
     def engine_events(self, events: list[Event]) -> None:
         if any(isinstance(e, RunQueued | JobChanged | AlertChanged | EngineNotice)
                for e in events):

@@ -69,18 +69,41 @@ class FleetScreen(Screen[None]):
     def compose_body(self) -> ComposeResult:  # pragma: no cover - overridden
         yield from ()
 
+    # what happened while the screen was hidden (another mode shown): caught up when it is
+    # shown again, after it is drawn, so a key shows its screen at once
+    stale = False
+
     def on_mount(self) -> None:
         self.refresh_data()
 
     def on_screen_resume(self) -> None:
-        self.refresh_data()
+        self.call_after_refresh(self.catch_up)
 
     def now(self) -> float:
         return self.fleet.clock()
 
     def refresh_data(self) -> None:
         """Pull the whole view from the engine (on show, and when the engine is ready)."""
+        self.stale = False
         self.update_status()
+
+    # the events that change what this screen shows (engine_events reacts to them)
+    WATCHES: tuple[type[Event], ...] = (*RUN_EVENTS, JobChanged)
+
+    def missed_events(self, events: list[Event]) -> None:
+        """A batch of events while hidden; a screen that can apply them later keeps them."""
+        if not self.stale and any(isinstance(e, self.WATCHES) for e in events):
+            self.stale = True
+
+    def catch_up(self) -> None:
+        """Shown again: after events it missed the default reads the view again; the
+        status bar's counts are always brought up to date."""
+        if not self.is_current:
+            return
+        if self.stale:
+            self.refresh_data()
+        else:
+            self.update_status()
 
     def engine_events(self, events: list[Event]) -> None:
         """A batch of events; the default is a full refresh when anything run-like came."""

@@ -25,7 +25,7 @@ from core.events import Event, FanOutDone, FanOutHost, FanOutStarted
 from core.jobs.active import EngineError
 from core.remote.inventory import resolve_targets
 from tui.palette import style
-from tui.screens.base import FleetScreen
+from tui.screens.base import RUN_EVENTS, FleetScreen
 from tui.screens.dialogs import ConfirmScreen
 from tui.screens.fanout_results import (
     STATE_ORDER,
@@ -255,6 +255,8 @@ class FanOutScreen(FleetScreen):
                 if r["host"] == selected:
                     table.move_cursor(row=i, animate=False)
                     break
+
+    WATCHES = (*RUN_EVENTS, *FANOUT_EVENTS)
 
     def engine_events(self, events: list[Event]) -> None:
         super().engine_events(events)

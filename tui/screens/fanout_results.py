@@ -67,6 +67,8 @@ class HostOutputScreen(FleetScreen):
         yield Static(Text(f"#{self.fanout_id} {self.host}", style="bold"), id="title")
         yield Log(id="output", highlight=False)
 
+    WATCHES = (FanOutLine, FanOutHost, FanOutDone)
+
     def refresh_data(self) -> None:
         super().refresh_data()
         if not self.fleet.engine_ready:
@@ -106,6 +108,7 @@ class HostOutputScreen(FleetScreen):
 class GatheredScreen(FleetScreen):
     """Identical outputs grouped (largest first), each other group diffed against it."""
 
+    WATCHES = (FanOutHost, FanOutDone)
     TITLE_TEXT = "6 Fan-out › gathered"
     BINDINGS = [Binding("escape", "back", "Back", id="fanout_gathered.back")]
 
@@ -152,6 +155,7 @@ class GatheredScreen(FleetScreen):
 class PastFanOutsScreen(TableScreen):
     """Fan-outs on record, newest first; Enter shows one in the fan-out screen."""
 
+    WATCHES = (FanOutDone,)
     TITLE_TEXT = "6 Fan-out › past"
     COLUMNS = (Column("id", "ID", 1), Column("when", "WHEN", 3), Column("age", "AGE", 2),
                Column("by", "BY", 4), Column("pattern", "PATTERN", 1),

@@ -20,9 +20,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from core.events import CheckChanged, Event, HealthSample, RunFinished, RunStarted
+from core.events import CheckChanged, Event, HealthSample, JobChanged, RunFinished, RunStarted
 from tui.palette import style
-from tui.screens.base import TableScreen
+from tui.screens.base import RUN_EVENTS, TableScreen
 from tui.screens.cells import fmt_age, run_cells
 from tui.widgets.common import NavTable
 from tui.widgets.table import Column
@@ -127,6 +127,8 @@ class HostsScreen(TableScreen):
     @staticmethod
     def _text(r: dict[str, Any]) -> str:
         return f"{r['host']} {r['state']} {r.get('level', '')} {' '.join(r['failing'])}"
+
+    WATCHES = (*RUN_EVENTS, JobChanged, HealthSample, CheckChanged)
 
     def engine_events(self, events: list[Event]) -> None:
         super().engine_events(events)

@@ -55,6 +55,8 @@ class LogsScreen(FleetScreen):
         # per source, the time of the newest line the first show read from the monitor:
         # events of those lines may still be on their way, and are not shown twice
         self.loaded_until: dict[str, float] = {}
+        self._missed: list[LogLines] = []  # while hidden, shown when it is shown again
+        self._missed_lines = 0
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="sources")
@@ -117,6 +119,23 @@ class LogsScreen(FleetScreen):
             top = max(rate, default=0) or 1
             out.append(sparkline(rate, 30, top), style=style("bad"))
         self.query_one("#sources", Static).update(out)
+
+    def missed_events(self, events: list[Event]) -> None:
+        """Hidden: the lines that came are kept (the newest VIEW_LINES of them), so what
+        the view shows when it is shown again has no gap."""
+        super().missed_events(events)
+        for e in events:
+            if isinstance(e, LogLines):
+                self._missed.append(e)
+                self._missed_lines += len(e.lines)
+        while self._missed and self._missed_lines - len(self._missed[0].lines) >= VIEW_LINES:
+            self._missed_lines -= len(self._missed.pop(0).lines)
+
+    def catch_up(self) -> None:
+        missed, self._missed, self._missed_lines = self._missed, [], 0
+        if missed:
+            self.engine_events(list(missed))
+        super().catch_up()
 
     def engine_events(self, events: list[Event]) -> None:
         new = []

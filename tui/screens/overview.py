@@ -11,10 +11,10 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from core.events import AlertChanged, CheckChanged, RunFinished
+from core.events import AlertChanged, CheckChanged, JobChanged, RunFinished
 from core.jobs.runs import missed_row
 from tui.palette import style
-from tui.screens.base import RECENT_WINDOW, FleetScreen
+from tui.screens.base import RECENT_WINDOW, RUN_EVENTS, FleetScreen
 from tui.screens.cells import fmt_age, fmt_time, last_run_cell, state_cell
 from tui.widgets.common import NavTable
 
@@ -135,6 +135,8 @@ class OverviewScreen(FleetScreen):
         if time.monotonic() >= self._missed_due:  # a day of history: not on every event
             self._missed_due = time.monotonic() + MISSED_EVERY
             self._show_missed(now)
+
+    WATCHES = (*RUN_EVENTS, JobChanged, AlertChanged, CheckChanged)
 
     def on_screen_resume(self) -> None:
         self._missed_due = 0.0  # shown again: looked at again

@@ -41,6 +41,9 @@ class RunLogScreen(FleetScreen):
         super().on_mount()
         self.set_interval(LIVE_REFRESH, self._live)
 
+    def missed_events(self, events: list[Any]) -> None:
+        self.stale = True  # its output is not in events: read again when shown
+
     def refresh_data(self) -> None:
         super().refresh_data()
         try:

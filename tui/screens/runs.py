@@ -34,6 +34,8 @@ class RunsScreen(TableScreen):
     def __init__(self) -> None:
         super().__init__()
         self.job: str | None = None
+        self._missed: dict[int, dict[str, Any]] = {}
+        self._missed_all = False
 
     def set_job_filter(self, job: str | None) -> None:
         self.job = job
@@ -64,6 +66,7 @@ class RunsScreen(TableScreen):
         super().refresh_data()
         if not self.fleet.engine_ready:
             return
+        self._missed, self._missed_all = {}, False
         now = self.now()
         runs = self.fleet.engine.list_runs(**self._query())
         self._rows = [(str(r["id"]), run_cells(r, now), run_text(r)) for r in runs]
@@ -77,7 +80,31 @@ class RunsScreen(TableScreen):
         if any(isinstance(e, ViewRefreshed) for e in events):  # a daemon's files changed
             self.refresh_data()
             return
-        runs = {e.run["id"]: e.run for e in events if isinstance(e, RUN_EVENTS)}
+        self._apply({e.run["id"]: e.run for e in events if isinstance(e, RUN_EVENTS)})
+
+    def missed_events(self, events: list[Any]) -> None:
+        """Hidden: the runs that changed are kept (the newest state of each), and applied
+        when shown again, so showing the screen reads no history."""
+        if any(isinstance(e, ViewRefreshed) for e in events):
+            self._missed_all = True
+        for e in events:
+            if isinstance(e, RUN_EVENTS):
+                self._missed[e.run["id"]] = e.run
+        self.stale = self._missed_all or bool(self._missed)
+
+    def catch_up(self) -> None:
+        missed, self._missed = self._missed, {}
+        if not self.is_current:
+            self._missed.update(missed)
+            return
+        if self._missed_all:
+            self._missed_all = False
+            self.refresh_data()
+            return
+        self.stale = False
+        self._apply(missed)
+
+    def _apply(self, runs: dict[int, dict[str, Any]]) -> None:
         if not runs or not self.fleet.engine_ready:
             return
         query = self._query()
