@@ -96,7 +96,9 @@ class Tmux:
             shown = self.screen()
             if test(shown):
                 return shown
-            if self.exited():
+            if self.exited():  # one last look: the exit may be what was awaited
+                if test(shown):
+                    return shown
                 break
             time.sleep(0.05)
         raise AssertionError(f"the terminal never showed {what or predicate!r}; it shows:\n"

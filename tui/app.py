@@ -31,6 +31,8 @@ from tui.screens.overview import OverviewScreen
 from tui.theming import apply_colour_mode, default_theme_name, load_themes, stylesheet_path
 
 FLUSH_INTERVAL = 0.1  # seconds between event batches reaching the screen
+PREWARM = ("jobs", "runs", "hosts", "alerts", "logs", "fanout", "queue", "audit")
+PREWARM_AFTER, PREWARM_EVERY = 1.0, 0.2  # s: after the first data, between screens
 LATER: dict[str, str] = {}  # screens not built yet: their key says so
 
 
@@ -148,6 +150,19 @@ class FleetdeckApp(AlertActions, KeyGate, App[None]):
             return
         self.engine_ready = True
         self._refresh_screen()
+        if not self.is_headless:
+            self.set_timer(PREWARM_AFTER, self._prewarm)
+
+    def _prewarm(self) -> None:
+        """Build the other screens in the background, one at a time, once the first one
+        shows data: the first press of 2 or 4 then shows a screen already drawn instead
+        of importing, styling and filling it (200-500 ms). Not under a test harness,
+        where each test builds only what it looks at."""
+        for mode in PREWARM:
+            if not self._screen_stacks.get(mode):
+                self._init_mode(mode)  # Textual's own first step of switch_mode
+                self.set_timer(PREWARM_EVERY, self._prewarm)
+                return
 
     def _fatal_error(self) -> None:
         """A crash: the traceback without local variables and with the config's secrets
@@ -159,7 +174,11 @@ class FleetdeckApp(AlertActions, KeyGate, App[None]):
         from tui.crash import config_secrets, crash_report, save_report
 
         self.bell()
-        report = crash_report(sys.exc_info(), config_secrets(self.engine.config))
+        exc = sys.exc_info()
+        if exc[1] is None and self._exception is not None:  # raised outside an except
+            error = self._exception
+            exc = (type(error), error, error.__traceback__)
+        report = crash_report(exc, config_secrets(self.engine.config))
         path = save_report(self.engine.state_dir, report)
         where = f"; this report is kept in {path}" if path else ""
         self._exit_renderables.append(Text(report + f"fleetdeck crashed{where}\n"))

@@ -37,6 +37,7 @@ ESC = "\x1b"
 INTRODUCERS = frozenset("[O]P_^\\")
 SETTLE_ROUNDS = 40  # at most this many passes over the queues per key
 ROUND_TIMEOUT = 2.0  # a pump that does not answer in this long is busy: let keys go on
+CATCH_UP_POLL = 0.01  # s between looks at a screen catching up
 
 
 class ConsoleParser(XTermParser):
@@ -83,7 +84,12 @@ async def settle(app: Any) -> None:
         pumps: list[MessagePump] = [app, *screen.walk_children(with_self=True)]
         idle = screen.is_mounted and all(p._message_queue.empty() for p in pumps)  # noqa: SLF001
         if idle and app.screen is screen:
-            return
+            if not getattr(screen, "catch_up_pending", False):
+                return
+            # a screen shown again catches up on what it missed just after its first
+            # frame: the next key acts on what it shows then, as a slower typist's would
+            await asyncio.sleep(CATCH_UP_POLL)
+            continue
         await _drain(pumps)
 
 

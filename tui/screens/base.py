@@ -23,6 +23,7 @@ from tui.screens.marks import Marks, marked_cells
 from tui.widgets.common import FilterBar, KeyBar, RowFilter, StatusBar
 from tui.widgets.table import Column, FleetTable, columns_of
 
+CATCH_UP_AFTER = 0.05  # s after a screen is shown again: its first frame is out by then
 RECENT_WINDOW = 6 * 3600  # "failing lately" means the last six hours
 # what changes run listings (the last: an attached console reread the state)
 RUN_EVENTS = (RunQueued, RunStarted, RunFinished, RunRetrying, ViewRefreshed)
@@ -72,12 +73,22 @@ class FleetScreen(Screen[None]):
     # what happened while the screen was hidden (another mode shown): caught up when it is
     # shown again, after it is drawn, so a key shows its screen at once
     stale = False
+    catch_up_pending = False  # shown again, not caught up yet: keys wait (tui/keys.py)
 
     def on_mount(self) -> None:
         self.refresh_data()
 
     def on_screen_resume(self) -> None:
-        self.call_after_refresh(self.catch_up)
+        # after the first frame: call_after_refresh may run before it when nothing is
+        # dirty yet, and a catch-up that changes a table makes it draw every cell again
+        self.catch_up_pending = True
+        self.set_timer(CATCH_UP_AFTER, self._caught_up)
+
+    def _caught_up(self) -> None:
+        try:
+            self.catch_up()
+        finally:
+            self.catch_up_pending = False
 
     def now(self) -> float:
         return self.fleet.clock()

@@ -24,6 +24,7 @@ from tui.screens.hosts import sparkline
 from tui.widgets.common import FilterBar, RowFilter
 
 VIEW_LINES = 5000
+CATCH_UP_LINES = 500  # per source: what came while the screen was hidden
 LEVEL_ROLES = {"error": "error", "warning": "warning", "debug": "debug",
                "skipped": "skipped_lines"}  # info: plain
 PALETTE = ("cyan", "magenta", "green", "blue", "yellow", "bright_cyan", "bright_magenta")
@@ -55,8 +56,7 @@ class LogsScreen(FleetScreen):
         # per source, the time of the newest line the first show read from the monitor:
         # events of those lines may still be on their way, and are not shown twice
         self.loaded_until: dict[str, float] = {}
-        self._missed: list[LogLines] = []  # while hidden, shown when it is shown again
-        self._missed_lines = 0
+        self._missed: dict[str, LogLines] = {}  # per source, while hidden
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="sources")
@@ -121,20 +121,25 @@ class LogsScreen(FleetScreen):
         self.query_one("#sources", Static).update(out)
 
     def missed_events(self, events: list[Event]) -> None:
-        """Hidden: the lines that came are kept (the newest VIEW_LINES of them), so what
-        the view shows when it is shown again has no gap."""
+        """Hidden: the newest CATCH_UP_LINES lines of each source are kept and shown when
+        the screen is shown again; older ones are counted in a "lines not shown" note,
+        as a flood is (they are in the file)."""
         super().missed_events(events)
         for e in events:
             if isinstance(e, LogLines):
-                self._missed.append(e)
-                self._missed_lines += len(e.lines)
-        while self._missed and self._missed_lines - len(self._missed[0].lines) >= VIEW_LINES:
-            self._missed_lines -= len(self._missed.pop(0).lines)
+                kept = self._missed.get(e.source)
+                lines = (kept.lines if kept else []) + list(e.lines)
+                skipped = (kept.skipped if kept else 0) + e.skipped
+                over = max(0, len(lines) - CATCH_UP_LINES)
+                self._missed[e.source] = LogLines(source=e.source, lines=lines[over:],
+                                                  skipped=skipped + over)
 
     def catch_up(self) -> None:
-        missed, self._missed, self._missed_lines = self._missed, [], 0
-        if missed:
-            self.engine_events(list(missed))
+        missed, self._missed = self._missed, {}
+        if missed and self.is_current:
+            self.engine_events(list(missed.values()))
+        elif missed:
+            self._missed = missed
         super().catch_up()
 
     def engine_events(self, events: list[Event]) -> None:

@@ -7,7 +7,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from rich.style import Style
 from textual.binding import Binding
+from textual.scroll_view import ScrollView
 from textual.widgets import DataTable, Static
 
 from tui.widgets.keybar import KeyBar
@@ -36,6 +38,27 @@ class NavTable(DataTable):
 
     def __init__(self, **kw: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kw)  # type: ignore[arg-type]
+        self._looks: dict[Any, tuple[Any, ...]] = {}  # focus/hover state -> its look
+
+    def notify_style_update(self) -> None:
+        """Textual restyles every widget of a screen each time it is shown again (and on
+        focus and blur), and a DataTable then throws away every rendered cell: a screen
+        switch cost 40-100 ms of drawing cells again. Its caches are keyed by the focus
+        state already, so here they go only when the look of a state changed (a theme,
+        a stylesheet); a focus change only drops the per-cell style lookup."""
+        ScrollView.notify_style_update(self)  # the widget's own style caches
+        state = self.get_pseudo_class_state()
+        look = (self.rich_style, *(self.get_component_rich_style(name, default=Style())
+                                   for name in sorted(self.COMPONENT_CLASSES)))
+        known = self._looks.get(state)
+        if known is not None and known != look or len(self._looks) > 8:
+            self._looks = {}
+            super().notify_style_update()  # everything is drawn again
+        else:
+            self._get_styles_to_render_cell.cache_clear()
+            self._styles_cache.clear()
+            self.refresh()
+        self._looks[state] = look
 
     def action_scroll_top(self) -> None:
         if self.row_count:
