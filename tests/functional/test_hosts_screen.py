@@ -21,6 +21,7 @@ from tests.helpers import NOW, console_app, pilot_until, ready
 from tui.app import FleetdeckApp
 from tui.screens.hosts import HostDetailScreen, HostsScreen, sparkline
 from tui.widgets.common import NavTable
+from tui.widgets.preview import WIDE_FROM
 
 pytestmark = pytest.mark.usefixtures("utc")  # the snapshots show times of day
 
@@ -152,6 +153,10 @@ def before_hosts(*keys: str):
         else:
             await pilot_until(pilot, lambda: isinstance(app.screen, HostsScreen)
                               and app.screen.table.row_count == 5, "the five hosts")
+            if app.size.width >= WIDE_FROM:  # the preview pane shows the host under the cursor
+                await pilot_until(pilot, lambda: app.screen.preview_key is not None and
+                                  app.screen.preview_key == app.screen.table.selected_key(),
+                                  "the preview of the first host")
         await pilot.pause()
 
     return run_before

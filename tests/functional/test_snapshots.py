@@ -20,6 +20,7 @@ from tui.screens.queue import QueueScreen
 from tui.screens.run_log import RunLogScreen
 from tui.screens.runs import RunsScreen
 from tui.widgets.log_view import LogView
+from tui.widgets.preview import WIDE_FROM
 
 pytestmark = pytest.mark.usefixtures("utc")
 
@@ -93,6 +94,10 @@ def before(screen_class: type, *keys: str):
         else:
             await pilot_until(pilot, lambda: isinstance(app.screen, screen_class),
                               screen_class.__name__)
+        if getattr(app.screen, "PREVIEW", False) and app.size.width >= WIDE_FROM:
+            await pilot_until(pilot, lambda: app.screen.preview_key is not None and
+                              app.screen.preview_key == app.screen.table.selected_key(),
+                              "the preview of the row under the cursor")
         await pilot.pause()
 
     return run_before

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
+from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import Input
 
@@ -21,9 +25,11 @@ from core.events import (
 from tui.screens.marks import BINDINGS as MARK_BINDINGS
 from tui.screens.marks import Marks, marked_cells
 from tui.widgets.common import FilterBar, KeyBar, RowFilter, StatusBar
+from tui.widgets.preview import WIDE_FROM, Preview
 from tui.widgets.table import Column, FleetTable, columns_of
 
 CATCH_UP_AFTER = 0.05  # s after a screen is shown again: its first frame is out by then
+PREVIEW_AFTER = 0.08  # s: the cursor rests this long before the preview follows it
 RECENT_WINDOW = 6 * 3600  # "failing lately" means the last six hours
 # what changes run listings (the last: an attached console reread the state)
 RUN_EVENTS = (RunQueued, RunStarted, RunFinished, RunRetrying, ViewRefreshed)
@@ -194,8 +200,17 @@ class TableScreen(Marks, FleetScreen):
         self._rows: list[tuple[str, tuple[Any, ...], str]] = []  # key, cells, search text
         self.marked: set[str] = set()
 
+    PREVIEW = False  # a preview pane of the row under the cursor (preview_of), v toggles
+    preview_open: bool | None = None  # None: as the width decides (tui/widgets/preview.py)
+
     def compose_body(self) -> ComposeResult:
-        yield FleetTable(columns_of(self.COLUMNS), id="table")
+        table = FleetTable(columns_of(self.COLUMNS), id="table")
+        if self.PREVIEW:
+            with Container(id="body"):
+                yield table
+                yield Preview(id="preview")
+        else:
+            yield table
         yield FilterBar(placeholder="filter: regex, !regex inverts"
                         + (", or " + " ".join(f"{f}=…" for f in self.FILTER_FIELDS)
                            if self.FILTER_FIELDS else ""))
@@ -203,6 +218,67 @@ class TableScreen(Marks, FleetScreen):
     @property
     def table(self) -> FleetTable:
         return self.query_one("#table", FleetTable)
+
+    # ----------------------------------------------------------------- preview ----
+    def preview_of(self, key: str) -> Text | Callable[[], Text]:
+        """What the pane shows for this row; a callable is run in a thread (file I/O)."""
+        return Text("")
+
+    def action_preview(self) -> None:
+        self.preview_open = not self._preview_shown()
+        self._layout_preview()
+
+    def _preview_shown(self) -> bool:
+        wide = self.app.size.width >= WIDE_FROM
+        return wide if self.preview_open is None else self.preview_open
+
+    def _layout_preview(self) -> None:
+        if not self.PREVIEW or not self.query("#preview"):
+            return
+        pane, body = self.query_one(Preview), self.query_one("#body")
+        beside = self.app.size.width >= WIDE_FROM
+        body.set_class(not beside, "-below")
+        pane.set_class(beside, "-beside")
+        pane.set_class(not beside, "-below")
+        pane.set_class(self._preview_shown(), "-shown")
+        self._preview_soon()
+
+    def _preview_soon(self) -> None:
+        if self.PREVIEW and self._preview_shown():
+            if self._preview_timer is not None:
+                self._preview_timer.stop()
+            self._preview_timer = self.set_timer(PREVIEW_AFTER, self._update_preview)
+
+    _preview_timer: Any = None
+    preview_key: str | None = None  # the row the pane shows now
+
+    def _update_preview(self) -> None:
+        key = self.table.selected_key() if self.query("#table") else None
+        if key is None:
+            self._show_preview(None, Text(""))
+            return
+        what = self.preview_of(key)
+        if callable(what):
+            self._preview_in_thread(key, what)
+        else:
+            self._show_preview(key, what)
+
+    @work(thread=True, exclusive=True, group="preview")
+    def _preview_in_thread(self, key: str, read: Callable[[], Text]) -> None:
+        text = read()
+        self.app.call_from_thread(self._show_preview, key, text)
+
+    def _show_preview(self, key: str | None, text: Text) -> None:
+        if self.is_mounted and self.table.selected_key() == key:
+            self.query_one(Preview).show_text(text)
+            self.preview_key = key
+
+    def on_data_table_row_highlighted(self, event: Any) -> None:
+        self._preview_soon()
+
+    def on_resize(self) -> None:
+        super().on_resize()
+        self._layout_preview()
 
     def action_wide(self) -> None:
         wide = self.table.toggle_wide()
@@ -217,6 +293,7 @@ class TableScreen(Marks, FleetScreen):
     def on_mount(self) -> None:
         self.table.focus()
         super().on_mount()
+        self._layout_preview()
 
     def action_filter(self) -> None:
         self.query_one(FilterBar).open()
@@ -263,3 +340,4 @@ class TableScreen(Marks, FleetScreen):
         self.query_one(FilterBar).show_count(len(keep), len(self._rows))
         table.show([(key, marked_cells(cells) if key in self.marked else cells)
                     for key, cells, _text in keep])
+        self._preview_soon()

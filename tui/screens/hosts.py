@@ -70,7 +70,9 @@ class HostsScreen(TableScreen):
         Binding("enter", "open", "Open", id="hosts.open"),
         Binding("s", "sort", "Sort", id="hosts.sort"),
         Binding("f", "fanout", "Fan-out", id="hosts.fanout"),
+        Binding("v", "preview", "Preview", id="hosts.preview"),
     ]
+    PREVIEW = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -135,6 +137,23 @@ class HostsScreen(TableScreen):
         if any(isinstance(e, HealthSample | CheckChanged) for e in events) and \
                 time.monotonic() - self._drawn >= REDRAW_EVERY:
             self.refresh_data()
+
+    def preview_of(self, key: str) -> Text:
+        """Every check on the host: its state, since when, and why (held in memory)."""
+        text = Text(f"{key}\n", style="bold")
+        now = self.now()
+        checks = [c for c in self.fleet.engine.health_snapshot() if c["target"] == key]
+        for c in sorted(checks, key=lambda c: (c["state"] == "up", c["check"])):
+            text.append_text(state_text(c["state"]))
+            text.append(f" {c['check']}", style="bold")
+            if c["since"]:
+                text.append(f" since {fmt_age(c['since'], now)}", style=style("muted"))
+            text.append("\n")
+            if c["detail"]:
+                text.append(f"  {c['detail']}\n")
+        if not checks:
+            text.append("no checks on this host", style=style("muted"))
+        return text
 
     def action_sort(self) -> None:
         self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
+from rich.text import Text
 from textual.binding import Binding
 
 from core.durations import DurationError, parse_duration
 from core.events import ViewRefreshed
 from core.jobs.runs import RunState
+from tui.palette import style
 from tui.screens.base import RUN_EVENTS, TableScreen
 from tui.screens.cells import run_cells, run_text
+from tui.widgets.preview import read_tail
 from tui.widgets.table import Column
 
 HISTORY_ROWS = 500
@@ -29,13 +33,16 @@ class RunsScreen(TableScreen):
         Binding("enter", "open", "Output", id="runs.open"),
         Binding("c", "cancel", "Cancel", id="runs.cancel"),
         Binding("J", "clear_job", "All jobs", id="runs.all_jobs"),
+        Binding("v", "preview", "Preview", id="runs.preview"),
     ]
+    PREVIEW = True
 
     def __init__(self) -> None:
         super().__init__()
         self.job: str | None = None
         self._missed: dict[int, dict[str, Any]] = {}
         self._missed_all = False
+        self._runs: dict[str, dict[str, Any]] = {}  # the rows' runs, for the preview
 
     def set_job_filter(self, job: str | None) -> None:
         self.job = job
@@ -69,6 +76,7 @@ class RunsScreen(TableScreen):
         self._missed, self._missed_all = {}, False
         now = self.now()
         runs = self.fleet.engine.list_runs(**self._query())
+        self._runs = {str(r["id"]): r for r in runs}
         self._rows = [(str(r["id"]), run_cells(r, now), run_text(r)) for r in runs]
         self.render_rows()
         title = f"4 Runs · {self.job}" if self.job else "4 Runs"
@@ -114,12 +122,40 @@ class RunsScreen(TableScreen):
             key = str(run_id)
             if _matches(run, query):
                 rows[key] = [run_cells(run, now), run_text(run)]
+                self._runs[key] = run
             else:
                 rows.pop(key, None)
+                self._runs.pop(key, None)
         order = sorted(rows, key=int, reverse=True)[:HISTORY_ROWS]
         self._rows = [(key, *rows[key]) for key in order]  # type: ignore[misc]
+        self._runs = {key: self._runs[key] for key in order if key in self._runs}
         self.render_rows()
         self.update_status()
+
+    def preview_of(self, key: str) -> Callable[[], Text]:
+        """The run's facts, its whole reason, and the end of its output (read in a
+        thread: the output is a file)."""
+        row = next((cells for k, cells, _t in self._rows if k == key), None)
+        run = self._runs.get(key)
+        path = self.fleet.engine.run_log_path(int(key)) if key.isdigit() else None
+
+        def read() -> Text:
+            text = Text()
+            if run is not None:
+                text.append(f"#{run['id']} {run['job']} on {run['host']}\n", style="bold")
+                text.append_text(row[3] if row else Text(run["state"]))
+                if run.get("exit_code") is not None:
+                    text.append(f"  exit {run['exit_code']}")
+                if run.get("trigger"):
+                    text.append(f"  ({run['trigger']})", style=style("muted"))
+                text.append("\n")
+                if run.get("reason"):
+                    text.append(run["reason"] + "\n")
+            tail = read_tail(path) if path else ""
+            text.append("\n" + (tail or "(no output)"), style="" if tail else style("muted"))
+            return text
+
+        return read
 
     def _selected(self) -> int | None:
         key = self.table.selected_key()
