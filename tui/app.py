@@ -239,6 +239,9 @@ class FleetdeckApp(AlertActions, KeyGate, App[None]):
         if events:  # the screens of other modes catch up when shown again
             for screen in self._hidden_screens(shown):
                 screen.missed_events(events)
+            top = self.screen
+            if not isinstance(top, FleetScreen) and hasattr(top, "engine_events"):
+                top.engine_events(events)  # a dialog that follows the engine (alert detail)
 
     def _visible_screens(self) -> list[FleetScreen]:
         out: list[FleetScreen] = []

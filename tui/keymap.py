@@ -3,8 +3,11 @@ against it (`check-config` and the console say which id is unknown), and a test 
 to the bindings the screens declare. Textual is not imported here."""
 
 BINDING_IDS: dict[str, str] = {
+    "alert.ack": "Ack",
     "alert.close": "Close",
+    "alert.open_run": "Open run",
     "alert.quit": "Close",
+    "alert.silence": "Silence",
     "alerts.ack": "Ack",
     "alerts.expand": "Members",
     "alerts.open": "Details",

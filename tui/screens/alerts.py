@@ -11,6 +11,7 @@ members under it (and hides them again), `a` on it acknowledges every member.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.console import Group
@@ -30,6 +31,7 @@ from tui.screens.base import TableScreen
 from tui.screens.cells import age_cell
 from tui.widgets.table import Column
 
+RUN_REF = re.compile(r"\brun #(\d+)")  # how a job's alert names its run
 AGE_REFRESH = 30.0  # seconds
 STATUS_MARKS = {"firing": "●", "acknowledged": "◐", "silenced": "○", "maintenance": "⚒",
                 "resolved": "✓"}
@@ -285,12 +287,69 @@ class AlertDetailScreen(ModalScreen[None]):
         border: round $primary; background: $surface; padding: 0 1; }
     """
     BINDINGS = [Binding("escape", "close", "Close", id="alert.close"),
-                Binding("q", "close", "Close", show=False, id="alert.quit")]
+                Binding("q", "close", "Close", show=False, id="alert.quit"),
+                Binding("a", "ack", "Ack", id="alert.ack"),
+                Binding("s", "silence", "Silence", id="alert.silence"),
+                Binding("o", "open_run", "Open run", id="alert.open_run")]
 
     def __init__(self, alert: dict[str, Any], now: float) -> None:
         super().__init__()
         self.alert = alert
         self.now = now
+
+    # the verbs of the Alerts screen, on the alert shown; the body follows its changes
+    def action_ack(self) -> None:
+        if self.alert["status"] != "firing":
+            self.notify(f"alert #{self.alert['id']} is {self.alert['status']}, not firing")
+            return
+        self.app.ack_alert(self.alert["id"])  # type: ignore[attr-defined]
+
+    def action_silence(self) -> None:
+        target = f"{self.alert['source']}@{self.alert['target']}"
+        if not self.app.guard_action("silence alerts"):  # type: ignore[attr-defined]
+            return
+
+        def done(answer: tuple[str, str] | None) -> None:
+            if answer:
+                self.app.silence(*answer)  # type: ignore[attr-defined]
+
+        self.app.push_screen(SilenceScreen(target), done)
+
+    def run_id(self) -> int | None:
+        """The run a job's alert is about: the newest "run #N" it mentions."""
+        texts = [self.alert.get("detail") or ""] + [
+            h.get("detail") or "" for h in reversed(self.alert.get("history") or [])]
+        for text in texts:
+            found = RUN_REF.search(text)
+            if found:
+                return int(found.group(1))
+        return None
+
+    def action_open_run(self) -> None:
+        run_id = self.run_id()
+        if run_id is None:
+            self.notify("this alert is not about a run", severity="warning")
+            return
+        self.app.open_run(run_id)  # type: ignore[attr-defined]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open_run":
+            return self.run_id() is not None
+        if action == "ack":
+            return self.alert["status"] == "firing"
+        return True
+
+    def engine_events(self, events: list[Any]) -> None:
+        """The alert changed (acknowledged, silenced, resolved): shown as it is now."""
+        if any(isinstance(e, AlertChanged) and e.alert.get("id") == self.alert["id"]
+               for e in events):
+            try:
+                self.alert = self.app.engine.get_alert(self.alert["id"])  # type: ignore[attr-defined]
+            except Exception:
+                return
+            self.now = self.app.clock()  # type: ignore[attr-defined]
+            self.query_one("#alert-body", Static).update(self._body())
+            self.refresh_bindings()
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -334,7 +393,10 @@ class AlertDetailScreen(ModalScreen[None]):
                 earlier.add_row(f"#{r['id']}", fmt_age(r["opened_at"], now),
                                 format_duration(r["age"]), r["detail"])
             parts += [Text(""), earlier]
-        parts += [Text(""), Text("Esc: back", style=style("muted"))]
+        keys = "a ack · s silence · " if a["status"] == "firing" else "s silence · "
+        if self.run_id() is not None:
+            keys += "o open the run · "
+        parts += [Text(""), Text(keys + "Esc back", style=style("muted"))]
         return Group(*parts)
 
     def action_close(self) -> None:
