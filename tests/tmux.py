@@ -21,6 +21,21 @@ import pytest
 from tests.helpers import WAIT
 
 TYPING_DELAY = 0.04  # between keys: a fast typist
+SIZES = [(80, 24), (160, 48)]
+# how the console looks: (theme argument, environment); every end-to-end test runs in each
+LOOKS = {"dark": (["--theme", "dark"], {}), "ansi": (["--theme", "ansi"], {}),
+         "no-color": (["--theme", "dark"], {"NO_COLOR": "1"})}
+TERMINALS = [pytest.param(size, look, id=f"{size[0]}x{size[1]}-{look}")
+             for size in SIZES for look in LOOKS]
+# the same, as one value each: for a fixture's params
+TERMINAL_PAIRS = [pytest.param((size, look), id=f"{size[0]}x{size[1]}-{look}")
+                  for size in SIZES for look in LOOKS]
+
+
+def look(name: str) -> tuple[list[str], dict[str, str]]:
+    """The console's arguments and environment for a look of LOOKS."""
+    args, env = LOOKS[name]
+    return list(args), dict(env)
 
 
 def require_tmux() -> str:

@@ -1,4 +1,4 @@
-"""Colour as a real terminal receives it: the console (`fleetdeck demo`) in tmux at 80x24.
+"""Colour as a real terminal receives it: the console (`fleetdeck demo`) in tmux at 80x24 and 160x48.
 
 NO_COLOR=1 (no-color.org): no colour escape at all, only attributes; the ansi theme: only
 the terminal's 16 colours, never the 256-colour cube or RGB. Each is checked twice: in the
@@ -13,7 +13,9 @@ import re
 import sys
 from pathlib import Path
 
-from tests.tmux import Tmux
+import pytest
+
+from tests.tmux import SIZES, Tmux
 
 SGR = re.compile(r"\x1b\[([0-9;:]*)m")
 ATTRIBUTES = {0, 1, 3, 4, 7, 22, 23, 24, 27}  # reset, bold, italic, underline, reverse, offs
@@ -51,7 +53,8 @@ def test_sgr_codes_reads_extended_colours_whole():
         1, "38;5;237", "48;2;1;2;3", 0, 97, 44]
 
 
-def run_console(tmp_path: Path, args: list[str], env: dict[str, str]) -> tuple[Tmux, Path]:
+def run_console(tmp_path: Path, args: list[str], env: dict[str, str],
+                size: tuple[int, int] = (80, 24)) -> tuple[Tmux, Path]:
     """The demo console in tmux, its output recorded from its first byte: it waits for
     a file that appears once the recording is on."""
     for name in ("home", "state", "config"):
@@ -61,7 +64,7 @@ def run_console(tmp_path: Path, args: list[str], env: dict[str, str]) -> tuple[T
     gate, raw = tmp_path / "go", tmp_path / "raw.out"
     command = " ".join([sys.executable, "-m", "tui.cli", *args, "demo", "--dir",
                         str(tmp_path / "demo")])
-    term = Tmux(tmp_path, 80, 24, env=env)
+    term = Tmux(tmp_path, *size, env=env)
     term.start(["sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.05; done; exec {command}"],
                cwd=Path(__file__).resolve().parents[2])
     term.record(raw)
@@ -84,8 +87,9 @@ def not_allowed(text: str, allowed: set[int]) -> list[int | str]:
     return sorted({c for c in sgr_codes(text) if c not in allowed}, key=str)
 
 
-def test_no_color_draws_no_colour(tmp_path):
-    term, raw = run_console(tmp_path, [], {"NO_COLOR": "1"})
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_no_color_draws_no_colour(tmp_path, size):
+    term, raw = run_console(tmp_path, [], {"NO_COLOR": "1"}, size)
     try:
         panes = visit_screens(term)
         for (_, title, _), pane in zip(SCREENS, panes, strict=True):
@@ -99,8 +103,9 @@ def test_no_color_draws_no_colour(tmp_path):
         term.stop()
 
 
-def test_ansi_theme_draws_sixteen_colours(tmp_path):
-    term, raw = run_console(tmp_path, ["--theme", "ansi"], {"TERM": "xterm-256color"})
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_ansi_theme_draws_sixteen_colours(tmp_path, size):
+    term, raw = run_console(tmp_path, ["--theme", "ansi"], {"TERM": "xterm-256color"}, size)
     try:
         panes = visit_screens(term)
         for (_, title, _), pane in zip(SCREENS, panes, strict=True):

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from tests.helpers import FLEETDECK, ROOT, cli_env
-from tests.tmux import Tmux
+from tests.tmux import TERMINALS, Tmux, look
 
 # a quick check of the demo's two dead hosts: their alerts fire seconds after launch
 QUICK = '''
@@ -62,15 +62,16 @@ def demo(tmp_path):
     fleet.wait(30)
 
 
-@pytest.mark.parametrize(("width", "height"), [(80, 24), (160, 48)])
-def test_an_incident_in_few_keys(demo, tmp_path, width, height):
+@pytest.mark.parametrize(("size", "name"), TERMINALS)
+def test_an_incident_in_few_keys(demo, tmp_path, size, name):
     config, state, cli = demo
+    args, extra = look(name)
     env = {k: v for k, v in cli_env(tmp_path).items()
            if k in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "PYTHONPATH", "PATH", "HOME")}
-    t = Tmux(tmp_path, width, height, env=env)
+    t = Tmux(tmp_path, *size, env={**env, **extra})
     try:
         t.start([sys.executable, "-m", "tui.cli", "--config", str(config), "--state-dir",
-                 str(state), "--theme", "dark"], cwd=ROOT)
+                 str(state), *args], cwd=ROOT)
         t.wait_for("Overview", "the console")
         t.wait_for("alerts firing", "the dead hosts' alerts in the status bar")
 

@@ -16,20 +16,20 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import ROOT
-from tests.tmux import Tmux
-
-SIZES = [(80, 24), (160, 48)]
+from tests.tmux import TERMINAL_PAIRS, Tmux, look
 
 
-@pytest.fixture(params=SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.fixture(params=TERMINAL_PAIRS)
 def console(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Tmux]:
-    width, height = request.param
+    (width, height), name = request.param
+    args, extra = look(name)
     env = {"HOME": str(tmp_path / "home"), "XDG_STATE_HOME": str(tmp_path / "state"),
-           "XDG_CONFIG_HOME": str(tmp_path / "config"), "PYTHONPATH": str(ROOT)}
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "PYTHONPATH": str(ROOT), **extra}
     for folder in ("home", "state", "config"):
         (tmp_path / folder).mkdir()
     term = Tmux(tmp_path, width, height, env=env)
-    term.start([sys.executable, "-m", "tui.cli", "demo", "--dir", str(tmp_path / "demo")])
+    term.start([sys.executable, "-m", "tui.cli", *args, "demo", "--dir",
+                str(tmp_path / "demo")])
     try:
         term.wait_for(lambda s: "1 Overview" in s and " running · " in s, "the console")
         yield term

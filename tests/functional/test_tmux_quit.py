@@ -10,9 +10,7 @@ import sys
 import pytest
 
 from tests.helpers import FLEETDECK, ROOT, cli_env
-from tests.tmux import Tmux
-
-SIZES = [(80, 24), (160, 48)]
+from tests.tmux import TERMINALS, Tmux, look
 
 
 @pytest.fixture
@@ -24,13 +22,14 @@ def console(tmp_path):
     state = tmp_path / "state"
     made = []
 
-    def start(width: int, height: int) -> Tmux:
+    def start(size: tuple[int, int], name: str) -> Tmux:
+        args, extra = look(name)
         env = {k: v for k, v in cli_env(tmp_path).items()
                if k in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "PYTHONPATH", "PATH", "HOME")}
-        t = Tmux(tmp_path, width, height, env=env)
+        t = Tmux(tmp_path, *size, env={**env, **extra})
         made.append(t)
         t.start([sys.executable, "-m", "tui.cli", "--config", str(cfg), "--state-dir",
-                 str(state), "--theme", "dark"], cwd=ROOT)
+                 str(state), *args], cwd=ROOT)
         t.wait_for("Overview", "the console")
         return t
 
@@ -53,10 +52,10 @@ def run_long(t: Tmux) -> None:
     t.wait_for("1 running", "the run in the status bar")
 
 
-@pytest.mark.parametrize(("width", "height"), SIZES)
-def test_quit_then_cancel(console, tmp_path, width, height):
+@pytest.mark.parametrize(("size", "name"), TERMINALS)
+def test_quit_then_cancel(console, tmp_path, size, name):
     start, _gate, cfg, state = console
-    t = start(width, height)
+    t = start(size, name)
     run_long(t)
     t.keys("q")
     t.wait_for("1 run in flight", "the question")
@@ -66,10 +65,10 @@ def test_quit_then_cancel(console, tmp_path, width, height):
     assert run["state"] == "cancelled" and run["reason"].endswith("when the console quit")
 
 
-@pytest.mark.parametrize(("width", "height"), SIZES)
-def test_quit_then_wait(console, tmp_path, width, height):
+@pytest.mark.parametrize(("size", "name"), TERMINALS)
+def test_quit_then_wait(console, tmp_path, size, name):
     start, gate, cfg, state = console
-    t = start(width, height)
+    t = start(size, name)
     run_long(t)
     t.keys("q")
     t.wait_for("1 run in flight", "the question")
@@ -82,9 +81,10 @@ def test_quit_then_wait(console, tmp_path, width, height):
     assert run["state"] == "succeeded"
 
 
-def test_quit_then_stay(console, tmp_path):
+@pytest.mark.parametrize(("size", "name"), TERMINALS)
+def test_quit_then_stay(console, tmp_path, size, name):
     start, gate, cfg, state = console
-    t = start(80, 24)
+    t = start(size, name)
     run_long(t)
     t.keys("q")
     t.wait_for("1 run in flight", "the question")
@@ -98,13 +98,15 @@ def test_quit_then_stay(console, tmp_path):
     assert run["state"] == "succeeded"
 
 
-def test_a_closed_terminal_stops_the_engine_and_leaves_no_run_behind(console, tmp_path):
+@pytest.mark.parametrize(("size", "name"), TERMINALS)
+def test_a_closed_terminal_stops_the_engine_and_leaves_no_run_behind(console, tmp_path, size,
+                                                                       name):
     """The terminal goes (an SSH session drops): SIGHUP. Nobody can answer a question, so
     the console stops as a quit does: the run is recorded cancelled, its process gone."""
     import time
 
     start, _gate, cfg, state = console
-    t = start(80, 24)
+    t = start(size, name)
     run_long(t)
     [run] = history(tmp_path, cfg, state)
     t.stop()  # tmux kill-server: the pane's process gets SIGHUP
