@@ -17,22 +17,20 @@ from textual.app import App
 from textual.binding import Binding
 
 from core.api import Actor
-from core.events import AlertChanged, EngineNotice, Event, OutputLine
+from core.events import Event
 from core.fleetconfig import Config
 from core.jobs.active import EngineError
 from core.jobs.engine import Engine
 from tui import commands as cmds
-from tui.alert_actions import AlertActions, ring_for
+from tui.alert_actions import AlertActions
 from tui.command_palette import FleetProvider
 from tui.keys import KeyGate
+from tui.pump import FLUSH_INTERVAL, PREWARM_AFTER, EventPump
 from tui.screens.base import FleetScreen
 from tui.screens.dialogs import CommandLineScreen, ConfirmScreen, HelpScreen
 from tui.screens.overview import OverviewScreen
 from tui.theming import apply_colour_mode, default_theme_name, load_themes, stylesheet_path
 
-FLUSH_INTERVAL = 0.1  # seconds between event batches reaching the screen
-PREWARM = ("jobs", "runs", "hosts", "alerts", "logs", "fanout", "queue", "audit")
-PREWARM_AFTER, PREWARM_EVERY = 1.0, 0.2  # s: after the first data, between screens
 LATER: dict[str, str] = {}  # screens not built yet: their key says so
 
 
@@ -43,7 +41,7 @@ def _screen(module: str, name: str) -> FleetScreen:
     return getattr(importlib.import_module(f"tui.screens.{module}"), name)()
 
 
-class FleetdeckApp(AlertActions, KeyGate, App[None]):
+class FleetdeckApp(EventPump, AlertActions, KeyGate, App[None]):
     TITLE = "fleetdeck"
     CSS_PATH = str(stylesheet_path())
     COMMANDS = {FleetProvider}
@@ -153,17 +151,6 @@ class FleetdeckApp(AlertActions, KeyGate, App[None]):
         if not self.is_headless:
             self.set_timer(PREWARM_AFTER, self._prewarm)
 
-    def _prewarm(self) -> None:
-        """Build the other screens in the background, one at a time, once the first one
-        shows data: the first press of 2 or 4 then shows a screen already drawn instead
-        of importing, styling and filling it (200-500 ms). Not under a test harness,
-        where each test builds only what it looks at."""
-        for mode in PREWARM:
-            if not self._screen_stacks.get(mode):
-                self._init_mode(mode)  # Textual's own first step of switch_mode
-                self.set_timer(PREWARM_EVERY, self._prewarm)
-                return
-
     def _fatal_error(self) -> None:
         """A crash: the traceback without local variables and with the config's secrets
         masked (Textual's own shows every frame's locals), kept in the state directory."""
@@ -204,62 +191,6 @@ class FleetdeckApp(AlertActions, KeyGate, App[None]):
 
     async def on_unmount(self) -> None:
         await self._shutdown_engine()
-
-    # ------------------------------------------------------------------- event pump ---
-    def _on_engine_event(self, event: Event) -> None:
-        # output lines are many and only say "there is more": keep which runs, not each line
-        if isinstance(event, OutputLine):
-            self._output_runs.add(event.run_id)
-        else:
-            self._buffer.append(event)
-
-    def _flush_events(self) -> None:
-        if not self._buffer and not self._output_runs:
-            return
-        events, self._buffer = self._buffer, []
-        output, self._output_runs = self._output_runs, set()
-        alerts_moved = any(isinstance(e, AlertChanged) for e in events)
-        if alerts_moved and ring_for(events):
-            self.bell()  # a new firing alert
-        notices = [e for e in events if isinstance(e, EngineNotice)]
-        for n in notices[-3:]:  # a reload rejected, a daemon lost: said on screen
-            level = n.level
-            if level in ("warning", "error") or "attached again" in n.message:
-                self.notify(n.message, severity="error" if level == "error"
-                            else "warning" if level == "warning" else "information",
-                            timeout=8)
-        shown = self._visible_screens()
-        for screen in shown:
-            if events:
-                screen.engine_events(events)
-            if alerts_moved or notices:
-                screen.update_status()  # alert counts, attached / lost
-            if output:
-                screen.output_arrived(output)
-        if events:  # the screens of other modes catch up when shown again
-            for screen in self._hidden_screens(shown):
-                screen.missed_events(events)
-            top = self.screen
-            if not isinstance(top, FleetScreen) and hasattr(top, "engine_events"):
-                top.engine_events(events)  # a dialog that follows the engine (alert detail)
-
-    def _visible_screens(self) -> list[FleetScreen]:
-        out: list[FleetScreen] = []
-        for screen in self.screen_stack:
-            if isinstance(screen, FleetScreen):
-                out.append(screen)
-        return out[-1:] if out else []
-
-    def _hidden_screens(self, shown: list[FleetScreen]) -> list[FleetScreen]:
-        """The mounted screens of every mode, but the one shown."""
-        out: list[FleetScreen] = []
-        for stack in self._screen_stacks.values():  # Textual's screens, mode by mode
-            out += [s for s in stack if isinstance(s, FleetScreen) and s not in shown]
-        return out
-
-    def _refresh_screen(self) -> None:
-        for screen in self._visible_screens():
-            screen.refresh_data()
 
     # --------------------------------------------------------------------- actions ----
     def action_show(self, name: str) -> None:
