@@ -201,6 +201,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  key → screen, {presses} presses, {args.rate:,} log lines/s arriving: "
               f"p50 {pct(ms, .5):.1f} ms, p99 {pct(ms, .99):.1f} ms, max {max(ms):.1f} ms   "
               f"goal p99 < 50 ms: {'PASS' if pct(ms, .99) < 50 else 'MISS'}")
+        per = {}
+        for i, t in enumerate(ms):
+            per.setdefault(SCREENS[order[i % len(order)]], []).append(t)
+        print("  per screen, median: " + ", ".join(
+            f"{name} {statistics.median(v):.0f} ms" for name, v in per.items()))
+        slow = sorted(range(len(ms)), key=lambda i: -ms[i])[:5]
+        print("  slowest presses: " + ", ".join(
+            f"#{i + 1} {SCREENS[order[i % len(order)]]} {ms[i]:.0f} ms" for i in sorted(slow)))
         print(f"  bare Textual app, a key to its other screen (idle): p50 {pct(bms, .5):.1f} "
               f"ms, p99 {pct(bms, .99):.1f} ms, max {max(bms):.1f} ms")
     finally:

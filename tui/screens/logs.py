@@ -24,7 +24,7 @@ from tui.screens.hosts import sparkline
 from tui.widgets.common import FilterBar, RowFilter
 
 VIEW_LINES = 5000
-CATCH_UP_LINES = 500  # per source: what came while the screen was hidden
+CATCH_UP_LINES = 100  # per source, of what came while hidden (the rest is in the file)
 LEVEL_ROLES = {"error": "error", "warning": "warning", "debug": "debug",
                "skipped": "skipped_lines"}  # info: plain
 PALETTE = ("cyan", "magenta", "green", "blue", "yellow", "bright_cyan", "bright_magenta")
