@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from core.events import Event
+from core.events import CheckChanged, Event
 from core.fleetconfig import Config
 from core.jobs.config import EngineSettings, Job, RetryPolicy
 from core.remote.config import Host
@@ -315,3 +315,11 @@ def inotify_watches(pid: int | str = "self") -> set[int]:
         except (OSError, StopIteration):
             continue
     return inodes
+
+
+def check_down(check: str, target: str, detail: str = "", severity: str = "crit", *,
+               old: str = "up", new: str = "down", cause: str | None = None,
+               at: float | None = None) -> CheckChanged:
+    """A check's state change as the health monitor publishes it (down by default)."""
+    return CheckChanged(check, target, old, new, time.time() if at is None else at, detail,
+                        severity, *(() if cause is None else (cause,)))

@@ -16,6 +16,7 @@ from core.health.config import CheckSpec
 from core.jobs.config import EngineSettings
 from core.remote.config import Host
 from tests.helpers import (
+    check_down,
     column,
     console_app,
     job,
@@ -87,8 +88,7 @@ async def test_hosts_refusing_together_are_one_group_and_one_notification(start_
 
 
 def down(target: str) -> CheckChanged:
-    return CheckChanged("system", target, "up", "crit", time.time(), "cpu 100% ≥ 98%",
-                        "crit", "cpu ≥ 98%")
+    return check_down("system", target, "cpu 100% ≥ 98%", new="crit", cause="cpu ≥ 98%")
 
 
 async def test_alerts_screen_expands_and_acks_a_group(tmp_path, monkeypatch):

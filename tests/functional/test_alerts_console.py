@@ -17,6 +17,7 @@ from core.events import CheckChanged
 from core.fleetconfig import Config
 from tests.helpers import (
     NOW,
+    check_down,
     column,
     console_app,
     job,
@@ -38,10 +39,6 @@ def config(alerting: AlertingConfig | None = None) -> Config:
                   alerting=alerting or AlertingConfig())
 
 
-def down(check: str, target: str, detail: str = "", severity: str = "crit") -> CheckChanged:
-    return CheckChanged(check, target, "up", "down", time.time(), detail, severity)
-
-
 class Bells:
     def __init__(self, app: FleetdeckApp, monkeypatch: Any) -> None:
         self.count = 0
@@ -56,7 +53,7 @@ async def test_alerts_screen_ack_silence_detail_and_bell(tmp_path, monkeypatch):
     bells = Bells(app, monkeypatch)
     async with app.run_test(size=(120, 36)) as pilot:
         await ready(pilot)
-        app.engine.bus.publish(down("http", "web1", "HTTP 500 in 31 ms"))
+        app.engine.bus.publish(check_down("http", "web1", "HTTP 500 in 31 ms"))
         await pilot_until(pilot, lambda: bells.count == 1, "the bell")
         firing = app.screen.query_one("#firing")
         await pilot_until(pilot, lambda: firing.display and firing.row_count == 1,
@@ -97,7 +94,7 @@ async def test_alerts_screen_ack_silence_detail_and_bell(tmp_path, monkeypatch):
 
         # a new alert on the silenced check@host: recorded, shown, but no bell
         app.engine.bus.publish(CheckChanged("disk", "web2", "down", "up", time.time()))
-        app.engine.bus.publish(down("disk", "web2", "again"))
+        app.engine.bus.publish(check_down("disk", "web2", "again"))
         await pilot_until(pilot, lambda: any(a["id"] == 3 for a in manager.list_alerts()),
                           "alert 3")
         # on screen: the batch of events that had it went by the bell (which kept still)
@@ -207,7 +204,7 @@ async def test_every_screen_counts_firing_alerts_in_its_status_bar(tmp_path):
         await pilot.pause()
         bar = app.screen.query_one(StatusBar)
         assert "firing" not in str(bar.render())
-        app.engine.bus.publish(down("http", "web1"))
+        app.engine.bus.publish(check_down("http", "web1"))
         await pilot_until(pilot, lambda: "1 alert firing" in str(bar.render()), "the count")
         app.engine.bus.publish(CheckChanged("http", "web1", "down", "up", time.time()))
         await pilot_until(pilot, lambda: "firing" not in str(bar.render()), "the count to go")

@@ -3,17 +3,18 @@ ack, silence, run, pause and cancel apply to the marked set."""
 
 from __future__ import annotations
 
-import time
-
-from core.events import CheckChanged
-from tests.helpers import column, console_app, job, make_config, pilot_until, ready
+from tests.helpers import (
+    check_down,
+    column,
+    console_app,
+    job,
+    make_config,
+    pilot_until,
+    ready,
+)
 from tui.screens.alerts import AlertsScreen, SilenceScreen
 from tui.screens.dialogs import ConfirmScreen
 from tui.screens.queue import QueueScreen
-
-
-def down(check: str, target: str, cause: str) -> CheckChanged:
-    return CheckChanged(check, target, "up", "down", time.time(), cause, "crit")
 
 
 async def test_mark_two_alerts_and_ack_them_at_once(tmp_path):
@@ -23,7 +24,7 @@ async def test_mark_two_alerts_and_ack_them_at_once(tmp_path):
         await ready(pilot)
         # three alerts of different checks: no group joins them
         for check, host in (("http", "web1"), ("disk", "db1"), ("ntp", "cache1")):
-            app.engine.bus.publish(down(check, host, f"{check} failed"))
+            app.engine.bus.publish(check_down(check, host, f"{check} failed"))
         manager = app.engine.alerts
         await pilot_until(pilot, lambda: len(manager.list_alerts()) == 3, "three alerts")
         await pilot.press("7")

@@ -20,7 +20,7 @@ from core.events import CheckChanged
 from core.fleetconfig import parse_config_text
 from core.jobs.engine import Engine
 from core.services import attach_alerts
-from tests.helpers import until_async
+from tests.helpers import check_down, until_async
 
 SECRET = "s3cr3t-7f1e9a-token"
 URL_SECRET = "u9q-url-secret-55"
@@ -93,7 +93,7 @@ async def start(cfg: Any, state_dir: Path) -> Engine:
 
 
 def down(check: str = "http", target: str = "local", old: str = "up") -> CheckChanged:
-    return CheckChanged(check, target, old, "down", 1_000.0, "HTTP 500 in 31 ms", "crit")
+    return check_down(check, target, "HTTP 500 in 31 ms", old=old, at=1_000.0)
 
 
 def pending(engine: Engine) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Colour as a real terminal receives it: the console (`fleetdeck demo`) in tmux at 80x24 and 160x48.
+"""Colour as a real terminal receives it: the console (`fleetdeck demo`) in tmux, at 80x24
+and at 160x48.
 
 NO_COLOR=1 (no-color.org): no colour escape at all, only attributes; the ansi theme: only
 the terminal's 16 colours, never the 256-colour cube or RGB. Each is checked twice: in the
