@@ -178,10 +178,12 @@ class FleetdeckApp(EventPump, AlertActions, KeyGate, App[None]):
         request_quit(self)
 
     async def action_quit(self) -> None:
-        await self._shutdown_engine()
+        await self.stop_engine()
         self.exit()
 
-    async def _shutdown_engine(self) -> None:
+    async def stop_engine(self) -> None:
+        """Stop following the engine and stop it (a daemon's: only let go of it); what
+        was in flight is recorded as the engine's stop records it. Idempotent."""
         if self._unsubscribe:
             self._unsubscribe()
             self._unsubscribe = None
@@ -190,7 +192,7 @@ class FleetdeckApp(EventPump, AlertActions, KeyGate, App[None]):
             await self.engine.stop()
 
     async def on_unmount(self) -> None:
-        await self._shutdown_engine()
+        await self.stop_engine()
 
     # --------------------------------------------------------------------- actions ----
     def action_show(self, name: str) -> None:

@@ -100,7 +100,7 @@ def on_hangup(app: Any) -> None:
     import signal
 
     async def stop_then_end() -> None:
-        await app._shutdown_engine()  # noqa: SLF001 - runs cancelled, state committed
+        await app.stop_engine()  # runs cancelled, state committed, the lock released
         # no terminal is left to restore or draw on, and Textual's exit can wait on it
         # for good: end the process (129: ended by SIGHUP, as a shell reports it)
         os._exit(129)
