@@ -29,9 +29,9 @@ ARGS ?= demo
 run: compile
 	$(BIN)/fleetdeck $(ARGS)
 
-# two workers: most tests wait on real subprocesses, sshd and tmux, so two run in about
-# the time of one (TEST_JOBS=0 runs them in this process, one by one)
-TEST_JOBS ?= 2
+# three workers: most tests wait on real subprocesses, sshd and tmux, so they overlap well
+# even on two busy cores (TEST_JOBS=0 runs them in this process, one by one)
+TEST_JOBS ?= 3
 test: $(STAMP)
 	$(BIN)/ruff check core tui themes tests bench
 	$(BIN)/python -m pytest -n $(TEST_JOBS)
