@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from typing import Any
 
 from rich.text import Text
@@ -109,7 +110,31 @@ def on_hangup(app: Any) -> None:
         app.run_worker(stop_then_end(), group="quit", exclusive=True)
 
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, hung_up)
+        loop = asyncio.get_running_loop()
+
+        def on_signal(_signum: int, _frame: Any) -> None:
+            # a plain signal handler, not the loop's: it runs even when the main thread
+            # is stuck outside the loop (a console was once left spinning on a closed
+            # terminal, its loop blocked); past HANGUP_GRACE the process ends regardless
+            end_after(HANGUP_GRACE, 129)
+            loop.call_soon_threadsafe(hung_up)
+
+        signal.signal(signal.SIGHUP, on_signal)
+
+
+def end_after(seconds: float, code: int) -> None:
+    """End the process in `seconds` from a thread of its own, whatever the loop does."""
+    import threading
+
+    def end() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.__stdout__.write("\x1b[?1049l\x1b[?25h")  # leave the alternate screen
+            sys.__stdout__.flush()
+        os._exit(code)
+
+    timer = threading.Timer(seconds, end)
+    timer.daemon = True
+    timer.start()
 
 
 async def _drain_then_quit(app: Any) -> None:
@@ -123,6 +148,7 @@ async def _cancel_then_quit(app: Any) -> None:
 
 
 EXIT_GRACE = 5.0  # seconds Textual's exit gets before the process ends on its own
+HANGUP_GRACE = 10.0  # seconds after SIGHUP: the engine's stop takes well under one
 
 
 async def _quit(app: Any) -> None:
@@ -130,16 +156,6 @@ async def _quit(app: Any) -> None:
     was dismissed, has been seen to hang now and then (the engine already stopped,
     everything recorded): past EXIT_GRACE the process ends itself, leaving the
     terminal's alternate screen and showing the cursor first."""
-    import asyncio
-    import sys
-
     await app.action_quit()
-
-    def end() -> None:
-        with contextlib.suppress(OSError, ValueError):
-            sys.__stdout__.write("\x1b[?1049l\x1b[?25h")
-            sys.__stdout__.flush()
-        os._exit(0)
-
     if not app.is_headless:  # a real terminal only: a headless app's loop is its host's
-        asyncio.get_running_loop().call_later(EXIT_GRACE, end)
+        end_after(EXIT_GRACE, 0)
