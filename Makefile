@@ -34,7 +34,7 @@ run: compile
 TEST_JOBS ?= 3
 test: $(STAMP)
 	$(BIN)/ruff check core tui themes tests bench
-	$(BIN)/python -m pytest -n $(TEST_JOBS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist worksteal
 
 # long fuzz runs (`make test` has the short ones)
 fuzz: fuzz-config fuzz-socket

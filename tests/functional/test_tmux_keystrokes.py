@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from tests.helpers import FLEETDECK, ROOT, cli_env
-from tests.tmux import TERMINALS, Tmux, look
+from tests.tmux import COVERING, Tmux, look
 
 # a quick check of the demo's two dead hosts: their alerts fire seconds after launch
 QUICK = '''
@@ -62,7 +62,7 @@ def demo(tmp_path):
     fleet.wait(30)
 
 
-@pytest.mark.parametrize(("size", "name"), TERMINALS)
+@pytest.mark.parametrize(("size", "name"), COVERING)
 def test_an_incident_in_few_keys(demo, tmp_path, size, name):
     config, state, cli = demo
     args, extra = look(name)
