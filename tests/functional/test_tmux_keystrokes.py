@@ -102,15 +102,20 @@ def test_an_incident_in_few_keys(demo, tmp_path, size, name):
 
         t.wait_for(lambda s: rerun(), "a new fan-out of the hosts not ok")
 
-        # ack every firing alert: 7, *, a: 3 keys
+        # ack every firing alert: 7, *, a: 3 keys. The demo goes on opening alerts (its
+        # log rule fires on error bursts): the ones firing before the keys must all be
+        # acknowledged; one that opens after them may fire
+        firing = {a["id"] for a in json.loads(cli("alerts", "--json").stdout)
+                  if a["status"] == "firing"}
+        assert firing
         t.keys("7")
         t.type("*")
         t.keys("a")
 
         def all_acked(_s: str) -> bool:
             alerts = json.loads(cli("alerts", "--json").stdout)
-            return bool(alerts) and all(a["status"] != "firing" for a in alerts)
+            return all(a["status"] != "firing" for a in alerts if a["id"] in firing)
 
-        t.wait_for(all_acked, "every alert acknowledged")
+        t.wait_for(all_acked, "every alert that was firing acknowledged")
     finally:
         t.stop()
