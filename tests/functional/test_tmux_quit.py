@@ -4,8 +4,10 @@ and each answer does what it says; the history afterwards holds no failure."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -44,6 +46,41 @@ def history(tmp_path, cfg, state) -> list[dict]:
                          env=cli_env(tmp_path))
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
+
+
+def test_a_stuck_console_tells_where_it_is(console, tmp_path):
+    """SIGUSR1: every thread's Python stack, written to the state directory."""
+    import signal
+    import time
+
+    start, _gate, _cfg, state = console
+    start((80, 24), "dark")
+    [pid] = console_pids(state)
+    os.kill(pid, signal.SIGUSR1)
+    stacks = state / "console-stacks.txt"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "most recent call first" not in (
+            stacks.read_text() if stacks.exists() else ""):
+        time.sleep(0.05)
+    text = stacks.read_text()
+    assert "Thread 0x" in text and "textual" in text, text  # every thread, Textual's too
+
+
+def console_pids(state: Path) -> list[int]:
+    """The consoles on this state directory (not the tmux server whose command line
+    names them too). `--` first: the pattern starts with a dash, which pgrep would
+    otherwise take for an option (and find nothing)."""
+    out = subprocess.run(["pgrep", "-f", "--", f"--state-dir {state} "], capture_output=True,
+                         text=True)
+    pids = []
+    for p in out.stdout.split():
+        try:
+            argv = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile
+        if b"tui.cli" in argv:
+            pids.append(int(p))
+    return pids
 
 
 def run_long(t: Tmux) -> None:
@@ -122,8 +159,7 @@ def test_a_closed_terminal_stops_the_engine_and_leaves_no_run_behind(console, tm
     assert out.stdout.strip() == ""  # no process of the run left
 
     def console_alive() -> bool:  # the console itself ends too: nothing left behind
-        return bool(subprocess.run(["pgrep", "-f", f"--state-dir {state} "],
-                                   capture_output=True, text=True).stdout.strip())
+        return bool(console_pids(state))
 
     deadline = time.monotonic() + 60
     while console_alive() and time.monotonic() < deadline:

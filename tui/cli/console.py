@@ -17,6 +17,17 @@ def add_parsers(sub: Any) -> None:
     c.set_defaults(func=cmd_console)
 
 
+def stacks_on_request(state_dir: Path) -> None:
+    """`kill -USR1 PID` writes every thread's Python stack to <state>/console-stacks.txt:
+    a console that hangs (it has, at exit, now and then) can say where, without a
+    debugger and without stopping it."""
+    import faulthandler
+    import signal
+
+    stacks = open(state_dir / "console-stacks.txt", "a")  # noqa: SIM115 - open for life
+    faulthandler.register(signal.SIGUSR1, file=stacks, all_threads=True)
+
+
 def cmd_console(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from core.enginelog import setup_logging
 
@@ -35,5 +46,6 @@ def cmd_console(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         engine = AttachedEngine(config, state_dir, pid)
     app = FleetdeckApp(config, state_dir, read_only=args.read_only, theme=args.theme,
                        engine=engine)
+    stacks_on_request(state_dir)
     app.run()
     return app.return_code or 0
