@@ -25,8 +25,8 @@ SIZES = [(80, 24), (160, 48)]
 # how the console looks: (theme argument, environment); every end-to-end test runs in each
 LOOKS = {"dark": (["--theme", "dark"], {}), "ansi": (["--theme", "ansi"], {}),
          "no-color": (["--theme", "dark"], {"NO_COLOR": "1"})}
-TERMINALS = [pytest.param(size, look, id=f"{size[0]}x{size[1]}-{look}")
-             for size in SIZES for look in LOOKS]
+MATRIX = [(size, look, f"{size[0]}x{size[1]}-{look}") for size in SIZES for look in LOOKS]
+TERMINALS = [pytest.param(size, look, id=name) for size, look, name in MATRIX]
 # each size, each look at both sizes but dark: for the longest test (a whole incident,
 # 27 s), where the full matrix would cost a minute more and dark is drawn at both sizes
 # by every other terminal test
@@ -34,8 +34,7 @@ COVERING = [pytest.param(size, look, id=f"{size[0]}x{size[1]}-{look}")
             for size, look in (((80, 24), "dark"), ((160, 48), "ansi"), ((80, 24), "ansi"),
                                ((80, 24), "no-color"), ((160, 48), "no-color"))]
 # the same, as one value each: for a fixture's params
-TERMINAL_PAIRS = [pytest.param((size, look), id=f"{size[0]}x{size[1]}-{look}")
-                  for size in SIZES for look in LOOKS]
+TERMINAL_PAIRS = [pytest.param((size, look), id=name) for size, look, name in MATRIX]
 
 
 def look(name: str) -> tuple[list[str], dict[str, str]]:

@@ -77,7 +77,6 @@ class FleetTable(NavTable):
         self.sort_key: str | None = None  # a column key, or None: the order given
         self.sort_reverse = False
         self._given: list[tuple[str, tuple[Any, ...]]] = []
-        self._shown_cols: tuple[int, ...] = ()
         self._layout: tuple[tuple[int, ...], dict[int, int]] = ((), {})  # columns, cuts
         self._cells: dict[str, tuple[Any, ...]] = {}  # what each row shows now
         self._order: list[str] = []
@@ -137,7 +136,7 @@ class FleetTable(NavTable):
         selected = self.selected_key()
         self.clear(columns=True)
         self._layout = layout
-        self._shown_cols = cols = layout[0]
+        cols = layout[0]
         for i in cols:
             c = self.spec[i]
             arrow = ("▼" if self.sort_reverse else "▲") if c.key == self.sort_key else ""
@@ -190,8 +189,9 @@ class FleetTable(NavTable):
         return tuple(shown), cuts
 
     def on_resize(self, event: events.Resize) -> None:
-        if self._given and self._fit() != self._layout:
-            self._rebuild(self._fit())
+        layout = self._fit()
+        if self._given and layout != self._layout:
+            self._rebuild(layout)
 
     def toggle_wide(self) -> bool:
         self.wide = not self.wide
@@ -211,7 +211,7 @@ class FleetTable(NavTable):
 
     @property
     def hidden_columns(self) -> list[str]:
-        return [c.label for i, c in enumerate(self.spec) if i not in self._shown_cols]
+        return [c.label for i, c in enumerate(self.spec) if i not in self._layout[0]]
 
 
 def _width(cell: Any) -> int:
