@@ -72,7 +72,7 @@ def ssh_g(ssh: str, config: Path | None, host: str, *, user: str | None = None,
     return done.returncode, lines, done.stderr
 
 
-_IDENTITY = re.compile(r"^debug1: identity file (.*) type -?\d+$")
+_IDENTITY = re.compile(r"debug1: identity file (.*) type -?\d+$")  # anywhere in a line
 _VIS = re.compile(r"\\(\\|[0-7]{3})")
 
 
@@ -86,14 +86,16 @@ def ssh_identity_paths(ssh: str, config: Path, host: str, *, user: str | None = 
                        env: Mapping[str, str] | None = None) -> list[str]:
     """The identity files `ssh -v` loads for host (each one's "-cert" companion left
     out): its ProxyCommand exits at once, so nothing is contacted."""
-    flags = ["-v", "-o", "ProxyCommand=exec true", "-o", "ProxyUseFdpass=no", "-o",
+    # ssh itself puts "exec " before a ProxyCommand; "exec true" would make the shell
+    # complain on the shared stderr, a piece at a time, in the middle of ssh's own lines
+    flags = ["-v", "-o", "ProxyCommand=true", "-o", "ProxyUseFdpass=no", "-o",
              "BatchMode=yes"]
     done = subprocess.run(_argv(ssh, flags, config, host, user, port),
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           env=dict(env) if env is not None else None, timeout=120)
     out: list[str] = []
     for line in done.stderr.splitlines():
-        m = _IDENTITY.match(line)
+        m = _IDENTITY.search(line)
         if m and not (out and _unvis(m.group(1)) == out[-1] + "-cert"):
             out.append(_unvis(m.group(1)))
     return out
