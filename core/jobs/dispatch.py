@@ -39,21 +39,31 @@ class Dispatch:
 
     # durability: changes are batched into one atomic commit (group commit) -------------
     def _dirty(self) -> None:
+        """A change to make durable soon. One task at a time does it, and it goes on
+        while there are changes: one made while it was writing (a run that started as
+        the commit of its queueing went out) would otherwise wait for the next change,
+        which may never come -- a run was seen `queued` on disk while it ran."""
         if self._commit_task is None or self._commit_task.done():
-            self._commit_task = self._spawn(self._commit_soon())
+            self._commit_task = self._spawn(self._commit_soon(until_clean=True))
 
-    async def _commit_soon(self, delay: float = COMMIT_DELAY) -> None:
+    async def _commit_soon(self, delay: float = COMMIT_DELAY, *,
+                           until_clean: bool = False) -> None:
         # Changes of the next COMMIT_DELAY share one write: a busy engine rewrites its
         # head segment ~50 times a second, not once per run. What waits for the disk
         # (new runs, before they may start) commits at once (delay 0): a commit already
         # writing is joined, and the changes made meanwhile go in the next one.
-        if delay:
-            await asyncio.sleep(delay)
         assert self.store is not None
-        try:
-            await self.store.commit_async()
-        except Exception:
-            log.exception("writing state failed")
+        while True:
+            if delay:
+                await asyncio.sleep(delay)
+            try:
+                await self.store.commit_async()
+            except Exception:
+                log.exception("writing state failed")
+                return
+            if not (until_clean and self.store.dirty):
+                return
+            delay = COMMIT_DELAY
 
     async def _commit_now(self) -> None:
         assert self.store is not None

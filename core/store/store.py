@@ -401,7 +401,8 @@ class Store:
 
     @property
     def dirty(self) -> bool:
-        return self._durable_seq < self._seq
+        """Changes not durable yet that a commit would write (none once closed)."""
+        return self._durable_seq < self._seq and not (self.read_only or self._closed)
 
     def commit(self) -> None:
         """Make every change so far durable (blocking)."""

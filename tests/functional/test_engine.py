@@ -337,3 +337,36 @@ async def test_what_is_announced_is_already_on_disk(start_engine, state_dir):
     assert {told for told, _ in finished} >= {"succeeded", "failed", "skipped"}
     assert all(told == disk for told, disk in finished), finished
     assert all(disk is not None for kind, _t, disk in seen if kind == "run_queued"), seen
+
+
+async def test_a_change_made_while_a_commit_writes_is_written_without_another(
+        start_engine, state_dir):
+    """The engine's commit task is writing when a run changes (it started as the commit
+    of its queueing went out): the change is written too, without waiting for another
+    change that may never come. It once stayed `queued` on disk while it ran."""
+    import threading
+
+    from core.jobs.runs import Run
+
+    engine, _ = await start_engine(make_config(job("a", "true")), scheduling=False)
+    store = engine.store
+    gate = threading.Event()
+    write = store._write
+
+    def slow_write(batch):  # the disk is slow this once: the write takes until the gate
+        gate.wait(60)
+        write(batch)
+
+    store._write = slow_write
+    runs = [Run(id=store.next_run_id(), job="a", host="local", command="true",
+                state="queued", queued_at=1.0)]
+    store.add_run(runs[0])
+    engine._dirty()
+    await until_async(lambda: store._inflight is not None, "the commit to be writing")
+    runs[0].state = "running"
+    store.save_run(runs[0])  # while the write is out
+    engine._dirty()
+    gate.set()
+    await until_async(lambda: not store.dirty, "the change made meanwhile to be written")
+    on_disk = Store.open(state_dir, read_only=True)
+    assert on_disk.get_run(runs[0].id).state == "running"
