@@ -19,9 +19,15 @@ from core.services import attach_services
 
 
 class Daemon:
-    def __init__(self, config: Any, state_dir: Path, *, metrics_at: str | None = None) -> None:
-        self.engine = Engine(config, state_dir)
-        attach_services(self.engine)
+    def __init__(self, config: Any, state_dir: Path, *, metrics_at: str | None = None,
+                 engine: Engine | None = None) -> None:
+        """`engine`: one already running with its services (a console handing its runs
+        over as it quits); the daemon serves it from then on."""
+        self.adopted = engine is not None
+        if engine is None:
+            engine = Engine(config, state_dir)
+            attach_services(engine)
+        self.engine = engine
         self.reloader = Reloader(self.engine, config.path)
         self.engine.reloader = self.reloader
         self.control = ControlServer(self.engine)
@@ -31,7 +37,8 @@ class Daemon:
 
     async def start(self) -> None:
         """Take the state directory and start serving (OSError: the metrics address)."""
-        await self.engine.start()
+        if not self.adopted:
+            await self.engine.start()
         await self.control.start()
         self.reloader.watch()
         if self.metrics_at:

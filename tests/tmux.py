@@ -106,6 +106,10 @@ class Tmux:
         args = ["capture-pane", "-p", "-t", "t"] + (["-e"] if escapes else [])
         return self._tmux(*args).stdout
 
+    def scrollback(self) -> str:
+        """Everything the terminal holds: the screen and the lines scrolled off its top."""
+        return self._tmux("capture-pane", "-p", "-t", "t", "-S", "-").stdout
+
     def wait_for(self, predicate: str | Callable[[str], bool], what: str = "",
                  timeout: float = WAIT) -> str:
         """The screen once it shows `predicate` (a text, or a test on the screen)."""
@@ -127,12 +131,6 @@ class Tmux:
     def exited(self) -> bool:
         res = self._tmux("display-message", "-p", "-t", "t", "#{pane_dead}", check=False)
         return res.stdout.strip() == "1"
-
-    def exit_status(self) -> int | None:
-        res = self._tmux("display-message", "-p", "-t", "t", "#{pane_dead_status}",
-                         check=False)
-        text = res.stdout.strip()
-        return int(text) if text.isdigit() else None
 
     def stop(self) -> None:
         if self.started:

@@ -24,6 +24,7 @@ from core.jobs.engine import Engine
 from tui import commands as cmds
 from tui.alert_actions import AlertActions
 from tui.command_palette import FleetProvider
+from tui.handoff import Handoff
 from tui.keys import KeyGate
 from tui.pump import FLUSH_INTERVAL, PREWARM_AFTER, EventPump
 from tui.screens.base import FleetScreen
@@ -100,6 +101,8 @@ class FleetdeckApp(EventPump, AlertActions, KeyGate, App[None]):
         self.theme_errors: list[str] = []
         self.mode_label = "standalone"
         self.actor = Actor.local("console")  # who this console's actions are audited as
+        self.handoff: Handoff | None = None  # tui/handoff.py: set when quitting may hand runs over
+        self.handing_off = False
         self._apply_themes()
 
     # ------------------------------------------------------------------ start / stop --
@@ -187,7 +190,7 @@ class FleetdeckApp(EventPump, AlertActions, KeyGate, App[None]):
         if self._unsubscribe:
             self._unsubscribe()
             self._unsubscribe = None
-        if self.engine_ready:
+        if self.engine_ready and not self.handing_off:  # handed over: it goes on
             self.engine_ready = False
             await self.engine.stop()
 

@@ -105,6 +105,7 @@ BINDING_IDS: dict[str, str] = {
     "queue.cancel": "Cancel",
     "queue.open": "Output",
     "quit.cancel": "Cancel runs",
+    "quit.daemon": "Hand runs to a daemon",
     "quit.stay": "Stay",
     "quit.wait": "Wait",
     "runs.all_jobs": "All jobs",

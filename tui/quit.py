@@ -1,7 +1,9 @@
 """Quitting the console without failing anything: when the console runs its own engine
-and runs are in flight, it asks: wait for them (nothing new starts meanwhile), cancel
-them (recorded as cancelled by the person), or stay. A console attached to a daemon
-quits at once: the daemon's runs go on."""
+and runs are in flight, it asks: wait for them (nothing new starts meanwhile), hand them
+to a background daemon (tui/handoff.py: the console leaves the terminal and goes on as
+the daemon; the next launch attaches), cancel them (recorded as cancelled by the
+person), or stay. A console attached to a daemon quits at once: the daemon's runs go
+on."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
-WAIT, CANCEL = "wait", "cancel"
+WAIT, DAEMON, CANCEL = "wait", "daemon", "cancel"
 
 
 def in_flight_text(counts: dict[str, int]) -> str:
@@ -31,23 +33,26 @@ class QuitScreen(ModalScreen[str | None]):
 
     DEFAULT_CSS = """
     QuitScreen { align: center middle; background: $background 0%; }
-    QuitScreen > Vertical { width: 64; max-width: 95%; height: auto; border: thick $warning;
+    QuitScreen > Vertical { width: 76; max-width: 100%; height: auto; border: thick $warning;
                             background: $surface; padding: 1 2; }
+    QuitScreen Label { width: 100%; }
     QuitScreen #question { text-style: bold; }
     QuitScreen .choice { margin-top: 1; }
     """
     BINDINGS = [
         Binding("w", "answer('wait')", "Wait", id="quit.wait"),
+        Binding("d", "answer('daemon')", "To a daemon", id="quit.daemon"),
         Binding("c", "answer('cancel')", "Cancel runs", id="quit.cancel"),
         Binding("escape", "answer(None)", "Stay", id="quit.stay"),
     ]
 
     def __init__(self, counts: dict[str, int], *, may_cancel: bool = True,
-                 waiting: bool = False) -> None:
+                 waiting: bool = False, may_hand_off: bool = False) -> None:
         super().__init__()
         self.counts = counts
         self.may_cancel = may_cancel
         self.waiting = waiting
+        self.may_hand_off = may_hand_off
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -55,14 +60,18 @@ class QuitScreen(ModalScreen[str | None]):
             wait = "go on waiting" if self.waiting else "wait for them, then quit"
             yield Label(Text(f"w    {wait} (nothing new starts meanwhile)"),
                         classes="choice")
+            if self.may_hand_off:
+                yield Label(Text("d    hand them to a background daemon; the next fleetdeck "
+                                 "attaches"))
             if self.may_cancel:
-                yield Label(Text("c    cancel them now, then quit (recorded as cancelled "
-                                 "by you)"))
+                yield Label(Text("c    cancel them now, then quit (recorded as cancelled by "
+                                 "you)"))
             yield Label(Text("Esc  stay" + (" (they go on, and so does the schedule)"
                                             if not self.waiting else "")))
 
     def action_answer(self, choice: str | None) -> None:
-        if choice == CANCEL and not self.may_cancel:
+        if (choice == CANCEL and not self.may_cancel) or (
+                choice == DAEMON and not self.may_hand_off):
             return
         self.dismiss(choice)
 
@@ -85,11 +94,22 @@ def request_quit(app: Any) -> None:
             app.notify(f"waiting for {in_flight_text(engine.in_flight())} to end; "
                        "q to choose again", timeout=8)
             app.run_worker(_drain_then_quit(app), group="quit", exclusive=True)
+        elif choice == DAEMON:
+            hand_off(app)
         elif choice == CANCEL:
             app.run_worker(_cancel_then_quit(app), group="quit", exclusive=True)
 
-    app.push_screen(QuitScreen(counts, may_cancel=not app.read_only, waiting=waiting),
-                    chosen)
+    app.push_screen(QuitScreen(counts, may_cancel=not app.read_only, waiting=waiting,
+                               may_hand_off=app.handoff is not None), chosen)
+
+
+def hand_off(app: Any) -> None:
+    """Leave the engine running and end the console: the process goes on as the daemon
+    once Textual has given the terminal back (tui/cli/console.py)."""
+    from tui.handoff import HAND_OFF
+
+    app.handing_off = True
+    app.exit(result=HAND_OFF)
 
 
 def on_hangup(app: Any) -> None:
@@ -107,6 +127,9 @@ def on_hangup(app: Any) -> None:
         os._exit(129)
 
     def hung_up() -> None:
+        if getattr(app, "hung_up", False):  # told twice (the terminal, the waiting parent)
+            return
+        app.hung_up = True
         app.run_worker(stop_then_end(), group="quit", exclusive=True)
 
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):

@@ -50,6 +50,11 @@ async def test_cancel_records_the_person_and_quits(state_dir, tmp_path):
         await pilot.press("q")
         await pilot_until(pilot, lambda: isinstance(app.screen, QuitScreen), "the question")
         assert app.engine.in_flight() == {"running": 1, "queued": 0}
+        # no hand-off without the fork at launch (tui/handoff.py): `d` is not offered
+        offered = " ".join(str(label.render()) for label in app.screen.query("Label"))
+        assert "cancel them now" in offered and "background daemon" not in offered
+        await pilot.press("d")
+        assert isinstance(app.screen, QuitScreen) and app.engine_ready
         await pilot.press("c")
         await pilot_until(pilot, lambda: not app.engine_ready, "the engine stopped")
     assert app.return_code == 0

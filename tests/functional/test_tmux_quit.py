@@ -1,17 +1,21 @@
 """Quitting in a real terminal (tmux, 80x24 and 160x48): `q` with a run in flight asks,
-and each answer does what it says; the history afterwards holds no failure."""
+and each answer does what it says; the history afterwards holds no failure. A console
+that runs its own engine is two processes (tui/handoff.py): the one the shell started,
+which waits, and the console itself."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import FLEETDECK, ROOT, cli_env
+from tests.helpers import FLEETDECK, ROOT, cli_env, until
 from tests.tmux import TERMINALS, Tmux, look
 
 
@@ -24,20 +28,31 @@ def console(tmp_path):
     state = tmp_path / "state"
     made = []
 
-    def start(size: tuple[int, int], name: str) -> Tmux:
+    def start(size: tuple[int, int], name: str, keep_status: bool = False) -> Tmux:
+        """`keep_status`: the exit status is written to <tmp>/status (tmux 3.3a's own
+        #{pane_dead_status} is at times never set)."""
         args, extra = look(name)
         env = {k: v for k, v in cli_env(tmp_path).items()
                if k in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "PYTHONPATH", "PATH", "HOME")}
         t = Tmux(tmp_path, *size, env={**env, **extra})
         made.append(t)
-        t.start([sys.executable, "-m", "tui.cli", "--config", str(cfg), "--state-dir",
-                 str(state), *args], cwd=ROOT)
+        argv = [sys.executable, "-m", "tui.cli", "--config", str(cfg), "--state-dir",
+                str(state), *args]
+        if keep_status:
+            argv = ["sh", "-c", f'"$@"; echo $? > {tmp_path / "status"}', "sh", *argv]
+        t.start(argv, cwd=ROOT)
         t.wait_for("Overview", "the console")
         return t
 
     yield start, gate, cfg, state
     for t in made:
         t.stop()
+    left = console_pids(state)  # a daemon a console handed its runs to
+    for pid in left:  # SIGTERM: its runs are ended with it
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    if left:
+        until(lambda: not console_pids(state), "the daemon to stop")
 
 
 def history(tmp_path, cfg, state) -> list[dict]:
@@ -49,14 +64,16 @@ def history(tmp_path, cfg, state) -> list[dict]:
 
 
 def test_a_stuck_console_tells_where_it_is(console, tmp_path):
-    """SIGUSR1: every thread's Python stack, written to the state directory."""
-    import signal
+    """SIGUSR1: every thread's Python stack, written to the state directory. Sent to
+    the process the shell started, which passes it on to the console."""
+    import stat
     import time
 
     start, _gate, _cfg, state = console
     start((80, 24), "dark")
-    [pid] = console_pids(state)
-    os.kill(pid, signal.SIGUSR1)
+    pids = console_pids(state)
+    [waiting] = [p for p in pids if parent_of(p) not in pids]
+    os.kill(waiting, signal.SIGUSR1)
     stacks = state / "console-stacks.txt"
     deadline = time.monotonic() + 60
     # the dump is written thread by thread: wait for it to reach Textual's frames
@@ -65,6 +82,12 @@ def test_a_stuck_console_tells_where_it_is(console, tmp_path):
         time.sleep(0.05)
     text = stacks.read_text()
     assert "Thread 0x" in text and "textual" in text, text  # every thread, Textual's too
+    assert stat.S_IMODE(stacks.stat().st_mode) == 0o600
+    assert sorted(console_pids(state)) == sorted(pids)  # both alive: nothing ended
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def console_pids(state: Path) -> list[int]:
@@ -166,3 +189,43 @@ def test_a_closed_terminal_stops_the_engine_and_leaves_no_run_behind(console, tm
     while console_alive() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not console_alive()
+
+
+@pytest.mark.parametrize(("size", "name"), TERMINALS)
+def test_quit_then_hand_to_a_daemon(console, tmp_path, size, name):
+    """`d`: the shell gets its prompt back, the run goes on in a daemon that the next
+    launch attaches to, and it ends as it would have: succeeded, its output kept."""
+    import re
+
+    start, gate, cfg, state = console
+    t = start(size, name, keep_status=True)
+    run_long(t)
+    t.keys("q")
+    t.wait_for("hand them to a background daemon", "the hand-off choice")
+    t.keys("d")
+    t.wait_for(lambda s: t.exited(), "the console to give the terminal back")
+    shown = t.scrollback()
+    assert (tmp_path / "status").read_text().strip() == "0"
+    flat = " ".join(shown.split())
+    assert "1 run in flight (1 running) handed to a background daemon" in flat, shown
+    daemon = int(re.search(r"\(pid (\d+)\)", flat).group(1))
+    assert console_pids(state) == [daemon]  # the shell's process ended, the daemon goes on
+    [run] = history(tmp_path, cfg, state)
+    assert run["state"] == "running"
+
+    again = start(size, name)  # the next launch attaches
+    again.wait_for(f"attached to pid {daemon}", "the console attached to the daemon")
+    gate.touch()
+    [run] = until(lambda: [r for r in history(tmp_path, cfg, state) if r["state"] != "running"],
+                  "the run to end")
+    assert run["state"] == "succeeded" and run["exit_code"] == 0, run
+    out = subprocess.run([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state), "logs",
+                          str(run["id"])], capture_output=True, text=True, timeout=60,
+                         env=cli_env(tmp_path))
+    assert out.stdout.splitlines()[:1] == ["up"], out
+    again.keys("q")  # attached: quits at once, the daemon stays
+    again.wait_for(lambda s: again.exited(), "the attached console to quit")
+    assert console_pids(state) == [daemon]
+
+    os.kill(daemon, signal.SIGTERM)  # `kill PID` stops it, as the line said
+    until(lambda: not console_pids(state), "the daemon to stop")

@@ -116,9 +116,21 @@ async def _daemon(config: Any, state_dir: Path, quiet: bool,
     where = config.path or "built-in default config"
     out.print(f"fleetdeck engine running (pid {os.getpid()}) with {where}; "
               f"state in {state_dir}; control socket {daemon.control.path}; Ctrl-C stops")
+    await serve_until_stopped(daemon, stop)
+    return 0
+
+
+async def serve_until_stopped(daemon: Any, stop: asyncio.Event | None = None) -> None:
+    """Serve until SIGINT or SIGTERM (SIGHUP reloads), then stop: what still runs is
+    recorded as cancelled."""
+    loop = asyncio.get_running_loop()
+    if stop is None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, daemon.reload_on_signal)
     await stop.wait()
     await daemon.stop()
-    return 0
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
