@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from tui import commands as cmds
 HISTORY_FILE = "console_history"
 HISTORY_LINES = 500
 DURATIONS = ("15m", "30m", "1h", "2h", "4h", "8h", "1d")
+DURATION_UNITS = ("m", "h", "d", "s")
 Vocabulary = Mapping[str, Sequence[str]]  # argument name -> the words it may be
 
 
@@ -53,6 +55,8 @@ def complete(text: str, vocab: Vocabulary) -> Completion:
         takes = {c.name: bool(c.args or c.optional or c.rest) for c in cmds.COMMANDS}
         return Completion(start, word, found, len(found) == 1 and takes[found[0]])
     cmd = cmds.find(done[0])
+    if cmd is not None and cmd.rest and "--" in done[1:]:
+        return _complete_rest(text, vocab.get(cmd.rest, ()))
     if cmd is None or "--" in done[1:]:
         return Completion(start, word, (), False)
     slots = [*cmd.args, *cmd.optional]
@@ -61,7 +65,19 @@ def complete(text: str, vocab: Vocabulary) -> Completion:
         return Completion(start, word, (), False)
     low = word.lower()
     found = tuple(w for w in vocab.get(slots[index], ()) if w.lower().startswith(low))
+    if slots[index] == "duration" and word.isdigit():  # 45 -> 45m 45h 45d 45s
+        found = tuple(dict.fromkeys([*(word + unit for unit in DURATION_UNITS), *found]))
     return Completion(start, word, found, index + 1 < len(cmd.args) or bool(cmd.rest))
+
+
+def _complete_rest(text: str, lines: Sequence[str]) -> Completion:
+    """The free text after `--` (a fan-out's command) as one word, spaces and all:
+    completed from the commands run before, newest first, as a shell's history is."""
+    dashes = re.search(r"(?<=\s)--(\s+|$)", text)  # the word `--`, not one holding it
+    after = dashes.end() if dashes else len(text)
+    typed = text[after:]
+    found = tuple(line for line in lines if line.startswith(typed) and line != typed)
+    return Completion(after, typed, found, False)
 
 
 def suggestion(text: str, vocab: Vocabulary) -> str | None:
@@ -140,7 +156,19 @@ def vocabulary(app: Any) -> dict[str, list[str]]:
                     and n not in ("ansi-dark", "ansi-light"))
     return {"job": jobs, "pattern": [*groups, *hosts], "alert": alerts, "run": runs,
             "target": [*checks, *hosts, *(f"#{a}" for a in alerts)],
-            "duration": list(DURATIONS), "name": themes}
+            "duration": list(DURATIONS), "name": themes,
+            "command": fanout_commands(app)}
+
+
+def fanout_commands(app: Any) -> list[str]:
+    """Commands fanned out before, newest first: the prompt's own history, then the
+    recorded fan-outs (the CLI's and other consoles' too)."""
+    said = [line.split("--", 1)[1].strip() for line in reversed(history_for(app).lines)
+            if line.split(None, 1)[:1] == ["fanout"] and "--" in line]
+    recorded: list[str] = []
+    with contextlib.suppress(Exception):  # an engine without fan-outs has none to offer
+        recorded = [str(f["command"]) for f in app.engine.fanout_list(limit=50)]
+    return [c for c in dict.fromkeys([*said, *recorded]) if c]
 
 
 class History:

@@ -79,3 +79,27 @@ async def test_keys_typed_in_a_burst_arrive_in_order(tmp_path: Path):
             return None
 
         await pilot_until(pilot, lambda: pattern() == "*", "`n *` in the pattern field")
+
+
+async def test_free_text_after_dashes_and_durations_complete(tmp_path: Path):
+    """The command after `--` completes from the commands fanned out before (spaces
+    and all), a bare number of a duration from its units; Tab again takes the next."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "console_history").write_text(
+        "fanout @db -- df -h /var\nrun heartbeat\nfanout @web -- uptime -p\n")
+    app = console_app(CONFIG, state)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("colon", *"fanout web01 -- up", "tab")
+        field = app.screen.query_one("#command", Input)
+        assert field.value == "fanout web01 -- uptime -p"
+        await pilot.press(*["backspace"] * len("uptime -p"), "tab")  # every one: in turn
+        assert field.value == "fanout web01 -- uptime -p"
+        await pilot.press("tab")
+        assert field.value == "fanout web01 -- df -h /var"
+        await pilot.press("escape", "colon", *"silence heartbeat 45", "tab")
+        field = app.screen.query_one("#command", Input)
+        assert field.value == "silence heartbeat 45m"
+        await pilot.press("tab")
+        assert field.value == "silence heartbeat 45h"

@@ -45,3 +45,15 @@ def test_history_is_kept_private_and_recalled_by_prefix(tmp_path) -> None:
     at = again.older(at, "run")
     assert at is not None and again.lines[at] == "run heartbeat"
     assert again.older(at, "run") is None
+
+
+def test_the_text_after_dashes_is_one_word_and_numbers_take_units() -> None:
+    vocab = {"command": ["uptime -p", "uptime", "df -h"], "duration": ["15m", "1h"],
+             "target": ["cpu"], "pattern": ["@web"]}
+    c = complete("fanout @web --  upt", vocab)
+    assert (c.word, c.candidates, c.more) == ("upt", ("uptime -p", "uptime"), False)
+    assert complete("fanout a--b -- d", vocab).candidates == ("df -h",)  # `--` as a word
+    assert complete("fanout @web --", vocab).candidates == ()  # no space yet: not after it
+    assert complete("fanout @web -- df -h", vocab).candidates == ()  # typed in full
+    assert complete("silence cpu 45", vocab).candidates == ("45m", "45h", "45d", "45s")
+    assert complete("silence cpu 1", vocab).candidates == ("1m", "1h", "1d", "1s", "15m")

@@ -88,16 +88,15 @@ class CommandInput(LineInput):
         self.history = history
         self._at = len(history.lines)  # the history line shown; len: the typed one
         self._typed = ""  # what was typed before walking the history (its prefix)
-        self._cycle: tuple[str, tuple[str, ...], int] | None = None  # Tab through matches
+        self._cycle: tuple[str, str, tuple[str, ...], int] | None = None  # Tab in turn
 
     def action_complete(self) -> None:
         """Tab: the one match (and a space when more words follow), else the longest
         common start, else the next match in turn."""
         if self._cycle is not None and self.value == self._cycle[0]:
-            base, found, i = self._cycle
+            _, head, found, i = self._cycle
             i = (i + 1) % len(found)
-            self._set(base.rsplit(" ", 1)[0] + " " + found[i] if " " in base
-                      else found[i], cycle=(found, i))
+            self._set(head + found[i], cycle=(head, found, i))
             return
         c = comp.complete(self.value, self.vocab)
         head = self.value[:c.start]
@@ -108,16 +107,17 @@ class CommandInput(LineInput):
             self.bell_or_say("nothing to complete")
             return
         common = comp.common_prefix([w.lower() for w in c.candidates])
-        if len(common) > len(c.word):
+        if len(common) > len(c.word) and all(w.startswith(common) for w in c.candidates):
             self._set(head + common)
         else:
-            self._set(head + c.candidates[0], cycle=(c.candidates, 0))
+            self._set(head + c.candidates[0], cycle=(head, c.candidates, 0))
         self._say_matches(c.candidates)
 
-    def _set(self, value: str, cycle: tuple[tuple[str, ...], int] | None = None) -> None:
+    def _set(self, value: str,
+             cycle: tuple[str, tuple[str, ...], int] | None = None) -> None:
         self.value = value
         self.cursor_position = len(value)
-        self._cycle = (value, cycle[0], cycle[1]) if cycle else None
+        self._cycle = (value, *cycle) if cycle else None
 
     def _say_matches(self, found: tuple[str, ...]) -> None:
         line = self.parent
