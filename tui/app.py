@@ -202,7 +202,21 @@ class FleetdeckApp(EventPump, AlertActions, KeyGate, App[None]):
         if name in LATER:
             self.notify(LATER[name], title=name.capitalize())
             return
-        self.switch_mode(name)
+        self._unmasked_switch = bool(self._screen_stacks.get(name))
+        try:
+            self.switch_mode(name)
+        finally:
+            self._unmasked_switch = False
+
+    _unmasked_switch = False
+
+    def delay_update(self, delay: float = 0.05) -> None:
+        """Textual holds every repaint for 50 ms when it switches modes, to hide a
+        screen still being built. The console's screens are built ahead (tui/pump.py):
+        a switch to one that is built is drawn at once (50 ms less from key to screen);
+        one built on the spot keeps the mask."""
+        if not self._unmasked_switch:
+            super().delay_update(delay)
 
     def action_command_line(self) -> None:
         def done(line: str | None) -> None:

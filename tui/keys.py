@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from textual import events
@@ -38,6 +38,7 @@ INTRODUCERS = frozenset("[O]P_^\\")
 SETTLE_ROUNDS = 40  # at most this many passes over the queues per key
 ROUND_TIMEOUT = 2.0  # a pump that does not answer in this long is busy: let keys go on
 CATCH_UP_POLL = 0.01  # s between looks at a screen catching up
+SWITCH_ACTION = "show("  # the app's action that shows a screen (1-9, tui/app.py)
 
 
 class ConsoleParser(XTermParser):
@@ -72,10 +73,11 @@ class ConsoleDriver(linux_driver.LinuxDriver):
             linux_driver.XTermParser = XTermParser  # type: ignore[misc]
 
 
-async def settle(app: Any) -> None:
+async def settle(app: Any, leaving: Callable[[], bool] = lambda: False) -> None:
     """Return once the app and every widget of its top screen have handled what was
     queued for them, and nothing new was queued meanwhile (a key's effects: a screen
-    pushed and mounted, the focus moved)."""
+    pushed and mounted, the focus moved). `leaving`: the next key switches to another
+    screen, so it need not wait for this one to catch up on what it missed."""
     for _ in range(SETTLE_ROUNDS):
         try:
             screen = app.screen
@@ -84,7 +86,7 @@ async def settle(app: Any) -> None:
         pumps: list[MessagePump] = [app, *screen.walk_children(with_self=True)]
         idle = screen.is_mounted and all(p._message_queue.empty() for p in pumps)  # noqa: SLF001
         if idle and app.screen is screen:
-            if not getattr(screen, "catch_up_pending", False):
+            if not getattr(screen, "catch_up_pending", False) or leaving():
                 return
             # a screen shown again catches up on what it missed just after its first
             # frame: the next key acts on what it shows then, as a slower typist's would
@@ -136,13 +138,21 @@ class KeyGate:
         state.task = asyncio.create_task(self._release_next(state))
 
     async def _release_next(self, state: _GateState) -> None:
-        await settle(self)
+        await settle(self, lambda: bool(state.held) and self._switches_screen(state.held[0]))
         if not state.held:
             state.busy = False
             return
         key = state.held.popleft()
         state.released.add(key)
         self.post_message(key)  # type: ignore[attr-defined]
+
+
+    def _switches_screen(self, key: events.Key) -> bool:
+        """Whether `key` is bound to showing another screen (`show(...)`), where what
+        the screen shown now has yet to catch up on does not matter."""
+        found = self.active_bindings.get(key.key)  # type: ignore[attr-defined]
+        action = found.binding.action if found is not None else ""
+        return action.removeprefix("app.").startswith(SWITCH_ACTION)
 
 
 class _GateState:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.events import AlertChanged, EngineNotice, Event, OutputLine
+from core.heap import freeze_long_lived
 from tui.alert_actions import ring_for
 from tui.screens.base import FleetScreen
 
@@ -39,6 +40,7 @@ class EventPump:
                 self._init_mode(mode)  # Textual's own first step of switch_mode
                 self.set_timer(PREWARM_EVERY, self._prewarm)
                 return
+        freeze_long_lived()  # every screen built, the engine up: what lives, lives long
 
 
     def _on_engine_event(self, event: Event) -> None:

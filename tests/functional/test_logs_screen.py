@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import RichLog, Static
+from textual.widgets import Static
 
 from core.fleetconfig import Config
 from core.jobs.config import EngineSettings
@@ -69,7 +69,7 @@ async def test_logs_screen_merges_filters_pauses_and_jumps(tmp_path: Path) -> No
         await pilot.press("space")
         assert texts(screen)[-1] == "WARN api slow" and not screen.held
 
-        view = screen.query_one(RichLog)
+        view = screen.view
         await pilot.press("e")
         assert int(view.scroll_y) <= 1  # the error line is the second one
         await pilot.press("E")
@@ -147,3 +147,32 @@ async def test_lines_read_at_first_show_are_not_shown_again_by_their_event(
         later = (held[-1][0] + 1, "info", "INFO three")
         screen.engine_events([LogLines("api", [*held, later], 0)])
         assert texts(screen) == ["INFO one", "INFO two", "INFO three"]
+
+
+async def test_a_flood_is_kept_but_only_the_page_shown_is_drawn(tmp_path: Path) -> None:
+    """5,000 lines, some hostile (escape sequences, a bell, a carriage return): all are
+    kept, following the end; only the lines of the page on screen are drawn, and none
+    draws an escape or a control character."""
+    from core.events import LogLines
+
+    a = tmp_path / "a.log"
+    a.write_text("")
+    cfg = Config(path=None, hosts={"local": Host("local")}, jobs={},
+                 engine=EngineSettings(), sources={"api": SourceSpec("api", path=str(a))})
+    app = console_app(cfg, tmp_path / "state")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        await pilot.press("8")
+        await pilot_until(pilot, lambda: isinstance(app.screen, LogsScreen), "Logs")
+        screen = app.screen
+        lines = [(1.0 + i, "info", f"50%\rline {i} \x1b[31mred\x1b[0m \x07 done")
+                 for i in range(5000)]
+        screen.engine_events([LogLines("api", lines, 0)])
+        await pilot.pause()
+        view = screen.view
+        assert len(view.lines) == 5000
+        await pilot_until(pilot, lambda: view.scroll_y == view.max_scroll_y > 0, "the end")
+        drawn = "".join(view.render_line(y).text for y in range(view.size.height))
+        assert "line 4999 red \ufffd done" in drawn  # a progress line: its last state
+        assert not any(ord(c) < 32 for c in drawn)
+        assert len(view._strips) <= 2 * view.size.height  # the page, not the flood

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.heap import freeze_long_lived
 from tui.cli.common import CLIError, console, engine_errors, state_dir_of
 from tui.cli.jobs import run_line
 
@@ -110,6 +111,7 @@ async def _daemon(config: Any, state_dir: Path, quiet: bool,
             raise  # the state directory's, not the address's: main words it
         raise CLIError(f"--metrics {metrics_at}: {e.strerror or e}") from None
     loop.add_signal_handler(signal.SIGHUP, daemon.reload_on_signal)
+    freeze_long_lived()  # the engine is up: its history index lives as long as we do
     if daemon.metrics_address is not None:
         host, port = daemon.metrics_address
         out.print(f"metrics on http://{host}:{port}/metrics")

@@ -15,13 +15,15 @@ from collections import deque
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Input, RichLog, Static
+from textual.widgets import Input, Static
 
 from core.events import Event, LogLines
 from tui.palette import source_style, style
 from tui.screens.base import FleetScreen
 from tui.screens.hosts import sparkline
 from tui.widgets.common import FilterBar, RowFilter
+from tui.widgets.log_lines import display_text
+from tui.widgets.merged_log import MergedLog
 
 VIEW_LINES = 5000
 CATCH_UP_LINES = 100  # per source, of what came while hidden (the rest is in the file)
@@ -61,13 +63,12 @@ class LogsScreen(FleetScreen):
     def compose_body(self) -> ComposeResult:
         yield Static("", id="sources")
         yield Static("", id="paused")
-        yield RichLog(id="view", max_lines=VIEW_LINES, wrap=False, markup=False,
-                      auto_scroll=True)
+        yield MergedLog(VIEW_LINES, id="view")
         yield FilterBar(placeholder="filter: regex, !regex inverts")
 
     @property
-    def view(self) -> RichLog:
-        return self.query_one("#view", RichLog)
+    def view(self) -> MergedLog:
+        return self.query_one("#view", MergedLog)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -166,11 +167,9 @@ class LogsScreen(FleetScreen):
             self._show_paused()
             return
         self.lines.extend(items)
-        view = self.view
-        for item in items:
-            if self.row_filter.keep(f"{item[0]} {item[2]}"):
-                view.write(self._line(item))
-                self.shown.append(item)
+        kept = [item for item in items if self.row_filter.keep(f"{item[0]} {item[2]}")]
+        self.view.write_lines(self._line(item) for item in kept[-VIEW_LINES:])
+        self.shown += kept
         del self.shown[:-VIEW_LINES]
         if self.row_filter.regex is not None:
             self.query_one(FilterBar).show_count(len(self.shown), len(self.lines))
@@ -179,15 +178,15 @@ class LogsScreen(FleetScreen):
         source, level, text = item
         line = Text()
         line.append(f"{source:<10} ", style=source_style(self._colour(source)))
-        line.append(text, style=style(LEVEL_ROLES[level]) if level in LEVEL_ROLES else "")
+        line.append(display_text(text),  # a log is hostile input: no escapes shown
+                    style=style(LEVEL_ROLES[level]) if level in LEVEL_ROLES else "")
         return line
 
     def _rerender(self) -> None:
         view = self.view
         view.clear()
         self.shown = [i for i in self.lines if self.row_filter.keep(f"{i[0]} {i[2]}")]
-        for item in self.shown:
-            view.write(self._line(item))
+        view.write_lines(self._line(item) for item in self.shown)
 
     # ----------------------------------------------------------------- keys ----
     def action_pause(self) -> None:
