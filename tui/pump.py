@@ -36,10 +36,17 @@ class EventPump:
         of importing, styling and filling it (200-500 ms). Not under a test harness,
         where each test builds only what it looks at."""
         for mode in PREWARM:
-            if not self._screen_stacks.get(mode):
+            stack = self._screen_stacks.get(mode)
+            if not stack:
                 self._init_mode(mode)  # Textual's own first step of switch_mode
                 self.set_timer(PREWARM_EVERY, self._prewarm)
                 return
+            screen = stack[-1]
+            if screen.is_mounted and not getattr(screen, "laid_out", False):
+                # laid out at the terminal's size while hidden (Textual's step on a
+                # screen's first show): its first show then only draws
+                screen._refresh_layout(self.size)
+                screen.laid_out = True
         freeze_long_lived()  # every screen built, the engine up: what lives, lives long
 
 
