@@ -97,6 +97,15 @@ def make_config(*jobs: Job, max_concurrent_runs: int = 16, **engine: object) -> 
     )
 
 
+def log_config(path: Path, name: str = "api") -> Config:
+    """No jobs, one log source following `path` (made empty)."""
+    from core.logs.sources import SourceSpec
+
+    path.write_text("")
+    return Config(path=None, hosts={"local": Host("local")}, jobs={}, engine=EngineSettings(),
+                  sources={name: SourceSpec(name, path=str(path))})
+
+
 def job(name: str, command: str, **kw: object) -> Job:
     retries = kw.pop("retries", 0)
     backoff = kw.pop("backoff", 0.05)

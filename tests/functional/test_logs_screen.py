@@ -11,7 +11,7 @@ from core.jobs.config import EngineSettings
 from core.logs.monitor import LogMonitor
 from core.logs.sources import SourceSpec
 from core.remote.config import Host
-from tests.helpers import NOW, console_app, has_open, pilot_until, ready
+from tests.helpers import NOW, console_app, has_open, log_config, pilot_until, ready
 from tui.app import FleetdeckApp
 from tui.screens.logs import LogsScreen
 
@@ -129,10 +129,7 @@ async def test_lines_read_at_first_show_are_not_shown_again_by_their_event(
     of those lines may still be on its way, and must not show them twice."""
     from core.events import LogLines
 
-    a = tmp_path / "a.log"
-    a.write_text("")
-    cfg = Config(path=None, hosts={"local": Host("local")}, jobs={},
-                 engine=EngineSettings(), sources={"api": SourceSpec("api", path=str(a))})
+    cfg = log_config(tmp_path / "a.log")
     app = console_app(cfg, tmp_path / "state")
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
@@ -155,10 +152,7 @@ async def test_a_flood_is_kept_but_only_the_page_shown_is_drawn(tmp_path: Path) 
     draws an escape or a control character."""
     from core.events import LogLines
 
-    a = tmp_path / "a.log"
-    a.write_text("")
-    cfg = Config(path=None, hosts={"local": Host("local")}, jobs={},
-                 engine=EngineSettings(), sources={"api": SourceSpec("api", path=str(a))})
+    cfg = log_config(tmp_path / "a.log")
     app = console_app(cfg, tmp_path / "state")
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)

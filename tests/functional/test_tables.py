@@ -10,11 +10,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import App, ComposeResult
 
-from core.fleetconfig import Config
-from core.jobs.config import EngineSettings
-from core.logs.sources import SourceSpec
-from core.remote.config import Host
-from tests.helpers import console_app, has_open, job, make_config, pilot_until, ready
+from tests.helpers import console_app, has_open, job, log_config, make_config, pilot_until, ready
 from tui.screens.alerts import AlertDetailScreen, AlertsScreen, SilenceScreen
 from tui.screens.jobs import JobsScreen
 from tui.screens.logs import LogsScreen
@@ -146,9 +142,7 @@ async def test_runs_screen_catches_up_on_runs_it_missed_without_reading_history(
 
 async def test_logs_screen_shows_lines_that_came_while_it_was_hidden(tmp_path: Path):
     log = tmp_path / "app.log"
-    log.write_text("")
-    cfg = Config(path=None, hosts={"local": Host("local")}, jobs={},
-                 engine=EngineSettings(), sources={"app": SourceSpec("app", path=str(log))})
+    cfg = log_config(log, "app")
     app = console_app(cfg, tmp_path / "state")
     async with app.run_test(size=(120, 30)) as pilot:
         await ready(pilot)
