@@ -150,7 +150,10 @@ class KeyGate:
     def _switches_screen(self, key: events.Key) -> bool:
         """Whether `key` is bound to showing another screen (`show(...)`), where what
         the screen shown now has yet to catch up on does not matter."""
-        found = self.active_bindings.get(key.key)  # type: ignore[attr-defined]
+        try:
+            found = self.active_bindings.get(key.key)  # type: ignore[attr-defined]
+        except Exception:  # no screen to ask (the app starting or ending): wait as usual
+            return False
         action = found.binding.action if found is not None else ""
         return action.removeprefix("app.").startswith(SWITCH_ACTION)
 

@@ -170,3 +170,20 @@ async def test_a_flood_is_kept_but_only_the_page_shown_is_drawn(tmp_path: Path) 
         assert "line 4999 red \ufffd done" in drawn  # a progress line: its last state
         assert not any(ord(c) < 32 for c in drawn)
         assert len(view._strips) <= 2 * view.size.height  # the page, not the flood
+
+
+async def test_lines_an_event_brought_are_not_shown_again(tmp_path: Path) -> None:
+    """Lines that came by an event (before the first show read the monitor, or after)
+    are not shown again by the first show or by a later event carrying them."""
+    from core.events import LogLines
+
+    app = console_app(log_config(tmp_path / "a.log"), tmp_path / "state")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("8")
+        await pilot_until(pilot, lambda: isinstance(app.screen, LogsScreen), "Logs")
+        screen = app.screen
+        one, two = (10.0, "info", "INFO one"), (11.0, "info", "INFO two")
+        screen.engine_events([LogLines("api", [one, two], 0)])
+        screen.engine_events([LogLines("api", [one, two, (12.0, "info", "INFO three")], 0)])
+        assert texts(screen) == ["INFO one", "INFO two", "INFO three"]

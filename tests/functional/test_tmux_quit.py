@@ -41,7 +41,9 @@ def console(tmp_path):
         if keep_status:
             argv = ["sh", "-c", f'"$@"; echo $? > {tmp_path / "status"}', "sh", *argv]
         t.start(argv, cwd=ROOT)
-        t.wait_for("Overview", "the console")
+        # the engine ready (the status bar counts runs): a `:run` typed before it is
+        # refused with a notice, which a test waiting for the run would miss
+        t.wait_for("queued", "the console with its engine ready")
         return t
 
     yield start, gate, cfg, state

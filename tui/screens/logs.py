@@ -55,9 +55,11 @@ class LogsScreen(FleetScreen):
         self.paused = False
         self.row_filter = RowFilter()
         self.colours: dict[str, str] = {}
-        # per source, the time of the newest line the first show read from the monitor:
-        # events of those lines may still be on their way, and are not shown twice
+        # per source, the time of the newest line shown (read by the first show, or
+        # brought by an event): an event of lines already shown (the first show read
+        # them while it was on its way) does not show them twice
         self.loaded_until: dict[str, float] = {}
+        self.first_shown = False
         self._missed: dict[str, LogLines] = {}  # per source, while hidden
 
     def compose_body(self) -> ComposeResult:
@@ -85,11 +87,13 @@ class LogsScreen(FleetScreen):
                 "No log sources configured: add a [sources.NAME] table to the config "
                 "(path = \"/var/log/app.log\" or command = \"journalctl -f\").")
             return
-        if not self.lines:  # first show: what the monitor already holds
+        if not self.first_shown:  # what the monitor already holds, less what events brought
+            self.first_shown = True
             merged = []
             for name in engine.log_sources():
-                merged += [(t, name, lvl, text)
-                           for t, lvl, text in engine.log_recent(name, 500)]
+                since = self.loaded_until.get(name)
+                merged += [(t, name, lvl, text) for t, lvl, text in engine.log_recent(name, 500)
+                           if since is None or t > since]
             merged.sort(key=lambda x: x[0])
             for t, name, _lvl, _text in merged:
                 self.loaded_until[name] = max(t, self.loaded_until.get(name, t))
@@ -153,8 +157,10 @@ class LogsScreen(FleetScreen):
                     new.append((source, "skipped", f"… {skipped:,} lines not shown, they "
                                                    "came too fast (they are in the file)"))
                 seen = self.loaded_until.get(source)
-                new += [(source, lvl, text) for t, lvl, text in e.lines
-                        if seen is None or t > seen]
+                fresh = [(t, lvl, text) for t, lvl, text in e.lines if seen is None or t > seen]
+                if fresh:
+                    self.loaded_until[source] = max(t for t, _lvl, _text in fresh)
+                new += [(source, lvl, text) for _t, lvl, text in fresh]
         if new:
             self._add(new)
             self._show_stats()
