@@ -103,6 +103,7 @@ class FleetdeckApp(EventPump, AlertActions, KeyGate, App[None]):
         self.actor = Actor.local("console")  # who this console's actions are audited as
         self.handoff: Handoff | None = None  # tui/handoff.py: set when quitting may hand runs over
         self.handing_off = False
+        self._unmasked_switch = False  # a switch to a screen built ahead: no repaint hold
         self._apply_themes()
 
     # ------------------------------------------------------------------ start / stop --
@@ -207,8 +208,6 @@ class FleetdeckApp(EventPump, AlertActions, KeyGate, App[None]):
             self.switch_mode(name)
         finally:
             self._unmasked_switch = False
-
-    _unmasked_switch = False
 
     def delay_update(self, delay: float = 0.05) -> None:
         """Textual holds every repaint for 50 ms when it switches modes, to hide a

@@ -13,7 +13,7 @@ import contextlib
 import os
 import re
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,7 +134,7 @@ def hint(text: str) -> str:
     return f":{cmd.usage}  {cmd.help}"
 
 
-def vocabulary(app: Any) -> dict[str, list[str]]:
+def vocabulary(app: Any) -> dict[str, Sequence[str]]:
     """The words of this console, read when the prompt opens: jobs, hosts and groups,
     checks, alert ids, recent run ids, themes."""
     engine = app.engine
@@ -157,7 +157,27 @@ def vocabulary(app: Any) -> dict[str, list[str]]:
     return {"job": jobs, "pattern": [*groups, *hosts], "alert": alerts, "run": runs,
             "target": [*checks, *hosts, *(f"#{a}" for a in alerts)],
             "duration": list(DURATIONS), "name": themes,
-            "command": fanout_commands(app)}
+            "command": ReadLater(lambda: fanout_commands(app))}
+
+
+class ReadLater(Sequence[str]):
+    """Words read the first time they are asked for, then kept: the fan-outs' record is
+    on disk, and most prompts never complete a command after `--`."""
+
+    def __init__(self, read: Callable[[], list[str]]) -> None:
+        self._read: Callable[[], list[str]] | None = read
+        self._words: list[str] = []
+
+    def _get(self) -> list[str]:
+        if self._read is not None:
+            self._words, self._read = self._read(), None
+        return self._words
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._get()[index]
+
+    def __len__(self) -> int:
+        return len(self._get())
 
 
 def fanout_commands(app: Any) -> list[str]:

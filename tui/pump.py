@@ -42,7 +42,7 @@ class EventPump:
                 self.set_timer(PREWARM_EVERY, self._prewarm)
                 return
             screen = stack[-1]
-            if screen.is_mounted and not getattr(screen, "laid_out", False):
+            if isinstance(screen, FleetScreen) and screen.is_mounted and not screen.laid_out:
                 # laid out at the terminal's size while hidden (Textual's step on a
                 # screen's first show): its first show then only draws
                 screen._refresh_layout(self.size)

@@ -71,15 +71,16 @@ async def _console(app: Any, config: Any, state_dir: Path) -> int:
             app.handoff.close()
         return app.return_code or 0
     from core.daemon import Daemon
-    from tui.cli.daemon import serve_until_stopped
+    from tui.cli.daemon import serve_until_stopped, stop_on_signals
     from tui.quit import in_flight_text
 
     daemon = Daemon(config, state_dir, engine=app.engine)
+    stop = stop_on_signals()
     await daemon.start()  # the control socket is up before the next launch looks for it
     pid = os.getpid()
     app.handoff.detach(
         f"fleetdeck: {in_flight_text(app.engine.in_flight())} handed to a background "
         f"daemon (pid {pid}); it goes on with the schedule. `fleetdeck` attaches to it; "
         f"`kill {pid}` stops it (what still runs is recorded as cancelled).")
-    await serve_until_stopped(daemon)
+    await serve_until_stopped(daemon, stop)
     return 0

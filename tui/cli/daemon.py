@@ -89,10 +89,7 @@ async def _daemon(config: Any, state_dir: Path, quiet: bool,
     from core.events import AlertChanged, RunFinished, RunStarted
 
     daemon = Daemon(config, state_dir, metrics_at=metrics_at)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()  # before the start: a SIGTERM meanwhile is not lost
     out = console()
     if not quiet:
         def show(event: Any) -> None:
@@ -110,7 +107,6 @@ async def _daemon(config: Any, state_dir: Path, quiet: bool,
         if metrics_at is None or e.filename is not None:
             raise  # the state directory's, not the address's: main words it
         raise CLIError(f"--metrics {metrics_at}: {e.strerror or e}") from None
-    loop.add_signal_handler(signal.SIGHUP, daemon.reload_on_signal)
     freeze_long_lived()  # the engine is up: its history index lives as long as we do
     if daemon.metrics_address is not None:
         host, port = daemon.metrics_address
@@ -122,15 +118,19 @@ async def _daemon(config: Any, state_dir: Path, quiet: bool,
     return 0
 
 
-async def serve_until_stopped(daemon: Any, stop: asyncio.Event | None = None) -> None:
-    """Serve until SIGINT or SIGTERM (SIGHUP reloads), then stop: what still runs is
-    recorded as cancelled."""
+def stop_on_signals() -> asyncio.Event:
+    """The event SIGINT and SIGTERM set: the daemon's cue to stop."""
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    if stop is None:
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, daemon.reload_on_signal)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def serve_until_stopped(daemon: Any, stop: asyncio.Event) -> None:
+    """Serve a started daemon (SIGHUP reloads) until `stop` is set, then stop it: what
+    still runs is recorded as cancelled."""
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, daemon.reload_on_signal)
     await stop.wait()
     await daemon.stop()
 

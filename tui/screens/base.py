@@ -80,6 +80,7 @@ class FleetScreen(Screen[None]):
     # shown again, after it is drawn, so a key shows its screen at once
     stale = False
     catch_up_pending = False  # shown again, not caught up yet: keys wait (tui/keys.py)
+    laid_out = False  # laid out ahead, while hidden (tui/pump.py)
 
     def on_mount(self) -> None:
         self.refresh_data()
