@@ -93,11 +93,13 @@ METHODS: tuple[Method, ...] = (
     Method("ack_alert_group", ("alert_id",), audit="ack group"),
     Method("silence", ("target", "duration"), audit="silence"),
     Method("fanout_start", ("pattern", "command", "hosts", "forks", "timeout",
-                            "connect_timeout", "trust_new_keys"), audit="fan-out"),
+                            "connect_timeout", "trust_new_keys", "serial", "max_fail",
+                            "pause_between", "hold_canary"), audit="fan-out"),
     Method("fanout_rerun", ("fanout_id", "classes"), audit="fan-out rerun"),
     Method("fanout_trust", ("fanout_id", "hosts"), audit="trust host key"),
     Method("fanout_cancel", ("fanout_id",), audit="cancel fan-out"),
     Method("fanout_cancel_host", ("fanout_id", "host"), audit="cancel host"),
+    Method("fanout_proceed", ("fanout_id",), audit="go on with rollout"),
     Method("reload", audit="reload"),
 )
 BY_NAME: dict[str, Method] = {m.name: m for m in METHODS}
@@ -168,7 +170,9 @@ class EngineAPI(Protocol):
     async def fanout_start(self, pattern: str, command: str, hosts: list[str] | None = None,
                            forks: int | None = None, timeout: float | None = None,
                            connect_timeout: float | None = None,
-                           trust_new_keys: bool = False, *, actor: Actor
+                           trust_new_keys: bool = False, serial: str | None = None,
+                           max_fail: str | None = None, pause_between: str | None = None,
+                           hold_canary: bool = False, *, actor: Actor
                            ) -> dict[str, Any]: ...
     async def fanout_rerun(self, fanout_id: int, classes: list[str], *, actor: Actor
                            ) -> dict[str, Any]: ...
@@ -177,4 +181,5 @@ class EngineAPI(Protocol):
     async def fanout_cancel(self, fanout_id: int, *, actor: Actor) -> dict[str, Any]: ...
     async def fanout_cancel_host(self, fanout_id: int, host: str, *, actor: Actor
                                  ) -> dict[str, Any]: ...
+    async def fanout_proceed(self, fanout_id: int, *, actor: Actor) -> dict[str, Any]: ...
     async def reload(self, *, actor: Actor) -> dict[str, Any]: ...

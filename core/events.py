@@ -242,6 +242,20 @@ class FanOutHost(Event):
 
 @register_event
 @dataclass(frozen=True)
+class FanOutBatch(Event):
+    """A rolling fan-out's batch started, or (``held``) its canary ended and it waits
+    for a person to go on."""
+
+    kind: ClassVar[str] = "fanout_batch"
+    fanout_id: int
+    batch: int
+    batches: int
+    hosts: list[str]
+    phase: str  # "started" | "held"
+
+
+@register_event
+@dataclass(frozen=True)
 class FanOutLine(Event):
     kind: ClassVar[str] = "fanout_line"
     fanout_id: int

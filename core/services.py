@@ -217,11 +217,17 @@ class Services:
     async def fanout_start(self, pattern: str, command: str, hosts: list[str] | None = None,
                            forks: int | None = None, timeout: float | None = None,
                            connect_timeout: float | None = None,
-                           trust_new_keys: bool = False, *, actor: Actor) -> dict[str, Any]:
+                           trust_new_keys: bool = False, serial: str | None = None,
+                           max_fail: str | None = None, pause_between: str | None = None,
+                           hold_canary: bool = False, *, actor: Actor) -> dict[str, Any]:
+        from core.remote.fanouts import rollout_of
+
         kw = {k: v for k, v in (("hosts", hosts), ("forks", forks), ("timeout", timeout),
                                 ("connect_timeout", connect_timeout)) if v is not None}
         return self.fanouts.start(str(pattern), str(command), actor=actor,
-                                  trust_new_keys=bool(trust_new_keys), **kw)
+                                  trust_new_keys=bool(trust_new_keys),
+                                  rollout=rollout_of(serial, max_fail, pause_between),
+                                  hold_canary=bool(hold_canary), **kw)
 
     async def fanout_rerun(self, fanout_id: int, classes: list[str], *, actor: Actor
                            ) -> dict[str, Any]:
@@ -241,6 +247,12 @@ class Services:
         self.fanouts.cancel_host(int(fanout_id), str(host))
         self.audit(actor, "cancel host", [str(host)], f"fan-out #{fanout_id}")
         return {"cancelled": str(host)}
+
+    async def fanout_proceed(self, fanout_id: int, *, actor: Actor) -> dict[str, Any]:
+        """The canary batch looked right: the rest of the rollout goes."""
+        self.fanouts.proceed(int(fanout_id))
+        self.audit(actor, "go on with rollout", [f"#{fanout_id}"])
+        return {"proceeding": int(fanout_id)}
 
     # ------------------------------------------------------------------ reload ----
     async def reload(self, *, actor: Actor) -> dict[str, Any]:

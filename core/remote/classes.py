@@ -20,6 +20,7 @@ class HostClass(StrEnum):
     HOST_KEY_CHANGED = "host_key_changed"
     HOST_KEY_REVOKED = "host_key_revoked"  # an @revoked key, or a certificate's CA
     CANCELLED = "cancelled"
+    SKIPPED = "skipped"  # never started: a rolling fan-out stopped before its batch
 
 
 CONNECT_CLASSES = (HostClass.UNREACHABLE, HostClass.AUTH_FAILED, HostClass.HOST_KEY_UNKNOWN,

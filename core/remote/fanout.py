@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from core.api import current_user
-from core.events import EventBus, FanOutDone, FanOutHost, FanOutLine, FanOutStarted
+from core.events import EventBus, FanOutBatch, FanOutDone, FanOutHost, FanOutLine, FanOutStarted
 from core.jobs.process import MAX_EVENT_LINE, LocalProcess
 from core.remote.classes import CONNECT_CLASSES, HostClass
 from core.remote.commands import DEFAULT_KILL_GRACE, run_command
 from core.remote.inventory import LOCAL_HOST, fold_hosts
+from core.remote.rollout import Rollout, failures
 from core.remote.ssh import SSHError, SSHPool, target_for
 
 DEFAULT_FORKS = 64
@@ -52,6 +53,7 @@ class HostResult:
     lines: int = 0
     bytes: int = 0
     digest: str = ""  # sha256 of the output, for gathering identical outputs
+    batch: int | None = None  # a rolling fan-out's batch (1 first), None when not rolling
 
     @property
     def final(self) -> bool:
@@ -130,7 +132,8 @@ class FanOut:
                  timeout: float | None = None, connect_timeout: float | None = None,
                  kill_grace: float = DEFAULT_KILL_GRACE, log_dir: Path | None = None,
                  requested_by: str | None = None, store: Any = None,
-                 rerun_of: int | None = None) -> None:
+                 rerun_of: int | None = None, rollout: Rollout | None = None,
+                 hold_canary: bool = False) -> None:
         if forks < 1:
             raise ValueError("forks must be at least 1")
         self.id = fanout_id
@@ -153,6 +156,16 @@ class FanOut:
         self.state = "pending"
         self._runs = {h.name: _HostRun(HostResult(h.name)) for h in self.hosts}
         self._stopping = False
+        self.rollout = rollout or Rollout()
+        self.hold_canary = hold_canary and self.rollout.has_canary
+        self._batches = self.rollout.batches(list(self._runs))
+        for i, names in enumerate(self._batches, 1):
+            for name in names:
+                self._runs[name].result.batch = i if self.rollout.rolling else None
+        self.batch = 0  # the batch under way (1 first)
+        self.held = False  # the canary ended; waiting for a person to go on
+        self.stopped: str | None = None  # why a rollout stopped before its last batch
+        self._wake = asyncio.Event()  # a hold or a pause ends early: go on, or cancel
         self._sem = asyncio.Semaphore(forks)
         self._trusted_from = len(pool.trusted)  # keys the pool trusts from now are ours
 
@@ -174,6 +187,9 @@ class FanOut:
             "timeout": self.timeout,
             "connect_timeout": self.connect_timeout,
             "rerun_of": self.rerun_of,
+            "rollout": self.rollout.to_dict() | {
+                "batches": len(self._batches), "batch": self.batch, "held": self.held,
+                "stopped": self.stopped} if self.rollout.rolling else None,
             "counts": counts(self.results.values()),
             "exit_status": exit_status(self.results.values()) if self.finished_at else None,
             "log_dir": str(self.log_dir) if self.log_dir else None,
@@ -184,15 +200,26 @@ class FanOut:
     def cancel(self) -> None:
         """Start no more hosts; cancel the ones connecting or running."""
         self._stopping = True
+        self._wake.set()
         for name in self._runs:
             self.cancel_host(name)
+
+    def proceed(self) -> bool:
+        """Go on after the canary batch (False when the rollout is not held)."""
+        if not self.held:
+            return False
+        self.held = False
+        self._wake.set()
+        return True
 
     def cancel_host(self, name: str) -> None:
         hr = self._runs.get(name)
         if hr is None or hr.result.final:
             return
         hr.cancel.set()
-        if hr.result.state in (PENDING, CONNECTING) and hr.task is not None:
+        if hr.task is None and self.started_at is not None:  # a later batch's host
+            self._set(hr, HostClass.CANCELLED.value, reason="cancelled before it started")
+        elif hr.result.state in (PENDING, CONNECTING) and hr.task is not None:
             hr.task.cancel()  # a connection being opened for others is shielded
 
     async def run(self) -> dict[str, Any]:
@@ -200,10 +227,11 @@ class FanOut:
         self.state = "running"
         self._save()
         self.bus.publish(FanOutStarted(self.record()))
-        for hr in self._runs.values():
-            hr.task = asyncio.ensure_future(self._host(hr))
         try:
-            await asyncio.gather(*(hr.task for hr in self._runs.values() if hr.task))
+            if self.rollout.rolling:
+                await self._roll()
+            else:
+                await self._wave(list(self._runs.values()))
         except asyncio.CancelledError:
             self.cancel()
             await asyncio.gather(*(hr.task for hr in self._runs.values() if hr.task),
@@ -242,6 +270,53 @@ class FanOut:
         return "".join(hr.text)
 
     # ---- internals ----
+    async def _wave(self, runs: list[_HostRun]) -> None:
+        runs = [hr for hr in runs if not hr.result.final]
+        for hr in runs:
+            hr.task = asyncio.ensure_future(self._host(hr))
+        await asyncio.gather(*(hr.task for hr in runs if hr.task))
+
+    async def _roll(self) -> None:
+        """Batch after batch; after each, the failures so far against max-fail; the
+        canary's hold and the pause between batches. Hosts of batches never started end
+        `skipped` when max-fail stopped the rollout, `cancelled` when a person did."""
+        limit = self.rollout.fail_limit(len(self._runs))
+        last = len(self._batches)
+        for i, names in enumerate(self._batches, 1):
+            if self._stopping:
+                break
+            self.batch = i
+            self._save()
+            self.bus.publish(FanOutBatch(self.id, i, last, names, "started"))
+            await self._wave([self._runs[n] for n in names])
+            failed = failures(r.state for r in self.results.values())
+            if limit is not None and failed >= limit:
+                if i < last:
+                    self.stopped = (f"{failed} host{'s' if failed != 1 else ''} failed by "
+                                    f"batch {i} of {last} (max-fail {self.rollout.max_fail})")
+                break
+            if i == last or self._stopping:
+                continue
+            if i == 1 and self.hold_canary:
+                self.held = True
+                self._save()
+                self.bus.publish(FanOutBatch(self.id, i, last, names, "held"))
+                self._wake.clear()
+                await self._wake.wait()
+                self.held = False
+            if self.rollout.pause_between and not self._stopping:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.rollout.pause_between)
+        for hr in self._runs.values():
+            if hr.task is None and not hr.result.final:
+                if self.stopped:
+                    self._set(hr, HostClass.SKIPPED.value,
+                              reason=f"not started: the rollout stopped, {self.stopped}")
+                else:
+                    self._set(hr, HostClass.CANCELLED.value,
+                              reason="cancelled before it started")
+
     def _log_path(self, name: str) -> Path:
         from core.store.fanouts import FanOutStore
 

@@ -19,6 +19,7 @@ from core.jobs.active import EngineError, NotFound
 from core.remote.classes import select_classes
 from core.remote.fanout import DEFAULT_FORKS, FanOut, hosts_of
 from core.remote.inventory import fold_hosts, resolve_targets
+from core.remote.rollout import Rollout, RolloutError, make_rollout
 from core.store.fanouts import FanOutStore
 
 log = logging.getLogger("fleetdeck.fanout")
@@ -118,10 +119,12 @@ class FanOuts:
     def start(self, pattern: str, command: str, *, hosts: list[str] | None = None,
               forks: int = DEFAULT_FORKS, timeout: float | None = None,
               connect_timeout: float | None = None, actor: Actor,
-              rerun_of: int | None = None, trust_new_keys: bool = False) -> dict[str, Any]:
+              rerun_of: int | None = None, trust_new_keys: bool = False,
+              rollout: Rollout | None = None, hold_canary: bool = False) -> dict[str, Any]:
         """Start a fan-out (it runs as an engine task); returns its first record. The
         engine audits it with the `actor` who asked. `trust_new_keys`: unknown host keys
-        are trusted (over a pool of its own), each audited."""
+        are trusted (over a pool of its own), each audited. `rollout`: in batches
+        (`core.remote.rollout`); `hold_canary`: wait after a canary batch for `proceed`."""
         from core.remote.runs import engine_pool
 
         if not command.strip():
@@ -145,14 +148,16 @@ class FanOuts:
                     inventory=inventory, bus=self.engine.bus, fanout_id=fid,
                     pattern=pattern, forks=forks, timeout=timeout,
                     connect_timeout=connect_timeout, log_dir=store.log_dir(fid),
-                    requested_by=who, store=store, rerun_of=rerun_of)
+                    requested_by=who, store=store, rerun_of=rerun_of, rollout=rollout,
+                    hold_canary=hold_canary)
         self._live[fid] = fo
         task = self.engine._spawn(self._run(fo, actor, trust_new_keys))  # noqa: SLF001
         task.add_done_callback(lambda _t, fid=fid: self._live.pop(fid, None))
-        log.info("fan-out #%d by %s: %s -- %s (%d hosts)", fid, who, pattern, command,
-                 len(names))
+        how = f" ({_how(fo.rollout)})" if fo.rollout.rolling else ""
+        log.info("fan-out #%d by %s: %s -- %s (%d hosts%s)", fid, who, pattern, command,
+                 len(names), how)
         self.engine.audit(actor, "fan-out" if rerun_of is None else "fan-out rerun", names,
-                          f"#{fid}: {command}")
+                          f"#{fid}{how}: {command}")
         return fo.record()
 
     async def _run(self, fo: FanOut, actor: Actor, own_pool: bool) -> None:
@@ -181,21 +186,42 @@ class FanOuts:
         names = [n for n in hosts_of(rec, selected) if n in self.engine.config.hosts]
         if not names:
             raise EngineError(f"fan-out #{fanout_id} has no hosts in {', '.join(classes)}")
+        return self._again(rec, names, actor)
+
+    def _again(self, rec: dict[str, Any], names: list[str], actor: Actor) -> dict[str, Any]:
+        """A recorded fan-out's command on some of its hosts, with its forks, timeouts
+        and rollout (a rerun of a stopped rollout goes on in the same batches)."""
         return self.start(fold_hosts(names), rec["command"], hosts=names,
                           forks=rec.get("forks") or DEFAULT_FORKS, timeout=rec.get("timeout"),
                           connect_timeout=rec.get("connect_timeout"),
-                          actor=actor, rerun_of=fanout_id)
+                          actor=actor, rerun_of=rec["id"],
+                          rollout=Rollout.from_dict(rec.get("rollout")))
 
-    def cancel(self, fanout_id: int) -> None:
+    def _running(self, fanout_id: int) -> FanOut:
         fo = self._live.get(fanout_id)
         if fo is not None:
-            fo.cancel()
+            return fo
+        if self.get(fanout_id) is None:
+            raise NotFound(f"no fan-out #{fanout_id}")
+        raise EngineError(f"fan-out #{fanout_id} has ended; nothing to stop")
+
+    def cancel(self, fanout_id: int) -> None:
+        self._running(fanout_id).cancel()
 
     def cancel_host(self, fanout_id: int, host: str) -> None:
         """Cancel one host; the rest of the batch goes on."""
-        fo = self._live.get(fanout_id)
-        if fo is not None:
-            fo.cancel_host(host)
+        fo = self._running(fanout_id)
+        r = fo.results.get(host)
+        if r is None:
+            raise NotFound(f"fan-out #{fanout_id} has no host {host!r}")
+        if r.final:
+            raise EngineError(f"{host} of fan-out #{fanout_id} has ended ({r.state})")
+        fo.cancel_host(host)
+
+    def proceed(self, fanout_id: int) -> None:
+        """Go on with a rolling fan-out held after its canary batch."""
+        if not self._running(fanout_id).proceed():
+            raise EngineError(f"fan-out #{fanout_id} is not waiting after its canary")
 
     def trust(self, fanout_id: int, hosts: list[str], *, actor: Actor) -> dict[str, Any]:
         """Trust the unknown host keys these hosts presented (exactly those fingerprints,
@@ -217,7 +243,22 @@ class FanOuts:
                             r["fingerprint"])
         if not names:
             raise EngineError("none of those hosts presented an unknown host key")
-        return self.start(fold_hosts(names), rec["command"], hosts=names,
-                          forks=rec.get("forks") or DEFAULT_FORKS, timeout=rec.get("timeout"),
-                          connect_timeout=rec.get("connect_timeout"),
-                          actor=actor, rerun_of=fanout_id)
+        return self._again(rec, names, actor)
+
+
+def _how(rollout: Rollout) -> str:
+    parts = [f"serial {','.join(map(str, rollout.serial))}"] if rollout.serial else []
+    if rollout.max_fail is not None:
+        parts.append(f"max-fail {rollout.max_fail}")
+    if rollout.pause_between:
+        parts.append(f"pause {rollout.pause_between:g}s")
+    return ", ".join(parts)
+
+
+def rollout_of(serial: str | None, max_fail: str | None,
+               pause_between: str | float | None) -> Rollout:
+    """A rollout from an API call's values (EngineError, one line, when one is wrong)."""
+    try:
+        return make_rollout(serial, max_fail, pause_between)
+    except RolloutError as e:
+        raise EngineError(str(e)) from None

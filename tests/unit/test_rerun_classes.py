@@ -10,13 +10,13 @@ from core.remote.classes import HOST_CLASSES, select_classes
 
 def test_not_ok_is_every_class_a_rerun_may_fix() -> None:
     assert select_classes(["not_ok"]) == (
-        "failed", "timed_out", "unreachable", "auth_failed", "cancelled")
+        "failed", "timed_out", "unreachable", "auth_failed", "cancelled", "skipped")
 
 
 def test_all_names_and_mixes() -> None:
     assert select_classes(["all"]) == HOST_CLASSES
-    assert select_classes(["host_key_unknown", "not_ok"])[-2:] == ("host_key_unknown",
-                                                                    "cancelled")
+    assert select_classes(["host_key_unknown", "not_ok"])[-3:] == (
+        "host_key_unknown", "cancelled", "skipped")
     assert select_classes(["timed_out", "failed"]) == ("failed", "timed_out")
 
 

@@ -1,7 +1,13 @@
 """The `fanout` command of the `fleetdeck` CLI: one command on many hosts, streamed.
 
     fleetdeck fanout PATTERN [options] -- COMMAND...
+    fleetdeck fanout PATTERN --serial 1,25% --max-fail 1 -- COMMAND...
     fleetdeck fanout --rerun ID [--only CLASS[,CLASS]|all] [options]
+
+A rolling fan-out (`--serial`, `--max-fail`, `--pause-between`; see
+`core/remote/rollout.py`) says each batch as it starts on stderr; when max-fail stops it,
+the hosts never started end `skipped` and a rerun of the non-ok hosts goes on in the
+same batches.
 
 `--rerun` without `--only` reruns the hosts that did not end ok and that running again
 may fix (the engine's `not_ok`: failed, timed_out, unreachable, auth_failed, cancelled);
@@ -52,6 +58,14 @@ def add_parsers(sub: Any) -> None:
     f.add_argument("--connect-timeout", default="10s", metavar="D",
                    help="SSH connect timeout (default: 10s; with --rerun, the recorded "
                         "fan-out's)")
+    f.add_argument("--serial", metavar="N|N%[,...]",
+                   help="in batches: 2 hosts at a time, 25%% of them, or a list such as "
+                        "1,5,25%% (a canary of one first; the last size repeats)")
+    f.add_argument("--max-fail", metavar="N|N%",
+                   help="stop the rollout after the batch in which N hosts (or N%% of all) "
+                        "had failed; hosts not started end skipped")
+    f.add_argument("--pause-between", metavar="D",
+                   help="wait this long between two batches, e.g. 30s")
     f.add_argument("--gather", action="store_true",
                    help="print output grouped by identical text at the end")
     f.add_argument("--json", action="store_true", help="print the fan-out record as JSON")
@@ -87,9 +101,14 @@ def _duration(text: str | None, flag: str) -> float | None:
 
 def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from core.remote.inventory import TargetError, fold_hosts, resolve_targets
+    from core.remote.rollout import RolloutError, make_rollout
 
     if args.forks < 1:
         raise CLIError("--forks must be at least 1")
+    try:
+        make_rollout(args.serial, args.max_fail, args.pause_between)
+    except RolloutError as e:
+        raise CLIError(f"--{e}") from None
     timeout = _duration(args.timeout, "--timeout")
     connect_timeout = _duration(args.connect_timeout, "--connect-timeout")
     rerun_of = None
@@ -113,7 +132,8 @@ def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
             raise CLIError(str(e)) from None
     params = {"pattern": pattern, "command": command, "hosts": names, "forks": args.forks,
               "timeout": timeout, "connect_timeout": connect_timeout,
-              "trust_new_keys": args.trust_new_host_keys}
+              "trust_new_keys": args.trust_new_host_keys, "serial": args.serial,
+              "max_fail": args.max_fail, "pause_between": args.pause_between}
     return on_engine(config, state_dir, args.log_format, _fanout(args, params, rerun_of))
 
 
@@ -130,6 +150,9 @@ def _plan_rerun(args: argparse.Namespace, config: Any,
     if args.pattern is not None or args.remote_command:
         raise CLIError("--rerun takes its command and hosts from the recorded fan-out; "
                        "give no pattern or command")
+    if args.serial or args.max_fail or args.pause_between:
+        raise CLIError("--rerun goes on in the recorded fan-out's batches; give no "
+                       "--serial, --max-fail or --pause-between")
     fid = args.rerun
     old = FanOutStore(state_dir, read_only=True).get(fid)
     if old is None:
@@ -222,8 +245,12 @@ def _fanout(args: argparse.Namespace, params: dict[str, Any], rerun_of: int | No
         if rec.get("finished_at") and not done.done():
             done.set_result(rec)
 
+        async def cancelling() -> None:
+            with contextlib.suppress(EngineError):  # it ended meanwhile
+                await engine.fanout_cancel(rec["id"], actor=ACTOR)
+
         def cancel() -> None:
-            asyncio.ensure_future(engine.fanout_cancel(rec["id"], actor=ACTOR))
+            asyncio.ensure_future(cancelling())
 
         with _interruptible(cancel) as interrupt:
             record = await done
@@ -252,7 +279,14 @@ def _echo(msg: dict[str, Any]) -> None:
     """A fan-out's line or a host's end, as it comes (an event as a message: ours, or a
     daemon's over its socket)."""
     kind = msg.get("event")
-    if kind == "fanout_line":
+    if kind == "fanout_batch" and msg["phase"] == "started":
+        from core.remote.inventory import fold_hosts
+
+        n = len(msg["hosts"])
+        print(f"fleetdeck: batch {msg['batch']} of {msg['batches']}: "
+              f"{fold_hosts(msg['hosts'])} ({n} host{'s' if n != 1 else ''})",
+              file=sys.stderr, flush=True)
+    elif kind == "fanout_line":
         out = sys.stdout if msg["stream"] == "stdout" else sys.stderr
         print(f"{msg['host']}: {msg['line']}", file=out, flush=True)
     elif kind == "host_result":
@@ -303,6 +337,11 @@ def _report(args: argparse.Namespace, record: dict[str, Any], groups: list[dict[
     elif args.gather:
         _print_groups(groups)
     if not args.json:
+        stopped = (record.get("rollout") or {}).get("stopped")
+        if stopped:
+            skipped = sum(1 for r in results if r["state"] == "skipped")
+            print(f"rollout stopped: {stopped}; {skipped} host{'s' if skipped != 1 else ''} "
+                  "not started (skipped)")
         print(summary_line(results, elapsed, record["id"]))
     return EXIT_INTERRUPTED if interrupted else exit_status(results)
 
