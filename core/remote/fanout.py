@@ -35,6 +35,7 @@ from core.remote.ssh import SSHError, SSHPool, target_for
 DEFAULT_FORKS = 64
 MEMORY_CAP = 256 * 1024  # output kept in memory per host for gathering; the log has it all
 LOG_CAP = 50 * 1024 * 1024  # one host's log file is capped at this size
+SAVE_EVERY = 0.5  # seconds: a host's end is in the record at most this late
 PENDING, CONNECTING, RUNNING = "pending", "connecting", "running"
 FINAL = tuple(c.value for c in HostClass)
 
@@ -166,6 +167,7 @@ class FanOut:
         self.held = False  # the canary ended; waiting for a person to go on
         self.stopped: str | None = None  # why a rollout stopped before its last batch
         self._wake = asyncio.Event()  # a hold or a pause ends early: go on, or cancel
+        self._save_soon: asyncio.TimerHandle | None = None
         self._sem = asyncio.Semaphore(forks)
         self._trusted_from = len(pool.trusted)  # keys the pool trusts from now are ours
 
@@ -333,7 +335,21 @@ class FanOut:
                 logging.getLogger("fleetdeck.fanout").error(
                     "fan-out #%s: cannot record it: %s", self.id, e)
 
+    def _saved_soon(self) -> None:
+        """A host's end reaches the record within SAVE_EVERY: `fanouts ID` and a console
+        attached later see it while the rest runs, without a write per host."""
+        if self._save_soon is None and self.store is not None:
+            def save() -> None:
+                self._save_soon = None
+                if self.finished_at is None:
+                    self._save()
+
+            self._save_soon = asyncio.get_running_loop().call_later(SAVE_EVERY, save)
+
     def _done(self) -> None:
+        if self._save_soon is not None:
+            self._save_soon.cancel()
+            self._save_soon = None
         self.finished_at = time.time()
         self.state = "cancelled" if self._stopping else "finished"
         self._save()
@@ -353,6 +369,7 @@ class FanOut:
             if hr.log is not None:
                 hr.log.close()
                 hr.log = None
+            self._saved_soon()
         self._publish(hr)
 
     def _on_line(self, hr: _HostRun) -> Any:

@@ -201,8 +201,13 @@ class FanOuts:
         fo = self._live.get(fanout_id)
         if fo is not None:
             return fo
-        if self.get(fanout_id) is None:
+        rec = self.get(fanout_id)
+        if rec is None:
             raise NotFound(f"no fan-out #{fanout_id}")
+        if not rec.get("finished_at"):  # a CLI's engine of its own runs it, or ran it
+            raise EngineError(f"fan-out #{fanout_id} is not running here: a fleetdeck "
+                              "without a daemon runs it (stop it there with Ctrl-C) or "
+                              "died while it ran")
         raise EngineError(f"fan-out #{fanout_id} has ended; nothing to stop")
 
     def cancel(self, fanout_id: int) -> None:

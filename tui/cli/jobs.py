@@ -4,6 +4,8 @@
     fleetdeck run JOB [--json]           exit status of the worst run (124 timed out, 130 cancelled)
     fleetdeck runs [--job J] [--state S] [--since D] [--missed] [--limit N] [--json]
     fleetdeck logs RUN_ID [-f]
+    fleetdeck pause JOB | resume JOB
+    fleetdeck cancel RUN_ID | cancel --fanout ID [--host H]
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tui.cli.common import (
     run_id,
     view,
 )
+from tui.cli.fanouts import fanout_id
 
 
 def add_parsers(sub: Any) -> None:
@@ -71,8 +74,15 @@ def add_parsers(sub: Any) -> None:
         pr.set_defaults(func=func)
 
     c = sub.add_parser("cancel", help="cancel a queued or running run (its process group "
-                                      "gets TERM, then KILL)")
-    c.add_argument("run_id", type=run_id, metavar="RUN_ID", help="the run's id, e.g. 42")
+                                      "gets TERM, then KILL), or a running fan-out",
+                       description="cancel RUN_ID, or cancel --fanout ID [--host H]: the "
+                                   "fan-out's running hosts are cancelled and no more start "
+                                   "(with --host, that one host only)")
+    c.add_argument("run_id", type=run_id, metavar="RUN_ID", nargs="?",
+                   help="the run's id, e.g. 42")
+    c.add_argument("--fanout", type=fanout_id, metavar="ID",
+                   help="cancel this running fan-out instead of a run")
+    c.add_argument("--host", metavar="H", help="with --fanout: only this host of it")
     c.set_defaults(func=cmd_cancel)
 
 
@@ -306,9 +316,40 @@ def _job_action(args: argparse.Namespace, config: Any, state_dir: Path, method: 
 
 
 def cmd_cancel(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    if args.fanout is not None:
+        if args.run_id is not None:
+            raise CLIError("cancel a run or a fan-out, not both: cancel RUN_ID or "
+                           "cancel --fanout ID")
+        return _cancel_fanout(args, config, state_dir)
+    if args.host is not None:
+        raise CLIError("--host goes with --fanout ID")
+    if args.run_id is None:
+        raise CLIError("name what to cancel: cancel RUN_ID or cancel --fanout ID [--host H]")
+
     async def work(engine: Any) -> int:
         run = await engine.cancel_run(args.run_id, actor=ACTOR)
         print(f"run #{run['id']} of {run['job']} on {run['host']}: {run['state']}")
+        return 0
+
+    return on_engine(config, state_dir, args.log_format, work)
+
+
+def _cancel_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    """A fan-out running in the daemon (or nowhere: then it has ended), as a whole or
+    one host of it."""
+    async def work(engine: Any) -> int:
+        from core.jobs.active import EngineError
+
+        fid = args.fanout
+        try:
+            if args.host is None:
+                await engine.fanout_cancel(fid, actor=ACTOR)
+                print(f"fan-out #{fid}: cancelling its running hosts; no more start")
+            else:
+                await engine.fanout_cancel_host(fid, args.host, actor=ACTOR)
+                print(f"fan-out #{fid}: cancelling {args.host}")
+        except EngineError as e:
+            raise CLIError(str(e)) from None
         return 0
 
     return on_engine(config, state_dir, args.log_format, work)

@@ -1,0 +1,71 @@
+"""A fleet of real OpenSSH sshd hosts on loopback, and `fleetdeck` run against it as a
+person runs it (its own config, state directory and HOME)."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.helpers import FLEETDECK, cli_env
+from tests.sshd import USER, Keys, Sshd, free_port, known_line, make_keys, require_sshd
+
+
+@dataclass
+class Fleet:
+    """Hosts PREFIX01.. on real sshd (group `web` unless told), and dead hosts dead1..
+    whose ports nothing listens on (group `dead`)."""
+
+    config: str
+    known: str
+    keys: Keys
+    daemons: list[Sshd] = field(default_factory=list)
+
+    def port_of(self, i: int) -> int:
+        """The port of the i-th live host (0-based), to tell hosts apart on the far side
+        by $SSH_CONNECTION."""
+        return self.daemons[i].port
+
+    def stop(self) -> None:
+        for d in self.daemons:
+            d.stop()
+
+
+def start_fleet(root: Path, live: int, dead: int = 2, *, prefix: str = "web",
+                extra_config: str = "") -> Fleet:
+    binary = require_sshd()
+    keys = make_keys(root / "keys")
+    daemons = [Sshd(binary, root / "sshd", keys, keys.host_path,
+                    extra_config=extra_config).start() for _ in range(live)]
+    config = "".join(
+        f'[hosts.{prefix}{i + 1:02d}]\naddress = "127.0.0.1"\nport = {d.port}\n'
+        f'user = "{USER}"\nidentity_file = "{keys.client_path}"\ngroups = ["{prefix}"]\n'
+        f'tags = {{ n = "{i + 1}" }}\n' for i, d in enumerate(daemons))
+    config += "".join(
+        f'[hosts.dead{i}]\naddress = "127.0.0.1"\nport = {free_port()}\nuser = "{USER}"\n'
+        f'identity_file = "{keys.client_path}"\ngroups = ["dead"]\n'
+        for i in range(1, dead + 1))
+    known = "".join(known_line(d.port, keys.host) for d in daemons)
+    return Fleet(config, known, keys, daemons)
+
+
+def run_fd(tmp_path: Path, fleet: Fleet, *args: str, known: bool = True,
+           extra_config: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`fleetdeck --config … --state-dir … ARGS` with the fleet's config (and more TOML
+    after it) and, unless told, its host keys known."""
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True, mode=0o700)
+    if known and not (state / "known_hosts").exists():
+        (state / "known_hosts").write_text(fleet.known)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(fleet.config + extra_config)
+    return subprocess.run([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state), *args],
+                          capture_output=True, text=True, timeout=timeout,
+                          env=fleet_env(tmp_path))
+
+
+def fleet_env(tmp_path: Path) -> dict[str, str]:
+    env = cli_env(tmp_path)
+    env["HOME"] = str(tmp_path / "home")  # no ~/.ssh of the person running the tests
+    env.pop("SSH_AUTH_SOCK", None)
+    return env
