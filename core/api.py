@@ -94,7 +94,7 @@ METHODS: tuple[Method, ...] = (
     Method("silence", ("target", "duration"), audit="silence"),
     Method("fanout_start", ("pattern", "command", "hosts", "forks", "timeout",
                             "connect_timeout", "trust_new_keys", "serial", "max_fail",
-                            "pause_between", "hold_canary"), audit="fan-out"),
+                            "pause_between", "hold_canary", "out_dir"), audit="fan-out"),
     Method("fanout_rerun", ("fanout_id", "classes"), audit="fan-out rerun"),
     Method("fanout_trust", ("fanout_id", "hosts"), audit="trust host key"),
     Method("fanout_cancel", ("fanout_id",), audit="cancel fan-out"),
@@ -172,8 +172,8 @@ class EngineAPI(Protocol):
                            connect_timeout: float | None = None,
                            trust_new_keys: bool = False, serial: str | None = None,
                            max_fail: str | None = None, pause_between: str | None = None,
-                           hold_canary: bool = False, *, actor: Actor
-                           ) -> dict[str, Any]: ...
+                           hold_canary: bool = False, out_dir: str | None = None, *,
+                           actor: Actor) -> dict[str, Any]: ...
     async def fanout_rerun(self, fanout_id: int, classes: list[str], *, actor: Actor
                            ) -> dict[str, Any]: ...
     async def fanout_trust(self, fanout_id: int, hosts: list[str], *, actor: Actor

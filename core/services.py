@@ -219,7 +219,8 @@ class Services:
                            connect_timeout: float | None = None,
                            trust_new_keys: bool = False, serial: str | None = None,
                            max_fail: str | None = None, pause_between: str | None = None,
-                           hold_canary: bool = False, *, actor: Actor) -> dict[str, Any]:
+                           hold_canary: bool = False, out_dir: str | None = None, *,
+                           actor: Actor) -> dict[str, Any]:
         from core.remote.fanouts import rollout_of
 
         kw = {k: v for k, v in (("hosts", hosts), ("forks", forks), ("timeout", timeout),
@@ -227,7 +228,8 @@ class Services:
         return self.fanouts.start(str(pattern), str(command), actor=actor,
                                   trust_new_keys=bool(trust_new_keys),
                                   rollout=rollout_of(serial, max_fail, pause_between),
-                                  hold_canary=bool(hold_canary), **kw)
+                                  hold_canary=bool(hold_canary),
+                                  out_dir=str(out_dir) if out_dir else None, **kw)
 
     async def fanout_rerun(self, fanout_id: int, classes: list[str], *, actor: Actor
                            ) -> dict[str, Any]:

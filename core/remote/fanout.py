@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -29,12 +27,11 @@ from core.jobs.process import MAX_EVENT_LINE, LocalProcess
 from core.remote.classes import CONNECT_CLASSES, HostClass
 from core.remote.commands import DEFAULT_KILL_GRACE, run_command
 from core.remote.inventory import LOCAL_HOST, fold_hosts
+from core.remote.output import HostOutput
 from core.remote.rollout import Rollout, failures
 from core.remote.ssh import SSHError, SSHPool, target_for
 
 DEFAULT_FORKS = 64
-MEMORY_CAP = 256 * 1024  # output kept in memory per host for gathering; the log has it all
-LOG_CAP = 50 * 1024 * 1024  # one host's log file is capped at this size
 SAVE_EVERY = 0.5  # seconds: a host's end is in the record at most this late
 PENDING, CONNECTING, RUNNING = "pending", "connecting", "running"
 FINAL = tuple(c.value for c in HostClass)
@@ -77,12 +74,7 @@ class _HostRun:
     result: HostResult
     task: asyncio.Task[None] | None = None
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
-    hasher: Any = field(default_factory=hashlib.sha256)
-    text: list[str] = field(default_factory=list)
-    kept: int = 0
-    truncated: bool = False
-    log: Any = None
-    log_bytes: int = 0
+    out: HostOutput = field(default_factory=HostOutput)
 
 
 def counts(results: Iterable[HostResult | dict[str, Any]]) -> dict[str, int]:
@@ -134,7 +126,7 @@ class FanOut:
                  kill_grace: float = DEFAULT_KILL_GRACE, log_dir: Path | None = None,
                  requested_by: str | None = None, store: Any = None,
                  rerun_of: int | None = None, rollout: Rollout | None = None,
-                 hold_canary: bool = False) -> None:
+                 hold_canary: bool = False, out_dir: Path | None = None) -> None:
         if forks < 1:
             raise ValueError("forks must be at least 1")
         self.id = fanout_id
@@ -155,7 +147,10 @@ class FanOut:
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self.state = "pending"
-        self._runs = {h.name: _HostRun(HostResult(h.name)) for h in self.hosts}
+        self.out_dir = Path(out_dir) if out_dir else None
+        self._runs = {h.name: _HostRun(HostResult(h.name), out=HostOutput(
+            self._log_path(h.name) if self.log_dir else None, self.out_dir, h.name))
+            for h in self.hosts}
         self._stopping = False
         self.rollout = rollout or Rollout()
         self.hold_canary = hold_canary and self.rollout.has_canary
@@ -195,6 +190,7 @@ class FanOut:
             "counts": counts(self.results.values()),
             "exit_status": exit_status(self.results.values()) if self.finished_at else None,
             "log_dir": str(self.log_dir) if self.log_dir else None,
+            "out_dir": str(self.out_dir) if self.out_dir else None,
             "hosts": {n: r.to_dict() for n, r in self.results.items()},
             "trusted": [list(t) for t in self.pool.trusted[self._trusted_from:]],
         }
@@ -264,12 +260,7 @@ class FanOut:
 
     def output(self, name: str) -> str:
         """A host's output (stdout and stderr as they came)."""
-        hr = self._runs[name]
-        if hr.truncated and self.log_dir is not None:
-            path = self._log_path(name)
-            with contextlib.suppress(OSError):
-                return path.read_text(errors="replace")
-        return "".join(hr.text)
+        return self._runs[name].out.text()
 
     # ---- internals ----
     async def _wave(self, runs: list[_HostRun]) -> None:
@@ -361,37 +352,23 @@ class FanOut:
     def _set(self, hr: _HostRun, state: str, **kw: Any) -> None:
         r = hr.result
         r.state = state
+        hr.out.ran = hr.out.ran or state == RUNNING
         for k, v in kw.items():
             setattr(r, k, v)
         if r.final:
             r.finished_at = time.time()
-            r.digest = hr.hasher.hexdigest()
-            if hr.log is not None:
-                hr.log.close()
-                hr.log = None
+            r.digest = hr.out.digest
+            hr.out.close()
             self._saved_soon()
         self._publish(hr)
 
     def _on_line(self, hr: _HostRun) -> Any:
         name = hr.result.host
-        if self.log_dir is not None:
-            fd = os.open(self._log_path(name), os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
-            hr.log = open(fd, "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+        out = hr.out
 
         def on_line(stream: str, line: str) -> None:
-            text = line + "\n"
-            hr.hasher.update(text.encode("utf-8", "replace"))
-            r = hr.result
-            r.lines += 1
-            r.bytes += len(text)
-            if hr.kept < MEMORY_CAP:
-                hr.text.append(text)
-                hr.kept += len(text)
-            else:
-                hr.truncated = True
-            if hr.log is not None and hr.log_bytes < LOG_CAP:
-                hr.log.write(text)
-                hr.log_bytes += len(text)
+            out.add(stream, line)
+            hr.result.lines, hr.result.bytes = out.lines, out.bytes
             self.bus.publish(FanOutLine(self.id, name, stream, line[:MAX_EVENT_LINE],
                                         time.time()))
 
@@ -405,6 +382,10 @@ class FanOut:
                     self._set(hr, HostClass.CANCELLED.value, reason="cancelled before it started")
                     return
                 r.started_at = time.time()
+                problem = hr.out.open()
+                if problem is not None:
+                    self._set(hr, HostClass.FAILED.value, reason=problem)
+                    return
                 on_line = self._on_line(hr)
                 if r.host == LOCAL_HOST:
                     await self._local(hr, on_line)
@@ -419,9 +400,7 @@ class FanOut:
             if not r.final:
                 self._set(hr, HostClass.FAILED.value, reason=f"fleetdeck error: {e}")
         finally:
-            if hr.log is not None:
-                hr.log.close()
-                hr.log = None
+            hr.out.close()
 
     async def _remote(self, hr: _HostRun, on_line: Any) -> None:
         host = self.inventory.get(hr.result.host) or next(

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import difflib
 import logging
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 from core.api import Actor
@@ -120,11 +122,13 @@ class FanOuts:
               forks: int = DEFAULT_FORKS, timeout: float | None = None,
               connect_timeout: float | None = None, actor: Actor,
               rerun_of: int | None = None, trust_new_keys: bool = False,
-              rollout: Rollout | None = None, hold_canary: bool = False) -> dict[str, Any]:
+              rollout: Rollout | None = None, hold_canary: bool = False,
+              out_dir: str | None = None) -> dict[str, Any]:
         """Start a fan-out (it runs as an engine task); returns its first record. The
         engine audits it with the `actor` who asked. `trust_new_keys`: unknown host keys
         are trusted (over a pool of its own), each audited. `rollout`: in batches
-        (`core.remote.rollout`); `hold_canary`: wait after a canary batch for `proceed`."""
+        (`core.remote.rollout`); `hold_canary`: wait after a canary batch for `proceed`;
+        `out_dir`: each host's stdout and stderr in files there too."""
         from core.remote.runs import engine_pool
 
         if not command.strip():
@@ -138,6 +142,7 @@ class FanOuts:
             raise EngineError("forks must be at least 1")
         if any(t is not None and t <= 0 for t in (timeout, connect_timeout)):
             raise EngineError("a timeout must be more than 0 seconds")
+        where = _out_dir(out_dir) if out_dir else None
         store = self.store
         fid = store.allocate()
         who = actor.user
@@ -149,7 +154,7 @@ class FanOuts:
                     pattern=pattern, forks=forks, timeout=timeout,
                     connect_timeout=connect_timeout, log_dir=store.log_dir(fid),
                     requested_by=who, store=store, rerun_of=rerun_of, rollout=rollout,
-                    hold_canary=hold_canary)
+                    hold_canary=hold_canary, out_dir=where)
         self._live[fid] = fo
         task = self.engine._spawn(self._run(fo, actor, trust_new_keys))  # noqa: SLF001
         task.add_done_callback(lambda _t, fid=fid: self._live.pop(fid, None))
@@ -195,7 +200,8 @@ class FanOuts:
                           forks=rec.get("forks") or DEFAULT_FORKS, timeout=rec.get("timeout"),
                           connect_timeout=rec.get("connect_timeout"),
                           actor=actor, rerun_of=rec["id"],
-                          rollout=Rollout.from_dict(rec.get("rollout")))
+                          rollout=Rollout.from_dict(rec.get("rollout")),
+                          out_dir=rec.get("out_dir"))
 
     def _running(self, fanout_id: int) -> FanOut:
         fo = self._live.get(fanout_id)
@@ -267,3 +273,20 @@ def rollout_of(serial: str | None, max_fail: str | None,
         return make_rollout(serial, max_fail, pause_between)
     except RolloutError as e:
         raise EngineError(str(e)) from None
+
+
+def _out_dir(text: str) -> Path:
+    """An out-dir made ready before the fan-out starts: absolute (a daemon's working
+    folder is not the caller's), created when missing, writable."""
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        raise EngineError(f"out-dir {text!r}: give an absolute path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise EngineError(f"out-dir {text}: {e.strerror or e}") from None
+    if not path.is_dir():
+        raise EngineError(f"out-dir {text}: not a folder")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise EngineError(f"out-dir {text}: not writable")
+    return path

@@ -24,13 +24,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from core.remote.output import file_name
 from core.store.docs import open_db, put
 from core.store.storage import private_dir
 
 SEGMENT_SIZE = 100
 DEFAULT_RETENTION = 2000
 _SEG_RE = re.compile(r"^fanouts-(\d{6,})\.json$")
-_SAFE_RE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 class FanOutStore:
@@ -63,7 +63,7 @@ class FanOutStore:
 
     @staticmethod
     def log_name(host: str) -> str:
-        return _SAFE_RE.sub("_", host) + ".log"
+        return file_name(host) + ".log"
 
     def log_path(self, fanout_id: int, host: str) -> Path:
         return self.logs / str(fanout_id) / self.log_name(host)

@@ -14,7 +14,9 @@ may fix (the engine's `not_ok`: failed, timed_out, unreachable, auth_failed, can
 a host refused for its key waits for a person (`--only host_key_unknown` names it).
 
 `fanout` streams `host: line` as lines arrive (stderr lines on stderr); with `--gather`
-it prints output grouped by identical text, class and exit code, largest group first;
+it prints output grouped by identical text, class and exit code, largest group first
+(`--stream --gather`: both); `--out-dir DIR` also keeps each host's stdout and stderr in
+DIR/HOST.stdout and DIR/HOST.stderr, written where the fan-out runs;
 it always ends with a summary line of counts per class. Exit status: 0 all ok, 1 any
 failed, timed out or cancelled, 3 any unreachable or refused (auth, host key), 2 a
 usage or config error, 130 after Ctrl-C (which stops starting hosts, cancels the running
@@ -66,8 +68,14 @@ def add_parsers(sub: Any) -> None:
                         "had failed; hosts not started end skipped")
     f.add_argument("--pause-between", metavar="D",
                    help="wait this long between two batches, e.g. 30s")
+    f.add_argument("--stream", action="store_true",
+                   help="print each line as it comes, prefixed with its host (the default; "
+                        "with --gather, both)")
     f.add_argument("--gather", action="store_true",
                    help="print output grouped by identical text at the end")
+    f.add_argument("--out-dir", metavar="DIR",
+                   help="also write each host's stdout and stderr to DIR/HOST.stdout and "
+                        "DIR/HOST.stderr (created when missing)")
     f.add_argument("--json", action="store_true", help="print the fan-out record as JSON")
     f.add_argument("--trust-new-host-keys", action="store_true",
                    help="trust unknown host keys (written to fleetdeck's own known_hosts); "
@@ -99,6 +107,17 @@ def _duration(text: str | None, flag: str) -> float | None:
     return value
 
 
+def _out_dir(text: str | None) -> str | None:
+    """--out-dir as an absolute path (a daemon writes there), refused here when it cannot
+    be a folder to write in."""
+    if not text:
+        return None
+    path = Path(text).expanduser().absolute()
+    if path.exists() and not path.is_dir():
+        raise CLIError(f"--out-dir {text}: not a folder")
+    return str(path)
+
+
 def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from core.remote.inventory import TargetError, fold_hosts, resolve_targets
     from core.remote.rollout import RolloutError, make_rollout
@@ -109,6 +128,9 @@ def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         make_rollout(args.serial, args.max_fail, args.pause_between)
     except RolloutError as e:
         raise CLIError(f"--{e}") from None
+    if args.stream and args.json:
+        raise CLIError("--stream and --json: the JSON is the whole output; give one")
+    out_dir = _out_dir(args.out_dir)
     timeout = _duration(args.timeout, "--timeout")
     connect_timeout = _duration(args.connect_timeout, "--connect-timeout")
     rerun_of = None
@@ -133,7 +155,8 @@ def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     params = {"pattern": pattern, "command": command, "hosts": names, "forks": args.forks,
               "timeout": timeout, "connect_timeout": connect_timeout,
               "trust_new_keys": args.trust_new_host_keys, "serial": args.serial,
-              "max_fail": args.max_fail, "pause_between": args.pause_between}
+              "max_fail": args.max_fail, "pause_between": args.pause_between,
+              "out_dir": out_dir}
     return on_engine(config, state_dir, args.log_format, _fanout(args, params, rerun_of))
 
 
@@ -150,6 +173,8 @@ def _plan_rerun(args: argparse.Namespace, config: Any,
     if args.pattern is not None or args.remote_command:
         raise CLIError("--rerun takes its command and hosts from the recorded fan-out; "
                        "give no pattern or command")
+    if args.out_dir:
+        raise CLIError("--rerun writes where the recorded fan-out wrote; give no --out-dir")
     if args.serial or args.max_fail or args.pause_between:
         raise CLIError("--rerun goes on in the recorded fan-out's batches; give no "
                        "--serial, --max-fail or --pause-between")
@@ -214,7 +239,7 @@ def _fanout(args: argparse.Namespace, params: dict[str, Any], rerun_of: int | No
     async def work(engine: Any) -> int:
         from core.jobs.active import EngineError
 
-        stream = not (args.gather or args.json)
+        stream = args.stream or not (args.gather or args.json)
         done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         mine: list[int] = []
         early: list[dict[str, Any]] = []  # a daemon's events can come before its answer
