@@ -95,6 +95,13 @@ METHODS: tuple[Method, ...] = (
     Method("fanout_start", ("pattern", "command", "hosts", "forks", "timeout",
                             "connect_timeout", "trust_new_keys", "serial", "max_fail",
                             "pause_between", "hold_canary", "out_dir"), audit="fan-out"),
+    Method("fanout_push", ("pattern", "src", "dest", "hosts", "forks", "timeout",
+                           "connect_timeout", "trust_new_keys", "mode", "owner", "backup",
+                           "serial", "max_fail", "pause_between", "hold_canary"),
+           audit="push"),
+    Method("fanout_pull", ("pattern", "src", "dest_dir", "hosts", "forks", "timeout",
+                           "connect_timeout", "trust_new_keys", "serial", "max_fail",
+                           "pause_between", "hold_canary"), audit="pull"),
     Method("fanout_rerun", ("fanout_id", "classes"), audit="fan-out rerun"),
     Method("fanout_trust", ("fanout_id", "hosts"), audit="trust host key"),
     Method("fanout_cancel", ("fanout_id",), audit="cancel fan-out"),
@@ -174,6 +181,20 @@ class EngineAPI(Protocol):
                            max_fail: str | None = None, pause_between: str | None = None,
                            hold_canary: bool = False, out_dir: str | None = None, *,
                            actor: Actor) -> dict[str, Any]: ...
+    async def fanout_push(self, pattern: str, src: str, dest: str,
+                          hosts: list[str] | None = None, forks: int | None = None,
+                          timeout: float | None = None, connect_timeout: float | None = None,
+                          trust_new_keys: bool = False, mode: str | None = None,
+                          owner: str | None = None, backup: bool = False,
+                          serial: str | None = None, max_fail: str | None = None,
+                          pause_between: str | None = None, hold_canary: bool = False, *,
+                          actor: Actor) -> dict[str, Any]: ...
+    async def fanout_pull(self, pattern: str, src: str, dest_dir: str,
+                          hosts: list[str] | None = None, forks: int | None = None,
+                          timeout: float | None = None, connect_timeout: float | None = None,
+                          trust_new_keys: bool = False, serial: str | None = None,
+                          max_fail: str | None = None, pause_between: str | None = None,
+                          hold_canary: bool = False, *, actor: Actor) -> dict[str, Any]: ...
     async def fanout_rerun(self, fanout_id: int, classes: list[str], *, actor: Actor
                            ) -> dict[str, Any]: ...
     async def fanout_trust(self, fanout_id: int, hosts: list[str], *, actor: Actor

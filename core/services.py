@@ -221,6 +221,16 @@ class Services:
                            max_fail: str | None = None, pause_between: str | None = None,
                            hold_canary: bool = False, out_dir: str | None = None, *,
                            actor: Actor) -> dict[str, Any]:
+        return self._fan_out(pattern, command, hosts, forks, timeout, connect_timeout,
+                             trust_new_keys, serial, max_fail, pause_between, hold_canary,
+                             actor, out_dir=out_dir)
+
+    def _fan_out(self, pattern: str, command: str, hosts: list[str] | None,
+                 forks: int | None, timeout: float | None, connect_timeout: float | None,
+                 trust_new_keys: bool, serial: str | None, max_fail: str | None,
+                 pause_between: str | None, hold_canary: bool, actor: Actor, *,
+                 out_dir: str | None = None, transfer: Any = None) -> dict[str, Any]:
+        """A command, push or pull fan-out with what every kind shares."""
         from core.remote.fanouts import rollout_of
 
         kw = {k: v for k, v in (("hosts", hosts), ("forks", forks), ("timeout", timeout),
@@ -229,7 +239,36 @@ class Services:
                                   trust_new_keys=bool(trust_new_keys),
                                   rollout=rollout_of(serial, max_fail, pause_between),
                                   hold_canary=bool(hold_canary),
-                                  out_dir=str(out_dir) if out_dir else None, **kw)
+                                  out_dir=str(out_dir) if out_dir else None,
+                                  transfer=transfer, **kw)
+
+    async def fanout_push(self, pattern: str, src: str, dest: str,
+                          hosts: list[str] | None = None, forks: int | None = None,
+                          timeout: float | None = None, connect_timeout: float | None = None,
+                          trust_new_keys: bool = False, mode: str | None = None,
+                          owner: str | None = None, backup: bool = False,
+                          serial: str | None = None, max_fail: str | None = None,
+                          pause_between: str | None = None, hold_canary: bool = False, *,
+                          actor: Actor) -> dict[str, Any]:
+        from core.remote.fanouts import transfer_of
+
+        push = transfer_of("push", str(src), str(dest), mode, owner, bool(backup))
+        return self._fan_out(pattern, "", hosts, forks, timeout, connect_timeout,
+                             trust_new_keys, serial, max_fail, pause_between, hold_canary,
+                             actor, transfer=push)
+
+    async def fanout_pull(self, pattern: str, src: str, dest_dir: str,
+                          hosts: list[str] | None = None, forks: int | None = None,
+                          timeout: float | None = None, connect_timeout: float | None = None,
+                          trust_new_keys: bool = False, serial: str | None = None,
+                          max_fail: str | None = None, pause_between: str | None = None,
+                          hold_canary: bool = False, *, actor: Actor) -> dict[str, Any]:
+        from core.remote.fanouts import transfer_of
+
+        pull = transfer_of("pull", str(src), str(dest_dir))
+        return self._fan_out(pattern, "", hosts, forks, timeout, connect_timeout,
+                             trust_new_keys, serial, max_fail, pause_between, hold_canary,
+                             actor, transfer=pull)
 
     async def fanout_rerun(self, fanout_id: int, classes: list[str], *, actor: Actor
                            ) -> dict[str, Any]:

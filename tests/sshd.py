@@ -283,7 +283,7 @@ class Sshd:
             f"AuthorizedKeysFile {self.keys.authorized}\nStrictModes no\nUsePAM no\n"
             "PidFile none\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nMaxStartups 100:30:200\nMaxSessions 100\n"
-            "LogLevel ERROR\nUseDNS no\n" + self.extra_config)
+            "LogLevel ERROR\nUseDNS no\nSubsystem sftp internal-sftp\n" + self.extra_config)
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation dir
         flags = ["-D", "-e"] if self.rexec else ["-D", "-e", "-r"]

@@ -16,57 +16,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.api import current_user
 from core.events import EventBus, FanOutBatch, FanOutDone, FanOutHost, FanOutLine, FanOutStarted
 from core.jobs.process import MAX_EVENT_LINE, LocalProcess
-from core.remote.classes import CONNECT_CLASSES, HostClass
+from core.remote.classes import HostClass
 from core.remote.commands import DEFAULT_KILL_GRACE, run_command
 from core.remote.inventory import LOCAL_HOST, fold_hosts
 from core.remote.output import HostOutput
+from core.remote.results import (
+    CONNECTING,
+    PENDING,
+    RUNNING,
+    HostResult,
+    counts,
+    exit_status,
+)
 from core.remote.rollout import Rollout, failures
 from core.remote.ssh import SSHError, SSHPool, target_for
+from core.remote.transfer import Transfer
 
 DEFAULT_FORKS = 64
 SAVE_EVERY = 0.5  # seconds: a host's end is in the record at most this late
-PENDING, CONNECTING, RUNNING = "pending", "connecting", "running"
-FINAL = tuple(c.value for c in HostClass)
-
-
-# -------------------------------------------------------------------------- events ---
-# ------------------------------------------------------------------------- results ---
-@dataclass
-class HostResult:
-    host: str
-    state: str = PENDING  # pending | connecting | running | a HostClass value
-    exit_code: int | None = None
-    reason: str = ""
-    fingerprint: str | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    lines: int = 0
-    bytes: int = 0
-    digest: str = ""  # sha256 of the output, for gathering identical outputs
-    batch: int | None = None  # a rolling fan-out's batch (1 first), None when not rolling
-
-    @property
-    def final(self) -> bool:
-        return self.state in FINAL
-
-    @property
-    def duration(self) -> float | None:
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return max(0.0, self.finished_at - self.started_at)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["duration"] = self.duration
-        return d
 
 
 @dataclass
@@ -75,44 +50,6 @@ class _HostRun:
     task: asyncio.Task[None] | None = None
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     out: HostOutput = field(default_factory=HostOutput)
-
-
-def counts(results: Iterable[HostResult | dict[str, Any]]) -> dict[str, int]:
-    """Hosts per class (and per in-progress state), in HostClass order."""
-    out: dict[str, int] = {}
-    for r in results:
-        state = r.state if isinstance(r, HostResult) else r["state"]
-        out[state] = out.get(state, 0) + 1
-    order = [*FINAL, PENDING, CONNECTING, RUNNING]
-    return {k: out[k] for k in order if k in out}
-
-
-def exit_status(results: Iterable[HostResult | dict[str, Any]]) -> int:
-    """0 all ok; 3 any unreachable or refused (auth, host key); else 1 any not ok."""
-    c = counts(results)
-    if any(c.get(k.value) for k in CONNECT_CLASSES):
-        return 3
-    if any(n for k, n in c.items() if k != HostClass.OK.value):
-        return 1
-    return 0
-
-
-def summary_line(results: Iterable[HostResult | dict[str, Any]], elapsed: float | None = None,
-                 fanout_id: int | None = None) -> str:
-    rs = list(results)
-    parts = [f"{n} {k}" for k, n in counts(rs).items()]
-    tail = f"{len(rs)} host{'s' if len(rs) != 1 else ''}"
-    if elapsed is not None:
-        tail += f", {elapsed:.1f}s"
-    if fanout_id:
-        tail += f", fan-out #{fanout_id}"
-    return f"{', '.join(parts) or 'no hosts'} ({tail})"
-
-
-def hosts_of(record: Mapping[str, Any], classes: Iterable[str]) -> list[str]:
-    """Host names of a fan-out record whose class is one of `classes`."""
-    wanted = set(classes)
-    return [h for h, r in record.get("hosts", {}).items() if r.get("state") in wanted]
 
 
 # -------------------------------------------------------------------------- fan-out ---
@@ -126,11 +63,13 @@ class FanOut:
                  kill_grace: float = DEFAULT_KILL_GRACE, log_dir: Path | None = None,
                  requested_by: str | None = None, store: Any = None,
                  rerun_of: int | None = None, rollout: Rollout | None = None,
-                 hold_canary: bool = False, out_dir: Path | None = None) -> None:
+                 hold_canary: bool = False, out_dir: Path | None = None,
+                 transfer: Transfer | None = None) -> None:
         if forks < 1:
             raise ValueError("forks must be at least 1")
         self.id = fanout_id
-        self.command = command
+        self.transfer = transfer  # a push or pull instead of a command
+        self.command = transfer.describe() if transfer is not None else command
         self.pattern = pattern
         self.hosts = list(hosts)
         self.inventory = inventory or {h.name: h for h in self.hosts}
@@ -175,6 +114,7 @@ class FanOut:
         return {
             "id": self.id,
             "command": self.command,
+            "transfer": self.transfer.to_dict() if self.transfer is not None else None,
             "pattern": self.pattern,
             "requested_by": self.requested_by,
             "started_at": self.started_at,
@@ -413,6 +353,9 @@ class FanOut:
             self._set(hr, e.cls.value, reason=str(e), fingerprint=e.fingerprint)
             return
         self._set(hr, RUNNING)
+        if self.transfer is not None:
+            await self._transfer(hr, conn)
+            return
         res = await run_command(conn, self.command, on_line=on_line, timeout=self.timeout,
                                 kill_grace=self.kill_grace, cancel=hr.cancel)
         self.pool.touch(target)
@@ -432,7 +375,45 @@ class FanOut:
             self._set(hr, HostClass.FAILED.value, exit_code=res.exit_code,
                       reason=f"exit code {res.exit_code}")
 
+    async def _transfer(self, hr: _HostRun, conn: Any) -> None:
+        """A push or pull on this host: cancelled or timed out like a command (its
+        temporary file removed), ended `ok` with `changed` or `unchanged`."""
+        from core.remote.sftp import pull, push
+
+        assert self.transfer is not None
+        work = asyncio.ensure_future(
+            push(conn, self.transfer, hr.result.host) if self.transfer.kind == "push"
+            else pull(conn, self.transfer, hr.result.host))
+        stop = asyncio.ensure_future(hr.cancel.wait())
+        try:
+            await asyncio.wait({work, stop}, timeout=self.timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not work.done():
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await work
+        if work.cancelled():
+            if hr.cancel.is_set():
+                self._set(hr, HostClass.CANCELLED.value, reason="cancelled while running")
+            else:
+                self._set(hr, HostClass.TIMED_OUT.value,
+                          reason=f"timed out after {self.timeout:g}s")
+            return
+        out = work.result()
+        self.pool.touch(target_for(self.inventory[hr.result.host], self.inventory))
+        if out.ok:
+            self._set(hr, HostClass.OK.value, exit_code=0, changed=out.changed,
+                      reason=out.reason)
+        else:
+            self._set(hr, HostClass.FAILED.value, reason=out.reason)
+
     async def _local(self, hr: _HostRun, on_line: Any) -> None:
+        if self.transfer is not None:
+            self._set(hr, HostClass.FAILED.value, reason=f"a {self.transfer.kind} goes over "
+                      "SSH; 'local' is this machine")
+            return
         proc = LocalProcess(self.command, timeout=self.timeout, kill_grace=self.kill_grace,
                             on_line=on_line)
         error = await proc.start()

@@ -19,9 +19,17 @@ from typing import Any
 from core.api import Actor
 from core.jobs.active import EngineError, NotFound
 from core.remote.classes import select_classes
-from core.remote.fanout import DEFAULT_FORKS, FanOut, hosts_of
+from core.remote.fanout import DEFAULT_FORKS, FanOut
 from core.remote.inventory import fold_hosts, resolve_targets
+from core.remote.results import hosts_of
 from core.remote.rollout import Rollout, RolloutError, make_rollout
+from core.remote.transfer import (
+    Transfer,
+    TransferError,
+    make_pull,
+    make_push,
+    transfer_from_dict,
+)
 from core.store.fanouts import FanOutStore
 
 log = logging.getLogger("fleetdeck.fanout")
@@ -123,15 +131,17 @@ class FanOuts:
               connect_timeout: float | None = None, actor: Actor,
               rerun_of: int | None = None, trust_new_keys: bool = False,
               rollout: Rollout | None = None, hold_canary: bool = False,
-              out_dir: str | None = None) -> dict[str, Any]:
+              out_dir: str | None = None, transfer: Transfer | None = None
+              ) -> dict[str, Any]:
         """Start a fan-out (it runs as an engine task); returns its first record. The
         engine audits it with the `actor` who asked. `trust_new_keys`: unknown host keys
         are trusted (over a pool of its own), each audited. `rollout`: in batches
         (`core.remote.rollout`); `hold_canary`: wait after a canary batch for `proceed`;
-        `out_dir`: each host's stdout and stderr in files there too."""
+        `out_dir`: each host's stdout and stderr in files there too; `transfer`: a push or
+        pull (`core.remote.transfer`) instead of the command."""
         from core.remote.runs import engine_pool
 
-        if not command.strip():
+        if transfer is None and not command.strip():
             raise EngineError("no command to run")
         names = hosts if hosts is not None else self.resolve(pattern)
         inventory = self.engine.config.hosts
@@ -154,10 +164,11 @@ class FanOuts:
                     pattern=pattern, forks=forks, timeout=timeout,
                     connect_timeout=connect_timeout, log_dir=store.log_dir(fid),
                     requested_by=who, store=store, rerun_of=rerun_of, rollout=rollout,
-                    hold_canary=hold_canary, out_dir=where)
+                    hold_canary=hold_canary, out_dir=where, transfer=transfer)
         self._live[fid] = fo
         task = self.engine._spawn(self._run(fo, actor, trust_new_keys))  # noqa: SLF001
         task.add_done_callback(lambda _t, fid=fid: self._live.pop(fid, None))
+        command = fo.command
         how = f" ({_how(fo.rollout)})" if fo.rollout.rolling else ""
         log.info("fan-out #%d by %s: %s -- %s (%d hosts%s)", fid, who, pattern, command,
                  len(names), how)
@@ -201,7 +212,7 @@ class FanOuts:
                           connect_timeout=rec.get("connect_timeout"),
                           actor=actor, rerun_of=rec["id"],
                           rollout=Rollout.from_dict(rec.get("rollout")),
-                          out_dir=rec.get("out_dir"))
+                          out_dir=rec.get("out_dir"), transfer=_transfer_of(rec))
 
     def _running(self, fanout_id: int) -> FanOut:
         fo = self._live.get(fanout_id)
@@ -290,3 +301,24 @@ def _out_dir(text: str) -> Path:
     if not os.access(path, os.W_OK | os.X_OK):
         raise EngineError(f"out-dir {text}: not writable")
     return path
+
+
+def _transfer_of(rec: dict[str, Any]) -> Transfer | None:
+    """A recorded push or pull planned again: its files as they are now."""
+    if not rec.get("transfer"):
+        return None
+    try:
+        return transfer_from_dict(rec["transfer"])
+    except TransferError as e:
+        raise EngineError(str(e)) from None
+
+
+def transfer_of(kind: str, src: str, dest: str, mode: Any = None, owner: Any = None,
+                backup: bool = False) -> Transfer:
+    """A push or pull from the engine API's parameters (EngineError: one line)."""
+    try:
+        if kind == "pull":
+            return make_pull(src, dest)
+        return make_push(src, dest, mode=mode, owner=owner, backup=backup)
+    except TransferError as e:
+        raise EngineError(str(e)) from None

@@ -8,7 +8,8 @@ import os
 import asyncssh
 import pytest
 
-from core.remote.fanout import FanOut, exit_status, hosts_of, summary_line
+from core.remote.fanout import FanOut
+from core.remote.results import exit_status, hosts_of, summary_line
 from core.store.fanouts import FanOutStore
 from tests.helpers import Recorder, until_async
 from tests.sshd import (

@@ -52,22 +52,7 @@ def add_parsers(sub: Any) -> None:
     f.add_argument("pattern", nargs="?", help="target pattern, e.g. 'web[01-20],!web07'")
     f.add_argument("remote_command", nargs="*", metavar="COMMAND",
                    help="the command (after --)")
-    f.add_argument("--forks", type=int, default=64, metavar="N",
-                   help="hosts at once (default: 64; with --rerun, the recorded fan-out's)")
-    f.add_argument("--timeout", default=None, metavar="D",
-                   help="command timeout, e.g. 30s (default: no timeout; with --rerun, the "
-                        "recorded fan-out's)")
-    f.add_argument("--connect-timeout", default="10s", metavar="D",
-                   help="SSH connect timeout (default: 10s; with --rerun, the recorded "
-                        "fan-out's)")
-    f.add_argument("--serial", metavar="N|N%[,...]",
-                   help="in batches: 2 hosts at a time, 25%% of them, or a list such as "
-                        "1,5,25%% (a canary of one first; the last size repeats)")
-    f.add_argument("--max-fail", metavar="N|N%",
-                   help="stop the rollout after the batch in which N hosts (or N%% of all) "
-                        "had failed; hosts not started end skipped")
-    f.add_argument("--pause-between", metavar="D",
-                   help="wait this long between two batches, e.g. 30s")
+    add_run_options(f, "command")
     f.add_argument("--stream", action="store_true",
                    help="print each line as it comes, prefixed with its host (the default; "
                         "with --gather, both)")
@@ -76,10 +61,6 @@ def add_parsers(sub: Any) -> None:
     f.add_argument("--out-dir", metavar="DIR",
                    help="also write each host's stdout and stderr to DIR/HOST.stdout and "
                         "DIR/HOST.stderr (created when missing)")
-    f.add_argument("--json", action="store_true", help="print the fan-out record as JSON")
-    f.add_argument("--trust-new-host-keys", action="store_true",
-                   help="trust unknown host keys (written to fleetdeck's own known_hosts); "
-                        "changed keys are still refused")
     f.add_argument("--rerun", type=fanout_id, metavar="ID",
                    help="run the command of fan-out ID again on its hosts that did not end "
                         "ok (see --only), with its forks and timeouts; says how many of "
@@ -90,6 +71,55 @@ def add_parsers(sub: Any) -> None:
                         f"{', '.join(NOT_OK_CLASSES)}; not the host_key_* classes, "
                         "whose key a person must trust or fix first)")
     f.set_defaults(func=cmd_fanout)
+
+
+def add_run_options(p: Any, what: str) -> None:
+    """The options every fan-out kind takes (a command, a push, a pull)."""
+    p.add_argument("--forks", type=int, default=64, metavar="N",
+                   help="hosts at once (default: 64; with --rerun, the recorded fan-out's)")
+    p.add_argument("--timeout", default=None, metavar="D",
+                   help=f"{what} timeout per host, e.g. 30s (default: no timeout; with "
+                        "--rerun, the recorded fan-out's)")
+    p.add_argument("--connect-timeout", default="10s", metavar="D",
+                   help="SSH connect timeout (default: 10s; with --rerun, the recorded "
+                        "fan-out's)")
+    p.add_argument("--serial", metavar="N|N%[,...]",
+                   help="in batches: 2 hosts at a time, 25%% of them, or a list such as "
+                        "1,5,25%% (a canary of one first; the last size repeats)")
+    p.add_argument("--max-fail", metavar="N|N%",
+                   help="stop the rollout after the batch in which N hosts (or N%% of all) "
+                        "had failed; hosts not started end skipped")
+    p.add_argument("--pause-between", metavar="D",
+                   help="wait this long between two batches, e.g. 30s")
+    p.add_argument("--json", action="store_true", help="print the fan-out record as JSON")
+    p.add_argument("--trust-new-host-keys", action="store_true",
+                   help="trust unknown host keys (written to fleetdeck's own known_hosts); "
+                        "changed keys are still refused")
+
+
+def run_params(args: argparse.Namespace) -> dict[str, Any]:
+    """What every fan-out kind passes the engine, checked here (usage errors, exit 2)."""
+    from core.remote.rollout import RolloutError, make_rollout
+
+    if args.forks < 1:
+        raise CLIError("--forks must be at least 1")
+    try:
+        make_rollout(args.serial, args.max_fail, args.pause_between)
+    except RolloutError as e:
+        raise CLIError(f"--{e}") from None
+    return {"forks": args.forks, "timeout": _duration(args.timeout, "--timeout"),
+            "connect_timeout": _duration(args.connect_timeout, "--connect-timeout"),
+            "trust_new_keys": args.trust_new_host_keys, "serial": args.serial,
+            "max_fail": args.max_fail, "pause_between": args.pause_between}
+
+
+def hosts_for(pattern: str, config: Any) -> list[str]:
+    from core.remote.inventory import TargetError, resolve_targets
+
+    try:
+        return resolve_targets(pattern, config.hosts)
+    except TargetError as e:
+        raise CLIError(str(e)) from None
 
 
 # -------------------------------------------------------------------------- fanout ---
@@ -119,20 +149,12 @@ def _out_dir(text: str | None) -> str | None:
 
 
 def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
-    from core.remote.inventory import TargetError, fold_hosts, resolve_targets
-    from core.remote.rollout import RolloutError, make_rollout
+    from core.remote.inventory import fold_hosts
 
-    if args.forks < 1:
-        raise CLIError("--forks must be at least 1")
-    try:
-        make_rollout(args.serial, args.max_fail, args.pause_between)
-    except RolloutError as e:
-        raise CLIError(f"--{e}") from None
+    common = run_params(args)
     if args.stream and args.json:
         raise CLIError("--stream and --json: the JSON is the whole output; give one")
     out_dir = _out_dir(args.out_dir)
-    timeout = _duration(args.timeout, "--timeout")
-    connect_timeout = _duration(args.connect_timeout, "--connect-timeout")
     rerun_of = None
     if args.rerun is not None:
         plan = _plan_rerun(args, config, state_dir)
@@ -148,16 +170,10 @@ def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         if not args.remote_command:
             raise CLIError("no command: fleetdeck fanout PATTERN -- COMMAND")
         command, pattern = " ".join(args.remote_command), args.pattern
-        try:
-            names = resolve_targets(pattern, config.hosts)
-        except TargetError as e:
-            raise CLIError(str(e)) from None
-    params = {"pattern": pattern, "command": command, "hosts": names, "forks": args.forks,
-              "timeout": timeout, "connect_timeout": connect_timeout,
-              "trust_new_keys": args.trust_new_host_keys, "serial": args.serial,
-              "max_fail": args.max_fail, "pause_between": args.pause_between,
+        names = hosts_for(pattern, config)
+    params = {"pattern": pattern, "command": command, "hosts": names, **common,
               "out_dir": out_dir}
-    return on_engine(config, state_dir, args.log_format, _fanout(args, params, rerun_of))
+    return on_engine(config, state_dir, args.log_format, fan_out(args, params, rerun_of))
 
 
 def _plan_rerun(args: argparse.Namespace, config: Any,
@@ -167,7 +183,7 @@ def _plan_rerun(args: argparse.Namespace, config: Any,
     when every host was ok). Without --only it takes the engine's `not_ok` selector, so
     the engine picks the same hosts this shows."""
     from core.remote.classes import HOST_CLASSES, NEEDS_A_PERSON, NOT_OK, select_classes
-    from core.remote.fanout import exit_status, hosts_of, summary_line
+    from core.remote.results import exit_status, hosts_of, summary_line
     from core.store.fanouts import FanOutStore
 
     if args.pattern is not None or args.remote_command:
@@ -232,14 +248,15 @@ def _breakdown(record: dict[str, Any], keys: list[str]) -> str:
             + ("reruns it)" if len(keys) == 1 else "reruns them)"))
 
 
-def _fanout(args: argparse.Namespace, params: dict[str, Any], rerun_of: int | None) -> Any:
-    """A fan-out on the engine the state directory has (a daemon's runs it over its pool,
-    audited as this user); its lines and host results come back as events, Ctrl-C
-    cancels it where it runs."""
+def fan_out(args: argparse.Namespace, params: dict[str, Any], rerun_of: int | None,
+            method: str = "fanout_start") -> Any:
+    """A fan-out (`method`: a command, `fanout_push` or `fanout_pull`) on the engine the
+    state directory has (a daemon's runs it over its pool, audited as this user); its
+    lines and host results come back as events, Ctrl-C cancels it where it runs."""
     async def work(engine: Any) -> int:
         from core.jobs.active import EngineError
 
-        stream = args.stream or not (args.gather or args.json)
+        stream = getattr(args, "stream", False) or not (args.gather or args.json)
         done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         mine: list[int] = []
         early: list[dict[str, Any]] = []  # a daemon's events can come before its answer
@@ -261,7 +278,7 @@ def _fanout(args: argparse.Namespace, params: dict[str, Any], rerun_of: int | No
             if rerun_of is not None:
                 rec = await engine.fanout_rerun(rerun_of, args.classes, actor=ACTOR)
             else:
-                rec = await engine.fanout_start(**params, actor=ACTOR)
+                rec = await getattr(engine, method)(**params, actor=ACTOR)
         except (ValueError, KeyError, EngineError) as e:
             raise CLIError(str(e).strip("'\"")) from None
         mine.append(rec["id"])
@@ -316,7 +333,9 @@ def _echo(msg: dict[str, Any]) -> None:
         print(f"{msg['host']}: {msg['line']}", file=out, flush=True)
     elif kind == "host_result":
         r = msg["result"]
-        if r["state"] not in ("ok", "pending", "connecting", "running"):
+        if r["state"] == "ok" and r.get("changed") is not None:  # a push or pull
+            print(f"{r['host']}: {r['reason']}", flush=True)
+        elif r["state"] not in ("ok", "pending", "connecting", "running"):
             print(f"{r['host']}: [{r['state']}] {r['reason']}", file=sys.stderr, flush=True)
 
 
@@ -352,7 +371,7 @@ def _report(args: argparse.Namespace, record: dict[str, Any], groups: list[dict[
             elapsed: float, interrupted: bool) -> int:
     """The end of a fan-out: the record as JSON, or the gathered groups; the summary
     line; the exit status."""
-    from core.remote.fanout import exit_status, summary_line
+    from core.remote.results import exit_status, summary_line
 
     results = list(record["hosts"].values())
     if args.json:

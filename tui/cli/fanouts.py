@@ -94,7 +94,7 @@ def _host_row(name: str, h: Any) -> dict[str, Any]:
 def cmd_fanouts(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from rich.markup import escape
 
-    from core.remote.fanout import summary_line
+    from core.remote.results import summary_line
     from core.store.fanouts import FanOutStore
     from tui.cli.tables import Col, print_table
     from tui.fmt import fmt_duration, fmt_time

@@ -27,6 +27,7 @@ from tui.cli import (
     hostkeys,
     jobs,
     schedule,
+    transfer,
 )
 from tui.cli import console as console_cmd
 from tui.cli.common import (
@@ -40,7 +41,7 @@ from tui.cli.common import (
 )
 
 GROUPS = (console_cmd, demo, health, daemon, jobs, schedule, configfile, fanouts, fanout,
-          hostkeys, alerts)
+          transfer, hostkeys, alerts)
 
 
 def build_parser() -> argparse.ArgumentParser:
