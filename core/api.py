@@ -94,7 +94,8 @@ METHODS: tuple[Method, ...] = (
     Method("silence", ("target", "duration"), audit="silence"),
     Method("fanout_start", ("pattern", "command", "hosts", "forks", "timeout",
                             "connect_timeout", "trust_new_keys", "serial", "max_fail",
-                            "pause_between", "hold_canary", "out_dir"), audit="fan-out"),
+                            "pause_between", "hold_canary", "out_dir", "become",
+                            "become_password"), audit="fan-out"),
     Method("fanout_push", ("pattern", "src", "dest", "hosts", "forks", "timeout",
                            "connect_timeout", "trust_new_keys", "mode", "owner", "backup",
                            "serial", "max_fail", "pause_between", "hold_canary"),
@@ -102,7 +103,8 @@ METHODS: tuple[Method, ...] = (
     Method("fanout_pull", ("pattern", "src", "dest_dir", "hosts", "forks", "timeout",
                            "connect_timeout", "trust_new_keys", "serial", "max_fail",
                            "pause_between", "hold_canary"), audit="pull"),
-    Method("fanout_rerun", ("fanout_id", "classes"), audit="fan-out rerun"),
+    Method("fanout_rerun", ("fanout_id", "classes", "become_password"),
+           audit="fan-out rerun"),
     Method("fanout_trust", ("fanout_id", "hosts"), audit="trust host key"),
     Method("fanout_cancel", ("fanout_id",), audit="cancel fan-out"),
     Method("fanout_cancel_host", ("fanout_id", "host"), audit="cancel host"),
@@ -179,8 +181,9 @@ class EngineAPI(Protocol):
                            connect_timeout: float | None = None,
                            trust_new_keys: bool = False, serial: str | None = None,
                            max_fail: str | None = None, pause_between: str | None = None,
-                           hold_canary: bool = False, out_dir: str | None = None, *,
-                           actor: Actor) -> dict[str, Any]: ...
+                           hold_canary: bool = False, out_dir: str | None = None,
+                           become: str | None = None, become_password: str | None = None,
+                           *, actor: Actor) -> dict[str, Any]: ...
     async def fanout_push(self, pattern: str, src: str, dest: str,
                           hosts: list[str] | None = None, forks: int | None = None,
                           timeout: float | None = None, connect_timeout: float | None = None,
@@ -195,7 +198,8 @@ class EngineAPI(Protocol):
                           trust_new_keys: bool = False, serial: str | None = None,
                           max_fail: str | None = None, pause_between: str | None = None,
                           hold_canary: bool = False, *, actor: Actor) -> dict[str, Any]: ...
-    async def fanout_rerun(self, fanout_id: int, classes: list[str], *, actor: Actor
+    async def fanout_rerun(self, fanout_id: int, classes: list[str],
+                           become_password: str | None = None, *, actor: Actor
                            ) -> dict[str, Any]: ...
     async def fanout_trust(self, fanout_id: int, hosts: list[str], *, actor: Actor
                            ) -> dict[str, Any]: ...

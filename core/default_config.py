@@ -15,7 +15,7 @@ from core.health.config import CHECK
 from core.jobs.config import DEFAULTS, ENGINE, JOB
 from core.logs.rules import RULE
 from core.logs.sources import SOURCE
-from core.remote.config import HOST
+from core.remote.config import GROUP, HOST
 from core.schema import Section
 
 COLUMN = 31  # where a key's comment starts
@@ -88,6 +88,7 @@ def render() -> str:
         + _table(HOST, "hosts.web01", {"address": "10.0.0.5", "user": "deploy",
                                        "tags": {"role": "web"}, "groups": ["web", "eu"]},
                  commented=True, every_key=True),
+        _table(GROUP, "groups.web", {"become": "root"}, commented=True, every_key=True),
         _table(CHECK, "checks.local-system", {
             "description": "CPU, memory, disk and load of this machine (the Hosts screen, "
                            "key 5).",

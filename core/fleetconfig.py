@@ -26,12 +26,13 @@ from core.jobs.config import (
 from core.logs.rules import RULE, read_rules
 from core.logs.sources import SOURCE, read_sources
 from core.paths import default_config_path
-from core.remote.config import HOST, Host, read_hosts
+from core.remote.config import GROUP, HOST, Host, read_hosts
 from core.schema import Key, json_schema
 
 THEME = Key("theme", "string", "console theme: dark, light, high-contrast, ansi, or a "
             "theme file's name")
-SECTIONS = (ENGINE, DEFAULTS, HOST, JOB, CHECK, ALERTS, NOTIFIER, MAINTENANCE, SOURCE, RULE)
+SECTIONS = (ENGINE, DEFAULTS, HOST, GROUP, JOB, CHECK, ALERTS, NOTIFIER, MAINTENANCE, SOURCE,
+            RULE)
 _TOP_KEYS = ("theme", "keys", *(s.name for s in SECTIONS))
 
 

@@ -219,17 +219,21 @@ class Services:
                            connect_timeout: float | None = None,
                            trust_new_keys: bool = False, serial: str | None = None,
                            max_fail: str | None = None, pause_between: str | None = None,
-                           hold_canary: bool = False, out_dir: str | None = None, *,
-                           actor: Actor) -> dict[str, Any]:
+                           hold_canary: bool = False, out_dir: str | None = None,
+                           become: str | None = None, become_password: str | None = None,
+                           *, actor: Actor) -> dict[str, Any]:
         return self._fan_out(pattern, command, hosts, forks, timeout, connect_timeout,
                              trust_new_keys, serial, max_fail, pause_between, hold_canary,
-                             actor, out_dir=out_dir)
+                             actor, out_dir=out_dir, become=become or None,
+                             become_password=become_password)
 
     def _fan_out(self, pattern: str, command: str, hosts: list[str] | None,
                  forks: int | None, timeout: float | None, connect_timeout: float | None,
                  trust_new_keys: bool, serial: str | None, max_fail: str | None,
                  pause_between: str | None, hold_canary: bool, actor: Actor, *,
-                 out_dir: str | None = None, transfer: Any = None) -> dict[str, Any]:
+                 out_dir: str | None = None, transfer: Any = None,
+                 become: str | None = None, become_password: str | None = None
+                 ) -> dict[str, Any]:
         """A command, push or pull fan-out with what every kind shares."""
         from core.remote.fanouts import rollout_of
 
@@ -240,7 +244,8 @@ class Services:
                                   rollout=rollout_of(serial, max_fail, pause_between),
                                   hold_canary=bool(hold_canary),
                                   out_dir=str(out_dir) if out_dir else None,
-                                  transfer=transfer, **kw)
+                                  transfer=transfer, become=become,
+                                  become_password=become_password, **kw)
 
     async def fanout_push(self, pattern: str, src: str, dest: str,
                           hosts: list[str] | None = None, forks: int | None = None,
@@ -270,9 +275,11 @@ class Services:
                              trust_new_keys, serial, max_fail, pause_between, hold_canary,
                              actor, transfer=pull)
 
-    async def fanout_rerun(self, fanout_id: int, classes: list[str], *, actor: Actor
+    async def fanout_rerun(self, fanout_id: int, classes: list[str],
+                           become_password: str | None = None, *, actor: Actor
                            ) -> dict[str, Any]:
-        return self.fanouts.rerun(int(fanout_id), [str(c) for c in classes], actor=actor)
+        return self.fanouts.rerun(int(fanout_id), [str(c) for c in classes], actor=actor,
+                                  become_password=become_password)
 
     async def fanout_trust(self, fanout_id: int, hosts: list[str], *, actor: Actor
                            ) -> dict[str, Any]:

@@ -32,14 +32,14 @@ class Fleet:
 
 
 def start_fleet(root: Path, live: int, dead: int = 2, *, prefix: str = "web",
-                extra_config: str = "") -> Fleet:
+                extra_config: str = "", user: str = USER) -> Fleet:
     binary = require_sshd()
     keys = make_keys(root / "keys")
     daemons = [Sshd(binary, root / "sshd", keys, keys.host_path,
                     extra_config=extra_config).start() for _ in range(live)]
     config = "".join(
         f'[hosts.{prefix}{i + 1:02d}]\naddress = "127.0.0.1"\nport = {d.port}\n'
-        f'user = "{USER}"\nidentity_file = "{keys.client_path}"\ngroups = ["{prefix}"]\n'
+        f'user = "{user}"\nidentity_file = "{keys.client_path}"\ngroups = ["{prefix}"]\n'
         f'tags = {{ n = "{i + 1}" }}\n' for i, d in enumerate(daemons))
     config += "".join(
         f'[hosts.dead{i}]\naddress = "127.0.0.1"\nport = {free_port()}\nuser = "{USER}"\n'

@@ -47,7 +47,8 @@ ROLES: dict[str, Role] = {
     "maintenance": _WARN, "ok": _GOOD, "warn": _WARN, "crit": _BAD,
     # fan-out host results
     "connecting": Role("primary"), "unreachable": Role("error", "", "bold"),
-    "auth_failed": Role("error", "", "bold"), "host_key_unknown": _WARN,
+    "auth_failed": Role("error", "", "bold"), "become_failed": Role("error", "", "bold"),
+    "host_key_unknown": _WARN,
     "host_key_changed": _BAD, "host_key_revoked": _BAD,
     # alerts
     "firing": _BAD, "acknowledged": _WARN, "silenced": _MUTED, "resolved": _GOOD,

@@ -311,7 +311,8 @@ class AttachedEngine:
             raise EngineError(f"the daemon (pid {self.daemon_pid}) does not answer") from None
         # the daemon answers once its files are written; its event may have come first
         self._reread()
-        if method in ("fanout_start", "fanout_rerun", "fanout_trust"):
+        if method in ("fanout_start", "fanout_push", "fanout_pull", "fanout_rerun",
+                      "fanout_trust"):
             self.seed("fanout_get", {"fanout_id": result["id"]}, result)
             self.seed("fanout_live", {"fanout_id": result["id"]}, True)
         return result

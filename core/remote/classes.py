@@ -16,6 +16,7 @@ class HostClass(StrEnum):
     TIMED_OUT = "timed_out"
     UNREACHABLE = "unreachable"  # refused, connect timeout, DNS, no route
     AUTH_FAILED = "auth_failed"
+    BECOME_FAILED = "become_failed"  # sudo refused: a password needed, wrong, or not allowed
     HOST_KEY_UNKNOWN = "host_key_unknown"
     HOST_KEY_CHANGED = "host_key_changed"
     HOST_KEY_REVOKED = "host_key_revoked"  # an @revoked key, or a certificate's CA

@@ -72,27 +72,44 @@ _WRAPPER = (
 )
 
 
-def remote_command(command: str, kill_grace: float = DEFAULT_KILL_GRACE) -> str:
-    """The command line sent to sshd for `command` (see _WRAPPER)."""
+# The same, fed one line first (a sudo password): the wrapper reads it from the channel
+# and gives it to the command's stdin through a pipe (printf is a shell builtin: the
+# line is in no process's arguments); the watchdog then reads the rest as before.
+_WRAPPER_FED = _WRAPPER.replace(
+    'exec 3<&0', 'IFS= read -r l; exec 3<&0', 1).replace(
+    'then setsid sh -c "$1" </dev/null', 'then printf "%s\\n" "$l" | setsid sh -c "$1"', 1
+).replace('else sh -c "$1" </dev/null', 'else printf "%s\\n" "$l" | sh -c "$1"', 1
+          ).replace('p=$!;', 'p=$!; l=;', 1)
+
+
+def remote_command(command: str, kill_grace: float = DEFAULT_KILL_GRACE, *,
+                   fed: bool = False) -> str:
+    """The command line sent to sshd for `command` (see _WRAPPER; `fed`: _WRAPPER_FED)."""
     import shlex
 
     grace = max(1, int(kill_grace + 0.999))
-    return f"sh -c {shlex.quote(_WRAPPER)} fleetdeck {shlex.quote(command)} {grace}"
+    wrapper = _WRAPPER_FED if fed else _WRAPPER
+    return f"sh -c {shlex.quote(wrapper)} fleetdeck {shlex.quote(command)} {grace}"
 
 
 async def run_command(conn: asyncssh.SSHClientConnection, command: str, *,
                       on_line: LineSink, timeout: float | None = None,
                       kill_grace: float = DEFAULT_KILL_GRACE,
                       env: Mapping[str, str] | None = None,
-                      cancel: asyncio.Event | None = None) -> CommandResult:
+                      cancel: asyncio.Event | None = None,
+                      stdin_line: str | None = None) -> CommandResult:
     """Run one command; stream lines to on_line; stop it on timeout or cancel.
 
     Stopping sends EOF on the channel, which makes the remote wrapper TERM the
     command's process group and KILL it after kill_grace; then the channel is closed.
+    `stdin_line` (a sudo password) is the command's stdin, one line, sent on the channel.
     """
+    fed = stdin_line is not None
     try:
-        proc = await conn.create_process(remote_command(env_prefix(env) + command, kill_grace),
-                                         encoding=None)
+        proc = await conn.create_process(
+            remote_command(env_prefix(env) + command, kill_grace, fed=fed), encoding=None)
+        if fed:
+            proc.stdin.write(str(stdin_line).encode("utf-8") + b"\n")
     except (asyncssh.Error, OSError) as e:
         return CommandResult(None, lost=True, error=f"could not start: {ssh_reason(e)}")
 

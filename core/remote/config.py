@@ -8,6 +8,7 @@ from typing import Any
 
 from core.confguard import clip
 from core.config import Checker, section
+from core.remote.become import valid_user
 from core.schema import Key, Section
 from core.secrets import REF_RE
 
@@ -30,6 +31,7 @@ class Host:
     # secrets, as references (${NAME}, ${file:PATH}); filled in at connect time only
     password: str | None = field(default=None, repr=False)
     passphrase: str | None = field(default=None, repr=False)
+    become: str | None = None  # run commands as this user through sudo (host's or group's)
     explicit: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -54,6 +56,14 @@ HOST = Section("hosts", "hosts to run on over SSH; `local` (this machine) is bui
         "never recorded"),
     Key("passphrase", "string", "passphrase of identity_file, as a reference only: "
         "${NAME} or ${file:PATH}"),
+    Key("become", "string", "run fan-out commands as this user through sudo, e.g. "
+        "\"root\" (default: the host's first group's `become`, else none)"),
+), named=True)
+
+GROUP = Section("groups", "settings shared by the hosts of a group (`groups = [...]` of a "
+                "host names them)", (
+    Key("become", "string", "run its hosts' fan-out commands as this user through sudo, "
+        "e.g. \"root\""),
 ), named=True)
 
 
@@ -81,12 +91,46 @@ def read_hosts(c: Checker, doc: dict[str, Any]) -> dict[str, Host]:
             known_hosts=c.read(t, HOST["known_hosts"], p),
             password=_secret_ref(c, t, "password", p),
             passphrase=_secret_ref(c, t, "passphrase", p),
+            become=_user(c, t, p),
             explicit=tuple(k for k in HOST.names() if k in t),
         )
         if ok:
             hosts[name] = host
     _check_jump_hosts(c, hosts)
-    return hosts
+    return _group_become(c, doc, hosts)
+
+
+def _user(c: Checker, t: dict[str, Any], p: tuple[str, ...]) -> str | None:
+    user = c.string(t, "become", p, None, line=True)
+    if user is not None and not valid_user(user):
+        c.add(p + ("become",), f"invalid user name {clip(user)}; e.g. \"root\"")
+        return None
+    return user
+
+
+def _group_become(c: Checker, doc: dict[str, Any], hosts: dict[str, Host]) -> dict[str, Host]:
+    """A host without its own `become` takes its first group's that has one."""
+    from dataclasses import replace
+
+    by_group: dict[str, str] = {}
+    known = {g for h in hosts.values() for g in h.groups}
+    for name, value in section(c, doc, "groups").items():
+        p = ("groups", name)
+        t = c.table(value, p)
+        if t is None:
+            continue
+        c.known_keys(t, GROUP.names(), p)
+        if name not in known:
+            c.add(p, f"no host is in group {clip(name)}")
+            continue
+        user = _user(c, t, p)
+        if user is not None:
+            by_group[name] = user
+    if not by_group:
+        return hosts
+    return {n: h if h.become or not h.groups else replace(
+        h, become=next((by_group[g] for g in h.groups if g in by_group), None))
+        for n, h in hosts.items()}
 
 
 def _secret_ref(c: Checker, t: dict[str, Any], key: str, p: tuple[str, ...]) -> str | None:

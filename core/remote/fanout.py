@@ -7,7 +7,8 @@ prints from those events; the console can subscribe to the same ones. ``cancel()
 stops starting hosts and cancels the running ones; ``cancel_host(name)`` cancels one.
 
 Final classes are ``core.remote.classes.HostClass`` values: ok, failed, timed_out,
-unreachable, auth_failed, host_key_unknown, host_key_changed, host_key_revoked, cancelled.
+unreachable, auth_failed, become_failed, host_key_unknown, host_key_changed,
+host_key_revoked, cancelled, skipped.
 ``local`` runs as a local subprocess, everything else over the shared ``SSHPool``.
 """
 
@@ -24,6 +25,7 @@ from typing import Any
 from core.api import current_user
 from core.events import EventBus, FanOutBatch, FanOutDone, FanOutHost, FanOutLine, FanOutStarted
 from core.jobs.process import MAX_EVENT_LINE, LocalProcess
+from core.remote.become import Become, BecomeLines
 from core.remote.classes import HostClass
 from core.remote.commands import DEFAULT_KILL_GRACE, run_command
 from core.remote.inventory import LOCAL_HOST, fold_hosts
@@ -64,11 +66,14 @@ class FanOut:
                  requested_by: str | None = None, store: Any = None,
                  rerun_of: int | None = None, rollout: Rollout | None = None,
                  hold_canary: bool = False, out_dir: Path | None = None,
-                 transfer: Transfer | None = None) -> None:
+                 transfer: Transfer | None = None, become: str | None = None,
+                 become_password: str | None = None) -> None:
         if forks < 1:
             raise ValueError("forks must be at least 1")
         self.id = fanout_id
         self.transfer = transfer  # a push or pull instead of a command
+        self.become = become  # every host's sudo user; else each host's own `become`
+        self._become_password = become_password  # never in the record or an event
         self.command = transfer.describe() if transfer is not None else command
         self.pattern = pattern
         self.hosts = list(hosts)
@@ -115,6 +120,7 @@ class FanOut:
             "id": self.id,
             "command": self.command,
             "transfer": self.transfer.to_dict() if self.transfer is not None else None,
+            "become": self.become,
             "pattern": self.pattern,
             "requested_by": self.requested_by,
             "started_at": self.started_at,
@@ -356,10 +362,19 @@ class FanOut:
         if self.transfer is not None:
             await self._transfer(hr, conn)
             return
-        res = await run_command(conn, self.command, on_line=on_line, timeout=self.timeout,
-                                kill_grace=self.kill_grace, cancel=hr.cancel)
+        command, sink, become = self.command, on_line, self._become_for(host)
+        if become is not None:
+            command, mark = become.wrap(command)
+            sink = BecomeLines(mark, on_line)
+        res = await run_command(conn, command, on_line=sink, timeout=self.timeout,
+                                kill_grace=self.kill_grace, cancel=hr.cancel,
+                                stdin_line=become.password if become else None)
         self.pool.touch(target)
-        if res.cancelled:
+        if isinstance(sink, BecomeLines) and not sink.became and not (
+                res.cancelled or res.timed_out or res.lost):
+            self._set(hr, HostClass.BECOME_FAILED.value, reason=sink.reason(),
+                      exit_code=res.exit_code)
+        elif res.cancelled:
             self._set(hr, HostClass.CANCELLED.value, reason="cancelled while running",
                       exit_code=res.exit_code)
         elif res.timed_out:
@@ -374,6 +389,10 @@ class FanOut:
         else:
             self._set(hr, HostClass.FAILED.value, exit_code=res.exit_code,
                       reason=f"exit code {res.exit_code}")
+
+    def _become_for(self, host: Any) -> Become | None:
+        user = self.become or getattr(host, "become", None)
+        return Become(user, self._become_password) if user else None
 
     async def _transfer(self, hr: _HostRun, conn: Any) -> None:
         """A push or pull on this host: cancelled or timed out like a command (its
@@ -410,9 +429,10 @@ class FanOut:
             self._set(hr, HostClass.FAILED.value, reason=out.reason)
 
     async def _local(self, hr: _HostRun, on_line: Any) -> None:
-        if self.transfer is not None:
-            self._set(hr, HostClass.FAILED.value, reason=f"a {self.transfer.kind} goes over "
-                      "SSH; 'local' is this machine")
+        if self.transfer is not None or self.become:
+            what = f"a {self.transfer.kind}" if self.transfer is not None else "become"
+            self._set(hr, HostClass.FAILED.value, reason=f"{what} goes over SSH; 'local' "
+                      "is this machine")
             return
         proc = LocalProcess(self.command, timeout=self.timeout, kill_grace=self.kill_grace,
                             on_line=on_line)

@@ -131,14 +131,17 @@ class FanOuts:
               connect_timeout: float | None = None, actor: Actor,
               rerun_of: int | None = None, trust_new_keys: bool = False,
               rollout: Rollout | None = None, hold_canary: bool = False,
-              out_dir: str | None = None, transfer: Transfer | None = None
+              out_dir: str | None = None, transfer: Transfer | None = None,
+              become: str | None = None, become_password: str | None = None
               ) -> dict[str, Any]:
         """Start a fan-out (it runs as an engine task); returns its first record. The
         engine audits it with the `actor` who asked. `trust_new_keys`: unknown host keys
         are trusted (over a pool of its own), each audited. `rollout`: in batches
         (`core.remote.rollout`); `hold_canary`: wait after a canary batch for `proceed`;
         `out_dir`: each host's stdout and stderr in files there too; `transfer`: a push or
-        pull (`core.remote.transfer`) instead of the command."""
+        pull (`core.remote.transfer`) instead of the command; `become`: every host's
+        commands as this user through sudo (else each host's own `become`), with
+        `become_password` when sudo needs one (kept by the fan-out alone)."""
         from core.remote.runs import engine_pool
 
         if transfer is None and not command.strip():
@@ -164,7 +167,8 @@ class FanOuts:
                     pattern=pattern, forks=forks, timeout=timeout,
                     connect_timeout=connect_timeout, log_dir=store.log_dir(fid),
                     requested_by=who, store=store, rerun_of=rerun_of, rollout=rollout,
-                    hold_canary=hold_canary, out_dir=where, transfer=transfer)
+                    hold_canary=hold_canary, out_dir=where, transfer=transfer,
+                    become=become, become_password=become_password)
         self._live[fid] = fo
         task = self.engine._spawn(self._run(fo, actor, trust_new_keys))  # noqa: SLF001
         task.add_done_callback(lambda _t, fid=fid: self._live.pop(fid, None))
@@ -188,10 +192,12 @@ class FanOuts:
             if own_pool:
                 await fo.pool.close()
 
-    def rerun(self, fanout_id: int, classes: list[str], *, actor: Actor) -> dict[str, Any]:
+    def rerun(self, fanout_id: int, classes: list[str], *, actor: Actor,
+              become_password: str | None = None) -> dict[str, Any]:
         """The same command again on the hosts of those classes (over the open pool).
         `classes` are class names or selectors (`core.remote.classes.select_classes`):
-        `not_ok` is every host that did not end ok but the host-key classes, `all` all."""
+        `not_ok` is every host that did not end ok but the host-key classes, `all` all.
+        A fan-out that became a user does so again (asked for its password again)."""
         rec = self.get(fanout_id)
         if rec is None:
             raise NotFound(f"no fan-out #{fanout_id}")
@@ -202,9 +208,10 @@ class FanOuts:
         names = [n for n in hosts_of(rec, selected) if n in self.engine.config.hosts]
         if not names:
             raise EngineError(f"fan-out #{fanout_id} has no hosts in {', '.join(classes)}")
-        return self._again(rec, names, actor)
+        return self._again(rec, names, actor, become_password)
 
-    def _again(self, rec: dict[str, Any], names: list[str], actor: Actor) -> dict[str, Any]:
+    def _again(self, rec: dict[str, Any], names: list[str], actor: Actor,
+               become_password: str | None = None) -> dict[str, Any]:
         """A recorded fan-out's command on some of its hosts, with its forks, timeouts
         and rollout (a rerun of a stopped rollout goes on in the same batches)."""
         return self.start(fold_hosts(names), rec["command"], hosts=names,
@@ -212,7 +219,8 @@ class FanOuts:
                           connect_timeout=rec.get("connect_timeout"),
                           actor=actor, rerun_of=rec["id"],
                           rollout=Rollout.from_dict(rec.get("rollout")),
-                          out_dir=rec.get("out_dir"), transfer=_transfer_of(rec))
+                          out_dir=rec.get("out_dir"), transfer=_transfer_of(rec),
+                          become=rec.get("become"), become_password=become_password)
 
     def _running(self, fanout_id: int) -> FanOut:
         fo = self._live.get(fanout_id)

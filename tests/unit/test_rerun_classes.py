@@ -10,7 +10,8 @@ from core.remote.classes import HOST_CLASSES, select_classes
 
 def test_not_ok_is_every_class_a_rerun_may_fix() -> None:
     assert select_classes(["not_ok"]) == (
-        "failed", "timed_out", "unreachable", "auth_failed", "cancelled", "skipped")
+        "failed", "timed_out", "unreachable", "auth_failed", "become_failed", "cancelled",
+        "skipped")
 
 
 def test_all_names_and_mixes() -> None:

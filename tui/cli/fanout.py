@@ -10,7 +10,8 @@ the hosts never started end `skipped` and a rerun of the non-ok hosts goes on in
 same batches.
 
 `--rerun` without `--only` reruns the hosts that did not end ok and that running again
-may fix (the engine's `not_ok`: failed, timed_out, unreachable, auth_failed, cancelled);
+may fix (the engine's `not_ok`: failed, timed_out, unreachable, auth_failed,
+become_failed, cancelled, skipped);
 a host refused for its key waits for a person (`--only host_key_unknown` names it).
 
 `fanout` streams `host: line` as lines arrive (stderr lines on stderr); with `--gather`
@@ -53,6 +54,13 @@ def add_parsers(sub: Any) -> None:
     f.add_argument("remote_command", nargs="*", metavar="COMMAND",
                    help="the command (after --)")
     add_run_options(f, "command")
+    f.add_argument("--become", nargs="?", const="root", metavar="USER",
+                   help="run the command as USER (default: root) through sudo; without -K, "
+                        "sudo -n (a host whose sudo wants a password ends become_failed); "
+                        "hosts' own `become` in the inventory applies without it")
+    f.add_argument("-K", "--ask-become-pass", action="store_true",
+                   help="ask for the sudo password once, without echo (from a pipe: its "
+                        "first line); it goes to each host on the command's stdin only")
     f.add_argument("--stream", action="store_true",
                    help="print each line as it comes, prefixed with its host (the default; "
                         "with --gather, both)")
@@ -156,6 +164,11 @@ def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         raise CLIError("--stream and --json: the JSON is the whole output; give one")
     out_dir = _out_dir(args.out_dir)
     rerun_of = None
+    if args.become is not None:
+        from core.remote.become import valid_user
+
+        if not valid_user(args.become):
+            raise CLIError(f"--become: invalid user name {args.become!r}")
     if args.rerun is not None:
         plan = _plan_rerun(args, config, state_dir)
         if isinstance(plan, int):
@@ -172,8 +185,26 @@ def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         command, pattern = " ".join(args.remote_command), args.pattern
         names = hosts_for(pattern, config)
     params = {"pattern": pattern, "command": command, "hosts": names, **common,
-              "out_dir": out_dir}
+              "out_dir": out_dir, "become": args.become}
+    if args.ask_become_pass:
+        args.become_password = params["become_password"] = ask_password()
     return on_engine(config, state_dir, args.log_format, fan_out(args, params, rerun_of))
+
+
+def ask_password(prompt: str = "BECOME password: ") -> str:
+    """The sudo password, asked once: on the terminal without echo, or the first line of
+    a pipe (as `sudo -S` reads it)."""
+    import getpass
+
+    try:
+        if sys.stdin.isatty():
+            return getpass.getpass(prompt)
+        line = sys.stdin.readline()
+    except (EOFError, KeyboardInterrupt):
+        raise CLIError("-K: no password given") from None
+    if not line:
+        raise CLIError("-K: no password given (stdin is empty)")
+    return line.rstrip("\n")
 
 
 def _plan_rerun(args: argparse.Namespace, config: Any,
@@ -191,6 +222,9 @@ def _plan_rerun(args: argparse.Namespace, config: Any,
                        "give no pattern or command")
     if args.out_dir:
         raise CLIError("--rerun writes where the recorded fan-out wrote; give no --out-dir")
+    if args.become:
+        raise CLIError("--rerun becomes whom the recorded fan-out became; give no --become "
+                       "(-K asks its password)")
     if args.serial or args.max_fail or args.pause_between:
         raise CLIError("--rerun goes on in the recorded fan-out's batches; give no "
                        "--serial, --max-fail or --pause-between")
@@ -276,7 +310,9 @@ def fan_out(args: argparse.Namespace, params: dict[str, Any], rerun_of: int | No
         started = time.monotonic()
         try:
             if rerun_of is not None:
-                rec = await engine.fanout_rerun(rerun_of, args.classes, actor=ACTOR)
+                rec = await engine.fanout_rerun(
+                    rerun_of, args.classes, getattr(args, "become_password", None),
+                    actor=ACTOR)
             else:
                 rec = await getattr(engine, method)(**params, actor=ACTOR)
         except (ValueError, KeyError, EngineError) as e:

@@ -19,8 +19,8 @@ from tui.screens.cells import age_cell, time_cell
 from tui.widgets.table import Column
 
 STATE_ORDER = ("connecting", "running", "pending", "failed", "timed_out", "unreachable",
-               "auth_failed", "host_key_unknown", "host_key_changed", "host_key_revoked",
-               "cancelled", "ok")
+               "auth_failed", "become_failed", "host_key_unknown", "host_key_changed",
+               "host_key_revoked", "cancelled", "skipped", "ok")
 STATE_LABEL = {"pending": "queued"}  # what a waiting host is called on screen
 
 
