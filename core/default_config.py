@@ -88,7 +88,8 @@ def render() -> str:
         + _table(HOST, "hosts.web01", {"address": "10.0.0.5", "user": "deploy",
                                        "tags": {"role": "web"}, "groups": ["web", "eu"]},
                  commented=True, every_key=True),
-        _table(GROUP, "groups.web", {"become": "root"}, commented=True, every_key=True),
+        _table(GROUP, "groups.web", {"become": "root", "forks": 10}, commented=True,
+               every_key=True),
         _table(CHECK, "checks.local-system", {
             "description": "CPU, memory, disk and load of this machine (the Hosts screen, "
                            "key 5).",

@@ -26,7 +26,7 @@ from core.jobs.config import (
 from core.logs.rules import RULE, read_rules
 from core.logs.sources import SOURCE, read_sources
 from core.paths import default_config_path
-from core.remote.config import GROUP, HOST, Host, read_hosts
+from core.remote.config import GROUP, HOST, Group, Host, read_groups, read_hosts
 from core.schema import Key, json_schema
 
 THEME = Key("theme", "string", "console theme: dark, light, high-contrast, ansi, or a "
@@ -47,6 +47,7 @@ class Config:
     path: Path | None  # None for the built-in default
     hosts: dict[str, Host]
     jobs: dict[str, Job]
+    groups: dict[str, Group] = field(default_factory=dict)  # [groups.NAME]: become, forks
     defaults: Defaults = field(default_factory=Defaults)
     engine: EngineSettings = field(default_factory=EngineSettings)
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> key(s), for the console
@@ -132,7 +133,7 @@ def _parse(text: str, source: str, path: Path | None,
     theme = c.string(doc, "theme", (), None)
     engine = read_engine(c, doc)
     defaults = read_defaults(c, doc)
-    hosts = read_hosts(c, doc)
+    hosts, groups = read_groups(c, doc, read_hosts(c, doc))
     jobs = read_jobs(c, doc, defaults, hosts)
     keys = c.str_map(doc, "keys", ())
     for k, v in keys.items():
@@ -147,7 +148,8 @@ def _parse(text: str, source: str, path: Path | None,
     alerting = read_alerting(c, doc, hosts)
     sources = read_sources(c, doc, hosts)
     rules = read_rules(c, doc, sources)
-    config = Config(path=path, hosts=hosts, jobs=jobs, defaults=defaults, engine=engine,
+    config = Config(path=path, hosts=hosts, groups=groups, jobs=jobs, defaults=defaults,
+                    engine=engine,
                     keys=keys, theme=theme, checks=checks, alerting=alerting,
                     sources=sources, rules=rules)
     # top to bottom, as a person reads the file; issues without a line last

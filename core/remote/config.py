@@ -64,6 +64,8 @@ GROUP = Section("groups", "settings shared by the hosts of a group (`groups = [.
                 "host names them)", (
     Key("become", "string", "run its hosts' fan-out commands as this user through sudo, "
         "e.g. \"root\""),
+    Key("forks", "integer", "at most this many of its hosts at once in a fan-out (beside "
+        "the fan-out's own --forks)", minimum=1, maximum=100000, example=10),
 ), named=True)
 
 
@@ -97,7 +99,7 @@ def read_hosts(c: Checker, doc: dict[str, Any]) -> dict[str, Host]:
         if ok:
             hosts[name] = host
     _check_jump_hosts(c, hosts)
-    return _group_become(c, doc, hosts)
+    return hosts
 
 
 def _user(c: Checker, t: dict[str, Any], p: tuple[str, ...]) -> str | None:
@@ -108,11 +110,21 @@ def _user(c: Checker, t: dict[str, Any], p: tuple[str, ...]) -> str | None:
     return user
 
 
-def _group_become(c: Checker, doc: dict[str, Any], hosts: dict[str, Host]) -> dict[str, Host]:
-    """A host without its own `become` takes its first group's that has one."""
+@dataclass(frozen=True)
+class Group:
+    """What a [groups.NAME] table sets for the hosts of a group."""
+
+    name: str
+    become: str | None = None
+    forks: int | None = None  # at most this many of its hosts at once in a fan-out
+
+
+def read_groups(c: Checker, doc: dict[str, Any],
+                hosts: dict[str, Host]) -> tuple[dict[str, Host], dict[str, Group]]:
+    """The [groups] tables; a host without its own `become` takes its first group's."""
     from dataclasses import replace
 
-    by_group: dict[str, str] = {}
+    groups: dict[str, Group] = {}
     known = {g for h in hosts.values() for g in h.groups}
     for name, value in section(c, doc, "groups").items():
         p = ("groups", name)
@@ -123,14 +135,13 @@ def _group_become(c: Checker, doc: dict[str, Any], hosts: dict[str, Host]) -> di
         if name not in known:
             c.add(p, f"no host is in group {clip(name)}")
             continue
-        user = _user(c, t, p)
-        if user is not None:
-            by_group[name] = user
-    if not by_group:
-        return hosts
-    return {n: h if h.become or not h.groups else replace(
-        h, become=next((by_group[g] for g in h.groups if g in by_group), None))
-        for n, h in hosts.items()}
+        groups[name] = Group(name, _user(c, t, p), c.read(t, GROUP["forks"], p, None))
+    become = {g.name: g.become for g in groups.values() if g.become}
+    if become:
+        hosts = {n: h if h.become or not h.groups else replace(
+            h, become=next((become[g] for g in h.groups if g in become), None))
+            for n, h in hosts.items()}
+    return hosts, groups
 
 
 def _secret_ref(c: Checker, t: dict[str, Any], key: str, p: tuple[str, ...]) -> str | None:

@@ -67,7 +67,8 @@ class FanOut:
                  rerun_of: int | None = None, rollout: Rollout | None = None,
                  hold_canary: bool = False, out_dir: Path | None = None,
                  transfer: Transfer | None = None, become: str | None = None,
-                 become_password: str | None = None) -> None:
+                 become_password: str | None = None,
+                 group_forks: Mapping[str, int] | None = None) -> None:
         if forks < 1:
             raise ValueError("forks must be at least 1")
         self.id = fanout_id
@@ -108,6 +109,9 @@ class FanOut:
         self._wake = asyncio.Event()  # a hold or a pause ends early: go on, or cancel
         self._save_soon: asyncio.TimerHandle | None = None
         self._sem = asyncio.Semaphore(forks)
+        # [groups.NAME] forks: at most that many of a group's hosts at once, taken before
+        # a fork slot (a host waiting for its group holds no slot another could use)
+        self._group_sems = {g: asyncio.Semaphore(n) for g, n in (group_forks or {}).items()}
         self._trusted_from = len(pool.trusted)  # keys the pool trusts from now are ours
 
     # ---- public ----
@@ -323,7 +327,11 @@ class FanOut:
     async def _host(self, hr: _HostRun) -> None:
         r = hr.result
         try:
-            async with self._sem:
+            async with contextlib.AsyncExitStack() as caps:
+                host = self.inventory.get(r.host)
+                for g in sorted(set(getattr(host, "groups", ())) & self._group_sems.keys()):
+                    await caps.enter_async_context(self._group_sems[g])
+                await caps.enter_async_context(self._sem)
                 if self._stopping or hr.cancel.is_set():
                     self._set(hr, HostClass.CANCELLED.value, reason="cancelled before it started")
                     return

@@ -168,7 +168,9 @@ class FanOuts:
                     connect_timeout=connect_timeout, log_dir=store.log_dir(fid),
                     requested_by=who, store=store, rerun_of=rerun_of, rollout=rollout,
                     hold_canary=hold_canary, out_dir=where, transfer=transfer,
-                    become=become, become_password=become_password)
+                    become=become, become_password=become_password,
+                    group_forks={g.name: g.forks for g in self.engine.config.groups.values()
+                                 if g.forks})
         self._live[fid] = fo
         task = self.engine._spawn(self._run(fo, actor, trust_new_keys))  # noqa: SLF001
         task.add_done_callback(lambda _t, fid=fid: self._live.pop(fid, None))

@@ -179,3 +179,13 @@ def test_cancel_names_one_thing(tmp_path, fleet):
     assert host.returncode == 2 and "--host goes with --fanout" in host.stderr
     none = run_fd(tmp_path, fleet, "cancel")
     assert none.returncode == 2 and "cancel RUN_ID or cancel --fanout ID" in none.stderr
+
+
+def test_a_group_cap_holds_its_hosts_to_that_many_at_once(tmp_path, fleet):
+    marks = tmp_path / "marks"
+    out = run_fd(tmp_path, fleet, "fanout", "web[01-04]", "--forks", "4", "--",
+                 _marking(marks, failing=False), extra_config="[groups.web]\nforks = 1\n")
+    assert out.returncode == 0, out.stderr
+    order = (marks / "order").read_text().split()
+    words = order[0::2]  # start/end, port, start/end, port, ...
+    assert words == ["start", "end"] * 4  # never two at once
