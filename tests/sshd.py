@@ -265,9 +265,11 @@ class Sshd:
     """A real OpenSSH sshd on a loopback port, as the current user."""
 
     def __init__(self, binary: str, folder: Path, keys: Keys, host_key_path: Path,
-                 *, rexec: bool = True, extra_config: str = "") -> None:
+                 *, rexec: bool = True, extra_config: str = "",
+                 addresses: tuple[str, ...] = ("127.0.0.1",)) -> None:
         self.extra_config = extra_config  # more sshd_config lines (e.g. HostCertificate)
         self.rexec = rexec  # False: `sshd -r`, no re-exec per connection (cheaper, benches)
+        self.addresses = addresses  # loopback addresses it listens on (sshd takes 16 at most)
         self.binary = binary
         self.folder = folder
         self.keys = keys
@@ -279,7 +281,9 @@ class Sshd:
         self.folder.mkdir(parents=True, exist_ok=True)
         cfg = self.folder / f"sshd_config.{self.port}"
         cfg.write_text(
-            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.host_key_path}\n"
+            f"Port {self.port}\n"
+            + "".join(f"ListenAddress {a}\n" for a in self.addresses)
+            + f"HostKey {self.host_key_path}\n"
             f"AuthorizedKeysFile {self.keys.authorized}\nStrictModes no\nUsePAM no\n"
             "PidFile none\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nMaxStartups 100:30:200\nMaxSessions 100\n"
@@ -297,7 +301,7 @@ class Sshd:
                 log = (self.folder / f"sshd.{self.port}.log").read_text()
                 raise RuntimeError(f"sshd exited {proc.returncode}: {log}")
             with contextlib.suppress(OSError), socket.create_connection(
-                    ("127.0.0.1", self.port), timeout=1) as s:
+                    (self.addresses[0], self.port), timeout=1) as s:
                 return s.recv(4).startswith(b"SSH-")
             return False
 
