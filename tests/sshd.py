@@ -96,6 +96,8 @@ class _Session(asyncssh.SSHServerSession):  # type: ignore[type-arg]
         self._command = ""
         self._proc: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task[None] | None = None
+        self._early = bytearray()  # stdin that came before the process (sshd buffers it)
+        self._early_eof = False
 
     def connection_made(self, chan: Any) -> None:
         self._chan = chan
@@ -118,6 +120,10 @@ class _Session(asyncssh.SSHServerSession):  # type: ignore[type-arg]
             self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, start_new_session=True,
             env={**os.environ, "TEST_SERVER_PORT": str(self._server.port)})
+        if self._early and self._proc.stdin is not None:
+            self._proc.stdin.write(bytes(self._early))
+        if self._early_eof:
+            self._close_stdin()
 
         async def copy(reader: Any, write: Any) -> None:
             while chunk := await reader.read(65536):
@@ -139,11 +145,14 @@ class _Session(asyncssh.SSHServerSession):  # type: ignore[type-arg]
                 chan.exit(code)
 
     def data_received(self, data: bytes, datatype: Any) -> None:
-        if self._proc is not None and self._proc.stdin is not None:
+        if self._proc is None:
+            self._early += data
+        elif self._proc.stdin is not None:
             with contextlib.suppress(Exception):
                 self._proc.stdin.write(data)
 
     def eof_received(self) -> bool:
+        self._early_eof = self._proc is None
         self._close_stdin()
         return True
 

@@ -48,6 +48,7 @@ BINDING_IDS: dict[str, str] = {
     "fanout.rerun": "Re-run class",
     "fanout.rerun_not_ok": "Re-run not ok",
     "fanout.trust": "Trust keys",
+    "password.cancel": "Cancel",
     "fanout_gathered.back": "Back",
     "fanout_host.back": "Back",
     "fanout_past.back": "Back",

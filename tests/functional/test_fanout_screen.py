@@ -74,10 +74,11 @@ async def type_into(pilot: Any, widget_id: str, text: str) -> None:
 
 def grid(screen: FanOutScreen) -> dict[str, str]:
     table = screen.query_one(NavTable)
+    state = [str(c.label) for c in table.columns.values()].index("STATE")
     out = {}
     for i in range(table.row_count):
         row = table.get_row_at(i)
-        out[str(row[0])] = str(row[1])
+        out[str(row[0])] = str(row[state])
     return out
 
 

@@ -63,6 +63,10 @@ def test_max_fail_stops_after_the_batch_with_the_failure(tmp_path, fleet):
     assert hosts["web05"]["state"] == "skipped" and hosts["web05"]["batch"] == 3
     assert "rollout stopped" in hosts["web05"]["reason"]
     assert full["rollout"]["serial"] == "2" and full["rollout"]["stopped"]
+    shown = run_fd(tmp_path, fleet, "fanouts", str(rec["id"]))
+    assert ("rollout: serial 2, max-fail 1; stopped: 1 host failed by batch 2 of 7 "
+            "(max-fail 1)") in shown.stdout
+    assert "BATCH" in shown.stdout
 
 
 def test_unreachable_hosts_count_and_a_rerun_goes_on(tmp_path, fleet):

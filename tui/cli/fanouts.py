@@ -91,6 +91,21 @@ def _host_row(name: str, h: Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------- fanouts ---
+def rollout_line(roll: dict[str, Any]) -> str:
+    """A rolling fan-out's plan and where it got to, in one line."""
+    parts = [f"rollout: serial {roll.get('serial')}"]
+    if roll.get("max_fail"):
+        parts.append(f"max-fail {roll['max_fail']}")
+    if roll.get("pause_between"):
+        parts.append(f"pause {roll['pause_between']:g}s")
+    where = f"batch {roll.get('batch', 0)} of {roll.get('batches', 0)}"
+    if roll.get("stopped"):
+        where = f"stopped: {roll['stopped']}"
+    elif roll.get("held"):
+        where += ", held after the canary"
+    return ", ".join(parts) + f"; {where}"
+
+
 def cmd_fanouts(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from rich.markup import escape
 
@@ -111,13 +126,18 @@ def cmd_fanouts(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         out.print(f"fan-out #{rec['id']} by {escape(rec['requested_by'])} at "
                       f"{fmt_time(rec['started_at'])}: {escape(rec['pattern'])} -- "
                       f"{escape(rec['command'])}")
-        print_table(out, (Col("HOST"), Col("CLASS"), Col("EXIT", drop=1),
-                          Col("DURATION", drop=2), Col("LINES", drop=3),
+        roll = rec.get("rollout")
+        if roll:
+            out.print(escape(rollout_line(roll)))
+        hosts = sorted(rec["hosts"].items(), key=lambda kv: kv[1].get("batch") or 0) \
+            if roll else list(rec["hosts"].items())
+        print_table(out, (Col("HOST"), *((Col("BATCH"),) if roll else ()), Col("CLASS"),
+                          Col("EXIT", drop=1), Col("DURATION", drop=2), Col("LINES", drop=3),
                           Col("REASON", long=True)),
-                    [(escape(name), r["state"],
-                      "-" if r["exit_code"] is None else str(r["exit_code"]),
+                    [(escape(name), *((str(r.get("batch") or "-"),) if roll else ()),
+                      r["state"], "-" if r["exit_code"] is None else str(r["exit_code"]),
                       fmt_duration(r.get("duration")), str(r.get("lines", 0)),
-                      escape(r.get("reason") or "")) for name, r in rec["hosts"].items()])
+                      escape(r.get("reason") or "")) for name, r in hosts])
         out.print(summary_line(rec["hosts"].values()))
         if rec.get("log_dir"):
             out.print(f"output: {escape(rec['log_dir'])}/<host>.log")

@@ -7,6 +7,10 @@ streams its output; `b` groups identical outputs (as clush -b does), each with a
 against the largest group; `R` runs again on the hosts of the selected host's class,
 over the open connections; `x` cancels one host; `t` trusts the unknown host keys shown;
 `p` browses past fan-outs. Those other screens are in tui/screens/fanout_results.py.
+
+The command field takes the CLI's options first (`--serial 1,25% --max-fail 1 --become
+-K -- CMD`, tui/screens/fanout_rollout.py): a rolling fan-out shows each host's batch,
+and a canary batch asks before the rest goes.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Input, Static
 
-from core.events import Event, FanOutDone, FanOutHost, FanOutStarted
+from core.events import Event, FanOutBatch, FanOutDone, FanOutHost, FanOutStarted
 from core.jobs.active import EngineError
 from core.remote.inventory import resolve_targets
 from tui.palette import style
@@ -36,9 +40,15 @@ from tui.screens.fanout_results import (
     fanout_of,
     host_state,
 )
+from tui.screens.fanout_rollout import (
+    PasswordScreen,
+    held_question,
+    parse_typed,
+    rollout_state,
+)
 from tui.widgets.common import NavTable
 
-FANOUT_EVENTS = (FanOutStarted, FanOutHost, FanOutDone)
+FANOUT_EVENTS = (FanOutStarted, FanOutHost, FanOutBatch, FanOutDone)
 ACTIVE = ("pending", "connecting", "running")
 
 
@@ -73,14 +83,24 @@ class FanOutScreen(FleetScreen):
         with Horizontal(id="form"):
             yield Input(placeholder="target pattern: web[01-05], @db, role=cache, !web05",
                         id="pattern")
-            yield Input(placeholder="command, e.g. uptime   (Enter runs it)", id="command")
+            yield Input(placeholder="command, e.g. uptime (Enter runs it); options first: "
+                                    "--serial 1,25% --max-fail 1 --become -K -- CMD",
+                        id="command")
         yield Static("n: new fan-out (type a target pattern, then a command)", id="resolved")
         yield Static("", id="summary")
         table = NavTable(id="hosts")
-        for key, label in (("host", "HOST"), ("state", "STATE"), ("exit", "EXIT"),
-                           ("time", "TIME"), ("lines", "LINES"), ("reason", "REASON")):
-            table.add_column(label, key=key)
+        self._columns(table, rolling=False)
         yield table
+
+    _rolling = False  # the grid has a BATCH column
+
+    def _columns(self, table: NavTable, *, rolling: bool) -> None:
+        self._rolling = rolling
+        table.clear(columns=True)
+        for key, label in (("host", "HOST"), *((("batch", "BATCH"),) if rolling else ()),
+                           ("state", "STATE"), ("exit", "EXIT"), ("time", "TIME"),
+                           ("lines", "LINES"), ("reason", "REASON")):
+            table.add_column(label, key=key)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -149,7 +169,12 @@ class FanOutScreen(FleetScreen):
         from core.remote.fanouts import looks_destructive
 
         pattern = self.query_one("#pattern", Input).value.strip()
-        command = self.query_one("#command", Input).value.strip()
+        try:
+            typed = parse_typed(self.query_one("#command", Input).value)
+        except ValueError as e:
+            self.notify(str(e), severity="error")
+            return
+        command = typed.command
         if not self.fleet.guard("fan out"):
             return
         self._resolve(pattern)
@@ -167,10 +192,23 @@ class FanOutScreen(FleetScreen):
                       f"Hosts: {', '.join(self.resolved[:12])}{' …' if n > 12 else ''}")
         else:
             question, detail = f"Run `{command}` on {hosts}?", ", ".join(self.resolved[:12])
+        how = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in typed.params().items()
+                       if k != "hold_canary")
+        if how:
+            question = question.rstrip("?") + f" ({how})?"
 
         def confirmed(ok: bool | None) -> None:
-            if ok:
-                self._start(pattern, command)
+            if not ok:
+                return
+            if not typed.ask_password:
+                self._start(pattern, command, **typed.params())
+                return
+
+            def given(password: str | None) -> None:
+                if password is not None:
+                    self._start(pattern, command, **typed.params(), become_password=password)
+
+            self.app.push_screen(PasswordScreen(typed.become or "root"), given)
 
         self.app.push_screen(ConfirmScreen(question, detail, strong=looks_destructive(command)),
                              confirmed)
@@ -236,16 +274,23 @@ class FanOutScreen(FleetScreen):
         head.append(f"{rec['pattern']} -- {rec['command']}   ")
         head.append_text(counts_text(rec["hosts"]))
         head.append("   running…" if live else f"   {rec.get('state', '')}", style=style("muted"))
+        roll = rec.get("rollout")
+        if roll:
+            head.append(f"   {rollout_state(roll)}", style=style("notice" if roll.get(
+                "held") or roll.get("stopped") else "muted"))
         self.query_one("#summary", Static).update(head)
         table = self.query_one(NavTable)
         selected = table.selected_key()
+        if bool(roll) != self._rolling:
+            self._columns(table, rolling=bool(roll))
         table.clear()
         order = {s: i for i, s in enumerate(STATE_ORDER)}
-        rows = sorted(rec["hosts"].values(), key=lambda r: (order.get(r["state"], 99),
-                                                            r["host"]))
+        rows = sorted(rec["hosts"].values(), key=lambda r: (
+            r.get("batch") or 0, order.get(r["state"], 99), r["host"]))
         for r in rows:
             dur = r.get("duration")
-            table.add_row(Text(r["host"], style="bold"), host_state(r["state"]),
+            batch = (Text(f"{r.get('batch') or '-'}/{roll.get('batches')}"),) if roll else ()
+            table.add_row(Text(r["host"], style="bold"), *batch, host_state(r["state"]),
                           Text("-" if r.get("exit_code") is None else str(r["exit_code"])),
                           Text("-" if dur is None else f"{dur:.1f}s"),
                           Text(str(r.get("lines", 0))),
@@ -266,10 +311,28 @@ class FanOutScreen(FleetScreen):
                 and fanout_of(e) == self.fanout_id]
         if mine:
             self.refresh_data()
+            if any(isinstance(e, FanOutBatch) and e.phase == "held" for e in mine):
+                self._ask_to_go_on()
             if any(isinstance(e, FanOutDone) for e in mine):
                 rec = self.current or {}
                 self.notify(f"fan-out #{self.fanout_id} done: "
                             f"{counts_text(rec.get('hosts', {})).plain}")
+
+    def _ask_to_go_on(self) -> None:
+        """The canary batch ended: go on with the rest, or cancel them."""
+        rec = self.current
+        if rec is None:
+            return
+        fid = rec["id"]
+        question, detail = held_question(rec)
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self._act(lambda: self.fleet.engine.fanout_proceed(fid, actor=self.fleet.actor))
+            else:
+                self._act(lambda: self.fleet.engine.fanout_cancel(fid, actor=self.fleet.actor))
+
+        self.app.push_screen(ConfirmScreen(question, detail), answered)
 
     def _selected(self) -> dict[str, Any] | None:
         key = self.query_one(NavTable).selected_key()
