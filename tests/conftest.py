@@ -11,6 +11,7 @@ import pytest
 
 from core.fleetconfig import Config
 from core.jobs.engine import Engine
+from tests.fanout_console import console_fleet, fanout_app  # noqa: F401 - fixtures
 
 # FLEETDECK, ROOT, cli_env, job and make_config are re-exported: tests imported them from
 # here before tests/helpers.py held them

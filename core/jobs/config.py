@@ -9,6 +9,7 @@ from typing import Any
 from core.confguard import clip
 from core.config import BAD_ZONE, ENV_NAME_RE, Checker, KeyPath, section
 from core.remote.config import LOCAL_HOST, Host
+from core.remote.rollout import Rollout
 from core.schema import Key, Section
 
 OVERLAP_POLICIES = ("skip", "queue", "allow", "replace")
@@ -67,6 +68,13 @@ JOB = Section("jobs", "jobs: the table key is the job's name", (
     Key("alert_on", "strings", "open an alert when a run ends so: failed, missed", []),
     Key("on_change", "strings", "absolute paths or globs: a change runs the job", []),
     Key("change_debounce", "duration", "a burst of changes within this runs it once", "1s"),
+    Key("serial", "string", "with several targets: run an occurrence's hosts in batches, "
+        "2 at a time, \"25%\", or a list such as \"1,5,25%\" (a canary first)",
+        example="1,25%"),
+    Key("max_fail", "string", "with serial: after this many failed runs (or a share, "
+        "\"10%\"), the later batches end skipped", example="1"),
+    Key("pause_between", "duration", "with serial: wait this long between two batches",
+        example="30s"),
 ), named=True)
 
 
@@ -102,6 +110,7 @@ class Job:
     alert_on: tuple[str, ...] = ()  # "failed", "missed": open an alert (core/alerts/)
     on_change: tuple[str, ...] = ()  # local paths or globs: a change runs the job
     change_debounce: float = JOB.default("change_debounce")  # a burst runs it once
+    rollout: Rollout | None = None  # serial, max_fail, pause_between (core/jobs/rolling.py)
 
 
 @dataclass(frozen=True)
@@ -161,7 +170,8 @@ def read_jobs(c: Checker, doc: dict[str, Any], defaults: Defaults,
         shared = {k.name: c.read(t, k, p, getattr(defaults, k.name)) for k in _SHARED}
         simple = {k.name: c.read(t, k, p) for k in JOB.keys
                   if k.type in ("string", "text", "path", "boolean", "duration", "strings")
-                  and k.name not in shared and k.name not in ("alert_on", "on_change")}
+                  and k.name not in shared
+                  and k.name not in ("alert_on", "on_change", *ROLLOUT_KEYS)}
         if "command" not in t:
             c.add(p, "missing required key 'command'")
         targets = c.string(t, "targets", p, LOCAL_HOST)
@@ -184,12 +194,34 @@ def read_jobs(c: Checker, doc: dict[str, Any], defaults: Defaults,
             env=c.str_map(t, "env", p, ENV_NAME_RE, "environment variable name"),
             alert_on=_read_alert_on(c, t, p),
             on_change=_read_on_change(c, t, p),
+            rollout=_read_rollout(c, t, p),
             **shared,
             **simple,
         )
         if ok:
             jobs[name] = job
     return jobs
+
+
+ROLLOUT_KEYS = ("serial", "max_fail", "pause_between")
+
+
+def _read_rollout(c: Checker, t: dict[str, Any], p: KeyPath) -> Rollout | None:
+    """serial (an integer, "25%", "1,5,25%" or a list of them), max_fail, pause_between."""
+    from core.remote.rollout import RolloutError, make_rollout
+
+    if not any(k in t for k in ROLLOUT_KEYS):
+        return None
+    try:
+        rollout = make_rollout(t.get("serial"), t.get("max_fail"), t.get("pause_between"))
+    except RolloutError as e:
+        key = str(e).split(":", 1)[0].replace("-", "_")
+        c.add(p + ((key,) if key in ROLLOUT_KEYS else ()), str(e).split(": ", 1)[-1])
+        return None
+    if not rollout.serial:
+        c.add(p + ("serial",), "max_fail and pause_between need serial")
+        return None
+    return rollout
 
 
 def _read_on_change(c: Checker, t: dict[str, Any], p: KeyPath) -> tuple[str, ...]:

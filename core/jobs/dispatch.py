@@ -121,9 +121,11 @@ class Dispatch:
                 except TargetError as e:
                     self._notice("error", f"job {job.name}: {e}", job.name)
                     continue
-                for host in hosts:
-                    self._create_run(job, host, trigger, occ, None, runs)
-                    created = True
+                made = [self._create_run(job, host, trigger, occ, None, runs)
+                         for host in hosts]
+                self._rollouts.plan([a for r in made if (a := self._active.get(r.id))],
+                                    job.rollout)
+                created = created or bool(made)
         self._record_batch(runs, claims)
         return created
 
@@ -270,7 +272,8 @@ class Dispatch:
                 act = self._blocked.get(run_id)
                 if act is None:
                     continue
-                act.after = {r for r in act.after if r in self._active}
+                act.after = {r for r in act.after
+                             if r in self._active or r in self._rollouts.holds}
                 if act.after:
                     self._block(act)
                     reason = self._after_reason(act)
@@ -321,12 +324,14 @@ class Dispatch:
             self._ready_new.append(act.run.id)
 
     def _block(self, act: ActiveRun) -> None:
-        for r in act.after:
-            if r in self._active:  # one already gone is pruned at the recheck
+        for r in act.after:  # one already gone is pruned at the recheck
+            if r in self._active or r in self._rollouts.holds:
                 self._waiting_on.setdefault(r, set()).add(act.run.id)
 
-    @staticmethod
-    def _after_reason(act: ActiveRun) -> str:
+    def _after_reason(self, act: ActiveRun) -> str:
+        rolling = self._rollouts.reason(act)
+        if rolling is not None:
+            return rolling
         reason = "waiting for run " + ", ".join(f"#{r}" for r in sorted(act.after))
         return reason + f" (overlap={act.job.overlap if act.job else 'queue'})"
 
@@ -361,6 +366,15 @@ class Dispatch:
         self._announce(RunFinished(run_dict(run)))
         self.store.when_durable(act.set_done)  # `run --wait` says so once it is on disk
         self._job_changed(run.job)
+        for run_id, why in self._rollouts.finished(act):  # max_fail: the rest never start
+            other = self._active.get(run_id)
+            if other is not None and other.task is None and other.run.state == _QUEUED:
+                self._finish(other, RunState.SKIPPED, why)
+
+    def _lift_hold(self, hold: int) -> None:
+        """A pause between a rollout's batches is over: the next batch may start."""
+        self._recheck.update(self._waiting_on.pop(hold, ()))
+        self._pump()
 
     def _job_changed(self, name: str) -> None:
         """Announce a job's new summary once its latest change is durable: a burst of

@@ -30,6 +30,7 @@ from core.jobs.dispatch import Dispatch
 from core.jobs.ending import Ending
 from core.jobs.execution import Execution
 from core.jobs.groups import find_run_groups, group_alive, terminate_group
+from core.jobs.rolling import JobRollouts
 from core.jobs.runs import Run, RunState, Trigger
 from core.jobs.schedule import Schedule, ScheduleError, parse_schedule
 from core.jobs.scheduler import Due, Scheduler
@@ -68,6 +69,7 @@ class Engine(Ending, Dispatch, Execution, Services):
         self._ready_new: list[int] = []  # joined _ready since the last pump
         self._slot_reason = ""  # what every run in _ready not in _ready_new shows
         self._blocked: dict[int, ActiveRun] = {}
+        self._rollouts = JobRollouts(self._lift_hold)  # remote jobs in batches (serial)
         self._waiting_on: dict[int, set[int]] = {}  # run id -> blocked runs waiting for it
         self._recheck: set[int] = set()  # blocked runs to look at in the next pump
         self._running = 0
@@ -294,6 +296,7 @@ class Engine(Ending, Dispatch, Execution, Services):
         now = self.clock()  # one request on several hosts: one queued_at, one result
         runs = [self._create_run(job, host, trigger, None, who, queued_at=now)
                 for host in hosts]
+        self._rollouts.plan([a for r in runs if (a := self._active.get(r.id))], job.rollout)
         log.info("run now: %s by %s", name, who, extra={"job": name})
         await self._commit_now()
         self._pump()

@@ -54,6 +54,10 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_KEEPALIVE = 30.0
 MAX_CONFIG_HOPS = 4  # ProxyJump hops followed from ssh_config
 DEFAULT_JUMP_LIMIT = 8  # concurrent handshakes through one jump host (sshd MaxStartups 10)
+# Concurrent handshakes in all: a fan-out to 1,000 hosts connects in a ramp of this many
+# at a time, each timed from its own start (not from its turn in a queue of 1,000 key
+# exchanges on a few cores), and no firewall or bastion sees a burst of a thousand.
+DEFAULT_MAX_STARTUPS = 100
 
 _JUMP_RE = re.compile(r"^(?:(?P<user>[^@\s:]+)@)?(?P<host>[A-Za-z0-9_.-]+)(?::(?P<port>\d+))?$")
 
@@ -300,7 +304,8 @@ class SSHPool:
                  keepalive: float = DEFAULT_KEEPALIVE, trust_new_keys: bool = False,
                  jump_limit: int = DEFAULT_JUMP_LIMIT, ssh_config: Any = (),
                  client_keys: Any = (), agent_path: Any = (),
-                 idle_timeout: float = 300.0) -> None:
+                 idle_timeout: float = 300.0,
+                 max_startups: int = DEFAULT_MAX_STARTUPS) -> None:
         if known_hosts is None:
             own = Path(state_dir) / KNOWN_HOSTS_FILE if state_dir else None
             known_hosts = KnownHosts(own)
@@ -320,6 +325,8 @@ class SSHPool:
         self.opened = 0  # connections opened (for tests and the console)
         self._entries: dict[tuple[Any, ...], _Entry] = {}
         self._jump_limits: dict[tuple[Any, ...], asyncio.Semaphore] = {}
+        self.max_startups = max_startups
+        self._startups = asyncio.Semaphore(max_startups)
         self._closed = False
 
     # ---- public ----
@@ -331,7 +338,7 @@ class SSHPool:
                        keepalive=self.keepalive, trust_new_keys=True,
                        jump_limit=self.jump_limit, ssh_config=self.ssh_config,
                        client_keys=self.client_keys, agent_path=self.agent_path,
-                       idle_timeout=self.idle_timeout)
+                       idle_timeout=self.idle_timeout, max_startups=self.max_startups)
 
     def approve(self, host: str, fingerprint: str) -> None:
         """A person saw `fingerprint` for `host` and trusts it: written to our own
@@ -453,7 +460,7 @@ class SSHPool:
         while True:
             client = _Client(self, target, after_certificate, hostname=host, alias=alias)
             try:
-                async with limit:
+                async with limit, self._startups:
                     conn = await asyncio.wait_for(asyncssh.connect(
                         host, client_factory=lambda c=client: c, server_host_key_algs=algs,
                         **options), timeout + 1)

@@ -8,13 +8,7 @@ from typing import Any
 
 from textual.widgets import Input
 
-from tests.functional.test_fanout_screen import (  # noqa: F401 - fixtures
-    finished,
-    fleet,
-    make_app,
-    open_screen,
-    type_into,
-)
+from tests.fanout_console import finished, open_screen, type_into
 from tests.helpers import keys, pilot_until
 from tui.screens.dialogs import ConfirmScreen
 from tui.screens.fanout_rollout import PasswordScreen, parse_typed
@@ -35,8 +29,8 @@ async def asked(pilot: Any, start: str) -> ConfirmScreen:
     return pilot.app.screen
 
 
-async def test_a_canary_asks_before_the_rest_goes(make_app) -> None:  # noqa: F811
-    make, k, known = make_app
+async def test_a_canary_asks_before_the_rest_goes(fanout_app) -> None:
+    make, k, known = fanout_app
     app = make()
     async with app.run_test(size=(140, 40)) as pilot:
         screen = await open_screen(pilot, k, known)
@@ -56,8 +50,8 @@ async def test_a_canary_asks_before_the_rest_goes(make_app) -> None:  # noqa: F8
         assert batches(screen) == {"app1": "1/3", "app2": "2/3", "app3": "3/3"}
 
 
-async def test_no_to_the_canary_cancels_the_rest(make_app) -> None:  # noqa: F811
-    make, k, known = make_app
+async def test_no_to_the_canary_cancels_the_rest(fanout_app) -> None:
+    make, k, known = fanout_app
     app = make()
     async with app.run_test(size=(140, 40)) as pilot:
         screen = await open_screen(pilot, k, known)
@@ -73,9 +67,9 @@ async def test_no_to_the_canary_cancels_the_rest(make_app) -> None:  # noqa: F81
         assert audit == ["fan-out", "cancel fan-out"]
 
 
-async def test_a_password_is_asked_and_shown_nowhere(make_app) -> None:  # noqa: F811
+async def test_a_password_is_asked_and_shown_nowhere(fanout_app) -> None:
     secret = "pw-console-7f3a"
-    make, k, known = make_app
+    make, k, known = fanout_app
     app = make()
     async with app.run_test(size=(140, 40)) as pilot:
         screen = await open_screen(pilot, k, known)

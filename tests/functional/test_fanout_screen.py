@@ -2,105 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-import pytest
 from textual.widgets import Input, Log, Static
 
-from core.fleetconfig import Config
-from core.jobs.config import EngineSettings
-from core.remote.config import Host
-from core.remote.runs import set_engine_pool
-from tests.helpers import console_app, keys, pilot_until, ready
-from tests.sshd import closed_port, host, make_keys, make_pool, start_servers
-from tui.app import FleetdeckApp
+from tests.fanout_console import finished, grid, open_screen, type_into
+from tests.helpers import keys, pilot_until
 from tui.screens.dialogs import ConfirmScreen
-from tui.screens.fanout import FanOutScreen
 from tui.screens.fanout_results import GatheredScreen, HostOutputScreen, PastFanOutsScreen
 from tui.widgets.common import NavTable
 
 
-@pytest.fixture
-async def fleet(tmp_path: Path):
-    k = make_keys(tmp_path / "keys")
-    known = tmp_path / "known"
-    servers = await start_servers(k, 3, known)
-    # a host whose key nobody has seen: its own key, written to no known_hosts file
-    import asyncssh
-
-    stranger = (await start_servers(k, 1, tmp_path / "elsewhere",
-                                    host_key=asyncssh.generate_private_key("ssh-ed25519")))[0]
-    yield k, known, servers, stranger
-    for s in [*servers, stranger]:
-        await s.stop()
-
-
-def fleet_config(servers: list[Any], stranger: Any) -> Config:
-    hosts = [host(f"app{i + 1}", s.port, groups=("app",)) for i, s in enumerate(servers)]
-    hosts.append(host("app4", closed_port(), groups=("app",)))
-    hosts.append(host("new1", stranger.port))
-    return Config(path=None, hosts={"local": Host("local"), **{h.name: h for h in hosts}},
-                  jobs={}, engine=EngineSettings())
-
-
-@pytest.fixture
-def make_app(fleet, state_dir: Path):
-    k, known, servers, stranger = fleet
-
-    def make(**kw: Any) -> FleetdeckApp:
-        return console_app(fleet_config(servers, stranger), state_dir, **kw)
-
-    return make, k, known
-
-
-async def open_screen(pilot: Any, k: Any, known: Path) -> FanOutScreen:
-    app = await ready(pilot)
-    set_engine_pool(app.engine, make_pool(k, known, connect_timeout=2))
-    await pilot.press("6")
-    await pilot.pause()
-    screen = app.screen
-    assert isinstance(screen, FanOutScreen)
-    return screen
-
-
-async def type_into(pilot: Any, widget_id: str, text: str) -> None:
-    field = pilot.app.screen.query_one(f"#{widget_id}", Input)
-    field.focus()
-    field.value = ""
-    await pilot.press(*keys(text))
-    await pilot.pause()
-
-
-def grid(screen: FanOutScreen) -> dict[str, str]:
-    table = screen.query_one(NavTable)
-    state = [str(c.label) for c in table.columns.values()].index("STATE")
-    out = {}
-    for i in range(table.row_count):
-        row = table.get_row_at(i)
-        out[str(row[0])] = str(row[state])
-    return out
-
-
-async def finished(pilot: Any, screen: FanOutScreen) -> dict[str, str]:
-    """The grid once the fan-out has ended and the screen has drawn its end."""
-    fanouts = pilot.app.engine.fanouts
-
-    def drawn() -> bool:
-        fid = screen.fanout_id
-        if fid is None or fanouts.is_live(fid):
-            return False
-        summary = str(screen.query_one("#summary", Static).render())
-        final = {h: r["state"] for h, r in fanouts.get(fid)["hosts"].items()}
-        return summary.startswith(f"#{fid} ") and "running…" not in summary \
-            and grid(screen) == final
-
-    await pilot_until(pilot, drawn, "the fan-out's end on screen")
-    return grid(screen)
-
-
-async def test_pattern_count_confirm_grid_output_and_gathered(make_app) -> None:
-    make, k, known = make_app
+async def test_pattern_count_confirm_grid_output_and_gathered(fanout_app) -> None:
+    make, k, known = fanout_app
     app = make()
     async with app.run_test(size=(140, 40)) as pilot:
         screen = await open_screen(pilot, k, known)
@@ -149,8 +61,8 @@ async def test_pattern_count_confirm_grid_output_and_gathered(make_app) -> None:
         await pilot.press("escape")
 
 
-async def test_destructive_commands_need_yes_typed(make_app) -> None:
-    make, k, known = make_app
+async def test_destructive_commands_need_yes_typed(fanout_app) -> None:
+    make, k, known = fanout_app
     app = make()
     async with app.run_test(size=(140, 40)) as pilot:
         screen = await open_screen(pilot, k, known)
@@ -168,8 +80,8 @@ async def test_destructive_commands_need_yes_typed(make_app) -> None:
         assert await finished(pilot, screen) == {"app1": "ok"}
 
 
-async def test_rerun_a_class_cancel_one_host_and_browse_past(make_app) -> None:
-    make, k, known = make_app
+async def test_rerun_a_class_cancel_one_host_and_browse_past(fanout_app) -> None:
+    make, k, known = fanout_app
     app = make()
     async with app.run_test(size=(140, 40)) as pilot:
         screen = await open_screen(pilot, k, known)
@@ -216,10 +128,10 @@ async def test_rerun_a_class_cancel_one_host_and_browse_past(make_app) -> None:
         assert app.screen is screen and screen.fanout_id == first
 
 
-async def test_R_reruns_every_host_not_ok_as_one_new_fanout(make_app) -> None:
+async def test_R_reruns_every_host_not_ok_as_one_new_fanout(fanout_app) -> None:
     """Right after a fan-out, R asks to re-run the hosts that did not end ok, whatever
     row the cursor is on, and says how many of each class; host-key refusals stay out."""
-    make, k, known = make_app
+    make, k, known = fanout_app
     app = make()
     async with app.run_test(size=(140, 40)) as pilot:
         screen = await open_screen(pilot, k, known)
@@ -243,8 +155,8 @@ async def test_R_reruns_every_host_not_ok_as_one_new_fanout(make_app) -> None:
         await finished(pilot, screen)
 
 
-async def test_trusting_an_unknown_host_key_after_seeing_it(make_app) -> None:
-    make, k, known = make_app
+async def test_trusting_an_unknown_host_key_after_seeing_it(fanout_app) -> None:
+    make, k, known = fanout_app
     app = make()
     async with app.run_test(size=(140, 40)) as pilot:
         screen = await open_screen(pilot, k, known)
@@ -273,8 +185,8 @@ async def test_trusting_an_unknown_host_key_after_seeing_it(make_app) -> None:
         assert audit[1]["detail"] == fp
 
 
-async def test_a_read_only_console_cannot_fan_out(make_app) -> None:
-    make, k, known = make_app
+async def test_a_read_only_console_cannot_fan_out(fanout_app) -> None:
+    make, k, known = fanout_app
     app = make(read_only=True)
     async with app.run_test(size=(140, 40)) as pilot:
         screen = await open_screen(pilot, k, known)
