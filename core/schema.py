@@ -28,6 +28,13 @@ _TYPES: dict[str, dict[str, Any]] = {
     "schedule": {"type": "string", "description": "cron (5 fields, or 6-7 Quartz), "
                                                   "@daily, 'every 30s' or 'at 2026-12-01 03:00'"},
     "strings": {"type": "array", "items": {"type": "string"}},
+    "serial": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string"},
+                         {"type": "array", "items": {"anyOf": [{"type": "integer"},
+                                                               {"type": "string"}]}}]},
+    "push": {"type": "object", "required": ["src", "dest"], "additionalProperties": False,
+             "properties": {"src": {"type": "string"}, "dest": {"type": "string"},
+                            "mode": {"type": "string"}, "owner": {"type": "string"},
+                            "backup": {"type": "boolean"}}},
     "string-map": {"type": "object", "additionalProperties": {"type": "string"}},
     "pair": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}},
     "duration-pair": {"type": "array", "minItems": 2, "maxItems": 2, "items": _DURATION},

@@ -45,7 +45,7 @@ _SHARED = (
 DEFAULTS = Section("defaults", "what every job takes unless it sets its own", _SHARED)
 
 JOB = Section("jobs", "jobs: the table key is the job's name", (
-    Key("command", "string", "what to run (through /bin/sh)", required=True,
+    Key("command", "string", "what to run (through /bin/sh); required unless `push`",
         max_length=64 * 1024),
     Key("targets", "pattern", "where it runs: 'local', a host, a group '@web', a pattern",
         "local"),
@@ -68,7 +68,10 @@ JOB = Section("jobs", "jobs: the table key is the job's name", (
     Key("alert_on", "strings", "open an alert when a run ends so: failed, missed", []),
     Key("on_change", "strings", "absolute paths or globs: a change runs the job", []),
     Key("change_debounce", "duration", "a burst of changes within this runs it once", "1s"),
-    Key("serial", "string", "with several targets: run an occurrence's hosts in batches, "
+    Key("push", "push", "instead of a command: copy files to each target over SFTP, "
+        "{ src, dest, mode, owner, backup } as `fleetdeck push` takes them",
+        example='{ src = "/srv/app.conf", dest = "/etc/app/" }'),
+    Key("serial", "serial", "with several targets: run an occurrence's hosts in batches, "
         "2 at a time, \"25%\", or a list such as \"1,5,25%\" (a canary first)",
         example="1,25%"),
     Key("max_fail", "string", "with serial: after this many failed runs (or a share, "
@@ -111,6 +114,7 @@ class Job:
     on_change: tuple[str, ...] = ()  # local paths or globs: a change runs the job
     change_debounce: float = JOB.default("change_debounce")  # a burst runs it once
     rollout: Rollout | None = None  # serial, max_fail, pause_between (core/jobs/rolling.py)
+    push: dict[str, Any] | None = None  # a push instead of a command (core/remote/sftp.py)
 
 
 @dataclass(frozen=True)
@@ -172,8 +176,11 @@ def read_jobs(c: Checker, doc: dict[str, Any], defaults: Defaults,
                   if k.type in ("string", "text", "path", "boolean", "duration", "strings")
                   and k.name not in shared
                   and k.name not in ("alert_on", "on_change", *ROLLOUT_KEYS)}
-        if "command" not in t:
+        push = _read_push(c, t, p)
+        if "command" not in t and "push" not in t:
             c.add(p, "missing required key 'command'")
+        elif "command" in t and "push" in t:
+            c.add(p + ("push",), "a job runs a command or a push, not both")
         targets = c.string(t, "targets", p, LOCAL_HOST)
         if "targets" in t:
             _check_targets(c, targets, p + ("targets",), hosts, groups)
@@ -185,7 +192,9 @@ def read_jobs(c: Checker, doc: dict[str, Any], defaults: Defaults,
                             simple["dst"])
         job = Job(
             name=name,
-            command=simple.pop("command") or "",
+            command=simple.pop("command") or (
+                f"push {push['src']} -> {push['dest']}" if push else ""),
+            push=push,
             targets=targets,
             schedule=schedule,
             retry=RetryPolicy(retries=shared.pop("retries"),
@@ -204,6 +213,22 @@ def read_jobs(c: Checker, doc: dict[str, Any], defaults: Defaults,
 
 
 ROLLOUT_KEYS = ("serial", "max_fail", "pause_between")
+
+
+def _read_push(c: Checker, t: dict[str, Any], p: KeyPath) -> dict[str, Any] | None:
+    from core.remote.transfer import check_push
+
+    value = t.get("push")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        c.add(p + ("push",), "write a table: { src = \"/srv/app.conf\", dest = \"/etc/app/\" }")
+        return None
+    problem = check_push(value)
+    if problem is not None:
+        c.add(p + ("push",), problem)
+        return None
+    return dict(value)
 
 
 def _read_rollout(c: Checker, t: dict[str, Any], p: KeyPath) -> Rollout | None:

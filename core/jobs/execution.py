@@ -85,7 +85,7 @@ class Execution:
             self.bus.publish(OutputLine(run.id, run.job, run.host, "fleetdeck", text,
                                         time.time()))
 
-        launch = self._launcher(run.host)
+        launch = self._launcher(run.host, job)
         if isinstance(launch, str):  # the host cannot be run on at all
             return RunState.FAILED, launch
         while True:
@@ -141,9 +141,11 @@ class Execution:
                 continue
             return state, reason
 
-    def _launcher(self, host: str) -> Launcher | str:
+    def _launcher(self, host: str, job: Job) -> Launcher | str:
         """How processes are made on `host`, or why they cannot be."""
         if host == LOCAL_HOST:
+            if job.push:
+                return "a push goes over SSH; 'local' is this machine"
             return _local
         from core.remote.runs import remote_launcher
 

@@ -86,6 +86,47 @@ class RemoteProcess:
                               res.error if res.lost else None)
 
 
+class PushProcess(RemoteProcess):
+    """A job's `push` on one host, shaped like a process: its result is a line of
+    output ("changed", "unchanged", or why not) and an exit code (0, or 1)."""
+
+    timeout_note = "; its temporary file removed"
+
+    def __init__(self, pool: SSHPool, target: Target, spec: dict[str, Any], *,
+                 timeout: float | None, on_line: Any) -> None:
+        super().__init__(pool, target, "", env=None, timeout=timeout, kill_grace=0,
+                         on_line=on_line)
+        self.spec = spec
+
+    async def wait(self) -> ProcessOutcome:
+        from core.remote.sftp import push
+        from core.remote.transfer import TransferError, make_push
+
+        s = self.spec
+        try:  # planned at each run: the files as they are now
+            plan = make_push(s["src"], s["dest"], mode=s.get("mode"), owner=s.get("owner"),
+                             backup=bool(s.get("backup")))
+        except TransferError as e:
+            self.on_line("stderr", str(e))
+            return ProcessOutcome(1, None, False, False, None)
+        work = asyncio.ensure_future(push(self._conn, plan, self.target.name))
+        stop = asyncio.ensure_future(self._cancel.wait())
+        try:
+            await asyncio.wait({work, stop}, timeout=self.timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not work.done():
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            cancelled = self._cancel.is_set()
+            return ProcessOutcome(None, None, not cancelled, cancelled, None)
+        self.pool.touch(self.target)
+        out = work.result()
+        self.on_line("stdout" if out.ok else "stderr", out.reason)
+        return ProcessOutcome(0 if out.ok else 1, None, False, False, None)
+
+
 def remote_launcher(engine: Any, host_name: str) -> Any:
     """The engine's launcher for `host_name` (see core.jobs.execution), or why there is
     none: the host is not in the inventory, or its SSH settings cannot be used."""
@@ -99,6 +140,8 @@ def remote_launcher(engine: Any, host_name: str) -> Any:
     pool = engine_pool(engine)
 
     def launch(job: Any, env: dict[str, str], on_line: Any) -> RemoteProcess:
+        if job.push:
+            return PushProcess(pool, target, job.push, timeout=job.timeout, on_line=on_line)
         command = job.command if not job.cwd else f"cd {_quote(job.cwd)} && {job.command}"
         return RemoteProcess(pool, target, command, env=env, timeout=job.timeout,
                              kill_grace=job.kill_grace, on_line=on_line)

@@ -56,7 +56,7 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _octal_mode(text: Any) -> int | None:
+def octal_mode(text: Any) -> int | None:
     if text in (None, ""):
         return None
     if isinstance(text, int):
@@ -72,7 +72,7 @@ def _octal_mode(text: Any) -> int | None:
     return value
 
 
-def _owner(text: Any) -> str | None:
+def owner_spec(text: Any) -> str | None:
     if text in (None, ""):
         return None
     s = str(text).strip()
@@ -145,7 +145,7 @@ def make_push(src: str, dest: str, *, mode: Any = None, owner: Any = None,
     path = Path(src).expanduser()
     if not path.is_absolute():
         raise TransferError(f"push: {src!r} must be an absolute path")
-    m, o = _octal_mode(mode), _owner(owner)
+    m, o = octal_mode(mode), owner_spec(owner)
     try:
         st = path.stat()
     except OSError as e:
@@ -202,6 +202,26 @@ def make_pull(src: str, dest_dir: str) -> Pull:
     if not path.is_dir():
         raise TransferError(f"pull: {dest_dir}: not a folder")
     return Pull(str(src).rstrip("/"), str(path))
+
+
+def check_push(d: dict[str, Any]) -> str | None:
+    """What is wrong with a job's `push = {src, dest, mode, owner, backup}` as written
+    (its files are read at each run, not here), or None."""
+    unknown = sorted(set(d) - {"src", "dest", "mode", "owner", "backup"})
+    if unknown:
+        return f"unknown key {unknown[0]!r}; one of src, dest, mode, owner, backup"
+    for key in ("src", "dest"):
+        value = d.get(key)
+        if not isinstance(value, str) or not value.startswith(("/", "~")):
+            return f"{key}: give an absolute path"
+    if not isinstance(d.get("backup", False), bool):
+        return "backup: true or false"
+    try:
+        octal_mode(d.get("mode"))
+        owner_spec(d.get("owner"))
+    except TransferError as e:
+        return str(e)
+    return None
 
 
 def transfer_from_dict(d: dict[str, Any]) -> Transfer:

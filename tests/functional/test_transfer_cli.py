@@ -134,3 +134,30 @@ def test_a_push_that_cannot_write_leaves_nothing(tmp_path, fleet):
     line = next(x for x in out.stderr.splitlines() if x.startswith("web01:"))
     assert line.startswith("web01: [failed] ") and "/proc/fleetdeck-test" in line
     assert not Path("/proc/fleetdeck-test").exists()
+
+
+def test_a_job_can_push(tmp_path, fleet):
+    src = tmp_path / "app.conf"
+    src.write_text("a = 1\n")
+    hosts = tmp_path / "hosts"
+    for h in ("web01", "web02", "web03"):
+        (hosts / h).mkdir(parents=True)
+    job = (f'[jobs.conf]\ntargets = "@web"\nserial = 1\n'
+           f'push = {{ src = "{src}", dest = "{hosts}/{{host}}/app.conf", mode = "0600" }}\n')
+    first = run_fd(tmp_path, fleet, "run", "conf", "--json", extra_config=job)
+    assert first.returncode == 0, first.stderr
+    runs = json.loads(first.stdout)
+    assert [(r["host"], r["state"], r["command"]) for r in runs] == [
+        (h, "succeeded", f"push {src} -> {hosts}/{{host}}/app.conf")
+        for h in ("web01", "web02", "web03")]
+    for h in ("web01", "web02", "web03"):
+        placed = hosts / h / "app.conf"
+        assert placed.read_text() == "a = 1\n" and stat.S_IMODE(placed.stat().st_mode) == 0o600
+    again = json.loads(run_fd(tmp_path, fleet, "run", "conf", "--json",
+                              extra_config=job).stdout)
+    log = run_fd(tmp_path, fleet, "logs", str(again[0]["id"]), extra_config=job)
+    assert "unchanged" in log.stdout
+    bad = run_fd(tmp_path, fleet, "check-config", str(tmp_path / "config.toml"),
+                 extra_config='[jobs.x]\ntargets = "@web"\ncommand = "true"\n'
+                              'push = { src = "rel", dest = "/x" }\n')
+    assert bad.returncode == 2 and "jobs.x.push" in bad.stderr + bad.stdout
