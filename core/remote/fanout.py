@@ -405,30 +405,19 @@ class FanOut:
     async def _transfer(self, hr: _HostRun, conn: Any) -> None:
         """A push or pull on this host: cancelled or timed out like a command (its
         temporary file removed), ended `ok` with `changed` or `unchanged`."""
-        from core.remote.sftp import pull, push
+        from core.remote.sftp import CANCELLED, TIMED_OUT, bounded, pull, push
 
         assert self.transfer is not None
-        work = asyncio.ensure_future(
+        out = await bounded(
             push(conn, self.transfer, hr.result.host) if self.transfer.kind == "push"
-            else pull(conn, self.transfer, hr.result.host))
-        stop = asyncio.ensure_future(hr.cancel.wait())
-        try:
-            await asyncio.wait({work, stop}, timeout=self.timeout,
-                               return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-            if not work.done():
-                work.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await work
-        if work.cancelled():
-            if hr.cancel.is_set():
-                self._set(hr, HostClass.CANCELLED.value, reason="cancelled while running")
-            else:
-                self._set(hr, HostClass.TIMED_OUT.value,
-                          reason=f"timed out after {self.timeout:g}s")
+            else pull(conn, self.transfer, hr.result.host), hr.cancel, self.timeout)
+        if out == CANCELLED:
+            self._set(hr, HostClass.CANCELLED.value, reason="cancelled while running")
             return
-        out = work.result()
+        if out == TIMED_OUT:
+            self._set(hr, HostClass.TIMED_OUT.value, reason=f"timed out after {self.timeout:g}s")
+            return
+        assert not isinstance(out, str)
         self.pool.touch(target_for(self.inventory[hr.result.host], self.inventory))
         if out.ok:
             self._set(hr, HostClass.OK.value, exit_code=0, changed=out.changed,

@@ -26,8 +26,6 @@ from core.remote.rollout import Rollout, RolloutError, make_rollout
 from core.remote.transfer import (
     Transfer,
     TransferError,
-    make_pull,
-    make_push,
     transfer_from_dict,
 )
 from core.store.fanouts import FanOutStore
@@ -315,20 +313,18 @@ def _out_dir(text: str) -> Path:
 
 def _transfer_of(rec: dict[str, Any]) -> Transfer | None:
     """A recorded push or pull planned again: its files as they are now."""
-    if not rec.get("transfer"):
-        return None
-    try:
-        return transfer_from_dict(rec["transfer"])
-    except TransferError as e:
-        raise EngineError(str(e)) from None
+    return _planned(rec["transfer"]) if rec.get("transfer") else None
 
 
 def transfer_of(kind: str, src: str, dest: str, mode: Any = None, owner: Any = None,
                 backup: bool = False) -> Transfer:
     """A push or pull from the engine API's parameters (EngineError: one line)."""
+    return _planned({"kind": kind, "src": src, "dest": dest, "mode": mode, "owner": owner,
+                     "backup": backup})
+
+
+def _planned(d: dict[str, Any]) -> Transfer:
     try:
-        if kind == "pull":
-            return make_pull(src, dest)
-        return make_push(src, dest, mode=mode, owner=owner, backup=backup)
+        return transfer_from_dict(d)
     except TransferError as e:
         raise EngineError(str(e)) from None

@@ -99,7 +99,7 @@ class PushProcess(RemoteProcess):
         self.spec = spec
 
     async def wait(self) -> ProcessOutcome:
-        from core.remote.sftp import push
+        from core.remote.sftp import CANCELLED, bounded, push
         from core.remote.transfer import TransferError, make_push
 
         s = self.spec
@@ -109,20 +109,11 @@ class PushProcess(RemoteProcess):
         except TransferError as e:
             self.on_line("stderr", str(e))
             return ProcessOutcome(1, None, False, False, None)
-        work = asyncio.ensure_future(push(self._conn, plan, self.target.name))
-        stop = asyncio.ensure_future(self._cancel.wait())
-        try:
-            await asyncio.wait({work, stop}, timeout=self.timeout,
-                               return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-        if not work.done():
-            work.cancel()
-            await asyncio.gather(work, return_exceptions=True)
-            cancelled = self._cancel.is_set()
-            return ProcessOutcome(None, None, not cancelled, cancelled, None)
+        out = await bounded(push(self._conn, plan, self.target.name), self._cancel,
+                            self.timeout)
+        if isinstance(out, str):
+            return ProcessOutcome(None, None, out != CANCELLED, out == CANCELLED, None)
         self.pool.touch(self.target)
-        out = work.result()
         self.on_line("stdout" if out.ok else "stderr", out.reason)
         return ProcessOutcome(0 if out.ok else 1, None, False, False, None)
 

@@ -31,6 +31,26 @@ _PROBE = ('for p in "$@"; do if [ -f "$p" ] && [ ! -L "$p" ]; then '
           'elif [ -d "$p" ]; then echo d; else echo -; fi; done')
 
 
+CANCELLED, TIMED_OUT = "cancelled", "timed_out"
+
+
+async def bounded(work: Any, cancel: asyncio.Event, timeout: float | None) -> Outcome | str:
+    """A push or pull's outcome, or CANCELLED / TIMED_OUT when `cancel` was set or the
+    timeout passed first (the work is then stopped: its temporary file removed)."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(cancel.wait())
+    try:
+        await asyncio.wait({task, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    if task.cancelled():
+        return CANCELLED if cancel.is_set() else TIMED_OUT
+    return task.result()
+
+
 class _Failed(Exception):
     """A host's transfer failed for a reason a person can act on."""
 

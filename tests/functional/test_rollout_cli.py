@@ -138,7 +138,7 @@ def test_cancel_one_host_of_a_fanout_through_the_daemon(tmp_path, fleet):
     try:
         marks = tmp_path / "marks"
         marks.mkdir()
-        cmd = f'p=${{SSH_CONNECTION##* }}; touch {marks}/up.$p; sleep 30; echo done'
+        cmd = f'p=${{SSH_CONNECTION##* }}; touch {marks}/up.$p; sleep 300; echo done'
         fan = subprocess.Popen([*base, "fanout", "web[01-03]", "--", cmd], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         until(lambda: len(list(marks.glob("up.*"))) == 3, "the three hosts to start",
