@@ -255,9 +255,13 @@ class Services:
                           serial: str | None = None, max_fail: str | None = None,
                           pause_between: str | None = None, hold_canary: bool = False, *,
                           actor: Actor) -> dict[str, Any]:
+        import asyncio
+
         from core.remote.fanouts import transfer_of
 
-        push = transfer_of("push", str(src), str(dest), mode, owner, bool(backup))
+        # every file read and hashed once, off the loop (a large tree takes a while)
+        push = await asyncio.to_thread(transfer_of, "push", str(src), str(dest), mode,
+                                       owner, bool(backup))
         return self._fan_out(pattern, "", hosts, forks, timeout, connect_timeout,
                              trust_new_keys, serial, max_fail, pause_between, hold_canary,
                              actor, transfer=push)

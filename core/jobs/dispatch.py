@@ -370,6 +370,8 @@ class Dispatch:
             other = self._active.get(run_id)
             if other is not None and other.task is None and other.run.state == _QUEUED:
                 self._finish(other, RunState.SKIPPED, why)
+        while self._rollouts.dropped:
+            self._waiting_on.pop(self._rollouts.dropped.pop(), None)
 
     def _lift_hold(self, hold: int) -> None:
         """A pause between a rollout's batches is over: the next batch may start."""

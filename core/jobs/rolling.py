@@ -41,6 +41,7 @@ class JobRollouts:
         self._release = release
         self._of_run: dict[int, tuple[_Rollout, int]] = {}  # run id -> (rollout, batch)
         self.holds: set[int] = set()  # ids of holds not yet lifted (negative)
+        self.dropped: list[int] = []  # holds of stopped rollouts, for the queue to forget
         self._ids = itertools.count(-1, -1)
 
     def plan(self, acts: list[ActiveRun], rollout: Rollout | None) -> None:
@@ -57,8 +58,8 @@ class JobRollouts:
             for run_id in batch:
                 act = by_id[run_id]
                 self._of_run[run_id] = (r, i)
-                if i:
-                    act.after |= set(batches[i - 1])
+                if i:  # every earlier run: one cancelled must not let this one start early
+                    act.after |= set(itertools.chain.from_iterable(batches[:i]))
                     if holds:
                         act.after.add(holds[i - 1])
                     act.run.reason = f"waiting for batch {i} of {len(batches)} to end (serial)"
@@ -69,6 +70,8 @@ class JobRollouts:
         if got is None:
             return None
         r, i = got
+        if i == 0:
+            return None
         if any(x in self.holds for x in act.after) and r.left[i - 1] == 0:
             return (f"waiting {r.rollout.pause_between:g}s between batches (batch {i + 1} "
                     f"of {len(r.batches)})")
@@ -96,6 +99,7 @@ class JobRollouts:
                         out.append((run_id, r.stopped))
             for h in r.holds[i:]:
                 self.holds.discard(h)
+                self.dropped.append(h)  # its waiters end skipped: the queue forgets it
         elif r.left[i] == 0 and i < len(r.holds) and r.stopped is None:
             hold = r.holds[i]
             asyncio.get_running_loop().call_later(r.rollout.pause_between, self._lift, hold)

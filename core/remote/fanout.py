@@ -217,7 +217,8 @@ class FanOut:
         runs = [hr for hr in runs if not hr.result.final]
         for hr in runs:
             hr.task = asyncio.ensure_future(self._host(hr))
-        await asyncio.gather(*(hr.task for hr in runs if hr.task))
+        # a host cancelled before its task first ran ends cancelled; the rest go on
+        await asyncio.gather(*(hr.task for hr in runs if hr.task), return_exceptions=True)
 
     async def _roll(self) -> None:
         """Batch after batch; after each, the failures so far against max-fail; the

@@ -80,8 +80,12 @@ def parse_serial(text: str | int | Iterable[Any]) -> tuple[Size, ...]:
         if len(text) > _MAX_TEXT:
             raise RolloutError(f"serial: {len(text)} characters long")
         parts: list[str] = text.split(",")
+    elif isinstance(text, list | tuple):
+        parts = [str(p) if isinstance(p, int | str) and not isinstance(p, bool) else "?"
+                 for p in text]
     else:
-        parts = [str(p) if not isinstance(p, bool) else "?" for p in text]
+        raise RolloutError(f"serial: expected a number of hosts, a percentage or a list, "
+                           f"got {str(text)[:40]!r}")
     if not parts or any(not p.strip() for p in parts):
         raise RolloutError("serial: an empty batch size; write sizes like 1,5,25%")
     if len(parts) > 100:
@@ -91,9 +95,9 @@ def parse_serial(text: str | int | Iterable[Any]) -> tuple[Size, ...]:
 
 def parse_max_fail(text: str | int) -> Size:
     """The failures that stop a rollout: ``1`` or ``"10%"``."""
-    if isinstance(text, bool):
+    if isinstance(text, bool) or not isinstance(text, int | str):
         raise RolloutError(f"max-fail: expected a number of hosts or a percentage, got "
-                           f"{text!r}")
+                           f"{str(text)[:40]!r}")
     return _size(str(text), "max-fail", most=1_000_000)
 
 

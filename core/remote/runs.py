@@ -104,8 +104,8 @@ class PushProcess(RemoteProcess):
 
         s = self.spec
         try:  # planned at each run: the files as they are now
-            plan = make_push(s["src"], s["dest"], mode=s.get("mode"), owner=s.get("owner"),
-                             backup=bool(s.get("backup")))
+            plan = await asyncio.to_thread(make_push, s["src"], s["dest"], mode=s.get("mode"),
+                                           owner=s.get("owner"), backup=bool(s.get("backup")))
         except TransferError as e:
             self.on_line("stderr", str(e))
             return ProcessOutcome(1, None, False, False, None)

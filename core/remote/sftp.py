@@ -17,6 +17,7 @@ import secrets
 import shlex
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,23 @@ import asyncssh
 
 from core.remote.transfer import LocalFile, Outcome, Pull, Push, file_digest
 
-# one line per path, in order: "SHA256 MODE USER:GROUP", or "-" when it is not a file
+# one line per path, in order: "SHA256 MODE USER:GROUP UID:GID", "d" a folder, "-" none
 _PROBE = ('for p in "$@"; do if [ -f "$p" ] && [ ! -L "$p" ]; then '
           'h=$(sha256sum < "$p" 2>/dev/null | cut -d" " -f1); '
-          's=$(stat -c "%a %U:%G" -- "$p" 2>/dev/null); echo "$h $s"; '
+          's=$(stat -c "%a %U:%G %u:%g" -- "$p" 2>/dev/null); echo "$h $s"; '
           'elif [ -d "$p" ]; then echo d; else echo -; fi; done')
+_PROBE_CHUNK = 200  # paths per probe: a command line stays far below ARG_MAX
 
+
+@dataclass(frozen=True)
+class Found:
+    """What is at a path on the host."""
+
+    kind: str  # "file", "dir", "none"
+    sha256: str = ""  # "" when the host could not say (then the file is sent again)
+    mode: int | None = None
+    owner: str = ""  # user:group
+    ids: tuple[int, int] | None = None  # uid, gid
 
 CANCELLED, TIMED_OUT = "cancelled", "timed_out"
 
@@ -70,27 +82,49 @@ def _why(e: Exception, path: str) -> str:
     return f"{path}: {e}"
 
 
-async def _probe(conn: Any, paths: list[str]) -> list[tuple[str, int, str] | str]:
-    """For each remote path: (sha256, mode, "user:group") when a file, "d" a folder,
-    "-" nothing there ("" when the host could not say)."""
-    if not paths:
-        return []
-    cmd = "sh -c " + shlex.quote(_PROBE) + " sh " + " ".join(map(shlex.quote, paths))
-    res = await conn.run(cmd, check=False)
-    lines = str(res.stdout or "").split("\n")
-    out: list[tuple[str, int, str] | str] = []
-    for i in range(len(paths)):
-        line = lines[i].split() if i < len(lines) else []
-        if len(line) == 3 and len(line[0]) == 64:
-            try:
-                out.append((line[0], int(line[1], 8), line[2]))
-            except ValueError:
-                out.append("")
-        elif line in (["d"], ["-"]):
-            out.append(line[0])
-        else:
-            out.append("")
+async def _probe(conn: Any, sftp: Any, paths: list[str]) -> list[Found]:
+    """What is at each remote path: one shell round trip per 200 paths (hashes made on
+    the host); a path the shell could not describe (no GNU stat or sha256sum, a probe
+    that failed) is looked at over SFTP instead, and counts as changed."""
+    out: list[Found] = []
+    for i in range(0, len(paths), _PROBE_CHUNK):
+        part = paths[i:i + _PROBE_CHUNK]
+        cmd = "sh -c " + shlex.quote(_PROBE) + " sh " + " ".join(map(shlex.quote, part))
+        res = await conn.run(cmd, check=False)
+        lines = str(res.stdout or "").split("\n") if res.exit_status == 0 else []
+        for j, path in enumerate(part):
+            out.append(_found(lines[j].split() if j < len(lines) else []) or
+                       await _stat(sftp, path))
     return out
+
+
+def _found(words: list[str]) -> Found | None:
+    if words == ["d"]:
+        return Found("dir")
+    if words == ["-"]:
+        return Found("none")
+    if len(words) == 4 and len(words[0]) == 64:
+        try:
+            uid, gid = (int(x) for x in words[3].split(":"))
+            return Found("file", words[0], int(words[1], 8), words[2], (uid, gid))
+        except ValueError:
+            return None
+    return None
+
+
+async def _stat(sftp: Any, path: str) -> Found:
+    import stat as st
+
+    try:
+        attrs = await sftp.stat(path)
+    except asyncssh.SFTPNoSuchFile:
+        return Found("none")
+    except asyncssh.SFTPError as e:
+        raise _Failed(_why(e, path)) from None
+    if attrs.permissions is not None and st.S_ISDIR(attrs.permissions):
+        return Found("dir")
+    ids = (attrs.uid, attrs.gid) if attrs.uid is not None and attrs.gid is not None else None
+    return Found("file", "", st.S_IMODE(attrs.permissions or 0o644), "", ids)
 
 
 def _owner_matches(want: str | None, have: str) -> bool:
@@ -121,49 +155,45 @@ async def push(conn: Any, spec: Push, host: str) -> Outcome:
 
 async def _push(conn: Any, sftp: Any, spec: Push, given: str) -> Outcome:
     dest = given.rstrip("/") or "/"
-    (kind,) = await _probe(conn, [dest])
+    (at,) = await _probe(conn, sftp, [dest])
     if not spec.folder:
-        if given.endswith("/") or kind == "d":
-            if kind != "d":
+        if given.endswith("/") or at.kind == "dir":
+            if at.kind != "dir":
                 raise _Failed(f"folder {dest} does not exist on the host")
-            base, targets = dest, [posixpath.join(dest, spec.name)]
+            targets = [posixpath.join(dest, spec.name)]
         else:
-            base, targets = posixpath.dirname(dest) or "/", [dest]
-            (parent,) = await _probe(conn, [base])
-            if parent != "d":
-                raise _Failed(f"folder {base} does not exist on the host")
+            targets = [dest]
+            await _folder_exists(conn, sftp, posixpath.dirname(dest) or "/")
     else:
-        if kind not in ("d", "-"):
+        if at.kind == "file":
             raise _Failed(f"{dest} on the host is a file, not a folder")
-        if kind == "-":
-            parent = posixpath.dirname(dest) or "/"
-            (up,) = await _probe(conn, [parent])
-            if up != "d":
-                raise _Failed(f"folder {parent} does not exist on the host")
+        if at.kind == "none":
+            await _folder_exists(conn, sftp, posixpath.dirname(dest) or "/")
         base = posixpath.join(dest, spec.name) if spec.name else dest
-        for rel in ("", *spec.folders):
-            folder = posixpath.join(base, rel) if rel else base
+        for folder in dict.fromkeys((dest, base, *(posixpath.join(base, r)
+                                                   for r in spec.folders))):
             try:
                 if not await sftp.isdir(folder):
                     await sftp.mkdir(folder)
             except asyncssh.SFTPError as e:
                 raise _Failed(_why(e, folder)) from None
         targets = [posixpath.join(base, f.rel) for f in spec.files]
-    found = await _probe(conn, targets)
+    found = await _probe(conn, sftp, targets)
     changed = 0
     for local, target, have in zip(spec.files, targets, found, strict=True):
-        if have == "d":
+        if have.kind == "dir":
             raise _Failed(f"{target} on the host is a folder, not a file")
-        if isinstance(have, tuple) and have[0] == local.sha256:
-            if spec.mode is not None and have[1] != spec.mode:
+        if have.kind == "file" and have.sha256 == local.sha256:
+            fixed = False
+            if not _owner_matches(spec.owner, have.owner):
+                await _chown(conn, target, spec.owner)  # first: chown clears setuid
+                fixed = True
+            if spec.mode is not None and have.mode != spec.mode:
                 await _chmod(sftp, target, spec.mode)
-                changed += 1
-            elif not _owner_matches(spec.owner, have[2]):
-                await _chown(conn, target, spec.owner)
-                changed += 1
+                fixed = True
+            changed += fixed
             continue
-        keep = have[1] if isinstance(have, tuple) else None
-        await _put(conn, sftp, spec, local, target, keep, backup=isinstance(have, tuple))
+        await _put(conn, sftp, spec, local, target, have)
         changed += 1
     if changed:
         n = len(spec.files)
@@ -172,22 +202,36 @@ async def _push(conn: Any, sftp: Any, spec: Push, given: str) -> Outcome:
     return Outcome(True, False, "unchanged")
 
 
+async def _folder_exists(conn: Any, sftp: Any, folder: str) -> None:
+    (up,) = await _probe(conn, sftp, [folder])
+    if up.kind != "dir":
+        raise _Failed(f"folder {folder} does not exist on the host")
+
+
 async def _put(conn: Any, sftp: Any, spec: Push, local: LocalFile, target: str,
-               keep_mode: int | None, *, backup: bool) -> None:
+               have: Found) -> None:
+    """One file to a temporary name beside `target` (private from its first byte: it may
+    be a secret whose mode comes last), its mode and owner set, then renamed over it.
+    A replaced file keeps its mode and owner unless told otherwise."""
     folder, name = posixpath.split(target)
     tmp = posixpath.join(folder, f".{name}.fleetdeck-{secrets.token_hex(4)}")
     renamed = False
     try:
         try:
+            async with sftp.open(tmp, "wb", asyncssh.SFTPAttrs(permissions=0o600)):
+                pass  # created 0600; put below writes into it and keeps that mode
             await sftp.put(str(local.path), tmp)
         except (asyncssh.SFTPError, OSError) as e:
             raise _Failed(_why(e, target)) from None
-        mode = spec.mode if spec.mode is not None else (
-            keep_mode if keep_mode is not None else local.mode)
-        await _chmod(sftp, tmp, mode)
         if spec.owner:
             await _chown(conn, tmp, spec.owner)
-        if backup and spec.backup:
+        elif have.ids is not None:  # keep the replaced file's owner, where allowed
+            with contextlib.suppress(asyncssh.SFTPError):
+                await sftp.chown(tmp, *have.ids)
+        mode = spec.mode if spec.mode is not None else (
+            have.mode if have.mode is not None else local.mode)
+        await _chmod(sftp, tmp, mode)
+        if have.kind == "file" and spec.backup:
             stamp = time.strftime("%Y-%m-%d@%H:%M:%S", time.localtime())
             try:
                 await sftp.link(target, f"{target}.{stamp}~")
@@ -236,21 +280,22 @@ async def pull(conn: Any, spec: Pull, host: str) -> Outcome:
 
 
 async def _pull(conn: Any, sftp: Any, src: str, root: Path) -> Outcome:
-    (kind,) = await _probe(conn, [src])
-    if kind == "-":
+    (at,) = await _probe(conn, sftp, [src])
+    if at.kind == "none":
         raise _Failed(f"no such file or folder on the host: {src}")
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     name = posixpath.basename(src) or "root"
     target = root / name
     tmp = root / f".{name}.fleetdeck-{secrets.token_hex(4)}"
-    if isinstance(kind, tuple) and target.is_file() and file_digest(target) == kind[0]:
+    if at.kind == "file" and at.sha256 and target.is_file() and \
+            await asyncio.to_thread(file_digest, target) == at.sha256:
         return Outcome(True, False, "unchanged")
     try:
-        await sftp.get(src, str(tmp), recurse=kind == "d", preserve=True)
-        if kind != "d":
+        await sftp.get(src, str(tmp), recurse=at.kind == "dir", preserve=True)
+        if at.kind != "dir":
             os.replace(tmp, target)
             return Outcome(True, True, "changed", 1)
-        return _merge(tmp, target)
+        return await asyncio.to_thread(_merge, tmp, target)  # hashing: off the loop
     except asyncssh.SFTPError as e:
         raise _Failed(_why(e, src)) from None
     finally:

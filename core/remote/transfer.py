@@ -59,14 +59,11 @@ def file_digest(path: Path) -> str:
 def octal_mode(text: Any) -> int | None:
     if text in (None, ""):
         return None
-    if isinstance(text, int):
-        value = text
-    else:
-        s = str(text).strip()
-        try:
-            value = int(s, 8)
-        except ValueError:
-            raise TransferError(f"mode {s!r}: give octal digits, e.g. 0644") from None
+    s = str(text).strip()  # 644 written as a number still means rw-r--r--
+    try:
+        value = int(s, 8)
+    except ValueError:
+        raise TransferError(f"mode {s!r}: give octal digits, e.g. 0644") from None
     if not 0 <= value <= 0o7777:
         raise TransferError(f"mode {text!r}: more than 07777")
     return value
@@ -210,10 +207,11 @@ def check_push(d: dict[str, Any]) -> str | None:
     unknown = sorted(set(d) - {"src", "dest", "mode", "owner", "backup"})
     if unknown:
         return f"unknown key {unknown[0]!r}; one of src, dest, mode, owner, backup"
-    for key in ("src", "dest"):
-        value = d.get(key)
-        if not isinstance(value, str) or not value.startswith(("/", "~")):
-            return f"{key}: give an absolute path"
+    src, dest = d.get("src"), d.get("dest")
+    if not isinstance(src, str) or not src.startswith(("/", "~")):
+        return "src: give an absolute path"
+    if not isinstance(dest, str) or not dest.startswith("/"):
+        return "dest: give an absolute path on the hosts"
     if not isinstance(d.get("backup", False), bool):
         return "backup: true or false"
     try:

@@ -68,23 +68,46 @@ def test_push_a_folder_and_rerun_the_failed(tmp_path, fleet):
     (src / "index.html").write_text("<h1>hi</h1>\n")
     (src / "css" / "a.css").write_text("h1 {}\n")
     hosts = tmp_path / "hosts"
-    for h in ("web01", "web02"):
+    for h in ("web01", "web02"):  # www is made where its parent is; web03 has none
         (hosts / h).mkdir(parents=True)
-    dest = f"{hosts}/{{host}}/"
+    dest = f"{hosts}/{{host}}/www/"
     out = run_fd(tmp_path, fleet, "push", "@web", str(src), dest)
     assert out.returncode == 1, out.stderr
     assert "web01: changed (2 of 2 files)" in out.stdout
-    assert (hosts / "web01" / "site" / "css" / "a.css").read_text() == "h1 {}\n"
+    assert f"web03: [failed] folder {hosts}/web03 does not exist on the host" in out.stderr
+    assert (hosts / "web01" / "www" / "site" / "css" / "a.css").read_text() == "h1 {}\n"
     (hosts / "web03").mkdir()  # fixed: the rerun reaches it
     fid = json.loads(run_fd(tmp_path, fleet, "fanouts", "--json").stdout)[0]["id"]
     rerun = run_fd(tmp_path, fleet, "fanout", "--rerun", str(fid))
     assert rerun.returncode == 0, rerun.stderr
     assert "rerunning 1 of 3 hosts: 1 failed" in rerun.stdout
     assert "web03: changed (2 of 2 files)" in rerun.stdout
-    assert (hosts / "web03" / "site" / "index.html").read_text() == "<h1>hi</h1>\n"
+    assert (hosts / "web03" / "www" / "site" / "index.html").read_text() == "<h1>hi</h1>\n"
     contents = run_fd(tmp_path, fleet, "push", "web01", f"{src}/", f"{hosts}/{{host}}/flat")
     assert contents.returncode == 0, contents.stderr
     assert (hosts / "web01" / "flat" / "index.html").exists()  # SRC/: its contents
+    assert _leftovers(hosts) == []
+
+
+def test_a_replaced_file_keeps_its_mode_and_owner(tmp_path, fleet):
+    import os
+
+    src = tmp_path / "secret"
+    src.write_text("token\n")
+    os.chmod(src, 0o644)  # the source's mode would be the new file's
+    hosts = tmp_path / "hosts"
+    (hosts / "web01").mkdir(parents=True)
+    placed = hosts / "web01" / "secret"
+    placed.write_text("old\n")
+    os.chmod(placed, 0o640)
+    if os.geteuid() == 0:
+        os.chown(placed, 1, 1)  # daemon:daemon, kept when replaced
+    out = run_fd(tmp_path, fleet, "push", "web01", str(src), f"{hosts}/{{host}}/secret")
+    assert out.returncode == 0, out.stderr
+    assert placed.read_text() == "token\n"
+    assert stat.S_IMODE(placed.stat().st_mode) == 0o640  # the replaced file's mode
+    if os.geteuid() == 0:
+        assert (placed.stat().st_uid, placed.stat().st_gid) == (1, 1)
 
 
 def test_pull_fetches_one_file_per_host(tmp_path, fleet):
