@@ -187,7 +187,8 @@ class Bench:
         self.env = dict(os.environ, XDG_CONFIG_HOME=str(folder / "xdg-config"),
                         XDG_STATE_HOME=str(folder / "xdg-state"), PYTHONPATH=str(ROOT))
         self.env_ansible = dict(self.env, ANSIBLE_HOST_KEY_CHECKING="False",
-                                ANSIBLE_SSH_ARGS="-o ControlMaster=no -o ControlPersist=no",
+                                ANSIBLE_SSH_ARGS="-o ControlMaster=no -o ControlPersist=no "
+                                "-o UserKnownHostsFile=/dev/null",  # not ~/.ssh
                                 ANSIBLE_LOCAL_TEMP=str(folder / "ansible-tmp"),
                                 ANSIBLE_HOME=str(folder / "ansible-home"),
                                 ANSIBLE_REMOTE_TMP="/tmp/.ansible-bench")

@@ -152,6 +152,50 @@ def same_key(a: asyncssh.SSHKey, b: asyncssh.SSHKey) -> bool:
 
 
 # ----------------------------------------------------------------------- the files ---
+class _Indexed:
+    """A file's entries with its plain names indexed: a line of literal names (no
+    wildcard, no negation, not hashed) is found by a dict look-up, so a known_hosts of
+    a thousand hosts costs a fan-out to them a thousand look-ups, not a million pattern
+    matches. Hashed and pattern lines are matched one by one, as ssh does."""
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self.entries = entries
+        self.plain: dict[str, list[int]] = {}
+        self.hashed: list[tuple[int, bytes, bytes]] = []  # line, salt, digest (decoded once)
+        self.patterns: list[int] = []
+        self._found: dict[str, list[Entry]] = {}  # a name looked up before (file unchanged)
+        for i, e in enumerate(entries):
+            if e.names.startswith("|"):
+                parts = e.names.split("|")
+                try:
+                    if len(parts) == 4 and parts[1] == "1":
+                        self.hashed.append((i, base64.b64decode(parts[2]),
+                                            base64.b64decode(parts[3])))
+                except ValueError:
+                    pass  # ssh skips it too
+            elif any(c in e.names for c in "*?!"):
+                self.patterns.append(i)
+            else:
+                for n in dict.fromkeys(e.names.lower().split(",")):
+                    self.plain.setdefault(n, []).append(i)
+
+    def lookup(self, name: str) -> list[Entry]:
+        found = self._found.get(name)
+        if found is None:
+            raw = name.encode()
+            hits = [*self.plain.get(name.lower(), ()),
+                    *(i for i, salt, digest in self.hashed
+                      if hmac.compare_digest(hmac.digest(salt, raw, "sha1"), digest)),
+                    *(i for i in self.patterns if names_match(name, self.entries[i].names))]
+            found = self._found[name] = [self.entries[i] for i in sorted(hits)]
+            if len(self._found) > 100_000:  # bounded, whatever a fleet's size
+                self._found.clear()
+        return found
+
+
+_NOTHING = _Indexed([])
+
+
 class KnownHosts:
     """Host-key verification against known_hosts files; trusting writes to our own."""
 
@@ -162,16 +206,19 @@ class KnownHosts:
                 "~/.ssh/known_hosts", "~/.ssh/known_hosts2", "/etc/ssh/ssh_known_hosts",
                 "/etc/ssh/ssh_known_hosts2")]
         self.system_files = system_files
-        self._cache: dict[str, tuple[tuple[int, int], list[Entry]]] = {}
+        self._cache: dict[str, tuple[tuple[int, int], _Indexed]] = {}
 
     def file_entries(self, path: Path) -> list[Entry]:
         """A file's entries, read again when it changes (a person may edit it while
         the daemon runs)."""
+        return self._indexed(path).entries
+
+    def _indexed(self, path: Path) -> _Indexed:
         key = str(path)
         try:
             st = path.stat()
         except OSError:
-            return []
+            return _NOTHING
         stamp = (st.st_mtime_ns, st.st_size)
         cached = self._cache.get(key)
         if cached is not None and cached[0] == stamp:
@@ -180,17 +227,17 @@ class KnownHosts:
             text = path.read_text(errors="replace")
         except OSError as e:
             log.warning("cannot read known_hosts %s: %s", path, e.strerror or e)
-            return []
-        entries = parse(text, key)
-        self._cache[key] = (stamp, entries)
-        return entries
+            return _NOTHING
+        indexed = _Indexed(parse(text, key))
+        self._cache[key] = (stamp, indexed)
+        return indexed
 
     def entries(self, name: str, extra: str | None = None) -> list[Entry]:
-        """Every entry for a looked-up name, from every file."""
+        """Every entry for a looked-up name, from every file, in file order."""
         files = [*self.system_files, *([self.own_file] if self.own_file else [])]
         if extra:
             files.append(Path(extra).expanduser())
-        return [e for path in files for e in self.file_entries(path) if names_match(name, e.names)]
+        return [e for path in files for e in self._indexed(path).lookup(name)]
 
     def check(self, host: str, port: int | None, key: asyncssh.SSHKey,
               extra: str | None = None, alias: str | None = None, *,
