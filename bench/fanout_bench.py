@@ -274,14 +274,14 @@ def start_fleet(folder: Path, keys: Keys, binary: str, n: int) -> tuple[list[Ssh
 def report(title: str, rows: list[tuple[int, str, float, float]], base: str,
            goals: list[tuple[str, float, int]]) -> None:
     print(f"\n{title}")
-    print(f"{'N':>5}  {'tool':<24}{'median':>9}{'vs ' + base:>22}{'peak RSS':>10}")
+    print(f"{'N':>5}  {'tool':<24}{'median':>9}  {'vs ' + base:>26}{'peak RSS':>10}")
     by_n: dict[int, dict[str, float]] = {}
     for n, name, t, _peak in rows:
         by_n.setdefault(n, {})[name] = t
     for n, name, t, peak in rows:
         ref = by_n[n].get(base)
         vs = f"{t / ref:.2f}x" if ref else "-"
-        print(f"{n:>5}  {name:<24}{t * 1000:>7.0f}ms{vs:>22}{peak:>8.0f}MB")
+        print(f"{n:>5}  {name:<24}{t * 1000:>7.0f}ms  {vs:>26}{peak:>8.0f}MB")
     print("goals (fleetdeck time / the other's):")
     mine = next(name for _, name, _, _ in rows if name.startswith("fleetdeck"))
     for n, times in by_n.items():
@@ -336,9 +336,10 @@ def main(argv: list[str] | None = None) -> int:
                                              "load average").items():
                 rows.append((n, name, t, peak))
             print(f"  {n} hosts measured", flush=True)
-        report("uptime", rows, "asyncssh script",
-               [("asyncssh script", 1.15, 0), ("parallel-ssh", 1.0, 200),
-                ("ansible -m raw", 1 / 3, 0)])
+        if rows:
+            report("uptime", rows, "asyncssh script",
+                   [("asyncssh script", 1.15, 0), ("parallel-ssh", 1.0, 200),
+                    ("ansible -m raw", 1 / 3, 0)])
         if args.push_hosts:
             push_rows = push(bench, args.push_hosts, args.push_mb, args.repeat)
             report(f"push of a {args.push_mb} MB file", push_rows, "parallel-ssh copy_file",

@@ -31,6 +31,10 @@ _PROBE = ('for p in "$@"; do if [ -f "$p" ] && [ ! -L "$p" ]; then '
           's=$(stat -c "%a %U:%G %u:%g" -- "$p" 2>/dev/null); echo "$h $s"; '
           'elif [ -d "$p" ]; then echo d; else echo -; fi; done')
 _PROBE_CHUNK = 200  # paths per probe: a command line stays far below ARG_MAX
+# SFTP writes in flight per file: enough to fill a link, while a push to 50 hosts holds
+# a few MB per host, not the whole file (asyncssh's default of 128 held ~9 MB each)
+PUT_REQUESTS = 16
+PUT_BLOCK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -155,30 +159,38 @@ async def push(conn: Any, spec: Push, host: str) -> Outcome:
 
 async def _push(conn: Any, sftp: Any, spec: Push, given: str) -> Outcome:
     dest = given.rstrip("/") or "/"
-    (at,) = await _probe(conn, sftp, [dest])
-    if not spec.folder:
+    parent = posixpath.dirname(dest) or "/"
+    if not spec.folder:  # one round trip says where it goes and what is there
+        inside = posixpath.join(dest, spec.name)
+        at, up, within = await _probe(conn, sftp, [dest, parent, inside])
         if given.endswith("/") or at.kind == "dir":
             if at.kind != "dir":
                 raise _Failed(f"folder {dest} does not exist on the host")
-            targets = [posixpath.join(dest, spec.name)]
-        else:
-            targets = [dest]
-            await _folder_exists(conn, sftp, posixpath.dirname(dest) or "/")
-    else:
-        if at.kind == "file":
-            raise _Failed(f"{dest} on the host is a file, not a folder")
-        if at.kind == "none":
-            await _folder_exists(conn, sftp, posixpath.dirname(dest) or "/")
-        base = posixpath.join(dest, spec.name) if spec.name else dest
-        for folder in dict.fromkeys((dest, base, *(posixpath.join(base, r)
-                                                   for r in spec.folders))):
-            try:
-                if not await sftp.isdir(folder):
-                    await sftp.mkdir(folder)
-            except asyncssh.SFTPError as e:
-                raise _Failed(_why(e, folder)) from None
-        targets = [posixpath.join(base, f.rel) for f in spec.files]
-    found = await _probe(conn, sftp, targets)
+            return await _files(conn, sftp, spec, [inside], [within])
+        if up.kind != "dir":
+            raise _Failed(f"folder {parent} does not exist on the host")
+        return await _files(conn, sftp, spec, [dest], [at])
+    at, up = await _probe(conn, sftp, [dest, parent])  # a folder: made where missing
+    if at.kind == "file":
+        raise _Failed(f"{dest} on the host is a file, not a folder")
+    if at.kind == "none" and up.kind != "dir":
+        raise _Failed(f"folder {parent} does not exist on the host")
+    base = posixpath.join(dest, spec.name) if spec.name else dest
+    for folder in dict.fromkeys((dest, base, *(posixpath.join(base, r)
+                                               for r in spec.folders))):
+        try:
+            if not await sftp.isdir(folder):
+                await sftp.mkdir(folder)
+        except asyncssh.SFTPError as e:
+            raise _Failed(_why(e, folder)) from None
+    targets = [posixpath.join(base, f.rel) for f in spec.files]
+    return await _files(conn, sftp, spec, targets, await _probe(conn, sftp, targets))
+
+
+async def _files(conn: Any, sftp: Any, spec: Push, targets: list[str],
+                 found: list[Found]) -> Outcome:
+    """Each file sent where its content differs (its mode or owner fixed where only
+    they do)."""
     changed = 0
     for local, target, have in zip(spec.files, targets, found, strict=True):
         if have.kind == "dir":
@@ -202,12 +214,6 @@ async def _push(conn: Any, sftp: Any, spec: Push, given: str) -> Outcome:
     return Outcome(True, False, "unchanged")
 
 
-async def _folder_exists(conn: Any, sftp: Any, folder: str) -> None:
-    (up,) = await _probe(conn, sftp, [folder])
-    if up.kind != "dir":
-        raise _Failed(f"folder {folder} does not exist on the host")
-
-
 async def _put(conn: Any, sftp: Any, spec: Push, local: LocalFile, target: str,
                have: Found) -> None:
     """One file to a temporary name beside `target` (private from its first byte: it may
@@ -220,7 +226,8 @@ async def _put(conn: Any, sftp: Any, spec: Push, local: LocalFile, target: str,
         try:
             async with sftp.open(tmp, "wb", asyncssh.SFTPAttrs(permissions=0o600)):
                 pass  # created 0600; put below writes into it and keeps that mode
-            await sftp.put(str(local.path), tmp)
+            await sftp.put(str(local.path), tmp, block_size=PUT_BLOCK,
+                           max_requests=PUT_REQUESTS)
         except (asyncssh.SFTPError, OSError) as e:
             raise _Failed(_why(e, target)) from None
         if spec.owner:
