@@ -20,8 +20,7 @@ from typing import Any
 
 from core.api import METHODS, Method, bind
 from core.control.client import call
-from core.control.protocol import MAX_FRAME, encode
-from core.control.server import socket_path
+from core.control.protocol import MAX_FRAME, encode, socket_path
 from core.events import EngineNotice, EventBus, ViewRefreshed, event_from_message
 from core.jobs.active import EngineError, run_dict
 from core.jobs.engine import Engine

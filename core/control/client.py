@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.control.protocol import MAX_FRAME, encode
-from core.control.server import socket_path
+from core.control.protocol import MAX_FRAME, encode, socket_path
 
 
 class DaemonError(RuntimeError):

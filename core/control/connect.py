@@ -10,7 +10,7 @@ from typing import Any
 
 from core.control.attached import AttachedEngine
 from core.control.client import DaemonError, call
-from core.control.server import socket_path
+from core.control.protocol import socket_path
 from core.jobs.engine import Engine
 from core.services import attach_services
 from core.store import StateLocked

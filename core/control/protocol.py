@@ -13,6 +13,7 @@ A reply to a frame whose id could not be read has "id": null.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 MAX_FRAME = 1 << 20
@@ -92,3 +93,9 @@ def decode_request(line: bytes) -> tuple[Any, str, dict[str, Any]]:
     if not isinstance(params, dict):
         raise ProtocolError("'params' must be an object", rid)
     return rid, method, params
+
+
+def socket_path(state_dir: Path) -> Path:
+    """Where a daemon on this state directory listens (kept beside the frames, so a
+    client finds it without loading the server)."""
+    return Path(state_dir) / SOCKET_NAME

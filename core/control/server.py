@@ -28,7 +28,6 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from core.alerts.book import AlertError
@@ -40,13 +39,13 @@ from core.control.protocol import (
     FORBIDDEN,
     INTERNAL,
     MAX_FRAME,
-    SOCKET_NAME,
     TOO_MANY_CLIENTS,
     TOO_MANY_REQUESTS,
     RequestError,
     decode_request,
     encode,
     error_reply,
+    socket_path,
 )
 from core.durations import DurationError
 from core.jobs.active import EngineError
@@ -68,10 +67,6 @@ class Limits:
     rate: float = 200.0  # requests a second, sustained, per connection
     burst: int = 400  # requests at once
     flood: int = 100  # requests refused in a row before the client is cut off
-
-
-def socket_path(state_dir: Path) -> Path:
-    return Path(state_dir) / SOCKET_NAME
 
 
 def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:

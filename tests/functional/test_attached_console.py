@@ -10,7 +10,7 @@ from typing import Any
 from textual.widgets import Static
 
 from core.control.attached import AttachedEngine
-from core.control.server import socket_path
+from core.control.protocol import socket_path
 from core.fleetconfig import load_config
 from tests.helpers import (
     cli_env,

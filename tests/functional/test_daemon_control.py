@@ -20,7 +20,7 @@ import pytest
 
 from core.audit import AuditLog
 from core.control.client import DaemonError, call
-from core.control.server import socket_path
+from core.control.protocol import socket_path
 from tests.helpers import (
     DAEMON_CONFIG,
     FLEETDECK,

@@ -15,7 +15,7 @@ import time
 import psutil
 
 from core.control.client import call
-from core.control.server import socket_path
+from core.control.protocol import socket_path
 from tests.helpers import until
 
 FLOOD = 6_000

@@ -291,7 +291,7 @@ def _daemon(state_dir: Path) -> dict[str, Any] | None:
     import asyncio
 
     from core.control.client import DaemonError, call
-    from core.control.server import socket_path
+    from core.control.protocol import socket_path
 
     if not socket_path(state_dir).exists():
         return None
