@@ -65,11 +65,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if args.fleet_only:
             base = [*fleetdeck_command(), "--config", str(config_path),
                     "--state-dir", str(state_dir)]
-            print(f"demo fleet up ({config_path}). From another shell, try:\n"
-                  f"  {shlex.join([*base, 'fanout', '*', '--', 'uptime'])}\n"
-                  f"  {shlex.join([*base, 'console'])}\n"
-                  "Ctrl-C stops it.", flush=True)
-            try:
+            try:  # from the first line on: a Ctrl-C right after it is a clean stop too
+                print(f"demo fleet up ({config_path}). From another shell, try:\n"
+                      f"  {shlex.join([*base, 'fanout', '*', '--', 'uptime'])}\n"
+                      f"  {shlex.join([*base, 'console'])}\n"
+                      "Ctrl-C stops it.", flush=True)
                 proc.wait()
             except KeyboardInterrupt:
                 pass
