@@ -125,6 +125,7 @@ class FanOut:
             "command": self.command,
             "transfer": self.transfer.to_dict() if self.transfer is not None else None,
             "become": self.become,
+            "become_asked": self._become_password is not None,  # a rerun asks again
             "pattern": self.pattern,
             "requested_by": self.requested_by,
             "started_at": self.started_at,

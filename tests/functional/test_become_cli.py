@@ -89,7 +89,11 @@ def test_become_with_a_password_runs_as_root(tmp_path, fleet):
     assert "web01: to-stderr" in out.stderr  # the command's own stderr still shows
     assert "FLEETDECK-BECOME" not in out.stdout + out.stderr
     rec = json.loads(_run(tmp_path, fleet, "fanouts", "1", "--json").stdout)
-    assert rec["become"] == "root"
+    assert rec["become"] == "root" and rec["become_asked"] is True
+    again = _run(tmp_path, fleet, "fanout", "--rerun", "1", "--only", "all")
+    assert again.returncode == 2
+    assert again.stderr.strip() == ("fleetdeck: fan-out #1 ran with a sudo password; rerun "
+                                    "it with -K")
     _nowhere(pw, tmp_path / "state", texts=(out.stdout, out.stderr, json.dumps(rec)))
 
 

@@ -86,6 +86,14 @@ async def test_a_password_is_asked_and_shown_nowhere(fanout_app) -> None:
         assert got == {"app1": "ok"}  # root here: sudo reads no password, and runs it
         assert app.engine.fanouts.output(screen.fanout_id, "app1").strip() == "root"
         assert secret not in app.export_screenshot()
+        first = screen.fanout_id
+        await pilot.press("r")  # a rerun asks for the password again: it was not kept
+        await asked(pilot, "Re-run `id -un` on the 1 ok host")
+        await pilot.press("y")
+        await pilot_until(pilot, lambda: isinstance(app.screen, PasswordScreen), "asked")
+        await pilot.press(*keys(secret), "enter")
+        await pilot_until(pilot, lambda: screen.fanout_id != first, "the rerun")
+        assert await finished(pilot, screen) == {"app1": "ok"}
     for path in app.engine.state_dir.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path

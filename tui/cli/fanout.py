@@ -232,6 +232,8 @@ def _plan_rerun(args: argparse.Namespace, config: Any,
     old = FanOutStore(state_dir, read_only=True).get(fid)
     if old is None:
         raise CLIError(f"no fan-out #{fid}; `fleetdeck fanouts` lists them")
+    if old.get("become_asked") and not args.ask_become_pass:
+        raise CLIError(f"fan-out #{fid} ran with a sudo password; rerun it with -K")
     selectors = [NOT_OK]
     if args.only is not None:
         selectors = [c.strip() for c in args.only.split(",") if c.strip()]

@@ -367,9 +367,7 @@ class FanOutScreen(FleetScreen):
 
         def confirmed(ok: bool | None) -> None:
             if ok:
-                self._act(lambda: self.fleet.engine.fanout_rerun(fid, [state],
-                                                                 actor=self.fleet.actor),
-                          lambda rec: self.show_fanout(rec["id"]))
+                self._rerun(fid, [state])
 
         self.app.push_screen(ConfirmScreen(
             f"Re-run `{self.current['command']}` on the {len(names)} {state} host"
@@ -401,9 +399,7 @@ class FanOutScreen(FleetScreen):
 
         def confirmed(ok: bool | None) -> None:
             if ok:
-                self._act(lambda: self.fleet.engine.fanout_rerun(fid, [NOT_OK],
-                                                                 actor=self.fleet.actor),
-                          lambda rec: self.show_fanout(rec["id"]))
+                self._rerun(fid, [NOT_OK])
 
         detail = ", ".join(f"{n} {c}" for c, n in counts.items())
         if held:
@@ -411,6 +407,21 @@ class FanOutScreen(FleetScreen):
         self.app.push_screen(ConfirmScreen(
             f"Re-run `{cur['command']}` on the {total} host{'s' if total != 1 else ''} "
             f"not ok of {len(hosts)}?", detail), confirmed)
+
+    def _rerun(self, fid: int, classes: list[str]) -> None:
+        """A rerun; one that ran with a sudo password asks for it again (the fan-out
+        kept it only while it ran)."""
+        def go(password: str | None = None) -> None:
+            self._act(lambda: self.fleet.engine.fanout_rerun(
+                fid, classes, password, actor=self.fleet.actor),
+                lambda rec: self.show_fanout(rec["id"]))
+
+        rec = self.current or {}
+        if not rec.get("become_asked"):
+            go()
+            return
+        self.app.push_screen(PasswordScreen(rec.get("become") or "root"),
+                             lambda pw: go(pw) if pw is not None else None)
 
     def action_cancel_host(self) -> None:
         r = self._selected()
