@@ -22,8 +22,11 @@ import pytest
 from tests.fleet import Fleet, fleet_env, start_fleet
 from tests.helpers import FLEETDECK, start_daemon, stop_daemon
 
-USER = "fdbecome"
-SUDOERS = Path("/etc/sudoers.d/fleetdeck-test")
+# one user per test worker: workers running this module at once would each set the
+# password of a shared user, and one's runs would meet the other's password
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+USER = f"fdbecome-{_WORKER}"
+SUDOERS = Path(f"/etc/sudoers.d/fleetdeck-test-{_WORKER}")
 
 
 def _need(what: str) -> None:
