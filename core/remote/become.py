@@ -35,18 +35,26 @@ class Become:
     user: str = "root"
     password: str | None = field(default=None, repr=False, compare=False)
 
-    def wrap(self, command: str) -> tuple[str, str]:
+    def wrap(self, command: str, kill_grace: float = 2.0) -> tuple[str, str]:
         """The command line that runs `command` as the user, and the marker it prints
         first. Its stdin is /dev/null, as a command's always is: a password sudo did not
-        need (a cached credential) is never read by the command."""
-        mark = "FLEETDECK-BECOME-" + secrets.token_hex(8)
-        inner = f"echo {mark}; exec sh -c {shlex.quote(command)} </dev/null"
-        how = "-S -p ''" if self.password is not None else "-n"
-        return (f"sudo {how} -H -u {shlex.quote(self.user)} -- sh -c {shlex.quote(inner)}",
-                mark)
+        need (a cached credential) is never read by the command.
 
-    def stdin_line(self) -> str | None:
-        return self.password
+        The login user cannot signal a process of root's, so the stop is done on the far
+        side of sudo too: sudo passes the wrapper's TERM on to a shell of the user's,
+        which TERMs the command's process group and KILLs it after the grace (the
+        wrapper's own KILL only reaches sudo)."""
+        mark = "FLEETDECK-BECOME-" + secrets.token_hex(8)
+        grace = max(1, int(kill_grace + 0.999))
+        inner = (f"echo {mark}; "
+                 "if command -v setsid >/dev/null; then setsid sh -c \"$0\" </dev/null & "
+                 "else sh -c \"$0\" </dev/null & fi; c=$!; "
+                 f"trap 'kill -TERM -$c 2>/dev/null || kill -TERM $c; sleep {grace}; "
+                 "kill -KILL -$c 2>/dev/null || kill -KILL $c' TERM HUP INT; "
+                 "wait $c; r=$?; wait $c 2>/dev/null; exit $r")
+        how = "-S -p ''" if self.password is not None else "-n"
+        return (f"sudo {how} -H -u {shlex.quote(self.user)} -- sh -c {shlex.quote(inner)} "
+                f"{shlex.quote(command)}", mark)
 
 
 class BecomeLines:

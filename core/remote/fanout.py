@@ -374,7 +374,7 @@ class FanOut:
             return
         command, sink, become = self.command, on_line, self._become_for(host)
         if become is not None:
-            command, mark = become.wrap(command)
+            command, mark = become.wrap(command, self.kill_grace)
             sink = BecomeLines(mark, on_line)
         res = await run_command(conn, command, on_line=sink, timeout=self.timeout,
                                 kill_grace=self.kill_grace, cancel=hr.cancel,

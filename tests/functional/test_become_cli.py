@@ -145,3 +145,22 @@ def test_through_a_daemon_the_password_stays_out_of_its_files(tmp_path, fleet):
         stop_daemon(daemon)
     _nowhere(pw, state, daemon.out_path, daemon.err_path,
              texts=(out.stdout, out.stderr, rerun.stdout, rerun.stderr))
+
+
+def test_a_command_run_as_root_is_stopped_on_the_host(tmp_path, fleet):
+    """The login user cannot signal root's processes: the stop is done past sudo, by a
+    shell of root's, so a command that ignores TERM is still killed after the grace."""
+    from tests.helpers import until
+
+    marker = "fd-stop-" + secrets.token_hex(4)
+    cmd = f"sh -c 'trap \"\" TERM; sleep 300; echo {marker}' {marker}"
+    out = _run(tmp_path, fleet, "fanout", "web01", "--become", "-K", "--timeout", "2s",
+               "--", cmd, stdin=fleet.password + "\n")
+    assert out.returncode == 1, out.stderr
+    assert "web01: [timed_out]" in out.stderr
+
+    def gone() -> bool:
+        found = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
+        return found.returncode == 1  # nothing matches
+
+    until(gone, f"the host's processes of {marker} to be gone", timeout=60)
