@@ -49,18 +49,26 @@ def start_fleet(root: Path, live: int, dead: int = 2, *, prefix: str = "web",
     return Fleet(config, known, keys, daemons)
 
 
-def run_fd(tmp_path: Path, fleet: Fleet, *args: str, known: bool = True,
-           extra_config: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """`fleetdeck --config … --state-dir … ARGS` with the fleet's config (and more TOML
-    after it) and, unless told, its host keys known."""
+def fleet_files(tmp_path: Path, fleet: Fleet, *, known: bool = True,
+                extra_config: str = "") -> tuple[Path, Path]:
+    """(config, state directory) in tmp_path: the fleet's config (and more TOML after
+    it) and, unless told, its host keys known."""
     state = tmp_path / "state"
     state.mkdir(exist_ok=True, mode=0o700)
     if known and not (state / "known_hosts").exists():
         (state / "known_hosts").write_text(fleet.known)
     cfg = tmp_path / "config.toml"
     cfg.write_text(fleet.config + extra_config)
+    return cfg, state
+
+
+def run_fd(tmp_path: Path, fleet: Fleet, *args: str, known: bool = True,
+           extra_config: str = "", stdin: str = "",
+           timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`fleetdeck --config … --state-dir … ARGS` on the fleet's files (fleet_files)."""
+    cfg, state = fleet_files(tmp_path, fleet, known=known, extra_config=extra_config)
     return subprocess.run([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state), *args],
-                          capture_output=True, text=True, timeout=timeout,
+                          input=stdin, capture_output=True, text=True, timeout=timeout,
                           env=fleet_env(tmp_path))
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from core.remote.rollout import Rollout, RolloutError, make_rollout
 from core.remote.transfer import (
     Transfer,
     TransferError,
+    ready_folder,
     transfer_from_dict,
 )
 from core.store.fanouts import FanOutStore
@@ -295,20 +295,10 @@ def rollout_of(serial: str | None, max_fail: str | None,
 
 
 def _out_dir(text: str) -> Path:
-    """An out-dir made ready before the fan-out starts: absolute (a daemon's working
-    folder is not the caller's), created when missing, writable."""
-    path = Path(text).expanduser()
-    if not path.is_absolute():
-        raise EngineError(f"out-dir {text!r}: give an absolute path")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise EngineError(f"out-dir {text}: {e.strerror or e}") from None
-    if not path.is_dir():
-        raise EngineError(f"out-dir {text}: not a folder")
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise EngineError(f"out-dir {text}: not writable")
-    return path
+        return ready_folder(text, "out-dir")
+    except TransferError as e:
+        raise EngineError(str(e)) from None
 
 
 def _transfer_of(rec: dict[str, Any]) -> Transfer | None:

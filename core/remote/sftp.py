@@ -146,15 +146,22 @@ def for_host(path: str, host: str) -> str:
 
 
 async def push(conn: Any, spec: Push, host: str) -> Outcome:
+    dest = for_host(spec.dest, host)
+    return await _session(conn, dest, lambda sftp: _push(conn, sftp, spec, dest))
+
+
+async def _session(conn: Any, path: str, work: Any) -> Outcome:
+    """`work(sftp)` on an SFTP session of its own; what goes wrong is the outcome's
+    reason, one line naming `path`."""
     try:
         async with conn.start_sftp_client() as sftp:
-            return await _push(conn, sftp, spec, for_host(spec.dest, host))
+            return await work(sftp)
     except _Failed as e:
         return Outcome(False, reason=str(e))
     except asyncssh.ChannelOpenError as e:
         return Outcome(False, reason=f"no SFTP on the host: {e.reason}")
     except (asyncssh.SFTPError, OSError) as e:
-        return Outcome(False, reason=_why(e, spec.dest))
+        return Outcome(False, reason=_why(e, path))
 
 
 async def _push(conn: Any, sftp: Any, spec: Push, given: str) -> Outcome:
@@ -274,16 +281,8 @@ async def _chown(conn: Any, path: str, owner: str | None) -> None:
 
 # -------------------------------------------------------------------------- pull ---
 async def pull(conn: Any, spec: Pull, host: str) -> Outcome:
-    root = spec.local_root(host)
-    try:
-        async with conn.start_sftp_client() as sftp:
-            return await _pull(conn, sftp, for_host(spec.src, host), root)
-    except _Failed as e:
-        return Outcome(False, reason=str(e))
-    except asyncssh.ChannelOpenError as e:
-        return Outcome(False, reason=f"no SFTP on the host: {e.reason}")
-    except (asyncssh.SFTPError, OSError) as e:
-        return Outcome(False, reason=_why(e, spec.src))
+    src, root = for_host(spec.src, host), spec.local_root(host)
+    return await _session(conn, src, lambda sftp: _pull(conn, sftp, src, root))
 
 
 async def _pull(conn: Any, sftp: Any, src: str, root: Path) -> Outcome:

@@ -135,13 +135,11 @@ Transfer = Push | Pull
 def make_push(src: str, dest: str, *, mode: Any = None, owner: Any = None,
               backup: bool = False) -> Push:
     """A push planned here: every file read and hashed once (not once per host)."""
-    if not dest or not str(dest).strip():
-        raise TransferError("push: give a destination path on the hosts")
-    if not str(dest).startswith("/"):
-        raise TransferError(f"push: destination {dest!r} must be an absolute path")
+    problem = check_push({"src": src, "dest": dest, "mode": mode, "owner": owner,
+                          "backup": bool(backup)})
+    if problem is not None:
+        raise TransferError(f"push: {problem}")
     path = Path(src).expanduser()
-    if not path.is_absolute():
-        raise TransferError(f"push: {src!r} must be an absolute path")
     m, o = octal_mode(mode), owner_spec(owner)
     try:
         st = path.stat()
@@ -189,29 +187,38 @@ def make_pull(src: str, dest_dir: str) -> Pull:
         raise TransferError(f"pull: {src!r} must be an absolute path on the hosts")
     if str(src).rstrip("/") == "":
         raise TransferError("pull: give a file or folder, not / itself")
-    path = Path(dest_dir).expanduser()
+    return Pull(str(src).rstrip("/"), str(ready_folder(dest_dir, "pull:")))
+
+
+def ready_folder(text: str, label: str) -> Path:
+    """A folder here that files will be written to, made ready before anything runs:
+    absolute (a daemon's working folder is not the caller's), created when missing,
+    writable. TransferError "LABEL TEXT: why" otherwise."""
+    path = Path(text).expanduser()
     if not path.is_absolute():
-        raise TransferError(f"pull: {dest_dir!r} must be an absolute path")
+        raise TransferError(f"{label} {text!r}: give an absolute path")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise TransferError(f"pull: {dest_dir}: {e.strerror or e}") from None
+        raise TransferError(f"{label} {text}: {e.strerror or e}") from None
     if not path.is_dir():
-        raise TransferError(f"pull: {dest_dir}: not a folder")
-    return Pull(str(src).rstrip("/"), str(path))
+        raise TransferError(f"{label} {text}: not a folder")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise TransferError(f"{label} {text}: not writable")
+    return path
 
 
 def check_push(d: dict[str, Any]) -> str | None:
-    """What is wrong with a job's `push = {src, dest, mode, owner, backup}` as written
-    (its files are read at each run, not here), or None."""
+    """What is wrong with a push as written (a job's `push = {src, dest, mode, owner,
+    backup}`, the CLI's arguments), before any file is read; None when nothing is."""
     unknown = sorted(set(d) - {"src", "dest", "mode", "owner", "backup"})
     if unknown:
         return f"unknown key {unknown[0]!r}; one of src, dest, mode, owner, backup"
     src, dest = d.get("src"), d.get("dest")
     if not isinstance(src, str) or not src.startswith(("/", "~")):
-        return "src: give an absolute path"
+        return f"source {src!r}: give an absolute path"
     if not isinstance(dest, str) or not dest.startswith("/"):
-        return "dest: give an absolute path on the hosts"
+        return f"destination {dest!r}: give an absolute path on the hosts"
     if not isinstance(d.get("backup", False), bool):
         return "backup: true or false"
     try:

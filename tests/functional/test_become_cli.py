@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fleet import Fleet, fleet_env, start_fleet
-from tests.helpers import FLEETDECK, start_daemon, stop_daemon
+from tests.fleet import Fleet, fleet_env, fleet_files, run_fd, start_fleet
+from tests.helpers import start_daemon, stop_daemon
 
 # one user per test worker: workers running this module at once would each set the
 # password of a shared user, and one's runs would meet the other's password
@@ -61,18 +61,6 @@ def fleet() -> Fleet:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def _run(tmp_path: Path, fleet: Fleet, *args: str, stdin: str = "",
-         extra: str = "") -> subprocess.CompletedProcess[str]:
-    state = tmp_path / "state"
-    state.mkdir(exist_ok=True, mode=0o700)
-    (state / "known_hosts").write_text(fleet.known)
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(fleet.config + extra)
-    return subprocess.run([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state), *args],
-                          input=stdin, capture_output=True, text=True, timeout=120,
-                          env=fleet_env(tmp_path))
-
-
 def _nowhere(secret: str, *places: Path, texts: tuple[str, ...] = ()) -> None:
     for text in texts:
         assert secret not in text
@@ -85,15 +73,15 @@ def _nowhere(secret: str, *places: Path, texts: tuple[str, ...] = ()) -> None:
 
 def test_become_with_a_password_runs_as_root(tmp_path, fleet):
     pw = fleet.password
-    out = _run(tmp_path, fleet, "fanout", "@web", "--become", "-K", "--",
+    out = run_fd(tmp_path, fleet, "fanout", "@web", "--become", "-K", "--",
                "id -un; echo to-stderr >&2", stdin=pw + "\n")
     assert out.returncode == 0, out.stderr
     assert "web01: root\n" in out.stdout and "web02: root\n" in out.stdout
     assert "web01: to-stderr" in out.stderr  # the command's own stderr still shows
     assert "FLEETDECK-BECOME" not in out.stdout + out.stderr
-    rec = json.loads(_run(tmp_path, fleet, "fanouts", "1", "--json").stdout)
+    rec = json.loads(run_fd(tmp_path, fleet, "fanouts", "1", "--json").stdout)
     assert rec["become"] == "root" and rec["become_asked"] is True
-    again = _run(tmp_path, fleet, "fanout", "--rerun", "1", "--only", "all")
+    again = run_fd(tmp_path, fleet, "fanout", "--rerun", "1", "--only", "all")
     assert again.returncode == 2
     assert again.stderr.strip() == ("fleetdeck: fan-out #1 ran with a sudo password; rerun "
                                     "it with -K")
@@ -101,43 +89,39 @@ def test_become_with_a_password_runs_as_root(tmp_path, fleet):
 
 
 def test_without_or_with_a_wrong_password_the_host_is_become_failed(tmp_path, fleet):
-    none = _run(tmp_path, fleet, "fanout", "web01", "--become", "--", "id -un")
+    none = run_fd(tmp_path, fleet, "fanout", "web01", "--become", "--", "id -un")
     assert none.returncode == 1
     assert ("web01: [become_failed] sudo needs a password: give --ask-become-pass (-K)"
             in none.stderr)
-    wrong = _run(tmp_path, fleet, "fanout", "web01", "--become", "-K", "--", "id -un",
+    wrong = run_fd(tmp_path, fleet, "fanout", "web01", "--become", "-K", "--", "id -un",
                  stdin="not-it\n")
     assert wrong.returncode == 1
     assert "web01: [become_failed] sudo: incorrect password" in wrong.stderr
     assert "1 become_failed (1 host" in wrong.stdout
-    empty = _run(tmp_path, fleet, "fanout", "web01", "--become", "-K", "--", "true")
+    empty = run_fd(tmp_path, fleet, "fanout", "web01", "--become", "-K", "--", "true")
     assert empty.returncode == 2 and "-K: no password given" in empty.stderr
-    bad = _run(tmp_path, fleet, "fanout", "web01", "--become", "a b", "--", "true")
+    bad = run_fd(tmp_path, fleet, "fanout", "web01", "--become", "a b", "--", "true")
     assert bad.returncode == 2 and "--become: invalid user name 'a b'" in bad.stderr
 
 
 def test_the_inventory_becomes_per_group(tmp_path, fleet):
-    out = _run(tmp_path, fleet, "fanout", "@web", "-K", "--", "id -un",
-               stdin=fleet.password + "\n", extra='[groups.web]\nbecome = "root"\n')
+    out = run_fd(tmp_path, fleet, "fanout", "@web", "-K", "--", "id -un",
+               stdin=fleet.password + "\n", extra_config='[groups.web]\nbecome = "root"\n')
     assert out.returncode == 0, out.stderr
     assert "web01: root\n" in out.stdout
 
 
 def test_through_a_daemon_the_password_stays_out_of_its_files(tmp_path, fleet):
     pw = fleet.password
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(fleet.config)
-    state = tmp_path / "state"
-    state.mkdir(mode=0o700)
-    (state / "known_hosts").write_text(fleet.known)
+    cfg, state = fleet_files(tmp_path, fleet)
     env = fleet_env(tmp_path)
     daemon = start_daemon(cfg, state, env, quiet=False)
     try:
-        out = _run(tmp_path, fleet, "fanout", "@web", "--become", "-K", "--", "id -un",
+        out = run_fd(tmp_path, fleet, "fanout", "@web", "--become", "-K", "--", "id -un",
                    stdin=pw + "\n")
         assert out.returncode == 0, out.stderr
         assert "web02: root\n" in out.stdout
-        rerun = _run(tmp_path, fleet, "fanout", "--rerun", "1", "--only", "all", "-K",
+        rerun = run_fd(tmp_path, fleet, "fanout", "--rerun", "1", "--only", "all", "-K",
                      stdin=pw + "\n")
         assert rerun.returncode == 0, rerun.stderr
         assert "web01: root\n" in rerun.stdout
@@ -154,7 +138,7 @@ def test_a_command_run_as_root_is_stopped_on_the_host(tmp_path, fleet):
 
     marker = "fd-stop-" + secrets.token_hex(4)
     cmd = f"sh -c 'trap \"\" TERM; sleep 300; echo {marker}' {marker}"
-    out = _run(tmp_path, fleet, "fanout", "web01", "--become", "-K", "--timeout", "2s",
+    out = run_fd(tmp_path, fleet, "fanout", "web01", "--become", "-K", "--timeout", "2s",
                "--", cmd, stdin=fleet.password + "\n")
     assert out.returncode == 1, out.stderr
     assert "web01: [timed_out]" in out.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fleet import Fleet, fleet_env, run_fd, start_fleet
+from tests.fleet import Fleet, fleet_env, fleet_files, run_fd, start_fleet
 from tests.helpers import FLEETDECK, start_daemon, stop_daemon, until
 
 
@@ -127,11 +127,7 @@ def test_bad_rollout_options_are_usage_errors(tmp_path, fleet, flags, said):
 
 
 def test_cancel_one_host_of_a_fanout_through_the_daemon(tmp_path, fleet):
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(fleet.config)
-    state = tmp_path / "state"
-    state.mkdir(mode=0o700)
-    (state / "known_hosts").write_text(fleet.known)
+    cfg, state = fleet_files(tmp_path, fleet)
     env = fleet_env(tmp_path)
     daemon = start_daemon(cfg, state, env)
     base = [*FLEETDECK, "--config", str(cfg), "--state-dir", str(state)]

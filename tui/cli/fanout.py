@@ -292,7 +292,7 @@ def fan_out(args: argparse.Namespace, params: dict[str, Any], rerun_of: int | No
     async def work(engine: Any) -> int:
         from core.jobs.active import EngineError
 
-        stream = getattr(args, "stream", False) or not (args.gather or args.json)
+        stream = args.stream or not (args.gather or args.json)
         done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         mine: list[int] = []
         early: list[dict[str, Any]] = []  # a daemon's events can come before its answer

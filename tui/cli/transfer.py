@@ -36,7 +36,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--backup", action="store_true",
                    help="keep a replaced file as DEST.YYYY-MM-DD@HH:MM:SS~ on the host")
     add_run_options(p, "transfer")
-    p.set_defaults(func=cmd_push, gather=False)
+    p.set_defaults(func=cmd_push, gather=False, stream=False)
 
     q = sub.add_parser(
         "pull", help="fetch a file or folder from many hosts: pull PATTERN SRC DESTDIR",
@@ -46,7 +46,7 @@ def add_parsers(sub: Any) -> None:
     q.add_argument("dest_dir", metavar="DESTDIR", help="the folder here (one subfolder "
                    "per host; created when missing)")
     add_run_options(q, "transfer")
-    q.set_defaults(func=cmd_pull, gather=False)
+    q.set_defaults(func=cmd_pull, gather=False, stream=False)
 
 
 def _here(path: str) -> str:
@@ -54,15 +54,20 @@ def _here(path: str) -> str:
 
 
 def cmd_push(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
-    from core.remote.transfer import TransferError, make_push
+    from core.remote.transfer import check_push
 
     common = run_params(args)
     names = hosts_for(args.pattern, config)
     src = _here(args.src) + ("/" if args.src.endswith("/") else "")
-    try:  # what can be said before any engine starts: a missing file, a bad mode
-        make_push(src, args.dest, mode=args.mode, owner=args.owner)
-    except TransferError as e:
-        raise CLIError(str(e)) from None
+    # what can be said before any engine starts (which reads and hashes the files once)
+    problem = check_push({"src": src, "dest": args.dest, "mode": args.mode,
+                          "owner": args.owner})
+    if problem is not None:
+        raise CLIError(f"push: {problem}")
+    try:
+        Path(src).stat()
+    except OSError as e:
+        raise CLIError(f"push: {args.src}: {e.strerror or e}") from None
     params = {"pattern": args.pattern, "src": src, "dest": args.dest, "hosts": names,
               "mode": args.mode, "owner": args.owner, "backup": args.backup, **common}
     return on_engine(config, state_dir, args.log_format,
