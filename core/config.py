@@ -66,6 +66,7 @@ class ConfigError(Exception):
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
+_INDEX_RE = re.compile(r"\[\d+\]")
 KeyPath = tuple[str, ...]
 MISSING: Any = object()
 _NAME_HINT = "use letters, digits, '_', '.' and '-', starting with a letter or digit"
@@ -73,8 +74,15 @@ _NAME_HINT = "use letters, digits, '_', '.' and '-', starting with a letter or d
 
 def key_path(path: KeyPath) -> str:
     """A key path as written in TOML; a part longer than a message should hold is cut."""
-    return ".".join(p if _BARE_KEY_RE.fullmatch(p) and len(p) <= CLIP
-                    else json.dumps(p[:CLIP]) + ("…" if len(p) > CLIP else "") for p in path)
+    out = ""
+    for p in path:
+        if _INDEX_RE.fullmatch(p):  # an array of tables' item: steps[2]
+            out += p
+            continue
+        part = p if _BARE_KEY_RE.fullmatch(p) and len(p) <= CLIP else \
+            json.dumps(p[:CLIP]) + ("…" if len(p) > CLIP else "")
+        out += ("." if out else "") + part
+    return out
 
 
 def type_name(value: object) -> str:

@@ -103,6 +103,9 @@ class LineIndex:
         return parts if parts and rest.lstrip().startswith("=") else ()
 
     def find(self, path: KeyPath) -> int | None:
+        for i, part in enumerate(path):  # "[n]": the n-th [[table]] of that name
+            if len(part) > 2 and part[0] == "[" and part[-1] == "]" and part[1:-1].isdigit():
+                return self._find_item(path[:i], int(part[1:-1]), path[i + 1:])
         for sec in self.sections:
             if sec.line is not None and sec.parts == path:
                 return sec.line
@@ -127,3 +130,13 @@ class LineIndex:
                 if sec.line is not None:
                     return sec.line
         return None
+
+    def _find_item(self, prefix: KeyPath, n: int, rest: KeyPath) -> int | None:
+        items = [s for s in self.sections if s.line is not None and s.parts == prefix]
+        if n >= len(items):  # written inline (steps = [{...}]): the array's line
+            return self.find(prefix)
+        sec = items[n]
+        for line, key in sec.keys:
+            if rest and key[:1] == rest[:1]:
+                return line
+        return sec.line

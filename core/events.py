@@ -290,3 +290,20 @@ class ViewRefreshed(Event):
 
     kind: ClassVar[str] = "view_refreshed"
     at: float
+
+
+@register_event
+@dataclass(frozen=True)
+class ApprovalChanged(Event):
+    """A workflow step's approval gate: `waiting` (a person is asked), then `approved`,
+    `rejected`, `timed_out`, `cancelled` or `interrupted`. Published once on disk."""
+
+    kind: ClassVar[str] = "approval_changed"
+    run_id: int
+    workflow: str
+    step: str
+    state: str
+    by: tuple[str, ...]  # who may approve (users and @groups)
+    decided_by: str = ""
+    host: str = "local"
+    requested_by: str | None = None

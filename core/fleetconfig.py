@@ -28,11 +28,12 @@ from core.logs.sources import SOURCE, read_sources
 from core.paths import default_config_path
 from core.remote.config import GROUP, HOST, Group, Host, read_groups, read_hosts
 from core.schema import Key, json_schema
+from core.workflows.config import WORKFLOW, read_workflows
 
 THEME = Key("theme", "string", "console theme: dark, light, high-contrast, ansi, or a "
             "theme file's name")
-SECTIONS = (ENGINE, DEFAULTS, HOST, GROUP, JOB, CHECK, ALERTS, NOTIFIER, MAINTENANCE, SOURCE,
-            RULE)
+SECTIONS = (ENGINE, DEFAULTS, HOST, GROUP, JOB, WORKFLOW, CHECK, ALERTS, NOTIFIER,
+            MAINTENANCE, SOURCE, RULE)
 _TOP_KEYS = ("theme", "keys", *(s.name for s in SECTIONS))
 
 
@@ -56,6 +57,13 @@ class Config:
     sources: dict[str, Any] = field(default_factory=dict)  # core.logs.sources.SourceSpec
     rules: dict[str, Any] = field(default_factory=dict)  # core.logs.rules.RuleSpec
     alerting: Any = None  # core.alerts.config.AlertingConfig: [alerts], [notifiers], [maintenance]
+
+    def remediation(self, kind: str, source: str) -> str | None:
+        """The workflow that remediates an alert of `kind` from `source`, if one is named."""
+        table = {"check": self.checks, "gave_up": self.checks, "rule": self.rules}.get(
+            kind, self.jobs)
+        spec = table.get(source)
+        return getattr(spec, "remediation", None) if spec is not None else None
 
 
 
@@ -135,6 +143,7 @@ def _parse(text: str, source: str, path: Path | None,
     defaults = read_defaults(c, doc)
     hosts, groups = read_groups(c, doc, read_hosts(c, doc))
     jobs = read_jobs(c, doc, defaults, hosts)
+    jobs.update(read_workflows(c, doc, defaults, hosts, jobs))
     keys = c.str_map(doc, "keys", ())
     for k, v in keys.items():
         if key_ids and k not in key_ids:
@@ -148,6 +157,7 @@ def _parse(text: str, source: str, path: Path | None,
     alerting = read_alerting(c, doc, hosts)
     sources = read_sources(c, doc, hosts)
     rules = read_rules(c, doc, sources)
+    _check_remediations(c, jobs, checks, rules)
     config = Config(path=path, hosts=hosts, groups=groups, jobs=jobs, defaults=defaults,
                     engine=engine,
                     keys=keys, theme=theme, checks=checks, alerting=alerting,
@@ -159,3 +169,18 @@ def _parse(text: str, source: str, path: Path | None,
 
 
 _EMPTY = Config(path=None, hosts={}, jobs={})
+
+
+def _check_remediations(c: Any, jobs: dict[str, Job], checks: dict[str, Any],
+                        rules: dict[str, Any]) -> None:
+    workflows = sorted(n for n, j in jobs.items() if j.workflow is not None)
+    for section, table in (("jobs", jobs), ("checks", checks), ("rules", rules)):
+        for name, spec in table.items():
+            wanted = getattr(spec, "remediation", None)
+            if wanted is None:
+                continue
+            if wanted not in workflows:
+                close = difflib.get_close_matches(wanted, workflows, n=1, cutoff=0.6)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                c.add((section, name, "remediation"),
+                      f"remediation {wanted!r} is no configured workflow{hint}")

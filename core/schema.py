@@ -47,6 +47,14 @@ _TYPES: dict[str, dict[str, Any]] = {
                                                      "maximum": 599}}]},
     "instant": {"type": "string", "description": "a local date and time, "
                                                  "'2026-12-01 03:00', or a TOML date-time"},
+    "steps": {"type": "array", "items": {"type": "object"},
+              "description": "[[workflows.NAME.steps]] tables: name, job or command or "
+                             "push, needs, when, targets, timeout, retries, approve"},
+    "gate": {"type": "object", "required": ["by"], "additionalProperties": False,
+             "properties": {"by": {"type": "array", "items": {"type": "string"}},
+                            "timeout": _DURATION,
+                            "on_timeout": {"enum": ["fail", "skip"]},
+                            "allow_self": {"type": "boolean"}}},
     "any": {},
 }
 

@@ -428,7 +428,7 @@ class FleetdeckApp(EventPump, AlertActions, KeyGate, App[None]):
             run = self.engine.get_run(run_id)
         except EngineError as e:
             raise cmds.CommandError(str(e)) from None
-        if run["state"] not in ("queued", "running"):
+        if run["state"] not in ("queued", "running", "awaiting_approval"):
             raise cmds.CommandError(f"run #{run_id} is not active (it is {run['state']})")
 
         def confirmed(ok: bool | None) -> None:
@@ -446,7 +446,7 @@ class FleetdeckApp(EventPump, AlertActions, KeyGate, App[None]):
         if not self._guard("cancel runs"):
             return
         active = [r for r in (self.engine.get_run(i) for i in run_ids)
-                  if r["state"] in ("queued", "running")]
+                  if r["state"] in ("queued", "running", "awaiting_approval")]
         if not active:
             self.notify("none of the marked runs is active", severity="warning")
             return

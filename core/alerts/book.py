@@ -61,7 +61,8 @@ class Change:
 def describe(alert: dict[str, Any]) -> str:
     """'check http-api on web01', 'job backup on local', 'log rule errors on app'."""
     what = {"check": "check", "gave_up": "watchdog gave up on", "rule": "log rule",
-            "job_failed": "job", "job_missed": "job missed schedule:"}.get(alert["kind"],
+            "job_failed": "job", "job_missed": "job missed schedule:",
+            "approval": "approval for workflow"}.get(alert["kind"],
                                                                             alert["kind"])
     return f"{what} {alert['source']} on {alert['target']}"
 

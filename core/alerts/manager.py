@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from core.alerts.approvals import approval_alert, link_remediation
 from core.alerts.book import STOP_GRACE, AlertBook, AlertError, Change, describe
 from core.alerts.config import AlertingConfig
 from core.alerts.maintenance import clock_text
@@ -107,6 +108,8 @@ class AlertManager:
         elif kind == "rule_changed":
             e = event
             changes = book.rule_changed(e.rule, e.source, e.firing, e.at, e.detail)
+        elif kind == "approval_changed":
+            changes = approval_alert(book, event, self.engine.clock())
         elif kind == "run_finished":
             run = event.run  # type: ignore[attr-defined]
             job = self.engine.config.jobs.get(run["job"])
@@ -226,6 +229,13 @@ class AlertManager:
         await self._book().commit_async()
         return {**self._book().get(alert_id, self.engine.clock()),
                 "acknowledged": [c.alert["id"] for c in changes]}
+
+    async def link_run(self, alert_id: int, run_id: int, who: str) -> dict[str, Any]:
+        """A remediation run started from an alert, recorded on the alert."""
+        change = link_remediation(self._book(), alert_id, run_id, who, self.engine.clock())
+        self._publish([change])
+        await self._book().commit_async()
+        return self._book().view(change.alert, self.engine.clock())
 
     async def silence(self, target: str, duration: str | float, *,
                       requested_by: str | None = None) -> dict[str, Any]:

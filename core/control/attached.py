@@ -237,7 +237,7 @@ class AttachedEngine:
                 run = self._view.get_run(run_id)
             except EngineError:  # not on disk yet (the daemon's group commit)
                 run = None
-            if run is not None and run["state"] not in ("queued", "running"):
+            if run is not None and run["state"] not in ("queued", "running", "awaiting_approval"):
                 return run
             await asyncio.sleep(0.1)
 

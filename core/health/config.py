@@ -62,6 +62,8 @@ CHECK = Section("checks", "health checks: what to probe, where, how often, when 
         [3, "10m"]),
     Key("enabled", "boolean", "false: not run", True),
     Key("description", "text", "one line for the console", ""),
+    Key("remediation", "string", "a workflow that fixes it: on its alert, one key "
+        "proposes it against the alert's host"),
     *(Key(m, "pair", f"metrics: [warn, crit] {m}" + (" per core" if m == "load" else
                                                        " percent"), minimum=0,
           maximum=1000 if m == "load" else 100) for m in METRIC_KEYS),
@@ -95,6 +97,7 @@ class CheckSpec:
     restart_limit: tuple[int, float] = (3, 600.0)
     enabled: bool = True
     description: str = ""
+    remediation: str | None = None  # a workflow (core/workflows/)
 
 
 def read_checks(c: Any, doc: dict[str, Any], hosts: dict[str, Any]) -> dict[str, CheckSpec]:
@@ -145,6 +148,7 @@ def read_checks(c: Any, doc: dict[str, Any], hosts: dict[str, Any]) -> dict[str,
             restart_limit=_limit(c, t, p),
             enabled=c.boolean(t, "enabled", p, True),
             description=c.string(t, "description", p, "", nonempty=False),
+            remediation=c.string(t, "remediation", p, None, line=True),
         )
         out[name] = spec
     return out

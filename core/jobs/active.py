@@ -36,6 +36,8 @@ class ActiveRun:
     cancel_reason: str | None = None
     waiting_retry: asyncio.TimerHandle | None = None
     after: set[int] = field(default_factory=set)  # run ids this one must wait for
+    extra_env: dict[str, str] | None = None  # a workflow step's outputs, never resolved
+    on_output: Any = None  # (host, stream, line): a workflow step's lines, passed on
 
     async def wait_done(self) -> None:
         if not self.finished:

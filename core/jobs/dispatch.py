@@ -22,6 +22,7 @@ from core.jobs.config import Job
 from core.jobs.runs import Run, RunState, Trigger, worst_state
 from core.jobs.scheduler import Due, gc_paused
 from core.remote.inventory import TargetError
+from core.store.docs import plain_copy
 from core.store.store import SUMMARY_INTERVAL
 
 log = logging.getLogger("fleetdeck.engine")
@@ -185,7 +186,8 @@ class Dispatch:
     # runs ----------------------------------------------------------------------------
     def _create_run(self, job: Job, host: str, trigger: Trigger, occ: float | None,
                     who: str | None, batch: list[tuple[Run, dict[str, Any]]] | None = None,
-                    queued_at: float | None = None) -> Run:
+                    queued_at: float | None = None,
+                    workflow: dict[str, Any] | None = None) -> Run:
         """A new run of `job` on `host`, queued behind what its overlap policy says.
 
         With ``batch`` the run is queued at once but recorded in the store later, with
@@ -204,7 +206,8 @@ class Dispatch:
             trigger=trigger.value, occurrence=occ, state=_QUEUED,
             queued_at=self.clock() if queued_at is None else queued_at,
             max_attempts=1 + job.retry.retries,
-            engine_pid=self._pid, requested_by=who,
+            engine_pid=self._pid, requested_by=who, parent=job.parent, step=job.step,
+            workflow=workflow if workflow is not None else self._new_workflow(job, host),
         )
         act = ActiveRun(run, job)
         if policy == "replace" and same:
@@ -220,6 +223,8 @@ class Dispatch:
         else:  # run_doc(run) without its checks: every field was just set from plain data
             doc = vars(run).copy()
             doc["attempts"] = []
+            if run.workflow is not None:
+                doc["workflow"] = plain_copy(run.workflow)
             batch.append((run, doc))
         return run
 
@@ -354,7 +359,8 @@ class Dispatch:
         run.reason = reason
         run.finished_at = self.clock()
         self.store.save_run(run)
-        self._note_result(run)
+        if run.parent is None or run.job in self.config.jobs:  # a step of its own: no job
+            self._note_result(run)
         self._active.pop(run.id, None)
         self._blocked.pop(run.id, None)
         self._recheck.update(self._waiting_on.pop(run.id, ()))

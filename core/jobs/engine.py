@@ -37,11 +37,12 @@ from core.jobs.scheduler import Due, Scheduler
 from core.remote.inventory import TargetError, resolve_targets
 from core.services import Services
 from core.store import StateLock, Store
+from core.workflows.actions import Workflows
 
 log = logging.getLogger("fleetdeck.engine")
 
 
-class Engine(Ending, Dispatch, Execution, Services):
+class Engine(Ending, Dispatch, Execution, Workflows, Services):
     attached = False  # this process runs the engine (see core.control.attached)
 
     def __init__(
@@ -183,6 +184,7 @@ class Engine(Ending, Dispatch, Execution, Services):
             for pgid, killed in zip(sorted(groups), ended, strict=True):
                 how = "killed" if killed else "terminated"
                 run.reason += f"; its process group {pgid} was still alive and was {how}"
+            self._recover_workflow(run, run.reason)
             run.state = RunState.INTERRUPTED.value
             run.finished_at = self.clock()
             self.store.save_run(run)

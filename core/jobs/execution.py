@@ -79,18 +79,22 @@ class Execution:
                 logfile.write(f"[fleetdeck] log capped at {cap} bytes; output dropped\n")
             self.bus.publish(OutputLine(run.id, run.job, run.host, stream,
                                         line[:MAX_EVENT_LINE], time.time()))
+            if act.on_output is not None:  # a workflow step's line, in the workflow's log
+                act.on_output(run.host, stream, line)
 
         def note(text: str) -> None:
             logfile.write(f"[fleetdeck] {text}\n")
             self.bus.publish(OutputLine(run.id, run.job, run.host, "fleetdeck", text,
                                         time.time()))
 
-        launch = self._launcher(run.host, job)
+        launch = self._workflow_launcher(act) if job.workflow is not None else \
+            self._launcher(run.host, job)
         if isinstance(launch, str):  # the host cannot be run on at all
             return RunState.FAILED, launch
         while True:
             env = {
                 **job_env,
+                **(act.extra_env or {}),
                 "FLEETDECK_INSTALL": self._install_id,  # finds it after a crash
                 "FLEETDECK_JOB": job.name,
                 "FLEETDECK_RUN_ID": str(run.id),

@@ -11,6 +11,7 @@ from typing import Any
 class RunState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
+    AWAITING_APPROVAL = "awaiting_approval"  # a workflow run held at an approval gate
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
@@ -20,14 +21,14 @@ class RunState(StrEnum):
 
     @property
     def finished(self) -> bool:
-        return self not in (RunState.QUEUED, RunState.RUNNING)
+        return self not in ACTIVE_STATES
 
 
-ACTIVE_STATES = (RunState.QUEUED, RunState.RUNNING)
+ACTIVE_STATES = (RunState.QUEUED, RunState.RUNNING, RunState.AWAITING_APPROVAL)
 FINAL_STATES = tuple(s for s in RunState if s.finished)
 # the worst first: what one occurrence on several hosts is summed up as
-WORST_FIRST = ("failed", "timed_out", "interrupted", "cancelled", "skipped", "running",
-               "queued", "succeeded")
+WORST_FIRST = ("failed", "timed_out", "interrupted", "cancelled", "skipped",
+               "awaiting_approval", "running", "queued", "succeeded")
 
 
 def worst_state(states: Any) -> str:
@@ -56,6 +57,8 @@ class Trigger(StrEnum):
     MISFIRE = "misfire"  # an occurrence caught up after downtime
     WATCHDOG = "watchdog"  # a health check's restart action
     CHANGE = "change"  # files the job watches (on_change) changed
+    WORKFLOW = "workflow"  # a step of a workflow run
+    REMEDIATION = "remediation"  # a workflow started from an alert
 
 
 @dataclass
@@ -91,6 +94,9 @@ class Run:
     proc_started: float | None = None  # the process's create time, to tell pid reuse apart
     engine_pid: int | None = None
     requested_by: str | None = None
+    parent: int | None = None  # a workflow step's run: the workflow run it belongs to
+    step: str | None = None  # ... and the step's name
+    workflow: dict[str, Any] | None = None  # a workflow run: its steps (core/workflows/)
 
     @property
     def duration(self) -> float | None:

@@ -116,6 +116,7 @@ class RuleSpec:
     field: FieldCondition | None = None
     per_source: bool = True  # False: one window across all its sources (a host group)
     description: str = ""
+    remediation: str | None = None  # a workflow (core/workflows/)
 
     def matches(self, level: str | None, line: str, fields: dict[str, str],
                 compiled: re.Pattern[str] | None) -> bool:
@@ -347,6 +348,8 @@ RULE = Section("rules", "log rules: a count of matching lines over a window fire
     Key("field", "string", "a condition on a named field: 'status >= 500'"),
     Key("per_source", "boolean", "false: one window over all its sources", True),
     Key("description", "text", "one line for the console", ""),
+    Key("remediation", "string", "a workflow that fixes it: on its alert, one key "
+        "proposes it against the alert's host"),
 ), named=True)
 
 
@@ -411,5 +414,6 @@ def read_rules(c: Any, doc: dict[str, Any], sources: dict[str, Any]) -> dict[str
         if ok and threshold is not None:
             out[name] = RuleSpec(name, srcs, threshold, level, match, cond,
                                  c.boolean(t, "per_source", p, True),
-                                 c.string(t, "description", p, "", nonempty=False))
+                                 c.string(t, "description", p, "", nonempty=False),
+                                 c.string(t, "remediation", p, None, line=True))
     return out

@@ -68,12 +68,17 @@ def run_doc(run: Run) -> dict[str, Any]:
     if doc.keys() != _RUN_FIELD_SET:  # something else lives on the instance
         doc = {name: getattr(run, name) for name in _RUN_FIELDS}
     doc["attempts"] = None
+    workflow = doc["workflow"]
+    if workflow is not None:
+        doc["workflow"] = None
     if not _SCALAR_TYPES.issuperset(map(type, doc.values())):  # one C pass; details below
         for name, value in doc.items():
             if type(value) not in _SCALAR_TYPES and not isinstance(value, _SCALARS):
                 raise TypeError(f"run {run.id}: field {name}: {type(value).__name__} is "
                                 "not storable as JSON")
     doc["attempts"] = plain_copy(attempts, f"run {run.id}: attempts") if attempts else []
+    if workflow is not None:
+        doc["workflow"] = plain_copy(workflow, f"run {run.id}: workflow")
     return doc
 
 
@@ -82,12 +87,16 @@ def copy_doc(doc: dict[str, Any]) -> dict[str, Any]:
     out = dict(doc)
     attempts = doc.get("attempts")
     out["attempts"] = plain_copy(attempts) if attempts else []
+    if doc.get("workflow") is not None:
+        out["workflow"] = plain_copy(doc["workflow"])
     return out
 
 
 def run_from_doc(doc: dict[str, Any]) -> Run:
     data = dict(doc)
     data["attempts"] = plain_copy(list(data.get("attempts") or ()))
+    if data.get("workflow") is not None:
+        data["workflow"] = plain_copy(data["workflow"])
     return Run.from_dict(data)
 
 

@@ -240,7 +240,7 @@ def cmd_logs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
                     out.write(chunk.decode("utf-8", "replace"))
                     pos += len(chunk)
             out.flush()
-        if not args.follow or run["state"] not in ("queued", "running"):
+        if not args.follow or run["state"] not in ("queued", "running", "awaiting_approval"):
             break
         time.sleep(0.25)
         run = view(config, state_dir).get_run(args.run_id)

@@ -81,7 +81,7 @@ class RunLogScreen(FleetScreen):
             self.query_one(LogView).refresh_file()
 
     def _live(self) -> None:
-        if self.run["state"] in ("queued", "running"):
+        if self.run["state"] in ("queued", "running", "awaiting_approval"):
             self.query_one(LogView).refresh_file()
             self._header()
 

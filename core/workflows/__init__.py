@@ -1,0 +1,1 @@
+"""Workflows: steps with dependencies, approval gates, outputs passed on, remediation."""
