@@ -18,6 +18,10 @@ from core.reload import Reloader
 from core.services import attach_services
 
 
+class StartError(Exception):
+    """The daemon cannot start as configured; one line for a person."""
+
+
 class Daemon:
     def __init__(self, config: Any, state_dir: Path, *, metrics_at: str | None = None,
                  engine: Engine | None = None) -> None:
@@ -31,6 +35,12 @@ class Daemon:
         self.reloader = Reloader(self.engine, config.path)
         self.engine.reloader = self.reloader
         self.control = ControlServer(self.engine)
+        self.approvals: ControlServer | None = None
+        shared = config.engine.approvals_socket
+        if shared:  # other users approve workflow steps through it
+            self.approvals = ControlServer(
+                self.engine, path=Path(shared), group=config.engine.approvals_group,
+                only=frozenset({"ping", "list_approvals", "approve", "reject"}))
         self.metrics_at = metrics_at
         self.metrics: Any = None
         self.metrics_address: tuple[str, int] | None = None
@@ -40,6 +50,13 @@ class Daemon:
         if not self.adopted:
             await self.engine.start()
         await self.control.start()
+        if self.approvals is not None:
+            try:
+                await self.approvals.start()
+            except OSError as e:
+                await self.stop()
+                raise StartError(f"[engine] approvals_socket {self.approvals.path}: "
+                                 f"{e.strerror or e}") from None
         self.reloader.watch()
         if self.metrics_at:
             from core.metrics import Metrics
@@ -66,4 +83,6 @@ class Daemon:
         if self.metrics is not None:
             self.metrics.stop()
         await self.control.stop()
+        if self.approvals is not None:
+            await self.approvals.stop()
         await self.engine.stop()

@@ -20,9 +20,11 @@ class DaemonError(RuntimeError):
 
 
 async def call(state_dir: Path, method: str, params: dict[str, Any] | None = None, *,
-               timeout: float = 30.0) -> Any:
+               timeout: float = 30.0, path: Path | None = None) -> Any:
+    """One request; `path`: a socket other than the state directory's (approvals)."""
+    where = socket_path(state_dir) if path is None else path
     reader, writer = await asyncio.wait_for(
-        asyncio.open_unix_connection(str(socket_path(state_dir)), limit=MAX_FRAME), 5.0)
+        asyncio.open_unix_connection(str(where), limit=MAX_FRAME), 5.0)
     try:
         writer.write(encode({"id": 1, "method": method, "params": params or {}}))
         await writer.drain()

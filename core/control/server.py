@@ -21,10 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import grp
 import inspect
 import logging
 import os
 import socket
+import stat
 import struct
 import time
 from dataclasses import dataclass
@@ -77,24 +79,41 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
 
 
 class ControlServer:
-    def __init__(self, engine: Any, limits: Limits | None = None) -> None:
+    def __init__(self, engine: Any, limits: Limits | None = None, *,
+                 path: Any = None, only: frozenset[str] | None = None,
+                 group: str | None = None) -> None:
+        """`path`, `only`, `group`: a shared socket (the approvals socket) other users
+        may connect to, which answers only the methods in `only`; its mode is 0660 with
+        `group` as its group, or 0666 without one (each request is still authorized by
+        the engine: an approval by the gate's list)."""
         self.engine = engine
         self.limits = limits or Limits()
-        self.path = socket_path(engine.state_dir)
+        self.path = socket_path(engine.state_dir) if path is None else path
+        self.only = only
+        self.group = group
         self._server: asyncio.AbstractServer | None = None
         self.clients: set[_Client] = set()
         self.dropped = 0
 
     async def start(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        try:
+            if self.only is not None and not stat.S_ISSOCK(self.path.lstat().st_mode):
+                raise OSError(f"{self.path} exists and is not a socket; not replaced")
             self.path.unlink()  # a dead daemon's socket (we hold the state lock)
+        except FileNotFoundError:
+            pass
         old = os.umask(0o177)
         try:
             self._server = await asyncio.start_unix_server(self._serve, str(self.path),
                                                            limit=MAX_FRAME, backlog=BACKLOG)
         finally:
             os.umask(old)
-        os.chmod(self.path, 0o600)
+        mode = 0o600
+        if self.only is not None:
+            mode = 0o660 if self.group else 0o666
+            if self.group:
+                os.chown(self.path, -1, grp.getgrnam(self.group).gr_gid)
+        os.chmod(self.path, mode)
         self.engine.bus.subscribe(self._on_event)
         log.info("control socket %s", self.path)
 
@@ -124,7 +143,7 @@ class ControlServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
         pid, uid, _gid = peer_credentials(sock)
-        if uid != os.getuid():
+        if uid != os.getuid() and self.only is None:
             log.warning("control: refused a connection from uid %d (pid %d)", uid, pid)
             await _refuse(writer, FORBIDDEN, "this fleetdeck belongs to another user")
             return
@@ -181,6 +200,9 @@ class ControlServer:
         """A request is a method of the engine API (core.api.METHODS), or one of the
         socket's own (subscribe, ping). An action's actor is the peer, from its
         credentials, whatever the client says; the engine audits it."""
+        if self.only is not None and method not in self.only:
+            raise RequestError(FORBIDDEN, f"{method} is not answered on this socket "
+                                          f"(it answers {', '.join(sorted(self.only))})")
         if method == "subscribe":  # {"kinds": [...]} or nothing for every event
             client.kinds = set(kwargs.get("kinds") or ())
             return {"subscribed": sorted(client.kinds) if client.kinds else "all"}

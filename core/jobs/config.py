@@ -24,6 +24,12 @@ ENGINE = Section("engine", "the engine's own limits", (
         "are pruned", 50_000, minimum=1, maximum=100_000_000),
     Key("log_retention_bytes", "integer", "one run's log is cut off at this size",
         50 * 1024 * 1024, minimum=1, maximum=1 << 40),
+    Key("approvals_socket", "path", "a second socket where other users of this machine "
+        "approve or reject workflow steps (`fleetdeck approve --socket`); it answers "
+        "nothing else", example="/run/fleetdeck/approvals.sock"),
+    Key("approvals_group", "string", "the approvals socket's group (mode 0660); without "
+        "it any local user may connect, and only a gate's `by` may approve",
+        example="oncall"),
 ))
 
 # the keys a job shares with [defaults]: declared once, read in both places
@@ -142,13 +148,26 @@ class EngineSettings:
     max_concurrent_runs: int = ENGINE.default("max_concurrent_runs")
     history_retention: int = ENGINE.default("history_retention")
     log_retention_bytes: int = ENGINE.default("log_retention_bytes")
+    approvals_socket: str | None = None
+    approvals_group: str | None = None
 
 
 def read_engine(c: Checker, doc: dict[str, Any]) -> EngineSettings:
     t = section(c, doc, "engine")
     p = ("engine",)
     c.known_keys(t, ENGINE.names(), p)
-    return EngineSettings(**{k.name: c.read(t, k, p) for k in ENGINE.keys})
+    settings = EngineSettings(**{k.name: c.read(t, k, p) for k in ENGINE.keys})
+    sock, group = settings.approvals_socket, settings.approvals_group
+    if sock is not None and not sock.startswith("/"):
+        c.add(p + ("approvals_socket",), f"must be an absolute path, got {clip(sock)}")
+    if group is not None:
+        import grp
+
+        try:
+            grp.getgrnam(group)
+        except KeyError:
+            c.add(p + ("approvals_group",), f"no group {clip(group)} on this machine")
+    return settings
 
 
 def read_defaults(c: Checker, doc: dict[str, Any]) -> Defaults:

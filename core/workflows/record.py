@@ -84,14 +84,16 @@ def interrupted(record: dict[str, Any], reason: str, now: float) -> list[str]:
 def retry_record(spec: WorkflowSpec, old: dict[str, Any], old_id: int,
                  runs: dict[int, str]) -> tuple[dict[str, Any], list[str]]:
     """The record a retry of workflow run `old_id` starts from: every step that
-    succeeded is kept (not run again), the rest run again. A step the dead engine left
-    `running` or `interrupted` whose runs all succeeded (`runs`: id -> state in history)
-    counts as succeeded. Returns the record and the kept steps."""
+    succeeded is kept (not run again) when every step it needs is kept too; the rest
+    run again (a cleanup that ran after a failure runs again if the failure comes
+    back). A step the dead engine left `running` or `interrupted` whose runs all
+    succeeded (`runs`: id -> state in history) counts as succeeded. Returns the record
+    and the kept steps."""
     record = new_record(spec, old["host"], alert=old.get("alert"), resumed_from=old_id)
     kept = []
     for name, st in record["steps"].items():
         was = old["steps"].get(name)
-        if was is None:
+        if was is None or any(n not in kept for n in spec.step(name).needs):
             continue
         ids = was.get("runs") or []
         done = was["state"] == "succeeded" or (

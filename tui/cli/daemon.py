@@ -101,8 +101,12 @@ async def _daemon(config: Any, state_dir: Path, quiet: bool,
                 out.print(alert_line(event))
 
         daemon.engine.bus.subscribe(show)
+    from core.daemon import StartError
+
     try:
         await daemon.start()
+    except StartError as e:
+        raise CLIError(str(e)) from None
     except OSError as e:
         if metrics_at is None or e.filename is not None:
             raise  # the state directory's, not the address's: main words it

@@ -250,10 +250,14 @@ def cmd_logs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
 def cmd_run(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     if args.job not in config.jobs:
         raise CLIError(f"no job named {args.job!r}; `fleetdeck jobs` lists them")
-    return on_engine(config, state_dir, args.log_format, _run(args))
+    return on_engine(config, state_dir, args.log_format,
+                     stream_runs(args, lambda engine: engine.run_job(args.job, actor=ACTOR)))
 
 
-def _run(args: argparse.Namespace) -> Any:
+def stream_runs(args: argparse.Namespace, start: Any) -> Any:
+    """Start runs (`start(engine)` returns them), print their output as it comes (with
+    the host when there are several; a workflow run's with its step), and exit with
+    their result. Ctrl-C cancels them."""
     async def work(engine: Any) -> int:
         from core.events import OutputLine
 
@@ -279,7 +283,9 @@ def _run(args: argparse.Namespace) -> Any:
 
         loop.add_signal_handler(signal.SIGINT, interrupt)
         loop.add_signal_handler(signal.SIGTERM, interrupt)
-        started = await engine.run_job(args.job, actor=ACTOR)
+        started = await start(engine)
+        if isinstance(started, dict):
+            started = [started]
         mine.update(r["id"] for r in started)
         for event in early:
             show(event)

@@ -28,6 +28,7 @@ from tui.cli import (
     jobs,
     schedule,
     transfer,
+    workflows,
 )
 from tui.cli import console as console_cmd
 from tui.cli.common import (
@@ -41,7 +42,7 @@ from tui.cli.common import (
 )
 
 GROUPS = (console_cmd, demo, health, daemon, jobs, schedule, configfile, fanouts, fanout,
-          transfer, hostkeys, alerts)
+          transfer, hostkeys, alerts, workflows)
 
 
 def build_parser() -> argparse.ArgumentParser:
