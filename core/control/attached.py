@@ -326,7 +326,7 @@ class AttachedEngine:
 # the daemon's in-memory reads, mirrored (with what a screen sees before the first answer)
 _MIRRORED = {"health_hosts": [], "health_snapshot": [], "log_sources": None, "log_recent": [],
              "log_stats": [], "fanout_list": [], "fanout_get": None, "fanout_live": False,
-             "fanout_output": "", "fanout_gather": []}
+             "fanout_output": "", "fanout_gather": [], "list_approvals": []}
 
 
 def _mirrored_read(spec: Method) -> Any:

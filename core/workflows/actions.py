@@ -118,7 +118,9 @@ class Workflows:
         recorded = proc.recorded[step] = asyncio.Event()
         fut.set_result((decision, actor.user, reason))
         await recorded.wait()  # the decision is on disk before the person hears back
-        return run_dict(act.run)
+        # what the approvals socket may tell another user: not the run's record
+        return {"id": run_id, "job": act.run.job, "step": step, "decision": decision,
+                "by": actor.user}
 
     async def retry_workflow(self, run_id: int, *, actor: Actor | None = None
                              ) -> dict[str, Any]:

@@ -96,9 +96,7 @@ def _decide(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
             return await getattr(engine, args.verb)(actor=ACTOR, **params)
 
         run = _capture(config, state_dir, args, work)
-    done = "approved" if args.verb == "approve" else "rejected"
-    print(f"workflow run #{run['id']} ({run['job']}): {args.step or 'the waiting step'} "
-          f"{done}")
+    print(f"workflow run #{run['id']} ({run['job']}): step {run['step']} {run['decision']}")
     return 0
 
 
@@ -119,6 +117,8 @@ def _approvals(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         waiting = _over_socket(shared, "list_approvals", {})
     else:
         async def work(engine: Any) -> Any:
+            if engine.attached:
+                return await engine.fresh("list_approvals")
             return engine.list_approvals()
 
         waiting = _capture(config, state_dir, args, work)
