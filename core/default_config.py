@@ -17,6 +17,7 @@ from core.logs.rules import RULE
 from core.logs.sources import SOURCE
 from core.remote.config import GROUP, HOST
 from core.schema import Section
+from core.workflows.config import WORKFLOW
 
 COLUMN = 31  # where a key's comment starts
 WIDTH = 100
@@ -57,6 +58,24 @@ def _table(section: Section, header: str, values: dict[str, Any], *,
             lines.append(text.ljust(COLUMN - 1) + f" # {key.doc}")
     return "\n".join(lines) + "\n"
 
+
+_STEPS = """\
+# [[workflows.deploy.steps]]    # the steps; keys of a step:
+# name = "drain"                # its name, unique in the workflow
+# command = "lb-drain $FLEETDECK_WORKFLOW_HOST"   # or job = "NAME", or push = {...}
+# [[workflows.deploy.steps]]
+# name = "ship"
+# job = "deploy-app"            # a configured job as the step
+# needs = ["drain"]             # steps that must end first
+# approve = { by = ["alice", "@oncall"], timeout = "30m", on_timeout = "fail" }
+# [[workflows.deploy.steps]]
+# name = "rollback"
+# command = "deploy-app --rollback"   # KEY=VALUE lines in $FLEETDECK_OUTPUT reach later steps
+# needs = ["ship"]
+# when = "failure"              # success (default), failure, always
+# (also per step: targets, timeout, retries, retry_backoff, env, cwd, serial, max_fail,
+# pause_between)
+"""
 
 _HEADER = """\
 # fleetdeck configuration.
@@ -116,6 +135,12 @@ def render() -> str:
         + _table(JOB, "jobs.backup", {"command": "/usr/local/bin/backup --all",
                                       "schedule": "0 3 * * *"},
                  commented=True, every_key=True),
+        "# Workflows: steps with `needs` (a DAG), run as one; scheduled, listed and run like\n"
+        "# a job (every job key above but command and targets). `fleetdeck run deploy`.\n"
+        + _table(WORKFLOW, "workflows.deploy", {
+            "description": "Drain, deploy with a person's approval, check, undrain.",
+            "targets": "{host}", "timeout": "2h"}, commented=True)
+        + _STEPS,
         "# Alerts (checks down or over a threshold, log rules, failing jobs); notifiers deliver.\n"
         + _table(ALERTS, "alerts", {"repeat": "30m"}, commented=True, every_key=True),
         _table(NOTIFIER, "notifiers.slack", {"kind": "webhook", "url": "${SLACK_WEBHOOK_URL}",

@@ -62,8 +62,7 @@ CHECK = Section("checks", "health checks: what to probe, where, how often, when 
         [3, "10m"]),
     Key("enabled", "boolean", "false: not run", True),
     Key("description", "text", "one line for the console", ""),
-    Key("remediation", "string", "a workflow that fixes it: on its alert, one key "
-        "proposes it against the alert's host"),
+    Key("remediation", "string", "a workflow its alert offers to run on its host"),
     *(Key(m, "pair", f"metrics: [warn, crit] {m}" + (" per core" if m == "load" else
                                                        " percent"), minimum=0,
           maximum=1000 if m == "load" else 100) for m in METRIC_KEYS),

@@ -84,8 +84,7 @@ JOB = Section("jobs", "jobs: the table key is the job's name", (
         "\"10%\"), the later batches end skipped", example="1"),
     Key("pause_between", "duration", "with serial: wait this long between two batches",
         example="30s"),
-    Key("remediation", "string", "a workflow that fixes it: on its alert, one key "
-        "proposes it against the alert's host"),
+    Key("remediation", "string", "a workflow its alert offers to run on its host"),
 ), named=True)
 
 
@@ -125,7 +124,7 @@ class Job:
     push: dict[str, Any] | None = None  # a push instead of a command (core/remote/sftp.py)
     remediation: str | None = None  # a workflow proposed on its alert (core/workflows/)
     workflow: Any = None  # a WorkflowSpec: this "job" is a workflow (core/workflows/)
-    step_targets: str = LOCAL_HOST  # a workflow's: where its steps run unless they say
+    step_targets: str = "{host}"  # a workflow's: where its steps run unless they say
     parent: int | None = None  # a workflow step's: the workflow run it belongs to
     step: str | None = None  # a workflow step's: its name
 

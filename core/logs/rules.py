@@ -348,8 +348,7 @@ RULE = Section("rules", "log rules: a count of matching lines over a window fire
     Key("field", "string", "a condition on a named field: 'status >= 500'"),
     Key("per_source", "boolean", "false: one window over all its sources", True),
     Key("description", "text", "one line for the console", ""),
-    Key("remediation", "string", "a workflow that fixes it: on its alert, one key "
-        "proposes it against the alert's host"),
+    Key("remediation", "string", "a workflow its alert offers to run on its host"),
 ), named=True)
 
 

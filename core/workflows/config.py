@@ -31,8 +31,8 @@ _FROM_JOB = ("schedule", "dialect", "dst", "timezone", "overlap", "misfire", "mi
 WORKFLOW = Section("workflows", "workflows: steps with dependencies, run as one; the "
                    "table key is the workflow's name (one namespace with jobs)", (
     *(JOB[k] for k in _FROM_JOB),
-    Key("targets", "pattern", "where a step without targets of its own runs (a "
-        "remediation runs on the alert's host instead)", "local"),
+    Key("targets", "pattern", "where a step without targets runs; {host}: the run's "
+        "host (local, or a remediation's alert host)", "{host}"),
     Key("timeout", "duration-or-none", "the whole workflow is stopped after this long",
         "none"),
     Key("steps", "steps", "the steps, each a [[workflows.NAME.steps]] table"),
@@ -81,8 +81,8 @@ def read_workflows(c: Checker, doc: dict[str, Any], defaults: Defaults,
         if schedule is not None:
             _check_schedule(c, schedule, values.get("timezone"), p + ("schedule",),
                             values.get("dialect"), values.get("dst") or "vixie")
-        targets = c.string(t, "targets", p, LOCAL_HOST)
-        if "targets" in t:
+        targets = c.string(t, "targets", p, "{host}")
+        if "targets" in t and "{host}" not in targets:
             _check_targets(c, targets, p + ("targets",), hosts, set())
         timeout = c.duration(t, "timeout", p, None, allow_none=True)
         if spec is None or not ok:
@@ -123,8 +123,8 @@ def _read_steps(c: Checker, t: dict[str, Any], p: KeyPath, name: str,
             bad = True
             continue
         if step.name in where:
-            c.add(sp + ("name",), f"duplicate step name {step.name!r} (also step "
-                                  f"{where[step.name][-1]})")
+            c.add(sp + ("name",), f"duplicate step name {step.name!r}: steps"
+                                  f"{where[step.name][-1]} has it too")
             bad = True
             continue
         where[step.name] = sp

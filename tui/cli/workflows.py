@@ -42,7 +42,7 @@ def add_parsers(sub: Any) -> None:
         p = sub.add_parser(verb, help=text)
         p.add_argument("run_id", type=run_id, metavar="RUN", help="the workflow run's id")
         p.add_argument("--step", help="the step, when several wait")
-        p.add_argument("--reason", default="", help="why, for the audit trail")
+        p.add_argument("--reason", help="why, for the audit trail")
         _socket_arg(p)
         p.set_defaults(func=_decide, verb=verb)
     r = sub.add_parser("retry", help="run a failed or interrupted workflow run again from "
@@ -85,7 +85,7 @@ def _over_socket(path: Path, method: str, params: dict[str, Any]) -> Any:
 
 
 def _decide(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
-    params = {"run_id": args.run_id, "reason": args.reason}
+    params = {"run_id": args.run_id, "reason": args.reason or ""}
     if args.step:
         params["step"] = args.step
     shared = _shared_socket(args)
