@@ -31,6 +31,7 @@ from tui.screens.base import FleetScreen
 from tui.screens.dialogs import CommandLineScreen, ConfirmScreen, HelpScreen
 from tui.screens.overview import OverviewScreen
 from tui.theming import apply_colour_mode, default_theme_name, load_themes, stylesheet_path
+from tui.workflow_actions import WorkflowActions
 
 LATER: dict[str, str] = {}  # screens not built yet: their key says so
 
@@ -42,7 +43,7 @@ def _screen(module: str, name: str) -> FleetScreen:
     return getattr(importlib.import_module(f"tui.screens.{module}"), name)()
 
 
-class FleetdeckApp(EventPump, AlertActions, KeyGate, App[None]):
+class FleetdeckApp(EventPump, AlertActions, WorkflowActions, KeyGate, App[None]):
     TITLE = "fleetdeck"
     CSS_PATH = str(stylesheet_path())
     COMMANDS = {FleetProvider}
@@ -384,6 +385,11 @@ class FleetdeckApp(EventPump, AlertActions, KeyGate, App[None]):
             run = self.engine.get_run(run_id)
         except EngineError as e:
             raise cmds.CommandError(str(e)) from None
+        if run.get("workflow"):  # a workflow run: its steps first, its log one key away
+            from tui.screens.workflow import WorkflowScreen
+
+            self.push_screen(WorkflowScreen(run))
+            return
         self.push_screen(RunLogScreen(run))
 
     def run_job(self, job: str) -> None:

@@ -95,6 +95,7 @@ class AlertsScreen(TableScreen):
         Binding("plus", "expand", "Members", id="alerts.expand"),
         Binding("a", "ack", "Ack", id="alerts.ack"),
         Binding("s", "silence", "Silence", id="alerts.silence"),
+        Binding("f", "remediate", "Fix", id="alerts.remediate"),
     ]
 
     def __init__(self) -> None:
@@ -208,6 +209,16 @@ class AlertsScreen(TableScreen):
             self.clear_marks()
             self.notify(f"acknowledging {acked} of {len(keys)} marked (the firing ones)")
 
+    def action_remediate(self) -> None:
+        """The alert under the cursor: its check's, rule's or job's remediation, asked
+        first (one key from the list: on call, the fix comes with the alert)."""
+        alert = self._selected()
+        if alert is None:
+            key = self.table.selected_key()
+            alert = self._alerts.get(key[1:]) if key and key in self._groups else None
+        if alert is not None:
+            self.fleet.propose_remediation(alert)
+
     def action_silence(self) -> None:
         alerts = [self._alerts[k] for k in self.chosen_keys() if k in self._alerts]
         if not alerts or not self.fleet.guard_action("silence alerts"):
@@ -290,7 +301,8 @@ class AlertDetailScreen(ModalScreen[None]):
                 Binding("q", "close", "Close", show=False, id="alert.quit"),
                 Binding("a", "ack", "Ack", id="alert.ack"),
                 Binding("s", "silence", "Silence", id="alert.silence"),
-                Binding("o", "open_run", "Open run", id="alert.open_run")]
+                Binding("o", "open_run", "Open run", id="alert.open_run"),
+                Binding("f", "remediate", "Fix", id="alert.remediate")]
 
     def __init__(self, alert: dict[str, Any], now: float) -> None:
         super().__init__()
@@ -332,7 +344,16 @@ class AlertDetailScreen(ModalScreen[None]):
             return
         self.app.open_run(run_id)  # type: ignore[attr-defined]
 
+    def _remediation(self) -> str | None:
+        return self.app.engine.config.remediation(  # type: ignore[attr-defined]
+            self.alert["kind"], self.alert["source"])
+
+    def action_remediate(self) -> None:
+        self.app.propose_remediation(self.alert)  # type: ignore[attr-defined]
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "remediate":
+            return self._remediation() is not None
         if action == "open_run":
             return self.run_id() is not None
         if action == "ack":
@@ -394,6 +415,14 @@ class AlertDetailScreen(ModalScreen[None]):
                                 format_duration(r["age"]), r["detail"])
             parts += [Text(""), earlier]
         keys = "a ack · s silence · " if a["status"] == "firing" else "s silence · "
+        fix = self._remediation()
+        if fix is not None:
+            parts[2:2] = [Text(f"remediation: {fix} (f runs it on {a['target']})"
+                               + (" · runs: " + ", ".join(f"#{i}" for i in
+                                                          a["remediation_runs"])
+                                  if a.get("remediation_runs") else ""),
+                               style=style("muted"))]
+            keys += "f fix · "
         if self.run_id() is not None:
             keys += "o open the run · "
         parts += [Text(""), Text(keys + "Esc back", style=style("muted"))]
