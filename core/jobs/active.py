@@ -38,6 +38,7 @@ class ActiveRun:
     after: set[int] = field(default_factory=set)  # run ids this one must wait for
     extra_env: dict[str, str] | None = None  # a workflow step's outputs, never resolved
     on_output: Any = None  # (host, stream, line): a workflow step's lines, passed on
+    on_finish: Any = None  # (act): a workflow step's run ended (not yet on disk)
 
     async def wait_done(self) -> None:
         if not self.finished:

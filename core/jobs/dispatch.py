@@ -334,6 +334,8 @@ class Dispatch:
                 self._waiting_on.setdefault(r, set()).add(act.run.id)
 
     def _after_reason(self, act: ActiveRun) -> str:
+        if act.job is not None and act.job.parent is not None and act.run.reason:
+            return act.run.reason  # a workflow step's: its workflow says what it waits for
         rolling = self._rollouts.reason(act)
         if rolling is not None:
             return rolling
@@ -371,6 +373,8 @@ class Dispatch:
                 del self._active_by_job[run.job]
         self._announce(RunFinished(run_dict(run)))
         self.store.when_durable(act.set_done)  # `run --wait` says so once it is on disk
+        if act.on_finish is not None:  # a workflow step's run: its workflow goes on
+            act.on_finish(act)
         self._job_changed(run.job)
         for run_id, why in self._rollouts.finished(act):  # max_fail: the rest never start
             other = self._active.get(run_id)

@@ -169,6 +169,7 @@ class Engine(Ending, Dispatch, Execution, Workflows, Services):
         if not runs:
             return
         strays = find_run_groups(self._install_id, {r.id for r in runs})
+        ran: dict[int, str] = {}  # which ran: a workflow's steps are judged by them
         for run in runs:
             groups = strays.get(run.id, set())
             if run.pgid and group_alive(run.pgid, run.proc_started):
@@ -177,6 +178,7 @@ class Engine(Ending, Dispatch, Execution, Workflows, Services):
             holder = f"fleetdeck (pid {run.engine_pid})" if run.engine_pid else "fleetdeck"
             if groups or run.state == RunState.RUNNING:
                 run.reason = f"{holder} died while it ran"
+                ran[run.id] = "running"
             elif run.attempts:
                 run.reason = f"{holder} died between attempts"
             else:
@@ -184,11 +186,14 @@ class Engine(Ending, Dispatch, Execution, Workflows, Services):
             for pgid, killed in zip(sorted(groups), ended, strict=True):
                 how = "killed" if killed else "terminated"
                 run.reason += f"; its process group {pgid} was still alive and was {how}"
-            self._recover_workflow(run, run.reason)
             run.state = RunState.INTERRUPTED.value
             run.finished_at = self.clock()
             self.store.save_run(run)
             self._note_result(run)
+        for run in runs:  # once every run is judged: a workflow run's steps
+            if run.workflow:
+                self._recover_workflow(run, run.reason, ran)
+                self.store.save_run(run)
         await self._commit_now()  # the restart notes are history before anyone hears
         for run in runs:
             log.warning("run #%d of %s: %s", run.id, run.job, run.reason,

@@ -64,6 +64,22 @@ class JobRollouts:
                         act.after.add(holds[i - 1])
                     act.run.reason = f"waiting for batch {i} of {len(batches)} to end (serial)"
 
+    def new_hold(self) -> int:
+        """A hold of one's own (a workflow step waiting for what it needs): runs with it
+        in `after` wait until it is lifted."""
+        hold = next(self._ids)
+        self.holds.add(hold)
+        return hold
+
+    def lift(self, hold: int) -> None:
+        self._lift(hold)
+
+    def drop(self, hold: int) -> None:
+        """A hold that will never be lifted (its waiters end otherwise)."""
+        if hold in self.holds:
+            self.holds.discard(hold)
+            self.dropped.append(hold)
+
     def reason(self, act: ActiveRun) -> str | None:
         """Why a run of a rollout waits, or None for a run of none."""
         got = self._of_run.get(act.run.id)

@@ -41,13 +41,20 @@ class Workflows:
         self.store.save_run(act.run)
         self._dirty()
 
-    def _recover_workflow(self, run: Run, reason: str) -> None:
-        """A dead engine's workflow run: its running and waiting steps are interrupted."""
+    def _recover_workflow(self, run: Run, reason: str, states: dict[int, str]) -> None:
+        """A dead engine's workflow run: its steps that were running (by their runs'
+        states, `states`: the record is saved a moment after them) or waiting for a
+        person are interrupted."""
         if run.workflow:
-            names = interrupted(run.workflow, reason, self.clock())
+            names = interrupted(run.workflow, reason, self.clock(), self._state_of, states)
             if names:
                 run.reason += f"; steps {', '.join(names)} interrupted: " \
                     f"`fleetdeck retry {run.id}` resumes from them"
+
+    def _state_of(self, run_id: int) -> str:
+        assert self.store is not None
+        doc = self.store.get_run_record(run_id)
+        return doc["state"] if doc is not None else "missing"
 
     def approval_changed(self, run: Run, step: str, state: str, who: str) -> None:
         """Tell of a gate's change (its record is on disk already)."""

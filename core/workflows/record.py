@@ -68,13 +68,25 @@ def ended_ok(st: dict[str, Any]) -> bool:
     return st["state"] == "succeeded"
 
 
-def interrupted(record: dict[str, Any], reason: str, now: float) -> list[str]:
-    """A dead engine's workflow run: steps it left running or waiting end `interrupted`
-    (their runs are marked by the engine's recovery). Returns their names."""
+def interrupted(record: dict[str, Any], reason: str, now: float,
+                state_of: Any, ran: dict[int, str]) -> list[str]:
+    """A dead engine's workflow run, its steps brought up to date from their runs (the
+    record is saved a moment after them): a step whose runs all ended takes their end;
+    one whose run was running (`ran`) or that waited for a person ends `interrupted`.
+    `state_of(run_id)`: a run's state in history. Returns the interrupted steps."""
+    from core.jobs.runs import worst_state
+
     out = []
     for name, st in record["steps"].items():
-        if st["state"] in ("running", "awaiting_approval"):
-            if st.get("approval", {}).get("state") == "waiting":
+        if st["state"] in FINAL_STEP:
+            continue
+        ids = st.get("runs") or []
+        states = [state_of(i) for i in ids]
+        if ids and not any(i in ran for i in ids) and all(
+                x in FINAL_STEP and x != "interrupted" for x in states):
+            set_step(st, worst_state(states), "", now)  # it ended before the engine died
+        elif st["state"] in ("running", "awaiting_approval") or any(i in ran for i in ids):
+            if (st.get("approval") or {}).get("state") == "waiting":
                 st["approval"]["state"] = "interrupted"
             set_step(st, "interrupted", reason, now)
             out.append(name)
@@ -97,8 +109,7 @@ def retry_record(spec: WorkflowSpec, old: dict[str, Any], old_id: int,
             continue
         ids = was.get("runs") or []
         done = was["state"] == "succeeded" or (
-            was["state"] in ("running", "interrupted") and ids
-            and all(runs.get(i) == "succeeded" for i in ids))
+            bool(ids) and all(runs.get(i) == "succeeded" for i in ids))
         if done:
             st.update(state="succeeded", runs=list(ids), outputs=dict(was.get("outputs") or {}),
                       started_at=was.get("started_at"), finished_at=was.get("finished_at"),

@@ -206,8 +206,10 @@ def test_kill_9_mid_workflow_then_restart_and_retry(tmp_path: Path) -> None:
         assert "steps b interrupted: `fleetdeck retry 1` resumes from them" in first["reason"]
         assert [steps[n]["state"] for n in "abc"] == ["succeeded", "interrupted", "pending"]
         b_run = json.loads(fd(env, cfg, state, "runs", "--json").stdout)
-        assert {r["step"]: r["state"] for r in b_run if r["parent"] == 1} == {
-            "a": "succeeded", "b": "interrupted"}
+        children = {r["step"]: r for r in b_run if r["parent"] == 1}
+        assert {n: r["state"] for n, r in children.items()} == {
+            "a": "succeeded", "b": "interrupted", "c": "interrupted"}
+        assert "died before it started" in children["c"]["reason"]  # recorded, never run
         again = fd(env, cfg, state, "retry", "1")
         assert again.returncode == 0, again.stderr
         assert marks.read_text().split() == ["a", "b", "b", "c"]  # a never ran again

@@ -78,7 +78,10 @@ async def test_a_failure_skips_its_dependents_and_runs_the_failure_steps(start_e
         "a": "succeeded", "b": "failed", "c": "skipped", "d": "skipped",
         "cleanup": "succeeded", "report": "succeeded", "celebrate": "skipped"}
     assert steps["c"]["reason"] == "step b did not succeed"
-    assert steps["c"]["runs"] == [] and steps["d"]["runs"] == []
+    for name in ("c", "d", "celebrate"):  # recorded at the start, never started
+        (skipped,) = [engine.get_run(i) for i in steps[name]["runs"]]
+        assert (skipped["state"], skipped["started_at"]) == ("skipped", None)
+        assert skipped["reason"] == steps[name]["reason"]
     assert sorted(_marks(log)) == ["a", "b", "cleanup", "report"]
 
 
@@ -119,7 +122,10 @@ async def test_approval_by_another_person_releases_the_gate(start_engine):
     await _waiting(engine, run["id"])
     steps = engine.get_run(run["id"])["workflow"]["steps"]
     assert steps["drain"]["state"] == "succeeded"
-    assert steps["deploy"]["state"] == "awaiting_approval" and steps["deploy"]["runs"] == []
+    assert steps["deploy"]["state"] == "awaiting_approval"
+    (held,) = [engine.get_run(i) for i in steps["deploy"]["runs"]]
+    assert (held["state"], held["started_at"]) == ("queued", None)
+    assert held["reason"] == "awaiting approval of step deploy by alice, bob"
     assert engine.list_approvals()[0]["step"] == "deploy"
     with pytest.raises(EngineError, match="alice requested run .* cannot approve it too"):
         await engine.approve(run["id"], actor=ALICE)
@@ -169,7 +175,8 @@ async def test_a_gate_that_times_out_fails_the_step(start_engine):
     assert done["state"] == "failed"
     assert steps["deploy"]["state"] == "failed"
     assert steps["deploy"]["reason"] == "no approval within 1s (on_timeout=fail)"
-    assert steps["deploy"]["runs"] == [] and steps["undrain"]["state"] == "skipped"
+    assert steps["undrain"]["state"] == "skipped"
+    assert [engine.get_run(i)["state"] for i in steps["deploy"]["runs"]] == ["skipped"]
     assert [e.state for e in rec.of("approval_changed")] == ["waiting", "timed_out"]
 
 
