@@ -3,6 +3,7 @@ opening a state file and the segment index's counts."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from collections.abc import Iterable
@@ -59,6 +60,16 @@ def plain_copy(value: Any, where: str = "") -> Any:
     raise TypeError(f"{where or 'value'}: {kind.__name__} is not storable as JSON")
 
 
+def json_copy(value: Any, where: str) -> Any:
+    """A deep copy of a large JSON-shaped value (a workflow run's record: thousands of
+    small dicts) through the C encoder and decoder, several times faster than
+    ``plain_copy``; TypeError (naming the field) for anything else."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{where}: {e}") from None
+
+
 def run_doc(run: Run) -> dict[str, Any]:
     """``run.to_dict()``, without ``asdict``'s cost for the plain data a Run holds."""
     attempts = run.attempts
@@ -78,7 +89,7 @@ def run_doc(run: Run) -> dict[str, Any]:
                                 "not storable as JSON")
     doc["attempts"] = plain_copy(attempts, f"run {run.id}: attempts") if attempts else []
     if workflow is not None:
-        doc["workflow"] = plain_copy(workflow, f"run {run.id}: workflow")
+        doc["workflow"] = json_copy(workflow, f"run {run.id}: workflow")
     return doc
 
 
@@ -88,7 +99,7 @@ def copy_doc(doc: dict[str, Any]) -> dict[str, Any]:
     attempts = doc.get("attempts")
     out["attempts"] = plain_copy(attempts) if attempts else []
     if doc.get("workflow") is not None:
-        out["workflow"] = plain_copy(doc["workflow"])
+        out["workflow"] = json_copy(doc["workflow"], f"run {doc.get('id')}: workflow")
     return out
 
 
@@ -96,7 +107,7 @@ def run_from_doc(doc: dict[str, Any]) -> Run:
     data = dict(doc)
     data["attempts"] = plain_copy(list(data.get("attempts") or ()))
     if data.get("workflow") is not None:
-        data["workflow"] = plain_copy(data["workflow"])
+        data["workflow"] = json_copy(data["workflow"], f"run {data.get('id')}: workflow")
     return Run.from_dict(data)
 
 

@@ -15,13 +15,16 @@ MAX_VALUE = 4096
 RESERVED = "FLEETDECK_"
 
 
-def output_path(state_dir: Path, run_id: int, step: str) -> Path:
+def output_path(state_dir: Path, run_id: int, step: str, *, make: bool = False) -> Path:
+    """Where a step of workflow run `run_id` writes its outputs; `make`: its folder made
+    (private), once per workflow run."""
     folder = Path(state_dir) / "workflows" / str(run_id)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if make:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     return folder / f"{step}.out"
 
 
-def read_outputs(path: Path) -> tuple[dict[str, str], list[str]]:
+def read_outputs(path: Path | str) -> tuple[dict[str, str], list[str]]:
     """The outputs a step wrote, and a line for each one ignored."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)

@@ -31,7 +31,8 @@ from core.workflows.spec import FINAL_STEP, Gate, Step, WorkflowSpec
 
 log = logging.getLogger("fleetdeck.engine")
 
-SAVE_EVERY = 0.05  # seconds: the workflow run's record is saved at most this often
+SAVE_EVERY = 0.5  # seconds: the workflow run's record is saved at most this often (its
+# runs, saved as they change, are the truth; a crash brings it up to date from them)
 
 
 @dataclasses.dataclass
@@ -72,6 +73,7 @@ class WorkflowProcess:
         self._save_timer: asyncio.TimerHandle | None = None
         self._with_outputs: list[str] = []  # steps that wrote outputs, in order
         self._ancestors: dict[str, set[str]] = {}
+        self._out_dir = ""  # where its steps write outputs (made at the start)
 
     # the process protocol -------------------------------------------------------------
     async def start(self) -> str | None:
@@ -157,6 +159,7 @@ class WorkflowProcess:
                 s.acts.append(child)
             s.left = len(s.acts)
             eng._rollouts.plan(s.acts, job.rollout)
+        self._out_dir = output_path(eng.state_dir, self.act.run.id, "", make=True).parent
         eng._record_batch(batch, {})
         eng.store.save_run(self.act.run)
         await eng._commit_now()  # every step's runs on disk before any of them starts
@@ -325,15 +328,13 @@ class WorkflowProcess:
                     "FLEETDECK_STEP": step.name,
                     "FLEETDECK_WORKFLOW_HOST": self.act.run.host})
         if hosts == (LOCAL_HOST,):
-            env["FLEETDECK_OUTPUT"] = str(output_path(self.engine.state_dir,
-                                                      self.act.run.id, step.name))
+            env["FLEETDECK_OUTPUT"] = f"{self._out_dir}/{step.name}.out"
         return env
 
     def _outputs(self, name: str, hosts: tuple[str, ...]) -> dict[str, str]:
         if hosts != (LOCAL_HOST,):
             return {}
-        outputs, problems = read_outputs(output_path(self.engine.state_dir,
-                                                     self.act.run.id, name))
+        outputs, problems = read_outputs(f"{self._out_dir}/{name}.out")
         for problem in problems:
             self.note(f"step {name}: {problem}")
         return outputs

@@ -55,8 +55,11 @@ class WorkflowSpec:
     steps: tuple[Step, ...]
     order: tuple[str, ...]  # the step names, every step after the steps it needs
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {s.name: s for s in self.steps})
+
     def step(self, name: str) -> Step:
-        return next(s for s in self.steps if s.name == name)
+        return self._by_name[name]  # type: ignore[attr-defined, no-any-return]
 
     def ancestors(self, name: str) -> list[str]:
         """Every step `name` needs, directly or not, in the workflow's order."""
