@@ -12,6 +12,7 @@ from core.alerts.config import ALERTS, MAINTENANCE, NOTIFIER, read_alerting
 from core.confguard import MAX_FILE_BYTES
 from core.config import ConfigError, ConfigIssue, read_document
 from core.health.config import CHECK, read_checks
+from core.jobs.chains import check_chains
 from core.jobs.config import (
     DEFAULTS,
     ENGINE,
@@ -158,6 +159,7 @@ def _parse(text: str, source: str, path: Path | None,
     sources = read_sources(c, doc, hosts)
     rules = read_rules(c, doc, sources)
     _check_remediations(c, jobs, checks, rules)
+    check_chains(c, jobs)
     config = Config(path=path, hosts=hosts, groups=groups, jobs=jobs, defaults=defaults,
                     engine=engine,
                     keys=keys, theme=theme, checks=checks, alerting=alerting,

@@ -85,6 +85,10 @@ JOB = Section("jobs", "jobs: the table key is the job's name", (
     Key("pause_between", "duration", "with serial: wait this long between two batches",
         example="30s"),
     Key("remediation", "string", "a workflow its alert offers to run on its host"),
+    Key("after", "strings", "run it when a run of one of these jobs succeeds (a chain; "
+        "a workflow for more)", []),
+    Key("after_failure", "strings", "run it when a run of one of these jobs fails or "
+        "times out", []),
 ), named=True)
 
 
@@ -127,6 +131,8 @@ class Job:
     step_targets: str = "{host}"  # a workflow's: where its steps run unless they say
     parent: int | None = None  # a workflow step's: the workflow run it belongs to
     step: str | None = None  # a workflow step's: its name
+    after: tuple[str, ...] = ()  # jobs whose success runs this one (core/jobs/chains.py)
+    after_failure: tuple[str, ...] = ()  # jobs whose failure runs this one
 
 
 @dataclass(frozen=True)

@@ -375,6 +375,7 @@ class Dispatch:
         self.store.when_durable(act.set_done)  # `run --wait` says so once it is on disk
         if act.on_finish is not None:  # a workflow step's run: its workflow goes on
             act.on_finish(act)
+        self._chain(act)  # after / after_failure (core/jobs/chains.py)
         self._job_changed(run.job)
         for run_id, why in self._rollouts.finished(act):  # max_fail: the rest never start
             other = self._active.get(run_id)

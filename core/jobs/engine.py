@@ -25,6 +25,7 @@ from core.events import (
 )
 from core.fleetconfig import Config
 from core.jobs.active import ActiveRun, EngineError, NotFound, run_dict
+from core.jobs.chains import Chains
 from core.jobs.config import Job
 from core.jobs.dispatch import Dispatch
 from core.jobs.ending import Ending
@@ -42,7 +43,7 @@ from core.workflows.actions import Workflows
 log = logging.getLogger("fleetdeck.engine")
 
 
-class Engine(Ending, Dispatch, Execution, Workflows, Services):
+class Engine(Ending, Dispatch, Chains, Execution, Workflows, Services):
     attached = False  # this process runs the engine (see core.control.attached)
 
     def __init__(

@@ -58,6 +58,7 @@ class Trigger(StrEnum):
     WATCHDOG = "watchdog"  # a health check's restart action
     CHANGE = "change"  # files the job watches (on_change) changed
     WORKFLOW = "workflow"  # a step of a workflow run
+    AFTER = "after"  # another job's run ended so (after, after_failure)
     REMEDIATION = "remediation"  # a workflow started from an alert
 
 
