@@ -250,8 +250,8 @@ class WorkflowProcess:
             st["outputs"] = self._outputs(name, s.hosts)
             if st["outputs"]:
                 self._with_outputs.append(name)
-        self._end(name, state, reason, self.engine.clock())
         self.note(f"step {name} {state}" + (f": {reason}" if reason else ""))
+        self._end(name, state, reason, self.engine.clock())  # what follows is decided
         self._check_ended()
 
     def _end(self, name: str, state: str, reason: str, now: float, *,
@@ -291,7 +291,8 @@ class WorkflowProcess:
             overlap = "queue" if base.overlap == "skip" else base.overlap
         else:
             d = eng.config.defaults
-            base = Job(name="", command=step.command or "", push=step.push,
+            label = f"push {step.push['src']} -> {step.push['dest']}" if step.push else ""
+            base = Job(name="", command=step.command or label, push=step.push,
                        timeout=d.timeout, kill_grace=d.kill_grace, cwd=step.cwd)
             name = f"{self.spec.name}.{step.name}"
             overlap = "allow"

@@ -219,3 +219,32 @@ def test_kill_9_mid_workflow_then_restart_and_retry(tmp_path: Path) -> None:
         assert second["state"] == "succeeded"
     finally:
         stop_daemon(daemon)
+
+
+def test_a_push_step_then_a_command_on_real_sshd(tmp_path: Path) -> None:
+    from tests.fleet import fleet_files, fleet_env, start_fleet
+
+    fleet = start_fleet(tmp_path / "fleet", 2, dead=0)
+    try:
+        src = tmp_path / "app.conf"
+        src.write_text("answer = 42\n")
+        remote = tmp_path / "remote"
+        for host in ("web01", "web02"):
+            (remote / host).mkdir(parents=True)
+        cfg, state = fleet_files(tmp_path, fleet, extra_config=(
+            "[workflows.rollout]\n[[workflows.rollout.steps]]\nname = \"ship\"\n"
+            f'targets = "@web"\npush = {{ src = "{src}", dest = "{remote}/{{host}}/" }}\n'
+            "[[workflows.rollout.steps]]\nname = \"check\"\n"
+            f'command = "cat {remote}/web01/app.conf {remote}/web02/app.conf"\n'
+            'needs = ["ship"]\n'))
+        env = fleet_env(tmp_path)
+        done = fd(env, cfg, state, "run", "rollout")
+        assert done.returncode == 0, done.stderr
+        assert sorted(done.stdout.splitlines()) == [
+            "[check] answer = 42", "[check] answer = 42", "[ship web01] changed",
+            "[ship web02] changed"]
+        record = json.loads(fd(env, cfg, state, "workflow", "1", "--json").stdout)
+        ship = record["workflow"]["steps"]["ship"]
+        assert ship["state"] == "succeeded" and len(ship["runs"]) == 2
+    finally:
+        fleet.stop()
