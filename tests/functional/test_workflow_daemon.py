@@ -222,7 +222,7 @@ def test_kill_9_mid_workflow_then_restart_and_retry(tmp_path: Path) -> None:
 
 
 def test_a_push_step_then_a_command_on_real_sshd(tmp_path: Path) -> None:
-    from tests.fleet import fleet_files, fleet_env, start_fleet
+    from tests.fleet import fleet_env, fleet_files, start_fleet
 
     fleet = start_fleet(tmp_path / "fleet", 2, dead=0)
     try:
