@@ -209,6 +209,13 @@ class AlertsScreen(TableScreen):
             self.clear_marks()
             self.notify(f"acknowledging {acked} of {len(keys)} marked (the firing ones)")
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "remediate":  # shown where the config names remediations at all
+            config = self.fleet.engine.config
+            return any(getattr(s, "remediation", None) for table in (
+                config.checks, config.rules, config.jobs) for s in table.values())
+        return super().check_action(action, parameters)
+
     def action_remediate(self) -> None:
         """The alert under the cursor: its check's, rule's or job's remediation, asked
         first (one key from the list: on call, the fix comes with the alert)."""

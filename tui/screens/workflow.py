@@ -72,8 +72,8 @@ class WorkflowScreen(TableScreen):
         self._draw()
 
     def _draw(self) -> None:
-        if not self.query("#table"):  # not composed yet: its mount draws it
-            return
+        if not self.query("#table") or not self.query("#workflow-header"):
+            return  # not composed yet (its mount draws it), or being taken down
         r, now = self.run, self.now()
         head = Text()
         head.append(f"#{r['id']} {r['job']} on {r['host']}", style="bold")
