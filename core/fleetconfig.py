@@ -12,7 +12,6 @@ from core.alerts.config import ALERTS, MAINTENANCE, NOTIFIER, read_alerting
 from core.confguard import MAX_FILE_BYTES
 from core.config import ConfigError, ConfigIssue, read_document
 from core.health.config import CHECK, read_checks
-from core.jobs.chains import check_chains
 from core.jobs.config import (
     DEFAULTS,
     ENGINE,
@@ -20,6 +19,7 @@ from core.jobs.config import (
     Defaults,
     EngineSettings,
     Job,
+    check_chains,
     read_defaults,
     read_engine,
     read_jobs,

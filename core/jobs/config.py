@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -313,3 +314,25 @@ def _check_schedule(c: Checker, text: str, timezone: str | None, path: KeyPath,
         c.add(path, str(e) or f"bad schedule {text!r}")
 
 
+def check_chains(c: Any, jobs: dict[str, Any]) -> None:
+    """`check-config`: every name in `after`/`after_failure` is a job; no cycle."""
+    names = sorted(jobs)
+    bad = False
+    for name, job in jobs.items():
+        for key in ("after", "after_failure"):
+            for other in getattr(job, key):
+                if other not in jobs:
+                    close = difflib.get_close_matches(other, names, n=1, cutoff=0.6)
+                    hint = f" (did you mean '{close[0]}'?)" if close else ""
+                    c.add(("jobs", name, key), f"{key} names {other!r}, which is no job"
+                                               f"{hint}")
+                    bad = True
+    if bad:
+        return
+    from core.workflows.spec import find_cycle
+
+    edges = {n: tuple(j.after) + tuple(j.after_failure) for n, j in jobs.items()}
+    cycle = find_cycle(edges)
+    if cycle is not None:
+        c.add(("jobs", cycle[0], "after"), "the jobs' after chains form a cycle: "
+              + " -> ".join(cycle))
