@@ -47,7 +47,7 @@ class WorkflowScreen(TableScreen):
         Binding("x", "reject", "Reject", id="workflow.reject"),
         Binding("R", "retry", "Retry", id="workflow.retry"),
         Binding("c", "cancel", "Cancel", id="workflow.cancel"),
-        Binding("l", "log", "Workflow log", id="workflow.log"),
+        Binding("o", "log", "Workflow log", id="workflow.log"),
     ]
 
     def __init__(self, run: dict[str, Any]) -> None:
