@@ -126,6 +126,7 @@ def test_another_user_approves_through_the_approvals_socket(tmp_path: Path) -> N
     state = tmp_path / "state"
     env = cli_env(tmp_path)
     daemon = start_daemon(cfg, state, env)
+    asker: subprocess.Popen[str] | None = None
     try:
         asker = subprocess.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
                                   "run", "wf"], env=env, stdout=subprocess.PIPE,
@@ -160,6 +161,9 @@ def test_another_user_approves_through_the_approvals_socket(tmp_path: Path) -> N
         alerts = json.loads(fd(env, cfg, state, "alerts", "--all", "--json").stdout)
         assert [(a["kind"], a["state"]) for a in alerts] == [("approval", "resolved")]
     finally:
+        if asker is not None and asker.poll() is None:  # a failure must not leave it
+            asker.kill()
+            asker.wait()
         stop_daemon(daemon)
         shutil.rmtree(shared, ignore_errors=True)
     assert not sock.exists()
@@ -219,6 +223,9 @@ def test_kill_9_mid_workflow_then_restart_and_retry(tmp_path: Path) -> None:
         assert second["state"] == "succeeded"
     finally:
         stop_daemon(daemon)
+        if started.poll() is None:  # a failure must not leave it waiting
+            started.kill()
+            started.wait()
 
 
 def test_a_push_step_then_a_command_on_real_sshd(tmp_path: Path) -> None:
