@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import signal
 import sys
@@ -257,7 +256,8 @@ def cmd_run(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
 def stream_runs(args: argparse.Namespace, start: Any) -> Any:
     """Start runs (`start(engine)` returns them), print their output as it comes (with
     the host when there are several; a workflow run's with its step), and exit with
-    their result. Ctrl-C cancels them."""
+    their result. Ctrl-C cancels them; when they cannot be cancelled (the daemon is
+    gone) or a second Ctrl-C comes, it stops waiting for them (exit 130)."""
     async def work(engine: Any) -> int:
         from core.events import OutputLine
 
@@ -277,9 +277,17 @@ def stream_runs(args: argparse.Namespace, start: Any) -> Any:
         engine.bus.subscribe(show)
         loop = asyncio.get_running_loop()
 
+        given_up = asyncio.Event()
+        hits = 0
+
         def interrupt() -> None:
+            nonlocal hits
+            hits += 1
+            if hits > 1:
+                given_up.set()
+                return
             for rid in mine:
-                asyncio.ensure_future(_cancel_quietly(engine, rid))
+                asyncio.ensure_future(_cancel_or_give_up(engine, rid, given_up))
 
         loop.add_signal_handler(signal.SIGINT, interrupt)
         loop.add_signal_handler(signal.SIGTERM, interrupt)
@@ -289,15 +297,29 @@ def stream_runs(args: argparse.Namespace, start: Any) -> Any:
         mine.update(r["id"] for r in started)
         for event in early:
             show(event)
-        runs = [await engine.wait_run(r["id"]) for r in started]
-        return _report_runs(args, runs)
+        waiting = asyncio.ensure_future(
+            asyncio.gather(*(engine.wait_run(r["id"]) for r in started)))
+        quit_waiting = asyncio.ensure_future(given_up.wait())
+        await asyncio.wait({waiting, quit_waiting}, return_when=asyncio.FIRST_COMPLETED)
+        quit_waiting.cancel()
+        if not waiting.done():
+            waiting.cancel()
+            err("stopped waiting: " + ", ".join(f"run #{r['id']}" for r in started)
+                + " left as the daemon has them")
+            return EXIT_CANCELLED
+        return _report_runs(args, waiting.result())
 
     return work
 
 
-async def _cancel_quietly(engine: Any, run_id: int) -> None:
-    with contextlib.suppress(*engine_errors()):
+async def _cancel_or_give_up(engine: Any, run_id: int, given_up: asyncio.Event) -> None:
+    """Cancel a run; if that cannot be done (the daemon is gone), stop waiting for it."""
+    try:
         await engine.cancel_run(run_id, actor=ACTOR)
+    except engine_errors() as e:
+        if "is not active" not in str(e):
+            err(f"run #{run_id}: {e}")
+            given_up.set()
 
 
 def cmd_pause(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
