@@ -9,16 +9,13 @@ them together.
 
 from __future__ import annotations
 
-import ast
 import datetime
-import difflib
 import json
 import math
 import re
 import tomllib
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.confguard import (
     CLIP,
@@ -170,6 +167,8 @@ class Checker:
     def known_keys(self, table: dict[str, Any], known: tuple[str, ...], path: KeyPath) -> None:
         for key in table:
             if key not in known:
+                import difflib  # only for a mistake
+
                 close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 self.add(path + (key,), f"unknown key {clip(key)}{hint}")
@@ -343,6 +342,8 @@ BAD_ZONE = "\0bad zone"  # a timezone already reported as wrong; skip it when ch
 
 
 def zone_exists(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # only when a zone is named
+
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
@@ -398,6 +399,8 @@ def syntax_issue(e: tomllib.TOMLDecodeError, text: str, source: str) -> ConfigIs
     twice = _TWICE_RE.match(msg)
     if twice:
         try:
+            import ast  # only for a duplicate key's message
+
             parts = tuple(ast.literal_eval("(" + twice.group(1) + ")"))
         except (ValueError, SyntaxError):
             parts = ()

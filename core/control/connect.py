@@ -8,7 +8,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from core.control.attached import AttachedEngine
 from core.control.client import DaemonError, call
 from core.control.protocol import socket_path
 from core.jobs.engine import Engine
@@ -46,6 +45,8 @@ async def open_engine(config: Any, state_dir: Path, *, services: tuple[str, ...]
                 await asyncio.sleep(0.1)
             if pid is None:
                 raise
+    from core.control.attached import AttachedEngine  # only when a daemon runs here
+
     attached = AttachedEngine(config, state_dir, pid)
     await attached.start()
     return attached

@@ -16,7 +16,6 @@ from core.jobs.active import ActiveRun, EngineError, run_dict
 from core.jobs.runs import Run, RunState, Trigger
 from core.remote.config import LOCAL_HOST
 from core.workflows.record import interrupted, new_record, retry_record
-from core.workflows.runner import WorkflowProcess
 from core.workflows.spec import Gate
 
 log = logging.getLogger("fleetdeck.engine")
@@ -29,6 +28,8 @@ class Workflows:
 
     # the engine's side ---------------------------------------------------------------
     def _workflow_launcher(self, act: ActiveRun) -> Any:
+        from core.workflows.runner import WorkflowProcess  # loaded by the first workflow
+
         def launch(job: Any, env: dict[str, str], on_line: Any) -> WorkflowProcess:
             return WorkflowProcess(self, act, job, env, on_line)
         return launch
@@ -72,7 +73,7 @@ class Workflows:
         out = []
         for act in sorted(self._active.values(), key=lambda a: a.run.id):
             proc = act.process
-            if not isinstance(proc, WorkflowProcess):
+            if not hasattr(proc, "gates"):  # not a workflow run's
                 continue
             for step in sorted(proc.gates):
                 st = act.run.workflow["steps"][step]  # type: ignore[index]
@@ -101,7 +102,7 @@ class Workflows:
         reason = " ".join(str(reason or "").split())[:500]
         act = self._active.get(run_id)
         proc = act.process if act is not None else None
-        if act is None or not isinstance(proc, WorkflowProcess):
+        if act is None or not hasattr(proc, "gates"):  # not a workflow run's
             run = self._run(run_id)
             raise EngineError(_not_waiting(run))
         if not proc.gates:

@@ -145,9 +145,11 @@ def run_id(text: str) -> int:
     return value
 
 
-def on_engine(config: Any, state_dir: Path, log_format: str, work: Any) -> int:
+def on_engine(config: Any, state_dir: Path, log_format: str, work: Any, *,
+              services: tuple[str, ...] = ("alerts",)) -> int:
     """Run `work(engine)` on the engine this state directory has: the daemon's when one
-    runs (the one decision, core.control.connect), else this process's own."""
+    runs (the one decision, core.control.connect), else this process's own with
+    `services` (alerts by default: a failed run opens its alert; a fan-out opens none)."""
     import asyncio  # commands that only read or print start without it
 
     from core.enginelog import setup_logging
@@ -158,7 +160,7 @@ def on_engine(config: Any, state_dir: Path, log_format: str, work: Any) -> int:
     async def main() -> int:
         from core.control.connect import open_engine
 
-        engine = await open_engine(config, state_dir)
+        engine = await open_engine(config, state_dir, services=services)
         try:
             return await work(engine)
         finally:

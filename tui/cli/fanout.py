@@ -188,7 +188,8 @@ def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
               "out_dir": out_dir, "become": args.become}
     if args.ask_become_pass:
         args.become_password = params["become_password"] = ask_password()
-    return on_engine(config, state_dir, args.log_format, fan_out(args, params, rerun_of))
+    return on_engine(config, state_dir, args.log_format, fan_out(args, params, rerun_of),
+                     services=())
 
 
 def ask_password(prompt: str = "BECOME password: ") -> str:

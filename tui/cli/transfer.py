@@ -71,7 +71,7 @@ def cmd_push(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     params = {"pattern": args.pattern, "src": src, "dest": args.dest, "hosts": names,
               "mode": args.mode, "owner": args.owner, "backup": args.backup, **common}
     return on_engine(config, state_dir, args.log_format,
-                     fan_out(args, params, None, "fanout_push"))
+                     fan_out(args, params, None, "fanout_push"), services=())
 
 
 def cmd_pull(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
@@ -82,4 +82,4 @@ def cmd_pull(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     params = {"pattern": args.pattern, "src": args.src, "dest_dir": _here(args.dest_dir),
               "hosts": names, **common}
     return on_engine(config, state_dir, args.log_format,
-                     fan_out(args, params, None, "fanout_pull"))
+                     fan_out(args, params, None, "fanout_pull"), services=())
