@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.alerts.config import ALERTS, MAINTENANCE, NOTIFIER
+from core.cluster.config import CLUSTER
 from core.health.config import CHECK
 from core.jobs.config import DEFAULTS, ENGINE, JOB
 from core.logs.rules import RULE
@@ -60,21 +61,14 @@ def _table(section: Section, header: str, values: dict[str, Any], *,
 
 
 _STEPS = """\
-# [[workflows.deploy.steps]]    # the steps; keys of a step:
-# name = "drain"                # its name, unique in the workflow
-# command = "lb-drain $FLEETDECK_WORKFLOW_HOST"   # or job = "NAME", or push = {...}
-# [[workflows.deploy.steps]]
+# [[workflows.deploy.steps]]    # each step: a name, and command, job = "NAME" or push
 # name = "ship"
-# job = "deploy-app"            # a configured job as the step
+# job = "deploy-app"
 # needs = ["drain"]             # steps that must end first
 # approve = { by = ["alice", "@oncall"], timeout = "30m", on_timeout = "fail" }
-# [[workflows.deploy.steps]]
-# name = "rollback"
-# command = "deploy-app --rollback"   # KEY=VALUE lines in $FLEETDECK_OUTPUT reach later steps
-# needs = ["ship"]
-# when = "failure"              # success (default), failure, always
-# (also per step: targets, timeout, retries, retry_backoff, env, cwd, serial, max_fail,
-# pause_between)
+# when = "success"              # or failure, always
+# (KEY=VALUE lines a step writes to $FLEETDECK_OUTPUT reach later steps; a step also
+# takes targets, timeout, retries, retry_backoff, env, cwd, serial, max_fail)
 """
 
 _HEADER = """\
@@ -154,6 +148,9 @@ def render() -> str:
                  every_key=True),
         _table(RULE, "rules.app-errors", {"sources": ["app"], "threshold": "> 10 in 60s",
                                           "level": "error"}, commented=True, every_key=True),
+        "# A cluster of daemons on one Redis: one leader schedules, each occurrence runs once.\n"
+        + _table(CLUSTER, "cluster", {"redis": "redis://127.0.0.1:6379/0"}, commented=True,
+                 every_key=True),
         "# Key bindings in the console: binding id -> key(s); `?` in the console lists them.\n"
         "# [keys]\n# \"app.quit\" = \"ctrl+q,q\"\n# \"jobs.run\" = \"r\"\n",
     ]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from core.alerts.config import ALERTS, MAINTENANCE, NOTIFIER, read_alerting
+from core.cluster.config import CLUSTER, read_cluster
 from core.confguard import MAX_FILE_BYTES
 from core.config import ConfigError, ConfigIssue, read_document
 from core.health.config import CHECK, read_checks
@@ -34,7 +35,7 @@ from core.workflows.config import WORKFLOW, read_workflows
 THEME = Key("theme", "string", "console theme: dark, light, high-contrast, ansi, or a "
             "theme file's name")
 SECTIONS = (ENGINE, DEFAULTS, HOST, GROUP, JOB, WORKFLOW, CHECK, ALERTS, NOTIFIER,
-            MAINTENANCE, SOURCE, RULE)
+            MAINTENANCE, SOURCE, RULE, CLUSTER)
 _TOP_KEYS = ("theme", "keys", *(s.name for s in SECTIONS))
 
 
@@ -58,6 +59,7 @@ class Config:
     sources: dict[str, Any] = field(default_factory=dict)  # core.logs.sources.SourceSpec
     rules: dict[str, Any] = field(default_factory=dict)  # core.logs.rules.RuleSpec
     alerting: Any = None  # core.alerts.config.AlertingConfig: [alerts], [notifiers], [maintenance]
+    cluster: Any = None  # core.cluster.config.ClusterConfig: [cluster], or None (one node)
 
     def remediation(self, kind: str, source: str) -> str | None:
         """The workflow that remediates an alert of `kind` from `source`, if one is named."""
@@ -158,12 +160,13 @@ def _parse(text: str, source: str, path: Path | None,
     alerting = read_alerting(c, doc, hosts)
     sources = read_sources(c, doc, hosts)
     rules = read_rules(c, doc, sources)
+    cluster = read_cluster(c, doc)
     _check_remediations(c, jobs, checks, rules)
     check_chains(c, jobs)
     config = Config(path=path, hosts=hosts, groups=groups, jobs=jobs, defaults=defaults,
                     engine=engine,
                     keys=keys, theme=theme, checks=checks, alerting=alerting,
-                    sources=sources, rules=rules)
+                    sources=sources, rules=rules, cluster=cluster)
     # top to bottom, as a person reads the file; issues without a line last
     issues = sorted(c.issues, key=lambda i: (i.line is None, i.line or 0))
     return config, issues

@@ -18,7 +18,7 @@ from core.audit import AuditLog
 
 log = logging.getLogger("fleetdeck.engine")
 
-ALL = ("health", "logs", "triggers", "alerts")
+ALL = ("health", "logs", "triggers", "alerts", "cluster")
 
 
 def attach_services(engine: Any, which: tuple[str, ...] = ALL, *,
@@ -49,6 +49,11 @@ def attach_services(engine: Any, which: tuple[str, ...] = ALL, *,
 
         engine.add_service(AlertManager(deliver=deliver))
         added.append("alerts")
+    if "cluster" in which and config.cluster is not None and engine.service("cluster") is None:
+        from core.cluster.service import ClusterService
+
+        engine.add_service(ClusterService(config.cluster))
+        added.append("cluster")
     return added
 
 

@@ -80,6 +80,12 @@ class Dispatch:
 
     # scheduling ----------------------------------------------------------------------
     def _on_due(self, batch: list[Due], now: float) -> None:
+        if self.cluster is not None:  # claimed in Redis first (core/cluster/)
+            self._spawn(self._claim_then_dispatch(batch, now))
+            return
+        self._on_due_here(batch, now)
+
+    def _on_due_here(self, batch: list[Due], now: float) -> None:
         """Due occurrences become runs (or recorded skips), a part at a time: each part's
         commit starts as soon as it is recorded and its runs join the queue once it is
         durable, while the next part is made (a pipeline) -- ten thousand due jobs do
@@ -176,6 +182,7 @@ class Dispatch:
             id=self.store.next_run_id(), job=job.name, host=host, command=job.command,
             trigger=trigger.value, occurrence=occ, state=RunState.SKIPPED.value,
             reason=reason, queued_at=now, finished_at=now, engine_pid=os.getpid(),
+            claim=self._claiming,
         )
         self.store.add_run(run)
         self._note_result(run)
@@ -207,6 +214,7 @@ class Dispatch:
             queued_at=self.clock() if queued_at is None else queued_at,
             max_attempts=1 + job.retry.retries,
             engine_pid=self._pid, requested_by=who, parent=job.parent, step=job.step,
+            claim=self._claiming if trigger != Trigger.MANUAL else None,
             workflow=workflow if workflow is not None else self._new_workflow(job, host),
         )
         act = ActiveRun(run, job)

@@ -91,6 +91,10 @@ class Engine(Ending, Dispatch, Chains, Execution, Workflows, Services):
         self._changed_jobs: dict[str, int] = {}  # job -> its changes not yet durable
         self._targets_of: object = None  # the inventory _targets_cache was resolved against
         self._targets_cache: dict[str, tuple[str, ...]] = {}
+        self.cluster: Any = None  # the cluster service, when [cluster] is set
+        self._schedules_wanted = False  # started to schedule (a follower waits to lead)
+        self._cluster_after: dict[str, float] = {}  # the cluster's last claims, per job
+        self._claiming: str | None = None  # the claim the runs being made carry
         self._parse_schedules()
 
     # ------------------------------------------------------------------ life cycle ----
@@ -151,7 +155,8 @@ class Engine(Ending, Dispatch, Chains, Execution, Workflows, Services):
             # misfires of the downtime included
             for service in self._services:
                 await service.start(self)
-            if scheduling:
+            self._schedules_wanted = scheduling
+            if scheduling and self.cluster is None:  # in a cluster, only its leader
                 self._schedule_all()
                 self._scheduler_task = asyncio.create_task(self._scheduler.run())
             await self.store.commit_async()
@@ -223,9 +228,53 @@ class Engine(Ending, Dispatch, Chains, Execution, Workflows, Services):
         recorded = self.store.latest_occurrence(job.name)
         if recorded is not None and recorded > after:
             after = recorded
+        if job.name in self._cluster_after:  # the cluster claimed up to here: its
+            after = self._cluster_after[job.name]  # truth, not this node's own history
         if state.get("resumed_at"):
             after = max(after, state["resumed_at"])
         self._scheduler.set_job(job.name, sched, after=min(after, now), jitter=job.jitter)
+
+    # ------------------------------------------------------------------- cluster ----
+    def cluster_lead(self, resume: dict[str, float]) -> None:
+        """This node leads the cluster: schedule, each job after the cluster's last
+        claimed occurrence (the others' history is theirs)."""
+        if not self._schedules_wanted or self._stopping:
+            return
+        self._cluster_after = dict(resume)
+        if self._scheduler_task is None:
+            self._schedule_all()
+            self._scheduler_task = asyncio.create_task(self._scheduler.run())
+
+    def cluster_follow(self) -> None:
+        """Another node leads (or this one cannot renew): schedule nothing."""
+        task, self._scheduler_task = self._scheduler_task, None
+        if task is not None:
+            task.cancel()
+        for name in list(self.config.jobs):
+            self._scheduler.remove_job(name)
+
+    async def _claim_then_dispatch(self, batch: list[Due], now: float) -> None:
+        """In a cluster: claim the due occurrences in Redis under the leader's token,
+        then make runs of those claimed only (each run keeps its claim)."""
+        pairs = [(d.job, occ) for d in batch for occ in d.occurrences]
+        got, token = await self.cluster.claim(pairs)
+        if got is None:
+            log.warning("%d due occurrences not dispatched: not the leader", len(pairs))
+            return
+        ours = iter(got)
+        kept = []
+        for d in batch:
+            keep = [next(ours) for _ in d.occurrences]
+            occ = [o for o, k in zip(d.occurrences, keep, strict=True) if k]
+            if occ or d.more:
+                fires = [f for f, k in zip(d.fire_times, keep, strict=True) if k]
+                kept.append(dataclasses.replace(d, occurrences=occ, fire_times=fires))
+        self._claiming = token
+        try:
+            self._dispatch([d for d in kept if d.occurrences], now)
+        finally:
+            self._claiming = None
+        await self._commit_now()
 
     # ------------------------------------------------------------- public: reading ----
     def list_jobs(self) -> list[dict[str, Any]]:

@@ -102,6 +102,8 @@ class Execution:
             }
             if run.occurrence is not None:
                 env["FLEETDECK_SCHEDULED_AT"] = str(int(run.occurrence))
+            if self.cluster is not None:
+                env["FLEETDECK_NODE"] = self.cluster.node
             if run.attempt > 1:
                 note(f"attempt {run.attempt} of {run.max_attempts}")
             proc = launch(job, env, on_line)

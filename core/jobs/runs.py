@@ -98,6 +98,7 @@ class Run:
     parent: int | None = None  # a workflow step's run: the workflow run it belongs to
     step: str | None = None  # ... and the step's name
     workflow: dict[str, Any] | None = None  # a workflow run: its steps (core/workflows/)
+    claim: str | None = None  # in a cluster: the claim of its occurrence ("NODE TERM")
 
     @property
     def duration(self) -> float | None:

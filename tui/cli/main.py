@@ -18,6 +18,7 @@ from core.config import ConfigError
 from core.paths import default_config_path, default_state_dir
 from tui.cli import (
     alerts,
+    cluster,
     configfile,
     daemon,
     demo,
@@ -42,7 +43,7 @@ from tui.cli.common import (
 )
 
 GROUPS = (console_cmd, demo, health, daemon, jobs, schedule, configfile, fanouts, fanout,
-          transfer, hostkeys, alerts, workflows)
+          transfer, hostkeys, alerts, workflows, cluster)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,141 @@
+"""A cluster of real `fleetdeck daemon` processes on a real redis-server (loopback):
+one leader schedules; kill -9 the leader and another takes over within the lease + 1 s;
+across the cluster every occurrence ran once (the failover gap handled by the misfire
+and overlap policies, and listed in history); a node name in use is refused; a Redis
+that cannot be reached is one line at start."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import FLEETDECK, cli_env, start_daemon, stop_daemon, until
+from tests.redisd import RedisServer
+
+LEASE = 2.0
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):
+    server = RedisServer(tmp_path / "redis")
+    yield server
+    server.stop()
+
+
+def _config(tmp_path: Path, url: str, node: str, ticks: Path) -> Path:
+    cfg = tmp_path / f"{node}.toml"
+    cfg.write_text(f'[cluster]\nredis = "{url}"\nnode = "{node}"\nlease = "{LEASE:g}s"\n'
+                   'heartbeat = "500ms"\n\n[jobs.tick]\n'
+                   f'command = \'echo "$FLEETDECK_SCHEDULED_AT $FLEETDECK_NODE" >> {ticks}\'\n'
+                   'schedule = "every 1s"\n')
+    return cfg
+
+
+def _leader(server: RedisServer) -> str | None:
+    value = server.client.get("fleetdeck:leader")
+    return value.decode().split(" ")[0] if value else None
+
+
+def _ticks(path: Path) -> list[tuple[int, str]]:
+    if not path.exists():
+        return []
+    return [(int(a), b) for a, b in (line.split() for line in path.read_text().splitlines())]
+
+
+def test_failover_after_kill_9_and_every_occurrence_once(tmp_path, redis_server) -> None:
+    ticks = tmp_path / "ticks"
+    env = cli_env(tmp_path)
+    nodes = {}
+    try:
+        for name in ("a", "b", "c"):
+            cfg = _config(tmp_path, redis_server.url, name, ticks)
+            nodes[name] = (start_daemon(cfg, tmp_path / f"state-{name}", env), cfg)
+        until(lambda: _leader(redis_server) in nodes, "a leader")
+        until(lambda: len(_ticks(ticks)) >= 3, "three ticks")
+        old = _leader(redis_server)
+        status = json.loads(subprocess.run(
+            [*FLEETDECK, "--config", str(nodes["a"][1]), "cluster", "status", "--json"],
+            env=env, capture_output=True, text=True, check=True).stdout)
+        assert status["leader"] == old and status["term"] >= 1
+        assert sorted(n["node"] for n in status["nodes"]) == ["a", "b", "c"]
+        assert {n["node"]: n["pid"] for n in status["nodes"]} == {
+            k: p.pid for k, (p, _c) in nodes.items()}
+        assert all(n["capacity"] == 16 and "T" in n["heartbeat"] for n in status["nodes"])
+
+        killed = time.monotonic()
+        nodes[old][0].send_signal(signal.SIGKILL)
+        nodes[old][0].wait()
+        until(lambda: _leader(redis_server) not in (None, old), "a new leader")
+        took = time.monotonic() - killed
+        assert took <= LEASE + 1.0, f"failover took {took:.2f}s"
+        new = _leader(redis_server)
+        seen = len(_ticks(ticks))
+        until(lambda: any(n == new for _o, n in _ticks(ticks)[seen:]), "the new leader's runs")
+        until(lambda: len(_ticks(ticks)) >= seen + 3, "three more ticks")
+    finally:
+        for proc, _cfg in nodes.values():
+            if proc.poll() is None:
+                stop_daemon(proc)
+    ran = [occ for occ, _node in _ticks(ticks)]
+    assert len(ran) == len(set(ran)), f"an occurrence ran twice: {sorted(ran)}"
+    assert {n for _o, n in _ticks(ticks)} == {old, new}
+    # the failover gap: each occurrence ran, or is in a node's history as skipped
+    skipped = set()
+    for name in nodes:
+        runs = json.loads(subprocess.run(
+            [*FLEETDECK, "--config", str(nodes[name][1]), "--state-dir",
+             str(tmp_path / f"state-{name}"), "runs", "--json", "--limit", "1000"],
+            env=env, capture_output=True, text=True, check=True).stdout)
+        skipped |= {int(r["occurrence"]) for r in runs if r["state"] == "skipped"}
+        assert all(r["claim"] == f"{name} " + r["claim"].split()[1] for r in runs
+                   if r["trigger"] != "manual" and r["claim"]), runs
+    every = set(range(min(ran), max(ran) + 1))
+    assert every <= set(ran) | skipped, sorted(every - set(ran) - skipped)
+    assert not (set(ran) & skipped)
+
+
+def test_a_node_name_in_use_is_refused(tmp_path, redis_server) -> None:
+    env = cli_env(tmp_path)
+    cfg = _config(tmp_path, redis_server.url, "a", tmp_path / "ticks")
+    first = start_daemon(cfg, tmp_path / "state-1", env)
+    try:
+        second = subprocess.run([*FLEETDECK, "--config", str(cfg), "--state-dir",
+                                 str(tmp_path / "state-2"), "daemon", "--quiet"],
+                                env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode != 0
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(
+            "fleetdeck: node 'a' is already in the cluster ("), second.stderr
+        assert first.poll() is None  # the first goes on
+    finally:
+        stop_daemon(first)
+
+
+def test_redis_unreachable_or_misconfigured_is_one_line(tmp_path) -> None:
+    from tests.sshd import free_port
+
+    env = cli_env(tmp_path)
+    port = free_port()
+    cfg = _config(tmp_path, f"redis://127.0.0.1:{port}/0", "a", tmp_path / "ticks")
+    done = subprocess.run([*FLEETDECK, "--config", str(cfg), "--state-dir",
+                           str(tmp_path / "state"), "daemon", "--quiet"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"fleetdeck: cannot reach Redis at redis://127.0.0.1:{port}/0")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[cluster]\nredis = "http://x:1/0"\nheartbeat = "3s"\n')
+    check = subprocess.run([*FLEETDECK, "check-config", str(bad)], env=env,
+                           capture_output=True, text=True)
+    assert check.returncode == 2
+    assert check.stderr.splitlines()[:2] == [
+        f"{bad}:2: cluster.redis: not a Redis URL (redis://, rediss:// or unix://): "
+        "'http://x:1/0'",
+        f"{bad}:3: cluster.heartbeat: heartbeat (3s) must be at most a third of the lease "
+        "(5s): a leader renews it in time"]

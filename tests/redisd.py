@@ -1,0 +1,49 @@
+"""A real redis-server on a loopback port for the cluster tests (Debian's package,
+installed by .ci/run): nothing saved to disk, stopped with the test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.sshd import free_port
+
+
+class RedisServer:
+    def __init__(self, folder: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail("redis-server is not installed but CI=true (.ci/run installs it)")
+            pytest.skip("redis-server is not installed")
+        folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(folder)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.client = __import__("redis").Redis(host="127.0.0.1", port=self.port)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if self.client.ping():
+                    break
+            except Exception:  # noqa: BLE001 - not up yet
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise AssertionError("redis-server did not start") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.client.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

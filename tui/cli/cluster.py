@@ -1,0 +1,65 @@
+"""`fleetdeck cluster status [--json]`: the cluster as Redis has it (no daemon needed):
+the leader and its term, each node's load, capacity and last heartbeat."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tui.cli.common import CLIError, console
+
+
+def add_parsers(sub: Any) -> None:
+    c = sub.add_parser("cluster", help="the cluster on Redis: leader, term, nodes")
+    csub = c.add_subparsers(dest="cluster_command", metavar="SUBCOMMAND", required=True)
+    s = csub.add_parser("status", help="the leader and term, each node's load and heartbeat")
+    s.add_argument("--json", action="store_true", help="print it as JSON")
+    s.set_defaults(func=_status)
+
+
+def _status(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    if config.cluster is None:
+        raise CLIError("no [cluster] in the config: this fleetdeck runs alone")
+    view = asyncio.run(_read(config.cluster))
+    for node in view["nodes"]:
+        node["heartbeat"] = datetime.fromtimestamp(node["heartbeat"], UTC).isoformat()
+    if args.json:
+        print(json.dumps(view, indent=2))
+        return 0
+    from rich.markup import escape
+
+    from tui.cli.tables import Col, print_table
+
+    out = console()
+    out.print(f"leader: {escape(view['leader'] or 'none')}   term {view['term']}",
+              highlight=False)
+    print_table(out, [Col("NODE"), Col("PID"), Col("RUNNING"), Col("CAPACITY"),
+                      Col("HEARTBEAT", long=True)],
+                [[escape(n["node"]) + (" (leader)" if n["node"] == view["leader"] else ""),
+                  str(n["pid"]), str(n["running"]), str(n["capacity"]), n["heartbeat"]]
+                 for n in view["nodes"]])
+    return 0
+
+
+async def _read(cfg: Any) -> dict[str, Any]:
+    from redis.asyncio import from_url
+
+    from core.cluster.redisstore import RedisStore
+    from core.cluster.service import describe_error, redis_errors
+    from core.secrets import SecretError, resolve
+
+    try:
+        url = resolve(cfg.redis, [])
+    except SecretError as e:
+        raise CLIError(f"[cluster] redis: {e}") from None
+    client = from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        return await RedisStore(client, cfg.prefix, cfg.node).status()
+    except redis_errors() as e:
+        raise CLIError(describe_error(e, url)) from None
+    finally:
+        await client.aclose()
