@@ -15,17 +15,21 @@ from tests.sshd import free_port
 
 
 class RedisServer:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, port: int | None = None,
+                 persist: bool = False) -> None:
+        """`persist`: an append-only file in `folder`, so a restart keeps the keys (the
+        lease, the term, the claims), as a production Redis for a cluster must."""
         binary = shutil.which("redis-server")
         if binary is None:
             if os.environ.get("CI", "").lower() == "true":
                 pytest.fail("redis-server is not installed but CI=true (.ci/run installs it)")
             pytest.skip("redis-server is not installed")
         folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(folder)],
+             "--appendonly", "yes" if persist else "no", "--appendfsync", "always",
+             "--dir", str(folder)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.client = __import__("redis").Redis(host="127.0.0.1", port=self.port)

@@ -139,3 +139,35 @@ def test_redis_unreachable_or_misconfigured_is_one_line(tmp_path) -> None:
         "'http://x:1/0'",
         f"{bad}:3: cluster.heartbeat: heartbeat (3s) must be at most a third of the lease "
         "(5s): a leader renews it in time"]
+
+
+def test_redis_restarted_nodes_reconnect_without_a_duplicate(tmp_path) -> None:
+    folder = tmp_path / "redis"
+    server = RedisServer(folder, persist=True)
+    ticks = tmp_path / "ticks"
+    env = cli_env(tmp_path)
+    nodes = []
+    try:
+        for name in ("a", "b"):
+            cfg = _config(tmp_path, server.url, name, ticks)
+            nodes.append(start_daemon(cfg, tmp_path / f"state-{name}", env))
+        until(lambda: len(_ticks(ticks)) >= 2, "two ticks")
+        server.stop()
+        time.sleep(LEASE + 1.0)  # longer than the lease: the leader must have stepped down
+        during = len(_ticks(ticks))
+        time.sleep(2.0)
+        assert len(_ticks(ticks)) <= during + 1  # at most one run that was already going
+        server = RedisServer(folder, port=server.port, persist=True)
+        until(lambda: _leader(server) is not None, "a leader again")
+        seen = len(_ticks(ticks))
+        until(lambda: len(_ticks(ticks)) >= seen + 3, "ticks again")
+        logs = "".join(p.err() + p.out() for p in nodes)
+        assert "Redis answers again" in "".join(
+            (tmp_path / f"state-{n}" / "fleetdeck.log").read_text() for n in ("a", "b")), logs
+    finally:
+        for proc in nodes:
+            if proc.poll() is None:
+                stop_daemon(proc)
+        server.stop()
+    ran = [occ for occ, _node in _ticks(ticks)]
+    assert len(ran) == len(set(ran)), f"an occurrence ran twice: {sorted(ran)}"
