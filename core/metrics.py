@@ -41,6 +41,21 @@ class Metrics:
                             "Notifications waiting to be delivered", registry=r)
         self._check_state: dict[tuple[str, str], str] = {}
         self._server: Any = None
+        cluster = getattr(engine, "cluster", None)
+        if cluster is not None:  # read at each scrape: this node's view of the cluster
+            from prometheus_client import Info
+
+            Info("fleetdeck_cluster_node", "This node of the cluster",
+                 registry=r).info({"node": cluster.node})
+            Gauge("fleetdeck_cluster_leader", "1 while this node holds the leader's lease",
+                  registry=r).set_function(lambda: 1.0 if cluster.lead else 0.0)
+            Gauge("fleetdeck_cluster_term", "The term of this node's lease (0: not leader)",
+                  registry=r).set_function(lambda: float(cluster.lead.term)
+                                           if cluster.lead else 0.0)
+            Gauge("fleetdeck_cluster_redis_connected", "1 while Redis answers this node",
+                  registry=r).set_function(lambda: 1.0 if cluster.connected else 0.0)
+            Gauge("fleetdeck_cluster_running", "Runs executing on this node",
+                  registry=r).set_function(lambda: float(engine._running))
 
     def serve(self, address: str) -> tuple[str, int]:
         """Start the HTTP endpoint on `host:port` (a thread of prometheus_client's)."""

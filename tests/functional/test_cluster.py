@@ -101,9 +101,19 @@ def test_failover_after_kill_9_and_every_occurrence_once(tmp_path, redis_server)
 
 def test_a_node_name_in_use_is_refused(tmp_path, redis_server) -> None:
     env = cli_env(tmp_path)
+    from tests.sshd import free_port
+
     cfg = _config(tmp_path, redis_server.url, "a", tmp_path / "ticks")
-    first = start_daemon(cfg, tmp_path / "state-1", env)
+    port = free_port()
+    first = start_daemon(cfg, tmp_path / "state-1", env, "--metrics", f"127.0.0.1:{port}")
     try:
+        import httpx
+
+        until(lambda: _leader(redis_server) == "a", "a to lead")
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        assert 'fleetdeck_cluster_node_info{node="a"} 1.0' in metrics
+        assert "fleetdeck_cluster_leader 1.0" in metrics
+        assert "fleetdeck_cluster_redis_connected 1.0" in metrics
         second = subprocess.run([*FLEETDECK, "--config", str(cfg), "--state-dir",
                                  str(tmp_path / "state-2"), "daemon", "--quiet"],
                                 env=env, capture_output=True, text=True, timeout=60)
