@@ -94,7 +94,7 @@ def main() -> int:
             procs[old].send_signal(signal.SIGKILL)
             procs[old].wait()
             client.hdel("fleetdeck:nodes", old)  # its row, as a dead node leaves it
-            if not wait_for(lambda: leader() not in (None, old)):
+            if not wait_for(lambda old=old: leader() not in (None, old)):
                 print("no new leader within 30 s")
                 break
             times.append(time.monotonic() - killed)
