@@ -34,11 +34,16 @@ def describe_error(e: BaseException, url: str) -> str:
     """A Redis failure in a few words, the URL without its password."""
     import redis.exceptions
 
+    from urllib.parse import urlsplit
+
     where = _safe_url(url)
-    if isinstance(e, redis.exceptions.AuthenticationError | redis.exceptions.AuthorizationError):
-        return f"Redis at {where} refused the password"
-    if isinstance(e, redis.exceptions.ResponseError) and "NOAUTH" in str(e):
+    auth = isinstance(e, redis.exceptions.AuthenticationError
+                      | redis.exceptions.AuthorizationError) or (
+        isinstance(e, redis.exceptions.ResponseError) and "NOAUTH" in str(e))
+    if auth and not urlsplit(url).password:
         return f"Redis at {where} wants a password (redis://:PASSWORD@HOST:PORT/DB)"
+    if auth:
+        return f"Redis at {where} refused the password"
     text = str(e).splitlines()[0] if str(e) else type(e).__name__
     return f"cannot reach Redis at {where}: {text}"
 

@@ -139,6 +139,12 @@ def test_redis_unreachable_or_misconfigured_is_one_line(tmp_path) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"fleetdeck: cannot reach Redis at redis://127.0.0.1:{port}/0")
+    reach = subprocess.run([*FLEETDECK, "check-config", "--connect", str(cfg)], env=env,
+                           capture_output=True, text=True)
+    assert reach.returncode == 2
+    assert reach.stderr.startswith(f"{cfg}: cluster.redis: cannot reach Redis at "
+                                   f"redis://127.0.0.1:{port}/0: "), reach.stderr
+    assert len(reach.stderr.strip().splitlines()) == 1
     bad = tmp_path / "bad.toml"
     bad.write_text('[cluster]\nredis = "http://x:1/0"\nheartbeat = "3s"\n')
     check = subprocess.run([*FLEETDECK, "check-config", str(bad)], env=env,
@@ -181,3 +187,28 @@ def test_redis_restarted_nodes_reconnect_without_a_duplicate(tmp_path) -> None:
         server.stop()
     ran = [occ for occ, _node in _ticks(ticks)]
     assert len(ran) == len(set(ran)), f"an occurrence ran twice: {sorted(ran)}"
+
+
+def test_check_config_connect_tells_a_missing_or_wrong_password(tmp_path, redis_server
+                                                                ) -> None:
+    env = cli_env(tmp_path)
+    cfg = _config(tmp_path, redis_server.url, "a", tmp_path / "ticks")
+    ok = subprocess.run([*FLEETDECK, "check-config", "--connect", str(cfg)], env=env,
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.strip() == f"{cfg}: ok", ok.stderr
+    redis_server.client.config_set("requirepass", "s3cret-pw")
+    for url, said in ((redis_server.url, "wants a password"),
+                      (f"redis://:wrong-pw@127.0.0.1:{redis_server.port}/0",
+                       "refused the password")):
+        cfg = _config(tmp_path, url, "a", tmp_path / "ticks")
+        got = subprocess.run([*FLEETDECK, "check-config", "--connect", str(cfg)], env=env,
+                             capture_output=True, text=True)
+        assert got.returncode == 2, got.stderr
+        assert said in got.stderr and len(got.stderr.strip().splitlines()) == 1, got.stderr
+        assert "wrong-pw" not in got.stderr  # the password is never shown
+    env["REDIS_PASSWORD"] = "s3cret-pw"
+    cfg = _config(tmp_path, f"redis://:${{REDIS_PASSWORD}}@127.0.0.1:{redis_server.port}/0",
+                  "a", tmp_path / "ticks")
+    good = subprocess.run([*FLEETDECK, "check-config", "--connect", str(cfg)], env=env,
+                          capture_output=True, text=True)
+    assert good.returncode == 0, good.stderr

@@ -18,6 +18,9 @@ def add_parsers(sub: Any) -> None:
     cc.add_argument("path", nargs="?", type=Path,
                     help="the file to check (default: fleetdeck's --config, else the "
                          "default file)")
+    cc.add_argument("--connect", action="store_true",
+                    help="also reach what the config names over the network: the "
+                         "cluster's Redis (its URL and password)")
     cc.set_defaults(func=cmd_check_config, needs_config=False)
 
     ini = sub.add_parser("init", help="write the built-in default config as a file to edit")
@@ -48,7 +51,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     from core.fleetconfig import load_config
 
     try:
-        load_config(Path(path), key_ids=BINDING_IDS)
+        config = load_config(Path(path), key_ids=BINDING_IDS)
         issues = []
     except ConfigError as e:
         if e.os_error is not None:  # unreadable, not wrong: main words it as one line
@@ -60,12 +63,44 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         n = len(issues)
         print(f"{path}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
         return EXIT_USAGE
+    if getattr(args, "connect", False) and config.cluster is not None:
+        problem = _reach_redis(config.cluster)
+        if problem:
+            print(f"{path}: cluster.redis: {problem}", file=sys.stderr)
+            return EXIT_USAGE
     warnings = _warnings(Path(path))
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     n = len(warnings)
     print(f"{path}: ok" + (f" ({n} warning{'s' if n != 1 else ''})" if n else ""))
     return 0
+
+
+def _reach_redis(cfg: object) -> str:
+    """'' when the cluster's Redis answers with this config's URL and password."""
+    import asyncio
+
+    from core.cluster.service import describe_error, redis_errors
+    from core.secrets import SecretError, resolve
+
+    try:
+        url = resolve(cfg.redis, [])  # type: ignore[attr-defined]
+    except SecretError as e:
+        return str(e)
+
+    async def ping() -> str:
+        from redis.asyncio import from_url
+
+        client = from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        try:
+            await client.ping()
+            return ""
+        except redis_errors() as e:
+            return describe_error(e, url)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(ping())
 
 
 def _warnings(path: Path) -> list[str]:
