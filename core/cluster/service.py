@@ -32,9 +32,9 @@ def redis_errors() -> tuple[type[BaseException], ...]:
 
 def describe_error(e: BaseException, url: str) -> str:
     """A Redis failure in a few words, the URL without its password."""
-    import redis.exceptions
-
     from urllib.parse import urlsplit
+
+    import redis.exceptions
 
     where = _safe_url(url)
     auth = isinstance(e, redis.exceptions.AuthenticationError
