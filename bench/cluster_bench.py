@@ -43,9 +43,12 @@ def main() -> int:
 
     folder = Path(tempfile.mkdtemp(prefix="fleetdeck-cluster-bench-"))
     port = free_port()
+    from tests.redisd import real_clock_env
+
     server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
                                "--save", "", "--appendonly", "yes", "--dir", str(folder)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=real_clock_env())
     client = redis.Redis(port=port)
     for _ in range(200):
         try:

@@ -30,7 +30,7 @@ class RedisServer:
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes" if persist else "no", "--appendfsync", "always",
              "--dir", str(folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=real_clock_env())
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.client = __import__("redis").Redis(host="127.0.0.1", port=self.port)
         deadline = time.monotonic() + 30
@@ -51,3 +51,18 @@ class RedisServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def real_clock_env() -> dict[str, str]:
+    """The environment without libfaketime: redis-server cannot run under it (its
+    clock_gettime recursion), and Redis is the cluster's infrastructure, not the thing
+    under test: its TTLs are relative, so fleetdeck on another date agrees with it."""
+    env = dict(os.environ)
+    preload = [p for p in env.get("LD_PRELOAD", "").split(":") if p and "faketime" not in p]
+    if preload:
+        env["LD_PRELOAD"] = ":".join(preload)
+    else:
+        env.pop("LD_PRELOAD", None)
+    for key in [k for k in env if k.startswith("FAKETIME")]:
+        env.pop(key)
+    return env

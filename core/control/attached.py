@@ -306,7 +306,7 @@ class AttachedEngine:
             result = await call(self.state_dir, method, params)
         except DaemonError as e:
             raise EngineError(str(e)) from None
-        except OSError:
+        except (OSError, EOFError):  # EOFError: asyncio's IncompleteReadError, gone mid-answer
             raise EngineError(f"the daemon (pid {self.daemon_pid}) does not answer") from None
         # the daemon answers once its files are written; its event may have come first
         self._reread()

@@ -9,13 +9,13 @@ import signal
 import subprocess
 from pathlib import Path
 
-from tests.helpers import FLEETDECK, cli_env, start_daemon, stop_daemon, until
+from tests.helpers import FLEETDECK, cli_env, start_daemon, stop_daemon
 
 
 def test_ctrl_c_after_the_daemon_died_stops_waiting(tmp_path: Path) -> None:
     cfg = tmp_path / "fleet.toml"
     marker = tmp_path / "started"
-    cfg.write_text(f'[jobs.long]\ncommand = "echo $$ > {marker}; sleep 60"\n')
+    cfg.write_text(f'[jobs.long]\ncommand = "echo $$ > {marker}; echo started; sleep 60"\n')
     state = tmp_path / "state"
     env = cli_env(tmp_path)
     daemon = start_daemon(cfg, state, env)
@@ -23,7 +23,8 @@ def test_ctrl_c_after_the_daemon_died_stops_waiting(tmp_path: Path) -> None:
                                 "run", "long"], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
-        until(lambda: marker.exists() and marker.read_text().strip(), "the run to start")
+        # its first line printed: the command has the run (its answer came back)
+        assert waiting.stdout is not None and waiting.stdout.readline() == "started\n"
         daemon.send_signal(signal.SIGKILL)
         daemon.wait()
         waiting.send_signal(signal.SIGINT)

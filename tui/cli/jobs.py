@@ -283,7 +283,7 @@ def stream_runs(args: argparse.Namespace, start: Any) -> Any:
         def interrupt() -> None:
             nonlocal hits
             hits += 1
-            if hits > 1:
+            if hits > 1 or not mine:  # a second Ctrl-C, or nothing started yet
                 given_up.set()
                 return
             for rid in mine:
@@ -291,7 +291,15 @@ def stream_runs(args: argparse.Namespace, start: Any) -> Any:
 
         loop.add_signal_handler(signal.SIGINT, interrupt)
         loop.add_signal_handler(signal.SIGTERM, interrupt)
-        started = await start(engine)
+        starting = asyncio.ensure_future(start(engine))
+        stop = asyncio.ensure_future(given_up.wait())
+        await asyncio.wait({starting, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not starting.done():  # interrupted before the engine answered
+            starting.cancel()
+            err("stopped before the runs were started here (the daemon may have them)")
+            return EXIT_CANCELLED
+        started = starting.result()
         if isinstance(started, dict):
             started = [started]
         mine.update(r["id"] for r in started)

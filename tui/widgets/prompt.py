@@ -49,17 +49,18 @@ class PromptLine(Horizontal):
         super().__init__(**kw)
         self.prefix = prefix
         self.field = field
+        self._status = Static("", classes="prompt--status")
 
     def compose(self) -> ComposeResult:
         yield Static(self.prefix, classes="prompt--prefix")
         yield self.field
-        yield Static("", classes="prompt--status")
+        yield self._status
 
     def say(self, text: str, *, error: bool = False) -> None:
-        """Show `text` at the right of the line (an error in the error colour)."""
-        status = self.query_one(".prompt--status", Static)
-        status.set_class(error, "-error")
-        status.update(Text(text, no_wrap=True, overflow="ellipsis"))
+        """Show `text` at the right of the line (an error in the error colour); said
+        before the line is mounted (a busy machine), it shows once it is."""
+        self._status.set_class(error, "-error")
+        self._status.update(Text(text, no_wrap=True, overflow="ellipsis"))
 
 
 class CommandSuggester(Suggester):
