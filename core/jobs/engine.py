@@ -235,6 +235,18 @@ class Engine(Ending, Dispatch, Chains, Execution, Workflows, Services):
         self._scheduler.set_job(job.name, sched, after=min(after, now), jitter=job.jitter)
 
     # ------------------------------------------------------------------- cluster ----
+    @property
+    def mode_label(self) -> str | None:
+        """The console's status bar: this node's part in its cluster (None: alone)."""
+        c = self.cluster
+        if c is None:
+            return None
+        if not c.connected:
+            return f"cluster {c.node}: Redis unreachable, retrying"
+        if c.lead is not None:
+            return f"cluster {c.node}: leader (term {c.lead.term})"
+        return f"cluster {c.node}: standby"
+
     def cluster_lead(self, resume: dict[str, float]) -> None:
         """This node leads the cluster: schedule, each job after the cluster's last
         claimed occurrence (the others' history is theirs)."""

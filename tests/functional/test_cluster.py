@@ -212,3 +212,25 @@ def test_check_config_connect_tells_a_missing_or_wrong_password(tmp_path, redis_
     good = subprocess.run([*FLEETDECK, "check-config", "--connect", str(cfg)], env=env,
                           capture_output=True, text=True)
     assert good.returncode == 0, good.stderr
+
+
+async def test_the_console_says_this_nodes_part(tmp_path, redis_server) -> None:
+    from textual.widgets import Static
+
+    from core.fleetconfig import parse_config_text
+    from tests.helpers import console_app, pilot_until, ready
+
+    cfg = parse_config_text(f'[cluster]\nredis = "{redis_server.url}"\nnode = "ops1"\n'
+                            'lease = "2s"\nheartbeat = "500ms"\n')
+    app = console_app(cfg, tmp_path / "state")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(pilot)
+
+        def status() -> str:
+            return str(app.screen.query_one("#status", Static).render())
+
+        await pilot_until(pilot, lambda: "cluster ops1: leader (term 1)" in status(),
+                          "the status bar to name the node's part")
+        redis_server.client.set("fleetdeck:leader", "other 9")  # another node took it
+        await pilot_until(pilot, lambda: "cluster ops1: standby" in status(),
+                          "the node to stand by")

@@ -148,6 +148,9 @@ class RunsScreen(TableScreen):
                     text.append(f"  exit {run['exit_code']}")
                 if run.get("trigger"):
                     text.append(f"  ({run['trigger']})", style=style("muted"))
+                if run.get("claim"):  # in a cluster: the node and term that claimed it
+                    node, _, term = run["claim"].partition(" ")
+                    text.append(f"  claimed by {node}, term {term}", style=style("muted"))
                 text.append("\n")
                 if run.get("reason"):
                     text.append(run["reason"] + "\n")
