@@ -84,11 +84,20 @@ class AlertManager:
                 await asyncio.wait_for(self._final_pass(), STOP_GRACE)
             except TimeoutError:
                 log.warning("notifications still pending at stop; sent at the next start")
-        for task in (self._task, self._commit_task):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        # what changed last (an alert a run that just failed opened) is written, not
+        # dropped with its commit: a brief CLI engine stops right after its run
+        if self._commit_task is not None and not self._commit_task.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._commit_task), STOP_GRACE)
+        if self.book is not None and not self.book.read_only:
+            try:
+                await self.book.commit_async()
+            except Exception:
+                log.exception("writing alerts at stop failed")
         if self._http is not None:
             await self._http.aclose()
         if self.book is not None:

@@ -340,10 +340,16 @@ class Engine(Ending, Dispatch, Chains, Execution, Workflows, Services):
         return self.store.log_path(run_id)
 
     async def wait_run(self, run_id: int) -> dict[str, Any]:
-        """Wait until a run reaches a final state; returns its record."""
+        """Wait until a run reaches a final state on disk (and its end was told: the
+        alert it opens is not lost to a CLI that stops right after); returns its record."""
         act = self._active.get(run_id)
         if act is not None:
             await act.wait_done()
+        elif self.store is not None and not self.store.read_only:
+            durable = asyncio.get_running_loop().create_future()
+            self.store.when_durable(lambda: durable.done() or durable.set_result(None))
+            self._dirty()
+            await durable
         return self.get_run(run_id)
 
     # ------------------------------------------------------------- public: actions ----
