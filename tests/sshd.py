@@ -24,6 +24,7 @@ import shutil
 import signal
 import socket
 import subprocess
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,6 +235,21 @@ async def start_servers(keys: Keys, n: int, known: Path,
         for s in servers:
             f.write(known_line(s.port, key))
     return servers
+
+
+@contextlib.asynccontextmanager
+async def exec_servers(folder: Path, n: int) -> AsyncIterator[tuple[Keys, Path,
+                                                                    list[ExecServer]]]:
+    """n in-process servers with fresh keys in `folder`, trusted in `folder`/known:
+    (keys, known_hosts, servers), stopped after."""
+    keys = make_keys(folder / "keys")
+    known = folder / "known"
+    servers = await start_servers(keys, n, known)
+    try:
+        yield keys, known, servers
+    finally:
+        for s in servers:
+            await s.stop()
 
 
 async def hang_server() -> tuple[asyncio.AbstractServer, int]:

@@ -9,17 +9,13 @@ from core.jobs.config import EngineSettings
 from core.remote.config import Host
 from core.remote.runs import close_engine_pool, set_engine_pool
 from tests.helpers import job
-from tests.sshd import closed_port, host, make_keys, make_pool, start_servers
+from tests.sshd import closed_port, exec_servers, host, make_pool
 
 
 @pytest.fixture
 async def remote(tmp_path):
-    keys = make_keys(tmp_path / "keys")
-    known = tmp_path / "known"
-    servers = await start_servers(keys, 2, known)
-    yield keys, known, servers
-    for s in servers:
-        await s.stop()
+    async with exec_servers(tmp_path, 2) as got:
+        yield got
 
 
 def config(hosts: list[Host], *jobs) -> Config:

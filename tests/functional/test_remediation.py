@@ -14,19 +14,15 @@ from core.jobs.active import EngineError
 from core.remote.runs import close_engine_pool, set_engine_pool
 from core.services import attach_services
 from tests.helpers import check_down, until_async
-from tests.sshd import USER, make_keys, make_pool, start_servers
+from tests.sshd import USER, exec_servers, make_pool
 
 BOB = Actor(os.getuid(), "bob", "console")
 
 
 @pytest.fixture
 async def remote(tmp_path):
-    keys = make_keys(tmp_path / "keys")
-    known = tmp_path / "known"
-    servers = await start_servers(keys, 2, known)
-    yield keys, known, servers
-    for s in servers:
-        await s.stop()
+    async with exec_servers(tmp_path, 2) as got:
+        yield got
 
 
 def _config(servers, extra: str = ""):

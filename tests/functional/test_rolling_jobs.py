@@ -12,17 +12,13 @@ from core.remote.config import Host
 from core.remote.rollout import make_rollout
 from core.remote.runs import close_engine_pool, set_engine_pool
 from tests.helpers import job
-from tests.sshd import host, make_keys, make_pool, start_servers
+from tests.sshd import exec_servers, host, make_pool
 
 
 @pytest.fixture
 async def remote(tmp_path):
-    keys = make_keys(tmp_path / "keys")
-    known = tmp_path / "known"
-    servers = await start_servers(keys, 5, known)
-    yield keys, known, servers
-    for s in servers:
-        await s.stop()
+    async with exec_servers(tmp_path, 5) as got:
+        yield got
 
 
 def config(servers, *jobs) -> Config:
