@@ -177,7 +177,11 @@ class Engine(Ending, Dispatch, Chains, ClusterRole, Execution, Workflows, Servic
             return
         strays = find_run_groups(self._install_id, {r.id for r in runs})
         ran: dict[int, str] = {}  # which ran: a workflow's steps are judged by them
+        journaled = self._journaled(runs)  # step runs whose end a workflow journaled
         for run in runs:
+            if run.id in journaled:  # it ended; its record had not reached the disk
+                self._journaled_end(run, journaled[run.id])
+                continue
             groups = strays.get(run.id, set())
             if run.pgid and group_alive(run.pgid, run.proc_started):
                 groups.add(run.pgid)

@@ -15,8 +15,9 @@ from core.events import ApprovalChanged
 from core.jobs.active import ActiveRun, EngineError, run_dict
 from core.jobs.runs import Run, RunState, Trigger
 from core.remote.config import LOCAL_HOST
-from core.workflows.record import interrupted, new_record, retry_record
-from core.workflows.spec import Gate
+from core.workflows.journal import journaled_runs, read_journal
+from core.workflows.record import interrupted, new_record, retry_record, set_step
+from core.workflows.spec import FINAL_STEP, Gate
 
 log = logging.getLogger("fleetdeck.engine")
 
@@ -42,11 +43,42 @@ class Workflows:
         self.store.save_run(act.run)
         self._dirty()
 
+    def _journaled(self, runs: list[Run]) -> dict[int, dict[str, Any]]:
+        """The ends the dead engine's workflow runs journaled, by run id."""
+        out: dict[int, dict[str, Any]] = {}
+        for run in runs:
+            if run.workflow:
+                out.update(journaled_runs(read_journal(self._workflow_dir(run.id))))
+        return out
+
+    def _workflow_dir(self, run_id: int) -> Any:
+        from pathlib import Path
+
+        return Path(self.state_dir) / "workflows" / str(run_id)
+
+    def _journaled_end(self, run: Run, info: dict[str, Any]) -> None:
+        """A step's run that ended before the engine died, its end in its workflow's
+        journal but not yet in its record: recorded as it ended."""
+        assert self.store is not None
+        run.state = info.get("state") or RunState.INTERRUPTED.value
+        run.exit_code = info.get("exit_code")
+        run.finished_at = info.get("finished_at") or self.clock()
+        note = "recorded from its workflow's journal after fleetdeck died"
+        run.reason = f"{info['reason']}; {note}" if info.get("reason") else note
+        self.store.save_run(run)
+
     def _recover_workflow(self, run: Run, reason: str, states: dict[int, str]) -> None:
-        """A dead engine's workflow run: its steps that were running (by their runs'
-        states, `states`: the record is saved a moment after them) or waiting for a
-        person are interrupted."""
+        """A dead engine's workflow run: the steps its journal ended take that end; its
+        steps that were running (by their runs' states, `states`: the record is saved a
+        moment after them) or waiting for a person are interrupted."""
         if run.workflow:
+            steps = run.workflow["steps"]
+            for entry in read_journal(self._workflow_dir(run.id)):
+                st = steps.get(entry["step"])
+                if st is not None and st["state"] not in FINAL_STEP:
+                    set_step(st, entry.get("state") or "interrupted",
+                             entry.get("reason") or "", entry.get("at") or self.clock())
+                    st["outputs"] = entry.get("outputs") or {}
             names = interrupted(run.workflow, reason, self.clock(), self._state_of, states)
             if names:
                 run.reason += f"; steps {', '.join(names)} interrupted: " \

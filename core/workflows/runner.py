@@ -25,6 +25,7 @@ from core.jobs.process import ProcessOutcome
 from core.jobs.runs import RunState, Trigger, worst_state
 from core.remote.config import LOCAL_HOST
 from core.remote.inventory import TargetError
+from core.workflows.journal import Journal
 from core.workflows.outputs import output_path, read_outputs
 from core.workflows.record import result_of, set_step, step_decision
 from core.workflows.spec import FINAL_STEP, Gate, Step, WorkflowSpec
@@ -74,6 +75,7 @@ class WorkflowProcess:
         self._with_outputs: list[str] = []  # steps that wrote outputs, in order
         self._ancestors: dict[str, set[str]] = {}
         self._out_dir = ""  # where its steps write outputs (made at the start)
+        self._journal: Any = None  # the steps' ends, durable (core/workflows/journal.py)
 
     # the process protocol -------------------------------------------------------------
     async def start(self) -> str | None:
@@ -160,6 +162,7 @@ class WorkflowProcess:
             s.left = len(s.acts)
             eng._rollouts.plan(s.acts, job.rollout)
         self._out_dir = output_path(eng.state_dir, self.act.run.id, "", make=True).parent
+        self._journal = Journal(self._out_dir)
         eng._record_batch(batch, {})
         eng.store.save_run(self.act.run)
         await eng._commit_now()  # every step's runs on disk before any of them starts
@@ -170,7 +173,10 @@ class WorkflowProcess:
             if s is not None and s.waiting == 0:
                 self._ready(name)
         self._check_ended()
-        await self._ended.wait()
+        try:
+            await self._ended.wait()
+        finally:
+            self._journal.close()
         self._flush()
         await eng._commit_now()
         return "" if self._cancelled else result_of(self.spec, steps)
@@ -250,6 +256,12 @@ class WorkflowProcess:
             st["outputs"] = self._outputs(name, s.hosts)
             if st["outputs"]:
                 self._with_outputs.append(name)
+        self._journal.ended({  # on disk before anything that needs this step starts
+            "step": name, "state": state, "reason": reason, "outputs": st.get("outputs") or {},
+            "at": self.engine.clock(),
+            "runs": {str(r.id): {"state": r.state, "exit_code": r.exit_code,
+                                 "finished_at": r.finished_at, "reason": r.reason}
+                     for r in runs}})
         self.note(f"step {name} {state}" + (f": {reason}" if reason else ""))
         self._end(name, state, reason, self.engine.clock())  # what follows is decided
         self._check_ended()
