@@ -16,6 +16,7 @@ from core.jobs.active import ActiveRun, EngineError, run_dict
 from core.jobs.runs import Run, RunState, Trigger
 from core.remote.config import LOCAL_HOST
 from core.workflows.journal import journaled_runs, read_journal
+from core.workflows.outputs import run_folder
 from core.workflows.record import interrupted, new_record, retry_record, set_step
 from core.workflows.spec import FINAL_STEP, Gate
 
@@ -48,13 +49,8 @@ class Workflows:
         out: dict[int, dict[str, Any]] = {}
         for run in runs:
             if run.workflow:
-                out.update(journaled_runs(read_journal(self._workflow_dir(run.id))))
+                out.update(journaled_runs(read_journal(run_folder(self.state_dir, run.id))))
         return out
-
-    def _workflow_dir(self, run_id: int) -> Any:
-        from pathlib import Path
-
-        return Path(self.state_dir) / "workflows" / str(run_id)
 
     def _journaled_end(self, run: Run, info: dict[str, Any]) -> None:
         """A step's run that ended before the engine died, its end in its workflow's
@@ -73,7 +69,7 @@ class Workflows:
         moment after them) or waiting for a person are interrupted."""
         if run.workflow:
             steps = run.workflow["steps"]
-            for entry in read_journal(self._workflow_dir(run.id)):
+            for entry in read_journal(run_folder(self.state_dir, run.id)):
                 st = steps.get(entry["step"])
                 if st is not None and st["state"] not in FINAL_STEP:
                     set_step(st, entry.get("state") or "interrupted",

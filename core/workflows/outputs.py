@@ -15,13 +15,13 @@ MAX_VALUE = 4096
 RESERVED = "FLEETDECK_"
 
 
-def output_path(state_dir: Path, run_id: int, step: str, *, make: bool = False) -> Path:
-    """Where a step of workflow run `run_id` writes its outputs; `make`: its folder made
-    (private), once per workflow run."""
+def run_folder(state_dir: Path, run_id: int, *, make: bool = False) -> Path:
+    """A workflow run's folder: its steps' outputs (`STEP.out`) and its journal; `make`:
+    made (private), once per workflow run."""
     folder = Path(state_dir) / "workflows" / str(run_id)
     if make:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return folder / f"{step}.out"
+    return folder
 
 
 def read_outputs(path: Path | str) -> tuple[dict[str, str], list[str]]:

@@ -64,10 +64,6 @@ def result_of(spec: WorkflowSpec, steps: dict[str, Any]) -> str:
     return ""
 
 
-def ended_ok(st: dict[str, Any]) -> bool:
-    return st["state"] == "succeeded"
-
-
 def interrupted(record: dict[str, Any], reason: str, now: float,
                 state_of: Any, ran: dict[int, str]) -> list[str]:
     """A dead engine's workflow run, its steps brought up to date from their runs (the

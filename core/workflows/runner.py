@@ -26,7 +26,7 @@ from core.jobs.runs import RunState, Trigger, worst_state
 from core.remote.config import LOCAL_HOST
 from core.remote.inventory import TargetError
 from core.workflows.journal import Journal
-from core.workflows.outputs import output_path, read_outputs
+from core.workflows.outputs import read_outputs, run_folder
 from core.workflows.record import result_of, set_step, step_decision
 from core.workflows.spec import FINAL_STEP, Gate, Step, WorkflowSpec
 
@@ -161,7 +161,7 @@ class WorkflowProcess:
                 s.acts.append(child)
             s.left = len(s.acts)
             eng._rollouts.plan(s.acts, job.rollout)
-        self._out_dir = output_path(eng.state_dir, self.act.run.id, "", make=True).parent
+        self._out_dir = run_folder(eng.state_dir, self.act.run.id, make=True)
         self._journal = Journal(self._out_dir)
         eng._record_batch(batch, {})
         eng.store.save_run(self.act.run)

@@ -30,7 +30,7 @@ def add_parsers(sub: Any) -> None:
     a.add_argument("--json", action="store_true", help="print the alerts as JSON")
     a.set_defaults(func=_list)
     k = sub.add_parser("ack", help="acknowledge an alert (stops its reminders)")
-    k.add_argument("id", type=_alert_id, metavar="ID", help="the alert's id, e.g. 12")
+    k.add_argument("id", type=alert_id, metavar="ID", help="the alert's id, e.g. 12")
     k.set_defaults(func=_act)
     s = sub.add_parser("silence", help="hold notifications for a check, host, check@host "
                                        "or #ID for a while")
@@ -53,7 +53,7 @@ def alert_line(event: Any) -> str:
             f"{escape(a['detail'])}{quiet}")
 
 
-def _alert_id(text: str) -> int:
+def alert_id(text: str) -> int:
     try:
         value = int(text.lstrip("#"))
     except ValueError:

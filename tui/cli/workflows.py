@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tui.cli.alerts import alert_id
 from tui.cli.common import ACTOR, CLIError, console, on_engine, run_id, view
 
 SOCKET_ENV = "FLEETDECK_APPROVALS_SOCKET"
@@ -51,7 +52,7 @@ def add_parsers(sub: Any) -> None:
     r.add_argument("--json", action="store_true", help="print the finished run as JSON")
     r.set_defaults(func=_retry)
     m = sub.add_parser("remediate", help="run the workflow an alert names, on its host")
-    m.add_argument("alert_id", type=lambda s: run_id(s), metavar="ALERT",
+    m.add_argument("alert_id", type=alert_id, metavar="ALERT",
                    help="the alert's id")
     m.add_argument("--json", action="store_true", help="print the finished run as JSON")
     m.set_defaults(func=_remediate)

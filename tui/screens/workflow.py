@@ -115,13 +115,16 @@ class WorkflowScreen(TableScreen):
         return st.get("reason") or ""
 
     def engine_events(self, events: list[Any]) -> None:
-        mine = {self.run["id"], *(i for st in self.record["steps"].values()
-                                  for i in st.get("runs") or [])}
+        me = self.run["id"]
         for e in events:
-            if isinstance(e, ApprovalChanged) and e.run_id == self.run["id"] or \
-                    isinstance(e, RUN_EVENTS) and (getattr(e, "run", None) or {}).get(
-                        "id") in mine | {None} or isinstance(e, RUN_EVENTS) and (
-                        getattr(e, "run", None) or {}).get("parent") == self.run["id"]:
+            if isinstance(e, ApprovalChanged):
+                hit = e.run_id == me
+            elif isinstance(e, RUN_EVENTS):  # a step's run names its workflow run
+                run = getattr(e, "run", None)
+                hit = run is None or me in (run.get("id"), run.get("parent"))
+            else:
+                hit = False
+            if hit:
                 self.refresh_data()
                 return
 
