@@ -36,6 +36,18 @@ def clip(value: object, limit: int = CLIP) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def regex_problem(value: str) -> tuple[re.Pattern[str] | None, str]:
+    """A pattern compiled, or why it cannot be, the same words on any stack depth: a
+    nesting too deep is Python's RecursionError, whose text varies with where the limit
+    was met."""
+    try:
+        return re.compile(value), ""
+    except RecursionError:
+        return None, "maximum recursion depth exceeded"
+    except (re.error, OverflowError) as e:
+        return None, str(e)
+
+
 def one_line(text: str, limit: int = 400) -> str:
     """A message made safe to print as one line: control characters escaped, length cut."""
     if not text.isprintable():

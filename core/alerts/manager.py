@@ -121,6 +121,8 @@ class AlertManager:
             changes = approval_alert(book, event, self.engine.clock())
         elif kind == "run_finished":
             run = event.run  # type: ignore[attr-defined]
+            if run.get("origin"):  # another node's run: that node alerts on it
+                return
             job = self.engine.config.jobs.get(run["job"])
             changes = book.run_finished(run, job.alert_on if job else ())
         else:

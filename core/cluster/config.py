@@ -20,6 +20,7 @@ CLUSTER = Section("cluster", "several daemons on one Redis: one leader schedules
         minimum=1, maximum=10_000),
     Key("lease", "duration", "a dead leader is replaced within this", "5s"),
     Key("heartbeat", "duration", "how often a node renews and says it lives", "1s"),
+    Key("visibility", "duration", "a silent worker's runs are taken over after", "30s"),
     Key("prefix", "string", "the keys' prefix (clusters sharing a Redis)", "fleetdeck"),
 ))
 
@@ -31,6 +32,7 @@ class ClusterConfig:
     capacity: int | None = None
     lease: float = 5.0
     heartbeat: float = 1.0
+    visibility: float = 30.0
     prefix: str = "fleetdeck"
 
 
@@ -55,8 +57,13 @@ def read_cluster(c: Checker, doc: dict[str, Any]) -> ClusterConfig | None:
     if beat * 3 > lease:
         c.add(p + ("heartbeat",), f"heartbeat ({beat:g}s) must be at most a third of the "
                                   f"lease ({lease:g}s): a leader renews it in time")
+    seen = c.read(t, CLUSTER["visibility"], p)
+    if seen < beat * 3:
+        c.add(p + ("visibility",), f"visibility ({seen:g}s) must be at least three "
+                                   f"heartbeats ({beat * 3:g}s): a live worker keeps its "
+                                   "runs")
     return ClusterConfig(redis=url, node=node, capacity=c.read(t, CLUSTER["capacity"], p),
-                         lease=lease, heartbeat=beat,
+                         lease=lease, heartbeat=beat, visibility=seen,
                          prefix=c.string(t, "prefix", p, "fleetdeck", line=True))
 
 

@@ -1,19 +1,20 @@
 """What a node asks of Redis, each one round trip (a Lua script where it must be atomic):
 join under a unique name, heartbeat, take or renew the leader's lease (a fencing token
-that grows with every term), claim due occurrences once (refused when the token is
-stale), and the cluster's view for `cluster status`.
+that grows with every term), and the cluster's view for `cluster status`.
 
 Keys, under the prefix (`fleetdeck`):
   leader            "NODE TERM" with the lease's expiry (SET NX PX)
   term              the last term handed out (INCR)
   node:NAME         the instance holding the name, expiring (SET NX PX)
   nodes             hash NAME -> JSON {pid, running, capacity, heartbeat, host}
-  claim:JOB:OCC     "NODE TERM" of the run of that occurrence (SET NX PX)
+  claim:JOB:OCC     "NODE TERM" of the run of that occurrence (SET NX PX), set with
+                    the work it makes (core/cluster/workqueue.py)
   last:JOB          the newest occurrence claimed (a new leader resumes after it)
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -29,30 +30,47 @@ end
 return 0
 """
 
-# KEYS[1] leader, KEYS[2..n] claim keys, then the same number of last:JOB keys;
-# ARGV[1] token, ARGV[2] ttl ms, ARGV[3..] occurrences (one per claim)
-_CLAIM = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-local n = (#KEYS - 1) / 2
-local out = {}
-for i = 1, n do
-  local ok = redis.call('SET', KEYS[1 + i], ARGV[1], 'NX', 'PX', ARGV[2])
-  if ok then
-    out[#out + 1] = i
-    local last = KEYS[1 + n + i]
-    local cur = tonumber(redis.call('GET', last) or '0')
-    if tonumber(ARGV[2 + i]) > cur then redis.call('SET', last, ARGV[2 + i]) end
-  end
-end
-return out
-"""
-
 _JOIN = """
 local cur = redis.call('GET', KEYS[1])
 if cur and cur ~= ARGV[1] then return cur end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 'ok'
 """
+
+
+def redis_errors() -> tuple[type[BaseException], ...]:
+    import redis.exceptions
+
+    return (redis.exceptions.RedisError, OSError, asyncio.TimeoutError)
+
+
+def describe_error(e: BaseException, url: str) -> str:
+    """A Redis failure in a few words, the URL without its password."""
+    from urllib.parse import urlsplit
+
+    import redis.exceptions
+
+    where = _safe_url(url)
+    auth = isinstance(e, redis.exceptions.AuthenticationError
+                      | redis.exceptions.AuthorizationError) or (
+        isinstance(e, redis.exceptions.ResponseError) and "NOAUTH" in str(e))
+    if auth and not urlsplit(url).password:
+        return f"Redis at {where} wants a password (redis://:PASSWORD@HOST:PORT/DB)"
+    if auth:
+        return f"Redis at {where} refused the password"
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return f"cannot reach Redis at {where}: {text}"
+
+
+def _safe_url(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        host = parts.hostname or ""
+        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
 
 
 class ClusterError(Exception):
@@ -72,7 +90,6 @@ class RedisStore:
         self.node = node
         self.instance = f"{socket.gethostname()} pid {os.getpid()} {uuid.uuid4().hex[:8]}"
         self._renew = client.register_script(_RENEW)
-        self._claim = client.register_script(_CLAIM)
         self._join = client.register_script(_JOIN)
 
     def key(self, *parts: str) -> str:
@@ -126,22 +143,6 @@ class RedisStore:
                           self.key("leader"), lead.token)
 
     # occurrences ----------------------------------------------------------------------
-    async def claim(self, lead: Leadership, due: list[tuple[str, float]],
-                    ttl: float) -> list[bool] | None:
-        """Claim (job, occurrence) pairs for this term: which were ours to run; None
-        when the token is stale (another node leads: nothing may be dispatched)."""
-        if not due:
-            return []
-        keys = [self.key("leader")]
-        keys += [self.key("claim", job, f"{occ:.3f}") for job, occ in due]
-        keys += [self.key("last", job) for job, _ in due]
-        got = await self._claim(keys=keys, args=[lead.token, int(ttl * 1000),
-                                                 *(f"{occ:.3f}" for _, occ in due)])
-        if got == -1:
-            return None
-        mine = {int(i) for i in got}
-        return [i + 1 in mine for i in range(len(due))]
-
     async def last_occurrences(self, jobs: list[str]) -> dict[str, float]:
         if not jobs:
             return {}

@@ -17,46 +17,17 @@ import time
 from typing import Any
 
 from core.cluster.config import ClusterConfig
-from core.cluster.redisstore import ClusterError, Leadership, RedisStore
+from core.cluster.redisstore import (
+    ClusterError,
+    Leadership,
+    RedisStore,
+    describe_error,
+    redis_errors,
+)
 
 log = logging.getLogger("fleetdeck.cluster")
 
 CLAIM_TTL = 3600.0  # seconds a claim is kept at least (above any misfire grace)
-
-
-def redis_errors() -> tuple[type[BaseException], ...]:
-    import redis.exceptions
-
-    return (redis.exceptions.RedisError, OSError, asyncio.TimeoutError)
-
-
-def describe_error(e: BaseException, url: str) -> str:
-    """A Redis failure in a few words, the URL without its password."""
-    from urllib.parse import urlsplit
-
-    import redis.exceptions
-
-    where = _safe_url(url)
-    auth = isinstance(e, redis.exceptions.AuthenticationError
-                      | redis.exceptions.AuthorizationError) or (
-        isinstance(e, redis.exceptions.ResponseError) and "NOAUTH" in str(e))
-    if auth and not urlsplit(url).password:
-        return f"Redis at {where} wants a password (redis://:PASSWORD@HOST:PORT/DB)"
-    if auth:
-        return f"Redis at {where} refused the password"
-    text = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return f"cannot reach Redis at {where}: {text}"
-
-
-def _safe_url(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        host = parts.hostname or ""
-        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 class ClusterService:
@@ -72,6 +43,10 @@ class ClusterService:
         self.connected = False
         self.problem = ""  # the last Redis failure, for status and notices
         self._task: asyncio.Task[None] | None = None
+        self._mirror_task: asyncio.Task[None] | None = None
+        self.queue: Any = None  # core/cluster/workqueue.py
+        self.worker: Any = None  # core/cluster/worker.py
+        self.mirror: Any = None  # core/cluster/mirror.py
 
     @property
     def node(self) -> str:
@@ -94,9 +69,15 @@ class ClusterService:
         self.client = from_url(url, socket_timeout=max(beat, 0.5),
                                socket_connect_timeout=max(beat, 0.5))
         self.store = RedisStore(self.client, self.config.prefix, self.node)
+        from core.cluster.mirror import Mirror
+        from core.cluster.worker import ClusterWorker
+        from core.cluster.workqueue import WorkQueue
+
+        self.queue = WorkQueue(self.client, self.config.prefix, self.node)
         try:
             await self.client.ping()
             await self.store.join(self.config.lease)
+            await self.queue.ensure_group()
         except ClusterError as e:
             await self.client.aclose()
             raise EngineError(str(e)) from None
@@ -105,16 +86,27 @@ class ClusterService:
             raise EngineError(describe_error(e, url)) from None
         self.connected = True
         engine.cluster = self
+        self.worker = ClusterWorker(engine, self.queue,
+                                    self.config.capacity or engine.max_concurrent,
+                                    visibility=self.config.visibility,
+                                    block=max(beat, 0.5) * 0.6)
+        self.mirror = Mirror(engine, self.queue)
+        self.worker.start()
         self._task = asyncio.ensure_future(self._loop())
+        self._mirror_task = asyncio.ensure_future(self._mirror_loop())
         log.info("joined the cluster as %s", self.node)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in (self._task, self._mirror_task):
+            if task is None:
+                continue
+            task.cancel()
             try:
-                await self._task
+                await task
             except (asyncio.CancelledError, Exception):
                 pass
+        if self.worker is not None:
+            await self.worker.stop()
         if self.client is not None:
             try:
                 if self.lead is not None and self.store is not None:
@@ -158,9 +150,33 @@ class ClusterService:
                 self.connected = True
                 log.info("Redis answers again")
                 self.engine._notice("info", "cluster: Redis answers again")
+            try:
+                await self.worker.maintain()
+            except asyncio.CancelledError:
+                raise
+            except redis_errors():
+                pass  # the next beat says so if Redis is gone
             failures = 0
             self.problem = ""
             await asyncio.sleep(beat)
+
+    async def _mirror_loop(self) -> None:
+        """Copy the other nodes' finished runs into this history, each heartbeat."""
+        warned = False
+        while True:
+            try:
+                await self.mirror.catch_up()
+                warned = False
+            except asyncio.CancelledError:
+                raise
+            except redis_errors() as e:
+                if not warned:
+                    log.warning("copying the cluster's history: %s",
+                                describe_error(e, self.url))
+                    warned = True
+            except Exception:  # a bad entry must not stop the copying for good
+                log.exception("copying the cluster's history")
+            await asyncio.sleep(self.config.heartbeat)
 
     def _check_lease(self) -> None:
         """Stop scheduling before the lease can expire unrenewed: no split brain."""
@@ -173,7 +189,7 @@ class ClusterService:
         eng = self.engine
         cfg = self.config
         capacity = cfg.capacity or eng.max_concurrent
-        await self.store.heartbeat(cfg.lease, eng._running, capacity,
+        await self.store.heartbeat(cfg.lease, self.worker.load, capacity,
                                    self.lead.term if self.lead else None)
         if self.lead is not None:
             started = time.monotonic()
@@ -202,14 +218,20 @@ class ClusterService:
         self.engine.cluster_follow()
 
     # for the engine --------------------------------------------------------------------
-    async def claim(self, due: list[tuple[str, float]]) -> tuple[list[bool] | None, str]:
-        """Claim due occurrences under the current token: which are ours, and the claim
-        as history keeps it ("NODE TERM"); None when this node no longer leads."""
+    async def claim_work(self, occurrences: list[tuple[str, float, bool, str, dict[str, Any]]]
+                         ) -> tuple[list[str] | None, str]:
+        """Claim due occurrences under the current token and put those to run on the
+        shared work stream (one script): a code for each (core/cluster/workqueue.py)
+        and the claim as history keeps it; None when this node no longer leads."""
         lead = self.lead
-        if lead is None or self.store is None:
+        if lead is None or self.queue is None:
             return None, ""
+        for _job, _occ, _run, _overlap, item in occurrences:
+            if item:
+                item["claim"] = lead.token
+                item["origin"] = self.node
         try:
-            got = await self.store.claim(lead, due, CLAIM_TTL)
+            got = await self.queue.claim_work(lead.token, CLAIM_TTL, occurrences)
         except redis_errors() as e:
             self.problem = describe_error(e, self.url)
             log.warning("claims failed: %s", self.problem)

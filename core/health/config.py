@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.confguard import clip
+from core.confguard import clip, regex_problem
 from core.schema import Key, Section
 
 KINDS = ("metrics", "tcp", "http", "process", "command", "ssh")
@@ -255,10 +255,9 @@ def _regex(c: Any, t: dict[str, Any], key: str, p: tuple[str, ...]) -> str | Non
     value = c.string(t, key, p, None)
     if value is None:
         return None
-    try:
-        re.compile(value)
-    except (re.error, RecursionError, OverflowError) as e:  # nested groups recurse
-        c.add(p + (key,), f"bad regex {clip(value)}: {e}")
+    _rx, problem = regex_problem(value)
+    if problem:
+        c.add(p + (key,), f"bad regex {clip(value)}: {problem}")
         return None
     return value
 

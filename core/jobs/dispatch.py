@@ -182,7 +182,7 @@ class Dispatch:
             id=self.store.next_run_id(), job=job.name, host=host, command=job.command,
             trigger=trigger.value, occurrence=occ, state=RunState.SKIPPED.value,
             reason=reason, queued_at=now, finished_at=now, engine_pid=os.getpid(),
-            claim=self._claiming,
+            claim=self._claiming, node=self.cluster.node if self.cluster else None,
         )
         self.store.add_run(run)
         self._note_result(run)
@@ -215,6 +215,7 @@ class Dispatch:
             max_attempts=1 + job.retry.retries,
             engine_pid=self._pid, requested_by=who, parent=job.parent, step=job.step,
             claim=self._claiming if trigger != Trigger.MANUAL else None,
+            node=self.cluster.node if self.cluster is not None else None,
             workflow=workflow if workflow is not None else self._new_workflow(job, host),
         )
         act = ActiveRun(run, job)

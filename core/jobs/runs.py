@@ -99,6 +99,8 @@ class Run:
     step: str | None = None  # ... and the step's name
     workflow: dict[str, Any] | None = None  # a workflow run: its steps (core/workflows/)
     claim: str | None = None  # in a cluster: the claim of its occurrence ("NODE TERM")
+    node: str | None = None  # in a cluster: the node it ran on
+    origin: str | None = None  # a run another node ran, mirrored here: "NODE#ID" there
 
     @property
     def duration(self) -> float | None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.confguard import clip
+from core.confguard import clip, regex_problem
 from core.durations import DurationError, parse_duration
 from core.logs.levels import LEVELS, detect_level
 from core.schema import Key, Section
@@ -99,10 +99,9 @@ def parse_field(text: str) -> FieldCondition:
         except ValueError:
             raise RuleError(f"bad field condition {clip(text)}: {op} needs a number") from None
     if op == "~":
-        try:
-            re.compile(value)
-        except (re.error, RecursionError, OverflowError) as e:  # nested groups recurse
-            raise RuleError(f"bad regex in {clip(text)}: {e}") from None
+        _rx, problem = regex_problem(value)
+        if problem:
+            raise RuleError(f"bad regex in {clip(text)}: {problem}")
     return FieldCondition(m.group(1), m.group(2), value)
 
 
@@ -394,10 +393,9 @@ def read_rules(c: Any, doc: dict[str, Any], sources: dict[str, Any]) -> dict[str
             ok = False
         match = c.string(t, "match", p, None)
         if match is not None:
-            try:
-                re.compile(match)
-            except (re.error, RecursionError, OverflowError) as e:  # nested groups recurse
-                c.add(p + ("match",), f"bad regex {clip(match)}: {e}")
+            _rx, problem = regex_problem(match)
+            if problem:
+                c.add(p + ("match",), f"bad regex {clip(match)}: {problem}")
                 ok = False
         cond = None
         ftext = c.string(t, "field", p, None)

@@ -15,11 +15,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from core.confguard import clip
+from core.confguard import clip, regex_problem
 from core.schema import Key, Section
 
 SOURCE = Section("sources", "log sources to follow: a file, a glob, a command, or a file "
@@ -78,10 +77,9 @@ def read_sources(c: Any, doc: dict[str, Any],
             continue
         fields = c.string(t, "fields", p, None)
         if fields is not None:
-            try:
-                rx = re.compile(fields)
-            except (re.error, RecursionError, OverflowError) as e:  # nested groups recurse
-                c.add(p + ("fields",), f"bad regex {clip(fields)}: {e}")
+            rx, problem = regex_problem(fields)
+            if rx is None:
+                c.add(p + ("fields",), f"bad regex {clip(fields)}: {problem}")
                 continue
             if not rx.groupindex:
                 c.add(p + ("fields",), "the regex names no fields; use (?P<name>...)")

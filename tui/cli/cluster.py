@@ -48,8 +48,7 @@ def _status(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
 async def _read(cfg: Any) -> dict[str, Any]:
     from redis.asyncio import from_url
 
-    from core.cluster.redisstore import RedisStore
-    from core.cluster.service import describe_error, redis_errors
+    from core.cluster.redisstore import RedisStore, describe_error, redis_errors
     from core.secrets import SecretError, resolve
 
     try:

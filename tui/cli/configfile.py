@@ -80,7 +80,7 @@ def _reach_redis(cfg: object) -> str:
     """'' when the cluster's Redis answers with this config's URL and password."""
     import asyncio
 
-    from core.cluster.service import describe_error, redis_errors
+    from core.cluster.redisstore import describe_error, redis_errors
     from core.secrets import SecretError, resolve
 
     try:

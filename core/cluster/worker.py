@@ -1,0 +1,189 @@
+"""A node as a worker of the cluster: it reads the shared work stream up to its free
+capacity, runs each item as its own runs (recorded in its own history first, so a
+crash here is seen here), and reports them once they are on disk. While it works it
+keeps its entries fresh; an entry that stays idle past the visibility timeout belongs
+to a worker that stopped answering, and another node takes it over: the lost run is
+recorded `interrupted` and run again when its job's retries allow.
+
+Reports that Redis could not take wait here and go when it answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.cluster.workqueue import Taken, WorkQueue
+
+log = logging.getLogger("fleetdeck.cluster")
+
+TAIL_BYTES = 4096  # of a run's log, in its report (the full log stays on its node)
+
+
+@dataclass
+class _Open:
+    taken: Taken
+    waiting: set[int] = field(default_factory=set)  # run ids not yet ended
+    runs: list[dict[str, Any]] = field(default_factory=list)  # reports of those ended
+
+
+class ClusterWorker:
+    def __init__(self, engine: Any, queue: WorkQueue, capacity: int, *,
+                 visibility: float, block: float) -> None:
+        self.engine = engine
+        self.queue = queue
+        self.capacity = capacity
+        self.visibility = visibility
+        self.block_ms = max(50, int(block * 1000))
+        self._open: dict[str, _Open] = {}
+        self._entry_of: dict[int, str] = {}  # run id -> its work entry
+        self._outbox: list[tuple[str, str, list[dict[str, Any]]]] = []
+        self._room = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.fanouts: Any = None  # core/cluster/fanwork.py, for a fan-out's batches
+        self.taken_over = 0  # entries taken from workers that stopped answering
+
+    @property
+    def load(self) -> int:
+        """Runs of the cluster's work here now (queued or running)."""
+        return sum(len(o.waiting) for o in self._open.values())
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._take_loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    # taking work -------------------------------------------------------------------------
+    async def _take_loop(self) -> None:
+        from core.cluster.redisstore import describe_error, redis_errors
+
+        failures = 0
+        while True:
+            free = self.capacity - self.load
+            if free <= 0 or self.engine._stopping:
+                self._room.clear()
+                try:
+                    await asyncio.wait_for(self._room.wait(), 1.0)
+                except TimeoutError:
+                    pass
+                continue
+            try:
+                taken = await self.queue.take(free, self.block_ms)
+            except asyncio.CancelledError:
+                raise
+            except redis_errors() as e:
+                failures += 1
+                if failures == 1:
+                    log.warning("taking work: %s", describe_error(e, self.engine.cluster.url))
+                await asyncio.sleep(min(0.2 * 2 ** min(failures, 5), 5.0))
+                continue
+            failures = 0
+            for t in taken:
+                self._begin(t)
+
+    def _begin(self, t: Taken) -> None:
+        kind = t.item.get("kind")
+        if kind == "fanout" and self.fanouts is not None:
+            self.fanouts.begin(t)
+            return
+        if kind != "job":
+            self._report(t.entry, "", [{"state": "failed", "node": self.queue.node,
+                                        "reason": f"not a work item fleetdeck knows: "
+                                                  f"{str(t.item)[:120]}"}])
+            return
+        try:
+            acts, ended = self.engine.cluster_take(t.item, t.dead_worker, t.deliveries)
+        except Exception as e:  # a bug must not leave the entry pending for ever
+            log.exception("work item %s", t.entry)
+            acts, ended = [], [{"job": t.item.get("job"), "state": "failed",
+                                "node": self.queue.node, "reason": f"fleetdeck error: {e}"}]
+        o = _Open(t, runs=list(ended))
+        self._open[t.entry] = o
+        for act in acts:
+            o.waiting.add(act.run.id)
+            self._entry_of[act.run.id] = t.entry
+            act.on_finish = self._ended_soon
+        if not o.waiting:
+            self._close(t.entry)
+
+    def _ended_soon(self, act: Any) -> None:
+        """A run of an item ended (not yet on disk): report it once it is."""
+        self.engine.store.when_durable(lambda: self._ended(act))
+
+    def _ended(self, act: Any) -> None:
+        entry = self._entry_of.pop(act.run.id, None)
+        o = self._open.get(entry) if entry is not None else None
+        if o is None:
+            return
+        o.waiting.discard(act.run.id)
+        o.runs.append(self.report_of(act.run))
+        self._room.set()
+        if not o.waiting:
+            self._close(entry)
+
+    def _close(self, entry: str) -> None:
+        o = self._open.pop(entry)
+        self._report(entry, str(o.taken.item.get("job") or ""), o.runs)
+
+    def _report(self, entry: str, job: str, runs: list[dict[str, Any]]) -> None:
+        self._outbox.append((entry, job, runs))
+        asyncio.ensure_future(self.flush())
+
+    def report_of(self, run: Any) -> dict[str, Any]:
+        """A finished run as the results stream carries it: the record, where it ran,
+        the tail of its log and where the whole log is."""
+        from core.jobs.active import run_dict
+
+        doc = run_dict(run)
+        doc["node"] = self.queue.node
+        path = self.engine.store.log_path(run.id)
+        doc["log"] = f"{self.queue.node}:{path}"
+        try:
+            with open(path, "rb") as f:
+                f.seek(0, 2)
+                size = f.tell()
+                f.seek(max(0, size - TAIL_BYTES))
+                doc["log_tail"] = f.read().decode("utf-8", "replace")
+        except OSError:
+            doc["log_tail"] = ""
+        return doc
+
+    async def flush(self) -> None:
+        """Send the reports Redis has not taken yet (in order; stop at a failure)."""
+        from core.cluster.redisstore import redis_errors
+
+        while self._outbox:
+            entry, job, runs = self._outbox[0]
+            try:
+                mine = await self.queue.finish(entry, job, runs)
+            except asyncio.CancelledError:
+                raise
+            except redis_errors():
+                return  # the next heartbeat tries again
+            if self._outbox and self._outbox[0][0] == entry:
+                self._outbox.pop(0)
+            if not mine:
+                log.warning("work entry %s was taken over by another node before its "
+                            "report; its runs are reported all the same", entry)
+
+    # each heartbeat ----------------------------------------------------------------------
+    async def maintain(self) -> None:
+        """Keep this node's entries fresh, take over a stopped worker's, send what waits."""
+        await self.queue.touch(list(self._open) + (
+            self.fanouts.entries() if self.fanouts is not None else []))
+        free = self.capacity - self.load
+        if free > 0:
+            for t in await self.queue.take_over(self.visibility, min(free, 100)):
+                self.taken_over += 1
+                log.warning("took over work entry %s from %s, which stopped answering",
+                            t.entry, t.dead_worker)
+                self._begin(t)
+        await self.flush()
