@@ -106,16 +106,19 @@ class RedisStore:
                                "give this one another [cluster] node")
 
     async def heartbeat(self, ttl: float, running: int, capacity: int,
-                        leader_term: int | None) -> None:
+                        leader_term: int | None) -> int:
+        """Renew this node's name and row: the number of nodes in the cluster's table."""
         info = {"node": self.node, "pid": os.getpid(), "host": socket.gethostname(),
                 "running": running, "capacity": capacity, "heartbeat": time.time(),
                 "leader_term": leader_term}
         pipe = self.r.pipeline(transaction=False)
         pipe.set(self.key("node", self.node), self.instance, px=int(ttl * 1000), xx=True)
         pipe.hset(self.key("nodes"), self.node, json.dumps(info))
-        held, _ = await pipe.execute()
+        pipe.hlen(self.key("nodes"))
+        held, _, members = await pipe.execute()
         if not held:  # the name expired (a long pause): take it again, or refuse
             await self.join(ttl)
+        return int(members)
 
     async def leave(self) -> None:
         pipe = self.r.pipeline(transaction=False)

@@ -47,6 +47,8 @@ class ClusterService:
         self.queue: Any = None  # core/cluster/workqueue.py
         self.worker: Any = None  # core/cluster/worker.py
         self.mirror: Any = None  # core/cluster/mirror.py
+        self.fanouts: Any = None  # core/cluster/fanwork.py: this node's shared fan-outs
+        self.members = 1  # nodes in the cluster's table at the last heartbeat
 
     @property
     def node(self) -> str:
@@ -69,6 +71,7 @@ class ClusterService:
         self.client = from_url(url, socket_timeout=max(beat, 0.5),
                                socket_connect_timeout=max(beat, 0.5))
         self.store = RedisStore(self.client, self.config.prefix, self.node)
+        from core.cluster.fanwork import FanOutShare, FanOutWork
         from core.cluster.mirror import Mirror
         from core.cluster.worker import ClusterWorker
         from core.cluster.workqueue import WorkQueue
@@ -91,6 +94,13 @@ class ClusterService:
                                     visibility=self.config.visibility,
                                     block=max(beat, 0.5) * 0.6)
         self.mirror = Mirror(engine, self.queue)
+        self.fanouts = FanOutShare(self.queue, lambda: self.members)
+        self.worker.fanouts = FanOutWork(engine, self.queue)
+        try:
+            await self.fanouts.start()
+        except redis_errors() as e:
+            await self.client.aclose()
+            raise EngineError(describe_error(e, url)) from None
         self.worker.start()
         self._task = asyncio.ensure_future(self._loop())
         self._mirror_task = asyncio.ensure_future(self._mirror_loop())
@@ -107,6 +117,8 @@ class ClusterService:
                 pass
         if self.worker is not None:
             await self.worker.stop()
+        if self.fanouts is not None:
+            await self.fanouts.stop()
         if self.client is not None:
             try:
                 if self.lead is not None and self.store is not None:
@@ -189,8 +201,8 @@ class ClusterService:
         eng = self.engine
         cfg = self.config
         capacity = cfg.capacity or eng.max_concurrent
-        await self.store.heartbeat(cfg.lease, self.worker.load, capacity,
-                                   self.lead.term if self.lead else None)
+        self.members = await self.store.heartbeat(cfg.lease, self.worker.load, capacity,
+                                                  self.lead.term if self.lead else None)
         if self.lead is not None:
             started = time.monotonic()
             if await self.store.renew(self.lead, cfg.lease):
@@ -239,6 +251,13 @@ class ClusterService:
         if got is None:
             self._step_down("a newer leader holds the lease (claim refused)")
         return got, lead.token
+
+    def shared_fanout(self) -> tuple[type, dict[str, Any]]:
+        """The fan-out class, and its extra arguments, for one whose hosts the cluster's
+        workers share (core/cluster/fanwork.py)."""
+        from core.cluster.fanwork import SharedFanOut
+
+        return SharedFanOut, {"share": self.fanouts}
 
     def status(self) -> dict[str, Any]:
         return {"node": self.node, "leader": self.lead is not None,

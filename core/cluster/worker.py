@@ -48,7 +48,8 @@ class ClusterWorker:
     @property
     def load(self) -> int:
         """Runs of the cluster's work here now (queued or running)."""
-        return sum(len(o.waiting) for o in self._open.values())
+        return sum(len(o.waiting) for o in self._open.values()) + (
+            self.fanouts.load if self.fanouts is not None else 0)
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._take_loop())
@@ -76,7 +77,9 @@ class ClusterWorker:
                     pass
                 continue
             try:
-                taken = await self.queue.take(free, self.block_ms)
+                # one at a time: a burst spreads over the nodes waiting for work,
+                # instead of going whole to the first that asks
+                taken = await self.queue.take(1, self.block_ms)
             except asyncio.CancelledError:
                 raise
             except redis_errors() as e:

@@ -160,7 +160,14 @@ class FanOuts:
         pool = engine_pool(self.engine)
         if trust_new_keys:
             pool = pool.trusting()
-        fo = FanOut(command, [inventory[n] for n in names], pool=pool,
+        cls: Any = FanOut
+        extra: dict[str, Any] = {}
+        cluster = getattr(self.engine, "cluster", None)
+        if cluster is not None and len(names) > 1 and transfer is None and \
+                not become_password and where is None and \
+                not (rollout is not None and rollout.rolling) and not trust_new_keys:
+            cls, extra = cluster.shared_fanout()  # its hosts over the cluster's workers
+        fo = cls(command, [inventory[n] for n in names], pool=pool,
                     inventory=inventory, bus=self.engine.bus, fanout_id=fid,
                     pattern=pattern, forks=forks, timeout=timeout,
                     connect_timeout=connect_timeout, log_dir=store.log_dir(fid),
@@ -168,7 +175,7 @@ class FanOuts:
                     hold_canary=hold_canary, out_dir=where, transfer=transfer,
                     become=become, become_password=become_password,
                     group_forks={g.name: g.forks for g in self.engine.config.groups.values()
-                                 if g.forks})
+                                 if g.forks}, **extra)
         self._live[fid] = fo
         task = self.engine._spawn(self._run(fo, actor, trust_new_keys))  # noqa: SLF001
         task.add_done_callback(lambda _t, fid=fid: self._live.pop(fid, None))

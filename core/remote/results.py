@@ -27,6 +27,7 @@ class HostResult:
     digest: str = ""  # sha256 of the output, for gathering identical outputs
     batch: int | None = None  # a rolling fan-out's batch (1 first), None when not rolling
     changed: bool | None = None  # a push or pull: whether it changed anything
+    node: str | None = None  # in a cluster: the worker that ran it
 
     @property
     def final(self) -> bool:

@@ -6,7 +6,9 @@ that cannot be reached is one line at start."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import time
@@ -248,3 +250,57 @@ async def test_the_console_says_this_nodes_part(tmp_path, redis_server) -> None:
         redis_server.client.set("fleetdeck:leader", "other 9")  # another node took it
         await pilot_until(pilot, lambda: "cluster ops1: standby" in status(),
                           "the node to stand by")
+
+
+def _starts(path: Path) -> list[list[str]]:
+    return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.mark.parametrize("retries", [1, 0])
+def test_a_worker_killed_mid_run_has_its_run_taken_over(tmp_path, redis_server,
+                                                        retries) -> None:
+    """kill -9 the worker of a long run: after the visibility timeout another node
+    records it `interrupted` (naming the worker) and, while the job's retries allow,
+    runs the occurrence again; the dead worker's orphan is the test's to end."""
+    starts = tmp_path / "starts"
+    jobs = ("[jobs.long]\nschedule = \"every 2s\"\noverlap = \"skip\"\n"
+            f"retries = {retries}\nretry_backoff = \"1s\"\n"
+            f"command = 'echo \"$FLEETDECK_NODE $FLEETDECK_SCHEDULED_AT $$\" >> {starts}; "
+            "sleep 120'\n")
+    env = cli_env(tmp_path)
+    nodes = {}
+    try:
+        for name in ("a", "b"):
+            cfg = _config(tmp_path, redis_server.url, name, starts, jobs)
+            nodes[name] = start_daemon(cfg, tmp_path / f"state-{name}", env)
+        first = until(lambda: _starts(starts), "the first start")[0]
+        worker, occ = first[0], first[1]
+        nodes[worker].send_signal(signal.SIGKILL)
+        nodes[worker].wait()
+        other = "b" if worker == "a" else "a"
+
+        def lost() -> list[dict]:
+            return [r for r in _runs(tmp_path, other, env)
+                    if r["state"] == "interrupted" and not r["origin"]]
+
+        marked = until(lost, "the lost run recorded", interval=0.3)[0]
+        assert str(int(marked["occurrence"])) == occ
+        assert marked["node"] == other and marked["claim"]
+        assert f"worker {worker} stopped answering" in marked["reason"]
+        if retries:
+            assert f"run again on {other} (retries=1)" in marked["reason"]
+            again = until(lambda: [s for s in _starts(starts) if s[0] == other],
+                          "the occurrence run again")[0]
+            assert again[1] == occ  # the same occurrence, not a new one
+        else:
+            assert "not run again (retries=0)" in marked["reason"]
+            time.sleep(2.5)  # a run again would have started by now
+            assert [s[1] for s in _starts(starts)].count(occ) == 1
+        assert len({(s[0], s[1]) for s in _starts(starts)}) == len(_starts(starts))
+    finally:
+        for proc in nodes.values():
+            if proc.poll() is None:
+                stop_daemon(proc)
+        for s in _starts(starts):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(s[2]), signal.SIGKILL)

@@ -1,0 +1,84 @@
+"""A fan-out to 60 hosts (real sshd on loopback; some failing, some down) through a
+cluster of three daemons on a real redis-server: its host batches spread over the
+three workers, and each host's result (class, exit code, reason, output) is the same
+as the fan-out of one fleetdeck with no cluster."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.fleet import fleet_env, start_fleet
+from tests.helpers import FLEETDECK, start_daemon, stop_daemon, until
+from tests.redisd import RedisServer
+
+# every 7th port fails, with its own output; the dead hosts are refused
+COMMAND = ('p=${SSH_CONNECTION##* }; echo "host on port $p"; '
+           'if [ $((p % 7)) = 0 ]; then echo "refusing $p" >&2; exit 3; fi')
+
+
+def _fd(env: dict[str, str], cfg: Path, state: Path, *args: str
+        ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
+                           *args], env=env, capture_output=True, text=True, timeout=180)
+
+
+def _hosts(record: dict, state: Path) -> dict[str, tuple]:
+    """Each host's class, exit code, reason and the lines the command printed (the far
+    side's shell start-up may add its own, here root's pyenv at random: not compared)."""
+    from core.store.fanouts import FanOutStore
+
+    logs = FanOutStore(state, read_only=True)
+    out = {}
+    for h in record["hosts"].values():
+        path = logs.log_path(record["id"], h["host"])
+        lines = path.read_text().splitlines() if path.exists() else []
+        said = [x for x in lines if x.startswith(("host on port", "refusing"))]
+        out[h["host"]] = (h["state"], h["exit_code"], h["reason"], said)
+    return out
+
+
+def test_a_fanout_of_60_hosts_over_three_workers_matches_one_node(tmp_path) -> None:
+    fleet = start_fleet(tmp_path / "fleet", 56, dead=4)
+    server = RedisServer(tmp_path / "redis")
+    env = fleet_env(tmp_path)
+    daemons = []
+    try:
+        # one node, no cluster: the reference
+        alone = tmp_path / "alone"
+        alone.mkdir(mode=0o700)
+        (alone / "known_hosts").write_text(fleet.known)
+        cfg = tmp_path / "alone.toml"
+        cfg.write_text(fleet.config)
+        ref = _fd(env, cfg, alone, "fanout", "--json", "--connect-timeout", "20s",
+                  "@web,@dead", "--", COMMAND)
+        assert ref.returncode == 3, ref.stderr  # some hosts unreachable, some failed
+        expected = _hosts(json.loads(ref.stdout), alone)
+        assert len(expected) == 60
+        classes = {v[0] for v in expected.values()}
+        assert {"ok", "failed", "unreachable"} <= classes, classes
+        assert expected["web01"][3] == [f"host on port {fleet.port_of(0)}"]
+
+        for name in ("a", "b", "c"):
+            state = tmp_path / f"state-{name}"
+            state.mkdir(mode=0o700)
+            (state / "known_hosts").write_text(fleet.known)
+            node_cfg = tmp_path / f"{name}.toml"
+            node_cfg.write_text(f'[cluster]\nredis = "{server.url}"\nnode = "{name}"\n'
+                                'lease = "2s"\nheartbeat = "500ms"\nvisibility = "5s"\n\n'
+                                + fleet.config)
+            daemons.append(start_daemon(node_cfg, state, env))
+        until(lambda: server.client.hlen("fleetdeck:nodes") == 3, "three nodes")
+        got = _fd(env, tmp_path / "a.toml", tmp_path / "state-a", "fanout", "--json",
+                  "--connect-timeout", "20s", "@web,@dead", "--", COMMAND)
+        assert got.returncode == 3, got.stderr
+        record = json.loads(got.stdout)
+        assert _hosts(record, tmp_path / "state-a") == expected
+        workers = {h["node"] for h in record["hosts"].values()}
+        assert workers == {"a", "b", "c"}, workers  # the batches went to every worker
+    finally:
+        for d in daemons:
+            stop_daemon(d)
+        server.stop()
+        fleet.stop()
