@@ -191,7 +191,7 @@ class FanOutWork:
                 msg = {"fanout": item.get("fanout"), "host": host, "result": result,
                        "text": text, "node": node}
                 await _retrying(lambda msg=msg: self.queue.reply(str(item.get("origin")), msg))
-            await _retrying(lambda: self.queue.finish(t.entry, "", []))
+            await _retrying(lambda: self.queue.finish_many([(t.entry, "", [])]))
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug must not leave the entry pending for ever

@@ -19,6 +19,8 @@ from core.cluster.workqueue import Taken, WorkQueue
 
 log = logging.getLogger("fleetdeck.cluster")
 
+TAKE_AT_ONCE = 8  # entries per read at most
+REPORTS_AT_ONCE = 64  # reports per round trip at most
 TAIL_BYTES = 4096  # of a run's log, in its report (the full log stays on its node)
 
 
@@ -40,9 +42,13 @@ class ClusterWorker:
         self._open: dict[str, _Open] = {}
         self._entry_of: dict[int, str] = {}  # run id -> its work entry
         self._outbox: list[tuple[str, str, list[dict[str, Any]]]] = []
+        self._flush_lock = asyncio.Lock()
         self._room = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.fanouts: Any = None  # core/cluster/fanwork.py, for a fan-out's batches
+        # runs held beyond the capacity, recorded and waiting for a slot here: a slot
+        # that frees starts one at once instead of waiting for a read and a commit
+        self.prefetch = max(1, capacity // 2)
         self.taken_over = 0  # entries taken from workers that stopped answering
 
     @property
@@ -68,7 +74,7 @@ class ClusterWorker:
 
         failures = 0
         while True:
-            free = self.capacity - self.load
+            free = self.capacity + self.prefetch - self.load
             if free <= 0 or self.engine._stopping:
                 self._room.clear()
                 try:
@@ -77,9 +83,10 @@ class ClusterWorker:
                     pass
                 continue
             try:
-                # one at a time: a burst spreads over the nodes waiting for work,
-                # instead of going whole to the first that asks
-                taken = await self.queue.take(1, self.block_ms)
+                # a few at a time: a burst spreads over the nodes waiting for work
+                # instead of going whole to the first that asks (each blocked reader is
+                # woken by one new entry, so one-by-one puts go round the nodes)
+                taken = await self.queue.take(min(free, TAKE_AT_ONCE), self.block_ms)
             except asyncio.CancelledError:
                 raise
             except redis_errors() as e:
@@ -138,7 +145,7 @@ class ClusterWorker:
 
     def _report(self, entry: str, job: str, runs: list[dict[str, Any]]) -> None:
         self._outbox.append((entry, job, runs))
-        asyncio.ensure_future(self.flush())
+        asyncio.ensure_future(self.flush())  # at once, or by the flush under way
 
     def report_of(self, run: Any) -> dict[str, Any]:
         """A finished run as the results stream carries it: the record, where it ran,
@@ -160,22 +167,30 @@ class ClusterWorker:
         return doc
 
     async def flush(self) -> None:
-        """Send the reports Redis has not taken yet (in order; stop at a failure)."""
+        """Send the reports Redis has not taken yet (in order; stop at a failure). One
+        flush at a time: two would send the same first report twice. The one under way
+        sends what is added meanwhile (no await between its last look and its end)."""
+        if self._flush_lock.locked():
+            return
+        async with self._flush_lock:
+            await self._flush()
+
+    async def _flush(self) -> None:
         from core.cluster.redisstore import redis_errors
 
         while self._outbox:
-            entry, job, runs = self._outbox[0]
+            part = self._outbox[:REPORTS_AT_ONCE]
             try:
-                mine = await self.queue.finish(entry, job, runs)
+                mine = await self.queue.finish_many(part)
             except asyncio.CancelledError:
                 raise
             except redis_errors():
                 return  # the next heartbeat tries again
-            if self._outbox and self._outbox[0][0] == entry:
-                self._outbox.pop(0)
-            if not mine:
-                log.warning("work entry %s was taken over by another node before its "
-                            "report; its runs are reported all the same", entry)
+            del self._outbox[:len(part)]
+            for (entry, _job, _runs), ok in zip(part, mine, strict=True):
+                if not ok:
+                    log.warning("work entry %s was taken over by another node before "
+                                "its report; its runs are reported all the same", entry)
 
     # each heartbeat ----------------------------------------------------------------------
     async def maintain(self) -> None:

@@ -189,12 +189,17 @@ class WorkQueue:
             out.append(Taken(entry, _item(fields), worker, times))
         return out
 
-    async def finish(self, entry: str, job: str, runs: list[dict[str, Any]]) -> bool:
-        """Report an entry's runs; False when another node took the entry over."""
-        got = await self._finish(keys=[], args=[
-            self.p, entry, job, self.node, self.results_cap,
-            *(json.dumps(r, separators=(",", ":"), default=str) for r in runs)])
-        return bool(got)
+    async def finish_many(self, reports: list[tuple[str, str, list[dict[str, Any]]]]
+                          ) -> list[bool]:
+        """Report entries' runs, (entry, job, runs) each, in one round trip: for each,
+        False when another node took the entry over meanwhile."""
+        pipe = self.r.pipeline(transaction=False)
+        for entry, job, runs in reports:
+            await self._finish(keys=[], args=[
+                self.p, entry, job, self.node, self.results_cap,
+                *(json.dumps(r, separators=(",", ":"), default=str) for r in runs)],
+                client=pipe)
+        return [bool(g) for g in await pipe.execute()]
 
     # history -----------------------------------------------------------------------------
     async def results_after(self, last: str, count: int = 500) -> list[tuple[str, dict]]:
