@@ -272,6 +272,14 @@ class FleetdeckApp(EventPump, AlertActions, WorkflowActions, KeyGate, App[None])
         if not isinstance(self.screen, MissedScreen):
             self.push_screen(MissedScreen())
 
+    def cmd_cluster(self) -> None:
+        if getattr(self.engine.config, "cluster", None) is None:
+            raise cmds.CommandError("no [cluster] in the config: this fleetdeck runs alone")
+        from tui.screens.cluster import ClusterScreen
+
+        if not isinstance(self.screen, ClusterScreen):
+            self.push_screen(ClusterScreen())
+
     def cmd_logs(self) -> None:
         self.switch_mode("logs")
 

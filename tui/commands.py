@@ -46,6 +46,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("alerts", "firing, acknowledged and silenced alerts"),
     Command("logs", "the log sources, merged and live"),
     Command("audit", "who did what, when, through what"),
+    Command("cluster", "the cluster's nodes: leader and term, load, heartbeat"),
     Command("missed", "occurrences missed while fleetdeck was down: ran late or skipped"),
     Command("ack", "acknowledge an alert: no more reminders", args=("alert",), acts=True),
     Command("silence", "hold notifications for a check, host, check@host or #ID",

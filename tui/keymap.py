@@ -98,6 +98,7 @@ BINDING_IDS: dict[str, str] = {
     "logs.pause": "Pause",
     "logs.previous_error": "Previous error",
     "missed.open": "Open run",
+    "cluster.open": "Runs of the node",
     "overview.missed": "Missed runs",
     "overview.next": "Next list",
     "overview.open": "Open",

@@ -167,3 +167,23 @@ class RedisStore:
         return {"leader": leader.split(" ")[0] if leader else None,
                 "term": int(leader.split(" ")[1]) if leader else (int(term) if term else 0),
                 "nodes": rows}
+
+
+async def read_status(cfg: Any) -> dict[str, Any]:
+    """The cluster as Redis has it, for `cluster status` and the console (no daemon
+    needed); ClusterError, one line, when Redis cannot be read."""
+    from redis.asyncio import from_url
+
+    from core.secrets import SecretError, resolve
+
+    try:
+        url = resolve(cfg.redis, [])
+    except SecretError as e:
+        raise ClusterError(f"[cluster] redis: {e}") from None
+    client = from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        return await RedisStore(client, cfg.prefix, cfg.node).status()
+    except redis_errors() as e:
+        raise ClusterError(describe_error(e, url)) from None
+    finally:
+        await client.aclose()

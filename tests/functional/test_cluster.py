@@ -304,3 +304,45 @@ def test_a_worker_killed_mid_run_has_its_run_taken_over(tmp_path, redis_server,
         for s in _starts(starts):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(int(s[2]), signal.SIGKILL)
+
+
+async def test_the_console_shows_the_cluster_and_where_a_run_ran(tmp_path, redis_server
+                                                                 ) -> None:
+    """`:cluster` lists the nodes from Redis (the leader and its term, a node whose
+    heartbeat stopped); a run's row and preview say the node it ran on."""
+    from core.fleetconfig import parse_config_text
+    from tests.helpers import command, console_app, pilot_until, ready
+
+    cfg = parse_config_text(f'[cluster]\nredis = "{redis_server.url}"\nnode = "ops1"\n'
+                            'lease = "2s"\nheartbeat = "500ms"\n\n'
+                            '[jobs.hello]\ncommand = "echo hi"\n')
+    app = console_app(cfg, tmp_path / "state")
+    redis_server.client.hset("fleetdeck:nodes", "gone", json.dumps(
+        {"node": "gone", "pid": 4242, "host": "elsewhere", "running": 0, "capacity": 4,
+         "heartbeat": time.time() - 600, "leader_term": None}))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(pilot)
+        await pilot_until(pilot, lambda: app.engine.mode_label == "cluster ops1: leader "
+                          "(term 1)", "ops1 to lead")
+        await command(pilot, "run hello")
+        await command(pilot, "runs")
+
+        def hello_row() -> tuple | None:
+            rows = [cells for _k, cells, _t in app.screen._rows if cells[1].plain == "hello"]
+            return rows[0] if rows and rows[0][3].plain.endswith("succeeded") else None
+
+        row = await pilot_until(pilot, hello_row, "the run's row")
+        assert row[2].plain == "local@ops1"
+        await command(pilot, "cluster")
+
+        def nodes() -> dict[str, list[str]]:
+            return {k: [c.plain for c in cells] for k, cells, _t in
+                    getattr(app.screen, "_rows", [])
+                    if type(app.screen).__name__ == "ClusterScreen"}
+
+        shown = await pilot_until(pilot, lambda: len(nodes()) == 2 and nodes(),
+                                  "the two nodes")
+        assert shown["ops1"][:2] == ["ops1", "leader"]
+        assert shown["ops1"][5] and shown["ops1"][6] == str(os.getpid())
+        assert shown["gone"][1] == "not answering"
+        assert app.screen.TITLE_TEXT == "Cluster · leader ops1 (term 1)"

@@ -24,7 +24,12 @@ def add_parsers(sub: Any) -> None:
 def _status(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     if config.cluster is None:
         raise CLIError("no [cluster] in the config: this fleetdeck runs alone")
-    view = asyncio.run(_read(config.cluster))
+    from core.cluster.redisstore import ClusterError, read_status
+
+    try:
+        view = asyncio.run(read_status(config.cluster))
+    except ClusterError as e:
+        raise CLIError(str(e)) from None
     for node in view["nodes"]:
         node["heartbeat"] = datetime.fromtimestamp(node["heartbeat"], UTC).isoformat()
     if args.json:
@@ -43,22 +48,3 @@ def _status(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
                   str(n["pid"]), str(n["running"]), str(n["capacity"]), n["heartbeat"]]
                  for n in view["nodes"]])
     return 0
-
-
-async def _read(cfg: Any) -> dict[str, Any]:
-    from redis.asyncio import from_url
-
-    from core.cluster.redisstore import RedisStore, describe_error, redis_errors
-    from core.secrets import SecretError, resolve
-
-    try:
-        url = resolve(cfg.redis, [])
-    except SecretError as e:
-        raise CLIError(f"[cluster] redis: {e}") from None
-    client = from_url(url, socket_timeout=5, socket_connect_timeout=5)
-    try:
-        return await RedisStore(client, cfg.prefix, cfg.node).status()
-    except redis_errors() as e:
-        raise CLIError(describe_error(e, url)) from None
-    finally:
-        await client.aclose()

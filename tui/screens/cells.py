@@ -60,11 +60,12 @@ def run_duration(run: dict[str, Any], now: float) -> float | None:
 
 
 def run_cells(run: dict[str, Any], now: float) -> tuple[Text, ...]:
+    """A run's row; in a cluster its host says the node it ran on (`web01@n2`)."""
     exit_code = run.get("exit_code")
     return (
         Text(f"#{run['id']}"),
         Text(run["job"]),
-        Text(run["host"]),
+        Text(f"{run['host']}@{run['node']}" if run.get("node") else run["host"]),
         state_cell(run["state"]),
         plain(exit_code),
         time_cell(run.get("started_at") or run.get("queued_at"), now),
@@ -75,8 +76,8 @@ def run_cells(run: dict[str, Any], now: float) -> tuple[Text, ...]:
 
 def run_text(run: dict[str, Any]) -> str:
     """What `/` searches in a run row."""
-    return " ".join(str(run.get(k) or "") for k in ("id", "job", "host", "state", "exit_code",
-                                                     "reason", "trigger"))
+    return " ".join(str(run.get(k) or "") for k in ("id", "job", "host", "node", "state",
+                                                     "exit_code", "reason", "trigger"))
 
 
 __all__ = ["age_cell", "fmt_age", "fmt_duration", "fmt_rate", "fmt_time", "plain", "run_cells",

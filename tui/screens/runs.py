@@ -151,6 +151,11 @@ class RunsScreen(TableScreen):
                 if run.get("claim"):  # in a cluster: the node and term that claimed it
                     node, _, term = run["claim"].partition(" ")
                     text.append(f"  claimed by {node}, term {term}", style=style("muted"))
+                if run.get("node"):  # ... and the node it ran on
+                    there = run.get("origin")
+                    text.append(f"  ran on {run['node']}" + (
+                        f" (run #{there.partition('#')[2]} there)" if there else ""),
+                        style=style("muted"))
                 text.append("\n")
                 if run.get("reason"):
                     text.append(run["reason"] + "\n")
