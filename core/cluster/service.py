@@ -41,6 +41,7 @@ class ClusterService:
         self.lead: Leadership | None = None
         self.renewed = 0.0  # monotonic time of the last renewal (or the lease's start)
         self.connected = False
+        self.connected_at = 0.0  # monotonic time Redis last began to answer
         self.problem = ""  # the last Redis failure, for status and notices
         self._task: asyncio.Task[None] | None = None
         self._mirror_task: asyncio.Task[None] | None = None
@@ -88,6 +89,7 @@ class ClusterService:
             await self.client.aclose()
             raise EngineError(describe_error(e, url)) from None
         self.connected = True
+        self.connected_at = time.monotonic()
         engine.cluster = self
         self.worker = ClusterWorker(engine, self.queue,
                                     self.config.capacity or engine.max_concurrent,
@@ -160,10 +162,15 @@ class ClusterService:
                 continue
             if not self.connected:
                 self.connected = True
+                self.connected_at = time.monotonic()
                 log.info("Redis answers again")
                 self.engine._notice("info", "cluster: Redis answers again")
             try:
-                await self.worker.maintain()
+                # another worker's entries are taken over only once this node has
+                # been connected for the visibility timeout: after an outage of Redis
+                # every worker's entries look idle until their worker touches them
+                await self.worker.maintain(take_over=time.monotonic() - self.connected_at
+                                           >= self.config.visibility)
             except asyncio.CancelledError:
                 raise
             except redis_errors():

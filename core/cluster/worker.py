@@ -193,12 +193,13 @@ class ClusterWorker:
                                 "its report; its runs are reported all the same", entry)
 
     # each heartbeat ----------------------------------------------------------------------
-    async def maintain(self) -> None:
-        """Keep this node's entries fresh, take over a stopped worker's, send what waits."""
+    async def maintain(self, *, take_over: bool = True) -> None:
+        """Keep this node's entries fresh, take over a stopped worker's (when told: see
+        ClusterService), send what waits."""
         await self.queue.touch(list(self._open) + (
             self.fanouts.entries() if self.fanouts is not None else []))
         free = self.capacity - self.load
-        if free > 0:
+        if free > 0 and take_over:
             for t in await self.queue.take_over(self.visibility, min(free, 100)):
                 self.taken_over += 1
                 log.warning("took over work entry %s from %s, which stopped answering",

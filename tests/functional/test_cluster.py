@@ -174,14 +174,20 @@ def test_redis_unreachable_or_misconfigured_is_one_line(tmp_path) -> None:
 
 
 def test_redis_restarted_nodes_reconnect_without_a_duplicate(tmp_path) -> None:
+    """Redis stopped for longer than the lease while a run goes on: the run ends, and its
+    report reaches the cluster once Redis is back (each node lists it); nothing ran twice
+    and no worker's run was taken over for a dead one's."""
     folder = tmp_path / "redis"
     server = RedisServer(folder, persist=True)
     ticks = tmp_path / "ticks"
+    jobs = ('[jobs.span]\nschedule = "every 1s"\noverlap = "skip"\n'
+            f"command = 'sleep 1.5; echo \"$FLEETDECK_SCHEDULED_AT $FLEETDECK_NODE\" >> "
+            f"{ticks}'\n")
     env = cli_env(tmp_path)
     nodes = []
     try:
         for name in ("a", "b"):
-            cfg = _config(tmp_path, server.url, name, ticks)
+            cfg = _config(tmp_path, server.url, name, ticks, jobs)
             nodes.append(start_daemon(cfg, tmp_path / f"state-{name}", env))
         until(lambda: len(_ticks(ticks)) >= 2, "two ticks")
         server.stop()
@@ -196,6 +202,11 @@ def test_redis_restarted_nodes_reconnect_without_a_duplicate(tmp_path) -> None:
         logs = "".join(p.err() + p.out() for p in nodes)
         assert "Redis answers again" in "".join(
             (tmp_path / f"state-{n}" / "fleetdeck.log").read_text() for n in ("a", "b")), logs
+        for name in ("a", "b"):  # the run that ended while Redis was away included
+            want = {o for o, _n in _ticks(ticks)[:seen]}
+            until(lambda name=name, want=want: want <= {
+                int(r["occurrence"]) for r in _runs(tmp_path, name, env)
+                if r["state"] == "succeeded"}, f"{name} to list every run", interval=0.3)
     finally:
         for proc in nodes:
             if proc.poll() is None:
@@ -203,6 +214,9 @@ def test_redis_restarted_nodes_reconnect_without_a_duplicate(tmp_path) -> None:
         server.stop()
     ran = [occ for occ, _node in _ticks(ticks)]
     assert len(ran) == len(set(ran)), f"an occurrence ran twice: {sorted(ran)}"
+    lost = [r for n in ("a", "b") for r in _runs(tmp_path, n, env)
+            if r["state"] == "interrupted"]
+    assert not lost, lost
 
 
 def test_check_config_connect_tells_a_missing_or_wrong_password(tmp_path, redis_server
@@ -346,3 +360,31 @@ async def test_the_console_shows_the_cluster_and_where_a_run_ran(tmp_path, redis
         assert shown["ops1"][5] and shown["ops1"][6] == str(os.getpid())
         assert shown["gone"][1] == "not answering"
         assert app.screen.TITLE_TEXT == "Cluster · leader ops1 (term 1)"
+
+
+def test_overlap_skip_holds_across_the_cluster(tmp_path, redis_server) -> None:
+    """A job every second that runs 2.5 s, overlap=skip, on three nodes: never two of
+    its runs at once anywhere; the occurrences due meanwhile are recorded as skipped."""
+    spans = tmp_path / "spans"
+    jobs = ('[jobs.slow]\nschedule = "every 1s"\noverlap = "skip"\n'
+            f"command = 'a=$(date +%s.%N); sleep 2.5; "
+            f"echo \"$a $(date +%s.%N) $FLEETDECK_NODE\" >> {spans}'\n")
+    env = cli_env(tmp_path)
+    nodes = []
+    try:
+        for name in ("a", "b", "c"):
+            cfg = _config(tmp_path, redis_server.url, name, spans, jobs)
+            nodes.append(start_daemon(cfg, tmp_path / f"state-{name}", env))
+        until(lambda: spans.exists() and len(spans.read_text().splitlines()) >= 3,
+              "three runs of the slow job")
+    finally:
+        for proc in nodes:
+            stop_daemon(proc)
+    ran = sorted((float(a), float(b)) for a, b, _n in
+                 (line.split() for line in spans.read_text().splitlines()))
+    for (_s1, e1), (s2, _e2) in zip(ran, ran[1:], strict=False):
+        assert s2 >= e1 - 0.05, f"two runs at once: {ran}"
+    skipped = [r for name in ("a", "b", "c") for r in _runs(tmp_path, name, env)
+               if r["state"] == "skipped" and not r["origin"]]
+    assert skipped and all("still active in the cluster (overlap=skip)" in r["reason"]
+                           for r in skipped), skipped
