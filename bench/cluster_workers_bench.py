@@ -57,18 +57,10 @@ def _next_burst(after: float) -> float:
 
 def _cluster(folder: Path, k: int, n: int, bursts: int, env: dict[str, str]
              ) -> tuple[list[float], dict[str, int]]:
-    import redis
+    from tests.redisd import RedisServer
 
-    from tests.redisd import real_clock_env
-    from tests.sshd import free_port
-
-    port = free_port()
-    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                               "--save", "", "--appendonly", "no", "--dir", str(folder)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env=real_clock_env())
-    client = redis.Redis(port=port)
-    _wait(lambda: _ping(client), 30)
+    redis_server = RedisServer(folder / f"redis-{k}")
+    client, port = redis_server.client, redis_server.port
     procs = []
     rates: list[float] = []
     per_node: dict[str, int] = {}
@@ -116,16 +108,8 @@ def _cluster(folder: Path, k: int, n: int, bursts: int, env: dict[str, str]
                 p.wait(30)
             except subprocess.TimeoutExpired:
                 p.kill()
-        server.terminate()
-        server.wait()
+        redis_server.stop()
     return rates, per_node
-
-
-def _ping(client) -> bool:  # type: ignore[no-untyped-def]
-    try:
-        return bool(client.ping())
-    except Exception:  # noqa: BLE001 - not up yet
-        return False
 
 
 def _alone(folder: Path, n: int, bursts: int, env: dict[str, str]) -> list[float]:

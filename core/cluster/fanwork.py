@@ -21,6 +21,7 @@ import math
 from typing import Any
 
 from core.cluster.redisstore import redis_errors
+from core.cluster.tasks import stop_tasks
 from core.cluster.workqueue import Taken, WorkQueue
 from core.events import EventBus
 from core.remote.classes import HostClass
@@ -101,12 +102,7 @@ class FanOutShare:
         self._task = asyncio.ensure_future(self._read())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await stop_tasks(self._task)
 
     async def send(self, fo: SharedFanOut, hosts: list[str]) -> None:
         size = max(1, min(MAX_BATCH, math.ceil(len(hosts) / (2 * max(1, self.nodes())))))

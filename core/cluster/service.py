@@ -24,6 +24,7 @@ from core.cluster.redisstore import (
     describe_error,
     redis_errors,
 )
+from core.cluster.tasks import stop_tasks
 
 log = logging.getLogger("fleetdeck.cluster")
 
@@ -109,14 +110,7 @@ class ClusterService:
         log.info("joined the cluster as %s", self.node)
 
     async def stop(self) -> None:
-        for task in (self._task, self._mirror_task):
-            if task is None:
-                continue
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await stop_tasks(self._task, self._mirror_task)
         if self.worker is not None:
             await self.worker.stop()
         if self.fanouts is not None:

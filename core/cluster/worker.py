@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.cluster.tasks import stop_tasks
 from core.cluster.workqueue import Taken, WorkQueue
 
 log = logging.getLogger("fleetdeck.cluster")
@@ -61,12 +62,7 @@ class ClusterWorker:
         self._task = asyncio.ensure_future(self._take_loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await stop_tasks(self._task)
 
     # taking work -------------------------------------------------------------------------
     async def _take_loop(self) -> None:
