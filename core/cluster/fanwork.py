@@ -5,7 +5,8 @@ each host's result and output on the origin's reply stream; the origin records t
 its fan-out as if it had run them, so the record, the gathered output and a rerun are
 the same as on one node. A batch whose worker stopped answering is taken over and its
 hosts end `failed` with that reason, never run twice (a rerun of the non-ok hosts runs
-them again).
+them again). A cancel on the origin is written to Redis (`cancel:NODE:ID`), and each
+worker stops the cancelled hosts of its batches at its next heartbeat.
 
 Shared: a command fan-out to more than one host. Run on the origin alone: a push or
 pull (the files are the origin's), a become password (it never leaves the origin), an
@@ -81,8 +82,9 @@ class SharedFanOut(FanOut):
             super().cancel_host(name)
             return
         if not hr.result.final:
-            self._set(hr, HostClass.CANCELLED.value,
-                      reason="cancelled here; its worker was not asked to stop")
+            self._set(hr, HostClass.CANCELLED.value, reason="cancelled (its worker is told "
+                      "to stop it)")
+        self._share.cancel(self.id, name)
         if not self._waiting:
             self._all_in.set()
 
@@ -96,6 +98,7 @@ class FanOutShare:
         self.live: dict[int, SharedFanOut] = {}
         self._last: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._cancels: dict[int, list[str]] = {}  # to tell the workers, next loop turn
 
     async def start(self) -> None:
         self._last = await self.queue.last_reply()
@@ -103,6 +106,20 @@ class FanOutShare:
 
     async def stop(self) -> None:
         await stop_tasks(self._task)
+
+    def cancel(self, fanout: int, host: str) -> None:
+        """Tell the workers (they look each heartbeat); the hosts of one cancel go in
+        one write."""
+        first = not self._cancels
+        self._cancels.setdefault(fanout, []).append(host)
+        if first:
+            asyncio.get_running_loop().call_soon(self._send_cancels)
+
+    def _send_cancels(self) -> None:
+        cancels, self._cancels = self._cancels, {}
+        for fanout, hosts in cancels.items():
+            asyncio.ensure_future(_retrying(
+                lambda fanout=fanout, hosts=hosts: self.queue.cancel_hosts(fanout, hosts)))
 
     async def send(self, fo: SharedFanOut, hosts: list[str]) -> None:
         size = max(1, min(MAX_BATCH, math.ceil(len(hosts) / (2 * max(1, self.nodes())))))
@@ -138,6 +155,7 @@ class FanOutWork:
         self.engine = engine
         self.queue = queue
         self._open: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[str, tuple[str, int, FanOut]] = {}  # entry -> origin, id, run
 
     def entries(self) -> list[str]:
         return list(self._open)
@@ -180,6 +198,8 @@ class FanOutWork:
                                 become=item.get("become"), requested_by=item.get("origin"),
                                 group_forks={g.name: g.forks for g in
                                              self.engine.config.groups.values() if g.forks})
+                    self._running[t.entry] = (str(item.get("origin")),
+                                              int(item.get("fanout") or 0), fo)
                     await fo.run()
                     replies += [(name, r.to_dict(), fo.output(name)[:TEXT_CAP])
                                 for name, r in fo.results.items()]
@@ -194,6 +214,15 @@ class FanOutWork:
             log.exception("fan-out batch %s", t.entry)
         finally:
             self._open.pop(t.entry, None)
+            self._running.pop(t.entry, None)
+
+    async def check_cancels(self) -> None:
+        """Hosts of running batches that their origin cancelled: stopped here too."""
+        running = list(self._running.values())
+        got = await self.queue.cancelled_hosts([(o, f) for o, f, _fo in running])
+        for (_origin, _fanout, fo), hosts in zip(running, got, strict=True):
+            for host in hosts & set(fo.results):
+                fo.cancel_host(host)
 
 
 async def _retrying(send: Any) -> Any:

@@ -194,6 +194,8 @@ class ClusterWorker:
         ClusterService), send what waits."""
         await self.queue.touch(list(self._open) + (
             self.fanouts.entries() if self.fanouts is not None else []))
+        if self.fanouts is not None:
+            await self.fanouts.check_cancels()
         free = self.capacity - self.load
         if free > 0 and take_over:
             for t in await self.queue.take_over(self.visibility, min(free, 100)):

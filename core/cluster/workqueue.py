@@ -13,6 +13,7 @@ Keys, under the prefix (next to those of core/cluster/redisstore.py):
   held:JOB          items of JOB waiting for the one in flight (overlap queue/replace)
   results           stream of finished runs (JSON), capped; the cluster's history
   reply:NODE        stream of a fan-out's host results for the node that started it
+  cancel:NODE:ID    the hosts of fan-out ID (started on NODE) a person cancelled
 """
 
 from __future__ import annotations
@@ -225,6 +226,22 @@ class WorkQueue:
             for entry, fields in entries:
                 out.append((_text(entry), json.loads(fields.get(b"m", fields.get("m")))))
         return out
+
+    async def cancel_hosts(self, fanout: int, hosts: list[str]) -> None:
+        key = f"{self.p}cancel:{self.node}:{fanout}"
+        pipe = self.r.pipeline(transaction=False)
+        pipe.sadd(key, *hosts)
+        pipe.expire(key, 86400)
+        await pipe.execute()
+
+    async def cancelled_hosts(self, batches: list[tuple[str, int]]) -> list[set[str]]:
+        """For each (origin, fan-out id): the hosts cancelled there, in one round trip."""
+        if not batches:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for origin, fanout in batches:
+            pipe.smembers(f"{self.p}cancel:{origin}:{fanout}")
+        return [{_text(h) for h in got} for got in await pipe.execute()]
 
     async def last_reply(self) -> str:
         info = await self.r.xinfo_stream(self.p + "reply:" + self.node) \

@@ -82,3 +82,62 @@ def test_a_fanout_of_60_hosts_over_three_workers_matches_one_node(tmp_path) -> N
             stop_daemon(d)
         server.stop()
         fleet.stop()
+
+
+def test_cancelling_a_shared_fanout_stops_it_on_the_workers(tmp_path) -> None:
+    """`cancel --fanout ID` on the node that started a shared fan-out: its hosts end
+    `cancelled` there at once, and each worker stops its batch at its next heartbeat
+    (the far side's commands end: none of them gets past its sleep)."""
+    import subprocess as sp
+    import time
+
+    fleet = start_fleet(tmp_path / "fleet", 6, dead=0)
+    server = RedisServer(tmp_path / "redis")
+    env = fleet_env(tmp_path)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    daemons = []
+    started = None
+    try:
+        for name in ("a", "b", "c"):
+            state = tmp_path / f"state-{name}"
+            state.mkdir(mode=0o700)
+            (state / "known_hosts").write_text(fleet.known)
+            node_cfg = tmp_path / f"{name}.toml"
+            node_cfg.write_text(f'[cluster]\nredis = "{server.url}"\nnode = "{name}"\n'
+                                'lease = "2s"\nheartbeat = "500ms"\nvisibility = "5s"\n\n'
+                                + fleet.config)
+            daemons.append(start_daemon(node_cfg, state, env))
+        until(lambda: server.client.hlen("fleetdeck:nodes") == 3, "three nodes")
+        cfg, state = tmp_path / "a.toml", tmp_path / "state-a"
+        started = sp.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
+                            "fanout", "--json", "@web", "--",
+                            f"sleep 12.345; touch {marks}/${{SSH_CONNECTION##* }}"],
+                           env=env, stdout=sp.PIPE, stderr=sp.PIPE, text=True)
+
+        def running() -> bool:
+            listed = _fd(env, cfg, state, "fanouts", "--json")
+            rows = json.loads(listed.stdout) if listed.returncode == 0 else []
+            return bool(rows) and rows[0]["state"] == "running" and all(
+                h["state"] == "pending" for h in rows[0]["hosts"].values())
+
+        until(running, "the fan-out to run")
+        until(lambda: server.client.xpending("fleetdeck:work", "workers")["pending"] >= 3,
+              "the workers to take its batches")
+        time.sleep(1.0)  # the commands under way on the far side
+        done = _fd(env, cfg, state, "cancel", "--fanout", "1")
+        assert done.returncode == 0, done.stderr
+        out, err = started.communicate(timeout=60)
+        record = json.loads(out)
+        assert {h["state"] for h in record["hosts"].values()} == {"cancelled"}, record
+        until(lambda: server.client.xpending("fleetdeck:work", "workers")["pending"] == 0,
+              "the workers to end their batches", timeout=10)
+        time.sleep(13.0)  # past the sleep: a command not stopped would leave its mark
+        assert not list(marks.iterdir())
+    finally:
+        if started is not None and started.poll() is None:
+            started.kill()
+        for d in daemons:
+            stop_daemon(d)
+        server.stop()
+        fleet.stop()
