@@ -192,13 +192,14 @@ class ClusterWorker:
     async def maintain(self, *, take_over: bool = True) -> None:
         """Keep this node's entries fresh, take over a stopped worker's (when told: see
         ClusterService), send what waits."""
-        await self.queue.touch(list(self._open) + (
-            self.fanouts.entries() if self.fanouts is not None else []))
+        held = set(self._open) | {entry for entry, _job, _runs in self._outbox} | set(
+            self.fanouts.entries() if self.fanouts is not None else ())
+        await self.queue.touch(sorted(held))
         if self.fanouts is not None:
             await self.fanouts.check_cancels()
         free = self.capacity - self.load
         if free > 0 and take_over:
-            for t in await self.queue.take_over(self.visibility, min(free, 100)):
+            for t in await self.queue.take_over(self.visibility, min(free, 100), held):
                 self.taken_over += 1
                 log.warning("took over work entry %s from %s, which stopped answering",
                             t.entry, t.dead_worker)

@@ -92,6 +92,19 @@ end
 return 1
 """
 
+# ARGV[1] prefix, [2] this node, [3..] entry ids: each still this node's has its idle
+# time start again (one another node took over stays that node's)
+_TOUCH = """
+local p, node = ARGV[1], ARGV[2]
+for i = 3, #ARGV do
+  local pend = redis.call('XPENDING', p .. 'work', 'workers', ARGV[i], ARGV[i], 1)
+  if pend[1] and pend[1][2] == node then
+    redis.call('XCLAIM', p .. 'work', 'workers', node, 0, ARGV[i], 'JUSTID')
+  end
+end
+return 1
+"""
+
 
 @dataclass
 class Taken:
@@ -118,6 +131,7 @@ class WorkQueue:
         self.results_cap = results_cap
         self._claim_work = client.register_script(_CLAIM_WORK)
         self._finish = client.register_script(_FINISH)
+        self._touch = client.register_script(_TOUCH)
 
     async def ensure_group(self) -> None:
         import redis.exceptions
@@ -165,18 +179,22 @@ class WorkQueue:
         """Still working on these: their idle time starts again (a long run is not
         taken for a dead worker's)."""
         if entries:
-            await self.r.xclaim(self.p + "work", GROUP, self.node, 0, entries, justid=True)
+            await self._touch(keys=[], args=[self.p, self.node, *entries])
 
-    async def take_over(self, idle: float, count: int) -> list[Taken]:
+    async def take_over(self, idle: float, count: int, held: set[str]) -> list[Taken]:
         """Entries pending longer than `idle` at another worker (it died or lost Redis
-        for longer than the visibility timeout): now this node's, each with the worker
-        that had it and its deliveries so far. XPENDING names the worker, XCLAIM takes
-        the entry only if it is still idle (two nodes never both take one)."""
+        for longer than the visibility timeout), or at this node's name but not `held`
+        by it (an earlier life of this node, killed): now this node's, each with the
+        worker that had it and its deliveries so far. XPENDING names the worker, XCLAIM
+        takes the entry only if it is still idle (two nodes never both take one)."""
         ms = int(idle * 1000)
         pending = await self.r.xpending_range(self.p + "work", GROUP, min="-", max="+",
-                                              count=count, idle=ms)
+                                              count=count + len(held), idle=ms)
         stale = {_text(p["message_id"]): (_text(p["consumer"]), int(p["times_delivered"]))
-                 for p in pending if _text(p["consumer"]) != self.node}
+                 for p in pending if _text(p["consumer"]) != self.node
+                 or _text(p["message_id"]) not in held}
+        for entry in list(stale)[count:]:
+            del stale[entry]
         if not stale:
             return []
         got = await self.r.xclaim(self.p + "work", GROUP, self.node, ms, list(stale))

@@ -388,3 +388,47 @@ def test_overlap_skip_holds_across_the_cluster(tmp_path, redis_server) -> None:
                if r["state"] == "skipped" and not r["origin"]]
     assert skipped and all("still active in the cluster (overlap=skip)" in r["reason"]
                            for r in skipped), skipped
+
+
+def test_a_node_killed_and_restarted_takes_over_its_own_lost_run(tmp_path, redis_server
+                                                                 ) -> None:
+    """One node, kill -9 while its run goes on, started again under the same name: the
+    entry its earlier life held is taken over after the visibility timeout (recorded
+    interrupted, not run again: retries=0), so the job's overlap=skip is free again and
+    its next occurrences run (before, the entry stayed pending and skipped them all)."""
+    starts = tmp_path / "starts"
+    jobs = ("[jobs.long]\nschedule = \"every 1s\"\noverlap = \"skip\"\n"
+            f"command = 'echo \"$FLEETDECK_NODE $FLEETDECK_SCHEDULED_AT $$\" >> {starts}; "
+            "sleep 120'\n")
+    env = cli_env(tmp_path)
+    cfg = _config(tmp_path, redis_server.url, "a", starts, jobs)
+    node = start_daemon(cfg, tmp_path / "state-a", env)
+    again = None
+    try:
+        first = until(lambda: _starts(starts), "the first start")[0]
+        node.send_signal(signal.SIGKILL)
+        node.wait()
+        until(lambda: redis_server.client.get("fleetdeck:node:a") is None,
+              "the dead node's name to expire")
+        again = start_daemon(cfg, tmp_path / "state-a", env)
+
+        def lost() -> list[dict]:
+            return [r for r in _runs(tmp_path, "a", env) if r["state"] == "interrupted"
+                    and "stopped answering" in r["reason"]]
+
+        marked = until(lost, "the lost run recorded", interval=0.3)[0]
+        assert str(int(marked["occurrence"])) == first[1]
+        assert "worker a stopped answering" in marked["reason"]
+        assert "not run again (retries=0)" in marked["reason"]
+        # the first run is no longer in flight anywhere (its process was ended by the
+        # restart's recovery): a later occurrence starts
+        until(lambda: len(_starts(starts)) >= 2, "a later occurrence to start")
+        later = _starts(starts)[1]
+        assert int(later[1]) > int(first[1])
+    finally:
+        for proc in (node, again):
+            if proc is not None and proc.poll() is None:
+                stop_daemon(proc)
+        for s in _starts(starts):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(s[2]), signal.SIGKILL)
