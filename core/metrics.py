@@ -56,6 +56,18 @@ class Metrics:
                   registry=r).set_function(lambda: 1.0 if cluster.connected else 0.0)
             Gauge("fleetdeck_cluster_running", "Runs executing on this node",
                   registry=r).set_function(lambda: float(engine._running))
+            Gauge("fleetdeck_cluster_work", "Runs and fan-out batches of the shared work "
+                  "held by this node", registry=r).set_function(
+                lambda: float(cluster.worker.load) if cluster.worker else 0.0)
+            Gauge("fleetdeck_cluster_capacity", "This node's capacity for the shared work",
+                  registry=r).set_function(
+                lambda: float(cluster.worker.capacity) if cluster.worker else 0.0)
+            Gauge("fleetdeck_cluster_taken_over", "Work entries this node took over from "
+                  "workers that stopped answering", registry=r).set_function(
+                lambda: float(cluster.worker.taken_over) if cluster.worker else 0.0)
+            Gauge("fleetdeck_cluster_copied_runs", "Other nodes' runs copied into this "
+                  "history", registry=r).set_function(
+                lambda: float(cluster.mirror.copied) if cluster.mirror else 0.0)
 
     def serve(self, address: str) -> tuple[str, int]:
         """Start the HTTP endpoint on `host:port` (a thread of prometheus_client's)."""

@@ -130,6 +130,8 @@ def test_a_node_name_in_use_is_refused(tmp_path, redis_server) -> None:
         assert 'fleetdeck_cluster_node_info{node="a"} 1.0' in metrics
         assert "fleetdeck_cluster_leader 1.0" in metrics
         assert "fleetdeck_cluster_redis_connected 1.0" in metrics
+        assert "fleetdeck_cluster_capacity 16.0" in metrics
+        assert "fleetdeck_cluster_taken_over 0.0" in metrics
         second = subprocess.run([*FLEETDECK, "--config", str(cfg), "--state-dir",
                                  str(tmp_path / "state-2"), "daemon", "--quiet"],
                                 env=env, capture_output=True, text=True, timeout=60)
