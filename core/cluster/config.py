@@ -58,9 +58,9 @@ def read_cluster(c: Checker, doc: dict[str, Any]) -> ClusterConfig | None:
         c.add(p + ("heartbeat",), f"heartbeat ({beat:g}s) must be at most a third of the "
                                   f"lease ({lease:g}s): a leader renews it in time")
     seen = c.read(t, CLUSTER["visibility"], p)
-    if seen < beat * 3:
-        c.add(p + ("visibility",), f"visibility ({seen:g}s) must be at least three "
-                                   f"heartbeats ({beat * 3:g}s): a live worker keeps its "
+    if seen < beat * 5:  # two beats missed are retried at once, the third after two
+        c.add(p + ("visibility",), f"visibility ({seen:g}s) must be at least five "
+                                   f"heartbeats ({beat * 5:g}s): a live worker keeps its "
                                    "runs")
     return ClusterConfig(redis=url, node=node, capacity=c.read(t, CLUSTER["capacity"], p),
                          lease=lease, heartbeat=beat, visibility=seen,

@@ -140,6 +140,10 @@ class FanOutShare:
             except redis_errors():
                 await asyncio.sleep(1.0)
                 continue
+            except Exception:  # a bug must not leave every shared fan-out waiting
+                log.exception("reading fan-out replies")
+                await asyncio.sleep(1.0)
+                continue
             for entry, msg in got:
                 self._last = entry
                 fo = self.live.get(msg.get("fanout")) if isinstance(msg, dict) else None
@@ -151,9 +155,11 @@ class FanOutShare:
 class FanOutWork:
     """A worker's half: a taken batch run here, each host's result replied."""
 
-    def __init__(self, engine: Any, queue: WorkQueue) -> None:
+    def __init__(self, engine: Any, queue: WorkQueue,
+                 room: asyncio.Event | None = None) -> None:
         self.engine = engine
         self.queue = queue
+        self.room = room  # set when a batch ends: the worker may take more
         self._open: dict[str, asyncio.Task[None]] = {}
         self._running: dict[str, tuple[str, int, FanOut]] = {}  # entry -> origin, id, run
 
@@ -215,6 +221,8 @@ class FanOutWork:
         finally:
             self._open.pop(t.entry, None)
             self._running.pop(t.entry, None)
+            if self.room is not None:
+                self.room.set()
 
     async def check_cancels(self) -> None:
         """Hosts of running batches that their origin cancelled: stopped here too."""

@@ -20,6 +20,7 @@ from core.jobs.runs import Run
 log = logging.getLogger("fleetdeck.cluster")
 
 META_KEY = "cluster_results"  # the last results entry copied
+SEEN = 10_000  # origins remembered, to copy a report sent twice once
 _KEPT = ("job", "host", "command", "trigger", "occurrence", "state", "reason",
          "queued_at", "started_at", "finished_at", "exit_code", "attempt",
          "max_attempts", "attempts", "requested_by", "claim", "node", "parent", "step")
@@ -31,6 +32,7 @@ class Mirror:
         self.queue = queue
         self.last: str | None = None
         self.copied = 0
+        self._seen: dict[str, None] = {}  # the newest copies' origins, oldest first
 
     async def catch_up(self) -> int:
         """Copy what the other nodes reported since the last time: runs copied."""
@@ -42,14 +44,21 @@ class Mirror:
             got = await self.queue.results_after(self.last, 500)
             if not got:
                 return total
+            page = 0
             for entry, doc in got:
                 if isinstance(doc, dict) and doc.get("node") != self.queue.node:
-                    self._copy(doc)
-                    total += 1
+                    origin = f"{doc.get('node')}#{doc.get('id')}"
+                    if origin not in self._seen:  # a report sent twice is copied once
+                        self._seen[origin] = None
+                        if len(self._seen) > SEEN:
+                            del self._seen[next(iter(self._seen))]
+                        self._copy(doc)
+                        page += 1
                 self.last = entry
             store.set_meta(META_KEY, self.last)
             self.engine._dirty()
-            self.copied += total
+            self.copied += page
+            total += page
             if len(got) < 500:
                 return total
 

@@ -25,6 +25,7 @@ from core.cluster.redisstore import (
     redis_errors,
 )
 from core.cluster.tasks import stop_tasks
+from core.cluster.workqueue import no_group
 
 log = logging.getLogger("fleetdeck.cluster")
 
@@ -79,15 +80,19 @@ class ClusterService:
         from core.cluster.workqueue import WorkQueue
 
         self.queue = WorkQueue(self.client, self.config.prefix, self.node)
+        # the blocking reads of the work stream on a connection of their own, whose
+        # timeout is well past the wait (a read cut by it would lose its entries' start)
+        self.queue.reader = from_url(url, socket_timeout=max(beat, 0.5) + 10.0,
+                                     socket_connect_timeout=max(beat, 0.5))
         try:
             await self.client.ping()
             await self.store.join(self.config.lease)
             await self.queue.ensure_group()
         except ClusterError as e:
-            await self.client.aclose()
+            await self._close()
             raise EngineError(str(e)) from None
         except redis_errors() as e:
-            await self.client.aclose()
+            await self._close()
             raise EngineError(describe_error(e, url)) from None
         self.connected = True
         self.connected_at = time.monotonic()
@@ -98,11 +103,11 @@ class ClusterService:
                                     block=max(beat, 0.5) * 0.6)
         self.mirror = Mirror(engine, self.queue)
         self.fanouts = FanOutShare(self.queue, lambda: self.members)
-        self.worker.fanouts = FanOutWork(engine, self.queue)
+        self.worker.fanouts = FanOutWork(engine, self.queue, self.worker._room)
         try:
             await self.fanouts.start()
         except redis_errors() as e:
-            await self.client.aclose()
+            await self._close()
             raise EngineError(describe_error(e, url)) from None
         self.worker.start()
         self._task = asyncio.ensure_future(self._loop())
@@ -110,9 +115,9 @@ class ClusterService:
         log.info("joined the cluster as %s", self.node)
 
     async def stop(self) -> None:
-        await stop_tasks(self._task, self._mirror_task)
-        if self.worker is not None:
+        if self.worker is not None:  # first, while the beats keep its entries fresh
             await self.worker.stop()
+        await stop_tasks(self._task, self._mirror_task)
         if self.fanouts is not None:
             await self.fanouts.stop()
         if self.client is not None:
@@ -123,8 +128,13 @@ class ClusterService:
                     await self.store.leave()
             except redis_errors():
                 pass
-            await self.client.aclose()
+            await self._close()
         self.lead = None
+
+    async def _close(self) -> None:
+        for client in (self.client, getattr(self.queue, "reader", None)):
+            if client is not None:
+                await client.aclose()
 
     def reconfigure(self, config: Any) -> list[str]:
         return []  # [cluster] changes take a restart
@@ -147,11 +157,16 @@ class ClusterService:
                     log.warning("%s; retrying", self.problem)
                     self.engine._notice("error", f"cluster: {self.problem}; retrying")
                 self._check_lease()
-                await asyncio.sleep(min(beat * 2 ** min(failures, 4), 5.0))
+                # a beat or two missed is retried at once; then less and less often
+                await asyncio.sleep(min(beat * 2 ** max(0, min(failures, 5) - 2), 5.0))
                 continue
             except ClusterError as e:  # our name was taken while we were away
                 self.problem = str(e)
                 self._step_down(str(e))
+                await asyncio.sleep(beat)
+                continue
+            except Exception:  # a bug must not end the beats: others would take our runs
+                log.exception("the cluster's heartbeat")
                 await asyncio.sleep(beat)
                 continue
             if not self.connected:
@@ -167,8 +182,9 @@ class ClusterService:
                                            >= self.config.visibility)
             except asyncio.CancelledError:
                 raise
-            except redis_errors():
-                pass  # the next beat says so if Redis is gone
+            except redis_errors() as e:
+                if no_group(e):  # Redis came back without the work's group
+                    await self.queue.ensure_group()
             failures = 0
             self.problem = ""
             await asyncio.sleep(beat)

@@ -11,6 +11,7 @@ Reports that Redis could not take wait here and go when it answers again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from core.cluster.workqueue import Taken, WorkQueue
 
 log = logging.getLogger("fleetdeck.cluster")
 
+STOP_WAIT = 10.0  # seconds a stopping node gives its runs to end and be reported
 TAKE_AT_ONCE = 8  # entries per read at most
 REPORTS_AT_ONCE = 64  # reports per round trip at most
 TAIL_BYTES = 4096  # of a run's log, in its report (the full log stays on its node)
@@ -62,13 +64,31 @@ class ClusterWorker:
         self._task = asyncio.ensure_future(self._take_loop())
 
     async def stop(self) -> None:
+        """Take nothing more; end this node's runs of the shared work (cancelled: the
+        node was stopped) and report them, so no other node takes them for a dead
+        worker's. A fan-out's batch is left to the visibility timeout."""
+        from core.jobs.ending import STOPPED_WHILE_RUNNING
+
         await stop_tasks(self._task)
+        eng = self.engine
+        acts = [a for o in self._open.values() for rid in o.waiting
+                if (a := eng._active.get(rid)) is not None]
+        for act in acts:
+            eng._cancel(act, STOPPED_WHILE_RUNNING)
+        if acts:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(a.wait_done() for a in acts)),
+                                       STOP_WAIT)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.flush(), STOP_WAIT)
 
     # taking work -------------------------------------------------------------------------
     async def _take_loop(self) -> None:
         from core.cluster.redisstore import describe_error, redis_errors
+        from core.cluster.workqueue import no_group
 
         failures = 0
+        lost = False  # a read failed: its answer (entries now ours) may be lost
         while True:
             free = self.capacity + self.prefetch - self.load
             if free <= 0 or self.engine._stopping:
@@ -79,21 +99,40 @@ class ClusterWorker:
                     pass
                 continue
             try:
-                # a few at a time: a burst spreads over the nodes waiting for work
-                # instead of going whole to the first that asks (each blocked reader is
-                # woken by one new entry, so one-by-one puts go round the nodes)
-                taken = await self.queue.take(min(free, TAKE_AT_ONCE), self.block_ms)
+                if lost:  # what was delivered to this name and is not held here
+                    held = self.held()
+                    taken = [t for t in await self.queue.take(100, 0, again=True)
+                             if t.entry not in held]
+                    lost = False
+                else:
+                    # a few at a time: a burst spreads over the nodes waiting for work
+                    # instead of going whole to the first that asks (each blocked
+                    # reader is woken by one new entry, so one-by-one puts go round)
+                    taken = await self.queue.take(min(free, TAKE_AT_ONCE), self.block_ms)
             except asyncio.CancelledError:
                 raise
             except redis_errors() as e:
                 failures += 1
+                lost = True
                 if failures == 1:
                     log.warning("taking work: %s", describe_error(e, self.engine.cluster.url))
+                if no_group(e):  # Redis came back empty: the group is made again
+                    with contextlib.suppress(*redis_errors()):
+                        await self.queue.ensure_group()
                 await asyncio.sleep(min(0.2 * 2 ** min(failures, 5), 5.0))
+                continue
+            except Exception:  # a bug must not end the taking for good
+                log.exception("taking work")
+                await asyncio.sleep(1.0)
                 continue
             failures = 0
             for t in taken:
                 self._begin(t)
+
+    def held(self) -> set[str]:
+        """The work entries this node holds: running, reporting, or a fan-out's batch."""
+        return set(self._open) | {entry for entry, _job, _runs in self._outbox} | set(
+            self.fanouts.entries() if self.fanouts is not None else ())
 
     def _begin(self, t: Taken) -> None:
         kind = t.item.get("kind")
@@ -117,8 +156,9 @@ class ClusterWorker:
             o.waiting.add(act.run.id)
             self._entry_of[act.run.id] = t.entry
             act.on_finish = self._ended_soon
-        if not o.waiting:
-            self._close(t.entry)
+        if not o.waiting:  # reported once what was recorded of it is on disk
+            self.engine.store.when_durable(lambda: self._close(t.entry))
+            self.engine._dirty()
 
     def _ended_soon(self, act: Any) -> None:
         """A run of an item ended (not yet on disk): report it once it is."""
@@ -136,7 +176,9 @@ class ClusterWorker:
             self._close(entry)
 
     def _close(self, entry: str) -> None:
-        o = self._open.pop(entry)
+        o = self._open.pop(entry, None)
+        if o is None:
+            return
         self._report(entry, str(o.taken.item.get("job") or ""), o.runs)
 
     def _report(self, entry: str, job: str, runs: list[dict[str, Any]]) -> None:
@@ -183,8 +225,8 @@ class ClusterWorker:
             except redis_errors():
                 return  # the next heartbeat tries again
             del self._outbox[:len(part)]
-            for (entry, _job, _runs), ok in zip(part, mine, strict=True):
-                if not ok:
+            for (entry, _job, _runs), done in zip(part, mine, strict=True):
+                if done == 0:
                     log.warning("work entry %s was taken over by another node before "
                                 "its report; its runs are reported all the same", entry)
 
@@ -192,8 +234,7 @@ class ClusterWorker:
     async def maintain(self, *, take_over: bool = True) -> None:
         """Keep this node's entries fresh, take over a stopped worker's (when told: see
         ClusterService), send what waits."""
-        held = set(self._open) | {entry for entry, _job, _runs in self._outbox} | set(
-            self.fanouts.entries() if self.fanouts is not None else ())
+        held = self.held()
         await self.queue.touch(sorted(held))
         if self.fanouts is not None:
             await self.fanouts.check_cancels()

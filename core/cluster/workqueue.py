@@ -66,17 +66,19 @@ return out
 """
 
 # ARGV[1] prefix, [2] entry id, [3] job ('' for a fan-out's batch), [4] this node,
-# [5] results' cap, [6..] finished runs (JSON). The runs go on the results stream
-# whoever holds the entry (they did run); the entry is acknowledged, and the next held
-# item of its job released, only by the node that holds it: 1, or 0 when another node
-# took it over meanwhile.
+# [5] results' cap, [6..] finished runs (JSON). Safe to send again (a reply lost on the
+# way): an entry no longer pending was reported already, and nothing is written. Else
+# the runs go on the results stream whoever holds the entry (they did run); the entry
+# is acknowledged, and the next held item of its job released, only by the node that
+# holds it: 1, 0 when another node took it over meanwhile, -1 when it was reported.
 _FINISH = """
 local p, id, job, node = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local pend = redis.call('XPENDING', p .. 'work', 'workers', id, id, 1)
+if not pend[1] then return -1 end
 for i = 6, #ARGV do
   redis.call('XADD', p .. 'results', 'MAXLEN', '~', ARGV[5], '*', 'run', ARGV[i])
 end
-local pend = redis.call('XPENDING', p .. 'work', 'workers', id, id, 1)
-if pend[1] and pend[1][2] ~= node then return 0 end
+if pend[1][2] ~= node then return 0 end
 redis.call('XACK', p .. 'work', 'workers', id)
 redis.call('XDEL', p .. 'work', id)
 if job ~= '' then
@@ -126,6 +128,7 @@ class WorkQueue:
     def __init__(self, client: Any, prefix: str, node: str, *,
                  results_cap: int = 100_000) -> None:
         self.r = client
+        self.reader: Any = None  # a client of its own for the blocking reads
         self.p = prefix.rstrip(":") + ":"
         self.node = node
         self.results_cap = results_cap
@@ -134,6 +137,8 @@ class WorkQueue:
         self._touch = client.register_script(_TOUCH)
 
     async def ensure_group(self) -> None:
+        """The consumer group, made if it is not there (also after a Redis that came
+        back empty: every stream call then says NOGROUP)."""
         import redis.exceptions
 
         try:  # from the stream's start: nothing put there before the group is lost
@@ -166,13 +171,22 @@ class WorkQueue:
                                        {"item": json.dumps(item, separators=(",", ":"))}))
 
     # a worker ----------------------------------------------------------------------------
-    async def take(self, count: int, block_ms: int) -> list[Taken]:
-        got = await self.r.xreadgroup(GROUP, self.node, {self.p + "work": ">"},
-                                      count=count, block=block_ms)
+    async def take(self, count: int, block_ms: int, *, again: bool = False
+                   ) -> list[Taken]:
+        """New entries for this node, waiting up to `block_ms` for one (on the reader's
+        own connection, whose timeout is well past the wait). `again`: the entries
+        already delivered to this node's name instead (after a read whose answer was
+        lost: they are this node's, and nobody else would start them before the
+        visibility timeout)."""
+        reader = self.reader or self.r
+        got = await reader.xreadgroup(GROUP, self.node, {self.p + "work": "0" if again
+                                                         else ">"},
+                                      count=count, block=None if again else block_ms)
         out = []
         for _stream, entries in got or []:
             for entry, fields in entries:
-                out.append(Taken(_text(entry), _item(fields)))
+                if fields:  # an entry deleted while pending comes back without them
+                    out.append(Taken(_text(entry), _item(fields)))
         return out
 
     async def touch(self, entries: list[str]) -> None:
@@ -209,16 +223,17 @@ class WorkQueue:
         return out
 
     async def finish_many(self, reports: list[tuple[str, str, list[dict[str, Any]]]]
-                          ) -> list[bool]:
+                          ) -> list[int]:
         """Report entries' runs, (entry, job, runs) each, in one round trip: for each,
-        False when another node took the entry over meanwhile."""
+        1 done, 0 when another node took the entry over meanwhile, -1 when it was
+        reported already (an answer lost on the way)."""
         pipe = self.r.pipeline(transaction=False)
         for entry, job, runs in reports:
             await self._finish(keys=[], args=[
                 self.p, entry, job, self.node, self.results_cap,
                 *(json.dumps(r, separators=(",", ":"), default=str) for r in runs)],
                 client=pipe)
-        return [bool(g) for g in await pipe.execute()]
+        return [int(g) for g in await pipe.execute()]
 
     # history -----------------------------------------------------------------------------
     async def results_after(self, last: str, count: int = 500) -> list[tuple[str, dict]]:
@@ -274,3 +289,8 @@ def _item(fields: dict[Any, Any]) -> dict[str, Any]:
     except (TypeError, ValueError):
         return {"kind": "bad", "raw": _text(raw)[:200]}
     return item if isinstance(item, dict) else {"kind": "bad", "raw": str(item)[:200]}
+
+
+def no_group(e: BaseException) -> bool:
+    """A Redis that lost the work stream's group (restarted empty)."""
+    return "NOGROUP" in str(e)

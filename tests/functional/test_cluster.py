@@ -32,7 +32,7 @@ def redis_server(tmp_path: Path):
 def _config(tmp_path: Path, url: str, node: str, ticks: Path, jobs: str = "") -> Path:
     cfg = tmp_path / f"{node}.toml"
     cfg.write_text(f'[cluster]\nredis = "{url}"\nnode = "{node}"\nlease = "{LEASE:g}s"\n'
-                   'heartbeat = "500ms"\nvisibility = "2s"\n\n' + (jobs or '[jobs.tick]\n'
+                   'heartbeat = "500ms"\nvisibility = "3s"\n\n' + (jobs or '[jobs.tick]\n'
                    f'command = \'echo "$FLEETDECK_SCHEDULED_AT $FLEETDECK_NODE" >> {ticks}\'\n'
                    'schedule = "every 1s"\n'))
     return cfg
@@ -164,15 +164,17 @@ def test_redis_unreachable_or_misconfigured_is_one_line(tmp_path) -> None:
                                    f"redis://127.0.0.1:{port}/0: "), reach.stderr
     assert len(reach.stderr.strip().splitlines()) == 1
     bad = tmp_path / "bad.toml"
-    bad.write_text('[cluster]\nredis = "http://x:1/0"\nheartbeat = "3s"\n')
+    bad.write_text('[cluster]\nredis = "http://x:1/0"\nheartbeat = "3s"\nvisibility = "2s"\n')
     check = subprocess.run([*FLEETDECK, "check-config", str(bad)], env=env,
                            capture_output=True, text=True)
     assert check.returncode == 2
-    assert check.stderr.splitlines()[:2] == [
+    assert check.stderr.splitlines()[:3] == [
         f"{bad}:2: cluster.redis: not a Redis URL (redis://, rediss:// or unix://): "
         "'http://x:1/0'",
         f"{bad}:3: cluster.heartbeat: heartbeat (3s) must be at most a third of the lease "
-        "(5s): a leader renews it in time"]
+        "(5s): a leader renews it in time",
+        f"{bad}:4: cluster.visibility: visibility (2s) must be at least five heartbeats "
+        "(15s): a live worker keeps its runs"]
 
 
 def test_redis_restarted_nodes_reconnect_without_a_duplicate(tmp_path) -> None:
@@ -430,6 +432,47 @@ def test_a_node_killed_and_restarted_takes_over_its_own_lost_run(tmp_path, redis
     finally:
         for proc in (node, again):
             if proc is not None and proc.poll() is None:
+                stop_daemon(proc)
+        for s in _starts(starts):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(s[2]), signal.SIGKILL)
+
+
+def test_a_worker_stopped_on_purpose_reports_its_runs(tmp_path, redis_server) -> None:
+    """SIGTERM a worker while its run goes on: the run ends `cancelled` and is reported
+    (the other node copies it), so nobody takes it over for a dead worker's and the
+    job's next occurrences run on the node that is left."""
+    starts = tmp_path / "starts"
+    jobs = ("[jobs.long]\nschedule = \"every 1s\"\noverlap = \"skip\"\nretries = 1\n"
+            f"command = 'echo \"$FLEETDECK_NODE $FLEETDECK_SCHEDULED_AT $$\" >> {starts}; "
+            "sleep 120'\n")
+    env = cli_env(tmp_path)
+    nodes = {}
+    try:
+        for name in ("a", "b"):
+            cfg = _config(tmp_path, redis_server.url, name, starts, jobs)
+            nodes[name] = start_daemon(cfg, tmp_path / f"state-{name}", env)
+        first = until(lambda: _starts(starts), "the first start")[0]
+        worker, occ = first[0], first[1]
+        other = "b" if worker == "a" else "a"
+        stop_daemon(nodes[worker])
+        assert nodes[worker].returncode == 0
+
+        def copied() -> list[dict]:
+            return [r for r in _runs(tmp_path, other, env) if r["origin"]
+                    and r["state"] == "cancelled"]
+
+        run = until(copied, "the stopped run's report", interval=0.3)[0]
+        assert str(int(run["occurrence"])) == occ and run["node"] == worker
+        assert run["reason"] == "fleetdeck was stopped while it ran"
+        until(lambda: any(s[0] == other for s in _starts(starts)),
+              "a later occurrence on the node left")
+        time.sleep(3.5)  # past the visibility timeout: nothing was taken over
+        assert not [r for r in _runs(tmp_path, other, env) if r["state"] == "interrupted"]
+        assert [s[1] for s in _starts(starts)].count(occ) == 1
+    finally:
+        for proc in nodes.values():
+            if proc.poll() is None:
                 stop_daemon(proc)
         for s in _starts(starts):
             with contextlib.suppress(ProcessLookupError):
