@@ -113,7 +113,12 @@ def _cluster(folder: Path, k: int, n: int, bursts: int, env: dict[str, str]
 
 
 def _alone(folder: Path, n: int, bursts: int, env: dict[str, str]) -> list[float]:
+    import logging
+
     from core.store.store import Store
+
+    # the daemon seals no index yet: each read-only open says it rebuilds one
+    logging.getLogger("fleetdeck.store").setLevel(logging.ERROR)
 
     cfg = folder / "alone.toml"
     cfg.write_text(_jobs(n))
