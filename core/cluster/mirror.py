@@ -38,7 +38,15 @@ class Mirror:
         """Copy what the other nodes reported since the last time: runs copied."""
         store = self.engine.store
         if self.last is None:
-            self.last = str(store.meta().get(META_KEY) or "0")
+            last = str(store.meta().get(META_KEY) or "0")
+            first = await self.queue.first_result()
+            if last != "0" and first is not None and _entry_key(first) > _entry_key(last):
+                # away for longer than Redis keeps reports: say so, copy what is left
+                msg = ("cluster history: some runs the other nodes reported while this "
+                       "node was away are no longer in Redis and are not copied here")
+                log.warning(msg)
+                self.engine._notice("warning", msg)
+            self.last = last
         total = 0
         while True:
             got = await self.queue.results_after(self.last, 500)
@@ -90,3 +98,8 @@ class Mirror:
             eng._note_result(run)
             eng._job_changed(run.job)
         eng._announce(RunFinished(run_dict(run)))
+
+
+def _entry_key(entry: str) -> tuple[int, int]:
+    ms, _, seq = entry.partition("-")
+    return int(ms or 0), int(seq or 0)

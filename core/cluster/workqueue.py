@@ -245,6 +245,11 @@ class WorkQueue:
                 out.append((_text(entry), json.loads(raw)))
         return out
 
+    async def first_result(self) -> str | None:
+        """The oldest report Redis still keeps (None: none)."""
+        got = await self.r.xrange(self.p + "results", count=1)
+        return _text(got[0][0]) if got else None
+
     # a fan-out's replies -------------------------------------------------------------------
     async def reply(self, origin: str, message: dict[str, Any]) -> None:
         await self.r.xadd(self.p + "reply:" + origin,
