@@ -141,3 +141,55 @@ def test_cancelling_a_shared_fanout_stops_it_on_the_workers(tmp_path) -> None:
             stop_daemon(d)
         server.stop()
         fleet.stop()
+
+
+def test_a_shared_fanout_streams_its_hosts_lines_as_they_come(tmp_path) -> None:
+    """`fanout --stream` through a daemon in a cluster: a host's first line shows while
+    the host still runs (the workers send lines as they come, not at the end)."""
+    import subprocess as sp
+
+    fleet = start_fleet(tmp_path / "fleet", 4, dead=0)
+    server = RedisServer(tmp_path / "redis")
+    env = fleet_env(tmp_path)
+    gate = tmp_path / "gate"
+    daemons = []
+    started = None
+    try:
+        for name in ("a", "b"):
+            state = tmp_path / f"state-{name}"
+            state.mkdir(mode=0o700)
+            (state / "known_hosts").write_text(fleet.known)
+            node_cfg = tmp_path / f"{name}.toml"
+            node_cfg.write_text(f'[cluster]\nredis = "{server.url}"\nnode = "{name}"\n'
+                                'lease = "2s"\nheartbeat = "500ms"\n\n' + fleet.config)
+            daemons.append(start_daemon(node_cfg, state, env))
+        until(lambda: server.client.hlen("fleetdeck:nodes") == 2, "two nodes")
+        started = sp.Popen([*FLEETDECK, "--config", str(tmp_path / "a.toml"), "--state-dir",
+                            str(tmp_path / "state-a"), "fanout", "--stream", "@web", "--",
+                            f"echo first; echo oops >&2; while [ ! -e {gate} ]; do "
+                            "sleep 0.1; done; echo second"],
+                           env=env, stdout=sp.PIPE, stderr=sp.PIPE, text=True)
+        assert started.stdout is not None
+        seen: list[str] = []
+        while len([x for x in seen if x.endswith(": first")]) < 4:
+            line = started.stdout.readline()
+            assert line, f"the fan-out ended first: {seen} {started.stderr.read()}"
+            seen.append(line.rstrip("\n"))
+        assert started.poll() is None  # every host's first line, and none has ended
+        gate.touch()
+        out, err = started.communicate(timeout=60)
+        lines = seen + out.splitlines()
+        assert started.returncode == 0, err
+        assert sorted(x for x in lines if x.endswith(": second")) == [
+            f"web0{i}: second" for i in range(1, 5)]
+        # stderr kept apart, as on one node
+        assert sorted(x for x in err.splitlines() if x.endswith(": oops")) == [
+            f"web0{i}: oops" for i in range(1, 5)], err
+    finally:
+        gate.touch()
+        if started is not None and started.poll() is None:
+            started.kill()
+        for d in daemons:
+            stop_daemon(d)
+        server.stop()
+        fleet.stop()
