@@ -29,6 +29,7 @@ from core.cluster.workqueue import no_group
 
 log = logging.getLogger("fleetdeck.cluster")
 
+BACKOFF_CAP = 5.0  # seconds between two tries at most while Redis does not answer
 CLAIM_TTL = 3600.0  # seconds a claim is kept at least (above any misfire grace)
 
 
@@ -158,7 +159,8 @@ class ClusterService:
                     self.engine._notice("error", f"cluster: {self.problem}; retrying")
                 self._check_lease()
                 # a beat or two missed is retried at once; then less and less often
-                await asyncio.sleep(min(beat * 2 ** max(0, min(failures, 5) - 2), 5.0))
+                await asyncio.sleep(min(beat * 2 ** max(0, min(failures, 5) - 2),
+                                        BACKOFF_CAP))
                 continue
             except ClusterError as e:  # our name was taken while we were away
                 self.problem = str(e)
@@ -176,10 +178,12 @@ class ClusterService:
                 self.engine._notice("info", "cluster: Redis answers again")
             try:
                 # another worker's entries are taken over only once this node has
-                # been connected for the visibility timeout: after an outage of Redis
-                # every worker's entries look idle until their worker touches them
+                # been connected for the visibility timeout and the longest backoff:
+                # after an outage of Redis every worker's entries look idle until their
+                # worker, retrying at its own pace, is back and touches them
                 await self.worker.maintain(take_over=time.monotonic() - self.connected_at
-                                           >= self.config.visibility)
+                                           >= self.config.visibility + BACKOFF_CAP
+                                           + self.config.heartbeat)
             except asyncio.CancelledError:
                 raise
             except redis_errors() as e:

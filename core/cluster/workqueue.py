@@ -66,18 +66,18 @@ return out
 """
 
 # ARGV[1] prefix, [2] entry id, [3] job ('' for a fan-out's batch), [4] this node,
-# [5] results' cap, [6..] finished runs (JSON). Safe to send again (a reply lost on the
-# way): an entry no longer pending was reported already, and nothing is written. Else
-# the runs go on the results stream whoever holds the entry (they did run); the entry
-# is acknowledged, and the next held item of its job released, only by the node that
-# holds it: 1, 0 when another node took it over meanwhile, -1 when it was reported.
+# [5] results' cap, [6..] finished runs (JSON). The runs go on the results stream in
+# every case: they did run (a report sent twice is copied once: core/cluster/mirror.py).
+# The entry is acknowledged, and the next held item of its job released, only by the
+# node that holds it: 1; 0 when another node took it over meanwhile; -1 when it is no
+# longer pending (reported already, an answer lost on the way; or taken over and ended).
 _FINISH = """
 local p, id, job, node = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local pend = redis.call('XPENDING', p .. 'work', 'workers', id, id, 1)
-if not pend[1] then return -1 end
 for i = 6, #ARGV do
   redis.call('XADD', p .. 'results', 'MAXLEN', '~', ARGV[5], '*', 'run', ARGV[i])
 end
+if not pend[1] then return -1 end
 if pend[1][2] ~= node then return 0 end
 redis.call('XACK', p .. 'work', 'workers', id)
 redis.call('XDEL', p .. 'work', id)
@@ -196,17 +196,27 @@ class WorkQueue:
             await self._touch(keys=[], args=[self.p, self.node, *entries])
 
     async def take_over(self, idle: float, count: int, held: set[str]) -> list[Taken]:
-        """Entries pending longer than `idle` at another worker (it died or lost Redis
-        for longer than the visibility timeout), or at this node's name but not `held`
-        by it (an earlier life of this node, killed): now this node's, each with the
-        worker that had it and its deliveries so far. XPENDING names the worker, XCLAIM
+        """Entries pending longer than `idle` at another worker whose name is no longer
+        held (it died, or lost Redis for longer than its lease and the visibility
+        timeout), or at this node's name but not `held` by it (an earlier life of this
+        node, killed): now this node's, each with the worker that had it and its
+        deliveries so far. XPENDING names the worker, XCLAIM
         takes the entry only if it is still idle (two nodes never both take one)."""
         ms = int(idle * 1000)
         pending = await self.r.xpending_range(self.p + "work", GROUP, min="-", max="+",
                                               count=count + len(held), idle=ms)
+        owners = sorted({_text(p["consumer"]) for p in pending} - {self.node})
+        alive = set()
+        if owners:  # a worker whose name is held (renewed each heartbeat) keeps its own
+            pipe = self.r.pipeline(transaction=False)
+            for owner in owners:
+                pipe.exists(f"{self.p}node:{owner}")
+            alive = {o for o, n in zip(owners, await pipe.execute(), strict=True) if n}
         stale = {_text(p["message_id"]): (_text(p["consumer"]), int(p["times_delivered"]))
-                 for p in pending if _text(p["consumer"]) != self.node
-                 or _text(p["message_id"]) not in held}
+                 for p in pending if (_text(p["consumer"]) != self.node
+                                      and _text(p["consumer"]) not in alive)
+                 or (_text(p["consumer"]) == self.node
+                     and _text(p["message_id"]) not in held)}
         for entry in list(stale)[count:]:
             del stale[entry]
         if not stale:
