@@ -72,6 +72,16 @@ def run_fd(tmp_path: Path, fleet: Fleet, *args: str, known: bool = True,
                           env=fleet_env(tmp_path))
 
 
+def without_login_noise(text: str) -> str:
+    """What a command printed, without what the far side's login shell added: here
+    root's ~/.bashrc runs `pyenv init`, whose rehash, racing another session's, now and
+    then prints its own lines on stderr. Not the command's, nor fleetdeck's."""
+    noise = ("pyenv: cannot rehash:", "rm: cannot remove '")
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if not (line.startswith(noise) and ".pyenv" in line or
+                           line.startswith("pyenv: cannot rehash:")))
+
+
 def fleet_env(tmp_path: Path) -> dict[str, str]:
     env = cli_env(tmp_path)
     env["HOME"] = str(tmp_path / "home")  # no ~/.ssh of the person running the tests
