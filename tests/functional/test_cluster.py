@@ -364,6 +364,18 @@ async def test_the_console_shows_the_cluster_and_where_a_run_ran(tmp_path, redis
         assert shown["ops1"][5] and shown["ops1"][6] == str(os.getpid())
         assert shown["gone"][1] == "not answering"
         assert app.screen.TITLE_TEXT == "Cluster · leader ops1 (term 1)"
+        # Enter on a node: the runs that ran there
+        app.screen.table.reselect("ops1")
+        await pilot.press("enter")
+
+        def filtered() -> list[str]:
+            screen = app.screen
+            if type(screen).__name__ != "RunsScreen" or not screen.row_filter.regex:
+                return []
+            return [k for k, _c, text in screen._rows if screen.row_filter.keep(text)]
+
+        kept = await pilot_until(pilot, filtered, "the runs of ops1")
+        assert kept == [str(row[0].plain.lstrip("#"))]
 
 
 def test_overlap_skip_holds_across_the_cluster(tmp_path, redis_server) -> None:

@@ -76,8 +76,10 @@ def run_cells(run: dict[str, Any], now: float) -> tuple[Text, ...]:
 
 def run_text(run: dict[str, Any]) -> str:
     """What `/` searches in a run row."""
-    return " ".join(str(run.get(k) or "") for k in ("id", "job", "host", "node", "state",
-                                                     "exit_code", "reason", "trigger"))
+    where = f"{run.get('host') or ''}@{run['node']}" if run.get("node") else run.get("host")
+    return " ".join(str(v or "") for v in (run.get("id"), run.get("job"), where,
+                                           run.get("state"), run.get("exit_code"),
+                                           run.get("reason"), run.get("trigger")))
 
 
 __all__ = ["age_cell", "fmt_age", "fmt_duration", "fmt_rate", "fmt_time", "plain", "run_cells",

@@ -5,6 +5,7 @@ the runs that ran on the selected node."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.text import Text
@@ -70,11 +71,15 @@ class ClusterScreen(TableScreen):
         self.update_status()
 
     def action_open(self) -> None:
+        """The Runs screen, filtered to the runs that ran on the selected node."""
         key = self.table.selected_key()
-        if key:
-            self.fleet.cmd_runs()
-            self.fleet.notify(f"runs: type /{key} to keep those that ran on {key}",
-                              timeout=4)
+        if not key:
+            return
+        self.app.pop_screen()
+        self.fleet.cmd_runs()
+        runs = self.app.screen
+        if hasattr(runs, "filter_to"):
+            runs.filter_to(f"@{re.escape(key)}(\\s|$)")
 
     def on_data_table_row_selected(self, event: Any) -> None:
         self.action_open()

@@ -15,6 +15,7 @@ from core.jobs.runs import RunState
 from tui.palette import style
 from tui.screens.base import RUN_EVENTS, TableScreen
 from tui.screens.cells import run_cells, run_text
+from tui.widgets.common import FilterBar
 from tui.widgets.preview import read_tail
 from tui.widgets.table import Column
 
@@ -48,6 +49,12 @@ class RunsScreen(TableScreen):
         self.job = job
         if self.is_mounted:
             self.refresh_data()  # otherwise on_mount will, with this job
+
+    def filter_to(self, text: str) -> None:
+        """Open the `/` line with this filter (the cluster screen's node: `@n2(\\s|$)`)."""
+        bar = self.query_one(FilterBar)
+        bar.open()
+        bar.field.value = text
 
     def action_clear_job(self) -> None:
         self.set_job_filter(None)
