@@ -171,6 +171,7 @@ class DemoFleet:
         self.ports: dict[str, int] = {}
         self.config_path = self.folder / "config.toml"
         self._servers: list[Any] = []
+        self._refusing: list[socket.socket] = []  # the down hosts' ports
         self._tasks: set[asyncio.Task[Any]] = set()
         self._user = getpass.getuser()
         self.live = DemoLive(self.folder, self.rng)
@@ -197,7 +198,9 @@ class DemoFleet:
         known: list[str] = []
         for host in self.hosts:
             if host.behaviour == "down":
-                self.ports[host.name] = _closed_port()
+                held = _refusing_socket()  # kept: the port is never handed to another
+                self._refusing.append(held)
+                self.ports[host.name] = held.getsockname()[1]
                 continue
             key = self._key(f"host_{host.name}")
             server = await asyncssh.create_server(
@@ -222,6 +225,9 @@ class DemoFleet:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
         self._servers = []
+        for held in self._refusing:
+            held.close()
+        self._refusing = []
         for task in list(self._tasks):
             task.cancel()
 
@@ -327,11 +333,13 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
-def _closed_port() -> int:
-    """A loopback port where nothing listens (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _refusing_socket() -> socket.socket:
+    """A loopback port where nothing listens, held for the fleet's life: a bound socket
+    that does not listen refuses every connection (a released port went, under load,
+    to one of the demo's own servers, and the "down" host answered)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    return s
 
 
 # ---------------------------------------------------------------------- the process ---

@@ -3,12 +3,13 @@ person runs it (its own config, state directory and HOME)."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.helpers import FLEETDECK, cli_env
-from tests.sshd import USER, Keys, Sshd, free_port, known_line, make_keys, require_sshd
+from tests.sshd import USER, Keys, Sshd, known_line, make_keys, require_sshd
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Fleet:
     known: str
     keys: Keys
     daemons: list[Sshd] = field(default_factory=list)
+    refusing: list[socket.socket] = field(default_factory=list)  # the dead hosts' ports
 
     def port_of(self, i: int) -> int:
         """The port of the i-th live host (0-based), to tell hosts apart on the far side
@@ -29,6 +31,8 @@ class Fleet:
     def stop(self) -> None:
         for d in self.daemons:
             d.stop()
+        for held in self.refusing:
+            held.close()
 
 
 def start_fleet(root: Path, live: int, dead: int = 2, *, prefix: str = "web",
@@ -41,12 +45,19 @@ def start_fleet(root: Path, live: int, dead: int = 2, *, prefix: str = "web",
         f'[hosts.{prefix}{i + 1:02d}]\naddress = "127.0.0.1"\nport = {d.port}\n'
         f'user = "{user}"\nidentity_file = "{keys.client_path}"\ngroups = ["{prefix}"]\n'
         f'tags = {{ n = "{i + 1}" }}\n' for i, d in enumerate(daemons))
+    # a dead host's port is held by a bound socket that does not listen: it refuses
+    # every connection, and no other test's server can take it meanwhile
+    refusing = []
+    for _ in range(dead):
+        held = socket.socket()
+        held.bind(("127.0.0.1", 0))
+        refusing.append(held)
     config += "".join(
-        f'[hosts.dead{i}]\naddress = "127.0.0.1"\nport = {free_port()}\nuser = "{USER}"\n'
-        f'identity_file = "{keys.client_path}"\ngroups = ["dead"]\n'
-        for i in range(1, dead + 1))
+        f'[hosts.dead{i}]\naddress = "127.0.0.1"\nport = {held.getsockname()[1]}\n'
+        f'user = "{USER}"\nidentity_file = "{keys.client_path}"\ngroups = ["dead"]\n'
+        for i, held in enumerate(refusing, 1))
     known = "".join(known_line(d.port, keys.host) for d in daemons)
-    return Fleet(config, known, keys, daemons)
+    return Fleet(config, known, keys, daemons, refusing)
 
 
 def fleet_files(tmp_path: Path, fleet: Fleet, *, known: bool = True,
