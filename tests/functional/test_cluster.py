@@ -274,6 +274,21 @@ def _starts(path: Path) -> list[list[str]]:
     return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def _long_job(starts: Path, every: str, retries: int) -> str:
+    """A job that notes each start (node, occurrence, pid) in `starts` and runs long."""
+    return (f'[jobs.long]\nschedule = "every {every}"\noverlap = "skip"\n'
+            f'retries = {retries}\nretry_backoff = "1s"\n'
+            f"command = 'echo \"$FLEETDECK_NODE $FLEETDECK_SCHEDULED_AT $$\" >> {starts}; "
+            "sleep 120'\n")
+
+
+def _end_orphans(starts: Path) -> None:
+    """The long runs a killed daemon left behind (each its own process group)."""
+    for s in _starts(starts):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(int(s[2]), signal.SIGKILL)
+
+
 @pytest.mark.parametrize("retries", [1, 0])
 def test_a_worker_killed_mid_run_has_its_run_taken_over(tmp_path, redis_server,
                                                         retries) -> None:
@@ -281,10 +296,7 @@ def test_a_worker_killed_mid_run_has_its_run_taken_over(tmp_path, redis_server,
     records it `interrupted` (naming the worker) and, while the job's retries allow,
     runs the occurrence again; the dead worker's orphan is the test's to end."""
     starts = tmp_path / "starts"
-    jobs = ("[jobs.long]\nschedule = \"every 2s\"\noverlap = \"skip\"\n"
-            f"retries = {retries}\nretry_backoff = \"1s\"\n"
-            f"command = 'echo \"$FLEETDECK_NODE $FLEETDECK_SCHEDULED_AT $$\" >> {starts}; "
-            "sleep 120'\n")
+    jobs = _long_job(starts, "2s", retries)
     env = cli_env(tmp_path)
     nodes = {}
     try:
@@ -319,9 +331,7 @@ def test_a_worker_killed_mid_run_has_its_run_taken_over(tmp_path, redis_server,
         for proc in nodes.values():
             if proc.poll() is None:
                 stop_daemon(proc)
-        for s in _starts(starts):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(int(s[2]), signal.SIGKILL)
+        _end_orphans(starts)
 
 
 async def test_the_console_shows_the_cluster_and_where_a_run_ran(tmp_path, redis_server
@@ -413,9 +423,7 @@ def test_a_node_killed_and_restarted_takes_over_its_own_lost_run(tmp_path, redis
     interrupted, not run again: retries=0), so the job's overlap=skip is free again and
     its next occurrences run (before, the entry stayed pending and skipped them all)."""
     starts = tmp_path / "starts"
-    jobs = ("[jobs.long]\nschedule = \"every 1s\"\noverlap = \"skip\"\n"
-            f"command = 'echo \"$FLEETDECK_NODE $FLEETDECK_SCHEDULED_AT $$\" >> {starts}; "
-            "sleep 120'\n")
+    jobs = _long_job(starts, "1s", 0)
     env = cli_env(tmp_path)
     cfg = _config(tmp_path, redis_server.url, "a", starts, jobs)
     node = start_daemon(cfg, tmp_path / "state-a", env)
@@ -445,9 +453,7 @@ def test_a_node_killed_and_restarted_takes_over_its_own_lost_run(tmp_path, redis
         for proc in (node, again):
             if proc is not None and proc.poll() is None:
                 stop_daemon(proc)
-        for s in _starts(starts):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(int(s[2]), signal.SIGKILL)
+        _end_orphans(starts)
 
 
 def test_a_worker_stopped_on_purpose_reports_its_runs(tmp_path, redis_server) -> None:
@@ -455,9 +461,7 @@ def test_a_worker_stopped_on_purpose_reports_its_runs(tmp_path, redis_server) ->
     (the other node copies it), so nobody takes it over for a dead worker's and the
     job's next occurrences run on the node that is left."""
     starts = tmp_path / "starts"
-    jobs = ("[jobs.long]\nschedule = \"every 1s\"\noverlap = \"skip\"\nretries = 1\n"
-            f"command = 'echo \"$FLEETDECK_NODE $FLEETDECK_SCHEDULED_AT $$\" >> {starts}; "
-            "sleep 120'\n")
+    jobs = _long_job(starts, "1s", 1)
     env = cli_env(tmp_path)
     nodes = {}
     try:
@@ -486,6 +490,4 @@ def test_a_worker_stopped_on_purpose_reports_its_runs(tmp_path, redis_server) ->
         for proc in nodes.values():
             if proc.poll() is None:
                 stop_daemon(proc)
-        for s in _starts(starts):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(int(s[2]), signal.SIGKILL)
+        _end_orphans(starts)

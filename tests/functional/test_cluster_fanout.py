@@ -24,6 +24,23 @@ def _fd(env: dict[str, str], cfg: Path, state: Path, *args: str
                            *args], env=env, capture_output=True, text=True, timeout=180)
 
 
+def _start_nodes(tmp_path: Path, fleet, server: RedisServer, env: dict[str, str],
+                 names: tuple[str, ...], daemons: list) -> None:
+    """A daemon per name on the fleet's config in a cluster on `server` (each with its
+    own state directory, the fleet's host keys known), put in `daemons` as it starts
+    (the caller's cleanup stops them), until all have joined."""
+    for name in names:
+        state = tmp_path / f"state-{name}"
+        state.mkdir(mode=0o700)
+        (state / "known_hosts").write_text(fleet.known)
+        node_cfg = tmp_path / f"{name}.toml"
+        node_cfg.write_text(f'[cluster]\nredis = "{server.url}"\nnode = "{name}"\n'
+                            'lease = "2s"\nheartbeat = "500ms"\nvisibility = "5s"\n\n'
+                            + fleet.config)
+        daemons.append(start_daemon(node_cfg, state, env))
+    until(lambda: server.client.hlen("fleetdeck:nodes") == len(names), "every node to join")
+
+
 def _hosts(record: dict, state: Path) -> dict[str, tuple]:
     """Each host's class, exit code, reason and the lines the command printed (the far
     side's shell start-up may add its own, here root's pyenv at random: not compared)."""
@@ -60,16 +77,7 @@ def test_a_fanout_of_60_hosts_over_three_workers_matches_one_node(tmp_path) -> N
         assert {"ok", "failed", "unreachable"} <= classes, classes
         assert expected["web01"][3] == [f"host on port {fleet.port_of(0)}"]
 
-        for name in ("a", "b", "c"):
-            state = tmp_path / f"state-{name}"
-            state.mkdir(mode=0o700)
-            (state / "known_hosts").write_text(fleet.known)
-            node_cfg = tmp_path / f"{name}.toml"
-            node_cfg.write_text(f'[cluster]\nredis = "{server.url}"\nnode = "{name}"\n'
-                                'lease = "2s"\nheartbeat = "500ms"\nvisibility = "5s"\n\n'
-                                + fleet.config)
-            daemons.append(start_daemon(node_cfg, state, env))
-        until(lambda: server.client.hlen("fleetdeck:nodes") == 3, "three nodes")
+        _start_nodes(tmp_path, fleet, server, env, ("a", "b", "c"), daemons)
         got = _fd(env, tmp_path / "a.toml", tmp_path / "state-a", "fanout", "--json",
                   "--connect-timeout", "20s", "@web,@dead", "--", COMMAND)
         assert got.returncode == 3, got.stderr
@@ -99,16 +107,7 @@ def test_cancelling_a_shared_fanout_stops_it_on_the_workers(tmp_path) -> None:
     daemons = []
     started = None
     try:
-        for name in ("a", "b", "c"):
-            state = tmp_path / f"state-{name}"
-            state.mkdir(mode=0o700)
-            (state / "known_hosts").write_text(fleet.known)
-            node_cfg = tmp_path / f"{name}.toml"
-            node_cfg.write_text(f'[cluster]\nredis = "{server.url}"\nnode = "{name}"\n'
-                                'lease = "2s"\nheartbeat = "500ms"\nvisibility = "5s"\n\n'
-                                + fleet.config)
-            daemons.append(start_daemon(node_cfg, state, env))
-        until(lambda: server.client.hlen("fleetdeck:nodes") == 3, "three nodes")
+        _start_nodes(tmp_path, fleet, server, env, ("a", "b", "c"), daemons)
         cfg, state = tmp_path / "a.toml", tmp_path / "state-a"
         started = sp.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir", str(state),
                             "fanout", "--json", "@web", "--",
@@ -155,15 +154,7 @@ def test_a_shared_fanout_streams_its_hosts_lines_as_they_come(tmp_path) -> None:
     daemons = []
     started = None
     try:
-        for name in ("a", "b"):
-            state = tmp_path / f"state-{name}"
-            state.mkdir(mode=0o700)
-            (state / "known_hosts").write_text(fleet.known)
-            node_cfg = tmp_path / f"{name}.toml"
-            node_cfg.write_text(f'[cluster]\nredis = "{server.url}"\nnode = "{name}"\n'
-                                'lease = "2s"\nheartbeat = "500ms"\n\n' + fleet.config)
-            daemons.append(start_daemon(node_cfg, state, env))
-        until(lambda: server.client.hlen("fleetdeck:nodes") == 2, "two nodes")
+        _start_nodes(tmp_path, fleet, server, env, ("a", "b"), daemons)
         started = sp.Popen([*FLEETDECK, "--config", str(tmp_path / "a.toml"), "--state-dir",
                             str(tmp_path / "state-a"), "fanout", "--stream", "@web", "--",
                             f"echo first; echo oops >&2; while [ ! -e {gate} ]; do "
