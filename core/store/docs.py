@@ -3,7 +3,6 @@ opening a state file and the segment index's counts."""
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from collections.abc import Iterable
@@ -15,6 +14,7 @@ from tinydb import TinyDB
 from tinydb.table import Table
 
 from core.jobs.runs import Run
+from core.store import codec
 from core.store.storage import AtomicJSONStorage
 from core.store.tables import put_doc
 
@@ -65,7 +65,7 @@ def json_copy(value: Any, where: str) -> Any:
     small dicts) through the C encoder and decoder, several times faster than
     ``plain_copy``; TypeError (naming the field) for anything else."""
     try:
-        return json.loads(json.dumps(value))
+        return codec.loads(codec.dumps(value))
     except (TypeError, ValueError) as e:
         raise TypeError(f"{where}: {e}") from None
 

@@ -15,7 +15,6 @@ a warning and its segments read instead.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from array import array
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.store import codec
 from core.store.index import RunIndex
 
 log = logging.getLogger("fleetdeck.store")
@@ -78,7 +78,7 @@ def encode_chunk(index: RunIndex, first: int, stop: int, unsettled: list[int]) -
         "last_occurrence": [[j, o] for j, o in index.last_occurrence.items()],
         "last_by_job_host": [[j, h, r] for (j, h), r in index.last_by_job_host.items()],
     }
-    head = json.dumps(header, separators=(",", ":")).encode()
+    head = codec.dumps(header)
     return b"".join([MAGIC, len(head).to_bytes(8, "little"), head, *parts])
 
 
@@ -140,7 +140,7 @@ def _decode(data: bytes) -> tuple[dict[str, Any], list[array]]:
     pos = len(MAGIC)
     size = int.from_bytes(data[pos:pos + 8], "little")
     pos += 8
-    header = json.loads(data[pos:pos + size])
+    header = codec.loads(data[pos:pos + size])
     pos += size
     if not isinstance(header, dict) or header.get("version") != 1:
         raise ValueError("unknown version")

@@ -13,7 +13,6 @@ the file I/O off its thread without sharing mutable data with the worker.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from tinydb.storages import Storage
+
+from core.store import codec
 
 log = logging.getLogger("fleetdeck.store")
 
@@ -145,7 +146,7 @@ class AtomicJSONStorage(Storage):
 
     def serialize(self) -> bytes:
         """The current data as compact JSON bytes (call on the thread that mutates)."""
-        return json.dumps(self._data, separators=(",", ":")).encode()
+        return codec.dumps(self._data)
 
     def write_bytes(self, data: bytes, version: int | None = None) -> bool:
         """Atomically replace the file with ``data``; safe to call from a worker thread.
@@ -185,7 +186,7 @@ class AtomicJSONStorage(Storage):
         if not raw.strip():
             return {}  # nothing to lose; an atomic writer never leaves this
         try:
-            data = json.loads(raw)
+            data = codec.loads(raw)
             _check_shape(data)
         except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             self._quarantine(e)

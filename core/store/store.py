@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import json
 import logging
 import threading
 import time
@@ -36,6 +35,7 @@ from typing import Any
 from tinydb.table import Document
 
 from core.jobs.runs import Run
+from core.store import codec
 from core.store.docs import copy_doc, delete_paths, open_db, plain_copy, run_from_doc
 from core.store.history import DEFAULT_SEGMENT_SIZE, RunHistory
 from core.store.index_files import CHUNK_SEGMENTS
@@ -71,7 +71,7 @@ def _plain(value: Any) -> Any:
     except TypeError:
         pass
     try:
-        return json.loads(json.dumps(value))
+        return codec.loads(codec.dumps(value))
     except (TypeError, ValueError) as e:
         raise TypeError(f"not storable as JSON: {e}") from None
 
