@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 log = logging.getLogger("fleetdeck.events")
@@ -20,7 +20,9 @@ class Event:
     kind: ClassVar[str] = "event"
 
     def to_message(self) -> dict[str, Any]:
-        return {"event": self.kind, **asdict(self)}
+        """The event as a message, sharing its values (an event is immutable and its
+        values are read, never changed: the socket encodes them at once)."""
+        return {"event": self.kind, **self.__dict__}
 
 
 @dataclass(frozen=True)

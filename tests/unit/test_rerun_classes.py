@@ -24,3 +24,18 @@ def test_all_names_and_mixes() -> None:
 def test_unknown_selector() -> None:
     with pytest.raises(ValueError, match="unknown class 'weird'; one of ok, .* not_ok, all"):
         select_classes(["weird"])
+
+
+def test_a_host_result_as_a_dict_is_a_full_copy() -> None:
+    """HostResult.to_dict copies shallowly (it is published on every host's change):
+    that equals asdict only while every field is a scalar."""
+    from dataclasses import asdict, fields
+
+    from core.remote.results import HostResult
+
+    r = HostResult("web01", state="failed", exit_code=2, reason="x", batch=1, changed=False)
+    assert r.to_dict() == {**asdict(r), "duration": None}
+    scalars = {"str", "int", "float", "bool", "None"}
+    for f in fields(HostResult):
+        kinds = {k.strip() for k in str(f.type).split("|")}
+        assert kinds <= scalars, f"{f.name}: {f.type} is not a scalar; to_dict must copy it"

@@ -156,3 +156,21 @@ def test_a_crash_before_the_rename_leaves_the_old_file_intact(tmp_path: Path) ->
     assert db2.table("t").all() == [{"v": "old"}]
     assert not (tmp_path / "t.json.tmp").exists()
     assert list(tmp_path.glob("*.corrupt-*")) == []
+
+
+def test_what_orjson_refuses_is_still_stored_and_read_back(tmp_path: Path) -> None:
+    """The state files' codec falls back to json: int keys, lone surrogates (output
+    decoded with surrogateescape), huge integers survive a flush and a reopen; and a
+    file an older fleetdeck wrote with NaN in it loads instead of being quarantined."""
+    path = tmp_path / "db.json"
+    s = AtomicJSONStorage(path)
+    doc = {"counts": {3: "x"}, "line": "caf\udce9", "big": 2**70, "text": "é ☃"}
+    s.write({"t": {"1": doc}})
+    s.flush()
+    back = AtomicJSONStorage(path).read()["t"]["1"]
+    assert back == {"counts": {"3": "x"}, "line": "caf\udce9", "big": 2**70, "text": "é ☃"}
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"t": {"1": {"rate": float("nan"), "ok": 1}}}))
+    loaded = AtomicJSONStorage(old)
+    assert loaded.loaded_from_disk and loaded.read()["t"]["1"]["ok"] == 1
+    assert not list(tmp_path.glob("*.corrupt-*"))
