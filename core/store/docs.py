@@ -142,3 +142,31 @@ def delete_paths(paths: Iterable[Path]) -> None:
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
+
+
+class ActiveRuns(dict[int, Any]):
+    """Queued and running run ids -> job, counted per segment: a segment holding any is
+    kept in memory past the cache's size, since each of its runs is saved again soon (a
+    burst of thousands queued would otherwise read every segment back from disk)."""
+
+    def __init__(self, segment_size: int, items: Iterable[tuple[int, Any]] = ()) -> None:
+        super().__init__()
+        self.segment_size = segment_size
+        self.per_segment: dict[int, int] = {}
+        for run_id, job in items:
+            self[run_id] = job
+
+    def __setitem__(self, run_id: int, job: Any) -> None:
+        if run_id not in self:
+            k = run_id // self.segment_size
+            self.per_segment[k] = self.per_segment.get(k, 0) + 1
+        super().__setitem__(run_id, job)
+
+    def __delitem__(self, run_id: int) -> None:
+        super().__delitem__(run_id)
+        k = run_id // self.segment_size
+        left = self.per_segment[k] - 1
+        if left:
+            self.per_segment[k] = left
+        else:
+            del self.per_segment[k]

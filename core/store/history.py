@@ -32,6 +32,7 @@ from tinydb.table import Document, Table
 
 from core.jobs.runs import Run
 from core.store.docs import (
+    ActiveRuns,
     copy_doc,
     encode_counts,
     open_db,
@@ -55,6 +56,7 @@ log = logging.getLogger("fleetdeck.store")
 
 DEFAULT_SEGMENT_SIZE = 100
 ID_BLOCK = 256  # run ids reserved ahead on disk: a crash skips them, never reuses one
+PINNED_MAX = 128  # segments kept past the cache for their queued and running runs
 _INDEX_TABLES = ("store", "active")
 
 
@@ -98,7 +100,7 @@ class RunHistory(Reopening):
         self._head: _Segment | None = None
         self._counts: dict[int, int] = {}
         self._total = 0
-        self._active: dict[int, Any] = {}  # run id -> job
+        self._active = ActiveRuns(segment_size)  # run id -> job
         self._next_id = 1
         self._reserved = 1  # ids below it may have been handed out: after a crash, not again
         self._deletions: list[Path] = []
@@ -173,16 +175,23 @@ class RunHistory(Reopening):
 
     def _trim_cache(self, keep: int | None = None) -> None:
         """Drop the least recently used clean segments beyond the cache's size; never
-        ``keep``, the one just handed to a caller (who may be about to change it)."""
+        ``keep``, the one just handed to a caller (who may be about to change it).
+
+        Segments holding queued or running runs stay, up to ``PINNED_MAX`` more."""
         if len(self._cache) <= self.cache_segments:
             return
-        for k in list(self._cache):
-            if len(self._cache) <= self.cache_segments:
-                break
-            seg = self._cache[k]
-            if seg is self._head or seg.storage.dirty or k == keep:
-                continue  # dirty ones stay until a commit wrote them
-            del self._cache[k]
+        busy = self._active.per_segment
+        limit = self.cache_segments + min(PINNED_MAX, len(busy))
+        for spare_busy in (False, True):
+            for k in list(self._cache):
+                if len(self._cache) <= limit:
+                    return
+                seg = self._cache[k]
+                if seg is self._head or seg.storage.dirty or k == keep \
+                        or (not spare_busy and k in busy):
+                    continue  # dirty ones stay until a commit wrote them
+                del self._cache[k]
+            limit = self.cache_segments + PINNED_MAX  # more busy than kept: the oldest go
 
     def segment_of(self, run_id: int) -> int:
         return run_id // self.segment_size
@@ -338,7 +347,7 @@ class RunHistory(Reopening):
         """
         if self.read_only or self._total <= self.retention or len(self._counts) < 2:
             return 0
-        busy = {self.segment_of(i) for i in self._active}
+        busy = self._active.per_segment
         newest = max(self._counts)
         removed = 0
         for k in sorted(self._counts):

@@ -16,7 +16,7 @@ from typing import Any
 from tinydb.table import Document
 
 from core.jobs.runs import ACTIVE_STATES
-from core.store.docs import decode_counts
+from core.store.docs import ActiveRuns, decode_counts
 from core.store.index import RunIndex
 from core.store.index_files import Loaded, list_chunks, load_chunks
 
@@ -70,7 +70,8 @@ class Reopening:
         self._reserved = self._next_id
         counts = decode_counts(stored.get("segments") or [])
         self._counts = {k: n for k, n in counts.items() if k in on_disk}
-        self._active = {doc.doc_id: doc.get("job") for doc in active}
+        self._active = ActiveRuns(self.segment_size,
+                                  ((doc.doc_id, doc.get("job")) for doc in active))
         self._counters_changed = not stored or len(self._counts) != len(counts)
         scan_from = int(stored.get("next_id") or 0) // self.segment_size
         loaded = self._load_index(on_disk, previous)

@@ -581,3 +581,57 @@ def test_a_change_to_a_segment_read_back_while_the_cache_is_full_is_kept(
     s.commit()
     view = Store.open(state, read_only=True)
     assert [view.get_run(r.id).state for r in runs[::100]] == ["running"] * 10  # type: ignore[union-attr]
+
+
+def test_a_burst_of_queued_runs_is_saved_without_reading_segments_back(
+        state: Path, opened: list[Store]) -> None:
+    """Thousands queued at once span far more segments than the cache holds: the ones
+    holding queued or running runs stay in memory (each run is saved twice more), and
+    go back to the cache's size as their runs end."""
+    s = open_store(state, opened, segment_size=10, cache_segments=4)
+    runs = []
+    for _ in range(300):  # 30 segments of queued runs
+        run_id = s.next_run_id()
+        runs.append(Run(id=run_id, job="burst", host="local", command="true",
+                        state=RunState.QUEUED.value, queued_at=1000.0 + run_id))
+    s.add_runs(runs)
+    s.commit()
+    reads = s.segment_reads
+    for run in runs:
+        run.state = RunState.RUNNING.value
+        s.save_run(run)
+        run.state = RunState.SUCCEEDED.value
+        s.save_run(run)
+        if run.id % 50 == 0:
+            s.commit()
+    s.commit()
+    assert s.segment_reads == reads  # none evicted while it held queued runs
+    # the last commit trimmed the cache back: nothing is active now
+    cached = s._history._cache  # noqa: SLF001 - the bound itself is the subject
+    assert len(cached) <= 4 + 1
+    s2 = Store.open(state, read_only=True)
+    try:
+        assert {r.state for r in s2.list_runs(job="burst", limit=None)} == {"succeeded"}
+    finally:
+        s2.close()
+
+
+def test_the_segments_kept_for_queued_runs_are_bounded(state: Path,
+                                                       opened: list[Store]) -> None:
+    """Past ``PINNED_MAX`` segments of queued runs, the least recently used are read
+    back from disk like any other: a backlog never holds the whole history."""
+    from core.store.history import PINNED_MAX
+
+    s = open_store(state, opened, segment_size=2, cache_segments=4)
+    runs = []
+    for _ in range(2 * (PINNED_MAX + 40)):
+        run_id = s.next_run_id()
+        runs.append(Run(id=run_id, job="backlog", host="local", command="true",
+                        state=RunState.QUEUED.value, queued_at=1000.0 + run_id))
+    s.add_runs(runs)
+    s.commit()
+    s.get_run(1)
+    assert len(s._history._cache) <= 4 + PINNED_MAX + 1  # noqa: SLF001
+    reads = s.segment_reads
+    assert s.get_run(runs[0].id) is not None and s.get_run(runs[-1].id) is not None
+    assert s.segment_reads - reads <= 2
