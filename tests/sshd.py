@@ -136,6 +136,8 @@ class _Session(asyncssh.SSHServerSession):  # type: ignore[type-arg]
             code = await self._proc.wait()
         except Exception:
             return
+        finally:  # closed now, not by the garbage collector after the test's loop ended
+            self._proc._transport.close()  # type: ignore[attr-defined]
         if drop:
             chan.get_connection().abort()
             return
