@@ -167,8 +167,9 @@ class _Reaper:
     """Reaps the orphans our daemons leave (as init would) and tells how they ended.
 
     Only the storm's: a child with its token in the environment, or one already dead
-    (its environment reads empty) in a session of its own, as every run starts in.
-    Any other child of this process is someone else's to wait for.
+    (its environment reads empty) that leads its own process group, as every run starts
+    (in a session of its own too when the daemon has a terminal). Any other child of this
+    process is someone else's to wait for.
     """
 
     def __init__(self, token: str) -> None:
@@ -178,7 +179,6 @@ class _Reaper:
         self.ended: Counter[str] = Counter()
         self._who: dict[int, str] = {}  # ours, alive when last seen
         self._foreign: set[int] = set()
-        self._session = os.getsid(0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="storm-reaper", daemon=True)
         self.active = False
@@ -233,10 +233,10 @@ class _Reaper:
         env = proc_env(pid)  # a zombie's reads empty; its name and session stay
         try:
             comm = Path(f"/proc/{pid}/comm").read_text().strip()
-            session = os.getsid(pid)
+            leads_group = os.getpgid(pid) == pid
         except OSError:
             return False
-        if env.get(TOKEN_VAR) != self.token and (env or session == self._session):
+        if env.get(TOKEN_VAR) != self.token and (env or not leads_group):
             self._foreign.add(pid)
             return False
         job = env.get("FLEETDECK_JOB")

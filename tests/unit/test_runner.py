@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import signal
+import termios
 
 import psutil
 
@@ -137,3 +139,72 @@ async def test_direct_and_shell_paths_give_the_same_result(tmp_path):
     assert lines_s == [("stdout", "f")] and lines_d == []
     missing, _, _ = await run("ls /nonexistent-dir-xyz")
     assert missing.exit_code == 2
+
+
+# A run's process, reporting what it can reach: its group and session, and the terminal.
+_WHERE = ('pg=$(ps -o pgid= -p $$ | tr -d " "); sid=$(ps -o sid= -p $$ | tr -d " "); '
+          'if (exec 3</dev/tty) 2>/dev/null; then t=yes; else t=no; fi; '
+          'echo "$$ $pg $sid $t"')
+
+
+_IN_A_TERMINAL = r'''
+import asyncio, os, sys
+from core.jobs.process import LocalProcess
+lines = []
+async def main():
+    p = LocalProcess(sys.argv[1], on_line=lambda s, l: lines.append(l))
+    assert await p.start() is None
+    await p.wait()
+    print("RESULT", p.info.pid, os.getsid(0), lines[0], flush=True)
+asyncio.run(main())
+'''
+
+
+def test_without_a_terminal_a_run_leads_its_own_process_group(tmp_path):
+    """A daemon has no controlling terminal: each run leads its own process group (what
+    the timeout and cancel signal), in the daemon's session, with no terminal to open."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "no_terminal.py"
+    script.write_text(_IN_A_TERMINAL)
+    done = subprocess.run([sys.executable, str(script), _WHERE], capture_output=True,
+                          start_new_session=True, cwd=os.getcwd(), timeout=60)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    run_pid, our_sid, pid, pgid, sid, tty = done.stdout.partition(b"RESULT")[2].split()[:6]
+    assert run_pid == pid == pgid  # leads its group
+    assert sid == our_sid and tty == b"no"
+
+
+def test_under_a_terminal_a_run_has_its_own_session_and_no_terminal(tmp_path):
+    """The console has the terminal: a run gets a session of its own, so it cannot open
+    the terminal (a prompt of ssh or sudo would land on the console's screen)."""
+    import pty
+    import subprocess
+    import sys
+
+    script = tmp_path / "in_terminal.py"
+    script.write_text(_IN_A_TERMINAL)
+    parent, child = pty.openpty()
+    proc = subprocess.Popen(  # a session of its own whose controlling terminal is the pty
+        [sys.executable, str(script), _WHERE], stdin=child, stdout=child, stderr=child,
+        start_new_session=True, cwd=os.getcwd(),
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(child)
+    out = b""
+    try:
+        while b"\n" not in out.partition(b"RESULT")[2]:
+            try:
+                chunk = os.read(parent, 4096)
+            except OSError:  # EIO: the child is gone
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        proc.wait(60)
+        os.close(parent)
+    assert b"RESULT" in out, out.decode(errors="replace")
+    run_pid, our_sid, pid, pgid, sid, tty = out.partition(b"RESULT")[2].split()[:6]
+    assert run_pid == pid == pgid == sid  # leads its group and its own session
+    assert our_sid != sid and tty == b"no"
