@@ -112,6 +112,8 @@ class _Session(asyncssh.SSHServerSession):  # type: ignore[type-arg]
 
     def session_started(self) -> None:
         self._task = asyncio.ensure_future(self._run())
+        self._server.sessions.add(self._task)
+        self._task.add_done_callback(self._server.sessions.discard)
 
     async def _run(self) -> None:
         chan = self._chan
@@ -210,6 +212,7 @@ class ExecServer:
     password: str | None = None  # also accept this password (any user)
     commands: list[str] = field(default_factory=list)
     signals: list[str] = field(default_factory=list)
+    sessions: set[asyncio.Task[None]] = field(default_factory=set)  # commands running
     _acceptor: Any = None
 
     async def start(self) -> ExecServer:
@@ -226,6 +229,10 @@ class ExecServer:
             self._acceptor.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._acceptor.wait_closed(), 5)
+        for task in list(self.sessions):  # a command still running ends with its server
+            task.cancel()
+        if self.sessions:
+            await asyncio.wait(list(self.sessions), timeout=5)
 
 
 async def start_servers(keys: Keys, n: int, known: Path,
