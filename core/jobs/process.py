@@ -84,7 +84,7 @@ def _has_terminal() -> bool:
     if _terminal_gone:
         return False
     try:
-        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC)
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:  # ENXIO: none; EIO: hung up; ENOENT: no /dev/tty here
         _terminal_gone = True
         return False
