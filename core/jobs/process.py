@@ -126,9 +126,9 @@ class LocalProcess:
     """One command on this machine. `start()`, then `wait()`; `cancel()` from anywhere.
 
     The process is started with ``posix_spawn`` in its own process group (and session,
-    see ``spawn_group``), its exit is watched through a pidfd and its pipes are read straight from
-    the event loop: no helper thread per child and no stream objects, which is most of
-    what a run costs besides the process itself.
+    see ``spawn_group``), its exit is watched through a pidfd and its pipes are read
+    straight from the event loop: no helper thread per child and no stream objects,
+    which is most of what a run costs besides the process itself.
     """
 
     retry_failed_start = False  # a command that cannot start here won't on a retry either

@@ -147,7 +147,8 @@ def delete_paths(paths: Iterable[Path]) -> None:
 class ActiveRuns(dict[int, Any]):
     """Queued and running run ids -> job, counted per segment: a segment holding any is
     kept in memory past the cache's size, since each of its runs is saved again soon (a
-    burst of thousands queued would otherwise read every segment back from disk)."""
+    burst of thousands queued would otherwise read every segment back from disk).
+    Change it with ``[]``, ``del``, ``pop`` or ``clear``: they keep the counts."""
 
     def __init__(self, segment_size: int, items: Iterable[tuple[int, Any]] = ()) -> None:
         super().__init__()
@@ -170,3 +171,21 @@ class ActiveRuns(dict[int, Any]):
             self.per_segment[k] = left
         else:
             del self.per_segment[k]
+
+    def pop(self, run_id: int, *default: Any) -> Any:
+        if run_id not in self:
+            if default:
+                return default[0]
+            raise KeyError(run_id)
+        job = self[run_id]
+        del self[run_id]
+        return job
+
+    def clear(self) -> None:
+        super().clear()
+        self.per_segment.clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("ActiveRuns: set runs one by one (the counts follow [] and del)")
+
+    setdefault = popitem = update  # type: ignore[assignment]

@@ -635,3 +635,18 @@ def test_the_segments_kept_for_queued_runs_are_bounded(state: Path,
     reads = s.segment_reads
     assert s.get_run(runs[0].id) is not None and s.get_run(runs[-1].id) is not None
     assert s.segment_reads - reads <= 2
+
+
+def test_the_active_runs_keep_their_counts_per_segment() -> None:
+    from core.store.docs import ActiveRuns
+
+    active = ActiveRuns(10, [(1, "a"), (2, "a"), (15, "b")])
+    assert active.per_segment == {0: 2, 1: 1}
+    active[2] = "again"  # the same run: counted once
+    assert active.pop(1) == "a" and active.pop(99, None) is None
+    del active[15]
+    assert active.per_segment == {0: 1} and dict(active) == {2: "again"}
+    active.clear()
+    assert active.per_segment == {} and not active
+    with pytest.raises(TypeError):
+        active.update({3: "c"})
