@@ -33,6 +33,7 @@ from typing import Any
 import asyncssh
 
 from core.demo_live import DemoLive
+from core.jobs.groups import popen_group
 from core.paths import default_state_dir
 
 READY = "ready"
@@ -103,7 +104,7 @@ class _Session(asyncssh.SSHServerSession):  # type: ignore[type-arg]
             return
         self._proc = await asyncio.create_subprocess_shell(
             self._command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True,
+            stderr=asyncio.subprocess.PIPE, **popen_group(),
             env=self._fleet.env_for(host))
 
         async def copy(reader: Any, write: Any) -> None:

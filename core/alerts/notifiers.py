@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from core.alerts.book import describe
 from core.alerts.config import NotifierConfig
 from core.alerts.outbox import Outbox
+from core.jobs.groups import popen_group
 from core.secrets import SecretError, longest_first, mask, resolve
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ class CommandNotifier:
         proc = await asyncio.create_subprocess_exec(
             "/bin/sh", "-c", self.cfg.command, env={**os.environ, **self.env(entry)},
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True)
+            stderr=asyncio.subprocess.PIPE, **popen_group())
         try:
             _, err = await asyncio.wait_for(proc.communicate(), self.cfg.timeout)
         except TimeoutError:

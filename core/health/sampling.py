@@ -32,6 +32,7 @@ from core.health.probes import (
     tcp_probe,
 )
 from core.httpclient import SharedClient
+from core.jobs.groups import popen_group
 from core.remote.inventory import LOCAL_HOST
 
 HTTP_BACKSTOP = 1.0  # seconds past an http check's timeout before the outer limit cuts in
@@ -204,7 +205,7 @@ class Sampler:
             return await self._remote(target, command)
         proc = await asyncio.create_subprocess_shell(
             command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+            stderr=asyncio.subprocess.STDOUT, **popen_group())
         try:
             out, _ = await proc.communicate()
         except asyncio.CancelledError:  # the timeout: do not leave it behind

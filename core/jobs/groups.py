@@ -1,6 +1,6 @@
-"""Process groups on this machine: when a process started (to tell pid reuse apart),
-whether a group is still alive, ending one, and finding the groups of runs a dead
-engine left, even those whose start never reached the disk.
+"""Process groups on this machine: how a child leaves ours, when a process started (to
+tell pid reuse apart), whether a group is still alive, ending one, and finding the
+groups of runs a dead engine left, even those whose start never reached the disk.
 
 Every local run's environment carries ``FLEETDECK_INSTALL`` (the state directory's
 install id) and ``FLEETDECK_RUN_ID``, so the next engine can find a run's processes by
@@ -16,6 +16,41 @@ import contextlib
 import functools
 import os
 import signal
+
+_terminal_gone = False  # once this process has no controlling terminal it never regains one
+
+
+def _has_terminal() -> bool:
+    """Whether this process has a controlling terminal (the console's, say)."""
+    global _terminal_gone
+    if _terminal_gone:
+        return False
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:  # ENXIO: none; EIO: hung up; ENOENT: no /dev/tty here
+        _terminal_gone = True
+        return False
+    os.close(fd)
+    return True
+
+
+def spawn_group() -> dict[str, int | bool]:
+    """``posix_spawn`` arguments for how a child leaves ours: always its own process
+    group (a timeout and a cancel signal the whole group); its own session too while we
+    have a terminal, so it cannot open it (a prompt of ssh or sudo would land on the
+    console's screen).
+
+    Without a terminal (a daemon) the group alone is as safe, and much cheaper on a busy
+    machine: a new session is a new scheduler autogroup, placed behind the busy ones, and
+    posix_spawn holds the caller until the child runs (with both cores busy, 5-6 ms a
+    start against 1.3 ms, the event loop held all the while)."""
+    return {"setsid": True} if _has_terminal() else {"setpgroup": 0}
+
+
+def popen_group() -> dict[str, int | bool]:
+    """``spawn_group`` for ``subprocess`` and ``asyncio.create_subprocess_*``."""
+    return {"start_new_session": True} if _has_terminal() else {"process_group": 0}
+
 
 POLL = 0.05
 

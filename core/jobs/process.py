@@ -17,7 +17,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.jobs.groups import process_create_time, terminate_group
+from core.jobs.groups import process_create_time, spawn_group, terminate_group
 
 CHUNK = 16384  # read per wake-up: a job printing flat out must not hold the loop (keys)
 MAX_EVENT_LINE = 8192  # longer lines reach the log file whole and events cut
@@ -75,35 +75,6 @@ def argv_for(command: str, path: str | None, shell: str = "/bin/sh") -> tuple[st
     return _direct(command, path) or (shell, "-c", command)
 
 
-_terminal_gone = False  # once this process has no controlling terminal it never regains one
-
-
-def _has_terminal() -> bool:
-    """Whether this process has a controlling terminal (the console's, say)."""
-    global _terminal_gone
-    if _terminal_gone:
-        return False
-    try:
-        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:  # ENXIO: none; EIO: hung up; ENOENT: no /dev/tty here
-        _terminal_gone = True
-        return False
-    os.close(fd)
-    return True
-
-
-def spawn_group() -> dict[str, int | bool]:
-    """How a run's process leaves ours: always its own process group (the timeout and a
-    cancel signal the whole group); its own session too while we have a terminal, so it
-    cannot open it (a prompt of ssh or sudo would land on the console's screen).
-
-    Without a terminal (a daemon) the group alone is as safe, and much cheaper on a busy
-    machine: a new session is a new scheduler autogroup, placed behind the busy ones, and
-    posix_spawn holds the caller until the child runs (with both cores busy, 5-6 ms a
-    start against 1.3 ms, the event loop held all the while)."""
-    return {"setsid": True} if _has_terminal() else {"setpgroup": 0}
-
-
 @functools.cache
 def _devnull() -> int:
     """One read-only /dev/null kept open for every child's stdin (not inherited itself)."""
@@ -126,9 +97,9 @@ class LocalProcess:
     """One command on this machine. `start()`, then `wait()`; `cancel()` from anywhere.
 
     The process is started with ``posix_spawn`` in its own process group (and session,
-    see ``spawn_group``), its exit is watched through a pidfd and its pipes are read
-    straight from the event loop: no helper thread per child and no stream objects,
-    which is most of what a run costs besides the process itself.
+    see ``core.jobs.groups.spawn_group``), its exit is watched through a pidfd and its
+    pipes are read straight from the event loop: no helper thread per child and no
+    stream objects, which is most of what a run costs besides the process itself.
     """
 
     retry_failed_start = False  # a command that cannot start here won't on a retry either

@@ -17,6 +17,7 @@ from collections import deque
 from typing import Any
 
 from core.events import LogLines, RuleChanged
+from core.jobs.groups import popen_group
 from core.logs.follow import Follower, GlobFollower, has_magic
 from core.logs.levels import detect_level
 from core.logs.rules import RuleSpec, RuleState
@@ -271,7 +272,7 @@ class LogMonitor:
             proc = await asyncio.create_subprocess_shell(
                 spec.command, stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True)
+                **popen_group())
             assert proc.stdout is not None
             try:
                 while True:
