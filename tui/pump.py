@@ -98,11 +98,13 @@ class EventPump:
                 top.engine_events(events)  # a dialog that follows the engine (alert detail)
 
     def _visible_screens(self) -> list[FleetScreen]:
+        """The screen shown, once it is mounted: one still being built (a mode's first
+        show) is told what it missed like a hidden one, and reads its view when shown."""
         out: list[FleetScreen] = []
         for screen in self.screen_stack:
             if isinstance(screen, FleetScreen):
                 out.append(screen)
-        return out[-1:] if out else []
+        return out[-1:] if out and out[-1].is_mounted else []
 
     def _hidden_screens(self, shown: list[FleetScreen]) -> list[FleetScreen]:
         """The mounted screens of every mode, but the one shown."""

@@ -385,3 +385,29 @@ async def test_a_stray_write_to_stderr_does_not_break_the_console(make_app):
         await pilot.pause()
         await pilot.press("2")
         await pilot_until(pilot, lambda: isinstance(app.screen, JobsScreen), "the Jobs screen")
+
+
+async def test_a_hidden_runs_screen_takes_a_view_refresh_and_its_runs(make_app):
+    """A daemon's files reread (ViewRefreshed, in an attached console) while the Runs
+    screen is hidden: it reads its view again when shown, with the run that came meanwhile
+    (the refresh has no run of its own; it once crashed the console)."""
+    import time
+
+    from core.events import ViewRefreshed
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("4")
+        await pilot.pause()
+        runs = app.screen
+        assert isinstance(runs, RunsScreen)
+        await pilot.press("1")
+        await pilot.pause()
+        app.engine.bus.publish(ViewRefreshed(time.time()))
+        await app.engine.run_job("hello")
+        await pilot_until(pilot, lambda: runs.stale, "the hidden Runs screen to fall behind")
+        await pilot.press("4")
+        await pilot_until(pilot, lambda: any("hello" in " ".join(r) for r in rows(runs.table)),
+                          "the new run on Runs")
+        assert app.is_running and app.screen is runs

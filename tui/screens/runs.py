@@ -103,7 +103,7 @@ class RunsScreen(TableScreen):
         if any(isinstance(e, ViewRefreshed) for e in events):
             self._missed_all = True
         for e in events:
-            if isinstance(e, RUN_EVENTS):
+            if isinstance(e, RUN_EVENTS) and not isinstance(e, ViewRefreshed):
                 self._missed[e.run["id"]] = e.run
         self.stale = self._missed_all or bool(self._missed)
 
