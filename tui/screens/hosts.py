@@ -87,12 +87,9 @@ class HostsScreen(TableScreen):
         super().refresh_data()
         if not self.fleet.engine_ready:
             return
-        hints = self.query("#hint").results(Static)
-        hint = next(hints, None)
-        if hint is None:  # its body is not composed yet: it reads the view when shown
-            return
         self._drawn = time.monotonic()
         engine = self.fleet.engine
+        hint = self.query_one("#hint", Static)
         hint.display = not engine.has_service("health")
         if not engine.has_service("health"):
             self.set_rows([])
