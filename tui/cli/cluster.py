@@ -4,7 +4,6 @@ the leader and its term, each node's load, capacity and last heartbeat."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +21,8 @@ def add_parsers(sub: Any) -> None:
 
 
 def _status(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    import asyncio
+
     if config.cluster is None:
         raise CLIError("no [cluster] in the config: this fleetdeck runs alone")
     from core.cluster.redisstore import ClusterError, read_status

@@ -4,7 +4,6 @@ when one holds the state directory."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from pathlib import Path
@@ -32,6 +31,8 @@ def stacks_on_request(state_dir: Path) -> None:
 
 
 def cmd_console(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    import asyncio
+
     from core.enginelog import setup_logging
 
     if not sys.stdout.isatty() and not os.environ.get("FLEETDECK_FORCE_CONSOLE"):

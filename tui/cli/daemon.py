@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import re
@@ -17,11 +16,14 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.heap import freeze_long_lived
 from tui.cli.common import CLIError, console, engine_errors, state_dir_of
 from tui.cli.jobs import run_line
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 def add_parsers(sub: Any) -> None:
@@ -43,6 +45,8 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_daemon(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    import asyncio
+
     from core.enginelog import setup_logging
 
     if args.print_systemd_unit:
@@ -124,6 +128,8 @@ async def _daemon(config: Any, state_dir: Path, quiet: bool,
 
 def stop_on_signals() -> asyncio.Event:
     """The event SIGINT and SIGTERM set: the daemon's cue to stop."""
+    import asyncio
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -134,12 +140,16 @@ def stop_on_signals() -> asyncio.Event:
 async def serve_until_stopped(daemon: Any, stop: asyncio.Event) -> None:
     """Serve a started daemon (SIGHUP reloads) until `stop` is set, then stop it: what
     still runs is recorded as cancelled."""
+    import asyncio
+
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, daemon.reload_on_signal)
     await stop.wait()
     await daemon.stop()
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
+    import asyncio
+
     state_dir = state_dir_of(args)
     from core.control.client import DaemonError, call, daemon_pid
 

@@ -27,7 +27,6 @@ ones and still prints the summary).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import signal
@@ -290,6 +289,8 @@ def fan_out(args: argparse.Namespace, params: dict[str, Any], rerun_of: int | No
     """A fan-out (`method`: a command, `fanout_push` or `fanout_pull`) on the engine the
     state directory has (a daemon's runs it over its pool, audited as this user); its
     lines and host results come back as events, Ctrl-C cancels it where it runs."""
+    import asyncio
+
     async def work(engine: Any) -> int:
         from core.jobs.active import EngineError
 
@@ -395,6 +396,8 @@ class _Interrupt:
 
 @contextlib.contextmanager
 def _interruptible(cancel: Callable[[], None]) -> Iterator[_Interrupt]:
+    import asyncio
+
     loop = asyncio.get_running_loop()
     interrupt = _Interrupt(cancel)
     for sig in (signal.SIGINT, signal.SIGTERM):

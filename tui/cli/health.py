@@ -10,7 +10,6 @@ Exit status: 0 all ok, 1 any warning, critical or down, 2 a usage or config erro
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,8 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_health(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    import asyncio
+
     from rich.markup import escape
 
     from core.health.monitor import sample_all

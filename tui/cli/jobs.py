@@ -11,13 +11,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.jobs.runs import missed_rows  # the review's rows, as the console's
 from tui.cli.common import (
@@ -34,6 +33,9 @@ from tui.cli.common import (
     view,
 )
 from tui.cli.fanouts import fanout_id
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 def add_parsers(sub: Any) -> None:
@@ -258,6 +260,8 @@ def stream_runs(args: argparse.Namespace, start: Any) -> Any:
     the host when there are several; a workflow run's with its step), and exit with
     their result. Ctrl-C cancels them; when they cannot be cancelled (the daemon is
     gone) or a second Ctrl-C comes, it stops waiting for them (exit 130)."""
+    import asyncio
+
     async def work(engine: Any) -> int:
         from core.events import OutputLine
 

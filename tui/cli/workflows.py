@@ -17,7 +17,6 @@ socket (`[engine] approvals_socket`, `--socket` or $FLEETDECK_APPROVALS_SOCKET).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 from pathlib import Path
@@ -72,6 +71,8 @@ def _shared_socket(args: argparse.Namespace) -> Path | None:
 
 
 def _over_socket(path: Path, method: str, params: dict[str, Any]) -> Any:
+    import asyncio
+
     from core.control.client import DaemonError, call
 
     try:
