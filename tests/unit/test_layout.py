@@ -48,3 +48,15 @@ def test_headless_cli_does_not_load_textual():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_cli_parses_before_loading_an_event_loop():
+    """asyncio (with ssl and socket, ~50 modules) is for commands that run a loop:
+    `--help`, `check-config`, `schedule next`, `hosts` and `fanouts` start without it."""
+    code = ("import sys\n"
+            "from tui.cli.main import build_parser\n"
+            "build_parser().parse_args(['check-config'])\n"
+            "print(sorted(n for n in ('asyncio', 'ssl', 'socket') if n in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
