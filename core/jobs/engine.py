@@ -124,6 +124,10 @@ class Engine(Ending, Dispatch, Chains, ClusterRole, Execution, Workflows, Servic
             now = self.clock()
             for name in removed:
                 self._scheduler.remove_job(name)
+            for name in changed:
+                if _rescheduled(old.jobs[name], config.jobs[name]):
+                    assert self.store is not None
+                    self.store.update_job_state(name, resumed_at=now)
             for name in added + changed:
                 self._schedule_job(config.jobs[name], now)
         for name in added + changed:
@@ -460,3 +464,12 @@ class Engine(Ending, Dispatch, Chains, ClusterRole, Execution, Workflows, Servic
         task.add_done_callback(self._tasks.discard)
         return task
 
+
+def _rescheduled(old: Job, new: Job) -> bool:
+    """A new schedule, or a job enabled again, starts from the reload, as a crontab
+    edit or a Quartz trigger's reschedule does: the old schedule's gap, or the time the
+    job was disabled, is no downtime and makes no misfires."""
+    if new.enabled and not old.enabled:
+        return True
+    return (old.schedule, old.timezone, old.dialect, old.dst) != (
+        new.schedule, new.timezone, new.dialect, new.dst)

@@ -4,10 +4,13 @@ downtime) and the ZONE column of `fleetdeck jobs`."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import subprocess
 import time
 from pathlib import Path
+
+import pytest
 
 from core.api import Actor
 from core.jobs.runs import Run
@@ -115,3 +118,26 @@ def test_jobs_show_each_jobs_zone(tmp_path):
     listed = json.loads(fd(tmp_path, state_dir, "jobs", "--json", tz="Asia/Tokyo").stdout)
     assert {j["name"]: j["timezone"] for j in listed} == {
         "m": "Asia/Tokyo", "berlin": "Europe/Berlin", "manual": None}
+
+
+@pytest.mark.parametrize("change", ["schedule", "enabled"])
+async def test_a_reload_that_reschedules_a_job_makes_no_misfires(start_engine, state_dir,
+                                                                  change):
+    """A new schedule, or a job enabled again, starts from the reload (a crontab edit, a
+    Quartz reschedule): the five minutes before it, under the old schedule or disabled,
+    are no downtime, and nothing of them is skipped or run late."""
+    last = time.time() - 300
+    store = Store.open(state_dir)
+    store.update_job_state("m", first_seen=last, last_occurrence=last)
+    store.commit()
+    store.close()
+    new = job("m", "true", schedule="every 1m", misfire="run_once", misfire_grace=1)
+    old = (dataclasses.replace(new, schedule="0 0 1 1 *") if change == "schedule"
+           else dataclasses.replace(new, enabled=False))
+    engine, rec = await start_engine(make_config(old))
+    summary = engine.apply_config(make_config(new))
+    assert summary["changed"] == ["m"]
+    await asyncio.sleep(0.5)  # the scheduler's turn: a misfire would be queued by now
+    assert engine.list_runs(job="m") == []
+    assert not rec.of("run_queued")
+    assert engine.get_job("m")["next_fire"] > time.time() - 1
