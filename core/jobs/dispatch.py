@@ -117,7 +117,7 @@ class Dispatch:
             if job is None:
                 continue
             to_run, to_skip = self._apply_misfire(job, due, now)
-            claims[job.name] = due.more_until or due.occurrences[-1]
+            claims[job.name] = due.occurrences[-1]
             if to_skip or due.more:
                 self._record_batch(runs, claims)  # skips take ids: keep records in id order
                 runs, claims = [], {}
@@ -164,12 +164,13 @@ class Dispatch:
         reason = f"missed while fleetdeck was down or busy (misfire={job.misfire})"
         for occ in shown:
             self._record_skipped(job, occ, reason, trigger=Trigger.MISFIRE)
+        bound = "" if due.more_exact else "at least "  # leapt over, not counted
         if hidden:
-            self._notice("warning", f"job {job.name}: {hidden} more missed occurrences skipped",
-                         job.name)
-            log.warning("job %s: %d more missed occurrences skipped", job.name, hidden,
+            self._notice("warning", f"job {job.name}: {bound}{hidden:,} more missed occurrences "
+                         "skipped", job.name)
+            log.warning("job %s: %s%d more missed occurrences skipped", job.name, bound, hidden,
                         extra={"job": job.name})
-        log.warning("job %s: %d occurrences missed, skipped (misfire=%s)", job.name,
+        log.warning("job %s: %s%d occurrences missed, skipped (misfire=%s)", job.name, bound,
                     len(skipped) + due.more, job.misfire, extra={"job": job.name})
 
     def _record_skipped(self, job: Job, occ: float | None, reason: str,

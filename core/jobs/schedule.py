@@ -31,7 +31,13 @@ from core.confguard import MAX_DURATION, clip, format_seconds, non_ascii
 from core.durations import DurationError, parse_duration
 from core.jobs.cron import CronError, CronSpec, compile_cron
 from core.jobs.describe import describe_cron, format_interval
-from core.jobs.zones import first_offset_change, local_timezone_name, offset_changes, zone_or_none
+from core.jobs.zones import (
+    first_offset_change,
+    local_timezone_name,
+    offset_changes,
+    wall_instant,
+    zone_or_none,
+)
 
 __all__ = [
     "Schedule",
@@ -79,6 +85,11 @@ def jitter_offset(job: str, occurrence: float, jitter: float) -> float:
     return offset if offset < jitter else math.nextafter(jitter, 0.0)
 
 
+MIN_INTERVAL = 0.1  # an interval's floor: shorter, the runs' starts alone fill a core
+# fire times end with 9999-12-29 (UTC): every zone can still write them as a datetime
+LAST_INSTANT = 253_402_041_600.0
+
+
 # ----------------------------------------------------------------------- schedules ----
 class Schedule:
     """A parsed schedule: `raw` as written, `timezone` the IANA zone actually used."""
@@ -93,6 +104,11 @@ class Schedule:
     def describe(self) -> str:
         """The schedule in words, for the console."""
         return self.raw
+
+    def count_between(self, after: float, until: float) -> int | None:
+        """How many fire times lie in (after, until], when that is cheap to know (None:
+        only walking them would tell)."""
+        return None
 
     def next_fires(self, ts: float, count: int) -> list[float]:
         """Up to `count` fire times after ts, in order (fewer when it stops firing)."""
@@ -134,7 +150,13 @@ class IntervalSchedule(Schedule):
         while t <= ts:  # float rounding
             n += 1
             t = n * iv
-        return float(t)
+        return float(t) if t <= LAST_INSTANT else None
+
+    def count_between(self, after: float, until: float) -> int | None:
+        a, b = self.next_after(after), self.next_after(until)
+        if a is None or b is None:
+            return None
+        return max(0, round(b / self.interval) - round(a / self.interval))
 
     def describe(self) -> str:
         try:
@@ -349,6 +371,9 @@ def _parse_interval(raw: str, spec: str, zone_name: str) -> Schedule:
         raise ScheduleError(f"bad interval {clip(raw)}: {e}") from None
     if not seconds > 0 or not math.isfinite(seconds):
         raise ScheduleError(f"bad interval {clip(raw)}: the interval must be more than zero")
+    if seconds < MIN_INTERVAL:
+        raise ScheduleError(f"bad interval {clip(raw)}: at least 100ms (each run is a "
+                            "process; for more often, loop inside one job)")
     if seconds > MAX_DURATION:
         raise ScheduleError(f"bad interval {clip(raw)}: at most "
                             f"{format_seconds(MAX_DURATION)}")
@@ -365,17 +390,15 @@ def _parse_once(raw: str, spec: str, zone: ZoneInfo, zone_name: str) -> Schedule
         raise ScheduleError(f"bad time in {clip(raw)}: {hint}") from None
     if when.tzinfo is None:
         naive = when
-        t0 = when.replace(tzinfo=zone).timestamp()
-        t1 = when.replace(tzinfo=zone, fold=1).timestamp()
-        if t0 > t1:  # in a spring-forward gap: the moment the skipped time would have been
-            at = first_offset_change(zone, math.floor(t1), math.ceil(t0))
-        else:  # ordinary, or repeated: the first pass
-            at = t0
+        at = wall_instant(when, zone)  # a gap's time: the change; a repeated one: 1st pass
         zone_label = "UTC" if zone_name in ("UTC", "Etc/UTC") else zone_name
     else:
         at = when.timestamp()
         naive = when.replace(tzinfo=None)
         zone_label = _format_offset(when.utcoffset())
+    if at > LAST_INSTANT:
+        raise ScheduleError(f"bad time in {clip(raw)}: after 9999-12-29 00:00 UTC, the last day "
+                            "every zone can write")
     label = naive.strftime("%Y-%m-%d %H:%M" + (":%S" if naive.second else ""))
     return OnceSchedule(raw, float(at), zone_name, f"{label} {zone_label}")
 

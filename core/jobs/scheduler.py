@@ -1,9 +1,9 @@
 """The heap loop: one timer for all jobs, due occurrences handed to the engine in batches.
 
 No job polls. Each scheduled job has one heap entry, its next fire time (occurrence plus
-its jitter). When entries come due the loop pops them all, gathers every occurrence a
-late job missed up to now (so misfire policy sees the whole gap), pushes each job's
-next entry and hands the batch to the engine.
+its jitter). When entries come due the loop pops them all, gathers what a late job missed
+up to now (so misfire policy sees the whole gap: its latest occurrences, the older ones
+counted), pushes each job's next entry and hands the batch to the engine.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from core.jobs.schedule import Schedule, jitter_offset
 
 log = logging.getLogger("fleetdeck.scheduler")
 
-MAX_GATHERED = 1000  # occurrences gathered for one late job in one go; the rest are counted
+MAX_GATHERED = 1000  # a late job's latest missed occurrences handed over; older ones counted
+MAX_WALKED = 20_000  # missed occurrences walked one by one before leaping to the latest
 BULK_POP = 64  # due entries popped one by one before the rest are taken in one pass
 
 
@@ -41,13 +42,14 @@ def gc_paused() -> Iterator[None]:
 
 @dataclass
 class Due:
-    """One job's due occurrences, oldest first, each with the time it should have fired."""
+    """One job's due occurrences, oldest first, each with the time it should have fired:
+    after a long downtime the latest MAX_GATHERED, the older ones only counted."""
 
     job: str
     occurrences: list[float]
     fire_times: list[float]
-    more: int = 0  # occurrences beyond MAX_GATHERED that were also missed
-    more_until: float | None = None
+    more: int = 0  # older occurrences also missed, not in the lists
+    more_exact: bool = True  # False: `more` is a lower bound (leapt over, not counted)
 
 
 @dataclass
@@ -131,19 +133,7 @@ class Scheduler:
             if entry is None or entry.generation != gen:
                 continue
             due = Due(name, [occ], [fire])
-            nxt = entry.schedule.next_after(occ)
-            # a late job: gather everything it missed up to now, then schedule the future
-            while nxt is not None:
-                nfire = nxt + jitter_offset(name, nxt, entry.jitter)
-                if nfire > now:
-                    break
-                if len(due.occurrences) < MAX_GATHERED:
-                    due.occurrences.append(nxt)
-                    due.fire_times.append(nfire)
-                else:
-                    due.more += 1
-                    due.more_until = nxt
-                nxt = entry.schedule.next_after(nxt)
+            nxt = _gather(entry, name, due, now)  # a late job's gap, then the future
             batch.append(due)
             if nxt is None:
                 self._next.pop(name, None)
@@ -173,3 +163,72 @@ class Scheduler:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
                 pass
+
+
+def _gather(entry: _Entry, name: str, due: Due, now: float) -> float | None:
+    """Fill `due` with what its job missed up to `now` (its latest MAX_GATHERED
+    occurrences, the older ones counted in `due.more`); return its next occurrence, not
+    yet due, or None when the schedule ends.
+
+    Latest, not first: run_once runs the most recent occurrence, and a person reviewing
+    the gap sees its end. A dense schedule after a long downtime (a per-second Quartz job
+    down for a week: 604,800 occurrences) is not walked to its end one by one: after
+    MAX_WALKED it leaps to the latest ones (`_leap`)."""
+    sched, jitter = entry.schedule, entry.jitter
+    occs, fires = due.occurrences, due.fire_times
+    walked = 0
+    nxt = sched.next_after(occs[-1])
+    while nxt is not None:
+        nfire = nxt + jitter_offset(name, nxt, jitter)
+        if nfire > now:
+            break
+        occs.append(nxt)
+        fires.append(nfire)
+        if len(occs) >= 2 * MAX_GATHERED:
+            _keep_latest(due)
+        walked += 1
+        nxt = _leap(entry, name, due, now) if walked == MAX_WALKED else sched.next_after(nxt)
+    _keep_latest(due)
+    return nxt
+
+
+def _keep_latest(due: Due) -> None:
+    drop = len(due.occurrences) - MAX_GATHERED
+    if drop > 0:
+        del due.occurrences[:drop], due.fire_times[:drop]
+        due.more += drop
+
+
+def _leap(entry: _Entry, name: str, due: Due, now: float) -> float | None:
+    """Replace `due`'s occurrences with the latest ones due by `now`, found by probing
+    back from `now` over a span that holds about MAX_GATHERED of them (doubled while it
+    holds too few, halved while too many); what lies between is skipped, counted by the
+    schedule when it can (`count_between`: intervals), else `due.more` is a lower bound.
+    Returns the first occurrence after the leap that is not due, as `_gather` would."""
+    sched, jitter = entry.schedule, entry.jitter
+    last = due.occurrences[-1]
+    span = max(last - due.occurrences[0], 1.0)
+    while True:
+        start = now - jitter - span
+        if start <= last:  # the rest is near: walk it
+            return sched.next_after(last)
+        probe: list[tuple[float, float]] = []
+        nxt = sched.next_after(start)
+        while nxt is not None and len(probe) <= 4 * MAX_GATHERED:
+            nfire = nxt + jitter_offset(name, nxt, jitter)
+            if nfire > now:
+                break
+            probe.append((nxt, nfire))
+            nxt = sched.next_after(nxt)
+        if len(probe) > 4 * MAX_GATHERED:
+            span /= 2  # denser near now than where the walk was
+            continue
+        if len(probe) < MAX_GATHERED and span < now - last:
+            span *= 2
+            continue
+        between = sched.count_between(last, start)
+        due.more += len(due.occurrences) + (between or 0)
+        due.more_exact = due.more_exact and between is not None
+        due.occurrences[:] = [o for o, _ in probe]
+        due.fire_times[:] = [f for _, f in probe]
+        return nxt

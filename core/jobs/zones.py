@@ -206,6 +206,17 @@ def first_offset_change(zone: tzinfo, lo: int, hi: int) -> int:
     return hi
 
 
+def wall_instant(naive: datetime, zone: tzinfo) -> float:
+    """The instant a wall-clock time names in a zone: in a spring-forward gap, the moment
+    of the change (the skipped time never happened, and what was meant for it happens
+    as the clocks jump); in a repeated hour, its first pass."""
+    t0 = naive.replace(tzinfo=zone, fold=0).timestamp()
+    t1 = naive.replace(tzinfo=zone, fold=1).timestamp()
+    if t0 > t1:
+        return float(first_offset_change(zone, int(t1 // 1), -int(-t0 // 1)))
+    return t0
+
+
 _PROBE = 6 * 3600  # offsets are compared every 6 hours; no zone changes twice that fast
 
 

@@ -136,6 +136,24 @@ def test_from_without_offset_is_read_in_the_zone(tmp_path):
     assert got[0]["fires"] == ["2026-12-01T10:00:00+09:00"]
 
 
+def test_from_in_a_skipped_hour_is_the_change_as_for_a_jobs_at(tmp_path):
+    # 02:30 never happened in Berlin on 2026-03-29: read as the change (03:00 CEST), as
+    # `at 2026-03-29 02:30` is, so `*/15` goes on at 03:15, not at 03:45
+    got = next_json(tmp_path, "*/15 * * * *", "at 2026-03-29 02:30", "--count", "1",
+                    "--from", "2026-03-29T02:30", "--tz", "Europe/Berlin")
+    assert got[0]["fires"] == ["2026-03-29T03:15:00+02:00"]
+    got = next_json(tmp_path, "at 2026-03-29 02:30", "--count", "1",
+                    "--from", "2026-03-29T01:59", "--tz", "Europe/Berlin")
+    assert got[0]["fires"] == ["2026-03-29T03:00:00+02:00"]
+
+
+def test_fires_end_where_every_zone_can_still_write_them(tmp_path):
+    got = next_json(tmp_path, "every 12h", "--count", "5", "--from", "9999-12-27T23:00",
+                    "--tz", "Pacific/Kiritimati")
+    assert got[0]["fires"] == ["9999-12-28T02:00:00+14:00", "9999-12-28T14:00:00+14:00",
+                               "9999-12-29T02:00:00+14:00", "9999-12-29T14:00:00+14:00"]
+
+
 def test_dialect_option(tmp_path):
     # six fields read as Quartz: seconds first, 1 = Sunday
     got = next_json(tmp_path, "0 0 12 ? * 1", "--dialect", "quartz", "--count", "1",
@@ -153,6 +171,7 @@ def test_dialect_option(tmp_path):
     (("--tz", "Mars/Olympus"), ("--tz", "'Mars/Olympus'")),
     (("--dialect", "unix"), ("--dialect", "'unix'")),
     (("--dst", "never"), ("--dst", "'never'")),
+    (("--from", "9999-12-31T23:59"), ("--from", "'9999-12-31T23:59'", "9999-12-29")),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, args, words):
     proc = fd(tmp_path, "schedule", "next", "@daily", "--from", "2026-12-01T00:00", *args)

@@ -80,9 +80,15 @@ def _start(text: str | None, zone: tzinfo) -> float:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
         raise CLIError(f"--from: not an ISO 8601 time: {text!r} ({_FROM_HINT})") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=zone)
-    return when.timestamp()
+    from core.jobs.schedule import LAST_INSTANT
+    from core.jobs.zones import wall_instant
+
+    # a wall time in a spring-forward gap is read as a job's `at` is: the change itself
+    start = wall_instant(when, zone) if when.tzinfo is None else when.timestamp()
+    if start > LAST_INSTANT:
+        raise CLIError(f"--from: {text!r} is after 9999-12-29 00:00 UTC, the last day every "
+                       "zone can write")
+    return start
 
 
 def _choice(option: str, value: str | None, choices: tuple[str, ...]) -> str | None:
