@@ -354,7 +354,9 @@ class SSHPool:
         entry.last_used = time.monotonic()
         if entry.conn is not None and not entry.conn.is_closed():
             return entry.conn
-        if entry.opening is None or entry.opening.done() and entry.opening.exception():
+        # none yet, or the one opened is gone (the host dropped it, sshd restarted, the
+        # keepalive gave up): open anew; an opening under way is shared
+        if entry.opening is None or entry.opening.done():
             entry.opening = asyncio.ensure_future(self._open(target, connect_timeout))
         try:
             conn = await asyncio.shield(entry.opening)

@@ -95,6 +95,22 @@ async def test_runs_a_command_and_reuses_the_connection(servers, pools):
     assert pool.opened == 1 and srv.connections == 1
 
 
+async def test_a_connection_the_host_dropped_is_opened_anew(servers, pools):
+    """A long-lived engine's pool outlives its connections: after the host drops one
+    (here after a command), the next run connects again instead of failing forever on
+    the dead one ("the SSH connection closed under it")."""
+    (srv,) = await servers()
+    pool = pools()
+    h = host("a", srv.port)
+    first = await pool.connect(target_for(h))
+    await run_command(first, "echo once #drop", on_line=lambda s, line: None)
+    await until_async(first.is_closed, "the host to drop the connection")
+    for _ in range(2):
+        res, lines = await run(pool, h, "echo again")
+        assert (res.exit_code, res.lost, lines) == (0, False, [("stdout", "again")])
+    assert pool.opened == 2 and srv.connections == 2
+
+
 async def test_env_reaches_the_remote_command(servers, pools):
     (srv,) = await servers()
     conn = await pools().connect(target_for(host("a", srv.port)))
