@@ -80,6 +80,10 @@ class _Session(asyncssh.SSHServerSession):  # type: ignore[type-arg]
         self._chan: Any = None
         self._command = ""
         self._proc: asyncio.subprocess.Process | None = None
+        # what the client sent while a slow host waited to start the command: as sshd,
+        # the command gets it (a sudo password; the EOF that is fleetdeck's cancel)
+        self._early = bytearray()
+        self._early_eof = self._gone = False
 
     def connection_made(self, chan: Any) -> None:
         self._chan = chan
@@ -98,6 +102,8 @@ class _Session(asyncssh.SSHServerSession):  # type: ignore[type-arg]
         chan, host = self._chan, self._host
         if host.delay:
             await asyncio.sleep(host.delay)
+        if self._gone:  # the client hung up while the host was slow to start
+            return
         flaky = host.behaviour == "flaky" and self._fleet.rng.random() < FLAKY_FAIL
         if flaky and self._fleet.rng.random() < 0.5:
             chan.get_connection().abort()  # the host went away mid-command
@@ -106,6 +112,10 @@ class _Session(asyncssh.SSHServerSession):  # type: ignore[type-arg]
             self._command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, **popen_group(),
             env=self._fleet.env_for(host))
+        if self._early and self._proc.stdin is not None:
+            self._proc.stdin.write(bytes(self._early))
+        if self._early_eof:
+            self._close_stdin()
 
         async def copy(reader: Any, write: Any) -> None:
             while chunk := await reader.read(65536):
@@ -127,11 +137,14 @@ class _Session(asyncssh.SSHServerSession):  # type: ignore[type-arg]
                 chan.exit(code)
 
     def data_received(self, data: bytes, datatype: Any) -> None:
-        if self._proc is not None and self._proc.stdin is not None:
+        if self._proc is None:
+            self._early += data
+        elif self._proc.stdin is not None:
             with contextlib.suppress(Exception):
                 self._proc.stdin.write(data)
 
     def eof_received(self) -> bool:
+        self._early_eof = self._proc is None
         self._close_stdin()
         return True
 
@@ -139,6 +152,7 @@ class _Session(asyncssh.SSHServerSession):  # type: ignore[type-arg]
         self._kill(getattr(signal, f"SIG{signame}", signal.SIGTERM))
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._gone = True
         self._close_stdin()  # as sshd: stdin closes; fleetdeck's remote wrapper then ends
         self._kill(signal.SIGHUP)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shlex
 import signal
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from core.demo import FLEET, DemoFleet
 from core.fleetconfig import load_config
-from tests.helpers import FLEETDECK, cli_env, console_app, pilot_until, ready
+from tests.helpers import FLEETDECK, cli_env, console_app, pilot_until, ready, until_async
 
 DOWN = {h.name for h in FLEET if h.behaviour == "down"}
 FLAKY = {h.name for h in FLEET if h.behaviour == "flaky"}
@@ -140,3 +141,29 @@ def test_fleet_only_prints_commands_that_work_from_any_shell(tmp_path: Path) -> 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+async def test_a_command_cancelled_while_a_slow_host_waits_never_runs(tmp_path: Path) -> None:
+    """db2 waits 4 s before it starts a command; a cancel in that time (fleetdeck's EOF
+    on the channel) reaches the command when it starts, as with sshd: it is stopped at
+    once, and what it would have done after a second is never done."""
+    from core.remote.commands import run_command
+    from core.remote.ssh import SSHPool, target_for
+
+    fleet = DemoFleet(tmp_path / "demo", seed=7)
+    config = load_config(await fleet.start())
+    pool = SSHPool(state_dir=tmp_path / "state")
+    marker = tmp_path / "ran"
+    try:
+        conn = await pool.connect(target_for(config.hosts["db2"], config.hosts))
+        others = set(fleet._tasks)  # the fleet's own (app logs, the flapping service)
+        cancel = asyncio.Event()
+        cancel.set()
+        res = await run_command(conn, f"sleep 1; touch {marker}", on_line=lambda s, line: None,
+                                kill_grace=1, cancel=cancel)
+        assert res.cancelled
+        await until_async(lambda: fleet._tasks <= others, "db2's session to end", timeout=60)
+        assert not marker.exists()
+    finally:
+        await pool.close()
+        await fleet.stop()
