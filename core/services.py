@@ -22,16 +22,21 @@ ALL = ("health", "logs", "triggers", "alerts", "cluster")
 
 
 def attach_services(engine: Any, which: tuple[str, ...] = ALL, *,
-                    deliver: bool = True) -> list[str]:
+                    deliver: bool = True, act: bool = True) -> list[str]:
     """Attach (not start) the services of `which` that the engine's config needs and
     it does not have yet; returns their names. `deliver=False`: alerts are recorded
-    but notifications are left to the daemon (a brief CLI visit)."""
+    but notifications are left to the daemon (a brief CLI visit). `act=False` (a
+    read-only console): checks sample, logs follow and alerts open, but nothing acts
+    on the fleet or beyond it: no watchdog restart, no change trigger, no notification."""
     config = engine.config
     added = []
+    if not act:
+        which = tuple(w for w in which if w != "triggers")
+        deliver = False
     if "health" in which and config.checks and engine.service("health") is None:
         from core.health.monitor import HealthMonitor
 
-        engine.add_service(HealthMonitor())
+        engine.add_service(HealthMonitor(watchdog=act))
         added.append("health")
     if "logs" in which and config.sources and engine.service("logs") is None:
         from core.logs.monitor import LogMonitor

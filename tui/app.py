@@ -145,8 +145,10 @@ class FleetdeckApp(EventPump, AlertActions, WorkflowActions, KeyGate, App[None])
             # loaded here, after the first paint: they cost start-up time
             from core.services import attach_services
 
-            attach_services(self.engine)
-            await self.engine.start(scheduling=self.scheduling)
+            # read-only: this console's own engine looks (checks, logs, alerts) but runs
+            # nothing: no schedule, no watchdog restart, no trigger, no notification
+            attach_services(self.engine, act=not self.read_only)
+            await self.engine.start(scheduling=self.scheduling and not self.read_only)
         except Exception as e:  # a locked state directory, unreadable state: say so
             self.engine_error = str(e)
             self.exit(message=f"fleetdeck: {e}", return_code=2)

@@ -90,8 +90,9 @@ class HealthMonitor:
     service_name = "health"
 
     def __init__(self, checks: dict[str, CheckSpec] | None = None, *,
-                 clock: Any = time.time, pool: Any = None) -> None:
+                 clock: Any = time.time, pool: Any = None, watchdog: bool = True) -> None:
         self._specs = checks
+        self.watchdog = watchdog  # False: a read-only console's, which restarts nothing
         self.clock = clock
         self._pool = pool
         self.engine: Any = None
@@ -297,7 +298,7 @@ class HealthMonitor:
 
     def _watchdog(self, st: CheckState, now: float) -> None:
         spec = st.spec
-        if not spec.restart:
+        if not spec.restart or not self.watchdog:
             return
         k, window = spec.restart_limit
         st.restarts = [t for t in st.restarts if now - t < window]

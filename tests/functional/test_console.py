@@ -411,3 +411,31 @@ async def test_a_hidden_runs_screen_takes_a_view_refresh_and_its_runs(make_app):
         await pilot_until(pilot, lambda: any("hello" in " ".join(r) for r in rows(runs.table)),
                           "the new run on Runs")
         assert app.is_running and app.screen is runs
+
+
+async def test_a_read_only_console_without_a_daemon_runs_nothing_on_its_own(make_app,
+                                                                         tmp_path):
+    """Its own engine looks (checks sample, alerts open) but acts on nothing: no
+    schedule, no watchdog restart, no change trigger, no notification."""
+    from core.health.config import CheckSpec
+
+    restarted = tmp_path / "restarted"
+    check = CheckSpec("svc", "process", pattern=f"no-such-process-{tmp_path.name}",
+                      restart=f"touch {restarted}", interval=0.2, timeout=0.5, fail=(2, 2),
+                      recover=(1, 1))
+    base = console_config()
+    cfg = Config(path=None, hosts=base.hosts, engine=base.engine, checks={"svc": check},
+                 jobs={**base.jobs, "beat": job("beat", "true", schedule="every 1s"),
+                       "on-edit": job("on-edit", "true", on_change=[str(tmp_path / "w")])})
+    app = make_app(config=cfg, read_only=True, scheduling=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        health = app.engine.service("health")
+        await pilot_until(pilot, lambda: health.states["svc@local"].state == "down",
+                          "the check to be seen down")
+        await pilot_until(pilot, lambda: app.engine.service("alerts").book.list(app.clock()),
+                          "its alert to open")
+        assert app.engine.service("triggers") is None and not health.watchdog
+        assert not app.engine.service("alerts").deliver
+        await asyncio.wait_for(app.workers.wait_for_complete(), WAIT)
+        assert app.engine.list_runs() == [] and not restarted.exists()
