@@ -248,3 +248,19 @@ def test_demo_dir(tmp_path, case):
     proc = fd(tmp_path, "demo", "--dir", str(path), "--fleet-only")
     one_line(proc, named, "(--dir)")
     assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("option", ["--state-dir", "--config"])
+def test_an_empty_path_is_refused_not_read_as_here(tmp_path, option):
+    """`--state-dir ""` was the current folder: the engine's files were written into it
+    and it was made private (0700)."""
+    (tmp_path / "config.toml").write_text(CONFIG)
+    here = tmp_path / "here"
+    here.mkdir(mode=0o755)
+    args = {"--state-dir": ["--config", str(tmp_path / "config.toml"), "--state-dir", ""],
+            "--config": ["--config", "", "--state-dir", str(tmp_path / "state")]}[option]
+    proc = subprocess.run([*FLEETDECK, *args, "pause", "hello"], capture_output=True,
+                          text=True, timeout=60, env=cli_env(tmp_path), cwd=here)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1] == f"fleetdeck: error: argument {option}: empty path"
+    assert list(here.iterdir()) == [] and here.stat().st_mode & 0o777 == 0o755

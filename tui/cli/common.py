@@ -135,6 +135,14 @@ def view(config: Any, state_dir: Path) -> Any:
     return engine
 
 
+def path_arg(text: str) -> Path:
+    """A path option's value: an empty one is a mistake, not "here" (Path("") is the
+    current folder: `--state-dir ""` would take it over)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty path")
+    return Path(text)
+
+
 def run_id(text: str) -> int:
     try:
         value = int(text.lstrip("#"))

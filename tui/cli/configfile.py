@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from core.paths import default_config_path
-from tui.cli.common import EXIT_USAGE, CLIError, os_error_line
+from tui.cli.common import EXIT_USAGE, CLIError, os_error_line, path_arg
 from tui.keymap import BINDING_IDS
 
 
 def add_parsers(sub: Any) -> None:
     cc = sub.add_parser("check-config", help="validate a config file; exit 2 on any error")
-    cc.add_argument("path", nargs="?", type=Path,
+    cc.add_argument("path", nargs="?", type=path_arg,
                     help="the file to check (default: fleetdeck's --config, else the "
                          "default file)")
     cc.add_argument("--connect", action="store_true",
@@ -24,7 +24,7 @@ def add_parsers(sub: Any) -> None:
     cc.set_defaults(func=cmd_check_config, needs_config=False)
 
     ini = sub.add_parser("init", help="write the built-in default config as a file to edit")
-    ini.add_argument("path", nargs="?", type=Path,
+    ini.add_argument("path", nargs="?", type=path_arg,
                      help="where to write it (default: fleetdeck's --config, else the "
                           "default file)")
     ini.add_argument("--force", action="store_true", help="overwrite an existing file")

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tui.cli.common import CLIError
+from tui.cli.common import CLIError, path_arg
 from tui.cli.console import cmd_console
 
 START_TIMEOUT = 30.0
@@ -30,7 +30,7 @@ START_TIMEOUT = 30.0
 
 def add_parsers(sub: Any) -> None:
     d = sub.add_parser("demo", help="open the console on a simulated fleet of loopback SSH hosts")
-    d.add_argument("--dir", type=Path, default=None,
+    d.add_argument("--dir", type=path_arg, default=None,
                    help="demo folder: keys, inventory, and the state unless --state-dir "
                         "is given (default: $XDG_STATE_HOME/fleetdeck/demo)")
     d.add_argument("--fleet-only", action="store_true",

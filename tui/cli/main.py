@@ -39,6 +39,7 @@ from tui.cli.common import (
     err,
     option_of,
     os_error_line,
+    path_arg,
     state_dir_of,
 )
 
@@ -51,11 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fleetdeck",
         description="Keyboard-driven operations console: jobs, schedules, runs and logs.",
     )
-    p.add_argument("--config", type=Path, default=None, metavar="FILE",
+    p.add_argument("--config", type=path_arg, default=None, metavar="FILE",
                    help="config file (default: $XDG_CONFIG_HOME/fleetdeck/config.toml, here "
                         f"{_home(default_config_path())}; the built-in config when no file "
                         "is there)")
-    p.add_argument("--state-dir", type=Path, default=None, metavar="DIR",
+    p.add_argument("--state-dir", type=path_arg, default=None, metavar="DIR",
                    help="state directory (default: $XDG_STATE_HOME/fleetdeck, here "
                         f"{_home(default_state_dir())})")
     p.add_argument("--log-format", choices=("text", "json"), default="text",

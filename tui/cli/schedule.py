@@ -15,7 +15,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from tui.cli.common import CLIError, err, state_dir_of
+from tui.cli.common import CLIError, err, path_arg, state_dir_of
 
 MAX_COUNT = 1000
 MAX_WINDOW = 366 * 86400
@@ -45,7 +45,7 @@ def add_parsers(sub: Any) -> None:
     n.set_defaults(func=cmd_next, needs_config=False)
 
     d = ssub.add_parser("diff", help="the fires a new config adds and removes, per job")
-    d.add_argument("--config", dest="new_config", type=Path, metavar="NEW",
+    d.add_argument("--config", dest="new_config", type=path_arg, metavar="NEW",
                    help="the changed config file (default: fleetdeck's --config or the "
                         "default file, against the daemon's)")
     d.add_argument("--window", default="24h", metavar="D",

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tui.cli.alerts import alert_id
-from tui.cli.common import ACTOR, CLIError, console, on_engine, run_id, view
+from tui.cli.common import ACTOR, CLIError, console, on_engine, path_arg, run_id, view
 
 SOCKET_ENV = "FLEETDECK_APPROVALS_SOCKET"
 
@@ -58,7 +58,7 @@ def add_parsers(sub: Any) -> None:
 
 
 def _socket_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--socket", type=Path, default=None, metavar="PATH",
+    p.add_argument("--socket", type=path_arg, default=None, metavar="PATH",
                    help=f"the daemon's approvals socket (default: ${SOCKET_ENV}, else the "
                         "state directory's socket)")
 
