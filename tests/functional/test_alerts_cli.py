@@ -60,6 +60,10 @@ def test_alerts_ack_and_silence(tmp_path):
     assert again.stderr.count("\n") == 1
     missing = fd(tmp_path, "ack", "99")
     assert (missing.returncode, missing.stderr) == (2, "fleetdeck: no alert #99\n")
+    for verb in ("remediate", "ack"):  # remediate was a traceback without a daemon
+        missing = fd(tmp_path, verb, "#99999999999999999999")
+        assert (missing.returncode, missing.stderr) == (
+            2, "fleetdeck: no alert #99999999999999999999\n")
     bad_id = fd(tmp_path, "ack", "one")
     assert bad_id.returncode == 2 and "not an alert id: 'one'" in bad_id.stderr
 

@@ -120,10 +120,13 @@ def state_dir_of(args: argparse.Namespace) -> Path:
 
 
 def engine_errors() -> tuple[type[Exception], ...]:
+    """What an engine says no with, in words for the user (a daemon's come as
+    EngineError; this process's own alert book raises AlertError: `remediate 99`)."""
+    from core.alerts.book import AlertError
     from core.jobs.active import EngineError
     from core.store import StateLocked
 
-    return (EngineError, StateLocked)
+    return (EngineError, StateLocked, AlertError)
 
 
 def view(config: Any, state_dir: Path) -> Any:
