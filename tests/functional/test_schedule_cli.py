@@ -172,6 +172,8 @@ def test_dialect_option(tmp_path):
     (("--dialect", "unix"), ("--dialect", "'unix'")),
     (("--dst", "never"), ("--dst", "'never'")),
     (("--from", "9999-12-31T23:59"), ("--from", "'9999-12-31T23:59'", "9999-12-29")),
+    (("--from", "0001-01-01T00:00", "--tz", "Asia/Tokyo"), ("--from", "1970-01-01")),
+    (("--from", "1900-06-01T00:00"), ("--from", "'1900-06-01T00:00'", "1970-01-01")),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, args, words):
     proc = fd(tmp_path, "schedule", "next", "@daily", "--from", "2026-12-01T00:00", *args)

@@ -84,10 +84,13 @@ def _start(text: str | None, zone: tzinfo) -> float:
     from core.jobs.zones import wall_instant
 
     # a wall time in a spring-forward gap is read as a job's `at` is: the change itself
-    start = wall_instant(when, zone) if when.tzinfo is None else when.timestamp()
-    if start > LAST_INSTANT:
-        raise CLIError(f"--from: {text!r} is after 9999-12-29 00:00 UTC, the last day every "
-                       "zone can write")
+    try:
+        start = wall_instant(when, zone) if when.tzinfo is None else when.timestamp()
+    except (OverflowError, ValueError):  # year 1 in a zone east of UTC: year 0
+        start = -1.0
+    if not 0 <= start <= LAST_INSTANT:
+        raise CLIError(f"--from: {text!r} is outside 1970-01-01 to 9999-12-29 (UTC), the "
+                       "years schedules fire in")
     return start
 
 
