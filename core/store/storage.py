@@ -36,8 +36,19 @@ _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) if needed and make it private to the user (0700)."""
-    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    """Create ``path`` (and parents) if needed and make it private to the user (0700).
+    Each folder made here is 0700, not only the last (mkdir's mode skips the parents:
+    `fanouts/` above `fanouts/logs` was 0755, 0777 under umask 000)."""
+    missing = []
+    at = path
+    while not at.exists() and at != at.parent:
+        missing.append(at)
+        at = at.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=DIR_MODE, exist_ok=True)  # another process may make it meanwhile
+        if (folder.stat().st_mode & 0o777) != DIR_MODE:
+            os.chmod(folder, DIR_MODE)
+    path.mkdir(mode=DIR_MODE, exist_ok=True)  # a file in the way says so, as before
     if (path.stat().st_mode & 0o777) != DIR_MODE:
         os.chmod(path, DIR_MODE)
     return path

@@ -174,3 +174,20 @@ def test_what_orjson_refuses_is_still_stored_and_read_back(tmp_path: Path) -> No
     loaded = AtomicJSONStorage(old)
     assert loaded.loaded_from_disk and loaded.read()["t"]["1"]["ok"] == 1
     assert not list(tmp_path.glob("*.corrupt-*"))
+
+
+def test_every_folder_the_state_makes_is_private_even_under_umask_000(tmp_path):
+    """mkdir(parents=True)'s mode is for the last folder only: `fanouts/` above
+    `fanouts/logs` was 0755, and 0777 under umask 000."""
+    from core.store.fanouts import FanOutStore
+
+    old = os.umask(0)
+    try:
+        store = FanOutStore(tmp_path / "state")
+        store.log_dir(7)
+    finally:
+        os.umask(old)
+    made = [tmp_path / "state", *(p for p in (tmp_path / "state").rglob("*") if p.is_dir())]
+    assert {str(p.relative_to(tmp_path)): p.stat().st_mode & 0o777 for p in made} == {
+        "state": 0o700, "state/fanouts": 0o700, "state/fanouts/logs": 0o700,
+        "state/fanouts/logs/7": 0o700}
