@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +81,7 @@ def load_config(path: Path | None = None, *, key_ids: Collection[str] = ()) -> C
     """
     if path is None:
         path = default_config_path()
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():  # a broken link is a mistake
             return builtin_config()
     path = Path(path)
     source = str(path)
@@ -88,7 +89,10 @@ def load_config(path: Path | None = None, *, key_ids: Collection[str] = ()) -> C
         with path.open("rb") as f:  # no more than the cap is read: /dev/zero is a file too
             data = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError as e:
-        raise ConfigError([ConfigIssue(source, "", "file not found")], e) from None
+        what = "file not found"
+        if path.is_symlink():
+            what = f"a link to {os.readlink(path)}, which does not exist"
+        raise ConfigError([ConfigIssue(source, "", what)], e) from None
     except IsADirectoryError as e:
         raise ConfigError([ConfigIssue(source, "", "is a directory, not a file")], e) from None
     except OSError as e:

@@ -264,3 +264,15 @@ def test_an_empty_path_is_refused_not_read_as_here(tmp_path, option):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.splitlines()[-1] == f"fleetdeck: error: argument {option}: empty path"
     assert list(here.iterdir()) == [] and here.stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize("link", ["dangling", "loop"])
+def test_a_broken_link_at_the_default_config_is_an_error_not_the_builtin(tmp_path, link):
+    """A config meant to be there and not readable must not fall back to the built-in
+    jobs (a daemon would schedule heartbeat, disk-report and flaky-check)."""
+    default = tmp_path / "xdg-config" / "fleetdeck" / "config.toml"
+    default.parent.mkdir(parents=True)
+    default.symlink_to(tmp_path / "gone.toml" if link == "dangling" else default)
+    proc = fd(tmp_path, "--state-dir", str(tmp_path / "state"), "jobs")
+    one_line(proc, str(default))
+    assert "heartbeat" not in proc.stdout
