@@ -48,6 +48,9 @@ class Execution:
             if logfile is not None:
                 logfile.close()
             self._running -= 1
+        if logfile is not None and logfile.error:
+            lost = f"its output was not saved: {logfile.error.lower()}"
+            reason = f"{reason}; {lost}" if reason else lost
         self._finish(act, state, reason)
         log.info("run #%d of %s %s%s", run.id, run.job, state.value,
                  f": {reason}" if reason else "", extra={"job": run.job, "run_id": run.id})
@@ -228,21 +231,38 @@ def _result(outcome: ProcessOutcome, job: Job, act: ActiveRun,
 
 
 class _LazyLog:
-    """A run's log file, created at its first line: a silent run costs no file."""
+    """A run's log file, created at its first line: a silent run costs no file.
+
+    A log that cannot be written (a full disk, a quota) stops being written, and says
+    so in `error`: the run goes on and ends as its process does, its reason telling
+    that the output was not saved; an exception here would stop reading the process's
+    pipes and hang the run."""
 
     def __init__(self, path: Callable[[], Path]) -> None:
         self._path = path  # asked at the first line: its folder is made then
         self._file: Any = None
+        self.error: str | None = None
 
     def write(self, text: str) -> None:
-        if self._file is None:
-            fd = os.open(self._path(), os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
-            self._file = open(fd, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
-        self._file.write(text)
+        if self.error is not None:
+            return
+        try:
+            if self._file is None:
+                fd = os.open(self._path(), os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+                self._file = open(fd, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+            self._file.write(text)
+        except OSError as e:
+            self.error = e.strerror or str(e)
+            log.error("a run's log could not be written: %s", e)
+            self.close()
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
+        file, self._file = self._file, None
+        if file is not None:
+            try:
+                file.close()
+            except OSError as e:  # the last buffered line, on a full disk
+                self.error = self.error or e.strerror or str(e)
 
 
 class _RetryWait:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from core.store.storage import FILE_MODE, private_dir
+from core.store.storage import FILE_MODE, named, private_dir
 
 LOCK_NAME = "engine.lock"
 
@@ -62,8 +62,10 @@ class StateLock:
             os.fchmod(fd, FILE_MODE)
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        except BaseException:
+        except BaseException as e:
             os.close(fd)  # closing releases the flock
+            if isinstance(e, OSError):
+                raise named(e, self.path) from None  # a full disk: which file, in words
             raise
         self._fd = fd
 

@@ -86,13 +86,23 @@ def atomic_write(path: Path, data: bytes) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             tmp.unlink()
         except OSError:
             pass
+        if isinstance(e, OSError):
+            raise named(e, path) from None
         raise
     fsync_dir(path.parent)
+
+
+def named(e: OSError, path: Path) -> OSError:
+    """`e`, naming `path` when it names no file (a write or fsync error: a full disk),
+    so the one-line error says which file could not be written."""
+    if e.filename is not None:
+        return e
+    return OSError(e.errno, e.strerror or str(e), str(path))
 
 
 def quarantine(path: Path, reason: str, keep: int = KEEP_CORRUPT) -> Path:

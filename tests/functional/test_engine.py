@@ -370,3 +370,19 @@ async def test_a_change_made_while_a_commit_writes_is_written_without_another(
     await until_async(lambda: not store.dirty, "the change made meanwhile to be written")
     on_disk = Store.open(state_dir, read_only=True)
     assert on_disk.get_run(runs[0].id).state == "running"
+
+
+async def test_a_log_that_cannot_be_written_ends_the_run_as_its_process_did(start_engine):
+    """A full disk under the logs (here the run's log is /dev/full): the run is not hung
+    by the failed write (it stopped the reading of the pipes), it ends as its process
+    ends, and its reason says the output was not saved."""
+    engine, rec = await start_engine(make_config(job("chatty", "seq 1 2000; exit 3")),
+                                     scheduling=False)
+    path = engine.store.log_path(1)
+    path.symlink_to("/dev/full")
+    [run] = await engine.run_job("chatty")
+    assert run["id"] == 1
+    done = await asyncio.wait_for(engine.wait_run(1), 60)
+    assert (done["state"], done["exit_code"]) == ("failed", 3)
+    assert done["reason"] == "exit code 3; its output was not saved: no space left on device"
+    assert len(rec.of("output_line")) == 2000  # shown live all the same

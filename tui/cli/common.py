@@ -77,7 +77,9 @@ def os_error_line(e: OSError, path: Path | str | None = None, option: str | None
         blocker = _file_in_the_way(Path(os.fsdecode(where)))
         if blocker is not None:
             what = f"{blocker} {what}"
-    if option and inside:
+    if option and inside and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        do = f"free some space, or choose another {option}"  # the file is not at fault
+    elif option and inside:
         do = f"move it aside, or choose another {option}"
     elif option:
         do = f"{do} ({option})"
