@@ -212,9 +212,12 @@ def classify_connect_error(exc: BaseException, target: Target, client: _Client |
                         f"{exc.reason}")
     if isinstance(exc, asyncssh.DisconnectError):
         return SSHError(HostClass.UNREACHABLE, f"disconnected: {exc.reason}")
+    if isinstance(exc, OSError) and exc.filename is not None:  # a file here: a key
+        return SSHError(HostClass.AUTH_FAILED, f"cannot read the private key "
+                        f"{exc.filename}: {(exc.strerror or str(exc)).lower()}")
     if isinstance(exc, OSError):
         return SSHError(HostClass.UNREACHABLE, exc.strerror or str(exc) or type(exc).__name__)
-    if isinstance(exc, FileNotFoundError | ValueError):
+    if isinstance(exc, ValueError):
         return SSHError(HostClass.AUTH_FAILED, f"bad SSH settings: {exc}")
     return SSHError(HostClass.UNREACHABLE, ssh_reason(exc))
 

@@ -176,6 +176,17 @@ async def test_rejected_client_key_is_auth_failed(servers, pools, tmp_path):
     assert "authentication failed" in str(e.value)
 
 
+async def test_a_missing_identity_file_is_auth_failed_naming_it(servers, pools, tmp_path):
+    """As ssh's "Identity file ... not accessible": the host answered; the key here is
+    what is wrong (it was `unreachable: No such file or directory`, naming nothing)."""
+    (srv,) = await servers()
+    missing = tmp_path / "no-such-key"
+    with pytest.raises(SSHError) as e:
+        await pools().connect(target_for(host("a", srv.port, identity_file=str(missing))))
+    assert e.value.cls == HostClass.AUTH_FAILED
+    assert str(e.value) == f"cannot read the private key {missing}: no such file or directory"
+
+
 async def test_encrypted_key_error_does_not_leak_the_passphrase(servers, pools, tmp_path):
     (srv,) = await servers()
     k = asyncssh.generate_private_key("ssh-ed25519")
