@@ -265,17 +265,25 @@ class KnownHosts:
     def _judge(self, host: str, port: int | None, key: asyncssh.SSHKey, extra: str | None,
                alias: str | None, *, cert: bool) -> str:
         verdict = self._verdict(lookup_name(host, port, alias), key, extra, cert)
-        if verdict == UNKNOWN and self._second_look(host, port, key, extra, alias,
-                                                    cert=cert):
-            return OK
+        if verdict == UNKNOWN:
+            bare = self._bare_verdict(host, port, key, extra, alias, cert=cert)
+            if bare in (OK, REVOKED_KEY):  # as ssh: a bare-name @revoked line refuses
+                return bare
         return verdict
 
     def _second_look(self, host: str, port: int | None, key: asyncssh.SSHKey,
                      extra: str | None, alias: str | None, *, cert: bool) -> bool:
-        """ssh's second look, without the port: only a match there counts (a changed
-        or revoked key under the bare name leaves the host unknown)."""
-        return not alias and port not in (None, 0, 22) and \
-            self._verdict(lookup_name(host, None), key, extra, cert) == OK
+        """ssh's second look, without the port, found the key."""
+        return self._bare_verdict(host, port, key, extra, alias, cert=cert) == OK
+
+    def _bare_verdict(self, host: str, port: int | None, key: asyncssh.SSHKey,
+                      extra: str | None, alias: str | None, *, cert: bool) -> str | None:
+        """ssh's second look, without the port (None: there is none). A match or an
+        @revoked line there counts; another key under the bare name does not (the host
+        stays unknown, not changed)."""
+        if alias or port in (None, 0, 22):
+            return None
+        return self._verdict(lookup_name(host, None), key, extra, cert)
 
     def _verdict(self, name: str, key: asyncssh.SSHKey, extra: str | None,
                  cert: bool) -> str:

@@ -245,6 +245,10 @@ def ssh_reason(exc: BaseException) -> str:
 def _host_key_error(reason: str, client: _Client) -> SSHError:
     """OpenSSH's verdicts, in one line each."""
     fp = client.fingerprint
+    if not client.where:  # asyncssh refused a revoked key before asking us
+        t = client._target
+        host = client._hostname or t.host
+        client.where = client._alias or (host if t.port in (None, 22) else f"[{host}]:{t.port}")
     if client.verdict == REVOKED_KEY or " is revoked" in reason:
         what = f"certificate authority {client.ca}" if client.ca and client.verdict \
             else f"key {fp}" if fp else "key (its certificate's key or authority)"

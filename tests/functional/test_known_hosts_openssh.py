@@ -104,6 +104,9 @@ CASES = [
      "[localhost]:{P} {O}\n[localhost]:{P} {E}\n[localhost]:{P} {H}", "ok"),
     ("revoked", "localhost", "[localhost]:{P} {H}\n@revoked [localhost]:{P} {H}", "revoked"),
     ("revoked by wildcard", "localhost", "@revoked * {H}", "revoked"),
+    ("revoked without the port", "localhost", "@revoked localhost {H}", "revoked"),
+    ("revoked without the port, known with it", "localhost",
+     "[localhost]:{P} {H}\n@revoked localhost {H}", "ok"),
     ("authority for the host", "localhost", "@cert-authority [localhost]:{P} {CA}",
      ("unknown", "ok")),
     ("authority by wildcard", "localhost", "@cert-authority * {CA}", ("unknown", "ok")),
@@ -198,6 +201,7 @@ async def test_revoked_reason_names_the_marker(world, tmp_path):
     await pool.close()
     assert err.value.cls == HostClass.HOST_KEY_REVOKED
     assert "@revoked" in str(err.value) and "Traceback" not in str(err.value)
+    assert str(err.value).startswith(f"REVOKED HOST KEY: [localhost]:{port} presents ")
 
 
 # ----------------------------------------------------------------------- trust-ca ---
