@@ -251,12 +251,32 @@ class AlertManager:
     async def silence(self, target: str, duration: str | float, *,
                       requested_by: str | None = None) -> dict[str, Any]:
         who = requested_by or current_user()
+        self._check_silence_target(target)
         record, changes = self._book().silence(target, duration, who)
         log.info("silenced %s until %s by %s", record["target"], clock_text(record["until"]),
                  who)
         self._publish(changes)
         await self._book().commit_async()
         return {**record, "alerts": [c.alert["id"] for c in changes]}
+
+    def _check_silence_target(self, target: str) -> None:
+        """A silence must name something that can alert: a typo silences nothing, and
+        the person believes the pager quiet. Known: the config's checks, rules, jobs,
+        log sources and hosts, and what any alert on record names."""
+        t = target.strip()
+        if not t or t.lstrip("#").isdigit() or any(ch.isspace() for ch in t):
+            return  # an alert id, or a malformed target: the book's own errors
+        config = self.engine.config
+        known = {"local", *config.checks, *config.rules, *config.jobs, *config.sources,
+                 *config.hosts}
+        for alert in self._book().list(self.engine.clock(), include_resolved=True,
+                                       limit=100_000):
+            known.update((alert["source"], alert["target"]))
+        parts = t.split("@", 1) if "@" in t else [t]
+        unknown = [p for p in parts if p not in known]
+        if unknown:
+            raise AlertError(f"bad silence target {t!r}: no check, rule, job or host "
+                             f"named {unknown[0]!r}")
 
     async def add_maintenance(self, name: str, *, targets: str | None = None,
                               checks: list[str] | None = None, start: float | None = None,

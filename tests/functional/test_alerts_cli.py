@@ -70,6 +70,10 @@ def test_alerts_ack_and_silence(tmp_path):
     sil = fd(tmp_path, "silence", "fail", "2h")
     assert sil.returncode == 0, sil.stderr
     assert sil.stdout.startswith("silenced fail until ") and "(alerts: #1)" in sil.stdout
+    typo = fd(tmp_path, "silence", "fial", "2h")  # silenced nothing, and said it did
+    assert (typo.returncode, typo.stderr) == (
+        2, "fleetdeck: bad silence target 'fial': no check, rule, job or host named "
+           "'fial'\n")
     bad = fd(tmp_path, "silence", "fail", "soon")
     assert bad.returncode == 2
     assert bad.stderr == ("fleetdeck: bad duration 'soon'; write e.g. '90s', '5m', '1h30m' "
