@@ -229,7 +229,9 @@ class _FieldReader:
             return 1
         if not digits:
             raise self.fail(name, text, "'/' must be followed by a step")
-        if len(digits) > 9 or int(digits) > _MAX_STEP[name]:
+        # a step past the field's range: cronie loads it (warning only) and fires at the
+        # range's start, so the cron dialect takes it; Quartz refuses it
+        if len(digits) > 9 or self.quartz and int(digits) > _MAX_STEP[name]:
             raise self.fail(name, text, f"step {digits} is too large (at most "
                                         f"{_MAX_STEP[name]})")
         s = int(digits)

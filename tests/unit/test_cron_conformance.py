@@ -209,6 +209,17 @@ def test_quartz_examples(expr, start, expected):
     assert fires(expr, start, max(1, len(expected))) == expected
 
 
+@pytest.mark.parametrize("expr, expected", [
+    ("*/60 * * * *", ["2026-01-01 11:00", "2026-01-01 12:00"]),
+    ("0 */24 * * *", ["2026-01-02 00:00", "2026-01-03 00:00"]),
+    ("0 0 */32 * *", ["2026-02-01 00:00", "2026-03-01 00:00"]),
+])
+def test_a_cron_step_past_its_field_fires_at_the_fields_start(expr, expected):
+    """cronie loads such a line (with a warning) and croniter reads it alike: the step
+    leaves only the range's first value. Quartz refuses it (above)."""
+    assert fires(expr, "2026-01-01T10:00:30", 2) == expected
+
+
 # ------------------------------------------------------------------ errors ----
 @pytest.mark.parametrize("expr, dialect, message", [
     ("0 22-2 * * *", None,
@@ -218,7 +229,7 @@ def test_quartz_examples(expr, start, expected):
     ("0 0 0 1 1 ? 2030-2020", None, "year range 2030-2020 is backwards"),
     ("*/99999999999999999999 * * * *", None,
      "bad minute field '*/99999999999999999999': step 99999999999999999999 is too large"),
-    ("*/60 * * * *", None, "bad minute field '*/60': step 60 is too large (at most 59)"),
+    ("0 */60 * * * ?", None, "bad minute field '*/60': step 60 is too large (at most 59)"),
     ("*/0 * * * *", None, "bad minute field '*/0': the step must be at least 1"),
     ("61 * * * *", None, "minute 61 out of range 0-59"),
     ("0 0 * * 8", None, "day-of-week 8 out of range 0-7"),
