@@ -11,6 +11,7 @@ from typing import Any
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from tui import commands as cmds
+from tui.fmt import severity_word
 
 Entry = tuple[str, str, Callable[[], Any]]
 RECENT_RUNS = 30
@@ -27,7 +28,7 @@ def entries(app: Any) -> list[Entry]:
     if engine.has_service("alerts"):
         for a in engine.list_alerts():
             what = f"#{a['id']} {a['what']}"
-            out.append((f"alert {what}", f"{a['status']}, {a['severity']}: "
+            out.append((f"alert {what}", f"{a['status']}, {severity_word(a)}: "
                         f"{a.get('detail') or 'open it'}",
                         lambda i=a["id"]: app.open_alert(i)))
             if a["status"] == "firing":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from core.durations import format_duration
 
@@ -47,3 +48,9 @@ def fmt_duration(seconds: float | None) -> str:
 
 def fmt_rate(rate: float | None) -> str:
     return "-" if rate is None else f"{rate * 100:.0f}%"
+
+
+def severity_word(alert: dict[str, Any]) -> str:
+    """An alert's severity as every screen says it: `down` for a failed probe, else the
+    threshold's (warn, crit)."""
+    return "down" if alert.get("condition") == "down" else str(alert["severity"])

@@ -28,7 +28,7 @@ from core.events import AlertChanged
 from tui.fmt import fmt_age
 from tui.palette import style
 from tui.screens.base import TableScreen
-from tui.screens.cells import age_cell
+from tui.screens.cells import age_cell, severity_cell
 from tui.widgets.table import Column
 
 RUN_REF = re.compile(r"\brun #(\d+)")  # how a job's alert names its run
@@ -75,13 +75,6 @@ def alert_cells(a: dict[str, Any], now: float, member: bool = False) -> tuple[Te
     return (Text(f"  └ #{a['id']}" if member else f"#{a['id']}"), status_cell(a["status"]),
             Text(a["what"], style="bold"),
             severity_cell(a), age_cell(a["opened_at"], now), note)
-
-
-def severity_cell(a: dict[str, Any]) -> Text:
-    """`down` for a failed probe, else the threshold's severity (warn, crit)."""
-    if a.get("condition") == "down":
-        return Text("down", style=style("down"))
-    return Text(a["severity"], style=style("crit" if a["severity"] == "crit" else "warn"))
 
 
 class AlertsScreen(TableScreen):

@@ -7,7 +7,7 @@ from typing import Any
 from rich.text import Text
 
 from core.jobs.runs import last_run_summary
-from tui.fmt import fmt_age, fmt_duration, fmt_rate, fmt_time
+from tui.fmt import fmt_age, fmt_duration, fmt_rate, fmt_time, severity_word
 from tui.palette import style
 from tui.widgets.table import SortText
 
@@ -84,3 +84,9 @@ def run_text(run: dict[str, Any]) -> str:
 
 __all__ = ["age_cell", "fmt_age", "fmt_duration", "fmt_rate", "fmt_time", "plain", "run_cells",
            "run_duration", "run_text", "state_cell", "time_cell"]
+
+
+def severity_cell(a: dict[str, Any]) -> Text:
+    """`down` for a failed probe, else the threshold's severity (warn, crit)."""
+    word = severity_word(a)
+    return Text(word, style=style(word if word in ("down", "crit") else "warn"))

@@ -15,7 +15,7 @@ from core.events import AlertChanged, CheckChanged, JobChanged, RunFinished
 from core.jobs.runs import missed_row
 from tui.palette import style
 from tui.screens.base import RECENT_WINDOW, RUN_EVENTS, FleetScreen
-from tui.screens.cells import fmt_age, fmt_time, last_run_cell, state_cell
+from tui.screens.cells import fmt_age, fmt_time, last_run_cell, severity_cell, state_cell
 from tui.widgets.common import NavTable
 
 BAD_STATES = ["failed", "timed_out", "interrupted"]
@@ -85,7 +85,7 @@ class OverviewScreen(FleetScreen):
         self.query_one("#alerts-title", Static).update(f"Firing alerts ({len(firing)})")
         self._fill("#firing", [
             (f"alert:{a['id']}", (Text(f"#{a['id']}", style=style("firing")),
-                                  Text(a["what"], style="bold"), Text(a["severity"]),
+                                  Text(a["what"], style="bold"), severity_cell(a),
                                   Text(fmt_age(a["opened_at"], now)), Text(a["detail"])))
             for a in firing], "")
 
