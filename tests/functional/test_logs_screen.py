@@ -187,3 +187,35 @@ async def test_lines_an_event_brought_are_not_shown_again(tmp_path: Path) -> Non
         screen.engine_events([LogLines("api", [one, two], 0)])
         screen.engine_events([LogLines("api", [one, two, (12.0, "info", "INFO three")], 0)])
         assert texts(screen) == ["INFO one", "INFO two", "INFO three"]
+
+
+async def test_scrolling_up_stops_following_and_end_follows_again(tmp_path: Path) -> None:
+    """As less and lnav: a page up keeps the view where the person reads while lines
+    come (it jumped back to the newest lines within seconds); End follows again."""
+    from core.events import LogLines
+
+    app = console_app(log_config(tmp_path / "a.log"), tmp_path / "state")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        await pilot.press("8")
+        await pilot_until(pilot, lambda: isinstance(app.screen, LogsScreen), "Logs")
+        screen, n = app.screen, iter(range(10**6))
+
+        def more(count: int) -> None:
+            screen.engine_events([LogLines("api", [(1.0 + i, "info", f"line {i}")
+                                                   for i in [next(n) for _ in range(count)]],
+                                           0)])
+
+        more(300)
+        view = screen.view
+        await pilot_until(pilot, lambda: view.scroll_y == view.max_scroll_y > 0, "the end")
+        await pilot.press("pageup")
+        await pilot_until(pilot, lambda: view.scroll_y < view.max_scroll_y, "scrolled up")
+        reading = view.scroll_y
+        more(50)
+        await pilot.pause()
+        assert view.scroll_y == reading and view.max_scroll_y > reading
+        await pilot.press("end")
+        await pilot_until(pilot, lambda: view.scroll_y == view.max_scroll_y, "the end again")
+        more(50)
+        await pilot_until(pilot, lambda: view.scroll_y == view.max_scroll_y, "following")

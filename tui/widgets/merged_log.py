@@ -39,7 +39,15 @@ class MergedLog(ScrollView, can_focus=True):
         self._widest = 0
         self._strips: LRUCache[int, Strip] = LRUCache(CACHED_STRIPS)
 
+    @property
+    def following(self) -> bool:
+        """Lines that come are followed: `auto_scroll` is on and the view is at the end.
+        Scrolled up, the view stays where the person is reading, as less and lnav do;
+        End (or scrolling back down) follows again."""
+        return self.auto_scroll and self.scroll_y >= self.max_scroll_y
+
     def write_lines(self, texts: Iterable[Text]) -> None:
+        follow = self.following
         before = len(self.lines)
         added = 0
         for text in texts:
@@ -48,10 +56,13 @@ class MergedLog(ScrollView, can_focus=True):
             added += 1
         if not added:
             return
-        self._dropped += before + added - len(self.lines)
+        dropped = before + added - len(self.lines)
+        self._dropped += dropped
         self.virtual_size = Size(self._widest, len(self.lines))
-        if self.auto_scroll:
+        if follow:
             self.scroll_end(animate=False, immediate=False, x_axis=False)
+        elif dropped:  # the lines read stay in view as older ones drop off the top
+            self.scroll_to(y=max(0, self.scroll_y - dropped), animate=False)
         self.refresh()
 
     def clear(self) -> None:
