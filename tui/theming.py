@@ -44,10 +44,8 @@ class ThemeSet:
 def _colour(value: object, where: str) -> str:
     if not isinstance(value, str):
         raise ThemeError(f"{where}: expected a colour string, got {type(value).__name__}")
-    if value.startswith("ansi_"):
-        return value
     try:
-        Color.parse(value)
+        Color.parse(value)  # ansi_red as well: ansi_bogus crashed the console
     except ColorParseError:
         raise ThemeError(f"{where}: not a colour: {value!r}") from None
     return value
@@ -69,6 +67,9 @@ def parse_theme(text: str, source: str) -> Theme:
             if not isinstance(value, want):
                 raise ThemeError(f"{source}: {key}: expected {want.__name__}, "
                                  f"got {type(value).__name__}")
+            if want is float and not 0.0 <= value <= 1.0:  # nan crashed the console
+                raise ThemeError(f"{source}: {key}: expected a number from 0 to 1, "
+                                 f"got {value!r}")
             kwargs[key] = value
         else:
             allowed = ", ".join((*COLOUR_KEYS, *OTHER_KEYS))
@@ -84,9 +85,19 @@ def parse_theme(text: str, source: str) -> Theme:
     return Theme(**kwargs)  # type: ignore[arg-type]
 
 
+MAX_THEME_BYTES = 64 * 1024  # a theme is a few lines
+
+
 def load_theme_file(path: Path) -> Theme:
     try:
-        text = path.read_text(encoding="utf-8")
+        if not path.is_file():  # a FIFO named *.toml hung the console on a blank screen
+            raise ThemeError(f"{path}: not a regular file")
+        with path.open("rb") as f:
+            data = f.read(MAX_THEME_BYTES + 1)
+        if len(data) > MAX_THEME_BYTES:
+            raise ThemeError(f"{path}: larger than {MAX_THEME_BYTES // 1024} KB; a theme "
+                             "is a few lines")
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ThemeError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
     return parse_theme(text, str(path))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -350,12 +351,22 @@ async def test_bad_theme_file_is_a_notice_not_a_crash(make_app, tmp_path, monkey
     themes.mkdir(parents=True)
     (themes / "broken.toml").write_text('name = "broken"\nprimary = "not-a-colour"\n')
     (themes / "mine.toml").write_text('name = "mine"\nprimary = "#ff00ff"\n')
+    # each of these crashed or hung the console
+    (themes / "nan.toml").write_text('name = "nan"\nprimary = "#ff00ff"\n'
+                                     'luminosity_spread = nan\n')
+    (themes / "ansi.toml").write_text('name = "ansi-bogus"\nprimary = "ansi_bogus"\n')
+    os.mkfifo(themes / "fifo.toml")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     app = make_app(theme="mine")
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
         assert app.theme == "mine"
-        assert any("broken.toml: primary: not a colour" in n for n in notices(app))
+        said = " ".join(notices(app))
+        for what in ("broken.toml: primary: not a colour",
+                     "nan.toml: luminosity_spread: expected a number from 0 to 1, got nan",
+                     "ansi.toml: primary: not a colour: 'ansi_bogus'",
+                     "fifo.toml: not a regular file"):
+            assert what in said
 
 
 async def test_queue_shows_why_a_run_waits(make_app):
