@@ -242,6 +242,15 @@ async def test_runs_screen_filters_and_opens_output(make_app):
         await pilot_until(pilot, lambda: column(table, 1) == ["fail"], "only failed")
         await pilot.press("escape")  # clears the filter
         await pilot_until(pilot, lambda: table.row_count == 3, "filter cleared")
+        from tui.widgets.common import FilterBar
+
+        bar = app.screen.query_one(FilterBar)
+        for typed, says in (("since=abc", "since=abc: bad duration 'abc'"),
+                            ("state=done", "state=done: not a run state")):
+            await pilot.press("slash", *list(typed))  # read as if absent, it said nothing
+            await pilot_until(pilot, lambda s=says: str(bar._status.render()).startswith(s),
+                              f"the line to say {says!r}")
+            await pilot.press("escape")
         await pilot.press("slash", *list("!hel+o"), "enter")
         await pilot_until(pilot, lambda: column(table, 1) == ["fail"], "inverted regex")
         await pilot.press("escape", "escape")

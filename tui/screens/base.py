@@ -312,6 +312,8 @@ class TableScreen(Marks, FleetScreen):
         if event.input.id != "filter":
             return
         self.row_filter = RowFilter.parse(event.value, self.FILTER_FIELDS)
+        if self.row_filter.error is None and self.row_filter.fields:
+            self.row_filter.error = self.field_error(self.row_filter.fields)
         if self.row_filter.error is None:
             self.filter_changed()
             self.render_rows()
@@ -327,6 +329,11 @@ class TableScreen(Marks, FleetScreen):
 
     def filter_changed(self) -> None:
         """Hook for screens whose filter fields change what they fetch."""
+
+    def field_error(self, fields: dict[str, str]) -> str | None:
+        """Hook: what is wrong with the filter's key=value fields (a value that cannot
+        be read must say so, not filter as if it were absent)."""
+        return None
 
     def set_rows(self, rows: list[tuple[str, tuple[Any, ...], str]]) -> None:
         self._rows = rows

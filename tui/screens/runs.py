@@ -73,6 +73,18 @@ class RunsScreen(TableScreen):
                 pass
         return query
 
+    def field_error(self, fields: dict[str, str]) -> str | None:
+        valid = {s.value for s in RunState}
+        for state in (s for s in re.split(r"[,|]", fields.get("state") or "") if s):
+            if state not in valid:
+                return f"state={state}: not a run state ({', '.join(sorted(valid))})"
+        if fields.get("since"):
+            try:
+                parse_duration(fields["since"])
+            except DurationError as e:
+                return f"since={fields['since']}: {e}"
+        return None
+
     def filter_changed(self) -> None:
         self.refresh_data()
 
