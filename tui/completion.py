@@ -118,6 +118,13 @@ def check(line: str, vocab: Vocabulary) -> str | None:
                 cmds.parse_run_id(value)
             except cmds.CommandError as e:
                 return str(e)
+        if slot == "duration":  # said in the line, which stays open to fix it
+            from core.durations import DurationError, parse_duration
+
+            try:
+                parse_duration(value)
+            except DurationError as e:
+                return str(e)
         if slot == "alert" and not (value.lstrip("#").isdigit()
                                     and int(value.lstrip("#")) > 0):
             return f"not an alert id: {value!r} (e.g. 12)"

@@ -37,6 +37,11 @@ async def test_the_prompt_completes_recalls_and_says_errors_in_its_line(tmp_path
         await pilot.press("escape", "colon", *"run nope", "enter")
         assert isinstance(app.screen, CommandLineScreen)  # open, to fix the line
         assert "no job named 'nope'" in status(app)
+        # a bad duration too: the line stays open (a toast closed it, and the keys typed
+        # next went to the screen's bindings)
+        await pilot.press("escape", "colon", *"silence heartbeat forever", "enter")
+        assert isinstance(app.screen, CommandLineScreen)
+        assert "bad duration 'forever'" in status(app)
         await pilot.press("escape")
         assert isinstance(app.screen, OverviewScreen)
     history = tmp_path / "state" / "console_history"
