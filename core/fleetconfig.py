@@ -102,8 +102,8 @@ def load_config(path: Path | None = None, *, key_ids: Collection[str] = ()) -> C
         line = data.count(b"\n", 0, MAX_FILE_BYTES) + 1
         raise ConfigError([ConfigIssue(source, "", f"file is larger than {MAX_FILE_BYTES} "
                                        "bytes (4 MB); a config is far smaller", line)])
-    try:
-        text = data.decode("utf-8")
+    try:  # a byte order mark (some Windows editors write one) is not the config's
+        text = data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise ConfigError([ConfigIssue(source, "", "not valid UTF-8 text", line)]) from None

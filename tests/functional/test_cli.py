@@ -49,10 +49,12 @@ def test_run_streams_output_and_exits_with_the_run_exit_code(tmp_path):
     ok = fd(tmp_path, "run", "hello")
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip() == "hello from hello"
+    dashed = fd(tmp_path, "run", "--", "hello")  # argparse's own `--` before a name
+    assert (dashed.returncode, dashed.stdout.strip()) == (0, "hello from hello"), dashed.stderr
     bad = fd(tmp_path, "run", "fail")
     assert bad.returncode == 4
     assert "going down" in bad.stderr
-    assert "fleetdeck: run #2 of fail on local failed: exit code 4" in bad.stderr
+    assert "fleetdeck: run #3 of fail on local failed: exit code 4" in bad.stderr
 
 
 def test_runs_jobs_and_logs_listings(tmp_path):

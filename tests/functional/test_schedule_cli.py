@@ -167,6 +167,7 @@ def test_dialect_option(tmp_path):
 @pytest.mark.parametrize(("args", "words"), [
     (("--count", "0"), ("--count", "'0'")),
     (("--count", "many"), ("--count", "'many'")),
+    (("--count", "\u0663"), ("--count", "'\u0663'")),  # an Arabic-Indic 3: int() reads it
     (("--from", "yesterday"), ("--from", "'yesterday'")),
     (("--tz", "Mars/Olympus"), ("--tz", "'Mars/Olympus'")),
     (("--dialect", "unix"), ("--dialect", "'unix'")),

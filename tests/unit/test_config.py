@@ -484,3 +484,10 @@ def test_ssh_secrets_are_references_and_a_value_is_never_quoted(tmp_path: Path) 
     assert len(problems) == 2
     assert all("not a secret store" in p and "hunter2" not in p for p in problems)
     assert "hosts.web1.password" in problems[0] and ":2:" in problems[0]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_config(tmp_path: Path):
+    """Some Windows editors write one; it was 'invalid TOML ... at column 1'."""
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + b'[jobs.a]\ncommand = "true"\n')
+    assert list(load_config(path).jobs) == ["a"]

@@ -134,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     """Everything after the first `--` is a fan-out's command, whatever options came
     between the pattern and it (`fanout web[1-3] --gather -- uptime`)."""
-    if "--" not in argv:
-        return parser.parse_args(argv)
+    if "--" not in argv or "fanout" not in argv[:argv.index("--")]:
+        return parser.parse_args(argv)  # `run -- a`: argparse's own `--`
     cut = argv.index("--")
     args = parser.parse_args(argv[:cut])
     tail = argv[cut + 1:]

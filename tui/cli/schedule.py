@@ -15,6 +15,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from core.confguard import clip
 from tui.cli.common import CLIError, err, path_arg, state_dir_of
 
 MAX_COUNT = 1000
@@ -102,7 +103,7 @@ def _choice(option: str, value: str | None, choices: tuple[str, ...]) -> str | N
 
 def _count(text: str) -> int:
     try:
-        count = int(text)
+        count = int(text) if text.isascii() else 0  # int() reads '٣' too
     except ValueError:
         count = 0
     if not 1 <= count <= MAX_COUNT:
@@ -130,7 +131,8 @@ def cmd_next(args: argparse.Namespace) -> int:
         try:
             sched = parse_schedule(expr, zone_name, dialect=dialect, dst=dst)
         except ScheduleError as e:
-            message = str(e) if repr(expr.strip()) in str(e) else f"{expr!r}: {e}"
+            message = str(e) if repr(expr.strip()) in str(e) or clip(expr.strip()) in str(e) \
+                else f"{clip(expr)}: {e}"
             err(message)
             results.append({"expression": expr, "error": message})
             continue
