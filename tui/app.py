@@ -211,6 +211,11 @@ class FleetdeckApp(EventPump, AlertActions, WorkflowActions, KeyGate, App[None])
             self.switch_mode(name)
         finally:
             self._unmasked_switch = False
+        # a number key is that screen's list, as k9s's views are: a run's output opened
+        # from it earlier is not what `4` means (Esc and Enter walk the drill-down)
+        while len(self.screen_stack) > 1 and isinstance(self.screen_stack[-1], FleetScreen) \
+                and isinstance(self.screen_stack[-2], FleetScreen):
+            self.pop_screen()
 
     def delay_update(self, delay: float = 0.05) -> None:
         """Textual holds every repaint for 50 ms when it switches modes, to hide a

@@ -459,3 +459,23 @@ async def test_a_read_only_console_without_a_daemon_runs_nothing_on_its_own(make
         assert not app.engine.service("alerts").deliver
         await asyncio.wait_for(app.workers.wait_for_complete(), WAIT)
         assert app.engine.list_runs() == [] and not restarted.exists()
+
+
+async def test_a_number_key_is_its_screens_list_not_an_old_drill_down(make_app):
+    """As k9s's views: `4` after a run's output was opened from Runs, and another screen
+    visited, shows the Runs list (it showed that run's output again)."""
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await command(pilot, ":run hello")
+        await pilot_until(pilot, lambda: not app.engine.queue(), "run done")
+        await pilot.press("4")
+        table = app.screen.query_one(DataTable)
+        await pilot_until(pilot, lambda: table.row_count == 1, "the run listed")
+        table.focus()
+        await pilot.press("enter")
+        await pilot_until(pilot, lambda: isinstance(app.screen, RunLogScreen), "its output")
+        await pilot.press("2")
+        await pilot_until(pilot, lambda: isinstance(app.screen, JobsScreen), "Jobs")
+        await pilot.press("4")
+        await pilot_until(pilot, lambda: isinstance(app.screen, RunsScreen), "the Runs list")
