@@ -252,18 +252,18 @@ class FleetdeckApp(EventPump, AlertActions, WorkflowActions, KeyGate, App[None])
 
     # -- commands (the `:` verbs); keys on screens call the same methods ---------------
     def cmd_overview(self) -> None:
-        self.switch_mode("overview")
+        self.action_show("overview")
 
     def cmd_jobs(self) -> None:
-        self.switch_mode("jobs")
+        self.action_show("jobs")
 
     def cmd_queue(self) -> None:
-        self.switch_mode("queue")
+        self.action_show("queue")
 
     def cmd_runs(self, job: str | None = None) -> None:
         if job is not None and job not in self.engine.config.jobs:
             raise cmds.CommandError(f"no job named {job!r}")
-        self.switch_mode("runs")
+        self.action_show("runs")
         from tui.screens.runs import RunsScreen
 
         screen = self.screen
@@ -271,7 +271,7 @@ class FleetdeckApp(EventPump, AlertActions, WorkflowActions, KeyGate, App[None])
             screen.set_job_filter(job)
 
     def cmd_audit(self) -> None:
-        self.switch_mode("audit")
+        self.action_show("audit")
 
     def cmd_missed(self) -> None:
         from tui.screens.missed import MissedScreen
@@ -288,13 +288,13 @@ class FleetdeckApp(EventPump, AlertActions, WorkflowActions, KeyGate, App[None])
             self.push_screen(ClusterScreen())
 
     def cmd_logs(self) -> None:
-        self.switch_mode("logs")
+        self.action_show("logs")
 
     def cmd_hosts(self) -> None:
-        self.switch_mode("hosts")
+        self.action_show("hosts")
 
     def cmd_fanout(self, pattern: str | None = None, command: str | None = None) -> None:
-        self.switch_mode("fanout")
+        self.action_show("fanout")
         from tui.screens.fanout import FanOutScreen
 
         screen = self.screen

@@ -479,3 +479,11 @@ async def test_a_number_key_is_its_screens_list_not_an_old_drill_down(make_app):
         await pilot_until(pilot, lambda: isinstance(app.screen, JobsScreen), "Jobs")
         await pilot.press("4")
         await pilot_until(pilot, lambda: isinstance(app.screen, RunsScreen), "the Runs list")
+        await pilot.press("enter")  # the output again, then Enter on a job in Jobs:
+        await pilot_until(pilot, lambda: isinstance(app.screen, RunLogScreen), "its output")
+        await pilot.press("2")  # that job's runs, not the output left open
+        await pilot_until(pilot, lambda: isinstance(app.screen, JobsScreen), "Jobs")
+        picked = app.screen.table.selected_key()
+        app.screen.action_open()
+        await pilot_until(pilot, lambda: isinstance(app.screen, RunsScreen)
+                          and app.screen.job == picked, "the runs of the job selected")
