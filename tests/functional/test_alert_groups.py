@@ -9,6 +9,8 @@ import socket
 import time
 from typing import Any
 
+from textual.widgets import Input
+
 from core.alerts.config import AlertingConfig, NotifierConfig
 from core.events import CheckChanged
 from core.fleetconfig import Config
@@ -26,7 +28,7 @@ from tests.helpers import (
     ready,
     until_async,
 )
-from tui.screens.alerts import AlertDetailScreen, AlertsScreen
+from tui.screens.alerts import AlertDetailScreen, AlertsScreen, SilenceScreen
 
 HOSTS = [f"app{i}" for i in range(1, 6)]
 HOOK = AlertingConfig(notifiers={"hook": NotifierConfig("hook", "webhook",
@@ -140,3 +142,17 @@ async def test_alerts_screen_expands_and_acks_a_group(tmp_path, monkeypatch):
         await pilot.press("enter")  # Enter on a member shows that alert
         await pilot_until(pilot, lambda: isinstance(app.screen, AlertDetailScreen), "detail")
         assert app.screen.alert["target"] == "web02" and app.screen.alert["group"] == 1
+
+        await pilot.press("escape")
+        await pilot_until(pilot, lambda: app.screen is screen, "back on the list")
+        screen.table.move_cursor(row=column(screen.table, 0).index("▾ #1"))
+        await pilot.press("s")  # silence the group: its members (it did nothing)
+        await pilot_until(pilot, lambda: isinstance(app.screen, SilenceScreen), "the dialog")
+        assert app.screen.query_one("#duration", Input).value == "2h"  # a real default
+        assert app.screen.target == "system@web01, system@web02, system@web03"
+        await pilot.press("enter")
+        await pilot_until(pilot, lambda: app.screen is screen,
+                          lambda: f"the dialog to close: {app.screen.query_one('#error').render()}")
+        await pilot_until(pilot, lambda: all(f"silenced system@web0{i} for 2h" in
+                                             " ".join(notices(app)) for i in (1, 2, 3)),
+                          "the three members silenced")

@@ -220,7 +220,12 @@ class AlertsScreen(TableScreen):
             self.fleet.propose_remediation(alert)
 
     def action_silence(self) -> None:
-        alerts = [self._alerts[k] for k in self.chosen_keys() if k in self._alerts]
+        alerts = []
+        for key in self.chosen_keys():
+            if key in self._groups:  # a group row: its members (it did nothing)
+                alerts += self._groups[key]
+            elif key in self._alerts:
+                alerts.append(self._alerts[key])
         if not alerts or not self.fleet.guard_action("silence alerts"):
             return
         targets = list(dict.fromkeys(f"{a['source']}@{a['target']}" for a in alerts))
@@ -259,7 +264,7 @@ class SilenceScreen(ModalScreen[tuple[str, str] | None]):
             yield Label("check, host, check@host or #ID:")
             yield Input(self.target, id="target")
             yield Label("for how long (e.g. 30m, 2h, 1d):")
-            yield Input(placeholder="2h", id="duration")
+            yield Input("2h", id="duration", select_on_focus=True)  # a real default
             yield Label("", id="error")
             yield Label("Enter: silence   Esc: cancel", id="keys")
 
@@ -270,7 +275,8 @@ class SilenceScreen(ModalScreen[tuple[str, str] | None]):
         target = self.query_one("#target", Input).value.strip()
         text = self.query_one("#duration", Input).value.strip()
         error = self.query_one("#error", Label)
-        if not target or any(ch.isspace() for ch in target):
+        # the marked alerts' targets as offered ("a@x, b@y") go as they are, one each
+        if not target or target != self.target and any(ch.isspace() for ch in target):
             error.update("name one check, host, check@host or #ID")
             self.query_one("#target", Input).focus()
             return
