@@ -28,7 +28,8 @@ from core.remote.config import LOCAL_HOST, Host
 
 MAX_EXPANSION = 100_000  # names one node set may expand to
 
-_RANGE_RE = re.compile(r"^(\d+)(?:-(\d+))?$")
+_RANGE_RE = re.compile(r"^(\d+)(?:-(\d+)(?:/(\d+))?)?$")  # 1, 1-9, 1-9/2 (ClusterShell)
+_SET_OPERATORS = "!&^"  # ClusterShell's between-set operators; only a leading ! here
 _GLOB_CHARS = set("*?")
 
 
@@ -76,17 +77,24 @@ def _expand_ranges(body: str, whole: str) -> list[str]:
         if not m:
             raise TargetError(f"bad range {clip(part)} in {clip(whole)}; write e.g. web[01-20] or "
                               "db[1-3,7]")
-        lo_s, hi_s = m.group(1), m.group(2)
+        lo_s, hi_s, step_s = m.group(1), m.group(2), m.group(3)
         if hi_s is None:
             out.append(lo_s)
             continue
-        lo, hi = int(lo_s), int(hi_s)
+        lo, hi, step = int(lo_s), int(hi_s), int(step_s or 1)
         if hi < lo:
             raise TargetError(f"range {clip(part)} in {clip(whole)} runs backwards")
-        if hi - lo + 1 > MAX_EXPANSION:
+        if step < 1:
+            raise TargetError(f"range {clip(part)} in {clip(whole)}: the step must be 1 "
+                              "or more")
+        if (hi - lo) // step + 1 > MAX_EXPANSION:
             raise TargetError(f"range {clip(part)} in {clip(whole)} is too large")
+        if hi_s.startswith("0") and len(hi_s) != len(lo_s):  # as ClusterShell: 1-03
+            raise TargetError(f"range {clip(part)} in {clip(whole)}: the padding of "
+                              f"{lo_s} and {hi_s} differs; write e.g. "
+                              f"{lo:0{len(hi_s)}d}-{hi_s}")
         width = len(lo_s) if lo_s.startswith("0") and len(lo_s) > 1 else 0
-        out.extend(str(n).zfill(width) for n in range(lo, hi + 1))
+        out.extend(str(n).zfill(width) for n in range(lo, hi + 1, step))
     return out
 
 
@@ -184,6 +192,11 @@ def parse_pattern(pattern: str) -> list[Item]:
         text = raw[1:].strip() if exclude else raw
         if not text:
             raise TargetError(f"'!' needs something to exclude in {clip(pattern)}")
+        inner = next((op for op in _SET_OPERATORS if op in text), None)
+        if inner is not None:  # web[01-05]!web02, @web&dc=eu: ClusterShell's, not ours
+            raise TargetError(f"{clip(raw)}: '{inner}' between sets is not supported; "
+                              "list items with commas, excluding with a leading '!' "
+                              "(e.g. 'web[01-05],!web02')")
         if text.startswith("@"):
             group = text[1:]
             if not group:

@@ -41,6 +41,8 @@ H = inventory()
     ("r[1-2]n[1-2]", ["r1n1", "r1n2", "r2n1", "r2n2"]),
     ("plain", ["plain"]),
     ("web[007]", ["web007"]),
+    ("web[01-05/2]", ["web01", "web03", "web05"]),  # ClusterShell's step, as nodeset -e
+    ("web[01-3]", ["web01", "web02", "web03"]),
 ])
 def test_expand_nodeset(text, expected):
     assert expand_nodeset(text) == expected
@@ -52,6 +54,8 @@ def test_expand_nodeset(text, expected):
     ("web[a-b]", "bad range 'a-b'"),
     ("web]1", "unmatched ']'"),
     ("web[1-999999999]", "too large"),
+    ("web[1-03]", "the padding of 1 and 03 differs; write e.g. 01-03"),  # as nodeset
+    ("web[1-5/0]", "the step must be 1 or more"),
 ])
 def test_bad_nodesets(text, message):
     with pytest.raises(TargetError, match=message.replace("[", r"\[")):
@@ -92,6 +96,10 @@ def test_resolve(pattern, expected):
     (" , ", "targets must name at least one host"),
     ("!", "needs something to exclude"),
     ("role=", "needs key=value"),
+    # ClusterShell's operators between sets: said plainly (it was "unknown hosts
+    # 'web01!web02,...'" or "unknown group '@web&role=db'")
+    ("web0[1-2]!web02", "'web0[1-2]!web02': '!' between sets is not supported"),
+    ("@web&role=db", "'&' between sets is not supported; list items with commas"),
 ])
 def test_resolve_errors(pattern, message):
     with pytest.raises(TargetError, match=_re(message)):
