@@ -135,7 +135,8 @@ class _Client(asyncssh.SSHClient):
     """Validates the host key with our policy and remembers why it said no."""
 
     def __init__(self, pool: SSHPool, target: Target, after_certificate: str | None = None,
-                 *, hostname: str = "", alias: str | None = None) -> None:
+                 *, hostname: str = "", alias: str | None = None,
+                 port: int | None = None) -> None:
         self._pool = pool
         self._target = target
         self._hostname = hostname  # the HostName connected to (asyncssh names the alias)
@@ -145,16 +146,19 @@ class _Client(asyncssh.SSHClient):
         self._after_certificate = after_certificate
         self.verdict: str | None = None
         self.fingerprint: str | None = None
-        self.where: str = ""
+        self.where = self._place(hostname or target.host, port)  # before any key is seen
         self.ca: str | None = None  # the fingerprint of a certificate's authority
         self.ca_at_port: str | None = None
+
+    def _place(self, host: str, port: int | None) -> str:  # as ssh names it in messages
+        return self._alias or (host if port in (None, 22) else f"[{host}]:{port}")
 
     def validate_host_public_key(self, host: str, addr: str, port: int,
                                  key: asyncssh.SSHKey) -> bool:
         kh = self._pool.known_hosts
         self.fingerprint = fingerprint(key)
         host = self._hostname or host
-        self.where = self._alias or (host if port in (None, 22) else f"[{host}]:{port}")
+        self.where = self._place(host, port)
         verdict = kh.check(host, port, key, self._target.known_hosts, self._alias,
                            bare_first=self._after_certificate == UNKNOWN)
         approved = self._pool.approved.get(self._target.name) == self.fingerprint
@@ -180,7 +184,7 @@ class _Client(asyncssh.SSHClient):
         line for this host (asyncssh then checks the principals and the dates)."""
         self.ca = fingerprint(key)
         host = self._hostname or host
-        self.where = self._alias or (host if port in (None, 22) else f"[{host}]:{port}")
+        self.where = self._place(host, port)
         self.verdict, self.ca_at_port = self._pool.known_hosts.check_ca(
             host, port, key, self._target.known_hosts, self._alias)
         return self.verdict == OK
@@ -245,10 +249,6 @@ def ssh_reason(exc: BaseException) -> str:
 def _host_key_error(reason: str, client: _Client) -> SSHError:
     """OpenSSH's verdicts, in one line each."""
     fp = client.fingerprint
-    if not client.where:  # asyncssh refused a revoked key before asking us
-        t = client._target
-        host = client._hostname or t.host
-        client.where = client._alias or (host if t.port in (None, 22) else f"[{host}]:{t.port}")
     if client.verdict == REVOKED_KEY or " is revoked" in reason:
         what = f"certificate authority {client.ca}" if client.ca and client.verdict \
             else f"key {fp}" if fp else "key (its certificate's key or authority)"
@@ -467,7 +467,7 @@ class SSHPool:
         algs = self.known_hosts.algorithms(host, port, target.known_hosts, alias)
         after_certificate = None
         while True:
-            client = _Client(self, target, after_certificate, hostname=host, alias=alias)
+            client = _Client(self, target, after_certificate, hostname=host, alias=alias, port=port)
             try:
                 async with limit, self._startups:
                     conn = await asyncio.wait_for(asyncssh.connect(

@@ -61,29 +61,30 @@ class RunsScreen(TableScreen):
 
     def _query(self) -> dict[str, Any]:
         fields = self.row_filter.fields or {}
-        query: dict[str, Any] = {"job": fields.get("job") or self.job, "limit": HISTORY_ROWS}
+        query, _error = self._read_fields(fields)
+        return {"job": fields.get("job") or self.job, "limit": HISTORY_ROWS, **query}
+
+    def _read_fields(self, fields: dict[str, str]) -> tuple[dict[str, Any], str | None]:
+        """The query the state= and since= fields ask for, and what is wrong with them
+        (a value that cannot be read adds nothing to the query)."""
+        query: dict[str, Any] = {}
+        error = None
         if fields.get("state"):
             wanted = [s for s in re.split(r"[,|]", fields["state"]) if s]
             valid = {s.value for s in RunState}
             query["states"] = [s for s in wanted if s in valid] or ["-none-"]
+            bad = [s for s in wanted if s not in valid]
+            if bad:
+                error = f"state={bad[0]}: not a run state ({', '.join(sorted(valid))})"
         if fields.get("since"):
             try:
                 query["since"] = self.now() - parse_duration(fields["since"])
-            except DurationError:
-                pass
-        return query
+            except DurationError as e:
+                error = error or f"since={fields['since']}: {e}"
+        return query, error
 
     def field_error(self, fields: dict[str, str]) -> str | None:
-        valid = {s.value for s in RunState}
-        for state in (s for s in re.split(r"[,|]", fields.get("state") or "") if s):
-            if state not in valid:
-                return f"state={state}: not a run state ({', '.join(sorted(valid))})"
-        if fields.get("since"):
-            try:
-                parse_duration(fields["since"])
-            except DurationError as e:
-                return f"since={fields['since']}: {e}"
-        return None
+        return self._read_fields(fields)[1]
 
     def filter_changed(self) -> None:
         self.refresh_data()
