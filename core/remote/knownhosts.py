@@ -20,12 +20,14 @@ entries itself and hands asyncssh only what it checks inside a certificate):
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import ipaddress
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -207,6 +209,17 @@ class KnownHosts:
                 "/etc/ssh/ssh_known_hosts2")]
         self.system_files = system_files
         self._cache: dict[str, tuple[tuple[int, int], _Indexed]] = {}
+
+    def looking_in(self, files: Sequence[str] | None) -> KnownHosts:
+        """This policy reading `files` instead of the user's and the system's files, as
+        ssh does for a host whose ssh_config names its own (UserKnownHostsFile,
+        GlobalKnownHostsFile, "none"); None keeps the defaults. Our own file, the
+        per-host file and the cache stay shared."""
+        if files is None:
+            return self
+        view = copy.copy(self)
+        view.system_files = [Path(f).expanduser() for f in files]
+        return view
 
     def file_entries(self, path: Path) -> list[Entry]:
         """A file's entries, read again when it changes (a person may edit it while

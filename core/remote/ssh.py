@@ -3,14 +3,15 @@ core.remote.knownhosts, remote commands in core.remote.commands).
 
 * ``Target`` says how to reach one inventory host. Fields the inventory leaves unset
   (address, port, user, key) are left to ``~/.ssh/config`` (HostName, Port, User,
-  IdentityFile, ProxyJump), which asyncssh reads.
+  IdentityFile, ProxyJump), read as ``ssh -G`` reads it (core.remote.sshconfig).
 * ``SSHPool`` opens connections on demand and shares them across runs and fan-outs,
   with keepalive; a jump host is opened once and shared by every host behind it, and
   handshakes through one jump host are limited (below sshd's MaxStartups).
 * ``KnownHosts`` is the host-key policy: keys are checked against the user's and the
-  system's known_hosts, fleetdeck's own file in the state directory and a per-host
-  file. An unknown key fails that host with its fingerprint unless the pool was told
-  to trust new keys (written to fleetdeck's own file); a changed key is always refused.
+  system's known_hosts (or the files ssh_config names for the host), fleetdeck's own
+  file in the state directory and a per-host file. An unknown key fails that host with
+  its fingerprint unless the pool was told to trust new keys (written to fleetdeck's own
+  file); a changed key is always refused.
 * ``run_command`` runs one command on a connection, streaming lines, with a command
   timeout separate from the connect timeout; a command that times out or is cancelled
   gets TERM (its whole process group, on the host), then KILL after a grace period,
@@ -60,8 +61,6 @@ DEFAULT_JUMP_LIMIT = 8  # concurrent handshakes through one jump host (sshd MaxS
 DEFAULT_MAX_STARTUPS = 100
 
 _JUMP_RE = re.compile(r"^(?:(?P<user>[^@\s:]+)@)?(?P<host>[A-Za-z0-9_.-]+)(?::(?P<port>\d+))?$")
-
-
 
 
 class SSHError(Exception):
@@ -130,14 +129,13 @@ def jump_target(spec: str, hosts: Mapping[str, Any]) -> Target:
     return Target(name=spec, host=m.group("host"), port=port, user=m.group("user"))
 
 
-
 class _Client(asyncssh.SSHClient):
     """Validates the host key with our policy and remembers why it said no."""
 
-    def __init__(self, pool: SSHPool, target: Target, after_certificate: str | None = None,
-                 *, hostname: str = "", alias: str | None = None,
-                 port: int | None = None) -> None:
-        self._pool = pool
+    def __init__(self, pool: SSHPool, target: Target, after_certificate: str | None,
+                 *, hostname: str, alias: str | None, port: int | None,
+                 known_hosts: KnownHosts) -> None:  # known_hosts: as ssh_config names them
+        self._pool, self._known_hosts = pool, known_hosts
         self._target = target
         self._hostname = hostname  # the HostName connected to (asyncssh names the alias)
         self._alias = alias  # ssh_config's HostKeyAlias: known_hosts looks this up
@@ -155,7 +153,7 @@ class _Client(asyncssh.SSHClient):
 
     def validate_host_public_key(self, host: str, addr: str, port: int,
                                  key: asyncssh.SSHKey) -> bool:
-        kh = self._pool.known_hosts
+        kh = self._known_hosts
         self.fingerprint = fingerprint(key)
         host = self._hostname or host
         self.where = self._place(host, port)
@@ -185,7 +183,7 @@ class _Client(asyncssh.SSHClient):
         self.ca = fingerprint(key)
         host = self._hostname or host
         self.where = self._place(host, port)
-        self.verdict, self.ca_at_port = self._pool.known_hosts.check_ca(
+        self.verdict, self.ca_at_port = self._known_hosts.check_ca(
             host, port, key, self._target.known_hosts, self._alias)
         return self.verdict == OK
 
@@ -437,10 +435,11 @@ class SSHPool:
             return await self._open(replace(target, jump=replace(hop, hops=target.hops + 1)),
                                     connect_timeout)
         host, port, alias = ssh.hostname, ssh.port, ssh.host_key_alias
+        kh = self.known_hosts.looking_in(ssh.known_hosts_files())
         options: dict[str, Any] = {
             # every key goes through _Client's policy; asyncssh gets the revoked keys
             # only, to check the key inside a host certificate
-            "known_hosts": lambda _h, _a, _p: ([], [], self.known_hosts.revoked(
+            "known_hosts": lambda _h, _a, _p: ([], [], kh.revoked(
                 host, port, target.known_hosts, alias)),
             "connect_timeout": timeout,
             "keepalive_interval": self.keepalive,
@@ -464,10 +463,11 @@ class SSHPool:
         if tunnel is not None:
             options["tunnel"] = tunnel
         options.update(_secrets(target))
-        algs = self.known_hosts.algorithms(host, port, target.known_hosts, alias)
+        algs = kh.algorithms(host, port, target.known_hosts, alias)
         after_certificate = None
         while True:
-            client = _Client(self, target, after_certificate, hostname=host, alias=alias, port=port)
+            client = _Client(self, target, after_certificate, hostname=host, alias=alias,
+                             port=port, known_hosts=kh)
             try:
                 async with limit, self._startups:
                     conn = await asyncio.wait_for(asyncssh.connect(
@@ -486,8 +486,8 @@ class SSHPool:
                     # judged again as the plain key inside it (a second handshake,
                     # offering plain keys only)
                     after_certificate = client.ca_at_port
-                    algs = self.known_hosts.algorithms(host, port, target.known_hosts, alias,
-                                                       certificates=False)
+                    algs = kh.algorithms(host, port, target.known_hosts, alias,
+                                         certificates=False)
                     continue
                 log.info("ssh %s (%s): %s: %s", target.name, target.describe(),
                          err.cls.value, err)

@@ -99,6 +99,16 @@ class SSHSettings:
         return tuple(self.expansion.expand(p) for p in self.identity_files
                      if p.lower() != "none")
 
+    def known_hosts_files(self) -> tuple[str, ...] | None:
+        """The known_hosts files ssh reads for this host when the config names its own
+        (UserKnownHostsFile, GlobalKnownHostsFile, either "none"); None when both are
+        left to the defaults."""
+        defaults = tuple(self.expansion.expand(p) for p in DEFAULT_USER_KNOWN_HOSTS)
+        if (self.user_known_hosts_files == defaults
+                and self.global_known_hosts_files == DEFAULT_GLOBAL_KNOWN_HOSTS):
+            return None
+        return self.user_known_hosts_files + self.global_known_hosts_files
+
 
 def resolve(host: str, *, user: str | None = None, port: int | None = None,
             config_files: Sequence[Path | str] | None = None, home: Path | str | None = None,

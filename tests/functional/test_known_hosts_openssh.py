@@ -204,6 +204,53 @@ async def test_revoked_reason_names_the_marker(world, tmp_path):
     assert str(err.value).startswith(f"REVOKED HOST KEY: [localhost]:{port} presents ")
 
 
+# ssh_config naming the files: (what it says, the key in the default file, the verdict)
+CONFIG_FILES = [
+    ("UserKnownHostsFile {dir}/kh_%h\nGlobalKnownHostsFile /dev/null", "{O}", "ok"),
+    ("UserKnownHostsFile none\nGlobalKnownHostsFile none", "{H}", "unknown"),
+    ("UserKnownHostsFile /dev/null\nGlobalKnownHostsFile {dir}/kh_localhost", "{O}", "ok"),
+    ("Host elsewhere\n  UserKnownHostsFile /dev/null", "{H}", "ok"),
+]
+
+
+@pytest.mark.parametrize(("config", "default", "expected"), CONFIG_FILES,
+                         ids=["user file with %h", "none", "global file", "another host's"])
+async def test_the_files_ssh_config_names_are_the_ones_read(world, tmp_path, config,
+                                                             default, expected):
+    """UserKnownHostsFile and GlobalKnownHostsFile in ssh_config replace the default
+    files for the hosts they apply to, as ssh reads them (%h expanded in the user's,
+    "none" for none); the default file here holds another key or the right one."""
+    port = world.servers["plain"].port
+    (tmp_path / "kh_localhost").write_text(render(world, "[localhost]:{P} {H}", port))
+    defaults = tmp_path / "default_known_hosts"
+    defaults.write_text(render(world, "[localhost]:{P} " + default, port))
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(config.format(dir=tmp_path) + "\n")
+    res = await asyncio.to_thread(subprocess.run, [
+        require_ssh(), "-F", str(cfg), "-o", "BatchMode=yes",
+        "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
+        "-o", "ConnectTimeout=60", "-i", str(world.client_key), "-p", str(port),
+        "-l", USER, "localhost", "true"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    theirs = "ok" if res.returncode == 0 else "changed" if "HAS CHANGED" in res.stderr \
+        else "unknown" if "Host key verification failed" in res.stderr \
+        else f"other: {res.stderr.strip()[-200:]}"
+    pool = SSHPool(known_hosts=KnownHosts(None, system_files=[defaults]), ssh_config=[cfg],
+                   client_keys=[str(world.client_key)], agent_path=None, connect_timeout=60)
+    try:
+        conn = await pool.connect(Target(name="h", host="localhost", port=port, user=USER))
+        conn.close()
+        ours = "ok"
+    except SSHError as e:
+        ours = CLASS_VERDICT.get(e.cls, f"other: {e.cls.value}: {e}")
+    finally:
+        await pool.close()
+    assert ours == expected
+    if "elsewhere" not in config:  # ssh's default files are in the passwd home
+        assert theirs == expected, res.stderr
+
+
 # ----------------------------------------------------------------------- trust-ca ---
 def fleetdeck(tmp_path: Path, world: World, *args: str,
               stdin: str | None = None) -> subprocess.CompletedProcess[str]:
