@@ -56,6 +56,27 @@ async def start_engine(state_dir: Path) -> AsyncIterator[Callable[..., object]]:
 
 
 @pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A folder on its own 256 KiB tmpfs: a disk a test can fill (mounting needs root,
+    which CI has: there, not being root fails the test instead of skipping it)."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true but a full-disk test needs root to mount a tmpfs")
+        pytest.skip("a full-disk test needs root to mount a tmpfs")
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(small)],
+                   check=True)
+    try:
+        yield small
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
+
+
+@pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[tuple[DaemonProcess, Path, Path, dict[str, str]]]:
     """A real `fleetdeck daemon` on DAEMON_CONFIG (jobs hello and chatty), running:
     (process, config path, state dir, environment)."""

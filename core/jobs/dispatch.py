@@ -17,9 +17,9 @@ from core.events import (
     RunFinished,
     RunQueued,
 )
-from core.jobs.active import ActiveRun, run_dict
+from core.jobs.active import ActiveRun, EngineError, run_dict
 from core.jobs.config import Job
-from core.jobs.runs import Run, RunState, Trigger, worst_state
+from core.jobs.runs import FINAL_STATES, Run, RunState, Trigger, worst_state
 from core.jobs.scheduler import Due, gc_paused
 from core.remote.inventory import TargetError
 from core.store.docs import plain_copy
@@ -32,6 +32,7 @@ MAX_SKIPPED_RECORDS = 100  # skipped occurrences recorded one by one; beyond, on
 
 _QUEUED = RunState.QUEUED.value
 COMMIT_DELAY = 0.02  # seconds: changes made within it share one commit
+WRITE_RETRY = 5.0  # seconds between tries to write state the disk refused (full, read-only)
 DISPATCH_PART = 256  # due occurrences made into runs per commit while a burst is made
 
 
@@ -59,12 +60,52 @@ class Dispatch:
                 await asyncio.sleep(delay)
             try:
                 await self.store.commit_async()
+            except OSError as e:
+                self._unwritable(e)
+                delay = WRITE_RETRY  # the changes wait in memory; nothing is dropped
+                continue
             except Exception:
                 log.exception("writing state failed")
                 return
+            if self.write_error is not None:
+                log.warning("the state is written again (%s before)", self.write_error)
+                self._notice("info", "the state is written again")
+                self.write_error = None
             if not (until_clean and self.store.dirty):
                 return
             delay = COMMIT_DELAY
+
+    def _unwritable(self, e: OSError) -> None:
+        """The disk refused the state: said once, in one line; tried again every
+        WRITE_RETRY; and whoever waits for a run's end on disk hears of it (a CLI
+        `run` would otherwise wait for ever on a full disk)."""
+        what = (e.strerror or str(e)).lower()
+        message = f"cannot write the state: {e.filename}: {what}" if e.filename \
+            else f"cannot write the state: {what}"
+        if message != self.write_error:
+            log.error("%s; trying again every %gs (nothing is lost while fleetdeck runs)",
+                      message, WRITE_RETRY)
+            self._notice("error", message)
+        self.write_error = message
+        failed, self._write_failed = self._write_failed, None
+        if failed is not None and not failed.done():
+            failed.set_result(message)
+
+    async def _until_on_disk(self, act: ActiveRun) -> None:
+        """Wait for a run's end on disk; an EngineError if it ended and the disk refuses
+        to take it (its record is in memory only: a daemon keeps trying)."""
+        done = asyncio.ensure_future(act.wait_done())
+        try:
+            while not done.done():
+                if self._write_failed is None:
+                    self._write_failed = asyncio.get_running_loop().create_future()
+                failed = self._write_failed
+                await asyncio.wait({done, failed}, return_when=asyncio.FIRST_COMPLETED)
+                if not done.done() and act.run.state in FINAL_STATES and self.write_error:
+                    raise EngineError(f"run #{act.run.id} of {act.run.job} "
+                                      f"{act.run.state}, but {self.write_error}")
+        finally:
+            done.cancel()
 
     async def _commit_now(self) -> None:
         assert self.store is not None

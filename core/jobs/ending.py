@@ -89,8 +89,10 @@ class Ending:
 
             await close_engine_pool(self)
         assert self.store is not None
-        self.store.commit()
-        self.store.close()
+        try:
+            self.store.close()  # the last commit
+        except OSError as e:  # said in one line; the changes it held are lost now
+            self._unwritable(e)
         if self._lock:
             self._lock.release()
         self._started = False

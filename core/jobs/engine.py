@@ -77,6 +77,8 @@ class Engine(Ending, Dispatch, Chains, ClusterRole, Execution, Workflows, Servic
         self._recheck: set[int] = set()  # blocked runs to look at in the next pump
         self._running = 0
         self._commit_task: asyncio.Task[None] | None = None
+        self.write_error: str | None = None  # why the state cannot be written now
+        self._write_failed: asyncio.Future[str] | None = None  # the next refusal
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started = False
         self._stopping = False
@@ -299,7 +301,7 @@ class Engine(Ending, Dispatch, Chains, ClusterRole, Execution, Workflows, Servic
         alert it opens is not lost to a CLI that stops right after); returns its record."""
         act = self._active.get(run_id)
         if act is not None:
-            await act.wait_done()
+            await self._until_on_disk(act)
         elif self.store is not None and not self.store.read_only:
             durable = asyncio.get_running_loop().create_future()
             self.store.when_durable(lambda: durable.done() or durable.set_result(None))

@@ -461,11 +461,13 @@ class Store:
         if not self.read_only:
             self._history.release_reserved()
             self._seq += 1
-        self.commit()
-        self._closed = True
-        self._history.close()
-        self._jobs_db.close()
-        self._meta_db.close()
+        try:
+            self.commit()
+        finally:  # a disk that refused the last commit still lets go of the files
+            self._closed = True
+            self._history.close()
+            self._jobs_db.close()
+            self._meta_db.close()
 
     def __enter__(self) -> Store:
         return self

@@ -175,9 +175,12 @@ def on_engine(config: Any, state_dir: Path, log_format: str, work: Any, *,
 
         engine = await open_engine(config, state_dir, services=services)
         try:
-            return await work(engine)
+            result = await work(engine)
         finally:
             await engine.stop()
+        if getattr(engine, "write_error", None):  # this process's own engine, at its stop
+            raise CLIError(f"{engine.write_error}; its last changes are lost")
+        return result
 
     try:
         return asyncio.run(main())
