@@ -429,3 +429,11 @@ def syntax_issue(e: tomllib.TOMLDecodeError, text: str, source: str) -> ConfigIs
     where = f" at column {col}" if col is not None else (" at end of file" if not m or not
                                                             m.group(1) else "")
     return ConfigIssue(source, "", f"invalid TOML: {msg}{where}", line)
+
+
+def check_backoff(c: Checker, t: dict[str, Any], p: KeyPath, backoff: float,
+                  backoff_max: float) -> None:
+    """retry_backoff above retry_backoff_max (the first wait longer than the longest)."""
+    if backoff > backoff_max and ("retry_backoff" in t or "retry_backoff_max" in t):
+        c.add(p + ("retry_backoff",), f"retry_backoff ({backoff:g}s) is above "
+                                      f"retry_backoff_max ({backoff_max:g}s)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -72,6 +73,37 @@ class Config:
 
 
 # --------------------------------------------------------------------------- loading ---
+PIPE_WAIT = 5.0  # seconds a named pipe may take to bring its first bytes
+
+
+class _Silent(Exception):
+    """A named pipe nothing wrote to in time."""
+
+
+def _read_capped(path: Path) -> bytes:
+    """At most the cap (/dev/zero is a file too); a named pipe (`<(generate-config)`)
+    is read once something writes to it, and one nothing writes to is _Silent, not a
+    hang."""
+    import select
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if stat.S_ISFIFO(mode) and not select.select([fd], [], [], PIPE_WAIT)[0]:
+            raise _Silent(f"{path}: nothing writes to the pipe")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            try:
+                return f.read(MAX_FILE_BYTES + 1)
+            except OSError as e:
+                raise OSError(e.errno, e.strerror, str(path)) from None
+    finally:
+        os.close(fd)
+
+
 def load_config(path: Path | None = None, *, key_ids: Collection[str] = ()) -> Config:
     """Read and validate a config file; raise ConfigError listing every issue.
 
@@ -84,10 +116,18 @@ def load_config(path: Path | None = None, *, key_ids: Collection[str] = ()) -> C
         if not path.exists() and not path.is_symlink():  # a broken link is a mistake
             return builtin_config()
     path = Path(path)
+    return parse_config_text(read_config_text(path), str(path), path=path, key_ids=key_ids)
+
+
+def read_config_text(path: Path) -> str:
+    """A config file's text, read once (a pipe cannot be read twice); ConfigError, one
+    line, when it cannot be read or is no text."""
     source = str(path)
     try:
-        with path.open("rb") as f:  # no more than the cap is read: /dev/zero is a file too
-            data = f.read(MAX_FILE_BYTES + 1)
+        data = _read_capped(path)
+    except _Silent:
+        raise ConfigError([ConfigIssue(source, "", f"a named pipe nothing writes to (waited "
+                                       f"{PIPE_WAIT:g}s); name the file itself")]) from None
     except FileNotFoundError as e:
         what = "file not found"
         if path.is_symlink():
@@ -107,15 +147,13 @@ def load_config(path: Path | None = None, *, key_ids: Collection[str] = ()) -> C
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise ConfigError([ConfigIssue(source, "", "not valid UTF-8 text", line)]) from None
+    return text
+
+
+def parse_config_text(text: str, source: str = "<config>", *, path: Path | None = None,
+                      key_ids: Collection[str] = ()) -> Config:
+    """Validate config text; Config.path is `path`, the file it came from (None: none)."""
     config, issues = _parse(text, source, path, key_ids)
-    if issues:
-        raise ConfigError(issues)
-    return config
-
-
-def parse_config_text(text: str, source: str = "<config>") -> Config:
-    """Validate config text (not read from a file); Config.path is None."""
-    config, issues = _parse(text, source, None)
     if issues:
         raise ConfigError(issues)
     return config
@@ -166,6 +204,7 @@ def _parse(text: str, source: str, path: Path | None,
     rules = read_rules(c, doc, sources)
     cluster = read_cluster(c, doc)
     _check_remediations(c, jobs, checks, rules)
+    _check_maintenance(c, alerting, {*checks, *rules, *jobs, *sources})
     check_chains(c, jobs)
     config = Config(path=path, hosts=hosts, groups=groups, jobs=jobs, defaults=defaults,
                     engine=engine,
@@ -178,6 +217,18 @@ def _parse(text: str, source: str, path: Path | None,
 
 
 _EMPTY = Config(path=None, hosts={}, jobs={})
+
+
+def _check_maintenance(c: Any, alerting: Any, names: set[str]) -> None:
+    """A window's checks must name something that can alert: a typo covers nothing, and
+    the pager rings through the maintenance."""
+    for name, window in alerting.maintenance.items():
+        for check in window.checks:
+            if check not in names:
+                close = difflib.get_close_matches(check, sorted(names), n=1, cutoff=0.6)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                c.add(("maintenance", name, "checks"),
+                      f"no check, rule, job or log source named {check!r}{hint}")
 
 
 def _check_remediations(c: Any, jobs: dict[str, Job], checks: dict[str, Any],

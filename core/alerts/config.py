@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.confguard import clip
-from core.config import Checker
+from core.config import Checker, check_backoff
 from core.remote.config import Host
 from core.schema import Key, Section
 
@@ -23,9 +23,12 @@ JOB_ALERT_ON = ("failed", "missed")
 
 ALERTS = Section("alerts", "alerting: reminders and notification delivery", (
     Key("repeat", "duration", "remind of a firing, unacknowledged alert this often"),
-    Key("retry_backoff", "duration", "first wait after a failed delivery; doubles", "5s"),
-    Key("retry_backoff_max", "duration", "the longest wait between delivery tries", "5m"),
-    Key("give_up_after", "duration", "a notification undelivered this long is dropped", "1d"),
+    Key("retry_backoff", "duration", "first wait after a failed delivery; doubles", "5s",
+        minimum=0.1),
+    Key("retry_backoff_max", "duration", "the longest wait between delivery tries", "5m",
+        minimum=0.1),
+    Key("give_up_after", "duration", "a notification undelivered this long is dropped", "1d",
+        minimum=1.0),
     Key("resolved_retention", "integer", "resolved alerts kept on record", 1000, minimum=1,
         maximum=1_000_000),
     Key("group_window", "duration", "a check's alerts of one cause within this: one group "
@@ -41,7 +44,7 @@ NOTIFIER = Section("notifiers", "where notifications go", (
     Key("command", "string", "command: run with the notification as JSON on stdin"),
     Key("events", "strings", "which transitions it is told of", list(NOTIFY_EVENTS)),
     Key("repeat", "duration", "its own reminder interval; default: [alerts] repeat"),
-    Key("timeout", "duration", "one delivery attempt's limit", "10s"),
+    Key("timeout", "duration", "one delivery attempt's limit", "10s", minimum=0.1),
     Key("enabled", "boolean", "false: nothing is sent", True),
 ), named=True)
 MAINTENANCE = Section("maintenance", "maintenance windows: alerts recorded, not notified", (
@@ -143,11 +146,14 @@ def _read_settings(c: Checker, doc: dict[str, Any]) -> AlertSettings:
     p = ("alerts",)
     c.known_keys(t, ALERTS.names(), p)
     d = AlertSettings()
+    backoff = c.read(t, ALERTS["retry_backoff"], p)
+    backoff_max = c.read(t, ALERTS["retry_backoff_max"], p)
+    check_backoff(c, t, p, backoff, backoff_max)
     return AlertSettings(
         repeat=_repeat(c, t, p, d.repeat),
-        retry_backoff=c.duration(t, "retry_backoff", p, d.retry_backoff),
-        retry_backoff_max=c.duration(t, "retry_backoff_max", p, d.retry_backoff_max),
-        give_up_after=c.duration(t, "give_up_after", p, d.give_up_after),
+        retry_backoff=backoff,
+        retry_backoff_max=backoff_max,
+        give_up_after=c.read(t, ALERTS["give_up_after"], p),
         resolved_retention=c.read(t, ALERTS["resolved_retention"], p, d.resolved_retention),
         group_window=c.duration(t, "group_window", p, d.group_window),
     )
@@ -187,7 +193,7 @@ def _read_notifiers(c: Checker, doc: dict[str, Any]) -> dict[str, NotifierConfig
             slack=c.boolean(t, "slack", p, False), command=command,
             events=tuple(e for e in events if e in NOTIFY_EVENTS),
             repeat=_repeat(c, t, p, None),
-            timeout=c.duration(t, "timeout", p, 10.0),
+            timeout=c.read(t, NOTIFIER["timeout"], p),
             enabled=c.boolean(t, "enabled", p, True),
         )
         if ok and kind:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from core.config import Checker, section
 from core.schema import Key, Section
@@ -18,8 +18,9 @@ CLUSTER = Section("cluster", "several daemons on one Redis: one leader schedules
     Key("node", "string", "this node's name, unique (default: the host name)"),
     Key("capacity", "integer", "runs at once here (default: max_concurrent_runs)",
         minimum=1, maximum=10_000),
-    Key("lease", "duration", "a dead leader is replaced within this", "5s"),
-    Key("heartbeat", "duration", "how often a node renews and says it lives", "1s"),
+    Key("lease", "duration", "a dead leader is replaced within this", "5s", minimum=0.3),
+    Key("heartbeat", "duration", "how often a node renews and says it lives", "1s",
+        minimum=0.1),
     Key("visibility", "duration", "a silent worker's runs are taken over after", "30s"),
     Key("prefix", "string", "the keys' prefix (clusters sharing a Redis)", "fleetdeck"),
 ))
@@ -68,19 +69,39 @@ def read_cluster(c: Checker, doc: dict[str, Any]) -> ClusterConfig | None:
 
 
 def url_problem(url: str) -> str:
-    """Why a Redis URL cannot be used, or ''."""
+    """Why a Redis URL cannot be used, or '' (redis-py's forms: the database is the
+    path of redis:// and rediss://, ?db=N for a unix:// socket path)."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as e:
         return f"not a Redis URL: {e}"
+    shown = repr(safe_url(url))
     if parts.scheme not in ("redis", "rediss", "unix"):
-        return f"not a Redis URL (redis://, rediss:// or unix://): {url!r}"
-    if parts.scheme != "unix" and not parts.hostname:
-        return f"no host in {url!r}"
+        return f"not a Redis URL (redis://, rediss:// or unix://): {shown}"
+    if parts.scheme == "unix":
+        if not parts.path.startswith("/"):
+            return f"no socket path in {shown} (unix:///run/redis/redis.sock)"
+        db = parse_qs(parts.query).get("db", [""])[-1]
+    else:
+        if not parts.hostname:
+            return f"no host in {shown}"
+        db = parts.path.strip("/")
     if port is not None and not 0 < port < 65536:
         return f"port {port} out of range"
-    db = parts.path.strip("/")
     if db and not db.isdigit():
         return f"the database must be a number, got {db!r}"
     return ""
+
+
+def safe_url(url: str) -> str:
+    """The URL as it may be shown: its password as ***."""
+    try:
+        parts = urlsplit(url)
+        if not parts.password:
+            return url
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<a Redis URL>"
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}{port}"))

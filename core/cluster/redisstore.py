@@ -23,6 +23,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from core.cluster.config import safe_url
+
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1
@@ -50,7 +52,7 @@ def describe_error(e: BaseException, url: str) -> str:
 
     import redis.exceptions
 
-    where = _safe_url(url)
+    where = safe_url(url)
     auth = isinstance(e, redis.exceptions.AuthenticationError
                       | redis.exceptions.AuthorizationError) or (
         isinstance(e, redis.exceptions.ResponseError) and "NOAUTH" in str(e))
@@ -60,17 +62,6 @@ def describe_error(e: BaseException, url: str) -> str:
         return f"Redis at {where} refused the password"
     text = str(e).splitlines()[0] if str(e) else type(e).__name__
     return f"cannot reach Redis at {where}: {text}"
-
-
-def _safe_url(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        host = parts.hostname or ""
-        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 class ClusterError(Exception):

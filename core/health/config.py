@@ -31,6 +31,7 @@ from typing import Any
 from core.confguard import clip, regex_problem
 from core.schema import Key, Section
 
+MIN_INTERVAL = 0.1  # seconds: the floor of a check's interval (as a job's)
 KINDS = ("metrics", "tcp", "http", "process", "command", "ssh")
 METRIC_KEYS = ("cpu", "memory", "swap", "disk", "inodes", "load")
 DEFAULT_METRICS = {"cpu": (90.0, 98.0), "memory": (90.0, 97.0), "disk": (85.0, 95.0),
@@ -126,7 +127,8 @@ def read_checks(c: Any, doc: dict[str, Any], hosts: dict[str, Any]) -> dict[str,
         _check_targets(c, targets, p + ("targets",), hosts)
         spec = CheckSpec(
             name=name, kind=kind, targets=targets,
-            interval=_positive(c, t, "interval", p, 10.0 if kind == "metrics" else 30.0),
+            interval=_positive(c, t, "interval", p, 10.0 if kind == "metrics" else 30.0,
+                               floor=MIN_INTERVAL),
             timeout=_positive(c, t, "timeout", p, 5.0),
             fail=_n_of_m(c, t, "fail", p, (3, 5)),
             recover=_n_of_m(c, t, "recover", p, (2, 3)),
@@ -161,10 +163,13 @@ def _check_targets(c: Any, targets: str, path: tuple[str, ...],
         c.add(path, problem)
 
 
-def _positive(c: Any, t: dict[str, Any], key: str, p: tuple[str, ...], default: float) -> float:
+def _positive(c: Any, t: dict[str, Any], key: str, p: tuple[str, ...], default: float, *,
+              floor: float = 0.0) -> float:
     value = c.duration(t, key, p, default)
-    if value is not None and value <= 0:
-        c.add(p + (key,), f"{key} must be more than 0")
+    if value is not None and (value <= 0 or value < floor):
+        c.add(p + (key,), f"{key} must be more than 0" if not floor else
+              f"{key} must be at least {floor * 1000:g}ms (samples that often would fill "
+              f"a core and flap the check)")
         return default
     return value
 
@@ -273,5 +278,9 @@ def _limit(c: Any, t: dict[str, Any], p: tuple[str, ...]) -> tuple[int, float]:
         return (3, 600.0)
     window = c.duration({"restart_limit": value[1]}, "restart_limit", p, None)
     if window is None:
+        return (3, 600.0)
+    if window <= 0:
+        c.add(p + ("restart_limit",), "restart_limit's window must be more than 0, e.g. "
+                                      '[3, "10m"]')
         return (3, 600.0)
     return (value[0], window)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.confguard import clip
-from core.config import BAD_ZONE, ENV_NAME_RE, Checker, KeyPath, section
+from core.config import BAD_ZONE, ENV_NAME_RE, Checker, KeyPath, check_backoff, section
 from core.remote.config import LOCAL_HOST, Host
 from core.remote.rollout import Rollout
 from core.schema import Key, Section
@@ -181,15 +181,8 @@ def read_defaults(c: Checker, doc: dict[str, Any]) -> Defaults:
     p = ("defaults",)
     c.known_keys(t, DEFAULTS.names(), p)
     values = {k.name: c.read(t, k, p) for k in DEFAULTS.keys}
-    _check_backoff(c, t, p, values["retry_backoff"], values["retry_backoff_max"])
+    check_backoff(c, t, p, values["retry_backoff"], values["retry_backoff_max"])
     return Defaults(**values)
-
-
-def _check_backoff(c: Checker, t: dict[str, Any], p: KeyPath, backoff: float,
-                   backoff_max: float) -> None:
-    if backoff > backoff_max and ("retry_backoff" in t or "retry_backoff_max" in t):
-        c.add(p + ("retry_backoff",), f"retry_backoff ({backoff:g}s) is above "
-                                      f"retry_backoff_max ({backoff_max:g}s)")
 
 
 def read_jobs(c: Checker, doc: dict[str, Any], defaults: Defaults,
@@ -217,7 +210,7 @@ def read_jobs(c: Checker, doc: dict[str, Any], defaults: Defaults,
         if "targets" in t:
             _check_targets(c, targets, p + ("targets",), hosts, groups)
         schedule = c.string(t, "schedule", p, None)
-        _check_backoff(c, t, p, shared["retry_backoff"], shared["retry_backoff_max"])
+        check_backoff(c, t, p, shared["retry_backoff"], shared["retry_backoff_max"])
         if schedule is not None:
             zone = None if shared["timezone"] == BAD_ZONE else shared["timezone"]
             _check_schedule(c, schedule, zone, p + ("schedule",), simple["dialect"],

@@ -84,8 +84,23 @@ def read_sources(c: Any, doc: dict[str, Any],
             if not rx.groupindex:
                 c.add(p + ("fields",), "the regex names no fields; use (?P<name>...)")
                 continue
-        out[name] = SourceSpec(name, path, command, host, fields,
-                               c.string(t, "colour", p, None),
+        colour = c.string(t, "colour", p, None)
+        if colour is not None and not _is_colour(colour):
+            c.add(p + ("colour",), f"not a colour: {clip(colour)} (a name such as cyan or "
+                  "bright_red, #rrggbb, or color(N))")
+            continue
+        out[name] = SourceSpec(name, path, command, host, fields, colour,
                                c.string(t, "description", p, "", nonempty=False),
                                c.boolean(t, "from_start", p, False))
     return out
+
+
+def _is_colour(text: str) -> bool:
+    """A colour the Logs screen can paint (rich's names, #rrggbb, rgb(), color(N))."""
+    from rich.color import Color, ColorParseError  # only for a source that sets one
+
+    try:
+        Color.parse(text)
+    except ColorParseError:
+        return False
+    return True

@@ -229,7 +229,26 @@ def test_check_config_connect_tells_a_missing_or_wrong_password(tmp_path, redis_
     cfg = _config(tmp_path, redis_server.url, "a", tmp_path / "ticks")
     ok = subprocess.run([*FLEETDECK, "check-config", "--connect", str(cfg)], env=env,
                         capture_output=True, text=True)
-    assert ok.returncode == 0 and ok.stdout.strip() == f"{cfg}: ok", ok.stderr
+    assert ok.returncode == 0 and ok.stdout.strip() == f"{cfg}: ok; its Redis answers", \
+        ok.stderr
+    # redis-py's unix:// form, the database as ?db=N: a valid URL, and reached
+    sock = tmp_path / "redis.sock"
+    by_socket = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", str(sock),
+                                  "--save", "", "--appendonly", "no"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        cfg = _config(tmp_path, f"unix://{sock}?db=1", "a", tmp_path / "ticks")
+        unix = subprocess.run([*FLEETDECK, "check-config", "--connect", str(cfg)], env=env,
+                              capture_output=True, text=True)
+        assert unix.returncode == 0 and unix.stdout.strip().endswith("its Redis answers"), \
+            unix.stderr
+    finally:
+        by_socket.terminate()
+        by_socket.wait(timeout=30)
     redis_server.client.config_set("requirepass", "s3cret-pw")
     for url, said in ((redis_server.url, "wants a password"),
                       (f"redis://:wrong-pw@127.0.0.1:{redis_server.port}/0",

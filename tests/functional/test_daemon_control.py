@@ -304,6 +304,9 @@ def test_metrics_endpoint_and_the_systemd_unit(tmp_path: Path) -> None:
         in unit.stdout and "ExecReload=/bin/kill -HUP $MAINPID" in unit.stdout
     bad = cli(env, cfg, state, "daemon", "--metrics", "nowhere")
     assert bad.returncode == 2 and bad.stderr.startswith("fleetdeck: --metrics: expected")
+    far = cli(env, cfg, state, "daemon", "--metrics", "127.0.0.1:99999")
+    assert (far.returncode, far.stderr) == (
+        2, "fleetdeck: --metrics: port 99999 out of range (1-65535)\n")
     proc = start_daemon(cfg, state, env, "--metrics", f"127.0.0.1:{port}")
     try:
         (run,) = asyncio.run(call(state, "run_job", {"name": "hello"}))

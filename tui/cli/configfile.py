@@ -48,10 +48,11 @@ def cmd_config_schema(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     path = args.path or args.config or default_config_path()
     from core.config import ConfigError
-    from core.fleetconfig import load_config
+    from core.fleetconfig import parse_config_text, read_config_text
 
-    try:
-        config = load_config(Path(path), key_ids=BINDING_IDS)
+    try:  # read once: a pipe (`check-config <(generate)`) has no second reading
+        text = read_config_text(Path(path))
+        config = parse_config_text(text, str(path), path=Path(path), key_ids=BINDING_IDS)
         issues = []
     except ConfigError as e:
         if e.os_error is not None:  # unreadable, not wrong: main words it as one line
@@ -63,16 +64,21 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         n = len(issues)
         print(f"{path}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
         return EXIT_USAGE
-    if getattr(args, "connect", False) and config.cluster is not None:
-        problem = _reach_redis(config.cluster)
-        if problem:
-            print(f"{path}: cluster.redis: {problem}", file=sys.stderr)
-            return EXIT_USAGE
-    warnings = _warnings(Path(path))
+    reached = ""
+    if getattr(args, "connect", False):
+        if config.cluster is None:
+            reached = "; --connect: no [cluster], nothing to reach"
+        else:
+            problem = _reach_redis(config.cluster)
+            if problem:
+                print(f"{path}: cluster.redis: {problem}", file=sys.stderr)
+                return EXIT_USAGE
+            reached = "; its Redis answers"
+    warnings = _warnings(Path(path), config, text)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     n = len(warnings)
-    print(f"{path}: ok" + (f" ({n} warning{'s' if n != 1 else ''})" if n else ""))
+    print(f"{path}: ok" + (f" ({n} warning{'s' if n != 1 else ''})" if n else "") + reached)
     return 0
 
 
@@ -103,22 +109,28 @@ def _reach_redis(cfg: object) -> str:
     return asyncio.run(ping())
 
 
-def _warnings(path: Path) -> list[str]:
+def _warnings(path: Path, config: Any, text: str) -> list[str]:
     """What is valid but surely not meant: a schedule that never fires in the next five
-    years (a Quartz year gone by, `at` in the past, the fifth Monday of a February)."""
+    years (a Quartz year gone by, `at` in the past, the fifth Monday of a February); a
+    theme not installed here (it may be where the console runs)."""
     import time
 
     from core.config import ConfigIssue, LineIndex, key_path
-    from core.fleetconfig import load_config
     from core.jobs.preview import config_warnings
 
-    text = path.read_text(encoding="utf-8")
     lines = LineIndex(text)
-    config = load_config(path, key_ids=BINDING_IDS)
     out = []
     for name, why in config_warnings(config.jobs, time.time()):
         where = ("jobs", name, "schedule")
         out.append(str(ConfigIssue(str(path), key_path(where), why, lines.find(where))))
+    if config.theme is not None:
+        from tui.theming import load_themes
+
+        names = load_themes().themes
+        if config.theme not in names:
+            out.append(str(ConfigIssue(
+                str(path), "theme", f"no theme named {config.theme!r}; the console uses its "
+                f"default (themes here: {', '.join(names)})", lines.find(("theme",)))))
     return out
 
 

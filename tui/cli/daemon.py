@@ -55,6 +55,9 @@ def cmd_daemon(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     if args.metrics and not re.fullmatch(r"[\w.:-]*:\d{1,5}", args.metrics):
         raise CLIError(f"--metrics: expected HOST:PORT, e.g. 127.0.0.1:9464, got "
                        f"{args.metrics!r}")
+    if args.metrics and not 0 < int(args.metrics.rsplit(":", 1)[1]) < 65536:
+        raise CLIError(f"--metrics: port {args.metrics.rsplit(':', 1)[1]} out of range "
+                       f"(1-65535)")
 
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     setup_logging(state_dir, fmt=args.log_format, to_stderr=True)

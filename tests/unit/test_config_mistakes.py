@@ -1,0 +1,120 @@
+"""Mistakes a config passed before and that broke later (a console crash at start, a
+daemon spinning on Redis, a maintenance window covering nothing, a pipe that hung the
+CLI): each is now one line naming file:line and key, through load_config and the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from core.cluster.config import url_problem
+from core.fleetconfig import check_config
+from tests.helpers import FLEETDECK, cli_env
+
+SOURCE = '[sources.app]\npath = "/var/log/app.log"\n'
+CHECK = '[checks.disk]\nkind = "metrics"\n'
+WINDOW = '[maintenance.m]\nstart = "2030-01-01T00:00:00Z"\nend = "2030-01-02T00:00:00Z"\n'
+CLUSTER = '[cluster]\nredis = "redis://127.0.0.1:6379/0"\n'
+
+
+def issues_of(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    return [str(i).removeprefix(f"{path}:") for i in check_config(path)]
+
+
+CASES = [
+    (SOURCE + 'colour = "notacolour"\n',
+     "3: sources.app.colour: not a colour: 'notacolour' (a name such as cyan or bright_red, "
+     "#rrggbb, or color(N))"),
+    (CHECK + 'interval = "1ms"\n',
+     "3: checks.disk.interval: interval must be at least 100ms (samples that often would "
+     "fill a core and flap the check)"),
+    (CHECK + 'interval = "0s"\n',
+     "3: checks.disk.interval: interval must be at least 100ms (samples that often would "
+     "fill a core and flap the check)"),
+    ('[checks.c]\nkind = "command"\ncommand = "true"\nrestart_limit = [3, "0s"]\n',
+     "4: checks.c.restart_limit: restart_limit's window must be more than 0, e.g. "
+     '[3, "10m"]'),
+    ('[alerts]\nretry_backoff = "10m"\nretry_backoff_max = "5s"\n',
+     "2: alerts.retry_backoff: retry_backoff (600s) is above retry_backoff_max (5s)"),
+    ('[alerts]\nretry_backoff = "0s"\n',
+     "2: alerts.retry_backoff: retry_backoff must be at least 0.1s"),
+    ('[alerts]\ngive_up_after = "0s"\n',
+     "2: alerts.give_up_after: give_up_after must be at least 1s"),
+    ('[notifiers.n]\nkind = "command"\ncommand = "cat"\ntimeout = "0s"\n',
+     "4: notifiers.n.timeout: timeout must be at least 0.1s"),
+    (CHECK + WINDOW + 'checks = ["dsk"]\n',
+     "6: maintenance.m.checks: no check, rule, job or log source named 'dsk' "
+     "(did you mean 'disk'?)"),
+    (CLUSTER + 'heartbeat = "0s"\n',
+     "3: cluster.heartbeat: heartbeat must be at least 0.1s"),
+    (CLUSTER + 'lease = "0s"\n', "3: cluster.lease: lease must be at least 0.3s"),
+    ('[cluster]\nredis = "redis://:hunter2secret@/x"\n',
+     "2: cluster.redis: no host in 'redis://:***@/x'"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES, ids=[e[1][:60] for e in CASES])
+def test_a_mistake_is_one_line_naming_where(tmp_path: Path, text: str, expected: str) -> None:
+    assert issues_of(tmp_path, text) == [expected]
+
+
+@pytest.mark.parametrize("text", [
+    SOURCE + 'colour = "bright_red"\n', SOURCE + 'colour = "#ff8800"\n',
+    CHECK + 'interval = "100ms"\n', CHECK + WINDOW + 'checks = ["disk"]\n',
+    '[alerts]\nretry_backoff = "100ms"\nretry_backoff_max = "400ms"\n',
+    '[cluster]\nredis = "unix:///run/redis/redis.sock"\n',
+    '[cluster]\nredis = "unix:///run/redis/redis.sock?db=2"\n',
+])
+def test_what_is_right_stays_accepted(tmp_path: Path, text: str) -> None:
+    assert issues_of(tmp_path, text) == []
+
+
+def test_redis_urls_as_redis_py_reads_them() -> None:
+    assert url_problem("unix:///run/redis.sock?db=x") == "the database must be a number, " \
+                                                         "got 'x'"
+    assert url_problem("unix://relative.sock").startswith("no socket path in ")
+    assert "hunter2" not in url_problem("http://:hunter2@x/0")
+
+
+def fd(tmp_path: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*FLEETDECK, *args], capture_output=True, text=True,
+                          timeout=timeout, env=cli_env(tmp_path))
+
+
+def test_a_named_pipe_is_read_when_written_and_refused_when_nothing_writes(tmp_path):
+    """`check-config <(generate)`: a pipe with a writer is read; one nothing writes to is
+    one line after a short wait, not a hang."""
+    pipe = tmp_path / "fleet.toml"
+    os.mkfifo(pipe)
+    silent = fd(tmp_path, "check-config", str(pipe))
+    assert silent.returncode == 2
+    assert silent.stderr.splitlines()[0] == (
+        f"{pipe}: a named pipe nothing writes to (waited 5s); name the file itself")
+
+    def write() -> None:
+        with open(pipe, "w") as f:
+            f.write('[jobs.a]\ncommand = "true"\n')
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        fed = fd(tmp_path, "check-config", str(pipe))
+    finally:
+        writer.join(timeout=60)
+    assert (fed.returncode, fed.stdout) == (0, f"{pipe}: ok\n"), fed.stderr
+
+
+def test_check_config_warns_of_a_theme_not_installed(tmp_path):
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text('theme = "nope"\n')
+    out = fd(tmp_path, "check-config", str(cfg))
+    assert out.returncode == 0 and out.stdout == f"{cfg}: ok (1 warning)\n"
+    assert out.stderr == (f"warning: {cfg}:1: theme: no theme named 'nope'; the console "
+                          f"uses its default (themes here: dark, light, high-contrast, "
+                          f"ansi)\n")
