@@ -332,3 +332,12 @@ def check_down(check: str, target: str, detail: str = "", severity: str = "crit"
     """A check's state change as the health monitor publishes it (down by default)."""
     return CheckChanged(check, target, old, new, time.time() if at is None else at, detail,
                         severity, *(() if cause is None else (cause,)))
+
+
+def issues_of(tmp_path: Path, text: str) -> list[str]:
+    """check-config's issues for a config text, without the file's name before the line."""
+    from core.fleetconfig import check_config
+
+    path = tmp_path / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    return [str(i).removeprefix(f"{path}:") for i in check_config(path)]

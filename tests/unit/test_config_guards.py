@@ -15,15 +15,9 @@ from core.confguard import MAX_FILE_BYTES, clip, prescan
 from core.config import ConfigError
 from core.durations import DurationError, parse_duration
 from core.fleetconfig import check_config
-from tests.helpers import FLEETDECK, cli_env
+from tests.helpers import FLEETDECK, cli_env, issues_of
 
 JOB = '[jobs.a]\ncommand = "true"\n'
-
-
-def issues_of(tmp_path: Path, text: str) -> list[str]:
-    path = tmp_path / "c.toml"
-    path.write_text(text, encoding="utf-8")
-    return [str(i).removeprefix(f"{path}:") for i in check_config(path)]
 
 
 CASES = [

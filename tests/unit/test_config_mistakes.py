@@ -12,19 +12,12 @@ from pathlib import Path
 import pytest
 
 from core.cluster.config import url_problem
-from core.fleetconfig import check_config
-from tests.helpers import FLEETDECK, cli_env
+from tests.helpers import FLEETDECK, cli_env, issues_of
 
 SOURCE = '[sources.app]\npath = "/var/log/app.log"\n'
 CHECK = '[checks.disk]\nkind = "metrics"\n'
 WINDOW = '[maintenance.m]\nstart = "2030-01-01T00:00:00Z"\nend = "2030-01-02T00:00:00Z"\n'
 CLUSTER = '[cluster]\nredis = "redis://127.0.0.1:6379/0"\n'
-
-
-def issues_of(tmp_path: Path, text: str) -> list[str]:
-    path = tmp_path / "c.toml"
-    path.write_text(text, encoding="utf-8")
-    return [str(i).removeprefix(f"{path}:") for i in check_config(path)]
 
 
 CASES = [
