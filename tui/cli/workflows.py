@@ -79,11 +79,18 @@ def _over_socket(path: Path, method: str, params: dict[str, Any]) -> Any:
         return asyncio.run(call(Path("/"), method, params, path=path))
     except DaemonError as e:
         raise CLIError(str(e)) from None
-    except (FileNotFoundError, ConnectionRefusedError):
+    except FileNotFoundError:
+        raise CLIError(f"{path}: no such socket; the daemon's is in its state directory "
+                       f"(control.sock)") from None
+    except (ConnectionRefusedError, NotADirectoryError, OSError) as e:
+        if path.is_dir():
+            raise CLIError(f"{path}: is a folder, not a daemon's socket") from None
+        if path.exists() and not path.is_socket():
+            raise CLIError(f"{path}: not a socket (a daemon's is control.sock)") from None
+        if isinstance(e, PermissionError):
+            raise CLIError(f"{path}: permission denied (the socket's group may approve)") \
+                from None
         raise CLIError(f"no daemon answers on {path}") from None
-    except PermissionError:
-        raise CLIError(f"{path}: permission denied (the socket's group may approve)") \
-            from None
 
 
 def _decide(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
