@@ -7,6 +7,7 @@ in one line (file and what is wrong) and skipped; it never stops the console.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -82,7 +83,25 @@ def parse_theme(text: str, source: str) -> Theme:
     for k, v in dict(variables).items():  # type: ignore[call-overload]
         if not isinstance(v, str):
             raise ThemeError(f"{source}: variables.{k}: expected a string")
+        _variable(str(k), v, f"{source}: variables.{k}")
     return Theme(**kwargs)  # type: ignore[arg-type]
+
+
+def _variable(name: str, value: str, where: str) -> None:
+    """A CSS variable's value as Textual's own have them: text-style flags for a
+    `*-style`, else a colour (`auto 87%` and `initial` too). A bad one made every
+    widget's stylesheet fail at start: the console died with two CSS error panels."""
+    if name.endswith("-style"):
+        from textual.css.constants import VALID_STYLE_FLAGS
+
+        wrong = [w for w in value.split() if w not in VALID_STYLE_FLAGS]
+        if wrong or not value.strip():
+            raise ThemeError(f"{where}: not a text style: {value!r} (e.g. bold, "
+                             f"underline, reverse, none)")
+        return
+    if value.strip() == "initial" or re.fullmatch(r"\s*auto(\s+\d{1,3}%)?\s*", value):
+        return
+    _colour(value, where)
 
 
 MAX_THEME_BYTES = 64 * 1024  # a theme is a few lines

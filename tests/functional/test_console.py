@@ -364,6 +364,13 @@ async def test_bad_theme_file_is_a_notice_not_a_crash(make_app, tmp_path, monkey
     (themes / "nan.toml").write_text('name = "nan"\nprimary = "#ff00ff"\n'
                                      'luminosity_spread = nan\n')
     (themes / "ansi.toml").write_text('name = "ansi-bogus"\nprimary = "ansi_bogus"\n')
+    (themes / "vars.toml").write_text('name = "vars"\nprimary = "#ff00ff"\n'
+                                      'variables = { "block-cursor-foreground" = "nope" }\n')
+    (themes / "style.toml").write_text('name = "style"\nprimary = "#ff00ff"\nvariables = '
+                                       '{ "block-cursor-text-style" = "loud" }\n')
+    (themes / "fine.toml").write_text('name = "fine"\nprimary = "#ff00ff"\nvariables = '
+                                      '{ "block-cursor-text-style" = "bold underline", '
+                                      '"block-cursor-foreground" = "auto 90%" }\n')
     os.mkfifo(themes / "fifo.toml")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     app = make_app(theme="mine")
@@ -374,8 +381,15 @@ async def test_bad_theme_file_is_a_notice_not_a_crash(make_app, tmp_path, monkey
         for what in ("broken.toml: primary: not a colour",
                      "nan.toml: luminosity_spread: expected a number from 0 to 1, got nan",
                      "ansi.toml: primary: not a colour: 'ansi_bogus'",
+                     "vars.toml: variables.block-cursor-foreground: not a colour: 'nope'",
+                     "style.toml: variables.block-cursor-text-style: not a text style: "
+                     "'loud'",
                      "fifo.toml: not a regular file"):
             assert what in said
+        assert "fine.toml" not in said
+        app.theme = "fine"  # a theme whose variables are Textual's own kind of values
+        await pilot.pause()
+        assert app.theme == "fine"
 
 
 async def test_queue_shows_why_a_run_waits(make_app):
