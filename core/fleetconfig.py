@@ -198,6 +198,7 @@ def _parse(text: str, source: str, path: Path | None,
             c.add(("keys", k), f"unknown binding id '{k}'{hint}")
         elif not v.strip():
             c.add(("keys", k), "key binding must not be empty")
+    _check_key_clashes(c, keys)
     checks = read_checks(c, doc, hosts)
     alerting = read_alerting(c, doc, hosts)
     sources = read_sources(c, doc, hosts)
@@ -217,6 +218,23 @@ def _parse(text: str, source: str, path: Path | None,
 
 
 _EMPTY = Config(path=None, hosts={}, jobs={})
+
+
+def _check_key_clashes(c: Any, keys: dict[str, str]) -> None:
+    """One key for two bindings where both apply (one screen's, or the app's and a
+    screen's): the console would keep one and the other would have no key at all."""
+    by_key: dict[str, list[str]] = {}
+    for binding, value in keys.items():
+        for key in dict.fromkeys(k.strip() for k in value.split(",") if k.strip()):
+            by_key.setdefault(key, []).append(binding)
+    for key, bindings in by_key.items():
+        for i, binding in enumerate(bindings):
+            scope = binding.split(".", 1)[0]
+            clash = [b for b in bindings[:i]
+                     if scope == "app" or b.split(".", 1)[0] in (scope, "app")]
+            if clash:
+                c.add(("keys", binding), f"key {key!r} is also bound to {clash[0]!r}; one "
+                                         f"key does one thing on a screen")
 
 
 def _check_maintenance(c: Any, alerting: Any, names: set[str]) -> None:

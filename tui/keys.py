@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from textual import events
@@ -166,3 +166,20 @@ class _GateState:
         self.released: set[events.Key] = set()
         self.busy = False
         self.task: asyncio.Task[None] | None = None
+
+
+def key_clashes(bindings: Iterable[Any], keymap: Mapping[str, str]) -> list[str]:
+    """Keys that [keys] made do two things on one screen (its bindings and the app's):
+    Textual keeps one binding and the other has no key, without a word (its clash hook
+    skips every binding with an id). Defaults that shadow each other on purpose (a
+    screen's q over the app's) are not clashes: one side must have been remapped."""
+    by_key: dict[str, list[str]] = {}
+    for b in bindings:
+        if getattr(b, "id", None) is None:
+            continue
+        for key in keymap.get(b.id, b.key).split(","):
+            ids = by_key.setdefault(key.strip(), [])
+            if b.id not in ids:
+                ids.append(b.id)
+    return [f"{key}: {' and '.join(ids)}" for key, ids in by_key.items()
+            if len(ids) > 1 and any(i in keymap for i in ids)]

@@ -315,6 +315,19 @@ async def test_keys_are_remappable_by_binding_id(make_app):
         await pilot_until(pilot, lambda: run_states(app, "hello") == ["succeeded"], "x ran it")
 
 
+async def test_a_key_bound_over_a_default_is_said_not_lost_silently(make_app):
+    """`jobs.run = "p"` takes pause's key: Textual keeps one of the two, silently; the
+    console says which, once, when the screen is built."""
+    app = make_app(config=console_config(**{"jobs.run": "p"}))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("2")
+        await pilot_until(pilot, lambda: isinstance(app.screen, JobsScreen), "jobs shown")
+        said = [n for n in notices(app) if n.startswith("[keys]")]
+        assert said == ["[keys] p: jobs.run and jobs.pause: one key for both on this "
+                        "screen; one of them has no key now"]
+
+
 async def test_palette_offers_the_registry_commands(make_app):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -47,6 +47,12 @@ CASES = [
     (CLUSTER + 'heartbeat = "0s"\n',
      "3: cluster.heartbeat: heartbeat must be at least 0.1s"),
     (CLUSTER + 'lease = "0s"\n', "3: cluster.lease: lease must be at least 0.3s"),
+    ('[keys]\n"jobs.run" = "x"\n"jobs.pause" = "y,x"\n',
+     "3: keys.\"jobs.pause\": key 'x' is also bound to 'jobs.run'; one key does one thing "
+     "on a screen"),
+    ('[keys]\n"app.overview" = "z"\n"runs.open" = "z"\n',
+     "3: keys.\"runs.open\": key 'z' is also bound to 'app.overview'; one key does one "
+     "thing on a screen"),
     ('[cluster]\nredis = "redis://:hunter2secret@/x"\n',
      "2: cluster.redis: no host in 'redis://:***@/x'"),
 ]
@@ -60,6 +66,7 @@ def test_a_mistake_is_one_line_naming_where(tmp_path: Path, text: str, expected:
 @pytest.mark.parametrize("text", [
     SOURCE + 'colour = "bright_red"\n', SOURCE + 'colour = "#ff8800"\n',
     CHECK + 'interval = "100ms"\n', CHECK + WINDOW + 'checks = ["disk"]\n',
+    '[keys]\n"jobs.run" = "x"\n"runs.open" = "x"\n',  # two screens: no clash
     '[alerts]\nretry_backoff = "100ms"\nretry_backoff_max = "400ms"\n',
     '[cluster]\nredis = "unix:///run/redis/redis.sock"\n',
     '[cluster]\nredis = "unix:///run/redis/redis.sock?db=2"\n',

@@ -22,6 +22,7 @@ from core.events import (
     RunStarted,
     ViewRefreshed,
 )
+from tui.keys import key_clashes
 from tui.screens.marks import BINDINGS as MARK_BINDINGS
 from tui.screens.marks import Marks, marked_cells
 from tui.widgets.common import FilterBar, KeyBar, RowFilter, StatusBar
@@ -83,7 +84,21 @@ class FleetScreen(Screen[None]):
     laid_out = False  # laid out ahead, while hidden (tui/pump.py)
 
     def on_mount(self) -> None:
+        self._say_key_clashes()
         self.refresh_data()
+
+    def _say_key_clashes(self) -> None:
+        keymap = self.fleet.engine.config.keys
+        if not keymap:
+            return
+        mine = [b for cls in type(self).__mro__ for b in vars(cls).get("BINDINGS", ())]
+        said = self.app.__dict__.setdefault("key_clashes_said", set())  # once per console
+        for clash in key_clashes([*self.app.BINDINGS, *mine], keymap):
+            if clash in said:
+                continue
+            said.add(clash)
+            self.notify(f"[keys] {clash}: one key for both on this screen; one of them has "
+                        f"no key now", severity="warning", timeout=10)
 
     def on_screen_resume(self) -> None:
         # after the first frame: call_after_refresh may run before it when nothing is
