@@ -14,6 +14,7 @@ import json
 import math
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -297,6 +298,12 @@ class Checker:
             return BAD_ZONE
         return value
 
+    def env_map(self, t: dict[str, Any], path: KeyPath) -> dict[str, str]:
+        """An `env` table: variable names to strings, their references checked now."""
+        value = self.str_map(t, "env", path, ENV_NAME_RE, "environment variable name")
+        check_references(self, path + ("env",), value)
+        return value
+
     def str_map(self, t: dict[str, Any], key: str, path: KeyPath,
                 key_re: re.Pattern[str] | None = None, what: str = "key",
                 max_length: int | None = None) -> dict[str, str]:
@@ -437,3 +444,15 @@ def check_backoff(c: Checker, t: dict[str, Any], p: KeyPath, backoff: float,
     if backoff > backoff_max and ("retry_backoff" in t or "retry_backoff_max" in t):
         c.add(p + ("retry_backoff",), f"retry_backoff ({backoff:g}s) is above "
                                       f"retry_backoff_max ({backoff_max:g}s)")
+
+
+def check_references(c: Checker, p: KeyPath, value: str | Mapping[str, str] | None) -> None:
+    """The ${NAME} and ${file:PATH} references in a value (or a map's values), checked
+    now: filled in at a run or a delivery, a mistake there would fail it instead."""
+    from core.secrets import reference_problem
+
+    items = value.items() if isinstance(value, Mapping) else [(None, value)]
+    for key, text in items:
+        problem = reference_problem(text) if isinstance(text, str) else None
+        if problem:
+            c.add(p + ((key,) if key is not None else ()), problem)

@@ -25,8 +25,38 @@ class SecretError(ValueError):
     """A reference that cannot be filled in; the message names it, never a value."""
 
 
+_OPENED = re.compile(r"\$\{([^}]*)(\}?)")
+
+
+def reference_problem(text: str) -> str | None:
+    """What is wrong with the references in `text`, checked when the config is read
+    (they are filled in later, where a mistake would fail a run or a delivery): a `${`
+    that makes no reference, an empty or relative file path (the daemon's working
+    folder is not the person's)."""
+    for m in _OPENED.finditer(text):
+        inner, closed = m.group(1), m.group(2)
+        if not closed:
+            return f"{clip_ref(m.group(0))}: no closing '}}' (write ${{NAME}} or " \
+                   f"${{file:/path}})"
+        if inner.startswith("file:"):
+            path = inner[5:]
+            if not path.strip():
+                return "${file:}: no path (write ${file:/path/to/secret})"
+            if not os.path.isabs(os.path.expanduser(path)):
+                return f"${{file:{path}}}: the path must be absolute (or start with ~)"
+        elif not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", inner):
+            return f"{clip_ref(m.group(0))}: not a reference; fleetdeck fills in ${{NAME}} " \
+                   f"(an environment variable) and ${{file:PATH}} only"
+    return None
+
+
+def clip_ref(text: str) -> str:
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
 def file_problem(path: str) -> str | None:
     """Why ``path`` may not hold a secret (not a private file of this user), or None."""
+    path = os.path.expanduser(path)
     try:
         st = os.stat(path)
     except OSError as e:
@@ -50,7 +80,7 @@ def resolve(text: str, found: list[str], env: Mapping[str, str] | None = None) -
             problem = file_problem(path)
             if problem:
                 raise SecretError(f"secret file {problem}")
-            value = Path(path).read_text(encoding="utf-8").rstrip("\n")
+            value = Path(path).expanduser().read_text(encoding="utf-8").rstrip("\n")
         else:
             value = env.get(name)
             if value is None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.confguard import clip
-from core.config import Checker, check_backoff
+from core.config import Checker, check_backoff, check_references
 from core.remote.config import Host
 from core.schema import Key, Section
 
@@ -183,6 +183,8 @@ def _read_notifiers(c: Checker, doc: dict[str, Any]) -> dict[str, NotifierConfig
         if kind == "command" and not command:
             c.add(p, "a command notifier needs 'command'")
         headers = c.str_map(t, "headers", p, re.compile(r"[A-Za-z0-9-]+"), "header name")
+        check_references(c, p + ("headers",), headers)
+        check_references(c, p + ("url",), url)
         events = c.str_list(t, "events", p) if "events" in t else NOTIFY_EVENTS
         for e in events:
             if e not in NOTIFY_EVENTS:

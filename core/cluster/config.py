@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from core.config import Checker, section
+from core.config import Checker, check_references, section
 from core.schema import Key, Section
 
 CLUSTER = Section("cluster", "several daemons on one Redis: one leader schedules, every "
@@ -50,6 +50,7 @@ def read_cluster(c: Checker, doc: dict[str, Any]) -> ClusterConfig | None:
     problem = url_problem(url)
     if problem:
         c.add(p + ("redis",), problem)
+    check_references(c, p + ("redis",), url)
     node = c.string(t, "node", p, None, line=True) or socket.gethostname()
     if node is not None:
         c.name_ok(node, "node", p + ("node",))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.confguard import clip
-from core.config import BAD_ZONE, ENV_NAME_RE, Checker, KeyPath, check_backoff, section
+from core.config import BAD_ZONE, Checker, KeyPath, check_backoff, section
 from core.remote.config import LOCAL_HOST, Host
 from core.remote.rollout import Rollout
 from core.schema import Key, Section
@@ -225,7 +225,7 @@ def read_jobs(c: Checker, doc: dict[str, Any], defaults: Defaults,
             retry=RetryPolicy(retries=shared.pop("retries"),
                               backoff=shared.pop("retry_backoff"),
                               backoff_max=shared.pop("retry_backoff_max")),
-            env=c.str_map(t, "env", p, ENV_NAME_RE, "environment variable name"),
+            env=c.env_map(t, p),
             alert_on=_read_alert_on(c, t, p),
             on_change=_read_on_change(c, t, p),
             rollout=_read_rollout(c, t, p),

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.confguard import clip
-from core.config import Checker, section
+from core.config import Checker, check_references, section
 from core.remote.become import valid_user
 from core.schema import Key, Section
 from core.secrets import REF_RE
@@ -154,6 +154,7 @@ def _secret_ref(c: Checker, t: dict[str, Any], key: str, p: tuple[str, ...]) -> 
         c.add(p + (key,), f"write a reference, ${{NAME}} or ${{file:PATH}}, not the {key} "
                           "itself (the config is not a secret store)")
         return None
+    check_references(c, p + (key,), value)
     return value.strip()
 
 

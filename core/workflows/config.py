@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.config import ENV_NAME_RE, MISSING, Checker, KeyPath, section
+from core.config import MISSING, Checker, KeyPath, section
 from core.jobs.config import (
     JOB,
     ROLLOUT_KEYS,
@@ -91,7 +91,7 @@ def read_workflows(c: Checker, doc: dict[str, Any], defaults: Defaults,
         out[name] = Job(
             name=name, command=f"workflow of {len(spec.steps)} steps", targets=LOCAL_HOST,
             schedule=schedule, timeout=timeout, retry=RetryPolicy(retries=0),
-            env=c.str_map(t, "env", p, ENV_NAME_RE, "environment variable name"),
+            env=c.env_map(t, p),
             alert_on=_read_alert_on(c, t, p), workflow=spec, step_targets=targets,
             **{k: v for k, v in values.items() if k not in ("env", "alert_on")},
         )
@@ -183,7 +183,7 @@ def _read_step(c: Checker, st: dict[str, Any], sp: KeyPath, hosts: dict[str, Hos
         when=c.choice(st, "when", sp, "success", WHEN),
         timeout=timeout, timeout_set="timeout" in st, retries=retries,
         retry_backoff=c.duration(st, "retry_backoff", sp, None),
-        env=c.str_map(st, "env", sp, ENV_NAME_RE, "environment variable name"),
+        env=c.env_map(st, sp),
         cwd=c.string(st, "cwd", sp, None, line=True), rollout=rollout,
         approve=_read_gate(c, st, sp),
     )

@@ -53,6 +53,22 @@ CASES = [
     ('[keys]\n"app.overview" = "z"\n"runs.open" = "z"\n',
      "3: keys.\"runs.open\": key 'z' is also bound to 'app.overview'; one key does one "
      "thing on a screen"),
+    ('[jobs.a]\ncommand = "env"\nenv = { A = "${" }\n',
+     "3: jobs.a.env.A: ${: no closing '}' (write ${NAME} or ${file:/path})"),
+    ('[jobs.a]\ncommand = "env"\nenv = { B = "${file:}" }\n',
+     "3: jobs.a.env.B: ${file:}: no path (write ${file:/path/to/secret})"),
+    ('[jobs.a]\ncommand = "env"\nenv = { C = "x-${file:relative/token}" }\n',
+     "3: jobs.a.env.C: ${file:relative/token}: the path must be absolute (or start with ~)"),
+    ('[jobs.a]\ncommand = "env"\nenv = { D = "${USER:-me}" }\n',
+     "3: jobs.a.env.D: ${USER:-me}: not a reference; fleetdeck fills in ${NAME} (an "
+     "environment variable) and ${file:PATH} only"),
+    ('[notifiers.n]\nkind = "webhook"\nurl = "${"\n',
+     "3: notifiers.n.url: ${: no closing '}' (write ${NAME} or ${file:/path})"),
+    ('[hosts.h]\naddress = "h"\npassphrase = "${file:key.pass}"\n',
+     "3: hosts.h.passphrase: ${file:key.pass}: the path must be absolute (or start with ~)"),
+    ('[workflows.w]\n[[workflows.w.steps]]\nname = "s"\ncommand = "true"\n'
+     'env = { T = "${file: }" }\n',
+     "5: workflows.w.steps[0].env.T: ${file:}: no path (write ${file:/path/to/secret})"),
     ('[cluster]\nredis = "redis://:hunter2secret@/x"\n',
      "2: cluster.redis: no host in 'redis://:***@/x'"),
 ]
@@ -67,6 +83,7 @@ def test_a_mistake_is_one_line_naming_where(tmp_path: Path, text: str, expected:
     SOURCE + 'colour = "bright_red"\n', SOURCE + 'colour = "#ff8800"\n',
     CHECK + 'interval = "100ms"\n', CHECK + WINDOW + 'checks = ["disk"]\n',
     '[keys]\n"jobs.run" = "x"\n"runs.open" = "x"\n',  # two screens: no clash
+    '[jobs.a]\ncommand = "env"\nenv = { A = "${HOME}", B = "${file:~/.token}", C = "$x" }\n',
     '[alerts]\nretry_backoff = "100ms"\nretry_backoff_max = "400ms"\n',
     '[cluster]\nredis = "unix:///run/redis/redis.sock"\n',
     '[cluster]\nredis = "unix:///run/redis/redis.sock?db=2"\n',
@@ -118,3 +135,19 @@ def test_check_config_warns_of_a_theme_not_installed(tmp_path):
     assert out.stderr == (f"warning: {cfg}:1: theme: no theme named 'nope'; the console "
                           f"uses its default (themes here: dark, light, high-contrast, "
                           f"ansi)\n")
+
+
+def test_check_config_warns_of_references_it_cannot_fill_here(tmp_path):
+    """An unset variable or a missing secret file is a warning (the daemon's environment
+    and files may differ), with its line; set ones say nothing."""
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text('[jobs.a]\ncommand = "env"\n'
+                   'env = { H = "${HOME}", U = "${FLEETDECK_TEST_UNSET}", '
+                   'F = "${file:/nonexistent/secret}" }\n')
+    out = fd(tmp_path, "check-config", str(cfg))
+    assert out.returncode == 0 and out.stdout == f"{cfg}: ok (2 warnings)\n"
+    assert out.stderr.splitlines() == [
+        f"warning: {cfg}:3: jobs.a.env.U: ${{FLEETDECK_TEST_UNSET}}: not set in this "
+        f"environment (the daemon's must have it)",
+        f"warning: {cfg}:3: jobs.a.env.F: ${{file:/nonexistent/secret}}: no such file or "
+        f"directory"]

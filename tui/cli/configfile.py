@@ -123,6 +123,9 @@ def _warnings(path: Path, config: Any, text: str) -> list[str]:
     for name, why in config_warnings(config.jobs, time.time()):
         where = ("jobs", name, "schedule")
         out.append(str(ConfigIssue(str(path), key_path(where), why, lines.find(where))))
+    for where, text in _references(config):
+        for why in _unfilled(text):
+            out.append(str(ConfigIssue(str(path), key_path(where), why, lines.find(where))))
     if config.theme is not None:
         from tui.theming import load_themes
 
@@ -131,6 +134,35 @@ def _warnings(path: Path, config: Any, text: str) -> list[str]:
             out.append(str(ConfigIssue(
                 str(path), "theme", f"no theme named {config.theme!r}; the console uses its "
                 f"default (themes here: {', '.join(names)})", lines.find(("theme",)))))
+    return out
+
+
+def _references(config: Any) -> list[tuple[tuple[str, ...], str]]:
+    """Every value that may hold ${NAME} or ${file:PATH}, with where it is."""
+    out = [(("jobs", name, "env", k), v) for name, j in config.jobs.items()
+           for k, v in j.env.items()]
+    for name, n in config.alerting.notifiers.items():
+        out += [(("notifiers", name, "url"), n.url)]
+        out += [(("notifiers", name, "headers", k), v) for k, v in n.headers.items()]
+    for name, h in config.hosts.items():
+        out += [(("hosts", name, key), getattr(h, key)) for key in ("password", "passphrase")
+                if getattr(h, key, None)]
+    return out
+
+
+def _unfilled(text: str) -> list[str]:
+    """References that could not be filled in here and now (the daemon's environment and
+    files may differ: a warning, not an error)."""
+    from core.secrets import REF_RE, file_problem
+
+    out = []
+    for m in REF_RE.finditer(text):
+        path, name = m.group(1), m.group(2)
+        if name is not None and name not in os.environ:
+            out.append(f"${{{name}}}: not set in this environment (the daemon's must have it)")
+        elif path is not None and (problem := file_problem(path)):
+            why = problem.split(": ", 1)[-1]
+            out.append(f"${{file:{path}}}: {why[:1].lower() + why[1:]}")
     return out
 
 
