@@ -83,7 +83,7 @@ def read_hosts(c: Checker, doc: dict[str, Any]) -> dict[str, Host]:
         c.known_keys(t, HOST.names(), p)
         host = Host(
             name=name,
-            address=c.string(t, "address", p, name, line=True),  # default: the name
+            address=_address(c, t, p, name),
             port=c.read(t, HOST["port"], p, 22),
             user=c.string(t, "user", p, None, line=True),
             tags=c.str_map(t, "tags", p),
@@ -142,6 +142,33 @@ def read_groups(c: Checker, doc: dict[str, Any],
             h, become=next((become[g] for g in h.groups if g in become), None))
             for n, h in hosts.items()}
     return hosts, groups
+
+
+BAD_HOST_CHARS = set("'`\"$\\;&<>|(){},")  # ssh refuses these (Debian 9.2p1 the comma too)
+
+
+def host_name_problem(host: str) -> str | None:
+    """Why ssh would refuse `host` as the host to connect to (its own rule), or None."""
+    if host.startswith("-") or any(ch in BAD_HOST_CHARS or ch in " \t\n\v\f\r"
+                                   or ord(ch) < 32 or ord(ch) == 127 for ch in host):
+        return "hostname contains invalid characters"
+    return None
+
+
+def _address(c: Checker, t: dict[str, Any], p: tuple[str, ...], name: str) -> str:
+    """Where to connect, checked as ssh checks it, with what was probably meant."""
+    address = c.string(t, "address", p, name, line=True)
+    if "address" not in t or address is None:
+        return address
+    if "://" in address:
+        c.add(p + ("address",), f"{clip(address)}: a host name or an IP address, not a URL")
+    elif re.fullmatch(r"[^:\[\]]+:\d+", address):
+        c.add(p + ("address",), f"{clip(address)}: put the port in 'port', not in the "
+                                f"address")
+    elif host_name_problem(address):
+        c.add(p + ("address",), f"{clip(address)}: {host_name_problem(address)} "
+                                f"(as ssh says)")
+    return address
 
 
 def _secret_ref(c: Checker, t: dict[str, Any], key: str, p: tuple[str, ...]) -> str | None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.remote.config import host_name_problem
 from core.remote.sshconfig_keywords import (
     DEFAULT_HOST_KEY_ALGORITHMS,
     assemble_host_key_algorithms,
@@ -48,7 +49,6 @@ DEFAULT_IDENTITY_FILES = ("~/.ssh/id_rsa", "~/.ssh/id_ecdsa", "~/.ssh/id_ecdsa_s
                           "~/.ssh/id_dsa")
 DEFAULT_USER_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
 DEFAULT_GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
-_BAD_HOST_CHARS = set("'`\"$\\;&<>|(){},")  # Debian 9.2p1 also refuses the comma
 
 
 @dataclass(frozen=True)
@@ -182,9 +182,9 @@ def _split_destination(host: str, user: str | None,
         host = host[at + 1:]
     if not host:
         raise SSHConfigError("no host name given")
-    if host.startswith("-") or any(c in _BAD_HOST_CHARS or c in " \t\n\v\f\r"
-                                   or ord(c) < 32 or ord(c) == 127 for c in host):
-        raise SSHConfigError(f"hostname contains invalid characters: {host!r}")
+    problem = host_name_problem(host)
+    if problem:
+        raise SSHConfigError(f"{problem}: {host!r}")
     if user is not None and not _valid_ruser(user):
         raise SSHConfigError(f"remote username contains invalid characters: {user!r}")
     if port is not None and not 0 < port <= 65535:

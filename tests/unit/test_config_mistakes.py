@@ -69,6 +69,15 @@ CASES = [
     ('[workflows.w]\n[[workflows.w.steps]]\nname = "s"\ncommand = "true"\n'
      'env = { T = "${file: }" }\n',
      "5: workflows.w.steps[0].env.T: ${file:}: no path (write ${file:/path/to/secret})"),
+    ('[hosts.a]\naddress = "a b"\n',
+     "2: hosts.a.address: 'a b': hostname contains invalid characters (as ssh says)"),
+    ('[hosts.a]\naddress = "-oProxyCommand=touch /tmp/x"\n',
+     "2: hosts.a.address: '-oProxyCommand=touch /tmp/x': hostname contains invalid "
+     "characters (as ssh says)"),
+    ('[hosts.a]\naddress = "web1:2222"\n',
+     "2: hosts.a.address: 'web1:2222': put the port in 'port', not in the address"),
+    ('[hosts.a]\naddress = "ssh://web1"\n',
+     "2: hosts.a.address: 'ssh://web1': a host name or an IP address, not a URL"),
     ('[cluster]\nredis = "redis://:hunter2secret@/x"\n',
      "2: cluster.redis: no host in 'redis://:***@/x'"),
 ]
@@ -83,6 +92,8 @@ def test_a_mistake_is_one_line_naming_where(tmp_path: Path, text: str, expected:
     SOURCE + 'colour = "bright_red"\n', SOURCE + 'colour = "#ff8800"\n',
     CHECK + 'interval = "100ms"\n', CHECK + WINDOW + 'checks = ["disk"]\n',
     '[keys]\n"jobs.run" = "x"\n"runs.open" = "x"\n',  # two screens: no clash
+    '[hosts.a]\naddress = "::1"\n[hosts.b]\naddress = "fe80::1%eth0"\n'
+    '[hosts.c]\naddress = "db-1.example.com"\n',
     '[jobs.a]\ncommand = "env"\nenv = { A = "${HOME}", B = "${file:~/.token}", C = "$x" }\n',
     '[alerts]\nretry_backoff = "100ms"\nretry_backoff_max = "400ms"\n',
     '[cluster]\nredis = "unix:///run/redis/redis.sock"\n',
