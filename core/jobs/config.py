@@ -206,6 +206,7 @@ def read_jobs(c: Checker, doc: dict[str, Any], defaults: Defaults,
             c.add(p, "missing required key 'command'")
         elif "command" in t and "push" in t:
             c.add(p + ("push",), "a job runs a command or a push, not both")
+        check_cwd(c, t, p)
         targets = c.string(t, "targets", p, LOCAL_HOST)
         if "targets" in t:
             _check_targets(c, targets, p + ("targets",), hosts, groups)
@@ -238,6 +239,14 @@ def read_jobs(c: Checker, doc: dict[str, Any], defaults: Defaults,
 
 
 ROLLOUT_KEYS = ("serial", "max_fail", "pause_between")
+
+
+def check_cwd(c: Checker, t: dict[str, Any], p: KeyPath) -> None:
+    """A run's working folder is absolute (or from ~): relative to what? The daemon's
+    own working folder is nobody's choice."""
+    cwd = t.get("cwd")
+    if isinstance(cwd, str) and cwd.strip() and not cwd.startswith(("/", "~")):
+        c.add(p + ("cwd",), f"{clip(cwd)}: write an absolute path (or one from ~)")
 
 
 def _read_push(c: Checker, t: dict[str, Any], p: KeyPath) -> dict[str, Any] | None:

@@ -139,6 +139,7 @@ class LocalProcess:
         path = env.get(b"PATH")
         argv = argv_for(self.command, None if path is None else os.fsdecode(path), self.shell)
         if self.cwd:
+            self.cwd = os.path.expanduser(self.cwd)
             if not os.path.exists(self.cwd):
                 return f"cannot start: no such file or directory: {self.cwd}"
             if not os.path.isdir(self.cwd):

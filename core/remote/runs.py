@@ -133,7 +133,7 @@ def remote_launcher(engine: Any, host_name: str) -> Any:
     def launch(job: Any, env: dict[str, str], on_line: Any) -> RemoteProcess:
         if job.push:
             return PushProcess(pool, target, job.push, timeout=job.timeout, on_line=on_line)
-        command = job.command if not job.cwd else f"cd {_quote(job.cwd)} && {job.command}"
+        command = job.command if not job.cwd else f"cd {_remote_dir(job.cwd)} && {job.command}"
         return RemoteProcess(pool, target, command, env=env, timeout=job.timeout,
                              kill_grace=job.kill_grace, on_line=on_line)
 
@@ -144,3 +144,10 @@ def _quote(text: str) -> str:
     import shlex
 
     return shlex.quote(text)
+
+
+def _remote_dir(cwd: str) -> str:
+    """`cwd` for the host's shell: quoted, a leading ~ left to it (the host's home)."""
+    if cwd == "~" or cwd.startswith("~/"):
+        return "~" + (f"/{_quote(cwd[2:])}" if cwd[2:] else "")
+    return _quote(cwd)

@@ -78,6 +78,10 @@ CASES = [
      "2: hosts.a.address: 'web1:2222': put the port in 'port', not in the address"),
     ('[hosts.a]\naddress = "ssh://web1"\n',
      "2: hosts.a.address: 'ssh://web1': a host name or an IP address, not a URL"),
+    ('[jobs.a]\ncommand = "pwd"\ncwd = "relative/dir"\n',
+     "3: jobs.a.cwd: 'relative/dir': write an absolute path (or one from ~)"),
+    ('[workflows.w]\n[[workflows.w.steps]]\nname = "s"\ncommand = "pwd"\ncwd = "srv"\n',
+     "5: workflows.w.steps[0].cwd: 'srv': write an absolute path (or one from ~)"),
     ('[cluster]\nredis = "redis://:hunter2secret@/x"\n',
      "2: cluster.redis: no host in 'redis://:***@/x'"),
 ]
@@ -162,3 +166,26 @@ def test_check_config_warns_of_references_it_cannot_fill_here(tmp_path):
         f"environment (the daemon's must have it)",
         f"warning: {cfg}:3: jobs.a.env.F: ${{file:/nonexistent/secret}}: no such file or "
         f"directory"]
+
+
+def test_a_local_jobs_working_folder_missing_here_is_a_warning(tmp_path):
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text('[jobs.a]\ncommand = "pwd"\ncwd = "/nonexistent/dir"\n'
+                   '[jobs.b]\ncommand = "pwd"\ncwd = "~"\n')
+    out = fd(tmp_path, "check-config", str(cfg))
+    assert out.returncode == 0 and out.stdout == f"{cfg}: ok (1 warning)\n"
+    assert out.stderr == (f"warning: {cfg}:3: jobs.a.cwd: /nonexistent/dir: no such folder "
+                          f"here; its runs would not start\n")
+
+
+async def test_a_working_folder_from_home_is_the_home(start_engine, tmp_path, monkeypatch):
+    from tests.helpers import job, make_config
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "work").mkdir()
+    engine, _ = await start_engine(make_config(job("where", "pwd", cwd="~/work")),
+                                   scheduling=False)
+    [run] = await engine.run_job("where")
+    done = await engine.wait_run(run["id"])
+    assert done["state"] == "succeeded", done["reason"]
+    assert engine.run_log_path(run["id"]).read_text().strip().endswith(str(tmp_path / "work"))

@@ -123,6 +123,11 @@ def _warnings(path: Path, config: Any, text: str) -> list[str]:
     for name, why in config_warnings(config.jobs, time.time()):
         where = ("jobs", name, "schedule")
         out.append(str(ConfigIssue(str(path), key_path(where), why, lines.find(where))))
+    for name, job in config.jobs.items():
+        if job.cwd and job.targets == "local" and not os.path.isdir(os.path.expanduser(job.cwd)):
+            where = ("jobs", name, "cwd")
+            out.append(str(ConfigIssue(str(path), key_path(where), f"{job.cwd}: no such folder "
+                                       f"here; its runs would not start", lines.find(where))))
     for where, text in _references(config):
         for why in _unfilled(text):
             out.append(str(ConfigIssue(str(path), key_path(where), why, lines.find(where))))
