@@ -82,6 +82,9 @@ CASES = [
      "3: jobs.a.cwd: 'relative/dir': write an absolute path (or one from ~)"),
     ('[workflows.w]\n[[workflows.w.steps]]\nname = "s"\ncommand = "pwd"\ncwd = "srv"\n',
      "5: workflows.w.steps[0].cwd: 'srv': write an absolute path (or one from ~)"),
+    ('[workflows.w]\n[[workflows.w.steps]]\nname = "s"\ncommand = "true"\n'
+     'approve = { by = ["root"], timeout = "0s" }\n',
+     "5: workflows.w.steps[0].approve.timeout: timeout must be at least 1s"),
     ('[cluster]\nredis = "redis://:hunter2secret@/x"\n',
      "2: cluster.redis: no host in 'redis://:***@/x'"),
 ]
@@ -189,3 +192,15 @@ async def test_a_working_folder_from_home_is_the_home(start_engine, tmp_path, mo
     done = await engine.wait_run(run["id"])
     assert done["state"] == "succeeded", done["reason"]
     assert engine.run_log_path(run["id"]).read_text().strip().endswith(str(tmp_path / "work"))
+
+
+def test_check_config_warns_of_approvers_this_machine_does_not_have(tmp_path):
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text('[workflows.w]\n[[workflows.w.steps]]\nname = "s"\ncommand = "true"\n'
+                   'approve = { by = ["@nosuchgroup_xyz", "root", "nosuchuser_xyz"] }\n')
+    out = fd(tmp_path, "check-config", str(cfg))
+    assert out.returncode == 0 and out.stdout == f"{cfg}: ok (2 warnings)\n"
+    where = f"warning: {cfg}:5: workflows.w.steps[0].approve.by: "
+    assert out.stderr.splitlines() == [
+        where + "no group 'nosuchgroup_xyz' on this machine (approvers are its users)",
+        where + "no user 'nosuchuser_xyz' on this machine (approvers are its users)"]

@@ -117,6 +117,7 @@ def _warnings(path: Path, config: Any, text: str) -> list[str]:
 
     from core.config import ConfigIssue, LineIndex, key_path
     from core.jobs.preview import config_warnings
+    from core.workflows.config import unknown_approver
 
     lines = LineIndex(text)
     out = []
@@ -128,6 +129,13 @@ def _warnings(path: Path, config: Any, text: str) -> list[str]:
             where = ("jobs", name, "cwd")
             out.append(str(ConfigIssue(str(path), key_path(where), f"{job.cwd}: no such folder "
                                        f"here; its runs would not start", lines.find(where))))
+    for name, job in config.jobs.items():
+        for i, step in enumerate(job.workflow.steps if job.workflow else ()):
+            for why in filter(None, map(unknown_approver, step.approve.by if step.approve
+                                        else ())):
+                where = ("workflows", name, "steps", f"[{i}]", "approve", "by")
+                out.append(str(ConfigIssue(str(path), key_path(where), why,
+                                           lines.find(where))))
     for where, text in _references(config):
         for why in _unfilled(text):
             out.append(str(ConfigIssue(str(path), key_path(where), why, lines.find(where))))
