@@ -122,6 +122,15 @@ def fd(tmp_path: Path, *args: str, timeout: float = 60) -> subprocess.CompletedP
                           timeout=timeout, env=cli_env(tmp_path))
 
 
+def warnings_of(tmp_path: Path, text: str, n: int) -> tuple[Path, list[str]]:
+    """check-config on a valid config with `n` warnings: the file, and the warnings."""
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text(text)
+    out = fd(tmp_path, "check-config", str(cfg))
+    assert (out.returncode, out.stdout) == (0, f"{cfg}: ok ({n} warning{'s' * (n > 1)})\n")
+    return cfg, out.stderr.splitlines()
+
+
 def test_a_named_pipe_is_read_when_written_and_refused_when_nothing_writes(tmp_path):
     """`check-config <(generate)`: a pipe with a writer is read; one nothing writes to is
     one line after a short wait, not a hang."""
@@ -146,25 +155,19 @@ def test_a_named_pipe_is_read_when_written_and_refused_when_nothing_writes(tmp_p
 
 
 def test_check_config_warns_of_a_theme_not_installed(tmp_path):
-    cfg = tmp_path / "fleet.toml"
-    cfg.write_text('theme = "nope"\n')
-    out = fd(tmp_path, "check-config", str(cfg))
-    assert out.returncode == 0 and out.stdout == f"{cfg}: ok (1 warning)\n"
-    assert out.stderr == (f"warning: {cfg}:1: theme: no theme named 'nope'; the console "
+    cfg, said = warnings_of(tmp_path, 'theme = "nope"\n', 1)
+    assert said == [f"warning: {cfg}:1: theme: no theme named 'nope'; the console "
                           f"uses its default (themes here: dark, light, high-contrast, "
-                          f"ansi)\n")
+                          f"ansi)"]
 
 
 def test_check_config_warns_of_references_it_cannot_fill_here(tmp_path):
     """An unset variable or a missing secret file is a warning (the daemon's environment
     and files may differ), with its line; set ones say nothing."""
-    cfg = tmp_path / "fleet.toml"
-    cfg.write_text('[jobs.a]\ncommand = "env"\n'
-                   'env = { H = "${HOME}", U = "${FLEETDECK_TEST_UNSET}", '
-                   'F = "${file:/nonexistent/secret}" }\n')
-    out = fd(tmp_path, "check-config", str(cfg))
-    assert out.returncode == 0 and out.stdout == f"{cfg}: ok (2 warnings)\n"
-    assert out.stderr.splitlines() == [
+    cfg, said = warnings_of(tmp_path, '[jobs.a]\ncommand = "env"\n'
+                            'env = { H = "${HOME}", U = "${FLEETDECK_TEST_UNSET}", '
+                            'F = "${file:/nonexistent/secret}" }\n', 2)
+    assert said == [
         f"warning: {cfg}:3: jobs.a.env.U: ${{FLEETDECK_TEST_UNSET}}: not set in this "
         f"environment (the daemon's must have it)",
         f"warning: {cfg}:3: jobs.a.env.F: ${{file:/nonexistent/secret}}: no such file or "
@@ -172,13 +175,10 @@ def test_check_config_warns_of_references_it_cannot_fill_here(tmp_path):
 
 
 def test_a_local_jobs_working_folder_missing_here_is_a_warning(tmp_path):
-    cfg = tmp_path / "fleet.toml"
-    cfg.write_text('[jobs.a]\ncommand = "pwd"\ncwd = "/nonexistent/dir"\n'
-                   '[jobs.b]\ncommand = "pwd"\ncwd = "~"\n')
-    out = fd(tmp_path, "check-config", str(cfg))
-    assert out.returncode == 0 and out.stdout == f"{cfg}: ok (1 warning)\n"
-    assert out.stderr == (f"warning: {cfg}:3: jobs.a.cwd: /nonexistent/dir: no such folder "
-                          f"here; its runs would not start\n")
+    cfg, said = warnings_of(tmp_path, '[jobs.a]\ncommand = "pwd"\ncwd = "/nonexistent/dir"\n'
+                            '[jobs.b]\ncommand = "pwd"\ncwd = "~"\n', 1)
+    assert said == [f"warning: {cfg}:3: jobs.a.cwd: /nonexistent/dir: no such folder here; "
+                    f"its runs would not start"]
 
 
 async def test_a_working_folder_from_home_is_the_home(start_engine, tmp_path, monkeypatch):
@@ -195,12 +195,10 @@ async def test_a_working_folder_from_home_is_the_home(start_engine, tmp_path, mo
 
 
 def test_check_config_warns_of_approvers_this_machine_does_not_have(tmp_path):
-    cfg = tmp_path / "fleet.toml"
-    cfg.write_text('[workflows.w]\n[[workflows.w.steps]]\nname = "s"\ncommand = "true"\n'
-                   'approve = { by = ["@nosuchgroup_xyz", "root", "nosuchuser_xyz"] }\n')
-    out = fd(tmp_path, "check-config", str(cfg))
-    assert out.returncode == 0 and out.stdout == f"{cfg}: ok (2 warnings)\n"
+    cfg, said = warnings_of(tmp_path, '[workflows.w]\n[[workflows.w.steps]]\nname = "s"\n'
+                            'command = "true"\napprove = { by = ["@nosuchgroup_xyz", "root", '
+                            '"nosuchuser_xyz"] }\n', 2)
     where = f"warning: {cfg}:5: workflows.w.steps[0].approve.by: "
-    assert out.stderr.splitlines() == [
+    assert said == [
         where + "no group 'nosuchgroup_xyz' on this machine (approvers are its users)",
         where + "no user 'nosuchuser_xyz' on this machine (approvers are its users)"]
