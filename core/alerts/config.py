@@ -174,18 +174,28 @@ def _read_notifiers(c: Checker, doc: dict[str, Any]) -> dict[str, NotifierConfig
         kind = c.choice(t, "kind", p, "", NOTIFIER_KINDS)
         url = c.string(t, "url", p, "")
         command = c.string(t, "command", p, "")
+        for key in ("url", "headers", "slack", "command"):
+            wanted = "command" if key == "command" else "webhook"
+            if key in t and kind and kind != wanted:
+                c.add(p + (key,), f"{key} is for {wanted} notifiers; a {kind} notifier "
+                                  f"does not use it")
         if kind == "webhook":
             if not url:
                 c.add(p, "a webhook notifier needs 'url'")
             elif not re.match(r"(https?://|\$\{)", url):
                 c.add(p + ("url",), "url must start with http:// or https:// "
                                     "(or be an ${ENV} or ${file:PATH} reference)")
+            elif not re.match(r"(https?://[^/\s?#]+[^\s]*|\$\{.*)$", url):
+                c.add(p + ("url",), f"{clip(url)}: no host, or a space in it")
         if kind == "command" and not command:
             c.add(p, "a command notifier needs 'command'")
         headers = c.str_map(t, "headers", p, re.compile(r"[A-Za-z0-9-]+"), "header name")
         check_references(c, p + ("headers",), headers)
         check_references(c, p + ("url",), url)
         events = c.str_list(t, "events", p) if "events" in t else NOTIFY_EVENTS
+        if "events" in t and not events:
+            c.add(p + ("events",), "a notifier told of nothing; leave 'events' out for all "
+                                   "of them, or set enabled = false")
         for e in events:
             if e not in NOTIFY_EVENTS:
                 c.add(p + ("events",), f"events items must be one of "

@@ -68,6 +68,9 @@ CHECK = Section("checks", "health checks: what to probe, where, how often, when 
                                                        " percent"), minimum=0,
           maximum=1000 if m == "load" else 100) for m in METRIC_KEYS),
 ), named=True)
+_ONLY = {"port": ("tcp",), "url": ("http",), "status": ("http",), "body": ("http",),
+         "regex": ("http",), "follow_redirects": ("http",), "latency": ("tcp", "http"),
+         "pattern": ("process",), "command": ("command",)}  # keys of some kinds only
 _NEEDS = {"tcp": ("port",), "http": ("url",), "process": ("pattern",),
           "command": ("command",)}
 
@@ -123,6 +126,10 @@ def read_checks(c: Any, doc: dict[str, Any], hosts: dict[str, Any]) -> dict[str,
         for key in _NEEDS.get(kind, ()):
             if key not in t:
                 c.add(p, f"missing key '{key}' (a {kind} check needs it)")
+        for key in t:
+            if kind in KINDS and kind not in _ONLY.get(key, (kind,)):
+                c.add(p + (key,), f"{key} is for {' and '.join(_ONLY[key])} checks; a {kind} "
+                                  f"check does not use it")
         targets = c.string(t, "targets", p, "local")
         _check_targets(c, targets, p + ("targets",), hosts)
         spec = CheckSpec(
@@ -240,6 +247,11 @@ def _url(c: Any, t: dict[str, Any], p: tuple[str, ...]) -> str | None:
     url = c.string(t, "url", p, None)
     if url is not None and not re.match(r"^https?://[^/\s]+", url):
         c.add(p + ("url",), f"url must start with http:// or https://, got {clip(url)}")
+        return None
+    unknown = [m for m in re.findall(r"\{([^}]*)\}", url or "") if m not in ("host", "address")]
+    if unknown:
+        c.add(p + ("url",), f"unknown placeholder {{{unknown[0][:40]}}} in the url "
+                            "({host} is the target's name, {address} its address)")
         return None
     return url
 

@@ -405,6 +405,8 @@ def read_rules(c: Any, doc: dict[str, Any], sources: dict[str, Any]) -> dict[str
             except RuleError as e:
                 c.add(p + ("field",), str(e))
                 ok = False
+            else:
+                ok = _field_known(c, p, cond.name, srcs, sources) and ok
         if not any(k in t for k in ("level", "match", "field")):
             c.add(p, "a rule needs 'level', 'match' or 'field' to know what to count")
             ok = False
@@ -414,3 +416,15 @@ def read_rules(c: Any, doc: dict[str, Any], sources: dict[str, Any]) -> dict[str
                                  c.string(t, "description", p, "", nonempty=False),
                                  c.string(t, "remediation", p, None, line=True))
     return out
+
+
+def _field_known(c: Any, p: tuple[str, ...], name: str, srcs: list[str],
+                 sources: dict[str, Any]) -> bool:
+    """A field condition needs the field in every source it counts (their `fields` regex
+    names it): elsewhere it could never hold, and the rule would never fire."""
+    lacking = [s for s in srcs if s in sources and
+               name not in re.compile(sources[s].fields or "(?!)").groupindex]
+    if lacking:
+        c.add(p + ("field",), f"source {lacking[0]!r} has no field {name!r} (its 'fields' "
+                              f"regex must name it: (?P<{name}>...))")
+    return not lacking

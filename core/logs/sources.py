@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +76,11 @@ def read_sources(c: Any, doc: dict[str, Any],
         if (path is None) == (command is None):
             c.add(p, "a source needs exactly one of 'path' or 'command'")
             continue
+        if path is not None and host is None and not path.startswith(("/", "~")):
+            c.add(p + ("path",), f"{clip(path)}: write an absolute path (or one from ~)")
+            continue
+        if path is not None and host is None:
+            path = os.path.expanduser(path)
         fields = c.string(t, "fields", p, None)
         if fields is not None:
             rx, problem = regex_problem(fields)

@@ -9,6 +9,7 @@ from typing import Any
 from core.confguard import clip
 from core.config import Checker, check_references, section
 from core.remote.become import valid_user
+from core.remote.sshconfig_words import host_name_problem
 from core.schema import Key, Section
 from core.secrets import REF_RE
 
@@ -142,17 +143,6 @@ def read_groups(c: Checker, doc: dict[str, Any],
             h, become=next((become[g] for g in h.groups if g in become), None))
             for n, h in hosts.items()}
     return hosts, groups
-
-
-BAD_HOST_CHARS = set("'`\"$\\;&<>|(){},")  # ssh refuses these (Debian 9.2p1 the comma too)
-
-
-def host_name_problem(host: str) -> str | None:
-    """Why ssh would refuse `host` as the host to connect to (its own rule), or None."""
-    if host.startswith("-") or any(ch in BAD_HOST_CHARS or ch in " \t\n\v\f\r"
-                                   or ord(ch) < 32 or ord(ch) == 127 for ch in host):
-        return "hostname contains invalid characters"
-    return None
 
 
 def _address(c: Checker, t: dict[str, Any], p: tuple[str, ...], name: str) -> str:

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.remote.config import host_name_problem
 from core.remote.sshconfig_keywords import (
     DEFAULT_HOST_KEY_ALGORITHMS,
     assemble_host_key_algorithms,
@@ -33,6 +32,7 @@ from core.remote.sshconfig_words import (
     SSHConfigError,
     ascii_lower,
     default_port,
+    host_name_problem,
     match_pattern_list,
     parse_ssh_uri,
     percent_expand,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 WHITESPACE = " \t\r\n"
+BAD_HOST_CHARS = set("'`\"$\\;&<>|(){},")  # ssh refuses these (Debian 9.2p1 the comma too)
 INT_MAX = 2**31 - 1
 _LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -365,3 +366,11 @@ def parse_ssh_uri(uri: str) -> tuple[str | None, str, int] | None | bool:
         if tail:
             return None  # a path: not allowed for ssh://
     return user, host, port
+
+
+def host_name_problem(host: str) -> str | None:
+    """Why ssh would refuse `host` as the host to connect to (ssh.c's check), or None."""
+    if host.startswith("-") or any(ch in BAD_HOST_CHARS or ch in " \t\n\v\f\r"
+                                   or ord(ch) < 32 or ord(ch) == 127 for ch in host):
+        return "hostname contains invalid characters"
+    return None

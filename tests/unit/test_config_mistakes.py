@@ -85,6 +85,24 @@ CASES = [
     ('[workflows.w]\n[[workflows.w.steps]]\nname = "s"\ncommand = "true"\n'
      'approve = { by = ["root"], timeout = "0s" }\n',
      "5: workflows.w.steps[0].approve.timeout: timeout must be at least 1s"),
+    ('[notifiers.n]\nkind = "webhook"\nurl = "https://"\n',
+     "3: notifiers.n.url: 'https://': no host, or a space in it"),
+    ('[notifiers.n]\nkind = "command"\ncommand = "cat"\nurl = "http://x"\n',
+     "4: notifiers.n.url: url is for webhook notifiers; a command notifier does not use it"),
+    ('[notifiers.n]\nkind = "command"\ncommand = "cat"\nevents = []\n',
+     "4: notifiers.n.events: a notifier told of nothing; leave 'events' out for all of "
+     "them, or set enabled = false"),
+    ('[checks.t]\nkind = "tcp"\nport = 80\nurl = "http://x"\n',
+     "4: checks.t.url: url is for http checks; a tcp check does not use it"),
+    ('[checks.h]\nkind = "http"\nurl = "http://{adress}:8080/"\n',
+     "3: checks.h.url: unknown placeholder {adress} in the url ({host} is the target's "
+     "name, {address} its address)"),
+    ('[sources.s]\npath = "relative/*.log"\n',
+     "2: sources.s.path: 'relative/*.log': write an absolute path (or one from ~)"),
+    (SOURCE + '[rules.r]\nsources = ["app"]\nfield = "status >= 500"\nthreshold = "> 1 in '
+     '1m"\n',
+     "5: rules.r.field: source 'app' has no field 'status' (its 'fields' regex must name "
+     "it: (?P<status>...))"),
     ('[cluster]\nredis = "redis://:hunter2secret@/x"\n',
      "2: cluster.redis: no host in 'redis://:***@/x'"),
 ]
@@ -99,6 +117,11 @@ def test_a_mistake_is_one_line_naming_where(tmp_path: Path, text: str, expected:
     SOURCE + 'colour = "bright_red"\n', SOURCE + 'colour = "#ff8800"\n',
     CHECK + 'interval = "100ms"\n', CHECK + WINDOW + 'checks = ["disk"]\n',
     '[keys]\n"jobs.run" = "x"\n"runs.open" = "x"\n',  # two screens: no clash
+    '[checks.h]\nkind = "http"\nurl = "http://{address}:8080/{host}"\nlatency = ["1s", "2s"]\n',
+    '[notifiers.d]\nkind = "webhook"\nurl = "https://hooks.example.com/x?y=1"\n'
+    '[notifiers.e]\nkind = "webhook"\nurl = "${HOOK}/path"\n',
+    '[sources.s]\npath = "~/logs/*.log"\nfields = "(?P<status>\\\\d+)"\n'
+    '[rules.r]\nsources = ["s"]\nfield = "status >= 500"\nthreshold = "> 1 in 1m"\n',
     '[hosts.a]\naddress = "::1"\n[hosts.b]\naddress = "fe80::1%eth0"\n'
     '[hosts.c]\naddress = "db-1.example.com"\n',
     '[jobs.a]\ncommand = "env"\nenv = { A = "${HOME}", B = "${file:~/.token}", C = "$x" }\n',

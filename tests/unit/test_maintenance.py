@@ -101,6 +101,10 @@ timezone = "UTC"
 [jobs.backup]
 command = "true"
 alert_on = ["failed", "missed"]
+
+[checks.http]
+kind = "http"
+url = "http://{host}/"
 """
 
 
