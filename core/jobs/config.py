@@ -215,7 +215,7 @@ def read_jobs(c: Checker, doc: dict[str, Any], defaults: Defaults,
         if schedule is not None:
             zone = None if shared["timezone"] == BAD_ZONE else shared["timezone"]
             _check_schedule(c, schedule, zone, p + ("schedule",), simple["dialect"],
-                            simple["dst"])
+                            simple["dst"], jitter=simple["jitter"] or 0.0)
         job = Job(
             name=name,
             command=simple.pop("command") or (
@@ -307,13 +307,17 @@ def _check_targets(c: Checker, targets: str, path: KeyPath, hosts: dict[str, Hos
 
 
 def _check_schedule(c: Checker, text: str, timezone: str | None, path: KeyPath,
-                    dialect: str | None, dst: str) -> None:
-    from core.jobs.schedule import parse_schedule
+                    dialect: str | None, dst: str, *, jitter: float = 0.0) -> None:
+    from core.jobs.schedule import IntervalSchedule, parse_schedule
 
     try:
-        parse_schedule(text, timezone, dialect=dialect, dst=dst)
+        sched = parse_schedule(text, timezone, dialect=dialect, dst=dst)
     except ValueError as e:  # ScheduleError is a ValueError
         c.add(path, str(e) or f"bad schedule {text!r}")
+        return
+    if isinstance(sched, IntervalSchedule) and jitter >= sched.interval:
+        c.add(path[:-1] + ("jitter",), f"jitter ({jitter:g}s) must be shorter than the "
+                                       f"interval ({sched.interval:g}s): runs would pile up")
 
 
 def check_chains(c: Any, jobs: dict[str, Any]) -> None:

@@ -258,6 +258,7 @@ def test_check_config_connect_tells_a_missing_or_wrong_password(tmp_path, redis_
                              capture_output=True, text=True)
         assert got.returncode == 2, got.stderr
         assert said in got.stderr and len(got.stderr.strip().splitlines()) == 1, got.stderr
+        assert got.stderr.startswith(f"{cfg}:2: cluster.redis: "), got.stderr
         assert "wrong-pw" not in got.stderr  # the password is never shown
     env["REDIS_PASSWORD"] = "s3cret-pw"
     cfg = _config(tmp_path, f"redis://:${{REDIS_PASSWORD}}@127.0.0.1:{redis_server.port}/0",

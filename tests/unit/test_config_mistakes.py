@@ -103,6 +103,9 @@ CASES = [
      '1m"\n',
      "5: rules.r.field: source 'app' has no field 'status' (its 'fields' regex must name "
      "it: (?P<status>...))"),
+    ('[jobs.a]\ncommand = "true"\nschedule = "every 1m"\njitter = "2h"\n',
+     "4: jobs.a.jitter: jitter (7200s) must be shorter than the interval (60s): runs would "
+     "pile up"),
     ('[cluster]\nredis = "redis://:hunter2secret@/x"\n',
      "2: cluster.redis: no host in 'redis://:***@/x'"),
 ]

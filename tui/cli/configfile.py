@@ -71,7 +71,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         else:
             problem = _reach_redis(config.cluster)
             if problem:
-                print(f"{path}: cluster.redis: {problem}", file=sys.stderr)
+                from core.config import LineIndex
+
+                line = LineIndex(text).find(("cluster", "redis"))
+                print(f"{path}:{line}: cluster.redis: {problem}" if line else
+                      f"{path}: cluster.redis: {problem}", file=sys.stderr)
                 return EXIT_USAGE
             reached = "; its Redis answers"
     warnings = _warnings(Path(path), config, text)
