@@ -276,3 +276,5 @@ def test_a_broken_link_at_the_default_config_is_an_error_not_the_builtin(tmp_pat
     proc = fd(tmp_path, "--state-dir", str(tmp_path / "state"), "jobs")
     one_line(proc, str(default))
     assert "heartbeat" not in proc.stdout
+    if link == "dangling":  # where it points, not "not found" (the link is there)
+        assert f"a link to {tmp_path / 'gone.toml'}, which does not exist" in proc.stderr

@@ -73,6 +73,9 @@ def os_error_line(e: OSError, path: Path | str | None = None, option: str | None
     where = e.filename if e.filename is not None else path
     what, do = _OS_ERRORS.get(e.errno or 0, ((e.strerror or str(e)).lower(),
                                             "check the path, or choose another"))
+    if e.errno == errno.ENOENT and where is not None and os.path.islink(where):
+        what = f"a link to {os.readlink(where)}, which does not exist"
+        do = "fix the link, or choose another path"
     if e.errno == errno.ENOTDIR and where is not None:  # name the file in the way
         blocker = _file_in_the_way(Path(os.fsdecode(where)))
         if blocker is not None:
