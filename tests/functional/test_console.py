@@ -328,6 +328,31 @@ async def test_a_key_bound_over_a_default_is_said_not_lost_silently(make_app):
                         "screen; one of them has no key now"]
 
 
+async def test_jobs_countdowns_move_on_with_no_event(make_app):
+    """NEXT counts down as the clock moves, with nothing happening in the engine: by
+    the second when a fire is near, every 30 s otherwise."""
+    hour = 3600 * 500_000  # on the hour: every 1h is anchored to the epoch
+    clock = [hour + 1800.0]
+    app = make_app(config=make_config(job("hourly", "true", schedule="every 1h")),
+                   clock=lambda: clock[0])
+    async with app.run_test(size=(140, 30)) as pilot:
+        await ready(pilot)
+        await pilot.press("2")
+        await pilot_until(pilot, lambda: isinstance(app.screen, JobsScreen), "jobs shown")
+        table = app.screen.query_one(DataTable)
+
+        def next_cell() -> str:
+            return rows(table)[0][3] if table.row_count else ""
+
+        await pilot_until(pilot, lambda: "in 30m00s" in next_cell(), "the first countdown")
+        clock[0] += 40  # beyond the quiet redraw: the next tick draws it
+        await pilot_until(pilot, lambda: "in 29m20s" in next_cell(), "a quiet redraw")
+        clock[0] = hour + 3600 - 100  # near: by the second
+        await pilot_until(pilot, lambda: "in 1m40s" in next_cell(), "the near countdown")
+        clock[0] += 3
+        await pilot_until(pilot, lambda: "in 1m37s" in next_cell(), "a second later")
+
+
 async def test_palette_offers_the_registry_commands(make_app):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:

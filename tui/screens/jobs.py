@@ -26,6 +26,8 @@ from tui.screens.cells import age_cell, fmt_age, fmt_rate, fmt_time, last_run_ce
 from tui.widgets.table import Column, SortText
 
 DETAIL_FIRES = 5  # next fires the detail lists
+NEAR = 120.0  # seconds: a fire this near is counted down by the second
+QUIET_REDRAW = 30.0  # seconds between redraws of the countdowns otherwise
 
 
 class JobsScreen(TableScreen):
@@ -50,15 +52,35 @@ class JobsScreen(TableScreen):
         yield from super().compose_body()
         yield Static("", id="job-detail")
 
+    _drawn_at = 0.0  # when the countdowns were last drawn (the screen's clock)
+    _soonest: float | None = None  # the nearest next fire drawn
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_interval(1.0, self._tick)  # NEXT and AGE move on with no event
+
+    def _tick(self) -> None:
+        """Countdowns by the second when a fire is near (under two minutes), else every
+        30 s: "in 37s" must not stand still, and a quiet table is not redrawn for nothing."""
+        if not self.is_current:
+            return
+        now = self.now()
+        near = self._soonest is not None and self._soonest - now < NEAR
+        if near or now - self._drawn_at >= QUIET_REDRAW:
+            self.refresh_data()
+
     def refresh_data(self) -> None:
         super().refresh_data()
         if not self.fleet.engine_ready:
             return
         now = self.now()
         rows = []
-        for job in self.fleet.engine.list_jobs():
+        jobs = self.fleet.engine.list_jobs()
+        for job in jobs:
             rows.append((job["name"], self._cells(job, now), self._text(job)))
         self.set_rows(rows)
+        self._drawn_at = now
+        self._soonest = min((j["next_fire"] for j in jobs if j["next_fire"]), default=None)
         self.show_detail()
 
     @staticmethod
