@@ -276,6 +276,14 @@ async def test_help_lists_every_binding_with_its_id(make_app):
         for ident in ("jobs.run", "jobs.pause", "jobs.cancel", "table.filter", "table.down",
                       "app.command", "app.help", "app.overview"):
             assert ident in ids
+        keys = app.screen.query_one(DataTable)
+        start = keys.cursor_row
+        await pilot.press("j", "j")  # the list moves as every table does
+        assert keys.cursor_row == start + 2
+        await pilot.press("k")
+        assert keys.cursor_row == start + 1
+        await pilot.press("G")
+        assert keys.cursor_row == keys.row_count - 1
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, JobsScreen)

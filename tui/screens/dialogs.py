@@ -10,6 +10,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Label, Static
 
 from tui.palette import style
+from tui.widgets.common import NavTable
 
 
 class CommandLineScreen(ModalScreen[str | None]):
@@ -119,6 +120,7 @@ class HelpScreen(ModalScreen[None]):
                             background: $surface; padding: 0 1; }
     HelpScreen #title { text-style: bold; height: 1; }
     HelpScreen #hint { color: $text-muted; height: 1; }
+    HelpScreen #keys { background: $surface; height: auto; max-height: 100%; }
     """
     BINDINGS = [
         Binding("escape", "close", "Close", id="help.close"),
@@ -134,9 +136,9 @@ class HelpScreen(ModalScreen[None]):
         with Vertical():
             yield Static(f"Keys: {self.below.__class__.__name__.removesuffix('Screen')}",
                          id="title")
-            yield DataTable(id="keys", cursor_type="row", show_cursor=True)
+            yield NavTable(id="keys", show_cursor=True)  # j/k, g/G as in every table
             yield Static("Remap any key in the config: [keys] <id> = \"<key>\".  "
-                         "Esc closes.", id="hint")
+                         "Esc closes.", id="hint", markup=False)  # [keys] is no style
 
     def on_mount(self) -> None:
         from tui.widgets.keybar import help_sections
