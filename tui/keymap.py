@@ -144,3 +144,13 @@ BINDING_IDS: dict[str, str] = {
     "workflow.reject": "Reject",
     "workflow.retry": "Retry",
 }
+
+# the bindings that change something: a read-only console leaves them off its key bar
+# (pressing one still says why nothing happens)
+ACTING_IDS = frozenset({
+    "alert.ack", "alert.remediate", "alert.silence", "alerts.ack", "alerts.remediate",
+    "alerts.silence", "fanout.cancel_host", "fanout.new", "fanout.rerun",
+    "fanout.rerun_not_ok", "fanout.trust", "host.fanout", "hosts.fanout", "jobs.cancel",
+    "jobs.pause", "jobs.run", "log.cancel", "log.rerun", "queue.cancel", "runs.cancel",
+    "workflow.approve", "workflow.cancel", "workflow.reject", "workflow.retry",
+})

@@ -31,6 +31,7 @@ from tui.screens.overview import OverviewScreen
 from tui.screens.queue import QueueScreen
 from tui.screens.run_log import RunLogScreen
 from tui.screens.runs import RunsScreen
+from tui.widgets.keybar import KeyBar
 
 
 def console_config(**keys: str) -> Config:
@@ -307,6 +308,9 @@ async def test_read_only_console_looks_but_does_not_act(make_app):
         assert "read-only console: cannot run jobs" in text
         assert ":run is not allowed in a read-only console" in text
         assert "read-only" in str(app.screen.query_one("#status", Static).render())
+        bar = str(app.screen.query_one(KeyBar).render())
+        assert "Filter" in bar and not any(word in bar for word in ("Run now", "Pause",
+                                                                     "Cancel run"))
 
 
 async def test_keys_are_remappable_by_binding_id(make_app):

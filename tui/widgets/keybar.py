@@ -15,6 +15,8 @@ from textual.binding import Binding
 from textual.markup import escape
 from textual.widgets import Static
 
+from tui.keymap import ACTING_IDS
+
 MUST = 100  # never dropped: help and quit
 
 
@@ -53,7 +55,8 @@ def bar_entries(app: Any, active: Any) -> tuple[list[Entry], Entry | None]:
         if action == "command_palette":
             palette = Entry(key, "palette", 999, 0, enabled)
             continue
-        if not binding.show or action in seen:
+        if not binding.show or action in seen or (
+                getattr(app, "read_only", False) and binding.id in ACTING_IDS):
             continue
         seen.add(action)
         if node is app and is_screen_key(binding):
