@@ -51,7 +51,7 @@ def complete(text: str, vocab: Vocabulary) -> Completion:
     start = len(text) - len(word)
     if not done:
         names = [c.name for c in cmds.COMMANDS]
-        found = tuple(n for n in names if n.startswith(word.lower()))
+        found = _exact_first(tuple(n for n in names if n.startswith(word.lower())), word)
         takes = {c.name: bool(c.args or c.optional or c.rest) for c in cmds.COMMANDS}
         return Completion(start, word, found, len(found) == 1 and takes[found[0]])
     cmd = cmds.find(done[0])
@@ -64,10 +64,18 @@ def complete(text: str, vocab: Vocabulary) -> Completion:
     if index >= len(slots):
         return Completion(start, word, (), False)
     low = word.lower()
-    found = tuple(w for w in vocab.get(slots[index], ()) if w.lower().startswith(low))
+    found = _exact_first(tuple(w for w in vocab.get(slots[index], ())
+                               if w.lower().startswith(low)), word)
     if slots[index] == "duration" and word.isdigit():  # 45 -> 45m 45h 45d 45s
         found = tuple(dict.fromkeys([*(word + unit for unit in DURATION_UNITS), *found]))
     return Completion(start, word, found, index + 1 < len(cmd.args) or bool(cmd.rest))
+
+
+def _exact_first(found: tuple[str, ...], word: str) -> tuple[str, ...]:
+    """A word typed out in full comes first: `run` is run, then runs in turn (it went
+    to `runs` at once, and `run` could not be had by Tab)."""
+    exact = tuple(w for w in found if w.lower() == word.lower())
+    return exact + tuple(w for w in found if w.lower() != word.lower()) if exact else found
 
 
 def _complete_rest(text: str, lines: Sequence[str]) -> Completion:

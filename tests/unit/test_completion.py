@@ -12,6 +12,8 @@ VOCAB = {"job": ["backup-db", "heartbeat", "health-sweep"], "name": ["dark", "li
 
 def test_commands_and_their_arguments_complete() -> None:
     assert set(complete("ru", VOCAB).candidates) == {"run", "runs"}
+    assert complete("run", VOCAB).candidates == ("run", "runs")  # typed out: run first
+    assert complete("runs", VOCAB).candidates == ("runs",)
     c = complete("run hea", VOCAB)
     assert c.candidates == ("heartbeat", "health-sweep") and c.start == 4
     assert complete("theme l", VOCAB).candidates == ("light",)
