@@ -175,3 +175,24 @@ def test_hosts_snapshot_small(snap_compare, tmp_path) -> None:
 def test_host_detail_snapshot(snap_compare, tmp_path) -> None:
     assert snap_compare(make_seeded(tmp_path), terminal_size=(120, 30),
                         run_before=before_hosts("enter"))
+
+
+async def test_hosts_without_checks_are_listed_and_open(state_dir: Path) -> None:
+    """No [checks]: the inventory still shows (a person opens a host, fans out from
+    it), with the hint saying how to get health; not an empty table."""
+    cfg = Config(path=None, hosts={"web1": Host(name="web1", address="127.0.0.1"),
+                                   "db1": Host(name="db1", address="127.0.0.1")}, jobs={})
+    app = console_app(cfg, state_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(pilot)
+        await pilot.press("5")
+        await pilot_until(pilot, lambda: isinstance(app.screen, HostsScreen), "hosts shown")
+        table = app.screen.query_one("#table", NavTable)
+        await pilot_until(pilot, lambda: table.row_count == 2, "the inventory listed")
+        assert [r[:2] for r in rows(table)] == [["db1", "no checks"], ["web1", "no checks"]]
+        assert "No health checks configured" in str(
+            app.screen.query_one("#hint", Static).render())
+        await pilot.press("enter")
+        await pilot_until(pilot, lambda: isinstance(app.screen, HostDetailScreen),
+                          "a host opened")
+        assert app.screen.host == "db1"

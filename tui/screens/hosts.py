@@ -91,8 +91,10 @@ class HostsScreen(TableScreen):
         engine = self.fleet.engine
         hint = self.query_one("#hint", Static)
         hint.display = not engine.has_service("health")
-        if not engine.has_service("health"):
-            self.set_rows([])
+        if not engine.has_service("health"):  # the inventory still: open, fan out
+            self.set_rows([(name, (Text(name, style="bold"), Text("no checks", style=style(
+                "muted")), *(Text("-") for _ in range(4)), Text(""), Text("")), name)
+                for name in sorted(engine.config.hosts)])
             hint.update("No health checks configured: add a [checks.NAME] table to the "
                         "config (kind = \"metrics\", \"tcp\", \"http\", ...).")
             return
