@@ -17,6 +17,18 @@ from tui.palette import style
 from tui.screens.base import RECENT_WINDOW, RUN_EVENTS, FleetScreen
 from tui.screens.cells import fmt_age, fmt_time, last_run_cell, severity_cell, state_cell
 from tui.widgets.common import NavTable
+from tui.widgets.table import Column, FleetTable
+
+# the four lists; free text (a detail, a reason, a schedule) is cut with "…" at 80 columns
+FIRING = (Column("id", "ALERT"), Column("what", "WHAT"), Column("sev", "SEV"),
+          Column("since", "SINCE"), Column("detail", "DETAIL", shrink=True))
+FAILING = (Column("id", "RUN"), Column("job", "JOB"), Column("host", "HOST"),
+           Column("state", "STATE"), Column("when", "WHEN"),
+           Column("reason", "REASON", shrink=True))
+BAD_JOBS = (Column("job", "JOB"), Column("state", "LAST"), Column("since", "SINCE"),
+            Column("rate", "OK%"), Column("schedule", "SCHEDULE", shrink=True))
+NEXT = (Column("job", "JOB"), Column("at", "AT"), Column("in", "IN"),
+        Column("schedule", "SCHEDULE", shrink=True))
 
 BAD_STATES = ["failed", "timed_out", "interrupted"]
 SHOW_FAILING = 20
@@ -37,29 +49,13 @@ class OverviewScreen(FleetScreen):
         with VerticalScroll(id="overview"):
             # firing alerts come first, and only when there are any
             yield Static("Firing alerts", classes="section", id="alerts-title")
-            t = NavTable(id="firing")
-            for key, label in (("id", "ALERT"), ("what", "WHAT"), ("sev", "SEV"),
-                               ("since", "SINCE"), ("detail", "DETAIL")):
-                t.add_column(label, key=key)
-            yield t
+            yield FleetTable(FIRING, id="firing")
             yield Static("Failing in the last 6 hours", classes="section", id="failing-title")
-            t = NavTable(id="failing")
-            for key, label in (("id", "RUN"), ("job", "JOB"), ("host", "HOST"),
-                               ("state", "STATE"), ("when", "WHEN"), ("reason", "REASON")):
-                t.add_column(label, key=key)
-            yield t
+            yield FleetTable(FAILING, id="failing")
             yield Static("Jobs whose last run failed", classes="section", id="jobs-title")
-            t = NavTable(id="bad-jobs")
-            for key, label in (("job", "JOB"), ("state", "LAST"), ("since", "SINCE"),
-                               ("rate", "OK%"), ("schedule", "SCHEDULE")):
-                t.add_column(label, key=key)
-            yield t
+            yield FleetTable(BAD_JOBS, id="bad-jobs")
             yield Static("Next due", classes="section", id="next-title")
-            t = NavTable(id="next")
-            for key, label in (("job", "JOB"), ("at", "AT"), ("in", "IN"),
-                               ("schedule", "SCHEDULE")):
-                t.add_column(label, key=key)
-            yield t
+            yield FleetTable(NEXT, id="next")
             yield Static("Hosts: …", classes="section muted", id="health-title")
             hint = Static("", classes="section", id="missed-hint")
             hint.display = False  # only when something was missed
@@ -198,20 +194,13 @@ class OverviewScreen(FleetScreen):
         if rows == shown and rows:
             return  # the same rows again (most events change none of them)
         shown[:] = rows
-        table = self.query_one(selector, NavTable)
-        selected = table.selected_key()
-        table.clear()
+        table = self.query_one(selector, FleetTable)
         if not rows:
-            cells = [Text("")] * len(table.columns)
+            cells = [Text("")] * len(table.spec)
             cells[min(1, len(cells) - 1)] = Text(empty, style=style("muted"))
-            table.add_row(*cells, key="empty")
-        for key, cells in rows:
-            table.add_row(*cells, key=key)
-        table.styles.height = len(rows or [None]) + 1
-        if selected:
-            for i, (key, _c) in enumerate(rows):
-                if key == selected:
-                    table.move_cursor(row=i, animate=False)
+            rows = [("empty", tuple(cells))]
+        table.show(rows)  # in place, free text cut with "…" to the width there is
+        table.styles.height = len(rows) + 1
 
     def action_open(self) -> None:
         focused = self.focused
