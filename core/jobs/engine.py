@@ -33,7 +33,7 @@ from core.jobs.ending import Ending
 from core.jobs.execution import Execution
 from core.jobs.groups import find_run_groups, group_alive, terminate_group
 from core.jobs.rolling import JobRollouts
-from core.jobs.runs import Run, RunState, Trigger
+from core.jobs.runs import Run, RunState, Trigger, filter_problem
 from core.jobs.schedule import Schedule, ScheduleError, parse_schedule
 from core.jobs.scheduler import Due, Scheduler
 from core.remote.inventory import TargetError, resolve_targets
@@ -265,6 +265,8 @@ class Engine(Ending, Dispatch, Chains, ClusterRole, Execution, Workflows, Servic
         """Runs newest first, filtered through the store's index (``since``: queued at
         or after); a listing reads only the runs it returns."""
         assert self.store is not None
+        if (states or triggers) and (problem := filter_problem(states, triggers)):
+            raise EngineError(problem)
         return self.store.find_runs(job=job, states=states, since=since, limit=limit,
                                     host=host, triggers=triggers)
 

@@ -62,6 +62,17 @@ class Trigger(StrEnum):
     REMEDIATION = "remediation"  # a workflow started from an alert
 
 
+def filter_problem(states: list[str] | None = None,
+                   triggers: list[str] | None = None) -> str | None:
+    """A runs listing's filter naming a state or trigger there is none of (it would
+    list nothing, as if there were no such runs), in words; or None."""
+    for given, known, what in ((states, RunState, "state"), (triggers, Trigger, "trigger")):
+        for value in given or ():
+            if value not in {k.value for k in known}:
+                return f"unknown {what} {value!r}; one of {', '.join(k.value for k in known)}"
+    return None
+
+
 @dataclass
 class Attempt:
     number: int

@@ -386,3 +386,16 @@ async def test_a_log_that_cannot_be_written_ends_the_run_as_its_process_did(star
     assert (done["state"], done["exit_code"]) == ("failed", 3)
     assert done["reason"] == "exit code 3; its output was not saved: no space left on device"
     assert len(rec.of("output_line")) == 2000  # shown live all the same
+
+
+async def test_a_listing_by_a_state_or_trigger_there_is_none_of_says_so(start_engine):
+    """`states=["faild"]` listed nothing, as if no run had failed: a socket client or a
+    script read that as all clear."""
+    engine, _ = await start_engine(make_config(job("a", "true")), scheduling=False)
+    with pytest.raises(EngineError) as bad_state:
+        engine.list_runs(states=["faild"])
+    assert str(bad_state.value).startswith("unknown state 'faild'; one of queued, running")
+    with pytest.raises(EngineError) as bad_trigger:
+        engine.list_runs(triggers=["cron"])
+    assert str(bad_trigger.value).startswith("unknown trigger 'cron'; one of schedule")
+    assert engine.list_runs(states=["failed"], triggers=["manual"]) == []

@@ -144,12 +144,10 @@ def cmd_jobs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
 
 
 def cmd_runs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
-    from core.jobs.runs import RunState
+    from core.jobs.runs import filter_problem
 
-    for s in args.state or []:
-        if s not in {st.value for st in RunState}:
-            names = ", ".join(st.value for st in RunState)
-            raise CLIError(f"--state: unknown state {s!r}; one of {names}")
+    if problem := filter_problem(args.state):
+        raise CLIError(f"--state: {problem}")
     if args.limit < 1:
         raise CLIError("--limit must be at least 1")
     since = None
