@@ -231,3 +231,12 @@ def test_init_to_a_path_it_cannot_write_is_one_line(tmp_path, where, says) -> No
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
     assert says in out.stderr
+
+
+def test_a_negative_duration_is_named_not_a_missing_argument(tmp_path):
+    """argparse reads `-1h` as an unknown option and then asked for the duration."""
+    for argv in (["silence", "hello", "-1h"], ["maintenance", "add", "m", "--for", "-2h"]):
+        proc = fd(tmp_path, *argv)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.splitlines()[-1] == (
+            f"fleetdeck: error: {argv[-1]}: a duration is not negative (e.g. {argv[-1][1:]})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     """Everything after the first `--` is a fan-out's command, whatever options came
     between the pattern and it (`fanout web[1-3] --gather -- uptime`)."""
+    head = argv[:argv.index("--")] if "--" in argv else argv
+    for arg in head:  # argparse reads `-1h` as an unknown option, then asks for a duration
+        if re.fullmatch(r"-\d+(\.\d+)?[a-z]+", arg):
+            parser.error(f"{arg}: a duration is not negative (e.g. {arg[1:]})")
     if "--" not in argv or "fanout" not in argv[:argv.index("--")]:
         return parser.parse_args(argv)  # `run -- a`: argparse's own `--`
     cut = argv.index("--")
