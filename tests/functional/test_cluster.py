@@ -160,7 +160,7 @@ def test_redis_unreachable_or_misconfigured_is_one_line(tmp_path) -> None:
     reach = subprocess.run([*FLEETDECK, "check-config", "--connect", str(cfg)], env=env,
                            capture_output=True, text=True)
     assert reach.returncode == 2
-    assert reach.stderr.startswith(f"{cfg}: cluster.redis: cannot reach Redis at "
+    assert reach.stderr.startswith(f"{cfg}:2: cluster.redis: cannot reach Redis at "
                                    f"redis://127.0.0.1:{port}/0: "), reach.stderr
     assert len(reach.stderr.strip().splitlines()) == 1
     bad = tmp_path / "bad.toml"
