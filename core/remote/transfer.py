@@ -215,6 +215,13 @@ def check_push(d: dict[str, Any]) -> str | None:
     if unknown:
         return f"unknown key {unknown[0]!r}; one of src, dest, mode, owner, backup"
     src, dest = d.get("src"), d.get("dest")
+    for key, value in (("src", src), ("dest", dest)):
+        if value is None:
+            return f"missing {key} (e.g. {{ src = \"/srv/app.conf\", dest = \"/etc/app/\" }})"
+        if not isinstance(value, str):
+            from core.config import type_name
+
+            return f"{key}: expected a path (a string), got {type_name(value)}"
     if not isinstance(src, str) or not src.startswith(("/", "~")):
         return f"source {src!r}: give an absolute path"
     if not isinstance(dest, str) or not dest.startswith("/"):

@@ -106,6 +106,10 @@ CASES = [
     ('[jobs.a]\ncommand = "true"\nschedule = "every 1m"\njitter = "2h"\n',
      "4: jobs.a.jitter: jitter (7200s) must be shorter than the interval (60s): runs would "
      "pile up"),
+    ('[jobs.a]\npush = { src = 1, dest = "/x" }\n',
+     "2: jobs.a.push: src: expected a path (a string), got integer"),
+    ('[jobs.a]\npush = { dest = "/x" }\n',
+     '2: jobs.a.push: missing src (e.g. { src = "/srv/app.conf", dest = "/etc/app/" })'),
     ('[cluster]\nredis = "redis://:hunter2secret@/x"\n',
      "2: cluster.redis: no host in 'redis://:***@/x'"),
 ]
