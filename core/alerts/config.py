@@ -270,13 +270,17 @@ def _read_maintenance(c: Checker, doc: dict[str, Any],
         start = _instant(c, t, "start", p, zone)
         end = _instant(c, t, "end", p, zone)
         schedule = c.string(t, "schedule", p, None)
+        said = len(c.issues)
         duration = c.duration(t, "duration", p, 0.0)
+        said_duration = len(c.issues) > said  # a bad duration is said once, where it is
         if schedule is not None:
             if "start" in t or "end" in t:
                 c.add(p, "use either 'schedule' with 'duration' or 'start' with 'end', "
                          "not both")
-            if not duration:
+            if "duration" not in t:
                 c.add(p, "a recurring window needs 'duration', e.g. '2h'")
+            elif not duration and not said_duration:
+                c.add(p + ("duration",), "duration must be more than 0, e.g. '2h'")
             from core.jobs.schedule import ScheduleError, parse_schedule
 
             try:

@@ -110,6 +110,10 @@ CASES = [
      "2: jobs.a.push: src: expected a path (a string), got integer"),
     ('[jobs.a]\npush = { dest = "/x" }\n',
      '2: jobs.a.push: missing src (e.g. { src = "/srv/app.conf", dest = "/etc/app/" })'),
+    ('[maintenance.m]\ntargets = "local"\nschedule = "@daily"\nduration = "400d"\n',
+     "4: maintenance.m.duration: duration must be 0s..366d, got '400d'"),  # said once
+    ('[maintenance.m]\ntargets = "local"\nschedule = "@daily"\nduration = "0s"\n',
+     "4: maintenance.m.duration: duration must be more than 0, e.g. '2h'"),
     ('[cluster]\nredis = "redis://:hunter2secret@/x"\n',
      "2: cluster.redis: no host in 'redis://:***@/x'"),
 ]
