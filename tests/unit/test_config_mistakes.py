@@ -236,3 +236,11 @@ def test_check_config_warns_of_approvers_this_machine_does_not_have(tmp_path):
     assert said == [
         where + "no group 'nosuchgroup_xyz' on this machine (approvers are its users)",
         where + "no user 'nosuchuser_xyz' on this machine (approvers are its users)"]
+
+
+def test_check_config_warns_of_a_password_written_in_the_redis_url(tmp_path):
+    cfg, said = warnings_of(tmp_path, '[cluster]\nredis = "redis://:hunter2@127.0.0.1/0"\n', 1)
+    assert said == [f"warning: {cfg}:2: cluster.redis: the URL holds its password as written; "
+                    f"write ${{NAME}} or ${{file:PATH}} for it (the config is not a secret "
+                    f"store)"]
+    assert "hunter2" not in "".join(said)

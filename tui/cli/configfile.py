@@ -140,6 +140,11 @@ def _warnings(path: Path, config: Any, text: str) -> list[str]:
                 where = ("workflows", name, "steps", f"[{i}]", "approve", "by")
                 out.append(str(ConfigIssue(str(path), key_path(where), why,
                                            lines.find(where))))
+    if config.cluster is not None and _literal_password(config.cluster.redis):
+        where = ("cluster", "redis")
+        out.append(str(ConfigIssue(str(path), key_path(where), "the URL holds its password as "
+                                   "written; write ${NAME} or ${file:PATH} for it (the config "
+                                   "is not a secret store)", lines.find(where))))
     for where, text in _references(config):
         for why in _unfilled(text):
             out.append(str(ConfigIssue(str(path), key_path(where), why, lines.find(where))))
@@ -152,6 +157,16 @@ def _warnings(path: Path, config: Any, text: str) -> list[str]:
                 str(path), "theme", f"no theme named {config.theme!r}; the console uses its "
                 f"default (themes here: {', '.join(names)})", lines.find(("theme",)))))
     return out
+
+
+def _literal_password(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return False
+    return bool(password) and "${" not in password
 
 
 def _references(config: Any) -> list[tuple[tuple[str, ...], str]]:
