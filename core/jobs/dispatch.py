@@ -19,7 +19,7 @@ from core.events import (
 )
 from core.jobs.active import ActiveRun, EngineError, run_dict
 from core.jobs.config import Job
-from core.jobs.runs import FINAL_STATES, Run, RunState, Trigger, worst_state
+from core.jobs.runs import Run, RunState, Trigger, worst_state
 from core.jobs.scheduler import Due, gc_paused
 from core.remote.inventory import TargetError
 from core.store.docs import plain_copy
@@ -62,6 +62,9 @@ class Dispatch:
                 await self.store.commit_async()
             except OSError as e:
                 self._unwritable(e)
+                if not until_clean:  # one loop tries again (_dirty's), not one per caller
+                    self._dirty()
+                    return
                 delay = WRITE_RETRY  # the changes wait in memory; nothing is dropped
                 continue
             except Exception:
@@ -91,19 +94,19 @@ class Dispatch:
         if failed is not None and not failed.done():
             failed.set_result(message)
 
-    async def _until_on_disk(self, act: ActiveRun) -> None:
-        """Wait for a run's end on disk; an EngineError if it ended and the disk refuses
-        to take it (its record is in memory only: a daemon keeps trying)."""
-        done = asyncio.ensure_future(act.wait_done())
+    async def _until_on_disk(self, waiting: Any, ended: Any) -> None:
+        """Wait for `waiting` (a run's end on disk); an EngineError once `ended()` names
+        an ended run and the disk refuses to take it (its record is in memory only: a
+        daemon keeps trying)."""
+        done = asyncio.ensure_future(waiting)
         try:
             while not done.done():
+                if self.write_error and (what := ended()):
+                    raise EngineError(f"{what}, but {self.write_error}")
                 if self._write_failed is None:
                     self._write_failed = asyncio.get_running_loop().create_future()
-                failed = self._write_failed
-                await asyncio.wait({done, failed}, return_when=asyncio.FIRST_COMPLETED)
-                if not done.done() and act.run.state in FINAL_STATES and self.write_error:
-                    raise EngineError(f"run #{act.run.id} of {act.run.job} "
-                                      f"{act.run.state}, but {self.write_error}")
+                await asyncio.wait({done, self._write_failed},
+                                   return_when=asyncio.FIRST_COMPLETED)
         finally:
             done.cancel()
 

@@ -91,8 +91,11 @@ class Ending:
         assert self.store is not None
         try:
             self.store.close()  # the last commit
-        except OSError as e:  # said in one line; the changes it held are lost now
+        except OSError as e:
             self._unwritable(e)
+            log.error("stopped with changes not written, now lost: %s", self.write_error)
+        else:
+            self.write_error = None  # everything reached the disk in the end
         if self._lock:
             self._lock.release()
         self._started = False

@@ -33,7 +33,7 @@ from core.jobs.ending import Ending
 from core.jobs.execution import Execution
 from core.jobs.groups import find_run_groups, group_alive, terminate_group
 from core.jobs.rolling import JobRollouts
-from core.jobs.runs import Run, RunState, Trigger, filter_problem
+from core.jobs.runs import FINAL_STATES, Run, RunState, Trigger, filter_problem
 from core.jobs.schedule import Schedule, ScheduleError, parse_schedule
 from core.jobs.scheduler import Due, Scheduler
 from core.remote.inventory import TargetError, resolve_targets
@@ -303,12 +303,19 @@ class Engine(Ending, Dispatch, Chains, ClusterRole, Execution, Workflows, Servic
         alert it opens is not lost to a CLI that stops right after); returns its record."""
         act = self._active.get(run_id)
         if act is not None:
-            await self._until_on_disk(act)
+            def ended() -> str | None:
+                state = act.run.state
+                return f"run #{run_id} of {act.run.job} {state}" \
+                    if state in FINAL_STATES else None
+
+            await self._until_on_disk(act.wait_done(), ended)
         elif self.store is not None and not self.store.read_only:
             durable = asyncio.get_running_loop().create_future()
             self.store.when_durable(lambda: durable.done() or durable.set_result(None))
             self._dirty()
-            await durable
+            run = self.get_run(run_id)  # ended already: out of the active runs
+            await self._until_on_disk(durable, lambda: f"run #{run_id} of {run['job']} "
+                                                       f"{run['state']}")
         return self.get_run(run_id)
 
     # ------------------------------------------------------------- public: actions ----

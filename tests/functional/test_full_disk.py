@@ -6,6 +6,7 @@ waiting for ever."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from core.jobs import dispatch
 from core.jobs.active import EngineError
 from core.store import Store
-from tests.helpers import FLEETDECK, cli_env, job, make_config
+from tests.helpers import FLEETDECK, cli_env, job, make_config, until_async
 
 
 def filler(small) -> str:
@@ -61,3 +62,51 @@ def test_run_says_the_state_cannot_be_written_and_does_not_hang(tmp_path, small_
     assert last.startswith("fleetdeck: run #1 of fill succeeded, but cannot write the state: ")
     assert last.endswith(": no space left on device")
     assert "Traceback" not in proc.stderr
+
+
+def fill(small) -> None:
+    """Fill the small disk to the last byte."""
+    fd = os.open(small / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+async def test_a_full_disk_is_tried_by_one_loop_not_one_per_tick(small_fs, start_engine,
+                                                                  monkeypatch):
+    """Every scheduler tick asks for a commit; on a full disk those asks must not each
+    start a loop of their own that tries again for ever (they piled up, one a second)."""
+    monkeypatch.setattr(dispatch, "WRITE_RETRY", 0.3)
+    jobs = [job(f"tick{i}", "true", schedule="every 1s") for i in range(3)]
+    engine, rec = await start_engine(make_config(*jobs), directory=small_fs / "state")
+    fill(small_fs)
+    await rec.wait_for(lambda e: e.kind == "engine_notice" and e.level == "error", 60)
+    await asyncio.sleep(3)  # three ticks of every job, on a full disk
+    loops = [t for t in engine._tasks if "_commit_soon" in repr(t.get_coro())]
+    assert len(loops) <= 1, loops
+    (small_fs / "filler").unlink()
+    await rec.wait_for(lambda e: e.kind == "engine_notice"
+                       and e.message == "the state is written again", 60)
+
+
+async def test_waiting_for_a_run_that_ended_before_the_wait_does_not_hang(small_fs,
+                                                                         start_engine,
+                                                                         monkeypatch):
+    """The run ends, the disk refuses its end, and only then does someone wait for it
+    (a run that failed at once, before `fleetdeck run` waited): told, not left waiting."""
+    monkeypatch.setattr(dispatch, "WRITE_RETRY", 0.3)
+    engine, rec = await start_engine(make_config(job("fill", filler(small_fs))),
+                                     scheduling=False, directory=small_fs / "state")
+    [run] = await engine.run_job("fill")
+    await rec.wait_for(lambda e: e.kind == "engine_notice" and e.level == "error", 60)
+    await until_async(lambda: engine.get_run(run["id"])["state"] == "succeeded",
+                      "the run ended (in memory)", 60)
+    with pytest.raises(EngineError) as refused:
+        await asyncio.wait_for(engine.wait_run(run["id"]), 60)
+    assert str(refused.value).startswith(f"run #{run['id']} of fill succeeded, but cannot "
+                                         f"write the state: ")
+    (small_fs / "filler").unlink()
