@@ -301,7 +301,7 @@ class Checker:
     def env_map(self, t: dict[str, Any], path: KeyPath) -> dict[str, str]:
         """An `env` table: variable names to strings, their references checked now."""
         value = self.str_map(t, "env", path, ENV_NAME_RE, "environment variable name")
-        check_references(self, path + ("env",), value)
+        check_references(self, path + ("env",), value, strict=False)
         return value
 
     def str_map(self, t: dict[str, Any], key: str, path: KeyPath,
@@ -446,13 +446,15 @@ def check_backoff(c: Checker, t: dict[str, Any], p: KeyPath, backoff: float,
                                       f"retry_backoff_max ({backoff_max:g}s)")
 
 
-def check_references(c: Checker, p: KeyPath, value: str | Mapping[str, str] | None) -> None:
+def check_references(c: Checker, p: KeyPath, value: str | Mapping[str, str] | None, *,
+                     strict: bool = True) -> None:
     """The ${NAME} and ${file:PATH} references in a value (or a map's values), checked
-    now: filled in at a run or a delivery, a mistake there would fail it instead."""
+    now: filled in at a run or a delivery, a mistake there would fail it instead.
+    `strict=False` for free text (env values), where `${...}` may be another program's."""
     from core.secrets import reference_problem
 
     items = value.items() if isinstance(value, Mapping) else [(None, value)]
     for key, text in items:
-        problem = reference_problem(text) if isinstance(text, str) else None
+        problem = reference_problem(text, strict=strict) if isinstance(text, str) else None
         if problem:
             c.add(p + ((key,) if key is not None else ()), problem)

@@ -81,20 +81,18 @@ class _Silent(Exception):
 
 
 def _read_capped(path: Path) -> bytes:
-    """At most the cap (/dev/zero is a file too); a named pipe (`<(generate-config)`)
-    is read once something writes to it, and one nothing writes to is _Silent, not a
-    hang."""
-    import select
+    """At most the cap (/dev/zero is a file too). A named pipe is read once something
+    opens it to write (`<(sops -d ...)` has, and may take its time to write); one that
+    nothing opens within PIPE_WAIT is _Silent, not a hang."""
     import stat
 
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    if stat.S_ISFIFO(os.stat(path).st_mode):
+        fd = _open_pipe(path)
+    else:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-        if stat.S_ISFIFO(mode) and not select.select([fd], [], [], PIPE_WAIT)[0]:
-            raise _Silent(f"{path}: nothing writes to the pipe")
-        os.set_blocking(fd, True)
         with os.fdopen(fd, "rb", closefd=False) as f:
             try:
                 return f.read(MAX_FILE_BYTES + 1)
@@ -102,6 +100,37 @@ def _read_capped(path: Path) -> bytes:
                 raise OSError(e.errno, e.strerror, str(path)) from None
     finally:
         os.close(fd)
+
+
+def _open_pipe(path: Path) -> int:
+    """A named pipe opened to read: the open waits for a writer (in a thread, for at most
+    PIPE_WAIT; then this process opens it to write itself, so the waiting open ends)."""
+    import threading
+
+    opened: list[int] = []
+    failed: list[OSError] = []
+
+    def open_it() -> None:
+        try:
+            opened.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+        except OSError as e:
+            failed.append(e)
+
+    waiter = threading.Thread(target=open_it, daemon=True)
+    waiter.start()
+    waiter.join(PIPE_WAIT)
+    if waiter.is_alive():
+        try:  # our own writer ends the waiting open (a reader waits: this does not block)
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+        except OSError:
+            pass
+        waiter.join(PIPE_WAIT)
+        for fd in opened:
+            os.close(fd)
+        raise _Silent(f"{path}: nothing writes to the pipe")
+    if failed:
+        raise failed[0]
+    return opened[0]
 
 
 def load_config(path: Path | None = None, *, key_ids: Collection[str] = ()) -> Config:
@@ -198,7 +227,6 @@ def _parse(text: str, source: str, path: Path | None,
             c.add(("keys", k), f"unknown binding id '{k}'{hint}")
         elif not v.strip():
             c.add(("keys", k), "key binding must not be empty")
-    _check_key_clashes(c, keys)
     checks = read_checks(c, doc, hosts)
     alerting = read_alerting(c, doc, hosts)
     sources = read_sources(c, doc, hosts)
@@ -218,23 +246,6 @@ def _parse(text: str, source: str, path: Path | None,
 
 
 _EMPTY = Config(path=None, hosts={}, jobs={})
-
-
-def _check_key_clashes(c: Any, keys: dict[str, str]) -> None:
-    """One key for two bindings where both apply (one screen's, or the app's and a
-    screen's): the console would keep one and the other would have no key at all."""
-    by_key: dict[str, list[str]] = {}
-    for binding, value in keys.items():
-        for key in dict.fromkeys(k.strip() for k in value.split(",") if k.strip()):
-            by_key.setdefault(key, []).append(binding)
-    for key, bindings in by_key.items():
-        for i, binding in enumerate(bindings):
-            scope = binding.split(".", 1)[0]
-            clash = [b for b in bindings[:i]
-                     if scope == "app" or b.split(".", 1)[0] in (scope, "app")]
-            if clash:
-                c.add(("keys", binding), f"key {key!r} is also bound to {clash[0]!r}; one "
-                                         f"key does one thing on a screen")
 
 
 def _check_maintenance(c: Any, alerting: Any, names: set[str]) -> None:

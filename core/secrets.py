@@ -28,23 +28,34 @@ class SecretError(ValueError):
 _OPENED = re.compile(r"\$\{([^}]*)(\}?)")
 
 
-def reference_problem(text: str) -> str | None:
+def reference_problem(text: str, *, strict: bool = True) -> str | None:
     """What is wrong with the references in `text`, checked when the config is read
-    (they are filled in later, where a mistake would fail a run or a delivery): a `${`
-    that makes no reference, an empty or relative file path (the daemon's working
-    folder is not the person's)."""
+    (they are filled in later, where a mistake would fail a run or a delivery): an empty
+    or relative file path (the daemon's working folder is not the person's); `strict`
+    (a URL, a header, a password: nothing else makes sense there), also a `${` that
+    makes no reference. Free text (an env value) may hold `${app.dir}` for another
+    program: `reference_doubt` says so, as a warning."""
     for m in _OPENED.finditer(text):
-        inner, closed = m.group(1), m.group(2)
-        if not closed:
-            return f"{clip_ref(m.group(0))}: no closing '}}' (write ${{NAME}} or " \
-                   f"${{file:/path}})"
-        if inner.startswith("file:"):
+        inner = m.group(1)
+        if m.group(2) and inner.startswith("file:"):
             path = inner[5:]
             if not path.strip():
                 return "${file:}: no path (write ${file:/path/to/secret})"
             if not os.path.isabs(os.path.expanduser(path)):
                 return f"${{file:{path}}}: the path must be absolute (or start with ~)"
-        elif not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", inner):
+    return reference_doubt(text) if strict else None
+
+
+def reference_doubt(text: str) -> str | None:
+    """A `${` in `text` that fleetdeck leaves as written (unclosed, or no NAME and no
+    file: inside), which may be a mistake."""
+    for m in _OPENED.finditer(text):
+        inner, closed = m.group(1), m.group(2)
+        if not closed:
+            return f"{clip_ref(m.group(0))}: no closing '}}' (write ${{NAME}} or " \
+                   f"${{file:/path}})"
+        if not inner.startswith("file:") and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*",
+                                                                inner):
             return f"{clip_ref(m.group(0))}: not a reference; fleetdeck fills in ${{NAME}} " \
                    f"(an environment variable) and ${{file:PATH}} only"
     return None

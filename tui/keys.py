@@ -173,13 +173,17 @@ def key_clashes(bindings: Iterable[Any], keymap: Mapping[str, str]) -> list[str]
     Textual keeps one binding and the other has no key, without a word (its clash hook
     skips every binding with an id). Defaults that shadow each other on purpose (a
     screen's q over the app's) are not clashes: one side must have been remapped."""
-    by_key: dict[str, list[str]] = {}
-    for b in bindings:
-        if getattr(b, "id", None) is None:
-            continue
-        for key in keymap.get(b.id, b.key).split(","):
-            ids = by_key.setdefault(key.strip(), [])
-            if b.id not in ids:
-                ids.append(b.id)
-    return [f"{key}: {' and '.join(ids)}" for key, ids in by_key.items()
-            if len(ids) > 1 and any(i in keymap for i in ids)]
+    bindings = [b for b in bindings if getattr(b, "id", None) is not None]
+
+    def by_key(keys: Mapping[str, str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for b in bindings:
+            for key in keys.get(b.id, b.key).split(","):
+                ids = out.setdefault(key.strip(), [])
+                if b.id not in ids:
+                    ids.append(b.id)
+        return out
+
+    before = {tuple(ids) for ids in by_key({}).values() if len(ids) > 1}  # the defaults'
+    return [f"{key}: {' and '.join(ids)}" for key, ids in by_key(keymap).items()
+            if len(ids) > 1 and tuple(ids) not in before and any(i in keymap for i in ids)]

@@ -101,7 +101,8 @@ def _variable(name: str, value: str, where: str) -> None:
         return
     if value.strip() == "initial" or re.fullmatch(r"\s*auto(\s+\d{1,3}%)?\s*", value):
         return
-    _colour(value, where)
+    alpha = re.fullmatch(r"\s*(.+?)\s+\d{1,3}%\s*", value)  # "#81a1c1 35%", as Nord has
+    _colour(alpha.group(1) if alpha else value, where)
 
 
 MAX_THEME_BYTES = 64 * 1024  # a theme is a few lines

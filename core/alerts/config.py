@@ -193,7 +193,7 @@ def _read_notifiers(c: Checker, doc: dict[str, Any]) -> dict[str, NotifierConfig
         check_references(c, p + ("headers",), headers)
         check_references(c, p + ("url",), url)
         events = c.str_list(t, "events", p) if "events" in t else NOTIFY_EVENTS
-        if "events" in t and not events:
+        if "events" in t and not events and t.get("enabled") is not False:
             c.add(p + ("events",), "a notifier told of nothing; leave 'events' out for all "
                                    "of them, or set enabled = false")
         for e in events:

@@ -248,7 +248,8 @@ def _url(c: Any, t: dict[str, Any], p: tuple[str, ...]) -> str | None:
     if url is not None and not re.match(r"^https?://[^/\s]+", url):
         c.add(p + ("url",), f"url must start with http:// or https://, got {clip(url)}")
         return None
-    unknown = [m for m in re.findall(r"\{([^}]*)\}", url or "") if m not in ("host", "address")]
+    unknown = [m for m in re.findall(r"\{([a-z_]+)\}", url or "")  # {job="x"}: PromQL
+               if m not in ("host", "address")]
     if unknown:
         c.add(p + ("url",), f"unknown placeholder {{{unknown[0][:40]}}} in the url "
                             "({host} is the target's name, {address} its address)")

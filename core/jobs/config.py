@@ -206,8 +206,8 @@ def read_jobs(c: Checker, doc: dict[str, Any], defaults: Defaults,
             c.add(p, "missing required key 'command'")
         elif "command" in t and "push" in t:
             c.add(p + ("push",), "a job runs a command or a push, not both")
-        check_cwd(c, t, p)
         targets = c.string(t, "targets", p, LOCAL_HOST)
+        check_cwd(c, t, p, local=targets == LOCAL_HOST)
         if "targets" in t:
             _check_targets(c, targets, p + ("targets",), hosts, groups)
         schedule = c.string(t, "schedule", p, None)
@@ -241,11 +241,12 @@ def read_jobs(c: Checker, doc: dict[str, Any], defaults: Defaults,
 ROLLOUT_KEYS = ("serial", "max_fail", "pause_between")
 
 
-def check_cwd(c: Checker, t: dict[str, Any], p: KeyPath) -> None:
-    """A run's working folder is absolute (or from ~): relative to what? The daemon's
-    own working folder is nobody's choice."""
+def check_cwd(c: Checker, t: dict[str, Any], p: KeyPath, *, local: bool) -> None:
+    """A local run's working folder is absolute (or from ~): relative to what? The
+    daemon's own working folder is nobody's choice. (On a host, relative is from the
+    login's home, as ssh has it.)"""
     cwd = t.get("cwd")
-    if isinstance(cwd, str) and cwd.strip() and not cwd.startswith(("/", "~")):
+    if local and isinstance(cwd, str) and cwd.strip() and not cwd.startswith(("/", "~")):
         c.add(p + ("cwd",), f"{clip(cwd)}: write an absolute path (or one from ~)")
 
 
@@ -315,8 +316,8 @@ def _check_schedule(c: Checker, text: str, timezone: str | None, path: KeyPath,
     except ValueError as e:  # ScheduleError is a ValueError
         c.add(path, str(e) or f"bad schedule {text!r}")
         return
-    if isinstance(sched, IntervalSchedule) and jitter >= sched.interval:
-        c.add(path[:-1] + ("jitter",), f"jitter ({jitter:g}s) must be shorter than the "
+    if isinstance(sched, IntervalSchedule) and jitter > sched.interval:
+        c.add(path[:-1] + ("jitter",), f"jitter ({jitter:g}s) must not be longer than the "
                                        f"interval ({sched.interval:g}s): runs would pile up")
 
 

@@ -93,7 +93,7 @@ def read_sources(c: Any, doc: dict[str, Any],
         colour = c.string(t, "colour", p, None)
         if colour is not None and not _is_colour(colour):
             c.add(p + ("colour",), f"not a colour: {clip(colour)} (a name such as cyan or "
-                  "bright_red, #rrggbb, or color(N))")
+                  "bright_red, #rrggbb, color(N), or a style such as 'red on blue')")
             continue
         out[name] = SourceSpec(name, path, command, host, fields, colour,
                                c.string(t, "description", p, "", nonempty=False),
@@ -102,11 +102,13 @@ def read_sources(c: Any, doc: dict[str, Any],
 
 
 def _is_colour(text: str) -> bool:
-    """A colour the Logs screen can paint (rich's names, #rrggbb, rgb(), color(N))."""
-    from rich.color import Color, ColorParseError  # only for a source that sets one
+    """A style the Logs screen can paint the source's name in ("bold <colour>"): a colour
+    (cyan, #rrggbb, color(N)) or a whole rich style ("red on blue", "italic cyan")."""
+    from rich.errors import StyleSyntaxError  # only for a source that sets one
+    from rich.style import Style
 
     try:
-        Color.parse(text)
-    except ColorParseError:
+        Style.parse(f"bold {text}")
+    except StyleSyntaxError:
         return False
     return True

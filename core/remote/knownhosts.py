@@ -218,8 +218,8 @@ class KnownHosts:
         if files is None:
             return self
         view = copy.copy(self)
-        view.system_files = [Path(f).expanduser() for f in files]
-        return view
+        view.system_files = [Path(f) for f in files]  # as ssh -G has them: ~ expanded in
+        return view  # UserKnownHostsFile only
 
     def file_entries(self, path: Path) -> list[Entry]:
         """A file's entries, read again when it changes (a person may edit it while

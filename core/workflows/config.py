@@ -177,7 +177,7 @@ def _read_step(c: Checker, st: dict[str, Any], sp: KeyPath, hosts: dict[str, Hos
     rollout = _read_rollout(c, st, sp) if any(k in st for k in ROLLOUT_KEYS) else None
     timeout = c.duration(st, "timeout", sp, None, allow_none=True)
     retries = c.integer(st, "retries", sp, None) if "retries" in st else None
-    check_cwd(c, st, sp)
+    check_cwd(c, st, sp, local=targets == LOCAL_HOST)
     return Step(
         name=name, job=job, command=c.string(st, "command", sp, None),
         push=_read_push(c, st, sp), targets=targets,

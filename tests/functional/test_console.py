@@ -330,7 +330,8 @@ async def test_keys_are_remappable_by_binding_id(make_app):
 async def test_a_key_bound_over_a_default_is_said_not_lost_silently(make_app):
     """`jobs.run = "p"` takes pause's key: Textual keeps one of the two, silently; the
     console says which, once, when the screen is built."""
-    app = make_app(config=console_config(**{"jobs.run": "p"}))
+    app = make_app(config=console_config(**{"jobs.run": "p", "app.quit_q": "q",
+                                             "app.help": "question_mark"}))  # defaults
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await pilot.press("2")
@@ -420,7 +421,8 @@ async def test_bad_theme_file_is_a_notice_not_a_crash(make_app, tmp_path, monkey
                                        '{ "block-cursor-text-style" = "loud" }\n')
     (themes / "fine.toml").write_text('name = "fine"\nprimary = "#ff00ff"\nvariables = '
                                       '{ "block-cursor-text-style" = "bold underline", '
-                                      '"block-cursor-foreground" = "auto 90%" }\n')
+                                      '"block-cursor-foreground" = "auto 90%", '
+                                      '"input-selection-background" = "#81a1c1 35%" }\n')
     os.mkfifo(themes / "fifo.toml")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     app = make_app(theme="mine")

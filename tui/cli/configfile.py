@@ -185,9 +185,9 @@ def _references(config: Any) -> list[tuple[tuple[str, ...], str]]:
 def _unfilled(text: str) -> list[str]:
     """References that could not be filled in here and now (the daemon's environment and
     files may differ: a warning, not an error)."""
-    from core.secrets import REF_RE, file_problem
+    from core.secrets import REF_RE, file_problem, reference_doubt
 
-    out = []
+    out = [doubt] if (doubt := reference_doubt(text)) else []
     for m in REF_RE.finditer(text):
         path, name = m.group(1), m.group(2)
         if name is not None and name not in os.environ:
