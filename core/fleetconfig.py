@@ -81,18 +81,24 @@ class _Silent(Exception):
 
 
 def _read_capped(path: Path) -> bytes:
-    """At most the cap (/dev/zero is a file too). A named pipe is read once something
-    opens it to write (`<(sops -d ...)` has, and may take its time to write); one that
-    nothing opens within PIPE_WAIT is _Silent, not a hang."""
+    """At most the cap (/dev/zero is a file too). A named pipe in a folder is read once
+    something writes to it within PIPE_WAIT, else _Silent, not a hang; a shell's pipe
+    (`<(sops -d ...)`, /dev/stdin) has its writer already and may take its time."""
+    import select
     import stat
 
-    if stat.S_ISFIFO(os.stat(path).st_mode):
-        fd = _open_pipe(path)
-    else:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    named_pipe = stat.S_ISFIFO(os.stat(path).st_mode) and \
+        "pipe:[" not in os.path.realpath(path)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | (os.O_NONBLOCK if named_pipe else 0))
     try:
         if stat.S_ISDIR(os.fstat(fd).st_mode):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if named_pipe:  # poll, not a thread's timed wait: those hang under libfaketime
+            waiting = select.poll()
+            waiting.register(fd, select.POLLIN | select.POLLHUP)
+            if not waiting.poll(int(PIPE_WAIT * 1000)):
+                raise _Silent(f"{path}: nothing writes to the pipe")
+            os.set_blocking(fd, True)
         with os.fdopen(fd, "rb", closefd=False) as f:
             try:
                 return f.read(MAX_FILE_BYTES + 1)
@@ -100,37 +106,6 @@ def _read_capped(path: Path) -> bytes:
                 raise OSError(e.errno, e.strerror, str(path)) from None
     finally:
         os.close(fd)
-
-
-def _open_pipe(path: Path) -> int:
-    """A named pipe opened to read: the open waits for a writer (in a thread, for at most
-    PIPE_WAIT; then this process opens it to write itself, so the waiting open ends)."""
-    import threading
-
-    opened: list[int] = []
-    failed: list[OSError] = []
-
-    def open_it() -> None:
-        try:
-            opened.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
-        except OSError as e:
-            failed.append(e)
-
-    waiter = threading.Thread(target=open_it, daemon=True)
-    waiter.start()
-    waiter.join(PIPE_WAIT)
-    if waiter.is_alive():
-        try:  # our own writer ends the waiting open (a reader waits: this does not block)
-            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
-        except OSError:
-            pass
-        waiter.join(PIPE_WAIT)
-        for fd in opened:
-            os.close(fd)
-        raise _Silent(f"{path}: nothing writes to the pipe")
-    if failed:
-        raise failed[0]
-    return opened[0]
 
 
 def load_config(path: Path | None = None, *, key_ids: Collection[str] = ()) -> Config:
