@@ -30,3 +30,9 @@ def default_state_dir() -> Path:
 def themes_dir() -> Path:
     """$XDG_CONFIG_HOME/fleetdeck/themes: a person's own theme files."""
     return config_dir() / "themes"
+
+
+def from_root(path: str) -> bool:
+    """A path that names one place whoever reads it: absolute, or from a home (~). A
+    relative one would be relative to the daemon's working folder, nobody's choice."""
+    return path.startswith(("/", "~"))

@@ -9,6 +9,7 @@ from typing import Any
 
 from core.confguard import clip
 from core.config import BAD_ZONE, Checker, KeyPath, check_backoff, section
+from core.paths import from_root
 from core.remote.config import LOCAL_HOST, Host
 from core.remote.rollout import Rollout
 from core.schema import Key, Section
@@ -246,7 +247,7 @@ def check_cwd(c: Checker, t: dict[str, Any], p: KeyPath, *, local: bool) -> None
     daemon's own working folder is nobody's choice. (On a host, relative is from the
     login's home, as ssh has it.)"""
     cwd = t.get("cwd")
-    if local and isinstance(cwd, str) and cwd.strip() and not cwd.startswith(("/", "~")):
+    if local and isinstance(cwd, str) and cwd.strip() and not from_root(cwd):
         c.add(p + ("cwd",), f"{clip(cwd)}: write an absolute path (or one from ~)")
 
 
@@ -287,7 +288,7 @@ def _read_rollout(c: Checker, t: dict[str, Any], p: KeyPath) -> Rollout | None:
 def _read_on_change(c: Checker, t: dict[str, Any], p: KeyPath) -> tuple[str, ...]:
     paths = c.str_list(t, "on_change", p)
     for path in paths:
-        if not path.startswith(("/", "~")):
+        if not from_root(path):
             c.add(p + ("on_change",), f"on_change paths must be absolute, got {clip(path)}")
             return ()
     return tuple(os.path.expanduser(x) for x in paths)

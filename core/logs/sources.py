@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.confguard import clip, regex_problem
+from core.paths import from_root
 from core.schema import Key, Section
 
 SOURCE = Section("sources", "log sources to follow: a file, a glob, a command, or a file "
@@ -76,7 +77,7 @@ def read_sources(c: Any, doc: dict[str, Any],
         if (path is None) == (command is None):
             c.add(p, "a source needs exactly one of 'path' or 'command'")
             continue
-        if path is not None and host is None and not path.startswith(("/", "~")):
+        if path is not None and host is None and not from_root(path):
             c.add(p + ("path",), f"{clip(path)}: write an absolute path (or one from ~)")
             continue
         if path is not None and host is None:

@@ -155,9 +155,8 @@ def _address(c: Checker, t: dict[str, Any], p: tuple[str, ...], name: str) -> st
     elif re.fullmatch(r"[^:\[\]]+:\d+", address):
         c.add(p + ("address",), f"{clip(address)}: put the port in 'port', not in the "
                                 f"address")
-    elif host_name_problem(address):
-        c.add(p + ("address",), f"{clip(address)}: {host_name_problem(address)} "
-                                f"(as ssh says)")
+    elif problem := host_name_problem(address):
+        c.add(p + ("address",), f"{clip(address)}: {problem} (as ssh says)")
     return address
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.paths import from_root
+
 CHUNK = 1024 * 1024
 
 
@@ -222,7 +224,7 @@ def check_push(d: dict[str, Any]) -> str | None:
             from core.config import type_name
 
             return f"{key}: expected a path (a string), got {type_name(value)}"
-    if not isinstance(src, str) or not src.startswith(("/", "~")):
+    if not isinstance(src, str) or not from_root(src):
         return f"source {src!r}: give an absolute path"
     if not isinstance(dest, str) or not dest.startswith("/"):
         return f"destination {dest!r}: give an absolute path on the hosts"

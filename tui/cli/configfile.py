@@ -124,38 +124,34 @@ def _warnings(path: Path, config: Any, text: str) -> list[str]:
     from core.workflows.config import unknown_approver
 
     lines = LineIndex(text)
-    out = []
-    for name, why in config_warnings(config.jobs, time.time()):
-        where = ("jobs", name, "schedule")
+    out: list[str] = []
+
+    def warn(where: tuple[str, ...], why: str) -> None:
         out.append(str(ConfigIssue(str(path), key_path(where), why, lines.find(where))))
+
+    for name, why in config_warnings(config.jobs, time.time()):
+        warn(("jobs", name, "schedule"), why)
     for name, job in config.jobs.items():
         if job.cwd and job.targets == "local" and not os.path.isdir(os.path.expanduser(job.cwd)):
-            where = ("jobs", name, "cwd")
-            out.append(str(ConfigIssue(str(path), key_path(where), f"{job.cwd}: no such folder "
-                                       f"here; its runs would not start", lines.find(where))))
-    for name, job in config.jobs.items():
+            warn(("jobs", name, "cwd"), f"{job.cwd}: no such folder here; its runs would not "
+                                        f"start")
         for i, step in enumerate(job.workflow.steps if job.workflow else ()):
-            for why in filter(None, map(unknown_approver, step.approve.by if step.approve
-                                        else ())):
-                where = ("workflows", name, "steps", f"[{i}]", "approve", "by")
-                out.append(str(ConfigIssue(str(path), key_path(where), why,
-                                           lines.find(where))))
+            for who in step.approve.by if step.approve else ():
+                if why := unknown_approver(who):
+                    warn(("workflows", name, "steps", f"[{i}]", "approve", "by"), why)
     if config.cluster is not None and _literal_password(config.cluster.redis):
-        where = ("cluster", "redis")
-        out.append(str(ConfigIssue(str(path), key_path(where), "the URL holds its password as "
-                                   "written; write ${NAME} or ${file:PATH} for it (the config "
-                                   "is not a secret store)", lines.find(where))))
-    for where, text in _references(config):
-        for why in _unfilled(text):
-            out.append(str(ConfigIssue(str(path), key_path(where), why, lines.find(where))))
+        warn(("cluster", "redis"), "the URL holds its password as written; write ${NAME} or "
+                                   "${file:PATH} for it (the config is not a secret store)")
+    for where, value in _references(config):
+        for why in _unfilled(value):
+            warn(where, why)
     if config.theme is not None:
         from tui.theming import load_themes
 
         names = load_themes().themes
         if config.theme not in names:
-            out.append(str(ConfigIssue(
-                str(path), "theme", f"no theme named {config.theme!r}; the console uses its "
-                f"default (themes here: {', '.join(names)})", lines.find(("theme",)))))
+            warn(("theme",), f"no theme named {config.theme!r}; the console uses its default "
+                             f"(themes here: {', '.join(names)})")
     return out
 
 
