@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 import re
 
+# the floor of anything repeated on a timer (a job's interval, a check's): shorter, the
+# starts alone fill a core
+MIN_INTERVAL = 0.1
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)", re.ASCII)
 _MAX_TEXT = 100  # "1h30m" is 5 characters; a duration never needs a hundred

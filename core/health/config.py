@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.confguard import clip, regex_problem
+from core.durations import MIN_INTERVAL
 from core.schema import Key, Section
 
-MIN_INTERVAL = 0.1  # seconds: the floor of a check's interval (as a job's)
 KINDS = ("metrics", "tcp", "http", "process", "command", "ssh")
 METRIC_KEYS = ("cpu", "memory", "swap", "disk", "inodes", "load")
 DEFAULT_METRICS = {"cpu": (90.0, 98.0), "memory": (90.0, 97.0), "disk": (85.0, 95.0),

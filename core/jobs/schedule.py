@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from core.confguard import MAX_DURATION, clip, format_seconds, non_ascii
-from core.durations import DurationError, parse_duration
+from core.durations import MIN_INTERVAL, DurationError, parse_duration
 from core.jobs.cron import CronError, CronSpec, compile_cron
 from core.jobs.describe import describe_cron, format_interval
 from core.jobs.zones import (
@@ -85,7 +85,6 @@ def jitter_offset(job: str, occurrence: float, jitter: float) -> float:
     return offset if offset < jitter else math.nextafter(jitter, 0.0)
 
 
-MIN_INTERVAL = 0.1  # an interval's floor: shorter, the runs' starts alone fill a core
 # fire times end with 9999-12-29 (UTC): every zone can still write them as a datetime
 LAST_INSTANT = 253_402_041_600.0
 
