@@ -70,6 +70,8 @@ class EventPump:
     def _flush_events(self: Any) -> None:
         if not self._buffer and not self._output_runs:
             return
+        if not self.screen_stack:  # the console closing: no screen left to tell
+            return
         events, self._buffer = self._buffer, []
         output, self._output_runs = self._output_runs, set()
         alerts_moved = any(isinstance(e, AlertChanged) for e in events)
