@@ -54,3 +54,46 @@ def test_help_names_no_none_and_every_real_default(name: str,
             continue
         assert f"(default: {default}" in " ".join(action.help.split()) \
             or f"; default: {default}" in action.help, (what, default, action.help)
+
+
+def test_each_command_group_adds_the_commands_main_names_for_it() -> None:
+    """main.GROUPS says which module adds a command, so a command imports its own
+    only: a command added elsewhere would be unknown to `fleetdeck COMMAND`."""
+    from tui.cli.main import GROUPS, group_module
+
+    for name, commands in GROUPS:
+        sub = argparse.ArgumentParser().add_subparsers()
+        group_module(name).add_parsers(sub)
+        assert tuple(sub.choices) == commands, name
+
+
+@pytest.mark.parametrize(("argv", "word"), [
+    (["runs", "--job", "x"], "runs"),
+    (["--config", "runs", "fanout", "web", "--", "uptime"], "fanout"),
+    (["--conf", "c.toml", "--state-dir=/s", "--read-only", "jobs"], "jobs"),
+    (["--st", "/s", "--log-format", "json", "-h"], None),
+    (["--", "runs"], None),
+    ([], None),
+])
+def test_the_command_word_is_found_as_argparse_finds_it(argv: list[str], word: str | None
+                                                        ) -> None:
+    from tui.cli.main import command_of
+
+    assert command_of(argv) == word
+
+
+def test_a_command_imports_no_other_command_group() -> None:
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    code = ("import sys\n"
+            "from tui.cli.main import build_parser, command_of\n"
+            "build_parser(command_of(['--state-dir', '/s', 'fanout', 'web'])).parse_args(\n"
+            "    ['--state-dir', '/s', 'fanout', 'web'])\n"
+            "print(sorted(m for m in sys.modules if m.startswith('tui.cli.') and\n"
+            "             m not in ('tui.cli.main', 'tui.cli.common', 'tui.cli.tables')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "['tui.cli.fanout', 'tui.cli.fanouts']"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import re
 import sys
@@ -17,22 +18,6 @@ from typing import Any
 
 from core.config import ConfigError
 from core.paths import default_config_path, default_state_dir
-from tui.cli import (
-    alerts,
-    cluster,
-    configfile,
-    daemon,
-    demo,
-    fanout,
-    fanouts,
-    health,
-    hostkeys,
-    jobs,
-    schedule,
-    transfer,
-    workflows,
-)
-from tui.cli import console as console_cmd
 from tui.cli.common import (
     EXIT_CANCELLED,
     EXIT_USAGE,
@@ -44,11 +29,53 @@ from tui.cli.common import (
     state_dir_of,
 )
 
-GROUPS = (console_cmd, demo, health, daemon, jobs, schedule, configfile, fanouts, fanout,
-          transfer, hostkeys, alerts, workflows, cluster)
+# Each command group's module and the commands it adds, in `--help`'s order. A command
+# imports its own module only (all of them cost ~20 ms at every start, a tenth of a
+# 10-host fan-out's own work); `--help` and a word that is no command build them all.
+GROUPS = (
+    ("console", ("console",)),
+    ("demo", ("demo",)),
+    ("health", ("health",)),
+    ("daemon", ("daemon", "reload", "audit")),
+    ("jobs", ("jobs", "run", "runs", "logs", "pause", "resume", "cancel")),
+    ("schedule", ("schedule",)),
+    ("configfile", ("check-config", "init", "config-schema")),
+    ("fanouts", ("hosts", "fanouts")),
+    ("fanout", ("fanout",)),
+    ("transfer", ("push", "pull")),
+    ("hostkeys", ("trust-ca",)),
+    ("alerts", ("alerts", "ack", "silence")),
+    ("workflows", ("workflow", "approvals", "approve", "reject", "retry", "remediate")),
+    ("cluster", ("cluster",)),
+)
+# the top-level options that take a value: the word after one is not the command
+_VALUED = ("--config", "--state-dir", "--log-format", "--theme")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_of(argv: list[str]) -> str | None:
+    """The command word of a command line (as argparse will find it: the first word
+    that is no option, nor an option's value), or None when there is none."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--":
+            return None
+        elif word.startswith("-"):  # argparse takes any unambiguous prefix: --conf FILE
+            skip = "=" not in word and len(word) > 2 and sum(
+                o.startswith(word) for o in _VALUED) == 1
+        else:
+            return word
+    return None
+
+
+def group_module(name: str) -> Any:
+    return importlib.import_module(f"tui.cli.{name}")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `command`, only its group's sub-parsers (any other
+    command word is then unknown to it: main() builds all when the word is no command)."""
     p = argparse.ArgumentParser(
         prog="fleetdeck",
         description="Keyboard-driven operations console: jobs, schedules, runs and logs.",
@@ -70,8 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "yours (default: the config's `theme`, else dark; ansi "
                                    "over SSH)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for group in GROUPS:
-        group.add_parsers(sub)
+    for name, commands in GROUPS:
+        if command is None or command in commands:
+            group_module(name).add_parsers(sub)
     return p
 
 
@@ -101,8 +129,10 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = _parse(parser, sys.argv[1:] if argv is None else list(argv))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    word = command_of(argv)
+    known = any(word in commands for _, commands in GROUPS)
+    args = _parse(build_parser(word if known else None), argv)
     try:
         return _dispatch(args)
     except CLIError as e:
@@ -157,7 +187,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     """Each sub-parser names its command (`set_defaults(func=...)`); most take the loaded
     config and the state directory, the few that read no config (`needs_config=False`)
     take the arguments alone. No command: the console."""
-    func: Any = getattr(args, "func", None) or console_cmd.cmd_console
+    func: Any = getattr(args, "func", None) or group_module("console").cmd_console
     if not getattr(args, "needs_config", True):
         return func(args)
     from core.fleetconfig import load_config
