@@ -252,8 +252,8 @@ async def test_the_files_ssh_config_names_are_the_ones_read(world, tmp_path, con
 
 
 # ----------------------------------------------------------------------- trust-ca ---
-def fleetdeck(tmp_path: Path, world: World, *args: str,
-              stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def fleetdeck(tmp_path: Path, world: World, *args: str, stdin: str | None = None,
+              host_lines: str = "") -> subprocess.CompletedProcess[str]:
     from tests.helpers import FLEETDECK, cli_env
 
     state = tmp_path / "state"
@@ -261,7 +261,7 @@ def fleetdeck(tmp_path: Path, world: World, *args: str,
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[hosts.certified]\naddress = "localhost"\n'
                    f'port = {world.servers["certified"].port}\nuser = "{USER}"\n'
-                   f'identity_file = "{world.client_key}"\n')
+                   f'identity_file = "{world.client_key}"\n{host_lines}')
     env = cli_env(tmp_path)
     env["HOME"] = str(tmp_path / "home")  # no ~/.ssh of the person running the tests
     env.pop("SSH_AUTH_SOCK", None)
@@ -307,3 +307,15 @@ def test_trust_ca_refuses_bad_input_in_one_line(world, tmp_path, content, hosts,
     assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert "Traceback" not in res.stderr
     assert not (tmp_path / "state" / "known_hosts").exists()
+
+
+
+def test_trust_ca_list_reads_the_files_connections_read(world, tmp_path):
+    """--list shows an authority or revocation wherever a connection would meet it: a
+    host's own known_hosts file too, not only ssh's default files."""
+    own = tmp_path / "certified_hosts"
+    own.write_text(f"@revoked localhost {world.ca} old-ca\n")
+    listed = fleetdeck(tmp_path, world, "trust-ca", "--list",
+                       host_lines=f'known_hosts = "{own}"\n')
+    assert listed.returncode == 0, listed.stderr
+    assert "@revoked" in listed.stdout and f"{own}:1" in listed.stdout

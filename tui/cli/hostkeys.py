@@ -66,7 +66,7 @@ def cmd_trust_ca(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
 
     kh = KnownHosts(state_dir / KNOWN_HOSTS_FILE)
     if args.list:
-        return _list(kh)
+        return _list(kh, config)
     if not args.ca_key or not args.hosts:
         raise CLIError("trust-ca needs the CA's public key file and --hosts PATTERNS "
                        "(e.g. trust-ca host_ca.pub --hosts '*.prod.example.com')")
@@ -94,10 +94,10 @@ def cmd_trust_ca(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     return 0
 
 
-def _list(kh: Any) -> int:
+def _list(kh: Any, config: Any) -> int:
     from core.remote.knownhosts import CA, REVOKED, fingerprint
 
-    files = [*kh.system_files, *([kh.own_file] if kh.own_file else [])]
+    files = _files_read(kh, config)
     shown = 0
     for path in files:
         for entry in kh.file_entries(path):
@@ -109,3 +109,29 @@ def _list(kh: Any) -> int:
         print("no @cert-authority or @revoked line in "
               + ", ".join(str(p) for p in files))
     return 0
+
+
+def _files_read(kh: Any, config: Any) -> list[Path]:
+    """Every known_hosts file a connection reads: the defaults (for a host ssh_config
+    names none for), the files ssh_config names for each inventory host
+    (UserKnownHostsFile, GlobalKnownHostsFile), each host's own `known_hosts`, then
+    fleetdeck's own file."""
+    from core.remote.ssh import target_for
+    from core.remote.sshconfig import SSHConfigError, resolve
+
+    files: dict[Path, None] = dict.fromkeys(kh.system_files)  # what a new host reads
+    for host in config.hosts.values():
+        if host.is_local:
+            continue
+        target = target_for(host, config.hosts)
+        try:  # a host ssh cannot read settings for is said by a fan-out to it
+            named = resolve(target.host, user=target.user, port=target.port,
+                            exec_timeout=5.0).known_hosts_files()
+        except SSHConfigError:
+            named = None
+        files.update(dict.fromkeys(kh.looking_in(named).system_files))
+        if target.known_hosts:
+            files[Path(target.known_hosts).expanduser()] = None
+    if kh.own_file:
+        files[kh.own_file] = None
+    return list(files)
