@@ -279,9 +279,6 @@ def _read_rollout(c: Checker, t: dict[str, Any], p: KeyPath) -> Rollout | None:
         key = str(e).split(":", 1)[0].replace("-", "_")
         c.add(p + ((key,) if key in ROLLOUT_KEYS else ()), str(e).split(": ", 1)[-1])
         return None
-    if not rollout.serial:
-        c.add(p + ("serial",), "max_fail and pause_between need serial")
-        return None
     return rollout
 
 

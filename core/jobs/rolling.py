@@ -4,8 +4,8 @@
 The runs of one occurrence on its hosts are all queued at once (each recorded, each in
 history), but a run of batch k waits behind every run of batch k-1 through the queue's
 own `after` mechanism, and behind a hold that a timer lifts `pause_between` after that
-batch ended. Once `max_fail` runs have failed, the runs of the later batches end
-`skipped`, never started, with the reason in their record.
+batch ended. Once `max_fail` runs have failed, or every run of a batch did, the runs of
+the later batches end `skipped`, never started, with the reason in their record.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from core.jobs.active import ActiveRun
 from core.jobs.runs import RunState
-from core.remote.rollout import Rollout
+from core.remote.rollout import Rollout, stop_reason
 
 _NOT_FAILED = {RunState.SUCCEEDED.value, RunState.CANCELLED.value, RunState.SKIPPED.value}
 
@@ -29,6 +29,7 @@ class _Rollout:
     limit: int | None  # None: no max_fail
     holds: list[int]  # hold ids before batch 2, 3, ... (pause_between)
     left: list[int] = field(default_factory=list)  # runs of each batch still active
+    batch_failed: list[int] = field(default_factory=list)  # failed runs of each batch
     failed: int = 0
     stopped: str | None = None
 
@@ -52,7 +53,7 @@ class JobRollouts:
         batches = rollout.batches([a.run.id for a in acts])
         holds = [next(self._ids) for _ in batches[1:]] if rollout.pause_between else []
         r = _Rollout(rollout, batches, rollout.fail_limit(len(acts)), holds,
-                     [len(b) for b in batches])
+                     [len(b) for b in batches], [0] * len(batches))
         self.holds.update(holds)
         for i, batch in enumerate(batches):
             for run_id in batch:
@@ -102,13 +103,14 @@ class JobRollouts:
         r.left[i] -= 1
         if act.run.state not in _NOT_FAILED:
             r.failed += 1
+            r.batch_failed[i] += 1
         out: list[tuple[int, str]] = []
-        over = r.limit is not None and r.failed >= r.limit
-        if over and r.stopped is None and i + 1 < len(r.batches):
-            n = r.failed
-            r.stopped = (f"not started: the rollout stopped: {n} run{'s' if n != 1 else ''} "
-                         f"failed by batch {i + 1} of {len(r.batches)} (max_fail "
-                         f"{r.rollout.max_fail})")
+        why = None if r.stopped is not None else stop_reason(
+            r.rollout, failed=r.failed, limit=r.limit, batch=i + 1, batches=len(r.batches),
+            batch_size=len(r.batches[i]), batch_failed=r.batch_failed[i] if r.left[i] == 0
+            else 0, noun="run", option="max_fail")
+        if why:
+            r.stopped = f"not started: the rollout stopped: {why}"
             for later in r.batches[i + 1:]:
                 for run_id in later:
                     if self._of_run.pop(run_id, None) is not None:

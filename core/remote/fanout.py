@@ -38,7 +38,7 @@ from core.remote.results import (
     counts,
     exit_status,
 )
-from core.remote.rollout import Rollout, failures
+from core.remote.rollout import Rollout, failures, stop_reason
 from core.remote.ssh import SSHError, SSHPool, target_for
 from core.remote.transfer import Transfer
 
@@ -222,9 +222,10 @@ class FanOut:
         await asyncio.gather(*(hr.task for hr in runs if hr.task), return_exceptions=True)
 
     async def _roll(self) -> None:
-        """Batch after batch; after each, the failures so far against max-fail; the
-        canary's hold and the pause between batches. Hosts of batches never started end
-        `skipped` when max-fail stopped the rollout, `cancelled` when a person did."""
+        """Batch after batch; after each, the failures so far against max-fail and the
+        batch's own (all of it failed: no further); the canary's hold and the pause
+        between batches. Hosts of batches never started end `skipped` when the
+        rollout stopped, `cancelled` when a person did."""
         limit = self.rollout.fail_limit(len(self._runs))
         last = len(self._batches)
         for i, names in enumerate(self._batches, 1):
@@ -234,11 +235,11 @@ class FanOut:
             self._save()
             self.bus.publish(FanOutBatch(self.id, i, last, names, "started"))
             await self._wave([self._runs[n] for n in names])
-            failed = failures(r.state for r in self.results.values())
-            if limit is not None and failed >= limit:
-                if i < last:
-                    self.stopped = (f"{failed} host{'s' if failed != 1 else ''} failed by "
-                                    f"batch {i} of {last} (max-fail {self.rollout.max_fail})")
+            self.stopped = stop_reason(
+                self.rollout, failed=failures(r.state for r in self.results.values()),
+                limit=limit, batch=i, batches=last, batch_size=len(names),
+                batch_failed=failures(self._runs[n].result.state for n in names))
+            if self.stopped:
                 break
             if i == last or self._stopping:
                 continue

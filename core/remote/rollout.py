@@ -6,12 +6,19 @@ Ansible's `serial` and `max_fail_percentage` are the model people bring:
   (``1,5,25%``: a canary of one, then five, then a quarter of the hosts at a time; the
   last size repeats until every host had its turn). A share is of all the hosts, rounded
   down, and at least one.
-* ``max_fail`` is how many failed hosts stop the rollout: ``1`` stops after the batch in
-  which the first host failed, ``10%`` after the batch in which a tenth of all the hosts
-  had failed (rounded up). The batch under way ends; the hosts of later batches are never
-  started and end ``skipped``. A host counts as failed when it did not end ``ok``,
-  ``cancelled`` (a person's doing) or ``skipped``.
+* ``max_fail`` is how many failed hosts, counted over the whole rollout, stop it: ``1``
+  stops after the batch in which the first host failed, ``10%`` after the batch by which
+  a tenth of all the hosts had failed (rounded up). Ansible's ``max_fail_percentage`` is
+  of each batch and needs *more* than it; ``max_fail`` is of the rollout and needs that
+  many. The batch under way ends; the hosts of later batches are never started and end
+  ``skipped``. A host counts as failed when it did not end ``ok``, ``cancelled`` (a
+  person's doing) or ``skipped``: an unreachable host counts (Ansible's percentage does
+  not count it; a host that cannot be reached mid-change is a failure here).
+* A batch in which every host failed stops the rollout too, with or without
+  ``max_fail``, as Ansible does: a canary that fails goes no further.
 * ``pause_between`` waits that long between two batches.
+* ``max_fail`` and ``pause_between`` need ``serial``; an empty value is an error, not
+  "not given" (an unset ``$SERIAL`` in a script must not roll out to every host at once).
 
 A rollout's first batch is its canary when ``serial`` is a list: a console asks before
 the rest goes (`hold_canary`); the command line goes on by itself.
@@ -81,8 +88,8 @@ def parse_serial(text: str | int | Iterable[Any]) -> tuple[Size, ...]:
             raise RolloutError(f"serial: {len(text)} characters long")
         parts: list[str] = text.split(",")
     elif isinstance(text, list | tuple):
-        parts = [str(p) if isinstance(p, int | str) and not isinstance(p, bool) else "?"
-                 for p in text]
+        parts = [str(p) if isinstance(p, int | str) and not isinstance(p, bool)
+                 else str(p).lower()[:40] for p in text]
     else:
         raise RolloutError(f"serial: expected a number of hosts, a percentage or a list, "
                            f"got {str(text)[:40]!r}")
@@ -111,7 +118,7 @@ class Rollout:
 
     @property
     def rolling(self) -> bool:
-        return bool(self.serial) or self.max_fail is not None
+        return bool(self.serial)
 
     @property
     def has_canary(self) -> bool:
@@ -144,30 +151,54 @@ class Rollout:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Rollout:
-        """A recorded rollout (a fan-out's record, a socket request)."""
-        if not d:
+        """A recorded rollout (a fan-out's record). One recorded before max-fail needed
+        serial had one batch, which max-fail never stopped: it reads as none."""
+        if not d or not d.get("serial"):
             return cls()
         return make_rollout(d.get("serial"), d.get("max_fail"), d.get("pause_between"))
 
 
 def make_rollout(serial: Any = None, max_fail: Any = None,
                  pause_between: Any = None) -> Rollout:
-    """A rollout from what a person wrote (RolloutError naming the bad value)."""
+    """A rollout from what a person wrote (RolloutError naming the bad value); None is
+    "not given"."""
     from core.durations import DurationError, parse_duration
 
     pause = 0.0
-    if pause_between not in (None, ""):
+    if pause_between is not None:
         try:
             pause = parse_duration(pause_between)
         except DurationError as e:
             raise RolloutError(f"pause-between: {e}") from None
         if pause > 86400:
             raise RolloutError("pause-between: more than a day")
-    return Rollout(serial=parse_serial(serial) if serial not in (None, "") else (),
-                   max_fail=parse_max_fail(max_fail) if max_fail not in (None, "") else None,
-                   pause_between=pause)
+    rollout = Rollout(serial=parse_serial(serial) if serial is not None else (),
+                      max_fail=parse_max_fail(max_fail) if max_fail is not None else None,
+                      pause_between=pause)
+    if not rollout.serial:
+        for what, value in (("max-fail", max_fail), ("pause-between", pause_between)):
+            if value is not None:
+                raise RolloutError(f"{what}: needs serial too (it acts between batches)")
+    return rollout
 
 
 def failures(states: Iterable[str]) -> int:
     """Hosts that count against max-fail among these final states."""
     return sum(1 for s in states if s in HOST_CLASSES and s not in NOT_FAILURES)
+
+
+def stop_reason(rollout: Rollout, *, failed: int, limit: int | None, batch: int,
+                batches: int, batch_failed: int, batch_size: int, noun: str = "host",
+                option: str = "max-fail") -> str | None:
+    """Why a rollout goes no further than `batch` (1-based) of `batches`, or None: the
+    `failed` so far reached `limit` (max-fail), or all `batch_size` of the batch failed
+    (`batch_failed`; pass 0 while the batch is under way)."""
+    if batch >= batches:
+        return None
+    if limit is not None and failed >= limit:
+        return (f"{failed} {noun}{'s' if failed != 1 else ''} failed by batch {batch} of "
+                f"{batches} ({option} {rollout.max_fail})")
+    if batch_size and batch_failed >= batch_size:
+        return (f"the {noun if batch_size == 1 else f'{batch_size} {noun}s'} of batch "
+                f"{batch} of {batches} failed")
+    return None

@@ -236,7 +236,9 @@ def test_init_to_a_path_it_cannot_write_is_one_line(tmp_path, where, says) -> No
 
 def test_a_negative_duration_is_named_not_a_missing_argument(tmp_path):
     """argparse reads `-1h` as an unknown option and then asked for the duration."""
-    for argv in (["silence", "hello", "-1h"], ["maintenance", "add", "m", "--for", "-2h"]):
+    for argv in (["silence", "hello", "-1h"], ["maintenance", "add", "m", "--for", "-2h"],
+                 ["fanout", "web", "--serial", "2", "--pause-between", "-1s"],
+                 ["runs", "--since", "-1h"]):
         proc = fd(tmp_path, *argv)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.splitlines()[-1] == (

@@ -80,3 +80,20 @@ async def test_a_pause_holds_the_next_batch(remote, start_engine):
     done = await _run(engine, keys, known, "deploy")
     assert [r["state"] for r in done] == ["succeeded", "succeeded"]
     assert done[1]["started_at"] - done[0]["finished_at"] >= 1.0  # a lower bound only
+
+
+async def test_a_batch_that_failed_whole_stops_the_rollout(remote, start_engine):
+    """As Ansible's serial: with no max_fail, a batch whose every run failed still
+    stops the later ones (they end skipped, never started)."""
+    keys, known, servers = remote
+    bad = {servers[0].port, servers[1].port}  # w1 and w2: the whole first batch
+    cmd = " && ".join(f"test $TEST_SERVER_PORT != {p}" for p in sorted(bad))
+    cfg = config(servers, job("deploy", cmd, targets="@web",
+                              rollout=make_rollout(2, None, None)))
+    engine, _ = await start_engine(cfg, scheduling=False)
+    done = await _run(engine, keys, known, "deploy")
+    assert [(r["host"], r["state"]) for r in done] == [
+        ("w1", "failed"), ("w2", "failed"), ("w3", "skipped"), ("w4", "skipped"),
+        ("w5", "skipped")]
+    assert done[4]["reason"] == ("not started: the rollout stopped: the 2 runs of batch 1 "
+                                 "of 3 failed")

@@ -98,6 +98,26 @@ def test_unreachable_hosts_count_and_a_rerun_goes_on(tmp_path, fleet):
     assert "rollout stopped" not in again.stdout  # the last batch's failure stops nothing
 
 
+def test_a_canary_that_fails_goes_no_further(tmp_path, fleet):
+    """A batch in which every host failed stops the rollout, max-fail or not, as
+    Ansible's serial does: here the canary, then a whole batch of two."""
+    marks = tmp_path / "marks"
+    (marks / "order").parent.mkdir()
+    (marks / f"fail.{fleet.port_of(0)}").touch()
+    out = run_fd(tmp_path, fleet, "fanout", "@web", "--serial", "1,25%", "--",
+                 _marking(marks))
+    assert out.returncode == 1, out.stderr
+    assert ("rollout stopped: the host of batch 1 of 5 failed; 11 hosts not started "
+            "(skipped)") in out.stdout
+    assert _ran(fleet, marks) == [1]
+    for i in (2, 3):
+        (marks / f"fail.{fleet.port_of(i)}").touch()
+    out = run_fd(tmp_path, fleet, "fanout", "web[01-12]", "--serial", "2", "--",
+                 _marking(marks))
+    assert "rollout stopped: the 2 hosts of batch 2 of 6 failed" in out.stdout
+    assert "1 ok, 3 failed, 8 skipped (12 hosts" in out.stdout
+
+
 def test_a_canary_runs_alone_first(tmp_path, fleet):
     marks = tmp_path / "marks"
     out = run_fd(tmp_path, fleet, "fanout", "@web", "--serial", "1,25%", "--",
@@ -118,6 +138,12 @@ def test_a_canary_runs_alone_first(tmp_path, fleet):
     (["--max-fail", "150%"], "fleetdeck: --max-fail: 150% is more than 100%"),
     (["--max-fail", "-1"], "fleetdeck: --max-fail: "),
     (["--pause-between", "soon"], "fleetdeck: --pause-between: "),
+    # an empty value (an unset "$SERIAL") is no "every host at once"
+    (["--serial", ""], "fleetdeck: --serial: an empty batch size"),
+    (["--serial", "2", "--max-fail", ""], "fleetdeck: --max-fail: '' is not a number"),
+    (["--serial", "2", "--pause-between", ""], "fleetdeck: --pause-between: "),
+    (["--max-fail", "1"], "fleetdeck: --max-fail: needs serial too"),
+    (["--pause-between", "5s"], "fleetdeck: --pause-between: needs serial too"),
 ])
 def test_bad_rollout_options_are_usage_errors(tmp_path, fleet, flags, said):
     out = run_fd(tmp_path, fleet, "fanout", "@web", *flags, "--", "true")

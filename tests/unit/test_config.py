@@ -491,3 +491,16 @@ def test_a_byte_order_mark_is_not_part_of_the_config(tmp_path: Path):
     path = tmp_path / "bom.toml"
     path.write_bytes(b"\xef\xbb\xbf" + b'[jobs.a]\ncommand = "true"\n')
     assert list(load_config(path).jobs) == ["a"]
+
+
+@pytest.mark.parametrize(("keys", "line"), [
+    ('serial = ""', ":3: jobs.d.serial: an empty batch size; write sizes like 1,5,25%"),
+    ("max_fail = 1", ":3: jobs.d.max_fail: needs serial too (it acts between batches)"),
+    ('serial = [[1]]', ":3: jobs.d.serial: '[1]' is not a number of hosts or a percentage"),
+    ('serial = 2\nmax_fail = ""', ":4: jobs.d.max_fail: '' is not a number of hosts"),
+])
+def test_a_rolling_job_says_which_key_is_wrong(tmp_path: Path, keys: str, line: str) -> None:
+    path = write(tmp_path, '[jobs.d]\ncommand = "true"\n' + keys + '\ntargets = "@web"\n'
+                 '[hosts.w]\naddress = "10.0.0.1"\ngroups = ["web"]\n')
+    got = lines_of(path)
+    assert len(got) == 1 and got[0].startswith(f"{path}{line}"), got

@@ -166,9 +166,8 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
     """Everything after the first `--` is a fan-out's command, whatever options came
     between the pattern and it (`fanout web[1-3] --gather -- uptime`)."""
     head = argv[:argv.index("--")] if "--" in argv else argv
-    durations = {"silence", "maintenance"} & set(head)  # commands whose words are durations
-    for arg in head if durations else ():  # argparse reads `-1h` as an unknown option,
-        if re.fullmatch(r"-\d+(\.\d+)?[a-z]+", arg):  # then asked for the duration
+    for arg in head:  # argparse reads `-1h` as an option (there is none such), then
+        if re.fullmatch(r"-\d+(\.\d+)?[a-z]+", arg):  # asks for the duration it left out
             parser.error(f"{arg}: a duration is not negative (e.g. {arg[1:]})")
     if "--" not in argv or "fanout" not in argv[:argv.index("--")]:
         return parser.parse_args(argv)  # `run -- a`: argparse's own `--`
