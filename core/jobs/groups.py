@@ -149,6 +149,21 @@ async def terminate_group(pgid: int, grace: float) -> bool:
     return True
 
 
+async def terminate_strays(env: dict[str, str] | None, pgid: int, grace: float) -> None:
+    """A stopped run's processes that left its process group (`setsid`, a daemon's
+    double fork) still carry its FLEETDECK_INSTALL and FLEETDECK_RUN_ID: they are
+    stopped too, as the next engine would stop them after a crash. Only for a run that
+    was stopped: a run that ended by itself may leave a daemon behind on purpose."""
+    install = (env or {}).get("FLEETDECK_INSTALL", "")
+    run = (env or {}).get("FLEETDECK_RUN_ID", "")
+    if not install or not run.isdigit():
+        return
+    found = await asyncio.to_thread(find_run_groups, install, {int(run)})
+    groups = found.get(int(run), set()) - {pgid}
+    if groups:
+        await asyncio.gather(*(terminate_group(g, grace) for g in groups))
+
+
 def find_run_groups(install: str, run_ids: set[int]) -> dict[int, set[int]]:
     """The live process groups of these runs of this install, by run id, found by the
     variables in their processes' environments."""

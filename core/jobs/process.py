@@ -17,7 +17,12 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.jobs.groups import process_create_time, spawn_group, terminate_group
+from core.jobs.groups import (
+    process_create_time,
+    spawn_group,
+    terminate_group,
+    terminate_strays,
+)
 
 CHUNK = 16384  # read per wake-up: a job printing flat out must not hold the loop (keys)
 MAX_EVENT_LINE = 8192  # longer lines reach the log file whole and events cut
@@ -244,6 +249,8 @@ class LocalProcess:
             if not self._exited.done():  # timed out or cancelled
                 await terminate_group(pid, self.kill_grace)
                 await self._exited
+            if self._stopping is not None:  # and what left its group, the leader gone too
+                await terminate_strays(self.env, pid, self.kill_grace)
             # the leader is gone; whatever it left in its group is not ours to keep
             # reading from forever, but we give it a moment to flush its pipes
             if self._pipes:
@@ -252,8 +259,9 @@ class LocalProcess:
                 for fd in list(self._pipes):
                     self._close_pipe(fd)
         except asyncio.CancelledError:
-            # the engine is going away: do not leave the group behind
+            # the engine is going away: do not leave the group behind, nor what left it
             await terminate_group(pid, min(self.kill_grace, 5.0))
+            await terminate_strays(self.env, pid, min(self.kill_grace, 5.0))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._exited), 2.0)  # reaped, no zombie
             for fd in list(self._pipes):

@@ -399,3 +399,39 @@ async def test_a_listing_by_a_state_or_trigger_there_is_none_of_says_so(start_en
         engine.list_runs(triggers=["cron"])
     assert str(bad_trigger.value).startswith("unknown trigger 'cron'; one of schedule")
     assert engine.list_runs(states=["failed"], triggers=["manual"]) == []
+
+
+@pytest.mark.parametrize("how", ["cancel", "timeout", "stop"])
+async def test_a_stopped_run_takes_what_left_its_group_with_it(start_engine, tmp_path, how):
+    """A process the run moved out of its group (setsid: a daemon's way) is stopped with
+    the run when a person cancels it, its timeout ends it or the engine stops, as the
+    next engine would stop it after a crash."""
+    pidfile = tmp_path / "escaped.pid"
+    cmd = (f"setsid sh -c 'echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; "
+           f"exec sleep 300' </dev/null >/dev/null 2>&1 & echo up; sleep 300")
+    engine, rec = await start_engine(
+        make_config(job("escape", cmd, timeout=2.0 if how == "timeout" else None)),
+        scheduling=False)
+    [run] = await engine.run_job("escape")
+    started = await rec.wait_for(lambda e: e.kind == "run_started")
+    await rec.wait_for(lambda e: e.kind == "output_line" and e.line == "up")
+    await until_async(pidfile.exists, "the escaped process to write its pid")
+    escaped = int(pidfile.read_text())
+    assert os.getpgid(escaped) != started.run["pgid"]  # out of the run's group
+    if how == "cancel":
+        await asyncio.wait_for(engine.cancel_run(run["id"]), 30)
+    elif how == "timeout":
+        done = await asyncio.wait_for(engine.wait_run(run["id"]), 60)
+        assert done["state"] == "timed_out"
+    else:
+        await engine.stop()
+
+    def gone() -> bool:
+        try:
+            os.kill(escaped, 0)
+        except ProcessLookupError:
+            return True
+        with open(f"/proc/{escaped}/stat") as f:  # a zombie of init's is gone too
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+    await until_async(gone, f"the escaped process {escaped} to be stopped ({how})")
