@@ -14,7 +14,6 @@ import os
 import re
 import stat
 from collections.abc import Mapping
-from pathlib import Path
 
 REF_RE = re.compile(r"\$\{(?:file:([^}]+)|([A-Za-z_][A-Za-z0-9_]*))\}")
 MASK = "***"
@@ -81,23 +80,46 @@ def file_problem(path: str) -> str | None:
     return None
 
 
+MAX_SECRET_BYTES = 64 * 1024  # a key or a token; /dev/zero is a file too
+
+
+def read_secret_file(path: str) -> str:
+    """A ${file:PATH} secret's value: the file's text without its last newline; a
+    SecretError naming the file when it may not hold one or cannot be used as one."""
+    problem = file_problem(path)
+    if problem:
+        raise SecretError(f"secret file {problem}")
+    full = os.path.expanduser(path)
+    try:
+        with open(full, "rb") as f:
+            data = f.read(MAX_SECRET_BYTES + 1)
+    except OSError as e:
+        raise SecretError(f"secret file {full}: {e.strerror or e}") from None
+    if len(data) > MAX_SECRET_BYTES:
+        raise SecretError(f"secret file {full}: larger than {MAX_SECRET_BYTES // 1024} KB")
+    if b"\0" in data:  # no environment variable, header or password can carry one
+        raise SecretError(f"secret file {full}: holds a NUL byte")
+    try:
+        return data.decode("utf-8").rstrip("\n")
+    except UnicodeDecodeError:
+        raise SecretError(f"secret file {full}: not UTF-8 text") from None
+
+
 def resolve(text: str, found: list[str], env: Mapping[str, str] | None = None) -> str:
-    """``text`` with its references filled in; each value is added to ``found``."""
+    """``text`` with its references filled in; each value is added to ``found`` (and,
+    for a value of several lines, each of its lines: output is masked line by line)."""
     env = os.environ if env is None else env
 
     def sub(m: re.Match[str]) -> str:
         path, name = m.group(1), m.group(2)
         if path is not None:
-            problem = file_problem(path)
-            if problem:
-                raise SecretError(f"secret file {problem}")
-            value = Path(path).expanduser().read_text(encoding="utf-8").rstrip("\n")
+            value = read_secret_file(path)
         else:
             value = env.get(name)
             if value is None:
                 raise SecretError(f"environment variable {name} is not set")
-        if len(value) >= MIN_MASKED:
-            found.append(value)
+        found.extend(part for part in {value, *value.splitlines()}
+                     if len(part.strip()) >= MIN_MASKED)
         return value
 
     return REF_RE.sub(sub, text)

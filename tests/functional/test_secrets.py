@@ -65,6 +65,51 @@ async def test_a_secret_that_cannot_be_filled_in_fails_the_run_naming_it(
     assert "not-so-secret" not in b["reason"]
 
 
+async def test_a_secret_of_several_lines_is_masked_line_by_line(start_engine, state_dir,
+                                                               tmp_path):
+    """A private key in a ${file:} is printed line by line: each of its lines is masked
+    in the log, the events and the state, not only the whole value (which no line of
+    output ever equals)."""
+    body = ["b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW",
+            "QyNTUxOQAAACDx9Tq2ZnU0bXlmYWtla2V5Zm9ydGVzdHNvbmx5AAAAoJ1dZmFrZQAAAAtz"]
+    key = tmp_path / "id_test"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n" + "\n".join(body)
+                   + "\n-----END OPENSSH PRIVATE KEY-----\n")
+    key.chmod(0o600)
+    config = make_config(job("leak", 'printf "%s\\n" "$KEY"; echo "k=$KEY" >&2',
+                             env={"KEY": f"${{file:{key}}}"}))
+    engine, rec = await start_engine(config, scheduling=False)
+    (run,) = await engine.run_job("leak", actor=Actor.local("cli"))
+    done = await engine.wait_run(run["id"])
+    assert done["state"] == "succeeded", done["reason"]
+    log = engine.run_log_path(run["id"]).read_text()
+    assert log.count("***") >= 2 * len(body)  # stdout and stderr
+    await engine.stop()
+    events = json.dumps([dataclasses.asdict(e) for e in rec.events], default=str)
+    for line in body:
+        assert line not in log and line not in events
+        assert line.encode() not in everything_written(state_dir)
+
+
+async def test_a_secret_file_that_is_no_text_fails_the_run_naming_it(start_engine,
+                                                                    tmp_path):
+    nul, latin = tmp_path / "nul", tmp_path / "latin"
+    nul.write_bytes(b"abc\0def")
+    latin.write_bytes(b"caf\xe9-secret")
+    for f in (nul, latin):
+        f.chmod(0o600)
+    config = make_config(job("a", "true", env={"X": f"${{file:{nul}}}"}),
+                         job("b", "true", env={"X": f"${{file:{latin}}}"}))
+    engine, _rec = await start_engine(config, scheduling=False)
+    (a,) = await engine.run_job("a", actor=Actor.local("cli"))
+    (b,) = await engine.run_job("b", actor=Actor.local("cli"))
+    a, b = await engine.wait_run(a["id"]), await engine.wait_run(b["id"])
+    assert (a["state"], a["reason"]) == (
+        "failed", f"cannot start: secret file {nul}: holds a NUL byte")
+    assert (b["state"], b["reason"]) == (
+        "failed", f"cannot start: secret file {latin}: not UTF-8 text")
+
+
 async def test_a_secret_never_reaches_the_screen(state_dir, tmp_path, monkeypatch):
     """The console, as a person sees it: the run's output screen and the Runs screen
     captured as SVG and as text hold the mask, never the value."""

@@ -218,6 +218,15 @@ def test_check_config_warns_of_references_it_cannot_fill_here(tmp_path):
         f"directory"]
 
 
+def test_check_config_warns_of_a_secret_file_that_is_no_text(tmp_path):
+    nul = tmp_path / "nul"
+    nul.write_bytes(b"abc\0def")
+    nul.chmod(0o600)
+    cfg, said = warnings_of(tmp_path, f'[jobs.a]\ncommand = "env"\n'
+                            f'env = {{ N = "${{file:{nul}}}" }}\n', 1)
+    assert said == [f"warning: {cfg}:3: jobs.a.env.N: ${{file:{nul}}}: holds a NUL byte"]
+
+
 def test_a_local_jobs_working_folder_missing_here_is_a_warning(tmp_path):
     cfg, said = warnings_of(tmp_path, '[jobs.a]\ncommand = "pwd"\ncwd = "/nonexistent/dir"\n'
                             '[jobs.b]\ncommand = "pwd"\ncwd = "~"\n', 1)

@@ -181,16 +181,19 @@ def _references(config: Any) -> list[tuple[tuple[str, ...], str]]:
 def _unfilled(text: str) -> list[str]:
     """References that could not be filled in here and now (the daemon's environment and
     files may differ: a warning, not an error)."""
-    from core.secrets import REF_RE, file_problem, reference_doubt
+    from core.secrets import REF_RE, SecretError, read_secret_file, reference_doubt
 
     out = [doubt] if (doubt := reference_doubt(text)) else []
     for m in REF_RE.finditer(text):
         path, name = m.group(1), m.group(2)
         if name is not None and name not in os.environ:
             out.append(f"${{{name}}}: not set in this environment (the daemon's must have it)")
-        elif path is not None and (problem := file_problem(path)):
-            why = problem.split(": ", 1)[-1]
-            out.append(f"${{file:{path}}}: {why[:1].lower() + why[1:]}")
+        elif path is not None:
+            try:
+                read_secret_file(path)
+            except SecretError as e:
+                why = str(e).split(": ", 1)[-1]
+                out.append(f"${{file:{path}}}: {why[:1].lower() + why[1:]}")
     return out
 
 
