@@ -41,6 +41,7 @@ from core.remote.results import (
 from core.remote.rollout import Rollout, failures, stop_reason
 from core.remote.ssh import SSHError, SSHPool, target_for
 from core.remote.transfer import Transfer
+from core.store.fanouts import owner
 
 DEFAULT_FORKS = 64
 SAVE_EVERY = 0.5  # seconds: a host's end is in the record at most this late
@@ -144,6 +145,7 @@ class FanOut:
             "out_dir": str(self.out_dir) if self.out_dir else None,
             "hosts": {n: r.to_dict() for n, r in self.results.items()},
             "trusted": [list(t) for t in self.pool.trusted[self._trusted_from:]],
+            "owner": owner(),  # a reader can tell a fan-out whose process died
         }
 
     def cancel(self) -> None:

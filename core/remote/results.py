@@ -67,6 +67,19 @@ def exit_status(results: Iterable[HostResult | dict[str, Any]]) -> int:
     return 0
 
 
+def abandoned(rec: dict[str, Any], why: str, now: float) -> dict[str, Any]:
+    """A fan-out record whose process died before it ended (kill -9, a Ctrl-C before it
+    could write its end): its unfinished hosts end `cancelled` with `why`, and the
+    record ends with the counts and exit status of what it holds."""
+    hosts = {n: h if h.get("state") in FINAL else
+             dict(h, state=HostClass.CANCELLED.value, reason=why, finished_at=now)
+             for n, h in (rec.get("hosts") or {}).items()}
+    roll = rec.get("rollout")
+    return dict(rec, hosts=hosts, state="cancelled", finished_at=now, interrupted=why,
+                counts=counts(hosts.values()), exit_status=exit_status(hosts.values()),
+                rollout=dict(roll, held=False) if roll else roll)
+
+
 def summary_line(results: Iterable[HostResult | dict[str, Any]], elapsed: float | None = None,
                  fanout_id: int | None = None) -> str:
     """"12 ok, 1 failed (13 hosts, 2.1s, fan-out #4)"; a push or pull's ok hosts say how

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,36 @@ from core.store.storage import private_dir
 SEGMENT_SIZE = 100
 DEFAULT_RETENTION = 2000
 _SEG_RE = re.compile(r"^fanouts-(\d{6,})\.json$")
+
+
+@functools.cache
+def _started() -> float | None:
+    from core.jobs.groups import process_create_time
+
+    return process_create_time(os.getpid())
+
+
+def owner() -> list[Any]:
+    """This process as the owner a fan-out record names: pid and start time (a pid
+    alone may be another process's by the time someone reads the record)."""
+    return [os.getpid(), _started()]
+
+
+def _owner_gone(who: Any) -> bool:
+    """Has the process that wrote an unfinished record ended? (False when unknown)"""
+    from core.jobs.groups import process_create_time
+
+    if not isinstance(who, list) or len(who) != 2 or not isinstance(who[0], int):
+        return False
+    pid, started = who
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # someone else's: not the fleetdeck that wrote it
+        return True
+    now = process_create_time(pid)
+    return isinstance(started, float) and now is not None and abs(now - started) > 0.05
 
 
 class FanOutStore:
@@ -102,6 +134,25 @@ class FanOutStore:
                 for fid in range(first, first + SEGMENT_SIZE):
                     shutil.rmtree(self.logs / str(fid), ignore_errors=True)
 
+    def _settled(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """The record as it ended: one whose process died before it could write its end
+        ends here, its unfinished hosts `cancelled` (written back, unless read-only)."""
+        if rec.get("finished_at") or not _owner_gone(rec.get("owner")):
+            return rec
+        from core.remote.results import abandoned
+
+        settled = abandoned(rec, f"not finished: fleetdeck (pid {rec['owner'][0]}) died "
+                            "while it ran", time.time())
+        if not self.read_only:
+            fid = int(rec["id"])
+            with self._locked():
+                db, storage = open_db(self._segment_path(fid), False)
+                current = db.table("fanouts").get(doc_id=fid)
+                if current is not None and not current.get("finished_at"):
+                    put(db.table("fanouts"), fid, settled)
+                    storage.flush()
+        return settled
+
     # ---------------------------------------------------------------- reading ----
     def get(self, fanout_id: int) -> dict[str, Any] | None:
         path = self._segment_path(fanout_id)
@@ -109,7 +160,7 @@ class FanOutStore:
             return None
         db, _ = open_db(path, True)
         doc = db.table("fanouts").get(doc_id=fanout_id)
-        return dict(doc) if doc is not None else None  # type: ignore[arg-type]
+        return self._settled(dict(doc)) if doc is not None else None  # type: ignore[arg-type]
 
     def list(self, limit: int = 30) -> list[dict[str, Any]]:
         """Newest first."""
@@ -122,7 +173,7 @@ class FanOutStore:
             db, _ = open_db(self.dir / f"fanouts-{k:06d}.json", True)
             docs = sorted(db.table("fanouts").all(), key=lambda d: d.doc_id, reverse=True)
             for doc in docs:
-                out.append(dict(doc))
+                out.append(self._settled(dict(doc)))
                 if len(out) >= limit:
                     return out
         return out

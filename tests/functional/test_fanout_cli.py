@@ -242,6 +242,36 @@ def test_ctrl_c_cancels_running_hosts_and_still_prints_the_summary(tmp_path, fle
     assert os.path.exists(state / "fanouts")
 
 
+def test_a_fanout_whose_process_died_ends_for_every_reader(tmp_path, fleet):
+    """kill -9 (or a Ctrl-C before the end was written) leaves a record of unfinished
+    hosts: readers see it ended, those hosts cancelled saying why, and can rerun it."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "known_hosts").write_text(fleet["known"])
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(fleet["config"])
+    proc = subprocess.Popen(
+        [*FLEETDECK, "--config", str(cfg), "--state-dir", str(state), "fanout", "@web", "--",
+         f"echo begun; [ -e {tmp_path}/fixed ] || sleep 30"], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=_env(tmp_path))
+    assert proc.stdout is not None
+    assert sorted(proc.stdout.readline() for _ in range(3)) == [
+        "web01: begun\n", "web02: begun\n", "web03: begun\n"]
+    proc.kill()
+    proc.communicate(timeout=30)
+    [rec] = json.loads(fd(tmp_path, fleet, "fanouts", "--json").stdout)
+    assert rec["finished_at"] and rec["counts"] == {"cancelled": 3}
+    full = json.loads(fd(tmp_path, fleet, "fanouts", str(rec["id"]), "--json").stdout)
+    assert {h["reason"] for h in full["hosts"].values()} == {
+        f"not finished: fleetdeck (pid {proc.pid}) died while it ran"}
+    stop = fd(tmp_path, fleet, "cancel", "--fanout", str(rec["id"]))
+    assert stop.returncode == 2 and "has ended" in stop.stderr
+    (tmp_path / "fixed").touch()  # the hosts (loopback) see it: the rerun ends at once
+    again = fd(tmp_path, fleet, "fanout", "--rerun", str(rec["id"]))
+    assert again.returncode == 0, again.stderr
+    assert "rerunning 3 of 3 hosts: 3 cancelled" in again.stdout
+
+
 def test_run_of_a_job_on_a_group_prefixes_every_line_with_its_host(tmp_path, fleet):
     """A job on `@web` is one run per host; `run` prefixes each line with its host (the
     target pattern has no comma: the prefix follows the runs, not the pattern's text)."""
