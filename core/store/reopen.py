@@ -67,6 +67,8 @@ class Reopening:
         self._next_id = max(1, int(stored.get("next_id") or 1))
         if not self.read_only:  # ids up to the reservation may have been handed out
             self._next_id = max(self._next_id, int(stored.get("reserved") or 0))
+        if self._head.storage.unreadable:  # set aside with the ids it held: none again
+            self._next_id = max(self._next_id, (newest + 1) * self.segment_size)
         self._reserved = self._next_id
         counts = decode_counts(stored.get("segments") or [])
         self._counts = {k: n for k, n in counts.items() if k in on_disk}

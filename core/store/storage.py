@@ -144,6 +144,7 @@ class AtomicJSONStorage(Storage):
         self.version = 0  # bumped by every write()
         self.written_version = 0  # the version last made durable
         self.loaded_from_disk = False  # True when opening parsed an existing file
+        self.unreadable = False  # True when the file was there but could not be read
         self._lock = threading.Lock()
         self._data: dict[str, dict[str, Any]] = self._load()
 
@@ -218,6 +219,7 @@ class AtomicJSONStorage(Storage):
         return data
 
     def _quarantine(self, error: Exception) -> None:
+        self.unreadable = True
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         if self.read_only:
             log.warning("state file %s cannot be read (%s); showing it as empty",
