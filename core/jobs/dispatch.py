@@ -166,14 +166,16 @@ class Dispatch:
                 self._record_batch(runs, claims)  # skips take ids: keep records in id order
                 runs, claims = [], {}
                 self._record_skips(job, to_skip, due)
+            backlog: set[int] = set()  # this hand-over's runs: in turn, not overlaps
             for occ, trigger in to_run:
                 try:
                     hosts = self._targets(job.targets)
                 except TargetError as e:
                     self._notice("error", f"job {job.name}: {e}", job.name)
                     continue
-                made = [self._create_run(job, host, trigger, occ, None, runs)
-                         for host in hosts]
+                made = [self._create_run(job, host, trigger, occ, None, runs,
+                                         backlog=backlog) for host in hosts]
+                backlog.update(r.id for r in made if r.state == _QUEUED)
                 self._rollouts.plan([a for r in made if (a := self._active.get(r.id))],
                                     job.rollout)
                 created = created or bool(made)
@@ -239,8 +241,11 @@ class Dispatch:
     def _create_run(self, job: Job, host: str, trigger: Trigger, occ: float | None,
                     who: str | None, batch: list[tuple[Run, dict[str, Any]]] | None = None,
                     queued_at: float | None = None,
-                    workflow: dict[str, Any] | None = None) -> Run:
+                    workflow: dict[str, Any] | None = None,
+                    backlog: set[int] | frozenset[int] = frozenset()) -> Run:
         """A new run of `job` on `host`, queued behind what its overlap policy says.
+        Runs in `backlog` (occurrences handed over with this one: run_all's catch-up)
+        are no overlap to skip or replace: it runs after them.
 
         With ``batch`` the run is queued at once but recorded in the store later, with
         the rest of the batch (``_record_batch``), in the same loop turn. Either way it
@@ -250,8 +255,9 @@ class Dispatch:
         policy = job.overlap
         same = [] if policy == "allow" else [
             a for a in self._active_by_job.get(job.name, {}).values() if a.run.host == host]
-        if policy == "skip" and same and trigger != Trigger.MANUAL:
-            ids = ", ".join(f"#{a.run.id}" for a in same)
+        earlier = [a for a in same if a.run.id not in backlog]
+        if policy == "skip" and earlier and trigger != Trigger.MANUAL:
+            ids = ", ".join(f"#{a.run.id}" for a in earlier)
             return self._record_skipped(job, occ, f"run {ids} still active (overlap=skip)", host)
         run = Run(
             id=self.store.next_run_id(), job=job.name, host=host, command=job.command,
@@ -264,11 +270,10 @@ class Dispatch:
             workflow=workflow if workflow is not None else self._new_workflow(job, host),
         )
         act = ActiveRun(run, job)
-        if policy == "replace" and same:
-            for other in same:
+        if policy == "replace":
+            for other in earlier:
                 self._cancel(other, f"replaced by run #{run.id} (overlap=replace)")
-            act.after = {a.run.id for a in same}
-        elif policy in ("queue", "skip") and same:  # skip: a person's run-now waits its turn
+        if same:  # skip: a person's run-now waits its turn
             act.after = {a.run.id for a in same}
         self._active[run.id] = act
         self._active_by_job.setdefault(job.name, {})[run.id] = act

@@ -209,6 +209,31 @@ async def test_misfire_policy_after_downtime(start_engine, state_dir, policy, ex
     assert engine.get_job("m")["next_fire"] == last + 360
 
 
+@pytest.mark.parametrize("overlap", ["skip", "queue", "replace"])
+async def test_run_all_runs_the_backlog_one_after_another(start_engine, state_dir, overlap):
+    """The occurrences one hand-over brings (run_all's catch-up) are not each other's
+    overlap: they run in turn, where skip dropped all but the first and replace
+    cancelled each with the next. A run active before them is still the overlap."""
+    now = (time.time() // 60) * 60 + 30
+    last = now - 30 - 300
+    store = Store.open(state_dir)
+    store.update_job_state("m", first_seen=last, last_occurrence=last)
+    store.commit()
+    store.close()
+    config = make_config(job("m", "sleep 0.1", schedule="every 1m", misfire="run_all",
+                             misfire_grace=1, overlap=overlap))
+    engine, rec = await start_engine(config, clock=lambda: now)
+    await until_async(lambda: len(engine.list_runs(job="m", limit=None)) >= 5,
+                      "the missed occurrences handled")
+    for r in engine.list_runs(job="m", limit=None):
+        await engine.wait_run(r["id"])
+    runs = sorted(engine.list_runs(job="m", limit=None), key=lambda r: r["id"])
+    assert [r["state"] for r in runs] == ["succeeded"] * 5, [r["reason"] for r in runs]
+    assert [r["occurrence"] for r in runs] == [last + 60 * i for i in range(1, 6)]
+    for before, after in zip(runs, runs[1:], strict=False):
+        assert after["started_at"] >= before["finished_at"]  # in turn, not at once
+
+
 async def test_recovery_marks_runs_interrupted_and_kills_a_surviving_group(start_engine,
                                                                           state_dir):
     # a run left `running` by a dead engine, whose process group is still alive
