@@ -243,3 +243,19 @@ def test_a_negative_duration_is_named_not_a_missing_argument(tmp_path):
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.splitlines()[-1] == (
             f"fleetdeck: error: {argv[-1]}: a duration is not negative (e.g. {argv[-1][1:]})")
+
+
+@pytest.mark.parametrize("argv", [
+    ["push", "local", "", "/tmp/x"], ["push", "local", "a", ""],
+    ["push", "local", "a", "/tmp/x", "--mode", ""], ["push", "local", "a", "/x", "--owner", ""],
+    ["pull", "local", "/etc/hostname", ""], ["fanout", "local", "--out-dir", "", "--", "true"],
+    ["fanout", "local", "--timeout", "", "--", "true"], ["runs", "--since", ""],
+    ["audit", "--since", ""], ["daemon", "--metrics", ""],
+])
+def test_an_empty_value_is_a_mistake_not_here(tmp_path, argv):
+    """`push web '' /dest/` pushed the current folder, `pull ... ''` wrote into it: an
+    empty value (an unset "$SRC" in a script) is named, and nothing runs."""
+    proc = fd(tmp_path, *argv)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines()[-1].endswith(": empty value"), proc.stderr
+    assert not (tmp_path / "state" / "fanouts").exists()

@@ -151,6 +151,14 @@ def path_arg(text: str) -> Path:
     return Path(text)
 
 
+def text_arg(text: str) -> str:
+    """A value that says something: an empty one (an unset "$VAR" in a script) is a
+    mistake, never "the default" nor "here"."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty value")
+    return text
+
+
 def run_id(text: str) -> int:
     try:
         value = int(text.lstrip("#"))

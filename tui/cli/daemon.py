@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.heap import freeze_long_lived
-from tui.cli.common import CLIError, console, engine_errors, state_dir_of
+from tui.cli.common import CLIError, console, engine_errors, state_dir_of, text_arg
 from tui.cli.jobs import run_line
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 def add_parsers(sub: Any) -> None:
     d = sub.add_parser("daemon", help="run the engine until SIGINT/SIGTERM")
     d.add_argument("--quiet", action="store_true", help="no run lines on stdout")
-    d.add_argument("--metrics", metavar="HOST:PORT", default=None,
+    d.add_argument("--metrics", metavar="HOST:PORT", default=None, type=text_arg,
                    help="serve Prometheus metrics there, e.g. 127.0.0.1:9464 (default: "
                         "no metrics)")
     d.add_argument("--print-systemd-unit", action="store_true",
@@ -38,7 +38,7 @@ def add_parsers(sub: Any) -> None:
     r = sub.add_parser("reload", help="make the running daemon re-read its config")
     r.set_defaults(func=cmd_reload, needs_config=False)
     a = sub.add_parser("audit", help="the audit trail: every action a person took")
-    a.add_argument("--since", metavar="D", default=None,
+    a.add_argument("--since", metavar="D", default=None, type=text_arg,
                    help="only the last D, e.g. 2h, 30m (default: everything)")
     a.add_argument("--json", action="store_true", help="print the records as JSON")
     a.set_defaults(func=cmd_audit, needs_config=False)

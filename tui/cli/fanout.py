@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from core.remote.classes import HOST_CLASSES, NOT_OK, NOT_OK_CLASSES
-from tui.cli.common import ACTOR, CLIError, on_engine
+from tui.cli.common import ACTOR, CLIError, on_engine, text_arg
 from tui.cli.fanouts import fanout_id
 
 EXIT_INTERRUPTED = 130
@@ -65,7 +65,7 @@ def add_parsers(sub: Any) -> None:
                         "with --gather, both)")
     f.add_argument("--gather", action="store_true",
                    help="print output grouped by identical text at the end")
-    f.add_argument("--out-dir", metavar="DIR",
+    f.add_argument("--out-dir", metavar="DIR", type=text_arg,
                    help="also write each host's stdout and stderr to DIR/HOST.stdout and "
                         "DIR/HOST.stderr (created when missing)")
     f.add_argument("--rerun", type=fanout_id, metavar="ID",
@@ -84,10 +84,10 @@ def add_run_options(p: Any, what: str) -> None:
     """The options every fan-out kind takes (a command, a push, a pull)."""
     p.add_argument("--forks", type=int, default=64, metavar="N",
                    help="hosts at once (default: 64; with --rerun, the recorded fan-out's)")
-    p.add_argument("--timeout", default=None, metavar="D",
+    p.add_argument("--timeout", default=None, metavar="D", type=text_arg,
                    help=f"{what} timeout per host, e.g. 30s (default: no timeout; with "
                         "--rerun, the recorded fan-out's)")
-    p.add_argument("--connect-timeout", default="10s", metavar="D",
+    p.add_argument("--connect-timeout", default="10s", metavar="D", type=text_arg,
                    help="SSH connect timeout (default: 10s; with --rerun, the recorded "
                         "fan-out's)")
     p.add_argument("--serial", metavar="N|N%[,...]",

@@ -30,6 +30,7 @@ from tui.cli.common import (
     err,
     on_engine,
     run_id,
+    text_arg,
     view,
 )
 from tui.cli.fanouts import fanout_id
@@ -52,7 +53,7 @@ def add_parsers(sub: Any) -> None:
     rs.add_argument("--job", help="only runs of this job (default: every job)")
     rs.add_argument("--state", action="append",
                     help="only runs in this state (repeatable; default: every state)")
-    rs.add_argument("--since", metavar="D",
+    rs.add_argument("--since", metavar="D", type=text_arg,
                     help="only the last D, e.g. 2h, 7d (with --missed: occurrences "
                          "scheduled in it; default: no limit in time)")
     rs.add_argument("--missed", action="store_true",

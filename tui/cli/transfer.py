@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tui.cli.common import CLIError, on_engine
+from tui.cli.common import CLIError, on_engine, text_arg
 from tui.cli.fanout import add_run_options, fan_out, hosts_for, run_params
 
 
@@ -27,11 +27,12 @@ def add_parsers(sub: Any) -> None:
                     "names, as Ansible's copy does: into DEST when it ends with / or is a "
                     "folder there; a folder SRC ending with / copies its contents.")
     p.add_argument("pattern", help="target pattern, e.g. 'web[01-20]'")
-    p.add_argument("src", help="the file or folder here")
-    p.add_argument("dest", help="the absolute path on the hosts")
-    p.add_argument("--mode", metavar="M", help="file mode on the hosts, e.g. 0644 (default: "
-                   "the replaced file's, else the source's)")
-    p.add_argument("--owner", metavar="U:G", help="owner on the hosts (chown: USER, "
+    p.add_argument("src", type=text_arg, help="the file or folder here")
+    p.add_argument("dest", type=text_arg, help="the absolute path on the hosts")
+    p.add_argument("--mode", metavar="M", type=text_arg,
+                   help="file mode on the hosts, e.g. 0644 (default: the replaced file's, "
+                        "else the source's)")
+    p.add_argument("--owner", metavar="U:G", type=text_arg, help="owner on the hosts (chown: USER, "
                    "USER:GROUP or :GROUP)")
     p.add_argument("--backup", action="store_true",
                    help="keep a replaced file as DEST.YYYY-MM-DD@HH:MM:SS~ on the host")
@@ -42,9 +43,9 @@ def add_parsers(sub: Any) -> None:
         "pull", help="fetch a file or folder from many hosts: pull PATTERN SRC DESTDIR",
         description="Fetch SRC from every host a pattern names into DESTDIR/HOST/ here.")
     q.add_argument("pattern", help="target pattern, e.g. 'web[01-20]'")
-    q.add_argument("src", help="the absolute path on the hosts")
-    q.add_argument("dest_dir", metavar="DESTDIR", help="the folder here (one subfolder "
-                   "per host; created when missing)")
+    q.add_argument("src", type=text_arg, help="the absolute path on the hosts")
+    q.add_argument("dest_dir", metavar="DESTDIR", type=text_arg,
+                   help="the folder here (one subfolder per host; created when missing)")
     add_run_options(q, "transfer")
     q.set_defaults(func=cmd_pull, gather=False, stream=False)
 
