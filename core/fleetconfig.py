@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import errno
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from core.jobs.config import (
 )
 from core.logs.rules import RULE, read_rules
 from core.logs.sources import SOURCE, read_sources
-from core.paths import default_config_path
+from core.paths import PIPE_WAIT, SilentPipe, default_config_path, read_capped
 from core.remote.config import GROUP, HOST, Group, Host, read_groups, read_hosts
 from core.schema import Key, json_schema
 from core.workflows.config import WORKFLOW, read_workflows
@@ -73,41 +72,6 @@ class Config:
 
 
 # --------------------------------------------------------------------------- loading ---
-PIPE_WAIT = 5.0  # seconds a named pipe may take to bring its first bytes
-
-
-class _Silent(Exception):
-    """A named pipe nothing wrote to in time."""
-
-
-def _read_capped(path: Path) -> bytes:
-    """At most the cap (/dev/zero is a file too). A named pipe in a folder is read once
-    something writes to it within PIPE_WAIT, else _Silent, not a hang; a shell's pipe
-    (`<(sops -d ...)`, /dev/stdin) has its writer already and may take its time."""
-    import select
-    import stat
-
-    named_pipe = stat.S_ISFIFO(os.stat(path).st_mode) and \
-        "pipe:[" not in os.path.realpath(path)
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | (os.O_NONBLOCK if named_pipe else 0))
-    try:
-        if stat.S_ISDIR(os.fstat(fd).st_mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-        if named_pipe:  # poll, not a thread's timed wait: those hang under libfaketime
-            waiting = select.poll()
-            waiting.register(fd, select.POLLIN | select.POLLHUP)
-            if not waiting.poll(int(PIPE_WAIT * 1000)):
-                raise _Silent(f"{path}: nothing writes to the pipe")
-            os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            try:
-                return f.read(MAX_FILE_BYTES + 1)
-            except OSError as e:
-                raise OSError(e.errno, e.strerror, str(path)) from None
-    finally:
-        os.close(fd)
-
-
 def load_config(path: Path | None = None, *, key_ids: Collection[str] = ()) -> Config:
     """Read and validate a config file; raise ConfigError listing every issue.
 
@@ -128,8 +92,8 @@ def read_config_text(path: Path) -> str:
     line, when it cannot be read or is no text."""
     source = str(path)
     try:
-        data = _read_capped(path)
-    except _Silent:
+        data = read_capped(path, MAX_FILE_BYTES)
+    except SilentPipe:
         raise ConfigError([ConfigIssue(source, "", f"a named pipe nothing writes to (waited "
                                        f"{PIPE_WAIT:g}s); name the file itself")]) from None
     except FileNotFoundError as e:

@@ -259,3 +259,16 @@ def test_an_empty_value_is_a_mistake_not_here(tmp_path, argv):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.splitlines()[-1].endswith(": empty value"), proc.stderr
     assert not (tmp_path / "state" / "fanouts").exists()
+
+
+def test_files_that_never_end_are_refused_not_read_for_ever(tmp_path):
+    """/dev/zero as a CA key grew to gigabytes; `init` onto a named pipe waited for a
+    reader for ever."""
+    key = fd(tmp_path, "trust-ca", "/dev/zero", "--hosts", "*", "--yes", timeout=30)
+    assert (key.returncode, key.stderr) == (
+        2, "fleetdeck: /dev/zero: larger than 64 KB; an SSH public key is one line\n")
+    pipe = tmp_path / "pipe.toml"
+    os.mkfifo(pipe)
+    init = fd(tmp_path, "init", str(pipe), "--force", timeout=30)
+    assert (init.returncode, init.stderr) == (
+        2, f"fleetdeck: {pipe}: not a regular file; name the file to write\n")

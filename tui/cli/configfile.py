@@ -206,6 +206,8 @@ def cmd_init(args: argparse.Namespace) -> int:
                        f"{path / 'config.toml'}")
     if path.exists() and not args.force:
         raise CLIError(f"{path} already exists; use --force to overwrite it")
+    if path.exists() and not path.is_file():  # a pipe or a device would block or eat it
+        raise CLIError(f"{path}: not a regular file; name the file to write")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

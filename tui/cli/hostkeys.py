@@ -13,6 +13,7 @@ from typing import Any
 from tui.cli.common import CLIError, os_error_line
 
 _PATTERNS = re.compile(r"[^\s#]+")
+MAX_KEY_BYTES = 64 * 1024  # an RSA 16384 public key is under 3 KB
 
 EXPLAIN = """\
 Trusting a certificate authority (CA) means: a host whose name matches {patterns}
@@ -46,10 +47,19 @@ def read_public_key(path: Path) -> Any:
     """A CA's public key from a file, or a one-line error naming the file and why."""
     import asyncssh
 
+    from core.paths import PIPE_WAIT, SilentPipe, read_capped
+
     try:
-        text = path.read_text(errors="replace")
+        data = read_capped(path, MAX_KEY_BYTES)
+    except SilentPipe:
+        raise CLIError(f"{path}: a named pipe nothing writes to (waited {PIPE_WAIT:g}s); "
+                       "name the key file itself") from None
     except OSError as e:
         raise CLIError(os_error_line(e, path)) from None
+    if len(data) > MAX_KEY_BYTES:
+        raise CLIError(f"{path}: larger than {MAX_KEY_BYTES // 1024} KB; an SSH public key "
+                       "is one line")
+    text = data.decode(errors="replace")
     if "PRIVATE KEY" in text:
         raise CLIError(f"{path}: is a private key; give the CA's public key (the .pub "
                        "file)")
