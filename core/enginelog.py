@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 LOGGER = "fleetdeck"
 _FIELDS = ("job", "run_id", "host")
@@ -46,6 +47,16 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
+class _PrivateRotatingFile(logging.handlers.RotatingFileHandler):
+    """The log, 0600 from its first byte, and so is every file a rotation starts (the
+    handler's own open takes the umask's mode)."""
+
+    def _open(self) -> Any:
+        fd = os.open(self.baseFilename, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+        os.fchmod(fd, 0o600)  # one an older fleetdeck (or a person) left readable
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)  # noqa: SIM115
+
+
 def setup_logging(
     state_dir: Path | None, *, fmt: str = "text", to_stderr: bool = False, level: int = logging.INFO
 ) -> None:
@@ -59,9 +70,7 @@ def setup_logging(
     formatter: logging.Formatter = JsonFormatter() if fmt == "json" else TextFormatter()
     if state_dir is not None:
         path = state_dir / "fleetdeck.log"
-        fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
-        os.close(fd)
-        fh = logging.handlers.RotatingFileHandler(path, maxBytes=5 * 1024 * 1024, backupCount=3)
+        fh = _PrivateRotatingFile(path, maxBytes=5 * 1024 * 1024, backupCount=3)
         fh.setFormatter(formatter)
         logger.addHandler(fh)
     if to_stderr:
