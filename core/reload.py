@@ -44,7 +44,9 @@ class Reloader:
                 log.error("%s", msg)
                 self.engine.audit(actor, "reload", [str(self.path)],
                                   f"rejected: {len(lines)} errors")
-                raise EngineError(msg) from None
+                raise EngineError(f"config reload rejected ({len(lines)} error"
+                                  f"{'s' if len(lines) != 1 else ''}); the old config keeps "
+                                  "running:", lines) from None
             summary = self.engine.apply_config(config)
             summary["services"] += await self._start_new_services()
             log.info("config reloaded from %s: %s", self.path, summary)

@@ -15,9 +15,11 @@ class DaemonError(RuntimeError):
     (core.control.protocol.CODES; None when no daemon's answer came: a timeout, a broken
     frame, something else listening)."""
 
-    def __init__(self, message: str, code: str | None = None) -> None:
+    def __init__(self, message: str, code: str | None = None,
+                 details: list[str] | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.details = details or []  # the lines under it (a refused reload's errors)
 
 
 async def call(state_dir: Path, method: str, params: dict[str, Any] | None = None, *,
@@ -47,7 +49,9 @@ async def call(state_dir: Path, method: str, params: dict[str, Any] | None = Non
     finally:
         writer.close()
     if "error" in msg:
-        raise DaemonError(str(msg["error"]), msg.get("code"))
+        details = msg.get("details")
+        raise DaemonError(str(msg["error"]), msg.get("code"),
+                          [str(d) for d in details] if isinstance(details, list) else None)
     return msg.get("result")
 
 

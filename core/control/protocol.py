@@ -55,8 +55,12 @@ def encode(msg: dict[str, Any]) -> bytes:
     return json.dumps(msg, separators=(",", ":"), default=str).encode() + b"\n"
 
 
-def error_reply(rid: Any, code: str, message: str) -> bytes:
-    return encode({"id": rid, "error": message, "code": code})
+def error_reply(rid: Any, code: str, message: str, details: list[str] | None = None) -> bytes:
+    """A refusal: one line, and the lines under it (`details`) when it has them."""
+    reply: dict[str, Any] = {"id": rid, "error": message, "code": code}
+    if details:
+        reply["details"] = [str(d)[:1000] for d in details[:200]]
+    return encode(reply)
 
 
 def _no_constant(name: str) -> Any:

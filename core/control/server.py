@@ -189,7 +189,8 @@ class ControlServer:
         except RequestError as e:
             reply = error_reply(rid if rid is not None else e.rid, e.code, str(e))
         except PERSON_ERRORS as e:
-            reply = error_reply(rid, getattr(e, "code", ENGINE_ERROR), _one_line(e))
+            reply = error_reply(rid, getattr(e, "code", ENGINE_ERROR), _one_line(e),
+                                getattr(e, "details", None))
         except Exception:  # a fault of ours: the client learns that much, the log the rest
             log.exception("control: %s from pid %d failed", method, client.pid)
             reply = error_reply(rid, INTERNAL, "internal error; the daemon's log has the "

@@ -14,9 +14,14 @@ from core.store.docs import run_doc
 
 class EngineError(Exception):
     """A request the engine refuses; the message is one line for a person (the control
-    socket passes it on with its `code`)."""
+    socket passes it on with its `code`), `details` the lines under it, if any (each
+    error of a config a reload refused)."""
 
     code = "engine_error"
+
+    def __init__(self, message: str = "", details: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.details = list(details or [])
 
 
 class NotFound(EngineError):

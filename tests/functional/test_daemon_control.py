@@ -212,14 +212,17 @@ def test_reload_by_command_signal_and_file_change_and_a_bad_config(daemon) -> No
     out = cli(env, cfg, state, "reload")  # the file watch may have applied it already
     assert out.returncode == 0, out.stderr
     wait_jobs(state, {"hello", "chatty", "added"})
-    cfg.write_text(CONFIG + '\n[jobs.added]\ncommand = "true"\nschedule = "every soon"\n')
+    cfg.write_text(CONFIG + '\n[jobs.added]\ncommand = "true"\nschedule = "every soon"\n'
+                   'timeout = "5 minutes"\n')
     # the watcher sees it too and rejects it: the old config stays
     until(lambda: rejected_by_the_watch(state), "the file watch to reject it")
     out = cli(env, cfg, state, "reload")
     assert out.returncode == 2
-    assert out.stderr.startswith("fleetdeck: config reload rejected (1 error); the old "
-                                 "config keeps running: ")
-    assert "jobs.added.schedule" in out.stderr and len(out.stderr.splitlines()) == 1
+    said = out.stderr.splitlines()  # the headline, then one line per error
+    assert said[0] == ("fleetdeck: config reload rejected (2 errors); the old config keeps "
+                       "running:")
+    assert len(said) == 3 and said[1].startswith(f"{cfg}:") and said[2].startswith(f"{cfg}:")
+    assert "jobs.added.schedule" in said[1] + said[2] and "jobs.added.timeout" in said[1] + said[2]
     assert wait_jobs(state, {"hello", "chatty", "added"})
     cfg.write_text(CONFIG)
     proc.send_signal(signal.SIGHUP)

@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.heap import freeze_long_lived
-from tui.cli.common import CLIError, console, engine_errors, state_dir_of, text_arg
+from tui.cli.common import (
+    EXIT_USAGE,
+    CLIError,
+    console,
+    engine_errors,
+    err,
+    state_dir_of,
+    text_arg,
+)
 from tui.cli.jobs import run_line
 
 if TYPE_CHECKING:
@@ -161,7 +169,12 @@ def cmd_reload(args: argparse.Namespace) -> int:
     try:
         summary = asyncio.run(call(state_dir, "reload"))
     except DaemonError as e:
-        raise CLIError(str(e)) from None
+        if not e.details:
+            raise CLIError(str(e)) from None
+        err(str(e))
+        for line in e.details:  # one line per error, as check-config prints them
+            print(line, file=sys.stderr)
+        return EXIT_USAGE
     changed = ", ".join(f"{len(v)} {k} ({' '.join(v)})" for k, v in summary.items() if v)
     print(f"reloaded: {changed or 'nothing changed'}")
     return 0
