@@ -185,5 +185,7 @@ async def test_a_reload_to_a_deep_file_is_refused_naming_file_and_line(tmp_path:
     engine = Engine()
     with pytest.raises(EngineError) as e:
         await Reloader(engine, path)(Actor.local("test"))
-    assert f"{path}:1: x: arrays and inline tables nested more than 32 deep" in str(e.value)
-    assert "\n" not in engine.notices[0]
+    assert e.value.details == [f"{path}:1: x: arrays and inline tables nested more than 32 "
+                               "deep"]
+    assert str(e.value).startswith("config reload rejected (1 error)")
+    assert "\n" not in engine.notices[0] and e.value.details[0] in engine.notices[0]
