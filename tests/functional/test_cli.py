@@ -6,12 +6,21 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import FLEETDECK, DaemonProcess, cli_env, start_daemon, stop_daemon, until
+from tests.helpers import (
+    FLEETDECK,
+    ROOT,
+    DaemonProcess,
+    cli_env,
+    start_daemon,
+    stop_daemon,
+    until,
+)
 
 CONFIG = """
 [engine]
@@ -272,3 +281,28 @@ def test_files_that_never_end_are_refused_not_read_for_ever(tmp_path):
     init = fd(tmp_path, "init", str(pipe), "--force", timeout=30)
     assert (init.returncode, init.stderr) == (
         2, f"fleetdeck: {pipe}: not a regular file; name the file to write\n")
+
+
+@pytest.mark.parametrize("loading", ["core.config", "tui.cli.daemon"])
+def test_a_ctrl_c_while_fleetdeck_loads_ends_it_quietly(tmp_path, loading):
+    """A Ctrl-C lands while a module loads (the package's own imports, or the command's
+    group): exit 130 and no traceback, as a Ctrl-C a moment later gives."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(
+        "import builtins, importlib, runpy, sys\n"
+        f"WHEN = {loading!r}\n"
+        "real_import, real_module = builtins.__import__, importlib.import_module\n"
+        "def interrupted(name, *a, **k):\n"
+        "    if name == WHEN:\n"
+        "        raise KeyboardInterrupt\n"
+        "    return real_import(name, *a, **k)\n"
+        "def interrupted_module(name, *a, **k):\n"
+        "    if name == WHEN:\n"
+        "        raise KeyboardInterrupt\n"
+        "    return real_module(name, *a, **k)\n"
+        "builtins.__import__, importlib.import_module = interrupted, interrupted_module\n"
+        "sys.argv = ['fleetdeck', 'audit']\n"
+        "runpy.run_module('tui.cli', run_name='__main__')\n")
+    proc = subprocess.run([sys.executable, str(driver)], capture_output=True, text=True,
+                          timeout=60, env=cli_env(tmp_path), cwd=ROOT)
+    assert (proc.returncode, proc.stderr) == (130, "")

@@ -132,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     word = command_of(argv)
     known = any(word in commands for _, commands in GROUPS)
-    args = _parse(build_parser(word if known else None), argv)
+    try:  # a Ctrl-C while the command's module loads: quiet, as a later one
+        args = _parse(build_parser(word if known else None), argv)
+    except KeyboardInterrupt:
+        return EXIT_CANCELLED
     try:
         return _dispatch(args)
     except CLIError as e:
