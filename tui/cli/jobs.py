@@ -300,7 +300,9 @@ def stream_runs(args: argparse.Namespace, start: Any) -> Any:
         stop.cancel()
         if not starting.done():  # interrupted before the engine answered
             starting.cancel()
-            err("stopped before the runs were started here (the daemon may have them)")
+            err("stopped before the daemon answered: the runs may have started there "
+                "(fleetdeck runs shows them)" if engine.attached else
+                "stopped before the runs started: none ran")
             return EXIT_CANCELLED
         started = starting.result()
         if isinstance(started, dict):
@@ -315,8 +317,9 @@ def stream_runs(args: argparse.Namespace, start: Any) -> Any:
         quit_waiting.cancel()
         if not waiting.done():
             waiting.cancel()
-            err("stopped waiting: " + ", ".join(f"run #{r['id']}" for r in started)
-                + " left as the daemon has them")
+            ids = ", ".join(f"run #{r['id']}" for r in started)
+            err(f"stopped waiting: {ids} left as the daemon has them" if engine.attached
+                else f"stopped: {ids} cancelled")
             return EXIT_CANCELLED
         return _report_runs(args, waiting.result())
 
