@@ -349,13 +349,11 @@ BAD_ZONE = "\0bad zone"  # a timezone already reported as wrong; skip it when ch
 
 
 def zone_exists(name: str) -> bool:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # only when a zone is named
+    """A zone a schedule can run in: the schedule's own test (`localtime`, `posixrules`
+    and `Factory` are files in the zone database, no zones)."""
+    from core.jobs.zones import zone_or_none  # only when a zone is named
 
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True
+    return zone_or_none(name) is not None
 
 
 

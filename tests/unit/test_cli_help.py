@@ -97,3 +97,14 @@ def test_a_command_imports_no_other_command_group() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "['tui.cli.fanout', 'tui.cli.fanouts']"
+
+
+@pytest.mark.parametrize("text", ["٣", "1_0", " 3\n", "0", "-1", "1.5", "#", "", "+3"])
+def test_an_id_is_written_in_ascii_digits(text: str) -> None:
+    """int() reads '٣' as 3 and '1_0' as 10: run, alert and fan-out ids are digits."""
+    from tui.cli.common import numbered, run_id
+
+    for parse in (run_id, numbered("a fan-out id", 12)):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse(text)
+    assert run_id("#42") == run_id("42") == 42

@@ -504,3 +504,12 @@ def test_a_rolling_job_says_which_key_is_wrong(tmp_path: Path, keys: str, line: 
                  '[hosts.w]\naddress = "10.0.0.1"\ngroups = ["web"]\n')
     got = lines_of(path)
     assert len(got) == 1 and got[0].startswith(f"{path}{line}"), got
+
+
+@pytest.mark.parametrize("zone", ["localtime", "posixrules", "Factory"])
+def test_a_zone_database_file_that_is_no_zone_is_named_at_its_key(tmp_path: Path,
+                                                                   zone: str) -> None:
+    path = write(tmp_path, f'[jobs.a]\ncommand = "true"\nschedule = "0 3 * * *"\n'
+                 f'timezone = "{zone}"\n')
+    assert lines_of(path) == [f"{path}:4: jobs.a.timezone: unknown time zone '{zone}'; use "
+                              "an IANA name like 'Europe/Berlin' or 'UTC'"]

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tui.cli.common import ACTOR, CLIError, on_engine
+from tui.cli.common import ACTOR, CLIError, numbered, on_engine
 
 STATUS_STYLES = {"firing": "bold red", "acknowledged": "yellow", "silenced": "dim",
                  "maintenance": "cyan", "resolved": "green"}
@@ -53,14 +53,7 @@ def alert_line(event: Any) -> str:
             f"{escape(a['detail'])}{quiet}")
 
 
-def alert_id(text: str) -> int:
-    try:
-        value = int(text.lstrip("#"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an alert id: {text!r} (e.g. 12)") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"not an alert id: {text!r}")
-    return value
+alert_id = numbered("an alert id", 12)
 
 
 def _list(args: argparse.Namespace, config: Any, state_dir: Path) -> int:

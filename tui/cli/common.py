@@ -159,14 +159,21 @@ def text_arg(text: str) -> str:
     return text
 
 
-def run_id(text: str) -> int:
-    try:
-        value = int(text.lstrip("#"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a run id: {text!r} (e.g. 42)") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"not a run id: {text!r}")
-    return value
+def numbered(what: str, example: int) -> Any:
+    """The argparse type of an id as people write it (12 or #12): ASCII digits only
+    (int() also reads '٣', '1_0' and ' 3\n'), and at least 1."""
+
+    def parse(text: str) -> int:
+        digits = text.removeprefix("#")
+        if not (digits.isascii() and digits.isdigit()) or int(digits) < 1:
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r} (e.g. {example})")
+        return int(digits)
+
+    parse.__name__ = what.split()[-1].replace("-", "_") + "_id"  # argparse names it
+    return parse
+
+
+run_id = numbered("a run id", 42)
 
 
 def on_engine(config: Any, state_dir: Path, log_format: str, work: Any, *,

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tui.cli.common import CLIError, console
+from tui.cli.common import CLIError, console, numbered
 
 
 def add_parsers(sub: Any) -> None:
@@ -31,15 +31,7 @@ def add_parsers(sub: Any) -> None:
     fs.set_defaults(func=cmd_fanouts)
 
 
-def fanout_id(text: str) -> int:
-    """A fan-out id as people write it: 12 or #12."""
-    try:
-        value = int(text.lstrip("#"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a fan-out id: {text!r} (e.g. 12)") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"not a fan-out id: {text!r}")
-    return value
+fanout_id = numbered("a fan-out id", 12)
 
 
 def cmd_hosts(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
