@@ -14,6 +14,7 @@ from core.schema import Key, Section
 from core.secrets import REF_RE
 
 LOCAL_HOST = "local"
+MAX_FORKS = 100_000  # hosts at once: a fan-out's --forks, a group's forks
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ GROUP = Section("groups", "settings shared by the hosts of a group (`groups = [.
     Key("become", "string", "run its hosts' fan-out commands as this user through sudo, "
         "e.g. \"root\""),
     Key("forks", "integer", "at most this many of its hosts at once in a fan-out (beside "
-        "the fan-out's own --forks)", minimum=1, maximum=100000, example=10),
+        "the fan-out's own --forks)", minimum=1, maximum=MAX_FORKS, example=10),
 ), named=True)
 
 

@@ -211,8 +211,14 @@ def test_unknown_host_keys_fail_until_trusted_explicitly(tmp_path, fleet):
 def test_usage_errors_exit_two(tmp_path, fleet):
     for args, message in [
         (("fanout", "web01"), "no command"),
-        (("fanout", "--forks", "0", "web01", "--", "true"), "--forks must be at least 1"),
+        (("fanout", "--forks", "0", "web01", "--", "true"), "--forks must be from 1 to 100,000"),
+        (("fanout", "--forks", "99999999999999999999", "web01", "--", "true"),
+         "--forks must be from 1 to 100,000"),
         (("fanout", "--timeout", "soon", "web01", "--", "true"), "--timeout:"),
+        (("fanout", "--timeout", "1e300", "web01", "--", "true"),
+         "--timeout: 1e300 is more than 366d"),
+        (("fanout", "--connect-timeout", "400d", "web01", "--", "true"),
+         "--connect-timeout: 400d is more than 366d"),
         (("fanout", "nope", "--", "true"), "unknown host 'nope'"),
         (("fanout", "--rerun", "99"), "no fan-out #99"),
     ]:

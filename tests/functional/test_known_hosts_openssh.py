@@ -297,6 +297,9 @@ def test_trust_ca_explains_then_a_certified_host_is_accepted(world, tmp_path):
     ("hello\n", "localhost", "not an SSH public key"),
     ("CA", "local host", "without spaces"),
     ("CA", ",", "without spaces"),
+    ("CA", "!", "without spaces"),
+    ("CA", "a,,b", "without spaces"),
+    ("CA", "!db*", "only negated patterns match no host"),
 ])
 def test_trust_ca_refuses_bad_input_in_one_line(world, tmp_path, content, hosts, message):
     ca = tmp_path / "ca.pub"

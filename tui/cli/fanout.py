@@ -106,10 +106,11 @@ def add_run_options(p: Any, what: str) -> None:
 
 def run_params(args: argparse.Namespace) -> dict[str, Any]:
     """What every fan-out kind passes the engine, checked here (usage errors, exit 2)."""
+    from core.remote.config import MAX_FORKS
     from core.remote.rollout import RolloutError, make_rollout
 
-    if args.forks < 1:
-        raise CLIError("--forks must be at least 1")
+    if not 1 <= args.forks <= MAX_FORKS:
+        raise CLIError(f"--forks must be from 1 to {MAX_FORKS:,}")
     try:
         make_rollout(args.serial, args.max_fail, args.pause_between)
     except RolloutError as e:
@@ -131,6 +132,7 @@ def hosts_for(pattern: str, config: Any) -> list[str]:
 
 # -------------------------------------------------------------------------- fanout ---
 def _duration(text: str | None, flag: str) -> float | None:
+    from core.confguard import MAX_DURATION, format_seconds
     from core.durations import DurationError, parse_duration
 
     if text is None:
@@ -141,6 +143,8 @@ def _duration(text: str | None, flag: str) -> float | None:
         raise CLIError(f"{flag}: {e}") from None
     if value <= 0:
         raise CLIError(f"{flag} must be more than 0")
+    if value > MAX_DURATION:  # as in a config: a longer one is a typo (1e300 overflowed)
+        raise CLIError(f"{flag}: {text} is more than {format_seconds(MAX_DURATION)}")
     return value
 
 

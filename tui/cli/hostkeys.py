@@ -80,9 +80,13 @@ def cmd_trust_ca(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     if not args.ca_key or not args.hosts:
         raise CLIError("trust-ca needs the CA's public key file and --hosts PATTERNS "
                        "(e.g. trust-ca host_ca.pub --hosts '*.prod.example.com')")
-    if not _PATTERNS.fullmatch(args.hosts) or "," in (args.hosts[0], args.hosts[-1]):
+    parts = args.hosts.split(",")
+    if not _PATTERNS.fullmatch(args.hosts) or any(p in ("", "!") for p in parts):
         raise CLIError(f"--hosts {args.hosts!r}: patterns are comma-separated names "
                        "with * and ?, without spaces or '#'")
+    if all(p.startswith("!") for p in parts):  # ssh's !pattern only takes away
+        raise CLIError(f"--hosts {args.hosts!r}: only negated patterns match no host; "
+                       "name the hosts first, e.g. '*.prod.example.com,!db*'")
     key = read_public_key(Path(args.ca_key))
     own = kh.own_file
     print(EXPLAIN.format(patterns="every host" if args.hosts == "*" else args.hosts,
