@@ -14,7 +14,7 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,11 +168,7 @@ class Checker:
     def known_keys(self, table: dict[str, Any], known: tuple[str, ...], path: KeyPath) -> None:
         for key in table:
             if key not in known:
-                import difflib  # only for a mistake
-
-                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                self.add(path + (key,), f"unknown key {clip(key)}{hint}")
+                self.add(path + (key,), f"unknown key {clip(key)}{did_you_mean(key, known)}")
 
     def name_ok(self, name: str, kind: str, path: KeyPath) -> bool:
         if len(name) > MAX_NAME:
@@ -346,6 +342,14 @@ class Checker:
 
 
 BAD_ZONE = "\0bad zone"  # a timezone already reported as wrong; skip it when checking schedules
+
+
+def did_you_mean(word: str, names: Iterable[str], otherwise: str = "") -> str:
+    """" (did you mean 'x'?)" for the name closest to a mistyped one, else `otherwise`."""
+    import difflib  # only for a mistake
+
+    close = difflib.get_close_matches(word, list(names), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else otherwise
 
 
 def zone_exists(name: str) -> bool:

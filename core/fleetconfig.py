@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ from typing import Any
 from core.alerts.config import ALERTS, MAINTENANCE, NOTIFIER, read_alerting
 from core.cluster.config import CLUSTER, read_cluster
 from core.confguard import MAX_FILE_BYTES
-from core.config import ConfigError, ConfigIssue, read_document
+from core.config import ConfigError, ConfigIssue, did_you_mean, read_document
 from core.health.config import CHECK, read_checks
 from core.jobs.config import (
     DEFAULTS,
@@ -160,9 +159,8 @@ def _parse(text: str, source: str, path: Path | None,
     keys = c.str_map(doc, "keys", ())
     for k, v in keys.items():
         if key_ids and k not in key_ids:
-            close = difflib.get_close_matches(k, list(key_ids), n=1, cutoff=0.6)
-            hint = f" (did you mean '{close[0]}'?)" if close else \
-                " (`?` in the console lists the keys; their ids are in the README)"
+            hint = did_you_mean(k, key_ids, " (`?` in the console lists the keys; their ids "
+                                            "are in the README)")
             c.add(("keys", k), f"unknown binding id '{k}'{hint}")
         elif not v.strip():
             c.add(("keys", k), "key binding must not be empty")
@@ -193,8 +191,7 @@ def _check_maintenance(c: Any, alerting: Any, names: set[str]) -> None:
     for name, window in alerting.maintenance.items():
         for check in window.checks:
             if check not in names:
-                close = difflib.get_close_matches(check, sorted(names), n=1, cutoff=0.6)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                hint = did_you_mean(check, sorted(names))
                 c.add(("maintenance", name, "checks"),
                       f"no check, rule, job or log source named {check!r}{hint}")
 
@@ -208,7 +205,6 @@ def _check_remediations(c: Any, jobs: dict[str, Job], checks: dict[str, Any],
             if wanted is None:
                 continue
             if wanted not in workflows:
-                close = difflib.get_close_matches(wanted, workflows, n=1, cutoff=0.6)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                hint = did_you_mean(wanted, workflows)
                 c.add((section, name, "remediation"),
                       f"remediation {wanted!r} is no configured workflow{hint}")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.confguard import clip
-from core.config import BAD_ZONE, Checker, KeyPath, check_backoff, section
+from core.config import BAD_ZONE, Checker, KeyPath, check_backoff, did_you_mean, section
 from core.paths import from_root
 from core.remote.config import LOCAL_HOST, Host
 from core.remote.rollout import Rollout
@@ -327,10 +326,8 @@ def check_chains(c: Any, jobs: dict[str, Any]) -> None:
         for key in ("after", "after_failure"):
             for other in getattr(job, key):
                 if other not in jobs:
-                    close = difflib.get_close_matches(other, names, n=1, cutoff=0.6)
-                    hint = f" (did you mean '{close[0]}'?)" if close else ""
                     c.add(("jobs", name, key), f"{key} names {other!r}, which is no job"
-                                               f"{hint}")
+                                               f"{did_you_mean(other, names)}")
                     bad = True
     if bad:
         return

@@ -306,3 +306,14 @@ def test_a_ctrl_c_while_fleetdeck_loads_ends_it_quietly(tmp_path, loading):
     proc = subprocess.run([sys.executable, str(driver)], capture_output=True, text=True,
                           timeout=60, env=cli_env(tmp_path), cwd=ROOT)
     assert (proc.returncode, proc.stderr) == (130, "")
+
+
+def test_runs_of_a_job_there_is_none_of_is_named(tmp_path):
+    """`runs --job backpu` listed nothing, as if the job had no runs: a name neither the
+    config nor history knows is a mistake (a job with no runs yet lists nothing)."""
+    typo = fd(tmp_path, "runs", "--job", "helo")
+    assert typo.returncode == 2
+    assert typo.stderr == ("fleetdeck: --job 'helo': no such job in the config or in "
+                           "history (did you mean 'hello'?)\n")
+    known = fd(tmp_path, "runs", "--job", "hello")
+    assert known.returncode == 0, known.stderr

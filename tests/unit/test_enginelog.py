@@ -14,13 +14,21 @@ def test_the_log_and_every_rotation_stay_private(tmp_path: Path) -> None:
     log = tmp_path / "fleetdeck.log"
     log.write_bytes(b"x" * (5 * 1024 * 1024 + 1))  # over the size: the first line rotates
     log.chmod(0o644)  # as an older fleetdeck or a person left it
+    logger = logging.getLogger(LOGGER)
+    kept = (list(logger.handlers), logger.level, logger.propagate)  # other tests' logging
     old = os.umask(0o022)
     try:
         setup_logging(tmp_path)
-        logging.getLogger(LOGGER).warning("rotated")
+        logger.warning("rotated")
     finally:
         os.umask(old)
-        setup_logging(None)
+        for h in list(logger.handlers):
+            logger.removeHandler(h)
+            h.close()
+        for h in kept[0]:
+            logger.addHandler(h)
+        logger.setLevel(kept[1])
+        logger.propagate = kept[2]
     files = sorted(tmp_path.glob("fleetdeck.log*"))
     assert [f.name for f in files] == ["fleetdeck.log", "fleetdeck.log.1"]
     assert "rotated" in log.read_text()

@@ -163,6 +163,12 @@ def cmd_runs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     if args.missed:
         return _missed(args, engine, since)
     runs = engine.list_runs(job=args.job, states=args.state, since=since, limit=args.limit)
+    if not runs and args.job and args.job not in config.jobs and \
+            not engine.count_runs(job=args.job):  # a typo, not a job without runs
+        from core.config import did_you_mean
+
+        raise CLIError(f"--job {args.job!r}: no such job in the config or in history"
+                       f"{did_you_mean(args.job, config.jobs)}")
     if args.json:
         print(json.dumps(runs, indent=2))
         return 0
