@@ -317,3 +317,11 @@ def test_runs_of_a_job_there_is_none_of_is_named(tmp_path):
                            "history (did you mean 'hello'?)\n")
     known = fd(tmp_path, "runs", "--job", "hello")
     assert known.returncode == 0, known.stderr
+
+
+def test_a_metrics_address_that_is_none_is_said_before_the_engine_starts(tmp_path):
+    out = fd(tmp_path, "daemon", "--metrics", "256.1.1.1:9000", timeout=120)
+    assert out.returncode == 2
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fleetdeck: --metrics 256.1.1.1:9000: ")
+    assert not (tmp_path / "state" / "engine.lock").exists()  # nothing was started

@@ -66,6 +66,15 @@ def cmd_daemon(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     if args.metrics and not 0 < int(args.metrics.rsplit(":", 1)[1]) < 65536:
         raise CLIError(f"--metrics: port {args.metrics.rsplit(':', 1)[1]} out of range "
                        f"(1-65535)")
+    if args.metrics:  # an address that is none is said before the engine starts
+        import socket
+
+        host, _, port = args.metrics.rpartition(":")
+        try:
+            socket.getaddrinfo(host or "127.0.0.1", int(port), type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as e:
+            why = e.strerror if isinstance(e, socket.gaierror) else "not a host name"
+            raise CLIError(f"--metrics {args.metrics}: {why}") from None
 
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     setup_logging(state_dir, fmt=args.log_format, to_stderr=True)
