@@ -325,3 +325,17 @@ def test_a_metrics_address_that_is_none_is_said_before_the_engine_starts(tmp_pat
     lines = out.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("fleetdeck: --metrics 256.1.1.1:9000: ")
     assert not (tmp_path / "state" / "engine.lock").exists()  # nothing was started
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["fanout", "local", "--out-dir", "{f}/x", "--", "true"],
+     "{f}/x: {f} is not a folder; choose another path (--out-dir)"),
+    (["fanout", "local", "--out-dir", "{f}", "--", "true"],
+     "{f}: not a folder; choose another --out-dir"),
+    (["pull", "local", "/etc/hostname", "{f}"], "{f}: not a folder; choose another DESTDIR"),
+])
+def test_a_folder_to_write_that_is_a_file_is_one_line(tmp_path, argv, said):
+    f = tmp_path / "file"
+    f.write_text("in the way")
+    out = fd(tmp_path, *(a.format(f=f) for a in argv))
+    assert (out.returncode, out.stderr) == (2, f"fleetdeck: {said.format(f=f)}\n")

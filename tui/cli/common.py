@@ -89,6 +89,19 @@ def os_error_line(e: OSError, path: Path | str | None = None, option: str | None
     return f"{os.fsdecode(where)}: {what}; {do}" if where is not None else f"{what}; {do}"
 
 
+def folder_to_write(text: str, option: str) -> str:
+    """A folder here a command writes into (--out-dir, pull's DESTDIR): absolute (a
+    daemon may do the writing), made when missing, one line when it cannot be one."""
+    path = Path(text).expanduser().absolute()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file of that name
+        raise CLIError(f"{path}: not a folder; choose another {option}") from None
+    except OSError as e:
+        raise CLIError(os_error_line(e, path, option)) from None
+    return str(path)
+
+
 def _file_in_the_way(path: Path) -> Path | None:
     """The nearest ancestor of `path` that exists and is not a folder."""
     for parent in path.parents:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from core.remote.classes import HOST_CLASSES, NOT_OK, NOT_OK_CLASSES
-from tui.cli.common import ACTOR, CLIError, on_engine, text_arg
+from tui.cli.common import ACTOR, CLIError, folder_to_write, on_engine, text_arg
 from tui.cli.fanouts import fanout_id
 
 EXIT_INTERRUPTED = 130
@@ -148,24 +148,13 @@ def _duration(text: str | None, flag: str) -> float | None:
     return value
 
 
-def _out_dir(text: str | None) -> str | None:
-    """--out-dir as an absolute path (a daemon writes there), refused here when it cannot
-    be a folder to write in."""
-    if not text:
-        return None
-    path = Path(text).expanduser().absolute()
-    if path.exists() and not path.is_dir():
-        raise CLIError(f"--out-dir {text}: not a folder")
-    return str(path)
-
-
 def cmd_fanout(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from core.remote.inventory import fold_hosts
 
     common = run_params(args)
     if args.stream and args.json:
         raise CLIError("--stream and --json: the JSON is the whole output; give one")
-    out_dir = _out_dir(args.out_dir)
+    out_dir = folder_to_write(args.out_dir, "--out-dir") if args.out_dir else None
     rerun_of = None
     if args.become is not None:
         from core.remote.become import valid_user

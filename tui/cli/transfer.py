@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tui.cli.common import CLIError, on_engine, text_arg
+from tui.cli.common import CLIError, folder_to_write, on_engine, text_arg
 from tui.cli.fanout import add_run_options, fan_out, hosts_for, run_params
 
 
@@ -80,7 +80,8 @@ def cmd_pull(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         raise CLIError(f"pull: {args.src!r} must be an absolute path on the hosts")
     common = run_params(args)
     names = hosts_for(args.pattern, config)
-    params = {"pattern": args.pattern, "src": args.src, "dest_dir": _here(args.dest_dir),
+    params = {"pattern": args.pattern, "src": args.src,
+              "dest_dir": folder_to_write(args.dest_dir, "DESTDIR"),
               "hosts": names, **common}
     return on_engine(config, state_dir, args.log_format,
                      fan_out(args, params, None, "fanout_pull"), services=())
