@@ -339,3 +339,15 @@ def test_a_folder_to_write_that_is_a_file_is_one_line(tmp_path, argv, said):
     f.write_text("in the way")
     out = fd(tmp_path, *(a.format(f=f) for a in argv))
     assert (out.returncode, out.stderr) == (2, f"fleetdeck: {said.format(f=f)}\n")
+
+
+def test_a_control_character_a_person_gave_is_shown_not_obeyed(tmp_path):
+    """A newline or an ESC in a path is quoted escaped: the error stays one line and the
+    terminal never takes it for a command."""
+    out = fd(tmp_path, "--config", "c1\n\x1b[31m.toml", "jobs", config=None)
+    assert out.returncode == 2
+    assert out.stderr == ("fleetdeck: c1\\n\\x1b[31m.toml: not found; check the path, or "
+                          "choose another (--config)\n")
+    nxt = fd(tmp_path, "schedule", "next", "0 0 * * *\n", "--count", "1", config=None)
+    assert nxt.returncode == 0, nxt.stderr
+    assert nxt.stdout.splitlines()[0].startswith("0 0 * * *: daily at 00:00")

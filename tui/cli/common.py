@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,14 @@ def output_width() -> int | None:
     return UNCUT
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def err(message: str) -> None:
-    print(f"fleetdeck: {message}", file=sys.stderr)
+    """One line on stderr: a control character quoted in it (a newline or an ESC in a
+    path or a pattern a person gave) is shown escaped, never obeyed by the terminal."""
+    line = _CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
+    print(f"fleetdeck: {line}", file=sys.stderr)
 
 
 # errno -> (what went wrong, what to do): a person reads this, not Python's own text

@@ -127,7 +127,7 @@ def cmd_next(args: argparse.Namespace) -> int:
     start = _start(args.start, zone)
     results: list[dict[str, Any]] = []
     blocks: list[str] = []
-    for expr in args.expressions:
+    for expr in (e.strip() for e in args.expressions):  # "$(cat file)" ends in a newline
         try:
             sched = parse_schedule(expr, zone_name, dialect=dialect, dst=dst)
         except ScheduleError as e:
