@@ -195,7 +195,7 @@ class FanOut:
     def gather(self) -> list[dict[str, Any]]:
         """Finished hosts grouped by identical output, class and exit code; largest first.
 
-        Each group: hosts (inventory order), folded (node-set text), count, state,
+        Each group: hosts (the fan-out's order), folded (node-set text), count, state,
         exit_code, reason and text (the shared output).
         """
         groups: dict[tuple[Any, ...], list[str]] = {}

@@ -11,7 +11,8 @@ it starts with `!`:
     *.eu  web?        a glob over host names
     !web07  !@canary  exclusions (any of the above after `!`)
 
-Hosts come out in inventory order, without duplicates. A pattern that matches nothing,
+Hosts come out in the order the pattern names them (each part's in inventory order),
+without duplicates, as Ansible orders them. A pattern that matches nothing,
 or names a host or group that does not exist, is an error (TargetError), never an empty
 success. `fold_hosts` turns a list of names back into node-set notation for display.
 """
@@ -266,23 +267,24 @@ def check_pattern(pattern: str, hosts: Mapping[str, Host]) -> list[str]:
 
 
 def resolve_targets(pattern: str, hosts: Mapping[str, Host]) -> list[str]:
-    """Host names a pattern names, in inventory order, without duplicates.
+    """Host names a pattern names, without duplicates, in the order it names them (each
+    part's hosts in inventory order), as Ansible orders them: `web07,@web` runs web07
+    first, the canary a person chose.
 
     `local` is always known, even when the mapping does not hold it.
     """
     items = parse_pattern(pattern)
-    include: set[str] = set()
+    include: dict[str, None] = {}
     exclude: set[str] = set()
     for item in items:
         names, problems = _match_item(item, hosts)
         if problems:
             raise TargetError(problems[0])
-        (exclude if item.exclude else include).update(names)
-    chosen = include - exclude
-    order = list(hosts)
-    if LOCAL_HOST not in hosts:
-        order.append(LOCAL_HOST)
-    out = [n for n in order if n in chosen]
+        if item.exclude:
+            exclude.update(names)
+        else:
+            include.update(dict.fromkeys(names))
+    out = [n for n in include if n not in exclude]
     if not out:
         raise TargetError(f"target pattern {clip(pattern)} matches no host"
                           + (" after exclusions" if include else ""))

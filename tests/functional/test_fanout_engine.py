@@ -36,8 +36,8 @@ async def test_a_job_runs_once_per_remote_host(remote, start_engine, state_dir):
         done = [await engine.wait_run(r["id"]) for r in runs]
     finally:
         await close_engine_pool(engine)
-    assert [(r["host"], r["state"]) for r in done] == [
-        ("local", "succeeded"), ("a", "succeeded"), ("b", "succeeded")]
+    assert [(r["host"], r["state"]) for r in done] == [  # in the order targets names them
+        ("a", "succeeded"), ("b", "succeeded"), ("local", "succeeded")]
     for r in done:
         assert engine.run_log_path(r["id"]).read_text() == "hi from hello\n"
     assert pool.opened == 2

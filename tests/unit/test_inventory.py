@@ -74,7 +74,8 @@ def test_split_items_keeps_commas_inside_brackets():
     ("*.eu", ["cache.eu"]),
     ("@web,!web[03-20]", ["web01", "web02"]),
     ("@web,!@canary,!dc=us,!web[04-10]", ["web03"]),
-    ("db7, local, db1", ["local", "db1", "db7"]),  # inventory order, local first
+    ("db7, local, db1", ["db7", "local", "db1"]),  # as written: the first is the canary
+    ("web02,@canary", ["web02", "web01"]),  # each part in inventory order, once
     ("@db,db1,db*", ["db1", "db2", "db3", "db7"]),  # no duplicates
     ("role=c*", ["cache.eu", "cache.us"]),
     ("*,!web*,!db*", ["cache.eu", "cache.us"]),  # globs never pick `local`
