@@ -190,14 +190,15 @@ class Sampler:
 
         try:
             conn = await self._connect(target)
-            result = await conn.run(command, check=False)
+            async with conn.create_process(command, stderr=asyncssh.STDOUT,
+                                           encoding=None) as proc:
+                out = await _tail(proc.stdout)
+                result = await proc.wait(check=False)
         except SSHError as e:
             raise _ProbeFailed(ssh_down(e, target, self._address(target))) from None
         except (asyncssh.Error, OSError) as e:  # the connection died under the command
             raise _ProbeFailed(down(f"unreachable over SSH: {ssh_reason(e)}",
                                     "unreachable over SSH")) from None
-        out = result.stdout if isinstance(result.stdout, str) else (result.stdout or b"").decode(
-            "utf-8", "replace")
         return result.exit_status, out
 
     async def _command(self, target: str, command: str) -> tuple[int | None, str]:
@@ -207,7 +208,9 @@ class Sampler:
             command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, **popen_group())
         try:
-            out, _ = await proc.communicate()
+            assert proc.stdout is not None
+            out = await _tail(proc.stdout)
+            await proc.wait()
         except asyncio.CancelledError:  # the timeout: do not leave it behind
             with contextlib.suppress(ProcessLookupError):
                 import os
@@ -216,7 +219,21 @@ class Sampler:
                 os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
             raise
-        return proc.returncode, out.decode("utf-8", "replace")
+        return proc.returncode, out
+
+
+TAIL_BYTES = 64 * 1024  # of a command check's output: its verdict is its last line
+
+
+async def _tail(stream: Any) -> str:
+    """The end of a command's output, read as it comes: a check that prints gigabytes
+    holds 64 KB of it, not all of it (communicate() kept everything)."""
+    kept = bytearray()
+    while chunk := await stream.read(65536):
+        kept += chunk
+        if len(kept) > 2 * TAIL_BYTES:
+            del kept[:-TAIL_BYTES]
+    return bytes(kept[-TAIL_BYTES:]).decode("utf-8", "replace")
 
 
 class _ProbeFailed(Exception):
