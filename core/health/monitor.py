@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -82,6 +83,12 @@ class CheckState:
                 "restarts": len(self.restarts),
                 "maintenance_until": self.maintenance_until,
                 "history": list(self.history)}
+
+
+def restart_timeout(spec: CheckSpec) -> float:
+    """How long a watchdog's restart may run: 12 times the check's timeout, at least a
+    minute (a service's stop and start can take that)."""
+    return max(spec.timeout * 12, 60.0)
 
 
 class HealthMonitor:
@@ -265,7 +272,6 @@ class HealthMonitor:
         if now < st.grace_until:  # a restart is settling: recorded, not judged
             self._publish_sample(st, sample)
             return
-        old = st.state
         # the one verdict: a threshold crossed is warn or crit on an answering target,
         # only a failed probe counts towards down (and the watchdog)
         new = st.damper.add(sample.status)
@@ -273,8 +279,6 @@ class HealthMonitor:
             self._change(st, new, sample.detail, sample.cause)
             if new == DOWN:
                 self._watchdog(st, now)
-            elif new in ANSWERING and old == GAVE_UP:  # fixed by a person: count anew
-                st.restarts.clear()
         self._publish_sample(st, sample)
 
     def _publish_sample(self, st: CheckState, sample: Sample) -> None:
@@ -300,30 +304,47 @@ class HealthMonitor:
         spec = st.spec
         if not spec.restart or not self.watchdog:
             return
+        window_name = self._maintenance(st)
+        if window_name is not None:  # a person stopped it on purpose: no fight over it
+            log.info("watchdog %s on %s: down in maintenance %s; no restart", spec.name,
+                     st.target, window_name)
+            return
         k, window = spec.restart_limit
+        # restarts count within the window whatever came between: a service that comes
+        # back by itself and dies again (flapping) is not restarted more than K times
         st.restarts = [t for t in st.restarts if now - t < window]
         if len(st.restarts) >= k:
             self._change(st, GAVE_UP, f"{len(st.restarts)} restarts within "
                                       f"{window:g}s did not help; giving up")
             return
         st.restarts.append(now)
-        st.grace_until = now + spec.restart_grace
+        st.grace_until = math.inf  # not judged while the restart runs: one at a time
         st.damper.reset(PENDING)  # judged afresh after a restart: N more failures to act
         host = LOCAL_HOST if spec.restart_on == "local" else st.target
         from core.jobs.runs import Trigger
 
         async def restart() -> None:
             try:
-                await self.engine.run_action(f"watchdog:{spec.name}", spec.restart, host,
-                                             trigger=Trigger.WATCHDOG, timeout=spec.timeout * 12,
-                                             requested_by="watchdog")
+                run = await self.engine.run_action(
+                    f"watchdog:{spec.name}", spec.restart, host, trigger=Trigger.WATCHDOG,
+                    timeout=restart_timeout(spec), requested_by="watchdog")
+                await self.engine.wait_run(run["id"])
             except Exception as e:
                 log.error("watchdog %s on %s: cannot start the restart: %s", spec.name,
                           st.target, e)
+            finally:  # the grace counts from the restart's end, as Monit's does
+                st.grace_until = self.clock() + spec.restart_grace
 
         log.warning("watchdog %s on %s: restart %d of %d within %gs: %s", spec.name, st.target,
                     len(st.restarts), k, window, spec.restart)
         self._tasks.append(asyncio.ensure_future(restart()))
+
+    def _maintenance(self, st: CheckState) -> str | None:
+        """The maintenance window covering this check on this target now, if any."""
+        alerts = getattr(self.engine, "alerts", None)
+        if alerts is None:
+            return None
+        return alerts.in_maintenance(st.spec.name, st.target)
 
     # ------------------------------------------------------------------- history ---
     def _load_history(self) -> None:

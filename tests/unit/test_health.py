@@ -122,15 +122,27 @@ restart_limit = [0, "1m"]
 
 
 class _Engine:
-    """Just what HealthMonitor._judge needs: a bus, a clock, run_action."""
+    """Just what HealthMonitor._judge needs: a bus, run_action, and wait_run, whose
+    restarts end when the test says (`end(n)`)."""
 
     def __init__(self) -> None:
         self.bus = EventBus()
         self.actions: list[tuple[str, str, str]] = []
+        self.ends: list[asyncio.Event] = []
 
     async def run_action(self, name: str, command: str, host: str, **kw: Any) -> dict:
         self.actions.append((name, command, host))
-        return {}
+        self.ends.append(asyncio.Event())
+        return {"id": len(self.actions)}
+
+    async def wait_run(self, run_id: int) -> dict:
+        await self.ends[run_id - 1].wait()
+        return {"id": run_id, "state": "succeeded"}
+
+    async def end(self, n: int) -> None:
+        self.ends[n - 1].set()
+        for _ in range(3):
+            await asyncio.sleep(0)
 
 
 async def test_watchdog_restarts_within_limits_then_gives_up(tmp_path: Path) -> None:
@@ -151,17 +163,22 @@ async def test_watchdog_restarts_within_limits_then_gives_up(tmp_path: Path) -> 
 
     feed(OK)
     feed(DOWN)
-    feed(DOWN)  # down: restart 1, then 30 s of grace
+    feed(DOWN)  # down: restart 1
     await asyncio.sleep(0)
     assert changes == [("pending", "up"), ("up", "down")]
     assert engine.actions == [("watchdog:svc", "systemctl restart x", "local")]
+    for _ in range(10):  # a slow restart: not judged while it runs, and never a second
+        feed(DOWN, 30.0)
+    assert len(engine.actions) == 1 and st.state == DOWN
+    await engine.end(1)  # it ends: 30 s of grace from now
     feed(DOWN)
     feed(DOWN)  # within the grace: recorded, not judged
-    assert len(engine.actions) == 1 and st.state == DOWN
+    assert len(engine.actions) == 1
     feed(DOWN, 20.0)
     feed(DOWN)  # judged afresh after the grace: still down, restart 2 (no second alert)
     await asyncio.sleep(0)
     assert len(engine.actions) == 2 and changes[-1] == ("up", "down")
+    await engine.end(2)
     feed(DOWN, 40.0)
     feed(DOWN)  # a third time within 10 minutes: give up
     await asyncio.sleep(0)
@@ -169,8 +186,17 @@ async def test_watchdog_restarts_within_limits_then_gives_up(tmp_path: Path) -> 
     assert changes[-1] == ("down", "gave_up") and st.state == "gave_up"
     feed(DOWN)
     assert changes[-1] == ("down", "gave_up")  # no more noise while it stays broken
-    feed(OK)  # fixed by hand: up, and the restart count starts over
-    assert changes[-1] == ("gave_up", "up") and st.restarts == []
+    feed(OK)  # back by itself (or by hand): up
+    assert changes[-1] == ("gave_up", "up")
+    feed(DOWN)
+    feed(DOWN)  # flapping: down again within the window, no third restart
+    await asyncio.sleep(0)
+    assert len(engine.actions) == 2 and changes[-1] == ("down", "gave_up")
+    feed(OK, 600.0)
+    feed(DOWN)
+    feed(DOWN)  # the window has passed: a restart again
+    await asyncio.sleep(0)
+    assert len(engine.actions) == 3
 
 
 def test_thresholds_warn_and_crit() -> None:
@@ -180,3 +206,33 @@ def test_thresholds_warn_and_crit() -> None:
     assert latency_status(0.5, (0.3, 1.0)) == WARN
     assert latency_status(1.0, (0.3, 1.0)) == CRIT
     assert latency_status(5.0, None) == OK
+
+
+async def test_the_watchdog_restarts_nothing_in_a_maintenance_window() -> None:
+    """A service a person stopped in a maintenance window is not started again behind
+    their back; after the window the watchdog acts as before."""
+    now = [1000.0]
+    spec = CheckSpec("svc", "process", pattern="x", fail=(1, 1), recover=(1, 1),
+                     restart="systemctl restart x", restart_grace=0.0,
+                     restart_limit=(3, 600.0))
+    mon = HealthMonitor({}, clock=lambda: now[0])
+    mon.engine = engine = _Engine()
+    window = ["patch-web"]
+
+    class Alerts:
+        def in_maintenance(self, check: str, target: str) -> str | None:
+            return window[0] if (check, target) == ("svc", "local") else None
+
+    engine.alerts = Alerts()  # type: ignore[attr-defined]
+    st = CheckState(spec, "local", Damper(spec.fail, spec.recover))
+    for status in (OK, DOWN):
+        now[0] += 10
+        mon._judge(st, Sample(status, "x", at=now[0]), now[0])  # noqa: SLF001
+    await asyncio.sleep(0)
+    assert engine.actions == [] and st.state == DOWN
+    window[0] = None
+    for status in (OK, DOWN):
+        now[0] += 10
+        mon._judge(st, Sample(status, "x", at=now[0]), now[0])  # noqa: SLF001
+    await asyncio.sleep(0)
+    assert engine.actions == [("watchdog:svc", "systemctl restart x", "local")]
