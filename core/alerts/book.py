@@ -425,14 +425,16 @@ class AlertBook(AlertGroups):
     def list(self, now: float, *, include_resolved: bool = False,
              limit: int = 200) -> list[dict[str, Any]]:
         """Firing first, then acknowledged, silenced, in maintenance, resolved; newest
-        first within each."""
+        first within each. Every open alert is listed: `limit` cuts resolved ones only (a
+        cap on the firing ones hid the oldest, and every count made from the list)."""
         source = self._all() if include_resolved else [dict(d) for d in self.alerts.all()]
         docs = [self.view(d, now) for d in source
                 if include_resolved or d["state"] in OPEN_STATES]
         order = {"firing": 0, "acknowledged": 1, "silenced": 2, "maintenance": 3,
                  "resolved": 4}
         docs.sort(key=lambda a: (order[a["status"]], -a["opened_at"], -a["id"]))
-        return docs[:limit]
+        still = sum(1 for a in docs if a["status"] != "resolved")
+        return docs[:max(limit, still)]
 
     def get(self, alert_id: int, now: float) -> dict[str, Any]:
         """One alert with `related`: earlier alerts of the same check on the same target."""

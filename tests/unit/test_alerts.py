@@ -308,3 +308,19 @@ def test_alerts_written_before_conditions_still_read(tmp_path):
     assert again.alert["condition"] == "down"
     (res,) = b2.check_changed("http", "web1", "down", "up", T0 + 9)
     assert res.notified
+
+
+def test_every_open_alert_is_listed_the_limit_cuts_resolved_ones(tmp_path):
+    """301 hosts down: 301 alerts firing, not the newest 200 (the status bar and the
+    Alerts screen counted the list and said 200)."""
+    clock = Clock()
+    b = book(tmp_path, clock)
+    for i in range(301):
+        b.check_changed("tcp", f"h{i}", "up", "down", T0 + i, "connection refused")
+    for i in range(5):
+        b.check_changed("tcp", f"h{i}", "down", "up", T0 + 400 + i)
+    listed = b.list(T0 + 500, include_resolved=True, limit=200)
+    assert sum(a["status"] == "firing" for a in listed) == 296
+    assert len(listed) == 296  # no room left for the resolved ones
+    assert len(b.list(T0 + 500, include_resolved=True, limit=300)) == 300
+    assert len(b.list(T0 + 500)) == 296
