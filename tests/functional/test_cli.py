@@ -351,3 +351,43 @@ def test_a_control_character_a_person_gave_is_shown_not_obeyed(tmp_path):
     nxt = fd(tmp_path, "schedule", "next", "0 0 * * *\n", "--count", "1", config=None)
     assert nxt.returncode == 0, nxt.stderr
     assert nxt.stdout.splitlines()[0].startswith("0 0 * * *: daily at 00:00")
+
+
+HOSTILE = ("printf 'a\\033]52;c;ZXZpbA==\\007b \\033]0;owned\\007c \\033[?1049h"
+           "\\033[31mred\\033[0m\\n'")
+
+
+def _on_a_terminal(tmp_path, *args: str) -> bytes:
+    """What fleetdeck writes when its output is a terminal (a pty, as in a shell)."""
+    import pty
+
+    main, sub = pty.openpty()
+    cfg = tmp_path / "config.toml"
+    proc = subprocess.Popen([*FLEETDECK, "--config", str(cfg), "--state-dir",
+                             str(tmp_path / "state"), *args], stdout=sub, stderr=sub,
+                            stdin=subprocess.DEVNULL, env=cli_env(tmp_path))
+    os.close(sub)
+    out = b""
+    while True:
+        try:
+            data = os.read(main, 65536)
+        except OSError:  # EIO: the other side closed
+            break
+        if not data:
+            break
+        out += data
+    os.close(main)
+    assert proc.wait(timeout=60) == 0
+    return out
+
+
+def test_run_output_on_a_terminal_keeps_colours_and_drops_what_it_would_obey(tmp_path):
+    """A run's OSC 52 (clipboard), OSC 0 (title) or alternate-screen switch never reaches
+    the terminal from `run` or `logs`; its colours do; into a pipe it is as it was."""
+    (tmp_path / "config.toml").write_text(f"[jobs.hostile]\ncommand = '''{HOSTILE}'''\n")
+    for args in (["run", "hostile"], ["logs", "1"]):
+        shown = _on_a_terminal(tmp_path, *args)
+        assert b"\x1b]" not in shown and b"\x1b[?1049h" not in shown, (args, shown)
+        assert b"ab c \x1b[31mred\x1b[0m" in shown, (args, shown)
+    piped = fd(tmp_path, "logs", "1", config=None)
+    assert "\x1b]52;c;ZXZpbA==\x07" in piped.stdout  # a file or a pipe gets the bytes

@@ -46,6 +46,25 @@ def output_width() -> int | None:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# what a run printed that a terminal would obey: escape sequences (OSC 52 writes the
+# clipboard, OSC 0 the title, CSI ?1049h switches screens), C1 and other control bytes
+_UNSAFE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)?"
+                     r"|[@-Z\\-_])|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _colour_only(m: re.Match[str]) -> str:
+    s = m.group()
+    return s if s.startswith("\x1b[") and s.endswith("m") else ""  # SGR: colours stay
+
+
+def for_terminal(text: str, stream: Any) -> str:
+    """A run's output as a terminal may show it: on a terminal, colours kept and every
+    other escape sequence and control character dropped (the console does the same);
+    into a pipe or a file, as it was."""
+    isatty = getattr(stream, "isatty", None)
+    if isatty is None or not isatty():
+        return text
+    return _UNSAFE.sub(_colour_only, text)
 
 
 def err(message: str) -> None:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from core.remote.classes import HOST_CLASSES, NOT_OK, NOT_OK_CLASSES
-from tui.cli.common import ACTOR, CLIError, folder_to_write, on_engine, text_arg
+from tui.cli.common import ACTOR, CLIError, folder_to_write, for_terminal, on_engine, text_arg
 from tui.cli.fanouts import fanout_id
 
 EXIT_INTERRUPTED = 130
@@ -363,7 +363,7 @@ def _echo(msg: dict[str, Any]) -> None:
               file=sys.stderr, flush=True)
     elif kind == "fanout_line":
         out = sys.stdout if msg["stream"] == "stdout" else sys.stderr
-        print(f"{msg['host']}: {msg['line']}", file=out, flush=True)
+        print(for_terminal(f"{msg['host']}: {msg['line']}", out), file=out, flush=True)
     elif kind == "host_result":
         r = msg["result"]
         if r["state"] == "ok" and r.get("changed") is not None:  # a push or pull
@@ -436,4 +436,5 @@ def _print_groups(groups: list[dict[str, Any]]) -> None:
         print(bar)
         text = g["text"]
         if text:
-            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            sys.stdout.write(for_terminal(text if text.endswith("\n") else text + "\n",
+                                          sys.stdout))

@@ -28,6 +28,7 @@ from tui.cli.common import (
     console,
     engine_errors,
     err,
+    for_terminal,
     on_engine,
     run_id,
     text_arg,
@@ -232,8 +233,12 @@ def cmd_logs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         path = engine.run_log_path(args.run_id)
     except EngineError as e:
         raise CLIError(str(e)) from None
+    import codecs
+
     out = sys.stdout
     pos = 0
+    text = codecs.getincrementaldecoder("utf-8")("replace")  # a character across chunks
+    partial = ""  # an unfinished line: a sequence may go on in the next chunk
     while True:
         try:  # no file yet is no output yet; any other OSError is main's one line
             f = open(path, "rb")  # noqa: SIM115
@@ -243,10 +248,13 @@ def cmd_logs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
             with f:
                 f.seek(pos)
                 while chunk := f.read(1 << 16):
-                    out.write(chunk.decode("utf-8", "replace"))
+                    partial += text.decode(chunk)
+                    done, nl, partial = partial.rpartition("\n")
+                    out.write(for_terminal(done + nl, out))
                     pos += len(chunk)
             out.flush()
         if not args.follow or run["state"] not in ("queued", "running", "awaiting_approval"):
+            out.write(for_terminal(partial + text.decode(b"", final=True), out))
             break
         time.sleep(0.25)
         run = view(config, state_dir).get_run(args.run_id)
@@ -281,7 +289,7 @@ def stream_runs(args: argparse.Namespace, start: Any) -> Any:
             elif event.run_id in mine:
                 prefix = f"{event.host}: " if len(mine) > 1 else ""
                 stream = sys.stderr if event.stream != "stdout" else sys.stdout
-                print(prefix + event.line, file=stream, flush=True)
+                print(for_terminal(prefix + event.line, stream), file=stream, flush=True)
 
         engine.bus.subscribe(show)
         loop = asyncio.get_running_loop()
