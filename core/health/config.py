@@ -248,6 +248,10 @@ def _url(c: Any, t: dict[str, Any], p: tuple[str, ...]) -> str | None:
     if url is not None and not re.match(r"^https?://[^/\s]+", url):
         c.add(p + ("url",), f"url must start with http:// or https://, got {clip(url)}")
         return None
+    if url is not None and "${" in url:  # it would be sent as written, the token unsent
+        c.add(p + ("url",), "a check's url fills in {host} and {address} only, not ${...} "
+                            "references (those are for a job's env and a notifier)")
+        return None
     unknown = [m for m in re.findall(r"\{([a-z_]+)\}", url or "")  # {job="x"}: PromQL
                if m not in ("host", "address")]
     if unknown:

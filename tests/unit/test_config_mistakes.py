@@ -87,6 +87,9 @@ CASES = [
     ('[checks.h]\nkind = "http"\nurl = "http://{adress}:8080/"\n',
      "3: checks.h.url: unknown placeholder {adress} in the url ({host} is the target's "
      "name, {address} its address)"),
+    ('[checks.h]\nkind = "http"\nurl = "http://{address}/health?token=${HOOK_TOKEN}"\n',
+     "3: checks.h.url: a check's url fills in {host} and {address} only, not ${...} "
+     "references (those are for a job's env and a notifier)"),
     ('[sources.s]\npath = "relative/*.log"\n',
      "2: sources.s.path: 'relative/*.log': write an absolute path (or one from ~)"),
     (SOURCE + '[rules.r]\nsources = ["app"]\nfield = "status >= 500"\nthreshold = "> 1 in '
