@@ -208,3 +208,29 @@ async def test_every_screen_counts_firing_alerts_in_its_status_bar(tmp_path):
         await pilot_until(pilot, lambda: "1 alert firing" in str(bar.render()), "the count")
         app.engine.bus.publish(CheckChanged("http", "web1", "down", "up", time.time()))
         await pilot_until(pilot, lambda: "firing" not in str(bar.render()), "the count to go")
+
+
+async def test_a_young_alerts_age_moves_on_by_the_second(tmp_path):
+    """OPENED reads "5.0s ago", then "8.0s ago" three seconds later, with nothing else
+    happening (it stood still for 30 s); an old one is redrawn every 30 s."""
+    state = tmp_path / "state"
+    clock = [1_900_000_000.0]
+    book = AlertBook(state, None, lambda: clock[0])
+    book.check_changed("http", "web1", "up", "down", clock[0], "HTTP 500")
+    book.close()
+    clock[0] += 5
+    app = console_app(config(), state, clock=lambda: clock[0])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        await pilot.press("7")
+        await pilot_until(pilot, lambda: isinstance(app.screen, AlertsScreen)
+                          and app.screen.table.row_count == 1, "the alert row")
+
+        def opened() -> str:
+            return str(app.screen.table.get_row_at(0)[4])
+
+        await pilot_until(pilot, lambda: opened() == "5.0s ago", "the first age")
+        clock[0] += 3
+        # by the next second's tick: well within 20 s however busy (the old redraw: 30 s)
+        await pilot_until(pilot, lambda: opened() == "8.0s ago", "three seconds later",
+                          timeout=20)

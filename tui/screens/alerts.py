@@ -33,6 +33,7 @@ from tui.widgets.table import Column
 
 RUN_REF = re.compile(r"\brun #(\d+)")  # how a job's alert names its run
 AGE_REFRESH = 30.0  # seconds
+YOUNG = 120.0  # an alert younger than this shows its age in seconds
 STATUS_MARKS = {"firing": "●", "acknowledged": "◐", "silenced": "○", "maintenance": "⚒",
                 "resolved": "✓"}
 
@@ -83,6 +84,8 @@ class AlertsScreen(TableScreen):
                Column("what", "WHAT", 1, "W", shrink=True), Column("sev", "SEV", 2, "V"),
                Column("age", "OPENED", 3, "A"), Column("note", "DETAIL", 4, shrink=True))
     KEY_PREFIX = "alerts"
+    _drawn_at = 0.0  # when the table was last drawn
+    _youngest: float | None = None  # when the newest open alert opened
     BINDINGS = [
         Binding("enter", "open", "Details", id="alerts.open"),
         Binding("plus", "expand", "Members", id="alerts.expand"),
@@ -103,10 +106,16 @@ class AlertsScreen(TableScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.set_interval(AGE_REFRESH, self._tick)  # ages move on with no event
+        self.set_interval(1.0, self._tick)  # ages move on with no event
 
     def _tick(self) -> None:
-        if self.is_current:
+        """Ages by the second while an alert is young (they are shown in seconds: "0.8s
+        ago" must not stand still for 30 s mid-incident), else every AGE_REFRESH."""
+        if not self.is_current:
+            return
+        now = self.now()
+        young = self._youngest is not None and now - self._youngest < YOUNG
+        if young or now - self._drawn_at >= AGE_REFRESH:
             self.refresh_data()
 
     def refresh_data(self) -> None:
@@ -115,6 +124,8 @@ class AlertsScreen(TableScreen):
             return
         now = self.now()
         alerts = self.fleet.engine.list_alerts()
+        self._drawn_at = now
+        self._youngest = max((a["opened_at"] for a in alerts), default=None)
         self._alerts = {str(a["id"]): a for a in alerts}
         self.set_rows(self._rows_of(alerts, now))
         firing = sum(1 for a in alerts if a["status"] == "firing")
