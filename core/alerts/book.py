@@ -192,7 +192,9 @@ class AlertBook(AlertGroups):
         alert["resolved_at"] = at
         self._note(alert, at, "resolved", detail)
         own, group = self._group_resolution(alert, at)  # a group resolves with its last
-        if own and alert["notified_firing"] and not self.quiet.reason(alert, self.clock()):
+        # a firing that went out is closed out, quiet or not: a silence or a window mutes
+        # news, and a pager whose incident never hears "resolved" keeps it open
+        if own and alert["notified_firing"]:
             change = self._notify(alert, "resolved", "resolved", at)
         else:
             self._save(alert)

@@ -324,3 +324,18 @@ def test_every_open_alert_is_listed_the_limit_cuts_resolved_ones(tmp_path):
     assert len(listed) == 296  # no room left for the resolved ones
     assert len(b.list(T0 + 500, include_resolved=True, limit=300)) == 300
     assert len(b.list(T0 + 500)) == 296
+
+
+def test_a_firing_that_went_out_is_resolved_out_even_under_a_silence(tmp_path):
+    """A pager told "firing" must hear "resolved", or its incident stays open: a silence
+    mutes news, not the close of what was sent. One never sent is never resolved out."""
+    clock = Clock()
+    b = book(tmp_path, clock)
+    b.check_changed("http", "web1", "up", "down", T0, "HTTP 500")  # sent
+    b.silence("web1", "1h", "alice")
+    b.check_changed("disk", "web1", "up", "down", T0 + 5)  # opened silenced: not sent
+    (res,) = b.check_changed("http", "web1", "down", "up", T0 + 60)
+    assert res.action == "resolved" and res.notified
+    assert events(b)[-1] == ("hook", "resolved", 1)
+    (quiet,) = b.check_changed("disk", "web1", "down", "up", T0 + 70)
+    assert quiet.action == "resolved" and not quiet.notified
