@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -42,7 +43,13 @@ BAD_REQUEST = "the request cannot be made; check the url and headers once expand
 
 
 class DeliveryError(Exception):
-    """One failed attempt; the message is safe to log (no secret in it)."""
+    """One failed attempt; the message is safe to log (no secret in it). `wait`: how
+    long the receiver asked to be left alone (Retry-After), or that it refused this
+    request as such (a 4xx: the next try waits the longest backoff); None: back off."""
+
+    def __init__(self, message: str, wait: float | str | None = None) -> None:
+        super().__init__(message)
+        self.wait = wait
 
 
 def expand(text: str, secrets: list[str], env: dict[str, str] | None = None) -> str:
@@ -99,7 +106,7 @@ class WebhookNotifier:
         try:
             await self._post(url, headers, self.body(entry))
         except DeliveryError as e:
-            raise DeliveryError(redact(str(e), secrets)) from None
+            raise DeliveryError(redact(str(e), secrets), e.wait) from None
 
     async def _post(self, url: str, headers: dict[str, str], body: bytes) -> None:
         """One attempt under one deadline (the notifier's timeout). Messages are ours,
@@ -116,6 +123,7 @@ class WebhookNotifier:
                 request = _request(client, url, headers, body, timeout)
                 response = await client.send(request, stream=True)
                 code = response.status_code
+                retry_after = response.headers.get("retry-after")
                 try:
                     await read_at_most(response, REPLY_MAX)  # read out: kept alive
                 finally:
@@ -134,7 +142,25 @@ class WebhookNotifier:
             return
         if 300 <= code < 400:
             raise DeliveryError(f"HTTP {code} (redirect not followed)")
+        if code in (429, 503) and retry_after is not None:
+            raise DeliveryError(f"HTTP {code} (retry after {retry_after[:40]})",
+                                _retry_after(retry_after))
+        if 400 <= code < 500 and code not in (408, 425, 429):  # this request, as it is
+            raise DeliveryError(f"HTTP {code}", "refused")
         raise DeliveryError(f"HTTP {code}")
+
+
+def _retry_after(value: str) -> float | None:
+    """Retry-After in seconds: a number of them, or an HTTP date; None when unreadable."""
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def _request(client: httpx.AsyncClient, url: str, headers: dict[str, str], body: bytes,
@@ -234,7 +260,7 @@ async def deliver(outbox: Outbox, notifiers: dict[str, Any], entries: list[dict[
                 try:
                     await notifier.send(entry)
                 except DeliveryError as e:
-                    delay = outbox.failed(entry, str(e), clock())
+                    delay = outbox.failed(entry, str(e), clock(), wait=e.wait)
                     log.warning("notification %s via %s failed (attempt %d): %s; retry in "
                                 "%.1fs", entry["key"], name, entry["attempts"] + 1, e, delay)
                     return  # keep this notifier's order: later entries wait their turn

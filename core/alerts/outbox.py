@@ -76,11 +76,19 @@ class Outbox:
         put(self.table, entry["id"], entry)
         self._prune()
 
-    def failed(self, entry: dict[str, Any], error: str, at: float) -> float:
-        """Record a failed attempt; returns the delay before the next one."""
+    def failed(self, entry: dict[str, Any], error: str, at: float,
+               wait: float | str | None = None) -> float:
+        """Record a failed attempt; returns the delay before the next one: the backoff,
+        or what the receiver asked (Retry-After, within a day), or the longest backoff
+        for a request it refused as such (a 4xx: a person fixes the config, a reload
+        and the next try delivers; hammering it would not)."""
         attempts = entry["attempts"] + 1
         s = self._config().settings
         delay = min(s.retry_backoff_max, s.retry_backoff * 2 ** (attempts - 1))
+        if wait == "refused":
+            delay = s.retry_backoff_max
+        elif isinstance(wait, int | float):
+            delay = max(delay, min(float(wait), 86400.0))
         put(self.table, entry["id"], {**entry, "attempts": attempts, "last_error": error,
                                       "next_at": at + delay})
         return delay

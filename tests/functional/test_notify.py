@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ class Receiver:
     def __init__(self, fail_first: int = 0) -> None:
         self.fail_first = fail_first
         self.failing = False
+        self.fail_status, self.fail_headers = 500, {}  # what a failing answer says
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         outer = self
@@ -43,8 +45,11 @@ class Receiver:
                 with outer.lock:
                     fail = outer.failing or len(outer.requests) < outer.fail_first
                     outer.requests.append({"path": self.path, "headers": dict(self.headers),
-                                           "body": json.loads(body), "ok": not fail})
-                self.send_response(500 if fail else 200)
+                                           "body": json.loads(body), "ok": not fail,
+                                           "at": time.time()})
+                self.send_response(outer.fail_status if fail else 200)
+                for name, value in (outer.fail_headers if fail else {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
@@ -399,5 +404,36 @@ alert_on = ["missed"]
         skipped = engine.list_runs(job="tick", states=["skipped"])
         assert len(skipped) >= 9  # one alert for all of them
         assert len(engine.alerts.list_alerts()) == 1 and len(receiver.ok()) == 1
+    finally:
+        await engine.stop()
+
+
+@pytest.mark.parametrize(("status", "headers", "delay"), [
+    (429, {"Retry-After": "30"}, 30.0),  # as the receiver asked
+    (400, {}, 300.0),  # refused as such: the longest backoff, not the first one
+    (500, {}, 10.0),  # the first backoff
+])
+async def test_a_failed_delivery_waits_what_the_answer_says(state_dir, receiver, status,
+                                                            headers, delay):
+    receiver.failing, receiver.fail_status, receiver.fail_headers = True, status, headers
+    cfg = parse_config_text(f"""
+[alerts]
+retry_backoff = "10s"
+retry_backoff_max = "5m"
+
+[notifiers.hook]
+kind = "webhook"
+url = "http://127.0.0.1:{receiver.port}/hook"
+timeout = "5s"
+""", "test.toml")
+    engine = await start(cfg, state_dir)
+    try:
+        engine.bus.publish(down())
+        await until_async(lambda: pending(engine) and pending(engine)[0]["attempts"] == 1,
+                          "the first attempt recorded")
+        (entry,) = pending(engine)
+        assert entry["last_error"].startswith(f"HTTP {status}")
+        asked = receiver.requests[0]["at"]  # the failure came after this, within seconds
+        assert delay - 5 <= entry["next_at"] - asked <= delay + 0.5, entry["next_at"] - asked
     finally:
         await engine.stop()
