@@ -146,8 +146,12 @@ class Sampler:
             assert spec.command is not None
             code, out = await self._command(target, spec.command)
             last = (out.strip().splitlines() or [""])[-1][:200]
+            killed = _signal_name(-code) if code is not None and code < 0 else None
+            if killed is not None:  # a local command a signal ended: no exit status either
+                code = None
             status = command_status(code)
-            said = "no exit status (killed)" if code is None else f"exit {code}"
+            said = (f"no exit status (killed{' by ' + killed if killed else ''})"
+                    if code is None else f"exit {code}")
             return Sample(status, said + (f": {last}" if last else ""),
                           float(code) if code is not None else None,
                           cause="" if status == OK else said)
@@ -220,6 +224,15 @@ class Sampler:
             await proc.wait()
             raise
         return proc.returncode, out
+
+
+def _signal_name(number: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 TAIL_BYTES = 64 * 1024  # of a command check's output: its verdict is its last line

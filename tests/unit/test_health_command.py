@@ -20,3 +20,17 @@ async def test_a_command_check_keeps_the_end_of_its_output_not_all_of_it() -> No
         await sampler.aclose()
     assert code == 0 and out.endswith("\nlast-line\n") and len(out) <= TAIL_BYTES
     assert peak < 3 * 1024 * 1024  # 30 MB of output went by; communicate() kept it all
+
+
+async def test_a_command_a_signal_killed_is_down_not_crit() -> None:
+    """README: exit 0 ok, 1 warn, other crit; killed: down (it gave no verdict)."""
+    from core.health.config import CheckSpec
+    from core.health.sampling import Rates
+
+    sampler = Sampler(engine=None)
+    spec = CheckSpec("k", "command", command="kill -9 $$", targets="local")
+    try:
+        sample = await sampler.sample(spec, "local", Rates())
+    finally:
+        await sampler.aclose()
+    assert (sample.status, sample.detail) == ("down", "no exit status (killed by SIGKILL)")
