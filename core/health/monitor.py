@@ -120,9 +120,25 @@ class HealthMonitor:
         self.states = self._states_for(specs, engine.config.hosts)
         self._path = Path(engine.state_dir) / "health.json"
         self._load_history()
+        self._count_past_restarts()
         for st in self.states.values():
             self._loops[st.key] = asyncio.ensure_future(self._loop(st))
         self._saver = asyncio.ensure_future(self._save_loop())
+
+    def _count_past_restarts(self) -> None:
+        """The restarts within each limit's window, from history: a daemon restarted
+        mid-storm does not get K fresh restarts (the count was in memory only)."""
+        if not self.watchdog or not hasattr(self.engine, "list_runs"):
+            return
+        now = self.clock()
+        for st in self.states.values():
+            spec = st.spec
+            if not spec.restart:
+                continue
+            host = LOCAL_HOST if spec.restart_on == "local" else st.target
+            runs = self.engine.list_runs(job=f"watchdog:{spec.name}", host=host,
+                                         since=now - spec.restart_limit[1], limit=None)
+            st.restarts = sorted(r["queued_at"] for r in runs)
 
     def _states_for(self, specs: dict[str, CheckSpec], hosts: Any) -> dict[str, CheckState]:
         now = self.clock()

@@ -215,3 +215,27 @@ async def test_a_reload_that_drops_a_down_check_resolves_its_alert(start_engine)
     alerts = engine.alerts.list_alerts(include_resolved=True)
     assert [a["status"] for a in alerts] == ["resolved"]
     assert "removed by a config reload" in str(alerts[0])
+
+
+async def test_restarts_before_a_daemon_restart_count_against_the_limit(start_engine,
+                                                                          state_dir) -> None:
+    """Two restarts on record within the window (limit 2): down again after the daemon
+    came back gives up at once; the count was in memory, and a restart storm got K fresh
+    restarts at every daemon restart."""
+    from core.jobs.runs import Run
+    from core.store import Store
+
+    now = time.time()
+    store = Store.open(state_dir)
+    for ago in (120.0, 60.0):
+        store.add_run(Run(id=store.next_run_id(), job="watchdog:svc", host="local",
+                          command="true", trigger="watchdog", state="succeeded",
+                          queued_at=now - ago, finished_at=now - ago + 1))
+    store.commit()
+    store.close()
+    spec = CheckSpec("svc", "tcp", port=1, restart="true", restart_limit=(2, 600.0),
+                     restart_grace=0.0, **FAST)  # nothing listens on port 1
+    engine, mon, changes = await start_monitor(start_engine, config({"svc": spec}))
+    await wait_state(mon, "svc@local", "gave_up")
+    assert [r["queued_at"] for r in engine.list_runs(job="watchdog:svc", limit=None)] == [
+        now - 60.0, now - 120.0]  # no third restart
