@@ -49,6 +49,8 @@ class Daemon:
         """Take the state directory and start serving (OSError: the metrics address)."""
         if not self.adopted:
             await self.engine.start()
+        if self.engine.alerts is not None:
+            self.engine.alerts.resolve_gone_checks(self.engine.config)
         await self.control.start()
         if self.approvals is not None:
             try:

@@ -60,6 +60,33 @@ class AlertManager:
         if self.deliver:
             self._task = asyncio.create_task(self._deliver_loop())
 
+    def resolve_gone_checks(self, config: Any) -> None:
+        """An open alert of a check (on a target) the config no longer has, removed or
+        disabled while no daemon ran, resolves, as a reload resolves it: nothing would
+        sample that check again, and it stayed firing for good. A daemon's start: the
+        config it runs is the fleet's."""
+        from core.events import CheckChanged
+        from core.remote.inventory import TargetError, resolve_targets
+
+        if self.book is None or self.book.read_only:
+            return
+        now = self.engine.clock()
+        wanted: set[tuple[str, str]] = set()
+        for spec in (getattr(config, "checks", None) or {}).values():
+            if not spec.enabled:
+                continue
+            try:
+                wanted.update((spec.name, t) for t in resolve_targets(spec.targets,
+                                                                       config.hosts))
+            except TargetError:  # the monitor says why; its alerts stand
+                wanted.update((spec.name, a["target"]) for a in self.book.list(now)
+                              if a["source"] == spec.name)
+        for a in self.book.list(now):
+            if a["kind"] == "check" and (a["source"], a["target"]) not in wanted:
+                self._on_event(CheckChanged(a["source"], a["target"],
+                                            a.get("condition") or "down", "up", now,
+                                            "the check is no longer in the config"))
+
     def reconfigure(self, config: Any) -> list[str]:
         """A reloaded config: notifiers, routes, maintenance and settings as they are now;
         open alerts and the outbox stay."""

@@ -167,3 +167,25 @@ alert_on = ["failed"]
         stop_daemon(daemon)
     assert notified.read_text().count("FIRING #1 job tick on local") == 1
     assert notified.read_text().count("\n") == 1  # one alert, one notification
+
+
+def test_a_daemon_resolves_the_alert_of_a_check_gone_from_its_config(tmp_path):
+    """Removed (or disabled) while no daemon ran: a reload resolved it, a daemon's start
+    left it firing for good, since nothing samples that check again."""
+    import time
+
+    from core.alerts.book import AlertBook
+
+    book = AlertBook(tmp_path / "state", None, time.time)
+    for check in ("kept", "gone", "off"):
+        book.check_changed(check, "local", "up", "down", time.time(), "connection refused")
+    book.close()
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(config(tmp_path) + '[checks.kept]\nkind = "tcp"\nport = 1\n'
+                   '[checks.off]\nkind = "tcp"\nport = 1\nenabled = false\n')
+    daemon = start_daemon(cfg, tmp_path / "state", cli_env(tmp_path))
+    try:
+        until(lambda: [a["source"] for a in alerts(tmp_path)] == ["kept"],
+              lambda: f"only kept's alert open ({[a['source'] for a in alerts(tmp_path)]})")
+    finally:
+        stop_daemon(daemon)
