@@ -68,13 +68,17 @@ async def wait_state(mon: HealthMonitor, key: str, state: str) -> None:
     await until_async(lambda: mon.states[key].state == state, how)
 
 
-async def start_monitor(start_engine: Any, cfg: Config) -> tuple[Any, HealthMonitor, list]:
+async def start_monitor(start_engine: Any, cfg: Config, pool: Any = None,
+                        ) -> tuple[Any, HealthMonitor, list]:
+    """An engine with a health monitor; `pool` (SSH) is the engine's before the first
+    sample (given after, the sampler may already hold the default one)."""
     from core.services import attach_health
 
     changes: list[CheckChanged] = []
     engine, _ = await start_engine(cfg, scheduling=False, before_start=lambda e: (
-        attach_health(e), e.bus.subscribe(lambda ev: changes.append(ev)
-                                          if isinstance(ev, CheckChanged) else None)))
+        attach_health(e), pool is not None and set_engine_pool(e, pool),
+        e.bus.subscribe(lambda ev: changes.append(ev)
+                        if isinstance(ev, CheckChanged) else None)))
     return engine, engine.health, changes
 
 
@@ -149,8 +153,7 @@ async def test_remote_metrics_over_ssh(start_engine, tmp_path) -> None:
                          fail=(1, 1), recover=(1, 1),
                          thresholds={"disk": (99.5, 99.9), "memory": (99.5, 99.9)})
         cfg = config({"sys": spec}, [host("db1", server.port)])
-        engine, mon, changes = await start_monitor(start_engine, cfg)
-        set_engine_pool(engine, make_pool(keys, known))
+        engine, mon, changes = await start_monitor(start_engine, cfg, make_pool(keys, known))
         await wait_state(mon, "sys@db1", "up")
         m = mon.states["sys@db1"].last.metrics
         assert 0.0 <= m["cpu"] <= 100.0 and m["cores"] >= 1 and "/" in m["disks"]
