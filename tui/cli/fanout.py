@@ -315,10 +315,6 @@ def fan_out(args: argparse.Namespace, params: dict[str, Any], rerun_of: int | No
         except (ValueError, KeyError, EngineError) as e:
             raise CLIError(str(e).strip("'\"")) from None
         mine.append(rec["id"])
-        for msg in early:
-            on_event(_Message(msg))
-        if rec.get("finished_at") and not done.done():
-            done.set_result(rec)
 
         async def cancelling() -> None:
             with contextlib.suppress(EngineError):  # it ended meanwhile
@@ -328,6 +324,12 @@ def fan_out(args: argparse.Namespace, params: dict[str, Any], rerun_of: int | No
             asyncio.ensure_future(cancelling())
 
         with _interruptible(cancel) as interrupt:
+            # a daemon's early lines are shown once a Ctrl-C cancels: one who reads a
+            # line and interrupts must not find the default KeyboardInterrupt (a silent 130)
+            for msg in early:
+                on_event(_Message(msg))
+            if rec.get("finished_at") and not done.done():
+                done.set_result(rec)
             record = await done
         elapsed = time.monotonic() - started
         for name, where, fp in record.get("trusted", []):
