@@ -127,9 +127,15 @@ def group_alive(pgid: int, leader_started: float | None) -> bool:
         return False
     if leader_started is None:
         return True
-    started = process_create_time(pgid)
     # leader gone but members left: the pgid cannot be reused while the group exists
-    return started is None or abs(started - leader_started) < 0.05
+    return not started_otherwise(pgid, leader_started)
+
+
+def started_otherwise(pid: int, started: float) -> bool:
+    """Does `pid` belong now to a process started at another time than `started` (the
+    one we knew ended and its pid was reused)? False when it cannot be told."""
+    now = process_create_time(pid)
+    return now is not None and abs(now - started) >= 0.05
 
 
 async def terminate_group(pgid: int, grace: float) -> bool:

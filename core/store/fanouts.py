@@ -50,7 +50,7 @@ def owner() -> list[Any]:
 
 def _owner_gone(who: Any) -> bool:
     """Has the process that wrote an unfinished record ended? (False when unknown)"""
-    from core.jobs.groups import process_create_time
+    from core.jobs.groups import started_otherwise
 
     if not isinstance(who, list) or len(who) != 2 or not isinstance(who[0], int):
         return False
@@ -61,8 +61,7 @@ def _owner_gone(who: Any) -> bool:
         return True
     except PermissionError:  # someone else's: not the fleetdeck that wrote it
         return True
-    now = process_create_time(pid)
-    return isinstance(started, float) and now is not None and abs(now - started) > 0.05
+    return isinstance(started, float) and started_otherwise(pid, started)
 
 
 class FanOutStore:

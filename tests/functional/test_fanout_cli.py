@@ -226,16 +226,22 @@ def test_usage_errors_exit_two(tmp_path, fleet):
         assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
 
 
-def test_ctrl_c_cancels_running_hosts_and_still_prints_the_summary(tmp_path, fleet):
+def _slow_fanout(tmp_path: Path, fleet, command: str) -> subprocess.Popen[str]:
+    """`fanout @web -- COMMAND` as a process of its own, its output piped."""
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
     (state / "known_hosts").write_text(fleet["known"])
     cfg = tmp_path / "config.toml"
     cfg.write_text(fleet["config"])
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [*FLEETDECK, "--config", str(cfg), "--state-dir", str(state), "fanout", "@web", "--",
-         "echo begun; sleep 30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+         command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=_env(tmp_path))
+
+
+def test_ctrl_c_cancels_running_hosts_and_still_prints_the_summary(tmp_path, fleet):
+    state = tmp_path / "state"
+    proc = _slow_fanout(tmp_path, fleet, "echo begun; sleep 30")
     assert proc.stdout is not None
     seen = [proc.stdout.readline() for _ in range(3)]
     assert sorted(seen) == ["web01: begun\n", "web02: begun\n", "web03: begun\n"]
@@ -251,15 +257,7 @@ def test_ctrl_c_cancels_running_hosts_and_still_prints_the_summary(tmp_path, fle
 def test_a_fanout_whose_process_died_ends_for_every_reader(tmp_path, fleet):
     """kill -9 (or a Ctrl-C before the end was written) leaves a record of unfinished
     hosts: readers see it ended, those hosts cancelled saying why, and can rerun it."""
-    state = tmp_path / "state"
-    state.mkdir(mode=0o700)
-    (state / "known_hosts").write_text(fleet["known"])
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(fleet["config"])
-    proc = subprocess.Popen(
-        [*FLEETDECK, "--config", str(cfg), "--state-dir", str(state), "fanout", "@web", "--",
-         f"echo begun; [ -e {tmp_path}/fixed ] || sleep 30"], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env=_env(tmp_path))
+    proc = _slow_fanout(tmp_path, fleet, f"echo begun; [ -e {tmp_path}/fixed ] || sleep 30")
     assert proc.stdout is not None
     assert sorted(proc.stdout.readline() for _ in range(3)) == [
         "web01: begun\n", "web02: begun\n", "web03: begun\n"]
