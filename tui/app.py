@@ -30,7 +30,13 @@ from tui.pump import FLUSH_INTERVAL, PREWARM_AFTER, EventPump
 from tui.screens.base import FleetScreen
 from tui.screens.dialogs import CommandLineScreen, ConfirmScreen, HelpScreen
 from tui.screens.overview import OverviewScreen
-from tui.theming import apply_colour_mode, default_theme_name, load_themes, stylesheet_path
+from tui.theming import (
+    CurrentTheme,
+    apply_colour_mode,
+    default_theme_name,
+    load_themes,
+    stylesheet_path,
+)
 from tui.workflow_actions import WorkflowActions
 
 LATER: dict[str, str] = {}  # screens not built yet: their key says so
@@ -43,7 +49,8 @@ def _screen(module: str, name: str) -> FleetScreen:
     return getattr(importlib.import_module(f"tui.screens.{module}"), name)()
 
 
-class FleetdeckApp(EventPump, AlertActions, WorkflowActions, KeyGate, App[None]):
+class FleetdeckApp(EventPump, AlertActions, WorkflowActions, KeyGate, CurrentTheme,
+                   App[None]):
     TITLE = "fleetdeck"
     CSS_PATH = str(stylesheet_path())
     COMMANDS = {FleetProvider}

@@ -113,6 +113,45 @@ async def test_rows_change_in_place_and_the_cursor_stays_on_its_row():
         assert table.selected_key() == "b"  # the cursor followed its row
 
 
+async def test_columns_follow_their_widest_cell_measuring_each_column_once(monkeypatch):
+    """500 jobs finishing at once changed 500 rows: DataTable's own update_width measured
+    the whole column again for each cell that got narrower, seconds of a frozen console."""
+    from textual.widgets import _data_table
+
+    measured = [0]
+    real = _data_table.measure
+
+    def counting(*args, **kw):
+        measured[0] += 1
+        return real(*args, **kw)
+
+    monkeypatch.setattr(_data_table, "measure", counting)
+
+    def many(reason: str) -> list[tuple[str, tuple[Text, ...]]]:
+        return [(f"r{i}", (Text(f"#{i}"), Text(f"job{i}"), Text("0"), SortText("-", None),
+                           Text(reason if i else reason + "!"))) for i in range(300)]
+
+    app = TableApp()
+    async with app.run_test(size=(200, 10)) as pilot:
+        table = app.query_one(FleetTable)
+        table.wide = True
+        table.show(many(REASON))
+        await pilot.pause()
+        reason = table.columns[_data_table.ColumnKey("reason")]
+        assert reason.content_width == len(REASON) + 1
+        measured[0] = 0
+        table.show(many("short"))  # every row narrower at once
+        await pilot.pause()
+        assert reason.content_width == len("short!")
+        assert measured[0] < 300, f"{measured[0]} cells measured for 300 changed rows"
+        table.show([*many("short")[:-1], ("r299", (Text("#299"), Text("job299"), Text("0"),
+                                                   SortText("-", None), Text(REASON)))])
+        await pilot.pause()
+        assert reason.content_width == len(REASON)  # one cell grew: the column follows
+        assert table.virtual_size.width >= sum(c.get_render_width(table)
+                                               for c in table.ordered_columns)
+
+
 async def test_runs_screen_catches_up_on_runs_it_missed_without_reading_history(tmp_path):
     cfg = make_config(job("hello", "echo hi"))
     app = console_app(cfg, tmp_path / "state")
