@@ -275,8 +275,14 @@ async def test_help_lists_every_binding_with_its_id(make_app):
         assert isinstance(app.screen, HelpScreen)
         ids = column(app.screen.query_one(DataTable), 2)
         for ident in ("jobs.run", "jobs.pause", "jobs.cancel", "table.filter", "table.down",
-                      "app.command", "app.help", "app.overview"):
+                      "app.command", "app.help", "app.overview", "jobs.open",
+                      "app.quit_ctrl_c"):
             assert ident in ids
+        # what a key does here, not what a widget would: Enter opens the job's runs (the
+        # table's Select leads there) and ctrl+c quits unless text is selected to copy
+        said = {(r[0], r[1]) for r in rows(app.screen.query_one(DataTable))}
+        assert ("⏎", "Runs") in said and ("⏎", "Select") not in said
+        assert ("^c", "Quit") in said
         keys = app.screen.query_one(DataTable)
         start = keys.cursor_row
         await pilot.press("j", "j")  # the list moves as every table does

@@ -41,6 +41,37 @@ async def test_q_with_nothing_in_flight_quits_at_once(state_dir, tmp_path):
     assert app.return_code == 0
 
 
+async def test_q_on_a_drill_down_goes_back_and_the_bar_still_says_how_to_quit(
+        state_dir, tmp_path):
+    """A run's output is a pager: `q` leaves it, as in less and tig, and does not end the
+    console; on one of the nine lists `q` quits."""
+    from tui.screens.jobs import JobsScreen
+    from tui.screens.run_log import RunLogScreen
+    from tui.widgets.keybar import KeyBar
+
+    cfg, _gate = config(tmp_path)
+    app = console_app(cfg, state_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(pilot)
+        (run,) = await app.engine.run_job("quick", actor=app.actor)
+        await pilot.press("2")
+        app.open_run(run["id"])
+
+        def bar() -> str:
+            return " ".join(str(b.render()) for b in app.screen.query(KeyBar))
+
+        await pilot_until(pilot, lambda: isinstance(app.screen, RunLogScreen)
+                          and "esc Back" in bar(), "the output, its key bar drawn")
+        assert "^q Quit" in bar()
+        await pilot.press("q")
+        await pilot_until(pilot, lambda: isinstance(app.screen, JobsScreen), "back on Jobs")
+        assert app.engine_ready and app.return_code is None
+        await pilot_until(pilot, lambda: " q Quit" in bar(), "q quits from the list")
+        await pilot.press("q")
+        await pilot_until(pilot, lambda: not app.engine_ready, "the engine stopped")
+    assert app.return_code == 0
+
+
 async def test_cancel_records_the_person_and_quits(state_dir, tmp_path):
     cfg, _gate = config(tmp_path)
     app = console_app(cfg, state_dir)

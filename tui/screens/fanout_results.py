@@ -55,7 +55,8 @@ class HostOutputScreen(FleetScreen):
     """One host's output in a fan-out, streaming while it runs."""
 
     TITLE_TEXT = "6 Fan-out › host"
-    BINDINGS = [Binding("escape", "back", "Back", id="fanout_host.back")]
+    BINDINGS = [Binding("escape", "back", "Back", id="fanout_host.back"),
+                Binding("q", "back", "Back", show=False, id="fanout_host.quit")]
 
     def __init__(self, fanout_id: int, host: str) -> None:
         super().__init__()
@@ -110,7 +111,8 @@ class GatheredScreen(FleetScreen):
 
     WATCHES = (FanOutHost, FanOutDone)
     TITLE_TEXT = "6 Fan-out › gathered"
-    BINDINGS = [Binding("escape", "back", "Back", id="fanout_gathered.back")]
+    BINDINGS = [Binding("escape", "back", "Back", id="fanout_gathered.back"),
+                Binding("q", "back", "Back", show=False, id="fanout_gathered.quit")]
 
     def __init__(self, fanout_id: int) -> None:
         super().__init__()
@@ -161,7 +163,8 @@ class PastFanOutsScreen(TableScreen):
                Column("by", "BY", 4), Column("pattern", "PATTERN", 1),
                Column("command", "COMMAND", 2, shrink=True), Column("result", "RESULT", 1))
     BINDINGS = [Binding("enter", "choose", "Show", id="fanout_past.show"),
-                Binding("escape", "back", "Back", show=False, id="fanout_past.back")]
+                Binding("escape", "back", "Back", show=False, id="fanout_past.back"),
+                Binding("q", "back", "Back", show=False, id="fanout_past.quit")]
 
     def refresh_data(self) -> None:
         super().refresh_data()

@@ -187,6 +187,7 @@ class HostDetailScreen(TableScreen):
     BINDINGS = [
         Binding("f", "fanout", "Fan-out here", id="host.fanout"),
         Binding("escape", "back", "Back", id="host.back"),
+        Binding("q", "back", "Back", show=False, id="host.quit"),
     ]
 
     def __init__(self, host: str) -> None:

@@ -21,6 +21,7 @@ LIVE_REFRESH = 0.15  # seconds: the log pane takes new lines in batches, not one
 class RunLogScreen(FleetScreen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="log.back"),
+        Binding("q", "back", "Back", show=False, id="log.quit"),
         Binding("c", "cancel", "Cancel run", id="log.cancel"),
         Binding("R", "rerun", "Run job again", id="log.rerun"),
     ]

@@ -42,6 +42,7 @@ class WorkflowScreen(TableScreen):
     PREVIEW = True
     BINDINGS = [
         Binding("escape", "back", "Back", id="workflow.back"),
+        Binding("q", "back", "Back", show=False, id="workflow.quit"),
         Binding("enter", "open", "Step output", id="workflow.open"),
         Binding("a", "approve", "Approve", id="workflow.approve"),
         Binding("x", "reject", "Reject", id="workflow.reject"),

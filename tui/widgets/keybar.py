@@ -3,7 +3,7 @@
 At 80 columns the bar used to end at `5 Hosts`: the screen keys, then every screen
 number, and `?` never showed. Now the nine screen keys are one entry (`1-9 Screens`),
 each entry has a priority, and the lowest go first until the line fits; `?` (help) and
-`q` (quit) always stay.
+the quit key (`q`, or `^q` where a drill-down takes `q` for Back) always stay.
 """
 
 from __future__ import annotations
@@ -49,12 +49,15 @@ def bar_entries(app: Any, active: Any) -> tuple[list[Entry], Entry | None]:
     screens: list[str] = []
     palette: Entry | None = None
     seen: set[str] = set()
+    quit_key: Entry | None = None  # a drill-down takes `q` for Back: quit is still said
     for node, binding, enabled, _tip in active.values():
         action = binding.action.removeprefix("app.")
         key = app.get_key_display(binding)
         if action == "command_palette":
             palette = Entry(key, "palette", 999, 0, enabled)
             continue
+        if action == "request_quit" and quit_key is None:
+            quit_key = Entry(key, binding.description, 400, MUST, enabled)
         if not binding.show or action in seen or (
                 getattr(app, "read_only", False) and binding.id in ACTING_IDS):
             continue
@@ -68,6 +71,8 @@ def bar_entries(app: Any, active: Any) -> tuple[list[Entry], Entry | None]:
         else:
             n = len([e for e in entries if e.order < 100])
             entries.append(Entry(key, binding.description, n, 74 - 5 * n, enabled))
+    if quit_key is not None and "request_quit" not in seen:
+        entries.append(quit_key)
     if screens:
         keys = f"{screens[0]}-{screens[-1]}" if len(screens) > 1 else screens[0]
         entries.append(Entry(keys, "Screens", 200, 65))
@@ -123,6 +128,7 @@ class KeyBar(Static):
         self.update(text)
 
 
+PASS_ON = frozenset({"screen.copy_text", "copy", "select_cursor"})
 GLOBAL_ORDER = ("command_line", "filter", "help", "request_quit")
 
 
@@ -141,13 +147,20 @@ def help_sections(app: Any, below: Any) -> list[tuple[str, list[Binding]]]:
         for key, group in bindings.key_to_bindings.items():
             if key in taken:
                 continue
+            if all(b.action in PASS_ON for b in group):
+                # these reach the screen's own binding of the key as well: copy with
+                # nothing selected passes ctrl+c on (quit); a row's Enter is the
+                # screen's Enter (open). The screen's is listed, the table's Select only
+                # where the screen has none
+                generic.extend(b for b in group if b not in generic)
+                continue
             taken.add(key)
             for b in group:
                 if not b.description and not b.id:
                     continue
                 action = b.action.removeprefix("app.")
                 if not b.id:
-                    generic.append(b)  # Textual's own: focus, copy, cursor keys
+                    generic.append(b)  # Textual's own: focus, cursor keys
                 elif node is app or action == "filter":
                     everywhere.append(b)
                 elif isinstance(node, Screen):
@@ -162,6 +175,7 @@ def help_sections(app: Any, below: Any) -> list[tuple[str, list[Binding]]]:
         return (1 if is_screen_key(b) else 2, 0)
 
     everywhere.sort(key=rank)
+    generic = [b for b in generic if b.action != "select_cursor" or b.key not in taken]
     name = below.__class__.__name__.removesuffix("Screen")
     return [(f"{name} keys", here), ("Everywhere", everywhere),
             ("In the list", motions), ("Widget keys", generic)]
