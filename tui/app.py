@@ -312,9 +312,7 @@ class FleetdeckApp(EventPump, AlertActions, WorkflowActions, KeyGate, CurrentThe
         self.action_show("alerts")
 
     def cmd_ack(self, alert: str) -> None:
-        if not alert.lstrip("#").isdigit() or int(alert.lstrip("#")) < 1:
-            raise cmds.CommandError(f"not an alert id: {alert!r} (e.g. 12)")
-        self.ack_alert(int(alert.lstrip("#")))
+        self.ack_alert(cmds.parse_alert_id(alert))
 
     def cmd_silence(self, target: str, duration: str) -> None:
         self.silence(target, duration)

@@ -20,8 +20,9 @@ RECENT_FANOUTS = 10
 
 def entries(app: Any) -> list[Entry]:
     """Every palette line: (title, help, what it does)."""
+    acts = not getattr(app, "read_only", False)  # a read-only console offers no action
     out: list[Entry] = [(f":{c.name}", c.help, lambda c=c: app.execute(c.name))
-                        for c in cmds.COMMANDS if not c.args]
+                        for c in cmds.COMMANDS if not c.args and (acts or not c.acts)]
     if not app.engine_ready:
         return out
     engine = app.engine
@@ -31,15 +32,22 @@ def entries(app: Any) -> list[Entry]:
             out.append((f"alert {what}", f"{a['status']}, {severity_word(a)}: "
                         f"{a.get('detail') or 'open it'}",
                         lambda i=a["id"]: app.open_alert(i)))
-            if a["status"] == "firing":
+            if a["status"] == "firing" and acts:
                 out.append((f":ack {what}", "acknowledge: no more reminders",
                             lambda i=a["id"]: app.execute(f"ack {i}")))
-    for job in engine.config.jobs:
-        out += [(f":run {job}", "run this job now", lambda j=job: app.execute(f"run {j}")),
-                (f":runs {job}", "history of this job", lambda j=job: app.execute(f"runs {j}")),
-                (f":pause {job}", "stop scheduling it", lambda j=job: app.execute(f"pause {j}")),
-                (f":resume {job}", "schedule it again",
-                 lambda j=job: app.execute(f"resume {j}"))]
+    for info in engine.list_jobs():
+        job = info["name"]
+        out.append((f":runs {job}", "history of this job",
+                    lambda j=job: app.execute(f"runs {j}")))
+        if not acts:
+            continue
+        out.append((f":run {job}", "run this job now", lambda j=job: app.execute(f"run {j}")))
+        if info["paused"]:  # the one that applies: resume a paused job, pause another
+            out.append((f":resume {job}", "schedule it again",
+                        lambda j=job: app.execute(f"resume {j}")))
+        else:
+            out.append((f":pause {job}", "stop scheduling it",
+                        lambda j=job: app.execute(f"pause {j}")))
     for host in engine.config.hosts:
         out.append((f"host {host}", "its checks, trends and recent runs",
                     lambda h=host: _open_host(app, h)))

@@ -59,7 +59,7 @@ COMMANDS: tuple[Command, ...] = (
             destructive=True),
     Command("reload", "the daemon re-reads its config (an attached console)", acts=True),
     Command("theme", "switch theme (no name: list them)", optional=("name",)),
-    Command("help", "keys of the current screen", aliases=("?",)),
+    Command("help", "keys of the current screen, then every : command", aliases=("?",)),
     Command("quit", "leave the console (a standalone engine stops with it)",
             aliases=("q", "q!", "exit")),
 )
@@ -87,8 +87,9 @@ def parse(line: str) -> tuple[Command, list[str]]:
     name, args = words[0], words[1:]
     cmd = find(name)
     if cmd is None:
-        close = [c.name for c in COMMANDS if c.name.startswith(name[:2])]
-        hint = f" (did you mean :{close[0]}?)" if close else "; :help lists the commands"
+        from core.config import did_you_mean
+
+        hint = did_you_mean(name, _BY_NAME, "; :help lists the commands")
         raise CommandError(f"unknown command :{name}{hint}")
     if len(args) < len(cmd.args):
         raise CommandError(f"usage: :{cmd.usage}")
@@ -107,11 +108,25 @@ def parse(line: str) -> tuple[Command, list[str]]:
     return cmd, args
 
 
+def id_number(text: str) -> int | None:
+    """An id as people write it (12 or #12), else None: ASCII digits only (int() also
+    reads '٣', '1_0' and ' 3'), at least 1. The CLI and the console read ids this way."""
+    digits = text.removeprefix("#")
+    if digits.isascii() and digits.isdigit() and int(digits) >= 1:
+        return int(digits)
+    return None
+
+
+def parse_id(text: str, what: str = "a run id", example: int = 42) -> int:
+    number = id_number(text)
+    if number is None:
+        raise CommandError(f"not {what}: {text!r} (e.g. {example})")
+    return number
+
+
 def parse_run_id(text: str) -> int:
-    try:
-        value = int(text.lstrip("#"))
-    except ValueError:
-        raise CommandError(f"not a run id: {text!r} (e.g. 42)") from None
-    if value < 1:
-        raise CommandError(f"not a run id: {text!r}")
-    return value
+    return parse_id(text)
+
+
+def parse_alert_id(text: str) -> int:
+    return parse_id(text, "an alert id", 12)

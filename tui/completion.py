@@ -121,9 +121,9 @@ def check(line: str, vocab: Vocabulary) -> str | None:
             return f"no job named {value!r}"
         if slot == "name" and cmd.name == "theme" and value not in vocab.get("name", ()):
             return f"no theme {value!r}; one of: {', '.join(vocab.get('name', ()))}"
-        if slot == "run":
+        if slot in ("run", "alert"):
             try:
-                cmds.parse_run_id(value)
+                (cmds.parse_run_id if slot == "run" else cmds.parse_alert_id)(value)
             except cmds.CommandError as e:
                 return str(e)
         if slot == "duration":  # said in the line, which stays open to fix it
@@ -133,9 +133,6 @@ def check(line: str, vocab: Vocabulary) -> str | None:
                 parse_duration(value)
             except DurationError as e:
                 return str(e)
-        if slot == "alert" and not (value.lstrip("#").isdigit()
-                                    and int(value.lstrip("#")) > 0):
-            return f"not an alert id: {value!r} (e.g. 12)"
     return None
 
 

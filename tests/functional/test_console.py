@@ -317,6 +317,18 @@ async def test_read_only_console_looks_but_does_not_act(make_app):
         bar = str(app.screen.query_one(KeyBar).render())
         assert "Filter" in bar and not any(word in bar for word in ("Run now", "Pause",
                                                                      "Cancel run"))
+        # nor do the palette and `:help` offer what it would refuse
+        from tui.command_palette import entries
+
+        titles = [t for t, _h, _cb in entries(app)]
+        assert ":runs hello" in titles and ":jobs" in titles
+        assert not [t for t in titles if t.split()[0] in (":run", ":pause", ":resume",
+                                                          ":ack", ":reload")]
+        await command(pilot, ":help")
+        await pilot_until(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
+        listed = column(app.screen.query_one(DataTable), 0)
+        assert ":runs" in listed and ":log" in listed
+        assert not {":run", ":pause", ":cancel", ":ack"} & set(listed)
 
 
 async def test_keys_are_remappable_by_binding_id(make_app):
@@ -399,6 +411,11 @@ async def test_palette_searches_runs_hosts_and_jobs(make_app):
         titles = [t for t, _h, _cb in entries(app)]
         assert any(t.startswith("run #1 fail@local failed") for t in titles)
         assert "host local" in titles and ":pause hello" in titles
+        assert ":resume hello" not in titles  # the one that applies to the job now
+        await command(pilot, ":pause hello")
+        await pilot_until(pilot, lambda: app.engine.get_job("hello")["paused"], "paused")
+        titles = [t for t, _h, _cb in entries(app)]
+        assert ":resume hello" in titles and ":pause hello" not in titles
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*keys("run #1"))

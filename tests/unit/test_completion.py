@@ -31,6 +31,12 @@ def test_a_line_that_cannot_run_says_why() -> None:
     assert (check("theme nope", VOCAB) or "").startswith("no theme 'nope'")
     assert check("log x", VOCAB) == "not a run id: 'x' (e.g. 42)"
     assert check("ack x", VOCAB) == "not an alert id: 'x' (e.g. 12)"
+    # ids read as the CLI reads them: int() would take these as #10, #3 and #5
+    for bad in ("1_0", "٣", "##5", "+5", "0"):
+        assert check(f"log {bad}", VOCAB) == f"not a run id: {bad!r} (e.g. 42)"
+        assert check(f"ack {bad}", VOCAB) == f"not an alert id: {bad!r} (e.g. 12)"
+    assert check("log #12", VOCAB) is None and check("ack 3", VOCAB) is None
+    assert check("rn heartbeat", VOCAB) == "unknown command :rn (did you mean 'run'?)"
 
 
 def test_history_is_kept_private_and_recalled_by_prefix(tmp_path) -> None:

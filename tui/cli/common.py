@@ -203,10 +203,12 @@ def numbered(what: str, example: int) -> Any:
     (int() also reads '٣', '1_0' and ' 3\n'), and at least 1."""
 
     def parse(text: str) -> int:
-        digits = text.removeprefix("#")
-        if not (digits.isascii() and digits.isdigit()) or int(digits) < 1:
+        from tui.commands import id_number
+
+        number = id_number(text)
+        if number is None:
             raise argparse.ArgumentTypeError(f"not {what}: {text!r} (e.g. {example})")
-        return int(digits)
+        return number
 
     parse.__name__ = what.split()[-1].replace("-", "_") + "_id"  # argparse names it
     return parse

@@ -9,6 +9,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Label, Static
 
+from tui.commands import COMMANDS
 from tui.palette import style
 from tui.widgets.common import NavTable
 
@@ -110,6 +111,9 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
+ACTION_WIDTH = 32  # the help's middle column: key descriptions fit, and 80 columns show IDs
+
+
 class HelpScreen(ModalScreen[None]):
     """Every binding that works on the screen below, with its id for `[keys]` remapping:
     the screen's own first, then the global ones, Textual's generic widget keys last."""
@@ -144,7 +148,9 @@ class HelpScreen(ModalScreen[None]):
         from tui.widgets.keybar import help_sections
 
         table = self.query_one(DataTable)
-        table.add_columns("KEY", "ACTION", "ID")
+        table.add_column("KEY")
+        table.add_column("ACTION", width=ACTION_WIDTH)  # a command's help wraps within it
+        table.add_column("ID")
         for title, bindings in help_sections(self.app, self.below):
             if not bindings:
                 continue
@@ -153,6 +159,16 @@ class HelpScreen(ModalScreen[None]):
                 table.add_row(Text(self.app.get_key_display(binding)),
                               Text(binding.description or binding.action),
                               Text(binding.id or "", style=style("muted")))
+        table.add_row(Text(""), Text(": commands (aliases on the right)", style="bold"),
+                      Text(""))
+        read_only = getattr(self.app, "read_only", False)
+        for cmd in COMMANDS:
+            if read_only and cmd.acts:
+                continue  # refused in a read-only console: not offered
+            usage = cmd.usage.removeprefix(cmd.name).strip()
+            table.add_row(Text(":" + cmd.name), Text(f"{usage}  {cmd.help}" if usage else cmd.help),
+                          Text(" ".join(":" + a for a in cmd.aliases), style=style("muted")),
+                          height=None)
         table.focus()
 
     def action_close(self) -> None:
