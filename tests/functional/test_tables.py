@@ -77,6 +77,23 @@ async def test_columns_give_way_by_priority_and_wide_keeps_them_all():
         assert str(table.get_row("b")[4]) == REASON
 
 
+async def test_one_long_name_is_cut_rather_than_hiding_every_other_column():
+    long = "nightly-" + "-".join(["reindex"] * 14)  # a generated name, 119 characters
+    app = TableApp()
+    async with app.run_test(size=(80, 10)) as pilot:
+        table = app.query_one(FleetTable)
+        table.show([(*rows()[0][:1], (Text("#3"), Text(long), *rows()[0][1][2:])),
+                    *rows()[1:]])
+        await pilot.pause()
+        assert labels(table) == ["ID", "NAME", "EXIT", "STARTED", "REASON"]
+        name = str(table.get_row("a")[1])
+        assert name.endswith("…") and long.startswith(name[:-1]) and len(name) >= 24
+        assert str(table.get_row("b")[1]) == "bravo"  # a short name stays whole
+        table.toggle_wide()  # w: the whole name
+        await pilot.pause()
+        assert str(table.get_row("a")[1]) == long
+
+
 async def test_sort_by_a_column_puts_times_in_time_order_and_numbers_by_value():
     app = TableApp()
     async with app.run_test(size=(160, 10)) as pilot:

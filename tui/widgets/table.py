@@ -20,6 +20,8 @@ from tui.widgets.common import NavTable
 
 PADDING = 2  # a DataTable cell's padding, both sides together
 MIN_SHRUNK = 12  # a shrinking column keeps at least this much of its text
+LONG = 32  # any other column is cut to this before a column goes: one long name (a
+           # generated job, an FQDN) must not hide every other column
 NUMBER = re.compile(r"^[#~]?(-?\d+(?:\.\d+)?)\s*%?$")
 
 
@@ -174,9 +176,10 @@ class FleetTable(NavTable):
 
     # ---------------------------------------------------------------- the width ----
     def _fit(self) -> tuple[tuple[int, ...], dict[int, int]]:
-        """The columns that fit the width, and where free text is cut: first free text
-        shrinks (to MIN_SHRUNK at least), then whole columns go, least important first
-        (the rightmost of equals), never one of priority 1. Wide mode keeps everything."""
+        """The columns that fit the width, and where text is cut: first free text shrinks
+        (to MIN_SHRUNK at least), then any longer column is cut (to LONG), then whole
+        columns go, least important first (the rightmost of equals), never one of
+        priority 1. Wide mode keeps everything."""
         every = tuple(range(len(self.spec)))
         width = self.size.width - 1  # the vertical scrollbar's column
         if self.wide or width <= 0:
@@ -184,7 +187,7 @@ class FleetTable(NavTable):
         need = {i: max([len(self.spec[i].label) + 1,
                         *(_width(cells[i]) for _k, cells in self._given)]) + PADDING
                 for i in every}
-        least = {i: min(need[i], MIN_SHRUNK + PADDING) if self.spec[i].shrink else need[i]
+        least = {i: min(need[i], (MIN_SHRUNK if self.spec[i].shrink else LONG) + PADDING)
                  for i in every}
         shown = list(every)
         while sum(least[i] for i in shown) > width:
@@ -194,13 +197,12 @@ class FleetTable(NavTable):
             shown.remove(max(droppable, key=lambda i: (self.spec[i].priority, i)))
         over = sum(need[i] for i in shown) - width
         cuts: dict[int, int] = {}
-        for i in reversed(shown):  # free text gives way, the rightmost first
-            if over <= 0:
-                break
-            if self.spec[i].shrink and need[i] > least[i]:
-                give = min(over, need[i] - least[i])
-                cuts[i] = need[i] - PADDING - give
-                over -= give
+        for free_text in (True, False):  # free text gives way first, the rightmost first
+            for i in reversed(shown):
+                if over > 0 and self.spec[i].shrink == free_text and need[i] > least[i]:
+                    give = min(over, need[i] - least[i])
+                    cuts[i] = need[i] - PADDING - give
+                    over -= give
         return tuple(shown), cuts
 
     def on_resize(self, event: events.Resize) -> None:
