@@ -128,3 +128,19 @@ def test_json_is_untouched_by_the_width(history):
     narrow = json.loads(run(history, 40, "runs", "--json").stdout)
     assert narrow[0]["reason"] == LONG_REASON
     assert narrow == json.loads(run(history, None, "runs", "--json").stdout)
+
+
+def test_a_long_name_is_cut_rather_than_pushing_out_every_other_column(tmp_path):
+    """A generated job name of 119 characters used to leave `runs` at 80 columns with
+    JOB and two letters of STATE: no run id, no reason."""
+    name = "nightly-" + "-".join(["reindex"] * 14)
+    (tmp_path / "config.toml").write_text(f'[jobs.{name}]\ncommand = "exit 3"\n')
+    assert run(tmp_path, None, "run", name).returncode == 3  # the run's own exit code
+    lines = run(tmp_path, 80, "runs").stdout.splitlines()
+    assert lines[0].split() == ["RUN", "JOB", "HOST", "STATE", "STARTED", "REASON"]
+    row = lines[1]
+    assert row.startswith("#1 ") and "local" in row and "failed" in row
+    assert row.endswith("exit code 3") and cell_len(row) <= 80
+    cut = row.split()[1]
+    assert cut.endswith("…") and name.startswith(cut[:-1]) and len(cut) >= 30
+    assert name in run(tmp_path, 200, "runs").stdout  # room for it: whole

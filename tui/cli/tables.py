@@ -2,8 +2,10 @@
 
 A table's narrow columns (ids, names, states, times) keep their full width; the long
 text columns (a run's REASON, a fan-out's COMMAND) take what is left and are cut with an
-ellipsis. When even the narrow columns do not fit, the columns a person can do without
-(an exit code the reason repeats, a duration) go first, in the order each table gives.
+ellipsis. A name longer than NAME_CUT (a generated job, an FQDN) is cut to it before
+any column goes. When even then the narrow columns do not fit, the columns a person can
+do without (an exit code the reason repeats, a duration) go first, in the order each
+table gives.
 
 The width is the console's (`tui.cli.common.console`): the terminal's, or COLUMNS when
 it is set; piped with no COLUMNS nothing is cut, as `kubectl get` and `ps` do, so a
@@ -18,6 +20,8 @@ from typing import Any
 
 GAP = 2  # between two columns (padding 1 on either side, none at the edges)
 MIN_LONG = 30  # a long column gets at least this much (or all its text) before others go
+NAME_CUT = 32  # a narrow column is cut to this (as the console's tables) before others go
+LONG_SHORTEST = 12  # ...or before a long column is left less than this
 
 
 @dataclass(frozen=True)
@@ -53,11 +57,12 @@ def print_table(out: Any, cols: Sequence[Col], rows: Iterable[Sequence[Any]]) ->
 def fit(cols: Sequence[Col], natural: Sequence[int], width: int) -> tuple[list[int], list[int]]:
     """Which columns to show and each one's width, for a total of at most `width`.
 
-    Narrow columns get their natural width; long ones share the rest, the shortest
-    served first (each gets all it needs, or an equal part of what is left)."""
+    Narrow columns get their natural width (one over NAME_CUT only what the long ones
+    leave); long ones share the rest, the shortest served first (each gets all it
+    needs, or an equal part of what is left)."""
     shown = list(range(len(cols)))
     while True:
-        narrow = sum(natural[i] for i in shown if not cols[i].long)
+        narrow = sum(min(natural[i], NAME_CUT) for i in shown if not cols[i].long)
         room = width - narrow - GAP * (len(shown) - 1)
         longs = [i for i in shown if cols[i].long]
         wanted = sum(min(natural[i], MIN_LONG) for i in longs)
@@ -66,6 +71,16 @@ def fit(cols: Sequence[Col], natural: Sequence[int], width: int) -> tuple[list[i
             break
         shown.remove(max(droppable, key=lambda i: (cols[i].drop, i)))
     widths = list(natural)
+    over = [i for i in shown if not cols[i].long and natural[i] > NAME_CUT]
+    extra = sum(natural[i] - NAME_CUT for i in over)
+    # a long name stays whole while the long text keeps LONG_SHORTEST of its own
+    kept = max(0, min(extra, room - sum(min(natural[i], LONG_SHORTEST) for i in longs)))
+    cut = extra - kept
+    for i in sorted(over, key=lambda i: -natural[i]):  # the longest gives way first
+        give = min(cut, natural[i] - NAME_CUT)
+        widths[i] -= give
+        cut -= give
+    room -= kept
     left = max(room, len(longs))
     for n, i in enumerate(sorted(longs, key=lambda i: natural[i])):
         share = left // (len(longs) - n)
