@@ -99,6 +99,17 @@ def test_mistakes_are_one_line_errors(tmp_path):
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_an_unknown_option_before_the_command_is_named(tmp_path):
+    """`fleetdeck -c FILE runs` used to say the FILE was an invalid command."""
+    for args, message in ((("-c", "config.toml", "runs"), "unknown option -c; "),
+                          (("--cnfig", "config.toml", "runs"),
+                           "unknown option --cnfig (did you mean '--config'?)")):
+        proc = fd(tmp_path, *args)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip().splitlines()[-1].startswith(f"fleetdeck: error: {message}")
+    assert fd(tmp_path, "--read", "runs").returncode == 0  # a prefix argparse takes
+
+
 def test_check_config_and_init(tmp_path):
     good = tmp_path / "good.toml"
     good.write_text(CONFIG)

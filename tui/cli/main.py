@@ -133,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     word = command_of(argv)
     known = any(word in commands for _, commands in GROUPS)
     try:  # a Ctrl-C while the command's module loads: quiet, as a later one
-        args = _parse(build_parser(word if known else None), argv)
+        parser = build_parser(word if known else None)
+        if not known:
+            _unknown_option(parser, argv, word)
+        args = _parse(parser, argv)
     except KeyboardInterrupt:
         return EXIT_CANCELLED
     try:
@@ -163,6 +166,23 @@ def main(argv: list[str] | None = None) -> int:
             raise  # no path to name: a bug, and its traceback is the report
         err(os_error_line(e, None, *option_of(args, e.filename)))
         return EXIT_USAGE
+
+
+_OPTIONS = (*_VALUED, "--version", "--read-only", "--help", "-h")
+
+
+def _unknown_option(parser: argparse.ArgumentParser, argv: list[str], word: str | None) -> None:
+    """`fleetdeck -c FILE runs`: argparse names FILE as the unknown command; the mistake
+    is the option before it."""
+    for arg in argv[:argv.index(word)] if word in argv else argv:
+        name = arg.split("=", 1)[0]
+        if arg == "--" or not arg.startswith("-") or len(arg) < 2:
+            continue
+        if not any(o.startswith(name) for o in _OPTIONS if name.startswith("--") or o == name):
+            from core.config import did_you_mean
+
+            hint = did_you_mean(name, _OPTIONS, "; fleetdeck --help lists them")
+            parser.error(f"unknown option {name}{hint}")
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
