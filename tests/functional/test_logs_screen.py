@@ -146,6 +146,41 @@ async def test_lines_read_at_first_show_are_not_shown_again_by_their_event(
         assert texts(screen) == ["INFO one", "INFO two", "INFO three"]
 
 
+async def test_sources_are_merged_by_the_lines_own_timestamps(tmp_path: Path) -> None:
+    """What the monitor held when the screen first shows (each source read in one
+    block, so one arrival time each) and each later batch of blocks interleave by the
+    lines' own times, as in lnav; a line without one stays after its predecessor."""
+    from core.events import LogLines
+
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_text("")
+    b.write_text("")
+    cfg = Config(path=None, hosts={"local": Host("local")}, jobs={}, engine=EngineSettings(),
+                 sources={"api": SourceSpec("api", path=str(a)),
+                          "db": SourceSpec("db", path=str(b))})
+    app = console_app(cfg, tmp_path / "state")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        monitor = app.engine.logs
+        monitor.ingest("db", [b"2026-03-01T12:00:02Z INFO db two",
+                              b"2026-03-01T12:00:04Z INFO db four", b"  continued"], at=NOW)
+        monitor.ingest("api", [b"2026-03-01T13:00:01+01:00 INFO api one",
+                               b"2026-03-01T12:00:03Z INFO api three"], at=NOW + 1)
+        await pilot.press("8")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, LogsScreen)
+        assert texts(screen) == ["2026-03-01T13:00:01+01:00 INFO api one",
+                                 "2026-03-01T12:00:02Z INFO db two",
+                                 "2026-03-01T12:00:03Z INFO api three",
+                                 "2026-03-01T12:00:04Z INFO db four", "  continued"]
+        screen.engine_events([
+            LogLines("api", [(NOW + 5, "info", "2026-03-01 12:00:07.250Z api: six")], 0),
+            LogLines("db", [(NOW + 5, "info", "[01/Mar/2026:12:00:06 +0000] db five")], 0)])
+        assert texts(screen)[-2:] == ["[01/Mar/2026:12:00:06 +0000] db five",
+                                      "2026-03-01 12:00:07.250Z api: six"]
+
+
 async def test_a_flood_is_kept_but_only_the_page_shown_is_drawn(tmp_path: Path) -> None:
     """5,000 lines, some hostile (escape sequences, a bell, a carriage return): all are
     kept, following the end; only the lines of the page on screen are drawn, and none

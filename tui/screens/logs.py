@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.widgets import Input, Static
 
 from core.events import Event, LogLines
+from core.logs.stamps import merge_by_time
 from tui.palette import source_style, style
 from tui.screens.base import FleetScreen
 from tui.screens.hosts import sparkline
@@ -89,12 +90,12 @@ class LogsScreen(FleetScreen):
             return
         if not self.first_shown:  # what the monitor already holds, less what events brought
             self.first_shown = True
-            merged = []
+            backlog = {}
             for name in engine.log_sources():
                 since = self.loaded_until.get(name)
-                merged += [(t, name, lvl, text) for t, lvl, text in engine.log_recent(name, 500)
-                           if since is None or t > since]
-            merged.sort(key=lambda x: x[0])
+                backlog[name] = [line for line in engine.log_recent(name, 500)
+                                 if since is None or line[0] > since]
+            merged = merge_by_time(backlog)  # as lnav: by the lines' own timestamps
             for t, name, _lvl, _text in merged:
                 self.loaded_until[name] = max(t, self.loaded_until.get(name, t))
             self._add([(name, lvl, text) for _t, name, lvl, text in merged])
@@ -149,6 +150,7 @@ class LogsScreen(FleetScreen):
 
     def engine_events(self, events: list[Event]) -> None:
         new = []
+        batch: dict[str, list[tuple[float, str | None, str]]] = {}
         for e in events:
             if isinstance(e, LogLines):
                 source = e.source
@@ -160,7 +162,10 @@ class LogsScreen(FleetScreen):
                 fresh = [(t, lvl, text) for t, lvl, text in e.lines if seen is None or t > seen]
                 if fresh:
                     self.loaded_until[source] = max(t for t, _lvl, _text in fresh)
-                new += [(source, lvl, text) for _t, lvl, text in fresh]
+                batch.setdefault(source, []).extend(fresh)
+        # one poll reads each source in a block: the blocks of a batch interleave by the
+        # lines' own timestamps, as the backlog does
+        new += [(source, lvl, text) for _t, source, lvl, text in merge_by_time(batch)]
         if new:
             self._add(new)
             self._show_stats()
