@@ -74,6 +74,7 @@ METHODS: tuple[Method, ...] = (
     # reads: the services (health, logs, alerts, fan-outs)
     Method("list_alerts", ("include_resolved", "limit")),
     Method("get_alert", ("alert_id",)),
+    Method("list_silences"),
     Method("health_hosts"),
     Method("health_snapshot"),
     Method("log_sources"),
@@ -93,6 +94,7 @@ METHODS: tuple[Method, ...] = (
     Method("ack_alert", ("alert_id",), audit="ack"),
     Method("ack_alert_group", ("alert_id",), audit="ack group"),
     Method("silence", ("target", "duration"), audit="silence"),
+    Method("unsilence", ("target",), audit="unsilence"),
     Method("fanout_start", ("pattern", "command", "hosts", "forks", "timeout",
                             "connect_timeout", "trust_new_keys", "serial", "max_fail",
                             "pause_between", "hold_canary", "out_dir", "become",
@@ -160,6 +162,7 @@ class EngineAPI(Protocol):
     def list_alerts(self, include_resolved: bool = False, limit: int = 200
                     ) -> list[dict[str, Any]]: ...
     def get_alert(self, alert_id: int) -> dict[str, Any]: ...
+    def list_silences(self) -> list[dict[str, Any]]: ...
     def health_hosts(self) -> list[dict[str, Any]]: ...
     def health_snapshot(self) -> list[dict[str, Any]]: ...
     def log_sources(self) -> list[str]: ...
@@ -189,6 +192,7 @@ class EngineAPI(Protocol):
     async def ack_alert_group(self, alert_id: int, *, actor: Actor) -> dict[str, Any]: ...
     async def silence(self, target: str, duration: str, *, actor: Actor
                       ) -> dict[str, Any]: ...
+    async def unsilence(self, target: str, *, actor: Actor) -> dict[str, Any]: ...
     async def fanout_start(self, pattern: str, command: str, hosts: list[str] | None = None,
                            forks: int | None = None, timeout: float | None = None,
                            connect_timeout: float | None = None,

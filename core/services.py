@@ -188,6 +188,15 @@ class Services:
         self.audit(actor, "silence", [rec["target"]], str(duration))
         return rec
 
+    async def unsilence(self, target: str, *, actor: Actor) -> dict[str, Any]:
+        rec = await self._alerts().unsilence(str(target), requested_by=actor.user)
+        self.audit(actor, "unsilence", [rec["target"]])
+        return rec
+
+    def list_silences(self) -> list[dict[str, Any]]:
+        manager = self.alerts
+        return [] if manager is None else manager.list_silences()
+
     # ---------------------------------------------------------- health and logs ----
     def health_hosts(self) -> list[dict[str, Any]]:
         return [] if self.health is None else self.health.hosts()

@@ -12,6 +12,7 @@ from textual import work
 
 from core.durations import format_duration, parse_duration
 from core.events import AlertChanged
+from tui import commands as cmds
 
 
 def ring_for(events: list[Any]) -> bool:
@@ -35,6 +36,16 @@ class AlertActions:
         from tui.screens.alerts import AlertDetailScreen
 
         app.push_screen(AlertDetailScreen(alert, app.clock()))
+
+    # the `:` commands (tui/commands.py finds `cmd_<name>` on the app)
+    def cmd_ack(self, alert: str) -> None:
+        self.ack_alert(cmds.parse_alert_id(alert))
+
+    def cmd_silence(self, target: str, duration: str) -> None:
+        self.silence(target, duration)
+
+    def cmd_unsilence(self, target: str) -> None:
+        self.unsilence(target)
 
     def guard_action(self, verb: str) -> bool:
         app: Any = self
@@ -89,3 +100,19 @@ class AlertActions:
             app.notify(str(e), severity="error")
             return
         app.notify(f"silenced {rec['target']} for {format_duration(parse_duration(duration))}")
+
+    def unsilence(self, target: str) -> None:
+        if self.guard_action("end silences"):
+            self._unsilence(target)
+
+    @work(group="actions")
+    async def _unsilence(self, target: str) -> None:
+        app: Any = self
+        from core.jobs.active import EngineError
+
+        try:
+            rec = await app.engine.unsilence(target, actor=app.actor)
+        except (ValueError, EngineError) as e:
+            app.notify(str(e), severity="error")
+            return
+        app.notify(f"silence on {rec['target']} ended")

@@ -311,12 +311,6 @@ class FleetdeckApp(EventPump, AlertActions, WorkflowActions, KeyGate, CurrentThe
     def cmd_alerts(self) -> None:
         self.action_show("alerts")
 
-    def cmd_ack(self, alert: str) -> None:
-        self.ack_alert(cmds.parse_alert_id(alert))
-
-    def cmd_silence(self, target: str, duration: str) -> None:
-        self.silence(target, duration)
-
     def cmd_log(self, run: str) -> None:
         self.open_run(cmds.parse_run_id(run))
 

@@ -51,6 +51,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("ack", "acknowledge an alert: no more reminders", args=("alert",), acts=True),
     Command("silence", "hold notifications for a check, host, check@host or #ID",
             args=("target", "duration"), acts=True),
+    Command("unsilence", "end the silences on a target now (as it was silenced)",
+            args=("target",), acts=True),
     Command("log", "open a run's output", args=("run",), aliases=("open",)),
     Command("run", "run a job now", args=("job",), acts=True),
     Command("pause", "pause a job's schedule", args=("job",), acts=True),

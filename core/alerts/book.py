@@ -335,6 +335,31 @@ class AlertBook(AlertGroups):
                 changes.append(Change("silenced", alert))
         return record, changes
 
+    def unsilence(self, target: str, who: str) -> tuple[list[dict[str, Any]], list[Change]]:
+        """End the silences on `target` before their time (amtool's `silence expire`):
+        a firing alert they held is notified on the next pass, as when one runs out."""
+        target = target.strip()
+        if target.lstrip("#").isdigit():
+            target = "#" + target.lstrip("#")
+        at = self.clock()
+        ended = self.quiet.end_silences(target, at)
+        if not ended:
+            held = sorted({s["target"] for s in self.quiet.silences_in_force(at)})
+            raise AlertError(f"no silence in force on {target!r}"
+                             + (f"; silenced now: {', '.join(held)}" if held else ""))
+        changes = []
+        for alert_id in list(self._open.values()):
+            alert = self._get(alert_id)
+            assert alert is not None
+            if any(silence_matches(s["target"], alert) for s in ended):
+                self._note(alert, at, "unsilenced", f"silence on {target} ended by {who}")
+                self._save(alert)
+                changes.append(Change("updated", alert))
+        return ended, changes
+
+    def silences(self, at: float) -> list[dict[str, Any]]:
+        return self.quiet.silences_in_force(at)
+
     # -------------------------------------------------------------------- reminders ---
     def reminders(self, now: float) -> list[Change]:
         """Remind about firing (unacknowledged, not quiet) alerts every `repeat`."""

@@ -128,6 +128,18 @@ class Quiet:
             remove_docs(self.silences, expired)
         return record
 
+    def silences_in_force(self, at: float) -> list[dict[str, Any]]:
+        """The silences holding notifications at `at`, the first to end first."""
+        return sorted((dict(s) for s in self.silences.all() if s["until"] > at),
+                      key=lambda s: (s["until"], s["id"]))
+
+    def end_silences(self, target: str, at: float) -> list[dict[str, Any]]:
+        """End now every silence in force on exactly `target` (as it was silenced)."""
+        docs = [d for d in self.silences.all() if d["target"] == target and d["until"] > at]
+        if docs:
+            remove_docs(self.silences, [d.doc_id for d in docs])
+        return [dict(d) for d in docs]
+
     def add_maintenance(self, name: str, *, targets: str | None = None,
                         hosts: tuple[str, ...] = (), checks: tuple[str, ...] = (),
                         start: float | None = None, end: float | None = None,

@@ -286,6 +286,20 @@ class AlertManager:
         await self._book().commit_async()
         return {**record, "alerts": [c.alert["id"] for c in changes]}
 
+    async def unsilence(self, target: str, *, requested_by: str | None = None
+                        ) -> dict[str, Any]:
+        who = requested_by or current_user()
+        ended, changes = self._book().unsilence(target, who)
+        log.info("silence on %s ended by %s", ended[0]["target"], who)
+        self._publish(changes)
+        await self._book().commit_async()
+        self._wake.set()  # a firing alert it held is notified now, not at the next look
+        return {"target": ended[0]["target"], "silences": [s["id"] for s in ended],
+                "alerts": [c.alert["id"] for c in changes]}
+
+    def list_silences(self) -> list[dict[str, Any]]:
+        return self._book().silences(self.engine.clock())
+
     def _check_silence_target(self, target: str) -> None:
         """A silence must name something that can alert: a typo silences nothing, and
         the person believes the pager quiet. Known: the config's checks, rules, jobs,
@@ -352,6 +366,12 @@ class AlertManager:
             who=requested_by or current_user())
         await self._book().commit_async()
         return rec
+
+
+def read_silences(state_dir: Path, now: float) -> list[dict[str, Any]]:
+    """The silences in force, read without the engine lock (beside a daemon)."""
+    book = AlertBook(state_dir, None, lambda: now, read_only=True)
+    return book.silences(now)
 
 
 def read_alerts(state_dir: Path, alerting: AlertingConfig | None, now: float, *,

@@ -288,6 +288,10 @@ class AttachedEngine:
             raise EngineError(f"no alert #{alert_id}")
         return book.get(alert_id, self.clock())
 
+    def list_silences(self) -> list[dict[str, Any]]:
+        book = self._book()
+        return [] if book is None else book.silences(self.clock())
+
     def fanout_resolve(self, pattern: str) -> list[str]:
         from core.remote.inventory import resolve_targets
 

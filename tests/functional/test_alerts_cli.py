@@ -74,6 +74,17 @@ def test_alerts_ack_and_silence(tmp_path):
     assert (typo.returncode, typo.stderr) == (
         2, "fleetdeck: bad silence target 'fial': no check, rule, job or host named "
            "'fial'\n")
+    listed = fd(tmp_path, "silences")
+    assert listed.stdout.splitlines()[0].split() == ["TARGET", "UNTIL", "BY", "SINCE"]
+    assert listed.stdout.splitlines()[1].startswith("fail ")
+    assert alerts(tmp_path)[0]["status"] == "acknowledged"  # acked before: stays so
+    wrong = fd(tmp_path, "unsilence", "fial")
+    assert (wrong.returncode, wrong.stderr) == (
+        2, "fleetdeck: no silence in force on 'fial'; silenced now: fail\n")
+    ended = fd(tmp_path, "unsilence", "fail")
+    assert (ended.returncode, ended.stdout) == (0, "silence on fail ended (alerts: #1)\n")
+    assert fd(tmp_path, "silences").stdout == "no silences in force\n"
+    assert json.loads(fd(tmp_path, "silences", "--json").stdout) == []
     bad = fd(tmp_path, "silence", "fail", "soon")
     assert bad.returncode == 2
     assert bad.stderr == ("fleetdeck: bad duration 'soon'; write e.g. '90s', '5m', '1h30m' "
@@ -100,9 +111,14 @@ def test_a_daemon_delivers_what_a_run_queued_and_acts_go_through_it(tmp_path):
         ack = fd(tmp_path, "ack", "1")
         assert ack.returncode == 0, ack.stderr
         assert ack.stdout.startswith("alert #1 (job fail on local) acknowledged by ")
+        assert fd(tmp_path, "silence", "fail", "1h").returncode == 0
+        assert fd(tmp_path, "silences").stdout.splitlines()[1].startswith("fail ")
+        ended = fd(tmp_path, "unsilence", "fail")
+        assert ended.returncode == 0 and ended.stdout.startswith("silence on fail ended")
         audit = json.loads(fd(tmp_path, "audit", "--json").stdout)
         assert [(r["action"], r["targets"], r["via"][:6]) for r in audit] == [
-            ("run", ["fail"], "cli"), ("ack", ["alert #1"], "socket")]
+            ("run", ["fail"], "cli"), ("ack", ["alert #1"], "socket"),
+            ("silence", ["fail"], "socket"), ("unsilence", ["fail"], "socket")]
     finally:
         stop_daemon(daemon)
     state = json.loads((tmp_path / "state" / "alerts" / "alerts.json").read_text())

@@ -115,6 +115,15 @@ async def test_alerts_screen_ack_silence_detail_and_bell(tmp_path, monkeypatch):
         await pilot.press("colon", *"ack 9", "enter")
         await pilot_until(pilot, lambda: "no alert #9" in notices(app), "the :ack error")
 
+        # the disk on web2 is fixed early: the silence ends, alert 3 rings as it notifies
+        await pilot.press("colon", *"unsilence disk@web2", "enter")
+        await pilot_until(pilot, lambda: "silence on disk@web2 ended" in notices(app),
+                          "the :unsilence notice")
+        await pilot_until(pilot, lambda: manager.get_alert(3)["status"] == "firing",
+                          "alert 3 firing again")
+        await pilot_until(pilot, lambda: bells.count == 3, "the bell for what it held")
+        assert manager.list_silences() == []
+
 
 async def test_read_only_console_cannot_ack_or_silence(tmp_path):
     state = tmp_path / "state"

@@ -127,6 +127,38 @@ def test_silence_holds_notifications_until_it_ends(tmp_path):
     assert b.quiet.silenced_until(other.alert, clock.now) == T0 + 1200 + 3600
 
 
+def test_unsilence_ends_a_silence_early_and_what_it_held_is_sent(tmp_path):
+    """amtool's `silence expire`: the fix is in after 10 minutes of a 4 h silence, and
+    the person wants the pager back; an alert that opened under it is announced then."""
+    clock = Clock()
+    b = book(tmp_path, clock, alerting(repeat=600))
+    b.silence("web1", "4h", "alice")
+    b.silence("disk@db1", "1h", "alice")
+    (held,) = b.check_changed("http", "web1", "up", "down", T0 + 60)
+    assert not held.notified and b.list(T0 + 60)[0]["status"] == "silenced"
+    with pytest.raises(AlertError, match=r"no silence in force on 'web2'; silenced now: "
+                                         r"disk@db1, web1"):
+        b.unsilence("web2", "bob")
+    clock.now = T0 + 600
+    ended, changes = b.unsilence(" web1 ", "bob")
+    assert [s["target"] for s in ended] == ["web1"]
+    assert [(c.action, c.alert["id"]) for c in changes] == [("updated", 1)]
+    assert changes[0].alert["history"][-1]["what"] == "unsilenced"
+    assert [s["target"] for s in b.silences(clock.now)] == ["disk@db1"]
+    assert b.list(clock.now)[0]["status"] == "firing"
+    (sent,) = b.reminders(clock.now)  # the next pass announces what it held
+    assert (sent.action, sent.alert["id"]) == ("notified", 1)
+    assert events(b)[-2:] == [("hook", "firing", 1), ("pager", "firing", 1)]
+    with pytest.raises(AlertError, match="no silence in force on 'web1'"):
+        b.unsilence("web1", "bob")  # ended already
+    b.storage.flush()
+    assert [s["target"] for s in book(tmp_path, clock).silences(clock.now)] == ["disk@db1"]
+    clock.now = T0 + 3600  # a silence that ran out is not in force either
+    assert b.silences(clock.now) == []
+    with pytest.raises(AlertError, match="no silence in force on 'disk@db1'$"):
+        b.unsilence("disk@db1", "bob")
+
+
 @pytest.mark.parametrize("bad, message", [
     ("web1", "bad duration"),
     ("", "bad silence target"),

@@ -1,13 +1,15 @@
-"""The `alerts`, `ack` and `silence` commands of the `fleetdeck` CLI.
+"""The `alerts`, `ack`, `silence`, `silences` and `unsilence` commands of the CLI.
 
     fleetdeck alerts [--all] [--json]     open alerts (with --all, resolved ones too)
     fleetdeck ack ID                      acknowledge alert ID: no more reminders
     fleetdeck silence TARGET DURATION     hold notifications for a check, a host,
                                           check@host or #ID, e.g. `silence web01 2h`
+    fleetdeck silences [--json]           the silences in force
+    fleetdeck unsilence TARGET            end the silences on TARGET now
 
-`alerts` reads the state without taking it, so it works beside a daemon. `ack` and
-`silence` open the state directory briefly, as `run` does; while a daemon holds it they
-say so (routing them to the daemon arrives with its socket).
+`alerts` and `silences` read the state without taking it, so they work beside a daemon.
+`ack`, `silence` and `unsilence` go to the daemon when one runs (audited there as this
+user), else to a brief engine of this process's own, as `run` does.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tui.cli.common import ACTOR, CLIError, numbered, on_engine
+from tui.cli.common import ACTOR, CLIError, numbered, on_engine, text_arg
 
 STATUS_STYLES = {"firing": "bold red", "acknowledged": "yellow", "silenced": "dim",
                  "maintenance": "cyan", "resolved": "green"}
@@ -37,6 +39,14 @@ def add_parsers(sub: Any) -> None:
     s.add_argument("target", help="a check, a host, check@host, or #ID")
     s.add_argument("duration", help="e.g. 30m, 2h, 1d")
     s.set_defaults(func=_act)
+    ls = sub.add_parser("silences", help="list the silences in force")
+    ls.add_argument("--json", action="store_true", help="print the silences as JSON")
+    ls.set_defaults(func=_silences)
+    u = sub.add_parser("unsilence", help="end the silences on a target now: what they "
+                                         "held notifies again")
+    u.add_argument("target", type=text_arg, help="the target as it was silenced: a check, "
+                                                 "a host, check@host, or #ID")
+    u.set_defaults(func=_act)
 
 
 def alert_line(event: Any) -> str:
@@ -88,6 +98,30 @@ def _list(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     return 0
 
 
+def _silences(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
+    from rich.markup import escape
+
+    from core.alerts.manager import read_silences
+    from tui.cli.common import console
+    from tui.cli.tables import Col, print_table
+
+    now = time.time()
+    silences = read_silences(state_dir, now)
+    if args.json:
+        print(json.dumps(silences, indent=2))
+        return 0
+    out = console()
+    if not silences:
+        out.print("no silences in force")
+        return 0
+    when = "%Y-%m-%d %H:%M"
+    rows = [(escape(s["target"]), time.strftime(when, time.localtime(s["until"])),
+             escape(s["by"]), time.strftime(when, time.localtime(s["at"])))
+            for s in silences]  # a target is what `unsilence` takes
+    print_table(out, (Col("TARGET"), Col("UNTIL"), Col("BY"), Col("SINCE", drop=1)), rows)
+    return 0
+
+
 def _act(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     """ack / silence, by the daemon when one runs (audited there as this user), else by a
     brief engine of this process's own (it records; the daemon delivers)."""
@@ -97,6 +131,10 @@ def _act(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
                 alert = await engine.ack_alert(args.id, actor=ACTOR)
                 print(f"alert #{alert['id']} ({alert['what']}) acknowledged by "
                       f"{alert['acked_by']}")
+            elif args.command == "unsilence":
+                rec = await engine.unsilence(args.target, actor=ACTOR)
+                which = ", ".join(f"#{i}" for i in rec["alerts"]) or "none open now"
+                print(f"silence on {rec['target']} ended (alerts: {which})")
             else:
                 rec = await engine.silence(args.target, args.duration, actor=ACTOR)
                 until = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec["until"]))

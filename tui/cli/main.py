@@ -44,7 +44,7 @@ GROUPS = (
     ("fanout", ("fanout",)),
     ("transfer", ("push", "pull")),
     ("hostkeys", ("trust-ca",)),
-    ("alerts", ("alerts", "ack", "silence")),
+    ("alerts", ("alerts", "ack", "silence", "silences", "unsilence")),
     ("workflows", ("workflow", "approvals", "approve", "reject", "retry", "remediate")),
     ("cluster", ("cluster",)),
 )
