@@ -144,3 +144,12 @@ def test_a_long_name_is_cut_rather_than_pushing_out_every_other_column(tmp_path)
     cut = row.split()[1]
     assert cut.endswith("…") and name.startswith(cut[:-1]) and len(cut) >= 30
     assert name in run(tmp_path, 200, "runs").stdout  # room for it: whole
+
+
+def test_a_failed_probe_is_down_in_sev_as_in_the_console(history):
+    """The console and the README say `down` for a probe that failed; the CLI said
+    `crit`, the severity a threshold would have."""
+    rows = {line.split()[0]: line.split() for line in run(history, 160, "alerts").stdout
+            .splitlines()[1:]}
+    assert rows["#1"][rows["#1"].index("web-frontend-eu-west-01") + 1] == "down"
+    assert rows["#2"][rows["#2"].index("db1") + 1] == "down"

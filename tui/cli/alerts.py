@@ -72,6 +72,7 @@ def _list(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from core.alerts.manager import read_alerts
     from core.durations import format_duration
     from tui.cli.common import console
+    from tui.fmt import severity_word
     from tui.cli.tables import Col, print_table
 
     alerts = read_alerts(state_dir, config.alerting, time.time(),
@@ -92,7 +93,7 @@ def _list(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         elif a["quiet"]:
             detail = f"{a['quiet']}; {detail}"
         rows.append((f"#{a['id']}", f"[{style}]{a['status']}[/]", escape(a["what"]),
-                     a["severity"], format_duration(a["age"]), escape(detail)))
+                     severity_word(a), format_duration(a["age"]), escape(detail)))
     print_table(out, (Col("ID"), Col("STATUS"), Col("ALERT"), Col("SEV", drop=2),
                       Col("AGE", drop=1), Col("DETAIL", long=True)), rows)
     return 0
