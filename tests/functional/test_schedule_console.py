@@ -65,6 +65,21 @@ async def test_the_job_detail_shows_next_fires_and_the_dst_change(state_dir) -> 
         assert "on demand" in detail(app)
 
 
+async def test_a_schedule_under_a_minute_shows_its_fires_with_seconds(state_dir) -> None:
+    config = make_config(job("pulse", "true", schedule="every 30s", timezone="UTC"))
+    app = FleetdeckApp(config, state_dir, scheduling=False, clock=lambda: SPRING + 5,
+                       theme="dark")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        await pilot.press("2")
+        await until(pilot, lambda: "next fires" in detail(app), "the pulse job's detail")
+        text = detail(app)
+        # 19:16, 19:16, 19:17 said nothing; the raw text is not said twice either
+        assert "pulse · every 30s · UTC\n" in text and text.count("every 30s") == 1
+        fires = [line.split()[2] for line in text.splitlines() if line.startswith("  2027")]
+        assert fires == ["12:00:30", "12:01:00", "12:01:30", "12:02:00", "12:02:30"]
+
+
 def test_the_job_detail_snapshot(snap_compare, tmp_path, utc) -> None:
     app = berlin_app(tmp_path / "state")
 

@@ -72,8 +72,8 @@ def _list(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from core.alerts.manager import read_alerts
     from core.durations import format_duration
     from tui.cli.common import console
-    from tui.fmt import severity_word
     from tui.cli.tables import Col, print_table
+    from tui.fmt import severity_word
 
     alerts = read_alerts(state_dir, config.alerting, time.time(),
                          include_resolved=args.all)

@@ -33,7 +33,7 @@ def add_parsers(sub: Any) -> None:
     n = ssub.add_parser("next", help="the next fire times of schedule expressions")
     n.add_argument("expressions", nargs="+", metavar="EXPR",
                    help="cron, Quartz, @daily, 'every 30s', 'at 2026-12-01 03:00'")
-    n.add_argument("--count", default="5", metavar="N",
+    n.add_argument("-n", "--count", default="5", metavar="N",
                    help="fires per expression (default: 5)")
     n.add_argument("--from", dest="start", metavar="ISO8601",
                    help="after this time (default: now); without an offset, in --tz")

@@ -183,17 +183,21 @@ def detail_text(job: Any, now: float) -> Text:
         text.append(" · disabled: no fires" if not job.enabled else " · unreadable schedule")
         return text
     zone = zone_of(sched)
-    text.append(f" · {getattr(zone, 'key', None) or sched.timezone} · {sched.describe()}")
+    text.append(f" · {getattr(zone, 'key', None) or sched.timezone}")
+    if sched.describe() != job.schedule:  # "every 30s" is its own description
+        text.append(f" · {sched.describe()}")
     if getattr(sched, "dst", None):
         text.append(f" · dst={sched.dst}")
     items = upcoming(sched, now, DETAIL_FIRES)
+    # seconds when a fire is not on the minute: "every 30s" read 19:16, 19:16, 19:17
+    seconds = any(int(i) % 60 for i in items if not isinstance(i, Transition))
     text.append("\nnext fires:" if items else "\nno fire after "
                 + local_label(now, zone))
     for item in items:
         if isinstance(item, Transition):
             text.append(f"\n  -- {item.label()}", style=style("notice"))
         else:
-            text.append(f"\n  {local_label(item, zone, weekday=True)} "
+            text.append(f"\n  {local_label(item, zone, weekday=True, seconds=seconds)} "
                         f"({offset_label(item, zone)})")
     change = next_transition(sched, now)
     text.append("\nnext DST change: ", style="bold")
