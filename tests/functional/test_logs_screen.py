@@ -51,6 +51,8 @@ async def test_logs_screen_merges_filters_pauses_and_jumps(tmp_path: Path) -> No
             ("api", "info"), ("api", "error"), ("db", None)}
         stats = str(screen.query_one("#sources", Static).render())
         assert "api" in stats and "1 error" in stats
+        await pilot_until(pilot, lambda: "1 line " in str(
+            screen.query_one("#sources", Static).render()), "db's one line, said so")
 
         await pilot.press("slash", "r", "e", "f", "u", "s", "e", "d", "enter")
         assert texts(screen) == ["ERROR api: upstream refused"]

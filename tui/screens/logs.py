@@ -117,7 +117,7 @@ class LogsScreen(FleetScreen):
             colour = self._colour(st["source"], st["colour"])
             out.append(f"{st['source']:<12}", style=f"bold {source_style(colour)}".strip())
             levels = st["levels"]
-            out.append(f" {st['lines']:>8} lines  ")
+            out.append(f" {st['lines']:>8,} {'line ' if st['lines'] == 1 else 'lines'}  ")
             out.append(f"{levels.get('error', 0)} error", style=style("error"))
             out.append(f"  {levels.get('warning', 0)} warning", style=style("warning"))
             out.append(f"  {levels.get('info', 0)} info  {levels.get('debug', 0)} debug  ")
