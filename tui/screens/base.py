@@ -285,8 +285,11 @@ class TableScreen(Marks, FleetScreen):
         self.app.call_from_thread(self._show_preview, key, text)
 
     def _show_preview(self, key: str | None, text: Text) -> None:
-        if self.is_mounted and self.table.selected_key() == key:
-            self.query_one(Preview).show_text(text)
+        # a read in a thread may end after the screen lost its widgets (closing, quitting)
+        tables, panes = self.query("#table"), self.query(Preview)
+        if self.is_mounted and tables and panes and \
+                tables.first(FleetTable).selected_key() == key:
+            panes.first(Preview).show_text(text)
             self.preview_key = key
 
     def on_data_table_row_highlighted(self, event: Any) -> None:

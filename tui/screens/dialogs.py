@@ -111,7 +111,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-ACTION_WIDTH = 32  # the help's middle column: key descriptions fit, and 80 columns show IDs
+ACTION_WIDTH = 31  # the help's middle column: key descriptions fit, and 80 columns show IDs
 
 
 class HelpScreen(ModalScreen[None]):
