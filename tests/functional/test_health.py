@@ -33,7 +33,7 @@ FAST = {"interval": 0.2, "timeout": 0.5, "fail": (2, 2), "recover": (1, 1)}
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         if self.path == "/slow":
-            time.sleep(2)  # an answer later than the check's timeout: time has to pass
+            time.sleep(3)  # an answer later than the check's timeout: time has to pass
         code, body = {"/ok": (200, b"all ok"), "/err": (500, b"boom")}.get(
             self.path, (200, b"slow but fine"))
         self.send_response(code)
@@ -86,12 +86,15 @@ async def test_tcp_and_http_probes(start_engine, http_server) -> None:
     listener = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
     port = listener.sockets[0].getsockname()[1]
     base = f"http://127.0.0.1:{http_server}"
+    # a probe's timeout of 1 s: with 0.5 s the test failed once on a busy machine; two
+    # timeouts in a row on a starved event loop would turn `ok` or `tcp` down
+    probe = {**FAST, "timeout": 1.0}
     checks = {
-        "tcp": CheckSpec("tcp", "tcp", port=port, **FAST),
-        "ok": CheckSpec("ok", "http", url=f"{base}/ok", body="all ok", **FAST),
-        "err": CheckSpec("err", "http", url=f"{base}/err", **FAST),
-        "slow": CheckSpec("slow", "http", url=f"{base}/slow", **FAST),
-        "body": CheckSpec("body", "http", url=f"{base}/ok", regex=r"^nope", **FAST),
+        "tcp": CheckSpec("tcp", "tcp", port=port, **probe),
+        "ok": CheckSpec("ok", "http", url=f"{base}/ok", body="all ok", **probe),
+        "err": CheckSpec("err", "http", url=f"{base}/err", **probe),
+        "slow": CheckSpec("slow", "http", url=f"{base}/slow", **probe),
+        "body": CheckSpec("body", "http", url=f"{base}/ok", regex=r"^nope", **probe),
     }
     engine, mon, changes = await start_monitor(start_engine, config(checks))
     await wait_state(mon, "tcp@local", "up")
@@ -101,7 +104,7 @@ async def test_tcp_and_http_probes(start_engine, http_server) -> None:
     assert mon.states["err@local"].last.detail.startswith("HTTP 500 from ")
     await wait_state(mon, "slow@local", "down")
     # not "no news": the probe's own deadline, naming the URL
-    assert mon.states["slow@local"].last.detail == f"GET {base}/slow: timed out after 0.5s"
+    assert mon.states["slow@local"].last.detail == f"GET {base}/slow: timed out after 1s"
     await wait_state(mon, "body@local", "down")
     assert mon.states["body@local"].last.detail == "HTTP 200, body does not match /^nope/"
     listener.close()
