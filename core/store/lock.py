@@ -89,6 +89,24 @@ class StateLock:
         self.release()
 
 
+def lock_holder(state_dir: Path | str) -> int | None:
+    """The pid holding the state directory (0 when its pid cannot be read), or None when
+    no process does: a shared lock tried and let go at once, as `flock -n` probes."""
+    try:
+        fd = os.open(Path(state_dir) / LOCK_NAME, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
+    except OSError:
+        return None  # never locked (or not a state directory)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _read_pid(fd) or 0
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _read_pid(fd: int) -> int | None:
     """The holder's pid; it may still be writing it, so look again briefly."""
     for _ in range(20):

@@ -37,6 +37,7 @@ GROUPS = (
     ("demo", ("demo",)),
     ("health", ("health",)),
     ("daemon", ("daemon", "reload", "audit")),
+    ("status", ("status",)),
     ("jobs", ("jobs", "run", "runs", "logs", "pause", "resume", "cancel")),
     ("schedule", ("schedule",)),
     ("configfile", ("check-config", "init", "config-schema")),
