@@ -84,6 +84,20 @@ def test_runs_jobs_and_logs_listings(tmp_path):
     assert "hello" in fd(tmp_path, "jobs", check=True).stdout
     log = fd(tmp_path, "logs", "1", check=True)
     assert log.stdout == "hello from hello\n"
+    fd(tmp_path, "run", "hello", check=True)
+    latest = fd(tmp_path, "logs", "hello", check=True)  # a job: its latest run
+    assert latest.stdout == "hello from hello\n"
+    assert latest.stderr == "fleetdeck: run #3 of hello on local (succeeded)\n"
+    for name, message in (("helo", "not a run id and no job named 'helo' (did you mean "
+                                   "'hello'?)"), ("slow", "job 'slow' has no runs yet")):
+        wrong = fd(tmp_path, "logs", name)
+        assert (wrong.returncode, wrong.stderr) == (2, f"fleetdeck: {message}\n")
+    on = json.loads(fd(tmp_path, "runs", "--host", "local", "--json", check=True).stdout)
+    assert [r["id"] for r in on] == [3, 2, 1]
+    typo = fd(tmp_path, "runs", "--host", "locl")
+    assert (typo.returncode, typo.stderr) == (
+        2, "fleetdeck: --host 'locl': no such host in the config or in history (did you "
+           "mean 'local'?)\n")
 
 
 def test_mistakes_are_one_line_errors(tmp_path):

@@ -52,6 +52,8 @@ def add_parsers(sub: Any) -> None:
 
     rs = sub.add_parser("runs", help="list run history, newest first")
     rs.add_argument("--job", help="only runs of this job (default: every job)")
+    rs.add_argument("--host", metavar="HOST", type=text_arg,
+                    help="only runs on this host (default: every host)")
     rs.add_argument("--state", action="append",
                     help="only runs in this state (repeatable; default: every state)")
     rs.add_argument("--since", metavar="D", type=text_arg,
@@ -66,7 +68,8 @@ def add_parsers(sub: Any) -> None:
     rs.set_defaults(func=cmd_runs)
 
     lg = sub.add_parser("logs", help="print a run's output")
-    lg.add_argument("run_id", type=run_id, metavar="RUN_ID", help="the run's id, e.g. 42")
+    lg.add_argument("run_id", type=text_arg, metavar="RUN_ID|JOB",
+                    help="the run's id, e.g. 42, or a job's name: its latest run")
     lg.add_argument("-f", "--follow", action="store_true", help="follow until the run ends")
     lg.set_defaults(func=cmd_logs)
 
@@ -163,13 +166,20 @@ def cmd_runs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     engine = view(config, state_dir)
     if args.missed:
         return _missed(args, engine, since)
-    runs = engine.list_runs(job=args.job, states=args.state, since=since, limit=args.limit)
+    runs = engine.list_runs(job=args.job, states=args.state, since=since, limit=args.limit,
+                            host=args.host)
     if not runs and args.job and args.job not in config.jobs and \
             not engine.count_runs(job=args.job):  # a typo, not a job without runs
         from core.config import did_you_mean
 
         raise CLIError(f"--job {args.job!r}: no such job in the config or in history"
                        f"{did_you_mean(args.job, config.jobs)}")
+    if not runs and args.host and args.host not in config.hosts and \
+            not engine.count_runs(host=args.host):
+        from core.config import did_you_mean
+
+        raise CLIError(f"--host {args.host!r}: no such host in the config or in history"
+                       f"{did_you_mean(args.host, config.hosts)}")
     if args.json:
         print(json.dumps(runs, indent=2))
         return 0
@@ -226,8 +236,23 @@ def _missed(args: argparse.Namespace, engine: Any, since: float | None) -> int:
 
 def cmd_logs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
     from core.jobs.engine import EngineError
+    from tui.commands import id_number
 
     engine = view(config, state_dir)
+    wanted = id_number(args.run_id)
+    if wanted is None:  # a job's name: its latest run, as `kubectl logs deploy/x`
+        latest = engine.list_runs(job=args.run_id, limit=1)
+        if not latest:
+            from core.config import did_you_mean
+
+            known = args.run_id in config.jobs
+            raise CLIError(f"job {args.run_id!r} has no runs yet" if known else
+                           f"not a run id and no job named {args.run_id!r}"
+                           f"{did_you_mean(args.run_id, config.jobs)}")
+        wanted = latest[0]["id"]
+        err(f"run #{wanted} of {latest[0]['job']} on {latest[0]['host']} "
+            f"({latest[0]['state']})")  # stderr: the output stays the run's own
+    args.run_id = wanted
     try:
         run = engine.get_run(args.run_id)
         path = engine.run_log_path(args.run_id)
