@@ -243,6 +243,12 @@ async def test_runs_screen_filters_and_opens_output(make_app):
         await pilot_until(pilot, lambda: column(table, 1) == ["fail"], "only failed")
         await pilot.press("escape")  # clears the filter
         await pilot_until(pilot, lambda: table.row_count == 3, "filter cleared")
+        await pilot.press("slash", *list("host=elsewhere"))  # from history, by host
+        await pilot_until(pilot, lambda: table.row_count == 0, "none on that host")
+        await pilot.press("escape")
+        await pilot.press("slash", *list("host=local"))
+        await pilot_until(pilot, lambda: table.row_count == 3, "all three on local")
+        await pilot.press("escape")
         from tui.widgets.common import FilterBar
 
         bar = app.screen.query_one(FilterBar)

@@ -29,7 +29,7 @@ class RunsScreen(TableScreen):
                Column("exit", "EXIT", 5, "X"), Column("started", "STARTED", 4, "A"),
                Column("duration", "DURATION", 4, "D"), Column("reason", "REASON", 3, shrink=True))
     KEY_PREFIX = "runs"
-    FILTER_FIELDS = ("job", "state", "since")
+    FILTER_FIELDS = ("job", "host", "state", "since")
     BINDINGS = [
         Binding("enter", "open", "Output", id="runs.open"),
         Binding("c", "cancel", "Cancel", id="runs.cancel"),
@@ -62,7 +62,8 @@ class RunsScreen(TableScreen):
     def _query(self) -> dict[str, Any]:
         fields = self.row_filter.fields or {}
         query, _error = self._read_fields(fields)
-        return {"job": fields.get("job") or self.job, "limit": HISTORY_ROWS, **query}
+        return {"job": fields.get("job") or self.job, "host": fields.get("host") or None,
+                "limit": HISTORY_ROWS, **query}
 
     def _read_fields(self, fields: dict[str, str]) -> tuple[dict[str, Any], str | None]:
         """The query the state= and since= fields ask for, and what is wrong with them
