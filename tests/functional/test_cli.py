@@ -67,6 +67,12 @@ def test_run_streams_output_and_exits_with_the_run_exit_code(tmp_path):
 
 
 def test_runs_jobs_and_logs_listings(tmp_path):
+    # nothing yet: a line that says so, not a header over nothing
+    for args, says in ((("runs",), "no runs"), (("runs", "--job", "hello", "--since", "2h"),
+                                                "no runs of hello in the last 2h"),
+                       (("fanouts",), "no fan-outs on record"),
+                       (("audit",), "no actions on record")):
+        assert fd(tmp_path, *args, check=True).stdout == says + "\n"
     fd(tmp_path, "run", "hello", check=True)
     fd(tmp_path, "run", "fail")
     runs = json.loads(fd(tmp_path, "runs", "--json", check=True).stdout)

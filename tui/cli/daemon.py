@@ -212,5 +212,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
                             Col("TARGETS", long=True), Col("DETAIL", long=True)),
                 [(fmt_time(r["ts"]), escape(r["user"]), escape(r["via"]),
                   escape(r["action"]), escape(", ".join(r["targets"])),
-                  escape(r.get("detail", ""))) for r in records])
+                  escape(r.get("detail", ""))) for r in records],
+                empty="no actions on record" + (f" in the last {args.since}" if args.since
+                                                else ""))
     return 0

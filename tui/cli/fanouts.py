@@ -150,5 +150,6 @@ def cmd_fanouts(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
                      escape(r.get("command") or ""), fmt_duration(dur), escape(counts)))
     print_table(console(), (Col("ID"), Col("STARTED", drop=1), Col("BY", drop=3),
                             Col("PATTERN", long=True), Col("COMMAND", long=True),
-                            Col("DURATION", drop=2), Col("RESULT")), rows)
+                            Col("DURATION", drop=2), Col("RESULT")), rows,
+                empty="no fan-outs on record")
     return 0

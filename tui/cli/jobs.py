@@ -144,7 +144,7 @@ def cmd_jobs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         rows.append((escape(j["name"]), sched, escape(zone or "-"),
                      fmt_age(j["next_fire"], now), last_text,
                      fmt_rate(j["success_rate"]), state))
-    print_table(console(), cols, rows)
+    print_table(console(), cols, rows, empty="no jobs in the config")
     return 0
 
 
@@ -201,7 +201,11 @@ def cmd_runs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
                      "-" if r["exit_code"] is None else str(r["exit_code"]),
                      fmt_time(r.get("started_at") or r.get("queued_at")),
                      fmt_duration(dur), escape(r.get("reason") or "")))
-    print_table(console(), cols, rows)
+    what = "".join(part for cond, part in (
+        (args.job, f" of {args.job}"), (args.host, f" on {args.host}"),
+        (args.state, f" {'/'.join(args.state or ())}"), (args.since, f" in the last {args.since}"))
+        if cond)
+    print_table(console(), cols, rows, empty=f"no runs{what}")
     return 0
 
 

@@ -37,11 +37,16 @@ class Col:
     justify: str = "left"
 
 
-def print_table(out: Any, cols: Sequence[Col], rows: Iterable[Sequence[Any]]) -> None:
-    """Print rows (rich markup strings or Text) under `cols`, fitted to `out.width`."""
+def print_table(out: Any, cols: Sequence[Col], rows: Iterable[Sequence[Any]],
+                empty: str = "") -> None:
+    """Print rows (rich markup strings or Text) under `cols`, fitted to `out.width`;
+    none: the line `empty` says instead of a header over nothing ("no runs")."""
     from rich.table import Table
 
     cells = [[_one_line(c) for c in row] for row in rows]
+    if not cells and empty:
+        out.print(empty, markup=False, highlight=False)
+        return
     natural = [max([len(col.header), *(row[i].cell_len for row in cells)])
                for i, col in enumerate(cols)]
     shown, widths = fit(cols, natural, out.width)
