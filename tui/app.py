@@ -156,6 +156,8 @@ class FleetdeckApp(EventPump, AlertActions, WorkflowActions, KeyGate, CurrentThe
             # nothing: no schedule, no watchdog restart, no trigger, no notification
             attach_services(self.engine, act=not self.read_only)
             await self.engine.start(scheduling=self.scheduling and not self.read_only)
+            if self.engine.alerts is not None and self.scheduling and not self.read_only:
+                self.engine.alerts.resolve_gone_checks(self.engine.config)  # as a daemon
         except Exception as e:  # a locked state directory, unreadable state: say so
             self.engine_error = str(e)
             self.exit(message=f"fleetdeck: {e}", return_code=2)

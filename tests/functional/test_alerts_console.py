@@ -219,6 +219,21 @@ async def test_every_screen_counts_firing_alerts_in_its_status_bar(tmp_path):
         await pilot_until(pilot, lambda: "firing" not in str(bar.render()), "the count to go")
 
 
+async def test_a_console_that_runs_the_fleet_resolves_alerts_of_checks_gone(tmp_path):
+    """A check removed from the config while nothing ran: its alert stayed firing for good
+    when the console (not a daemon) was the next engine; it resolves there too."""
+    state = tmp_path / "state"
+    book = AlertBook(state, None, time.time)
+    book.check_changed("http", "web1", "up", "down", time.time(), "HTTP 500")
+    book.close()
+    app = console_app(config(), state, scheduling=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        await pilot_until(pilot, lambda: app.engine.list_alerts() == [], "the alert resolved")
+        (alert,) = app.engine.list_alerts(include_resolved=True)
+        assert alert["history"][-1]["detail"] == "the check is no longer in the config"
+
+
 async def test_a_young_alerts_age_moves_on_by_the_second(tmp_path):
     """OPENED reads "5.0s ago", then "8.0s ago" three seconds later, with nothing else
     happening (it stood still for 30 s); an old one is redrawn every 30 s."""
