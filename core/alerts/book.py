@@ -190,6 +190,7 @@ class AlertBook(AlertGroups):
         assert alert is not None
         alert["state"] = "resolved"
         alert["resolved_at"] = at
+        alert["resolution"] = detail  # what ended it; `detail` stays what went wrong
         self._note(alert, at, "resolved", detail)
         own, group = self._group_resolution(alert, at)  # a group resolves with its last
         # a firing that went out is closed out, quiet or not: a silence or a window mutes

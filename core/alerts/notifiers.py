@@ -72,6 +72,9 @@ def summary(entry: dict[str, Any]) -> str:
     label = {"firing": "FIRING", "resolved": "RESOLVED", "reminder": "STILL FIRING"}[
         entry["event"]]
     detail = f": {alert['detail']}" if alert.get("detail") else ""
+    if entry["event"] == "resolved" and alert.get("resolution"):  # not the failure again
+        detail = f": {alert['resolution']}" + (f" (was: {alert['detail']})"
+                                               if alert.get("detail") else "")
     how = "down" if alert.get("condition") == "down" else alert["severity"]
     size = alert.get("group_size") or 0
     if size > 1:  # a group: what its members share
@@ -202,6 +205,7 @@ class CommandNotifier:
             "FLEETDECK_ALERT_STATE": a["state"],
             "FLEETDECK_ALERT_SEVERITY": a["severity"],
             "FLEETDECK_ALERT_DETAIL": a.get("detail") or "",
+            "FLEETDECK_ALERT_RESOLUTION": a.get("resolution") or "",
             "FLEETDECK_ALERT_CONDITION": a.get("condition") or "",
             "FLEETDECK_ALERT_OPENED_AT": str(int(a["opened_at"])),
             "FLEETDECK_ALERT_SUMMARY": summary(entry),

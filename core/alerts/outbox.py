@@ -117,5 +117,6 @@ def _snapshot(alert: dict[str, Any]) -> dict[str, Any]:
             "resolved_at", "acked_by")
     out = {k: alert[k] for k in keys}
     out.update(condition=alert.get("condition", ""), cause=alert.get("cause", ""),
-               group_size=len(alert.get("members") or ()))
+               group_size=len(alert.get("members") or ()),
+               resolution=alert.get("resolution", ""))
     return out

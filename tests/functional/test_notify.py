@@ -285,6 +285,14 @@ command = '{script}'
         assert env["FLEETDECK_ALERT_KEY"] == f"fleetdeck-{engine.store.install_id[:12]}-1-1-script"
         (entry,) = engine.alerts.get_alert(1)["notifications"]
         assert entry["attempts"] == 2 and entry["state"] == "delivered"
+        engine.bus.publish(CheckChanged("disk", "db1", "warn", "up", 1_060.0, "disk 80%"))
+        path = out / "resolved-1.env"
+        await until_async(lambda: path.exists() and not pending(engine), "the resolution")
+        env = dict(line.split("=", 1) for line in path.read_text().splitlines())
+        assert env["FLEETDECK_ALERT_RESOLUTION"] == "disk 80%"
+        assert env["FLEETDECK_ALERT_DETAIL"] == "disk 96% ≥ 95%"  # what was wrong, kept
+        assert env["FLEETDECK_ALERT_SUMMARY"] == (
+            "[fleetdeck] RESOLVED #1 check disk on db1 (warn): disk 80% (was: disk 96% ≥ 95%)")
     finally:
         await engine.stop()
 

@@ -51,10 +51,15 @@ def test_notifies_on_the_transitions_that_matter_only(tmp_path):
     # entering maintenance or pending on the way: noted, never sent
     b.check_changed("http", "web1", "down", "maintenance", T0 + 6)
     assert len(events(b)) == 2
-    (res,) = b.check_changed("http", "web1", "down", "up", T0 + 60)
+    (res,) = b.check_changed("http", "web1", "down", "up", T0 + 60, "HTTP 200 in 9 ms")
     assert res.action == "resolved" and res.notified
     # the pager wants only "firing"; the hook gets the resolution
     assert events(b)[-1] == ("hook", "resolved", 1)
+    from core.alerts.notifiers import summary
+
+    # what ended it, then what was wrong: the failure alone read like another failure
+    assert [summary(e) for e in b.outbox.pending()][-1] == (
+        "[fleetdeck] RESOLVED #1 check http on web1 (down): HTTP 200 in 9 ms (was: HTTP 500)")
     assert len(events(b)) == 3
     # up again while nothing is open: nothing
     assert b.check_changed("http", "web1", "pending", "up", T0 + 70) == []
