@@ -4,6 +4,7 @@ failing job opening the alert, a daemon delivering what another process queued."
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -128,9 +129,10 @@ def test_a_daemon_delivers_what_a_run_queued_and_acts_go_through_it(tmp_path):
 
 def test_daemon_prints_alerts_as_they_open(tmp_path):
     cfg = tmp_path / "config.toml"
-    cfg.write_text("""
+    fixed = tmp_path / "fixed"
+    cfg.write_text(f"""
 [jobs.tick]
-command = "exit 1"
+command = "test -e {fixed}"
 schedule = "every 1s"
 alert_on = ["failed"]
 """)
@@ -139,9 +141,17 @@ alert_on = ["failed"]
         line = until(lambda: next((line for line in daemon.out().splitlines()
                                    if "alert #1" in line), None), "the alert's line")
         assert "alert #1 opened job tick on local: run #1 failed: exit code 1" in line
+        fixed.touch()
+        line = until(lambda: next((line for line in daemon.out().splitlines()
+                                   if "alert #1 resolved" in line), None), "the resolution")
+        # what ended it first: the failure alone read as one more failure
+        assert re.search(r"alert #1 resolved job tick on local: run #\d+ succeeded \(was: "
+                         r"run #\d+ failed: exit code 1\)$", line), line
     finally:
         stop_daemon(daemon)
-    assert alerts(tmp_path)[0]["what"] == "job tick on local"
+    (alert,) = alerts(tmp_path, "--all")
+    assert (alert["what"], alert["status"]) == ("job tick on local", "resolved")
+    assert re.fullmatch(r"run #\d+ succeeded", alert["resolution"])
 
 
 def _daemon(tmp_path: Path, cfg: Path) -> DaemonProcess:

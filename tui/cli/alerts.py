@@ -59,8 +59,11 @@ def alert_line(event: Any) -> str:
     style = STATUS_STYLES.get(a["status"], "")
     when = fmt_time(a["resolved_at"] if event.action == "resolved" else a["opened_at"])
     quiet = f" ({escape(a['quiet'])})" if a.get("quiet") else ""
+    detail = escape(a["detail"])
+    if event.action == "resolved" and a.get("resolution"):  # what ended it, not the failure
+        detail = f"{escape(a['resolution'])} (was: {detail})"
     return (f"{when} alert #{a['id']} [{style}]{event.action}[/] {escape(a['what'])}: "
-            f"{escape(a['detail'])}{quiet}")
+            f"{detail}{quiet}")
 
 
 alert_id = numbered("an alert id", 12)
