@@ -79,6 +79,10 @@ def test_status_of_a_daemon_of_none_and_of_a_state_in_use(tmp_path: Path) -> Non
         assert "run wait" in status["held_by_command"]
         text = fd(tmp_path, "status").stdout
         assert f"the state is in use by pid {run.pid}: " in text
+        reload = fd(tmp_path, "reload")  # not "start a daemon": that would be refused
+        assert reload.returncode == 2
+        assert f"; pid {run.pid} (" in reload.stderr
+        assert reload.stderr.endswith(") holds it, and reads its config only when it starts\n")
     finally:
         gate.touch()
         assert run.wait(WAIT) == 0

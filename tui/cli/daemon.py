@@ -174,6 +174,14 @@ def cmd_reload(args: argparse.Namespace) -> int:
     from core.control.client import DaemonError, call, daemon_pid
 
     if daemon_pid(state_dir) is None:
+        from core.store.lock import lock_holder
+        from tui.cli.status import command_of
+
+        holder = lock_holder(state_dir)
+        if holder is not None:  # a console's own engine, a `run`: no socket to ask
+            what = f" ({command_of(holder)})" if command_of(holder) else ""
+            raise CLIError(f"no daemon is running for {state_dir}; pid {holder or '?'}{what} "
+                           "holds it, and reads its config only when it starts")
         raise CLIError(f"no daemon is running for {state_dir}; start one with: fleetdeck daemon")
     try:
         summary = asyncio.run(call(state_dir, "reload"))

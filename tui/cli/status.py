@@ -41,7 +41,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
         held_by = lock_holder(state_dir)
         status = {"running": False, "state_dir": str(state_dir), "held_by": held_by,
-                  "held_by_command": _command_of(held_by)}
+                  "held_by_command": command_of(held_by)}
     if args.json:
         print(json.dumps(status, indent=2))
     else:
@@ -91,7 +91,8 @@ def _started(pid: int) -> float | None:
         return None
 
 
-def _command_of(pid: int | None) -> str | None:
+def command_of(pid: int | None) -> str | None:
+    """The command line of process `pid`, or None (gone, not ours to read)."""
     if not pid:
         return None
     import psutil
