@@ -373,6 +373,7 @@ class FleetdeckApp(EventPump, AlertActions, WorkflowActions, KeyGate, CurrentThe
         if name not in self.available_themes:
             raise cmds.CommandError(f"no theme {name!r}; one of: {', '.join(names)}")
         self.theme = name
+        self._refresh_screen()  # cells carry their role's colour: drawn again in the new one
 
     def cmd_help(self) -> None:
         self.action_help()

@@ -337,6 +337,33 @@ async def test_read_only_console_looks_but_does_not_act(make_app):
         assert not {":run", ":pause", ":cancel", ":ack"} & set(listed)
 
 
+async def test_jobs_rows_follow_their_job_and_the_theme(make_app):
+    """The Jobs screen keeps a job's cells while the job is unchanged (500 countdowns a
+    second); a pause, a run and a theme switch still show at once."""
+    from tui.palette import style
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("2")
+        table = app.screen.query_one(DataTable)
+        await pilot_until(pilot, lambda: table.row_count == 5, "the jobs")
+
+        def cell(column: int) -> Any:
+            return table.get_row("tick")[column]
+
+        assert str(cell(7)) == "enabled" and str(cell(4)).strip() == "-"
+        await command(pilot, ":pause tick")
+        await pilot_until(pilot, lambda: str(cell(7)) == "‖ paused", "tick paused")
+        await command(pilot, ":run tick")
+        await pilot_until(pilot, lambda: "succeeded" in str(cell(4)), "tick's last run")
+        dark = cell(2).style
+        assert dark == style("muted", app)
+        await command(pilot, ":theme light")
+        await pilot_until(pilot, lambda: cell(2).style == style("muted", app) != dark,
+                          "the RAW column in the light theme's muted")
+
+
 async def test_keys_are_remappable_by_binding_id(make_app):
     app = make_app(config=console_config(**{"jobs.run": "x", "app.jobs": "J"}))
     async with app.run_test(size=(120, 40)) as pilot:

@@ -76,8 +76,10 @@ class JobsScreen(TableScreen):
         now = self.now()
         rows = []
         jobs = self.fleet.engine.list_jobs()
+        made, self._made = getattr(self, "_made", {}), {}
         for job in jobs:
-            rows.append((job["name"], self._cells(job, now), self._text(job)))
+            rows.append((job["name"], self._cells(job, now, made.get(job["name"])),
+                         self._text(job)))
         self.set_rows(rows)
         self._drawn_at = now
         self._soonest = min((j["next_fire"] for j in jobs if j["next_fire"]), default=None)
@@ -93,18 +95,29 @@ class JobsScreen(TableScreen):
             return Text("‖ paused", style=style("paused"))
         return Text("enabled")
 
-    def _cells(self, job: dict[str, Any], now: float) -> tuple[Any, ...]:
+    # a job's cells that only change with the job, kept while it and the theme do not:
+    # each second's redraw of 500 countdowns then builds two cells a row, not eight
+    _made: dict[str, tuple[str, dict[str, Any], tuple[Any, ...]]]
+
+    def _cells(self, job: dict[str, Any], now: float,
+               made: tuple[str, dict[str, Any], tuple[Any, ...]] | None = None
+               ) -> tuple[Any, ...]:
         last = job["last_run"] or {}
         nxt = job["next_fire"]
+        theme = self.app.theme
+        if made is not None and made[0] == theme and made[1] == job:
+            fixed = made[2]
+        else:
+            fixed = (Text(job["name"], style="bold"), Text(job["schedule_text"]),
+                     Text(job["schedule"] or "-", style=style("muted")), last_run_cell(last),
+                     Text(fmt_rate(job["success_rate"])), self._state(job))
+        self._made[job["name"]] = (theme, job, fixed)
         return (
-            Text(job["name"], style="bold"),
-            Text(job["schedule_text"]),
-            Text(job["schedule"] or "-", style=style("muted")),
+            *fixed[:3],
             SortText(f"{fmt_time(nxt, now)} ({fmt_age(nxt, now)})" if nxt else "-", nxt),
-            last_run_cell(last),
+            fixed[3],
             age_cell(last.get("finished_at"), now) if last else Text("-"),
-            Text(fmt_rate(job["success_rate"])),
-            self._state(job),
+            *fixed[4:],
         )
 
     @staticmethod

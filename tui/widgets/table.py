@@ -102,9 +102,9 @@ class FleetTable(NavTable):
             old = self._cells.get(key)
             if old is None:
                 self.add_row(*cells, key=key)
-            elif old != cells:
+            elif any(map(_differs, old, cells)):
                 for n, (col, before, after) in enumerate(zip(col_keys, old, cells, strict=True)):
-                    if before != after:
+                    if _differs(before, after):
                         self.update_cell(key, col, after)
                         changed.add(n)
             self._cells[key] = cells
@@ -229,6 +229,18 @@ class FleetTable(NavTable):
     @property
     def hidden_columns(self) -> list[str]:
         return [c.label for i, c in enumerate(self.spec) if i not in self._layout[0]]
+
+
+def _differs(before: Any, after: Any) -> bool:
+    """Whether a cell must be drawn again: Rich's Text equality ignores its style (a theme
+    switch, a state's colour) and a SortText's order."""
+    if before is after:
+        return False
+    if isinstance(before, Text) and isinstance(after, Text):
+        return (before.plain != after.plain or before.style != after.style
+                or before.spans != after.spans
+                or getattr(before, "sort_value", None) != getattr(after, "sort_value", None))
+    return bool(before != after)
 
 
 def _width(cell: Any) -> int:
