@@ -290,6 +290,39 @@ def test_run_beside_a_daemon_goes_through_it(daemon) -> None:
     assert out.returncode == 2 and "no job named 'nope'" in out.stderr
 
 
+def require_systemd_analyze() -> str:
+    """systemd's own reader of unit files; skip when absent, but fail loudly in CI."""
+    path = shutil.which("systemd-analyze")
+    if path is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("systemd-analyze is not installed but CI=true: install systemd "
+                        "(.ci/run does)")
+        pytest.skip("systemd-analyze (systemd) is not installed")
+    return path
+
+
+def test_the_systemd_unit_reads_back_as_given_and_stops_fleetdeck_first(tmp_path):
+    """A state directory with a space, a % and a $ in its path: each is a word systemd
+    would split or expand unless quoted and doubled. And a stop signals fleetdeck alone
+    (KillMode=mixed): it ends its runs itself and records them as cancelled."""
+    analyze = require_systemd_analyze()
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text(CONFIG)
+    state = tmp_path / "odd dir%h" / "st$ate"
+    unit = cli(cli_env(tmp_path), cfg, state, "daemon", "--print-systemd-unit")
+    assert unit.returncode == 0, unit.stderr
+    exec_start = next(line for line in unit.stdout.splitlines()
+                      if line.startswith("ExecStart="))
+    quoted = '"' + str(state).replace("%", "%%").replace("$", "$$") + '"'
+    assert f" --state-dir {quoted} daemon --quiet" in exec_start
+    assert "\nKillMode=mixed\n" in unit.stdout
+    path = tmp_path / "fleetdeck.service"
+    path.write_text(unit.stdout + "\n")
+    verify = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True,
+                            timeout=60)
+    assert verify.returncode == 0 and "fleetdeck.service" not in verify.stderr, verify.stderr
+
+
 def test_metrics_endpoint_and_the_systemd_unit(tmp_path: Path) -> None:
     import urllib.request
 

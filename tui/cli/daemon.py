@@ -85,20 +85,34 @@ def cmd_daemon(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
         raise CLIError(str(e)) from None
 
 
+def _unit_word(word: str) -> str:
+    """One word of an ExecStart= line as systemd reads it back: `%` is a specifier and
+    `$` a variable unless doubled, and a space would split the word unless quoted."""
+    word = word.replace("%", "%%").replace("$", "$$")
+    if word and not any(c.isspace() or c in "\\\"';" for c in word):
+        return word
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _systemd_unit(args: argparse.Namespace, config: Any, state_dir: Path) -> str:
-    exe = shutil.which("fleetdeck") or f"{sys.executable} -m tui.cli"
-    cfg = f" --config {config.path}" if config.path else ""
-    metrics = f" --metrics {args.metrics}" if args.metrics else ""
+    which = shutil.which("fleetdeck")
+    exe = _unit_word(which) if which else f"{_unit_word(sys.executable)} -m tui.cli"
+    cfg = f" --config {_unit_word(str(config.path))}" if config.path else ""
+    metrics = f" --metrics {_unit_word(args.metrics)}" if args.metrics else ""
+    state = _unit_word(str(state_dir))
     return f"""# ~/.config/systemd/user/fleetdeck.service
 # systemctl --user daemon-reload && systemctl --user enable --now fleetdeck
 # loginctl enable-linger $USER   # keep it running when you log out
 [Unit]
 Description=fleetdeck engine (jobs, health checks, alerts)
-After=network-online.target
 
 [Service]
-ExecStart={exe}{cfg} --state-dir {state_dir} daemon --quiet{metrics}
+ExecStart={exe}{cfg} --state-dir {state} daemon --quiet{metrics}
 ExecReload=/bin/kill -HUP $MAINPID
+# stop: SIGTERM to fleetdeck alone, which ends its runs itself and records them as
+# cancelled (control-group would signal every run at once, before it could)
+KillMode=mixed
+TimeoutStopSec=90
 Restart=on-failure
 RestartSec=5
 UMask=0077
