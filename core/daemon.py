@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,19 @@ from core.services import attach_services
 
 class StartError(Exception):
     """The daemon cannot start as configured; one line for a person."""
+
+
+def sd_notify(state: str) -> None:
+    """Tell systemd (a Type=notify unit's $NOTIFY_SOCKET) how the daemon stands: READY=1
+    once it holds the state and serves, so `systemctl start` waits for that and reports
+    a start that failed; STOPPING=1 when it stops. Nothing without the variable."""
+    where = os.environ.get("NOTIFY_SOCKET", "")
+    if not where.startswith(("/", "@")):
+        return
+    address = "\0" + where[1:] if where.startswith("@") else where  # @: abstract
+    with contextlib.suppress(OSError), \
+            socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+        s.sendto(state.encode(), address)
 
 
 class Daemon:
@@ -70,6 +85,7 @@ class Daemon:
                 self.metrics = None
                 await self.stop()
                 raise
+        sd_notify(f"READY=1\nMAINPID={os.getpid()}\nSTATUS=serving {self.control.path}")
 
     def reload_on_signal(self) -> None:
         """SIGHUP: reload as the daemon's own user; a rejection is already a notice, an
@@ -81,6 +97,7 @@ class Daemon:
         asyncio.ensure_future(reload())
 
     async def stop(self) -> None:
+        sd_notify("STOPPING=1")
         self.reloader.stop()
         if self.metrics is not None:
             self.metrics.stop()

@@ -24,6 +24,7 @@ from core.control.protocol import socket_path
 from tests.helpers import (
     DAEMON_CONFIG,
     FLEETDECK,
+    WAIT,
     cli_env,
     has_open,
     start_daemon,
@@ -321,6 +322,50 @@ def test_the_systemd_unit_reads_back_as_given_and_stops_fleetdeck_first(tmp_path
     verify = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True,
                             timeout=60)
     assert verify.returncode == 0 and "fleetdeck.service" not in verify.stderr, verify.stderr
+
+
+@pytest.mark.parametrize("abstract", [False, True], ids=["path", "abstract"])
+def test_a_notify_unit_hears_ready_once_it_serves_and_stopping(tmp_path, abstract):
+    """Type=notify: READY=1 comes once the daemon answers on its socket (so `systemctl
+    start` waits for it, and fails with a start that fails), STOPPING=1 on SIGTERM."""
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text(CONFIG)
+    state = tmp_path / "state"
+    env = cli_env(tmp_path)
+    name = f"fleetdeck-test-{os.getpid()}-{tmp_path.name}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        if abstract:
+            listener.bind("\0" + name)
+            env["NOTIFY_SOCKET"] = "@" + name
+        else:
+            listener.bind(str(tmp_path / "notify.sock"))
+            env["NOTIFY_SOCKET"] = str(tmp_path / "notify.sock")
+        listener.settimeout(WAIT)
+        proc = start_daemon(cfg, state, env, wait=False)
+        try:
+            ready = listener.recv(4096).decode()
+            # told only once it serves: the socket answers at once
+            assert asyncio.run(call(state, "ping"))["pid"] == proc.pid
+            assert ready.splitlines()[:2] == ["READY=1", f"MAINPID={proc.pid}"]
+            assert ready.splitlines()[2] == f"STATUS=serving {socket_path(state)}"
+            proc.send_signal(signal.SIGTERM)
+            assert listener.recv(4096).decode() == "STOPPING=1"
+            assert proc.wait(WAIT) == 0
+        finally:
+            stop_daemon(proc)
+    # a start that fails says nothing ready: the state is held by another daemon
+    first = start_daemon(cfg, state, cli_env(tmp_path))
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+            listener.bind(str(tmp_path / "again.sock"))
+            listener.settimeout(0.5)
+            env["NOTIFY_SOCKET"] = str(tmp_path / "again.sock")
+            second = cli(env, cfg, state, "daemon", "--quiet")
+            assert second.returncode == 2 and "in use by fleetdeck" in second.stderr
+            with pytest.raises(TimeoutError):
+                listener.recv(4096)
+    finally:
+        stop_daemon(first)
 
 
 def test_metrics_endpoint_and_the_systemd_unit(tmp_path: Path) -> None:

@@ -107,6 +107,9 @@ def _systemd_unit(args: argparse.Namespace, config: Any, state_dir: Path) -> str
 Description=fleetdeck engine (jobs, health checks, alerts)
 
 [Service]
+# notify: `systemctl start` waits until fleetdeck holds the state and serves, and
+# fails when it could not
+Type=notify
 ExecStart={exe}{cfg} --state-dir {state} daemon --quiet{metrics}
 ExecReload=/bin/kill -HUP $MAINPID
 # stop: SIGTERM to fleetdeck alone, which ends its runs itself and records them as
