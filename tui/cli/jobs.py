@@ -67,7 +67,7 @@ def add_parsers(sub: Any) -> None:
     rs.add_argument("--json", action="store_true", help="print the runs as JSON")
     rs.set_defaults(func=cmd_runs)
 
-    lg = sub.add_parser("logs", help="print a run's output")
+    lg = sub.add_parser("logs", help="print a run's output, or the latest run's of a job")
     lg.add_argument("run_id", type=text_arg, metavar="RUN_ID|JOB",
                     help="the run's id, e.g. 42, or a job's name: its latest run")
     lg.add_argument("-f", "--follow", action="store_true", help="follow until the run ends")
