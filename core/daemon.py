@@ -24,12 +24,11 @@ class StartError(Exception):
     """The daemon cannot start as configured; one line for a person."""
 
 
-def sd_notify(state: str) -> None:
+def sd_notify(where: str | None, state: str) -> None:
     """Tell systemd (a Type=notify unit's $NOTIFY_SOCKET) how the daemon stands: READY=1
     once it holds the state and serves, so `systemctl start` waits for that and reports
-    a start that failed; STOPPING=1 when it stops. Nothing without the variable."""
-    where = os.environ.get("NOTIFY_SOCKET", "")
-    if not where.startswith(("/", "@")):
+    a start that failed; STOPPING=1 when it stops. Nothing without the socket."""
+    if not where or not where.startswith(("/", "@")):
         return
     address = "\0" + where[1:] if where.startswith("@") else where  # @: abstract
     with contextlib.suppress(OSError), \
@@ -43,6 +42,8 @@ class Daemon:
         """`engine`: one already running with its services (a console handing its runs
         over as it quits); the daemon serves it from then on."""
         self.adopted = engine is not None
+        # systemd's, not the runs': a job's own sd_notify must not speak for the daemon
+        self.notify_socket = os.environ.pop("NOTIFY_SOCKET", None)
         if engine is None:
             engine = Engine(config, state_dir)
             attach_services(engine)
@@ -85,7 +86,8 @@ class Daemon:
                 self.metrics = None
                 await self.stop()
                 raise
-        sd_notify(f"READY=1\nMAINPID={os.getpid()}\nSTATUS=serving {self.control.path}")
+        sd_notify(self.notify_socket,
+                  f"READY=1\nMAINPID={os.getpid()}\nSTATUS=serving {self.control.path}")
 
     def reload_on_signal(self) -> None:
         """SIGHUP: reload as the daemon's own user; a rejection is already a notice, an
@@ -97,7 +99,7 @@ class Daemon:
         asyncio.ensure_future(reload())
 
     async def stop(self) -> None:
-        sd_notify("STOPPING=1")
+        sd_notify(self.notify_socket, "STOPPING=1")
         self.reloader.stop()
         if self.metrics is not None:
             self.metrics.stop()

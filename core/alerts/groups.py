@@ -110,6 +110,8 @@ class AlertGroups:
             return True, None
         # the last member of a group whose lead resolved earlier: the group's resolution
         self._note(lead, at, "group resolved", f"last member #{alert['id']}")  # type: ignore[attr-defined]
+        lead["resolution"] = (f"the last host, {alert['target']} (#{alert['id']}): "
+                              f"{alert.get('resolution') or 'up'}")
         if lead["notified_firing"] and not self.quiet.reason(lead, self.clock()):  # type: ignore[attr-defined]
             return False, self._notify(lead, "resolved", "resolved", at)  # type: ignore[attr-defined]
         self._save(lead)  # type: ignore[attr-defined]

@@ -151,13 +151,13 @@ def missed_row(run: dict[str, Any]) -> dict[str, Any] | None:
 
 def missed_rows(engine: Any, *, since: float | None = None, limit: int = 500,
                 job: str | None = None, states: list[str] | None = None,
-                ) -> list[dict[str, Any]]:
+                host: str | None = None) -> list[dict[str, Any]]:
     """The missed occurrences (``missed_row``), newest run first, from the index's
     misfire listing; ``since``: scheduled at or after it (a run is queued at or after
     its occurrence, so the listing's own ``since`` loses none)."""
     out = []
     for run in engine.list_runs(job=job, states=states, triggers=[Trigger.MISFIRE.value],
-                                since=since, limit=None):
+                                since=since, limit=None, host=host):
         row = missed_row(run)
         if row is None or (since is not None and (row["occurrence"] or 0) < since):
             continue

@@ -24,30 +24,28 @@ from datetime import UTC, datetime, timedelta, timezone
 SCAN_CHARS = 80
 
 _ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?"
-                  r"\s?(Z|[+-]\d\d:?\d\d)?")
+                  r"(?:\s?(Z|[+-]\d\d:?\d\d)(?![\w:]))?")  # "-2500ms" is no zone
 _SYSLOG = re.compile(r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)")
 _CLF = re.compile(r"\[(\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-]\d{4})\]")
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 
 
-def _zone(text: str | None) -> timezone | None:
-    if not text:
-        return None
-    if text == "Z":
-        return UTC
-    digits = text.replace(":", "")
-    sign = -1 if digits[0] == "-" else 1
-    return timezone(sign * timedelta(hours=int(digits[1:3]), minutes=int(digits[3:5])))
-
-
 def _epoch(year: int, month: int, day: int, hh: int, mm: int, ss: int, frac: str | None,
-           zone: timezone | None) -> float | None:
+           zone: str | None) -> float | None:
+    """Seconds since the epoch, or None for what is no time (2026-02-30, 25:00, an offset
+    of +99:00, year 1 in a zone west of UTC): a log line is input, never a crash."""
     try:
-        stamp = datetime(year, month, day, hh, mm, ss, tzinfo=zone)
-    except ValueError:  # 2026-02-30, 25:00: not a time
+        tz = None
+        if zone == "Z":
+            tz = UTC
+        elif zone:
+            digits = zone.replace(":", "")
+            sign = -1 if digits[0] == "-" else 1
+            tz = timezone(sign * timedelta(hours=int(digits[1:3]), minutes=int(digits[3:5])))
+        seconds = datetime(year, month, day, hh, mm, ss, tzinfo=tz).timestamp()  # no zone: local
+    except (ValueError, OverflowError, OSError):
         return None
-    seconds = stamp.timestamp()  # no zone: local time
     return seconds + (int(frac) / 10 ** len(frac) if frac else 0.0)
 
 
@@ -57,7 +55,7 @@ def line_time(text: str, now: float | None = None) -> float | None:
     m = _ISO.match(head.lstrip("[ "))
     if m:
         y, mo, d, hh, mi, ss = (int(g) for g in m.groups()[:6])
-        return _epoch(y, mo, d, hh, mi, ss, m.group(7), _zone(m.group(8)))
+        return _epoch(y, mo, d, hh, mi, ss, m.group(7), m.group(8))
     m = _SYSLOG.match(head.lstrip("<>0123456789 "))  # after a syslog priority <13>
     if m and m.group(1) in _MONTHS:
         now = time.time() if now is None else now
@@ -74,7 +72,7 @@ def line_time(text: str, now: float | None = None) -> float | None:
     if m and m.group(2) in _MONTHS:
         day, year = int(m.group(1)), int(m.group(3))
         hh, mi, ss = int(m.group(4)), int(m.group(5)), int(m.group(6))
-        return _epoch(year, _MONTHS[m.group(2)], day, hh, mi, ss, None, _zone(m.group(7)))
+        return _epoch(year, _MONTHS[m.group(2)], day, hh, mi, ss, None, m.group(7))
     return None
 
 
@@ -84,8 +82,9 @@ Line = tuple[float, str | None, str]  # arrival time, level, text
 def merge_by_time(sources: dict[str, Iterable[Line]], now: float | None = None
                   ) -> list[tuple[float, str, str | None, str]]:
     """Every source's lines as one list (arrival, source, level, text), ordered by each
-    line's own timestamp (its arrival time when it has none). A source's own order is
-    never changed: a line without a timestamp stays after the line before it."""
+    line's own timestamp. A line without one (a traceback's, a continuation) takes the
+    timestamp of the line before it, as lnav does (the first lines, the next one's; a
+    source with none at all goes by arrival). A source's own order is never changed."""
 
     if len(sources) <= 1:  # nothing to interleave: no line is parsed (a flood's path)
         return [(at, name, level, text) for name, lines in sources.items()
@@ -93,11 +92,15 @@ def merge_by_time(sources: dict[str, Iterable[Line]], now: float | None = None
 
     def keyed(name: str, lines: Iterable[Line]) -> Iterator[tuple[float, str, float,
                                                                str | None, str]]:
-        last = float("-inf")
-        for at, level, text in lines:
-            stamp = line_time(text, now)
-            last = max(last, stamp if stamp is not None else at)  # never before its
-            yield last, name, at, level, text                     # predecessor
+        lines = list(lines)
+        stamps = [line_time(text, now) for _at, _level, text in lines]
+        first = next((s for s in stamps if s is not None), None)
+        last: float | None = None
+        for (at, level, text), stamp in zip(lines, stamps, strict=True):
+            if stamp is None:  # a continuation: the time of its line
+                stamp = at if first is None else last if last is not None else first
+            last = stamp if last is None else max(last, stamp)  # never before the line
+            yield last, name, at, level, text                    # above it
 
     merged = heapq.merge(*(keyed(n, lines) for n, lines in sources.items()),
                          key=lambda item: item[0])

@@ -50,7 +50,7 @@ class StateLock:
         private_dir(self.state_dir)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC, FILE_MODE)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_exclusive(fd)
         except BlockingIOError:
             pid = _read_pid(fd)
             os.close(fd)
@@ -87,6 +87,19 @@ class StateLock:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.release()
+
+
+def _lock_exclusive(fd: int) -> None:
+    """LOCK_EX, tried again for up to 200 ms: `lock_holder` (a `fleetdeck status` a
+    monitor runs every few seconds) holds a shared lock for microseconds, and an engine
+    starting just then must not be refused for it. A real holder is still refused."""
+    for _ in range(40):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            time.sleep(0.005)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def lock_holder(state_dir: Path | str) -> int | None:

@@ -249,6 +249,10 @@ async def test_runs_screen_filters_and_opens_output(make_app):
         await pilot.press("slash", *list("host=local"))
         await pilot_until(pilot, lambda: table.row_count == 3, "all three on local")
         await pilot.press("escape")
+        from tui.screens.runs import _matches  # what a live run event is held against
+
+        run = {"job": "hello", "host": "web1", "state": "running", "queued_at": 1.0}
+        assert not _matches(run, {"host": "db1"}) and _matches(run, {"host": "web1"})
         from tui.widgets.common import FilterBar
 
         bar = app.screen.query_one(FilterBar)

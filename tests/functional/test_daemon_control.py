@@ -317,6 +317,11 @@ def test_the_systemd_unit_reads_back_as_given_and_stops_fleetdeck_first(tmp_path
     quoted = '"' + str(state).replace("%", "%%").replace("$", "$$") + '"'
     assert f" --state-dir {quoted} daemon --quiet" in exec_start
     assert "\nKillMode=mixed\n" in unit.stdout
+    # typed relative to here, printed whole: systemd starts a user unit in $HOME
+    here = subprocess.run([*FLEETDECK, "--config", cfg.name, "--state-dir", "rel state",
+                           "daemon", "--print-systemd-unit"], cwd=tmp_path, env=cli_env(tmp_path),
+                          capture_output=True, text=True, timeout=60)
+    assert f' --config {cfg} --state-dir "{tmp_path}/rel state" daemon' in here.stdout
     path = tmp_path / "fleetdeck.service"
     path.write_text(unit.stdout + "\n")
     verify = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True,
@@ -329,7 +334,7 @@ def test_a_notify_unit_hears_ready_once_it_serves_and_stopping(tmp_path, abstrac
     """Type=notify: READY=1 comes once the daemon answers on its socket (so `systemctl
     start` waits for it, and fails with a start that fails), STOPPING=1 on SIGTERM."""
     cfg = tmp_path / "fleet.toml"
-    cfg.write_text(CONFIG)
+    cfg.write_text(CONFIG + '\n[jobs.env]\ncommand = "echo notify=[${NOTIFY_SOCKET:-}]"\n')
     state = tmp_path / "state"
     env = cli_env(tmp_path)
     name = f"fleetdeck-test-{os.getpid()}-{tmp_path.name}"
@@ -348,6 +353,9 @@ def test_a_notify_unit_hears_ready_once_it_serves_and_stopping(tmp_path, abstrac
             assert asyncio.run(call(state, "ping"))["pid"] == proc.pid
             assert ready.splitlines()[:2] == ["READY=1", f"MAINPID={proc.pid}"]
             assert ready.splitlines()[2] == f"STATUS=serving {socket_path(state)}"
+            # systemd's socket is the daemon's own: a run never speaks for it
+            ran = cli(env, cfg, state, "run", "env")
+            assert (ran.returncode, ran.stdout) == (0, "notify=[]\n"), ran.stderr
             proc.send_signal(signal.SIGTERM)
             assert listener.recv(4096).decode() == "STOPPING=1"
             assert proc.wait(WAIT) == 0

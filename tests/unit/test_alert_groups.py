@@ -74,12 +74,14 @@ def test_the_group_resolves_with_its_last_member(tmp_path):
     assert lead_res.action == "resolved" and not lead_res.notified
     (mid,) = b.check_changed("sys", "web02", "crit", "up", T0 + 11)
     assert not mid.notified and sent(b) == [("firing", 1)]
-    last, group = b.check_changed("sys", "web03", "crit", "up", T0 + 12)
+    last, group = b.check_changed("sys", "web03", "crit", "up", T0 + 12, "cpu 12%")
     assert not last.notified
     assert (group.action, group.notified, group.alert["id"]) == ("resolved", True, 1)
     assert sent(b) == [("firing", 1), ("resolved", 1)]
     entry = [e for e in b.outbox.table.all() if e["event"] == "resolved"][0]
     assert summary(entry) == "[fleetdeck] RESOLVED #1 check sys: cpu ≥ 98% on 3 hosts (crit)"
+    # what ended the group is its last host's recovery, not the lead's of earlier
+    assert entry["alert"]["resolution"] == "the last host, web03 (#3): cpu 12%"
     # the same trouble again: a new group, a new page
     (again,) = crit(b, "web01", T0 + 20)
     assert again.action == "opened" and again.notified and again.alert["group"] == 4

@@ -50,6 +50,19 @@ def test_common_log_format_anywhere_near_the_start() -> None:
     assert line_time(line) == utc(2026, 3, 1, 10, 0, 6)
 
 
+def test_a_zone_that_is_no_zone_is_not_read_as_one(berlin) -> None:
+    assert line_time("2026-03-01 13:00:02 -2500ms late") == utc(2026, 3, 1, 12, 0, 2)
+    assert line_time("2026-03-01 13:00:02 Zebra crossed") == utc(2026, 3, 1, 12, 0, 2)
+
+
+@pytest.mark.parametrize("text", [
+    "2026-03-01T12:00:02+99:00 x", "[03/Dec/2026:19:03:48 +2500] GET",
+    "0001-01-01 00:00:00 boot"])
+def test_a_time_that_cannot_be_is_none_never_a_crash(text: str, berlin) -> None:
+    """A log line is input: these raised ValueError and closed the console."""
+    assert line_time(text) is None
+
+
 @pytest.mark.parametrize("text", ["no time here", "2026-02-30T12:00:00Z impossible",
                                   "Foo  1 12:00:00 not a month", "12:00:00 a time alone",
                                   "[99/Xyz/2026:12:00:00 +0000]", ""])
@@ -69,6 +82,18 @@ def test_merge_interleaves_sources_and_keeps_each_sources_order() -> None:
                       "2026-03-01T12:00:05Z a5"]
     names = [name for _at, name, _lvl, _text in merge_by_time({"a": a, "b": b})]
     assert names == ["a", "a", "b", "b", "a"]
+    # a continuation takes its line's time: it does not push what follows to the end
+    db = [(100.0, None, "2026-03-01T12:00:01Z boom"), (100.0, None, "Traceback"),
+          (100.0, None, "2026-03-01T12:00:05Z db later")]
+    api = [(100.0, None, "2026-03-01T12:00:02Z api"), (100.0, None, "2026-03-01T12:00:09Z api")]
+    assert [t for *_rest, t in merge_by_time({"db": db, "api": api})] == [
+        "2026-03-01T12:00:01Z boom", "Traceback", "2026-03-01T12:00:02Z api",
+        "2026-03-01T12:00:05Z db later", "2026-03-01T12:00:09Z api"]
+    # the first lines, the next one's (the backlog begins inside a traceback)
+    lead = [(100.0, None, "  at foo"), (100.0, None, "2026-03-01T12:00:03Z x")]
+    assert [t for *_rest, t in merge_by_time({"lead": lead, "api": api})] == [
+        "2026-03-01T12:00:02Z api", "  at foo", "2026-03-01T12:00:03Z x",
+        "2026-03-01T12:00:09Z api"]
     # lines with no timestamp at all go by arrival
     plain = merge_by_time({"x": [(5.0, None, "late")], "y": [(1.0, None, "early")]})
     assert [t for *_rest, t in plain] == ["early", "late"]

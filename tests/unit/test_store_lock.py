@@ -84,3 +84,33 @@ def test_stale_pid_in_the_file_does_not_block(tmp_path: Path) -> None:
     lock.release()
     assert (tmp_path / "engine.lock").read_text() == ""  # no stale pid left behind
     lock.release()  # twice is harmless
+
+
+def test_a_status_probe_never_makes_a_starting_engine_fail(tmp_path: Path) -> None:
+    """`fleetdeck status` probes the lock with a shared lock held for microseconds; an
+    engine taking the state at that moment was refused ("pid unknown"). It tries again
+    for a moment; a real holder is still refused."""
+    import fcntl
+    import threading
+
+    from core.store.lock import LOCK_NAME, lock_holder
+
+    first = StateLock(tmp_path)
+    first.acquire()  # the lock file exists; then it is free
+    first.release()
+    probe = os.open(tmp_path / LOCK_NAME, os.O_RDONLY)
+    fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)  # a probe, caught in the act
+
+    def done() -> None:
+        fcntl.flock(probe, fcntl.LOCK_UN)
+        os.close(probe)
+
+    let_go = threading.Timer(0.005, done)
+    let_go.start()
+    lock = StateLock(tmp_path)
+    try:
+        lock.acquire()  # refused at once before
+        assert lock_holder(tmp_path) == os.getpid()
+    finally:
+        let_go.join()
+        lock.release()

@@ -97,9 +97,10 @@ def _unit_word(word: str) -> str:
 def _systemd_unit(args: argparse.Namespace, config: Any, state_dir: Path) -> str:
     which = shutil.which("fleetdeck")
     exe = _unit_word(which) if which else f"{_unit_word(sys.executable)} -m tui.cli"
-    cfg = f" --config {_unit_word(str(config.path))}" if config.path else ""
+    # systemd starts a user unit in $HOME: a path typed relative to here must not move
+    cfg = f" --config {_unit_word(os.path.abspath(config.path))}" if config.path else ""
     metrics = f" --metrics {_unit_word(args.metrics)}" if args.metrics else ""
-    state = _unit_word(str(state_dir))
+    state = _unit_word(os.path.abspath(state_dir))
     return f"""# ~/.config/systemd/user/fleetdeck.service
 # systemctl --user daemon-reload && systemctl --user enable --now fleetdeck
 # loginctl enable-linger $USER   # keep it running when you log out

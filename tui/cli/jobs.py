@@ -211,7 +211,7 @@ def cmd_runs(args: argparse.Namespace, config: Any, state_dir: Path) -> int:
 
 def _missed(args: argparse.Namespace, engine: Any, since: float | None) -> int:
     rows = missed_rows(engine, since=since, limit=args.limit, job=args.job,
-                       states=args.state)
+                       states=args.state, host=args.host)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -214,6 +214,8 @@ def _matches(run: dict[str, Any], query: dict[str, Any]) -> bool:
     """Does a run belong in a listing asked with ``query`` (list_runs' filters)?"""
     if query.get("job") and run["job"] != query["job"]:
         return False
+    if query.get("host") and run["host"] != query["host"]:
+        return False
     if query.get("states") is not None and run["state"] not in query["states"]:
         return False
     since = query.get("since")
