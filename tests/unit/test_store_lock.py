@@ -90,27 +90,25 @@ def test_a_status_probe_never_makes_a_starting_engine_fail(tmp_path: Path) -> No
     """`fleetdeck status` probes the lock with a shared lock held for microseconds; an
     engine taking the state at that moment was refused ("pid unknown"). It tries again
     for a moment; a real holder is still refused."""
-    import fcntl
-    import threading
-
     from core.store.lock import LOCK_NAME, lock_holder
 
     first = StateLock(tmp_path)
     first.acquire()  # the lock file exists; then it is free
     first.release()
-    probe = os.open(tmp_path / LOCK_NAME, os.O_RDONLY)
-    fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)  # a probe, caught in the act
-
-    def done() -> None:
-        fcntl.flock(probe, fcntl.LOCK_UN)
-        os.close(probe)
-
-    let_go = threading.Timer(0.005, done)
-    let_go.start()
+    # a probe caught in the act: a shared lock let go 5 ms later (a process, not a
+    # thread: a timed thread wait can hang under faketime)
+    probe = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(tmp_path / LOCK_NAME)!r}, os.O_RDONLY)\n"
+        "fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)\n"
+        "print('held', flush=True)\n"
+        "time.sleep(0.005)\n"
+        "fcntl.flock(fd, fcntl.LOCK_UN)\n")], stdout=subprocess.PIPE, text=True)
     lock = StateLock(tmp_path)
     try:
+        assert probe.stdout is not None and probe.stdout.readline() == "held\n"
         lock.acquire()  # refused at once before
         assert lock_holder(tmp_path) == os.getpid()
     finally:
-        let_go.join()
+        probe.wait(60)
         lock.release()
