@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import itertools
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,9 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
+
+import pytest
 
 from core.events import CheckChanged, Event
 from core.fleetconfig import Config
@@ -37,6 +40,24 @@ WAIT = 60.0
 
 # The fixed clock of the snapshots (and of seeded state shown with them).
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()
+
+
+# ------------------------------------------------------------------- what is here ---
+def missing(problem: str) -> NoReturn:
+    """Skip a test this machine cannot run (`problem` says why), but fail it in CI
+    (CI=true): .ci/run installs and grants everything the tests need, so there a skip
+    would hide a broken set-up."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true but {problem}")
+    pytest.skip(problem)
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of a program a test runs, from Debian's `package`."""
+    path = shutil.which(name)
+    if path is None:
+        missing(f"{name} ({package}) is not installed (.ci/run installs it)")
+    return path
 
 
 # ------------------------------------------------------------------------- waiting ---

@@ -4,13 +4,11 @@ installed by .ci/run): nothing saved to disk, stopped with the test."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
+from tests.helpers import require_tool
 from tests.sshd import free_port
 
 
@@ -19,11 +17,7 @@ class RedisServer:
                  persist: bool = False) -> None:
         """`persist`: an append-only file in `folder`, so a restart keeps the keys (the
         lease, the term, the claims), as a production Redis for a cluster must."""
-        binary = shutil.which("redis-server")
-        if binary is None:
-            if os.environ.get("CI", "").lower() == "true":
-                pytest.fail("redis-server is not installed but CI=true (.ci/run installs it)")
-            pytest.skip("redis-server is not installed")
+        binary = require_tool("redis-server", "redis-server")
         folder.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.proc = subprocess.Popen(

@@ -30,12 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
-import pytest
 
 from core.remote.config import Host
 from core.remote.knownhosts import KnownHosts
 from core.remote.ssh import SSHPool
-from tests.helpers import until
+from tests.helpers import missing, until
 
 USER = getpass.getuser()
 
@@ -288,10 +287,7 @@ def require_sshd() -> str:
     """The sshd path; skip when absent, but fail loudly in CI (CI=true)."""
     path = sshd_binary()
     if path is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("sshd is not installed but CI=true: install openssh-server "
-                        "(.ci/run does)")
-        pytest.skip("sshd (openssh-server) is not installed")
+        missing("sshd (openssh-server) is not installed (.ci/run installs it)")
     return path
 
 

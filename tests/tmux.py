@@ -7,9 +7,7 @@ tmux tests skip when tmux is absent, except in CI (CI=true), where they fail lou
 
 from __future__ import annotations
 
-import os
 import shlex
-import shutil
 import subprocess
 import time
 import uuid
@@ -18,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import WAIT
+from tests.helpers import WAIT, require_tool
 
 TYPING_DELAY = 0.04  # between keys: a fast typist
 SIZES = [(80, 24), (160, 48)]
@@ -44,12 +42,7 @@ def look(name: str) -> tuple[list[str], dict[str, str]]:
 
 
 def require_tmux() -> str:
-    path = shutil.which("tmux")
-    if path is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("tmux is not installed but CI=true: install tmux (.ci/run does)")
-        pytest.skip("tmux is not installed")
-    return path
+    return require_tool("tmux", "tmux")
 
 
 class Tmux:

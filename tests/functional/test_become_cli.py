@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.fleet import Fleet, fleet_env, fleet_files, run_fd, start_fleet
-from tests.helpers import start_daemon, stop_daemon
+from tests.helpers import missing, start_daemon, stop_daemon
 
 # one user per test worker: workers running this module at once would each set the
 # password of a shared user, and one's runs would meet the other's password
@@ -29,18 +29,12 @@ USER = f"fdbecome-{_WORKER}"
 SUDOERS = Path(f"/etc/sudoers.d/fleetdeck-test-{_WORKER}")
 
 
-def _need(what: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true but {what}")
-    pytest.skip(what)
-
-
 @pytest.fixture(scope="module")
 def fleet() -> Fleet:
     if os.geteuid() != 0:
-        _need("adding a test user with a sudo rule needs root")
+        missing("adding a test user with a sudo rule needs root")
     if shutil.which("sudo") is None:
-        _need("sudo is not installed (.ci/run installs it)")
+        missing("sudo is not installed (.ci/run installs it)")
     password = "pw-" + secrets.token_hex(12)
     if subprocess.run(["id", USER], capture_output=True).returncode != 0:
         subprocess.run(["useradd", "-m", "-s", "/bin/sh", USER], check=True)

@@ -27,6 +27,7 @@ from tests.helpers import (
     WAIT,
     cli_env,
     has_open,
+    require_tool,
     start_daemon,
     stop_daemon,
     until,
@@ -291,22 +292,11 @@ def test_run_beside_a_daemon_goes_through_it(daemon) -> None:
     assert out.returncode == 2 and "no job named 'nope'" in out.stderr
 
 
-def require_systemd_analyze() -> str:
-    """systemd's own reader of unit files; skip when absent, but fail loudly in CI."""
-    path = shutil.which("systemd-analyze")
-    if path is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("systemd-analyze is not installed but CI=true: install systemd "
-                        "(.ci/run does)")
-        pytest.skip("systemd-analyze (systemd) is not installed")
-    return path
-
-
 def test_the_systemd_unit_reads_back_as_given_and_stops_fleetdeck_first(tmp_path):
     """A state directory with a space, a % and a $ in its path: each is a word systemd
     would split or expand unless quoted and doubled. And a stop signals fleetdeck alone
     (KillMode=mixed): it ends its runs itself and records them as cancelled."""
-    analyze = require_systemd_analyze()
+    analyze = require_tool("systemd-analyze", "systemd")
     cfg = tmp_path / "fleet.toml"
     cfg.write_text(CONFIG)
     state = tmp_path / "odd dir%h" / "st$ate"
