@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import work
-
 from core.durations import format_duration, parse_duration
 from core.events import AlertChanged
 from tui import commands as cmds
@@ -47,72 +45,29 @@ class AlertActions:
     def cmd_unsilence(self, target: str) -> None:
         self.unsilence(target)
 
-    def guard_action(self, verb: str) -> bool:
-        app: Any = self
-        return app._guard(verb)  # noqa: SLF001
-
     def ack_alert(self, alert_id: int) -> None:
-        if self.guard_action("acknowledge alerts"):
-            self._ack_alert(alert_id)
-
-    @work(group="actions")
-    async def _ack_alert(self, alert_id: int) -> None:
         app: Any = self
-        from core.jobs.active import EngineError
-
-        try:
-            alert = await app.engine.ack_alert(alert_id, actor=app.actor)
-        except (ValueError, EngineError) as e:
-            app.notify(str(e), severity="error")
-            return
-        app.notify(f"alert #{alert_id} acknowledged by {alert['acked_by']}")
+        app.act("acknowledge alerts", lambda: app.engine.ack_alert(alert_id, actor=app.actor),
+                lambda alert: f"alert #{alert_id} acknowledged by {alert['acked_by']}")
 
     def ack_alert_group(self, alert_id: int) -> None:
         """Acknowledge a group: every firing member, in one action."""
-        if self.guard_action("acknowledge alerts"):
-            self._ack_alert_group(alert_id)
-
-    @work(group="actions")
-    async def _ack_alert_group(self, alert_id: int) -> None:
         app: Any = self
-        from core.jobs.active import EngineError
 
-        try:
-            group = await app.engine.ack_alert_group(alert_id, actor=app.actor)
-        except (ValueError, EngineError) as e:
-            app.notify(str(e), severity="error")
-            return
-        n = len(group["acknowledged"])
-        app.notify(f"alert group #{alert_id}: {n} alert{'s' if n != 1 else ''} acknowledged")
+        def said(group: dict[str, Any]) -> str:
+            n = len(group["acknowledged"])
+            return f"alert group #{alert_id}: {n} alert{'s' if n != 1 else ''} acknowledged"
+
+        app.act("acknowledge alerts",
+                lambda: app.engine.ack_alert_group(alert_id, actor=app.actor), said)
 
     def silence(self, target: str, duration: str) -> None:
-        if self.guard_action("silence alerts"):
-            self._silence(target, duration)
-
-    @work(group="actions")
-    async def _silence(self, target: str, duration: str) -> None:
         app: Any = self
-        from core.jobs.active import EngineError
-
-        try:
-            rec = await app.engine.silence(target, duration, actor=app.actor)
-        except (ValueError, EngineError) as e:
-            app.notify(str(e), severity="error")
-            return
-        app.notify(f"silenced {rec['target']} for {format_duration(parse_duration(duration))}")
+        app.act("silence alerts", lambda: app.engine.silence(target, duration, actor=app.actor),
+                lambda rec: f"silenced {rec['target']} for "
+                            f"{format_duration(parse_duration(duration))}")
 
     def unsilence(self, target: str) -> None:
-        if self.guard_action("end silences"):
-            self._unsilence(target)
-
-    @work(group="actions")
-    async def _unsilence(self, target: str) -> None:
         app: Any = self
-        from core.jobs.active import EngineError
-
-        try:
-            rec = await app.engine.unsilence(target, actor=app.actor)
-        except (ValueError, EngineError) as e:
-            app.notify(str(e), severity="error")
-            return
-        app.notify(f"silence on {rec['target']} ended")
+        app.act("end silences", lambda: app.engine.unsilence(target, actor=app.actor),
+                lambda rec: f"silence on {rec['target']} ended")

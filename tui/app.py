@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from textual import work
 from textual.app import App
@@ -331,7 +332,7 @@ class FleetdeckApp(EventPump, AlertActions, WorkflowActions, KeyGate, CurrentThe
     async def cmd_reload(self) -> None:
         """Ask first, showing what the file in force would change (read fresh, off the
         event loop); a file with errors is said and not sent."""
-        if not self._guard("reload"):
+        if not self.guard("reload"):
             return
         path = self.engine.config.path
         daemon = getattr(self.engine, "attached", False) or \
@@ -384,9 +385,6 @@ class FleetdeckApp(EventPump, AlertActions, WorkflowActions, KeyGate, CurrentThe
     # -- engine calls: each is a worker, so the screen never waits on them -------------
     def guard(self, verb: str) -> bool:
         """May this console act now? Says why not (read-only, engine starting)."""
-        return self._guard(verb)
-
-    def _guard(self, verb: str) -> bool:
         if self.read_only:
             self.notify(f"read-only console: cannot {verb}", severity="warning")
             return False
@@ -394,6 +392,26 @@ class FleetdeckApp(EventPump, AlertActions, WorkflowActions, KeyGate, CurrentThe
             self.notify("the engine is still starting", severity="warning")
             return False
         return True
+
+    def act(self, verb: str, call: Callable[[], Awaitable[Any]], said: Callable[[Any], str],
+            then: Callable[[Any], None] | None = None) -> None:
+        """One engine action: refused with a notice when the console may not `verb` now,
+        else a worker, so the screen never waits on the engine; the outcome (`said` of
+        what the engine returned) or the engine's refusal is a notice."""
+        if self.guard(verb):
+            self._act(call, said, then)
+
+    @work(group="actions")
+    async def _act(self, call: Callable[[], Awaitable[Any]], said: Callable[[Any], str],
+                   then: Callable[[Any], None] | None) -> None:
+        try:
+            result = await call()
+        except (EngineError, ValueError) as e:
+            self.notify(str(e), severity="error")
+            return
+        self.notify(said(result))
+        if then is not None:
+            then(result)
 
     def open_run(self, run_id: int) -> None:
         from tui.screens.run_log import RunLogScreen  # the log viewer loads when first used
@@ -412,40 +430,19 @@ class FleetdeckApp(EventPump, AlertActions, WorkflowActions, KeyGate, CurrentThe
     def run_job(self, job: str) -> None:
         if job not in self.engine.config.jobs:
             raise cmds.CommandError(f"no job named {job!r}")
-        if self._guard("run jobs"):
-            self._run_job(job)
-
-    @work(group="actions")
-    async def _run_job(self, job: str) -> None:
-        try:
-            runs = await self.engine.run_job(job, actor=self.actor)
-        except EngineError as e:
-            self.notify(str(e), severity="error")
-            return
-        ids = ", ".join(f"#{r['id']}" for r in runs)
-        self.notify(f"{job}: started run {ids}")
+        self.act("run jobs", lambda: self.engine.run_job(job, actor=self.actor),
+                 lambda runs: f"{job}: started run " + ", ".join(f"#{r['id']}" for r in runs))
 
     def set_paused(self, job: str, paused: bool) -> None:
         if job not in self.engine.config.jobs:
             raise cmds.CommandError(f"no job named {job!r}")
-        if self._guard("pause or resume jobs"):
-            self._set_paused(job, paused)
-
-    @work(group="actions")
-    async def _set_paused(self, job: str, paused: bool) -> None:
-        try:
-            if paused:
-                await self.engine.pause_job(job, actor=self.actor)
-            else:
-                await self.engine.resume_job(job, actor=self.actor)
-        except EngineError as e:
-            self.notify(str(e), severity="error")
-            return
-        self.notify(f"{job}: {'paused' if paused else 'resumed'}")
+        verb = self.engine.pause_job if paused else self.engine.resume_job
+        self.act("pause or resume jobs", lambda: verb(job, actor=self.actor),
+                 lambda _: f"{job}: {'paused' if paused else 'resumed'}")
 
     def cancel_run(self, run_id: int) -> None:
         """Cancel after a confirmation naming the run."""
-        if not self._guard("cancel runs"):
+        if not self.guard("cancel runs"):
             return
         try:
             run = self.engine.get_run(run_id)
@@ -466,7 +463,7 @@ class FleetdeckApp(EventPump, AlertActions, WorkflowActions, KeyGate, CurrentThe
 
     def cancel_runs(self, run_ids: list[int]) -> None:
         """Cancel the active ones of several runs, after one confirmation."""
-        if not self._guard("cancel runs"):
+        if not self.guard("cancel runs"):
             return
         active = [r for r in (self.engine.get_run(i) for i in run_ids)
                   if r["state"] in ("queued", "running", "awaiting_approval")]
@@ -484,11 +481,6 @@ class FleetdeckApp(EventPump, AlertActions, WorkflowActions, KeyGate, CurrentThe
                                                      for r in active[:12])
             + (" …" if len(active) > 12 else "")), confirmed)
 
-    @work(group="actions")
-    async def _cancel_run(self, run_id: int) -> None:
-        try:
-            run = await self.engine.cancel_run(run_id, actor=self.actor)
-        except EngineError as e:
-            self.notify(str(e), severity="error")
-            return
-        self.notify(f"run #{run_id}: {run['state']}")
+    def _cancel_run(self, run_id: int) -> None:
+        self.act("cancel runs", lambda: self.engine.cancel_run(run_id, actor=self.actor),
+                 lambda run: f"run #{run_id}: {run['state']}")

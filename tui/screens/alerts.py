@@ -237,7 +237,7 @@ class AlertsScreen(TableScreen):
                 alerts += self._groups[key]
             elif key in self._alerts:
                 alerts.append(self._alerts[key])
-        if not alerts or not self.fleet.guard_action("silence alerts"):
+        if not alerts or not self.fleet.guard("silence alerts"):
             return
         targets = list(dict.fromkeys(f"{a['source']}@{a['target']}" for a in alerts))
 
@@ -335,7 +335,7 @@ class AlertDetailScreen(ModalScreen[None]):
 
     def action_silence(self) -> None:
         target = f"{self.alert['source']}@{self.alert['target']}"
-        if not self.app.guard_action("silence alerts"):  # type: ignore[attr-defined]
+        if not self.app.guard("silence alerts"):  # type: ignore[attr-defined]
             return
 
         def done(answer: tuple[str, str] | None) -> None:
