@@ -48,10 +48,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from core.jobs.runs import FAILING_WINDOW as RECENT_WINDOW  # noqa: E402
 from core.jobs.runs import Run  # noqa: E402
 from core.store import DEFAULT_RETENTION, Store  # noqa: E402
 
-RECENT_WINDOW = 6 * 3600.0  # the console's "last 6 hours" (tui/screens/base.py)
 RARE = "rare"
 RARE_RUNS = 8
 SUCCESS_WINDOW = 20  # as core/jobs/dispatch.py keeps in a job's summary

@@ -26,6 +26,10 @@ class RunState(StrEnum):
 
 ACTIVE_STATES = (RunState.QUEUED, RunState.RUNNING, RunState.AWAITING_APPROVAL)
 FINAL_STATES = tuple(s for s in RunState if s.finished)
+# "failing lately", as the console's status bar, Overview and `fleetdeck status` count it:
+# a run that ended badly (not one a person cancelled) in the last six hours
+FAILED_STATES = ("failed", "timed_out", "interrupted")
+FAILING_WINDOW = 6 * 3600.0
 # the worst first: what one occurrence on several hosts is summed up as
 WORST_FIRST = ("failed", "timed_out", "interrupted", "cancelled", "skipped",
                "awaiting_approval", "running", "queued", "succeeded")

@@ -15,12 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.jobs.runs import FAILED_STATES, FAILING_WINDOW
 from tui.cli.common import state_dir_of
 
 EXIT_HELD = 1
 EXIT_STOPPED = 3  # LSB: "program is not running"
-FAILED_WINDOW = 6 * 3600.0  # as the console's status bar counts failures
-BAD_STATES = ["failed", "timed_out", "interrupted"]
 
 
 def add_parsers(sub: Any) -> None:
@@ -64,7 +63,8 @@ async def _ask(state_dir: Path, now: float) -> dict[str, Any] | None:
         jobs = await call(state_dir, "list_jobs")
         alerts = await call(state_dir, "list_alerts")
         failed = await call(state_dir, "count_runs",
-                            {"states": BAD_STATES, "since": now - FAILED_WINDOW})
+                            {"states": list(FAILED_STATES),
+                             "since": now - FAILING_WINDOW})
     except (TimeoutError, OSError, DaemonError):
         return None  # a socket left by a daemon that died: not running
     fires = [(j["next_fire"], j["name"]) for j in jobs if j.get("next_fire")]

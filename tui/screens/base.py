@@ -22,6 +22,7 @@ from core.events import (
     RunStarted,
     ViewRefreshed,
 )
+from core.jobs.runs import FAILED_STATES, FAILING_WINDOW
 from tui.keys import key_clashes
 from tui.screens.marks import BINDINGS as MARK_BINDINGS
 from tui.screens.marks import Marks, marked_cells
@@ -31,7 +32,6 @@ from tui.widgets.table import Column, FleetTable, columns_of
 
 CATCH_UP_AFTER = 0.05  # s after a screen is shown again: its first frame is out by then
 PREVIEW_AFTER = 0.08  # s: the cursor rests this long before the preview follows it
-RECENT_WINDOW = 6 * 3600  # "failing lately" means the last six hours
 # what changes run listings (the last: an attached console reread the state)
 RUN_EVENTS = (RunQueued, RunStarted, RunFinished, RunRetrying, ViewRefreshed)
 
@@ -164,8 +164,8 @@ class FleetScreen(Screen[None]):
             queue = app.engine.queue()
             running = sum(1 for r in queue if r["state"] == "running")
             queued = len(queue) - running
-            failed = app.engine.count_runs(states=["failed", "timed_out", "interrupted"],
-                                           since=self.now() - RECENT_WINDOW)
+            failed = app.engine.count_runs(states=list(FAILED_STATES),
+                                           since=self.now() - FAILING_WINDOW)
             part(6, f"{running} running · {queued} queued")
             text = f"{failed} failed (6h)"
             part(8, f"[b $error]{failed} failed[/] (6h)" if failed else text, text)

@@ -12,9 +12,9 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from core.events import AlertChanged, CheckChanged, JobChanged, RunFinished
-from core.jobs.runs import missed_row
+from core.jobs.runs import FAILED_STATES, FAILING_WINDOW, missed_row
 from tui.palette import style
-from tui.screens.base import RECENT_WINDOW, RUN_EVENTS, FleetScreen
+from tui.screens.base import RUN_EVENTS, FleetScreen
 from tui.screens.cells import fmt_age, fmt_time, last_run_cell, severity_cell, state_cell
 from tui.widgets.common import NavTable
 from tui.widgets.table import Column, FleetTable
@@ -30,7 +30,6 @@ BAD_JOBS = (Column("job", "JOB"), Column("state", "LAST"), Column("since", "SINC
 NEXT = (Column("job", "JOB"), Column("at", "AT"), Column("in", "IN"),
         Column("schedule", "SCHEDULE", shrink=True))
 
-BAD_STATES = ["failed", "timed_out", "interrupted"]
 SHOW_FAILING = 20
 SHOW_NEXT = 8
 MISSED_WINDOW = 86400  # the hint counts the occurrences of the last day
@@ -93,13 +92,13 @@ class OverviewScreen(FleetScreen):
         now = self.now()
         if engine.has_service("alerts"):
             self._show_alerts([a for a in engine.list_alerts() if a["status"] == "firing"])
-        failing = engine.list_runs(states=BAD_STATES, since=now - RECENT_WINDOW,
+        failing = engine.list_runs(states=list(FAILED_STATES), since=now - FAILING_WINDOW,
                                    limit=SHOW_FAILING)
         # the latest failure first: by when it ended, not by run id (a long run that
         # failed a minute ago started long before later ones)
         failing.sort(key=lambda r: r.get("finished_at") or 0, reverse=True)
         jobs = engine.list_jobs()
-        bad_jobs = [j for j in jobs if (j["last_run"] or {}).get("state") in BAD_STATES]
+        bad_jobs = [j for j in jobs if (j["last_run"] or {}).get("state") in FAILED_STATES]
         due = sorted((j for j in jobs if j["next_fire"]), key=lambda j: j["next_fire"])
         self._fill("#failing", [
             (str(r["id"]), (Text(f"#{r['id']}"), Text(r["job"], style="bold"), Text(r["host"]),
