@@ -43,7 +43,9 @@ def _start_nodes(tmp_path: Path, fleet, server: RedisServer, env: dict[str, str]
 
 def _hosts(record: dict, state: Path) -> dict[str, tuple]:
     """Each host's class, exit code, reason and the lines the command printed (the far
-    side's shell start-up may add its own, here root's pyenv at random: not compared)."""
+    side's shell start-up may add its own, here root's pyenv at random: not compared).
+    The lines are sorted: stdout and stderr are two streams of the SSH channel, and which
+    of a line on each arrives first is up to the network, with OpenSSH as here."""
     from core.store.fanouts import FanOutStore
 
     logs = FanOutStore(state, read_only=True)
@@ -51,7 +53,7 @@ def _hosts(record: dict, state: Path) -> dict[str, tuple]:
     for h in record["hosts"].values():
         path = logs.log_path(record["id"], h["host"])
         lines = path.read_text().splitlines() if path.exists() else []
-        said = [x for x in lines if x.startswith(("host on port", "refusing"))]
+        said = sorted(x for x in lines if x.startswith(("host on port", "refusing")))
         out[h["host"]] = (h["state"], h["exit_code"], h["reason"], said)
     return out
 
@@ -76,7 +78,7 @@ def test_a_fanout_of_60_hosts_over_three_workers_matches_one_node(tmp_path) -> N
         classes = {v[0] for v in expected.values()}
         assert {"ok", "failed", "unreachable"} <= classes, classes
         p = fleet.port_of(0)  # web01 says its port, and refuses when 7 divides it
-        said = [f"host on port {p}"] + ([f"refusing {p}"] if p % 7 == 0 else [])
+        said = sorted([f"host on port {p}"] + ([f"refusing {p}"] if p % 7 == 0 else []))
         assert expected["web01"][3] == said
 
         _start_nodes(tmp_path, fleet, server, env, ("a", "b", "c"), daemons)
