@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -125,11 +126,16 @@ async def test_alerts_screen_ack_silence_detail_and_bell(tmp_path, monkeypatch):
         assert manager.list_silences() == []
 
 
+def seed_down(state: Path, clock: Callable[[], float]) -> None:
+    """One firing alert, as a failed http probe of web1 left it before the console."""
+    book = AlertBook(state, None, clock)
+    book.check_changed("http", "web1", "up", "down", clock(), "HTTP 500")
+    book.close()
+
+
 async def test_read_only_console_cannot_ack_or_silence(tmp_path):
     state = tmp_path / "state"
-    book = AlertBook(state, None, time.time)
-    book.check_changed("http", "web1", "up", "down", time.time(), "HTTP 500")
-    book.close()
+    seed_down(state, time.time)
     app = console_app(config(), state, read_only=True)
     async with app.run_test(size=(120, 36)) as pilot:
         await ready(pilot)
@@ -223,9 +229,7 @@ async def test_a_console_that_runs_the_fleet_resolves_alerts_of_checks_gone(tmp_
     """A check removed from the config while nothing ran: its alert stayed firing for good
     when the console (not a daemon) was the next engine; it resolves there too."""
     state = tmp_path / "state"
-    book = AlertBook(state, None, time.time)
-    book.check_changed("http", "web1", "up", "down", time.time(), "HTTP 500")
-    book.close()
+    seed_down(state, time.time)
     app = console_app(config(), state, scheduling=True)
     async with app.run_test(size=(120, 36)) as pilot:
         await ready(pilot)
@@ -239,9 +243,7 @@ async def test_a_young_alerts_age_moves_on_by_the_second(tmp_path):
     happening (it stood still for 30 s); an old one is redrawn every 30 s."""
     state = tmp_path / "state"
     clock = [1_900_000_000.0]
-    book = AlertBook(state, None, lambda: clock[0])
-    book.check_changed("http", "web1", "up", "down", clock[0], "HTTP 500")
-    book.close()
+    seed_down(state, lambda: clock[0])
     clock[0] += 5
     app = console_app(config(), state, clock=lambda: clock[0])
     async with app.run_test(size=(120, 36)) as pilot:
