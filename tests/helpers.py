@@ -294,10 +294,12 @@ def start_daemon(cfg: Path, state: Path, env: dict[str, str], *extra: str,
 
 
 def stop_daemon(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
-    """SIGTERM, then SIGKILL if it does not stop; harmless if it is gone already."""
+    """SIGTERM, then SIGKILL if it does not stop; harmless if it is gone already. The
+    wait only catches a hang: a cluster worker alone may take 10 s for its runs to end
+    and 10 s more to report them before the engine stops (systemd's unit allows 90)."""
     proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(20)
+        proc.wait(WAIT)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
